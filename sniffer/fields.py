@@ -1,0 +1,173 @@
+"""Field registry and decoded-tree nodes, shared by every layer.
+
+Like Wireshark's hf_ tables: each field is declared once (filter name, label,
+type, display base, value names, bit mask) and the detail tree, the -T fields
+and JSON printers and the display filter all read that one declaration.
+This module imports nothing from the rest of the package.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class FT(enum.Enum):
+    """Field types, mirroring Wireshark's FT_* where one exists."""
+
+    NONE = "none"  # a subtree label only (FT_NONE)
+    PROTOCOL = "protocol"  # a protocol layer ("mqtt", "tcp")
+    UINT = "uint"
+    INT = "int"
+    BOOLEAN = "boolean"
+    STRING = "string"
+    BYTES = "bytes"
+    IPV4 = "ipv4"
+    IPV6 = "ipv6"
+    ETHER = "ether"
+    DOUBLE = "double"  # also relative times in seconds
+    ABSTIME = "abstime"  # seconds since the epoch, as float
+
+
+class Base(enum.Enum):
+    NONE = "none"
+    DEC = "dec"
+    HEX = "hex"
+    DEC_HEX = "dec_hex"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDef:
+    """One registered field. `size` is the width in bytes of integer fields
+    (it sets the zero padding of hex output, as Wireshark's FT_UINT8/16/32 do);
+    `mask` marks a bit field inside that integer."""
+
+    abbrev: str
+    name: str
+    ftype: FT
+    base: Base = Base.DEC
+    size: int = 1
+    values: Mapping[int, str] | None = None
+    mask: int = 0
+    blurb: str = ""
+    secret: bool = False  # masked in output unless --show-secrets
+
+    @property
+    def protocol(self) -> str:
+        return self.abbrev.split(".", 1)[0]
+
+    def value_name(self, value: Any) -> str | None:
+        if self.values is not None and isinstance(value, int):
+            return self.values.get(value)
+        return None
+
+    def hex_str(self, value: int) -> str:
+        return f"0x{value:0{self.size * 2}x}"
+
+    def display(self, value: Any) -> str:
+        """The value as the detail tree shows it after 'Label: '."""
+        ft = self.ftype
+        if ft is FT.UINT or ft is FT.INT:
+            if self.base is Base.HEX:
+                s = self.hex_str(value)
+            elif self.base is Base.DEC_HEX:
+                s = f"{value} ({self.hex_str(value)})"
+            else:
+                s = str(value)
+            name = self.value_name(value)
+            return f"{name} ({s})" if name is not None else s
+        if ft is FT.BOOLEAN:
+            return "True" if value else "False"
+        if ft is FT.BYTES:
+            return bytes(value).hex() if value else "<MISSING>"
+        if ft is FT.DOUBLE:
+            return f"{value:.9f}"
+        return str(value)
+
+    def tshark(self, value: Any) -> str:
+        """The value as `tshark -T fields -e` prints it."""
+        ft = self.ftype
+        if ft is FT.UINT or ft is FT.INT:
+            if self.base is Base.HEX:
+                return self.hex_str(value)
+            return str(value)
+        if ft is FT.BOOLEAN:
+            return "1" if value else "0"
+        if ft is FT.BYTES:
+            return bytes(value).hex()
+        if ft is FT.DOUBLE:
+            return f"{value:.9f}"
+        if ft is FT.NONE or ft is FT.PROTOCOL:
+            return ""
+        return str(value)
+
+
+REGISTRY: dict[str, FieldDef] = {}
+
+
+def register(
+    abbrev: str,
+    name: str,
+    ftype: FT,
+    base: Base = Base.DEC,
+    *,
+    size: int = 1,
+    values: Mapping[int, str] | None = None,
+    mask: int = 0,
+    blurb: str = "",
+    secret: bool = False,
+) -> FieldDef:
+    """Declare a field once; declaring the same abbrev twice is a bug."""
+    if abbrev in REGISTRY:
+        raise ValueError(f"field {abbrev!r} registered twice")
+    fd = FieldDef(abbrev, name, ftype, base, size, values, mask, blurb, secret)
+    REGISTRY[abbrev] = fd
+    return fd
+
+
+# Severities of expert notes, as Wireshark names them.
+NOTE, WARN, ERROR = "Note", "Warning", "Error"
+
+
+@dataclass(slots=True)
+class Node:
+    """One item of the detail tree.
+
+    `start`/`length` locate its bytes in data source `source` of the frame:
+    0 is the frame itself; k > 0 is the k-th reassembled buffer listed in the
+    frame's dissection (an MQTT PDU that spans several TCP segments).
+    A node with `fdef` None is a text-only label (Wireshark's text items);
+    a node with `severity` set is an expert note.
+    """
+
+    fdef: FieldDef | None
+    value: Any
+    start: int
+    length: int
+    text: str
+    children: list[Node] = field(default_factory=list)
+    source: int = 0
+    severity: str | None = None
+
+    def add(self, child: Node) -> Node:
+        self.children.append(child)
+        return child
+
+    def walk(self) -> Iterator[Node]:
+        yield self
+        for c in self.children:
+            yield from c.walk()
+
+
+def item(fdef: FieldDef, value: Any, start: int, length: int, source: int = 0, text: str | None = None) -> Node:
+    """A field node whose text is 'Label: value' unless given."""
+    if text is None:
+        text = f"{fdef.name}: {fdef.display(value)}"
+    return Node(fdef, value, start, length, text, [], source)
+
+
+def note(severity: str, message: str, start: int, length: int, source: int = 0) -> Node:
+    """An expert note (Wireshark's expert info), attached where it applies."""
+    return Node(None, message, start, length, f"[Expert Info ({severity}): {message}]", [], source, severity)
