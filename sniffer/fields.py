@@ -140,6 +140,8 @@ class Node:
     frame's dissection (an MQTT PDU that spans several TCP segments).
     A node with `fdef` None is a text-only label (Wireshark's text items);
     a node with `severity` set is an expert note.
+    A hidden node (Wireshark's PROTO_ITEM_SET_HIDDEN, e.g. ip.addr, tcp.port)
+    feeds -T fields, JSON and filters but is not printed in the tree.
     """
 
     fdef: FieldDef | None
@@ -150,6 +152,7 @@ class Node:
     children: list[Node] = field(default_factory=list)
     source: int = 0
     severity: str | None = None
+    hidden: bool = False  # filterable and in -T fields, not printed in the tree (Wireshark's hidden items)
 
     def add(self, child: Node) -> Node:
         self.children.append(child)
