@@ -1,0 +1,229 @@
+"""Command line: tshark's options and conventions for reading, printing and (later) capturing.
+
+stdout carries packet output only; every diagnostic goes to stderr as one line
+prefixed "mqttsniff:". Errors exit non-zero without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Iterator
+
+from sniffer import __version__
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not usage + error
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="mqttsniff",
+        description="A Wireshark-like MQTT sniffer for the terminal. Options follow tshark's.",
+        epilog="Examples: mqttsniff -r capture.pcap -V ; sudo mqttsniff -i eth0 -T fields -e frame.number -e mqtt.topic",
+    )
+    src = p.add_argument_group("input")
+    src.add_argument("-r", dest="read", metavar="FILE", help="read a pcap/pcapng file ('-' for standard input)")
+    src.add_argument("-i", dest="interface", metavar="IFACE", help="capture live on this interface (needs root)")
+    src.add_argument("--demo", action="store_true", help="read the bundled demo capture")
+    src.add_argument("-c", dest="count", type=int, metavar="N", help="stop after N frames")
+    src.add_argument(
+        "-d",
+        dest="decode_as",
+        action="append",
+        default=[],
+        metavar="tcp.port==N,mqtt",
+        help="decode TCP port N as MQTT (repeatable)",
+    )
+    src.add_argument("--max-pdu", type=int, default=16 * 1024 * 1024, metavar="BYTES", help="buffer cap per PDU")
+    src.add_argument("--no-detect", action="store_true", help="do not recognise MQTT on other ports from a CONNECT")
+
+    out = p.add_argument_group("output")
+    out.add_argument("-T", dest="fmt", choices=["text", "fields", "json", "ndjson"], default="text")
+    out.add_argument("-e", dest="fields", action="append", default=[], metavar="FIELD", help="field for -T fields")
+    out.add_argument(
+        "-E", dest="field_opts", action="append", default=[], metavar="OPT=VAL", help="header, separator, ..."
+    )
+    out.add_argument("-V", dest="verbose", action="store_true", help="print the full decoded tree")
+    out.add_argument("-O", dest="only", metavar="PROTOS", help="with -V, expand only these protocols (e.g. mqtt)")
+    out.add_argument("-x", dest="hex", action="store_true", help="add hex and ASCII dumps")
+    out.add_argument("--show-secrets", action="store_true", help="show passwords instead of ********")
+    out.add_argument("-G", dest="glossary", choices=["fields"], help="list the registered fields and exit")
+    p.add_argument("-v", "--version", action="version", version=f"mqttsniff {__version__}")
+    return p
+
+
+def _field_options(opts: list[str]) -> dict[str, str]:
+    names = {
+        "header": "header",
+        "separator": "separator",
+        "aggregator": "aggregator",
+        "occurrence": "occurrence",
+        "quote": "quote",
+    }
+    out: dict[str, str] = {}
+    for o in opts:
+        key, _, val = o.partition("=")
+        if key not in names or not _:
+            raise UsageError(f"invalid -E option '{o}' (known: {', '.join(names)})")
+        out[key] = val
+    if "separator" in out:
+        sep = out["separator"]
+        out["separator"] = {"/t": "\t", "/s": " "}.get(sep, sep)
+    if "header" in out and out["header"] not in ("y", "n"):
+        raise UsageError("-E header must be y or n")
+    if "quote" in out:
+        out["quote"] = {"d": '"', "s": "'", "n": ""}.get(out["quote"])
+        if out["quote"] is None:
+            raise UsageError("-E quote must be d, s or n")
+    if "occurrence" in out and not re.fullmatch(r"[afl]|\d+", out["occurrence"]):
+        raise UsageError("-E occurrence must be f, l, a or a number")
+    return out
+
+
+def _decode_as_ports(specs: list[str]) -> set[int]:
+    ports = set()
+    for spec in specs:
+        m = re.fullmatch(r"tcp\.port\s*==\s*(\d+)\s*,\s*mqtt", spec.strip())
+        if not m or not 0 < int(m.group(1)) < 65536:
+            raise UsageError(f"bad -d '{spec}': expected tcp.port==N,mqtt")
+        ports.add(int(m.group(1)))
+    return ports
+
+
+def demo_path() -> str:
+    from importlib.resources import files
+
+    return str(files("sniffer") / "data" / "demo.pcap")
+
+
+def _glossary() -> int:
+    from sniffer import pipeline  # noqa: F401  (registers every field)
+    from sniffer.fields import REGISTRY
+
+    lines = [
+        f"F\t{fd.name}\t{fd.abbrev}\t{fd.ftype.name}\t{fd.protocol}\t{fd.blurb}"
+        for fd in sorted(REGISTRY.values(), key=lambda f: f.abbrev)
+    ]
+    sys.stdout.write("\n".join(lines) + "\n")
+    return EXIT_OK
+
+
+def _read_frames(path: str, count: int | None) -> Iterator[tuple[float, bytes, int, int]]:
+    from sniffer.net.pcapfile import open_capture
+
+    reader = open_capture(path)
+    n = 0
+    try:
+        for rec in reader:
+            yield rec
+            n += 1
+            if count is not None and n >= count:
+                return
+    finally:
+        if getattr(reader, "truncated", False):
+            _warn(f"'{path}' appears to have been cut short in the middle of a packet; decoded {n} frames")
+        close = getattr(reader, "close", None)
+        if close is not None:
+            close()
+
+
+def _warn(msg: str) -> None:
+    sys.stderr.write(f"mqttsniff: {msg}\n")
+    sys.stderr.flush()
+
+
+def run(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.glossary:
+        return _glossary()
+    if args.count is not None and args.count <= 0:
+        raise UsageError("-c needs a positive number of frames")
+    sources = [x for x in (args.read, args.interface, args.demo or None) if x]
+    if len(sources) > 1:
+        raise UsageError("give only one of -r, -i and --demo")
+    if not sources:
+        raise UsageError("nothing to read: give -r FILE, -i IFACE or --demo (see --help)")
+    if args.fmt == "fields" and not args.fields:
+        raise UsageError("-T fields needs at least one -e FIELD")
+    if args.fields and args.fmt != "fields":
+        raise UsageError("-e needs -T fields")
+    fopts = _field_options(args.field_opts)
+    ports = {1883} | _decode_as_ports(args.decode_as)
+
+    from sniffer.output.fields import UnknownField
+    from sniffer.output.printer import OutputOptions, Printer
+    from sniffer.pipeline import Dissector
+
+    opts = OutputOptions(
+        fmt=args.fmt,
+        fields=args.fields,
+        verbose=args.verbose,
+        hex=args.hex,
+        only_protocols=set(args.only.split(",")) if args.only else None,
+        show_secrets=args.show_secrets,
+        separator=fopts.get("separator", "\t"),
+        aggregator=fopts.get("aggregator", ","),
+        occurrence=fopts.get("occurrence", "a"),
+        quote=fopts.get("quote", ""),
+        header=fopts.get("header") == "y",
+    )
+    try:
+        printer = Printer(opts, sys.stdout, line_buffered=args.read == "-" or bool(args.interface))
+    except UnknownField as e:
+        raise UsageError(str(e)) from None
+    dissector = Dissector(ports, max_pdu=args.max_pdu, detect=not args.no_detect)
+
+    if args.interface:
+        from sniffer.capture import cli_live  # the live-capture path
+
+        return cli_live.run(args, dissector, printer)
+
+    path = demo_path() if args.demo else args.read
+    number = 0
+    try:
+        for ts, data, orig_len, linktype in _read_frames(path, args.count):
+            number += 1
+            printer.frame(dissector.frame(number, ts, linktype, data, orig_len))
+    finally:
+        printer.close()
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except UsageError as e:
+        _warn(str(e))
+        return EXIT_USAGE
+    except BrokenPipeError:
+        # A reader such as `head` went away: stop quietly, like tcpdump, and keep
+        # Python from complaining when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # errors of our own carry a message fit to show as is
+        from sniffer.net.pcapfile import CaptureError
+
+        if isinstance(e, CaptureError):
+            _warn(str(e))
+            return EXIT_ERROR
+        if isinstance(e, OSError):
+            _warn(f"{e.strerror or e}: {e.filename}" if e.filename else str(e))
+            return EXIT_ERROR
+        if os.environ.get("MQTTSNIFF_DEBUG"):
+            raise
+        _warn(f"internal error: {type(e).__name__}: {e} (set MQTTSNIFF_DEBUG=1 for the traceback)")
+        return 3

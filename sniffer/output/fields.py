@@ -1,0 +1,148 @@
+"""`-T fields -e FIELD`: tab-separated values exactly as `tshark -T fields` prints them.
+
+A field occurring several times in a frame (several PDUs, several properties)
+has its values joined by the aggregator (',' by default, tshark's -E aggregator).
+Columns (`_ws.col.*`) and frame.* fields come from the summary row; MQTT
+message types from the framed PDUs; anything else from the on-demand tree of
+only the protocols the requested fields belong to.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+
+from sniffer.fields import REGISTRY, Node
+from sniffer.output.text import MASK
+
+COLUMNS: dict[str, Callable] = {
+    "_ws.col.No.": lambda f: str(f.number),
+    "_ws.col.number": lambda f: str(f.number),
+    "_ws.col.Time": lambda f: f"{f.rel_ts:.6f}",
+    "_ws.col.Source": lambda f: f.src,
+    "_ws.col.Destination": lambda f: f.dst,
+    "_ws.col.Protocol": lambda f: f.proto,
+    "_ws.col.Length": lambda f: str(f.orig_len),
+    "_ws.col.Info": lambda f: f.info,
+}
+
+
+def _frame_fast(abbrev: str) -> Callable | None:
+    """Frame fields answered from the summary row, without building a tree."""
+    fd = REGISTRY.get(abbrev)
+    if fd is None:
+        return None
+    attr = {
+        "frame.number": "number",
+        "frame.time_relative": "rel_ts",
+        "frame.time_delta": "delta",
+        "frame.time_epoch": "ts",
+        "frame.len": "orig_len",
+    }.get(abbrev)
+    if attr is None:
+        return None
+    fmt = fd.tshark
+    return lambda f: fmt(getattr(f, attr))
+
+
+class UnknownField(ValueError):
+    """A requested field that no dissector registers; carries close matches."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.suggestions = difflib.get_close_matches(name, list(REGISTRY) + list(COLUMNS), n=3, cutoff=0.6)
+        hint = f" (did you mean {', '.join(self.suggestions)}?)" if self.suggestions else ""
+        super().__init__(f"unknown field '{name}'{hint}")
+
+
+def check_fields(names: list[str]) -> None:
+    for name in names:
+        if name not in REGISTRY and name not in COLUMNS and name.split(".", 1)[0] not in REGISTRY:
+            raise UnknownField(name)
+
+
+def collect(nodes: list[Node], wanted: set[str], show_secrets: bool) -> dict[str, list[str]]:
+    """Every occurrence of the wanted fields in a tree, formatted as tshark does."""
+    found: dict[str, list[str]] = {}
+    stack = list(reversed(nodes))
+    while stack:
+        n = stack.pop()
+        fd = n.fdef
+        if fd is not None and fd.abbrev in wanted:
+            if fd.secret and not show_secrets:
+                s = MASK
+            else:
+                s = fd.tshark(n.value)
+            found.setdefault(fd.abbrev, []).append(s)
+        if n.children:
+            stack.extend(reversed(n.children))
+    return found
+
+
+class FieldPrinter:
+    """Formats one line per frame for `-T fields`."""
+
+    def __init__(
+        self,
+        names: list[str],
+        show_secrets: bool = False,
+        separator: str = "\t",
+        aggregator: str = ",",
+        occurrence: str = "a",
+        quote: str = "",
+    ) -> None:
+        check_fields(names)
+        self.names = names
+        self.show_secrets = show_secrets
+        self.separator = separator
+        self.aggregator = aggregator
+        self.occurrence = occurrence
+        self.quote = quote
+        self.fast: dict[str, Callable] = {}
+        tree_fields: set[str] = set()
+        for name in names:
+            fn = COLUMNS.get(name) or _frame_fast(name)
+            if fn is not None:
+                self.fast[name] = fn
+            else:
+                tree_fields.add(name)
+        self.tree_fields = tree_fields
+        self.protocols = {n.split(".", 1)[0] for n in tree_fields}
+        if self.protocols & {"ip", "ipv6", "tcp", "eth", "vlan", "sll", "null", "raw"}:
+            self.protocols.add("frame")  # the link/IP/TCP layers are built together
+
+    def header(self) -> str:
+        return self.separator.join(self.names)
+
+    def _pick(self, values: list[str]) -> str:
+        if not values:
+            return ""
+        occ = self.occurrence
+        if occ == "f":
+            values = values[:1]
+        elif occ == "l":
+            values = values[-1:]
+        elif occ not in ("a", "0"):
+            k = int(occ)
+            values = values[k - 1 : k] if 0 < k <= len(values) else []
+        if self.quote:
+            q = self.quote
+            return self.aggregator.join(f"{q}{v}{q}" for v in values)
+        return self.aggregator.join(values)
+
+    def line(self, frame) -> str:
+        found: dict[str, list[str]] = {}
+        if self.tree_fields:
+            protos = self.protocols
+            if protos == {"mqtt"} and not frame.pdus:
+                found = {}
+            else:
+                found = collect(frame.tree(protos), self.tree_fields, self.show_secrets)
+        cells = []
+        for name in self.names:
+            fn = self.fast.get(name)
+            if fn is not None:
+                cells.append(self._pick([fn(frame)]))
+            else:
+                cells.append(self._pick(found.get(name, [])))
+        return self.separator.join(cells)

@@ -1,0 +1,100 @@
+"""`-T json` (tshark's layout) and `-T ndjson` (one object per line) over the full tree.
+
+Each layer is an object keyed by filter name with tshark's value strings; an item
+with children adds "<abbrev>_tree"; a text-only item is keyed by its text. A key
+that occurs twice in one object becomes a list (tshark prints duplicate keys,
+which many JSON parsers silently collapse). Hidden items are included, as tshark does.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from sniffer.fields import Node
+from sniffer.output.text import MASK
+
+
+def _put(obj: dict[str, Any], key: str, value: Any) -> None:
+    if key in obj:
+        old = obj[key]
+        if isinstance(old, list) and getattr(old, "_dup", False):
+            old.append(value)
+        else:
+            lst = _DupList([old, value])
+            obj[key] = lst
+    else:
+        obj[key] = value
+
+
+class _DupList(list):
+    """A list made of repeated keys (kept apart from values that are lists themselves)."""
+
+    _dup = True
+
+
+def _layer(node: Node, show_secrets: bool) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for c in node.children:
+        _emit(obj, c, show_secrets)
+    return obj
+
+
+def _emit(obj: dict[str, Any], n: Node, show_secrets: bool) -> None:
+    fd = n.fdef
+    if n.severity is not None:
+        _put(obj, "_ws.expert", {"_ws.expert.message": n.value, "_ws.expert.severity": n.severity})
+        return
+    if fd is None:
+        _put(obj, n.text, _layer(n, show_secrets) if n.children else "")
+        return
+    value = MASK if fd.secret and not show_secrets else fd.tshark(n.value)
+    _put(obj, fd.abbrev, value)
+    if n.children:
+        _put(obj, fd.abbrev + "_tree", _layer(n, show_secrets))
+
+
+def layers(nodes: list[Node], show_secrets: bool = False) -> dict[str, Any]:
+    """The "layers" object of one frame: protocol name -> its fields."""
+    out: dict[str, Any] = {}
+    for top in nodes:
+        key = top.fdef.abbrev if top.fdef is not None else top.text
+        _put(out, key, _layer(top, show_secrets))
+    return out
+
+
+def json_record(frame, nodes: list[Node], show_secrets: bool) -> dict[str, Any]:
+    day = time.strftime("%Y-%m-%d", time.gmtime(frame.ts))
+    return {
+        "_index": f"packets-{day}",
+        "_type": "doc",
+        "_score": None,
+        "_source": {"layers": layers(nodes, show_secrets)},
+    }
+
+
+def ndjson_line(frame, nodes: list[Node], show_secrets: bool) -> str:
+    rec = {
+        "timestamp": f"{frame.ts:.6f}",
+        "frame_number": frame.number,
+        "layers": layers(nodes, show_secrets),
+    }
+    return json.dumps(rec, ensure_ascii=False, separators=(",", ":"))
+
+
+class JsonArrayWriter:
+    """Streams `-T json` as a JSON array, one element per frame, as tshark does."""
+
+    def __init__(self, write) -> None:
+        self.write = write
+        self.count = 0
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.write("[\n" if self.count == 0 else ",\n")
+        text = json.dumps(record, indent=2, ensure_ascii=False)
+        self.write("  " + text.replace("\n", "\n  "))
+        self.count += 1
+
+    def close(self) -> None:
+        self.write("[\n\n]\n" if self.count == 0 else "\n]\n")

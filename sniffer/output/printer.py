@@ -1,0 +1,92 @@
+"""Chooses how each frame is printed headlessly (summary, -V, -x, fields, json, ndjson).
+
+`Printer.frame()` renders one `Frame` to text and buffers it; `flush()` writes.
+Reading a file, the buffer is flushed in large batches (1M frames print fast);
+live, `line_buffered=True` flushes after every frame so `| grep` sees lines at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from sniffer.output.fields import FieldPrinter
+from sniffer.output.json_out import JsonArrayWriter, json_record, ndjson_line
+from sniffer.output.text import hex_sources, summary_line, tree_lines
+
+
+@dataclass
+class OutputOptions:
+    fmt: str = "text"  # text | fields | json | ndjson
+    fields: list[str] = field(default_factory=list)
+    verbose: bool = False  # -V
+    hex: bool = False  # -x
+    only_protocols: set[str] | None = None  # -O: protocols shown expanded with -V
+    show_secrets: bool = False
+    separator: str = "\t"
+    aggregator: str = ","
+    occurrence: str = "a"
+    quote: str = ""
+    header: bool = False
+
+
+class Printer:
+    def __init__(self, opts: OutputOptions, out: TextIO, line_buffered: bool = False) -> None:
+        self.opts = opts
+        self.out = out
+        self.line_buffered = line_buffered
+        self.buf: list[str] = []
+        self.pending = 0
+        self.fields: FieldPrinter | None = None
+        self.json: JsonArrayWriter | None = None
+        if opts.fmt == "fields":
+            self.fields = FieldPrinter(
+                opts.fields, opts.show_secrets, opts.separator, opts.aggregator, opts.occurrence, opts.quote
+            )
+            if opts.header:
+                self.buf.append(self.fields.header() + "\n")
+        elif opts.fmt == "json":
+            self.json = JsonArrayWriter(self.buf.append)
+
+    def frame(self, frame) -> None:
+        o = self.opts
+        buf = self.buf
+        if self.fields is not None:
+            buf.append(self.fields.line(frame) + "\n")
+        elif self.json is not None:
+            self.json.add(json_record(frame, frame.tree(), o.show_secrets))
+        elif o.fmt == "ndjson":
+            buf.append(ndjson_line(frame, frame.tree(), o.show_secrets) + "\n")
+        elif o.verbose or o.hex:
+            nodes = frame.tree()
+            lines: list[str] = []
+            if o.verbose:
+                collapse = None
+                if o.only_protocols:
+                    collapse = {n.fdef.protocol for n in nodes if n.fdef is not None} - o.only_protocols
+                lines.extend(tree_lines(nodes, o.show_secrets, collapse))
+            else:
+                lines.append(summary_line(frame))
+                lines.append("")
+            if o.hex:
+                lines.extend(hex_sources(frame, nodes, o.show_secrets))
+            elif o.verbose:
+                lines.append("")
+            buf.append("\n".join(lines) + "\n")
+        else:
+            buf.append(summary_line(frame) + "\n")
+        self.pending += 1
+        if self.line_buffered or self.pending >= 2048:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buf:
+            self.out.write("".join(self.buf))
+            self.buf.clear()
+        self.pending = 0
+        self.out.flush()
+
+    def close(self) -> None:
+        if self.json is not None:
+            self.json.close()
+        self.flush()

@@ -1,0 +1,272 @@
+"""The dissecting pipeline: raw frames in, summary rows and MQTT PDUs out.
+
+One `Dissector` per capture. `frame()` is the per-frame hot path: a flat
+struct parse of link/IP/TCP (sniffer.net.frame), TCP reassembly per direction,
+MQTT framing per direction, and the Info text. No tree is built here; a
+`Frame` builds its detail tree (Frame, link, IP, TCP, MQTT nodes) only when
+asked, for -V, JSON, fields output or the UI's selected packet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sniffer.fields import FT, Node, item, register
+from sniffer.mqtt import dissect as mqtt_dissect
+from sniffer.mqtt.decoder import PDU, DirectionDecoder, Session
+from sniffer.net import frame as netframe
+from sniffer.net.reassembly import TcpStreams
+from sniffer.net.tree import dissect_layers
+
+DEFAULT_PORTS = frozenset({1883})
+DEFAULT_MAX_PDU = 16 * 1024 * 1024
+
+# The bytes of an MQTT PDU that spans several segments are shown, like Wireshark,
+# as a separate data source of the frame in which the PDU completes.
+F_REASSEMBLED = register("tcp.reassembled.length", "Reassembled TCP length", FT.UINT, size=4)
+F_SEGMENT = register("tcp.segment", "TCP segment", FT.UINT, size=4)
+
+SEGMENT_SUFFIX = " [TCP segment of a reassembled PDU]"
+
+
+class MqttConnection:
+    """MQTT state of one TCP stream: a shared session and one decoder per direction."""
+
+    __slots__ = ("session", "decoders")
+
+    def __init__(self, max_pdu: int) -> None:
+        self.session = Session()
+        self.decoders = (
+            DirectionDecoder(self.session, True, max_pdu),
+            DirectionDecoder(self.session, False, max_pdu),
+        )
+
+
+class Frame:
+    """One captured frame: its summary row, raw bytes and the MQTT PDUs completed in it."""
+
+    __slots__ = (
+        "number",
+        "ts",
+        "rel_ts",
+        "delta",
+        "linktype",
+        "data",
+        "orig_len",
+        "src",
+        "dst",
+        "proto",
+        "info",
+        "stream",
+        "tcp",
+        "pdus",
+    )
+
+    def __init__(
+        self,
+        number: int,
+        ts: float,
+        rel_ts: float,
+        delta: float,
+        linktype: int,
+        data: bytes,
+        orig_len: int,
+        src: str,
+        dst: str,
+        proto: str,
+        info: str,
+        stream: int = -1,
+        tcp: dict | None = None,
+        pdus: list[PDU] | None = None,
+    ) -> None:
+        self.number = number
+        self.ts = ts
+        self.rel_ts = rel_ts
+        self.delta = delta
+        self.linktype = linktype
+        self.data = data
+        self.orig_len = orig_len
+        self.src = src
+        self.dst = dst
+        self.proto = proto
+        self.info = info
+        self.stream = stream
+        self.tcp = tcp
+        self.pdus = pdus or []
+
+    @property
+    def malformed(self) -> bool:
+        return any(p.error is not None for p in self.pdus)
+
+    def pdu_location(self, pdu: PDU) -> tuple[int, int] | None:
+        """(frame offset of the PDU's first byte) if the PDU lies whole in this frame, else None."""
+        spans = pdu.spans
+        if len(spans) == 1:
+            tag, chunk_off, pdu_off, length = spans[0]
+            if tag is not None and tag[0] == self.number and pdu_off == 0 and length == len(pdu.data):
+                return tag[1] + chunk_off, length
+        return None
+
+    def sources(self) -> list[tuple[str, bytes]]:
+        """The data sources of this frame: the frame itself, then each reassembled PDU."""
+        out = [(f"Frame ({len(self.data)} bytes)", self.data)]
+        for pdu in self.pdus:
+            if self.pdu_location(pdu) is None:
+                out.append((f"Reassembled TCP ({len(pdu.data)} bytes)", pdu.data))
+        return out
+
+    def tree(self, protocols: Iterable[str] | None = None) -> list[Node]:
+        """The full detail tree, built on demand. `protocols` limits it to those layers."""
+        want = None if protocols is None else set(protocols)
+        nodes: list[Node] = []
+        if want is None or want & {"frame", "eth", "vlan", "sll", "null", "ip", "ipv6", "tcp", "raw"}:
+            nodes.extend(
+                dissect_layers(
+                    self.linktype,
+                    self.data,
+                    self.number,
+                    self.ts,
+                    self.rel_ts,
+                    self.orig_len,
+                    self.tcp or {},
+                    self.delta,
+                )
+            )
+        if self.pdus and (want is None or "mqtt" in want):
+            source = 0
+            for pdu in self.pdus:
+                loc = self.pdu_location(pdu)
+                if loc is not None:
+                    nodes.append(mqtt_dissect.dissect(pdu, loc[0], 0))
+                else:
+                    source += 1
+                    nodes.append(self._reassembly_node(pdu, source))
+                    nodes.append(mqtt_dissect.dissect(pdu, 0, source))
+        return nodes
+
+    def _reassembly_node(self, pdu: PDU, source: int) -> Node:
+        """Wireshark's "[N Reassembled TCP Segments (X bytes): #4(1448), #5(52)]" item."""
+        parts: list[tuple[int, int]] = []
+        for tag, _chunk_off, _pdu_off, length in pdu.spans:
+            no = tag[0] if tag is not None else 0
+            if parts and parts[-1][0] == no:
+                parts[-1] = (no, parts[-1][1] + length)
+            else:
+                parts.append((no, length))
+        listing = ", ".join(f"#{no}({n})" for no, n in parts)
+        top = Node(
+            None,
+            None,
+            0,
+            len(pdu.data),
+            f"[{len(parts)} Reassembled TCP Segments ({len(pdu.data)} bytes): {listing}]",
+            [],
+            source,
+        )
+        pos = 0
+        for no, n in parts:
+            top.add(
+                item(F_SEGMENT, no, pos, n, source, text=f"[Frame: {no}, payload: {pos}-{pos + n - 1} ({n} bytes)]")
+            )
+            pos += n
+        top.add(item(F_REASSEMBLED, len(pdu.data), 0, len(pdu.data), source))
+        return top
+
+
+def _looks_like_connect(payload: bytes | memoryview) -> bool:
+    """A plausible MQTT CONNECT at the start of a client's first segment (for ports not named)."""
+    if len(payload) < 12 or payload[0] != 0x10:
+        return False
+    i, n = 1, 0
+    while i < 5 and i < len(payload) and payload[i] & 0x80:
+        i += 1
+    n = i + 1
+    if n + 8 > len(payload):
+        return False
+    name = bytes(payload[n : n + 8])
+    return name.startswith(b"\x00\x04MQTT") or bytes(payload[n : n + 8]) == b"\x00\x06MQIs"
+
+
+class Dissector:
+    """Turns raw frames into `Frame`s, keeping TCP and MQTT state across them."""
+
+    def __init__(
+        self,
+        mqtt_ports: Iterable[int] = DEFAULT_PORTS,
+        max_pdu: int = DEFAULT_MAX_PDU,
+        detect: bool = True,
+    ) -> None:
+        self.ports = frozenset(mqtt_ports)
+        self.max_pdu = max_pdu
+        self.detect = detect
+        self.streams = TcpStreams(self.ports)
+        self.mqtt: dict[int, MqttConnection | None] = {}
+        self.first_ts: float | None = None
+        self.prev_ts: float | None = None
+        self._addr_cache: dict[bytes, str] = {}
+
+    def _addr(self, ipver: int, addr: bytes) -> str:
+        s = self._addr_cache.get(addr)
+        if s is None:
+            if len(self._addr_cache) > 65536:
+                self._addr_cache.clear()
+            s = self._addr_cache[addr] = netframe.addr_str(ipver, addr)
+        return s
+
+    def frame(self, number: int, ts: float, linktype: int, data: bytes, orig_len: int) -> Frame:
+        if self.first_ts is None:
+            self.first_ts = ts
+        rel = ts - self.first_ts
+        delta = 0.0 if self.prev_ts is None else ts - self.prev_ts
+        self.prev_ts = ts
+        parsed = netframe.parse(linktype, data)
+        if parsed is None:
+            src, dst, proto, info = netframe.proto_info(linktype, data)
+            return Frame(number, ts, rel, delta, linktype, data, orig_len, src, dst, proto, info)
+
+        ipver, src_b, dst_b, sport, dport, seq, ack, flags, window, poff, plen = parsed
+        payload = memoryview(data)[poff : poff + plen]
+        seg = self.streams.segment(ipver, src_b, dst_b, sport, dport, seq, ack, flags, payload)
+        src = self._addr(ipver, src_b)
+        dst = self._addr(ipver, dst_b)
+        stream = seg.stream
+        tcp = {"seg": seg}
+
+        conn = self.mqtt.get(stream, False)
+        if conn is False:
+            conn = None
+            if sport in self.ports or dport in self.ports or self.detect and plen and _looks_like_connect(payload):
+                conn = MqttConnection(self.max_pdu)
+            if conn is not None or plen:
+                # decide once a stream carried data (or is on a named port)
+                self.mqtt[stream] = conn
+
+        pdus: list[PDU] = []
+        if conn is not None and seg.events:
+            dec = conn.decoders[seg.direction]
+            for ev in seg.events:
+                if ev[0] == "data":
+                    dec.feed(ev[1], (number, poff + ev[2]))
+                else:
+                    dec.gap(ev[1])
+                while True:
+                    pdu = dec.next_pdu()
+                    if pdu is None:
+                        break
+                    pdus.append(pdu)
+        if conn is not None and seg.closing:
+            # FIN/RST: a PDU still incomplete in this direction will never complete
+            pdu = conn.decoders[seg.direction].close()
+            if pdu is not None:
+                pdus.append(pdu)
+
+        if pdus:
+            info_fn = mqtt_dissect.info
+            info = ", ".join([info_fn(p) for p in pdus])
+            proto = "MQTT"
+        else:
+            info = seg.info
+            if conn is not None and plen and seg.events:
+                info += SEGMENT_SUFFIX
+            proto = "TCP"
+        return Frame(number, ts, rel, delta, linktype, data, orig_len, src, dst, proto, info, stream, tcp, pdus)
