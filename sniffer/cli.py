@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="mqttsniff",
         description="A Wireshark-like MQTT sniffer for the terminal. Options follow tshark's.",
-        epilog="Examples: mqttsniff -r capture.pcap -V ; sudo mqttsniff -i eth0 -T fields -e frame.number -e mqtt.topic",
+        epilog="Examples: mqttsniff -r capture.pcap -V ; sudo mqttsniff -i eth0 -T fields -e mqtt.topic",
     )
     src = p.add_argument_group("input")
     src.add_argument("-r", dest="read", metavar="FILE", help="read a pcap/pcapng file ('-' for standard input)")

@@ -69,10 +69,7 @@ def collect(nodes: list[Node], wanted: set[str], show_secrets: bool) -> dict[str
         n = stack.pop()
         fd = n.fdef
         if fd is not None and fd.abbrev in wanted:
-            if fd.secret and not show_secrets:
-                s = MASK
-            else:
-                s = fd.tshark(n.value)
+            s = MASK if fd.secret and not show_secrets else fd.tshark(n.value)
             found.setdefault(fd.abbrev, []).append(s)
         if n.children:
             stack.extend(reversed(n.children))
