@@ -119,23 +119,28 @@ def _glossary() -> int:
     return EXIT_OK
 
 
-def _read_frames(path: str, count: int | None) -> Iterator[tuple[float, bytes, int, int]]:
-    from sniffer.net.pcapfile import open_capture
+class _FileSource:
+    """Frames of a capture file (or stdin), remembering whether it was cut short."""
 
-    reader = open_capture(path)
-    n = 0
-    try:
-        for rec in reader:
+    def __init__(self, path: str, count: int | None) -> None:
+        from sniffer.net.pcapfile import open_capture
+
+        self.path = path
+        self.count = count
+        self.reader = open_capture(path)
+        self.frames = 0
+
+    def __iter__(self) -> Iterator[tuple[float, bytes, int, int]]:
+        count = self.count
+        for rec in self.reader:
+            self.frames += 1
             yield rec
-            n += 1
-            if count is not None and n >= count:
+            if count is not None and self.frames >= count:
                 return
-    finally:
-        if getattr(reader, "truncated", False):
-            _warn(f"'{path}' appears to have been cut short in the middle of a packet; decoded {n} frames")
-        close = getattr(reader, "close", None)
-        if close is not None:
-            close()
+
+    @property
+    def truncated(self) -> bool:
+        return bool(getattr(self.reader, "truncated", False))
 
 
 def _warn(msg: str) -> None:
@@ -190,13 +195,17 @@ def run(argv: list[str] | None = None) -> int:
         return cli_live.run(args, dissector, printer)
 
     path = demo_path() if args.demo else args.read
+    source = _FileSource(path, args.count)
     number = 0
     try:
-        for ts, data, orig_len, linktype in _read_frames(path, args.count):
+        for ts, data, orig_len, linktype in source:
             number += 1
             printer.frame(dissector.frame(number, ts, linktype, data, orig_len))
     finally:
         printer.close()
+    if source.truncated:
+        _warn(f"'{path}' appears to have been cut short in the middle of a packet; decoded {number} frames")
+        return EXIT_ERROR
     return EXIT_OK
 
 
