@@ -1,0 +1,301 @@
+"""Live capture: a thread that receives frames and hands batches to a consumer through a bounded queue.
+
+The capture thread owns the socket and the ``-w`` file; the consumer (the dissecting pipeline, the
+headless printer, the UI) reads whole batches of ``(ts, linktype, data, orig_len)`` at its own pace
+and is never called from the capture thread. When the consumer falls behind and the queue is full,
+whole batches are dropped from the queue (and counted), but the ``-w`` file still gets every frame.
+
+Usage::
+
+    cap = LiveCapture("lo", "tcp port 1883", write_path="x.pcapng")
+    cap.open()              # needs root/CAP_NET_RAW; raises LiveCaptureError
+    drop_privileges()       # optional, between open() and start()
+    cap.start()
+    for batch in cap.batches():   # ends when the capture stops (count, duration, stop(), fault)
+        ...
+    cap.stop(); print(cap.summary(), file=sys.stderr)
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import errno
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+from sniffer.capture import bpf
+from sniffer.capture.interfaces import ARPHRD_ETHER, ARPHRD_LOOPBACK, ARPHRD_NONE, InterfaceError, lookup
+from sniffer.capture.packet_socket import Frame, InterfaceDown, PacketSocket
+from sniffer.capture.pcapng import PcapngWriter
+from sniffer.capture.privileges import permission_message
+
+DEFAULT_FILTER = "tcp and port 1883"
+DEFAULT_SNAPLEN = 262144
+STATS_INTERVAL = 0.5  # seconds between reads of the kernel's counters
+
+
+class LiveCaptureError(Exception):
+    """A capture that cannot start; ``str()`` is the one line for the user, ``exit_code`` for the CLI."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass
+class CaptureStats:
+    captured: int = 0  # frames taken from the kernel (each loopback packet once)
+    kernel_received: int = 0  # frames that passed the filter, as the kernel counts them
+    kernel_dropped: int = 0  # dropped by the kernel: the ring/buffer was full
+    queue_dropped: int = 0  # dropped by mqttsniff: the consumer's queue was full
+    written: int = 0  # frames in the -w file
+
+
+class LiveCapture:
+    """Capture on one interface (or ``any``) with a kernel BPF filter; see the module docstring."""
+
+    def __init__(
+        self,
+        iface: str,
+        bpf_expr: str | None = DEFAULT_FILTER,
+        snaplen: int = DEFAULT_SNAPLEN,
+        promisc: bool = True,
+        buffer_mb: float = 8,
+        count: int = 0,
+        duration: float | None = None,
+        write_path: str | None = None,
+        max_queued_frames: int = 200_000,
+        max_queued_bytes: int = 256 << 20,
+        use_ring: bool = True,
+    ) -> None:
+        self.iface_name = iface
+        self.bpf_expr = bpf_expr if bpf_expr is not None else DEFAULT_FILTER
+        self.snaplen = snaplen if snaplen > 0 else DEFAULT_SNAPLEN  # -s 0 means "whole frames", as tcpdump
+        self.promisc = promisc
+        self.buffer_bytes = max(1 << 20, int(buffer_mb * (1 << 20)))
+        self.count = count
+        self.duration = duration
+        self.write_path = write_path
+        self.max_queued_frames = max_queued_frames
+        self.max_queued_bytes = max_queued_bytes
+        self.use_ring = use_ring
+        self.sock: PacketSocket | None = None
+        self.writer: PcapngWriter | None = None
+        self.error: str | None = None  # why the capture ended early (interface down, disk full)
+        self._stats = CaptureStats()
+        self._queue: collections.deque[list[Frame]] = collections.deque()
+        self._queued_frames = 0
+        self._queued_bytes = 0
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._wake_r, self._wake_w = -1, -1
+        self._thread: threading.Thread | None = None
+
+    # -- opening ------------------------------------------------------------------------------------
+
+    @property
+    def linktype(self) -> int:
+        assert self.sock is not None, "open() first"
+        return self.sock.linktype
+
+    @property
+    def mode(self) -> str:
+        return self.sock.mode if self.sock else "closed"
+
+    def program(self, arphrd: int, index: int) -> list[bpf.Insn]:
+        """The kernel filter for this interface: the compiled expression adapted to how we read it."""
+        if self.iface_name == "any":
+            prog = bpf.cook(bpf.compile_filter(self.bpf_expr, bpf.DLT_LINUX_SLL, self.snaplen))
+            return bpf.reject_outgoing(
+                prog, lo_ifindex=lookup("lo").index if os.path.exists("/sys/class/net/lo") else 1
+            )
+        if arphrd == ARPHRD_NONE:
+            return bpf.compile_filter(self.bpf_expr, bpf.DLT_RAW, self.snaplen)
+        if arphrd in (ARPHRD_ETHER, ARPHRD_LOOPBACK):
+            prog = bpf.compile_filter(self.bpf_expr, bpf.DLT_EN10MB, self.snaplen)
+            return bpf.reject_outgoing(prog) if arphrd == ARPHRD_LOOPBACK else prog
+        # Other link types are read cooked, like libpcap does.
+        return bpf.cook(bpf.compile_filter(self.bpf_expr, bpf.DLT_LINUX_SLL, self.snaplen))
+
+    def open(self) -> None:
+        """Find the interface, compile the filter, open the socket; LiveCaptureError on any fault."""
+        try:
+            iface = lookup(self.iface_name)
+        except InterfaceError as exc:
+            raise LiveCaptureError(f"mqttsniff: {exc}") from None
+        if not iface.up:
+            raise LiveCaptureError(
+                f"mqttsniff: interface {iface.name} is down (bring it up: ip link set {iface.name} up)"
+            )
+        try:
+            prog = self.program(iface.arphrd, iface.index)
+        except bpf.FilterError as exc:
+            raise LiveCaptureError(f"mqttsniff: {exc}") from None
+        try:
+            self.sock = PacketSocket(iface, prog, self.snaplen, self.promisc, self.buffer_bytes, self.use_ring)
+        except PermissionError:
+            raise LiveCaptureError(permission_message(iface.name), exit_code=2) from None
+        except OSError as exc:
+            if exc.errno in (errno.ENETDOWN, errno.ENODEV, errno.ENXIO):
+                raise LiveCaptureError(f"mqttsniff: interface {iface.name}: {exc.strerror}") from None
+            raise LiveCaptureError(f"mqttsniff: cannot capture on {iface.name}: {exc.strerror or exc}") from None
+
+    def start(self) -> None:
+        """Create the -w file (as whoever we are now) and start the capture thread."""
+        if self.sock is None:
+            self.open()
+        assert self.sock is not None
+        if self.write_path:
+            try:
+                self.writer = PcapngWriter(
+                    self.write_path, self.sock.linktype, self.snaplen, self.iface_name, self.bpf_expr
+                )
+            except OSError as exc:
+                self.sock.close()
+                raise LiveCaptureError(f"mqttsniff: cannot write {self.write_path}: {exc.strerror or exc}") from None
+        self._wake_r, self._wake_w = os.pipe()
+        self._thread = threading.Thread(target=self._run, name="mqttsniff-capture", daemon=True)
+        self._thread.start()
+
+    # -- the capture thread -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        sock = self.sock
+        assert sock is not None
+        stats = self._stats
+        deadline = time.monotonic() + self.duration if self.duration else None
+        next_stats = time.monotonic() + STATS_INTERVAL
+        try:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
+                    break
+                if now >= next_stats:
+                    sock.update_stats()
+                    self._publish_kernel_stats()
+                    next_stats = now + STATS_INTERVAL
+                wait_ms = 250 if deadline is None else max(1, min(250, int((deadline - now) * 1000) + 1))
+                if not sock.wait(wait_ms, self._wake_r):
+                    continue
+                frames, stamps = sock.read()
+                if not frames:
+                    continue
+                if self.count:
+                    left = self.count - stats.captured
+                    if len(frames) > left:
+                        del frames[left:], stamps[left:]
+                if self.writer is not None:
+                    try:
+                        self.writer.write(frames, stamps)
+                    except OSError as exc:
+                        stats.captured += len(frames)
+                        self._enqueue(frames)
+                        self.error = (
+                            f"writing {self.write_path} failed: {exc.strerror or exc}; capture stopped, "
+                            f"the file keeps the {self.writer.frames} frames written before"
+                        )
+                        break
+                    stats.written = self.writer.frames
+                stats.captured += len(frames)
+                self._enqueue(frames)
+                if self.count and stats.captured >= self.count:
+                    break
+        except InterfaceDown as exc:
+            self.error = f"interface {self.iface_name} went down ({exc}): capture stopped"
+        except Exception as exc:  # never die silently: the consumer reports it
+            self.error = f"capture failed: {exc}"
+        finally:
+            sock.update_stats()
+            self._publish_kernel_stats()
+            if self.writer is not None:
+                self.writer.close()
+                stats.written = self.writer.frames
+            sock.close()
+            with self._cond:
+                self._done.set()
+                self._cond.notify_all()
+
+    def _publish_kernel_stats(self) -> None:
+        assert self.sock is not None
+        self._stats.kernel_received = self.sock.kernel_packets
+        self._stats.kernel_dropped = self.sock.kernel_drops
+
+    def _enqueue(self, frames: list[Frame]) -> None:
+        size = sum(len(f[2]) for f in frames)
+        with self._cond:
+            if (
+                self._queued_frames + len(frames) > self.max_queued_frames
+                or self._queued_bytes + size > self.max_queued_bytes
+            ):
+                self._stats.queue_dropped += len(frames)
+                return
+            self._queue.append(frames)
+            self._queued_frames += len(frames)
+            self._queued_bytes += size
+            self._cond.notify()
+
+    # -- the consumer's side ------------------------------------------------------------------------
+
+    def get_batch(self, timeout: float | None = None) -> list[Frame] | None:
+        """The next batch; [] if none arrived within ``timeout``; None once stopped and drained."""
+        with self._cond:
+            if not self._queue and not self._done.is_set():
+                self._cond.wait(timeout)
+            if self._queue:
+                batch = self._queue.popleft()
+                self._queued_frames -= len(batch)
+                self._queued_bytes -= sum(len(f[2]) for f in batch)
+                return batch
+            return None if self._done.is_set() else []
+
+    def batches(self, poll: float = 0.5):
+        """Yield batches as they arrive until the capture has stopped and everything queued was read."""
+        while True:
+            batch = self.get_batch(poll)
+            if batch is None:
+                return
+            if batch:
+                yield batch
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and not self._done.is_set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the thread to stop and wait for it; frames already queued stay readable."""
+        self._stop.set()
+        if self._wake_w >= 0:
+            with contextlib.suppress(OSError):
+                os.write(self._wake_w, b"x")
+        if self._thread is not None:
+            self._thread.join(timeout)
+        for fd in (self._wake_r, self._wake_w):
+            if fd >= 0:
+                os.close(fd)
+        self._wake_r = self._wake_w = -1
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the capture stops by itself (count, duration, fault); True if it did."""
+        return self._done.wait(timeout)
+
+    @property
+    def stats(self) -> CaptureStats:
+        s = self._stats
+        return CaptureStats(s.captured, s.kernel_received, s.kernel_dropped, s.queue_dropped, s.written)
+
+    def summary(self) -> str:
+        """tcpdump's closing lines, plus our own queue drops."""
+        s = self.stats
+        lines = [
+            f"{s.captured} packet{'s' if s.captured != 1 else ''} captured",
+            f"{s.kernel_received} packet{'s' if s.kernel_received != 1 else ''} received by filter",
+            f"{s.kernel_dropped} packet{'s' if s.kernel_dropped != 1 else ''} dropped by kernel",
+            f"{s.queue_dropped} packet{'s' if s.queue_dropped != 1 else ''} dropped by mqttsniff (queue full)",
+        ]
+        if self.write_path:
+            lines.append(f"{s.written} packet{'s' if s.written != 1 else ''} written to {self.write_path}")
+        return "\n".join(lines)
