@@ -1,0 +1,238 @@
+"""Per-frame fast path: link layer → IPv4/IPv6 → TCP as one flat tuple.
+
+Rules: fixed-offset struct.unpack_from over the raw bytes, no object per layer,
+every offset checked against the captured length. A truncated or garbage frame
+gives None (parse) or a generic row (proto_info); nothing here raises.
+
+parse() result layout (PARSED_FIELDS names each slot):
+    (ipver, src, dst, sport, dport, seq, ack, tcpflags, window, payload_off, payload_len)
+ipver is 4 or 6, src/dst are the raw 4- or 16-byte addresses, tcpflags the 9 low
+bits of the TCP flags word (NS..FIN), payload_off/payload_len locate the TCP
+payload in `data` (IP padding and the Ethernet trailer excluded).
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+PARSED_FIELDS = (
+    "ipver",
+    "src",
+    "dst",
+    "sport",
+    "dport",
+    "seq",
+    "ack",
+    "tcpflags",
+    "window",
+    "payload_off",
+    "payload_len",
+)
+
+# Link types (LINKTYPE_* values from pcap files; 12/14 are raw IP on some BSDs).
+LT_NULL, LT_ETHERNET, LT_RAW, LT_LOOP, LT_SLL, LT_IPV4, LT_IPV6, LT_SLL2 = 0, 1, 101, 108, 113, 228, 229, 276
+LT_RAW_ALIASES = (12, 14)
+
+ETH_IPV4, ETH_IPV6, ETH_ARP = 0x0800, 0x86DD, 0x0806
+VLAN_TPIDS = frozenset((0x8100, 0x88A8, 0x9100))
+# BSD AF_INET6 differs per OS (Linux 10, NetBSD/OpenBSD 24, FreeBSD 28, Darwin 30).
+AF_INET6_VALUES = frozenset((10, 24, 28, 30))
+
+_u16 = struct.Struct("!H").unpack_from
+_u32le = struct.Struct("<I").unpack_from
+_ipv4_hdr = struct.Struct("!BxHxxHxB").unpack_from  # ver/ihl, total len, flags/frag, proto
+_tcp_hdr = struct.Struct("!HHIIBBH").unpack_from  # ports, seq, ack, doff, flags, window
+
+# IPv6 extension headers that the parser walks (AH has its own length unit).
+_IPV6_EXT = frozenset((0, 43, 60, 51))
+IPV6_FRAGMENT = 44
+
+
+def l3_offset(linktype: int, data: bytes) -> tuple[int, int]:
+    """(ethertype, offset of the network header) for any supported link type.
+
+    ethertype is 0x0800/0x86DD for IP, another ethertype for other payloads, -1 when
+    the link type is unknown or the header is truncated.
+    """
+    n = len(data)
+    if linktype == LT_ETHERNET:
+        if n < 14:
+            return -1, 0
+        et = _u16(data, 12)[0]
+        off = 14
+        while et in VLAN_TPIDS:
+            if n < off + 4:
+                return -1, 0
+            et = _u16(data, off + 2)[0]
+            off += 4
+        return et, off
+    if linktype == LT_SLL:
+        if n < 16:
+            return -1, 0
+        return _u16(data, 14)[0], 16
+    if linktype == LT_SLL2:
+        if n < 20:
+            return -1, 0
+        return _u16(data, 0)[0], 20
+    if linktype == LT_NULL or linktype == LT_LOOP:
+        if n < 4:
+            return -1, 0
+        af = _u32le(data, 0)[0]
+        if af > 0xFFFF:  # written in the other byte order
+            af = int.from_bytes(data[:4], "big")
+        if af == 2:
+            return ETH_IPV4, 4
+        if af in AF_INET6_VALUES:
+            return ETH_IPV6, 4
+        return -1, 4
+    if linktype == LT_RAW or linktype in LT_RAW_ALIASES:
+        if n < 1:
+            return -1, 0
+        v = data[0] >> 4
+        return (ETH_IPV4 if v == 4 else ETH_IPV6 if v == 6 else -1), 0
+    if linktype == LT_IPV4:
+        return ETH_IPV4, 0
+    if linktype == LT_IPV6:
+        return ETH_IPV6, 0
+    return -1, 0
+
+
+def ipv6_walk(data: bytes, off: int, end: int) -> tuple[int, int, int]:
+    """Walk IPv6 extension headers from the fixed header at `off`.
+
+    Returns (upper protocol, offset of its header, fragment offset) or proto -1 if
+    truncated; fragment offset is the fragment header's offset field (0 = first/none),
+    or -2 for a first fragment with more to follow (not reassembled here).
+    """
+    nxt = data[off + 6]
+    p = off + 40
+    frag = 0
+    for _ in range(16):  # bound the walk: a loop of headers is garbage
+        if nxt in _IPV6_EXT:
+            if p + 2 > end:
+                return -1, p, 0
+            hl = (data[p + 1] + 2) * 4 if nxt == 51 else (data[p + 1] + 1) * 8
+            nxt = data[p]
+            p += hl
+        elif nxt == IPV6_FRAGMENT:
+            if p + 8 > end:
+                return -1, p, 0
+            fo = _u16(data, p + 2)[0]
+            frag = fo >> 3 if fo >> 3 else (-2 if fo & 1 else 0)
+            nxt = data[p]
+            p += 8
+        else:
+            break
+    if p > end:
+        return -1, p, 0
+    return nxt, p, frag
+
+
+def parse(linktype: int, data: bytes) -> tuple | None:
+    """The flat TCP tuple of a frame (see module doc), or None if not IP+TCP or truncated."""
+    n = len(data)
+    # Inline the common link types; the rest go through l3_offset.
+    if linktype == 1 and n >= 34:
+        et = (data[12] << 8) | data[13]
+        off = 14
+        if et != 0x0800 and et != 0x86DD:
+            et, off = l3_offset(linktype, data)
+    else:
+        et, off = l3_offset(linktype, data)
+    if et == 0x0800:
+        if n < off + 20:
+            return None
+        vihl, tot, frag, proto = _ipv4_hdr(data, off)
+        if vihl >> 4 != 4 or proto != 6 or frag & 0x3FFF:  # not TCP, or a fragment
+            return None
+        ihl = (vihl & 15) * 4
+        if ihl < 20:
+            return None
+        end = off + tot if tot else n  # total length 0: TSO-offloaded capture
+        if end > n:
+            end = n
+        src = data[off + 12 : off + 16]
+        dst = data[off + 16 : off + 20]
+        t = off + ihl
+        ipver = 4
+    elif et == 0x86DD:
+        if n < off + 40 or data[off] >> 4 != 6:
+            return None
+        plen = _u16(data, off + 4)[0]
+        end = off + 40 + plen if plen else n  # plen 0: jumbogram / offload
+        if end > n:
+            end = n
+        nxt = data[off + 6]
+        if nxt == 6:
+            t = off + 40
+        else:
+            nxt, t, fragoff = ipv6_walk(data, off, end)
+            if nxt != 6 or fragoff:
+                return None
+        src = data[off + 8 : off + 24]
+        dst = data[off + 24 : off + 40]
+        ipver = 6
+    else:
+        return None
+    if t + 20 > end:
+        return None
+    sport, dport, seq, ack, doff, fl, win = _tcp_hdr(data, t)
+    hl = (doff >> 4) * 4
+    po = t + hl
+    if hl < 20 or po > end:
+        return None
+    return (ipver, src, dst, sport, dport, seq, ack, ((doff & 1) << 8) | fl, win, po, end - po)
+
+
+def tcp_header_offset(data: bytes, parsed: tuple) -> int:
+    """Offset of the TCP header of a parse() result (its options are data[off+20:payload_off]).
+
+    parse() does not carry it, so find it back: the only header length h for which
+    the ports at payload_off-h match and the data-offset nibble says h.
+    """
+    po = parsed[9]
+    sport, dport = parsed[3], parsed[4]
+    for h in range(20, 64, 4):
+        t = po - h
+        if t < 0:
+            break
+        if data[t + 12] >> 4 == h >> 2 and _u16(data, t)[0] == sport and _u16(data, t + 2)[0] == dport:
+            return t
+    return po - 20
+
+
+def tcp_options(data: bytes, parsed: tuple) -> bytes:
+    """The raw TCP options bytes of a parse() result."""
+    t = tcp_header_offset(data, parsed)
+    return bytes(data[t + 20 : parsed[9]])
+
+
+_addr_cache: dict[bytes, str] = {}
+
+
+def addr_str(ipver: int, addr: bytes) -> str:
+    """IPv4 dotted quad or IPv6 in RFC 5952 compressed form ("::1"), as Wireshark shows them."""
+    s = _addr_cache.get(addr)
+    if s is None:
+        try:
+            s = socket.inet_ntop(socket.AF_INET if ipver == 4 else socket.AF_INET6, bytes(addr))
+        except (ValueError, OSError):
+            s = bytes(addr).hex()
+        if len(_addr_cache) > 65536:  # bound the cache on scans of many hosts
+            _addr_cache.clear()
+        _addr_cache[bytes(addr)] = s
+    return s
+
+
+def mac_str(b: bytes) -> str:
+    return ":".join(f"{x:02x}" for x in b)
+
+
+# proto_info() lives in its own module (it is not on the hot path); re-exported here
+# because the brief names it in frame.py.
+def proto_info(linktype: int, data: bytes) -> tuple[str, str, str, str]:
+    """(src, dst, protocol, info) of a frame that parse() did not return a TCP tuple for."""
+    from sniffer.net.protoinfo import proto_info as _pi
+
+    return _pi(linktype, data)

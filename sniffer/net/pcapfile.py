@@ -1,0 +1,263 @@
+"""Capture file readers: pcap (both byte orders, µs/ns, modified pcap) and pcapng.
+
+open_capture(path) returns an iterable CaptureReader yielding
+(ts: float, data: bytes, orig_len: int, linktype: int) per frame. "-" reads standard
+input incrementally: each read returns what the pipe holds, so frames come out as
+tcpdump -U writes them. Files are read in 1 MiB blocks and records cut out with
+struct.unpack_from; no object is built per record beyond the yielded tuple.
+
+Errors are CaptureError(message): missing file, permission denied, not a capture
+(the magic is named), a record larger than MAX_FRAME. A file cut in the middle of a
+record ends iteration cleanly with reader.truncated = True.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import struct
+import sys
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
+
+MAX_FRAME = 256 * 1024  # loopback frames are 65,549 bytes; larger claims are corrupt files
+MAX_BLOCK = 16 * 1024 * 1024  # pcapng non-packet blocks (name resolution, secrets) may be big
+BLOCK = 1 << 20
+
+PCAP_MAGICS = {
+    b"\xd4\xc3\xb2\xa1": ("<", 1_000_000, 16),
+    b"\xa1\xb2\xc3\xd4": (">", 1_000_000, 16),
+    b"\x4d\x3c\xb2\xa1": ("<", 1_000_000_000, 16),
+    b"\xa1\xb2\x3c\x4d": (">", 1_000_000_000, 16),
+    # Alexey Kuznetsov's modified pcap: 8 more bytes per record header (ifindex, protocol, type).
+    b"\x34\xcd\xb2\xa1": ("<", 1_000_000, 24),
+    b"\xa1\xb2\xcd\x34": (">", 1_000_000, 24),
+}
+PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
+
+
+class CaptureError(Exception):
+    """A capture that cannot be read (the message is one line for the user)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _reader(f: BinaryIO) -> Callable[[int], bytes]:
+    """A read(n) that returns what is available (at most one system read) or b"" at EOF."""
+    read1 = getattr(f, "read1", None)
+    return read1 if read1 is not None else f.read
+
+
+class CaptureReader:
+    """Iterate a capture's frames once. Attributes: path, format ("pcap"/"pcapng"),
+    linktype (of the first interface, -1 if none yet), truncated."""
+
+    def __init__(self, f: BinaryIO, path: str, close: bool = True) -> None:
+        self.path = path
+        self._f = f
+        self._close = close
+        self._read = _reader(f)
+        self.truncated = False
+        self._buf = b""
+        self._fill(4)
+        magic = self._buf[:4]
+        if len(magic) < 4:
+            self.close()
+            raise CaptureError(f"{path}: not a capture file (only {len(magic)} bytes)")
+        if magic[:2] == b"\x1f\x8b" and not isinstance(f, gzip.GzipFile) and path != "-":
+            # A gzipped capture (tshark reads those too): reopen through gzip.
+            f.seek(0)
+            gz = gzip.GzipFile(fileobj=f)  # type: ignore[arg-type]
+            self._f, self._read, self._buf = gz, gz.read, b""
+            self._fill(4)
+            magic = self._buf[:4]
+        if magic in PCAP_MAGICS:
+            self.format = "pcap"
+            self._init_pcap(magic)
+        elif magic == PCAPNG_SHB:
+            self.format = "pcapng"
+            self.linktype = -1
+        else:
+            self.close()
+            raise CaptureError(
+                f"{path}: not a pcap or pcapng capture (magic 0x{magic.hex()}, expected "
+                "a1b2c3d4/d4c3b2a1/a1b23c4d/4d3cb2a1 or 0a0d0d0a)"
+            )
+
+    # -- plumbing ---------------------------------------------------------------
+    def _fill(self, need: int) -> bool:
+        """Read until self._buf holds `need` bytes; False at EOF before that."""
+        buf = self._buf
+        if len(buf) >= need:
+            return True
+        parts = [buf]
+        have = len(buf)
+        while have < need:
+            try:
+                chunk = self._read(max(BLOCK, need - have))
+            except OSError as e:
+                raise CaptureError(f"{self.path}: read error: {e.strerror or e}") from None
+            except (EOFError, gzip.BadGzipFile, ValueError):  # cut or corrupt gzip stream
+                chunk = b""
+            if not chunk:
+                break
+            parts.append(chunk)
+            have += len(chunk)
+        self._buf = b"".join(parts)
+        return have >= need
+
+    def close(self) -> None:
+        if self._close:
+            self._f.close()
+
+    def __enter__(self) -> CaptureReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[tuple[float, bytes, int, int]]:
+        if self.format == "pcap":
+            return self._iter_pcap()
+        return self._iter_pcapng()
+
+    # -- pcap -------------------------------------------------------------------
+    def _init_pcap(self, magic: bytes) -> None:
+        self._endian, self._div, self._rechdr = PCAP_MAGICS[magic]
+        if not self._fill(24):
+            self.close()
+            raise CaptureError(f"{self.path}: truncated pcap file header")
+        network = struct.unpack_from(self._endian + "I", self._buf, 20)[0]
+        self.linktype = network & 0xFFFF  # upper bits may carry the FCS length
+        self._buf = self._buf[24:]
+
+    def _iter_pcap(self) -> Iterator[tuple[float, bytes, int, int]]:
+        hdr = struct.Struct(self._endian + "IIII").unpack_from
+        div = float(self._div)
+        lt = self.linktype
+        rh = self._rechdr
+        buf, pos, blen = self._buf, 0, len(self._buf)
+        while True:
+            if blen - pos < rh:
+                self._buf = buf[pos:]
+                if not self._fill(rh):
+                    self.truncated = len(self._buf) > 0
+                    return
+                buf, pos, blen = self._buf, 0, len(self._buf)
+            sec, frac, caplen, olen = hdr(buf, pos)
+            if caplen > MAX_FRAME:
+                raise CaptureError(
+                    f"{self.path}: record claims {caplen} bytes (over {MAX_FRAME}): corrupt capture, stopping"
+                )
+            start = pos + rh
+            end = start + caplen
+            if end > blen:
+                self._buf = buf[pos:]
+                if not self._fill(rh + caplen):
+                    self.truncated = True
+                    return
+                buf, pos, blen = self._buf, 0, len(self._buf)
+                continue
+            yield sec + frac / div, buf[start:end], olen, lt
+            pos = end
+
+    # -- pcapng -----------------------------------------------------------------
+    def _iter_pcapng(self) -> Iterator[tuple[float, bytes, int, int]]:
+        e = "<"
+        ifaces: list[tuple[int, float, float, int]] = []  # (linktype, divisor, offset s, snaplen)
+        buf, pos, blen = self._buf, 0, len(self._buf)
+        while True:
+            if blen - pos < 12:
+                self._buf = buf[pos:]
+                if not self._fill(12):
+                    self.truncated = len(self._buf) > 0
+                    return
+                buf, pos, blen = self._buf, 0, len(self._buf)
+            btype_raw = buf[pos : pos + 4]
+            if btype_raw == PCAPNG_SHB:
+                bom = buf[pos + 8 : pos + 12]
+                if bom == b"\x4d\x3c\x2b\x1a":
+                    e = "<"
+                elif bom == b"\x1a\x2b\x3c\x4d":
+                    e = ">"
+                else:
+                    raise CaptureError(f"{self.path}: bad pcapng byte-order magic 0x{bom.hex()}")
+                ifaces = []  # interfaces are per section
+            btype, blocklen = struct.unpack_from(e + "II", buf, pos)
+            if blocklen < 12 or blocklen % 4 or blocklen > MAX_BLOCK:
+                raise CaptureError(f"{self.path}: corrupt pcapng block (type {btype}, length {blocklen}), stopping")
+            end = pos + blocklen
+            if end > blen:
+                self._buf = buf[pos:]
+                if not self._fill(blocklen):
+                    self.truncated = True
+                    return
+                buf, pos, blen = self._buf, 0, len(self._buf)
+                continue
+            if btype == 6:  # Enhanced Packet Block
+                ifid, hi, lo, caplen, olen = struct.unpack_from(e + "IIIII", buf, pos + 8)
+                if caplen > MAX_FRAME or 28 + caplen > blocklen - 4:
+                    raise CaptureError(f"{self.path}: packet block claims {caplen} bytes: corrupt capture, stopping")
+                if ifid < len(ifaces):
+                    lt, div, tsoff, _ = ifaces[ifid]
+                    yield ((hi << 32) | lo) / div + tsoff, buf[pos + 28 : pos + 28 + caplen], olen, lt
+            elif btype == 3:  # Simple Packet Block: interface 0, no timestamp
+                olen = struct.unpack_from(e + "I", buf, pos + 8)[0]
+                if ifaces:
+                    lt, div, tsoff, snap = ifaces[0]
+                    caplen = min(olen, blocklen - 16, snap or MAX_FRAME)
+                    if caplen > MAX_FRAME:
+                        raise CaptureError(
+                            f"{self.path}: packet block claims {caplen} bytes: corrupt capture, stopping"
+                        )
+                    yield 0.0, buf[pos + 12 : pos + 12 + caplen], olen, lt
+            elif btype == 2:  # obsolete Packet Block
+                ifid, _drops, hi, lo, caplen, olen = struct.unpack_from(e + "HHIIII", buf, pos + 8)
+                if caplen > MAX_FRAME or 28 + caplen > blocklen - 4:
+                    raise CaptureError(f"{self.path}: packet block claims {caplen} bytes: corrupt capture, stopping")
+                if ifid < len(ifaces):
+                    lt, div, tsoff, _ = ifaces[ifid]
+                    yield ((hi << 32) | lo) / div + tsoff, buf[pos + 28 : pos + 28 + caplen], olen, lt
+            elif btype == 1:  # Interface Description Block
+                ifaces.append(_parse_idb(buf, pos, blocklen, e))
+                if self.linktype == -1:
+                    self.linktype = ifaces[-1][0]
+            pos = end
+
+
+def _parse_idb(buf: bytes, pos: int, blocklen: int, e: str) -> tuple[int, float, float, int]:
+    lt, _res, snap = struct.unpack_from(e + "HHI", buf, pos + 8)
+    div, tsoff = 1e6, 0.0
+    p, end = pos + 16, pos + blocklen - 4
+    while p + 4 <= end:
+        code, ln = struct.unpack_from(e + "HH", buf, p)
+        if code == 0:
+            break
+        v = p + 4
+        if code == 9 and ln >= 1 and v < end:  # if_tsresol: 10^-n, or 2^-n with the top bit set
+            r = buf[v]
+            div = float(2 ** (r & 0x7F)) if r & 0x80 else float(10**r)
+        elif code == 14 and ln >= 8 and v + 8 <= end:  # if_tsoffset, seconds
+            tsoff = float(struct.unpack_from(e + "q", buf, v)[0])
+        p = v + ((ln + 3) & ~3)
+    return lt, div, tsoff, snap
+
+
+def open_capture(path: str) -> CaptureReader:
+    """Open a pcap/pcapng file ("-" = standard input) for iteration."""
+    if path == "-":
+        stdin = sys.stdin.buffer
+        return CaptureReader(stdin, "-", close=False)
+    try:
+        f = open(path, "rb", buffering=0)  # noqa: SIM115 -- the reader owns and closes it
+    except FileNotFoundError:
+        raise CaptureError(f"{path}: no such file") from None
+    except PermissionError:
+        raise CaptureError(f"{path}: permission denied") from None
+    except IsADirectoryError:
+        raise CaptureError(f"{path}: is a directory, not a capture file") from None
+    except OSError as e:
+        raise CaptureError(f"{path}: cannot open: {e.strerror or e}") from None
+    return CaptureReader(io.BufferedReader(f, buffer_size=BLOCK), path)

@@ -1,0 +1,495 @@
+"""TCP conversations: stream indexes, relative numbers, in-order delivery per direction.
+
+TcpStreams.segment() takes one TCP segment (fields of frame.parse()) and returns a
+Seg: Wireshark's tcp.stream index, the direction (0 = client→server), relative
+seq/ack/nxtseq, the calculated window, Wireshark-style analysis flags, and the
+payload bytes that became deliverable in order because of this segment:
+
+    ("data", bytes, offset)         bytes of this frame's payload from `offset`
+    ("data", bytes, offset, tag)    bytes held from an earlier frame (out of order),
+                                    `tag` being what that frame passed to segment()
+    ("gap", nbytes)                 bytes that will never come (hole released)
+
+Retransmitted bytes are dropped; a partial overlap delivers only the new tail;
+segments beyond a hole wait (at most `max_held` bytes per direction) and are
+released with a gap when the cap is exceeded, at FIN/RST, or by finish().
+Sequence arithmetic is modulo 2**32; held data is keyed by an unbounded stream
+offset so wrap-around needs no special case.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import struct
+from collections.abc import Collection, Iterable
+
+M32 = 0xFFFFFFFF
+FIN, SYN, RST, PSH, ACK, URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
+MQTT_PORTS = frozenset((1883, 8883))
+
+
+def _sdiff(a: int, b: int) -> int:
+    """a - b in sequence space, as a signed 32-bit distance."""
+    return ((a - b + 0x80000000) & M32) - 0x80000000
+
+
+def wscale_shift(options: bytes) -> int | None:
+    """The window-scale shift of a TCP options block, None if absent."""
+    p, n = 0, len(options)
+    while p < n:
+        kind = options[p]
+        if kind == 0:
+            break
+        if kind == 1:
+            p += 1
+            continue
+        if p + 1 >= n:
+            break
+        ln = options[p + 1]
+        if ln < 2:
+            break
+        if kind == 3 and ln == 3 and p + 2 < n:
+            return min(options[p + 2], 14)  # RFC 7323: larger shifts are treated as 14
+        p += ln
+    return None
+
+
+class Seg:
+    """The result of TcpStreams.segment() for one frame."""
+
+    __slots__ = (
+        "stream",
+        "direction",
+        "seq",
+        "ack",
+        "nxtseq",
+        "win",
+        "win_scale",
+        "events",
+        "rev_events",
+        "analysis",
+        "new_stream",
+        "closed",
+        "ack_base",
+    )
+
+    def __init__(self) -> None:
+        self.stream = 0
+        self.direction = 0
+        self.seq = 0  # relative, like tcp.seq
+        self.ack = 0  # relative, like tcp.ack (raw when the other side's base is unknown)
+        self.nxtseq = 0  # relative tcp.nxtseq (seq + len + SYN + FIN)
+        self.win = 0  # tcp.window_size (scaled when the scale is known)
+        self.win_scale = -1  # tcp.window_size_scalefactor: multiplier, -1 unknown, -2 no scaling
+        self.events: list[tuple] = []
+        self.rev_events: list[tuple] = []  # releases of the other direction (RST)
+        self.analysis: tuple[str, ...] = ()  # tcp.analysis.* names, e.g. "retransmission"
+        self.new_stream = False
+        self.closed = False  # this direction has ended (FIN reached or RST)
+        self.ack_base = 0  # raw seq the other direction counts from (SACK edges are relative to it)
+
+    def __repr__(self) -> str:
+        return (
+            f"Seg(stream={self.stream}, dir={self.direction}, seq={self.seq}, ack={self.ack}, "
+            f"events={self.events!r}, analysis={self.analysis!r})"
+        )
+
+
+class _Dir:
+    """State of one direction of a conversation."""
+
+    __slots__ = (
+        "base",
+        "syn_seq",
+        "nxt",
+        "abs",
+        "held",
+        "held_bytes",
+        "ws",
+        "fin_seq",
+        "closed",
+        "nextseq",
+        "lastack",
+        "window",
+        "tobeacked",
+        "counter",
+    )
+
+    def __init__(self) -> None:
+        self.base: int | None = None  # raw seq that relative numbers count from
+        self.syn_seq: int | None = None  # ISN when the SYN was seen
+        self.nxt: int | None = None  # next raw seq to deliver
+        self.abs = 0  # stream offset of nxt (unbounded; keys the held heap)
+        self.held: list[tuple[int, int, bytes, object, int]] = []  # heap (abs start, n, data, tag, off)
+        self.held_bytes = 0
+        self.ws = -1  # window scale shift; -1 unknown, -2 no scaling
+        self.fin_seq: int | None = None
+        self.closed = False
+        self.nextseq: int | None = None  # highest raw seq+len seen (analysis)
+        self.lastack: int | None = None
+        self.window: int | None = None  # last window, scaled
+        self.tobeacked: int | None = None  # highest seq the peer may ack without "ACKed unseen"
+        self.counter = itertools.count()
+
+
+class _Conv:
+    __slots__ = ("index", "client", "dirs", "closed")
+
+    def __init__(self, index: int, client: tuple[bytes, int]) -> None:
+        self.index = index
+        self.client = client  # (address, port) of the client side
+        self.dirs = (_Dir(), _Dir())
+        self.closed = False
+
+
+class TcpStreams:
+    """All TCP conversations of a capture (one instance per capture)."""
+
+    def __init__(self, server_ports: Collection[int] = MQTT_PORTS, max_held: int = 4 * 1024 * 1024) -> None:
+        self.server_ports = server_ports
+        self.max_held = max_held
+        self._table: dict[tuple, _Conv] = {}
+        self._convs: list[_Conv] = []
+
+    def __len__(self) -> int:
+        return len(self._convs)
+
+    def _new_conv(self, key: tuple, src: bytes, sport: int, dst: bytes, dport: int, flags: int) -> _Conv:
+        if flags & SYN:
+            client = (src, sport) if not flags & ACK else (dst, dport)
+        else:
+            sp = self.server_ports
+            if dport in sp and sport not in sp:
+                client = (src, sport)
+            elif sport in sp and dport not in sp or sport < dport:
+                client = (dst, dport)
+            else:
+                client = (src, sport)
+        conv = _Conv(len(self._convs), client)
+        self._convs.append(conv)
+        self._table[key] = conv
+        self._table[(dst, dport, src, sport)] = conv
+        return conv
+
+    def segment(
+        self,
+        ipver: int,
+        src: bytes,
+        dst: bytes,
+        sport: int,
+        dport: int,
+        seq: int,
+        ack: int,
+        flags: int,
+        payload: memoryview | bytes,
+        *,
+        window: int = 0,
+        options: bytes = b"",
+        tag: object = None,
+    ) -> Seg:
+        """Account one segment; `window` (raw header value) and `options` (raw TCP
+        options) feed window scaling and analysis; `tag` comes back with held data."""
+        key = (src, sport, dst, dport)
+        conv = self._table.get(key)
+        seg = Seg()
+        if conv is not None and flags & SYN and not flags & ACK:
+            d = conv.dirs[0 if conv.client == (src, sport) else 1]
+            if conv.closed or (d.base is not None and seq != d.syn_seq):
+                conv = None  # port reuse: Wireshark starts a new stream
+        if conv is None:
+            conv = self._new_conv(key, src, sport, dst, dport, flags)
+            seg.new_stream = True
+        direction = 0 if conv.client == (src, sport) else 1
+        d, r = conv.dirs[direction], conv.dirs[1 - direction]
+        seg.stream, seg.direction = conv.index, direction
+        n = len(payload)
+        syn, fin, rst, ackf = flags & SYN, flags & FIN, flags & RST, flags & ACK
+
+        # Relative numbering, as Wireshark: from the ISN, or seq-1 / ack-1 mid-stream.
+        if syn:
+            d.syn_seq = seq
+            if d.base is None:
+                d.base = seq
+        if d.base is None:
+            d.base = (seq - 1) & M32
+        if ackf and r.base is None:
+            r.base = (ack - 1) & M32
+        seg.seq = (seq - d.base) & M32
+        # Without the ACK flag Wireshark still shows the field: relative if it can, else raw.
+        seg.ack = (ack - r.base) & M32 if r.base is not None else ack
+        seg.ack_base = r.base or 0
+        seglen_seq = n + (1 if syn else 0) + (1 if fin else 0)
+        seg.nxtseq = (seg.seq + seglen_seq) & M32
+
+        # Window scaling: learned from the SYNs; a SYN's own window is never scaled.
+        if syn:
+            shift = wscale_shift(options) if options else None
+            d.ws = shift if shift is not None else -2
+            if ackf and (d.ws == -2 or r.ws == -2):
+                d.ws = r.ws = -2
+            seg.win, seg.win_scale = window, -1
+        else:
+            seg.win_scale = (1 << d.ws) if d.ws >= 0 else d.ws
+            seg.win = window << d.ws if d.ws >= 0 else window
+
+        seg.analysis = self._analyse(d, r, seq, ack, flags, n, seg.win, seglen_seq)
+
+        # In-order delivery.
+        events = seg.events
+        start = (seq + 1) & M32 if syn else seq
+        if d.nxt is None:
+            d.nxt = start
+        if n:
+            self._accept(d, start, payload, tag, events)
+        if fin:
+            d.fin_seq = (start + n) & M32
+            self._release(d, events, everything=True, upto=d.fin_seq)
+            d.closed = True
+        if rst:
+            self._release(d, events, everything=True)
+            self._release(r, seg.rev_events, everything=True)
+            d.closed = r.closed = True
+        if d.closed and r.closed:
+            conv.closed = True
+        seg.closed = d.closed
+        return seg
+
+    # -- analysis (the common tcp.analysis.* flags, Wireshark's definitions) -----------
+    @staticmethod
+    def _analyse(d: _Dir, r: _Dir, seq: int, ack: int, flags: int, n: int, win: int, seglen: int) -> tuple[str, ...]:
+        out: list[str] = []
+        ctl = flags & (SYN | FIN | RST)
+        nextseq = d.nextseq
+        if win == 0 and not ctl:
+            out.append("zero_window")
+        if nextseq is not None and _sdiff(seq, nextseq) > 0 and not flags & RST:
+            out.append("lost_segment")
+        if nextseq is not None and n <= 1 and not ctl and _sdiff(seq, nextseq) == -1:
+            out.append("keep_alive")
+        elif nextseq is not None and n == 0 and not ctl and seq == nextseq and ack == d.lastack:
+            if d.window is not None and win != d.window:
+                out.append("window_update")
+        if (
+            n
+            and not ctl
+            and r.window is not None
+            and r.lastack is not None
+            and ((seq + n) & M32) == ((r.lastack + r.window) & M32)
+        ):
+            out.append("window_full")
+        if flags & ACK and r.tobeacked is not None and _sdiff(ack, r.tobeacked) > 0:
+            out.append("ack_lost_segment")
+            r.tobeacked = ack  # reported once, not on every later ACK of the same bytes
+        if (n or flags & (SYN | FIN)) and nextseq is not None and _sdiff(seq, nextseq) < 0 and "keep_alive" not in out:
+            if d.nxt is not None and _sdiff((seq + n) & M32, d.nxt) > 0 and d.held:
+                out.append("out_of_order")  # fills a hole: bytes not seen before
+            elif r.lastack is not None and _sdiff((seq + n) & M32, r.lastack) <= 0:
+                out.append("spurious_retransmission")
+            else:
+                out.append("retransmission")
+        end = (seq + seglen) & M32
+        if nextseq is None or _sdiff(end, nextseq) > 0:
+            d.nextseq = end
+            if "lost_segment" not in out:
+                d.tobeacked = end
+        if flags & ACK:
+            d.lastack = ack
+        d.window = win
+        return tuple(out)
+
+    # -- reassembly -----------------------------------------------------------------
+    def _accept(self, d: _Dir, start: int, payload: memoryview | bytes, tag: object, events: list) -> None:
+        n = len(payload)
+        rel = _sdiff(start, d.nxt)
+        if rel + n <= 0:
+            return  # every byte already delivered: retransmission
+        if rel <= 0:
+            cut = -rel
+            events.append(("data", bytes(payload[cut:]), cut))
+            d.nxt = (start + n) & M32
+            d.abs += n - cut
+            if d.held:
+                self._drain(d, events)
+            return
+        if d.closed:
+            return
+        heapq.heappush(d.held, (d.abs + rel, next(d.counter), bytes(payload), tag, 0))
+        d.held_bytes += n
+        if d.held_bytes > self.max_held:
+            self._release(d, events, everything=False)
+
+    def _drain(self, d: _Dir, events: list) -> None:
+        """Deliver held segments that now start at or before the next expected byte."""
+        held = d.held
+        while held and held[0][0] <= d.abs:
+            a, _, data, tag, off = heapq.heappop(held)
+            d.held_bytes -= len(data)
+            end = a + len(data)
+            if end <= d.abs:
+                continue
+            cut = d.abs - a
+            events.append(("data", data[cut:], off + cut, tag))
+            d.nxt = (d.nxt + end - d.abs) & M32
+            d.abs = end
+
+    def _release(self, d: _Dir, events: list, everything: bool, upto: int | None = None) -> None:
+        """Give up on holes: gap to the first held segment, deliver, repeat until under
+        the cap (or empty); with `upto`, also report the hole before that raw seq."""
+        while d.held and (everything or d.held_bytes > self.max_held):
+            a = d.held[0][0]
+            if a > d.abs:
+                events.append(("gap", a - d.abs))
+                d.nxt = (d.nxt + a - d.abs) & M32
+                d.abs = a
+            self._drain(d, events)
+        if upto is not None and d.nxt is not None:
+            missing = _sdiff(upto, d.nxt)
+            if missing > 0:
+                events.append(("gap", missing))
+                d.nxt = upto
+                d.abs += missing
+
+    def finish(self) -> Iterable[tuple[int, int, list[tuple]]]:
+        """End of capture: release every held segment; yields (stream, direction, events)."""
+        for conv in self._convs:
+            for direction, d in enumerate(conv.dirs):
+                if d.held:
+                    events: list[tuple] = []
+                    self._release(d, events, everything=True)
+                    yield conv.index, direction, events
+
+
+# -- Info column -------------------------------------------------------------------
+_FLAG_NAMES = ("FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR", "AE")
+_ANALYSIS_PREFIX = {
+    "retransmission": "[TCP Retransmission] ",
+    "spurious_retransmission": "[TCP Spurious Retransmission] ",
+    "out_of_order": "[TCP Out-Of-Order] ",
+    "lost_segment": "[TCP Previous segment not captured] ",
+    "ack_lost_segment": "[TCP ACKed unseen segment] ",
+    "keep_alive": "[TCP Keep-Alive] ",
+    "window_update": "[TCP Window Update] ",
+    "window_full": "[TCP Window Full] ",
+    "zero_window": "[TCP ZeroWindow] ",
+}
+# Wireshark prepends each flag in turn, so the last checked ends up first.
+_PREFIX_ORDER = (
+    "zero_window",
+    "window_full",
+    "window_update",
+    "keep_alive",
+    "ack_lost_segment",
+    "lost_segment",
+    "out_of_order",
+    "spurious_retransmission",
+    "retransmission",
+)
+
+
+def flags_str(flags: int) -> str:
+    names = [name for i, name in enumerate(_FLAG_NAMES) if flags & (1 << i)]
+    if flags & 0xE00:
+        names.append("Reserved")
+    return ", ".join(names) if names else "<None>"
+
+
+def options_info(options: bytes, sack_base: int = 0) -> str:
+    """Wireshark's Info suffix for TCP options: " MSS=1460 SACK_PERM TSval=.. TSecr=.. WS=128"."""
+    out: list[str] = []
+    p, n = 0, len(options)
+    while p < n:
+        kind = options[p]
+        if kind == 0:
+            break
+        if kind == 1:
+            p += 1
+            continue
+        if p + 1 >= n:
+            break
+        ln = options[p + 1]
+        if ln < 2 or p + ln > n:
+            break
+        if kind == 2 and ln == 4:
+            out.append(f"MSS={struct.unpack_from('!H', options, p + 2)[0]}")
+        elif kind == 3 and ln == 3:
+            out.append(f"WS={1 << min(options[p + 2], 14)}")
+        elif kind == 4 and ln == 2:
+            out.append("SACK_PERM")
+        elif kind == 5 and ln >= 10:
+            for q in range(p + 2, p + ln - 7, 8):
+                le, re_ = struct.unpack_from("!II", options, q)
+                out.append(f"SLE={(le - sack_base) & M32} SRE={(re_ - sack_base) & M32}")
+        elif kind == 8 and ln == 10:
+            tsval, tsecr = struct.unpack_from("!II", options, p + 2)
+            out.append(f"TSval={tsval} TSecr={tsecr}")
+        p += ln
+    return (" " + " ".join(out)) if out else ""
+
+
+def tcp_info(
+    sport: int,
+    dport: int,
+    flags: int,
+    seq: int,
+    ack: int,
+    win: int,
+    length: int,
+    options: bytes = b"",
+    analysis: Iterable[str] = (),
+    *,
+    urgent: int = 0,
+    sack_base: int = 0,
+    pdu_segment: bool = False,
+) -> str:
+    """Wireshark's Info text of a TCP frame from relative seq/ack and the calculated window.
+
+    `analysis` holds Seg.analysis names (prefixes such as "[TCP Retransmission] ");
+    `pdu_segment` appends " [TCP segment of a reassembled PDU]" (the caller knows when
+    the payload is part of an upper-layer PDU completed in a later frame);
+    `sack_base` is the raw seq that SACK edges are made relative to (the acked side's base).
+    """
+    prefix = ""
+    if analysis:
+        got = set(analysis)
+        prefix = "".join(_ANALYSIS_PREFIX[a] for a in _PREFIX_ORDER if a in got)
+    s = f"{prefix}{sport} → {dport} [{flags_str(flags)}] Seq={seq}"
+    if flags & ACK:
+        s += f" Ack={ack}"
+    s += f" Win={win}"
+    if flags & URG:
+        s += f" Urg={urgent}"
+    s += f" Len={length}"
+    if options:
+        s += options_info(options, sack_base)
+    if pdu_segment:
+        s += " [TCP segment of a reassembled PDU]"
+    return s
+
+
+def seg_info(
+    seg: Seg,
+    sport: int,
+    dport: int,
+    flags: int,
+    length: int,
+    options: bytes = b"",
+    *,
+    urgent: int = 0,
+    pdu_segment: bool = False,
+) -> str:
+    """tcp_info() for a Seg from TcpStreams.segment()."""
+    return tcp_info(
+        sport,
+        dport,
+        flags,
+        seg.seq,
+        seg.ack,
+        seg.win,
+        length,
+        options,
+        seg.analysis,
+        urgent=urgent,
+        sack_base=seg.ack_base,
+        pdu_segment=pdu_segment,
+    )
