@@ -48,7 +48,12 @@ def sign_in(client_id: str, device: str, product_key: str, secret: str, timestam
 
 
 def _alink(msg_id: str, params: dict, method: str) -> bytes:
-    return json.dumps({"id": msg_id, "version": "1.0", "params": params, "method": method}).encode()
+    return _compact({"id": msg_id, "version": "1.0", "params": params, "method": method})
+
+
+def _compact(obj: dict) -> bytes:
+    # devices send JSON without spaces: every byte costs on a metered link
+    return json.dumps(obj, separators=(",", ":")).encode()
 
 
 def _device_session(sink: FrameList) -> None:
@@ -78,7 +83,7 @@ def _device_session(sink: FrameList) -> None:
     t = f.send(0, m.publish(post, _alink("1", params, "thing.event.property.post"), 1, 3), t + 2 * SEC, ack=False)
     t = f.send(1, m.puback(3), t + 39_000, ack=False)
     reply = {"code": 200, "data": {}, "id": "1", "message": "success", "method": "thing.event.property.post"}
-    t = f.send(1, m.publish(post + "_reply", json.dumps(reply | {"version": "1.0"}), 0), t + 6_000)
+    t = f.send(1, m.publish(post + "_reply", _compact(reply | {"version": "1.0"}), 0), t + 6_000)
 
     # the platform sets a property (QoS 0 command), the device posts the new state
     cmd = _alink("101", {"FanSwitch": 1}, "thing.service.property.set")
@@ -87,7 +92,7 @@ def _device_session(sink: FrameList) -> None:
     t = f.send(0, m.publish(post, _alink("2", params, "thing.event.property.post"), 1, 4), t + 800_000, ack=False)
     t = f.send(1, m.puback(4), t + 40_000, ack=False)
     reply["id"] = "2"
-    t = f.send(1, m.publish(post + "_reply", json.dumps(reply | {"version": "1.0"}), 0), t + 5_000)
+    t = f.send(1, m.publish(post + "_reply", _compact(reply | {"version": "1.0"}), 0), t + 5_000)
 
     # keep-alive 60 s: a ping after a quiet minute
     t = f.send(0, m.pingreq(), T0_US + 81 * SEC, ack=False)
@@ -140,7 +145,7 @@ def _gateway_session(sink: FrameList) -> None:
     t = f.send(0, m.subscribe(1, sub, 5, [("subscription_identifier", 7)]), t + 90_000, ack=False)
     t = f.send(1, m.suback(1, [2], 5), t + 38_000)
 
-    payload = json.dumps({"sensor": "co2", "ppm": 612, "ts": (T0_US + 9 * SEC) // 1000}).encode()
+    payload = _compact({"sensor": "co2", "ppm": 612, "ts": (T0_US + 9 * SEC) // 1000})
     pprops = [
         ("payload_format_indicator", 1),
         ("message_expiry_interval", 120),
@@ -155,7 +160,7 @@ def _gateway_session(sink: FrameList) -> None:
     t = f.send(0, m.pubrel(10, 5), t + 1_000, ack=False)
     t = f.send(1, m.pubcomp(10, 5), t + 37_000)
     # the alias alone names the topic now: an empty topic name and topic alias 1
-    payload = json.dumps({"sensor": "co2", "ppm": 640, "ts": (T0_US + 39 * SEC) // 1000}).encode()
+    payload = _compact({"sensor": "co2", "ppm": 640, "ts": (T0_US + 39 * SEC) // 1000})
     t = f.send(0, m.publish("", payload, 1, 11, version=5, props=[("topic_alias", 1)]), t + 30 * SEC, ack=False)
     t = f.send(1, m.puback(11, 5, 0x10, [("reason_string", "no matching subscribers")]), t + 38_000)
     t = f.send(0, m.pingreq(), t + 29 * SEC, ack=False)
