@@ -1,0 +1,462 @@
+"""Sans-IO MQTT framing for one TCP direction (the h11 model).
+
+Bytes go in with `feed()`, complete control packets come out of `next_pdu()`;
+None means "need more data", never an exception.  Rules:
+
+* The same PDUs come out whatever the chunking: whole stream, byte by byte or
+  any split (the fixed header, its Remaining Length varint included, may be cut
+  anywhere).
+* Each fed byte is looked at a bounded number of times: a PDU that lies inside
+  the head chunk is sliced out directly; a PDU spread over chunks waits until its
+  declared length has arrived and is joined once (no quadratic copying).
+* At most `max_pdu` bytes are buffered.  A header declaring more yields a
+  malformed PDU holding a small prefix; the rest is discarded as it arrives, so
+  the next PDU still frames.
+* Bad input becomes a PDU with `error` set.  After an invalid varint or a TCP
+  gap of unknown extent the decoder scans forward, one byte at a time, for a
+  plausible fixed header (valid type and flags, varint of at most 4 bytes,
+  length under the cap); skipped bytes come out as one malformed PDU.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from sniffer.mqtt import constants as C
+from sniffer.mqtt.skim import check, infer_version, publish
+
+PREFIX = 1024  # bytes kept for display of an oversized PDU or of skipped junk
+DEFAULT_MAX_PDU = 16 * 1024 * 1024
+
+_PUBLISH, _CONNECT, _HAS_MSGID = C.PUBLISH, C.CONNECT, C.HAS_MSGID
+
+
+class Session:
+    """State shared by both directions of one TCP connection."""
+
+    __slots__ = ("version", "version_inferred")
+
+    def __init__(self, version: int | None = None) -> None:
+        self.version = version  # 3, 4 or 5 once known
+        self.version_inferred = False  # True when guessed from a packet's shape
+
+
+class PDU:
+    """One complete (or malformed) MQTT control packet.
+
+    msgtype is -1 for bytes skipped while resynchronising (no fixed header);
+    remaining is -1 when no valid Remaining Length could be read.  msgid is the
+    Packet Identifier (-1 when the type has none).  alias is the MQTT 5 Topic
+    Alias of a PUBLISH (0 = none) and alias_state says what became of it:
+    0 none, 1 alias defined (topic present), 2 topic resolved from the alias,
+    3 alias unknown (no earlier definition in this direction).
+    """
+
+    __slots__ = (
+        "data",
+        "msgtype",
+        "flags",
+        "hdr_len",
+        "remaining",
+        "spans",
+        "version",
+        "version_inferred",
+        "topic",
+        "error",
+        "msgid",
+        "alias",
+        "alias_state",
+    )
+
+    def __init__(
+        self,
+        data: bytes,
+        msgtype: int,
+        flags: int,
+        hdr_len: int,
+        remaining: int,
+        spans: tuple[tuple[object, int, int, int], ...],
+        version: int,
+        version_inferred: bool,
+        error: str | None = None,
+    ) -> None:
+        self.data = data
+        self.msgtype = msgtype
+        self.flags = flags
+        self.hdr_len = hdr_len
+        self.remaining = remaining
+        self.spans = spans
+        self.version = version
+        self.version_inferred = version_inferred
+        self.topic: str | None = None
+        self.error = error
+        self.msgid = -1
+        self.alias = 0
+        self.alias_state = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"PDU(type={self.msgtype}, flags=0x{self.flags:x}, len={len(self.data)}, v={self.version}, "
+            f"topic={self.topic!r}, msgid={self.msgid}, error={self.error!r})"
+        )
+
+
+def _plausible_first_byte(b0: int, version: int | None) -> bool:
+    t = b0 >> 4
+    if t == 0:
+        return False
+    if t == _PUBLISH:
+        return b0 & 6 != 6
+    if t == C.AUTH and version not in (None, C.V5):
+        return False
+    return b0 & 15 == C.REQUIRED_FLAGS[t]
+
+
+class DirectionDecoder:
+    """Frames the byte stream of one TCP direction into PDUs."""
+
+    def __init__(self, session: Session, from_client: bool, max_pdu: int = DEFAULT_MAX_PDU) -> None:
+        self.session = session
+        self.from_client = from_client
+        self.max_pdu = max(int(max_pdu), 2)
+        # Pending chunks: [tag, data, pos, base]; data[pos:] is unconsumed and data[0]
+        # sits at offset `base` of the chunk as it was fed.
+        self._chunks: deque[list] = deque()
+        self._avail = 0
+        self._skip = 0  # bytes still to discard (tail of an oversized or gap-truncated PDU)
+        self._resync = False
+        self._junk = bytearray()
+        self._junk_count = 0
+        self._junk_spans: list[tuple[object, int, int, int]] = []
+        self._out: deque[PDU] = deque()
+        self._aliases: dict[int, str] = {}  # MQTT 5 topic aliases of this direction
+
+    # ---- input -----------------------------------------------------------------
+
+    def feed(self, data: bytes | bytearray | memoryview, tag: object = None) -> None:
+        n = len(data)
+        if not n:
+            return
+        off = 0
+        if self._skip and not self._chunks:
+            # Discard an oversized PDU's tail straight from the input, never buffering it.
+            off = min(self._skip, n)
+            self._skip -= off
+            if off == n:
+                return
+        if type(data) is not bytes:
+            mv = data if isinstance(data, memoryview) else memoryview(data)
+            # A view over immutable bytes may be kept as is; anything else may change under us.
+            if not (mv.readonly and type(mv.obj) is bytes):
+                data = bytes(mv[off:]) if mv.ndim == 1 and mv.itemsize == 1 else bytes(mv.cast("B")[off:])
+                self._chunks.append([tag, data, 0, off])
+                self._avail += n - off
+                return
+            data = mv
+        self._chunks.append([tag, data, off, 0])
+        self._avail += n - off
+
+    def gap(self, nbytes: int) -> None:
+        """`nbytes` of the stream were never captured: close off what was pending and resynchronise."""
+        if nbytes <= 0:
+            return
+        if self._skip:
+            if self._avail == 0 and nbytes <= self._skip:
+                self._skip -= nbytes
+                return
+            self._drain_skip()
+            if self._skip:
+                if nbytes <= self._skip:
+                    self._skip -= nbytes
+                    return
+                nbytes -= self._skip
+                self._skip = 0
+        if self._resync:
+            return  # still scanning: the lost bytes change nothing
+        if self._avail == 0:
+            self._resync = True  # lost bytes of unknown content at a PDU boundary
+            return
+        # A partial PDU was pending when bytes went missing.
+        hdr = self._peek_header()
+        data, spans = self._take(self._avail)
+        if hdr is None or hdr[0] < 0:
+            self._out.append(self._malformed(data, spans, f"fixed header cut by a TCP gap of {nbytes} bytes"))
+            self._resync = True
+            return
+        hl, rem = hdr
+        total = hl + rem
+        missing = total - len(data)
+        pdu = self._make(data, hl, rem, spans, f"truncated: {nbytes} bytes missing (TCP gap), {len(data)} of {total}")
+        self._out.append(pdu)
+        if nbytes <= missing:
+            self._skip = missing - nbytes  # the PDU's end is known: stay in step
+        else:
+            self._resync = True
+
+    # ---- output ----------------------------------------------------------------
+
+    def next_pdu(self) -> PDU | None:
+        out = self._out
+        if out:
+            return out.popleft()
+        chunks = self._chunks
+        while True:
+            if self._skip:
+                self._drain_skip()
+                if self._skip:
+                    return None
+            if not chunks:
+                return None
+            if self._resync:
+                if not self._resync_scan():
+                    return None
+                if out:
+                    return out.popleft()
+                continue
+            # Fast path: the whole PDU lies inside the head chunk.
+            ch = chunks[0]
+            data = ch[1]
+            pos = ch[2]
+            n = len(data) - pos
+            if n >= 2:
+                b = data[pos + 1]
+                if b < 0x80:
+                    total = b + 2
+                    if total <= n and total <= self.max_pdu:
+                        end = pos + total
+                        pdu_data = data[pos:end] if type(data) is bytes else bytes(data[pos:end])
+                        if end == len(data):
+                            chunks.popleft()
+                        else:
+                            ch[2] = end
+                        self._avail -= total
+                        return self._make(pdu_data, 2, b, ((ch[0], ch[3] + pos, 0, total),))
+            # General path: header and body may span chunks.
+            hdr = self._peek_header()
+            if hdr is None:
+                return None
+            hl, rem = hdr
+            if hl < 0:
+                data, spans = self._take(5)
+                self._resync = True
+                pdu = PDU(
+                    data, data[0] >> 4, data[0] & 15, 5, -1, spans, self._version(), self.session.version_inferred
+                )
+                pdu.error = "invalid Remaining Length: variable byte integer longer than 4 bytes"
+                return pdu
+            total = hl + rem
+            if total > self.max_pdu:
+                keep = min(PREFIX, total)
+                if self._avail < keep:
+                    return None
+                data, spans = self._take(keep)
+                self._skip = total - keep
+                return self._make(
+                    data,
+                    hl,
+                    rem,
+                    spans,
+                    f"oversized: declared length {total} bytes exceeds the {self.max_pdu}-byte limit; "
+                    f"kept {keep}, skipped {total - keep}",
+                )
+            if self._avail < total:
+                return None
+            data, spans = self._take(total)
+            return self._make(data, hl, rem, spans)
+
+    def close(self) -> PDU | None:
+        """End of stream: a pending partial PDU (or skipped junk) comes out malformed.
+        Further PDUs, if any, come out of next_pdu()."""
+        if self._resync:
+            if self._avail:
+                data, spans = self._take(self._avail)
+                self._add_junk(data, spans)
+            self._flush_junk()
+        elif self._avail:
+            hdr = self._peek_header()
+            data, spans = self._take(self._avail)
+            if hdr is None or hdr[0] < 0:
+                self._out.append(self._malformed(data, spans, "truncated: stream ended inside the fixed header"))
+            else:
+                hl, rem = hdr
+                total = hl + rem
+                reason = f"truncated: stream ended after {len(data)} of {total} bytes"
+                if total > self.max_pdu:
+                    reason = (
+                        f"oversized: declared length {total} bytes exceeds the {self.max_pdu}-byte limit; "
+                        f"stream ended after {len(data)} bytes"
+                    )
+                self._out.append(self._make(data, hl, rem, spans, reason))
+        self._skip = 0
+        return self._out.popleft() if self._out else None
+
+    # ---- internals -------------------------------------------------------------
+
+    def _version(self) -> int:
+        v = self.session.version
+        return C.V311 if v is None else v
+
+    def _peek(self, k: int) -> bytes:
+        """Up to k unconsumed bytes from the head (k is at most 5)."""
+        parts = []
+        got = 0
+        for ch in self._chunks:
+            data, pos = ch[1], ch[2]
+            m = min(len(data) - pos, k - got)
+            parts.append(bytes(data[pos : pos + m]))
+            got += m
+            if got >= k:
+                break
+        return b"".join(parts)
+
+    def _peek_header(self) -> tuple[int, int] | None:
+        """(header length, remaining length), (-1, 0) for an invalid varint, None if incomplete."""
+        h = self._peek(5)
+        rem = 0
+        shift = 0
+        for i in range(1, 5):
+            if i >= len(h):
+                return None
+            b = h[i]
+            rem |= (b & 0x7F) << shift
+            if b < 0x80:
+                return i + 1, rem
+            shift += 7
+        return -1, 0
+
+    def _take(self, k: int) -> tuple[bytes, tuple[tuple[object, int, int, int], ...]]:
+        """Consume k buffered bytes (k <= self._avail): their bytes and the chunk spans."""
+        chunks = self._chunks
+        parts = []
+        spans = []
+        got = 0
+        while got < k:
+            ch = chunks[0]
+            tag, data, pos, base = ch
+            m = min(len(data) - pos, k - got)
+            parts.append(data[pos : pos + m])
+            spans.append((tag, base + pos, got, m))
+            got += m
+            pos += m
+            if pos == len(data):
+                chunks.popleft()
+            else:
+                ch[2] = pos
+        self._avail -= k
+        if len(parts) == 1:
+            p = parts[0]
+            return (p if type(p) is bytes else bytes(p)), tuple(spans)
+        return b"".join(parts), tuple(spans)
+
+    def _drain_skip(self) -> None:
+        chunks = self._chunks
+        while self._skip and chunks:
+            ch = chunks[0]
+            m = min(len(ch[1]) - ch[2], self._skip)
+            self._skip -= m
+            self._avail -= m
+            ch[2] += m
+            if ch[2] == len(ch[1]):
+                chunks.popleft()
+
+    def _resync_scan(self) -> bool:
+        """Skip bytes until a plausible fixed header starts; False = need more data."""
+        version = self.session.version
+        while self._avail:
+            h = self._peek(5)
+            if _plausible_first_byte(h[0], version):
+                hdr = self._peek_header()
+                if hdr is None:
+                    return False  # the candidate's varint is not complete yet
+                hl, rem = hdr
+                if hl > 0 and hl + rem <= self.max_pdu:
+                    self._resync = False
+                    self._flush_junk()
+                    return True
+            data, spans = self._take(1)
+            self._add_junk(data, spans)
+        return False
+
+    def _add_junk(self, data: bytes, spans: tuple) -> None:
+        room = PREFIX - len(self._junk)
+        if room > 0:
+            self._junk += data[:room]
+            j = self._junk_spans
+            for tag, coff, _poff, ln in spans:
+                ln = min(ln, room)
+                if ln <= 0:
+                    break
+                if j and j[-1][0] is tag and j[-1][1] + j[-1][3] == coff:
+                    j[-1] = (tag, j[-1][1], 0, j[-1][3] + ln)
+                else:
+                    j.append((tag, coff, 0, ln))
+                room -= ln
+        self._junk_count += len(data)
+
+    def _flush_junk(self) -> None:
+        if not self._junk_count:
+            return
+        data = bytes(self._junk)
+        # Recompute pdu offsets of the kept spans in order.
+        spans = []
+        off = 0
+        for tag, coff, _p, ln in self._junk_spans:
+            spans.append((tag, coff, off, ln))
+            off += ln
+        reason = f"{self._junk_count} bytes skipped while resynchronising (no plausible MQTT fixed header)"
+        self._out.append(self._malformed(data, tuple(spans), reason, junk=True))
+        self._junk = bytearray()
+        self._junk_count = 0
+        self._junk_spans = []
+
+    def _malformed(self, data: bytes, spans: tuple, reason: str, junk: bool = False) -> PDU:
+        b0 = data[0] if data and not junk else -16
+        return PDU(data, b0 >> 4, b0 & 15 if not junk else 0, 0, -1, spans, self._version(), False, reason)
+
+    def _make(self, data: bytes, hl: int, rem: int, spans: tuple, error: str | None = None) -> PDU:
+        b0 = data[0]
+        t = b0 >> 4
+        flags = b0 & 15
+        s = self.session
+        version = s.version
+        inferred = s.version_inferred
+        if t == _CONNECT:
+            # The level byte follows the protocol name.
+            if hl + 2 <= len(data):
+                p = hl + 2 + (data[hl] << 8 | data[hl + 1])
+                if p < len(data) and data[p] in C.VERSION_NAMES:
+                    version = s.version = data[p]
+                    inferred = s.version_inferred = False
+        elif version is None:
+            v, decisive = infer_version(data, hl, t, flags) if error is None else (C.V311, False)
+            version = v
+            inferred = True
+            if decisive:
+                s.version = v
+                s.version_inferred = True
+        if version is None:
+            version = C.V311
+        pdu = PDU(data, t, flags, hl, rem, spans, version, inferred, error)
+        if t == _PUBLISH:
+            err, topic, msgid, alias = publish(data, hl, flags, version)
+            pdu.msgid = msgid
+            if alias:
+                pdu.alias = alias
+                if topic:
+                    self._aliases[alias] = topic
+                    pdu.alias_state = 1
+                else:
+                    known = self._aliases.get(alias)
+                    if known is None:
+                        pdu.alias_state = 3
+                    else:
+                        topic = known
+                        pdu.alias_state = 2
+            pdu.topic = topic
+        else:
+            if t in _HAS_MSGID and hl + 2 <= len(data):
+                pdu.msgid = data[hl] << 8 | data[hl + 1]
+            err = check(data, hl, t, version) if error is None else None
+        if error is None and err is not None:
+            pdu.error = err
+        return pdu
