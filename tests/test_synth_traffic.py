@@ -26,74 +26,75 @@ def _gen(out: Path, *args: str) -> str:
     return res.stderr
 
 
+FIELDS = (
+    "frame.number",
+    "mqtt.msgtype",
+    "tcp.segment.count",
+    "mqtt.ver",
+    "ipv6.src",
+    "mqtt.qos",
+    "mqtt.property.topic_alias",
+    "tcp.analysis.flags",
+    "tcp.flags.reset",
+)
+
+
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, list[dict[str, str]], str]:
+    """One generated file, read by tshark twice: every frame's fields, and the expert summary."""
     out = tmp_path_factory.mktemp("gen") / "mix.pcap"
     # more large payloads and some IPv6 than the default, so a small file exercises everything
     log = _gen(
         out, "--frames", str(FRAMES), "--clients", "40", "--seed", "7", "--ipv6-share", "0.3", "--large-share", "0.03"
     )
-    return out, log
+    args = ["-T", "fields", "-E", "occurrence=a"]
+    for f in FIELDS:
+        args += ["-e", f]
+    rows = [dict(zip(FIELDS, line.split("\t"), strict=True)) for line in _tshark(out, *args).splitlines()]
+    return out, log, rows, _tshark(out, "-q", "-z", "expert")
 
 
 def _reported_counts(log: str) -> Counter[int]:
     return Counter({int(t): int(n) for t, n in re.findall(r"^\s+(\d+) \S+\s+(\d+)$", log, re.M)})
 
 
-def test_exact_frame_count_and_report(generated: tuple[Path, str]) -> None:
-    path, log = generated
+def test_exact_frame_count_and_report(generated: tuple) -> None:
+    _, log, rows, _ = generated
     assert f"frames: {FRAMES}" in log
-    assert len(_tshark(path, "-T", "fields", "-e", "frame.number").split()) == FRAMES
+    assert len(rows) == FRAMES
 
 
-def test_pdu_counts_match_tshark(generated: tuple[Path, str]) -> None:
-    path, log = generated
+def test_pdu_counts_match_tshark(generated: tuple) -> None:
+    _, log, rows, _ = generated
     ours = _reported_counts(log)
     assert set(ours) == set(range(1, 15)), "every 3.1.1/5 type except AUTH appears"
-    out = _tshark(path, "-Y", "mqtt", "-T", "fields", "-e", "mqtt.msgtype")
-    theirs = Counter(int(x) for line in out.split() for x in line.split(","))
+    theirs = Counter(int(x) for r in rows if r["mqtt.msgtype"] for x in r["mqtt.msgtype"].split(","))
     assert theirs == ours
     assert f"mqtt pdus: {sum(ours.values())}" in log
 
 
-def test_capture_is_clean_in_tshark(generated: tuple[Path, str]) -> None:
-    path, _ = generated
-    expert = _tshark(path, "-q", "-z", "expert")
+def test_capture_is_clean_in_tshark(generated: tuple) -> None:
+    _, _, rows, expert = generated
     assert "Errors" not in expert, expert  # no malformed packets, no bad checksums
     warns = expert.split("Warns", 1)[1].split("Notes", 1)[0] if "Warns" in expert else ""
     summaries = [ln for ln in warns.splitlines()[3:] if ln.strip()]
     # RSTs are generated on purpose (about 5% of closes); nothing else may warn
     assert all(ln.rstrip().endswith("Connection reset (RST)") for ln in summaries), warns
-    assert _tshark(path, "-Y", "tcp.analysis.flags && !tcp.flags.reset") == ""
+    flagged = [r["frame.number"] for r in rows if r["tcp.analysis.flags"] and r["tcp.flags.reset"] != "1"]
+    assert flagged == []
+    assert "Unknown topic alias" not in expert
 
 
-def test_capture_has_the_advertised_shapes(generated: tuple[Path, str]) -> None:
-    path, _ = generated
-    out = _tshark(
-        path,
-        "-Y",
-        "mqtt",
-        "-T",
-        "fields",
-        "-e",
-        "mqtt.msgtype",
-        "-e",
-        "tcp.segment.count",
-        "-e",
-        "mqtt.ver",
-        "-e",
-        "ipv6.src",
-    )
-    rows = [r.split("\t") for r in out.splitlines()]
-    assert any(len(r[0].split(",")) >= 3 for r in rows), "several PDUs coalesced in one segment"
-    assert max(int(r[1] or 0) for r in rows) >= 40, "a PDU spanning dozens of segments"
-    assert {"4", "5"} <= {r[2] for r in rows if r[2]}, "MQTT 3.1.1 and 5 both present"
-    assert any(r[3] for r in rows), "IPv6 clients present"
-    qos = Counter(_tshark(path, "-Y", "mqtt.msgtype == 3", "-T", "fields", "-e", "mqtt.qos").split())
+def test_capture_has_the_advertised_shapes(generated: tuple) -> None:
+    _, _, rows, _ = generated
+    mq = [r for r in rows if r["mqtt.msgtype"]]
+    assert any(len(r["mqtt.msgtype"].split(",")) >= 3 for r in mq), "several PDUs coalesced in one segment"
+    assert max(int(r["tcp.segment.count"] or 0) for r in mq) >= 40, "a PDU spanning dozens of segments"
+    assert {"4", "5"} <= {r["mqtt.ver"] for r in mq}, "MQTT 3.1.1 and 5 both present"
+    assert any(r["ipv6.src"] for r in mq), "IPv6 clients present"
+    qos = Counter(q for r in mq for q in r["mqtt.qos"].split(",") if q)
     assert all(qos[q] > 0 for q in ("0", "1", "2"))
-    props = _tshark(path, "-Y", "mqtt.msgtype == 3 && mqtt.property.topic_alias", "-T", "fields", "-e", "mqtt.topic")
-    assert props.strip(), "MQTT 5 topic aliases in use"
-    assert "Unknown topic alias" not in _tshark(path, "-q", "-z", "expert")
+    assert any(r["mqtt.property.topic_alias"] for r in mq), "MQTT 5 topic aliases in use"
 
 
 def test_same_seed_same_file(tmp_path: Path) -> None:
