@@ -84,6 +84,8 @@ class FieldDef:
             return bytes(value).hex() if value else "<MISSING>"
         if ft is FT.DOUBLE:
             return f"{value:.9f}"
+        if ft is FT.ABSTIME:
+            return abs_time_str(value)
         return str(value)
 
     def tshark(self, value: Any) -> str:
@@ -99,9 +101,23 @@ class FieldDef:
             return bytes(value).hex()
         if ft is FT.DOUBLE:
             return f"{value:.9f}"
+        if ft is FT.ABSTIME:
+            return abs_time_str(value)
         if ft is FT.NONE or ft is FT.PROTOCOL:
             return ""
         return str(value)
+
+
+def abs_time_str(value: Any) -> str:
+    """Epoch seconds as Wireshark prints an absolute time: "Jan 24, 2022 08:46:49.283854000 UTC"
+    (local time zone). A Decimal value keeps all nine fraction digits exact."""
+    import time
+
+    sec = int(value)
+    frac = f"{value - sec:.9f}"[2:]
+    t = time.localtime(sec)
+    clock = time.strftime("%H:%M:%S", t)
+    return f"{time.strftime('%b', t)} {t.tm_mday:2d}, {t.tm_year} {clock}.{frac} {time.strftime('%Z', t)}"
 
 
 REGISTRY: dict[str, FieldDef] = {}

@@ -75,7 +75,7 @@ def l3_offset(linktype: int, data: bytes) -> tuple[int, int]:
         if n < 20:
             return -1, 0
         return _u16(data, 0)[0], 20
-    if linktype == LT_NULL or linktype == LT_LOOP:
+    if linktype in (LT_NULL, LT_LOOP):
         if n < 4:
             return -1, 0
         af = _u32le(data, 0)[0]

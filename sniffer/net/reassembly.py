@@ -267,9 +267,16 @@ class TcpStreams:
             out.append("lost_segment")
         if nextseq is not None and n <= 1 and not ctl and _sdiff(seq, nextseq) == -1:
             out.append("keep_alive")
-        elif nextseq is not None and n == 0 and not ctl and seq == nextseq and ack == d.lastack:
-            if d.window is not None and win != d.window:
-                out.append("window_update")
+        elif (
+            nextseq is not None
+            and n == 0
+            and not ctl
+            and seq == nextseq
+            and ack == d.lastack
+            and d.window is not None
+            and win != d.window
+        ):
+            out.append("window_update")
         if (
             n
             and not ctl

@@ -1,0 +1,241 @@
+"""Field registrations for the layers below MQTT (frame, eth, vlan, sll, null, ip, ipv6, tcp).
+
+Abbrevs, labels, types, bases and masks are Wireshark 4.0's (`tshark -G fields`), so
+`-T fields -e ip.src` and display filters carry over. Imported by sniffer.net.tree.
+"""
+
+from __future__ import annotations
+
+from sniffer.fields import FT, Base, register
+
+U, INT, S, B, BY, N = FT.UINT, FT.INT, FT.STRING, FT.BOOLEAN, FT.BYTES, FT.NONE
+DEC, HEX = Base.DEC, Base.HEX
+P = FT.PROTOCOL
+
+ETHERTYPE_NAMES = {0x0800: "IPv4", 0x86DD: "IPv6", 0x0806: "ARP", 0x8100: "802.1Q Virtual LAN", 0x88A8: "802.1ad"}
+IP_PROTO_NAMES = {0: "IPv6 Hop-by-Hop Option", 1: "ICMP", 2: "IGMP", 6: "TCP", 17: "UDP", 43: "Routing Header for IPv6"}
+IP_PROTO_NAMES.update(
+    {44: "Fragment Header for IPv6", 47: "GRE", 50: "ESP", 51: "AH", 58: "ICMPv6", 59: "IPv6 No Next"}
+)
+IP_PROTO_NAMES.update({60: "Destination Options for IPv6", 132: "SCTP"})
+CHECKSUM_STATUS = {0: "Bad", 1: "Good", 2: "Unverified", 3: "Not present", 4: "Illegal"}
+
+# frame
+FRAME = register("frame", "Frame", P, Base.NONE)
+FRAME_ENCAP = register("frame.encap_type", "Encapsulation type", INT, DEC, size=2)
+FRAME_TIME = register("frame.time", "Arrival Time", FT.ABSTIME, Base.NONE)
+FRAME_TIME_EPOCH = register("frame.time_epoch", "Epoch Time", FT.DOUBLE, Base.NONE)
+FRAME_TIME_DELTA = register("frame.time_delta", "Time delta from previous captured frame", FT.DOUBLE, Base.NONE)
+FRAME_TIME_DELTA_DISP = register(
+    "frame.time_delta_displayed", "Time delta from previous displayed frame", FT.DOUBLE, Base.NONE
+)
+FRAME_TIME_REL = register("frame.time_relative", "Time since reference or first frame", FT.DOUBLE, Base.NONE)
+FRAME_NUMBER = register("frame.number", "Frame Number", U, DEC, size=4)
+FRAME_LEN = register("frame.len", "Frame length on the wire", U, DEC, size=4)
+FRAME_CAP_LEN = register("frame.cap_len", "Frame length stored into the capture file", U, DEC, size=4)
+FRAME_MARKED = register("frame.marked", "Frame is marked", B)
+FRAME_IGNORED = register("frame.ignored", "Frame is ignored", B)
+FRAME_PROTOCOLS = register("frame.protocols", "Protocols in frame", S, Base.NONE)
+
+# Ethernet
+ETH = register("eth", "Ethernet II", P, Base.NONE)
+ETH_DST = register("eth.dst", "Destination", FT.ETHER, Base.NONE)
+ETH_SRC = register("eth.src", "Source", FT.ETHER, Base.NONE)
+ETH_ADDR = register("eth.addr", "Address", FT.ETHER, Base.NONE)
+ETH_TYPE = register("eth.type", "Type", U, HEX, size=2, values=ETHERTYPE_NAMES)
+ETH_LG = register("eth.lg", "LG bit", B, mask=0x020000)
+ETH_IG = register("eth.ig", "IG bit", B, mask=0x010000)
+ETH_PADDING = register("eth.padding", "Padding", BY, Base.NONE)
+
+# 802.1Q / 802.1ad
+VLAN = register("vlan", "802.1Q Virtual LAN", P, Base.NONE)
+VLAN_PRIORITY = register(
+    "vlan.priority",
+    "Priority",
+    U,
+    DEC,
+    size=2,
+    mask=0xE000,
+    values={
+        0: "Best Effort (default)",
+        1: "Background",
+        2: "Excellent Effort",
+        3: "Critical Applications",
+        4: "Video, < 100ms latency and jitter",
+        5: "Voice, < 10ms latency and jitter",
+        6: "Internetwork Control",
+        7: "Network Control",
+    },
+)
+VLAN_DEI = register("vlan.dei", "DEI", B, mask=0x1000)
+VLAN_ID = register("vlan.id", "ID", U, DEC, size=2, mask=0x0FFF)
+VLAN_ETYPE = register("vlan.etype", "Type", U, HEX, size=2, values=ETHERTYPE_NAMES)
+
+# Linux cooked capture v1/v2
+SLL = register("sll", "Linux cooked capture", P, Base.NONE)
+SLL_PKTTYPE = register(
+    "sll.pkttype",
+    "Packet type",
+    U,
+    DEC,
+    size=2,
+    values={0: "Unicast to us", 1: "Broadcast", 2: "Multicast", 3: "Unicast to another host", 4: "Sent by us"},
+)
+SLL_HATYPE = register("sll.hatype", "Link-layer address type", U, DEC, size=2)
+SLL_HALEN = register("sll.halen", "Link-layer address length", U, DEC, size=2)
+SLL_SRC_ETH = register("sll.src.eth", "Source", FT.ETHER, Base.NONE)
+SLL_SRC_OTHER = register("sll.src.other", "Source", BY, Base.NONE)
+SLL_UNUSED = register("sll.unused", "Unused", BY, Base.NONE)
+SLL_ETYPE = register("sll.etype", "Protocol", U, HEX, size=2, values=ETHERTYPE_NAMES)
+SLL_IFINDEX = register("sll.ifindex", "Interface index", U, DEC, size=4)
+SLL_RESERVED = register("sll.reserved", "Reserved", U, HEX, size=2)
+
+# BSD loopback
+NULL = register("null", "Null/Loopback", P, Base.NONE)
+NULL_FAMILY = register(
+    "null.family",
+    "Family",
+    U,
+    DEC,
+    size=4,
+    values={2: "IP", 10: "IPv6", 24: "IPv6", 28: "IPv6", 30: "IPv6"},
+)
+
+# Raw IP (no link header)
+RAW = register("raw", "Raw packet data", P, Base.NONE)
+
+# IPv4
+IP = register("ip", "Internet Protocol Version 4", P, Base.NONE)
+IP_VERSION = register("ip.version", "Version", U, DEC, mask=0xF0)
+IP_HDR_LEN = register("ip.hdr_len", "Header Length", U, DEC, mask=0x0F)
+IP_DSFIELD = register("ip.dsfield", "Differentiated Services Field", U, HEX)
+IP_DSCP = register("ip.dsfield.dscp", "Differentiated Services Codepoint", U, DEC, mask=0xFC)
+IP_ECN = register("ip.dsfield.ecn", "Explicit Congestion Notification", U, DEC, mask=0x03)
+IP_LEN = register("ip.len", "Total Length", U, DEC, size=2)
+IP_ID = register("ip.id", "Identification", U, HEX, size=2)  # BASE_HEX_DEC: -T fields prints hex
+IP_FLAGS = register("ip.flags", "Flags", U, HEX, mask=0xE0)
+IP_FLAGS_RB = register("ip.flags.rb", "Reserved bit", B, mask=0x80)
+IP_FLAGS_DF = register("ip.flags.df", "Don't fragment", B, mask=0x40)
+IP_FLAGS_MF = register("ip.flags.mf", "More fragments", B, mask=0x20)
+IP_FRAG_OFFSET = register("ip.frag_offset", "Fragment Offset", U, DEC, size=2, mask=0x1FFF)
+IP_TTL = register("ip.ttl", "Time to Live", U, DEC)
+IP_PROTO = register("ip.proto", "Protocol", U, DEC, values=IP_PROTO_NAMES)
+IP_CHECKSUM = register("ip.checksum", "Header Checksum", U, HEX, size=2)
+IP_CHECKSUM_STATUS = register("ip.checksum.status", "Header checksum status", U, DEC, values=CHECKSUM_STATUS)
+IP_SRC = register("ip.src", "Source Address", FT.IPV4, Base.NONE)
+IP_ADDR = register("ip.addr", "Source or Destination Address", FT.IPV4, Base.NONE)
+IP_SRC_HOST = register("ip.src_host", "Source Host", S, Base.NONE)
+IP_HOST = register("ip.host", "Source or Destination Host", S, Base.NONE)
+IP_DST = register("ip.dst", "Destination Address", FT.IPV4, Base.NONE)
+IP_DST_HOST = register("ip.dst_host", "Destination Host", S, Base.NONE)
+
+# IPv6
+IPV6 = register("ipv6", "Internet Protocol Version 6", P, Base.NONE)
+IPV6_VERSION = register("ipv6.version", "Version", U, DEC, mask=0xF0)
+IPV6_TCLASS = register("ipv6.tclass", "Traffic Class", U, HEX, size=4, mask=0x0FF00000)
+IPV6_DSCP = register("ipv6.tclass.dscp", "Differentiated Services Codepoint", U, DEC, size=4, mask=0x0FC00000)
+IPV6_ECN = register("ipv6.tclass.ecn", "Explicit Congestion Notification", U, DEC, size=4, mask=0x00300000)
+IPV6_FLOW = register("ipv6.flow", "Flow Label", U, HEX, size=3, mask=0x0FFFFF)
+IPV6_PLEN = register("ipv6.plen", "Payload Length", U, DEC, size=2)
+IPV6_NXT = register("ipv6.nxt", "Next Header", U, DEC, values=IP_PROTO_NAMES)
+IPV6_HLIM = register("ipv6.hlim", "Hop Limit", U, DEC)
+IPV6_SRC = register("ipv6.src", "Source Address", FT.IPV6, Base.NONE)
+IPV6_ADDR = register("ipv6.addr", "Source or Destination Address", FT.IPV6, Base.NONE)
+IPV6_SRC_HOST = register("ipv6.src_host", "Source Host", S, Base.NONE)
+IPV6_HOST = register("ipv6.host", "Source or Destination Host", S, Base.NONE)
+IPV6_DST = register("ipv6.dst", "Destination Address", FT.IPV6, Base.NONE)
+IPV6_DST_HOST = register("ipv6.dst_host", "Destination Host", S, Base.NONE)
+IPV6_EXT = {
+    0: ("IPv6 Hop-by-Hop Option", "ipv6.hopopts"),
+    43: ("Routing Header for IPv6", "ipv6.routing"),
+    60: ("Destination Options for IPv6", "ipv6.dstopts"),
+    44: ("Fragment Header for IPv6", "ipv6.fragment"),
+}
+IPV6_EXT_NXT = {
+    k: register(f"{ab}.nxt", "Next Header", U, DEC, values=IP_PROTO_NAMES) for k, (_, ab) in IPV6_EXT.items()
+}
+IPV6_EXT_LEN = {k: register(f"{ab}.len", "Length", U, DEC) for k, (_, ab) in IPV6_EXT.items() if k != 44}
+IPV6_FRAG_OFFSET = register("ipv6.fragment.offset", "Offset", U, DEC, size=2, mask=0xFFF8)
+IPV6_FRAG_MORE = register("ipv6.fragment.more", "More Fragments", B, mask=0x0001)
+IPV6_FRAG_ID = register("ipv6.fragment.id", "Identification", U, HEX, size=4)
+
+# TCP
+TCP = register("tcp", "Transmission Control Protocol", P, Base.NONE)
+TCP_SRCPORT = register("tcp.srcport", "Source Port", U, DEC, size=2)
+TCP_DSTPORT = register("tcp.dstport", "Destination Port", U, DEC, size=2)
+TCP_PORT = register("tcp.port", "Source or Destination Port", U, DEC, size=2)
+TCP_STREAM = register("tcp.stream", "Stream index", U, DEC, size=4)
+TCP_LEN = register("tcp.len", "TCP Segment Len", U, DEC, size=4)
+TCP_SEQ = register("tcp.seq", "Sequence Number", U, DEC, size=4)
+TCP_SEQ_RAW = register("tcp.seq_raw", "Sequence Number (raw)", U, DEC, size=4)
+TCP_NXTSEQ = register("tcp.nxtseq", "Next Sequence Number", U, DEC, size=4)
+TCP_ACK = register("tcp.ack", "Acknowledgment Number", U, DEC, size=4)
+TCP_ACK_RAW = register("tcp.ack_raw", "Acknowledgment number (raw)", U, DEC, size=4)
+TCP_HDR_LEN = register("tcp.hdr_len", "Header Length", U, DEC)
+TCP_FLAGS = register("tcp.flags", "Flags", U, HEX, size=2, mask=0x0FFF)
+TCP_FLAG_BITS = (
+    (register("tcp.flags.res", "Reserved", B, mask=0xE00), "Reserved", 0xE00),
+    (register("tcp.flags.ae", "Accurate ECN", B, mask=0x100), "Accurate ECN", 0x100),
+    (register("tcp.flags.cwr", "Congestion Window Reduced", B, mask=0x80), "Congestion Window Reduced", 0x80),
+    (register("tcp.flags.ece", "ECN-Echo", B, mask=0x40), "ECN-Echo", 0x40),
+    (register("tcp.flags.urg", "Urgent", B, mask=0x20), "Urgent", 0x20),
+    (register("tcp.flags.ack", "Acknowledgment", B, mask=0x10), "Acknowledgment", 0x10),
+    (register("tcp.flags.push", "Push", B, mask=0x08), "Push", 0x08),
+    (register("tcp.flags.reset", "Reset", B, mask=0x04), "Reset", 0x04),
+    (register("tcp.flags.syn", "Syn", B, mask=0x02), "Syn", 0x02),
+    (register("tcp.flags.fin", "Fin", B, mask=0x01), "Fin", 0x01),
+)
+TCP_FLAGS_STR = register("tcp.flags.str", "TCP Flags", S, Base.NONE)
+TCP_WINDOW_VALUE = register("tcp.window_size_value", "Window", U, DEC, size=2)
+TCP_WINDOW = register("tcp.window_size", "Calculated window size", U, DEC, size=4)
+TCP_WINDOW_SCALE = register("tcp.window_size_scalefactor", "Window size scaling factor", INT, DEC, size=4)
+TCP_CHECKSUM = register("tcp.checksum", "Checksum", U, HEX, size=2)
+TCP_CHECKSUM_STATUS = register("tcp.checksum.status", "Checksum Status", U, DEC, values=CHECKSUM_STATUS)
+TCP_URGENT = register("tcp.urgent_pointer", "Urgent Pointer", U, DEC, size=2)
+TCP_OPTIONS = register("tcp.options", "TCP Options", BY, Base.NONE)
+TCP_OPTION_KIND = register(
+    "tcp.option_kind",
+    "Kind",
+    U,
+    DEC,
+    values={
+        0: "End of Option List",
+        1: "No-Operation",
+        2: "Maximum Segment Size",
+        3: "Window Scale",
+        4: "SACK Permitted",
+        5: "SACK",
+        8: "Time Stamp Option",
+        30: "Multipath TCP",
+        34: "TCP Fast Open Cookie",
+    },
+)
+TCP_OPTION_LEN = register("tcp.option_len", "Length", U, DEC)
+TCP_OPT_MSS_VAL = register("tcp.options.mss_val", "MSS Value", U, DEC, size=2)
+TCP_OPT_WS_SHIFT = register("tcp.options.wscale.shift", "Shift count", U, DEC)
+TCP_OPT_WS_MULT = register("tcp.options.wscale.multiplier", "Multiplier", U, DEC, size=2)
+TCP_OPT_TSVAL = register("tcp.options.timestamp.tsval", "Timestamp value", U, DEC, size=4)
+TCP_OPT_TSECR = register("tcp.options.timestamp.tsecr", "Timestamp echo reply", U, DEC, size=4)
+TCP_OPT_SACK_LE = register("tcp.options.sack_le", "TCP SACK Left Edge", U, DEC, size=4)
+TCP_OPT_SACK_RE = register("tcp.options.sack_re", "TCP SACK Right Edge", U, DEC, size=4)
+TCP_OPT_SACK_COUNT = register("tcp.options.sack.count", "TCP SACK Count", U, DEC)
+TCP_PAYLOAD = register("tcp.payload", "TCP payload", BY, Base.NONE)
+TCP_TIME_REL = register("tcp.time_relative", "Time since first frame in this TCP stream", FT.DOUBLE, Base.NONE)
+TCP_TIME_DELTA = register("tcp.time_delta", "Time since previous frame in this TCP stream", FT.DOUBLE, Base.NONE)
+TCP_ANALYSIS = register("tcp.analysis", "SEQ/ACK analysis", N, Base.NONE)
+TCP_ANALYSIS_FLAGS = register("tcp.analysis.flags", "TCP Analysis Flags", N, Base.NONE)
+# One FT_NONE field per analysis flag, e.g. tcp.analysis.retransmission.
+ANALYSIS_FIELDS = {
+    name: register(f"tcp.analysis.{name}", text, N, Base.NONE)
+    for name, text in (
+        ("retransmission", "This frame is a (suspected) retransmission"),
+        ("spurious_retransmission", "This frame is a (suspected) spurious retransmission"),
+        ("out_of_order", "This frame is a (suspected) out-of-order segment"),
+        ("lost_segment", "Previous segment(s) not captured (common at capture start)"),
+        ("ack_lost_segment", "ACKed segment that wasn't captured (common at capture start)"),
+        ("window_update", "TCP window update"),
+        ("window_full", "TCP window specified by the receiver is now completely full"),
+        ("keep_alive", "TCP keep-alive segment"),
+        ("zero_window", "TCP Zero Window segment"),
+    )
+}

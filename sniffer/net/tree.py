@@ -1,0 +1,566 @@
+"""Detail trees for the layers below MQTT, built on demand (never on the hot path).
+
+dissect_layers() returns the Frame, link (Ethernet/VLAN/SLL/SLL2/Null/raw), IPv4/IPv6
+and TCP nodes of one frame with Wireshark's field names, values and tree texts; byte
+ranges are offsets into the frame. TCP state (stream, relative numbers, window
+scaling, analysis) comes from the Seg that TcpStreams.segment() returned for the frame.
+"""
+
+from __future__ import annotations
+
+import struct
+from decimal import Decimal
+from typing import Any
+
+from sniffer.fields import FieldDef, Node, item
+from sniffer.net import fields as F
+from sniffer.net.frame import (
+    AF_INET6_VALUES,
+    ETH_IPV4,
+    ETH_IPV6,
+    LT_ETHERNET,
+    LT_IPV4,
+    LT_IPV6,
+    LT_LOOP,
+    LT_NULL,
+    LT_SLL,
+    LT_SLL2,
+    VLAN_TPIDS,
+    addr_str,
+    mac_str,
+)
+from sniffer.net.reassembly import flags_str
+
+# Wireshark's WTAP_ENCAP numbers and names for the link types we read.
+ENCAP = {
+    LT_ETHERNET: (1, "Ethernet"),
+    LT_SLL: (25, "Linux cooked-mode capture v1"),
+    LT_SLL2: (210, "Linux cooked-mode capture v2"),
+    LT_NULL: (15, "NULL/Loopback"),
+    LT_LOOP: (15, "OpenBSD loopback"),
+    101: (7, "Raw IP"),
+    12: (7, "Raw IP"),
+    14: (7, "Raw IP"),
+    LT_IPV4: (129, "Raw IPv4"),
+    LT_IPV6: (130, "Raw IPv6"),
+}
+DSCP_NAMES = {
+    0: "CS0",
+    8: "CS1",
+    10: "AF11",
+    16: "CS2",
+    18: "AF21",
+    24: "CS3",
+    26: "AF31",
+    32: "CS4",
+    46: "EF",
+    48: "CS6",
+}
+DSCP_LONG = {0: "Default"}
+ECN_SHORT = {0: "Not-ECT", 1: "ECT(1)", 2: "ECT(0)", 3: "CE"}
+ECN_LONG = {
+    0: "Not ECN-Capable Transport",
+    1: "ECN-Capable Transport codepoint '01'",
+    2: "ECN-Capable Transport codepoint '10'",
+    3: "Congestion Experienced",
+}
+
+
+def _ts_decimal(ts: float) -> Decimal:
+    """A float timestamp as an exact 9-digit Decimal (µs precision kept, float noise dropped)."""
+    return Decimal(round(ts * 1_000_000)).scaleb(-6).quantize(Decimal("1e-9"))
+
+
+def bits(value: int, mask: int, width: int) -> str:
+    """Wireshark's bit picture: '0100 ....' for the bits of `mask` in a `width`-bit value."""
+    out = []
+    for i in range(width - 1, -1, -1):
+        out.append(("1" if value >> i & 1 else "0") if mask >> i & 1 else ".")
+        if i and i % 4 == 0:
+            out.append(" ")
+    return "".join(out)
+
+
+def bitfield(fd: FieldDef, raw: int, width: int, start: int, length: int, shown: str | None = None) -> Node:
+    """A masked field: value = (raw & mask) >> shift, text '0100 .... = Label: shown'."""
+    mask = fd.mask or (1 << width) - 1
+    shift = (mask & -mask).bit_length() - 1
+    value = (raw & mask) >> shift
+    if shown is None:
+        shown = ("Set" if value else "Not set") if fd.ftype.value == "boolean" else fd.display(value)
+    v: Any = bool(value) if fd.ftype.value == "boolean" else value
+    return item(fd, v, start, length, text=f"{bits(raw, mask, width)} = {fd.name}: {shown}")
+
+
+def _hidden(fd: FieldDef, value: Any, start: int, length: int) -> Node:
+    n = item(fd, value, start, length)
+    n.hidden = True
+    return n
+
+
+def _frame_node(linktype: int, data: bytes, number: int, ts: float, rel_ts: float, orig_len: int, delta: float,
+                protocols: str) -> Node:  # fmt: skip
+    cap = len(data)
+    root = item(
+        F.FRAME,
+        None,
+        0,
+        cap,
+        text=f"Frame {number}: {orig_len} bytes on wire ({orig_len * 8} bits), {cap} bytes captured ({cap * 8} bits)",
+    )
+    enc, ename = ENCAP.get(linktype, (-1, f"Unknown link type {linktype}"))
+    t = _ts_decimal(ts)
+    root.children += [
+        item(F.FRAME_ENCAP, enc, 0, 0, text=f"Encapsulation type: {ename} ({enc})"),
+        item(F.FRAME_TIME, t, 0, 0),
+        item(F.FRAME_TIME_EPOCH, t, 0, 0, text=f"Epoch Time: {t} seconds"),
+        item(F.FRAME_TIME_DELTA, _ts_decimal(delta), 0, 0, text=f"[{F.FRAME_TIME_DELTA.name}: {delta:.9f} seconds]"),
+        item(
+            F.FRAME_TIME_DELTA_DISP,
+            _ts_decimal(delta),
+            0,
+            0,
+            text=f"[{F.FRAME_TIME_DELTA_DISP.name}: {delta:.9f} seconds]",
+        ),
+        item(F.FRAME_TIME_REL, _ts_decimal(rel_ts), 0, 0, text=f"[{F.FRAME_TIME_REL.name}: {rel_ts:.9f} seconds]"),
+        item(F.FRAME_NUMBER, number, 0, 0),
+        item(F.FRAME_LEN, orig_len, 0, 0, text=f"Frame Length: {orig_len} bytes ({orig_len * 8} bits)"),
+        item(F.FRAME_CAP_LEN, cap, 0, 0, text=f"Capture Length: {cap} bytes ({cap * 8} bits)"),
+        item(F.FRAME_MARKED, False, 0, 0, text="[Frame is marked: False]"),
+        item(F.FRAME_IGNORED, False, 0, 0, text="[Frame is ignored: False]"),
+        item(F.FRAME_PROTOCOLS, protocols, 0, 0, text=f"[Protocols in frame: {protocols}]"),
+    ]
+    return root
+
+
+def _eth_addr(fd: FieldDef, b: bytes, off: int) -> Node:
+    mac = mac_str(b)
+    node = item(fd, mac, off, 6)
+    raw = int.from_bytes(b[:3], "big")
+    node.children += [
+        item(F.ETH_ADDR, mac, off, 6, text=f"Address: {mac}"),
+        bitfield(
+            F.ETH_LG,
+            raw,
+            24,
+            off,
+            3,
+            "Locally administered address (this is NOT the factory default)"
+            if raw & 0x020000
+            else "Globally unique address (factory default)",
+        ),
+        bitfield(
+            F.ETH_IG,
+            raw,
+            24,
+            off,
+            3,
+            "Group address (multicast/broadcast)" if raw & 0x010000 else "Individual address (unicast)",
+        ),
+    ]
+    return node
+
+
+def _link(linktype: int, data: bytes, nodes: list[Node], protos: list[str]) -> tuple[int, int]:
+    """Append the link-layer nodes; return (ethertype, network offset), ethertype -1 if none."""
+    n = len(data)
+    if linktype == LT_ETHERNET:
+        if n < 14:
+            return -1, 0
+        dst, src = mac_str(data[0:6]), mac_str(data[6:12])
+        et = struct.unpack_from("!H", data, 12)[0]
+        eth = item(F.ETH, None, 0, 14, text=f"Ethernet II, Src: {src}, Dst: {dst}")
+        eth.children += [_eth_addr(F.ETH_DST, data[0:6], 0), _eth_addr(F.ETH_SRC, data[6:12], 6)]
+        eth.children.append(item(F.ETH_TYPE, et, 12, 2))
+        nodes.append(eth)
+        protos += ["eth", "ethertype"]
+        off = 14
+        while et in VLAN_TPIDS and off + 4 <= n:
+            tci, et = struct.unpack_from("!HH", data, off)
+            v = item(
+                F.VLAN,
+                None,
+                off,
+                4,
+                text=f"802.1Q Virtual LAN, PRI: {tci >> 13}, DEI: {tci >> 12 & 1}, ID: {tci & 0xFFF}",
+            )
+            v.children += [
+                bitfield(F.VLAN_PRIORITY, tci, 16, off, 2),
+                bitfield(F.VLAN_DEI, tci, 16, off, 2, "Eligible" if tci & 0x1000 else "Ineligible"),
+                bitfield(F.VLAN_ID, tci, 16, off, 2),
+                item(F.VLAN_ETYPE, et, off + 2, 2),
+            ]
+            nodes.append(v)
+            protos += ["vlan", "ethertype"]
+            off += 4
+        return et, off
+    if linktype == LT_SLL and n >= 16:
+        pkttype, hatype, halen = struct.unpack_from("!HHH", data, 0)
+        et = struct.unpack_from("!H", data, 14)[0]
+        s = item(F.SLL, None, 0, 16)
+        s.children += [
+            item(F.SLL_PKTTYPE, pkttype, 0, 2),
+            item(F.SLL_HATYPE, hatype, 2, 2),
+            item(F.SLL_HALEN, halen, 4, 2),
+        ]
+        if halen == 6:
+            s.children.append(item(F.SLL_SRC_ETH, mac_str(data[6:12]), 6, 6))
+            s.children.append(item(F.SLL_UNUSED, data[12:14], 12, 2))
+        else:
+            s.children.append(item(F.SLL_SRC_OTHER, data[6 : 6 + min(halen, 8)], 6, min(halen, 8)))
+        s.children.append(item(F.SLL_ETYPE, et, 14, 2))
+        nodes.append(s)
+        protos += ["sll", "ethertype"]
+        return et, 16
+    if linktype == LT_SLL2 and n >= 20:
+        et, _res, ifindex, hatype, pkttype, halen = struct.unpack_from("!HHIHBB", data, 0)
+        s = item(F.SLL, None, 0, 20, text="Linux cooked capture v2")
+        s.children += [
+            item(F.SLL_ETYPE, et, 0, 2),
+            item(F.SLL_RESERVED, _res, 2, 2),
+            item(F.SLL_IFINDEX, ifindex, 4, 4),
+            item(F.SLL_HATYPE, hatype, 8, 2),
+            item(F.SLL_PKTTYPE, pkttype, 10, 1),
+            item(F.SLL_HALEN, halen, 11, 1),
+        ]
+        if halen == 6:
+            s.children.append(item(F.SLL_SRC_ETH, mac_str(data[12:18]), 12, 6))
+            s.children.append(item(F.SLL_UNUSED, data[18:20], 18, 2))
+        else:
+            s.children.append(item(F.SLL_SRC_OTHER, data[12 : 12 + min(halen, 8)], 12, min(halen, 8)))
+        nodes.append(s)
+        protos += ["sll", "ethertype"]
+        return et, 20
+    if linktype in (LT_NULL, LT_LOOP) and n >= 4:
+        le = struct.unpack_from("<I", data, 0)[0]
+        fam = le if le <= 0xFFFF and linktype == LT_NULL else struct.unpack_from(">I", data, 0)[0]
+        if fam > 0xFFFF:
+            fam = le
+        s = item(F.NULL, None, 0, 4)
+        s.children.append(item(F.NULL_FAMILY, fam, 0, 4))
+        nodes.append(s)
+        protos.append("null")
+        return (ETH_IPV4 if fam == 2 else ETH_IPV6 if fam in AF_INET6_VALUES else -1), 4
+    if linktype in (101, 12, 14) and n >= 1:
+        nodes.append(item(F.RAW, None, 0, n))
+        protos.append("raw")
+        v = data[0] >> 4
+        return (ETH_IPV4 if v == 4 else ETH_IPV6 if v == 6 else -1), 0
+    if linktype == LT_IPV4:
+        return ETH_IPV4, 0
+    if linktype == LT_IPV6:
+        return ETH_IPV6, 0
+    return -1, 0
+
+
+def _ipv4(data: bytes, off: int, nodes: list[Node], protos: list[str]) -> tuple[int, int, int, tuple] | None:
+    if len(data) < off + 20:
+        return None
+    vihl, tos, tot, ident, frag, ttl, proto, csum = struct.unpack_from("!BBHHHBBH", data, off)
+    ihl = (vihl & 15) * 4
+    src, dst = addr_str(4, data[off + 12 : off + 16]), addr_str(4, data[off + 16 : off + 20])
+    ip = item(F.IP, None, off, max(ihl, 20), text=f"Internet Protocol Version 4, Src: {src}, Dst: {dst}")
+    dscp, ecn = tos >> 2, tos & 3
+    ds = item(
+        F.IP_DSFIELD,
+        tos,
+        off + 1,
+        1,
+        text=f"Differentiated Services Field: 0x{tos:02x} (DSCP: {DSCP_NAMES.get(dscp, str(dscp))}, "
+        f"ECN: {ECN_SHORT[ecn]})",
+    )
+    ds.children += [
+        bitfield(F.IP_DSCP, tos, 8, off + 1, 1, f"{DSCP_LONG.get(dscp, DSCP_NAMES.get(dscp, 'Unknown'))} ({dscp})"),
+        bitfield(F.IP_ECN, tos, 8, off + 1, 1, f"{ECN_LONG[ecn]} ({ecn})"),
+    ]
+    fl = frag >> 13
+    fnames = ", ".join(n for b, n in ((2, "Don't fragment"), (1, "More fragments")) if fl & b)
+    flags = item(
+        F.IP_FLAGS,
+        fl,
+        off + 6,
+        1,
+        text=f"{bits(frag >> 8, 0xE0, 8)} = Flags: 0x{fl:x}" + (f", {fnames}" if fnames else ""),
+    )
+    flags.children += [bitfield(fd, frag >> 8, 8, off + 6, 1) for fd in (F.IP_FLAGS_RB, F.IP_FLAGS_DF, F.IP_FLAGS_MF)]
+    ip.children += [
+        bitfield(F.IP_VERSION, vihl, 8, off, 1),
+        item(F.IP_HDR_LEN, ihl, off, 1, text=f"{bits(vihl, 0x0F, 8)} = Header Length: {ihl} bytes ({vihl & 15})"),
+        ds,
+        item(F.IP_LEN, tot, off + 2, 2),
+        item(F.IP_ID, ident, off + 4, 2, text=f"Identification: 0x{ident:04x} ({ident})"),
+        flags,
+        bitfield(F.IP_FRAG_OFFSET, frag, 16, off + 6, 2),
+        item(F.IP_TTL, ttl, off + 8, 1),
+        item(F.IP_PROTO, proto, off + 9, 1),
+        item(F.IP_CHECKSUM, csum, off + 10, 2, text=f"Header Checksum: 0x{csum:04x} [validation disabled]"),
+        item(F.IP_CHECKSUM_STATUS, 2, off + 10, 0, text="[Header checksum status: Unverified]"),
+        item(F.IP_SRC, src, off + 12, 4),
+        _hidden(F.IP_ADDR, src, off + 12, 4),
+        _hidden(F.IP_SRC_HOST, src, off + 12, 4),
+        _hidden(F.IP_HOST, src, off + 12, 4),
+        item(F.IP_DST, dst, off + 16, 4),
+        _hidden(F.IP_ADDR, dst, off + 16, 4),
+        _hidden(F.IP_DST_HOST, dst, off + 16, 4),
+        _hidden(F.IP_HOST, dst, off + 16, 4),
+    ]
+    nodes.append(ip)
+    protos.append("ip")
+    end = min(off + tot, len(data)) if tot else len(data)
+    if frag & 0x3FFF:
+        return -1, off + ihl, end, ()
+    return proto, off + ihl, end, (src, dst)
+
+
+def _ipv6(data: bytes, off: int, nodes: list[Node], protos: list[str]) -> tuple[int, int, int, tuple] | None:
+    if len(data) < off + 40:
+        return None
+    vtf, plen, nxt, hlim = struct.unpack_from("!IHBB", data, off)
+    src, dst = addr_str(6, data[off + 8 : off + 24]), addr_str(6, data[off + 24 : off + 40])
+    ip = item(F.IPV6, None, off, 40, text=f"Internet Protocol Version 6, Src: {src}, Dst: {dst}")
+    tc = (vtf >> 20) & 0xFF
+    dscp, ecn = tc >> 2, tc & 3
+    tcl = bitfield(
+        F.IPV6_TCLASS,
+        vtf,
+        32,
+        off,
+        4,
+        f"0x{tc:02x} (DSCP: {DSCP_NAMES.get(dscp, str(dscp))}, ECN: {ECN_SHORT[ecn]})",
+    )
+    tcl.children += [
+        bitfield(F.IPV6_DSCP, vtf, 32, off, 4, f"{DSCP_LONG.get(dscp, DSCP_NAMES.get(dscp, 'Unknown'))} ({dscp})"),
+        bitfield(F.IPV6_ECN, vtf, 32, off, 4, f"{ECN_LONG[ecn]} ({ecn})"),
+    ]
+    flow = vtf & 0xFFFFF
+    ip.children += [
+        item(F.IPV6_VERSION, vtf >> 28, off, 1, text=f"{bits(vtf >> 24, 0xF0, 8)} = Version: {vtf >> 28}"),
+        _hidden(F.IP_VERSION, vtf >> 28, off, 1),  # Wireshark adds ip.version to IPv6 too
+        tcl,
+        item(F.IPV6_FLOW, flow, off + 1, 3, text=f"{bits(vtf, 0xFFFFF, 32)[5:]} = Flow Label: 0x{flow:05x}"),
+        item(F.IPV6_PLEN, plen, off + 4, 2),
+        item(F.IPV6_NXT, nxt, off + 6, 1),
+        item(F.IPV6_HLIM, hlim, off + 7, 1),
+        item(F.IPV6_SRC, src, off + 8, 16),
+        _hidden(F.IPV6_ADDR, src, off + 8, 16),
+        _hidden(F.IPV6_SRC_HOST, src, off + 8, 16),
+        _hidden(F.IPV6_HOST, src, off + 8, 16),
+        item(F.IPV6_DST, dst, off + 24, 16),
+        _hidden(F.IPV6_ADDR, dst, off + 24, 16),
+        _hidden(F.IPV6_DST_HOST, dst, off + 24, 16),
+        _hidden(F.IPV6_HOST, dst, off + 24, 16),
+    ]
+    end = min(off + 40 + plen, len(data)) if plen else len(data)
+    p = off + 40
+    for _ in range(16):
+        if nxt not in F.IPV6_EXT or p + 8 > end:
+            break
+        title, _ab = F.IPV6_EXT[nxt]
+        if nxt == 44:
+            fo = struct.unpack_from("!H", data, p + 2)[0]
+            ext = item(F.IPV6_EXT_NXT[nxt], data[p], p, 1)
+            node = Node(None, None, p, 8, title, [ext])
+            node.children += [
+                bitfield(F.IPV6_FRAG_OFFSET, fo, 16, p + 2, 2),
+                bitfield(F.IPV6_FRAG_MORE, fo, 16, p + 2, 2, "Yes" if fo & 1 else "No"),
+                item(F.IPV6_FRAG_ID, struct.unpack_from("!I", data, p + 4)[0], p + 4, 4),
+            ]
+            ip.add(node)
+            if fo & 0xFFF9:
+                nodes.append(ip)
+                protos.append("ipv6")
+                return -1, p + 8, end, ()
+            nxt, p = data[p], p + 8
+            continue
+        hl = (data[p + 1] + 1) * 8
+        node = Node(None, None, p, hl, f"{title}, Length: {hl}")
+        node.children += [
+            item(F.IPV6_EXT_NXT[nxt], data[p], p, 1),
+            item(F.IPV6_EXT_LEN[nxt], data[p + 1], p + 1, 1),
+        ]
+        ip.add(node)
+        nxt, p = data[p], p + hl
+    nodes.append(ip)
+    protos.append("ipv6")
+    return nxt, p, end, (src, dst)
+
+
+_OPT_TITLES = {0: "End of Option List (EOL)", 1: "No-Operation (NOP)"}
+
+
+def _tcp_options(data: bytes, t: int, end: int, ack_base: int) -> Node:
+    opts = data[t + 20 : end]
+    root = item(F.TCP_OPTIONS, bytes(opts), t + 20, len(opts))
+    names: list[str] = []
+    p = t + 20
+    while p < end:
+        kind = data[p]
+        kind_node = item(F.TCP_OPTION_KIND, kind, p, 1)
+        if kind in (0, 1):
+            title = _OPT_TITLES[kind]
+            root.add(Node(None, None, p, 1, f"TCP Option - {title}", [kind_node]))
+            names.append(title)
+            p += 1
+            if kind == 0:
+                break
+            continue
+        if p + 1 >= end or data[p + 1] < 2 or p + data[p + 1] > end:
+            root.add(Node(None, None, p, end - p, "TCP Option - Unknown (malformed)", [kind_node]))
+            break
+        ln = data[p + 1]
+        kids = [kind_node, item(F.TCP_OPTION_LEN, ln, p + 1, 1)]
+        if kind == 2 and ln == 4:
+            mss = struct.unpack_from("!H", data, p + 2)[0]
+            kids.append(item(F.TCP_OPT_MSS_VAL, mss, p + 2, 2))
+            title, name = f"Maximum segment size: {mss} bytes", "Maximum segment size"
+        elif kind == 3 and ln == 3:
+            sh = data[p + 2]
+            kids += [item(F.TCP_OPT_WS_SHIFT, sh, p + 2, 1), item(F.TCP_OPT_WS_MULT, 1 << min(sh, 14), p + 2, 1)]
+            kids[-1].text = f"[Multiplier: {1 << min(sh, 14)}]"
+            title, name = f"Window scale: {sh} (multiply by {1 << min(sh, 14)})", "Window scale"
+        elif kind == 4:
+            title = name = "SACK permitted"
+        elif kind == 8 and ln == 10:
+            tsval, tsecr = struct.unpack_from("!II", data, p + 2)
+            kids += [item(F.TCP_OPT_TSVAL, tsval, p + 2, 4), item(F.TCP_OPT_TSECR, tsecr, p + 6, 4)]
+            title, name = f"Timestamps: TSval {tsval}, TSecr {tsecr}", "Timestamps"
+        elif kind == 5:
+            edges = []
+            for q in range(p + 2, p + ln - 7, 8):
+                le, re_ = struct.unpack_from("!II", data, q)
+                le, re_ = (le - ack_base) & 0xFFFFFFFF, (re_ - ack_base) & 0xFFFFFFFF
+                kids += [item(F.TCP_OPT_SACK_LE, le, q, 4), item(F.TCP_OPT_SACK_RE, re_, q + 4, 4)]
+                edges.append(f"{le}-{re_}")
+            kids.append(item(F.TCP_OPT_SACK_COUNT, len(edges), p, 0))
+            title, name = "SACK " + " ".join(edges), "SACK"
+        else:
+            title = name = f"Unknown ({kind})"
+        root.add(Node(None, None, p, ln, f"TCP Option - {title}", kids))
+        names.append(name)
+        p += ln
+    root.text = f"Options: ({len(opts)} bytes), " + ", ".join(names)
+    return root
+
+
+def _tcp(data: bytes, t: int, end: int, extra: dict, nodes: list[Node], protos: list[str]) -> None:
+    if t + 20 > end:
+        return
+    sport, dport, seq, ack, doff, fl, win, csum, urg = struct.unpack_from("!HHIIBBHHH", data, t)
+    hl = (doff >> 4) * 4
+    flags = ((doff & 0x0F) << 8) | fl
+    plen = max(end - t - hl, 0)
+    seg = extra.get("seg")
+    rseq = seg.seq if seg is not None else seq
+    rack = seg.ack if seg is not None else ack
+    title = f"Transmission Control Protocol, Src Port: {sport}, Dst Port: {dport}, Seq: {rseq}"
+    if fl & 0x10:
+        title += f", Ack: {rack}"
+    tcp = item(F.TCP, None, t, min(hl, end - t), text=title + f", Len: {plen}")
+    kids = tcp.children
+    kids += [
+        item(F.TCP_SRCPORT, sport, t, 2),
+        item(F.TCP_DSTPORT, dport, t + 2, 2),
+        _hidden(F.TCP_PORT, sport, t, 2),
+        _hidden(F.TCP_PORT, dport, t + 2, 2),
+    ]
+    if seg is not None:
+        kids.append(item(F.TCP_STREAM, seg.stream, t, 0, text=f"[Stream index: {seg.stream}]"))
+    kids.append(item(F.TCP_LEN, plen, t, 0, text=f"[TCP Segment Len: {plen}]"))
+    if seg is not None:
+        kids.append(item(F.TCP_SEQ, rseq, t + 4, 4, text=f"Sequence Number: {rseq}    (relative sequence number)"))
+    kids.append(item(F.TCP_SEQ_RAW, seq, t + 4, 4))
+    if seg is not None:
+        kids.append(
+            item(
+                F.TCP_NXTSEQ,
+                seg.nxtseq,
+                t,
+                0,
+                text=f"[Next Sequence Number: {seg.nxtseq}    (relative sequence number)]",
+            )
+        )
+        kids.append(item(F.TCP_ACK, rack, t + 8, 4, text=f"Acknowledgment Number: {rack}    (relative ack number)"))
+    kids.append(item(F.TCP_ACK_RAW, ack, t + 8, 4))
+    kids.append(
+        item(F.TCP_HDR_LEN, hl, t + 12, 1, text=f"{bits(doff, 0xF0, 8)} = Header Length: {hl} bytes ({doff >> 4})")
+    )
+    names = flags_str(flags)
+    fnode = item(F.TCP_FLAGS, flags, t + 12, 2, text=f"Flags: 0x{flags:03x} ({names if flags else '<None>'})")
+    for fd, label, mask in F.TCP_FLAG_BITS:
+        fnode.add(item(fd, bool(flags & mask), t + 12, 2, text=f"{bits(flags, mask, 12)} = {label}: "
+                       + ("Set" if flags & mask else "Not set")))  # fmt: skip
+    fstr = "".join(
+        c if flags & (1 << (11 - i)) else "·"
+        for i, c in enumerate(("R", "R", "R", "A", "C", "E", "U", "A", "P", "R", "S", "F"))
+    )
+    fnode.add(item(F.TCP_FLAGS_STR, fstr, t + 12, 2, text=f"[TCP Flags: {fstr}]"))
+    kids.append(fnode)
+    kids.append(item(F.TCP_WINDOW_VALUE, win, t + 14, 2))
+    if seg is not None:
+        kids.append(item(F.TCP_WINDOW, seg.win, t + 14, 2, text=f"[Calculated window size: {seg.win}]"))
+        if not fl & 0x02:
+            sc = seg.win_scale
+            shown = {-1: "-1 (unknown)", -2: "-2 (no window scaling used)"}.get(sc, str(sc))
+            kids.append(item(F.TCP_WINDOW_SCALE, sc, t + 14, 2, text=f"[Window size scaling factor: {shown}]"))
+    kids += [
+        item(F.TCP_CHECKSUM, csum, t + 16, 2, text=f"Checksum: 0x{csum:04x} [unverified]"),
+        item(F.TCP_CHECKSUM_STATUS, 2, t + 16, 0, text="[Checksum Status: Unverified]"),
+        item(F.TCP_URGENT, urg, t + 18, 2),
+    ]
+    if hl > 20 and t + hl <= end:
+        kids.append(_tcp_options(data, t, t + hl, seg.ack_base if seg is not None else 0))
+    if "time_relative" in extra:
+        ts_node = Node(None, None, t, 0, "[Timestamps]")
+        rel, dl = extra["time_relative"], extra.get("time_delta", 0.0)
+        ts_node.children += [
+            item(F.TCP_TIME_REL, _ts_decimal(rel), t, 0, text=f"[{F.TCP_TIME_REL.name}: {rel:.9f} seconds]"),
+            item(F.TCP_TIME_DELTA, _ts_decimal(dl), t, 0, text=f"[{F.TCP_TIME_DELTA.name}: {dl:.9f} seconds]"),
+        ]
+        kids.append(ts_node)
+    if seg is not None and seg.analysis:
+        an = item(F.TCP_ANALYSIS, None, t, 0, text="[SEQ/ACK analysis]")
+        af = an.add(item(F.TCP_ANALYSIS_FLAGS, None, t, 0, text="[TCP Analysis Flags]"))
+        for name in seg.analysis:
+            fd = F.ANALYSIS_FIELDS[name]
+            af.add(item(fd, None, t, 0, text=f"[{fd.name}]"))
+        kids.append(an)
+    if plen:
+        kids.append(item(F.TCP_PAYLOAD, data[t + hl : end], t + hl, plen, text=f"TCP payload ({plen} bytes)"))
+    nodes.append(tcp)
+    protos.append("tcp")
+
+
+def dissect_layers(
+    linktype: int,
+    data: bytes,
+    number: int,
+    ts: float,
+    rel_ts: float,
+    orig_len: int,
+    tcp_extra: dict,
+    delta: float = 0.0,
+) -> list[Node]:
+    """Frame, link, IP and TCP nodes of one frame.
+
+    tcp_extra: "seg" (the Seg of this frame, for stream/relative numbers/window/analysis),
+    optionally "time_relative"/"time_delta" (seconds within the TCP stream) and "upper"
+    (the protocol names above TCP for frame.protocols, e.g. "mqtt"). Never raises on
+    truncated data: layers that do not fit are left out.
+    """
+    nodes: list[Node] = []
+    protos: list[str] = []
+    try:
+        et, off = _link(linktype, data, nodes, protos)
+        ipres = None
+        if et == ETH_IPV4:
+            ipres = _ipv4(data, off, nodes, protos)
+        elif et == ETH_IPV6:
+            ipres = _ipv6(data, off, nodes, protos)
+        if ipres is not None and ipres[0] == 6:
+            _tcp(data, ipres[1], ipres[2], tcp_extra, nodes, protos)
+            upper = tcp_extra.get("upper")
+            if upper:
+                protos.append(upper)
+    except (IndexError, struct.error):  # a guard missed on garbage: keep what was built
+        pass
+    return [_frame_node(linktype, data, number, ts, rel_ts, orig_len, delta, ":".join(protos)), *nodes]
