@@ -27,6 +27,7 @@ from collections.abc import Collection, Iterable
 M32 = 0xFFFFFFFF
 FIN, SYN, RST, PSH, ACK, URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
 MQTT_PORTS = frozenset((1883, 8883))
+_CURRENT = object()  # tag of a segment held during the segment() call that brought it
 
 
 def _sdiff(a: int, b: int) -> int:
@@ -72,6 +73,11 @@ class Seg:
         "new_stream",
         "closed",
         "ack_base",
+        "sport",
+        "dport",
+        "flags",
+        "length",
+        "options",
     )
 
     def __init__(self) -> None:
@@ -88,6 +94,29 @@ class Seg:
         self.new_stream = False
         self.closed = False  # this direction has ended (FIN reached or RST)
         self.ack_base = 0  # raw seq the other direction counts from (SACK edges are relative to it)
+        self.sport = self.dport = self.flags = self.length = 0
+        self.options = b""
+
+    @property
+    def closing(self) -> bool:
+        """This segment carries FIN or RST: the direction ends here."""
+        return bool(self.flags & (FIN | RST))
+
+    @property
+    def info(self) -> str:
+        """Wireshark's Info text for this frame (without the reassembled-PDU suffix)."""
+        return tcp_info(
+            self.sport,
+            self.dport,
+            self.flags,
+            self.seq,
+            self.ack,
+            self.win,
+            self.length,
+            self.options,
+            self.analysis,
+            sack_base=self.ack_base,
+        )
 
     def __repr__(self) -> str:
         return (
@@ -121,7 +150,7 @@ class _Dir:
         self.syn_seq: int | None = None  # ISN when the SYN was seen
         self.nxt: int | None = None  # next raw seq to deliver
         self.abs = 0  # stream offset of nxt (unbounded; keys the held heap)
-        self.held: list[tuple[int, int, bytes, object, int]] = []  # heap (abs start, n, data, tag, off)
+        self.held: list[list] = []  # heap (abs start, n, data, tag, off)
         self.held_bytes = 0
         self.ws = -1  # window scale shift; -1 unknown, -2 no scaling
         self.fin_seq: int | None = None
@@ -203,7 +232,8 @@ class TcpStreams:
         direction = 0 if conv.client == (src, sport) else 1
         d, r = conv.dirs[direction], conv.dirs[1 - direction]
         seg.stream, seg.direction = conv.index, direction
-        n = len(payload)
+        seg.sport, seg.dport, seg.flags, seg.options = sport, dport, flags, options
+        n = seg.length = len(payload)
         syn, fin, rst, ackf = flags & SYN, flags & FIN, flags & RST, flags & ACK
 
         # Relative numbering, as Wireshark: from the ISN, or seq-1 / ack-1 mid-stream.
@@ -321,10 +351,14 @@ class TcpStreams:
             return
         if d.closed:
             return
-        heapq.heappush(d.held, (d.abs + rel, next(d.counter), bytes(payload), tag, 0))
+        # Held as [abs start, counter, data, tag, offset]; while this call runs the tag is
+        # _CURRENT so that a release right away reports it as this frame's data (3-tuple).
+        entry = [d.abs + rel, next(d.counter), bytes(payload), _CURRENT, 0]
+        heapq.heappush(d.held, entry)
         d.held_bytes += n
         if d.held_bytes > self.max_held:
             self._release(d, events, everything=False)
+        entry[3] = tag
 
     def _drain(self, d: _Dir, events: list) -> None:
         """Deliver held segments that now start at or before the next expected byte."""
@@ -336,7 +370,7 @@ class TcpStreams:
             if end <= d.abs:
                 continue
             cut = d.abs - a
-            events.append(("data", data[cut:], off + cut, tag))
+            events.append(("data", data[cut:], off + cut) if tag is _CURRENT else ("data", data[cut:], off + cut, tag))
             d.nxt = (d.nxt + end - d.abs) & M32
             d.abs = end
 

@@ -1,0 +1,176 @@
+"""sniffer.net.reassembly: stream indexes, in-order delivery, holes, and Info text vs tshark."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import subprocess
+
+from sniffer.net.frame import parse, tcp_options
+from sniffer.net.pcapfile import open_capture
+from sniffer.net.reassembly import ACK, FIN, PSH, RST, SYN, TcpStreams, seg_info, tcp_info
+from tests.conftest import CORPUS, require_tool
+
+C, S = b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02"
+ISN = 0xFFFFFFF0  # close to the wrap: sequence arithmetic must be modulo 2**32
+
+
+def client(ts, seq_off, data=b"", flags=PSH | ACK, sport=40000, isn=ISN):
+    return ts.segment(4, C, S, sport, 1883, (isn + 1 + seq_off) & 0xFFFFFFFF, 1, flags, memoryview(data))
+
+
+def handshake(ts, sport=40000, isn=ISN):
+    a = ts.segment(4, C, S, sport, 1883, isn, 0, SYN, b"", window=64240, options=b"\x03\x03\x07")
+    b = ts.segment(4, S, C, 1883, sport, 5000, (isn + 1) & 0xFFFFFFFF, SYN | ACK, b"", window=65160,
+                   options=b"\x03\x03\x02")  # fmt: skip
+    return a, b
+
+
+def delivered(segs) -> tuple[bytes, list]:
+    out, gaps = b"", []
+    for seg in segs:
+        for ev in seg.events:
+            if ev[0] == "data":
+                out += ev[1]
+            else:
+                gaps.append(ev[1])
+    return out, gaps
+
+
+def test_handshake_relative_numbers_and_window_scale():
+    ts = TcpStreams()
+    a, b = handshake(ts)
+    assert (a.stream, a.direction, a.seq, a.nxtseq) == (0, 0, 0, 1)
+    assert (b.stream, b.direction, b.seq, b.ack) == (0, 1, 0, 1)
+    c = ts.segment(4, C, S, 40000, 1883, (ISN + 1) & 0xFFFFFFFF, 5001, ACK, b"", window=502)
+    assert (c.seq, c.ack, c.win, c.win_scale) == (1, 1, 502 * 128, 128)
+    d = ts.segment(4, S, C, 1883, 40000, 5001, (ISN + 1) & 0xFFFFFFFF, ACK, b"", window=100)
+    assert (d.win, d.win_scale) == (400, 4)
+
+
+def test_in_order_and_offsets():
+    ts = TcpStreams()
+    handshake(ts)
+    s1 = client(ts, 0, b"hello ")
+    s2 = client(ts, 6, b"world")
+    assert s1.events == [("data", b"hello ", 0)] and s2.events == [("data", b"world", 0)]
+    assert (s2.seq, s2.nxtseq) == (7, 12)
+
+
+def test_retransmission_and_partial_overlap():
+    ts = TcpStreams()
+    handshake(ts)
+    client(ts, 0, b"abcdef")
+    r = client(ts, 0, b"abcdef")
+    assert r.events == [] and "retransmission" in r.analysis
+    o = client(ts, 3, b"defghi")  # overlaps 3 bytes: only the new tail comes out
+    assert o.events == [("data", b"ghi", 3)]
+
+
+def test_out_of_order_held_then_delivered_with_tag():
+    ts = TcpStreams()
+    handshake(ts)
+    late = ts.segment(4, C, S, 40000, 1883, (ISN + 1 + 4) & 0xFFFFFFFF, 1, ACK, memoryview(b"EFGH"), tag=("f", 7))
+    assert late.events == [] and "lost_segment" in late.analysis
+    fill = client(ts, 0, b"ABCD")
+    assert fill.events == [("data", b"ABCD", 0), ("data", b"EFGH", 0, ("f", 7))]
+    assert "out_of_order" in fill.analysis
+
+
+def test_gap_released_at_fin_and_by_cap():
+    ts = TcpStreams()
+    handshake(ts)
+    client(ts, 0, b"AB")
+    client(ts, 5, b"FG")  # 3 bytes missing
+    fin = client(ts, 7, b"", flags=FIN | ACK)
+    assert fin.events == [("gap", 3), ("data", b"FG", 0, None)] and fin.closing and fin.closed
+    ts2 = TcpStreams(max_held=10)
+    handshake(ts2)
+    client(ts2, 4, b"x" * 6)
+    s = client(ts2, 10, b"y" * 6)  # 12 bytes held > 10: give up on the 4-byte hole
+    assert s.events == [("gap", 4), ("data", b"x" * 6, 0, None), ("data", b"y" * 6, 0)]
+
+
+def test_rst_releases_both_directions_and_finish():
+    ts = TcpStreams()
+    handshake(ts)
+    client(ts, 3, b"late")
+    ts.segment(4, S, C, 1883, 40000, 5001 + 2, 1, ACK | PSH, memoryview(b"zz"))
+    rst = client(ts, 10, b"", flags=RST | ACK)
+    assert rst.events == [("gap", 3), ("data", b"late", 0, None)]
+    assert rst.rev_events == [("gap", 2), ("data", b"zz", 0, None)]
+    ts2 = TcpStreams()
+    handshake(ts2)
+    client(ts2, 2, b"tail")
+    assert list(ts2.finish()) == [(0, 0, [("gap", 2), ("data", b"tail", 0, None)])]
+
+
+def test_new_stream_on_port_reuse_and_retransmitted_syn():
+    ts = TcpStreams()
+    handshake(ts)
+    again, _ = handshake(ts)  # retransmitted SYN: same stream
+    assert again.stream == 0 and not again.new_stream
+    client(ts, 0, b"", flags=FIN | ACK)
+    ts.segment(4, S, C, 1883, 40000, 5001, (ISN + 2) & 0xFFFFFFFF, FIN | ACK, b"")
+    reuse, _ = handshake(ts, isn=12345)
+    assert reuse.stream == 1 and reuse.new_stream
+    other, _ = handshake(ts, sport=40001)
+    assert other.stream == 2
+
+
+def test_direction_without_syn_uses_server_ports():
+    ts = TcpStreams(server_ports={1883})
+    s = ts.segment(4, S, C, 1883, 40000, 77, 99, ACK | PSH, memoryview(b"\x20\x02\x00\x00"))
+    assert s.direction == 1 and (s.seq, s.ack) == (1, 1)  # mid-stream: Wireshark's seq-1 / ack-1 bases
+    ts2 = TcpStreams(server_ports=set())
+    s2 = ts2.segment(4, S, C, 80, 40000, 77, 99, ACK, memoryview(b"x"))
+    assert s2.direction == 1  # lower port serves
+
+
+def test_any_lossless_order_delivers_the_same_bytes():
+    """Permutations of the segments (duplicates and overlaps included) give the same stream."""
+    stream = bytes(range(256)) * 3
+    cuts = [(0, 100), (100, 250), (90, 300), (300, 500), (450, 700), (700, 768), (100, 250)]
+    rng = random.Random(1)
+    orders = list(itertools.permutations(range(len(cuts))))
+    for order in rng.sample(orders, 300):
+        ts = TcpStreams()
+        handshake(ts)
+        segs = [client(ts, cuts[i][0], stream[cuts[i][0] : cuts[i][1]]) for i in order]
+        data, gaps = delivered(segs)
+        assert data == stream and gaps == []
+
+
+def test_tcp_info_format():
+    assert tcp_info(
+        38764, 1883, SYN, 0, 0, 65476, 0, b"\x02\x04\xff\xc4\x04\x02\x08\x0a\0\0\0\x05\0\0\0\0\x01\x03\x03\x07"
+    ) == ("38764 → 1883 [SYN] Seq=0 Win=65476 Len=0 MSS=65476 SACK_PERM TSval=5 TSecr=0 WS=128")
+    assert tcp_info(1883, 1, RST | ACK, 5, 6, 0, 0) == "1883 → 1 [RST, ACK] Seq=5 Ack=6 Win=0 Len=0"
+    assert tcp_info(1, 2, PSH | ACK, 1, 1, 10, 3, pdu_segment=True).endswith("Len=3 [TCP segment of a reassembled PDU]")
+    assert tcp_info(1, 2, ACK, 1, 1, 10, 3, analysis=("retransmission",)).startswith("[TCP Retransmission] 1 → 2")
+
+
+def test_info_and_numbers_equal_tshark_on_corpus():
+    """Info of every TCP-only corpus frame, and tcp.stream/seq/ack/nxtseq/window fields, as tshark."""
+    tshark = require_tool("tshark")
+    checked = 0
+    for f in sorted(CORPUS.glob("*.pcap*")):
+        cols = ["_ws.col.Protocol", "_ws.col.Info", "tcp.stream", "tcp.seq", "tcp.ack", "tcp.nxtseq", "tcp.window_size"]
+        cmd = [tshark, "-r", str(f), "-T", "fields", "-E", "separator=\t"]
+        for c in cols:
+            cmd += ["-e", c]
+        rows = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.splitlines()
+        ts = TcpStreams()
+        for row, (_t, data, _ol, lt) in zip(rows, open_capture(str(f)), strict=True):
+            p = parse(lt, data)
+            opts = tcp_options(data, p)
+            seg = ts.segment(*p[:8], memoryview(data)[p[9] : p[9] + p[10]], window=p[8], options=opts)
+            proto, info, *nums = row.split("\t")
+            assert nums == [str(v) for v in (seg.stream, seg.seq, seg.ack, seg.nxtseq, seg.win)], (f.name, row)
+            if proto == "TCP" and info != "[TCP segment of a reassembled PDU]":
+                pdu = info.endswith(" [TCP segment of a reassembled PDU]")
+                assert seg_info(seg, p[3], p[4], p[7], p[10], opts, pdu_segment=pdu) == info, f.name
+                if not pdu:
+                    assert seg.info == info
+                checked += 1
+    assert checked > 100
