@@ -90,13 +90,15 @@ def dissect(pdu: PDU, base: int = 0, source: int = 0) -> Node:
     except Exception as e:  # a dissector bug must not take the capture down; show it like Wireshark does
         failure = (f"Dissector bug: {type(e).__name__}: {e}", 0)
     if pdu.error is not None or failure is not None or w.soft is not None:
-        if pdu.error is not None:
-            reason, off = pdu.error, (failure[1] if failure else 0)
+        # Reason: the decoder's (it framed the PDU); place: the first problem the walk met.
+        if w.soft is not None:
+            reason, off = w.soft[0], w.soft[1]
         elif failure is not None:
             reason, off = failure
         else:
-            assert w.soft is not None
-            reason, off = w.soft[0], w.soft[1]
+            reason, off = "", 0
+        if pdu.error is not None:
+            reason = pdu.error
         off = min(off, len(d))
         bad = w.node(None, None, off, len(d) - off, "[Malformed Packet: MQTT]")
         w.note(bad, ERROR, f"Malformed Packet: {reason}", off, len(d) - off)

@@ -194,6 +194,7 @@ class Walker:
         spec = C.PROPERTIES.get(pid)
         idn = self.node(F.PROPERTY_ID, pid, q, 1)
         if spec is None:
+            idn.text = f"ID: Unknown (0x{pid:02x})"
             wrap = self.node(None, None, q, stop - q, f"Unknown property 0x{pid:02x}")
             wrap.children.append(idn)
             raw = d[q + 1 : stop]
