@@ -15,7 +15,8 @@ None means "need more data", never an exception.  Rules:
 * Bad input becomes a PDU with `error` set.  After an invalid varint or a TCP
   gap of unknown extent the decoder scans forward, one byte at a time, for a
   plausible fixed header (valid type and flags, varint of at most 4 bytes,
-  length under the cap); skipped bytes come out as one malformed PDU.
+  a length under the cap that suits the type); skipped bytes come out as one
+  malformed PDU.
 """
 
 from __future__ import annotations
@@ -110,6 +111,26 @@ def _plausible_first_byte(b0: int, version: int | None) -> bool:
     if t == C.AUTH and version not in (None, C.V5):
         return False
     return b0 & 15 == C.REQUIRED_FLAGS[t]
+
+
+def _plausible_length(t: int, rem: int, version: int | None) -> bool:
+    """Whether a Remaining Length fits the packet type (used only while resynchronising)."""
+    v5 = version is None or version == C.V5
+    if t == C.PINGREQ or t == C.PINGRESP:
+        return rem == 0
+    if C.PUBACK <= t <= C.PUBCOMP or t == C.UNSUBACK:
+        return rem == 2 or (v5 and rem > 2)
+    if t == C.CONNACK:
+        return rem == 2 or (v5 and rem > 2)
+    if t == C.DISCONNECT:
+        return rem == 0 or v5
+    if t == C.SUBSCRIBE or t == C.SUBACK or t == C.UNSUBSCRIBE:
+        return rem >= 3
+    if t == C.CONNECT:
+        return rem >= 10
+    if t == C.PUBLISH:
+        return rem >= 2
+    return True
 
 
 class DirectionDecoder:
@@ -369,7 +390,7 @@ class DirectionDecoder:
                 if hdr is None:
                     return False  # the candidate's varint is not complete yet
                 hl, rem = hdr
-                if hl > 0 and hl + rem <= self.max_pdu:
+                if hl > 0 and hl + rem <= self.max_pdu and _plausible_length(h[0] >> 4, rem, version):
                     self._resync = False
                     self._flush_junk()
                     return True
