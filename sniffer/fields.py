@@ -103,8 +103,8 @@ class FieldDef:
             return f"{value:.9f}"
         if ft is FT.ABSTIME:
             return abs_time_str(value)
-        if ft is FT.NONE or ft is FT.PROTOCOL:
-            return ""
+        if ft is FT.NONE:
+            return "1"  # a label item: tshark prints 1 when present (e.g. tcp.analysis, mqtt.properties)
         return str(value)
 
 

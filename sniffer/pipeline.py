@@ -15,7 +15,7 @@ from sniffer.fields import FT, Node, item, register
 from sniffer.mqtt import dissect as mqtt_dissect
 from sniffer.mqtt.decoder import PDU, DirectionDecoder, Session
 from sniffer.net import frame as netframe
-from sniffer.net.reassembly import TcpStreams
+from sniffer.net.reassembly import TcpStreams, seg_info
 from sniffer.net.tree import dissect_layers
 
 DEFAULT_PORTS = frozenset({1883})
@@ -187,6 +187,21 @@ def _looks_like_connect(payload: bytes | memoryview) -> bool:
     return name.startswith(b"\x00\x04MQTT") or bytes(payload[n : n + 8]) == b"\x00\x06MQIs"
 
 
+def _feed(dec: DirectionDecoder, events: list[tuple], tag: tuple[int, int], out: list[PDU]) -> None:
+    """Feed reassembly events to one direction's decoder; collect the PDUs they complete."""
+    for ev in events:
+        if ev[0] == "data":
+            t = ev[3] if len(ev) > 3 else tag  # held bytes carry the tag of the frame they came in
+            dec.feed(ev[1], (t[0], t[1] + ev[2]))
+        else:
+            dec.gap(ev[1])
+        while True:
+            pdu = dec.next_pdu()
+            if pdu is None:
+                break
+            out.append(pdu)
+
+
 class Dissector:
     """Turns raw frames into `Frame`s, keeping TCP and MQTT state across them."""
 
@@ -216,8 +231,10 @@ class Dissector:
     def frame(self, number: int, ts: float, linktype: int, data: bytes, orig_len: int) -> Frame:
         if self.first_ts is None:
             self.first_ts = ts
-        rel = ts - self.first_ts
-        delta = 0.0 if self.prev_ts is None else ts - self.prev_ts
+        # Times are kept to the microsecond: a float epoch cannot hold finer, and
+        # rounding here keeps -T fields equal to tshark's (0.000043000, not 0.000042915).
+        rel = round(ts - self.first_ts, 6)
+        delta = 0.0 if self.prev_ts is None else round(ts - self.prev_ts, 6)
         self.prev_ts = ts
         parsed = netframe.parse(linktype, data)
         if parsed is None:
@@ -226,47 +243,51 @@ class Dissector:
 
         ipver, src_b, dst_b, sport, dport, seq, ack, flags, window, poff, plen = parsed
         payload = memoryview(data)[poff : poff + plen]
-        seg = self.streams.segment(ipver, src_b, dst_b, sport, dport, seq, ack, flags, payload)
+        options = netframe.tcp_options(data, parsed)
+        tag = (number, poff)
+        seg = self.streams.segment(
+            ipver, src_b, dst_b, sport, dport, seq, ack, flags, payload, window=window, options=options, tag=tag
+        )
         src = self._addr(ipver, src_b)
         dst = self._addr(ipver, dst_b)
         stream = seg.stream
-        tcp = {"seg": seg}
 
         conn = self.mqtt.get(stream, False)
-        if conn is False:
+        if conn is False or seg.new_stream:
             conn = None
             if sport in self.ports or dport in self.ports or self.detect and plen and _looks_like_connect(payload):
                 conn = MqttConnection(self.max_pdu)
             if conn is not None or plen:
-                # decide once a stream carried data (or is on a named port)
-                self.mqtt[stream] = conn
+                self.mqtt[stream] = conn  # decided once the stream carried data (or is on a named port)
 
         pdus: list[PDU] = []
-        if conn is not None and seg.events:
-            dec = conn.decoders[seg.direction]
-            for ev in seg.events:
-                if ev[0] == "data":
-                    dec.feed(ev[1], (number, poff + ev[2]))
-                else:
-                    dec.gap(ev[1])
-                while True:
-                    pdu = dec.next_pdu()
-                    if pdu is None:
-                        break
+        continues_pdu = False
+        if conn is not None:
+            direction = seg.direction
+            dec = conn.decoders[direction]
+            continues_pdu = bool(dec._chunks)
+            if seg.events:
+                _feed(dec, seg.events, tag, pdus)
+            if seg.rev_events:
+                _feed(conn.decoders[1 - direction], seg.rev_events, tag, pdus)
+            if seg.closed:
+                # FIN/RST: a PDU still incomplete in this direction will never complete
+                pdu = dec.close()
+                if pdu is not None:
                     pdus.append(pdu)
-        if conn is not None and seg.closing:
-            # FIN/RST: a PDU still incomplete in this direction will never complete
-            pdu = conn.decoders[seg.direction].close()
-            if pdu is not None:
-                pdus.append(pdu)
+        upper = "mqtt" if pdus else ""
+        tcp = {"seg": seg, "upper": upper}
 
         if pdus:
             info_fn = mqtt_dissect.info
             info = ", ".join([info_fn(p) for p in pdus])
             proto = "MQTT"
-        else:
-            info = seg.info
-            if conn is not None and plen and seg.events:
-                info += SEGMENT_SUFFIX
+        elif conn is not None and plen and seg.events and not continues_pdu:
+            # the first segment of a PDU completed later: Wireshark shows only this
+            info = SEGMENT_SUFFIX.lstrip()
             proto = "TCP"
+        else:
+            proto = "TCP"
+            pdu_segment = conn is not None and plen > 0 and bool(seg.events)
+            info = seg_info(seg, sport, dport, flags, plen, options, pdu_segment=pdu_segment)
         return Frame(number, ts, rel, delta, linktype, data, orig_len, src, dst, proto, info, stream, tcp, pdus)

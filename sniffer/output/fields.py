@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 
-from sniffer.fields import REGISTRY, Node
+from sniffer.fields import FT, REGISTRY, Node
 from sniffer.output.text import MASK
 
 COLUMNS: dict[str, Callable] = {
@@ -57,7 +57,7 @@ class UnknownField(ValueError):
 
 def check_fields(names: list[str]) -> None:
     for name in names:
-        if name not in REGISTRY and name not in COLUMNS and name.split(".", 1)[0] not in REGISTRY:
+        if name not in REGISTRY and name not in COLUMNS:
             raise UnknownField(name)
 
 
@@ -69,7 +69,12 @@ def collect(nodes: list[Node], wanted: set[str], show_secrets: bool) -> dict[str
         n = stack.pop()
         fd = n.fdef
         if fd is not None and fd.abbrev in wanted:
-            s = MASK if fd.secret and not show_secrets else fd.tshark(n.value)
+            if fd.secret and not show_secrets:
+                s = MASK
+            elif fd.ftype is FT.PROTOCOL:
+                s = n.text  # tshark prints a protocol item's summary line
+            else:
+                s = fd.tshark(n.value)
             found.setdefault(fd.abbrev, []).append(s)
         if n.children:
             stack.extend(reversed(n.children))
