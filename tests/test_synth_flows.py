@@ -114,3 +114,22 @@ def test_pcap_writer_header_and_timestamps(tmp_path: Path) -> None:
     assert raw[:4] == b"\x4d\x3c\xb2\xa1"
     out = _tshark(path, "-T", "fields", "-e", "frame.time_epoch")
     assert out.strip() == "1500000.123456000"
+
+
+def test_coalesced_pdus_never_split_a_fixed_header(tmp_path: Path) -> None:
+    """A burst whose MSS cut would land inside the next PDU's Remaining Length is cut before it."""
+    fl = FrameList()
+    f = TcpFlow(fl)
+    t = f.open(1_000_000)
+    t = f.send(0, m.connect("h", 4), t + 10, ack=False)
+    t = f.send(1, m.connack(0), t + 10)
+    first = m.publish("t", b"x" * (f.seg_payload - 1 - 6))  # 1447 bytes: the next header starts at 1447
+    burst = [first, m.publish("t", b"y" * 300), m.pingreq()]
+    assert len(first) == f.seg_payload - 1
+    f.send(0, burst, t + 10)
+    sizes = [len(fr) - 66 for _, fr in fl.frames_list[6:8]]
+    assert sizes == [f.seg_payload - 1, len(burst[1]) + 2]
+    path = tmp_path / "cut.pcap"
+    fl.save(str(path))
+    types = _tshark(path, "-Y", "mqtt", "-T", "fields", "-e", "mqtt.msgtype").split()
+    assert types == ["1", "2", "3", "3,12"]

@@ -176,14 +176,20 @@ class TcpFlow:
         ack: bool = True,
         split: list[int] | None = None,
         gap_us: int = 20,
+        whole_headers: bool = True,
     ) -> int:
         """Send `data` (PDUs in a list are coalesced) from `side` (0 client, 1 server) at `t`.
 
         Segments are cut at the MSS, or at the sizes in `split` (the rest goes at the MSS), so a
-        test can cut inside a Remaining Length varint.  The receiver ACKs every second segment
+        test can cut inside a Remaining Length varint.  For a list of PDUs without `split`, cuts
+        that would fall inside a PDU's fixed header move back to the header's start unless
+        `whole_headers` is False (tshark 4.0 loses the stream on a split Remaining Length,
+        so captures meant to agree with tshark avoid it).  The receiver ACKs every second segment
         and, with `ack`, the tail (pass ack=False when a reply will carry the ACK).
         Returns the time of the last frame."""
         if isinstance(data, (list, tuple)):
+            if split is None and whole_headers:
+                split = self._cuts_outside_headers(data)
             data = b"".join(data)
         mv = memoryview(data)
         sizes = list(split or ())
@@ -203,6 +209,27 @@ class TcpFlow:
         if ack:
             t = self.ack(other, t + self.rtt_us // 2 - gap_us)
         return t
+
+    def _cuts_outside_headers(self, pdus: list[bytes] | tuple[bytes, ...]) -> list[int]:
+        """Segment sizes at the MSS, shortened where a cut would split a fixed header."""
+        heads: list[tuple[int, int]] = []  # (start, end) of each fixed header in the stream
+        pos = 0
+        for p in pdus:
+            n = 1
+            while n < len(p) and n < 5 and p[n] & 0x80:
+                n += 1
+            heads.append((pos, pos + n + 1))
+            pos += len(p)
+        sizes, start, hi = [], 0, 0
+        while start < pos:
+            cut = min(start + self.seg_payload, pos)
+            while hi < len(heads) and heads[hi][1] <= cut:
+                hi += 1
+            if hi < len(heads) and heads[hi][0] < cut < heads[hi][1] and heads[hi][0] > start:
+                cut = heads[hi][0]
+            sizes.append(cut - start)
+            start = cut
+        return sizes
 
     def ack(self, side: int, t: int) -> int:
         """A bare ACK from `side` if it has received data it has not yet acknowledged."""
