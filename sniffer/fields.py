@@ -98,7 +98,7 @@ class FieldDef:
         if ft is FT.BOOLEAN:
             return "1" if value else "0"
         if ft is FT.BYTES:
-            return bytes(value).hex()
+            return bytes(value).hex() if value else "<MISSING>"  # what tshark 4.0 prints for empty bytes
         if ft is FT.DOUBLE:
             return f"{value:.9f}"
         if ft is FT.ABSTIME:
