@@ -1,0 +1,295 @@
+"""The packet store: compact summary rows in RAM, frame bytes and dissection context on disk.
+
+The UI's packet list reads rows from here; nothing per packet lives in RAM as a Python object.
+Per frame the store keeps fixed-width columns in `array`s (timestamp, spill offset, lengths,
+relative time, interned address/protocol ids, TCP stream, a colour class) and the Info text as UTF-8 in one
+growing `bytearray`; that is ~55 bytes of columns plus the Info text (~50-70 bytes) per frame.
+
+Frame bytes go to an unlinked spill file, each record followed by a pickle of the frame's
+dissection context: the TCP segment analysis (`Frame.tcp`) and the MQTT PDUs completed in the
+frame (`Frame.pdus`, with their reassembled bytes, protocol version and resolved topic alias).
+Why store that context rather than re-run the dissector from the start of the TCP stream when a
+frame is selected: selecting a frame then costs one `pread` and one unpickle, whatever its
+position in a stream that may be a million frames long, and the result is exactly what the
+dissector computed when the frame arrived (MQTT 5 topic aliases, the version learned from
+CONNECT, out-of-order reassembly). The context costs disk (a few hundred bytes per frame), not RAM.
+
+Appends come from one writer thread (the UI's loader); readers on the UI thread only look at
+rows below `count`, which is published after every column of a row is written.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import struct
+import tempfile
+import threading
+from array import array
+from typing import Any
+
+_REC = struct.Struct("<II")  # frame length, context length
+
+# Colour classes (one byte per row): the MQTT message type of the first PDU (1..15), or one of these.
+CLS_OTHER = 0
+CLS_TCP_CONTROL = 16  # TCP without payload (handshake, ACK, FIN): dimmed like Wireshark's greyed rows
+CLS_TCP_DATA = 17  # TCP payload that completes no PDU (segment of a reassembled PDU)
+CLS_TCP_RST = 18
+CLS_MALFORMED = 0x40  # flag: a PDU of the frame is malformed
+
+SEGMENT_SUFFIX = " [TCP segment of a reassembled PDU]"
+_FLUSH_AT = 1 << 20
+
+
+class _ContextPickler(pickle.Pickler):
+    """Pickles the per-frame dissection context; memoryviews (TCP payload slices) become bytes."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, memoryview):
+            return bytes, (obj.tobytes(),)
+        return NotImplemented
+
+
+def colour_class(frame: Any) -> int:
+    """The row's colour class from a dissected Frame (see the CLS_* constants)."""
+    pdus = frame.pdus
+    if pdus:
+        cls = pdus[0].msgtype & 0x0F or CLS_OTHER
+        if any(p.error is not None for p in pdus):
+            cls |= CLS_MALFORMED
+        return cls
+    if frame.proto != "TCP":
+        return CLS_OTHER
+    info = frame.info
+    if "RST" in info and "[RST" in info:
+        return CLS_TCP_RST
+    if info.endswith(SEGMENT_SUFFIX):
+        return CLS_TCP_DATA
+    return CLS_TCP_CONTROL
+
+
+class PacketStore:
+    """Compact rows for every frame seen; `frame(i)` rebuilds the full Frame of row i on demand."""
+
+    def __init__(self, spill_dir: str | None = None) -> None:
+        self._ts = array("d")
+        self._rel = array("d")  # as the dissector computed it (its rounding), for the Time column
+        self._off = array("Q")  # spill offset of the record
+        self._caplen = array("I")
+        self._origlen = array("I")
+        self._src = array("I")
+        self._dst = array("I")
+        self._proto = array("B")
+        self._link = array("H")
+        self._stream = array("i")
+        self._cls = array("B")
+        self._info = bytearray()
+        self._info_end = array("Q")
+        self._strings: list[str] = []
+        self._string_ids: dict[str, int] = {}
+        self._max_addr = 0
+        self._protos: list[str] = []
+        self._proto_ids: dict[str, int] = {}
+        self.count = 0  # rows readable by other threads
+        self.first_ts: float | None = None
+        self._spill = tempfile.TemporaryFile(dir=spill_dir, prefix="mqttsniff-spill-")  # noqa: SIM115
+        self._fd = self._spill.fileno()
+        self._flushed = 0  # bytes of the spill on disk
+        self._pending = bytearray()  # records not yet written
+        self._write_lock = threading.Lock()  # pending buffer vs. readers of not-yet-flushed records
+        self._pickle_buf = io.BytesIO()
+        self._pickler = _ContextPickler(self._pickle_buf, protocol=pickle.HIGHEST_PROTOCOL)
+        self.context_failures = 0
+
+    # -- writing (one thread) ----------------------------------------------------------------
+    def _intern(self, s: str) -> int:
+        i = self._string_ids.get(s)
+        if i is None:
+            i = self._string_ids[s] = len(self._strings)
+            self._strings.append(s)
+            if len(s) > self._max_addr:
+                self._max_addr = len(s)
+        return i
+
+    def max_addr_len(self) -> int:
+        """Length of the longest Source/Destination seen (the list sizes its columns by it)."""
+        return self._max_addr
+
+    def _context(self, frame: Any) -> bytes:
+        if frame.tcp is None and not frame.pdus:
+            return b"" if frame.delta == 0.0 else pickle.dumps((None, [], frame.delta))
+        buf = self._pickle_buf
+        buf.seek(0)
+        buf.truncate()
+        self._pickler.clear_memo()
+        try:
+            self._pickler.dump((frame.tcp, frame.pdus, frame.delta))
+        except Exception:  # an unpicklable context: the frame is still listed, its tree is partial
+            self.context_failures += 1
+            return b""
+        return buf.getvalue()
+
+    def add(self, frame: Any) -> int:
+        """Append one dissected frame; returns its row index."""
+        data = frame.data
+        ctx = self._context(frame)
+        with self._write_lock:
+            off = self._flushed + len(self._pending)
+            self._pending += _REC.pack(len(data), len(ctx))
+            self._pending += data
+            self._pending += ctx
+            if len(self._pending) >= _FLUSH_AT:
+                self._flush_locked()
+        if self.first_ts is None:
+            self.first_ts = frame.ts
+        self._ts.append(frame.ts)
+        self._rel.append(frame.rel_ts)
+        self._off.append(off)
+        self._caplen.append(len(data))
+        self._origlen.append(frame.orig_len)
+        self._src.append(self._intern(frame.src))
+        self._dst.append(self._intern(frame.dst))
+        pid = self._proto_ids.get(frame.proto)
+        if pid is None:
+            pid = len(self._protos) if len(self._protos) < 255 else 255  # 255: "other" bucket
+            if pid < 255:
+                self._proto_ids[frame.proto] = pid
+                self._protos.append(frame.proto)
+        self._proto.append(pid)
+        self._link.append(frame.linktype & 0xFFFF)
+        self._stream.append(frame.stream)
+        self._cls.append(colour_class(frame))
+        self._info += frame.info.encode("utf-8", "replace")
+        self._info_end.append(len(self._info))
+        row = self.count
+        self.count = row + 1  # publish last
+        return row
+
+    def _flush_locked(self) -> None:
+        if self._pending:
+            os.pwrite(self._fd, self._pending, self._flushed)
+            self._flushed += len(self._pending)
+            self._pending = bytearray()
+
+    def flush(self) -> None:
+        with self._write_lock:
+            self._flush_locked()
+
+    def close(self) -> None:
+        self._spill.close()
+
+    # -- reading (any thread, rows < count) ---------------------------------------------------
+    def __len__(self) -> int:
+        return self.count
+
+    def _read(self, off: int, n: int) -> bytes:
+        with self._write_lock:
+            if off >= self._flushed:
+                p = off - self._flushed
+                return bytes(self._pending[p : p + n])
+        return os.pread(self._fd, n, off)
+
+    def string(self, sid: int) -> str:
+        return self._strings[sid]
+
+    def ts(self, i: int) -> float:
+        return self._ts[i]
+
+    def rel_ts(self, i: int) -> float:
+        return self._rel[i]
+
+    def src(self, i: int) -> str:
+        return self._strings[self._src[i]]
+
+    def dst(self, i: int) -> str:
+        return self._strings[self._dst[i]]
+
+    def proto(self, i: int) -> str:
+        pid = self._proto[i]
+        return self._protos[pid] if pid < len(self._protos) else "?"
+
+    def orig_len(self, i: int) -> int:
+        return self._origlen[i]
+
+    def stream(self, i: int) -> int:
+        return self._stream[i]
+
+    def cls(self, i: int) -> int:
+        return self._cls[i]
+
+    def info(self, i: int) -> str:
+        start = self._info_end[i - 1] if i else 0
+        return self._info[start : self._info_end[i]].decode("utf-8", "replace")
+
+    def row(self, i: int) -> tuple[int, float, str, str, str, int, str, int]:
+        """(No., Time, Source, Destination, Protocol, Length, Info, colour class) of row i."""
+        return (
+            i + 1,
+            self._rel[i],
+            self._strings[self._src[i]],
+            self._strings[self._dst[i]],
+            self.proto(i),
+            self._origlen[i],
+            self.info(i),
+            self._cls[i],
+        )
+
+    def raw(self, i: int) -> tuple[float, bytes, int, int]:
+        """(ts, frame bytes, original length, linktype) of row i, as capture readers yield them."""
+        off = self._off[i]
+        n = self._caplen[i]
+        return self._ts[i], self._read(off + _REC.size, n), self._origlen[i], self._link[i]
+
+    def frame(self, i: int) -> Any:
+        """The full Frame of row i (summary, bytes, TCP analysis, MQTT PDUs); build its tree with .tree()."""
+        from sniffer.pipeline import Frame
+
+        off = self._off[i]
+        head = self._read(off, _REC.size)
+        dlen, clen = _REC.unpack(head)
+        blob = self._read(off + _REC.size, dlen + clen)
+        data = blob[:dlen]
+        tcp, pdus, delta = None, [], 0.0
+        if clen:
+            tcp, pdus, delta = pickle.loads(blob[dlen:])
+        ts = self._ts[i]
+        return Frame(
+            i + 1,
+            ts,
+            self._rel[i],
+            delta,
+            self._link[i],
+            data,
+            self._origlen[i],
+            self.src(i),
+            self.dst(i),
+            self.proto(i),
+            self.info(i),
+            self._stream[i],
+            tcp,
+            pdus,
+        )
+
+    # -- accounting --------------------------------------------------------------------------
+    def ram_bytes(self) -> int:
+        """Bytes of RAM the rows take (columns, Info text, interned strings)."""
+        cols = (
+            self._ts,
+            self._rel,
+            self._off,
+            self._caplen,
+            self._origlen,
+            self._src,
+            self._dst,
+            self._proto,
+            self._link,
+            self._stream,
+            self._cls,
+            self._info_end,
+        )
+        total = sum(a.buffer_info()[1] * a.itemsize for a in cols) + len(self._info)
+        return total + sum(len(s) + 49 for s in self._strings)
+
+    def spill_bytes(self) -> int:
+        return self._flushed + len(self._pending)

@@ -1,0 +1,464 @@
+"""The mqttsniff terminal UI: filter bar, packet list, detail tree, bytes/payload pane, status bar.
+
+Data flow: a PacketSource -> Loader thread (dissect, store, filter) -> one coalescing `Loaded`
+message at most ~10x a second -> the packet list's row count. The UI thread never dissects in
+bulk; it rebuilds the detail tree and bytes of the selected frame only, from the store.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.markup import escape
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.suggester import Suggester
+from textual.widgets import ContentSwitcher, Footer, Input, Static, Tree
+
+from sniffer.output.text import secret_ranges
+from sniffer.store import PacketStore
+from sniffer.ui import filtering, payload
+from sniffer.ui.detail import DetailTree
+from sniffer.ui.hexview import HexView
+from sniffer.ui.loader import Loader
+from sniffer.ui.packet_list import ListHeader, PacketList
+from sniffer.ui.screens import HelpScreen, QuitScreen, SaveScreen
+
+
+class FieldSuggester(Suggester):
+    """Completes the field name being typed (shown greyed; → accepts), from the filter engine."""
+
+    async def get_suggestion(self, value: str) -> str | None:
+        word = value.rsplit(" ", 1)[-1].lstrip("(!")
+        if len(word) < 2:
+            return None
+        names = filtering.completions(word)
+        names = [n for n in names if n.startswith(word) and n != word]
+        return value + names[0][len(word) :] if names else None
+
+
+class FilterInput(Input):
+    BINDINGS = [Binding("escape", "clear_filter", "Clear filter", show=False)]
+
+    class Cleared(Message):
+        pass
+
+    def action_clear_filter(self) -> None:
+        self.value = ""
+        self.post_message(self.Cleared())
+
+
+class Details(DetailTree):
+    BINDINGS = [
+        Binding("space", "app.toggle_pause", "Pause", show=False),
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+    ]
+
+
+class Loaded(Message):
+    """The loader has new rows or a new view (coalesced: at most one waits in the queue)."""
+
+
+class SnifferApp(App):
+    TITLE = "mqttsniff"
+    CSS_PATH = "app.tcss"
+    BINDINGS = [
+        Binding("slash", "edit_filter", "Filter", id="filter"),
+        Binding("space", "toggle_pause", "Pause", id="pause"),
+        Binding("f", "follow_stream", "Follow", id="follow"),
+        Binding("p", "toggle_payload", "Payload", id="payload"),
+        Binding("v", "payload_mode", "View", show=False, id="view"),
+        Binding("s", "toggle_secrets", "Secrets", show=False, id="secrets"),
+        Binding("w", "save", "Save", id="save"),
+        Binding("t", "toggle_theme", "Theme", show=False, id="theme"),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("q", "quit_app", "Quit", id="quit"),
+    ]
+
+    def __init__(
+        self,
+        source: Any,
+        dissector: Any,
+        store: PacketStore | None = None,
+        theme: str | None = None,
+        display_filter: str = "",
+        show_secrets: bool = False,
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.store = store or PacketStore()
+        self.loader = Loader(source, self.store, dissector, self._notify_loaded)
+        self._loaded_pending = False
+        self.paused = False
+        self.show_secrets = show_secrets
+        self.payload_mode = "auto"
+        self.initial_filter = display_filter
+        self.filter_text = ""
+        self.saved_count = 0
+        self.selected_row = -1
+        self._sel_frame: Any = None
+        self._sel_nodes: list = []
+        self._view_gen = -1
+        self._highlight_from_hex = False
+        if theme:
+            self.theme = theme
+
+    # -- layout ------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield FilterInput(
+            placeholder='Apply a display filter … </>  e.g. mqtt.msgtype == 3 && mqtt.topic contains "temp"',
+            id="filter",
+            suggester=FieldSuggester(use_cache=False),
+        )
+        yield Static("", id="filter-error")
+        with Vertical(id="list-pane"):
+            yield ListHeader()
+            yield PacketList(self.store, id="packets")
+        yield Details(id="details")
+        with ContentSwitcher(initial="bytes", id="bottom"):
+            yield HexView(id="bytes")
+            with VerticalScroll(id="payload"):
+                yield Static("", id="payload-text")
+        yield Static("", id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        # widget references: queries would look at whichever screen is on top (help, save)
+        self.plist = self.query_one("#packets", PacketList)
+        self.details = self.query_one("#details", Details)
+        self.hexv = self.query_one("#bytes", HexView)
+        self.filter_bar = self.query_one("#filter", FilterInput)
+        self.filter_error = self.query_one("#filter-error", Static)
+        self.status_bar = self.query_one("#status", Static)
+        self.payload_text = self.query_one("#payload-text", Static)
+        self.payload_pane = self.query_one("#payload", VerticalScroll)
+        self.bottom = self.query_one("#bottom", ContentSwitcher)
+        self.list_header = self.query_one(ListHeader)
+        self.details.border_title = "Details"
+        self.hexv.border_title = "Bytes"
+        self.payload_pane.border_title = "Payload"
+        self.plist.focus()
+        self.plist.tail = bool(self.source.live)
+        self.loader.start()
+        if self.initial_filter:
+            self.filter_bar.value = self.initial_filter
+            self.apply_filter(self.initial_filter)
+        self.set_interval(1.0, self._update_status)
+        self._update_status()
+
+    def on_unmount(self) -> None:
+        self.loader.stop()
+
+    # -- loader -> UI ------------------------------------------------------------------------
+    def _notify_loaded(self) -> None:
+        """Called from the loader's threads: post one message unless one is already waiting."""
+        if not self._loaded_pending:
+            self._loaded_pending = True
+            self.post_message(Loaded())
+
+    def on_loaded(self, message: Loaded) -> None:
+        self._loaded_pending = False
+        self.refresh_view()
+
+    def refresh_view(self, force: bool = False) -> None:
+        view, shown, _total = self.loader.snapshot()
+        plist = self.plist
+        new_gen = view.generation != self._view_gen
+        if new_gen or force or not self.paused:
+            self._view_gen = view.generation
+            plist.set_view(view.rows, shown, new_gen)
+            self.list_header.refresh()
+        self._update_status()
+
+    # -- status bar --------------------------------------------------------------------------
+    def status_text(self) -> str:
+        plist = self.plist
+        captured, kdrops, qdrops = self.source.stats()
+        view, shown, total = self.loader.snapshot()
+        parts = [f"[b]{escape(self.source.name)}[/b]"]
+        if self.source.capture_filter:
+            parts.append(f"capture filter: {escape(self.source.capture_filter)}")
+        parts.append(f"captured {captured:,} · displayed {plist.count:,} · dropped {kdrops + qdrops:,}")
+        if self.source.live:
+            parts.append(f"{self.loader.rate:,.0f} pkt/s")
+        if self.loader.error:
+            state = f"[red]error: {escape(self.loader.error)}[/red]"
+        elif not self.loader.done.is_set():
+            prog = self.source.progress()
+            if self.source.live:
+                state = "capturing"
+            elif prog is not None:
+                filled = int(prog * 10)
+                state = f"loading {'█' * filled}{'░' * (10 - filled)} {prog:4.0%}"
+            else:
+                state = "loading"
+        else:
+            state = "stopped" if self.source.live else "loaded"
+            if self.source.truncated():
+                state += " [yellow](file cut short)[/yellow]"
+        if self.paused:
+            state = f"[reverse] PAUSED [/reverse] {state}"
+        parts.append(state)
+        if self.loader.scanning:
+            scanned = view.scanned
+            parts.append(f"filtering {scanned * 100 // max(total, 1)}%")
+        if plist.new_since and not plist.tail and (self.source.live or self.paused):
+            parts.append(f"[b]+{plist.new_since:,} new[/b]")
+        if self.show_secrets:
+            parts.append("[red]secrets shown[/red]")
+        return " │ ".join(parts)
+
+    def _update_status(self) -> None:
+        self.status_bar.update(self.status_text())
+
+    # -- selection ---------------------------------------------------------------------------
+    @on(PacketList.Selected)
+    def _packet_selected(self, message: PacketList.Selected) -> None:
+        self.show_frame(message.row)
+
+    def show_frame(self, row: int) -> None:
+        self.selected_row = row
+        tree = self.details
+        hexv = self.hexv
+        if row < 0:
+            self._sel_frame, self._sel_nodes = None, []
+            tree.show([], self.show_secrets)
+            hexv.show([], {})
+            self._show_payload()
+            return
+        frame = self.store.frame(row)
+        nodes = frame.tree()
+        self._sel_frame, self._sel_nodes = frame, nodes
+        sources = frame.sources()
+        start = tree.show(nodes, self.show_secrets)
+        hexv.show(sources, {} if self.show_secrets else secret_ranges(nodes))
+        if start is not None:
+            hexv.select_range(start.source, start.start, start.length)
+        self._bytes_title()
+        self._show_payload()
+
+    def _bytes_title(self) -> None:
+        hexv = self.hexv
+        titles = [t if k != hexv.source else f"[b]{t}[/b]" for k, (t, _d) in enumerate(hexv.sources)]
+        hexv.border_title = "Bytes: " + " | ".join(titles) if titles else "Bytes"
+
+    @on(Tree.NodeHighlighted, "#details")
+    def _field_highlighted(self, event: Tree.NodeHighlighted) -> None:
+        node = event.node.data
+        hexv = self.hexv
+        if node is None:
+            return
+        keep_cursor = hexv.cursor_byte if self._highlight_from_hex else -1
+        hexv.select_range(node.source, node.start, node.length)
+        if keep_cursor >= 0:
+            hexv.cursor_byte = keep_cursor
+        self._highlight_from_hex = False
+        self._bytes_title()
+
+    @on(HexView.ByteSelected)
+    def _byte_selected(self, event: HexView.ByteSelected) -> None:
+        tree = self.details
+        node = tree.field_at(event.source, event.offset)
+        if node is not None:
+            self._highlight_from_hex = True
+            tree.select_field(node)
+
+    # -- payload -----------------------------------------------------------------------------
+    def _show_payload(self) -> None:
+        widget = self.payload_text
+        if self._sel_frame is None:
+            widget.update("")
+            return
+        items = payload.payloads(self._sel_nodes, self._sel_frame.sources())
+        if not items:
+            widget.update(Text("(no message payload in this frame)", style="dim"))
+            return
+        out = Text()
+        for title, data in items:
+            used, text = payload.render(data, self.payload_mode)
+            out.append(f"{title} — {len(data)} bytes, shown as {used} (v cycles auto/text/json/hex)\n", "bold")
+            out.append(text + "\n")
+        widget.update(out)
+        self.payload_pane.border_title = f"Payload ({self.payload_mode})"
+
+    def action_toggle_payload(self) -> None:
+        """Switch the bottom pane between the bytes and the message payload."""
+        sw = self.bottom
+        sw.current = "payload" if sw.current == "bytes" else "bytes"
+        self._show_payload()
+
+    def action_payload_mode(self) -> None:
+        """Cycle the payload view: auto, text, JSON, hex."""
+        modes = payload.MODES
+        self.payload_mode = modes[(modes.index(self.payload_mode) + 1) % len(modes)]
+        sw = self.bottom
+        sw.current = "payload"
+        self._show_payload()
+
+    # -- filter ------------------------------------------------------------------------------
+    def action_edit_filter(self) -> None:
+        """Focus the display filter bar."""
+        self.filter_bar.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self._validate(event.value)
+
+    def _validate(self, text: str):
+        bar = self.filter_bar
+        err = self.filter_error
+        bar.remove_class("valid", "invalid")
+        err.display = False
+        if not text.strip():
+            return None, True
+        try:
+            matcher = filtering.compile_matcher(text)
+        except filtering.FilterProblem as p:
+            bar.add_class("invalid")
+            caret = " " * p.start + "^" + "~" * max(p.end - p.start - 1, 0)
+            err.update(Text(f"{caret}\n{p.message}", style="bold"))
+            err.display = True
+            return None, False
+        bar.add_class("valid")
+        return matcher, True
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        if self.apply_filter(event.value):
+            self.plist.focus()
+
+    @on(FilterInput.Cleared)
+    def _filter_cleared(self) -> None:
+        self.apply_filter("")
+        self.plist.focus()
+
+    def apply_filter(self, text: str) -> bool:
+        """Apply a display filter; False (and the error shown) if it does not compile."""
+        matcher, ok = self._validate(text)
+        if not ok:
+            self.bell()
+            return False
+        self.filter_text = text.strip()
+        self.loader.set_filter(matcher, self.filter_text)
+        self.refresh_view(force=True)
+        return True
+
+    def action_follow_stream(self) -> None:
+        """Show only the selected frame's TCP connection (tcp.stream == N)."""
+        row = self.plist.selected_row
+        if row < 0 or self.store.stream(row) < 0:
+            self.notify("The selected frame is not part of a TCP connection", severity="warning")
+            return
+        text = f"tcp.stream == {self.store.stream(row)}"
+        self.filter_bar.value = text
+        self.apply_filter(text)
+
+    # -- other actions -----------------------------------------------------------------------
+    def action_toggle_pause(self) -> None:
+        """Pause or resume the display; the capture goes on in the background."""
+        self.paused = not self.paused
+        if not self.paused:
+            self.refresh_view(force=True)
+        self._update_status()
+
+    def action_toggle_secrets(self) -> None:
+        """Reveal or mask secret fields (passwords) in the details and bytes."""
+        self.show_secrets = not self.show_secrets
+        self.show_frame(self.selected_row)
+        self._update_status()
+
+    def action_toggle_theme(self) -> None:
+        """Switch between the dark and the light theme."""
+        self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
+        self.plist.invalidate()
+        self.hexv.refresh()
+
+    def action_help(self) -> None:
+        """Show the keys."""
+        self.push_screen(HelpScreen())
+
+    def action_save(self) -> None:
+        """Save the displayed frames or all frames to a pcapng file."""
+        plist = self.plist
+        self.push_screen(SaveScreen(plist.count, self.store.count), self._save_answer)
+
+    def _save_answer(self, answer: tuple[str, bool] | None, then_quit: bool = False) -> None:
+        if answer is None:
+            return
+        path, everything = answer
+        plist = self.plist
+        if everything:
+            rows: Any = range(self.store.count)
+        else:
+            rows = range(plist.count) if plist.rows is None else plist.rows[: plist.count]
+        self._save(path, rows, everything, then_quit)
+
+    @work(thread=True, exclusive=True, group="save")
+    def _save(self, path: str, rows: Any, everything: bool, then_quit: bool) -> None:
+        from sniffer.ui.save import write_pcapng
+
+        self.store.flush()
+        total = len(rows)
+        try:
+            n = write_pcapng(path, self.store, list(rows) if everything else rows)
+        except OSError as e:
+            self.call_from_thread(self.notify, f"Could not save {path}: {e.strerror or e}", severity="error")
+            return
+        if everything:
+            self.saved_count = max(self.saved_count, total)
+        self.call_from_thread(self.notify, f"Saved {n:,} frames to {path}")
+        if then_quit:
+            self.call_from_thread(self.exit)
+
+    def unsaved(self) -> int:
+        if not self.source.live or self.source.saved_to:
+            return 0
+        return max(self.store.count - self.saved_count, 0)
+
+    def action_quit_app(self) -> None:
+        """Quit (asks first when a live capture has unsaved frames)."""
+        n = self.unsaved()
+        if not n:
+            self.exit()
+            return
+
+        def answered(answer: str | None) -> None:
+            if answer == "quit":
+                self.exit()
+            elif answer == "save":
+                self.push_screen(
+                    SaveScreen(self.plist.count, self.store.count),
+                    lambda a: self._save_answer(a, then_quit=True),
+                )
+
+        self.push_screen(QuitScreen(n), answered)
+
+    def get_system_commands(self, screen: Any):
+        yield from super().get_system_commands(screen)
+        for binding in self.BINDINGS:
+            method = getattr(self, f"action_{binding.action.split('(')[0]}", None)
+            doc = (method.__doc__ or binding.description).strip().splitlines()[0] if method else binding.description
+            yield SystemCommand(f"{binding.description} ({binding.key})", doc, self._runner(binding.action))
+        plist = self.plist
+        yield SystemCommand("First packet (g)", "Jump to the first packet", plist.action_first)
+        yield SystemCommand("Last packet (G)", "Jump to the last packet and follow new ones", plist.action_last)
+        yield SystemCommand("Clear display filter (Esc)", "Show every packet", lambda: self._filter_cleared())
+
+    def _runner(self, action: str):
+        async def run() -> None:
+            await self.run_action(action)
+
+        return run
+
+    def status_loaded(self) -> bool:
+        return self.loader.done.is_set() and not self.loader.scanning
+
+
+def elapsed_ms(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000

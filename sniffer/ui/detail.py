@@ -1,0 +1,117 @@
+"""The detail tree of the selected frame, built on demand from its Node list (Wireshark's middle pane).
+
+Protocol layers start collapsed except MQTT, as a Wireshark user looks at the MQTT part first;
+layers and subtrees the user opens stay open for the next frames (keyed by field name).
+Secret fields (mqtt.passwd) show as ******** until secrets are revealed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from sniffer.fields import ERROR, WARN, Node
+from sniffer.output.text import masked_text
+
+_SEVERITY_STYLE = {ERROR: "bold red", WARN: "yellow"}
+
+
+def node_key(node: Node) -> str:
+    """A name for a tree position that survives from one frame to the next."""
+    if node.fdef is not None:
+        return node.fdef.abbrev
+    return node.text.split(":", 1)[0].split("(", 1)[0].strip()
+
+
+class DetailTree(Tree):
+    DEFAULT_CSS = "DetailTree { height: 1fr; overflow-x: hidden; scrollbar-size-vertical: 1; }"
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__("frame", **kw)
+        self.show_root = False
+        self.guide_depth = 2
+        self.nodes_by_id: dict[int, TreeNode] = {}
+        self.expanded_keys: set[str] = {"mqtt"}
+        self._building = False
+        self.top_nodes: list[Node] = []
+
+    def show(self, nodes: list[Node], show_secrets: bool) -> Node | None:
+        """Replace the tree with `nodes` (the selected frame's dissection); returns the field it starts on."""
+        first = None
+        self._building = True
+        try:
+            self.clear()
+            self.nodes_by_id.clear()
+            self.top_nodes = nodes
+            for top in nodes:
+                self._add(self.root, top, show_secrets)
+            self.root.expand()
+            # Start on the first MQTT layer (a Wireshark user's first look), else at the top.
+            first = next((n for n in nodes if n.fdef is not None and n.fdef.abbrev == "mqtt"), None)
+            tn = self.nodes_by_id.get(id(first)) if first is not None else None
+            if tn is not None:
+                self.call_after_refresh(self._start_at, tn)
+        finally:
+            self._building = False
+        return first
+
+    def _add(self, parent: TreeNode, node: Node, show_secrets: bool) -> None:
+        if node.hidden:
+            return
+        label = Text(masked_text(node, show_secrets))
+        if node.severity:
+            label.stylize(_SEVERITY_STYLE.get(node.severity, "cyan"))
+        children = [c for c in node.children if not c.hidden]
+        if children:
+            tn = parent.add(label, data=node, expand=node_key(node) in self.expanded_keys)
+            for c in children:
+                self._add(tn, c, show_secrets)
+        else:
+            tn = parent.add_leaf(label, data=node)
+        self.nodes_by_id[id(node)] = tn
+
+    def _start_at(self, tn: TreeNode) -> None:
+        self.move_cursor(tn)
+        if tn.line >= 0:
+            self.scroll_to(y=tn.line, animate=False)
+
+    def on_tree_node_expanded(self, event: Tree.NodeExpanded) -> None:
+        if not self._building and event.node.data is not None:
+            self.expanded_keys.add(node_key(event.node.data))
+
+    def on_tree_node_collapsed(self, event: Tree.NodeCollapsed) -> None:
+        if not self._building and event.node.data is not None:
+            self.expanded_keys.discard(node_key(event.node.data))
+
+    def field_at(self, source: int, offset: int) -> Node | None:
+        """The innermost visible field covering byte `offset` of data source `source`."""
+        best: Node | None = None
+
+        def walk(n: Node, depth: int) -> None:
+            nonlocal best
+            if n.hidden:
+                return
+            inside = n.source == source and n.length > 0 and n.start <= offset < n.start + n.length
+            if inside and (best is None or n.length <= best.length):
+                best = n
+            for c in n.children:
+                walk(c, depth + 1)
+
+        for top in self.top_nodes:
+            walk(top, 0)
+        return best
+
+    def select_field(self, node: Node) -> None:
+        """Move the cursor to `node`, opening its parents."""
+        tn = self.nodes_by_id.get(id(node))
+        if tn is None:
+            return
+        p = tn.parent
+        while p is not None:
+            if not p.is_expanded:
+                p.expand()
+            p = p.parent
+        self.move_cursor(tn)

@@ -1,0 +1,162 @@
+"""The loader: a thread that takes batches from a packet source, dissects and stores them, and
+keeps the list of displayed rows for the current display filter.
+
+Rules: the loader never touches a widget; it calls `notify()` (which posts one coalescing message
+to the app) at most ~10 times a second. A new display filter starts a scan thread over the rows
+already stored while the loader keeps ingesting; one lock guards the view (matcher, displayed
+rows, how far the scan got), so the view is always "matches among rows [0, scanned)".
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from array import array
+from collections.abc import Callable
+from typing import Any
+
+UPDATE_INTERVAL = 0.1  # seconds between notifications: the UI takes new packets ~10x a second
+SCAN_CHUNK = 2000
+
+
+class View:
+    """One generation of the displayed rows. rows is None when no filter is set (all rows shown)."""
+
+    __slots__ = ("generation", "matcher", "rows", "scanned", "text")
+
+    def __init__(self, generation: int, matcher: Any, text: str) -> None:
+        self.generation = generation
+        self.matcher = matcher
+        self.text = text
+        self.rows: array | None = None if matcher is None else array("I")
+        self.scanned = 0
+
+
+class Loader:
+    def __init__(self, source: Any, store: Any, dissector: Any, notify: Callable[[], None] | None = None) -> None:
+        self.source = source
+        self.store = store
+        self.dissector = dissector
+        self.notify = notify or (lambda: None)
+        self.lock = threading.Lock()
+        self.view = View(0, None, "")
+        self._scanning = False
+        self._thread: threading.Thread | None = None
+        self._last_notify = 0.0
+        self.done = threading.Event()  # the source is exhausted
+        self.error: str | None = None
+        self.rate = 0.0  # frames/s over the last seconds
+        self._rate_mark = (time.monotonic(), 0)
+        self.started = time.monotonic()
+        self.loaded_at: float | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        self.source.start()
+        self._thread = threading.Thread(target=self._run, name="mqttsniff-loader", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.source.stop()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        number = self.store.count
+        try:
+            for batch in self.source.batches():
+                frames = []
+                frame_fn = self.dissector.frame
+                add = self.store.add
+                first_row = self.store.count
+                for ts, data, orig_len, linktype in batch:
+                    number += 1
+                    fr = frame_fn(number, ts, linktype, data, orig_len)
+                    add(fr)
+                    frames.append(fr)
+                self._match_new(first_row, frames)
+                self._tick()
+        except Exception as e:  # shown in the status bar; what was loaded stays usable
+            self.error = f"{type(e).__name__}: {e}"
+        finally:
+            self.store.flush()
+            self.loaded_at = time.monotonic()
+            self.done.set()
+            self.notify()
+
+    def _tick(self, force: bool = False) -> None:
+        now = time.monotonic()
+        t0, n0 = self._rate_mark
+        if now - t0 >= 1.0:
+            self.rate = (self.store.count - n0) / (now - t0)
+            self._rate_mark = (now, self.store.count)
+        if force or now - self._last_notify >= UPDATE_INTERVAL:
+            self._last_notify = now
+            self.notify()
+
+    def _match_new(self, first_row: int, frames: list) -> None:
+        """Evaluate the current filter on freshly ingested rows, unless a scan will reach them."""
+        with self.lock:
+            view = self.view
+            if view.matcher is None:
+                view.scanned = self.store.count
+                return
+            if self._scanning:
+                return
+            matcher = view.matcher
+            rows = view.rows
+            end = first_row + len(frames)
+            for i in range(view.scanned, end):
+                fr = frames[i - first_row] if i >= first_row else None
+                if matcher(self.store, i, fr):
+                    rows.append(i)
+            view.scanned = end
+
+    # -- display filter ---------------------------------------------------------------------
+    def set_filter(self, matcher: Any, text: str = "") -> View:
+        """Switch to a new matcher (None = show all); rows already stored are scanned in a thread."""
+        with self.lock:
+            view = View(self.view.generation + 1, matcher, text)
+            if matcher is None:
+                view.scanned = self.store.count
+            self.view = view
+            if matcher is not None:
+                self._scanning = True
+                threading.Thread(target=self._scan, args=(view,), name="mqttsniff-filter", daemon=True).start()
+        self.notify()
+        return view
+
+    def _scan(self, view: View) -> None:
+        store = self.store
+        matcher = view.matcher
+        while True:
+            with self.lock:
+                if self.view is not view:
+                    return  # a newer filter took over (it set _scanning itself)
+                start = view.scanned
+                end = min(store.count, start + SCAN_CHUNK)
+                if start >= end:
+                    self._scanning = False
+                    break
+            hits = [i for i in range(start, end) if matcher(store, i, None)]
+            with self.lock:
+                if self.view is not view:
+                    return
+                view.rows.extend(hits)
+                view.scanned = end
+            self._tick()
+        self._tick(force=True)
+
+    def snapshot(self) -> tuple[View, int, int]:
+        """(view, displayed rows, stored rows) at this instant, consistent with each other."""
+        with self.lock:
+            view = self.view
+            total = self.store.count
+            shown = total if view.rows is None else len(view.rows)
+            return view, shown, total
+
+    @property
+    def scanning(self) -> bool:
+        return self._scanning

@@ -1,0 +1,55 @@
+"""Write stored frames to a pcapng file (one interface block per link type), from the store's spill."""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import sniffer
+
+
+def _option(code: int, value: bytes) -> bytes:
+    return struct.pack("<HH", code, len(value)) + value + b"\0" * (-len(value) % 4)
+
+
+def _block(btype: int, body: bytes) -> bytes:
+    total = 12 + len(body)
+    return struct.pack("<II", btype, total) + body + struct.pack("<I", total)
+
+
+def _shb() -> bytes:
+    opts = _option(4, f"mqttsniff {sniffer.__version__}".encode()) + _option(0, b"")
+    return _block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + opts)
+
+
+def _idb(linktype: int) -> bytes:
+    opts = _option(9, bytes([9])) + _option(0, b"")  # if_tsresol: nanoseconds
+    return _block(1, struct.pack("<HHI", linktype, 0, 0) + opts)
+
+
+def write_pcapng(path: str, store: Any, rows: Iterable[int], progress: Callable[[int], None] | None = None) -> int:
+    """Write `rows` of `store` to `path`; returns the number of frames written (OSError on failure)."""
+    interfaces: dict[int, int] = {}
+    n = 0
+    tmp = path + ".part"
+    with open(tmp, "wb") as f:
+        f.write(_shb())
+        for i in rows:
+            ts, data, orig_len, linktype = store.raw(i)
+            ifid = interfaces.get(linktype)
+            if ifid is None:
+                ifid = interfaces[linktype] = len(interfaces)
+                f.write(_idb(linktype))
+            ns = round(ts * 1e9)
+            pad = b"\0" * (-len(data) % 4)
+            total = 32 + len(data) + len(pad)
+            f.write(struct.pack("<IIIIIII", 6, total, ifid, ns >> 32, ns & 0xFFFFFFFF, len(data), orig_len))
+            f.write(data)
+            f.write(pad + struct.pack("<I", total))
+            n += 1
+            if progress is not None and n % 10000 == 0:
+                progress(n)
+    os.replace(tmp, path)
+    return n
