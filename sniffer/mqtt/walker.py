@@ -46,6 +46,7 @@ class Walker:
         self.base = base
         self.src = source
         self.soft: tuple[str, int, int] | None = None  # first malformation we could step over
+        self.overrun = False  # the property block being walked claims more bytes than the packet has
 
     # ---- nodes -------------------------------------------------------------------
 
@@ -167,6 +168,7 @@ class Walker:
         block = self.node(fd, None, p, min(stop, self.end) - p, fd.name)
         parent.children.append(block)
         block.children.append(self.node(F.PROPERTY_LEN, n, p, vlen))
+        self.overrun = stop > self.end
         if stop > self.end:
             self.note(block, ERROR, f"Property length {n} runs past the end of the packet", p, self.end - p)
             # Wireshark reads on until it hits the end; we stop at the packet's end.
@@ -197,8 +199,9 @@ class Walker:
             idn.text = f"ID: Unknown (0x{pid:02x})"
             wrap = self.node(None, None, q, stop - q, f"Unknown property 0x{pid:02x}")
             wrap.children.append(idn)
-            raw = d[q + 1 : stop]
-            wrap.children.append(self.node(F.PROP_UNKNOWN, raw.decode("utf-8", "replace"), q + 1, stop - q - 1))
+            if not self.overrun:  # like Wireshark: no item when the block's declared end is beyond the packet
+                raw = d[q + 1 : stop]
+                wrap.children.append(self.node(F.PROP_UNKNOWN, raw.decode("utf-8", "replace"), q + 1, stop - q - 1))
             self.note(wrap, ERROR, f"Unknown property id 0x{pid:02x}", q, 1)
             block.children.append(wrap)
             self.mark(f"unknown property id 0x{pid:02x}", q, stop - q)
