@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("-O", dest="only", metavar="PROTOS", help="with -V, expand only these protocols (e.g. mqtt)")
     out.add_argument("-x", dest="hex", action="store_true", help="add hex and ASCII dumps")
     out.add_argument("--show-secrets", action="store_true", help="show passwords instead of ********")
+    out.add_argument("--no-ui", action="store_true", help="print packets instead of opening the UI on a terminal")
     out.add_argument("-G", dest="glossary", choices=["fields"], help="list the registered fields and exit")
     p.add_argument("-v", "--version", action="version", version=f"mqttsniff {__version__}")
     return p
@@ -165,6 +166,14 @@ def run(argv: list[str] | None = None) -> int:
         raise UsageError("-e needs -T fields")
     fopts = _field_options(args.field_opts)
     ports = {1883} | _decode_as_ports(args.decode_as)
+
+    from sniffer.ui.launch import wants_ui  # light: Textual is imported only if the UI opens
+
+    if wants_ui(args):
+        from sniffer.pipeline import Dissector
+        from sniffer.ui import launch
+
+        return launch.run(args, Dissector(ports, max_pdu=args.max_pdu, detect=not args.no_detect))
 
     from sniffer.output.fields import UnknownField
     from sniffer.output.printer import OutputOptions, Printer

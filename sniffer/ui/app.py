@@ -181,18 +181,12 @@ class SnifferApp(App):
         plist = self.plist
         captured, kdrops, qdrops = self.source.stats()
         view, shown, total = self.loader.snapshot()
-        parts = [f"[b]{escape(self.source.name)}[/b]"]
-        if self.source.capture_filter:
-            parts.append(f"capture filter: {escape(self.source.capture_filter)}")
-        parts.append(f"captured {captured:,} · displayed {plist.count:,} · dropped {kdrops + qdrops:,}")
-        if self.source.live:
-            parts.append(f"{self.loader.rate:,.0f} pkt/s")
         if self.loader.error:
             state = f"[red]error: {escape(self.loader.error)}[/red]"
         elif not self.loader.done.is_set():
             prog = self.source.progress()
             if self.source.live:
-                state = "capturing"
+                state = "[b]capturing[/b]"
             elif prog is not None:
                 filled = int(prog * 10)
                 state = f"loading {'█' * filled}{'░' * (10 - filled)} {prog:4.0%}"
@@ -204,10 +198,14 @@ class SnifferApp(App):
                 state += " [yellow](file cut short)[/yellow]"
         if self.paused:
             state = f"[reverse] PAUSED [/reverse] {state}"
-        parts.append(state)
+        parts = [state, f"[b]{escape(self.source.name)}[/b]"]
+        if self.source.capture_filter:
+            parts.append(f"capture filter: {escape(self.source.capture_filter)}")
+        parts.append(f"captured {captured:,} · shown {plist.count:,} · dropped {kdrops + qdrops:,}")
+        if self.source.live:
+            parts.append(f"{self.loader.rate:,.0f} pkt/s")
         if self.loader.scanning:
-            scanned = view.scanned
-            parts.append(f"filtering {scanned * 100 // max(total, 1)}%")
+            parts.append(f"filtering {view.scanned * 100 // max(total, 1)}%")
         if plist.new_since and not plist.tail and (self.source.live or self.paused):
             parts.append(f"[b]+{plist.new_since:,} new[/b]")
         if self.show_secrets:
