@@ -240,18 +240,24 @@ class DirectionDecoder:
             pos = ch[2]
             n = len(data) - pos
             if n >= 2:
-                b = data[pos + 1]
-                if b < 0x80:
-                    total = b + 2
-                    if total <= n and total <= self.max_pdu:
-                        end = pos + total
-                        pdu_data = data[pos:end] if type(data) is bytes else bytes(data[pos:end])
-                        if end == len(data):
-                            chunks.popleft()
-                        else:
-                            ch[2] = end
-                        self._avail -= total
-                        return self._make(pdu_data, 2, b, ((ch[0], ch[3] + pos, 0, total),))
+                rem = data[pos + 1]
+                hl = 2
+                if rem >= 0x80:  # a 2-byte Remaining Length is still fast; longer ones take the general path
+                    if n >= 3 and data[pos + 2] < 0x80:
+                        rem = (rem & 0x7F) | data[pos + 2] << 7
+                        hl = 3
+                    else:
+                        hl = 0
+                total = rem + hl
+                if hl and total <= n and total <= self.max_pdu:
+                    end = pos + total
+                    pdu_data = data[pos:end] if type(data) is bytes else bytes(data[pos:end])
+                    if end == len(data):
+                        chunks.popleft()
+                    else:
+                        ch[2] = end
+                    self._avail -= total
+                    return self._make(pdu_data, hl, rem, ((ch[0], ch[3] + pos, 0, total),))
             # General path: header and body may span chunks.
             hdr = self._peek_header()
             if hdr is None:
@@ -435,6 +441,22 @@ class DirectionDecoder:
         return PDU(data, b0 >> 4, b0 & 15 if not junk else 0, 0, -1, spans, self._version(), False, reason)
 
     def _make(self, data: bytes, hl: int, rem: int, spans: tuple, error: str | None = None) -> PDU:
+        b0 = data[0]
+        version = self.session.version
+        if b0 >> 4 == _PUBLISH and version is not None and error is None:
+            # Hot path: a well-formed PUBLISH without MQTT 5 properties (or with an empty block).
+            end = len(data)
+            p = hl + 2 + (data[hl] << 8 | data[hl + 1]) if hl + 2 <= end else end + 1
+            q = p + 2 if b0 & 6 else p
+            if q <= end and (version != C.V5 or (q < end and data[q] == 0)):
+                pdu = PDU(data, _PUBLISH, b0 & 15, hl, rem, spans, version, self.session.version_inferred)
+                pdu.topic = data[hl + 2 : p].decode("utf-8", "replace")
+                if q != p:
+                    pdu.msgid = data[p] << 8 | data[p + 1]
+                return pdu
+        return self._make_general(data, hl, rem, spans, error)
+
+    def _make_general(self, data: bytes, hl: int, rem: int, spans: tuple, error: str | None) -> PDU:
         b0 = data[0]
         t = b0 >> 4
         flags = b0 & 15
