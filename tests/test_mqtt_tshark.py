@@ -12,7 +12,6 @@ from __future__ import annotations
 import subprocess
 from collections import defaultdict
 
-from sniffer.fields import FT
 from sniffer.mqtt.decoder import DirectionDecoder, Session
 from sniffer.mqtt.dissect import dissect, info
 
@@ -94,12 +93,8 @@ def _ours(frames: dict[int, list], fields: list[str]) -> dict[int, dict[str, str
                 fd = n.fdef
                 if fd is None or n.severity is not None or fd.abbrev not in wanted:
                     continue
-                if fd.ftype is FT.BYTES and not n.value:
-                    # tshark prints an empty FT_BYTES field as "<MISSING>" (see test below);
-                    # FieldDef.tshark() prints "" (reported to the fields.py owner).
-                    values[fd.abbrev].append("<MISSING>")
-                else:
-                    values[fd.abbrev].append(fd.tshark(n.value))
+                # tshark prints an empty FT_BYTES field as "<MISSING>", and so does FieldDef.tshark()
+                values[fd.abbrev].append(fd.tshark(n.value))
         row = {k: ",".join(v) for k, v in values.items() if any(v)}
         row["info"] = ", ".join(info(p) for p in pdus)[:4095]
         res[num] = row
@@ -147,7 +142,10 @@ def test_wireshark_property_length_quirk_is_real(tshark, corpus_files):
 
 
 def test_empty_message_prints_missing_in_tshark(tshark, corpus_files):
-    """Evidence for the '<MISSING>' mapping above: tshark's own output for an empty PUBLISH payload."""
+    """tshark's own output for an empty PUBLISH payload is "<MISSING>"; so is ours."""
     path = next(p for p in corpus_files if "SYNTHETIC" in p.name)
     rows = _tshark_frames(tshark, path, ["mqtt.msg"])
     assert "<MISSING>" in {r.get("mqtt.msg") for r in rows.values()}
+    from sniffer.mqtt import fields as F
+
+    assert F.MSG.tshark(b"") == "<MISSING>"
