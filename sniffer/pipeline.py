@@ -15,7 +15,7 @@ from sniffer.fields import FT, Node, item, register
 from sniffer.mqtt import dissect as mqtt_dissect
 from sniffer.mqtt.decoder import PDU, DirectionDecoder, Session
 from sniffer.net import frame as netframe
-from sniffer.net.reassembly import TcpStreams, seg_info
+from sniffer.net.reassembly import Seg, TcpStreams, seg_info
 from sniffer.net.tree import dissect_layers
 
 DEFAULT_PORTS = frozenset({1883})
@@ -27,6 +27,9 @@ F_REASSEMBLED = register("tcp.reassembled.length", "Reassembled TCP length", FT.
 F_SEGMENT = register("tcp.segment", "TCP segment", FT.UINT, size=4)
 
 SEGMENT_SUFFIX = " [TCP segment of a reassembled PDU]"
+# Info of a frame, formatted when first read: plain TCP, a middle segment of an MQTT PDU,
+# the first segment of one, or the MQTT PDUs' own Info.
+_INFO_TCP, _INFO_SEGMENT, _INFO_FIRST_SEGMENT, _INFO_MQTT = range(4)
 
 
 class MqttConnection:
@@ -43,7 +46,11 @@ class MqttConnection:
 
 
 class Frame:
-    """One captured frame: its summary row, raw bytes and the MQTT PDUs completed in it."""
+    """One captured frame: its summary row, raw bytes and the MQTT PDUs completed in it.
+
+    Addresses and the Info text are formatted only when read: `-T fields` of MQTT
+    fields never pays for them.
+    """
 
     __slots__ = (
         "number",
@@ -53,13 +60,14 @@ class Frame:
         "linktype",
         "data",
         "orig_len",
-        "src",
-        "dst",
         "proto",
-        "info",
         "stream",
-        "tcp",
+        "seg",
         "pdus",
+        "_addrs",
+        "_src",
+        "_dst",
+        "_info",
     )
 
     def __init__(
@@ -71,13 +79,14 @@ class Frame:
         linktype: int,
         data: bytes,
         orig_len: int,
-        src: str,
-        dst: str,
         proto: str,
-        info: str,
+        info: str | int,
         stream: int = -1,
-        tcp: dict | None = None,
+        seg: Seg | None = None,
         pdus: list[PDU] | None = None,
+        addrs: tuple[int, bytes, bytes] | None = None,
+        src: str = "",
+        dst: str = "",
     ) -> None:
         self.number = number
         self.ts = ts
@@ -86,13 +95,52 @@ class Frame:
         self.linktype = linktype
         self.data = data
         self.orig_len = orig_len
-        self.src = src
-        self.dst = dst
         self.proto = proto
-        self.info = info
         self.stream = stream
-        self.tcp = tcp
-        self.pdus = pdus or []
+        self.seg = seg
+        self.pdus = pdus if pdus is not None else []
+        self._addrs = addrs
+        self._src = src
+        self._dst = dst
+        self._info = info  # the text, or one of the _INFO_* codes for TCP frames
+
+    @property
+    def src(self) -> str:
+        if self._addrs is not None and not self._src:
+            self._src = netframe.addr_str(self._addrs[0], self._addrs[1])
+        return self._src
+
+    @property
+    def dst(self) -> str:
+        if self._addrs is not None and not self._dst:
+            self._dst = netframe.addr_str(self._addrs[0], self._addrs[2])
+        return self._dst
+
+    @property
+    def info(self) -> str:
+        info = self._info
+        if type(info) is str:
+            return info
+        if self.pdus:
+            text = ", ".join([mqtt_dissect.info(p) for p in self.pdus])
+        elif info == _INFO_FIRST_SEGMENT:
+            text = SEGMENT_SUFFIX.lstrip()  # a PDU starts here and completes later: Wireshark shows only this
+        else:
+            seg = self.seg
+            options = seg.options
+            if not options:
+                parsed = netframe.parse(self.linktype, self.data)
+                options = netframe.tcp_options(self.data, parsed) if parsed is not None else b""
+            text = seg_info(
+                seg, seg.sport, seg.dport, seg.flags, seg.length, options, pdu_segment=info == _INFO_SEGMENT
+            )
+        self._info = text
+        return text
+
+    @property
+    def tcp(self) -> dict:
+        """What the TCP tree needs: this frame's Seg and the protocol above TCP."""
+        return {"seg": self.seg, "upper": "mqtt" if self.pdus else ""}
 
     @property
     def malformed(self) -> bool:
@@ -128,7 +176,7 @@ class Frame:
                     self.ts,
                     self.rel_ts,
                     self.orig_len,
-                    self.tcp or {},
+                    self.tcp if self.seg is not None else {},
                     self.delta,
                 )
             )
@@ -218,38 +266,26 @@ class Dissector:
         self.mqtt: dict[int, MqttConnection | None] = {}
         self.first_ts: float | None = None
         self.prev_ts: float | None = None
-        self._addr_cache: dict[bytes, str] = {}
-
-    def _addr(self, ipver: int, addr: bytes) -> str:
-        s = self._addr_cache.get(addr)
-        if s is None:
-            if len(self._addr_cache) > 65536:
-                self._addr_cache.clear()
-            s = self._addr_cache[addr] = netframe.addr_str(ipver, addr)
-        return s
 
     def frame(self, number: int, ts: float, linktype: int, data: bytes, orig_len: int) -> Frame:
         if self.first_ts is None:
             self.first_ts = ts
-        # Times are kept to the microsecond: a float epoch cannot hold finer, and
-        # rounding here keeps -T fields equal to tshark's (0.000043000, not 0.000042915).
-        rel = round(ts - self.first_ts, 6)
-        delta = 0.0 if self.prev_ts is None else round(ts - self.prev_ts, 6)
+        rel = ts - self.first_ts
+        delta = 0.0 if self.prev_ts is None else ts - self.prev_ts
         self.prev_ts = ts
         parsed = netframe.parse(linktype, data)
         if parsed is None:
             src, dst, proto, info = netframe.proto_info(linktype, data)
-            return Frame(number, ts, rel, delta, linktype, data, orig_len, src, dst, proto, info)
+            return Frame(number, ts, rel, delta, linktype, data, orig_len, proto, info, src=src, dst=dst)
 
         ipver, src_b, dst_b, sport, dport, seq, ack, flags, window, poff, plen = parsed
         payload = memoryview(data)[poff : poff + plen]
-        options = netframe.tcp_options(data, parsed)
+        # Options matter to the stream state only on SYNs (window scale); Info reads them later.
+        options = netframe.tcp_options(data, parsed) if flags & 0x02 else b""
         tag = (number, poff)
         seg = self.streams.segment(
             ipver, src_b, dst_b, sport, dport, seq, ack, flags, payload, window=window, options=options, tag=tag
         )
-        src = self._addr(ipver, src_b)
-        dst = self._addr(ipver, dst_b)
         stream = seg.stream
 
         conn = self.mqtt.get(stream, False)
@@ -260,34 +296,41 @@ class Dissector:
             if conn is not None or plen:
                 self.mqtt[stream] = conn  # decided once the stream carried data (or is on a named port)
 
+        if conn is None:
+            return Frame(
+                number,
+                ts,
+                rel,
+                delta,
+                linktype,
+                data,
+                orig_len,
+                "TCP",
+                _INFO_TCP,
+                stream,
+                seg,
+                None,
+                (ipver, src_b, dst_b),
+            )
         pdus: list[PDU] = []
-        continues_pdu = False
-        if conn is not None:
-            direction = seg.direction
-            dec = conn.decoders[direction]
-            continues_pdu = bool(dec._chunks)
-            if seg.events:
-                _feed(dec, seg.events, tag, pdus)
-            if seg.rev_events:
-                _feed(conn.decoders[1 - direction], seg.rev_events, tag, pdus)
-            if seg.closed:
-                # FIN/RST: a PDU still incomplete in this direction will never complete
-                pdu = dec.close()
-                if pdu is not None:
-                    pdus.append(pdu)
-        upper = "mqtt" if pdus else ""
-        tcp = {"seg": seg, "upper": upper}
-
+        direction = seg.direction
+        dec = conn.decoders[direction]
+        continues_pdu = dec.buffered  # bytes of an unfinished PDU were waiting
+        if seg.events:
+            _feed(dec, seg.events, tag, pdus)
+        if seg.rev_events:
+            _feed(conn.decoders[1 - direction], seg.rev_events, tag, pdus)
+        if seg.closed:
+            # FIN/RST: a PDU still incomplete in this direction will never complete
+            pdu = dec.close()
+            if pdu is not None:
+                pdus.append(pdu)
         if pdus:
-            info_fn = mqtt_dissect.info
-            info = ", ".join([info_fn(p) for p in pdus])
-            proto = "MQTT"
-        elif conn is not None and plen and seg.events and not continues_pdu:
-            # the first segment of a PDU completed later: Wireshark shows only this
-            info = SEGMENT_SUFFIX.lstrip()
-            proto = "TCP"
+            proto, info = "MQTT", _INFO_MQTT
+        elif plen and seg.events:
+            proto, info = "TCP", _INFO_SEGMENT if continues_pdu else _INFO_FIRST_SEGMENT
         else:
-            proto = "TCP"
-            pdu_segment = conn is not None and plen > 0 and bool(seg.events)
-            info = seg_info(seg, sport, dport, flags, plen, options, pdu_segment=pdu_segment)
-        return Frame(number, ts, rel, delta, linktype, data, orig_len, src, dst, proto, info, stream, tcp, pdus)
+            proto, info = "TCP", _INFO_TCP
+        return Frame(
+            number, ts, rel, delta, linktype, data, orig_len, proto, info, stream, seg, pdus, (ipver, src_b, dst_b)
+        )

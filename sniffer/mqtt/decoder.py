@@ -154,6 +154,11 @@ class DirectionDecoder:
 
     # ---- input -----------------------------------------------------------------
 
+    @property
+    def buffered(self) -> bool:
+        """Bytes of an unfinished PDU are waiting for more data."""
+        return bool(self._chunks)
+
     def feed(self, data: bytes | bytearray | memoryview, tag: object = None) -> None:
         n = len(data)
         if not n:

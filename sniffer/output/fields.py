@@ -42,7 +42,25 @@ def _frame_fast(abbrev: str) -> Callable | None:
     if attr is None:
         return None
     fmt = fd.tshark
+    if fd.ftype is FT.DOUBLE:
+        # float epochs carry noise below the microsecond that tshark's integer times do not
+        return lambda f: fmt(round(getattr(f, attr), 6))
     return lambda f: fmt(getattr(f, attr))
+
+
+def _simple(pdu) -> bool:
+    """A PDU whose framing-time attributes say all its tree would: well formed, not a
+    (UN)SUBSCRIBE (their topic filters are mqtt.topic too), no topic taken from an alias."""
+    return pdu.error is None and pdu.msgtype not in (8, 10) and pdu.alias_state < 2
+
+
+# MQTT fields answered from the PDUs the framing produced, for frames whose PDUs are all
+# _simple(); tests/test_output_fields.py checks they equal the tree's answer.
+PDU_FAST: dict[str, Callable] = {
+    "mqtt.msgtype": lambda pdus: [str(p.msgtype) for p in pdus],
+    "mqtt.topic": lambda pdus: [p.topic for p in pdus if p.msgtype == 3 and p.topic is not None],
+    "mqtt.msgid": lambda pdus: [str(p.msgid) for p in pdus if p.msgid >= 0],
+}
 
 
 class UnknownField(ValueError):
@@ -109,6 +127,7 @@ class FieldPrinter:
             else:
                 tree_fields.add(name)
         self.tree_fields = tree_fields
+        self.pdu_fast = bool(tree_fields) and tree_fields <= PDU_FAST.keys()
         self.protocols = {n.split(".", 1)[0] for n in tree_fields}
         if self.protocols & {"ip", "ipv6", "tcp", "eth", "vlan", "sll", "null", "raw"}:
             self.protocols.add("frame")  # the link/IP/TCP layers are built together
@@ -135,11 +154,13 @@ class FieldPrinter:
     def line(self, frame) -> str:
         found: dict[str, list[str]] = {}
         if self.tree_fields:
-            protos = self.protocols
-            if protos == {"mqtt"} and not frame.pdus:
+            pdus = frame.pdus
+            if self.protocols == {"mqtt"} and not pdus:
                 found = {}
+            elif self.pdu_fast and all(map(_simple, pdus)):
+                found = {name: PDU_FAST[name](pdus) for name in self.tree_fields}
             else:
-                found = collect(frame.tree(protos), self.tree_fields, self.show_secrets)
+                found = collect(frame.tree(self.protocols), self.tree_fields, self.show_secrets)
         cells = []
         for name in self.names:
             fn = self.fast.get(name)

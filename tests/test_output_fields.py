@@ -1,0 +1,46 @@
+"""-T fields answers some MQTT fields from the framed PDUs without building trees;
+those answers must equal the tree's, frame by frame, on every capture we have."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from conftest import CORPUS, REPO
+
+from sniffer.net.pcapfile import open_capture
+from sniffer.output.fields import PDU_FAST, FieldPrinter, collect
+from sniffer.pipeline import Dissector
+
+
+def frames_of(path: str):
+    d = Dissector()
+    for no, (ts, data, orig_len, lt) in enumerate(open_capture(path), 1):
+        yield d.frame(no, ts, lt, data, orig_len)
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> str:
+    out = tmp_path_factory.mktemp("gen") / "gen.pcap"
+    subprocess.run(
+        [sys.executable, str(REPO / "bench" / "gen_capture.py"), str(out), "--frames", "20000", "--seed", "7"],
+        check=True,
+        capture_output=True,
+    )
+    return str(out)
+
+
+def test_pdu_fast_path_equals_tree(generated: str) -> None:
+    names = sorted(PDU_FAST)
+    fast = FieldPrinter(["frame.number", *names])
+    assert fast.pdu_fast
+    paths = [generated, *(str(p) for p in sorted(CORPUS.glob("*.pcap*")))]
+    checked = 0
+    for path in paths:
+        for frame in frames_of(path):
+            tree = collect(frame.tree({"mqtt"}), set(names), False)
+            expected = "\t".join([str(frame.number)] + [",".join(tree.get(n, [])) for n in names])
+            assert fast.line(frame) == expected, f"{path} frame {frame.number}"
+            checked += bool(frame.pdus)
+    assert checked > 5000, "the generated capture must exercise the fast path"
