@@ -51,6 +51,12 @@ class _ContextPickler(pickle.Pickler):
         return NotImplemented
 
 
+def _seg_api() -> bool:
+    from sniffer.pipeline import Frame
+
+    return "seg" in Frame.__slots__
+
+
 def colour_class(frame: Any) -> int:
     """The row's colour class from a dissected Frame (see the CLS_* constants)."""
     pdus = frame.pdus
@@ -117,14 +123,16 @@ class PacketStore:
         return self._max_addr
 
     def _context(self, frame: Any) -> bytes:
-        if frame.tcp is None and not frame.pdus:
+        # The TCP analysis is `frame.seg` (a Seg) in the current pipeline, `frame.tcp` (a dict) before.
+        tcp = frame.seg if _seg_api() else frame.tcp
+        if tcp is None and not frame.pdus:
             return b"" if frame.delta == 0.0 else pickle.dumps((None, [], frame.delta))
         buf = self._pickle_buf
         buf.seek(0)
         buf.truncate()
         self._pickler.clear_memo()
         try:
-            self._pickler.dump((frame.tcp, frame.pdus, frame.delta))
+            self._pickler.dump((tcp, frame.pdus, frame.delta))
         except Exception:  # an unpicklable context: the frame is still listed, its tree is partial
             self.context_failures += 1
             return b""
@@ -253,23 +261,11 @@ class PacketStore:
         tcp, pdus, delta = None, [], 0.0
         if clen:
             tcp, pdus, delta = pickle.loads(blob[dlen:])
-        ts = self._ts[i]
-        return Frame(
-            i + 1,
-            ts,
-            self._rel[i],
-            delta,
-            self._link[i],
-            data,
-            self._origlen[i],
-            self.src(i),
-            self.dst(i),
-            self.proto(i),
-            self.info(i),
-            self._stream[i],
-            tcp,
-            pdus,
-        )
+        common = (i + 1, self._ts[i], self._rel[i], delta, self._link[i], data, self._origlen[i])
+        if _seg_api():
+            return Frame(*common, self.proto(i), self.info(i), self._stream[i], tcp, pdus,
+                         src=self.src(i), dst=self.dst(i))  # fmt: skip
+        return Frame(*common, self.src(i), self.dst(i), self.proto(i), self.info(i), self._stream[i], tcp, pdus)
 
     # -- accounting --------------------------------------------------------------------------
     def ram_bytes(self) -> int:

@@ -110,8 +110,17 @@ class DetailTree(Tree):
         if tn is None:
             return
         p = tn.parent
+        opened = False
         while p is not None:
             if not p.is_expanded:
                 p.expand()
+                opened = True
             p = p.parent
+        if opened:  # the node gets its line once the tree has laid the opened subtrees out
+            self.call_after_refresh(self._move_to, tn)
+        else:
+            self.move_cursor(tn)
+
+    def _move_to(self, tn: TreeNode) -> None:
         self.move_cursor(tn)
+        self.scroll_to_node(tn, animate=False)

@@ -55,7 +55,7 @@ class HexView(ScrollView, can_focus=True):
         super().__init__(**kw)
         self.sources: list[tuple[str, bytes]] = []
         self.source = 0
-        self.highlight: tuple[int, int] | None = None  # (start, end) in the current source
+        self.hl_range: tuple[int, int] | None = None  # (start, end) in the current source
         self.cursor_byte = -1
         self.masked: dict[int, list[tuple[int, int]]] = {}
 
@@ -67,7 +67,7 @@ class HexView(ScrollView, can_focus=True):
         self.sources = sources
         self.masked = masked
         self.source = 0
-        self.highlight = None
+        self.hl_range = None
         self.cursor_byte = -1
         self._resize()
         self.scroll_to(y=0, animate=False)
@@ -82,9 +82,9 @@ class HexView(ScrollView, can_focus=True):
             self.source = source
             self._resize()
         if length <= 0:
-            self.highlight = None
+            self.hl_range = None
         else:
-            self.highlight = (start, start + length)
+            self.hl_range = (start, start + length)
             self.cursor_byte = start
             line = start // 16
             h = max(self.scrollable_content_region.height, 1)
@@ -102,7 +102,10 @@ class HexView(ScrollView, can_focus=True):
         self.post_message(self.ByteSelected(self.source, b))
 
     def on_click(self, event: events.Click) -> None:
-        b = byte_at(event.x, round(self.scroll_y) + event.y, len(self.data))
+        at = event.get_content_offset(self)
+        if at is None:
+            return
+        b = byte_at(at.x, round(self.scroll_y) + at.y, len(self.data))
         if b is not None:
             self.cursor_byte = b
             self.post_message(self.ByteSelected(self.source, b))
@@ -120,7 +123,7 @@ class HexView(ScrollView, can_focus=True):
         dim = Style.parse("#808080")
         plain = Style()
         masked = self.masked.get(self.source, ())
-        lo, hi = self.highlight or (-1, -1)
+        lo, hi = self.hl_range or (-1, -1)
         segs = [Segment(f"{off:04x}  ", dim)]
         asc = []
         for j in range(16):

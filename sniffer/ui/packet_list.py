@@ -254,7 +254,10 @@ class PacketList(ScrollView, can_focus=True):
         self._set_cursor(self.count - 1)
 
     def on_click(self, event: events.Click) -> None:
-        d = round(self.scroll_y) + event.y
+        at = event.get_content_offset(self)
+        if at is None:
+            return
+        d = round(self.scroll_y) + at.y
         if 0 <= d < self.count:
             self._set_tail(False)
             self._set_cursor(d)

@@ -1,0 +1,465 @@
+"""Pilot tests of the UI: every key and interaction, fed by a packet source of real frames.
+
+The frames are the demo capture and public captures run through the real dissector; the source is
+a MemorySource (no root needed). Expected values come from the dissector's own Frame objects
+(compiled filter, trees), never from the UI.
+"""
+
+from __future__ import annotations
+
+from sniffer.filter import compile_filter
+from sniffer.net.pcapfile import open_capture
+from sniffer.store import CLS_MALFORMED, CLS_TCP_CONTROL
+from sniffer.ui.detail import DetailTree
+from sniffer.ui.packet_list import PALETTE, row_style
+from sniffer.ui.screens import HelpScreen, QuitScreen, SaveScreen
+from tests.conftest import require_tool
+from tests.ui_helpers import CORPUS, dissected, make_app, records, run, settle
+
+FRAMES = dissected()
+PUBLISH_ALINK = next(f.number for f in FRAMES if f.pdus and f.pdus[0].msgtype == 3 and "/thing/event/" in f.info)
+CONNECT = next(f.number for f in FRAMES if f.pdus and f.pdus[0].msgtype == 1)
+PASSWORD = "c90ff21f1a0c2a8528ace9242e914a9d7838736f"
+
+
+def tree_labels(app) -> list[str]:
+    out = []
+
+    def walk(tn):
+        for c in tn.children:
+            out.append(str(c.label))
+            walk(c)
+
+    walk(app.details.root)
+    return out
+
+
+async def select(app, pilot, number: int) -> None:
+    """Select frame `number` with keys: g, then j (number - 1) times via PgDn where possible."""
+    await pilot.press("g")
+    app.plist.focus()
+    app.plist._set_cursor(app.plist._display_index(number - 1))
+    await pilot.pause(0.05)
+
+
+def test_rows_appear_and_first_frame_is_shown():
+    async def go():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot, len(FRAMES))
+            assert app.store.count == len(FRAMES)
+            assert app.plist.cursor == 0 and app.selected_row == 0
+            labels = tree_labels(app)
+            assert labels[0].startswith("Frame 1:")
+            assert "loaded" in app.status_text() and f"captured {len(FRAMES)}" in app.status_text()
+            # the visible rows are rendered from the store: row 4 is the CONNECT
+            line = "".join(seg.text for seg in app.plist.render_line(CONNECT - 1))
+            assert "Connect Command" in line and "MQTT" in line
+
+    run(go())
+
+
+def test_navigation_keys():
+    async def go():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot, len(FRAMES))
+            await pilot.press("j", "j", "down")
+            assert app.plist.cursor == 3 and app.selected_row == 3
+            await pilot.press("k", "up")
+            assert app.plist.cursor == 1
+            page = app.plist.scrollable_content_region.height - 1
+            await pilot.press("pagedown")
+            assert app.plist.cursor == 1 + page
+            await pilot.press("pageup")
+            assert app.plist.cursor == 1
+            await pilot.press("G")
+            assert app.plist.cursor == len(FRAMES) - 1 and app.plist.tail
+            assert round(app.plist.scroll_y) > 0  # scrolled so the last row is visible
+            await pilot.press("g")
+            assert app.plist.cursor == 0 and not app.plist.tail and round(app.plist.scroll_y) == 0
+            await pilot.press("end")
+            assert app.plist.cursor == len(FRAMES) - 1
+            await pilot.press("home")
+            assert app.plist.cursor == 0
+            await pilot.click("#packets", offset=(10, 2))
+            assert app.plist.cursor == 2
+
+    run(go())
+
+
+def test_tree_node_highlights_exactly_its_bytes_and_bytes_select_the_field():
+    async def go():
+        app = make_app()
+        async with app.run_test(size=(100, 40)) as pilot:
+            await settle(app, pilot, len(FRAMES))
+            await select(app, pilot, PUBLISH_ALINK)
+            frame = FRAMES[PUBLISH_ALINK - 1]
+            nodes = frame.tree()
+            mqtt = next(n for n in nodes if n.fdef is not None and n.fdef.abbrev == "mqtt")
+            # the tree starts on the MQTT layer and the hex pane highlights the whole PDU
+            assert app.details.cursor_node.data.text == mqtt.text
+            assert app.hexv.hl_range == (mqtt.start, mqtt.start + mqtt.length)
+            topic = next(n for n in mqtt.walk() if n.fdef is not None and n.fdef.abbrev == "mqtt.topic")
+            # move the tree cursor onto the Topic field with the keyboard
+            app.details.focus()
+            for _ in range(40):
+                if app.details.cursor_node.data.fdef is topic.fdef:
+                    break
+                await pilot.press("down")
+            assert app.details.cursor_node.data.fdef is topic.fdef
+            assert app.hexv.hl_range == (topic.start, topic.start + topic.length)
+            data = app.hexv.data
+            assert data[topic.start : topic.start + topic.length].decode() == topic.value
+            # bytes -> field: the byte cursor in the hex pane selects the innermost field there
+            await pilot.press("tab")
+            assert app.focused is app.hexv
+            app.hexv.cursor_byte = topic.start - 3  # inside the Topic Length field
+            await pilot.press("right")
+            node = app.details.cursor_node.data
+            assert node.fdef.abbrev == "mqtt.topic_len"
+            assert app.hexv.hl_range == (node.start, node.start + node.length)
+            # a mouse click on a byte does the same: the first byte of the frame is in Ethernet's dst
+            await pilot.click("#bytes", offset=(7, 1))
+            await pilot.pause(0.1)
+            node = app.details.cursor_node.data
+            assert node.fdef.abbrev.startswith("eth.") and node.start == 0  # eth.dst's I/G bit: innermost
+            assert app.hexv.hl_range == (0, node.length)
+
+    run(go())
+
+
+def test_reassembled_pdu_is_its_own_data_source():
+    path = CORPUS / "mqtt311_publish-100KB-both-directions__suricata-verify.pcap"
+    frames = dissected(path)
+    number = next(f.number for f in frames if len(f.sources()) > 1)
+
+    async def go():
+        app = make_app(records(path), name=path.name)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(app, pilot, len(frames))
+            await select(app, pilot, number)
+            assert "Reassembled TCP" in str(app.hexv.border_title)
+            # the tree starts on the MQTT PDU, whose bytes are the reassembled buffer (source 1)
+            assert app.hexv.source == 1
+            assert app.hexv.data == frames[number - 1].sources()[1][1]
+            app.details.focus()
+            await pilot.press("home")  # the Frame node: back to the frame's own bytes
+            assert app.hexv.source == 0
+
+    run(go())
+
+
+def test_display_filter_valid_invalid_and_clear():
+    expr = "mqtt.msgtype == 3"
+    flt = compile_filter(expr)
+    expected = [f.number - 1 for f in FRAMES if flt.matches(f)]
+
+    async def go():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot, len(FRAMES))
+            await pilot.press("slash")
+            assert app.focused is app.filter_bar
+            await pilot.press(*expr)
+            assert app.filter_bar.has_class("valid")
+            await pilot.press("enter")
+            await settle(app, pilot, len(expected))
+            assert [app.plist.store_row(d) for d in range(app.plist.count)] == expected
+            assert app.focused is app.plist
+            # an invalid expression: red, the error under the bar, Enter does not apply it
+            await pilot.press("slash", "ctrl+u", *"mqtt.nosuchfield == 1")
+            assert app.filter_bar.has_class("invalid")
+            assert app.filter_error.display
+            err = str(app.filter_error.render())
+            assert "^" in err and "nosuchfield" in err
+            await pilot.press("enter")
+            assert app.plist.count == len(expected)
+            # Esc clears the filter: every frame again
+            await pilot.press("escape")
+            await settle(app, pilot, len(FRAMES))
+            assert app.focused is app.plist
+
+    run(go())
+
+
+def test_follow_tcp_stream():
+    async def go():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot, len(FRAMES))
+            await pilot.press("G")  # the last frame belongs to the second connection
+            stream = FRAMES[-1].stream
+            want = [f.number - 1 for f in FRAMES if f.stream == stream]
+            await pilot.press("f")
+            await settle(app, pilot, len(want))
+            assert app.filter_bar.value == f"tcp.stream == {stream}"
+            assert [app.plist.store_row(d) for d in range(app.plist.count)] == want
+            assert app.selected_row == len(FRAMES) - 1  # the selection stays on the same frame
+
+    run(go())
+
+
+def test_pause_tail_and_new_rows_counter():
+    recs = records()
+
+    async def go():
+        app = make_app(recs[:10], live=True)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot, 10)
+            assert app.plist.tail  # live captures start in tail mode
+            app.source.push(recs[10:20])
+            await settle(app, pilot, 20)
+            assert app.plist.cursor == 19  # followed the new packets
+            await pilot.press("space")
+            assert app.paused and "PAUSED" in app.status_text()
+            app.source.push(recs[20:30])
+            await pilot.pause(0.4)
+            assert app.store.count == 30 and app.plist.count == 20  # captured, not displayed
+            await pilot.press("space")
+            await settle(app, pilot, 30)
+            assert not app.paused and app.plist.cursor == 29
+            # scroll away from the end: new packets are counted, not followed
+            await pilot.press("k", "k")
+            assert not app.plist.tail
+            app.source.push(recs[30:40])
+            await settle(app, pilot, 40)
+            assert app.plist.cursor == 27
+            assert "+10 new" in app.status_text()
+            await pilot.press("G")
+            assert "new" not in app.status_text() and app.plist.cursor == 39
+            assert "capturing" in app.status_text() and "tcp port 1883" in app.status_text()
+
+    run(go())
+
+
+def test_tab_moves_between_panes():
+    async def go():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot, len(FRAMES))
+            assert app.focused is app.plist
+            await pilot.press("tab")
+            assert app.focused is app.details
+            await pilot.press("tab")
+            assert app.focused is app.hexv
+            await pilot.press("tab")
+            assert app.focused is app.filter_bar
+            await pilot.press("shift+tab")
+            assert app.focused is app.hexv
+
+    run(go())
+
+
+def test_save_displayed_and_all_frames_to_pcapng(tmp_path):
+    import subprocess
+
+    tshark = require_tool("tshark")
+
+    async def go():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot, len(FRAMES))
+            await pilot.press("slash", *"mqtt", "enter")
+            shown = sum(1 for f in FRAMES if f.pdus)
+            await settle(app, pilot, shown)
+            for name, everything, count in (("shown.pcapng", False, shown), ("all.pcapng", True, len(FRAMES))):
+                await pilot.press("w")
+                assert isinstance(app.screen, SaveScreen)
+                app.screen.query_one("#save-path").value = str(tmp_path / name)
+                if everything:
+                    app.screen.query_one("#save-all").value = True
+                await pilot.press("enter")
+                for _ in range(100):
+                    await pilot.pause(0.05)
+                    if (tmp_path / name).exists():
+                        break
+                got = list(open_capture(str(tmp_path / name)))
+                assert len(got) == count
+                out = subprocess.run([tshark, "-r", str(tmp_path / name)], capture_output=True, text=True)
+                assert out.returncode == 0 and len(out.stdout.splitlines()) == count
+            recs = records()
+            assert [g[1] for g in got] == [r[1] for r in recs]  # the same bytes
+            assert all(abs(g[0] - r[0]) < 1e-6 for g, r in zip(got, recs, strict=True))
+
+    run(go())
+
+
+def test_help_and_quit():
+    async def go():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot, len(FRAMES))
+            await pilot.press("question_mark")
+            assert isinstance(app.screen, HelpScreen)
+            await pilot.press("escape")
+            assert not isinstance(app.screen, HelpScreen)
+            await pilot.press("q")  # a file: nothing to lose, quits at once
+            await pilot.pause(0.1)
+        assert app.return_code == 0
+
+    run(go())
+
+
+def test_quit_asks_when_live_capture_is_unsaved(tmp_path):
+    async def go():
+        app = make_app(records()[:12], live=True)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot, 12)
+            await pilot.press("q")
+            assert isinstance(app.screen, QuitScreen)
+            await pilot.press("n")
+            assert not isinstance(app.screen, QuitScreen) and app.is_running
+            await pilot.press("q", "w")  # save first, then quit
+            assert isinstance(app.screen, SaveScreen)
+            app.screen.query_one("#save-path").value = str(tmp_path / "live.pcapng")
+            app.screen.query_one("#save-all").value = True
+            await pilot.press("enter")
+            for _ in range(100):
+                await pilot.pause(0.05)
+                if not app.is_running:
+                    break
+        assert len(list(open_capture(str(tmp_path / "live.pcapng")))) == 12
+
+    run(go())
+
+
+def test_payload_views_and_alink_json():
+    async def go():
+        app = make_app()
+        async with app.run_test(size=(100, 40)) as pilot:
+            await settle(app, pilot, len(FRAMES))
+            await select(app, pilot, PUBLISH_ALINK)
+            await pilot.press("p")
+            assert app.bottom.current == "payload"
+            text = str(app.payload_text.render())
+            assert "shown as json" in text and "Alink JSON request: method thing.event.property.post" in text
+            assert '\n  "params": {' in text  # pretty-printed
+            seen = []
+            for _ in range(4):
+                await pilot.press("v")
+                seen.append((app.payload_mode, str(app.payload_text.render())))
+            assert [m for m, _ in seen] == ["text", "json", "hex", "auto"]
+            assert '"method":"thing.event.property.post"' in seen[0][1].replace(" ", "")
+            assert "0000  7b" in seen[2][1]  # hex dump of '{'
+            await pilot.press("p")
+            assert app.bottom.current == "bytes"
+            await select(app, pilot, 1)  # a SYN: nothing to show
+            await pilot.press("p")
+            assert "no message payload" in str(app.payload_text.render())
+
+    run(go())
+
+
+def test_secrets_masked_until_revealed():
+    async def go():
+        app = make_app()
+        async with app.run_test(size=(100, 40)) as pilot:
+            await settle(app, pilot, len(FRAMES))
+            await select(app, pilot, CONNECT)
+            labels = tree_labels(app)
+            assert "Password: ********" in labels and not any(PASSWORD in lbl for lbl in labels)
+            pw = next(n for top in app._sel_nodes for n in top.walk() if n.fdef and n.fdef.abbrev == "mqtt.passwd")
+            assert app.hexv.masked[0] == [(pw.start, pw.start + pw.length)]
+            line = pw.start // 16
+            app.hexv.scroll_to(y=0, animate=False)
+            await pilot.pause(0.05)
+            rendered = "".join(s.text for s in app.hexv.render_line(line - round(app.hexv.scroll_y)))
+            assert "**" in rendered
+            await pilot.press("s")
+            assert f"Password: {PASSWORD}" in tree_labels(app) and app.hexv.masked == {}
+            assert "secrets shown" in app.status_text()
+            await pilot.press("s")
+            assert "Password: ********" in tree_labels(app)
+
+    run(go())
+
+
+def test_theme_toggle_and_row_colours():
+    async def go():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot, len(FRAMES))
+            assert app.store.cls(0) == CLS_TCP_CONTROL  # the SYN is dimmed
+            seg = app.plist.render_line(1).__iter__().__next__()  # row 2 (SYN, ACK), not the cursor row
+            assert seg.style.color.name == PALETTE[True]["control"]
+            await pilot.press("t")
+            assert app.theme == "textual-light"
+            seg = next(iter(app.plist.render_line(1)))
+            assert seg.style.color.name == PALETTE[False]["control"]
+            pub = next(iter(app.plist.render_line(PUBLISH_ALINK - 1)))
+            assert pub.style.color.name == PALETTE[False]["pub"]
+
+    run(go())
+
+
+def test_malformed_frames_are_marked():
+    path = CORPUS / "mqtt5_malformed_connect-excessive-property-length__suricata-verify.pcap"
+    frames = dissected(path)
+    bad = [f.number - 1 for f in frames if f.malformed]
+    assert bad
+
+    async def go():
+        app = make_app(records(path), name=path.name)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot, len(frames))
+            for i in bad:
+                assert app.store.cls(i) & CLS_MALFORMED
+                assert row_style(app.store.cls(i), True) == PALETTE[True]["malformed"]
+            app.plist.scroll_to(y=bad[0], animate=False, immediate=True)
+            await pilot.pause(0.05)
+            text = "".join(s.text for s in app.plist.render_line(0))
+            assert text.startswith("!")
+
+    run(go())
+
+
+def test_every_action_is_in_the_command_palette():
+    async def go():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot, len(FRAMES))
+            titles = [c.title for c in app.get_system_commands(app.screen)]
+            for b in app.BINDINGS:
+                assert any(t.startswith(b.description) for t in titles), b.description
+            # run one through the palette itself
+            await pilot.press("ctrl+p")
+            await pilot.pause(0.2)
+            await pilot.press(*"Secrets")
+            await pilot.pause(0.5)
+            await pilot.press("enter")
+            await pilot.pause(0.3)
+            assert app.show_secrets
+
+    run(go())
+
+
+def test_layout_fits_80x24():
+    async def go():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot, len(FRAMES))
+            for w in (app.filter_bar, app.plist, app.details, app.hexv, app.status_bar):
+                assert w.region.height >= 1 and w.region.right <= 80 and w.region.bottom <= 24, w
+            assert app.plist.region.height >= 5 and app.hexv.region.height >= 3
+            header = str(app.list_header.render())
+            for col in ("No.", "Time", "Source", "Destination", "Len", "Info"):
+                assert col in header
+
+    run(go())
+
+
+def test_tree_remembers_opened_subtrees():
+    async def go():
+        app = make_app()
+        async with app.run_test(size=(100, 40)) as pilot:
+            await settle(app, pilot, len(FRAMES))
+            app.details.focus()
+            await pilot.press("home", "enter")  # open "Frame 1: ..."
+            assert app.details.root.children[0].is_expanded
+            app.plist.focus()
+            await pilot.press("j")
+            assert app.details.root.children[0].is_expanded  # Frame 2 opens the same way
+            assert isinstance(app.details, DetailTree)
+
+    run(go())

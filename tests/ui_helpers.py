@@ -1,0 +1,50 @@
+"""Helpers for the UI tests: frames from real captures through the real dissector, a fed app."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from sniffer.net.pcapfile import open_capture
+from sniffer.pipeline import Dissector
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / "sniffer" / "data" / "demo.pcap"
+CORPUS = REPO.parent / "shared" / "corpus"
+
+
+def records(path: Path | str = DEMO) -> list[tuple[float, bytes, int, int]]:
+    return list(open_capture(str(path)))
+
+
+def dissected(path: Path | str = DEMO) -> list:
+    d = Dissector()
+    return [d.frame(n, ts, lt, data, ol) for n, (ts, data, ol, lt) in enumerate(records(path), 1)]
+
+
+def make_app(recs=None, live: bool = False, name: str = "demo.pcap", **kw):
+    from sniffer.ui.app import SnifferApp
+    from sniffer.ui.sources import MemorySource
+
+    src = MemorySource(recs if recs is not None else records(), name=name, live=live,
+                       capture_filter="tcp port 1883" if live else "")  # fmt: skip
+    return SnifferApp(src, Dissector(), **kw)
+
+
+async def settle(app, pilot, rows: int | None = None, timeout: float = 10.0) -> None:
+    """Wait until the loader has caught up (and, if given, `rows` rows are displayed)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while loop.time() < end:
+        await pilot.pause(0.02)
+        view, shown, total = app.loader.snapshot()
+        caught_up = view.scanned >= total and not app.loader.scanning
+        done = app.loader.done.is_set() or app.source.live
+        if caught_up and done and app.plist.count == shown and (rows is None or shown == rows):
+            await pilot.pause(0.05)
+            return
+    raise AssertionError(f"UI did not settle: {app.loader.snapshot()[1:]} shown={app.plist.count} want={rows}")
+
+
+def run(coro) -> None:
+    asyncio.run(coro)
