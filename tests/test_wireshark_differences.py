@@ -1,0 +1,87 @@
+"""Where mqttsniff and Wireshark 4.0 disagree, Wireshark is wrong: each case here builds
+(or reads) the capture, asserts what tshark prints and what mqttsniff prints, and says why.
+
+If a test fails because tshark started answering right, Wireshark fixed its bug: update the
+README's "Where mqttsniff and Wireshark differ" section and drop the case.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import CORPUS, REPO
+
+from sniffer.synth import mqtt_encode as m
+from sniffer.synth.flows import TcpFlow
+from sniffer.synth.pcap_write import PcapWriter
+
+
+def fields(cmd: list[str], *names: str) -> list[list[str]]:
+    args = [a for n in names for a in ("-e", n)]
+    res = subprocess.run([*cmd, "-T", "fields", *args], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert res.returncode == 0, res.stderr
+    return [line.split("\t") for line in res.stdout.splitlines()]
+
+
+def ours(path: Path) -> list[str]:
+    return [sys.executable, "-m", "sniffer", "-r", str(path), "--show-secrets"]
+
+
+def split_varint_capture(path: Path) -> None:
+    """A 200-byte PUBLISH (Remaining Length = 2 bytes) whose segment ends after its first length byte."""
+    connect = m.connect("splitter", version=4)
+    big = m.publish("sensors/split", b"x" * 180, qos=1, msgid=7)
+    assert len(big) > 130 and big[1] & 0x80, "Remaining Length must take two bytes"
+    with PcapWriter(str(path)) as sink:
+        flow = TcpFlow(sink)
+        t = flow.open(1_000_000)
+        t = flow.send(0, connect, t + 1000)
+        t = flow.send(1, m.connack(), t + 1000)
+        t = flow.send(0, big, t + 1000, split=[2])  # cut between the two length bytes
+        t = flow.send(1, m.puback(7), t + 1000)
+        t = flow.send(0, m.publish("sensors/after", b"ok"), t + 1000)
+        flow.close(t + 1000)
+
+
+def test_remaining_length_split_across_segments(tmp_path: Path, tshark: str) -> None:
+    cap = tmp_path / "split.pcap"
+    split_varint_capture(cap)
+    names = ("frame.number", "mqtt.msgtype", "mqtt.topic")
+    mine = [r for r in fields(ours(cap), *names) if r[1]]
+    theirs = [r for r in fields([tshark, "-r", str(cap)], *names) if r[1]]
+    assert [r[1:] for r in mine] == [
+        ["1", ""],
+        ["2", ""],
+        ["3", "sensors/split"],
+        ["4", ""],
+        ["3", "sensors/after"],
+    ]
+    # Wireshark 4.0 cannot resume a PDU whose Remaining Length varint is cut: it loses the PUBLISH
+    # and everything after it in that direction.
+    their_topics = [r[2] for r in theirs]
+    assert "sensors/split" not in their_topics and "sensors/after" not in their_topics, theirs
+
+
+def test_property_length_is_a_variable_byte_integer(tshark: str) -> None:
+    cap = CORPUS / "mqtt5_malformed_connect-excessive-property-length__suricata-verify.pcap"
+    names = ("frame.number", "mqtt.property_len")
+    mine = {r[0]: r[1] for r in fields(ours(cap), *names)}
+    theirs = {r[0]: r[1] for r in fields([tshark, "-r", str(cap)], *names)}
+    # bytes ff 21: 127 + 33 * 128 = 4351 (MQTT 5.0 sec. 1.5.5); Wireshark shows 0xff21.
+    assert mine["4"] == "4351"
+    assert theirs["4"] == "65313"
+
+
+def test_qos3_and_reserved_type_are_flagged(tshark: str) -> None:
+    qos3 = CORPUS / "mqtt311_invalid_publish-qos3__suricata-verify.pcap"
+    type0 = CORPUS / "mqtt311_malformed_reserved-type-0__suricata-verify.pcap"
+    for cap, what in ((qos3, "QoS 3"), (type0, "reserved")):
+        mine = subprocess.run([*ours(cap), "-V"], capture_output=True, text=True, cwd=REPO).stdout
+        theirs = subprocess.run([tshark, "-r", str(cap), "-V"], capture_output=True, text=True).stdout
+        notes = [line for line in mine.splitlines() if "Expert Info" in line and what.lower() in line.lower()]
+        assert notes, f"mqttsniff must flag {what} in {cap.name}"
+        # tshark's only notes there are TCP sequence analysis ("/Sequence"): nothing about MQTT
+        mqtt_notes = [line for line in theirs.splitlines() if "Expert Info" in line and "/Sequence)" not in line]
+        assert not mqtt_notes, f"Wireshark now flags {cap.name}: {mqtt_notes}"
