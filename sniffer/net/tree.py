@@ -455,7 +455,9 @@ def _tcp(data: bytes, t: int, end: int, extra: dict, nodes: list[Node], protos: 
     title = f"Transmission Control Protocol, Src Port: {sport}, Dst Port: {dport}, Seq: {rseq}"
     if fl & 0x10:
         title += f", Ack: {rack}"
-    tcp = item(F.TCP, None, t, min(hl, end - t), text=title + f", Len: {plen}")
+    # The item spans header and payload (Wireshark's spans the header only) so that every child,
+    # "TCP payload" included, lies inside its parent: the hex pane can rely on nesting.
+    tcp = item(F.TCP, None, t, max(end - t, 0), text=title + f", Len: {plen}")
     kids = tcp.children
     kids += [
         item(F.TCP_SRCPORT, sport, t, 2),
