@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -196,3 +197,25 @@ def test_dissector_layers_never_import_the_ui() -> None:
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=os.environ)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "", f"imported: {res.stdout}"
+
+
+def test_stdin_streams_lines_before_the_input_ends() -> None:
+    """`tcpdump -U -w - | mqttsniff -r -`: each frame is printed as soon as it arrives."""
+    data = MQTT5.read_bytes()
+    header, first_record = data[:24], data[24 : 24 + 16 + 94]  # frame 1 is 94 bytes
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sniffer", "-r", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        cwd=REPO,
+    )
+    try:
+        proc.stdin.write(header + first_record)
+        proc.stdin.flush()
+        ready, _, _ = select.select([proc.stdout], [], [], 20)
+        assert ready, "no line while the input is still open"
+        line = proc.stdout.readline().decode()
+        assert line.startswith("    1 ") and "[SYN]" in line
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=20)
