@@ -6,6 +6,7 @@ is missing (it never skips): CI installs everything.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
 
@@ -34,3 +35,61 @@ def corpus_files() -> list[Path]:
     if not files:
         pytest.fail(f"no captures in {CORPUS}: the shared corpus must sit beside the repo")
     return files
+
+
+# --- a real mosquitto broker on 127.0.0.1 and a free port (live-capture tests, benchmarks) ---
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Broker:
+    def __init__(self, port: int, proc) -> None:
+        self.host = "127.0.0.1"
+        self.port = port
+        self.proc = proc
+
+
+@contextlib.contextmanager
+def start_broker(workdir: Path, extra_conf: str = ""):
+    """A mosquitto started on 127.0.0.1:<free port> (anonymous, no persistence), stopped on exit."""
+    import socket
+    import subprocess
+    import time
+
+    exe = require_tool("mosquitto")
+    port = free_port()
+    conf = workdir / f"mosquitto-{port}.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n{extra_conf}")
+    proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"mosquitto did not start: {proc.stderr.read().decode(errors='replace')}")
+            time.sleep(0.05)
+    try:
+        yield Broker(port, proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def mosquitto_broker(tmp_path):
+    """A real mosquitto broker for one test."""
+    with start_broker(tmp_path) as broker:
+        yield broker

@@ -1,0 +1,169 @@
+"""Helpers for the live-capture tests: a real paho-mqtt scenario, tcpdump as reference, pcap reading.
+
+Not a test module: imported by tests/test_capture_*.py.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import struct
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import require_tool
+
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason="live capture needs root or CAP_NET_RAW (CI runs as root; run with sudo)"
+)
+
+
+def read_pcap(path: Path) -> list[tuple[float, bytes, int]]:
+    """Frames of a classic pcap file (what tcpdump -w writes): (ts, data, orig_len)."""
+    raw = path.read_bytes()
+    magic = raw[:4]
+    endian = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    nano = magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
+    off, out = 24, []
+    while off + 16 <= len(raw):
+        sec, frac, incl, orig = struct.unpack_from(endian + "IIII", raw, off)
+        out.append((sec + frac * (1e-9 if nano else 1e-6), raw[off + 16 : off + 16 + incl], orig))
+        off += 16 + incl
+    return out
+
+
+def flow_key(data: bytes) -> tuple[int, int]:
+    """TCP (sport, dport) of an Ethernet/IPv4 frame (what AF_PACKET gives on lo)."""
+    ihl = (data[14] & 0x0F) * 4
+    return struct.unpack_from(">HH", data, 14 + ihl)
+
+
+class Tcpdump:
+    """tcpdump writing packet-buffered pcap on ``iface`` while the test runs: the reference capture."""
+
+    def __init__(self, iface: str, expr: str, path: Path) -> None:
+        exe = require_tool("tcpdump")
+        self.path = path
+        self.proc = subprocess.Popen(
+            [exe, "-i", iface, "-U", "--immediate-mode", "-n", "-s", "262144", "-B", "8192", "-w", str(path), expr],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        line = self.proc.stderr.readline()  # "listening on lo, ..." once the filter is attached
+        if "listening on" not in line:
+            self.proc.kill()
+            pytest.fail(f"tcpdump did not start: {line}{self.proc.stderr.read()}")
+        self.stderr = ""
+
+    def stop(self) -> list[tuple[float, bytes, int]]:
+        self.proc.send_signal(signal.SIGINT)
+        _, self.stderr = self.proc.communicate(timeout=10)
+        return read_pcap(self.path)
+
+
+def tshark_fields(tshark: str, path: Path, port: int, fields: list[str]) -> list[str]:
+    cmd = [tshark, "-r", str(path), "-d", f"tcp.port=={port},mqtt", "-T", "fields"]
+    for f in fields:
+        cmd += ["-e", f]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    return res.stdout.splitlines()
+
+
+# -- the MQTT scenario -----------------------------------------------------------------------------
+
+
+def _wait(cond, timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+class _Client:
+    def __init__(self, port: int, cid: str, v5: bool, keepalive: int = 60) -> None:
+        import paho.mqtt.client as mqtt
+
+        self.mqtt = mqtt
+        proto = mqtt.MQTTv5 if v5 else mqtt.MQTTv311
+        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cid, protocol=proto)
+        self.got: list[tuple[str, int, int, bool]] = []
+        self.acks: set[int] = set()
+        self.c.on_message = lambda _c, _u, m: self.got.append((m.topic, len(m.payload), m.qos, bool(m.retain)))
+        self.c.on_subscribe = lambda _c, _u, mid, *_: self.acks.add(mid)
+        self.c.on_unsubscribe = lambda _c, _u, mid, *_: self.acks.add(mid)
+        self.c.connect("127.0.0.1", port, keepalive=keepalive)
+        self.c.loop_start()
+        _wait(self.c.is_connected, what=f"{cid} CONNACK")
+
+    def subscribe(self, topics) -> None:
+        _, mid = self.c.subscribe(topics)
+        _wait(lambda: mid in self.acks, what="SUBACK")
+
+    def unsubscribe(self, topic: str) -> None:
+        _, mid = self.c.unsubscribe(topic)
+        _wait(lambda: mid in self.acks, what="UNSUBACK")
+
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool = False, props=None) -> None:
+        info = self.c.publish(topic, payload, qos=qos, retain=retain, properties=props)
+        info.wait_for_publish(10)
+
+    def disconnect(self) -> None:
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+def run_scenario(port: int) -> dict:
+    """Real clients doing every MQTT exchange the capture must show; returns what they observed.
+
+    A: MQTT 3.1.1 with a 1 s keepalive (PINGREQ), B: MQTT 5.0, at the same time; QoS 0/1/2 with acks,
+    retained, wildcards, UNSUBSCRIBE, a 300 KB payload, and a mosquitto_sub killed without DISCONNECT.
+    """
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    a = _Client(port, "client-a", v5=False, keepalive=1)
+    b = _Client(port, "client-b", v5=True)
+    a.subscribe([("t/#", 2), ("s/+/x", 1)])
+    b.subscribe([("t/+", 1)])
+    a.publish("r/keep", b"retained", qos=1, retain=True)
+    # Both clients publish at once from two threads.
+    props = Properties(PacketTypes.PUBLISH)
+    props.UserProperty = ("k", "v")
+    big = os.urandom(300 * 1024)
+    tb = threading.Thread(target=lambda: (b.publish("s/a/x", b"five", 2, props=props), b.publish("t/big", big, 1)))
+    tb.start()
+    for qos in (0, 1, 2):
+        a.publish(f"t/q{qos}", f"qos{qos}".encode(), qos)
+    tb.join()
+    b.subscribe([("r/#", 1)])  # the retained message comes back with its retain flag
+    _wait(lambda: len(a.got) >= 5 and len(b.got) >= 5, what="deliveries")
+    time.sleep(2.2)  # A idles past its keepalive: PINGREQ / PINGRESP
+    a.unsubscribe("s/+/x")
+    # mosquitto_sub's debug lines (-d) say when its SUBACK came; stdbuf makes them arrive line by line.
+    killed = subprocess.Popen(
+        [require_tool("stdbuf"), "-oL", require_tool("mosquitto_sub")]
+        + ["-p", str(port), "-h", "127.0.0.1", "-t", "k/#", "-i", "killed", "-d"],
+        stdout=subprocess.PIPE,
+    )
+    seen = b""
+    deadline = time.monotonic() + 10
+    while b"SUBACK" not in seen:
+        ready, _, _ = select.select([killed.stdout], [], [], 0.5)
+        if ready:
+            seen += os.read(killed.stdout.fileno(), 4096)
+        if time.monotonic() > deadline:
+            killed.kill()
+            raise AssertionError(f"mosquitto_sub never got its SUBACK: {seen!r}")
+    killed.kill()  # no DISCONNECT: the broker sees the connection drop
+    killed.wait()
+    b.publish("r/keep", b"", qos=0, retain=True)  # clear the retained message
+    a.disconnect()
+    b.disconnect()
+    return {"a": a.got, "b": b.got, "big": len(big)}
