@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--show-secrets", action="store_true", help="show passwords instead of ********")
     out.add_argument("--no-ui", action="store_true", help="print packets instead of opening the UI on a terminal")
     out.add_argument("-G", dest="glossary", choices=["fields"], help="list the registered fields and exit")
+    from sniffer.capture.cli_live import add_arguments as add_live_arguments
+
+    add_live_arguments(p)  # -f -s -p -B -w -a -D -Z
     p.add_argument("-v", "--version", action="version", version=f"mqttsniff {__version__}")
     return p
 
@@ -153,6 +156,11 @@ def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.glossary:
         return _glossary()
+    from sniffer.capture import cli_live
+
+    if args.list_interfaces:
+        return cli_live.list_interfaces()
+    cli_live.check_args(args)
     if args.count is not None and args.count <= 0:
         raise UsageError("-c needs a positive number of frames")
     sources = [x for x in (args.read, args.interface, args.demo or None) if x]
@@ -199,8 +207,6 @@ def run(argv: list[str] | None = None) -> int:
     dissector = Dissector(ports, max_pdu=args.max_pdu, detect=not args.no_detect)
 
     if args.interface:
-        from sniffer.capture import cli_live  # the live-capture path
-
         return cli_live.run(args, dissector, printer)
 
     path = demo_path() if args.demo else args.read

@@ -15,6 +15,7 @@ import sys
 
 from sniffer.capture.live import DEFAULT_FILTER, DEFAULT_SNAPLEN
 
+LINKTYPE_NAMES = {1: "EN10MB (Ethernet)", 101: "RAW (Raw IP)", 113: "LINUX_SLL (Linux cooked v1)"}
 LIVE_ONLY = ("capture_filter", "write", "autostop", "user", "buffer_mb", "snaplen", "no_promisc")
 
 
@@ -110,7 +111,8 @@ def run(args: argparse.Namespace, dissector, printer) -> int:
         _warn(str(exc))
         return exc.exit_code
     _warn(
-        f"capturing on {args.interface} ({cap.mode}), link-type {cap.linktype}, snapshot length {cap.snaplen} bytes,"
+        f"capturing on {args.interface} ({cap.mode}), link-type {LINKTYPE_NAMES.get(cap.linktype, cap.linktype)},"
+        f" snapshot length {cap.snaplen} bytes,"
         f" filter {cap.bpf_expr!r}"
     )
     old_term = signal.signal(signal.SIGTERM, _sigterm)
