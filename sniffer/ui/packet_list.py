@@ -208,6 +208,8 @@ class PacketList(ScrollView, can_focus=True):
             return
         self.cursor = d
         self._scroll_to_cursor()
+        # the row count may have just changed: scroll again once the new virtual size is laid out
+        self.call_after_refresh(self._scroll_to_cursor)
         self.refresh()
         self.post_message(self.Selected(self.selected_row))
 
