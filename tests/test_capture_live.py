@@ -125,3 +125,51 @@ def test_written_file_decodes_like_tcpdumps(captured, tshark):
         text=True,
     ).stdout.strip()
     assert abs(float(info) - captured["frames"][0][0]) < 1e-6
+
+
+def test_cli_streams_every_mqtt_packet_like_tshark(tmp_path, tshark):
+    """`mqttsniff -i lo -f "tcp port $PORT" -T fields ...` while tcpdump captures the same traffic."""
+    import os
+    import select
+    import signal
+    import sys
+
+    from conftest import REPO
+
+    fields = ["frame.number", "mqtt.msgtype", "mqtt.topic", "mqtt.msgid", "mqtt.qos", "mqtt.retain"]
+    with start_broker(tmp_path) as broker:
+        expr = f"tcp port {broker.port}"
+        ref = Tcpdump("lo", expr, tmp_path / "ref.pcap")
+        cmd = [sys.executable, "-m", "sniffer", "-i", "lo", "-f", expr, "-d", f"tcp.port=={broker.port},mqtt"]
+        cmd += ["-w", str(tmp_path / "cli.pcapng"), "-T", "fields"]
+        for f in fields:
+            cmd += ["-e", f]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+        err = b""
+        while b"capturing on" not in err:
+            chunk = os.read(proc.stderr.fileno(), 4096)
+            assert chunk, err
+            err += chunk
+        try:
+            run_scenario(broker.port)
+            time.sleep(0.5)
+            # Lines stream while the capture runs (not only at exit).
+            ready, _, _ = select.select([proc.stdout], [], [], 2)
+            assert ready, "no output while capturing"
+        finally:
+            proc.send_signal(signal.SIGINT)
+            out, rest = proc.communicate(timeout=30)
+            ref.stop()
+    err += rest
+    assert proc.returncode == 0, err.decode()
+    lines = out.decode().splitlines()
+    # Every frame, in the order written, decoded as tshark decodes the file we wrote...
+    assert lines == tshark_fields(tshark, tmp_path / "cli.pcapng", broker.port, fields)
+    # ...and the same frames as tcpdump saw (numbering aside: two connections may interleave differently).
+    ref_lines = tshark_fields(tshark, tmp_path / "ref.pcap", broker.port, fields)
+    strip = lambda ls: collections.Counter(ln.split("\t", 1)[1] for ln in ls)  # noqa: E731
+    assert len(lines) == len(ref_lines) and strip(lines) == strip(ref_lines)
+    seen = {t for ln in lines for t in ln.split("\t")[1].split(",") if t}
+    assert seen >= MQTT_TYPES
+    assert f"{len(lines)} packets captured" in err.decode()
+    assert "0 packets dropped by kernel" in err.decode() and "0 packets dropped by mqttsniff" in err.decode()

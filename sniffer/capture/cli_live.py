@@ -74,6 +74,23 @@ def _warn(message: str) -> None:
     sys.stderr.flush()
 
 
+def preload() -> None:
+    """Import every headless module now, while still root.
+
+    After dropping to the sudo user the interpreter's own directories may be unreadable (a Python
+    installed under /root, as pyenv does), so a lazy import later would fail mid-capture.
+    """
+    import importlib
+    import pkgutil
+
+    import sniffer
+
+    for mod in pkgutil.walk_packages(sniffer.__path__, "sniffer."):
+        if not mod.name.startswith(("sniffer.ui", "sniffer.synth", "sniffer.__main__")):
+            with contextlib.suppress(Exception):
+                importlib.import_module(mod.name)
+
+
 def _sigterm(_signum, _frame) -> None:
     raise KeyboardInterrupt
 
@@ -101,6 +118,8 @@ def run(args: argparse.Namespace, dissector, printer) -> int:
     try:
         cap.open()
         try:
+            if os.geteuid() == 0:
+                preload()
             drop_privileges(args.user)
         except (ValueError, OSError) as exc:
             cap.sock.close()

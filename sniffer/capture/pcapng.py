@@ -86,6 +86,8 @@ class PcapngWriter:
                 size = int.from_bytes(blob[end + 4 : end + 8], "little")
                 if end + size > done:
                     break
+                if blob[end] == 6:  # an Enhanced Packet Block: one more frame kept
+                    self.frames += 1
                 end += size
             self.good += end
             try:
