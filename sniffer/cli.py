@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("-V", dest="verbose", action="store_true", help="print the full decoded tree")
     out.add_argument("-O", dest="only", metavar="PROTOS", help="with -V, expand only these protocols (e.g. mqtt)")
     out.add_argument("-x", dest="hex", action="store_true", help="add hex and ASCII dumps")
+    out.add_argument(
+        "-Y",
+        dest="display_filter",
+        metavar="EXPR",
+        help="print only frames matching this Wireshark display filter, e.g. 'mqtt.msgtype == 3'",
+    )
     out.add_argument("--show-secrets", action="store_true", help="show passwords instead of ********")
     out.add_argument("--no-ui", action="store_true", help="print packets instead of opening the UI on a terminal")
     out.add_argument("-G", dest="glossary", choices=["fields"], help="list the registered fields and exit")
@@ -147,6 +153,16 @@ class _FileSource:
         return bool(getattr(self.reader, "truncated", False))
 
 
+def _display_filter(text: str):
+    """The compiled -Y filter; a bad one is a usage error naming its column."""
+    from sniffer.filter import FilterError, compile_filter
+
+    try:
+        return compile_filter(text)
+    except FilterError as e:
+        raise UsageError(f"invalid display filter at column {e.column}: {e.message}") from None
+
+
 def _warn(msg: str) -> None:
     sys.stderr.write(f"mqttsniff: {msg}\n")
     sys.stderr.flush()
@@ -174,6 +190,7 @@ def run(argv: list[str] | None = None) -> int:
         raise UsageError("-e needs -T fields")
     fopts = _field_options(args.field_opts)
     ports = {1883} | _decode_as_ports(args.decode_as)
+    dfilter = _display_filter(args.display_filter) if args.display_filter else None
 
     from sniffer.ui.launch import wants_ui  # light: Textual is imported only if the UI opens
 
@@ -205,6 +222,10 @@ def run(argv: list[str] | None = None) -> int:
     except UnknownField as e:
         raise UsageError(str(e)) from None
     dissector = Dissector(ports, max_pdu=args.max_pdu, detect=not args.no_detect)
+    if dfilter is not None:
+        # -Y: print only matching frames; numbers stay those of the capture, as in tshark
+        show, matches = printer.frame, dfilter.matches
+        printer.frame = lambda frame: show(frame) if matches(frame) else None
 
     if args.interface:
         return cli_live.run(args, dissector, printer)
