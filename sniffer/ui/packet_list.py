@@ -171,6 +171,7 @@ class PacketList(ScrollView, can_focus=True):
             self._set_cursor(target if count else -1, force=True)
         elif self.tail and count:
             self._set_cursor(count - 1)
+            self.call_after_refresh(self._scroll_to_cursor)
         else:
             if grew > 0:
                 self.new_since += grew
@@ -263,6 +264,10 @@ class PacketList(ScrollView, can_focus=True):
         if 0 <= d < self.count:
             self._set_tail(False)
             self._set_cursor(d)
+
+    def on_resize(self) -> None:
+        # a new height (first layout, terminal resized) may hide the cursor row
+        self.call_after_refresh(self._scroll_to_cursor)
 
     def on_focus(self) -> None:
         self.refresh()

@@ -1,0 +1,97 @@
+"""The UI in a real terminal: tmux runs `mqttsniff -i lo -f "tcp port $PORT"` as root while paho
+clients talk through a test-started mosquitto; `tmux capture-pane` shows what a user would see.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import REPO, require_tool, start_broker
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="live capture on lo needs root (CI runs as root)")
+
+
+class Tmux:
+    def __init__(self, tmux: str, name: str) -> None:
+        self.tmux = tmux
+        self.name = name
+
+    def run(self, *args: str) -> str:
+        return subprocess.run([self.tmux, *args], capture_output=True, text=True, check=True).stdout
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", self.name)
+
+    def keys(self, *keys: str) -> None:
+        self.run("send-keys", "-t", self.name, *keys)
+
+    def wait_for(self, predicate, timeout: float = 15.0) -> str:
+        end = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < end:
+            screen = self.screen()
+            if predicate(screen):
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"timed out; the terminal shows:\n{screen}")
+
+
+def _publish(port: int, topic: str, n: int) -> None:
+    import paho.mqtt.client as mqtt
+
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="ui-tmux-test", protocol=mqtt.MQTTv311)
+    c.connect("127.0.0.1", port, keepalive=30)
+    c.loop_start()
+    for i in range(n):
+        c.publish(topic, json.dumps({"seq": i, "temp": 21.5 + i}), qos=1).wait_for_publish(5)
+    c.disconnect()
+    c.loop_stop()
+
+
+def test_live_ui_in_tmux(tmp_path):
+    tmux = require_tool("tmux")
+    require_tool("mosquitto")
+    name = f"mqttsniff-ui-{os.getpid()}"
+    with start_broker(tmp_path) as broker:
+        cmd = (
+            f"cd {REPO} && PYTHONPATH={REPO} {sys.executable} -m sniffer -i lo -f 'tcp port {broker.port}'"
+            " ; echo EXITED $? ; sleep 30"  # Textual draws on stderr: it stays on the terminal
+        )
+        subprocess.run([tmux, "new-session", "-d", "-s", name, "-x", "110", "-y", "36", cmd], check=True,
+                       env={**os.environ, "TERM": "xterm-256color"})  # fmt: skip
+        t = Tmux(tmux, name)
+        try:
+            t.wait_for(lambda s: "capturing" in s and f"tcp port {broker.port}" in s)
+            _publish(broker.port, "ui/test/temp", 3)
+            screen = t.wait_for(lambda s: s.count("Publish Ack") >= 3)
+            assert "Connect Command" in screen and "Publish Message (id=" in screen and "[ui/test/temp]" in screen
+            # the filtered view: only the PUBLISH frames
+            t.keys("/")
+            t.keys("-l", "mqtt.msgtype == 3")
+            t.keys("Enter")
+            screen = t.wait_for(lambda s: "Connect Command" not in s and s.count("Publish Message") >= 3)
+            rows = [ln for ln in screen.splitlines() if " MQTT " in ln]
+            assert len(rows) == 3 and all("Publish Message" in r for r in rows), screen
+            assert "shown 3" in screen
+            # the selected PUBLISH's detail (the cursor follows the last one)
+            t.keys("G")
+            screen = t.wait_for(lambda s: "Topic: ui/test/temp" in s)
+            assert "MQ Telemetry Transport Protocol, Publish Message" in screen
+            # the payload pane shows the JSON message pretty-printed
+            t.keys("p")
+            screen = t.wait_for(lambda s: "shown as json" in s)
+            assert '"temp": 23.5' in screen
+            # quitting a live capture that was not saved asks first
+            t.keys("q")
+            t.wait_for(lambda s: "not saved" in s)
+            t.keys("y")
+            screen = t.wait_for(lambda s: "EXITED" in s)
+            assert "EXITED 0" in screen and "packets captured" in screen  # the capture's summary
+        finally:
+            subprocess.run([tmux, "kill-session", "-t", name], capture_output=True)
