@@ -45,16 +45,21 @@ def flow_key(data: bytes) -> tuple[int, int]:
 class Tcpdump:
     """tcpdump writing packet-buffered pcap on ``iface`` while the test runs: the reference capture."""
 
-    def __init__(self, iface: str, expr: str, path: Path) -> None:
+    def __init__(self, iface: str, expr: str, path: Path, extra: tuple[str, ...] = ()) -> None:
         exe = require_tool("tcpdump")
         self.path = path
         self.proc = subprocess.Popen(
-            [exe, "-i", iface, "-U", "--immediate-mode", "-n", "-s", "262144", "-B", "8192", "-w", str(path), expr],
+            [exe, "-i", iface, "-U", "--immediate-mode", "-n", "-s", "262144", "-B", "8192", *extra]
+            + ["-w", str(path), expr],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
         )
-        line = self.proc.stderr.readline()  # "listening on lo, ..." once the filter is attached
+        line = ""
+        for _ in range(5):  # "listening on lo, ..." once the filter is attached
+            line += self.proc.stderr.readline()
+            if "listening on" in line or self.proc.poll() is not None:
+                break
         if "listening on" not in line:
             self.proc.kill()
             pytest.fail(f"tcpdump did not start: {line}{self.proc.stderr.read()}")

@@ -173,3 +173,41 @@ def test_cli_streams_every_mqtt_packet_like_tshark(tmp_path, tshark):
     assert seen >= MQTT_TYPES
     assert f"{len(lines)} packets captured" in err.decode()
     assert "0 packets dropped by kernel" in err.decode() and "0 packets dropped by mqttsniff" in err.decode()
+
+
+def test_any_gives_cooked_frames_like_tcpdump(tmp_path):
+    """`-i any`: Linux cooked (SLL) frames, each loopback packet once, byte for byte as tcpdump -y LINUX_SLL."""
+    import socket
+    import threading
+
+    from sniffer.capture import LiveCapture
+
+    srv = socket.create_server(("127.0.0.1", 0))
+    port = srv.getsockname()[1]
+    expr = f"tcp port {port}"
+    ref = Tcpdump("any", expr, tmp_path / "any.pcap", extra=("-y", "LINUX_SLL"))
+    cap = LiveCapture("any", expr)
+    cap.open()
+    cap.start()
+
+    def drain() -> None:
+        conn, _ = srv.accept()
+        with conn:
+            while conn.recv(1 << 20):
+                pass
+
+    t = threading.Thread(target=drain)
+    t.start()
+    with socket.create_connection(("127.0.0.1", port)) as c:
+        c.sendall(b"m" * 200_000)
+    t.join(10)
+    srv.close()
+    time.sleep(0.3)
+    cap.stop()
+    ref_frames = ref.stop()
+    frames = [f for batch in cap.batches() for f in batch]
+    assert cap.linktype == 113
+    assert len(frames) >= 6
+    assert collections.Counter((d, o) for _t, _l, d, o in frames) == collections.Counter(
+        (d, o) for _t, d, o in ref_frames
+    )
