@@ -15,7 +15,7 @@ from sniffer.fields import FT, Node, item, register
 from sniffer.mqtt import dissect as mqtt_dissect
 from sniffer.mqtt.decoder import PDU, DirectionDecoder, Session
 from sniffer.net import frame as netframe
-from sniffer.net.reassembly import Seg, TcpStreams, seg_info
+from sniffer.net.reassembly import Seg, TcpStreams, tcp_info
 from sniffer.net.tree import dissect_layers
 
 DEFAULT_PORTS = frozenset({1883})
@@ -30,6 +30,7 @@ SEGMENT_SUFFIX = " [TCP segment of a reassembled PDU]"
 # Info of a frame, formatted when first read: plain TCP, a middle segment of an MQTT PDU,
 # the first segment of one, or the MQTT PDUs' own Info.
 _INFO_TCP, _INFO_SEGMENT, _INFO_FIRST_SEGMENT, _INFO_MQTT = range(4)
+_parse = netframe.parse
 
 
 class MqttConnection:
@@ -68,6 +69,7 @@ class Frame:
         "_src",
         "_dst",
         "_info",
+        "_toff",
     )
 
     def __init__(
@@ -85,6 +87,7 @@ class Frame:
         seg: Seg | None = None,
         pdus: list[PDU] | None = None,
         addrs: tuple[int, bytes, bytes] | None = None,
+        toff: int = -1,
         src: str = "",
         dst: str = "",
     ) -> None:
@@ -103,6 +106,7 @@ class Frame:
         self._src = src
         self._dst = dst
         self._info = info  # the text, or one of the _INFO_* codes for TCP frames
+        self._toff = toff  # offset of the TCP header in data, -1 if not known
 
     @property
     def src(self) -> str:
@@ -129,10 +133,25 @@ class Frame:
             seg = self.seg
             options = seg.options
             if not options:
-                parsed = netframe.parse(self.linktype, self.data)
-                options = netframe.tcp_options(self.data, parsed) if parsed is not None else b""
-            text = seg_info(
-                seg, seg.sport, seg.dport, seg.flags, seg.length, options, pdu_segment=info == _INFO_SEGMENT
+                t = self._toff
+                data = self.data
+                if t >= 0:
+                    options = data[t + 20 : t + (data[t + 12] >> 4) * 4]
+                else:
+                    parsed = netframe.parse(self.linktype, data)
+                    options = netframe.tcp_options(data, parsed) if parsed is not None else b""
+            text = tcp_info(
+                seg.sport,
+                seg.dport,
+                seg.flags,
+                seg.seq,
+                seg.ack,
+                seg.win,
+                seg.length,
+                options,
+                seg.analysis,
+                sack_base=seg.ack_base,
+                pdu_segment=info == _INFO_SEGMENT,
             )
         self._info = text
         return text
@@ -235,19 +254,19 @@ def _looks_like_connect(payload: bytes | memoryview) -> bool:
     return name.startswith(b"\x00\x04MQTT") or bytes(payload[n : n + 8]) == b"\x00\x06MQIs"
 
 
-def _feed(dec: DirectionDecoder, events: list[tuple], tag: tuple[int, int], out: list[PDU]) -> None:
+def _feed(dec: DirectionDecoder, events: list[tuple], tag: tuple[int, int] | None, out: list[PDU]) -> None:
     """Feed reassembly events to one direction's decoder; collect the PDUs they complete."""
     for ev in events:
         if ev[0] == "data":
             t = ev[3] if len(ev) > 3 else tag  # held bytes carry the tag of the frame they came in
-            dec.feed(ev[1], (t[0], t[1] + ev[2]))
+            dec.feed_into(ev[1], (t[0], t[1] + ev[2]), out)
         else:
             dec.gap(ev[1])
-        while True:
-            pdu = dec.next_pdu()
-            if pdu is None:
-                break
-            out.append(pdu)
+            while True:
+                pdu = dec.next_pdu()
+                if pdu is None:
+                    break
+                out.append(pdu)
 
 
 class Dissector:
@@ -268,21 +287,28 @@ class Dissector:
         self.prev_ts: float | None = None
 
     def frame(self, number: int, ts: float, linktype: int, data: bytes, orig_len: int) -> Frame:
-        if self.first_ts is None:
-            self.first_ts = ts
-        rel = ts - self.first_ts
-        delta = 0.0 if self.prev_ts is None else ts - self.prev_ts
+        first = self.first_ts
+        if first is None:
+            first = self.first_ts = ts
+        prev = self.prev_ts
+        delta = 0.0 if prev is None else ts - prev
         self.prev_ts = ts
-        parsed = netframe.parse(linktype, data)
+        parsed = _parse(linktype, data)
         if parsed is None:
             src, dst, proto, info = netframe.proto_info(linktype, data)
-            return Frame(number, ts, rel, delta, linktype, data, orig_len, proto, info, src=src, dst=dst)
+            return Frame(number, ts, ts - first, delta, linktype, data, orig_len, proto, info, src=src, dst=dst)
 
-        ipver, src_b, dst_b, sport, dport, seq, ack, flags, window, poff, plen = parsed
-        payload = memoryview(data)[poff : poff + plen]
+        ipver, src_b, dst_b, sport, dport, seq, ack, flags, window, poff, plen, toff = parsed
+        # The payload as bytes (one copy, which the decoder keeps without another); the tag
+        # locates it in this frame for the PDUs' spans.
+        if plen:
+            payload = data[poff : poff + plen]
+            tag = (number, poff)
+        else:
+            payload = b""
+            tag = None
         # Options matter to the stream state only on SYNs (window scale); Info reads them later.
-        options = netframe.tcp_options(data, parsed) if flags & 0x02 else b""
-        tag = (number, poff)
+        options = data[toff + 20 : poff] if flags & 0x02 else b""
         seg = self.streams.segment(
             ipver, src_b, dst_b, sport, dport, seq, ack, flags, payload, window=window, options=options, tag=tag
         )
@@ -300,7 +326,7 @@ class Dissector:
             return Frame(
                 number,
                 ts,
-                rel,
+                ts - first,
                 delta,
                 linktype,
                 data,
@@ -311,26 +337,45 @@ class Dissector:
                 seg,
                 None,
                 (ipver, src_b, dst_b),
+                toff,
             )
         pdus: list[PDU] = []
-        direction = seg.direction
-        dec = conn.decoders[direction]
-        continues_pdu = dec.buffered  # bytes of an unfinished PDU were waiting
-        if seg.events:
-            _feed(dec, seg.events, tag, pdus)
+        events = seg.events
+        if events:
+            dec = conn.decoders[seg.direction]
+            continues_pdu = dec.buffered  # bytes of an unfinished PDU were waiting
+            ev = events[0]
+            if len(events) == 1 and len(ev) == 3:
+                # the common case: ("data", bytes, offset) of this frame's payload, in order
+                dec.feed_into(ev[1], (number, poff + ev[2]), pdus)
+            else:
+                _feed(dec, events, tag, pdus)
         if seg.rev_events:
-            _feed(conn.decoders[1 - direction], seg.rev_events, tag, pdus)
+            _feed(conn.decoders[1 - seg.direction], seg.rev_events, tag, pdus)
         if seg.closed:
             # FIN/RST: a PDU still incomplete in this direction will never complete
-            pdu = dec.close()
+            pdu = conn.decoders[seg.direction].close()
             if pdu is not None:
                 pdus.append(pdu)
         if pdus:
             proto, info = "MQTT", _INFO_MQTT
-        elif plen and seg.events:
+        elif plen and events:
             proto, info = "TCP", _INFO_SEGMENT if continues_pdu else _INFO_FIRST_SEGMENT
         else:
             proto, info = "TCP", _INFO_TCP
         return Frame(
-            number, ts, rel, delta, linktype, data, orig_len, proto, info, stream, seg, pdus, (ipver, src_b, dst_b)
+            number,
+            ts,
+            ts - first,
+            delta,
+            linktype,
+            data,
+            orig_len,
+            proto,
+            info,
+            stream,
+            seg,
+            pdus,
+            (ipver, src_b, dst_b),
+            toff,
         )

@@ -182,6 +182,47 @@ class DirectionDecoder:
         self._chunks.append([tag, data, off, 0])
         self._avail += n - off
 
+    def feed_into(self, data: bytes, tag: object, out: list[PDU]) -> None:
+        """feed(data, tag), then append to `out` every PDU that next_pdu() would return.
+
+        The pipeline's hot path: when nothing is pending, the PDUs lying whole in `data`
+        are cut out directly (one call per segment instead of feed + next_pdu per PDU);
+        whatever remains goes through feed()/next_pdu() as usual, so the result is the same.
+        """
+        if self._chunks or self._skip or self._resync or self._out or type(data) is not bytes:
+            self.feed(data, tag)
+            pos = n = 0
+        else:
+            n = len(data)
+            pos = 0
+            max_pdu = self.max_pdu
+            make = self._make
+            while n - pos >= 2:  # next_pdu()'s fast path, over `data` itself
+                rem = data[pos + 1]
+                hl = 2
+                if rem >= 0x80:
+                    if n - pos >= 3 and data[pos + 2] < 0x80:
+                        rem = (rem & 0x7F) | data[pos + 2] << 7
+                        hl = 3
+                    else:
+                        break
+                total = rem + hl
+                if total > n - pos or total > max_pdu:
+                    break
+                end = pos + total
+                out.append(make(data[pos:end], hl, rem, ((tag, pos, 0, total),)))
+                pos = end
+            if pos == n:
+                return
+            self._chunks.append([tag, data, pos, 0])
+            self._avail += n - pos
+        next_pdu = self.next_pdu
+        while True:
+            pdu = next_pdu()
+            if pdu is None:
+                return
+            out.append(pdu)
+
     def gap(self, nbytes: int) -> None:
         """`nbytes` of the stream were never captured: close off what was pending and resynchronise."""
         if nbytes <= 0:

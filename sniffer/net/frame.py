@@ -5,10 +5,12 @@ every offset checked against the captured length. A truncated or garbage frame
 gives None (parse) or a generic row (proto_info); nothing here raises.
 
 parse() result layout (PARSED_FIELDS names each slot):
-    (ipver, src, dst, sport, dport, seq, ack, tcpflags, window, payload_off, payload_len)
+    (ipver, src, dst, sport, dport, seq, ack, tcpflags, window, payload_off, payload_len, tcp_off)
 ipver is 4 or 6, src/dst are the raw 4- or 16-byte addresses, tcpflags the 9 low
 bits of the TCP flags word (NS..FIN), payload_off/payload_len locate the TCP
-payload in `data` (IP padding and the Ethernet trailer excluded).
+payload in `data` (IP padding and the Ethernet trailer excluded), tcp_off is the
+offset of the TCP header (its options are data[tcp_off + 20 : payload_off]); it
+comes last so that users of the first eleven slots are unaffected.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ PARSED_FIELDS = (
     "window",
     "payload_off",
     "payload_len",
+    "tcp_off",
 )
 
 # Link types (LINKTYPE_* values from pcap files; 12/14 are raw IP on some BSDs).
@@ -43,6 +46,9 @@ _u16 = struct.Struct("!H").unpack_from
 _u32le = struct.Struct("<I").unpack_from
 _ipv4_hdr = struct.Struct("!BxHxxHxB").unpack_from  # ver/ihl, total len, flags/frag, proto
 _tcp_hdr = struct.Struct("!HHIIBBH").unpack_from  # ports, seq, ack, doff, flags, window
+# The most common frame, Ethernet + IPv4 without options + TCP, in one call: ethertype,
+# ver/ihl, total len, flags/frag, proto, src, dst, then the TCP fields of _tcp_hdr.
+_eth_ipv4_tcp = struct.Struct("!12xHBxHxxHxB2x4s4sHHIIBBH").unpack_from
 
 # IPv6 extension headers that the parser walks (AH has its own length unit).
 _IPV6_EXT = frozenset((0, 43, 60, 51))
@@ -132,6 +138,24 @@ def ipv6_walk(data: bytes, off: int, end: int) -> tuple[int, int, int]:
 def parse(linktype: int, data: bytes) -> tuple | None:
     """The flat TCP tuple of a frame (see module doc), or None if not IP+TCP or truncated."""
     n = len(data)
+    if linktype == 1 and n >= 54:
+        # Fast path: Ethernet + IPv4 (IHL 5) + TCP read with one unpack; anything else
+        # (VLAN, IPv6, IP options, a fragment, not TCP) takes the general path below.
+        et, vihl, tot, frag, proto, src, dst, sport, dport, seq, ack, doff, fl, win = _eth_ipv4_tcp(data)
+        if et == 0x0800 and vihl == 0x45 and proto == 6 and not frag & 0x3FFF:
+            end = 14 + tot if tot else n  # total length 0: TSO-offloaded capture
+            if end > n:
+                end = n
+            hl = (doff >> 4) * 4
+            po = 34 + hl
+            if end < 54 or hl < 20 or po > end:
+                return None
+            return (4, src, dst, sport, dport, seq, ack, ((doff & 1) << 8) | fl, win, po, end - po, 34)
+    return _parse(linktype, data, n)
+
+
+def _parse(linktype: int, data: bytes, n: int) -> tuple | None:
+    """parse() for every link type and IP header shape."""
     # Inline the common link types; the rest go through l3_offset.
     if linktype == 1 and n >= 34:
         et = (data[12] << 8) | data[13]
@@ -182,15 +206,17 @@ def parse(linktype: int, data: bytes) -> tuple | None:
     po = t + hl
     if hl < 20 or po > end:
         return None
-    return (ipver, src, dst, sport, dport, seq, ack, ((doff & 1) << 8) | fl, win, po, end - po)
+    return (ipver, src, dst, sport, dport, seq, ack, ((doff & 1) << 8) | fl, win, po, end - po, t)
 
 
 def tcp_header_offset(data: bytes, parsed: tuple) -> int:
     """Offset of the TCP header of a parse() result (its options are data[off+20:payload_off]).
 
-    parse() does not carry it, so find it back: the only header length h for which
-    the ports at payload_off-h match and the data-offset nibble says h.
+    parse() carries it in slot 11; for a tuple without it, find it back: the only header
+    length h for which the ports at payload_off-h match and the data-offset nibble says h.
     """
+    if len(parsed) > 11:
+        return parsed[11]
     po = parsed[9]
     sport, dport = parsed[3], parsed[4]
     for h in range(20, 64, 4):

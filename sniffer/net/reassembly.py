@@ -178,7 +178,7 @@ class TcpStreams:
     def __init__(self, server_ports: Collection[int] = MQTT_PORTS, max_held: int = 4 * 1024 * 1024) -> None:
         self.server_ports = server_ports
         self.max_held = max_held
-        self._table: dict[tuple, _Conv] = {}
+        self._table: dict[tuple, tuple[_Conv, int, _Dir, _Dir]] = {}
         self._convs: list[_Conv] = []
 
     def __len__(self) -> int:
@@ -197,8 +197,12 @@ class TcpStreams:
                 client = (src, sport)
         conv = _Conv(len(self._convs), client)
         self._convs.append(conv)
-        self._table[key] = conv
-        self._table[(dst, dport, src, sport)] = conv
+        # Each key maps to (conv, direction of a segment sent with that key, its _Dir, the other _Dir),
+        # so the per-segment lookup needs no tuple comparison.
+        fwd = 0 if client == (src, sport) else 1
+        d0, d1 = conv.dirs
+        self._table[key] = (conv, fwd, d0, d1) if fwd == 0 else (conv, fwd, d1, d0)
+        self._table[(dst, dport, src, sport)] = (conv, 1, d1, d0) if fwd == 0 else (conv, 0, d0, d1)
         return conv
 
     def segment(
@@ -219,18 +223,124 @@ class TcpStreams:
     ) -> Seg:
         """Account one segment; `window` (raw header value) and `options` (raw TCP
         options) feed window scaling and analysis; `tag` comes back with held data."""
+        ent = self._table.get((src, sport, dst, dport))
+        if ent is not None and not flags & 0x07:  # no SYN/FIN/RST
+            conv, direction, d, r = ent
+            nextseq = d.nextseq
+            rbase = r.base
+            if seq == nextseq and rbase is not None:
+                return self._in_order(conv, direction, d, r, rbase, sport, dport, seq, ack, flags, payload, window,
+                                      options, tag)  # fmt: skip
+        return self._segment(ent, ipver, src, dst, sport, dport, seq, ack, flags, payload, window, options, tag)
+
+    def _in_order(
+        self,
+        conv: _Conv,
+        direction: int,
+        d: _Dir,
+        r: _Dir,
+        rbase: int,
+        sport: int,
+        dport: int,
+        seq: int,
+        ack: int,
+        flags: int,
+        payload: memoryview | bytes,
+        window: int,
+        options: bytes,
+        tag: object,
+    ) -> Seg:
+        """segment() for the common case, with the same results: a known stream, no SYN/FIN/RST,
+        both bases known, seq exactly where this direction left off (so no loss, keep-alive
+        or retransmission can apply); _analyse() reduced to the checks that remain."""
+        n = len(payload)
+        seg = Seg()
+        seg.stream = conv.index
+        seg.direction = direction
+        seg.sport = sport
+        seg.dport = dport
+        seg.flags = flags
+        seg.options = options
+        seg.length = n
+        rel = seg.seq = (seq - d.base) & M32
+        seg.ack = (ack - rbase) & M32
+        seg.ack_base = rbase
+        seg.nxtseq = (rel + n) & M32
+        ws = d.ws
+        if ws >= 0:
+            seg.win_scale = 1 << ws
+            win = seg.win = window << ws
+        else:
+            seg.win_scale = ws
+            win = seg.win = window
+        # analysis, in _analyse()'s order
+        out = None
+        if win == 0:
+            out = ["zero_window"]
+        if n == 0:
+            dwin = d.window
+            if ack == d.lastack and dwin is not None and win != dwin:
+                out = out or []
+                out.append("window_update")
+        else:
+            rwin, rlast = r.window, r.lastack
+            if rwin is not None and rlast is not None and ((seq + n) & M32) == ((rlast + rwin) & M32):
+                out = out or []
+                out.append("window_full")
+        ackf = flags & ACK
+        if ackf:
+            tob = r.tobeacked
+            if tob is not None and 0 < ((ack - tob) & M32) < 0x80000000:
+                out = out or []
+                out.append("ack_lost_segment")
+                r.tobeacked = ack
+        if out is not None:
+            seg.analysis = tuple(out)
+        if n:
+            d.nextseq = d.tobeacked = (seq + n) & M32
+        if ackf:
+            d.lastack = ack
+        d.window = win
+        # in-order delivery
+        if n:
+            if seq == d.nxt and not d.held:
+                seg.events.append(("data", bytes(payload), 0))
+                d.nxt = (seq + n) & M32
+                d.abs += n
+            else:
+                self._accept(d, seq, payload, tag, seg.events)
+        seg.closed = d.closed
+        return seg
+
+    def _segment(
+        self,
+        ent: tuple | None,
+        ipver: int,
+        src: bytes,
+        dst: bytes,
+        sport: int,
+        dport: int,
+        seq: int,
+        ack: int,
+        flags: int,
+        payload: memoryview | bytes,
+        window: int,
+        options: bytes,
+        tag: object,
+    ) -> Seg:
+        """segment() in general."""
         key = (src, sport, dst, dport)
-        conv = self._table.get(key)
+        conv = ent[0] if ent is not None else None
         seg = Seg()
         if conv is not None and flags & SYN and not flags & ACK:
-            d = conv.dirs[0 if conv.client == (src, sport) else 1]
+            d = ent[2]
             if conv.closed or (d.base is not None and seq != d.syn_seq):
                 conv = None  # port reuse: Wireshark starts a new stream
         if conv is None:
             conv = self._new_conv(key, src, sport, dst, dport, flags)
             seg.new_stream = True
-        direction = 0 if conv.client == (src, sport) else 1
-        d, r = conv.dirs[direction], conv.dirs[1 - direction]
+            ent = self._table[key]
+        direction, d, r = ent[1], ent[2], ent[3]
         seg.stream, seg.direction = conv.index, direction
         seg.sport, seg.dport, seg.flags, seg.options = sport, dport, flags, options
         n = seg.length = len(payload)
