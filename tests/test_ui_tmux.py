@@ -69,8 +69,11 @@ def test_live_ui_in_tmux(tmp_path):
         try:
             t.wait_for(lambda s: "capturing" in s and f"tcp port {broker.port}" in s)
             _publish(broker.port, "ui/test/temp", 3)
-            screen = t.wait_for(lambda s: s.count("Publish Ack") >= 3)
-            assert "Connect Command" in screen and "Publish Message (id=" in screen and "[ui/test/temp]" in screen
+            screen = t.wait_for(lambda s: "Publish Ack (id=3)" in s)  # tail mode: the newest rows are in view
+            assert "Publish Message (id=3) [ui/test/temp]" in screen
+            t.keys("g")  # back to the first packet: the connection's start
+            screen = t.wait_for(lambda s: "Connect Command" in s and "[SYN]" in s)
+            assert "Frame 1:" in screen
             # the filtered view: only the PUBLISH frames
             t.keys("/")
             t.keys("-l", "mqtt.msgtype == 3")

@@ -150,6 +150,8 @@ class SnifferApp(App):
             self.filter_bar.value = self.initial_filter
             self.apply_filter(self.initial_filter)
         self.set_interval(1.0, self._update_status)
+        # the trailing edge of the coalesced updates: rows that came in just after the last message
+        self.set_interval(0.1, self._poll)
         self._update_status()
 
     def on_unmount(self) -> None:
@@ -165,6 +167,13 @@ class SnifferApp(App):
     def on_loaded(self, message: Loaded) -> None:
         self._loaded_pending = False
         self.refresh_view()
+
+    def _poll(self) -> None:
+        view, shown, _total = self.loader.snapshot()
+        if view.generation != self._view_gen or (shown != self.plist.count and not self.paused):
+            self.refresh_view()
+        elif self.plist.tail:
+            self.plist.scroll_to_cursor()  # a layout pass may have clamped the scroll before the rows came
 
     def refresh_view(self, force: bool = False) -> None:
         view, shown, _total = self.loader.snapshot()

@@ -171,7 +171,7 @@ class PacketList(ScrollView, can_focus=True):
             self._set_cursor(target if count else -1, force=True)
         elif self.tail and count:
             self._set_cursor(count - 1)
-            self.call_after_refresh(self._scroll_to_cursor)
+            self.call_after_refresh(self.scroll_to_cursor)
         else:
             if grew > 0:
                 self.new_since += grew
@@ -208,13 +208,13 @@ class PacketList(ScrollView, can_focus=True):
         if d == self.cursor and not force:
             return
         self.cursor = d
-        self._scroll_to_cursor()
+        self.scroll_to_cursor()
         # the row count may have just changed: scroll again once the new virtual size is laid out
-        self.call_after_refresh(self._scroll_to_cursor)
+        self.call_after_refresh(self.scroll_to_cursor)
         self.refresh()
         self.post_message(self.Selected(self.selected_row))
 
-    def _scroll_to_cursor(self) -> None:
+    def scroll_to_cursor(self) -> None:
         if self.cursor < 0:
             return
         h = max(self.scrollable_content_region.height, 1)
@@ -267,7 +267,7 @@ class PacketList(ScrollView, can_focus=True):
 
     def on_resize(self) -> None:
         # a new height (first layout, terminal resized) may hide the cursor row
-        self.call_after_refresh(self._scroll_to_cursor)
+        self.call_after_refresh(self.scroll_to_cursor)
 
     def on_focus(self) -> None:
         self.refresh()
