@@ -20,6 +20,7 @@ rows below `count`, which is published after every column of a row is written.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import pickle
@@ -51,6 +52,7 @@ class _ContextPickler(pickle.Pickler):
         return NotImplemented
 
 
+@functools.cache
 def _seg_api() -> bool:
     from sniffer.pipeline import Frame
 
@@ -249,18 +251,32 @@ class PacketStore:
         n = self._caplen[i]
         return self._ts[i], self._read(off + _REC.size, n), self._origlen[i], self._link[i]
 
+    def _end(self, i: int) -> int:
+        """Spill offset just past record i."""
+        return self._off[i + 1] if i + 1 < self.count else self._flushed + len(self._pending)
+
+    def frames(self, start: int, end: int) -> list[Any]:
+        """Frames of rows [start, end) read with one pread (a filter rescans the store this way)."""
+        if start >= end:
+            return []
+        base = self._off[start]
+        blob = self._read(base, self._end(end - 1) - base)
+        return [self._build(i, blob, self._off[i] - base) for i in range(start, end)]
+
     def frame(self, i: int) -> Any:
         """The full Frame of row i (summary, bytes, TCP analysis, MQTT PDUs); build its tree with .tree()."""
+        off = self._off[i]
+        return self._build(i, self._read(off, self._end(i) - off), 0)
+
+    def _build(self, i: int, blob: bytes, pos: int) -> Any:
         from sniffer.pipeline import Frame
 
-        off = self._off[i]
-        head = self._read(off, _REC.size)
-        dlen, clen = _REC.unpack(head)
-        blob = self._read(off + _REC.size, dlen + clen)
-        data = blob[:dlen]
+        dlen, clen = _REC.unpack_from(blob, pos)
+        pos += _REC.size
+        data = blob[pos : pos + dlen]
         tcp, pdus, delta = None, [], 0.0
         if clen:
-            tcp, pdus, delta = pickle.loads(blob[dlen:])
+            tcp, pdus, delta = pickle.loads(blob[pos + dlen : pos + dlen + clen])
         common = (i + 1, self._ts[i], self._rel[i], delta, self._link[i], data, self._origlen[i])
         if _seg_api():
             return Frame(*common, self.proto(i), self.info(i), self._stream[i], tcp, pdus,

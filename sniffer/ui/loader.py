@@ -140,7 +140,11 @@ class Loader:
                 if start >= end:
                     self._scanning = False
                     break
-            hits = [i for i in range(start, end) if matcher(store, i, None)]
+            if getattr(matcher, "needs_frame", False):
+                frames = store.frames(start, end)  # one read for the chunk, not one per frame
+                hits = [i for i, fr in zip(range(start, end), frames, strict=True) if matcher(store, i, fr)]
+            else:
+                hits = [i for i in range(start, end) if matcher(store, i, None)]
             with self.lock:
                 if self.view is not view:
                     return
