@@ -258,3 +258,23 @@ def subscribe_topics(d: bytes, hl: int, version: int) -> list[str]:
     except Bad:
         pass
     return topics
+
+
+def filter_topics(d: bytes, hl: int, t: int, version: int) -> list[str]:
+    """Non-empty topic filters of a well-formed SUBSCRIBE (t=8) or UNSUBSCRIBE (t=10), decoded as
+    the tree decodes them (the values of its mqtt.topic items); stops quietly at bad structure."""
+    end = len(d)
+    topics: list[str] = []
+    skip = 1 if t == C.SUBSCRIBE else 0  # the subscription options byte
+    try:
+        p = hl + 2
+        if version == C.V5:
+            p = properties(d, p, end)[0]
+        while p < end:
+            q = _string(d, p, end, "topic filter")
+            if q > p + 2:
+                topics.append(d[p + 2 : q].decode("utf-8", "replace"))
+            p = q + skip
+    except Bad:
+        pass
+    return topics

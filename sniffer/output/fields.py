@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
+from operator import attrgetter
 
-from sniffer.fields import FT, REGISTRY, Node
+from sniffer.fields import FT, REGISTRY, Base, Node
+from sniffer.mqtt.skim import filter_topics
 from sniffer.output.text import MASK
 
 COLUMNS: dict[str, Callable] = {
@@ -42,6 +44,9 @@ def _frame_fast(abbrev: str) -> Callable | None:
     if attr is None:
         return None
     fmt = fd.tshark
+    if (fd.ftype is FT.UINT or fd.ftype is FT.INT) and fd.base is not Base.HEX:
+        get = attrgetter(attr)
+        return lambda f: str(get(f))  # what fd.tshark() prints for a decimal integer
     if fd.ftype is FT.DOUBLE:
         # float epochs carry noise below the microsecond that tshark's integer times do not
         return lambda f: fmt(round(getattr(f, attr), 6))
@@ -49,16 +54,31 @@ def _frame_fast(abbrev: str) -> Callable | None:
 
 
 def _simple(pdu) -> bool:
-    """A PDU whose framing-time attributes say all its tree would: well formed, not a
-    (UN)SUBSCRIBE (their topic filters are mqtt.topic too), no topic taken from an alias."""
-    return pdu.error is None and pdu.msgtype not in (8, 10) and pdu.alias_state < 2
+    """A PDU whose framing-time attributes say all its tree would: a well-formed one.
+
+    A PUBLISH whose topic came from an MQTT 5 Topic Alias has one mqtt.topic item in the
+    tree holding pdu.topic (the resolved topic, "" if the alias was unknown), as any other
+    PUBLISH; (UN)SUBSCRIBE topic filters are read by skim.filter_topics."""
+    return pdu.error is None
+
+
+def _topics(pdus) -> list[str]:
+    out: list[str] = []
+    for p in pdus:
+        t = p.msgtype
+        if t == 3:
+            if p.topic is not None:
+                out.append(p.topic)
+        elif t == 8 or t == 10:
+            out.extend(filter_topics(p.data, p.hdr_len, t, p.version))
+    return out
 
 
 # MQTT fields answered from the PDUs the framing produced, for frames whose PDUs are all
 # _simple(); tests/test_output_fields.py checks they equal the tree's answer.
 PDU_FAST: dict[str, Callable] = {
     "mqtt.msgtype": lambda pdus: [str(p.msgtype) for p in pdus],
-    "mqtt.topic": lambda pdus: [p.topic for p in pdus if p.msgtype == 3 and p.topic is not None],
+    "mqtt.topic": _topics,
     "mqtt.msgid": lambda pdus: [str(p.msgid) for p in pdus if p.msgid >= 0],
 }
 
@@ -131,6 +151,11 @@ class FieldPrinter:
         self.protocols = {n.split(".", 1)[0] for n in tree_fields}
         if self.protocols & {"ip", "ipv6", "tcp", "eth", "vlan", "sll", "null", "raw"}:
             self.protocols.add("frame")  # the link/IP/TCP layers are built together
+        if occurrence in ("a", "0") and not quote and (not tree_fields or self.pdu_fast):
+            # Every value of every field, unquoted, nothing that needs a tree on well-formed
+            # PDUs: a line is the fast cells and the PDUs' joined values (see _line_quick).
+            self._cols = [(self.fast.get(name), PDU_FAST.get(name)) for name in names]
+            self.line = self._line_quick  # type: ignore[method-assign]
 
     def header(self) -> str:
         return self.separator.join(self.names)
@@ -150,6 +175,18 @@ class FieldPrinter:
             q = self.quote
             return self.aggregator.join(f"{q}{v}{q}" for v in values)
         return self.aggregator.join(values)
+
+    def _line_quick(self, frame) -> str:
+        """line() when _pick() reduces to joining (see __init__); falls back to line() for
+        frames with a malformed PDU, whose values come from the tree."""
+        pdus = frame.pdus
+        if not pdus:
+            return self.separator.join([fn(frame) if fn is not None else "" for fn, _ in self._cols])
+        for p in pdus:
+            if p.error is not None:  # not _simple()
+                return FieldPrinter.line(self, frame)
+        agg = self.aggregator
+        return self.separator.join([fn(frame) if fn is not None else agg.join(pf(pdus)) for fn, pf in self._cols])
 
     def line(self, frame) -> str:
         found: dict[str, list[str]] = {}
