@@ -125,8 +125,9 @@ class Frame:
         info = self._info
         if type(info) is str:
             return info
-        if self.pdus:
-            text = ", ".join([mqtt_dissect.info(p) for p in self.pdus])
+        pdus = self.pdus
+        if pdus:
+            text = mqtt_dissect.info(pdus[0]) if len(pdus) == 1 else ", ".join([mqtt_dissect.info(p) for p in pdus])
         elif info == _INFO_FIRST_SEGMENT:
             text = SEGMENT_SUFFIX.lstrip()  # a PDU starts here and completes later: Wireshark shows only this
         else:

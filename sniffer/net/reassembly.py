@@ -538,15 +538,30 @@ _PREFIX_ORDER = (
 )
 
 
+_FLAGS_TEXT: dict[int, str] = {}  # flags_str() per flags value (at most 4096 of them)
+
+
 def flags_str(flags: int) -> str:
-    names = [name for i, name in enumerate(_FLAG_NAMES) if flags & (1 << i)]
-    if flags & 0xE00:
-        names.append("Reserved")
-    return ", ".join(names) if names else "<None>"
+    s = _FLAGS_TEXT.get(flags)
+    if s is None:
+        names = [name for i, name in enumerate(_FLAG_NAMES) if flags & (1 << i)]
+        if flags & 0xE00:
+            names.append("Reserved")
+        s = ", ".join(names) if names else "<None>"
+        if 0 <= flags < 0x1000:
+            _FLAGS_TEXT[flags] = s
+    return s
+
+
+_TS_ONLY = b"\x01\x01\x08\x0a"  # NOP, NOP, Timestamps: the options of almost every segment
+_u32x2 = struct.Struct("!II").unpack_from
 
 
 def options_info(options: bytes, sack_base: int = 0) -> str:
     """Wireshark's Info suffix for TCP options: " MSS=1460 SACK_PERM TSval=.. TSecr=.. WS=128"."""
+    if len(options) == 12 and options[:4] == _TS_ONLY:
+        tsval, tsecr = _u32x2(options, 4)  # what the loop below gives for these 12 bytes
+        return f" TSval={tsval} TSecr={tsecr}"
     out: list[str] = []
     p, n = 0, len(options)
     while p < n:
@@ -604,13 +619,12 @@ def tcp_info(
     if analysis:
         got = set(analysis)
         prefix = "".join(_ANALYSIS_PREFIX[a] for a in _PREFIX_ORDER if a in got)
-    s = f"{prefix}{sport} → {dport} [{flags_str(flags)}] Seq={seq}"
+    fl = _FLAGS_TEXT.get(flags) or flags_str(flags)
     if flags & ACK:
-        s += f" Ack={ack}"
-    s += f" Win={win}"
-    if flags & URG:
-        s += f" Urg={urgent}"
-    s += f" Len={length}"
+        s = f"{prefix}{sport} → {dport} [{fl}] Seq={seq} Ack={ack} Win={win}"
+    else:
+        s = f"{prefix}{sport} → {dport} [{fl}] Seq={seq} Win={win}"
+    s = f"{s} Urg={urgent} Len={length}" if flags & URG else f"{s} Len={length}"
     if options:
         s += options_info(options, sack_base)
     if pdu_segment:
