@@ -194,10 +194,15 @@ class PacketStore:
         return self.count
 
     def _read(self, off: int, n: int) -> bytes:
+        """n bytes of the spill at off, wherever they are: on disk, still pending, or both."""
         with self._write_lock:
-            if off >= self._flushed:
-                p = off - self._flushed
+            flushed = self._flushed
+            if off >= flushed:
+                p = off - flushed
                 return bytes(self._pending[p : p + n])
+            if off + n > flushed:  # a range of records that straddles the last flush
+                head = os.pread(self._fd, flushed - off, off)
+                return head + bytes(self._pending[: off + n - flushed])
         return os.pread(self._fd, n, off)
 
     def string(self, sid: int) -> str:

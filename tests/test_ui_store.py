@@ -46,3 +46,19 @@ def test_raw_frames_and_pcapng_round_trip(tmp_path):
     assert write_pcapng(str(out), store, range(store.count)) == len(recs)
     back = list(open_capture(str(out)))
     assert [b[1:] for b in back] == [r[1:] for r in recs]
+
+
+def test_a_range_of_frames_straddling_the_last_flush(corpus_files):
+    """A filter rescan reads many records at once, some on disk and some not yet flushed."""
+    import sniffer.store as st
+
+    path = next(p for p in corpus_files if "100KB" in p.name)
+    old = st._FLUSH_AT
+    st._FLUSH_AT = 50_000  # flush every few frames
+    try:
+        store, frames = _load(path)
+    finally:
+        st._FLUSH_AT = old
+    assert 0 < store._flushed < store.spill_bytes()  # some records are still pending
+    batch = store.frames(0, store.count)
+    assert [tree_lines(g.tree()) for g in batch] == [tree_lines(f.tree()) for f in frames]

@@ -129,6 +129,16 @@ class Loader:
         return view
 
     def _scan(self, view: View) -> None:
+        try:
+            self._scan_rows(view)
+        except Exception as e:  # shown in the status bar; the view keeps what was scanned
+            self.error = f"filter: {type(e).__name__}: {e}"
+            with self.lock:
+                if self.view is view:
+                    self._scanning = False
+            self.notify()
+
+    def _scan_rows(self, view: View) -> None:
         store = self.store
         matcher = view.matcher
         while True:
