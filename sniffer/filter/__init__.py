@@ -60,14 +60,13 @@ class DisplayFilter:
         self.fields = frozenset(fields)  # field abbrevs the expression reads
         self.protocols = frozenset(protocols)  # protocols whose tree it may need
         self._pred = pred
-        # one fresh per-frame cache [tree nodes, parse tuple, sources] per evaluation
-        self.matches = lambda frame: pred(frame, [None, None, None])
+        self.matches = pred  # frame -> bool; one thread at a time (it caches the last frame's tree)
 
     def filter(self, frames: Iterable[Any]) -> Iterator[Any]:
         """The frames that match, in order."""
         pred = self._pred
         for f in frames:
-            if pred(f, [None, None, None]):
+            if pred(f):
                 yield f
 
     def __repr__(self) -> str:

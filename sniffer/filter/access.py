@@ -1,12 +1,15 @@
 """How a compiled filter reads a field's values out of a Frame.
 
-Rules: answer from the summary row and the framed PDUs when that is exact
-(frame.number, frame.len, mqtt presence, mqtt.msgtype, ...), otherwise from the
-frame's detail tree, built at most once per frame per evaluation and only for
-the protocols the expression uses. Each getter returns the list of every
-occurrence of the field in the frame, normalised into the filter's value domain.
+Rules: answer from the summary row, the TCP segment record and the framed PDUs
+when that is exact (frame.*, tcp ports/flags/stream/len, ip/ipv6 addresses,
+mqtt presence, msgtype, topic, qos, dup, retain, msgid, len, hdrflags), otherwise
+from the frame's detail tree, built at most once per frame and only for the
+protocols the expression uses. Each getter returns the list of every occurrence
+of the field in the frame, normalised into the filter's value domain.
+tests/test_filter_fastpath.py checks every fast path against the tree.
 
-`cx` is the per-evaluation cache: [tree nodes by abbrev | None, parse tuple | None, sources | None].
+The tree cache lives on the TreePlan and is keyed by the frame object: a compiled
+filter is meant for one thread at a time (the UI gives each worker its own).
 """
 
 from __future__ import annotations
@@ -17,31 +20,40 @@ from typing import Any
 from sniffer.fields import REGISTRY, FieldDef, Node
 from sniffer.filter.literals import KIND_OF, normalizer
 
-Getter = Callable[[Any, list], list]
+Getter = Callable[[Any], list]
 NET_PROTOCOLS = frozenset({"frame", "eth", "vlan", "sll", "null", "ip", "ipv6", "tcp", "raw"})
-PUBLISH, SUBSCRIBE, UNSUBSCRIBE = 3, 8, 10
+PUBLISH, PUBREL, SUBSCRIBE, UNSUBSCRIBE = 3, 6, 8, 10
+V31 = 3
 
 
 class TreePlan:
-    """The tree fields one filter needs; filled while compiling, read while matching."""
+    """The tree fields one filter needs (filled while compiling) and the last frame's tree."""
 
     def __init__(self) -> None:
         self.wanted: set[str] = set()
         self.protocols: set[str] = set()
+        self.mqtt_only = True  # every tree field is an mqtt.* field: no PDUs, no tree
+        self.frame: Any = None
+        self.cache: dict[str, list[Node]] = {}
+        self.sources_frame: Any = None
+        self.sources: list = []
 
     def want(self, abbrev: str) -> None:
         self.wanted.add(abbrev)
         proto = abbrev.split(".", 1)[0]
         self.protocols.add(proto)
+        if proto != "mqtt":
+            self.mqtt_only = False
         if proto in NET_PROTOCOLS:
             self.protocols.add("frame")  # link/IP/TCP layers are built together
         if proto == "tcp":
             self.protocols.add("mqtt")  # tcp.segment / tcp.reassembled.* sit beside the MQTT layer
 
-    def nodes(self, frame: Any, cx: list) -> dict[str, list[Node]]:
-        d = cx[0]
-        if d is None:
-            d = {}
+    def nodes(self, frame: Any) -> dict[str, list[Node]]:
+        if frame is self.frame:
+            return self.cache
+        d: dict[str, list[Node]] = {}
+        if frame.pdus or not self.mqtt_only:
             wanted = self.wanted
             stack = list(reversed(frame.tree(self.protocols)))
             while stack:
@@ -55,19 +67,18 @@ class TreePlan:
                         lst.append(n)
                 if n.children:
                     stack.extend(reversed(n.children))
-            cx[0] = d
+        self.frame, self.cache = frame, d
         return d
 
-
-def node_bytes(frame: Any, cx: list, n: Node) -> bytes:
-    """The bytes a node covers (a protocol's value in Wireshark)."""
-    srcs = cx[2]
-    if srcs is None:
-        srcs = cx[2] = frame.sources()
-    if n.source >= len(srcs):
-        return b""
-    data = srcs[n.source][1]
-    return bytes(data[n.start : n.start + n.length])
+    def node_bytes(self, frame: Any, n: Node) -> bytes:
+        """The bytes a node covers (a protocol's value in Wireshark)."""
+        if frame is not self.sources_frame:
+            self.sources_frame, self.sources = frame, frame.sources()
+        srcs = self.sources
+        if n.source >= len(srcs):
+            return b""
+        data = srcs[n.source][1]
+        return bytes(data[n.start : n.start + n.length])
 
 
 def tree_getter(plan: TreePlan, fd: FieldDef, wants_value: bool = True) -> Getter:
@@ -78,36 +89,33 @@ def tree_getter(plan: TreePlan, fd: FieldDef, wants_value: bool = True) -> Gette
         kind = "none"  # a presence test: occurrences only
     if kind == "bytes" and fd.ftype.name == "PROTOCOL":
 
-        def get_proto(f: Any, cx: list) -> list:
-            nodes = plan.nodes(f, cx).get(abbrev)
-            return [node_bytes(f, cx, n) for n in nodes] if nodes else []
+        def get_proto(f: Any) -> list:
+            nodes = plan.nodes(f).get(abbrev)
+            return [plan.node_bytes(f, n) for n in nodes] if nodes else []
 
         return get_proto
     if kind == "none":
 
-        def get_none(f: Any, cx: list) -> list:
-            nodes = plan.nodes(f, cx).get(abbrev)
+        def get_none(f: Any) -> list:
+            nodes = plan.nodes(f).get(abbrev)
             return [True] * len(nodes) if nodes else []
 
         return get_none
     norm = normalizer(kind)
 
-    def get(f: Any, cx: list) -> list:
-        nodes = plan.nodes(f, cx).get(abbrev)
+    def get(f: Any) -> list:
+        nodes = plan.nodes(f).get(abbrev)
         return [norm(n.value) for n in nodes] if nodes else []
 
     return get
 
 
 # frame.* fields answered from the summary row: abbrev -> Frame attribute
+# (frame times stay with the tree: the summary row's float seconds are not exact to the
+# nanosecond, and `frame.time_relative == 0.05` must see exactly what tshark sees)
 FRAME_ATTRS = {
     "frame.number": "number",
     "frame.len": "orig_len",
-    "frame.time_relative": "rel_ts",
-    "frame.time_delta": "delta",
-    "frame.time_delta_displayed": None,  # depends on the display: from the tree
-    "frame.time_epoch": "ts",
-    "frame.time": "ts",
 }
 
 
@@ -125,26 +133,26 @@ def single_getter(abbrev: str) -> Callable[[Any], Any] | None:
     return None
 
 
-def _mqtt_msgtype(f: Any, cx: list) -> list:
+def _mqtt_msgtype(f: Any) -> list:
     return [p.msgtype for p in f.pdus]
 
 
-def _mqtt_bytes(f: Any, cx: list) -> list:
+def _mqtt_bytes(f: Any) -> list:
     return [bytes(p.data) for p in f.pdus]
 
 
-def _mqtt_present(f: Any, cx: list) -> list:
+def _mqtt_present(f: Any) -> list:
     return [True] * len(f.pdus)
 
 
-def _frame_bytes(f: Any, cx: list) -> list:
+def _frame_bytes(f: Any) -> list:
     return [bytes(f.data)]
 
 
 def _mqtt_topic(tree_get: Getter) -> Getter:
     """mqtt.topic: PUBLISH topics straight from the framed PDUs, others from the tree."""
 
-    def get(f: Any, cx: list) -> list:
+    def get(f: Any) -> list:
         pdus = f.pdus
         if not pdus:
             return []
@@ -154,14 +162,109 @@ def _mqtt_topic(tree_get: Getter) -> Getter:
             if t == PUBLISH and p.error is None and p.topic is not None:
                 out.append(p.topic)
             elif t in (SUBSCRIBE, UNSUBSCRIBE, PUBLISH):
-                return tree_get(f, cx)  # topic filters (or a malformed PUBLISH): the dissector knows
+                return tree_get(f)  # topic filters (or a malformed PUBLISH): the dissector knows
         return out
 
     return get
 
 
+def _pdu_field(extract: Callable[[Any], Any], tree_get: Getter) -> Getter:
+    """A field read from each well-formed framed PDU; `extract` returns None where the PDU lacks it.
+
+    A frame with a malformed PDU goes to the tree: the dissector decides what it shows there.
+    """
+
+    def get(f: Any) -> list:
+        pdus = f.pdus
+        if not pdus:
+            return []
+        out = []
+        for p in pdus:
+            if p.error is not None:
+                return tree_get(f)
+            v = extract(p)
+            if v is not None:
+                out.append(v)
+        return out
+
+    return get
+
+
+def _qos_shown(p: Any) -> bool:
+    # Wireshark shows the QoS/DUP bits on PUBLISH, and on MQTT 3.1's PUBREL/SUBSCRIBE/UNSUBSCRIBE
+    t = p.msgtype
+    return t == PUBLISH or (p.version == V31 and t in (PUBREL, SUBSCRIBE, UNSUBSCRIBE))
+
+
+_PDU_EXTRACT: dict[str, Callable[[Any], Any]] = {
+    "mqtt.qos": lambda p: (p.flags >> 1) & 3 if _qos_shown(p) else None,
+    "mqtt.dupflag": lambda p: (p.flags >> 3) & 1 if _qos_shown(p) else None,
+    "mqtt.retain": lambda p: p.flags & 1 if p.msgtype == PUBLISH else None,
+    "mqtt.hdrflags": lambda p: (p.msgtype << 4) | p.flags,
+    "mqtt.len": lambda p: p.remaining,
+    "mqtt.msgid": lambda p: p.msgid if p.msgid >= 0 else None,
+}
+
+# TCP fields from the frame's segment record (Frame.seg), present on every IP+TCP frame.
+_TCP_FLAG_BITS = {
+    "tcp.flags.fin": 0x001,
+    "tcp.flags.syn": 0x002,
+    "tcp.flags.reset": 0x004,
+    "tcp.flags.push": 0x008,
+    "tcp.flags.ack": 0x010,
+    "tcp.flags.urg": 0x020,
+    "tcp.flags.ece": 0x040,
+    "tcp.flags.cwr": 0x080,
+}
+_SEG_EXTRACT: dict[str, Callable[[Any, Any], list]] = {
+    "tcp": lambda f, s: [True],
+    "tcp.srcport": lambda f, s: [s.sport],
+    "tcp.dstport": lambda f, s: [s.dport],
+    "tcp.port": lambda f, s: [s.sport, s.dport],
+    "tcp.stream": lambda f, s: [f.stream],
+    "tcp.len": lambda f, s: [s.length],
+}
+for _abbrev, _bit in _TCP_FLAG_BITS.items():
+    _SEG_EXTRACT[_abbrev] = lambda f, s, b=_bit: [1 if s.flags & b else 0]
+
+
+def _seg_field(extract: Callable[[Any, Any], list], tree_get: Getter) -> Getter:
+    def get(f: Any) -> list:
+        s = f.seg
+        if s is None:
+            return tree_get(f)  # not a plain IP+TCP frame: the tree knows
+        return extract(f, s)
+
+    return get
+
+
+def _ip(version: int, which: str) -> Callable[[Any], list]:
+    """ip.src/dst/addr or ipv6.* from the frame's raw addresses (Frame._addrs: (ipver, src, dst))."""
+    from_bytes = int.from_bytes
+
+    def extract(f: Any, s: Any) -> list:
+        ipver, src, dst = f._addrs
+        if ipver != version:
+            return []
+        if which == "src":
+            return [from_bytes(src, "big")]
+        if which == "dst":
+            return [from_bytes(dst, "big")]
+        if which == "":
+            return [True]
+        return [from_bytes(src, "big"), from_bytes(dst, "big")]
+
+    return extract
+
+
+for _proto, _ver in (("ip", 4), ("ipv6", 6)):
+    _SEG_EXTRACT[_proto] = _ip(_ver, "")
+    for _which in ("src", "dst", "addr"):
+        _SEG_EXTRACT[f"{_proto}.{_which}"] = _ip(_ver, _which)
+
+
 def fast_getter(abbrev: str, plan: TreePlan, wants_value: bool) -> Getter | None:
-    """A getter that avoids the tree for this field, or None.
+    """A getter that avoids the tree for this field where it can, or None.
 
     `wants_value` is False for a bare presence test (then a protocol need not
     produce its bytes).
@@ -172,8 +275,17 @@ def fast_getter(abbrev: str, plan: TreePlan, wants_value: bool) -> Getter | None
         return _frame_bytes
     if abbrev == "mqtt.msgtype":
         return _mqtt_msgtype
-    if abbrev == "mqtt.topic" and abbrev in REGISTRY:
-        return _mqtt_topic(tree_getter(plan, REGISTRY[abbrev]))
+    fd = REGISTRY.get(abbrev)
+    if fd is None:
+        return None
+    if abbrev == "mqtt.topic":
+        return _mqtt_topic(tree_getter(plan, fd))
+    if abbrev in _PDU_EXTRACT:
+        norm = normalizer(KIND_OF[fd.ftype])
+        ext = _PDU_EXTRACT[abbrev]
+        return _pdu_field(lambda p: None if (v := ext(p)) is None else norm(v), tree_getter(plan, fd, wants_value))
+    if abbrev in _SEG_EXTRACT and (fd.ftype.name != "PROTOCOL" or not wants_value):
+        return _seg_field(_SEG_EXTRACT[abbrev], tree_getter(plan, fd, wants_value))
     return None
 
 
@@ -184,5 +296,5 @@ def getter(abbrev: str, plan: TreePlan, wants_value: bool = True) -> Getter:
         return fast
     single = single_getter(abbrev)
     if single is not None:
-        return lambda f, cx: [single(f)]
+        return lambda f: [single(f)]
     return tree_getter(plan, REGISTRY[abbrev], wants_value)

@@ -1,7 +1,8 @@
 """Syntax tree -> one predicate over frames, with every check done at compile time.
 
-Each test becomes a closure `pred(frame, cx) -> bool`; `and`/`or` short-circuit
-left to right; `cx` caches the frame's tree for one evaluation. Semantics follow
+Each test becomes a closure `pred(frame) -> bool` (comparisons of summary-row
+fields and of mqtt.msgtype are generated as Python source for speed); `and`/`or`
+short-circuit left to right; the TreePlan caches the last frame's tree. Semantics follow
 tshark 4.0: a field occurring several times matches `==` if ANY occurrence
 matches, `!=` is "all occurrences differ" (the negation of ==), `===` / all_eq
 and `!==` / any_ne as documented in wireshark-filter(4), `any`/`all` prefixes
@@ -22,7 +23,7 @@ from sniffer.filter.errors import FilterError
 from sniffer.filter.literals import KIND_NAMES, KIND_OF, ORDERED, convert, parse_int, to_text
 from sniffer.filter.topic import check_filter, compile_topic_filter
 
-Pred = Callable[[Any, list], bool]
+Pred = Callable[[Any], bool]
 FUNCTIONS = ("len", "count", "upper", "lower", "string", "topic_match")
 NUMERIC = frozenset({"int", "float"})
 
@@ -116,9 +117,9 @@ class Compiler:
         base = access.getter(name, self.plan, True)
         is_str = kind == "str"
 
-        def get_slice(f: Any, cx: list) -> list:
+        def get_slice(f: Any) -> list:
             out = []
-            for v in base(f, cx):
+            for v in base(f):
                 b = _apply_slices(v.encode("utf-8", "surrogateescape") if is_str else v, ranges)
                 if b is not None:
                     out.append(b)
@@ -147,7 +148,7 @@ class Compiler:
         mask = convert(m, "int", None, f"the mask of {base.label}")
         g = base.get
         label = self.text[node.start : node.end]
-        return Operand("int", lambda f, cx: [v & mask for v in g(f, cx)], None, None, label, node.start, node.end)
+        return Operand("int", lambda f: [v & mask for v in g(f)], None, None, label, node.start, node.end)
 
     def call(self, node: P.Call) -> Operand:
         name = node.name
@@ -165,14 +166,12 @@ class Compiler:
         g = arg.get
         label = self.text[node.start : node.end]
         if name == "count":
-            return Operand(
-                "int", lambda f, cx: [n] if (n := len(g(f, cx))) else [], None, None, label, node.start, node.end
-            )
+            return Operand("int", lambda f: [n] if (n := len(g(f))) else [], None, None, label, node.start, node.end)
         if name == "len":
             if arg.kind == "str":
                 return Operand(
                     "int",
-                    lambda f, cx: [len(v.encode("utf-8", "surrogateescape")) for v in g(f, cx)],
+                    lambda f: [len(v.encode("utf-8", "surrogateescape")) for v in g(f)],
                     None,
                     None,
                     label,
@@ -180,7 +179,7 @@ class Compiler:
                     node.end,
                 )
             if arg.kind == "bytes":
-                return Operand("int", lambda f, cx: [len(v) for v in g(f, cx)], None, None, label, node.start, node.end)
+                return Operand("int", lambda f: [len(v) for v in g(f)], None, None, label, node.start, node.end)
             raise FilterError(
                 f"len() needs a string or bytes field; {arg.label} is {KIND_NAMES[arg.kind]}", arg.start, arg.end
             )
@@ -190,14 +189,14 @@ class Compiler:
                     f"{name}() needs a string field; {arg.label} is {KIND_NAMES[arg.kind]}", arg.start, arg.end
                 )
             fn = str.upper if name == "upper" else str.lower
-            return Operand("str", lambda f, cx: [fn(v) for v in g(f, cx)], None, None, label, node.start, node.end)
+            return Operand("str", lambda f: [fn(v) for v in g(f)], None, None, label, node.start, node.end)
         # string()
         if arg.kind in ("str", "bytes", "none"):
             raise FilterError(
                 f"string() converts non-string fields; {arg.label} is {KIND_NAMES[arg.kind]}", arg.start, arg.end
             )
         fmt = to_text(arg.kind, arg.fd)
-        return Operand("str", lambda f, cx: [fmt(v) for v in g(f, cx)], None, None, label, node.start, node.end)
+        return Operand("str", lambda f: [fmt(v) for v in g(f)], None, None, label, node.start, node.end)
 
     # ---- tests --------------------------------------------------------------------
     def test(self, node: Any) -> Pred:
@@ -206,7 +205,7 @@ class Compiler:
             return _chain(node.op, preds)
         if isinstance(node, P.Not):
             p = self.test(node.child)
-            return lambda f, cx: not p(f, cx)
+            return lambda f: not p(f)
         if isinstance(node, P.Exists):
             return self.exists(node.operand)
         if isinstance(node, P.Compare):
@@ -226,8 +225,8 @@ class Compiler:
             op = self.field(node, wants_value=node.slices is not None)
             g = op.get
             if op.single is not None:
-                return lambda f, cx: True
-            return lambda f, cx: bool(g(f, cx))
+                return lambda f: True
+            return lambda f: bool(g(f))
         if isinstance(node, P.Call):
             if node.name == "topic_match":
                 return self.topic_match(node)
@@ -239,7 +238,7 @@ class Compiler:
         if isinstance(node, P.BitAnd):
             op = self.bitand(node)
             g = op.get
-            return lambda f, cx: any(g(f, cx))
+            return lambda f: any(g(f))
         if isinstance(node, (P.Str, P.Char)):
             raise FilterError("a value alone is not a test: compare a field with it", node.start, node.end)
         raise FilterError("a field was expected here", node.start, node.end)
@@ -263,8 +262,8 @@ class Compiler:
         m = compile_topic_filter(flt.value)
         g = arg.get
 
-        def pred(f: Any, cx: list) -> bool:
-            for v in g(f, cx):  # noqa: SIM110  (a plain loop beats any(genexpr) per frame)
+        def pred(f: Any) -> bool:
+            for v in g(f):  # noqa: SIM110  (a plain loop beats any(genexpr) per frame)
                 if m(v):
                     return True
             return False
@@ -328,23 +327,26 @@ class Compiler:
         elem = _element_test(test, lhs.kind)
         g = lhs.get
         if rop is None:
+            fast = _generated(lhs, test, quant, const)
+            if fast is not None:
+                return fast
             single = lhs.single
             if single is not None:
-                return lambda f, cx: elem(single(f), const)
+                return lambda f: elem(single(f), const)
             if test == "eq" and quant == "any" and lhs.kind not in ("ipv4", "ipv6"):
-                return lambda f, cx: const in g(f, cx)
+                return lambda f: const in g(f)
             if quant == "any":
 
-                def any_pred(f: Any, cx: list) -> bool:
-                    for v in g(f, cx):  # noqa: SIM110  (a plain loop beats any(genexpr) per frame)
+                def any_pred(f: Any) -> bool:
+                    for v in g(f):  # noqa: SIM110  (a plain loop beats any(genexpr) per frame)
                         if elem(v, const):
                             return True
                     return False
 
                 return any_pred
 
-            def all_pred(f: Any, cx: list) -> bool:
-                vals = g(f, cx)
+            def all_pred(f: Any) -> bool:
+                vals = g(f)
                 if not vals:
                     return False
                 for v in vals:  # noqa: SIM110  (a plain loop beats any(genexpr) per frame)
@@ -358,10 +360,10 @@ class Compiler:
             elem = lambda a, b: base(a, (b, b))  # noqa: E731  (a field's address is a one-address range)
         h = rop.get
         if quant == "any":
-            return lambda f, cx: any(elem(a, b) for a in g(f, cx) for b in h(f, cx))
+            return lambda f: any(elem(a, b) for a in g(f) for b in h(f))
 
-        def all_pairs(f: Any, cx: list) -> bool:
-            left, right = g(f, cx), h(f, cx)
+        def all_pairs(f: Any) -> bool:
+            left, right = g(f), h(f)
             return bool(left) and bool(right) and all(elem(a, b) for a in left for b in right)
 
         return all_pairs
@@ -394,10 +396,10 @@ class Compiler:
         to_s = (lambda v: v.decode("latin-1")) if lhs.kind == "bytes" else (lambda v: v)
         quant = node.quant
         if quant == "all":
-            return lambda f, cx: bool(vals := g(f, cx)) and all(search(to_s(v)) for v in vals)
+            return lambda f: bool(vals := g(f)) and all(search(to_s(v)) for v in vals)
 
-        def pred(f: Any, cx: list) -> bool:
-            for v in g(f, cx):  # noqa: SIM110  (a plain loop beats any(genexpr) per frame)
+        def pred(f: Any) -> bool:
+            for v in g(f):  # noqa: SIM110  (a plain loop beats any(genexpr) per frame)
                 if search(to_s(v)):
                     return True
             return False
@@ -440,21 +442,49 @@ class Compiler:
             return False
 
         if node.quant == "all":
-            return lambda f, cx: bool(vals := g(f, cx)) and all(member(v) for v in vals)
+            return lambda f: bool(vals := g(f)) and all(member(v) for v in vals)
         if not ranges:
             isdisjoint = members.isdisjoint
             if lhs.single is not None:
                 s = lhs.single
-                return lambda f, cx: s(f) in members
-            return lambda f, cx: not isdisjoint(g(f, cx))
+                return lambda f: s(f) in members
+            return lambda f: not isdisjoint(g(f))
 
-        def pred(f: Any, cx: list) -> bool:
-            for v in g(f, cx):  # noqa: SIM110  (a plain loop beats any(genexpr) per frame)
+        def pred(f: Any) -> bool:
+            for v in g(f):  # noqa: SIM110  (a plain loop beats any(genexpr) per frame)
                 if member(v):
                     return True
             return False
 
         return pred
+
+
+_PYOP = {"eq": "==", "ne": "!=", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+
+
+def _generated(lhs: Operand, test: str, quant: str, const: Any) -> Pred | None:
+    """Generated source for the hottest shapes: a summary-row field or mqtt.msgtype against a constant."""
+    op = _PYOP.get(test)
+    if op is None or lhs.kind not in ("int", "float", "time"):
+        return None
+    attr = access.FRAME_ATTRS.get(lhs.label)
+    ns = {"c": const}
+    if attr and lhs.single is not None:
+        return eval(f"lambda f: f.{attr} {op} c", ns)  # noqa: S307  (operator and attribute from fixed tables)
+    if lhs.label != "mqtt.msgtype":
+        return None
+    if quant == "any":
+        src = (
+            "def pred(f):\n    for p in f.pdus:\n"
+            f"        if p.msgtype {op} c:\n            return True\n    return False\n"
+        )
+    else:
+        src = (
+            "def pred(f):\n    pdus = f.pdus\n    if not pdus:\n        return False\n"
+            f"    for p in pdus:\n        if not p.msgtype {op} c:\n            return False\n    return True\n"
+        )
+    exec(src, ns)  # noqa: S102  (source built from fixed tables above)
+    return ns["pred"]
 
 
 def _element_test(test: str, kind: str) -> Callable[[Any, Any], bool]:
@@ -484,10 +514,7 @@ def _chain(op: str, preds: list[Pred]) -> Pred:
     acc = preds[0]
     for nxt in preds[1:]:
         a, b = acc, nxt
-        if op == "and":
-            acc = lambda f, cx, a=a, b=b: a(f, cx) and b(f, cx)  # noqa: E731
-        else:
-            acc = lambda f, cx, a=a, b=b: a(f, cx) or b(f, cx)  # noqa: E731
+        acc = (lambda f, a=a, b=b: a(f) and b(f)) if op == "and" else (lambda f, a=a, b=b: a(f) or b(f))
     return acc
 
 
