@@ -151,6 +151,12 @@ class DirectionDecoder:
         self._junk_spans: list[tuple[object, int, int, int]] = []
         self._out: deque[PDU] = deque()
         self._aliases: dict[int, str] = {}  # MQTT 5 topic aliases of this direction
+        # The head chunk and position of a PDU found incomplete, and the bytes it needs: while the
+        # head is unchanged, next_pdu() waits without re-reading the header (large PDUs arrive
+        # in hundreds of segments).
+        self._wait_ch: list | None = None
+        self._wait_pos = 0
+        self._wait_total = 0
 
     # ---- input -----------------------------------------------------------------
 
@@ -305,6 +311,8 @@ class DirectionDecoder:
                     self._avail -= total
                     return self._make(pdu_data, hl, rem, ((ch[0], ch[3] + pos, 0, total),))
             # General path: header and body may span chunks.
+            if ch is self._wait_ch and pos == self._wait_pos and self._avail < self._wait_total:
+                return None  # same head PDU as last time, still incomplete: no need to re-read its header
             hdr = self._peek_header()
             if hdr is None:
                 return None
@@ -333,6 +341,7 @@ class DirectionDecoder:
                     f"kept {keep}, skipped {total - keep}",
                 )
             if self._avail < total:
+                self._wait_ch, self._wait_pos, self._wait_total = ch, pos, total
                 return None
             data, spans = self._take(total)
             return self._make(data, hl, rem, spans)

@@ -125,6 +125,9 @@ class Seg:
         )
 
 
+_new_seg = object.__new__
+
+
 class _Dir:
     """State of one direction of a conversation."""
 
@@ -226,91 +229,73 @@ class TcpStreams:
         ent = self._table.get((src, sport, dst, dport))
         if ent is not None and not flags & 0x07:  # no SYN/FIN/RST
             conv, direction, d, r = ent
-            nextseq = d.nextseq
             rbase = r.base
-            if seq == nextseq and rbase is not None:
-                return self._in_order(conv, direction, d, r, rbase, sport, dport, seq, ack, flags, payload, window,
-                                      options, tag)  # fmt: skip
+            if seq == d.nextseq and rbase is not None:
+                # The common case, inline (same results as _segment): a known stream, both
+                # bases known, seq exactly where this direction left off, so no loss,
+                # keep-alive or retransmission can apply; _analyse() reduced to what remains.
+                n = len(payload)
+                seg = _new_seg(Seg)  # every slot is set below
+                seg.stream = conv.index
+                seg.direction = direction
+                seg.sport = sport
+                seg.dport = dport
+                seg.flags = flags
+                seg.options = options
+                seg.length = n
+                rel = seg.seq = (seq - d.base) & M32
+                seg.ack = (ack - rbase) & M32
+                seg.ack_base = rbase
+                seg.nxtseq = (rel + n) & M32
+                seg.new_stream = False
+                seg.rev_events = []
+                ws = d.ws
+                if ws >= 0:
+                    seg.win_scale = 1 << ws
+                    win = seg.win = window << ws
+                else:
+                    seg.win_scale = ws
+                    win = seg.win = window
+                # analysis, in _analyse()'s order
+                out = None
+                if win == 0:
+                    out = ["zero_window"]
+                if n == 0:
+                    dwin = d.window
+                    if ack == d.lastack and dwin is not None and win != dwin:
+                        out = out or []
+                        out.append("window_update")
+                else:
+                    rwin, rlast = r.window, r.lastack
+                    if rwin is not None and rlast is not None and ((seq + n) & M32) == ((rlast + rwin) & M32):
+                        out = out or []
+                        out.append("window_full")
+                ackf = flags & ACK
+                if ackf:
+                    tob = r.tobeacked
+                    if tob is not None and 0 < ((ack - tob) & M32) < 0x80000000:  # _sdiff(ack, tob) > 0
+                        out = out or []
+                        out.append("ack_lost_segment")
+                        r.tobeacked = ack
+                seg.analysis = () if out is None else tuple(out)
+                if ackf:
+                    d.lastack = ack
+                d.window = win
+                # in-order delivery
+                if n:
+                    d.nextseq = d.tobeacked = (seq + n) & M32
+                    if seq == d.nxt and not d.held:
+                        seg.events = [("data", bytes(payload), 0)]
+                        d.nxt = (seq + n) & M32
+                        d.abs += n
+                    else:
+                        seg.events = events = []
+                        self._accept(d, seq, payload, tag, events)
+                else:
+                    seg.events = []
+                seg.closed = d.closed
+                return seg
         return self._segment(ent, ipver, src, dst, sport, dport, seq, ack, flags, payload, window, options, tag)
-
-    def _in_order(
-        self,
-        conv: _Conv,
-        direction: int,
-        d: _Dir,
-        r: _Dir,
-        rbase: int,
-        sport: int,
-        dport: int,
-        seq: int,
-        ack: int,
-        flags: int,
-        payload: memoryview | bytes,
-        window: int,
-        options: bytes,
-        tag: object,
-    ) -> Seg:
-        """segment() for the common case, with the same results: a known stream, no SYN/FIN/RST,
-        both bases known, seq exactly where this direction left off (so no loss, keep-alive
-        or retransmission can apply); _analyse() reduced to the checks that remain."""
-        n = len(payload)
-        seg = Seg()
-        seg.stream = conv.index
-        seg.direction = direction
-        seg.sport = sport
-        seg.dport = dport
-        seg.flags = flags
-        seg.options = options
-        seg.length = n
-        rel = seg.seq = (seq - d.base) & M32
-        seg.ack = (ack - rbase) & M32
-        seg.ack_base = rbase
-        seg.nxtseq = (rel + n) & M32
-        ws = d.ws
-        if ws >= 0:
-            seg.win_scale = 1 << ws
-            win = seg.win = window << ws
-        else:
-            seg.win_scale = ws
-            win = seg.win = window
-        # analysis, in _analyse()'s order
-        out = None
-        if win == 0:
-            out = ["zero_window"]
-        if n == 0:
-            dwin = d.window
-            if ack == d.lastack and dwin is not None and win != dwin:
-                out = out or []
-                out.append("window_update")
-        else:
-            rwin, rlast = r.window, r.lastack
-            if rwin is not None and rlast is not None and ((seq + n) & M32) == ((rlast + rwin) & M32):
-                out = out or []
-                out.append("window_full")
-        ackf = flags & ACK
-        if ackf:
-            tob = r.tobeacked
-            if tob is not None and 0 < ((ack - tob) & M32) < 0x80000000:
-                out = out or []
-                out.append("ack_lost_segment")
-                r.tobeacked = ack
-        if out is not None:
-            seg.analysis = tuple(out)
-        if n:
-            d.nextseq = d.tobeacked = (seq + n) & M32
-        if ackf:
-            d.lastack = ack
-        d.window = win
-        # in-order delivery
-        if n:
-            if seq == d.nxt and not d.held:
-                seg.events.append(("data", bytes(payload), 0))
-                d.nxt = (seq + n) & M32
-                d.abs += n
-            else:
-                self._accept(d, seq, payload, tag, seg.events)
-        seg.closed = d.closed
-        return seg
 
     def _segment(
         self,
