@@ -30,6 +30,7 @@ PREFIX = 1024  # bytes kept for display of an oversized PDU or of skipped junk
 DEFAULT_MAX_PDU = 16 * 1024 * 1024
 
 _PUBLISH, _CONNECT, _HAS_MSGID = C.PUBLISH, C.CONNECT, C.HAS_MSGID
+_PUBACK, _PUBCOMP = C.PUBACK, C.PUBCOMP
 
 
 class Session:
@@ -498,16 +499,24 @@ class DirectionDecoder:
     def _make(self, data: bytes, hl: int, rem: int, spans: tuple, error: str | None = None) -> PDU:
         b0 = data[0]
         version = self.session.version
-        if b0 >> 4 == _PUBLISH and version is not None and error is None:
-            # Hot path: a well-formed PUBLISH without MQTT 5 properties (or with an empty block).
-            end = len(data)
-            p = hl + 2 + (data[hl] << 8 | data[hl + 1]) if hl + 2 <= end else end + 1
-            q = p + 2 if b0 & 6 else p
-            if q <= end and (version != C.V5 or (q < end and data[q] == 0)):
-                pdu = PDU(data, _PUBLISH, b0 & 15, hl, rem, spans, version, self.session.version_inferred)
-                pdu.topic = data[hl + 2 : p].decode("utf-8", "replace")
-                if q != p:
-                    pdu.msgid = data[p] << 8 | data[p + 1]
+        if version is not None and error is None:
+            t = b0 >> 4
+            if t == _PUBLISH:
+                # Hot path: a well-formed PUBLISH without MQTT 5 properties (or with an empty block).
+                end = len(data)
+                p = hl + 2 + (data[hl] << 8 | data[hl + 1]) if hl + 2 <= end else end + 1
+                q = p + 2 if b0 & 6 else p
+                if q <= end and (version != C.V5 or (q < end and data[q] == 0)):
+                    pdu = PDU(data, _PUBLISH, b0 & 15, hl, rem, spans, version, self.session.version_inferred)
+                    pdu.topic = data[hl + 2 : p].decode("utf-8", "replace")
+                    if q != p:
+                        pdu.msgid = data[p] << 8 | data[p + 1]
+                    return pdu
+            elif _PUBACK <= t <= _PUBCOMP and len(data) == hl + 2:
+                # Hot path: a bare PUBACK/PUBREC/PUBREL/PUBCOMP (packet id only): what
+                # _make_general gives, check() finding nothing to object to.
+                pdu = PDU(data, t, b0 & 15, hl, rem, spans, version, self.session.version_inferred)
+                pdu.msgid = data[hl] << 8 | data[hl + 1]
                 return pdu
         return self._make_general(data, hl, rem, spans, error)
 
