@@ -31,6 +31,7 @@ SEGMENT_SUFFIX = " [TCP segment of a reassembled PDU]"
 # the first segment of one, or the MQTT PDUs' own Info.
 _INFO_TCP, _INFO_SEGMENT, _INFO_FIRST_SEGMENT, _INFO_MQTT = range(4)
 _parse = netframe.parse
+_addr_str = netframe.addr_str
 
 
 class MqttConnection:
@@ -110,15 +111,19 @@ class Frame:
 
     @property
     def src(self) -> str:
-        if self._addrs is not None and not self._src:
-            self._src = netframe.addr_str(self._addrs[0], self._addrs[1])
-        return self._src
+        s = self._src
+        if not s and self._addrs is not None:
+            a = self._addrs
+            s = self._src = _addr_str(a[0], a[1])
+        return s
 
     @property
     def dst(self) -> str:
-        if self._addrs is not None and not self._dst:
-            self._dst = netframe.addr_str(self._addrs[0], self._addrs[2])
-        return self._dst
+        s = self._dst
+        if not s and self._addrs is not None:
+            a = self._addrs
+            s = self._dst = _addr_str(a[0], a[2])
+        return s
 
     @property
     def info(self) -> str:

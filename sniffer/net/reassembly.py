@@ -611,7 +611,11 @@ def tcp_info(
         s = f"{prefix}{sport} → {dport} [{fl}] Seq={seq} Win={win}"
     s = f"{s} Urg={urgent} Len={length}" if flags & URG else f"{s} Len={length}"
     if options:
-        s += options_info(options, sack_base)
+        if len(options) == 12 and options[:4] == _TS_ONLY:  # options_info()'s fast path, inline
+            tsval, tsecr = _u32x2(options, 4)
+            s = f"{s} TSval={tsval} TSecr={tsecr}"
+        else:
+            s += options_info(options, sack_base)
     if pdu_segment:
         s += " [TCP segment of a reassembled PDU]"
     return s
