@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import sys
 import tempfile
 import time
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--unique", type=int, default=200_000, help="distinct frames dissected (repeated up to --frames)")
     ap.add_argument("--capture", help="use this capture instead of a generated one")
     ap.add_argument("--repeat", type=int, default=1, help="runs per expression (the best is reported)")
+    ap.add_argument("--json", action="store_true", help="also print one RESULT line of JSON (bench/run_all.py)")
     a = ap.parse_args(argv)
     unique = min(a.unique, a.frames)
     if a.capture:
@@ -88,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'seconds':>8} {'per 1M':>7} {'µs/frame':>8} {'matched':>9}  expression")
     gc.disable()  # the predicate allocates small lists; keep collector pauses out of the timing
     worst = 0.0
+    result: dict = {"frames": n, "unique": len(base), "per_1m_s": {}}
     try:
         for expr in a.expressions or DEFAULT_EXPRESSIONS:
             flt = compile_filter(expr)
@@ -102,8 +105,11 @@ def main(argv: list[str] | None = None) -> int:
             worst = max(worst, per_m)
             flag = "" if per_m < 2.0 else "   (over the 2 s target)"
             print(f"{best:8.2f} {per_m:7.2f} {best / n * 1e6:8.2f} {hits:9,}  {expr}{flag}")
+            result["per_1m_s"][expr] = [per_m, hits]
     finally:
         gc.enable()
+    if a.json:
+        print("RESULT " + json.dumps(result))
     return 0
 
 

@@ -1,0 +1,676 @@
+"""Every benchmark in one command: offline vs tshark/scapy/pyshark, live capture, start-up, UI scale.
+
+    python bench/run_all.py [--quick] [--frames 1000000] [--runs 3] [--only offline,live,startup,ui]
+
+Prints one table per section and writes bench/RESULTS.md with the machine's description. Each figure
+is the median of --runs runs (1 with --quick); each ratio is taken within one run, then the median of
+those ratios is shown. The "target" column checks the issues' targets (✓/✗), so a regression shows.
+Live capture needs root (it floods a local mosquitto on lo).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import bench_libs  # noqa: E402
+
+FIELDS = ["-e", "frame.number", "-e", "mqtt.msgtype", "-e", "mqtt.topic"]
+ME = [sys.executable, "-m", "sniffer"]  # the console script is the same entry point (sniffer.cli:main)
+OK, NO = "✓", "✗"
+
+
+class Report:
+    """Collects the Markdown of RESULTS.md and prints each table as it is made."""
+
+    def __init__(self) -> None:
+        self.md: list[str] = []
+        self.targets: list[tuple[str, str, str, bool]] = []
+
+    def text(self, s: str = "") -> None:
+        print(s, flush=True)
+        self.md.append(s)
+
+    def table(self, header: list[str], rows: list[list[str]], right_from: int = 1) -> None:
+        align = ["---" if i < right_from else "---:" for i in range(len(header))]
+        self.text("| " + " | ".join(header) + " |")
+        self.text("|" + "|".join(align) + "|")
+        for r in rows:
+            self.text("| " + " | ".join(r) + " |")
+        self.text()
+
+    def target(self, section: str, what: str, measured: str, ok: bool) -> str:
+        self.targets.append((section, what, measured, ok))
+        return OK if ok else NO
+
+
+def med(xs) -> float:
+    xs = list(xs)
+    return statistics.median(xs) if xs else float("nan")
+
+
+def timed(cmd: list[str], out_path: str | None = None) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB, wait4) of one child run; stdout to a file or /dev/null."""
+    with open(out_path or os.devnull, "wb") as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=REPO)
+        _, status, usage = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t0
+        if os.waitstatus_to_exitcode(status) != 0:
+            err.seek(0)
+            raise SystemExit(f"failed: {' '.join(cmd)}: {err.read().decode(errors='replace')[-400:]}")
+    return wall, usage.ru_maxrss
+
+
+def field_counts(path: str) -> tuple[int, int, list[str]]:
+    """(lines, MQTT PDUs, lines) of a `-T fields -e frame.number -e mqtt.msgtype ...` output file."""
+    lines = Path(path).read_text(errors="replace").splitlines()
+    pdus = 0
+    for line in lines:
+        cells = line.split("\t")
+        if len(cells) > 1 and cells[1]:
+            pdus += len(cells[1].split(","))
+    return len(lines), pdus, lines
+
+
+def version(cmd: list[str]) -> str:
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        return (out.stdout or out.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return "not installed"
+
+
+def machine() -> list[str]:
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kib = int(f.readline().split()[1])
+    py = [sys.executable, "-c"]
+    meta = "from importlib.metadata import version as v; print(v('{}'))"
+    return [
+        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}",
+        f"- CPU: {cpu}, {os.cpu_count()} cores (shared: other jobs may run beside the benchmark)",
+        f"- RAM: {mem_kib / 2**20:.1f} GiB; kernel {platform.release()}",
+        f"- Python {platform.python_version()}; mqttsniff {version(ME + ['--version'])}",
+        f"- {version(['tshark', '--version'])}; {version(['tcpdump', '--version'])}",
+        f"- scapy {version(py + ['import scapy; print(scapy.__version__)'])}; "
+        f"pyshark {version(py + [meta.format('pyshark')])}; "
+        f"textual {version(py + [meta.format('textual')])}; "
+        f"{version(['mosquitto', '-h'])}",
+    ]
+
+
+# -- 1. offline ------------------------------------------------------------------------------------
+def offline(rep: Report, cap: str, a: argparse.Namespace, work: str) -> None:
+    ts = ["tshark", "-r", cap]
+    me = ME + ["-r", cap]
+    cmds = {
+        "ms_fields": me + ["-T", "fields", *FIELDS],
+        "ts_fields_Y": ts + ["-Y", "mqtt", "-T", "fields", *FIELDS],
+        "ts_fields": ts + ["-T", "fields", *FIELDS],
+        "ms_summary": me,
+        "ts_summary": ts,
+    }
+    res: dict[str, list[tuple[float, int]]] = {k: [] for k in cmds}
+    for i in range(a.runs):
+        for k, cmd in cmds.items():  # interleaved, so a busy moment on the machine hits all alike
+            res[k].append(timed(cmd, os.path.join(work, f"{k}.out")))
+            print(f"  run {i + 1}/{a.runs} {k}: {res[k][-1][0]:.1f} s", file=sys.stderr, flush=True)
+    # correctness: the outputs of the last run
+    ms_lines, ms_pdus, ms_out = field_counts(os.path.join(work, "ms_fields.out"))
+    ts_lines, ts_pdus, ts_out = field_counts(os.path.join(work, "ts_fields.out"))
+    y_lines, y_pdus, _ = field_counts(os.path.join(work, "ts_fields_Y.out"))
+    differ = sum(1 for x, y in zip(ms_out, ts_out, strict=False) if x != y) + abs(ms_lines - ts_lines)
+    del ms_out, ts_out
+    sum_ms = Path(work, "ms_summary.out").read_bytes().count(b"\n")
+    sum_ts = Path(work, "ts_summary.out").read_bytes().count(b"\n")
+    frames, pdus = ts_lines, ts_pdus
+
+    # JSON on a slice (tshark -T json is slow and its output huge)
+    jn = min(a.json_frames, frames)
+    jslice = bench_libs.make_slice(cap, jn, os.path.join(work, f"slice-{jn}.pcap"))
+    jpdus = sum(bench_libs.tshark_counts(jslice))
+    jcmds = {"ms_ndjson": ME + ["-r", jslice, "-T", "ndjson"], "ts_json": ["tshark", "-r", jslice, "-T", "json"]}
+    jres: dict[str, list[tuple[float, int]]] = {k: [] for k in jcmds}
+    for _ in range(a.runs):
+        for k, cmd in jcmds.items():
+            jres[k].append(timed(cmd))
+
+    # the libraries on their own (smaller) slices
+    libs = {}
+    for tool, n in (("scapy", a.scapy_frames), ("pyshark", a.pyshark_frames), ("pyshark-json", a.pyshark_frames)):
+        n = min(n, frames)
+        sl = bench_libs.make_slice(cap, n, os.path.join(work, f"slice-{n}.pcap"))
+        libs[tool] = bench_libs.measure(tool, sl, a.runs, work)
+        print(f"  {tool}: {libs[tool]['seconds']:.1f} s on {n} frames", file=sys.stderr, flush=True)
+
+    def ratio(k: str, ref: str, runs=res) -> float:
+        return med(r[0] / m[0] for m, r in zip(runs[k], runs[ref], strict=True))
+
+    def rss(k: str, runs=res) -> float:
+        return max(r[1] for r in runs[k]) / 1024
+
+    def secs(k: str, runs=res) -> float:
+        return med(r[0] for r in runs[k])
+
+    ts_fps = frames / secs("ts_fields")
+    rows = []
+
+    def row(name, k, n_frames, n_pdus, vs, ratio_v, target="", runs=res):
+        s = secs(k, runs)
+        rows.append(
+            [f"`{name}`", f"{n_frames:,}", f"{s:.2f}", f"{n_frames / s:,.0f}", f"{n_pdus / s:,.0f}",
+             f"{rss(k, runs):.0f}", vs, f"{ratio_v:.2f}×", target]
+        )  # fmt: skip
+
+    sum_ratio = ratio("ms_summary", "ts_fields")
+    rss_ok = rss("ms_summary") < rss("ts_fields") and rss("ms_summary") < rss("ts_summary")
+    t_sum = rep.target("offline", "summary ≥ 10× faster than `tshark -T fields`", f"{sum_ratio:.1f}×", sum_ratio >= 10)
+    t_rss = rep.target(
+        "offline",
+        "summary peak RSS below tshark's",
+        f"{rss('ms_summary'):.0f} MiB vs {rss('ts_fields'):.0f}/{rss('ts_summary'):.0f} MiB",
+        rss_ok,
+    )
+    t_agree = rep.target("offline", "`-T fields` output identical to tshark's", f"{differ} lines differ", differ == 0)
+    row(
+        "mqttsniff -r F -T fields -e …",
+        "ms_fields",
+        frames,
+        pdus,
+        "tshark -Y mqtt -T fields",
+        ratio("ms_fields", "ts_fields_Y"),
+        t_agree,
+    )
+    row("tshark -r F -Y mqtt -T fields -e …", "ts_fields_Y", frames, pdus, "itself", 1.0)
+    row("tshark -r F -T fields -e …", "ts_fields", frames, pdus, "itself", 1.0)
+    row(
+        "mqttsniff -r F (summary)",
+        "ms_summary",
+        frames,
+        pdus,
+        "tshark -T fields",
+        sum_ratio,
+        f"{t_sum} speed, {t_rss} RSS",
+    )
+    row("mqttsniff -r F (summary)", "ms_summary", frames, pdus, "tshark -r F", ratio("ms_summary", "ts_summary"))
+    row("tshark -r F (summary)", "ts_summary", frames, pdus, "itself", 1.0)
+    row(
+        f"mqttsniff -T ndjson (first {jn:,})",
+        "ms_ndjson",
+        jn,
+        jpdus,
+        "tshark -T json",
+        ratio("ms_ndjson", "ts_json", jres),
+        runs=jres,
+    )
+    row(f"tshark -T json (first {jn:,})", "ts_json", jn, jpdus, "itself", 1.0, runs=jres)
+    for tool, r in libs.items():
+        fps = r["frames"] / r["seconds"]
+        rows.append(
+            [f"{tool} (first {r['frames']:,})", f"{r['frames']:,}", f"{r['seconds']:.2f}", f"{fps:,.0f}",
+             f"{r['pdus'] / r['seconds']:,.0f}", f"{r['rss_kib'] / 1024:.0f}", "tshark -T fields (full file)",
+             f"{fps / ts_fps:.3f}×", ""]
+        )  # fmt: skip
+
+    rep.text(f"## 1. Offline dissection: {frames:,} frames, {pdus:,} MQTT PDUs (`{os.path.basename(cap)}`)")
+    rep.text()
+    rep.text(
+        f"Median of {a.runs} run(s); \"× tshark\" is the speed ratio (tshark's time / this one's) taken in each run. "
+        "Peak RSS is the child's own (wait4). Output goes to a file. Slices are the first N frames (editcap); "
+        "scapy and pyshark rates exclude their import time, pyshark's RSS is the Python process only "
+        "(its tshark child not included)."
+    )
+    rep.text()
+    rep.table(
+        [
+            "command",
+            "frames",
+            "seconds",
+            "frames/s",
+            "MQTT PDUs/s",
+            "peak RSS MiB",
+            "compared with",
+            "× tshark",
+            "target",
+        ],  # fmt: skip
+        rows,
+    )
+    rep.text("PDU counts (the fast one must also be the right one):")
+    rep.text()
+    rep.text(
+        f"- mqttsniff `-T fields`: {ms_lines:,} lines, {ms_pdus:,} PDUs; tshark `-T fields`: {ts_lines:,} lines, "
+        f"{ts_pdus:,} PDUs; tshark `-Y mqtt`: {y_lines:,} frames, {y_pdus:,} PDUs; "
+        f"**{differ} output lines differ** from tshark's."
+    )
+    rep.text(f"- summary lines: mqttsniff {sum_ms:,}, tshark {sum_ts:,} (one per frame).")
+    for tool, r in libs.items():
+        rep.text(
+            f"- {tool} on the first {r['frames']:,} frames: {r['pdus']:,} PDUs vs tshark's {r['ref_pdus']:,} "
+            f"({r['pdu_error_pct']:+.1f}%); per frame: {r['frames_same']:,} right, {r['frames_more']:,} with extra "
+            f"PDUs, {r['frames_fewer']:,} with missing PDUs."
+        )
+    rep.text(
+        "- why: scapy's MQTT layer does no TCP reassembly, so the bytes of a PUBLISH split over segments are read "
+        "as new PDUs, and MQTT 5 properties it does not know become a bogus type-0 PDU; pyshark's JSON mode keeps "
+        "one `mqtt` layer per frame, so PDUs that share a frame are lost (its default PDML mode keeps them all)."
+    )
+    rep.text()
+
+
+# -- 2. live ---------------------------------------------------------------------------------------
+def tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], capture_output=True, text=True).stdout
+
+
+def proc_cpu(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError):
+        return float("nan")
+
+
+def run_rate_ui(bl, port: int, rate: int, seconds: float, work: Path) -> dict:
+    """The UI live in a real terminal (tmux), with tcpdump beside it; its exit summary gives the counts."""
+    expr = f"tcp port {port}"
+    sess = f"mqsbench{os.getpid()}"
+    errf = work / "ui.err"
+    cmd = f"cd {REPO} && exec {sys.executable} -m sniffer -i lo -f '{expr}' 2>{errf}"
+    tmux("new-session", "-d", "-s", sess, "-x", "120", "-y", "40", cmd)
+    tcpd = subprocess.Popen(
+        ["tcpdump", "-i", "lo", "-n", "-s", "262144", "-w", str(work / "tcpdump-ui.pcap"), expr],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        terr = bl.wait_for(tcpd, b"listening on")
+        deadline = time.monotonic() + 30
+        while "capturing" not in tmux("capture-pane", "-p", "-t", sess):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the UI did not start: " + tmux("capture-pane", "-p", "-t", sess)[-300:])
+            time.sleep(0.1)
+        pid = int(tmux("display-message", "-p", "-t", sess, "#{pane_pid}").strip())
+        cpu0 = proc_cpu(pid)
+        sent = bl.flood(port, rate, seconds)
+        time.sleep(1.5)
+        cpu1 = proc_cpu(pid)
+        tmux("send-keys", "-t", sess, "q")
+        time.sleep(0.5)
+        tmux("send-keys", "-t", sess, "y")  # "quit anyway?" (a live capture is unsaved)
+        deadline = time.monotonic() + 30
+        while subprocess.run(["tmux", "has-session", "-t", sess], capture_output=True).returncode == 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the UI did not quit")
+            time.sleep(0.1)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", sess], capture_output=True)
+        tcpd.send_signal(2)
+        terr += tcpd.communicate(timeout=30)[1]
+    text = errf.read_text(errors="replace")
+    tt = terr.decode(errors="replace")
+
+    def grab(pattern: str, s: str) -> int:
+        m = re.search(pattern, s)
+        return int(m.group(1)) if m else -1
+
+    captured = grab(r"(\d+) packets? captured", text)
+    return {
+        "sent": sent,
+        "ui": captured,
+        "ui_drop": grab(r"(\d+) packets? dropped by kernel", text),
+        "ui_qdrop": grab(r"(\d+) packets? dropped by mqttsniff", text),
+        "ui_us": (cpu1 - cpu0) / captured * 1e6 if captured > 0 else float("nan"),
+        "tcpdump": grab(r"(\d+) packets? captured", tt),
+        "tcpdump_drop": grab(r"(\d+) packets? dropped by kernel", tt),
+    }
+
+
+def live(rep: Report, a: argparse.Namespace) -> None:
+    import bench_live as bl
+
+    if os.geteuid() != 0:
+        rep.text("## 2. Live capture\n\nskipped: needs root\n")
+        rep.target("live", "live capture measured", "not run (needs root)", False)
+        return
+    rates = [int(r) for r in a.rates.split(",")]
+    with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
+        work = Path(tmp)
+        port = bl.free_port()
+        conf = work / "mosquitto.conf"
+        conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n")
+        broker = subprocess.Popen([bl.tool("mosquitto"), "-c", str(conf)], stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        sub = subprocess.Popen(
+            [bl.tool("mosquitto_sub"), "-p", str(port), "-h", "127.0.0.1", "-t", "bench/#"], stdout=subprocess.DEVNULL
+        )
+        time.sleep(0.3)
+        heads: dict[int, list[dict]] = {r: [] for r in rates}
+        uis: dict[int, list[dict]] = {r: [] for r in rates}
+        try:
+            base = med(bl.idle_cpu(bl.free_port()) for _ in range(max(1, min(a.runs, 2))))
+            for i in range(a.runs):
+                for rate in rates:
+                    h = bl.run_rate(port, rate, a.seconds, work)
+                    h["us"] = (h["cpu"] - base) / h["mqttsniff"] * 1e6 if h["mqttsniff"] else float("nan")
+                    heads[rate].append(h)
+                    u = run_rate_ui(bl, port, rate, a.seconds, work)
+                    uis[rate].append(u)
+                    print(
+                        f"  run {i + 1} rate {rate}: headless {h['mqttsniff']}/{h['mqttsniff_drop']} "
+                        f"tcpdump {h['tcpdump']}/{h['tcpdump_drop']} tshark {h['tshark']}/{h['tshark_drop']}; "
+                        f"UI {u['ui']}/{u['ui_drop']} (tcpdump {u['tcpdump']}/{u['tcpdump_drop']})",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+        finally:
+            sub.terminate()
+            broker.terminate()
+            sub.wait(10)
+            broker.wait(10)
+    rows = []
+    for rate in rates:
+        hs, us = heads[rate], uis[rate]
+        # target: in every run where tcpdump lost nothing, mqttsniff lost nothing (kernel or queue)
+        ok_h = all(h["mqttsniff_drop"] + h["mqttsniff_qdrop"] == 0 for h in hs if h["tcpdump_drop"] == 0)
+        ok_u = all(u["ui_drop"] + max(u["ui_qdrop"], 0) == 0 and u["ui"] >= 0 for u in us if u["tcpdump_drop"] == 0)
+        th = rep.target("live", f"headless: 0 drops where tcpdump has 0 ({rate}/s)", "see table", ok_h)
+        tu = rep.target("live", f"UI: 0 drops where tcpdump has 0 ({rate}/s)", "see table", ok_u)
+        pps = med(max(h["mqttsniff"], h["tcpdump"], h["tshark"]) for h in hs) / a.seconds
+        rows.append(
+            [f"{rate:,}", f"{med(h['sent'] for h in hs):,.0f}", f"{pps:,.0f}",
+             f"{med(h['mqttsniff'] for h in hs):,.0f}",
+             f"{med(h['mqttsniff_drop'] + h['mqttsniff_qdrop'] for h in hs):,.0f}",
+             f"{med(h['us'] for h in hs):.1f}", f"{med(h['thread_us'] for h in hs):.2f}",
+             f"{med(h['tcpdump'] for h in hs):,.0f}", f"{med(h['tcpdump_drop'] for h in hs):,.0f}",
+             f"{med(h['tshark'] for h in hs):,.0f}", f"{med(h['tshark_drop'] for h in hs):,.0f}",
+             f"{med(u['ui'] for u in us):,.0f}", f"{med(u['ui_drop'] + max(u['ui_qdrop'], 0) for u in us):,.0f}",
+             f"{med(u['ui_us'] for u in us):.1f}",
+             f"{med(u['tcpdump'] for u in us):,.0f}", f"{med(u['tcpdump_drop'] for u in us):,.0f}",
+             f"{th} headless, {tu} UI"]
+        )  # fmt: skip
+    rep.text("## 2. Live capture: mosquitto flood on lo")
+    rep.text()
+    rep.text(
+        f"Two paced publishers send QoS 0 PUBLISH (one TCP segment each) to a real mosquitto for {a.seconds:g} s, "
+        "a `mosquitto_sub` receives them all; capture filter `tcp port P`. Run A: mqttsniff headless "
+        "(`-T fields -e frame.number -e mqtt.msgtype -e mqtt.topic`), tcpdump `-w` and tshark `-w` at the same "
+        "time. Run B: the mqttsniff UI in tmux (120×40) with tcpdump beside it; counts from the UI's exit summary. "
+        "µs/pkt = whole-process CPU per captured packet (headless: start-up and idle subtracted; UI: CPU during "
+        f"the flood, 10 Hz refresh included); ring = capture thread alone. Median of {a.runs} run(s); "
+        "drops = kernel + mqttsniff queue."
+    )
+    rep.text()
+    rep.table(
+        ["msgs/s", "sent", "pkts/s", "mqttsniff", "drops", "µs/pkt", "ring µs", "tcpdump", "drops", "tshark",
+         "drops", "UI", "UI drops", "UI µs/pkt", "tcpdump (B)", "drops (B)", "target"],
+        rows,
+    )  # fmt: skip
+
+
+# -- 3. start-up -----------------------------------------------------------------------------------
+def first_line_time(cmd: list[str]) -> float:
+    """Seconds from spawn until the first byte of stdout."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=REPO)
+    p.stdout.read(1)
+    dt = time.perf_counter() - t0
+    p.stdout.read()
+    p.wait()
+    return dt
+
+
+def ui_first_screen(cap: str) -> float:
+    """Seconds from starting the UI in tmux until frame 1's row is on the screen."""
+    sess = f"mqsfirst{os.getpid()}"
+    t0 = time.perf_counter()
+    tmux(
+        "new-session",
+        "-d",
+        "-s",
+        sess,
+        "-x",
+        "120",
+        "-y",
+        "40",
+        f"cd {REPO} && exec {sys.executable} -m sniffer -r {cap}",
+    )
+    try:
+        while True:
+            screen = tmux("capture-pane", "-p", "-t", sess)
+            if re.search(r"^\s*1\s+0\.0+\s", screen, re.M) and re.search(r"^\s*2\s+\d", screen, re.M):
+                return time.perf_counter() - t0
+            if time.perf_counter() - t0 > 30:
+                raise RuntimeError("UI first screen not seen: " + screen[-400:])
+            time.sleep(0.01)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", sess], capture_output=True)
+
+
+def importtime(code_or_args: list[str]) -> tuple[float, set[str]]:
+    """(total import seconds, imported module names) from `python -X importtime ...`."""
+    p = subprocess.run([sys.executable, "-X", "importtime", *code_or_args], capture_output=True, text=True, cwd=REPO)
+    mods, total = set(), 0
+    for line in p.stderr.splitlines():
+        m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", line)
+        if m:
+            mods.add(m.group(4))
+            if not m.group(3).strip(" ") and len(m.group(3)) == 1:  # top level: cumulative counts once
+                total += int(m.group(2))
+    return total / 1e6, mods
+
+
+def startup(rep: Report, cap: str, a: argparse.Namespace, work: str) -> None:
+    demo = str(REPO / "sniffer" / "data" / "demo.pcap")
+    runs = max(a.runs, 3) if not a.quick else 2
+    ver = med(timed(ME + ["--version"])[0] for _ in range(runs))
+    py = med(timed([sys.executable, "-c", "pass"])[0] for _ in range(runs))
+    first_demo = med(first_line_time(ME + ["-r", demo, "-c", "1"]) for _ in range(runs))
+    first_big = med(first_line_time(ME + ["-r", cap, "-c", "1"]) for _ in range(runs))
+    ts_first = med(first_line_time(["tshark", "-r", demo, "-c", "1"]) for _ in range(runs))
+    ui_demo = med(ui_first_screen(demo) for _ in range(runs))
+    ui_big = med(ui_first_screen(cap) for _ in range(runs))
+    cli_s, _ = importtime(["-c", "import sniffer.cli"])
+    head_s, head_mods = importtime(["-m", "sniffer", "-r", demo, "-c", "1", "-T", "fields", "-e", "mqtt.msgtype"])
+    sum_s, sum_mods = importtime(["-m", "sniffer", "-r", demo, "-c", "1"])
+    scapy_s, _ = importtime(["-c", "import scapy.all"])
+    textual_s, _ = importtime(["-c", "import textual.app"])
+    heavy = sorted(m for m in head_mods | sum_mods if m == "scapy.all" or m.split(".")[0] in ("textual", "rich"))
+    scapy_any = sorted(m for m in head_mods | sum_mods if m.split(".")[0] == "scapy")
+    t_ui = rep.target(
+        "start-up", "UI first screen < 1 s (demo, tmux, process start included)", f"{ui_demo:.2f} s", ui_demo < 1
+    )
+    t_heavy = rep.target(
+        "start-up", "headless path imports neither scapy.all nor textual", ", ".join(heavy) or "none", not heavy
+    )
+    rep.text("## 3. Start-up")
+    rep.text()
+    rep.text(
+        f"Median of {runs} runs, wall time from spawn (interpreter start included; "
+        f"bare `python -c pass`: {py * 1000:.0f} ms)."
+    )
+    rep.text()
+    rows = [
+        ["`mqttsniff --version`", f"{ver * 1000:.0f} ms", ""],
+        ["first headless line: `mqttsniff -r demo.pcap -c 1`", f"{first_demo * 1000:.0f} ms", ""],
+        [f"first headless line: `mqttsniff -r {os.path.basename(cap)} -c 1`", f"{first_big * 1000:.0f} ms", ""],
+        ["first line: `tshark -r demo.pcap -c 1` (for comparison)", f"{ts_first * 1000:.0f} ms", ""],
+        ["UI first screen: `mqttsniff -r demo.pcap` in tmux until rows 1-2 show", f"{ui_demo * 1000:.0f} ms", t_ui],
+        [f"UI first screen: `mqttsniff -r {os.path.basename(cap)}` in tmux", f"{ui_big * 1000:.0f} ms", ""],
+        ["imports: `python -X importtime -c 'import sniffer.cli'`", f"{cli_s * 1000:.0f} ms", ""],
+        ["imports on the headless path (`-r demo.pcap -c 1 -T fields`)", f"{head_s * 1000:.0f} ms", t_heavy],
+        ["imports on the headless summary path (`-r demo.pcap -c 1`)", f"{sum_s * 1000:.0f} ms", ""],
+        ["for reference: `import scapy.all`", f"{scapy_s * 1000:.0f} ms", ""],
+        ["for reference: `import textual.app`", f"{textual_s * 1000:.0f} ms", ""],
+    ]
+    rep.table(["what", "time", "target"], rows)
+    rep.text(
+        f"Heavy modules on the headless paths: {', '.join(heavy) or 'none'} "
+        f"(scapy modules imported there: {', '.join(scapy_any) or 'none'})."
+    )
+    rep.text()
+
+
+# -- 4. UI and store scale -------------------------------------------------------------------------
+def result_line(cmd: list[str]) -> dict:
+    import json
+
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    for line in p.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    raise SystemExit(f"no RESULT from {' '.join(cmd)}: {(p.stdout + p.stderr)[-500:]}")
+
+
+def ui_scale(rep: Report, cap: str, frames: int, a: argparse.Namespace) -> None:
+    ui_runs = [result_line([sys.executable, str(HERE / "bench_ui.py"), cap, "--json"]) for _ in range(a.ui_runs)]
+    fn = a.filter_frames
+    flt = result_line(
+        [
+            sys.executable,
+            str(HERE / "bench_filter.py"),
+            "--json",
+            "--frames",
+            str(fn),
+            "--unique",
+            str(min(fn, 200_000)),
+        ]
+    )
+
+    def m(key: str) -> float:
+        return med(r[key] for r in ui_runs)
+
+    first, jumps = m("first_screen_s"), max(m("jump_end_ms"), m("jump_50pct_ms"), m("jump_10pct_ms"))
+    bpp = m("store_bytes_per_pkt")
+    rss_pp = m("rss_growth_per_pkt")
+    t_first = rep.target("UI", "first screen < 1 s (in-process, 1M file)", f"{first:.2f} s", first < 1)
+    t_jump = rep.target("UI", "jumps < 50 ms", f"{jumps:.1f} ms", jumps < 50)
+    t_bpp = rep.target("UI", "< 200 bytes of RAM per packet (store rows)", f"{bpp:.0f} B", bpp < 200)
+    t_rss = rep.target("UI", "< 200 bytes of RAM per packet (process RSS growth)", f"{rss_pp:.0f} B", rss_pp < 200)
+    n = int(m("frames"))
+    rows = [
+        ["first screen (app start to 30 rows, in-process)", f"{first * 1000:.0f} ms", t_first],
+        ["full load (dissect + store every frame)", f"{m('load_s'):.1f} s ({n / m('load_s'):,.0f} frames/s)", ""],
+        ["jump to end (G) + render", f"{m('jump_end_ms'):.1f} ms", t_jump],
+        ["jump to 50% + render", f"{m('jump_50pct_ms'):.1f} ms", t_jump],
+        ["select a frame (re-read, rebuild, tree)", f"{m('select_ms'):.1f} ms", ""],
+        ["store RAM per packet (compact rows)", f"{bpp:.0f} B", t_bpp],
+        ["process RSS growth per packet", f"{rss_pp:.0f} B", t_rss],
+        ["spill file per packet (frame bytes on disk)", f"{m('spill_bytes_per_pkt'):.0f} B", ""],
+        ["peak RSS of the whole UI run", f"{m('peak_rss_mib'):.0f} MiB", ""],
+    ]
+    for expr in ui_runs[0].get("filters", {}):
+        dt = med(r["filters"][expr][0] for r in ui_runs)
+        t = rep.target("UI", f"UI filter `{expr}` over {n:,} frames < 2 s", f"{dt:.2f} s", dt < 2)
+        rows.append([f"UI filter `{expr}` ({ui_runs[0]['filters'][expr][1]:,} shown)", f"{dt:.2f} s", t])
+    worst = max(v[0] for v in flt["per_1m_s"].values())
+    for expr, (per_m, hits) in flt["per_1m_s"].items():
+        rows.append([f"filter over stored frames: `{expr}` ({hits:,} of {fn:,})", f"{per_m:.2f} s per 1M", ""])
+    t_f = rep.target("UI", "every bench_filter expression < 2 s per 1M frames", f"worst {worst:.2f} s", worst < 2)
+    rows[-1][2] = t_f
+    rep.text(f"## 4. UI and packet store at scale: {n:,} frames")
+    rep.text()
+    rep.text(
+        f"`bench/bench_ui.py {os.path.basename(cap)}` (the real app under Textual's run_test, 120×40; median of "
+        f"{len(ui_runs)} run(s)) and `bench/bench_filter.py --frames {fn}` (each compiled expression over "
+        f"{fn:,} stored frames, {flt['unique']:,} distinct)."
+    )
+    rep.text()
+    rep.table(["what", "measured", "target"], rows)
+
+
+# -- main ------------------------------------------------------------------------------------------
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="1 run, 200k frames, smaller slices and fewer rates")
+    ap.add_argument("--frames", type=int, help="frames in the generated capture (default 1,000,000)")
+    ap.add_argument("--capture", help="use this capture instead of generating one")
+    ap.add_argument("--runs", type=int, help="runs per figure (default 3; 1 with --quick)")
+    ap.add_argument("--only", default="offline,live,startup,ui", help="sections to run")
+    ap.add_argument("--rates", help="live PUBLISH rates (default 2000,10000,20000,30000)")
+    ap.add_argument("--seconds", type=float, help="live flood seconds per rate (default 5)")
+    ap.add_argument("--output", default=str(HERE / "RESULTS.md"))
+    a = ap.parse_args()
+    q = a.quick
+    a.frames = a.frames or (200_000 if q else 1_000_000)
+    a.runs = a.runs or (1 if q else 3)
+    a.rates = a.rates or ("5000,20000" if q else "2000,10000,20000,30000")
+    a.seconds = a.seconds or (3.0 if q else 5.0)
+    a.json_frames = 20_000 if q else 100_000
+    a.scapy_frames = 5_000 if q else 10_000
+    a.pyshark_frames = 1_000 if q else 2_000
+    a.ui_runs = 1 if q else min(a.runs, 2)
+    a.filter_frames = 200_000 if q else 1_000_000
+    for t in ("tshark", "editcap", "tcpdump", "tmux", "mosquitto"):
+        if not shutil.which(t):
+            raise SystemExit(f"run_all: {t} is not installed (see README: the test set-up command installs it)")
+    sections = set(a.only.split(","))
+    started = time.perf_counter()
+
+    cap = a.capture
+    gen_note = ""
+    if cap is None:
+        (HERE / "out").mkdir(exist_ok=True)
+        cap = str(HERE / "out" / f"gen-{a.frames}.pcap")
+        if not os.path.exists(cap):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, str(HERE / "gen_capture.py"), cap, "--frames", str(a.frames)], check=True)
+            gen_note = f" (generated in {time.perf_counter() - t0:.0f} s)"
+    frames = a.frames
+    rep = Report()
+    rep.text("# mqttsniff benchmark results")
+    rep.text()
+    rep.text(f"Produced by `python bench/run_all.py {' '.join(sys.argv[1:])}`".rstrip() + " (do not edit by hand).")
+    rep.text()
+    for line in machine():
+        rep.text(line)
+    rep.text(
+        f"- capture: `{os.path.relpath(cap, REPO)}`, {os.path.getsize(cap) / 2**20:.0f} MiB, "
+        f"`bench/gen_capture.py --frames {frames}`{gen_note}"
+    )
+    rep.text()
+    summary_at = len(rep.md)
+    with tempfile.TemporaryDirectory(prefix="bench-all-") as work:
+        if "offline" in sections:
+            offline(rep, cap, a, work)
+        if "live" in sections:
+            live(rep, a)
+        if "startup" in sections:
+            startup(rep, cap, a, work)
+        if "ui" in sections:
+            ui_scale(rep, cap, frames, a)
+    took = time.perf_counter() - started
+    # the targets at a glance, at the top of the file
+    head = ["## Targets at a glance", ""]
+    head += ["| section | target | measured | |", "|---|---|---|---|"]
+    head += [f"| {s} | {w} | {m} | {OK if ok else NO} |" for s, w, m, ok in rep.targets]
+    head += ["", f"Whole run: {took / 60:.1f} min.", ""]
+    print("\n".join(head))
+    rep.md[summary_at:summary_at] = head
+    Path(a.output).write_text("\n".join(rep.md) + "\n")
+    print(f"wrote {a.output}")
+    return 0 if all(ok for *_, ok in rep.targets) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
