@@ -295,9 +295,10 @@ def run_rate_ui(bl, port: int, rate: int, seconds: float, work: Path) -> dict:
     """The UI live in a real terminal (tmux), with tcpdump beside it; its exit summary gives the counts."""
     expr = f"tcp port {port}"
     sess = f"mqsbench{os.getpid()}"
-    errf = work / "ui.err"
-    cmd = f"cd {REPO} && exec {sys.executable} -m sniffer -i lo -f '{expr}' 2>{errf}"
+    # Textual draws on stderr, so the exit summary lands in the pane: keep the pane after exit and read it
+    cmd = f"cd {REPO} && exec {sys.executable} -m sniffer -i lo -f '{expr}'"
     tmux("new-session", "-d", "-s", sess, "-x", "120", "-y", "40", cmd)
+    tmux("set-option", "-t", sess, "remain-on-exit", "on")
     tcpd = subprocess.Popen(
         ["tcpdump", "-i", "lo", "-n", "-s", "262144", "-w", str(work / "tcpdump-ui.pcap"), expr],
         stdout=subprocess.DEVNULL,
@@ -319,15 +320,15 @@ def run_rate_ui(bl, port: int, rate: int, seconds: float, work: Path) -> dict:
         time.sleep(0.5)
         tmux("send-keys", "-t", sess, "y")  # "quit anyway?" (a live capture is unsaved)
         deadline = time.monotonic() + 30
-        while subprocess.run(["tmux", "has-session", "-t", sess], capture_output=True).returncode == 0:
+        while tmux("display-message", "-p", "-t", sess, "#{pane_dead}").strip() != "1":
             if time.monotonic() > deadline:
                 raise RuntimeError("the UI did not quit")
             time.sleep(0.1)
+        text = tmux("capture-pane", "-p", "-J", "-S", "-200", "-t", sess)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", sess], capture_output=True)
         tcpd.send_signal(2)
         terr += tcpd.communicate(timeout=30)[1]
-    text = errf.read_text(errors="replace")
     tt = terr.decode(errors="replace")
 
     def grab(pattern: str, s: str) -> int:
