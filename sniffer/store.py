@@ -39,6 +39,16 @@ CLS_TCP_DATA = 17  # TCP payload that completes no PDU (segment of a reassembled
 CLS_TCP_RST = 18
 CLS_MALFORMED = 0x40  # flag: a PDU of the frame is malformed
 
+# The MQ word of a row (PacketStore._mq): the first PDU's type, flags, version and message id, how
+# many PDUs the frame completed, whether the frame is plain IP+TCP (ports, flags, addresses known).
+MQ_TYPE = 0x000F  # msgtype; flags << 4; version << 8
+MQ_HAS_MSGID = 0x0800  # msgid << 16
+MQ_ONE = 0x1000  # exactly one PDU
+MQ_MANY = 0x2000  # several PDUs: the others in PacketStore._more
+MQ_NPDU = 0x3000
+MQ_SEG = 0x4000  # TCP segment record: ports, flags, length, addresses
+MQ_COMPLEX = 0x8000  # a malformed PDU: the filter rebuilds the Frame
+
 SEGMENT_SUFFIX = " [TCP segment of a reassembled PDU]"
 _FLUSH_AT = 1 << 20
 
@@ -82,7 +92,9 @@ class PacketStore:
 
     def __init__(self, spill_dir: str | None = None) -> None:
         self._ts = array("d")
-        self._rel = array("d")  # as the dissector computed it (its rounding), for the Time column
+        # Time column: ts - first_ts is exactly the dissector's rel_ts (same float operation); rows
+        # where it is not (a dissector that saw earlier frames) keep theirs here.
+        self._rel_other: dict[int, float] = {}
         self._off = array("Q")  # spill offset of the record
         self._caplen = array("I")
         self._origlen = array("I")
@@ -94,6 +106,18 @@ class PacketStore:
         self._cls = array("B")
         self._info = bytearray()
         self._info_end = array("Q")
+        # Filter columns (sniffer.filter.rows reads them): the MQTT PDU word (MQ_* bits below), the
+        # first PDU's Remaining Length and interned topic, TCP ports and flags|length; other PDUs of
+        # a multi-PDU frame in _more as flat (word, remaining, topic id) triples.
+        self._mq = array("I")
+        self._mlen = array("I")
+        self._topic = array("I")
+        self._ports = array("I")
+        self._tcpw = array("I")
+        self._more: dict[int, tuple[int, ...]] = {}
+        self._topics: list[str] = [""]  # id 0: no topic
+        self._topic_ids: dict[str, int] = {}
+        self._addr_of: list[tuple[int, int] | None] = []  # per string id: (ip version, address) if an IP address
         self._strings: list[str] = []
         self._string_ids: dict[str, int] = {}
         self._max_addr = 0
@@ -116,6 +140,7 @@ class PacketStore:
         if i is None:
             i = self._string_ids[s] = len(self._strings)
             self._strings.append(s)
+            self._addr_of.append(None)
             if len(s) > self._max_addr:
                 self._max_addr = len(s)
         return i
@@ -153,13 +178,18 @@ class PacketStore:
                 self._flush_locked()
         if self.first_ts is None:
             self.first_ts = frame.ts
-        self._ts.append(frame.ts)
-        self._rel.append(frame.rel_ts)
+        ts = frame.ts
+        self._ts.append(ts)
+        if ts - self.first_ts != frame.rel_ts:
+            self._rel_other[self.count] = frame.rel_ts
         self._off.append(off)
         self._caplen.append(len(data))
         self._origlen.append(frame.orig_len)
-        self._src.append(self._intern(frame.src))
-        self._dst.append(self._intern(frame.dst))
+        src = self._intern(frame.src)
+        dst = self._intern(frame.dst)
+        self._src.append(src)
+        self._dst.append(dst)
+        self._filter_columns(frame, src, dst)
         pid = self._proto_ids.get(frame.proto)
         if pid is None:
             pid = len(self._protos) if len(self._protos) < 255 else 255  # 255: "other" bucket
@@ -175,6 +205,55 @@ class PacketStore:
         row = self.count
         self.count = row + 1  # publish last
         return row
+
+    def _pdu_word(self, p: Any) -> tuple[int, int, int] | None:
+        """(MQ word, remaining, topic id) of a well-formed PDU, None if the filter must see the PDU itself."""
+        t, v, msgid = p.msgtype, p.version, p.msgid
+        if p.error is not None or t < 0 or p.remaining < 0 or not 0 <= (v or 0) <= 7 or msgid > 0xFFFF:
+            return None
+        w = t | p.flags << 4 | (v or 0) << 8
+        if msgid >= 0:
+            w |= MQ_HAS_MSGID | msgid << 16
+        tid = 0
+        topic = p.topic
+        if t == 3 and topic is not None:
+            tid = self._topic_ids.get(topic, 0)
+            if not tid:
+                tid = self._topic_ids[topic] = len(self._topics)
+                self._topics.append(topic)
+        return w, p.remaining, tid
+
+    def _filter_columns(self, frame: Any, src: int, dst: int) -> None:
+        w = mlen = tid = 0
+        pdus = frame.pdus
+        if pdus:
+            recs = [self._pdu_word(p) for p in pdus]
+            if None in recs:
+                w = MQ_COMPLEX | (MQ_ONE if len(pdus) == 1 else MQ_MANY)
+            else:
+                w, mlen, tid = recs[0]
+                if len(recs) == 1:
+                    w |= MQ_ONE
+                else:
+                    w |= MQ_MANY
+                    self._more[self.count] = tuple(x for r in recs[1:] for x in r)
+        seg = frame.seg if _seg_api() else None
+        ports = tcpw = 0
+        if seg is not None and seg.length < 1 << 20:
+            w |= MQ_SEG
+            ports = seg.sport << 16 | seg.dport
+            tcpw = seg.flags & 0xFFF | seg.length << 12
+            ipver, a, b = frame._addrs
+            addr_of = self._addr_of
+            if addr_of[src] is None:
+                addr_of[src] = (ipver, int.from_bytes(a, "big"))
+            if addr_of[dst] is None:
+                addr_of[dst] = (ipver, int.from_bytes(b, "big"))
+        self._mq.append(w)
+        self._mlen.append(mlen)
+        self._topic.append(tid)
+        self._ports.append(ports)
+        self._tcpw.append(tcpw)
 
     def _flush_locked(self) -> None:
         if self._pending:
@@ -212,7 +291,11 @@ class PacketStore:
         return self._ts[i]
 
     def rel_ts(self, i: int) -> float:
-        return self._rel[i]
+        if self._rel_other:
+            r = self._rel_other.get(i)
+            if r is not None:
+                return r
+        return self._ts[i] - self.first_ts
 
     def src(self, i: int) -> str:
         return self._strings[self._src[i]]
@@ -241,7 +324,7 @@ class PacketStore:
         """(No., Time, Source, Destination, Protocol, Length, Info, colour class) of row i."""
         return (
             i + 1,
-            self._rel[i],
+            self.rel_ts(i),
             self._strings[self._src[i]],
             self._strings[self._dst[i]],
             self.proto(i),
@@ -268,6 +351,26 @@ class PacketStore:
         blob = self._read(base, self._end(end - 1) - base)
         return [self._build(i, blob, self._off[i] - base) for i in range(start, end)]
 
+    def frame_reader(self, chunk: int = 256) -> Any:
+        """i -> Frame of row i for a scan that needs a few frames: records read `chunk` at a time
+        with one pread, the last frame kept (several tests of one row share it and its tree)."""
+        state = [-1, -1, b"", 0, None]  # first row of the blob, end row, blob, blob offset, last (i, frame)
+
+        def frame_at(i: int) -> Any:
+            last = state[4]
+            if last is not None and last[0] == i:
+                return last[1]
+            if not state[0] <= i < state[1]:
+                end = min(i + chunk, self.count)
+                base = self._off[i]
+                state[0], state[1], state[3] = i, end, base
+                state[2] = self._read(base, self._end(end - 1) - base)
+            fr = self._build(i, state[2], self._off[i] - state[3])
+            state[4] = (i, fr)
+            return fr
+
+        return frame_at
+
     def frame(self, i: int) -> Any:
         """The full Frame of row i (summary, bytes, TCP analysis, MQTT PDUs); build its tree with .tree()."""
         off = self._off[i]
@@ -282,10 +385,17 @@ class PacketStore:
         tcp, pdus, delta = None, [], 0.0
         if clen:
             tcp, pdus, delta = pickle.loads(blob[pos + dlen : pos + dlen + clen])
-        common = (i + 1, self._ts[i], self._rel[i], delta, self._link[i], data, self._origlen[i])
+        common = (i + 1, self._ts[i], self.rel_ts(i), delta, self._link[i], data, self._origlen[i])
         if _seg_api():
-            return Frame(*common, self.proto(i), self.info(i), self._stream[i], tcp, pdus,
-                         src=self.src(i), dst=self.dst(i))  # fmt: skip
+            src, dst = self._src[i], self._dst[i]
+            addrs = None
+            if tcp is not None:  # the raw addresses of a TCP frame (Frame._addrs), as the dissector had them
+                a, b = self._addr_of[src], self._addr_of[dst]
+                if a is not None and b is not None:
+                    n = 4 if a[0] == 4 else 16
+                    addrs = (a[0], a[1].to_bytes(n, "big"), b[1].to_bytes(n, "big"))
+            return Frame(*common, self.proto(i), self.info(i), self._stream[i], tcp, pdus, addrs,
+                         src=self._strings[src], dst=self._strings[dst])  # fmt: skip
         return Frame(*common, self.src(i), self.dst(i), self.proto(i), self.info(i), self._stream[i], tcp, pdus)
 
     # -- accounting --------------------------------------------------------------------------
@@ -293,7 +403,11 @@ class PacketStore:
         """Bytes of RAM the rows take (columns, Info text, interned strings)."""
         cols = (
             self._ts,
-            self._rel,
+            self._mq,
+            self._mlen,
+            self._topic,
+            self._ports,
+            self._tcpw,
             self._off,
             self._caplen,
             self._origlen,
@@ -306,7 +420,8 @@ class PacketStore:
             self._info_end,
         )
         total = sum(a.buffer_info()[1] * a.itemsize for a in cols) + len(self._info)
-        return total + sum(len(s) + 49 for s in self._strings)
+        total += sum(len(s) + 49 for s in self._strings) + sum(len(s) + 49 for s in self._topics)
+        return total + 100 * len(self._more) + 40 * len(self._rel_other)
 
     def spill_bytes(self) -> int:
         return self._flushed + len(self._pending)

@@ -73,12 +73,22 @@ class DisplayFilter:
         return f"DisplayFilter({self.text!r})"
 
 
-def compile_filter(text: str) -> DisplayFilter:
-    """Parse and check `text` once; raises FilterError (message + span) and nothing else."""
+def compile_filter(text: str, store: Any = None) -> DisplayFilter:
+    """Parse and check `text` once; raises FilterError (message + span) and nothing else.
+
+    With a sniffer.store.PacketStore, `matches(i)` tests stored row i, answering from the store's
+    columns where they suffice and from the Frame rebuilt from its spill file otherwise
+    (sniffer.filter.rows); without, `matches(frame)` tests a dissected Frame.
+    """
     _load_fields()
     try:
         tree = parse(text)
-        pred, fields, protocols = compile_tree(text, tree)
+        rows = None
+        if store is not None:
+            from sniffer.filter.rows import RowAccess
+
+            rows = RowAccess(store)
+        pred, fields, protocols = compile_tree(text, tree, rows)
     except FilterError:
         raise
     except RecursionError:

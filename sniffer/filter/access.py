@@ -81,7 +81,76 @@ class TreePlan:
         return bytes(data[n.start : n.start + n.length])
 
 
+# Which MQTT PDUs can hold a field in their subtree (sniffer/mqtt/dissect.py decides where each
+# field is made): a frame none of whose PDUs qualifies has no occurrence, so its tree is not built.
+# Deliberately by packet type, not by the property's allowed types: the dissector shows a property
+# wherever it occurs (with a warning), and the filter must see what the tree shows.
+CONNECT, CONNACK, SUBACK, V5 = 1, 2, 9, 5
+_PROPERTY_TYPES = frozenset({2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 14, 15})  # v5 packets with a property block
+_CONNECT_FIELDS = (
+    "proto_len protoname ver conflags conflag.uname conflag.passwd conflag.retain conflag.qos conflag.willflag "
+    "conflag.cleansess conflag.reserved kalive clientid_len clientid willtopic_len willtopic willmsg willmsg_len "
+    "username_len username passwd_len passwd will_properties"
+)
+PDU_TYPES: dict[str, frozenset[int]] = {f"mqtt.{n}": frozenset({CONNECT}) for n in _CONNECT_FIELDS.split()}
+PDU_TYPES.update(
+    {
+        "mqtt.conack.flags": frozenset({CONNACK}),
+        "mqtt.conack.flags.reserved": frozenset({CONNACK}),
+        "mqtt.conack.flags.sp": frozenset({CONNACK}),
+        "mqtt.conack.val": frozenset({CONNACK}),
+        "mqtt.suback.qos": frozenset({SUBACK}),
+        "mqtt.sub.qos": frozenset({SUBSCRIBE}),
+        "mqtt.subscription_options": frozenset({SUBSCRIBE}),
+        "mqtt.subscription_options_qos": frozenset({SUBSCRIBE}),
+        "mqtt.subscription_options_nl": frozenset({SUBSCRIBE}),
+        "mqtt.subscription_options_rap": frozenset({SUBSCRIBE}),
+        "mqtt.subscription_options_retain": frozenset({SUBSCRIBE}),
+        "mqtt.subscription_options_reserved": frozenset({SUBSCRIBE}),
+        "mqtt.topic_len": frozenset({PUBLISH, SUBSCRIBE, UNSUBSCRIBE}),
+        "mqtt.msg": frozenset({PUBLISH}),
+    }
+)
+for _t, _n in ((2, "connack"), (4, "puback"), (5, "pubrec"), (6, "pubrel"), (7, "pubcomp"), (9, "suback"),
+               (11, "unsuback"), (14, "disconnect"), (15, "auth")):  # fmt: skip
+    PDU_TYPES[f"mqtt.{_n}.reason_code"] = frozenset({_t})
+# Property fields: in CONNECT (its own protocol level decides) and in the MQTT 5 packets with a block.
+_PROPERTY_BLOCK = frozenset({"mqtt.properties", "mqtt.property_len", "mqtt.property_id"})
+
+
+def is_property_field(abbrev: str) -> bool:
+    return abbrev.startswith(("mqtt.property.", "mqtt.prop_")) or abbrev in _PROPERTY_BLOCK
+
+
+def pdu_admits(abbrev: str) -> Callable[[int, int], bool] | None:
+    """(msgtype, version) -> may a PDU of that type hold this field? None: any PDU may."""
+    types = PDU_TYPES.get(abbrev)
+    if types is not None:
+        return lambda t, v: t in types
+    if is_property_field(abbrev):
+        return lambda t, v: t == CONNECT or (v == V5 and t in _PROPERTY_TYPES)
+    return None
+
+
+def _pruned(admits: Callable[[int, int], bool], get: Getter) -> Getter:
+    """`get` only for frames with a PDU that may hold the field; [] without building a tree."""
+
+    def pruned(f: Any) -> list:
+        for p in f.pdus:
+            if admits(p.msgtype, p.version):
+                return get(f)
+        return []
+
+    return pruned
+
+
 def tree_getter(plan: TreePlan, fd: FieldDef, wants_value: bool = True) -> Getter:
+    get = _tree_getter(plan, fd, wants_value)
+    admits = pdu_admits(fd.abbrev)
+    return get if admits is None else _pruned(admits, get)
+
+
+def _tree_getter(plan: TreePlan, fd: FieldDef, wants_value: bool = True) -> Getter:
     abbrev = fd.abbrev
     kind = KIND_OF[fd.ftype]
     plan.want(abbrev)

@@ -92,10 +92,15 @@ def _apply_slices(data: bytes, ranges: list[tuple[int, int | None]]) -> bytes | 
 
 
 class Compiler:
-    def __init__(self, text: str) -> None:
+    """`rows` (a sniffer.filter.rows.RowAccess) compiles predicates over a store's row indices."""
+
+    def __init__(self, text: str, rows: Any = None) -> None:
         self.text = text
         self.plan = access.TreePlan()
         self.fields: set[str] = set()
+        self.rows = rows
+        self._getter = access.getter if rows is None else rows.getter
+        self._single = access.single_getter if rows is None else rows.single_getter
 
     # ---- operands ---------------------------------------------------------------
     def field(self, w: P.Word, wants_value: bool = True) -> Operand:
@@ -106,15 +111,15 @@ class Compiler:
         self.fields.add(name)
         kind = KIND_OF[fd.ftype]
         if w.slices is None:
-            get = access.getter(name, self.plan, wants_value)
-            single = access.single_getter(name)
+            get = self._getter(name, self.plan, wants_value)
+            single = self._single(name)
             return Operand(kind, get, single, fd, name, w.start, w.end)
         if kind not in ("str", "bytes"):
             raise FilterError(
                 f"{name} is {KIND_NAMES[kind]}: only strings, bytes and protocols can be sliced", w.start, w.end
             )
         ranges = _slice_ranges(w.slices)
-        base = access.getter(name, self.plan, True)
+        base = self._getter(name, self.plan, True)
         is_str = kind == "str"
 
         def get_slice(f: Any) -> list:
@@ -327,7 +332,10 @@ class Compiler:
         elem = _element_test(test, lhs.kind)
         g = lhs.get
         if rop is None:
-            fast = _generated(lhs, test, quant, const)
+            if self.rows is None:
+                fast = _generated(lhs, test, quant, const)
+            else:
+                fast = self.rows.generated(lhs, test, quant, const)
             if fast is not None:
                 return fast
             single = lhs.single
@@ -518,8 +526,8 @@ def _chain(op: str, preds: list[Pred]) -> Pred:
     return acc
 
 
-def compile_tree(text: str, tree: Any) -> tuple[Pred, set[str], set[str]]:
-    c = Compiler(text)
+def compile_tree(text: str, tree: Any, rows: Any = None) -> tuple[Pred, set[str], set[str]]:
+    c = Compiler(text, rows)
     pred = c.test(tree)
     protocols = {n.split(".", 1)[0] for n in c.fields}
     return pred, c.fields, protocols | c.plan.protocols

@@ -1,10 +1,10 @@
 """Display-filter matchers for the UI: Wireshark's language when sniffer.filter is present.
 
-A matcher decides whether stored row i is displayed. `needs_frame` says whether it needs the
-dissected Frame (Wireshark expressions) or can look at the store's compact columns only (the
-`tcp.stream == N` of "follow stream", and the plain-text match used before the display-filter
-engine existed). Frame matchers get the fresh Frame while a batch is ingested and a Frame
-rebuilt from the store when a new filter rescans what was already captured.
+A matcher decides whether stored row i is displayed. `needs_frame` says whether a rescan must
+hand it Frames rebuilt from the store; none of these does: the `tcp.stream == N` of "follow
+stream" and the plain-text match read the store's columns, and Wireshark expressions are
+compiled against the store's rows (sniffer.filter.rows), rebuilding a Frame only for the rows
+and fields that need one. Frame matchers also get the fresh Frame while a batch is ingested.
 """
 
 from __future__ import annotations
@@ -49,17 +49,36 @@ class TextMatcher:
 
 
 class FrameMatcher:
-    """A compiled Wireshark display filter (sniffer.filter) evaluated on the dissected Frame."""
+    """A compiled Wireshark display filter (sniffer.filter): on the fresh Frame while a batch is
+    ingested, and on the store's rows (columns first, a Frame rebuilt from the spill only where a
+    field needs it) when a new filter rescans what was already captured."""
 
-    needs_frame = True
+    needs_frame = False  # a rescan goes through the row predicate, not rebuilt Frames
 
-    def __init__(self, compiled: Any) -> None:
+    def __init__(self, compiled: Any, engine: Any = None) -> None:
         self.compiled = compiled
+        self.engine = engine
+        self._store: Any = None
+        self._rows: Any = None  # the filter compiled against self._store's rows
+
+    def _row_pred(self, store: Any) -> Any:
+        if store is not self._store:
+            rows = None
+            if self.engine is not None and hasattr(store, "frame_reader"):
+                try:
+                    rows = self.engine.compile_filter(self.compiled.text, store).matches
+                except Exception:  # an engine without row support: rebuild each Frame
+                    rows = None
+            if rows is None:
+                compiled = self.compiled
+                rows = lambda i: compiled.matches(store.frame(i))  # noqa: E731
+            self._store, self._rows = store, rows
+        return self._rows
 
     def __call__(self, store: Any, i: int, frame: Any = None) -> bool:
-        if frame is None:
-            frame = store.frame(i)
         try:
+            if frame is None:
+                return bool(self._row_pred(store)(i))
             return bool(self.compiled.matches(frame))
         except Exception:  # a filter bug must not take the capture down: the frame is simply not shown
             return False
@@ -90,7 +109,7 @@ def compile_matcher(text: str):
     if engine is None:
         return TextMatcher(text.strip())
     try:
-        return FrameMatcher(engine.compile_filter(text))
+        return FrameMatcher(engine.compile_filter(text), engine)
     except Exception as e:  # FilterError carries the column span of the problem
         span = getattr(e, "span", None)
         start = getattr(e, "start", None)

@@ -1,0 +1,251 @@
+"""How a compiled filter reads a field's values out of a stored row (sniffer.store.PacketStore).
+
+The same compiler (sniffer.filter.compiler) builds predicates over row indices instead of
+Frames: every field sniffer.filter.access answers without a tree (frame.number/len/cap_len,
+tcp ports/flags/stream/len, ip/ipv6 addresses, mqtt presence, msgtype, qos, dupflag, retain,
+hdrflags, len, msgid, PUBLISH topics) is read from the store's compact columns; anything else,
+and any row those columns cannot describe exactly (a malformed PDU, a frame that is not plain
+IP+TCP, a SUBSCRIBE's topic filters), goes to the Frame rebuilt from the spill file with the
+Frame getter itself. Fields that only occur in some MQTT packet types are pruned from the MQ
+word first: a row without such a PDU is answered [] without a rebuild.
+tests/test_filter_rows.py checks every row getter and whole filters against the Frame's answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sniffer.fields import REGISTRY
+from sniffer.filter import access
+from sniffer.filter.literals import KIND_OF, normalizer
+
+Getter = Callable[[int], list]
+
+# MQ word bits (sniffer.store documents them; repeated so the filter needs no store import)
+_ONE, _MANY, _NPDU, _SEG, _COMPLEX, _HAS_MSGID = 0x1000, 0x2000, 0x3000, 0x4000, 0x8000, 0x0800
+PUBLISH, PUBREL, SUBSCRIBE, UNSUBSCRIBE, V31 = 3, 6, 8, 10, 3
+
+
+def _qos_shown(w: int) -> bool:
+    t = w & 15
+    return t == PUBLISH or ((w >> 8) & 7 == V31 and t in (PUBREL, SUBSCRIBE, UNSUBSCRIBE))
+
+
+# per PDU (word, remaining, topic id) -> the field's value or None where the PDU lacks it
+_PDU_EXTRACT: dict[str, Callable[[int, int, int], Any]] = {
+    "mqtt.msgtype": lambda w, n, t: w & 15,
+    "mqtt.qos": lambda w, n, t: (w >> 5) & 3 if _qos_shown(w) else None,
+    "mqtt.dupflag": lambda w, n, t: (w >> 7) & 1 if _qos_shown(w) else None,
+    "mqtt.retain": lambda w, n, t: (w >> 4) & 1 if w & 15 == PUBLISH else None,
+    "mqtt.hdrflags": lambda w, n, t: (w & 15) << 4 | (w >> 4) & 15,
+    "mqtt.len": lambda w, n, t: n,
+    "mqtt.msgid": lambda w, n, t: w >> 16 if w & _HAS_MSGID else None,
+}
+_TCP_FLAG_BITS = access._TCP_FLAG_BITS
+
+
+class RowAccess:
+    """Getters over row indices of one PacketStore (the arrays are read live: rows keep arriving)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.frame = store.frame_reader()  # i -> Frame, the last one kept
+
+    def _slow(self, abbrev: str, plan: access.TreePlan, wants_value: bool) -> Getter:
+        fg = access.getter(abbrev, plan, wants_value)
+        fr = self.frame
+        return lambda i: fg(fr(i))
+
+    def single_getter(self, abbrev: str) -> Callable[[int], Any] | None:
+        if access.single_getter(abbrev) is None:
+            return None
+        st = self.store
+        if abbrev == "frame.number":
+            return lambda i: i + 1
+        if abbrev == "frame.len":
+            col = st._origlen
+            return lambda i: col[i]
+        if abbrev == "frame.cap_len":
+            col = st._caplen
+            return lambda i: col[i]
+        return None
+
+    def getter(self, abbrev: str, plan: access.TreePlan, wants_value: bool = True) -> Getter:
+        slow = self._slow(abbrev, plan, wants_value)
+        fast = self._fast(abbrev, wants_value, slow)
+        if fast is not None:
+            return fast
+        single = self.single_getter(abbrev)
+        if single is not None:
+            return lambda i: [single(i)]
+        mq = self.store._mq
+        admits = access.pdu_admits(abbrev)
+        if admits is not None:
+
+            def pruned(i: int) -> list:
+                w = mq[i]
+                n = w & _NPDU
+                if not n or (n == _ONE and not w & _COMPLEX and not admits(w & 15, (w >> 8) & 7)):
+                    return []
+                return slow(i)
+
+            return pruned
+        if abbrev.startswith("mqtt.") and abbrev in REGISTRY:
+            return lambda i: slow(i) if mq[i] & _NPDU else []  # MQTT fields live in PDU subtrees only
+        return slow
+
+    def _fast(self, abbrev: str, wants_value: bool, slow: Getter) -> Getter | None:
+        st = self.store
+        mq = st._mq
+        if abbrev == "mqtt":
+            if wants_value:
+                return lambda i: slow(i) if mq[i] & _NPDU else []
+
+            def present(i: int) -> list:
+                n = mq[i] & _NPDU
+                return [True] if n == _ONE else (slow(i) if n else [])
+
+            return present
+        fd = REGISTRY.get(abbrev)
+        if fd is None:
+            return None
+        if abbrev == "mqtt.topic":
+            return self._topic(slow)
+        ext = _PDU_EXTRACT.get(abbrev)
+        if ext is not None:
+            norm = normalizer(KIND_OF[fd.ftype])
+            return self._pdu_field(ext, norm, slow)
+        seg = self._seg_extract(abbrev)
+        if seg is not None and (fd.ftype.name != "PROTOCOL" or not wants_value):
+
+            def get_seg(i: int) -> list:
+                return seg(i) if mq[i] & _SEG else slow(i)
+
+            return get_seg
+        return None
+
+    def _pdu_field(self, ext: Callable[[int, int, int], Any], norm: Callable[[Any], Any], slow: Getter) -> Getter:
+        st = self.store
+        mq, mlen, topic, more = st._mq, st._mlen, st._topic, st._more
+
+        def get(i: int) -> list:
+            w = mq[i]
+            n = w & _NPDU
+            if not n:
+                return []
+            if w & _COMPLEX:
+                return slow(i)
+            v = ext(w, mlen[i], topic[i])
+            out = [] if v is None else [norm(v)]
+            if n == _MANY:
+                rest = more[i]
+                for k in range(0, len(rest), 3):
+                    v = ext(rest[k], rest[k + 1], rest[k + 2])
+                    if v is not None:
+                        out.append(norm(v))
+            return out
+
+        return get
+
+    def _topic(self, slow: Getter) -> Getter:
+        st = self.store
+        mq, topic, more, topics = st._mq, st._topic, st._more, st._topics
+
+        def one(w: int, tid: int) -> str | None | bool:
+            t = w & 15
+            if t == PUBLISH and tid:
+                return topics[tid]
+            if t in (SUBSCRIBE, UNSUBSCRIBE, PUBLISH):
+                return False  # topic filters, or a PUBLISH without a known topic: the tree decides
+            return None
+
+        def get(i: int) -> list:
+            w = mq[i]
+            n = w & _NPDU
+            if not n:
+                return []
+            if w & _COMPLEX:
+                return slow(i)
+            v = one(w, topic[i])
+            if v is False:
+                return slow(i)
+            out = [] if v is None else [v]
+            if n == _MANY:
+                rest = more[i]
+                for k in range(0, len(rest), 3):
+                    v = one(rest[k], rest[k + 2])
+                    if v is False:
+                        return slow(i)
+                    if v is not None:
+                        out.append(v)
+            return out
+
+        return get
+
+    def _seg_extract(self, abbrev: str) -> Callable[[int], list] | None:
+        st = self.store
+        ports, tcpw, stream = st._ports, st._tcpw, st._stream
+        if abbrev == "tcp":
+            return lambda i: [True]
+        if abbrev == "tcp.srcport":
+            return lambda i: [ports[i] >> 16]
+        if abbrev == "tcp.dstport":
+            return lambda i: [ports[i] & 0xFFFF]
+        if abbrev == "tcp.port":
+            return lambda i: [(p := ports[i]) >> 16, p & 0xFFFF]
+        if abbrev == "tcp.stream":
+            return lambda i: [stream[i]]
+        if abbrev == "tcp.len":
+            return lambda i: [tcpw[i] >> 12]
+        bit = _TCP_FLAG_BITS.get(abbrev)
+        if bit is not None:
+            return lambda i: [1 if tcpw[i] & bit else 0]
+        proto, _, which = abbrev.partition(".")
+        if proto in ("ip", "ipv6") and which in ("", "src", "dst", "addr"):
+            return self._ip(4 if proto == "ip" else 6, which)
+        return None
+
+    def _ip(self, version: int, which: str) -> Callable[[int], list]:
+        st = self.store
+        src, dst, addr_of = st._src, st._dst, st._addr_of
+
+        def extract(i: int) -> list:
+            a = addr_of[src[i]]
+            if a[0] != version:
+                return []
+            if which == "src":
+                return [a[1]]
+            if which == "dst":
+                return [addr_of[dst[i]][1]]
+            if which == "":
+                return [True]
+            return [a[1], addr_of[dst[i]][1]]
+
+        return extract
+
+    def generated(self, lhs: Any, test: str, quant: str, const: Any) -> Callable[[int], bool] | None:
+        """Row versions of the compiler's generated shapes: a summary column or mqtt.msgtype vs a constant."""
+        op = _PYOP.get(test)
+        if op is None or lhs.kind not in ("int", "float", "time"):
+            return None
+        st = self.store
+        ns: dict[str, Any] = {"c": const}
+        if lhs.single is not None and lhs.label in ("frame.len", "frame.number", "frame.cap_len"):
+            if lhs.label == "frame.number":
+                return eval(f"lambda i: i + 1 {op} c", ns)  # noqa: S307  (operator from a fixed table)
+            ns["col"] = st._origlen if lhs.label == "frame.len" else st._caplen
+            return eval(f"lambda i: col[i] {op} c", ns)  # noqa: S307
+        if lhs.label != "mqtt.msgtype":
+            return None
+        ns.update(mq=st._mq, get=lhs.get, ONE=_ONE, MASK=_ONE | _MANY | _COMPLEX)
+        tail = "any(v OP c for v in vals)" if quant == "any" else "bool(vals) and all(v OP c for v in vals)"
+        src = (
+            "def pred(i):\n    w = mq[i]\n    if w & MASK == ONE:\n        return (w & 15) OP c\n"
+            "    if not w & MASK:\n        return False\n    vals = get(i)\n    return " + tail + "\n"
+        ).replace("OP", op)
+        exec(src, ns)  # noqa: S102  (source built from fixed tables)
+        return ns["pred"]
+
+
+_PYOP = {"eq": "==", "ne": "!=", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
