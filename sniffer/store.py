@@ -20,6 +20,7 @@ rows below `count`, which is published after every column of a row is written.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import os
@@ -116,6 +117,10 @@ class PacketStore:
         self._tcpw = array("I")
         self._more: dict[int, tuple[int, ...]] = {}
         self._topics: list[str] = [""]  # id 0: no topic
+        # all mqtt.topic values (topic ids) of frames with topic filters or an alias-less PUBLISH without
+        # a topic: the filter's Frame path reads those from the tree, so they are read once, here
+        self._tlist: dict[int, tuple[int, ...]] = {}
+        self._topic_tree: Any = None
         self._topic_ids: dict[str, int] = {}
         self._addr_of: list[tuple[int, int] | None] = []  # per string id: (ip version, address) if an IP address
         self._strings: list[str] = []
@@ -214,14 +219,27 @@ class PacketStore:
         w = t | p.flags << 4 | (v or 0) << 8
         if msgid >= 0:
             w |= MQ_HAS_MSGID | msgid << 16
-        tid = 0
         topic = p.topic
-        if t == 3 and topic is not None:
-            tid = self._topic_ids.get(topic, 0)
-            if not tid:
-                tid = self._topic_ids[topic] = len(self._topics)
-                self._topics.append(topic)
+        tid = self._topic_id(topic) if t == 3 and topic is not None else 0
         return w, p.remaining, tid
+
+    def _topic_id(self, topic: str) -> int:
+        tid = self._topic_ids.get(topic, 0)
+        if not tid:
+            tid = self._topic_ids[topic] = len(self._topics)
+            self._topics.append(topic)
+        return tid
+
+    def _tree_topics(self, frame: Any) -> None:
+        """Topic ids of every mqtt.topic of the frame, from its tree (the filter's exact getter)."""
+        get = self._topic_tree
+        if get is None:
+            from sniffer.fields import REGISTRY
+            from sniffer.filter import access
+
+            get = self._topic_tree = access.tree_getter(access.TreePlan(), REGISTRY["mqtt.topic"])
+        with contextlib.suppress(Exception):  # on failure the filter rebuilds the Frame of this row instead
+            self._tlist[self.count] = tuple(self._topic_id(t) for t in get(frame))
 
     def _filter_columns(self, frame: Any, src: int, dst: int) -> None:
         w = mlen = tid = 0
@@ -237,6 +255,11 @@ class PacketStore:
                 else:
                     w |= MQ_MANY
                     self._more[self.count] = tuple(x for r in recs[1:] for x in r)
+                for r in recs:
+                    t = r[0] & 15
+                    if t == 8 or t == 10 or (t == 3 and not r[2]):  # (UN)SUBSCRIBE, PUBLISH without topic
+                        self._tree_topics(frame)
+                        break
         seg = frame.seg if _seg_api() else None
         ports = tcpw = 0
         if seg is not None and seg.length < 1 << 20:
@@ -361,7 +384,9 @@ class PacketStore:
             if last is not None and last[0] == i:
                 return last[1]
             if not state[0] <= i < state[1]:
-                end = min(i + chunk, self.count)
+                # dense requests (the previous one was near) read ahead; sparse ones read one record
+                near = last is not None and 0 < i - last[0] <= 8
+                end = min(i + chunk, self.count) if near else i + 1
                 base = self._off[i]
                 state[0], state[1], state[3] = i, end, base
                 state[2] = self._read(base, self._end(end - 1) - base)
@@ -421,7 +446,8 @@ class PacketStore:
         )
         total = sum(a.buffer_info()[1] * a.itemsize for a in cols) + len(self._info)
         total += sum(len(s) + 49 for s in self._strings) + sum(len(s) + 49 for s in self._topics)
-        return total + 100 * len(self._more) + 40 * len(self._rel_other)
+        total += 100 * (len(self._more) + len(self._tlist))
+        return total + 40 * len(self._rel_other)
 
     def spill_bytes(self) -> int:
         return self._flushed + len(self._pending)

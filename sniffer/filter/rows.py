@@ -79,16 +79,23 @@ class RowAccess:
         single = self.single_getter(abbrev)
         if single is not None:
             return lambda i: [single(i)]
-        mq = self.store._mq
+        mq, more = self.store._mq, self.store._more
         admits = access.pdu_admits(abbrev)
         if admits is not None:
 
             def pruned(i: int) -> list:
                 w = mq[i]
                 n = w & _NPDU
-                if not n or (n == _ONE and not w & _COMPLEX and not admits(w & 15, (w >> 8) & 7)):
+                if not n:
                     return []
-                return slow(i)
+                if w & _COMPLEX or admits(w & 15, (w >> 8) & 7):
+                    return slow(i)
+                if n == _MANY:
+                    rest = more[i]
+                    for k in range(0, len(rest), 3):
+                        if admits(rest[k] & 15, (rest[k] >> 8) & 7):
+                            return slow(i)
+                return []
 
             return pruned
         if abbrev.startswith("mqtt.") and abbrev in REGISTRY:
@@ -102,9 +109,16 @@ class RowAccess:
             if wants_value:
                 return lambda i: slow(i) if mq[i] & _NPDU else []
 
+            more = st._more
+
             def present(i: int) -> list:
-                n = mq[i] & _NPDU
-                return [True] if n == _ONE else (slow(i) if n else [])
+                w = mq[i]
+                n = w & _NPDU
+                if n == _ONE:
+                    return [True]
+                if not n:
+                    return []
+                return slow(i) if w & _COMPLEX else [True] * (1 + len(more[i]) // 3)
 
             return present
         fd = REGISTRY.get(abbrev)
@@ -150,7 +164,11 @@ class RowAccess:
 
     def _topic(self, slow: Getter) -> Getter:
         st = self.store
-        mq, topic, more, topics = st._mq, st._topic, st._more, st._topics
+        mq, topic, more, topics, tlist = st._mq, st._topic, st._more, st._topics, st._tlist
+
+        def listed(i: int) -> list:
+            tl = tlist.get(i)  # the frame's topics (filters too), taken from its tree when stored
+            return slow(i) if tl is None else [topics[t] for t in tl]
 
         def one(w: int, tid: int) -> str | None | bool:
             t = w & 15
@@ -169,14 +187,14 @@ class RowAccess:
                 return slow(i)
             v = one(w, topic[i])
             if v is False:
-                return slow(i)
+                return listed(i)
             out = [] if v is None else [v]
             if n == _MANY:
                 rest = more[i]
                 for k in range(0, len(rest), 3):
                     v = one(rest[k], rest[k + 2])
                     if v is False:
-                        return slow(i)
+                        return listed(i)
                     if v is not None:
                         out.append(v)
             return out
