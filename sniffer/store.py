@@ -2,8 +2,9 @@
 
 The UI's packet list reads rows from here; nothing per packet lives in RAM as a Python object.
 Per frame the store keeps fixed-width columns in `array`s (timestamp, spill offset, lengths,
-relative time, interned address/protocol ids, TCP stream, a colour class) and the Info text as UTF-8 in one
-growing `bytearray`; that is ~55 bytes of columns plus the Info text (~50-70 bytes) per frame.
+interned address/protocol ids, TCP stream, a colour class, and the filter's columns: MQTT
+packet word, topic id, ports, TCP flags and length) and the Info text, zlib-compressed in blocks
+of 256 rows; ~75 bytes per frame in all (bench/bench_ui.py measures it).
 
 Frame bytes go to an unlinked spill file, each record followed by a pickle of the frame's
 dissection context: the TCP segment analysis (`Frame.tcp`) and the MQTT PDUs completed in the
@@ -28,6 +29,7 @@ import pickle
 import struct
 import tempfile
 import threading
+import zlib
 from array import array
 from typing import Any
 
@@ -52,6 +54,7 @@ MQ_COMPLEX = 0x8000  # a malformed PDU: the filter rebuilds the Frame
 
 SEGMENT_SUFFIX = " [TCP segment of a reassembled PDU]"
 _FLUSH_AT = 1 << 20
+INFO_BLOCK = 256  # rows of Info text compressed together
 
 
 class _ContextPickler(pickle.Pickler):
@@ -105,8 +108,14 @@ class PacketStore:
         self._link = array("H")
         self._stream = array("i")
         self._cls = array("B")
-        self._info = bytearray()
-        self._info_end = array("Q")
+        # Info text: rows in blocks of INFO_BLOCK; a full block is zlib-compressed (Info texts repeat
+        # their shapes: ~74 -> ~14 bytes a row); the open block is plain. Readers take the tuple
+        # (first row of the open block, its text, its end offsets) once: the writer appends a block to
+        # _iblocks before it swaps in a new tuple, and never changes a tuple's objects afterwards
+        # except by appending, so a reader sees its row either in a block or in its tail.
+        self._iblocks: list[bytes] = []
+        self._itail: tuple[int, bytearray, array] = (0, bytearray(), array("I"))
+        self._icache: tuple[int, bytes, memoryview] | None = None  # last block read: (index, text, ends)
         # Filter columns (sniffer.filter.rows reads them): the MQTT PDU word (MQ_* bits below), the
         # first PDU's Remaining Length and interned topic, TCP ports and flags|length; other PDUs of
         # a multi-PDU frame in _more as flat (word, remaining, topic id) triples.
@@ -205,10 +214,14 @@ class PacketStore:
         self._link.append(frame.linktype & 0xFFFF)
         self._stream.append(frame.stream)
         self._cls.append(colour_class(frame))
-        self._info += frame.info.encode("utf-8", "replace")
-        self._info_end.append(len(self._info))
+        base, text, ends = self._itail
+        text += frame.info.encode("utf-8", "replace")
+        ends.append(len(text))
         row = self.count
         self.count = row + 1  # publish last
+        if len(ends) == INFO_BLOCK:
+            self._iblocks.append(zlib.compress(ends.tobytes() + text, 3))
+            self._itail = (base + INFO_BLOCK, bytearray(), array("I"))
         return row
 
     def _pdu_word(self, p: Any) -> tuple[int, int, int] | None:
@@ -340,8 +353,18 @@ class PacketStore:
         return self._cls[i]
 
     def info(self, i: int) -> str:
-        start = self._info_end[i - 1] if i else 0
-        return self._info[start : self._info_end[i]].decode("utf-8", "replace")
+        base, text, ends = self._itail
+        k = i - base
+        if k < 0:
+            b, k = divmod(i, INFO_BLOCK)
+            cached = self._icache
+            if cached is None or cached[0] != b:
+                raw = zlib.decompress(self._iblocks[b])
+                n = INFO_BLOCK * 4
+                cached = self._icache = (b, raw[n:], memoryview(raw[:n]).cast("I"))
+            _, text, ends = cached
+        start = ends[k - 1] if k else 0
+        return text[start : ends[k]].decode("utf-8", "replace")
 
     def row(self, i: int) -> tuple[int, float, str, str, str, int, str, int]:
         """(No., Time, Source, Destination, Protocol, Length, Info, colour class) of row i."""
@@ -442,9 +465,10 @@ class PacketStore:
             self._link,
             self._stream,
             self._cls,
-            self._info_end,
         )
-        total = sum(a.buffer_info()[1] * a.itemsize for a in cols) + len(self._info)
+        _, text, ends = self._itail
+        total = sum(a.buffer_info()[1] * a.itemsize for a in cols) + len(text) + 4 * len(ends)
+        total += sum(len(b) + 41 for b in self._iblocks)
         total += sum(len(s) + 49 for s in self._strings) + sum(len(s) + 49 for s in self._topics)
         total += 100 * (len(self._more) + len(self._tlist))
         return total + 40 * len(self._rel_other)

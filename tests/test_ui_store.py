@@ -62,3 +62,16 @@ def test_a_range_of_frames_straddling_the_last_flush(corpus_files):
     assert 0 < store._flushed < store.spill_bytes()  # some records are still pending
     batch = store.frames(0, store.count)
     assert [tree_lines(g.tree()) for g in batch] == [tree_lines(f.tree()) for f in frames]
+
+
+def test_info_text_in_compressed_blocks(monkeypatch, corpus_files):
+    """Info lives in zlib blocks of INFO_BLOCK rows plus an open tail; every row reads back exactly."""
+    import sniffer.store as st
+
+    monkeypatch.setattr(st, "INFO_BLOCK", 7)
+    path = next(p for p in corpus_files if "100KB" in p.name)
+    store, frames = _load(path)
+    assert len(store._iblocks) == len(frames) // 7 and store.count % 7
+    order = list(range(store.count))
+    for i in order + order[::-3]:  # forwards, then jumping back across blocks
+        assert store.info(i) == frames[i].info, i
