@@ -113,7 +113,8 @@ def machine() -> list[str]:
         f"- code: commit {head.strip()}"
         + (f" plus uncommitted changes in {', '.join(dirty_files)} (work in progress)" if dirty_files else ""),
         f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}",
-        f"- CPU: {cpu}, {os.cpu_count()} cores (shared: other jobs may run beside the benchmark)",
+        f"- CPU: {cpu}, {os.cpu_count()} cores (shared: other jobs may run beside the benchmark; "
+        f"load average at start {os.getloadavg()[0]:.2f})",
         f"- RAM: {mem_kib / 2**20:.1f} GiB; kernel {platform.release()}",
         f"- Python {platform.python_version()}; mqttsniff {version(ME + ['--version'])}",
         f"- {version(['tshark', '--version'])}; {version(['tcpdump', '--version'])}",
@@ -677,7 +678,8 @@ def main() -> int:
         head = ["## Targets at a glance", ""]
         head += ["| section | target | measured | |", "|---|---|---|---|"]
         head += [f"| {s} | {w} | {m} | {OK if ok else NO} |" for s, w, m, ok in rep.targets]
-        head += ["", f"Whole run: {took / 60:.1f} min." if done else "**Partial: the run is still going.**", ""]
+        load = f" (1-min load average at the end {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores)"
+        head += ["", f"Whole run: {took / 60:.1f} min{load}." if done else "**Partial: the run is still going.**", ""]
         Path(a.output).write_text("\n".join(rep.md[:summary_at] + head + rep.md[summary_at:]) + "\n")
         return head
 
