@@ -79,28 +79,64 @@ class RowAccess:
         single = self.single_getter(abbrev)
         if single is not None:
             return lambda i: [single(i)]
-        mq, more = self.store._mq, self.store._more
+        mq = self.store._mq
         admits = access.pdu_admits(abbrev)
+        need = _property_bits(abbrev)
+        if need:
+            props = self.store._props
+            pid = _property_id(abbrev)
+            if pid is not None:
+                return self._property(pid, need, normalizer(KIND_OF[REGISTRY[abbrev].ftype]), slow)
+            inner = self._pruned(admits, slow) if admits is not None else slow
+            return lambda i: inner(i) if props[i] & need else []
         if admits is not None:
-
-            def pruned(i: int) -> list:
-                w = mq[i]
-                n = w & _NPDU
-                if not n:
-                    return []
-                if w & _COMPLEX or admits(w & 15, (w >> 8) & 7):
-                    return slow(i)
-                if n == _MANY:
-                    rest = more[i]
-                    for k in range(0, len(rest), 3):
-                        if admits(rest[k] & 15, (rest[k] >> 8) & 7):
-                            return slow(i)
-                return []
-
-            return pruned
+            return self._pruned(admits, slow)
         if abbrev.startswith("mqtt.") and abbrev in REGISTRY:
             return lambda i: slow(i) if mq[i] & _NPDU else []  # MQTT fields live in PDU subtrees only
         return slow
+
+    def _property(self, pid: int, need: int, norm: Callable[[Any], Any], slow: Getter) -> Getter:
+        """One property's values: [] unless the row's property bits have it; else read from the
+        PDUs' property blocks of the rebuilt Frame (no tree), the tree only for odd blocks."""
+        from sniffer.store import PROP_UNKNOWN, property_values
+
+        props, mq, frame = self.store._props, self.store._mq, self.frame
+
+        def get(i: int) -> list:
+            bits = props[i]
+            if not bits & need:
+                return []
+            if bits & PROP_UNKNOWN or mq[i] & _COMPLEX:
+                return slow(i)
+            out: list = []
+            for p in frame(i).pdus:
+                vals = property_values(p, pid)
+                if vals is None:
+                    return slow(i)
+                out.extend(norm(v) for v in vals)
+            return out
+
+        return get
+
+    def _pruned(self, admits: Callable[[int, int], bool], slow: Getter) -> Getter:
+        """slow(i) only for rows with a PDU that may hold the field (by type and version)."""
+        mq, more = self.store._mq, self.store._more
+
+        def pruned(i: int) -> list:
+            w = mq[i]
+            n = w & _NPDU
+            if not n:
+                return []
+            if w & _COMPLEX or admits(w & 15, (w >> 8) & 7):
+                return slow(i)
+            if n == _MANY:
+                rest = more[i]
+                for k in range(0, len(rest), 3):
+                    if admits(rest[k] & 15, (rest[k] >> 8) & 7):
+                        return slow(i)
+            return []
+
+        return pruned
 
     def _fast(self, abbrev: str, wants_value: bool, slow: Getter) -> Getter | None:
         st = self.store
@@ -267,3 +303,29 @@ class RowAccess:
 
 
 _PYOP = {"eq": "==", "ne": "!=", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+
+
+def _property_id(abbrev: str) -> int | None:
+    from sniffer.mqtt.fields import PROPERTY_FIELD
+
+    for pid, fd in PROPERTY_FIELD.items():
+        if fd.abbrev == abbrev:
+            return pid
+    return None
+
+
+def _property_bits(abbrev: str) -> int:
+    """Bits of the store's property column a row needs for this field to occur (0: not a property field).
+
+    One property's field needs its id; the generic ones (id, value, key...) any property at all.
+    """
+    if not access.is_property_field(abbrev) or abbrev in ("mqtt.properties", "mqtt.property_len"):
+        return 0
+    from sniffer.mqtt.fields import PROPERTY_FIELD
+    from sniffer.store import PROP_UNKNOWN, prop_bits
+
+    bits = prop_bits()
+    own = [bits[pid] for pid, fd in PROPERTY_FIELD.items() if fd.abbrev == abbrev]
+    if own:
+        return own[0] | PROP_UNKNOWN
+    return PROP_UNKNOWN | sum(bits.values())
