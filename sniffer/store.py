@@ -53,7 +53,7 @@ MQ_SEG = 0x4000  # TCP segment record: ports, flags, length, addresses
 MQ_COMPLEX = 0x8000  # a malformed PDU: the filter rebuilds the Frame
 
 # Property column (PacketStore._props): one bit per MQTT 5 property id present in the frame's PDUs
-# (PROP_BIT), PROP_UNKNOWN when the skim cannot tell (CONNECT, an odd block): then the tree decides.
+# (PROP_BIT), PROP_UNKNOWN when the skim cannot tell (an odd block): then the tree decides.
 PROP_UNKNOWN = 1 << 31
 _PROP_SIZE = {"byte": 1, "u16": 2, "u32": 4}
 
@@ -97,12 +97,12 @@ def _text(raw: bytes) -> str:
 
 def _walk_properties(p: Any, want: int) -> tuple[int, list]:
     t = p.msgtype
-    if t == 1:
-        return PROP_UNKNOWN, []  # CONNECT: its own protocol level and the will block decide
-    if p.version != 5:
-        return 0, []
     d, q = p.data, p.hdr_len
     end = len(d)
+    if t == 1:
+        return _connect_properties(d, q, end, want)
+    if p.version != 5:
+        return 0, []
     if t == 2:
         q += 2
     elif t == 3:
@@ -120,17 +120,47 @@ def _walk_properties(p: Any, want: int) -> tuple[int, list]:
         q += 2
     else:
         return 0, []
+    values: list = []
+    mask, _ = _block(d, q, end, want, values)
+    return mask, values
+
+
+def _connect_properties(d: bytes, q: int, end: int, want: int) -> tuple[int, list]:
+    """CONNECT: the properties after the keep alive when its protocol level is 5, then the will's."""
+    if q + 2 > end:
+        return PROP_UNKNOWN, []
+    q += 2 + (d[q] << 8 | d[q + 1])  # protocol name
+    if q + 4 > end:
+        return PROP_UNKNOWN, []
+    level, flags = d[q], d[q + 1]
+    if level != 5:
+        return 0, []
+    values: list = []
+    mask, q = _block(d, q + 4, end, want, values)
+    if mask & PROP_UNKNOWN or not flags & 4:
+        return mask, values
+    if q + 2 > end:
+        return PROP_UNKNOWN, []
+    q += 2 + (d[q] << 8 | d[q + 1])  # client id
+    if q > end:
+        return PROP_UNKNOWN, []
+    will, _ = _block(d, q, end, want, values)
+    return mask | will, values
+
+
+def _block(d: bytes, q: int, end: int, want: int, values: list) -> tuple[int, int]:
+    """(PROP_BIT mask, position after) of the property block at q; values of `want` appended."""
     n, q = _varint(d, q, end)
     if n < 0 or q + n > end:
-        return PROP_UNKNOWN, []
-    stop, mask, bits, values = q + n, 0, prop_bits(), []
+        return PROP_UNKNOWN, q
+    stop, mask, bits = q + n, 0, prop_bits()
     from sniffer.mqtt.constants import PROPERTY_KIND
 
     while q < stop:
         pid = d[q]
         kind = PROPERTY_KIND[pid]
         if kind is None:
-            return PROP_UNKNOWN, []
+            return PROP_UNKNOWN, q
         mask |= bits[pid]
         q += 1
         start = q
@@ -141,14 +171,14 @@ def _walk_properties(p: Any, want: int) -> tuple[int, list]:
         elif kind == "varint":
             v, q = _varint(d, q, stop)
             if v < 0:
-                return PROP_UNKNOWN, []
+                return PROP_UNKNOWN, q
             if pid == want:
                 values.append(v)
         else:
             parts = []
             for _ in range(2 if kind == "pair" else 1):
                 if q + 2 > stop:
-                    return PROP_UNKNOWN, []
+                    return PROP_UNKNOWN, q
                 ln = d[q] << 8 | d[q + 1]
                 parts.append(bytes(d[q + 2 : q + 2 + ln]))
                 q += 2 + ln
@@ -160,8 +190,8 @@ def _walk_properties(p: Any, want: int) -> tuple[int, list]:
                 else:
                     values.append(_text(parts[0]))
         if q > stop:
-            return PROP_UNKNOWN, []
-    return mask, values
+            return PROP_UNKNOWN, q
+    return mask, stop
 
 
 SEGMENT_SUFFIX = " [TCP segment of a reassembled PDU]"
@@ -260,6 +290,9 @@ class PacketStore:
         self._pickle_buf = io.BytesIO()
         self._pickler = _ContextPickler(self._pickle_buf, protocol=pickle.HIGHEST_PROTOCOL)
         self.context_failures = 0
+        from sniffer import pipeline
+
+        self._info_mqtt = getattr(pipeline, "_INFO_MQTT", None)  # "Info from the PDUs" code of Frame
 
     # -- writing (one thread) ----------------------------------------------------------------
     def _intern(self, s: str) -> int:
@@ -388,7 +421,7 @@ class PacketStore:
                         break
         props = 0
         for p in pdus:
-            if p.version == 5 or p.msgtype == 1:
+            if p.version == 5 or p.msgtype == 1:  # CONNECT: its protocol level byte decides
                 try:
                     props |= PROP_UNKNOWN if p.error is not None else property_mask(p)
                 except Exception:  # odd bytes: the tree decides
@@ -534,7 +567,7 @@ class PacketStore:
                 base = self._off[i]
                 state[0], state[1], state[3] = i, end, base
                 state[2] = self._read(base, self._end(end - 1) - base)
-            fr = self._build(i, state[2], self._off[i] - state[3])
+            fr = self._build(i, state[2], self._off[i] - state[3], lazy_info=True)
             state[4] = (i, fr)
             return fr
 
@@ -545,7 +578,9 @@ class PacketStore:
         off = self._off[i]
         return self._build(i, self._read(off, self._end(i) - off), 0)
 
-    def _build(self, i: int, blob: bytes, pos: int) -> Any:
+    def _build(self, i: int, blob: bytes, pos: int, lazy_info: bool = False) -> Any:
+        """Frame of row i from its record at blob[pos:]. lazy_info: an MQTT frame's Info is left for
+        the Frame to make from its PDUs when read (as the dissector does), not decompressed here."""
         from sniffer.pipeline import Frame
 
         dlen, clen = _REC.unpack_from(blob, pos)
@@ -563,7 +598,8 @@ class PacketStore:
                 if a is not None and b is not None:
                     n = 4 if a[0] == 4 else 16
                     addrs = (a[0], a[1].to_bytes(n, "big"), b[1].to_bytes(n, "big"))
-            return Frame(*common, self.proto(i), self.info(i), self._stream[i], tcp, pdus, addrs,
+            info = self._info_mqtt if lazy_info and pdus and self._info_mqtt is not None else self.info(i)
+            return Frame(*common, self.proto(i), info, self._stream[i], tcp, pdus, addrs,
                          src=self._strings[src], dst=self._strings[dst])  # fmt: skip
         return Frame(*common, self.src(i), self.dst(i), self.proto(i), self.info(i), self._stream[i], tcp, pdus)
 

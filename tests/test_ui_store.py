@@ -75,3 +75,17 @@ def test_info_text_in_compressed_blocks(monkeypatch, corpus_files):
     order = list(range(store.count))
     for i in order + order[::-3]:  # forwards, then jumping back across blocks
         assert store.info(i) == frames[i].info, i
+
+
+def test_frame_reader_dense_and_sparse(corpus_files):
+    """The filter's frame reader (chunked reads, MQTT Info left to the Frame) rebuilds exact Frames."""
+    for path in [DEMO, *corpus_files]:
+        store, frames = _load(path)
+        n = store.count
+        for order in (range(n), range(0, n, 11), range(n - 1, -1, -5)):
+            frame_at = store.frame_reader(chunk=16)
+            for i in order:
+                g, f = frame_at(i), frames[i]
+                assert frame_at(i) is g  # the last Frame is kept (several tests of one row share it)
+                assert g.info == f.info and g._addrs == f._addrs, (path, i)
+                assert tree_lines(g.tree(), show_secrets=True) == tree_lines(f.tree(), show_secrets=True), (path, i)

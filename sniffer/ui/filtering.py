@@ -83,6 +83,14 @@ class FrameMatcher:
         except Exception:  # a filter bug must not take the capture down: the frame is simply not shown
             return False
 
+    def scan(self, store: Any, start: int, end: int) -> list[int]:
+        """The matching rows of [start, end): one tight loop (a rescan's cost is per row)."""
+        pred = self._row_pred(store)
+        try:
+            return [i for i in range(start, end) if pred(i)]
+        except Exception:  # a row the filter trips on: test the rest one by one, that row not shown
+            return [i for i in range(start, end) if self(store, i)]
+
 
 def _engine():
     try:
