@@ -33,7 +33,8 @@ import zlib
 from array import array
 from typing import Any
 
-_REC = struct.Struct("<II")  # frame length, context length
+_REC = struct.Struct("<III")  # frame length, context length, offset + 1 of the single PDU in the frame (0: none)
+_MIN_SHARED = 16  # bytes objects of the context at least this long are looked up in the frame's bytes
 
 # Colour classes (one byte per row): the MQTT message type of the first PDU (1..15), or one of these.
 CLS_OTHER = 0
@@ -200,12 +201,33 @@ INFO_BLOCK = 256  # rows of Info text compressed together
 
 
 class _ContextPickler(pickle.Pickler):
-    """Pickles the per-frame dissection context; memoryviews (TCP payload slices) become bytes."""
+    """Pickles the per-frame dissection context; memoryviews (TCP payload slices) become bytes, and
+    bytes that occur in the frame itself (a PDU's data, a segment's payload) are written as an
+    (offset, length) reference into the frame's bytes rather than a second copy."""
+
+    frame_data = b""
 
     def reducer_override(self, obj: Any) -> Any:
         if isinstance(obj, memoryview):
             return bytes, (obj.tobytes(),)
         return NotImplemented
+
+    def persistent_id(self, obj: Any) -> Any:
+        if type(obj) is bytes and len(obj) >= _MIN_SHARED:
+            off = self.frame_data.find(obj)
+            if off >= 0:
+                return (off, len(obj))
+        return None
+
+
+class _ContextUnpickler(pickle.Unpickler):
+    def __init__(self, ctx: bytes, frame_data: bytes) -> None:
+        super().__init__(io.BytesIO(ctx))
+        self.frame_data = frame_data
+
+    def persistent_load(self, pid: Any) -> bytes:
+        off, n = pid
+        return self.frame_data[off : off + n]
 
 
 @functools.cache
@@ -231,6 +253,19 @@ def colour_class(frame: Any) -> int:
     if info.endswith(SEGMENT_SUFFIX):
         return CLS_TCP_DATA
     return CLS_TCP_CONTROL
+
+
+class PduView:
+    """What the property skim reads of a PDU (the attributes of sniffer.mqtt.decoder.PDU it uses)."""
+
+    __slots__ = ("msgtype", "flags", "version", "data", "hdr_len")
+
+    def __init__(self, msgtype: int, flags: int, version: int, data: bytes, hdr_len: int) -> None:
+        self.msgtype = msgtype
+        self.flags = flags
+        self.version = version
+        self.data = data
+        self.hdr_len = hdr_len
 
 
 class PacketStore:
@@ -318,6 +353,7 @@ class PacketStore:
         buf.seek(0)
         buf.truncate()
         self._pickler.clear_memo()
+        self._pickler.frame_data = frame.data
         try:
             self._pickler.dump((tcp, frame.pdus, frame.delta))
         except Exception:  # an unpicklable context: the frame is still listed, its tree is partial
@@ -325,13 +361,23 @@ class PacketStore:
             return b""
         return buf.getvalue()
 
+    @staticmethod
+    def _pdu_offset(frame: Any) -> int:
+        """1 + where the frame's one PDU lies whole in its bytes (read without unpickling), else 0."""
+        pdus = frame.pdus
+        if len(pdus) != 1 or pdus[0].error is not None:
+            return 0
+        d = pdus[0].data
+        off = frame.data.find(d) if len(d) else -1
+        return off + 1
+
     def add(self, frame: Any) -> int:
         """Append one dissected frame; returns its row index."""
         data = frame.data
         ctx = self._context(frame)
         with self._write_lock:
             off = self._flushed + len(self._pending)
-            self._pending += _REC.pack(len(data), len(ctx))
+            self._pending += _REC.pack(len(data), len(ctx), self._pdu_offset(frame))
             self._pending += data
             self._pending += ctx
             if len(self._pending) >= _FLUSH_AT:
@@ -551,6 +597,23 @@ class PacketStore:
         blob = self._read(base, self._end(end - 1) - base)
         return [self._build(i, blob, self._off[i] - base) for i in range(start, end)]
 
+    def pdu_view(self, i: int) -> PduView | None:
+        """Row i's single well-formed PDU when it lies whole in the frame, read with one pread and no
+        unpickling (type, flags and version from the MQ word), else None."""
+        w = self._mq[i]
+        if w & (MQ_NPDU | MQ_COMPLEX) != MQ_ONE:
+            return None
+        off = self._off[i]
+        head = self._read(off, _REC.size)
+        dlen, _, p = _REC.unpack(head)
+        if not p:
+            return None
+        d = self._read(off + _REC.size + p - 1, dlen - p + 1)
+        n, q = _varint(d, 1, len(d))
+        if n < 0 or q + n > len(d):
+            return None
+        return PduView(w & 15, (w >> 4) & 15, (w >> 8) & 7, d[: q + n], q)
+
     def frame_reader(self, chunk: int = 256) -> Any:
         """i -> Frame of row i for a scan that needs a few frames: records read `chunk` at a time
         with one pread, the last frame kept (several tests of one row share it and its tree)."""
@@ -583,12 +646,12 @@ class PacketStore:
         the Frame to make from its PDUs when read (as the dissector does), not decompressed here."""
         from sniffer.pipeline import Frame
 
-        dlen, clen = _REC.unpack_from(blob, pos)
+        dlen, clen, _ = _REC.unpack_from(blob, pos)
         pos += _REC.size
         data = blob[pos : pos + dlen]
         tcp, pdus, delta = None, [], 0.0
         if clen:
-            tcp, pdus, delta = pickle.loads(blob[pos + dlen : pos + dlen + clen])
+            tcp, pdus, delta = _ContextUnpickler(blob[pos + dlen : pos + dlen + clen], data).load()
         common = (i + 1, self._ts[i], self.rel_ts(i), delta, self._link[i], data, self._origlen[i])
         if _seg_api():
             src, dst = self._src[i], self._dst[i]

@@ -89,3 +89,32 @@ def test_frame_reader_dense_and_sparse(corpus_files):
                 assert frame_at(i) is g  # the last Frame is kept (several tests of one row share it)
                 assert g.info == f.info and g._addrs == f._addrs, (path, i)
                 assert tree_lines(g.tree(), show_secrets=True) == tree_lines(f.tree(), show_secrets=True), (path, i)
+
+
+def test_pdu_view_and_shared_bytes(corpus_files):
+    """A single PDU lying whole in its frame is read back without unpickling, byte for byte; the
+    context does not store such bytes a second time."""
+    for path in [DEMO, *corpus_files]:
+        store, frames = _load(path)
+        viewed = 0
+        for i, f in enumerate(frames):
+            v = store.pdu_view(i)
+            if v is None:
+                continue
+            viewed += 1
+            p = f.pdus[0]
+            assert (v.data, v.hdr_len, v.msgtype, v.flags) == (p.data, p.hdr_len, p.msgtype, p.flags), (path, i)
+            assert v.version == (p.version or 0)
+        one = sum(1 for f in frames if len(f.pdus) == 1 and f.pdus[0].error is None and f.pdu_location(f.pdus[0]))
+        assert viewed == one, (path, viewed, one)
+    import sniffer.store as st
+
+    store, frames = _load(DEMO)
+    st._MIN_SHARED, old = 1 << 30, st._MIN_SHARED  # every bytes object pickled again
+    try:
+        copied, _ = _load(DEMO)
+    finally:
+        st._MIN_SHARED = old
+    shared = [len(p.data) for f in frames for p in f.pdus if len(p.data) >= old and f.pdu_location(p)]
+    # PDU bytes not stored twice (a reference costs a few bytes)
+    assert copied.spill_bytes() - store.spill_bytes() >= sum(shared) - 8 * len(shared)

@@ -100,7 +100,7 @@ class RowAccess:
         PDUs' property blocks of the rebuilt Frame (no tree), the tree only for odd blocks."""
         from sniffer.store import PROP_UNKNOWN, property_values
 
-        props, mq, frame = self.store._props, self.store._mq, self.frame
+        props, mq, frame, pdu_view = self.store._props, self.store._mq, self.frame, self.store.pdu_view
 
         def get(i: int) -> list:
             bits = props[i]
@@ -108,6 +108,11 @@ class RowAccess:
                 return []
             if bits & PROP_UNKNOWN or mq[i] & _COMPLEX:
                 return slow(i)
+            p = pdu_view(i)  # the one PDU straight from the spill, when it lies whole in the frame
+            if p is not None:
+                vals = property_values(p, pid)
+                if vals is not None:
+                    return [norm(v) for v in vals]
             out: list = []
             for p in frame(i).pdus:
                 vals = property_values(p, pid)
