@@ -409,6 +409,7 @@ class DirectionDecoder:
 
     def _take(self, k: int) -> tuple[bytes, tuple[tuple[object, int, int, int], ...]]:
         """Consume k buffered bytes (k <= self._avail): their bytes and the chunk spans."""
+        self._wait_ch = None  # the head moves on (and a finished chunk must not be kept alive)
         chunks = self._chunks
         parts = []
         spans = []
