@@ -38,14 +38,21 @@ def timed(cmd: list[str]) -> tuple[float, int]:
 
 
 def count_pdus(cmd: list[str]) -> tuple[int, int]:
-    """(frames printed, MQTT PDUs) from a `-T fields -e frame.number -e mqtt.msgtype` run."""
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    """(frames printed, MQTT PDUs) from a `-T fields -e frame.number -e mqtt.msgtype` run.
+
+    The output is read line by line, never held whole: Linux carries a process's peak RSS
+    across fork+exec, so a bloated parent would show up as every later child's "peak RSS".
+    """
     frames = pdus = 0
-    for line in out.splitlines():
-        frames += 1
-        cells = line.split("\t")
-        if len(cells) > 1 and cells[1]:
-            pdus += len(cells[1].split(","))
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as p:
+        assert p.stdout is not None
+        for line in p.stdout:
+            frames += 1
+            cells = line.rstrip("\n").split("\t")
+            if len(cells) > 1 and cells[1]:
+                pdus += len(cells[1].split(","))
+    if p.returncode != 0:
+        raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}")
     return frames, pdus
 
 
