@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import operator
 import os
 import pickle
 import struct
@@ -201,33 +202,46 @@ INFO_BLOCK = 256  # rows of Info text compressed together
 
 
 class _ContextPickler(pickle.Pickler):
-    """Pickles the per-frame dissection context; memoryviews (TCP payload slices) become bytes, and
-    bytes that occur in the frame itself (a PDU's data, a segment's payload) are written as an
-    (offset, length) reference into the frame's bytes rather than a second copy."""
-
-    frame_data = b""
+    """Pickles the per-frame dissection context (plain tuples, see PacketStore._context); a stray
+    memoryview (a TCP payload slice) becomes bytes."""
 
     def reducer_override(self, obj: Any) -> Any:
         if isinstance(obj, memoryview):
             return bytes, (obj.tobytes(),)
         return NotImplemented
 
-    def persistent_id(self, obj: Any) -> Any:
-        if type(obj) is bytes and len(obj) >= _MIN_SHARED:
-            off = self.frame_data.find(obj)
-            if off >= 0:
-                return (off, len(obj))
-        return None
+
+def _slots_of(cls: type) -> tuple[str, ...]:
+    out: list[str] = []
+    for c in reversed(cls.__mro__):
+        sl = c.__dict__.get("__slots__", ())
+        out.extend((sl,) if isinstance(sl, str) else sl)
+    return tuple(out)
 
 
-class _ContextUnpickler(pickle.Unpickler):
-    def __init__(self, ctx: bytes, frame_data: bytes) -> None:
-        super().__init__(io.BytesIO(ctx))
-        self.frame_data = frame_data
+def _shared(b: Any, find: Any) -> Any:
+    """bytes found in the frame -> (offset, length) into it (not stored twice); else the bytes."""
+    if type(b) is memoryview:
+        b = b.tobytes()
+    if type(b) is bytes and len(b) >= _MIN_SHARED:
+        off = find(b)
+        if off >= 0:
+            return (off, len(b))
+    return b
 
-    def persistent_load(self, pid: Any) -> bytes:
-        off, n = pid
-        return self.frame_data[off : off + n]
+
+def _events(evs: list, find: Any) -> list:
+    return [(ev[0], _shared(ev[1], find), *ev[2:]) if ev[0] == "data" else ev for ev in evs]
+
+
+def _unshare_events(evs: list, data: bytes) -> list:
+    out = []
+    for ev in evs:
+        if ev[0] == "data" and type(ev[1]) is tuple:
+            off, n = ev[1]
+            ev = (ev[0], data[off : off + n], *ev[2:])
+        out.append(ev)
+    return out
 
 
 @functools.cache
@@ -322,6 +336,9 @@ class PacketStore:
         self._flushed = 0  # bytes of the spill on disk
         self._pending = bytearray()  # records not yet written
         self._write_lock = threading.Lock()  # pending buffer vs. readers of not-yet-flushed records
+        self._classes: list[tuple[type, tuple[str, ...]]] = []  # Seg, PDU classes of the context
+        self._class_ids: dict[type, int] = {}
+        self._flatten: list[tuple[Any, tuple[str, ...], tuple[int, ...], tuple[int, ...]]] = []
         self._pickle_buf = io.BytesIO()
         self._pickler = _ContextPickler(self._pickle_buf, protocol=pickle.HIGHEST_PROTOCOL)
         self.context_failures = 0
@@ -344,18 +361,68 @@ class PacketStore:
         """Length of the longest Source/Destination seen (the list sizes its columns by it)."""
         return self._max_addr
 
+    def _class_id(self, cls: type) -> int:
+        cid = self._class_ids.get(cls)
+        if cid is None:
+            slots = _slots_of(cls)
+            shared = tuple(k for k, n in enumerate(slots) if n == "data")
+            events = tuple(k for k, n in enumerate(slots) if n in ("events", "rev_events"))
+            cid = self._class_ids[cls] = len(self._classes)
+            self._classes.append((cls, slots))
+            self._flatten.append((operator.attrgetter(*slots), slots, shared, events))
+        return cid
+
+    def _flat(self, obj: Any, find: Any) -> tuple:
+        """(class id, slot values) of a Seg or PDU: plain tuples pickle several times faster than
+        __slots__ objects; payload bytes that lie in the frame become references into it."""
+        cid = self._class_id(type(obj))
+        get, slots, shared, events = self._flatten[cid]
+        try:
+            vals = get(obj)
+        except AttributeError:
+            vals = tuple(getattr(obj, n, ...) for n in slots)  # ... = an unset slot
+        if len(slots) == 1:
+            vals = (vals,)
+        fixed = None
+        for k in shared:
+            v = vals[k]
+            if type(v) is not bytes or len(v) >= _MIN_SHARED:
+                fixed = fixed or list(vals)
+                fixed[k] = _shared(v, find)
+        for k in events:
+            if vals[k]:
+                fixed = fixed or list(vals)
+                fixed[k] = _events(vals[k], find)
+        return cid, vals if fixed is None else tuple(fixed)
+
+    def _unflat(self, flat: tuple, data: bytes) -> Any:
+        cls, slots = self._classes[flat[0]]
+        obj = cls.__new__(cls)
+        for n, v in zip(slots, flat[1], strict=True):
+            if v is ...:
+                continue
+            if n == "data" and type(v) is tuple:
+                v = data[v[0] : v[0] + v[1]]
+            elif n in ("events", "rev_events") and v:
+                v = _unshare_events(v, data)
+            setattr(obj, n, v)
+        return obj
+
     def _context(self, frame: Any) -> bytes:
         # The TCP analysis is `frame.seg` (a Seg) in the current pipeline, `frame.tcp` (a dict) before.
-        tcp = frame.seg if _seg_api() else frame.tcp
+        seg_api = _seg_api()
+        tcp = frame.seg if seg_api else frame.tcp
         if tcp is None and not frame.pdus:
             return b"" if frame.delta == 0.0 else pickle.dumps((None, [], frame.delta))
         buf = self._pickle_buf
         buf.seek(0)
         buf.truncate()
         self._pickler.clear_memo()
-        self._pickler.frame_data = frame.data
         try:
-            self._pickler.dump((tcp, frame.pdus, frame.delta))
+            find = frame.data.find
+            if seg_api and tcp is not None:
+                tcp = self._flat(tcp, find)
+            self._pickler.dump((tcp, [self._flat(p, find) for p in frame.pdus], frame.delta))
         except Exception:  # an unpicklable context: the frame is still listed, its tree is partial
             self.context_failures += 1
             return b""
@@ -651,7 +718,10 @@ class PacketStore:
         data = blob[pos : pos + dlen]
         tcp, pdus, delta = None, [], 0.0
         if clen:
-            tcp, pdus, delta = _ContextUnpickler(blob[pos + dlen : pos + dlen + clen], data).load()
+            tcp, pdus, delta = pickle.loads(blob[pos + dlen : pos + dlen + clen])
+            if tcp is not None and _seg_api():
+                tcp = self._unflat(tcp, data)
+            pdus = [self._unflat(p, data) for p in pdus]
         common = (i + 1, self._ts[i], self.rel_ts(i), delta, self._link[i], data, self._origlen[i])
         if _seg_api():
             src, dst = self._src[i], self._dst[i]

@@ -34,6 +34,10 @@ class StreamMatcher:
     def __call__(self, store: Any, i: int, frame: Any = None) -> bool:
         return store.stream(i) == self.stream
 
+    def scan(self, store: Any, start: int, end: int) -> list[int]:
+        col, s = store._stream, self.stream
+        return [i for i in range(start, end) if col[i] == s]
+
 
 class TextMatcher:
     """Case-insensitive substring over Source, Destination, Protocol and Info."""
