@@ -144,8 +144,42 @@ def _pruned(admits: Callable[[int, int], bool], get: Getter) -> Getter:
     return pruned
 
 
+def property_id(abbrev: str) -> int | None:
+    """The MQTT 5 property id whose own field this is (mqtt.property.content_type -> 0x03), or None."""
+    if not abbrev.startswith("mqtt.property."):
+        return None
+    from sniffer.mqtt.fields import PROPERTY_FIELD
+
+    for pid, fd in PROPERTY_FIELD.items():
+        if fd.abbrev == abbrev:
+            return pid
+    return None
+
+
+def _property(pid: int, norm: Callable[[Any], Any], get: Getter) -> Getter:
+    """One property's values read from the PDUs' property blocks; the tree only for odd PDUs."""
+    from sniffer.filter.props import property_values
+
+    def prop(f: Any) -> list:
+        out: list = []
+        for p in f.pdus:
+            if p.error is not None:
+                return get(f)
+            vals = property_values(p, pid)
+            if vals is None:
+                return get(f)
+            out.extend(norm(v) for v in vals)
+        return out
+
+    return prop
+
+
 def tree_getter(plan: TreePlan, fd: FieldDef, wants_value: bool = True) -> Getter:
     get = _tree_getter(plan, fd, wants_value)
+    pid = property_id(fd.abbrev)
+    if pid is not None:
+        norm = normalizer(KIND_OF[fd.ftype]) if wants_value else (lambda v: True)
+        return _property(pid, norm, get)
     admits = pdu_admits(fd.abbrev)
     return get if admits is None else _pruned(admits, get)
 

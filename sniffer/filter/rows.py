@@ -98,7 +98,7 @@ class RowAccess:
     def _property(self, pid: int, need: int, norm: Callable[[Any], Any], slow: Getter) -> Getter:
         """One property's values: [] unless the row's property bits have it; else read from the
         PDUs' property blocks of the rebuilt Frame (no tree), the tree only for odd blocks."""
-        from sniffer.store import PROP_UNKNOWN, property_values
+        from sniffer.filter.props import PROP_UNKNOWN, property_values
 
         props, mq, frame, pdu_view = self.store._props, self.store._mq, self.frame, self.store.pdu_view
 
@@ -311,12 +311,7 @@ _PYOP = {"eq": "==", "ne": "!=", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 
 
 def _property_id(abbrev: str) -> int | None:
-    from sniffer.mqtt.fields import PROPERTY_FIELD
-
-    for pid, fd in PROPERTY_FIELD.items():
-        if fd.abbrev == abbrev:
-            return pid
-    return None
+    return access.property_id(abbrev)
 
 
 def _property_bits(abbrev: str) -> int:
@@ -326,8 +321,8 @@ def _property_bits(abbrev: str) -> int:
     """
     if not access.is_property_field(abbrev) or abbrev in ("mqtt.properties", "mqtt.property_len"):
         return 0
+    from sniffer.filter.props import PROP_UNKNOWN, prop_bits
     from sniffer.mqtt.fields import PROPERTY_FIELD
-    from sniffer.store import PROP_UNKNOWN, prop_bits
 
     bits = prop_bits()
     own = [bits[pid] for pid, fd in PROPERTY_FIELD.items() if fd.abbrev == abbrev]
