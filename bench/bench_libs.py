@@ -79,20 +79,40 @@ def run_worker_rss(tool: str, path: str, counts_out: str | None = None) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", tool, path]
     if counts_out:
         cmd += ["--counts", counts_out]
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
-        p = subprocess.Popen(cmd, stdout=out, stderr=err)
-        _, status, usage = os.wait4(p.pid, 0)
-        wall = time.perf_counter() - t0
-        p.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.TemporaryFile() as out:
+        wall, rss_kib = measured(cmd, out)
         out.seek(0)
-        err.seek(0)
-        if p.returncode != 0:
-            raise RuntimeError(f"{tool} worker failed: {err.read().decode(errors='replace')[-400:]}")
         res = json.loads(out.read().decode().strip().splitlines()[-1])
     res["wall"] = wall
-    res["rss_kib"] = usage.ru_maxrss
+    res["rss_kib"] = rss_kib
     return res
+
+
+# Linux folds the parent's memory into a child's ru_maxrss at exec (the forked copy of the parent's address
+# space is the child's first one), so a big benchmark driver would inflate every child's peak RSS. A small
+# helper process starts the measured command instead and reports its wall time and wait4 peak RSS.
+_HELPER = r"""
+import os, subprocess, sys, time
+t0 = time.perf_counter()
+p = subprocess.Popen(sys.argv[1:])
+_, status, ru = os.wait4(p.pid, 0)
+sys.stderr.write(f"\n__MEASURED__ {time.perf_counter() - t0} {ru.ru_maxrss} {os.waitstatus_to_exitcode(status)}\n")
+"""
+
+
+def measured(cmd: list[str], stdout, cwd: str | None = None) -> tuple[float, int]:
+    """(wall seconds, peak RSS KiB) of `cmd` run through the small helper; stdout to the given file."""
+    with tempfile.TemporaryFile() as err:
+        subprocess.run([sys.executable, "-c", _HELPER, *cmd], stdout=stdout, stderr=err, cwd=cwd, check=False)
+        err.seek(0)
+        text = err.read().decode(errors="replace")
+    tail = text.rsplit("__MEASURED__", 1)
+    if len(tail) != 2:
+        raise RuntimeError(f"failed: {' '.join(cmd)}: {text[-400:]}")
+    wall, rss, code = tail[1].split()
+    if int(code) != 0:
+        raise RuntimeError(f"failed ({code}): {' '.join(cmd)}: {tail[0][-400:]}")
+    return float(wall), int(rss)
 
 
 def tshark_counts(path: str) -> list[int]:

@@ -1,6 +1,6 @@
 """Every benchmark in one command: offline vs tshark/scapy/pyshark, live capture, start-up, UI scale.
 
-    python bench/run_all.py [--quick] [--frames 1000000] [--runs 3] [--only offline,live,startup,ui]
+    python bench/run_all.py [--quick] [--frames 1000000] [--runs 3] [--only offline,slices,live,startup,ui]
 
 Prints one table per section and writes bench/RESULTS.md with the machine's description. Each figure
 is the median of --runs runs (1 with --quick); each ratio is taken within one run, then the median of
@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -32,6 +34,7 @@ import bench_libs  # noqa: E402
 FIELDS = ["-e", "frame.number", "-e", "mqtt.msgtype", "-e", "mqtt.topic"]
 ME = [sys.executable, "-m", "sniffer"]  # the console script is the same entry point (sniffer.cli:main)
 OK, NO = "✓", "✗"
+SECTIONS = ("offline", "slices", "live", "startup", "ui")
 
 
 class Report:
@@ -64,27 +67,34 @@ def med(xs) -> float:
 
 
 def timed(cmd: list[str], out_path: str | None = None) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB, wait4) of one child run; stdout to a file or /dev/null."""
-    with open(out_path or os.devnull, "wb") as out, tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
-        p = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=REPO)
-        _, status, usage = os.wait4(p.pid, 0)
-        wall = time.perf_counter() - t0
-        if os.waitstatus_to_exitcode(status) != 0:
-            err.seek(0)
-            raise SystemExit(f"failed: {' '.join(cmd)}: {err.read().decode(errors='replace')[-400:]}")
-    return wall, usage.ru_maxrss
+    """Wall seconds and peak RSS (KiB, wait4, through a small helper: see bench_libs.measured) of one child
+    run; stdout to a file or /dev/null."""
+    with open(out_path or os.devnull, "wb") as out:
+        return bench_libs.measured(cmd, out, cwd=str(REPO))
 
 
-def field_counts(path: str) -> tuple[int, int, list[str]]:
-    """(lines, MQTT PDUs, lines) of a `-T fields -e frame.number -e mqtt.msgtype ...` output file."""
-    lines = Path(path).read_text(errors="replace").splitlines()
-    pdus = 0
-    for line in lines:
-        cells = line.split("\t")
-        if len(cells) > 1 and cells[1]:
-            pdus += len(cells[1].split(","))
-    return len(lines), pdus, lines
+def field_counts(path: str) -> tuple[int, int]:
+    """(lines, MQTT PDUs) of a `-T fields -e frame.number -e mqtt.msgtype ...` output file (streamed: the
+    driver stays small)."""
+    lines = pdus = 0
+    with open(path, errors="replace") as f:
+        for line in f:
+            lines += 1
+            cells = line.rstrip("\n").split("\t")
+            if len(cells) > 1 and cells[1]:
+                pdus += len(cells[1].split(","))
+    return lines, pdus
+
+
+def lines_differ(a: str, b: str) -> int:
+    """Lines that differ between two text files (streamed), plus the difference in line counts."""
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        return sum(1 for x, y in itertools.zip_longest(fa, fb) if x != y)
+
+
+def count_lines(path: str) -> int:
+    with open(path, "rb") as f:
+        return sum(1 for _ in f)
 
 
 def version(cmd: list[str]) -> str:
@@ -126,7 +136,32 @@ def machine() -> list[str]:
 
 
 # -- 1. offline ------------------------------------------------------------------------------------
+def _stats(res: dict[str, list[tuple[float, int]]]):
+    """ratio (median of per-run ratios), peak RSS MiB and median seconds over a dict of timed runs."""
+
+    def ratio(k: str, ref: str) -> float:
+        return med(r[0] / m[0] for m, r in zip(res[k], res[ref], strict=True))
+
+    def rss(k: str) -> float:
+        return max(r[1] for r in res[k]) / 1024
+
+    def secs(k: str) -> float:
+        return med(r[0] for r in res[k])
+
+    return ratio, rss, secs
+
+
+def _row(name: str, s: float, n_frames: int, n_pdus: int, rss_mib: float, vs: str, ratio_v: float, target=""):
+    return [f"`{name}`", f"{n_frames:,}", f"{s:.2f}", f"{n_frames / s:,.0f}", f"{n_pdus / s:,.0f}",
+            f"{rss_mib:.0f}", vs, f"{ratio_v:.2f}×", target]  # fmt: skip
+
+
+HEADER = ["command", "frames", "seconds", "frames/s", "MQTT PDUs/s", "peak RSS MiB", "compared with", "× tshark"]
+HEADER.append("target")
+
+
 def offline(rep: Report, cap: str, a: argparse.Namespace, work: str) -> None:
+    """The whole capture: mqttsniff vs tshark, -T fields and summary, with the output checked line by line."""
     ts = ["tshark", "-r", cap]
     me = ME + ["-r", cap]
     cmds = {
@@ -142,51 +177,14 @@ def offline(rep: Report, cap: str, a: argparse.Namespace, work: str) -> None:
             res[k].append(timed(cmd, os.path.join(work, f"{k}.out")))
             print(f"  run {i + 1}/{a.runs} {k}: {res[k][-1][0]:.1f} s", file=sys.stderr, flush=True)
     # correctness: the outputs of the last run
-    ms_lines, ms_pdus, ms_out = field_counts(os.path.join(work, "ms_fields.out"))
-    ts_lines, ts_pdus, ts_out = field_counts(os.path.join(work, "ts_fields.out"))
-    y_lines, y_pdus, _ = field_counts(os.path.join(work, "ts_fields_Y.out"))
-    differ = sum(1 for x, y in zip(ms_out, ts_out, strict=False) if x != y) + abs(ms_lines - ts_lines)
-    del ms_out, ts_out
-    sum_ms = Path(work, "ms_summary.out").read_bytes().count(b"\n")
-    sum_ts = Path(work, "ts_summary.out").read_bytes().count(b"\n")
+    ms_lines, ms_pdus = field_counts(os.path.join(work, "ms_fields.out"))
+    ts_lines, ts_pdus = field_counts(os.path.join(work, "ts_fields.out"))
+    y_lines, y_pdus = field_counts(os.path.join(work, "ts_fields_Y.out"))
+    differ = lines_differ(os.path.join(work, "ms_fields.out"), os.path.join(work, "ts_fields.out"))
+    sum_ms = count_lines(os.path.join(work, "ms_summary.out"))
+    sum_ts = count_lines(os.path.join(work, "ts_summary.out"))
     frames, pdus = ts_lines, ts_pdus
-
-    # JSON on a slice (tshark -T json is slow and its output huge)
-    jn = min(a.json_frames, frames)
-    jslice = bench_libs.make_slice(cap, jn, os.path.join(work, f"slice-{jn}.pcap"))
-    jpdus = sum(bench_libs.tshark_counts(jslice))
-    jcmds = {"ms_ndjson": ME + ["-r", jslice, "-T", "ndjson"], "ts_json": ["tshark", "-r", jslice, "-T", "json"]}
-    jres: dict[str, list[tuple[float, int]]] = {k: [] for k in jcmds}
-    for _ in range(a.runs):
-        for k, cmd in jcmds.items():
-            jres[k].append(timed(cmd))
-
-    # the libraries on their own (smaller) slices
-    libs = {}
-    for tool, n in (("scapy", a.scapy_frames), ("pyshark", a.pyshark_frames), ("pyshark-json", a.pyshark_frames)):
-        n = min(n, frames)
-        sl = bench_libs.make_slice(cap, n, os.path.join(work, f"slice-{n}.pcap"))
-        libs[tool] = bench_libs.measure(tool, sl, a.runs, work)
-        print(f"  {tool}: {libs[tool]['seconds']:.1f} s on {n} frames", file=sys.stderr, flush=True)
-
-    def ratio(k: str, ref: str, runs=res) -> float:
-        return med(r[0] / m[0] for m, r in zip(runs[k], runs[ref], strict=True))
-
-    def rss(k: str, runs=res) -> float:
-        return max(r[1] for r in runs[k]) / 1024
-
-    def secs(k: str, runs=res) -> float:
-        return med(r[0] for r in runs[k])
-
-    ts_fps = frames / secs("ts_fields")
-    rows = []
-
-    def row(name, k, n_frames, n_pdus, vs, ratio_v, target="", runs=res):
-        s = secs(k, runs)
-        rows.append(
-            [f"`{name}`", f"{n_frames:,}", f"{s:.2f}", f"{n_frames / s:,.0f}", f"{n_pdus / s:,.0f}",
-             f"{rss(k, runs):.0f}", vs, f"{ratio_v:.2f}×", target]
-        )  # fmt: skip
+    ratio, rss, secs = _stats(res)
 
     sum_ratio = ratio("ms_summary", "ts_fields")
     rss_ok = rss("ms_summary") < rss("ts_fields") and rss("ms_summary") < rss("ts_summary")
@@ -198,69 +196,33 @@ def offline(rep: Report, cap: str, a: argparse.Namespace, work: str) -> None:
         rss_ok,
     )
     t_agree = rep.target("offline", "`-T fields` output identical to tshark's", f"{differ} lines differ", differ == 0)
-    row(
-        "mqttsniff -r F -T fields -e …",
-        "ms_fields",
-        frames,
-        pdus,
-        "tshark -Y mqtt -T fields",
-        ratio("ms_fields", "ts_fields_Y"),
-        t_agree,
-    )
-    row("tshark -r F -Y mqtt -T fields -e …", "ts_fields_Y", frames, pdus, "itself", 1.0)
-    row("tshark -r F -T fields -e …", "ts_fields", frames, pdus, "itself", 1.0)
-    row(
-        "mqttsniff -r F (summary)",
-        "ms_summary",
-        frames,
-        pdus,
-        "tshark -T fields",
-        sum_ratio,
-        f"{t_sum} speed, {t_rss} RSS",
-    )
-    row("mqttsniff -r F (summary)", "ms_summary", frames, pdus, "tshark -r F", ratio("ms_summary", "ts_summary"))
-    row("tshark -r F (summary)", "ts_summary", frames, pdus, "itself", 1.0)
-    row(
-        f"mqttsniff -T ndjson (first {jn:,})",
-        "ms_ndjson",
-        jn,
-        jpdus,
-        "tshark -T json",
-        ratio("ms_ndjson", "ts_json", jres),
-        runs=jres,
-    )
-    row(f"tshark -T json (first {jn:,})", "ts_json", jn, jpdus, "itself", 1.0, runs=jres)
-    for tool, r in libs.items():
-        fps = r["frames"] / r["seconds"]
-        rows.append(
-            [f"{tool} (first {r['frames']:,})", f"{r['frames']:,}", f"{r['seconds']:.2f}", f"{fps:,.0f}",
-             f"{r['ref_pdus'] / r['seconds']:,.0f}", f"{r['rss_kib'] / 1024:.0f}", "tshark -T fields (full file)",
-             f"{fps / ts_fps:.3f}×", ""]
-        )  # fmt: skip
 
+    def row(name, k, vs, ratio_v, target=""):
+        return _row(name, secs(k), frames, pdus, rss(k), vs, ratio_v, target)
+
+    rows = [
+        row(
+            "mqttsniff -r F -T fields -e …",
+            "ms_fields",
+            "tshark -Y mqtt -T fields",
+            ratio("ms_fields", "ts_fields_Y"),
+            t_agree,
+        ),  # fmt: skip
+        row("mqttsniff -r F -T fields -e …", "ms_fields", "tshark -T fields", ratio("ms_fields", "ts_fields")),
+        row("tshark -r F -Y mqtt -T fields -e …", "ts_fields_Y", "itself", 1.0),
+        row("tshark -r F -T fields -e …", "ts_fields", "itself", 1.0),
+        row("mqttsniff -r F (summary)", "ms_summary", "tshark -T fields", sum_ratio, f"{t_sum} speed, {t_rss} RSS"),
+        row("mqttsniff -r F (summary)", "ms_summary", "tshark -r F", ratio("ms_summary", "ts_summary")),
+        row("tshark -r F (summary)", "ts_summary", "itself", 1.0),
+    ]
     rep.text(f"## 1. Offline dissection: {frames:,} frames, {pdus:,} MQTT PDUs (`{os.path.basename(cap)}`)")
     rep.text()
     rep.text(
         f"Median of {a.runs} run(s); \"× tshark\" is the speed ratio (tshark's time / this one's) taken in each run. "
-        "Peak RSS is the child's own (wait4). Output goes to a file. Slices are the first N frames (editcap); "
-        "scapy and pyshark rates exclude their import time and count tshark's (true) PDUs per second; "
-        "pyshark's RSS is the Python process only (its tshark child not included)."
+        "Peak RSS is the child's own (wait4, started through a small helper). Output goes to a file."
     )
     rep.text()
-    rep.table(
-        [
-            "command",
-            "frames",
-            "seconds",
-            "frames/s",
-            "MQTT PDUs/s",
-            "peak RSS MiB",
-            "compared with",
-            "× tshark",
-            "target",
-        ],  # fmt: skip
-        rows,
-    )
+    rep.table(HEADER, rows)
     rep.text("PDU counts (the fast one must also be the right one):")
     rep.text()
     rep.text(
@@ -269,21 +231,86 @@ def offline(rep: Report, cap: str, a: argparse.Namespace, work: str) -> None:
         f"**{differ} output lines differ** from tshark's."
     )
     rep.text(f"- summary lines: mqttsniff {sum_ms:,}, tshark {sum_ts:,} (one per frame).")
+    rep.text()
+
+
+def slices(rep: Report, cap: str, a: argparse.Namespace, work: str) -> None:
+    """JSON output, scapy and pyshark on slices of the capture (they are too slow for the whole of it)."""
+    jn = a.json_frames
+    jslice = bench_libs.make_slice(cap, jn, os.path.join(work, f"slice-{jn}.pcap"))
+    jn = len(ref := bench_libs.tshark_counts(jslice))
+    jpdus = sum(ref)
+    jcmds = {
+        "ms_ndjson": ME + ["-r", jslice, "-T", "ndjson"],
+        "ts_json": ["tshark", "-r", jslice, "-T", "json"],
+        "ms_fields": ME + ["-r", jslice, "-T", "fields", *FIELDS],
+        "ts_fields": ["tshark", "-r", jslice, "-T", "fields", *FIELDS],
+    }
+    jres: dict[str, list[tuple[float, int]]] = {k: [] for k in jcmds}
+    for _ in range(a.runs):
+        for k, cmd in jcmds.items():
+            jres[k].append(timed(cmd))
+            print(f"  slice {k}: {jres[k][-1][0]:.1f} s", file=sys.stderr, flush=True)
+    ratio, rss, secs = _stats(jres)
+    libs = {}
+    for tool, n in (("scapy", a.scapy_frames), ("pyshark", a.pyshark_frames), ("pyshark-json", a.pyshark_frames)):
+        sl = bench_libs.make_slice(cap, n, os.path.join(work, f"slice-{n}.pcap"))
+        libs[tool] = bench_libs.measure(tool, sl, a.runs, work)
+        print(f"  {tool}: {libs[tool]['seconds']:.1f} s on {n} frames", file=sys.stderr, flush=True)
+    ts_fps = jn / secs("ts_fields")
+    rows = [
+        _row(
+            "mqttsniff -T ndjson",
+            secs("ms_ndjson"),
+            jn,
+            jpdus,
+            rss("ms_ndjson"),
+            "tshark -T json",
+            ratio("ms_ndjson", "ts_json"),
+        ),  # fmt: skip
+        _row("tshark -T json", secs("ts_json"), jn, jpdus, rss("ts_json"), "itself", 1.0),
+        _row(
+            "mqttsniff -T fields -e …",
+            secs("ms_fields"),
+            jn,
+            jpdus,
+            rss("ms_fields"),
+            "tshark -T fields",
+            ratio("ms_fields", "ts_fields"),
+        ),  # fmt: skip
+        _row("tshark -T fields -e …", secs("ts_fields"), jn, jpdus, rss("ts_fields"), "itself", 1.0),
+    ]
+    for tool, r in libs.items():
+        fps = r["frames"] / r["seconds"]
+        rows.append(
+            [f"{tool} (first {r['frames']:,})", f"{r['frames']:,}", f"{r['seconds']:.2f}", f"{fps:,.0f}",
+             f"{r['ref_pdus'] / r['seconds']:,.0f}", f"{r['rss_kib'] / 1024:.0f}",
+             f"tshark -T fields (first {jn:,})", f"{fps / ts_fps:.3f}×", ""]
+        )  # fmt: skip
+    rep.text(f"## 1b. Offline on slices: JSON, scapy, pyshark (first {jn:,} frames of `{os.path.basename(cap)}`)")
+    rep.text()
+    rep.text(
+        f"Median of {a.runs} run(s). Slices are the first N frames (editcap). Command rows are whole-process times "
+        "(start-up included) on the slice; scapy and pyshark rates are their read loops alone (imports excluded), "
+        "count tshark's (true) PDUs per second, and are compared with tshark -T fields's whole-process rate on "
+        f"the {jn:,}-frame slice. pyshark's RSS is its Python process only (the tshark it drives is not included)."
+    )
+    rep.text()
+    rep.table(HEADER, rows)
+    rep.text("PDU counts found by the libraries, frame by frame against tshark:")
+    rep.text()
     for tool, r in libs.items():
         rep.text(
             f"- {tool} on the first {r['frames']:,} frames: {r['pdus']:,} PDUs vs tshark's {r['ref_pdus']:,} "
             f"({r['pdu_error_pct']:+.1f}%); per frame: {r['frames_same']:,} right, {r['frames_more']:,} with extra "
             f"PDUs, {r['frames_fewer']:,} with missing PDUs."
         )
+    lost = libs["pyshark-json"]["frames_fewer"]
     rep.text(
         "- why: scapy's MQTT layer does no TCP reassembly, so the bytes of a PUBLISH split over segments are read "
         "as new PDUs, and MQTT 5 properties it does not know become a bogus type-0 PDU; pyshark's JSON mode keeps "
-        "one `mqtt` layer per frame, so PDUs that share a frame are lost (its default PDML mode keeps them all)"
-        + (
-            f"; here {libs['pyshark-json']['frames_fewer']:,} frames lost PDUs that way."
-            if "pyshark-json" in libs
-            else "."
-        )
+        "one `mqtt` layer per frame, so PDUs that share a frame are lost (its default PDML mode keeps them all); "
+        f"here {lost:,} frames lost PDUs that way."
     )
     rep.text()
 
@@ -627,7 +654,8 @@ def main() -> int:
     ap.add_argument("--frames", type=int, help="frames in the generated capture (default 1,000,000)")
     ap.add_argument("--capture", help="use this capture instead of generating one")
     ap.add_argument("--runs", type=int, help="runs per figure (default 3; 1 with --quick)")
-    ap.add_argument("--only", default="offline,live,startup,ui", help="sections to run")
+    ap.add_argument("--only", default=",".join(SECTIONS), help="sections to run (default: all)")
+    ap.add_argument("--append", action="store_true", help="add the sections to an existing --output file")
     ap.add_argument("--rates", help="live PUBLISH rates (default 2000,10000,20000,30000)")
     ap.add_argument("--seconds", type=float, help="live flood seconds per rate (default 5)")
     ap.add_argument("--output", default=str(HERE / "RESULTS.md"))
@@ -646,6 +674,11 @@ def main() -> int:
         if not shutil.which(t):
             raise SystemExit(f"run_all: {t} is not installed (see README: the test set-up command installs it)")
     sections = set(a.only.split(","))
+    if sections - set(SECTIONS):
+        raise SystemExit(f"run_all: unknown section(s) {', '.join(sections - set(SECTIONS))}; known: {SECTIONS}")
+    # a job started in the background by a non-interactive shell inherits SIGINT ignored, and so would every
+    # capture we stop with SIGINT; a handler (not SIG_IGN) is reset to the default at exec
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.perf_counter()
 
     cap = a.capture
@@ -659,35 +692,56 @@ def main() -> int:
             gen_note = f" (generated in {time.perf_counter() - t0:.0f} s)"
     frames = a.frames
     rep = Report()
-    rep.text("# mqttsniff benchmark results")
-    rep.text()
-    rep.text(f"Produced by `python bench/run_all.py {' '.join(sys.argv[1:])}`".rstrip() + " (do not edit by hand).")
-    rep.text()
-    for line in machine():
-        rep.text(line)
-    rep.text(
-        f"- capture: `{os.path.relpath(cap, REPO)}`, {os.path.getsize(cap) / 2**20:.0f} MiB, "
-        f"`bench/gen_capture.py --frames {frames}`{gen_note}"
-    )
-    rep.text()
-    summary_at = len(rep.md)
+    old_targets: list[str] = []
+    command = f"`python bench/run_all.py {' '.join(sys.argv[1:])}`".replace(" `", "`")
+    if a.append and os.path.exists(a.output):
+        # keep the earlier sections and their targets; this run's sections and targets are added
+        lines = Path(a.output).read_text().rstrip("\n").split("\n")
+        i = lines.index("## Targets at a glance")
+        j = i + 4
+        while j < len(lines) and lines[j].startswith("| "):
+            j += 1
+        old_targets = lines[i + 4 : j]
+        rep.md = lines[:i] + lines[j + 3 :]
+        summary_at = i
+        rep.text()
+        rep.text(f"_Sections {', '.join(s for s in SECTIONS if s in sections)} below were added by {command}:_")
+        rep.text()
+        for line in machine():
+            rep.text(line)
+        rep.text()
+    else:
+        rep.text("# mqttsniff benchmark results")
+        rep.text()
+        rep.text(f"Produced by {command} (do not edit by hand).")
+        rep.text()
+        for line in machine():
+            rep.text(line)
+        rep.text(
+            f"- capture: `{os.path.relpath(cap, REPO)}`, {os.path.getsize(cap) / 2**20:.0f} MiB, "
+            f"`bench/gen_capture.py --frames {frames}`{gen_note}"
+        )
+        rep.text()
+        summary_at = len(rep.md)
 
     def write(done: bool) -> list[str]:
         # the targets at a glance, at the top of the file
         took = time.perf_counter() - started
         head = ["## Targets at a glance", ""]
         head += ["| section | target | measured | |", "|---|---|---|---|"]
-        head += [f"| {s} | {w} | {m} | {OK if ok else NO} |" for s, w, m, ok in rep.targets]
+        head += old_targets + [f"| {s} | {w} | {m} | {OK if ok else NO} |" for s, w, m, ok in rep.targets]
         load = f" (1-min load average at the end {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores)"
         head += ["", f"Whole run: {took / 60:.1f} min{load}." if done else "**Partial: the run is still going.**", ""]
         Path(a.output).write_text("\n".join(rep.md[:summary_at] + head + rep.md[summary_at:]) + "\n")
         return head
 
-    order = [s for s in ("offline", "live", "startup", "ui") if s in sections]
+    order = [s for s in SECTIONS if s in sections]
     with tempfile.TemporaryDirectory(prefix="bench-all-") as work:
         for section in order:
             if section == "offline":
                 offline(rep, cap, a, work)
+            elif section == "slices":
+                slices(rep, cap, a, work)
             elif section == "live":
                 live(rep, a)
             elif section == "startup":
