@@ -3,12 +3,15 @@
 The UI's packet list reads rows from here; nothing per packet lives in RAM as a Python object.
 Per frame the store keeps fixed-width columns in `array`s (timestamp, spill offset, lengths,
 interned address/protocol ids, TCP stream, a colour class, and the filter's columns: MQTT
-packet word, topic id, ports, TCP flags and length) and the Info text, zlib-compressed in blocks
-of 256 rows; ~75 bytes per frame in all (bench/bench_ui.py measures it).
+packet word, topic id, MQTT 5 property ids, ports, TCP flags and length) and the Info text,
+zlib-compressed in blocks of 256 rows; ~85 bytes per frame in all (bench/bench_ui.py measures
+it). sniffer.filter.rows answers display filters from these columns (no Frame rebuilt for them).
 
 Frame bytes go to an unlinked spill file, each record followed by a pickle of the frame's
-dissection context: the TCP segment analysis (`Frame.tcp`) and the MQTT PDUs completed in the
-frame (`Frame.pdus`, with their reassembled bytes, protocol version and resolved topic alias).
+dissection context: the TCP segment analysis (`Frame.seg`) and the MQTT PDUs completed in the
+frame (`Frame.pdus`, with their reassembled bytes, protocol version and resolved topic alias),
+flattened to (class id, slot values) tuples; bytes that also occur in the frame (a PDU lying
+whole in it, a segment's payload) are stored as an (offset, length) reference, not a copy.
 Why store that context rather than re-run the dissector from the start of the TCP stream when a
 frame is selected: selecting a frame then costs one `pread` and one unpickle, whatever its
 position in a stream that may be a million frames long, and the result is exactly what the
