@@ -253,7 +253,9 @@ def _frame_bytes(f: Any) -> list:
 
 
 def _mqtt_topic(tree_get: Getter) -> Getter:
-    """mqtt.topic: PUBLISH topics straight from the framed PDUs, others from the tree."""
+    """mqtt.topic: PUBLISH topics straight from the framed PDUs, topic filters from the PDU bytes."""
+
+    from sniffer.filter.props import subscribe_topics
 
     def get(f: Any) -> list:
         pdus = f.pdus
@@ -264,8 +266,13 @@ def _mqtt_topic(tree_get: Getter) -> Getter:
             t = p.msgtype
             if t == PUBLISH and p.error is None and p.topic is not None:
                 out.append(p.topic)
+            elif t in (SUBSCRIBE, UNSUBSCRIBE) and p.error is None:
+                filters = subscribe_topics(p)  # read from the bytes as the dissector walks them
+                if filters is None:
+                    return tree_get(f)
+                out.extend(filters)
             elif t in (SUBSCRIBE, UNSUBSCRIBE, PUBLISH):
-                return tree_get(f)  # topic filters (or a malformed PUBLISH): the dissector knows
+                return tree_get(f)  # a malformed one, or a PUBLISH without a topic: the dissector knows
         return out
 
     return get

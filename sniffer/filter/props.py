@@ -150,3 +150,34 @@ def _block(d: bytes, q: int, end: int, want: int, values: list) -> tuple[int, in
         if q > stop:
             return PROP_UNKNOWN, q
     return mask, stop
+
+
+def subscribe_topics(p: Any) -> list[str] | None:
+    """The topic filters of a well-formed (UN)SUBSCRIBE as the tree shows them (mqtt.topic), in order;
+    None when anything is cut or odd (the tree then decides)."""
+    d, q = p.data, p.hdr_len
+    end = len(d)
+    if q + 2 > end:
+        return None
+    q += 2  # message id
+    if p.version == 5:
+        mask, q = _block(d, q, end, -1, [])
+        if mask & PROP_UNKNOWN:
+            return None
+    unsub = p.msgtype == 10
+    out: list[str] = []
+    while q < end:
+        if q + 2 > end:
+            return None
+        ln = d[q] << 8 | d[q + 1]
+        q += 2
+        if ln:
+            if q + ln > end:
+                return None
+            out.append(_text(d[q : q + ln]))
+            q += ln
+        if not unsub:
+            if q >= end:
+                return None
+            q += 1  # subscription options / requested QoS
+    return out
