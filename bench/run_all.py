@@ -448,6 +448,21 @@ def live(rep: Report, a: argparse.Namespace) -> None:
              f"{med(u['tcpdump'] for u in us):,.0f}", f"{med(u['tcpdump_drop'] for u in us):,.0f}",
              f"{th} headless, {tu} UI"]
         )  # fmt: skip
+    # a median hides a lossy run: list every run that broke the target, with tcpdump's count beside it
+    bad = []
+    for rate in rates:
+        for i, h in enumerate(heads[rate], 1):
+            if h["tcpdump_drop"] == 0 and h["mqttsniff_drop"] + h["mqttsniff_qdrop"]:
+                bad.append(
+                    f"headless run {i} at {rate:,}/s: {h['mqttsniff']:,} captured, {h['mqttsniff_drop']:,} "
+                    f"kernel + {h['mqttsniff_qdrop']:,} queue drops; tcpdump {h['tcpdump']:,} / 0 drops"
+                )
+        for i, u in enumerate(uis[rate], 1):
+            if u["tcpdump_drop"] == 0 and (u["ui_drop"] + max(u["ui_qdrop"], 0) or u["ui"] < 0):
+                bad.append(
+                    f"UI run {i} at {rate:,}/s: {u['ui']:,} captured, {u['ui_drop']:,} kernel + "
+                    f"{u['ui_qdrop']:,} queue drops; tcpdump {u['tcpdump']:,} / 0 drops"
+                )
     rep.text("## 2. Live capture: mosquitto flood on lo")
     rep.text()
     rep.text(
@@ -465,6 +480,8 @@ def live(rep: Report, a: argparse.Namespace) -> None:
          "drops", "UI", "UI drops", "UI µs/pkt", "tcpdump (B)", "drops (B)", "target"],
         rows,
     )  # fmt: skip
+    rep.text("Runs that lost packets where tcpdump lost none: " + ("; ".join(bad) if bad else "none") + ".")
+    rep.text()
 
 
 # -- 3. start-up -----------------------------------------------------------------------------------
