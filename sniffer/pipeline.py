@@ -29,7 +29,7 @@ F_SEGMENT = register("tcp.segment", "TCP segment", FT.UINT, size=4)
 SEGMENT_SUFFIX = " [TCP segment of a reassembled PDU]"
 # Info of a frame, formatted when first read: plain TCP, a middle segment of an MQTT PDU,
 # the first segment of one, or the MQTT PDUs' own Info.
-_INFO_TCP, _INFO_SEGMENT, _INFO_FIRST_SEGMENT, _INFO_MQTT = range(4)
+INFO_TCP, INFO_SEGMENT, INFO_FIRST_SEGMENT, INFO_MQTT = range(4)
 _parse = netframe.parse
 _addr_str = netframe.addr_str
 
@@ -66,7 +66,7 @@ class Frame:
         "stream",
         "seg",
         "pdus",
-        "_addrs",
+        "addrs",
         "_src",
         "_dst",
         "_info",
@@ -103,7 +103,7 @@ class Frame:
         self.stream = stream
         self.seg = seg
         self.pdus = pdus if pdus is not None else []
-        self._addrs = addrs
+        self.addrs = addrs
         self._src = src
         self._dst = dst
         self._info = info  # the text, or one of the _INFO_* codes for TCP frames
@@ -112,16 +112,16 @@ class Frame:
     @property
     def src(self) -> str:
         s = self._src
-        if not s and self._addrs is not None:
-            a = self._addrs
+        if not s and self.addrs is not None:
+            a = self.addrs
             s = self._src = _addr_str(a[0], a[1])
         return s
 
     @property
     def dst(self) -> str:
         s = self._dst
-        if not s and self._addrs is not None:
-            a = self._addrs
+        if not s and self.addrs is not None:
+            a = self.addrs
             s = self._dst = _addr_str(a[0], a[2])
         return s
 
@@ -133,7 +133,7 @@ class Frame:
         pdus = self.pdus
         if pdus:
             text = mqtt_dissect.info(pdus[0]) if len(pdus) == 1 else ", ".join([mqtt_dissect.info(p) for p in pdus])
-        elif info == _INFO_FIRST_SEGMENT:
+        elif info == INFO_FIRST_SEGMENT:
             text = SEGMENT_SUFFIX.lstrip()  # a PDU starts here and completes later: Wireshark shows only this
         else:
             seg = self.seg
@@ -157,7 +157,7 @@ class Frame:
                 options,
                 seg.analysis,
                 sack_base=seg.ack_base,
-                pdu_segment=info == _INFO_SEGMENT,
+                pdu_segment=info == INFO_SEGMENT,
             )
         self._info = text
         return text
@@ -338,7 +338,7 @@ class Dissector:
                 data,
                 orig_len,
                 "TCP",
-                _INFO_TCP,
+                INFO_TCP,
                 stream,
                 seg,
                 None,
@@ -360,15 +360,17 @@ class Dissector:
             _feed(conn.decoders[1 - seg.direction], seg.rev_events, tag, pdus)
         if seg.closed:
             # FIN/RST: a PDU still incomplete in this direction will never complete
-            pdu = conn.decoders[seg.direction].close()
-            if pdu is not None:
+            dec = conn.decoders[seg.direction]
+            pdu = dec.close()
+            while pdu is not None:
                 pdus.append(pdu)
+                pdu = dec.next_pdu()
         if pdus:
-            proto, info = "MQTT", _INFO_MQTT
+            proto, info = "MQTT", INFO_MQTT
         elif plen and events:
-            proto, info = "TCP", _INFO_SEGMENT if continues_pdu else _INFO_FIRST_SEGMENT
+            proto, info = "TCP", INFO_SEGMENT if continues_pdu else INFO_FIRST_SEGMENT
         else:
-            proto, info = "TCP", _INFO_TCP
+            proto, info = "TCP", INFO_TCP
         return Frame(
             number,
             ts,

@@ -25,7 +25,6 @@ rows below `count`, which is published after every column of a row is written.
 from __future__ import annotations
 
 import contextlib
-import functools
 import io
 import operator
 import os
@@ -106,13 +105,6 @@ def _unshare_events(evs: list, data: bytes) -> list:
             ev = (ev[0], data[off : off + n], *ev[2:])
         out.append(ev)
     return out
-
-
-@functools.cache
-def _seg_api() -> bool:
-    from sniffer.pipeline import Frame
-
-    return "seg" in Frame.__slots__
 
 
 def colour_class(frame: Any) -> int:
@@ -206,9 +198,6 @@ class PacketStore:
         self._pickle_buf = io.BytesIO()
         self._pickler = _ContextPickler(self._pickle_buf, protocol=pickle.HIGHEST_PROTOCOL)
         self.context_failures = 0
-        from sniffer import pipeline
-
-        self._info_mqtt = getattr(pipeline, "_INFO_MQTT", None)  # "Info from the PDUs" code of Frame
 
     # -- writing (one thread) ----------------------------------------------------------------
     def _intern(self, s: str) -> int:
@@ -273,9 +262,7 @@ class PacketStore:
         return obj
 
     def _context(self, frame: Any) -> bytes:
-        # The TCP analysis is `frame.seg` (a Seg) in the current pipeline, `frame.tcp` (a dict) before.
-        seg_api = _seg_api()
-        tcp = frame.seg if seg_api else frame.tcp
+        tcp = frame.seg
         if tcp is None and not frame.pdus:
             return b"" if frame.delta == 0.0 else pickle.dumps((None, [], frame.delta))
         buf = self._pickle_buf
@@ -284,7 +271,7 @@ class PacketStore:
         self._pickler.clear_memo()
         try:
             find = frame.data.find
-            if seg_api and tcp is not None:
+            if tcp is not None:
                 tcp = self._flat(tcp, find)
             self._pickler.dump((tcp, [self._flat(p, find) for p in frame.pdus], frame.delta))
         except Exception:  # an unpicklable context: the frame is still listed, its tree is partial
@@ -404,13 +391,13 @@ class PacketStore:
                 except Exception:  # odd bytes: the tree decides
                     props |= PROP_UNKNOWN
         self._props.append(props)
-        seg = frame.seg if _seg_api() else None
+        seg = frame.seg
         ports = tcpw = 0
         if seg is not None and seg.length < 1 << 20:
             w |= MQ_SEG
             ports = seg.sport << 16 | seg.dport
             tcpw = seg.flags & 0xFFF | seg.length << 12
-            ipver, a, b = frame._addrs
+            ipver, a, b = frame.addrs
             addr_of = self._addr_of
             if addr_of[src] is None:
                 addr_of[src] = (ipver, int.from_bytes(a, "big"))
@@ -575,7 +562,7 @@ class PacketStore:
     def _build(self, i: int, blob: bytes, pos: int, lazy_info: bool = False) -> Any:
         """Frame of row i from its record at blob[pos:]. lazy_info: an MQTT frame's Info is left for
         the Frame to make from its PDUs when read (as the dissector does), not decompressed here."""
-        from sniffer.pipeline import Frame
+        from sniffer.pipeline import INFO_MQTT, Frame
 
         dlen, clen, _ = _REC.unpack_from(blob, pos)
         pos += _REC.size
@@ -583,22 +570,20 @@ class PacketStore:
         tcp, pdus, delta = None, [], 0.0
         if clen:
             tcp, pdus, delta = pickle.loads(blob[pos + dlen : pos + dlen + clen])
-            if tcp is not None and _seg_api():
+            if tcp is not None:
                 tcp = self._unflat(tcp, data)
             pdus = [self._unflat(p, data) for p in pdus]
         common = (i + 1, self._ts[i], self.rel_ts(i), delta, self._link[i], data, self._origlen[i])
-        if _seg_api():
-            src, dst = self._src[i], self._dst[i]
-            addrs = None
-            if tcp is not None:  # the raw addresses of a TCP frame (Frame._addrs), as the dissector had them
-                a, b = self._addr_of[src], self._addr_of[dst]
-                if a is not None and b is not None:
-                    n = 4 if a[0] == 4 else 16
-                    addrs = (a[0], a[1].to_bytes(n, "big"), b[1].to_bytes(n, "big"))
-            info = self._info_mqtt if lazy_info and pdus and self._info_mqtt is not None else self.info(i)
-            return Frame(*common, self.proto(i), info, self._stream[i], tcp, pdus, addrs,
-                         src=self._strings[src], dst=self._strings[dst])  # fmt: skip
-        return Frame(*common, self.src(i), self.dst(i), self.proto(i), self.info(i), self._stream[i], tcp, pdus)
+        src, dst = self._src[i], self._dst[i]
+        addrs = None
+        if tcp is not None:  # the raw addresses of a TCP frame (Frame.addrs), as the dissector had them
+            a, b = self._addr_of[src], self._addr_of[dst]
+            if a is not None and b is not None:
+                n = 4 if a[0] == 4 else 16
+                addrs = (a[0], a[1].to_bytes(n, "big"), b[1].to_bytes(n, "big"))
+        info = INFO_MQTT if lazy_info and pdus else self.info(i)
+        return Frame(*common, self.proto(i), info, self._stream[i], tcp, pdus, addrs,
+                     src=self._strings[src], dst=self._strings[dst])  # fmt: skip
 
     # -- accounting --------------------------------------------------------------------------
     def ram_bytes(self) -> int:

@@ -44,9 +44,14 @@ def one_line(stderr: str) -> str:
 class Live:
     """mqttsniff capturing in the background; returns once its filter is attached."""
 
-    def __init__(self, *args: str, prefix: list[str] | None = None, env=None) -> None:
+    def __init__(self, *args: str, prefix: list[str] | None = None, env=None, preexec_fn=None) -> None:
         self.proc = subprocess.Popen(
-            [*(prefix or []), *CMD, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO, env=env
+            [*(prefix or []), *CMD, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=REPO,
+            env=env,
+            preexec_fn=preexec_fn,
         )
         self.err = b""
         deadline = time.monotonic() + 20
@@ -183,6 +188,19 @@ def test_ctrl_c_prints_the_summary_and_keeps_the_file(traffic, tmp_path):
     n = len(stdout.splitlines())
     assert n >= 5 and f"{n} packets captured" in stderr and "dropped by mqttsniff" in stderr
     assert tshark_count(out) == n
+
+
+def test_ctrl_c_stops_a_background_job(traffic):
+    # A shell starts `cmd &` with SIGINT ignored; like tcpdump, `kill -INT` must still stop the capture.
+    live = Live(
+        "-i", "lo", "-f", f"tcp port {traffic.port}", preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)
+    )
+    traffic.send(10_000)
+    time.sleep(0.3)
+    live.proc.send_signal(signal.SIGINT)
+    rc, stdout, stderr = live.finish()
+    assert rc == 0, stderr
+    assert "packets captured" in stderr and len(stdout.splitlines()) >= 3
 
 
 # -- faults mid-capture ----------------------------------------------------------------------------

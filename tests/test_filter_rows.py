@@ -152,7 +152,7 @@ def test_expressions_over_rows_equal_frames(captures) -> None:
 
 
 def test_stored_frames_keep_their_raw_addresses(captures) -> None:
-    """The Frame getters of ip.* read Frame._addrs: a Frame rebuilt from the store must have them."""
+    """The Frame getters of ip.* read Frame.addrs: a Frame rebuilt from the store must have them."""
     for name, store, frames in captures:
         for i, f in enumerate(frames):
-            assert store.frame(i)._addrs == f._addrs, (name, f.number)
+            assert store.frame(i).addrs == f.addrs, (name, f.number)

@@ -87,7 +87,7 @@ def test_frame_reader_dense_and_sparse(corpus_files):
             for i in order:
                 g, f = frame_at(i), frames[i]
                 assert frame_at(i) is g  # the last Frame is kept (several tests of one row share it)
-                assert g.info == f.info and g._addrs == f._addrs, (path, i)
+                assert g.info == f.info and g.addrs == f.addrs, (path, i)
                 assert tree_lines(g.tree(), show_secrets=True) == tree_lines(f.tree(), show_secrets=True), (path, i)
 
 

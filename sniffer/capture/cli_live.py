@@ -135,6 +135,8 @@ def run(args: argparse.Namespace, dissector, printer) -> int:
         f" filter {cap.bpf_expr!r}"
     )
     old_term = signal.signal(signal.SIGTERM, _sigterm)
+    # As tcpdump does: stop on SIGINT even when started with it ignored (a background job `cmd &`).
+    old_int = signal.signal(signal.SIGINT, _sigterm)
     printer.line_buffered = False  # flushed per batch below
     number = 0
     frame = dissector.frame
@@ -162,6 +164,7 @@ def run(args: argparse.Namespace, dissector, printer) -> int:
     finally:
         cap.stop()
         signal.signal(signal.SIGTERM, old_term)
+        signal.signal(signal.SIGINT, old_int)
     sys.stderr.write(cap.summary() + "\n")
     if cap.error:
         _warn(cap.error)

@@ -349,11 +349,11 @@ def _seg_field(extract: Callable[[Any, Any], list], tree_get: Getter) -> Getter:
 
 
 def _ip(version: int, which: str) -> Callable[[Any], list]:
-    """ip.src/dst/addr or ipv6.* from the frame's raw addresses (Frame._addrs: (ipver, src, dst))."""
+    """ip.src/dst/addr or ipv6.* from the frame's raw addresses (Frame.addrs: (ipver, src, dst))."""
     from_bytes = int.from_bytes
 
     def extract(f: Any, s: Any) -> list:
-        ipver, src, dst = f._addrs
+        ipver, src, dst = f.addrs
         if ipver != version:
             return []
         if which == "src":
