@@ -119,6 +119,18 @@ def test_300kb_publish_across_many_segments(tmp_path: Path, tshark: str) -> None
     assert theirs == [str(f.number), str(pdu.remaining)]
 
 
+def test_info_of_many_pdus_is_cut_like_wiresharks(tmp_path: Path, tshark: str) -> None:
+    # 300 PUBACKs in one segment: Wireshark's Info column stops at 4095 characters (COL_MAX_INFO_LEN)
+    cap = tmp_path / "acks.pcap"
+    write_flow(cap, 1883, [(0, m.connect("c")), (1, m.connack()), (1, b"".join(m.puback(i) for i in range(1, 301)))])
+    ours = [f.info for f in frames(str(cap))]
+    theirs = subprocess.run(
+        [tshark, "-r", str(cap), "-T", "fields", "-e", "_ws.col.Info"], capture_output=True, text=True
+    ).stdout.splitlines()
+    assert max(len(i) for i in ours) == 4095
+    assert ours == theirs
+
+
 def test_a_peer_declaring_256MB_cannot_make_us_allocate_it(tmp_path: Path) -> None:
     liar = bytes([0x30]) + m.varint(268_435_455) + b"\x00\x03a/b" + b"z" * 1000
     cap = tmp_path / "liar.pcap"

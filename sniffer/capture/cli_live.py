@@ -26,7 +26,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("-s", dest="snaplen", type=int, metavar="SNAPLEN", help=f"bytes kept per frame ({DEFAULT_SNAPLEN})")
     g.add_argument("-p", dest="no_promisc", action="store_true", help="don't put the interface in promiscuous mode")
-    g.add_argument("-B", dest="buffer_mb", type=float, metavar="MB", help="kernel capture buffer in MB (8)")
+    g.add_argument(
+        "-B",
+        dest="buffer_mb",
+        type=float,
+        metavar="MB",
+        help="kernel capture buffer in MB (8 headless, 32 under the UI)",
+    )
     g.add_argument("-w", dest="write", metavar="FILE", help="also write the captured frames to a pcapng file")
     g.add_argument("-a", dest="autostop", metavar="duration:SECONDS", help="stop after this many seconds")
     g.add_argument("-D", dest="list_interfaces", action="store_true", help="list the interfaces and exit")

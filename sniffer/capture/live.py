@@ -71,6 +71,7 @@ class LiveCapture:
         max_queued_frames: int = 200_000,
         max_queued_bytes: int = 256 << 20,
         use_ring: bool = True,
+        latency_ms: int = 10,
     ) -> None:
         self.iface_name = iface
         self.bpf_expr = bpf_expr if bpf_expr is not None else DEFAULT_FILTER
@@ -83,6 +84,7 @@ class LiveCapture:
         self.max_queued_frames = max_queued_frames
         self.max_queued_bytes = max_queued_bytes
         self.use_ring = use_ring
+        self.latency_ms = latency_ms  # longest a packet waits in a partly filled ring block
         self.sock: PacketSocket | None = None
         self.writer: PcapngWriter | None = None
         self.error: str | None = None  # why the capture ended early (interface down, disk full)
@@ -137,7 +139,9 @@ class LiveCapture:
         except bpf.FilterError as exc:
             raise LiveCaptureError(f"mqttsniff: {exc}") from None
         try:
-            self.sock = PacketSocket(iface, prog, self.snaplen, self.promisc, self.buffer_bytes, self.use_ring)
+            self.sock = PacketSocket(
+                iface, prog, self.snaplen, self.promisc, self.buffer_bytes, self.use_ring, self.latency_ms
+            )
         except PermissionError:
             raise LiveCaptureError(permission_message(iface.name), exit_code=2) from None
         except OSError as exc:

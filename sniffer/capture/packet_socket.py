@@ -53,7 +53,9 @@ _SOCKADDR_LL = struct.Struct("<H2siHBB8s")  # family, protocol (network order), 
 _SLL_HDR = struct.Struct(">HHH8s2s")  # LINKTYPE_LINUX_SLL header: pkttype, hatype, halen, addr, protocol
 _AUXDATA = struct.Struct("<IIIHHHH")  # struct tpacket_auxdata
 _STATS_V3 = struct.Struct("<III")  # struct tpacket_stats_v3: tp_packets, tp_drops, tp_freeze_q_cnt
-RETIRE_BLOCK_MS = 10  # a partly filled block reaches us after at most this long
+# A partly filled block reaches us after at most this long. Each retired block is a whole ring slot,
+# so at high rates a short timeout leaves blocks mostly empty and shrinks the ring's real capacity.
+RETIRE_BLOCK_MS = 10
 
 Frame = tuple[float, int, bytes, int]  # (ts, linktype, data, orig_len)
 
@@ -73,8 +75,10 @@ class PacketSocket:
         promisc: bool = True,
         buffer_bytes: int = 8 << 20,
         use_ring: bool = True,
+        retire_ms: int = RETIRE_BLOCK_MS,
     ) -> None:
         self.iface = iface
+        self.retire_ms = retire_ms
         self.snaplen = snaplen
         self.cooked = iface.name == "any" or iface.arphrd not in (ARPHRD_ETHER, ARPHRD_LOOPBACK, ARPHRD_NONE)
         if self.cooked:
@@ -126,7 +130,7 @@ class PacketSocket:
         try:
             self.sock.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V3)
             # tpacket_req3: block_size, block_nr, frame_size, frame_nr, retire_blk_tov, sizeof_priv, feature_req_word
-            req = struct.pack("<7I", block_size, block_nr, block_size, block_nr, RETIRE_BLOCK_MS, 0, 0)
+            req = struct.pack("<7I", block_size, block_nr, block_size, block_nr, self.retire_ms, 0, 0)
             self.sock.setsockopt(SOL_PACKET, PACKET_RX_RING, req)
             self.ring = mmap.mmap(
                 self.sock.fileno(), block_size * block_nr, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE
