@@ -132,7 +132,10 @@ class Frame:
             return info
         pdus = self.pdus
         if pdus:
-            text = mqtt_dissect.info(pdus[0]) if len(pdus) == 1 else ", ".join([mqtt_dissect.info(p) for p in pdus])
+            if len(pdus) == 1:
+                text = mqtt_dissect.info(pdus[0])
+            else:  # Wireshark's Info column holds at most 4095 characters (COL_MAX_INFO_LEN)
+                text = ", ".join([mqtt_dissect.info(p) for p in pdus])[:4095]
         elif info == INFO_FIRST_SEGMENT:
             text = SEGMENT_SUFFIX.lstrip()  # a PDU starts here and completes later: Wireshark shows only this
         else:
