@@ -175,6 +175,46 @@ def test_cli_streams_every_mqtt_packet_like_tshark(tmp_path, tshark):
     assert "0 packets dropped by kernel" in err.decode() and "0 packets dropped by mqttsniff" in err.decode()
 
 
+def test_live_display_filter_prints_what_tshark_matches(tmp_path, tshark):
+    """`mqttsniff -i lo -Y EXPR -w F`: only matching frames are printed (numbered as captured), the file keeps all."""
+    import os
+    import signal
+    import sys
+
+    from conftest import REPO
+
+    dfilter = "mqtt.msgtype == 3 || mqtt.msgtype == 8"
+    with start_broker(tmp_path) as broker:
+        expr = f"tcp port {broker.port}"
+        out_file = tmp_path / "y.pcapng"
+        cmd = [sys.executable, "-m", "sniffer", "-i", "lo", "-f", expr, "-d", f"tcp.port=={broker.port},mqtt"]
+        cmd += ["-w", str(out_file), "-Y", dfilter, "-T", "fields", "-e", "frame.number", "-e", "mqtt.msgtype"]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+        err = b""
+        while b"capturing on" not in err:
+            chunk = os.read(proc.stderr.fileno(), 4096)
+            assert chunk, err
+            err += chunk
+        try:
+            run_scenario(broker.port)
+            time.sleep(0.5)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            out, rest = proc.communicate(timeout=30)
+    assert proc.returncode == 0, (err + rest).decode()
+    lines = out.decode().splitlines()
+    theirs = subprocess.run(
+        [tshark, "-r", str(out_file), "-d", f"tcp.port=={broker.port},mqtt", "-Y", dfilter]
+        + ["-T", "fields", "-e", "frame.number", "-e", "mqtt.msgtype"],
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()
+    assert lines == theirs and len(lines) >= 5
+    assert {t for ln in lines for t in ln.split("\t")[1].split(",")} >= {"3", "8"}
+    written = int(subprocess.run([tshark, "-r", str(out_file)], capture_output=True, text=True).stdout.count("\n"))
+    assert written > len(lines)
+
+
 def test_any_gives_cooked_frames_like_tcpdump(tmp_path):
     """`-i any`: Linux cooked (SLL) frames, each loopback packet once, byte for byte as tcpdump -y LINUX_SLL."""
     import socket
