@@ -11,6 +11,7 @@ import os
 import re
 import sys
 from collections.abc import Iterator
+from itertools import islice
 
 from sniffer import __version__
 
@@ -138,15 +139,10 @@ class _FileSource:
         self.path = path
         self.count = count
         self.reader = open_capture(path)
-        self.frames = 0
 
     def __iter__(self) -> Iterator[tuple[float, bytes, int, int]]:
-        count = self.count
-        for rec in self.reader:
-            self.frames += 1
-            yield rec
-            if count is not None and self.frames >= count:
-                return
+        # the reader itself (no generator in between) unless -c cuts it short
+        return iter(self.reader) if self.count is None else islice(self.reader, self.count)
 
     @property
     def truncated(self) -> bool:
@@ -200,6 +196,20 @@ def run(argv: list[str] | None = None) -> int:
 
         return launch.run(args, Dissector(ports, max_pdu=args.max_pdu, detect=not args.no_detect))
 
+    path = demo_path() if args.demo else args.read
+    if not args.interface and args.fmt == "text" and not (args.verbose or args.hex or dfilter):
+        # The plain summary of a file: lines straight from the dissector, no Frame per frame.
+        from sniffer.output.summary import SummaryDissector, print_summaries
+
+        source = _FileSource(path, args.count)
+        number = print_summaries(
+            SummaryDissector(ports, max_pdu=args.max_pdu, detect=not args.no_detect),
+            source,
+            sys.stdout,
+            line_buffered=args.read == "-",
+        )
+        return _finish(source, number)
+
     from sniffer.output.fields import UnknownField
     from sniffer.output.printer import OutputOptions, Printer
     from sniffer.pipeline import Dissector
@@ -230,17 +240,20 @@ def run(argv: list[str] | None = None) -> int:
     if args.interface:
         return cli_live.run(args, dissector, printer)
 
-    path = demo_path() if args.demo else args.read
     source = _FileSource(path, args.count)
     number = 0
     try:
-        for ts, data, orig_len, linktype in source:
-            number += 1
+        for number, (ts, data, orig_len, linktype) in enumerate(source, 1):
             printer.frame(dissector.frame(number, ts, linktype, data, orig_len))
     finally:
         printer.close()
+    return _finish(source, number)
+
+
+def _finish(source: _FileSource, number: int) -> int:
+    """Exit status of reading a file: an error (with a warning) if it was cut short."""
     if source.truncated:
-        _warn(f"'{path}' appears to have been cut short in the middle of a packet; decoded {number} frames")
+        _warn(f"'{source.path}' appears to have been cut short in the middle of a packet; decoded {number} frames")
         return EXIT_ERROR
     return EXIT_OK
 

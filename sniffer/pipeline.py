@@ -9,7 +9,7 @@ asked, for -V, JSON, fields output or the UI's selected packet.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from sniffer.fields import FT, Node, item, register
 from sniffer.mqtt import dissect as mqtt_dissect
@@ -45,6 +45,37 @@ class MqttConnection:
             DirectionDecoder(self.session, True, max_pdu),
             DirectionDecoder(self.session, False, max_pdu),
         )
+
+
+def frame_info(code: int, pdus: list[PDU], seg: Seg | None, toff: int, data: bytes, linktype: int) -> str:
+    """The Info text of a TCP frame from its INFO_* code (Frame.info and the headless summary)."""
+    if pdus:
+        if len(pdus) == 1:
+            return mqtt_dissect.info(pdus[0])
+        # Wireshark's Info column holds at most 4095 characters (COL_MAX_INFO_LEN)
+        return ", ".join([mqtt_dissect.info(p) for p in pdus])[:4095]
+    if code == INFO_FIRST_SEGMENT:
+        return SEGMENT_SUFFIX.lstrip()  # a PDU starts here and completes later: Wireshark shows only this
+    options = seg.options
+    if not options:  # segment() keeps the options of SYNs only; Info reads them from the frame
+        if toff >= 0:
+            options = data[toff + 20 : toff + (data[toff + 12] >> 4) * 4]
+        else:
+            parsed = netframe.parse(linktype, data)
+            options = netframe.tcp_options(data, parsed) if parsed is not None else b""
+    return tcp_info(
+        seg.sport,
+        seg.dport,
+        seg.flags,
+        seg.seq,
+        seg.ack,
+        seg.win,
+        seg.length,
+        options,
+        seg.analysis,
+        sack_base=seg.ack_base,
+        pdu_segment=code == INFO_SEGMENT,
+    )
 
 
 class Frame:
@@ -130,39 +161,7 @@ class Frame:
         info = self._info
         if type(info) is str:
             return info
-        pdus = self.pdus
-        if pdus:
-            if len(pdus) == 1:
-                text = mqtt_dissect.info(pdus[0])
-            else:  # Wireshark's Info column holds at most 4095 characters (COL_MAX_INFO_LEN)
-                text = ", ".join([mqtt_dissect.info(p) for p in pdus])[:4095]
-        elif info == INFO_FIRST_SEGMENT:
-            text = SEGMENT_SUFFIX.lstrip()  # a PDU starts here and completes later: Wireshark shows only this
-        else:
-            seg = self.seg
-            options = seg.options
-            if not options:
-                t = self._toff
-                data = self.data
-                if t >= 0:
-                    options = data[t + 20 : t + (data[t + 12] >> 4) * 4]
-                else:
-                    parsed = netframe.parse(self.linktype, data)
-                    options = netframe.tcp_options(data, parsed) if parsed is not None else b""
-            text = tcp_info(
-                seg.sport,
-                seg.dport,
-                seg.flags,
-                seg.seq,
-                seg.ack,
-                seg.win,
-                seg.length,
-                options,
-                seg.analysis,
-                sack_base=seg.ack_base,
-                pdu_segment=info == INFO_SEGMENT,
-            )
-        self._info = text
+        text = self._info = frame_info(info, self.pdus, self.seg, self._toff, self.data, self.linktype)
         return text
 
     @property
@@ -294,6 +293,9 @@ class Dissector:
         self.mqtt: dict[int, MqttConnection | None] = {}
         self.first_ts: float | None = None
         self.prev_ts: float | None = None
+        # What frame() builds from a frame's summary fields (Frame's arguments): a Frame, or
+        # for the headless summary (sniffer.output.summary) the summary line itself.
+        self._row: Callable[..., Frame] = Frame
 
     def frame(self, number: int, ts: float, linktype: int, data: bytes, orig_len: int) -> Frame:
         first = self.first_ts
@@ -305,7 +307,7 @@ class Dissector:
         parsed = _parse(linktype, data)
         if parsed is None:
             src, dst, proto, info = netframe.proto_info(linktype, data)
-            return Frame(number, ts, ts - first, delta, linktype, data, orig_len, proto, info, src=src, dst=dst)
+            return self._row(number, ts, ts - first, delta, linktype, data, orig_len, proto, info, src=src, dst=dst)
 
         ipver, src_b, dst_b, sport, dport, seq, ack, flags, window, poff, plen, toff = parsed
         # The payload as bytes (one copy, which the decoder keeps without another); the tag
@@ -332,7 +334,7 @@ class Dissector:
                 self.mqtt[stream] = conn  # decided once the stream carried data (or is on a named port)
 
         if conn is None:
-            return Frame(
+            return self._row(
                 number,
                 ts,
                 ts - first,
@@ -374,7 +376,7 @@ class Dissector:
             proto, info = "TCP", INFO_SEGMENT if continues_pdu else INFO_FIRST_SEGMENT
         else:
             proto, info = "TCP", INFO_TCP
-        return Frame(
+        return self._row(
             number,
             ts,
             ts - first,

@@ -13,11 +13,21 @@ from sniffer.fields import Node
 MASK = "********"
 
 
+# tshark 4's summary layout, as %-formats (faster than format specs in f-strings):
+# No. right-aligned in 5, Time in 10.6, Source right-aligned and Destination left-aligned in 12.
+ADDR_PAIR = "%12s \u2192 %-12s"
+SUMMARY_TAIL = "%5d %10.6f %s %s %d %s"  # No., Time, ADDR_PAIR, Protocol, Length, Info
+
+
 def summary_line(frame) -> str:
     """One line per frame, aligned as tshark 4 prints it."""
-    return (
-        f"{frame.number:>5} {frame.rel_ts:>10.6f} {frame.src:>12} \u2192 {frame.dst:<12} "
-        f"{frame.proto} {frame.orig_len} {frame.info}"
+    return SUMMARY_TAIL % (
+        frame.number,
+        frame.rel_ts,
+        ADDR_PAIR % (frame.src, frame.dst),
+        frame.proto,
+        frame.orig_len,
+        frame.info,
     )
 
 
