@@ -538,6 +538,7 @@ def flags_str(flags: int) -> str:
     return s
 
 
+_PDU_SEGMENT = " [TCP segment of a reassembled PDU]"
 _TS_ONLY = b"\x01\x01\x08\x0a"  # NOP, NOP, Timestamps: the options of almost every segment
 _u32x2 = struct.Struct("!II").unpack_from
 
@@ -605,6 +606,12 @@ def tcp_info(
         got = set(analysis)
         prefix = "".join(_ANALYSIS_PREFIX[a] for a in _PREFIX_ORDER if a in got)
     fl = _FLAGS_TEXT.get(flags) or flags_str(flags)
+    if flags & (ACK | URG) == ACK and len(options) == 12 and options[:4] == _TS_ONLY:
+        # The common segment (ACK, timestamps only) as one string: the general steps below
+        # build four. options_info()'s fast path, inline.
+        tsval, tsecr = _u32x2(options, 4)
+        s = f"{prefix}{sport} → {dport} [{fl}] Seq={seq} Ack={ack} Win={win} Len={length} TSval={tsval} TSecr={tsecr}"
+        return s + _PDU_SEGMENT if pdu_segment else s
     if flags & ACK:
         s = f"{prefix}{sport} → {dport} [{fl}] Seq={seq} Ack={ack} Win={win}"
     else:
@@ -617,7 +624,7 @@ def tcp_info(
         else:
             s += options_info(options, sack_base)
     if pdu_segment:
-        s += " [TCP segment of a reassembled PDU]"
+        s += _PDU_SEGMENT
     return s
 
 
