@@ -197,19 +197,6 @@ def run(argv: list[str] | None = None) -> int:
         return launch.run(args, Dissector(ports, max_pdu=args.max_pdu, detect=not args.no_detect))
 
     path = demo_path() if args.demo else args.read
-    if not args.interface and args.fmt == "text" and not (args.verbose or args.hex or dfilter):
-        # The plain summary of a file: lines straight from the dissector, no Frame per frame.
-        from sniffer.output.summary import SummaryDissector, print_summaries
-
-        source = _FileSource(path, args.count)
-        number = print_summaries(
-            SummaryDissector(ports, max_pdu=args.max_pdu, detect=not args.no_detect),
-            source,
-            sys.stdout,
-            line_buffered=args.read == "-",
-        )
-        return _finish(source, number)
-
     from sniffer.output.fields import UnknownField
     from sniffer.output.printer import OutputOptions, Printer
     from sniffer.pipeline import Dissector
@@ -231,7 +218,22 @@ def run(argv: list[str] | None = None) -> int:
         printer = Printer(opts, sys.stdout, line_buffered=args.read == "-" or bool(args.interface))
     except UnknownField as e:
         raise UsageError(str(e)) from None
-    dissector = Dissector(ports, max_pdu=args.max_pdu, detect=not args.no_detect)
+    kw = {"max_pdu": args.max_pdu, "detect": not args.no_detect}
+    if args.interface or dfilter is not None or printer.line is None:
+        dissector = Dissector(ports, **kw)
+    else:
+        # One line per frame read from a file (summary, -T fields): lines straight from the
+        # dissector, the summary's without a Frame at all (sniffer.output.summary).
+        from sniffer.output.summary import SummaryDissector, print_lines
+
+        source = _FileSource(path, args.count)
+        printer.flush()  # the -E header=y line
+        if opts.fmt == "text":
+            line = SummaryDissector(ports, **kw).frame
+        else:
+            frame, render = Dissector(ports, **kw).frame, printer.line
+            line = lambda n, ts, lt, data, olen: render(frame(n, ts, lt, data, olen))  # noqa: E731
+        return _finish(source, print_lines(line, source, sys.stdout, line_buffered=args.read == "-"))
     if dfilter is not None:
         # -Y: print only matching frames; numbers stay those of the capture, as in tshark
         show, matches = printer.frame, dfilter.matches

@@ -7,6 +7,7 @@ live, `line_buffered=True` flushes after every frame so `| grep` sees lines at o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -39,26 +40,27 @@ class Printer:
         self.pending = 0
         self.fields: FieldPrinter | None = None
         self.json: JsonArrayWriter | None = None
-        # One line per frame (summary or -T fields): frame() is _frame_line, which buffers
-        # lines without their newline and flush() joins them (no per-line concatenation).
-        self._line = None
+        # One line per frame (summary or -T fields): `line` renders a Frame's line (None for
+        # other formats); frame() is _frame_line, which buffers lines without their newline
+        # and flush() joins them (no per-line concatenation).
+        self.line: Callable[..., str] | None = None
         if opts.fmt == "fields":
             self.fields = FieldPrinter(
                 opts.fields, opts.show_secrets, opts.separator, opts.aggregator, opts.occurrence, opts.quote
             )
-            self._line = self.fields.line
+            self.line = self.fields.line
             if opts.header:
                 self.buf.append(self.fields.header())
         elif opts.fmt == "json":
             self.json = JsonArrayWriter(self.buf.append)
         elif opts.fmt == "text" and not opts.verbose and not opts.hex:
-            self._line = summary_line
-        if self._line is not None:
+            self.line = summary_line
+        if self.line is not None:
             self.frame = self._frame_line  # type: ignore[method-assign]
 
     def _frame_line(self, frame) -> None:
         buf = self.buf
-        buf.append(self._line(frame))
+        buf.append(self.line(frame))
         if self.line_buffered or len(buf) >= 2048:
             self.flush()
 
@@ -95,7 +97,7 @@ class Printer:
 
     def flush(self) -> None:
         if self.buf:
-            if self._line is not None:
+            if self.line is not None:
                 self.out.write("\n".join(self.buf) + "\n")
             else:
                 self.out.write("".join(self.buf))

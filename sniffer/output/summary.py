@@ -1,15 +1,17 @@
-"""Headless summary lines (`mqttsniff -r FILE`) without a Frame per frame.
+"""One line per frame straight from the dissector, for reading a file headlessly.
 
-The plain summary prints one line per frame and keeps nothing, so building a `Frame`
-(16 slots) only to read seven of them back is most of its cost. `SummaryDissector` runs
-the very same `Dissector.frame()` (link/IP/TCP parse, reassembly, MQTT framing) but
-hands the row's fields to a formatter instead of `Frame`, so frame() returns the line.
-The "src → dst" pair of columns is formatted once per stream direction.
+The summary (`mqttsniff -r FILE`) and `-T fields` print one line per frame and keep
+nothing. `SummaryDissector` runs the very same `Dissector.frame()` (link/IP/TCP parse,
+reassembly, MQTT framing) but hands the row's fields to a formatter instead of `Frame`,
+so frame() returns the line without a Frame, its lazy properties or a Printer call per
+frame; the "src → dst" pair of columns is formatted once per stream direction.
+`print_lines()` writes the lines in batches (for -T fields, whose cells are read from
+a Frame, the line of a plain Dissector's Frame).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TextIO
 
 from sniffer.net.frame import addr_str
@@ -60,21 +62,22 @@ class SummaryDissector(Dissector):
         return SUMMARY_TAIL % (number, rel_ts, pair, proto, orig_len, info)
 
 
-def print_summaries(
-    dissector: SummaryDissector,
+def print_lines(
+    line: Callable[[int, float, int, bytes, int], str],
     records: Iterable[tuple[float, bytes, int, int]],
     out: TextIO,
     line_buffered: bool = False,
 ) -> int:
-    """Print the summary line of every record; returns the number of frames read."""
-    frame = dissector.frame
+    """Print line(number, ts, linktype, data, orig_len) of every record (a SummaryDissector's
+    frame(), say); returns the number of frames read. Lines go out in batches, or one by
+    one if `line_buffered`."""
     lines: list[str] = []
     batch = 1 if line_buffered else BATCH
     number = 0
     try:
         for ts, data, orig_len, linktype in records:
             number += 1
-            lines.append(frame(number, ts, linktype, data, orig_len))
+            lines.append(line(number, ts, linktype, data, orig_len))
             if number % batch == 0:
                 out.write("\n".join(lines) + "\n")
                 lines.clear()
