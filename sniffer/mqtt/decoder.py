@@ -21,8 +21,6 @@ None means "need more data", never an exception.  Rules:
 
 from __future__ import annotations
 
-from collections import deque
-
 from sniffer.mqtt import constants as C
 from sniffer.mqtt.skim import check, infer_version, publish
 
@@ -137,20 +135,40 @@ def _plausible_length(t: int, rem: int, version: int | None) -> bool:
 class DirectionDecoder:
     """Frames the byte stream of one TCP direction into PDUs."""
 
+    # Two decoders live as long as their TCP stream (a capture may see thousands of connections):
+    # slots and plain lists (an empty deque takes 760 bytes) keep an idle one small.
+    __slots__ = (
+        "session",
+        "from_client",
+        "max_pdu",
+        "_chunks",
+        "_avail",
+        "_skip",
+        "_resync",
+        "_junk",
+        "_junk_count",
+        "_junk_spans",
+        "_out",
+        "_aliases",
+        "_wait_ch",
+        "_wait_pos",
+        "_wait_total",
+    )
+
     def __init__(self, session: Session, from_client: bool, max_pdu: int = DEFAULT_MAX_PDU) -> None:
         self.session = session
         self.from_client = from_client
         self.max_pdu = max(int(max_pdu), 2)
         # Pending chunks: [tag, data, pos, base]; data[pos:] is unconsumed and data[0]
         # sits at offset `base` of the chunk as it was fed.
-        self._chunks: deque[list] = deque()
+        self._chunks: list[list] = []
         self._avail = 0
         self._skip = 0  # bytes still to discard (tail of an oversized or gap-truncated PDU)
         self._resync = False
         self._junk = bytearray()
         self._junk_count = 0
         self._junk_spans: list[tuple[object, int, int, int]] = []
-        self._out: deque[PDU] = deque()
+        self._out: list[PDU] = []  # usually 0 or 1 PDUs: pop(0) is cheap
         self._aliases: dict[int, str] = {}  # MQTT 5 topic aliases of this direction
         # The head chunk and position of a PDU found incomplete, and the bytes it needs: while the
         # head is unchanged, next_pdu() waits without re-reading the header (large PDUs arrive
@@ -272,7 +290,7 @@ class DirectionDecoder:
     def next_pdu(self) -> PDU | None:
         out = self._out
         if out:
-            return out.popleft()
+            return out.pop(0)
         chunks = self._chunks
         while True:
             if self._skip:
@@ -285,7 +303,7 @@ class DirectionDecoder:
                 if not self._resync_scan():
                     return None
                 if out:
-                    return out.popleft()
+                    return out.pop(0)
                 continue
             # Fast path: the whole PDU lies inside the head chunk.
             ch = chunks[0]
@@ -306,7 +324,7 @@ class DirectionDecoder:
                     end = pos + total
                     pdu_data = data[pos:end] if type(data) is bytes else bytes(data[pos:end])
                     if end == len(data):
-                        chunks.popleft()
+                        del chunks[0]
                     else:
                         ch[2] = end
                     self._avail -= total
@@ -371,7 +389,7 @@ class DirectionDecoder:
                     )
                 self._out.append(self._make(data, hl, rem, spans, reason))
         self._skip = 0
-        return self._out.popleft() if self._out else None
+        return self._out.pop(0) if self._out else None
 
     # ---- internals -------------------------------------------------------------
 
@@ -413,9 +431,9 @@ class DirectionDecoder:
         chunks = self._chunks
         parts = []
         spans = []
-        got = 0
+        got = i = 0
         while got < k:
-            ch = chunks[0]
+            ch = chunks[i]
             tag, data, pos, base = ch
             m = min(len(data) - pos, k - got)
             parts.append(data[pos : pos + m])
@@ -423,9 +441,10 @@ class DirectionDecoder:
             got += m
             pos += m
             if pos == len(data):
-                chunks.popleft()
+                i += 1  # used up: removed below, all at once (a PDU may span thousands of chunks)
             else:
                 ch[2] = pos
+        del chunks[:i]
         self._avail -= k
         if len(parts) == 1:
             p = parts[0]
@@ -434,14 +453,16 @@ class DirectionDecoder:
 
     def _drain_skip(self) -> None:
         chunks = self._chunks
-        while self._skip and chunks:
-            ch = chunks[0]
+        i = 0
+        while self._skip and i < len(chunks):
+            ch = chunks[i]
             m = min(len(ch[1]) - ch[2], self._skip)
             self._skip -= m
             self._avail -= m
             ch[2] += m
             if ch[2] == len(ch[1]):
-                chunks.popleft()
+                i += 1
+        del chunks[:i]
 
     def _resync_scan(self) -> bool:
         """Skip bytes until a plausible fixed header starts; False = need more data."""
