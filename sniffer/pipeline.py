@@ -52,8 +52,7 @@ def frame_info(code: int, pdus: list[PDU], seg: Seg | None, toff: int, data: byt
     if pdus:
         if len(pdus) == 1:
             return mqtt_dissect.info(pdus[0])
-        # Wireshark's Info column holds at most 4095 characters (COL_MAX_INFO_LEN)
-        return ", ".join([mqtt_dissect.info(p) for p in pdus])[:4095]
+        return mqtt_dissect.cut_info(", ".join([mqtt_dissect.info(p) for p in pdus]))
     if code == INFO_FIRST_SEGMENT:
         return SEGMENT_SUFFIX.lstrip()  # a PDU starts here and completes later: Wireshark shows only this
     options = seg.options

@@ -169,8 +169,8 @@ def run(args: argparse.Namespace, dissector, printer) -> int:
         return 0
     finally:
         cap.stop()
-        signal.signal(signal.SIGTERM, old_term)
-        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term if old_term is not None else signal.SIG_DFL)
+        signal.signal(signal.SIGINT, old_int if old_int is not None else signal.SIG_DFL)  # None: set from C
     sys.stderr.write(cap.summary() + "\n")
     if cap.error:
         _warn(cap.error)

@@ -22,6 +22,15 @@ JUNK_NAME = "Unrecognised data"
 MALFORMED_INFO = "[Malformed Packet]"
 
 
+def cut_info(s: str) -> str:
+    """Wireshark's Info column holds at most 4095 bytes of UTF-8 (COL_MAX_INFO_LEN). A character the
+    cut would split is left out (tshark writes its first bytes, which is invalid UTF-8)."""
+    if len(s) < 1024:  # at most 4 bytes a character: no need to encode
+        return s
+    b = s.encode()
+    return s if len(b) < 4096 else b[:4095].decode("utf-8", "ignore")
+
+
 def info(pdu: PDU) -> str:
     """Wireshark's Info text for one PDU ("Publish Message (id=3) [a/b]")."""
     t = pdu.msgtype
@@ -33,7 +42,7 @@ def info(pdu: PDU) -> str:
             s = f"{s} (id={pdu.msgid})"
         if pdu.error is None:
             s = f"{s} [{pdu.topic}]"
-            return s if len(s) < 4096 else s[:4095]
+            return cut_info(s)
     elif t in _HAS_MSGID and pdu.msgid >= 0:
         s = f"{s} (id={pdu.msgid})"
         if t == C.SUBSCRIBE:
@@ -41,8 +50,7 @@ def info(pdu: PDU) -> str:
                 s = f"{s} [{topic}]"
     if pdu.error is not None:
         s += MALFORMED_INFO
-    # Wireshark's Info column holds at most 4095 characters (COL_MAX_INFO_LEN).
-    return s if len(s) < 4096 else s[:4095]
+    return cut_info(s)
 
 
 _PUBLISH_FLAGS = (F.MSGTYPE, F.DUPFLAG, F.QOS, F.RETAIN)
