@@ -21,6 +21,8 @@ None means "need more data", never an exception.  Rules:
 
 from __future__ import annotations
 
+from collections import deque
+
 from sniffer.mqtt import constants as C
 from sniffer.mqtt.skim import check, infer_version, publish
 
@@ -136,7 +138,8 @@ class DirectionDecoder:
     """Frames the byte stream of one TCP direction into PDUs."""
 
     # Two decoders live as long as their TCP stream (a capture may see thousands of connections):
-    # slots and plain lists (an empty deque takes 760 bytes) keep an idle one small.
+    # slots and a plain list for the output (an empty deque takes 760 bytes) keep an idle one small.
+    # Pending chunks stay a deque: a caller may feed thousands before draining.
     __slots__ = (
         "session",
         "from_client",
@@ -161,7 +164,7 @@ class DirectionDecoder:
         self.max_pdu = max(int(max_pdu), 2)
         # Pending chunks: [tag, data, pos, base]; data[pos:] is unconsumed and data[0]
         # sits at offset `base` of the chunk as it was fed.
-        self._chunks: list[list] = []
+        self._chunks: deque[list] = deque()
         self._avail = 0
         self._skip = 0  # bytes still to discard (tail of an oversized or gap-truncated PDU)
         self._resync = False
@@ -324,7 +327,7 @@ class DirectionDecoder:
                     end = pos + total
                     pdu_data = data[pos:end] if type(data) is bytes else bytes(data[pos:end])
                     if end == len(data):
-                        del chunks[0]
+                        chunks.popleft()
                     else:
                         ch[2] = end
                     self._avail -= total
@@ -431,9 +434,9 @@ class DirectionDecoder:
         chunks = self._chunks
         parts = []
         spans = []
-        got = i = 0
+        got = 0
         while got < k:
-            ch = chunks[i]
+            ch = chunks[0]
             tag, data, pos, base = ch
             m = min(len(data) - pos, k - got)
             parts.append(data[pos : pos + m])
@@ -441,10 +444,9 @@ class DirectionDecoder:
             got += m
             pos += m
             if pos == len(data):
-                i += 1  # used up: removed below, all at once (a PDU may span thousands of chunks)
+                chunks.popleft()
             else:
                 ch[2] = pos
-        del chunks[:i]
         self._avail -= k
         if len(parts) == 1:
             p = parts[0]
@@ -453,16 +455,14 @@ class DirectionDecoder:
 
     def _drain_skip(self) -> None:
         chunks = self._chunks
-        i = 0
-        while self._skip and i < len(chunks):
-            ch = chunks[i]
+        while self._skip and chunks:
+            ch = chunks[0]
             m = min(len(ch[1]) - ch[2], self._skip)
             self._skip -= m
             self._avail -= m
             ch[2] += m
             if ch[2] == len(ch[1]):
-                i += 1
-        del chunks[:i]
+                chunks.popleft()
 
     def _resync_scan(self) -> bool:
         """Skip bytes until a plausible fixed header starts; False = need more data."""
