@@ -15,7 +15,7 @@ from sniffer.fields import FT, Node, item, register
 from sniffer.mqtt import dissect as mqtt_dissect
 from sniffer.mqtt.decoder import PDU, DirectionDecoder, Session
 from sniffer.net import frame as netframe
-from sniffer.net.reassembly import Seg, TcpStreams, tcp_info
+from sniffer.net.reassembly import SEGMENT_SUFFIX, Seg, TcpStreams, tcp_info
 from sniffer.net.tree import dissect_layers
 
 DEFAULT_PORTS = frozenset({1883})
@@ -26,7 +26,6 @@ DEFAULT_MAX_PDU = 16 * 1024 * 1024
 F_REASSEMBLED = register("tcp.reassembled.length", "Reassembled TCP length", FT.UINT, size=4)
 F_SEGMENT = register("tcp.segment", "TCP segment", FT.UINT, size=4)
 
-SEGMENT_SUFFIX = " [TCP segment of a reassembled PDU]"
 # Info of a frame, formatted when first read: plain TCP, a middle segment of an MQTT PDU,
 # the first segment of one, or the MQTT PDUs' own Info.
 INFO_TCP, INFO_SEGMENT, INFO_FIRST_SEGMENT, INFO_MQTT = range(4)
@@ -136,7 +135,7 @@ class Frame:
         self.addrs = addrs
         self._src = src
         self._dst = dst
-        self._info = info  # the text, or one of the _INFO_* codes for TCP frames
+        self._info = info  # the text, or one of the INFO_* codes for TCP frames
         self._toff = toff  # offset of the TCP header in data, -1 if not known
 
     @property

@@ -37,6 +37,7 @@ from array import array
 from typing import Any
 
 from sniffer.filter.props import PROP_UNKNOWN, _varint, property_mask
+from sniffer.net.reassembly import SEGMENT_SUFFIX
 
 _REC = struct.Struct("<III")  # frame length, context length, offset + 1 of the single PDU in the frame (0: none)
 _MIN_SHARED = 16  # bytes objects of the context at least this long are looked up in the frame's bytes
@@ -59,7 +60,6 @@ MQ_SEG = 0x4000  # TCP segment record: ports, flags, length, addresses
 MQ_COMPLEX = 0x8000  # a malformed PDU: the filter rebuilds the Frame
 
 # Property column (PacketStore._props): sniffer.filter.props (PROP_BIT per id, PROP_UNKNOWN).
-SEGMENT_SUFFIX = " [TCP segment of a reassembled PDU]"
 _FLUSH_AT = 1 << 20
 INFO_BLOCK = 256  # rows of Info text compressed together
 

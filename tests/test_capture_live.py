@@ -127,29 +127,34 @@ def test_written_file_decodes_like_tcpdumps(captured, tshark):
     assert abs(float(info) - captured["frames"][0][0]) < 1e-6
 
 
-def test_cli_streams_every_mqtt_packet_like_tshark(tmp_path, tshark):
-    """`mqttsniff -i lo -f "tcp port $PORT" -T fields ...` while tcpdump captures the same traffic."""
+def start_cli(port: int, *args: str) -> tuple[subprocess.Popen, bytes]:
+    """`mqttsniff -i lo -f "tcp port PORT" -d tcp.port==PORT,mqtt ARGS`, returned once it is capturing."""
     import os
-    import select
-    import signal
     import sys
 
     from conftest import REPO
 
+    cmd = [sys.executable, "-m", "sniffer", "-i", "lo", "-f", f"tcp port {port}", "-d", f"tcp.port=={port},mqtt"]
+    proc = subprocess.Popen([*cmd, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+    err = b""
+    while b"capturing on" not in err:
+        chunk = os.read(proc.stderr.fileno(), 4096)
+        assert chunk, err
+        err += chunk
+    return proc, err
+
+
+def test_cli_streams_every_mqtt_packet_like_tshark(tmp_path, tshark):
+    """`mqttsniff -i lo -f "tcp port $PORT" -T fields ...` while tcpdump captures the same traffic."""
+    import select
+    import signal
+
     fields = ["frame.number", "mqtt.msgtype", "mqtt.topic", "mqtt.msgid", "mqtt.qos", "mqtt.retain"]
     with start_broker(tmp_path) as broker:
-        expr = f"tcp port {broker.port}"
-        ref = Tcpdump("lo", expr, tmp_path / "ref.pcap")
-        cmd = [sys.executable, "-m", "sniffer", "-i", "lo", "-f", expr, "-d", f"tcp.port=={broker.port},mqtt"]
-        cmd += ["-w", str(tmp_path / "cli.pcapng"), "-T", "fields"]
-        for f in fields:
-            cmd += ["-e", f]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
-        err = b""
-        while b"capturing on" not in err:
-            chunk = os.read(proc.stderr.fileno(), 4096)
-            assert chunk, err
-            err += chunk
+        ref = Tcpdump("lo", f"tcp port {broker.port}", tmp_path / "ref.pcap")
+        proc, err = start_cli(
+            broker.port, "-w", str(tmp_path / "cli.pcapng"), "-T", "fields", *(a for f in fields for a in ("-e", f))
+        )
         try:
             run_scenario(broker.port)
             time.sleep(0.5)
@@ -177,24 +182,14 @@ def test_cli_streams_every_mqtt_packet_like_tshark(tmp_path, tshark):
 
 def test_live_display_filter_prints_what_tshark_matches(tmp_path, tshark):
     """`mqttsniff -i lo -Y EXPR -w F`: only matching frames are printed (numbered as captured), the file keeps all."""
-    import os
     import signal
-    import sys
-
-    from conftest import REPO
 
     dfilter = "mqtt.msgtype == 3 || mqtt.msgtype == 8"
     with start_broker(tmp_path) as broker:
-        expr = f"tcp port {broker.port}"
         out_file = tmp_path / "y.pcapng"
-        cmd = [sys.executable, "-m", "sniffer", "-i", "lo", "-f", expr, "-d", f"tcp.port=={broker.port},mqtt"]
-        cmd += ["-w", str(out_file), "-Y", dfilter, "-T", "fields", "-e", "frame.number", "-e", "mqtt.msgtype"]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
-        err = b""
-        while b"capturing on" not in err:
-            chunk = os.read(proc.stderr.fileno(), 4096)
-            assert chunk, err
-            err += chunk
+        proc, err = start_cli(
+            broker.port, "-w", str(out_file), "-Y", dfilter, "-T", "fields", "-e", "frame.number", "-e", "mqtt.msgtype"
+        )
         try:
             run_scenario(broker.port)
             time.sleep(0.5)

@@ -538,7 +538,7 @@ def flags_str(flags: int) -> str:
     return s
 
 
-_PDU_SEGMENT = " [TCP segment of a reassembled PDU]"
+SEGMENT_SUFFIX = " [TCP segment of a reassembled PDU]"  # Info of a segment carrying part of a PDU
 _TS_ONLY = b"\x01\x01\x08\x0a"  # NOP, NOP, Timestamps: the options of almost every segment
 _u32x2 = struct.Struct("!II").unpack_from
 
@@ -611,7 +611,7 @@ def tcp_info(
         # build four. options_info()'s fast path, inline.
         tsval, tsecr = _u32x2(options, 4)
         s = f"{prefix}{sport} → {dport} [{fl}] Seq={seq} Ack={ack} Win={win} Len={length} TSval={tsval} TSecr={tsecr}"
-        return s + _PDU_SEGMENT if pdu_segment else s
+        return s + SEGMENT_SUFFIX if pdu_segment else s
     if flags & ACK:
         s = f"{prefix}{sport} → {dport} [{fl}] Seq={seq} Ack={ack} Win={win}"
     else:
@@ -624,7 +624,7 @@ def tcp_info(
         else:
             s += options_info(options, sack_base)
     if pdu_segment:
-        s += _PDU_SEGMENT
+        s += SEGMENT_SUFFIX
     return s
 
 

@@ -10,7 +10,11 @@ import argparse
 import os
 import sys
 
-UI_BUFFER_MB = 32  # kernel ring for a live capture under the UI (headless: 8, -B overrides both)
+# A live capture under the UI: the UI shows new packets 10 times a second, so ring blocks may wait
+# 50 ms to fill, and a bigger ring rides out the pauses of a busy UI thread (a 30k packets/s flood
+# lost packets with 8 MB / 10 ms). Headless: 8 MB / 10 ms; -B overrides the size.
+UI_BUFFER_MB = 32
+UI_LATENCY_MS = 50
 
 
 def wants_ui(args: argparse.Namespace) -> bool:
@@ -49,11 +53,9 @@ def _live_source(args: argparse.Namespace):
         getattr(args, "capture_filter", None) or DEFAULT_FILTER,
         snaplen=getattr(args, "snaplen", None) or DEFAULT_SNAPLEN,
         promisc=not getattr(args, "no_promisc", False),
-        # The UI shows new packets 10 times a second, so blocks may wait 50 ms to fill, and a bigger
-        # ring rides out the pauses of a busy UI thread (a 30k packets/s flood lost packets with 8 MB/10 ms).
         buffer_mb=getattr(args, "buffer_mb", None) or UI_BUFFER_MB,
         count=args.count or 0,
-        latency_ms=50,
+        latency_ms=UI_LATENCY_MS,
     )
     cap.open()  # LiveCaptureError: the CLI prints its one line
     drop_privileges(getattr(args, "user", None))  # the UI never runs as root
