@@ -9,7 +9,8 @@ asked, for -V, JSON, fields output or the UI's selected packet.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
+from typing import Any, Final, Generic, TypeVar
 
 from sniffer.fields import FT, Node, item, register
 from sniffer.mqtt import dissect as mqtt_dissect
@@ -18,19 +19,19 @@ from sniffer.net import frame as netframe
 from sniffer.net.reassembly import SEGMENT_SUFFIX, Seg, TcpStreams, tcp_info
 from sniffer.net.tree import dissect_layers
 
-DEFAULT_PORTS = frozenset({1883})
-DEFAULT_MAX_PDU = 16 * 1024 * 1024
+DEFAULT_PORTS: Final = frozenset({1883})
+DEFAULT_MAX_PDU: Final = 16 * 1024 * 1024
 
 # The bytes of an MQTT PDU that spans several segments are shown, like Wireshark,
 # as a separate data source of the frame in which the PDU completes.
-F_REASSEMBLED = register("tcp.reassembled.length", "Reassembled TCP length", FT.UINT, size=4)
-F_SEGMENT = register("tcp.segment", "TCP segment", FT.UINT, size=4)
+F_REASSEMBLED: Final = register("tcp.reassembled.length", "Reassembled TCP length", FT.UINT, size=4)
+F_SEGMENT: Final = register("tcp.segment", "TCP segment", FT.UINT, size=4)
 
 # Info of a frame, formatted when first read: plain TCP, a middle segment of an MQTT PDU,
 # the first segment of one, or the MQTT PDUs' own Info.
 INFO_TCP, INFO_SEGMENT, INFO_FIRST_SEGMENT, INFO_MQTT = range(4)
-_parse = netframe.parse
-_addr_str = netframe.addr_str
+_parse: Final = netframe.parse
+_addr_str: Final = netframe.addr_str
 
 
 class MqttConnection:
@@ -46,7 +47,7 @@ class MqttConnection:
         )
 
 
-def frame_info(code: int, pdus: list[PDU], seg: Seg | None, toff: int, data: bytes, linktype: int) -> str:
+def frame_info(code: int, pdus: list[PDU] | None, seg: Seg | None, toff: int, data: bytes, linktype: int) -> str:
     """The Info text of a TCP frame from its INFO_* code (Frame.info and the headless summary)."""
     if pdus:
         if len(pdus) == 1:
@@ -54,6 +55,7 @@ def frame_info(code: int, pdus: list[PDU], seg: Seg | None, toff: int, data: byt
         return mqtt_dissect.cut_info(", ".join([mqtt_dissect.info(p) for p in pdus]))
     if code == INFO_FIRST_SEGMENT:
         return SEGMENT_SUFFIX.lstrip()  # a PDU starts here and completes later: Wireshark shows only this
+    assert seg is not None  # every TCP frame has one
     options = seg.options
     if not options:  # segment() keeps the options of SYNs only; Info reads them from the frame
         if toff >= 0:
@@ -157,7 +159,7 @@ class Frame:
     @property
     def info(self) -> str:
         info = self._info
-        if type(info) is str:
+        if isinstance(info, str):
             return info
         text = self._info = frame_info(info, self.pdus, self.seg, self._toff, self.data, self.linktype)
         return text
@@ -260,7 +262,7 @@ def _looks_like_connect(payload: bytes | memoryview) -> bool:
     return name.startswith(b"\x00\x04MQTT") or bytes(payload[n : n + 8]) == b"\x00\x06MQIs"
 
 
-def _feed(dec: DirectionDecoder, events: list[tuple], tag: tuple[int, int] | None, out: list[PDU]) -> None:
+def _feed(dec: DirectionDecoder, events: list[tuple], tag: Any, out: list[PDU]) -> None:
     """Feed reassembly events to one direction's decoder; collect the PDUs they complete."""
     for ev in events:
         if ev[0] == "data":
@@ -275,8 +277,16 @@ def _feed(dec: DirectionDecoder, events: list[tuple], tag: tuple[int, int] | Non
                 out.append(pdu)
 
 
-class Dissector:
-    """Turns raw frames into `Frame`s, keeping TCP and MQTT state across them."""
+Row = TypeVar("Row")
+
+
+class RowDissector(Generic[Row]):
+    """Turns raw frames into rows, keeping TCP and MQTT state across them.
+
+    frame() does the work of every frame and hands the row's fields (Frame's arguments)
+    to _row(), which subclasses define: a `Frame` (Dissector), or for the headless
+    summary (sniffer.output.summary) the summary line itself.
+    """
 
     def __init__(
         self,
@@ -291,11 +301,29 @@ class Dissector:
         self.mqtt: dict[int, MqttConnection | None] = {}
         self.first_ts: float | None = None
         self.prev_ts: float | None = None
-        # What frame() builds from a frame's summary fields (Frame's arguments): a Frame, or
-        # for the headless summary (sniffer.output.summary) the summary line itself.
-        self._row: Callable[..., Frame] = Frame
 
-    def frame(self, number: int, ts: float, linktype: int, data: bytes, orig_len: int) -> Frame:
+    def _row(
+        self,
+        number: int,
+        ts: float,
+        rel_ts: float,
+        delta: float,
+        linktype: int,
+        data: bytes,
+        orig_len: int,
+        proto: str,
+        info: str | int,
+        stream: int = -1,
+        seg: Seg | None = None,
+        pdus: list[PDU] | None = None,
+        addrs: tuple[int, bytes, bytes] | None = None,
+        toff: int = -1,
+        src: str = "",
+        dst: str = "",
+    ) -> Row:
+        raise NotImplementedError
+
+    def frame(self, number: int, ts: float, linktype: int, data: bytes, orig_len: int) -> Row:
         first = self.first_ts
         if first is None:
             first = self.first_ts = ts
@@ -303,6 +331,7 @@ class Dissector:
         delta = 0.0 if prev is None else ts - prev
         self.prev_ts = ts
         parsed = _parse(linktype, data)
+        info: str | int
         if parsed is None:
             src, dst, proto, info = netframe.proto_info(linktype, data)
             return self._row(number, ts, ts - first, delta, linktype, data, orig_len, proto, info, src=src, dst=dst)
@@ -323,8 +352,8 @@ class Dissector:
         )
         stream = seg.stream
 
-        conn = self.mqtt.get(stream, False)
-        if conn is False or seg.new_stream:
+        conn = self.mqtt.get(stream)
+        if seg.new_stream or conn is None and stream not in self.mqtt:
             conn = None
             if sport in self.ports or dport in self.ports or self.detect and plen and _looks_like_connect(payload):
                 conn = MqttConnection(self.max_pdu)
@@ -389,4 +418,31 @@ class Dissector:
             pdus,
             (ipver, src_b, dst_b),
             toff,
+        )
+
+
+class Dissector(RowDissector[Frame]):
+    """Turns raw frames into `Frame`s, keeping TCP and MQTT state across them."""
+
+    def _row(
+        self,
+        number: int,
+        ts: float,
+        rel_ts: float,
+        delta: float,
+        linktype: int,
+        data: bytes,
+        orig_len: int,
+        proto: str,
+        info: str | int,
+        stream: int = -1,
+        seg: Seg | None = None,
+        pdus: list[PDU] | None = None,
+        addrs: tuple[int, bytes, bytes] | None = None,
+        toff: int = -1,
+        src: str = "",
+        dst: str = "",
+    ) -> Frame:
+        return Frame(
+            number, ts, rel_ts, delta, linktype, data, orig_len, proto, info, stream, seg, pdus, addrs, toff, src, dst
         )

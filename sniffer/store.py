@@ -75,6 +75,9 @@ class _ContextPickler(pickle.Pickler):
 
 
 def _slots_of(cls: type) -> tuple[str, ...]:
+    native = getattr(cls, "__mypyc_attrs__", None)  # a class compiled by mypyc (sniffer.native) has no __slots__
+    if native is not None:
+        return tuple(native)
     out: list[str] = []
     for c in reversed(cls.__mro__):
         sl = c.__dict__.get("__slots__", ())

@@ -8,13 +8,31 @@ imports from the rest of the package.
 
 from __future__ import annotations
 
+from typing import Final
+
 # Protocol levels (the CONNECT "Protocol Level" byte).
-V31, V311, V5 = 3, 4, 5
-VERSION_NAMES = {V31: "MQTT v3.1", V311: "MQTT v3.1.1", V5: "MQTT v5.0"}
+V31: Final = 3
+V311: Final = 4
+V5: Final = 5
+VERSION_NAMES: Final = {V31: "MQTT v3.1", V311: "MQTT v3.1.1", V5: "MQTT v5.0"}
 
 # Control packet types (fixed header bits 7-4).
-RESERVED, CONNECT, CONNACK, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP = range(8)
-SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK, PINGREQ, PINGRESP, DISCONNECT, AUTH = range(8, 16)
+RESERVED: Final = 0
+CONNECT: Final = 1
+CONNACK: Final = 2
+PUBLISH: Final = 3
+PUBACK: Final = 4
+PUBREC: Final = 5
+PUBREL: Final = 6
+PUBCOMP: Final = 7
+SUBSCRIBE: Final = 8
+SUBACK: Final = 9
+UNSUBSCRIBE: Final = 10
+UNSUBACK: Final = 11
+PINGREQ: Final = 12
+PINGRESP: Final = 13
+DISCONNECT: Final = 14
+AUTH: Final = 15
 
 MSGTYPE_NAMES = {
     RESERVED: "Reserved",
@@ -36,13 +54,13 @@ MSGTYPE_NAMES = {
     16: "Reserved",  # Wireshark's table has this entry too
 }
 # Indexed by type for the hot path (info texts).
-MSGTYPE_LIST = tuple(MSGTYPE_NAMES[i] for i in range(16))
+MSGTYPE_LIST: Final = tuple(MSGTYPE_NAMES[i] for i in range(16))
 
 # Types that carry a Packet Identifier right after the fixed header.
-HAS_MSGID = frozenset({PUBACK, PUBREC, PUBREL, PUBCOMP, SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK})
+HAS_MSGID: Final = frozenset({PUBACK, PUBREC, PUBREL, PUBCOMP, SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK})
 
 # Required fixed-header flags per type (MQTT 3.1.1 / 5.0 section 2.1.3); PUBLISH is free.
-REQUIRED_FLAGS = {t: 0 for t in range(16)}
+REQUIRED_FLAGS: Final = {t: 0 for t in range(16)}
 REQUIRED_FLAGS.update({PUBREL: 0x2, SUBSCRIBE: 0x2, UNSUBSCRIBE: 0x2})
 del REQUIRED_FLAGS[PUBLISH]
 
@@ -165,10 +183,16 @@ REASON_NAMES: dict[int, dict[int, str]] = {
 }
 
 # Property value kinds (section 2.2.2.2).
-BYTE, U16, U32, VARINT, UTF8, BINARY, PAIR = "byte", "u16", "u32", "varint", "utf8", "binary", "pair"
+BYTE: Final = "byte"
+U16: Final = "u16"
+U32: Final = "u32"
+VARINT: Final = "varint"
+UTF8: Final = "utf8"
+BINARY: Final = "binary"
+PAIR: Final = "pair"
 
 # id: (Wireshark name, snake_case name, kind, packet types where it may appear; -1 = Will Properties)
-WILL = -1
+WILL: Final = -1
 PROPERTIES: dict[int, tuple[str, str, str, frozenset[int]]] = {
     0x01: ("Payload Format Indicator", "payload_format_indicator", BYTE, frozenset({PUBLISH, WILL})),
     0x02: ("Publication Expiry Interval", "message_expiry_interval", U32, frozenset({PUBLISH, WILL})),
@@ -207,10 +231,10 @@ PROPERTY_NAMES = {pid: p[0] for pid, p in PROPERTIES.items()}
 # Kind per id as a 256-entry tuple (None = unknown id) for the framing hot path.
 PROPERTY_KIND: tuple[str | None, ...] = tuple(PROPERTIES[i][2] if i in PROPERTIES else None for i in range(256))
 # Properties that may legally appear more than once (User Property; Subscription Identifier in PUBLISH).
-REPEATABLE = frozenset({0x26, 0x0B})
-PROP_TOPIC_ALIAS = 0x23
+REPEATABLE: Final = frozenset({0x26, 0x0B})
+PROP_TOPIC_ALIAS: Final = 0x23
 
 PAYLOAD_FORMAT_NAMES = {0: "Unspecified bytes", 1: "UTF-8 Encoded Character Data"}
 
 # Largest value a 4-byte Variable Byte Integer can hold.
-VARINT_MAX = 268_435_455
+VARINT_MAX: Final = 268_435_455

@@ -22,15 +22,23 @@ None means "need more data", never an exception.  Rules:
 from __future__ import annotations
 
 from collections import deque
+from typing import Any, Final
 
 from sniffer.mqtt import constants as C
 from sniffer.mqtt.skim import check, infer_version, publish
 
-PREFIX = 1024  # bytes kept for display of an oversized PDU or of skipped junk
-DEFAULT_MAX_PDU = 16 * 1024 * 1024
+PREFIX: Final = 1024  # bytes kept for display of an oversized PDU or of skipped junk
+DEFAULT_MAX_PDU: Final = 16 * 1024 * 1024
 
-_PUBLISH, _CONNECT, _HAS_MSGID = C.PUBLISH, C.CONNECT, C.HAS_MSGID
-_PUBACK, _PUBCOMP = C.PUBACK, C.PUBCOMP
+_PUBLISH: Final = C.PUBLISH
+_CONNECT: Final = C.CONNECT
+_HAS_MSGID: Final = C.HAS_MSGID
+_PUBACK: Final = C.PUBACK
+_PUBCOMP: Final = C.PUBCOMP
+
+# Where a PDU's bytes came from: (tag, offset in the chunk as fed, offset in the PDU, length).
+# The tag is whatever the caller passed to feed(); the pipeline's is (frame number, offset).
+Span = tuple[Any, int, int, int]
 
 
 class Session:
@@ -70,16 +78,18 @@ class PDU:
         "alias_state",
     )
 
+    # Defaults for all: the store rebuilds a PDU with PDU.__new__, which calls __init__ in the
+    # mypyc build (sniffer.native).
     def __init__(
         self,
-        data: bytes,
-        msgtype: int,
-        flags: int,
-        hdr_len: int,
-        remaining: int,
-        spans: tuple[tuple[object, int, int, int], ...],
-        version: int,
-        version_inferred: bool,
+        data: bytes = b"",
+        msgtype: int = -1,
+        flags: int = 0,
+        hdr_len: int = 0,
+        remaining: int = -1,
+        spans: tuple[Span, ...] = (),
+        version: int = C.V311,
+        version_inferred: bool = False,
         error: str | None = None,
     ) -> None:
         self.data = data
@@ -170,7 +180,7 @@ class DirectionDecoder:
         self._resync = False
         self._junk = bytearray()
         self._junk_count = 0
-        self._junk_spans: list[tuple[object, int, int, int]] = []
+        self._junk_spans: list[Span] = []
         self._out: list[PDU] = []  # usually 0 or 1 PDUs: pop(0) is cheap
         self._aliases: dict[int, str] = {}  # MQTT 5 topic aliases of this direction
         # The head chunk and position of a PDU found incomplete, and the bytes it needs: while the
@@ -187,7 +197,7 @@ class DirectionDecoder:
         """Bytes of an unfinished PDU are waiting for more data."""
         return bool(self._chunks)
 
-    def feed(self, data: bytes | bytearray | memoryview, tag: object = None) -> None:
+    def feed(self, data: bytes | bytearray | memoryview, tag: Any = None) -> None:
         n = len(data)
         if not n:
             return
@@ -210,7 +220,7 @@ class DirectionDecoder:
         self._chunks.append([tag, data, off, 0])
         self._avail += n - off
 
-    def feed_into(self, data: bytes, tag: object, out: list[PDU]) -> None:
+    def feed_into(self, data: bytes, tag: Any, out: list[PDU]) -> None:
         """feed(data, tag), then append to `out` every PDU that next_pdu() would return.
 
         The pipeline's hot path: when nothing is pending, the PDUs lying whole in `data`
@@ -428,7 +438,7 @@ class DirectionDecoder:
             shift += 7
         return -1, 0
 
-    def _take(self, k: int) -> tuple[bytes, tuple[tuple[object, int, int, int], ...]]:
+    def _take(self, k: int) -> tuple[bytes, tuple[Span, ...]]:
         """Consume k buffered bytes (k <= self._avail): their bytes and the chunk spans."""
         self._wait_ch = None  # the head moves on (and a finished chunk must not be kept alive)
         chunks = self._chunks

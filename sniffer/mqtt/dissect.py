@@ -9,17 +9,19 @@ protocol violations, and "[Malformed Packet: MQTT]" with the offending range.
 
 from __future__ import annotations
 
-from sniffer.fields import ERROR, NOTE, WARN, Node
+from typing import Final
+
+from sniffer.fields import ERROR, NOTE, WARN, FieldDef, Node
 from sniffer.mqtt import constants as C
 from sniffer.mqtt import fields as F
 from sniffer.mqtt.decoder import PDU
 from sniffer.mqtt.skim import subscribe_topics
 from sniffer.mqtt.walker import Cut, Walker, bits
 
-_NAMES = C.MSGTYPE_LIST
-_HAS_MSGID = C.HAS_MSGID
-JUNK_NAME = "Unrecognised data"
-MALFORMED_INFO = "[Malformed Packet]"
+_NAMES: Final = C.MSGTYPE_LIST
+_HAS_MSGID: Final = C.HAS_MSGID
+JUNK_NAME: Final = "Unrecognised data"
+MALFORMED_INFO: Final = "[Malformed Packet]"
 
 
 def cut_info(s: str) -> str:
@@ -116,6 +118,7 @@ def dissect(pdu: PDU, base: int = 0, source: int = 0) -> Node:
 
 def _header(w: Walker, root: Node, pdu: PDU) -> None:
     t, f, v = pdu.msgtype, pdu.flags, pdu.version
+    subs: tuple[FieldDef, ...]
     if t == C.PUBLISH:
         subs = _PUBLISH_FLAGS
     elif v == C.V31 and t in (C.PUBREL, C.SUBSCRIBE, C.UNSUBSCRIBE):

@@ -10,10 +10,18 @@ The tree builder (dissect.py) finds the same problems and shows where they are.
 
 from __future__ import annotations
 
+from typing import Final
+
 from sniffer.mqtt import constants as C
 
-_KIND = C.PROPERTY_KIND
-_BYTE, _U16, _U32, _VARINT, _UTF8, _BINARY, _PAIR = C.BYTE, C.U16, C.U32, C.VARINT, C.UTF8, C.BINARY, C.PAIR
+_KIND: Final = C.PROPERTY_KIND
+_BYTE: Final = C.BYTE
+_U16: Final = C.U16
+_U32: Final = C.U32
+_VARINT: Final = C.VARINT
+_UTF8: Final = C.UTF8
+_BINARY: Final = C.BINARY
+_PAIR: Final = C.PAIR
 
 
 class Bad(Exception):

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import socket
 import struct
+from typing import Final
 
-PARSED_FIELDS = (
+PARSED_FIELDS: Final = (
     "ipver",
     "src",
     "dst",
@@ -34,25 +35,34 @@ PARSED_FIELDS = (
 )
 
 # Link types (LINKTYPE_* values from pcap files; 12/14 are raw IP on some BSDs).
-LT_NULL, LT_ETHERNET, LT_RAW, LT_LOOP, LT_SLL, LT_IPV4, LT_IPV6, LT_SLL2 = 0, 1, 101, 108, 113, 228, 229, 276
-LT_RAW_ALIASES = (12, 14)
+LT_NULL: Final = 0
+LT_ETHERNET: Final = 1
+LT_RAW: Final = 101
+LT_LOOP: Final = 108
+LT_SLL: Final = 113
+LT_IPV4: Final = 228
+LT_IPV6: Final = 229
+LT_SLL2: Final = 276
+LT_RAW_ALIASES: Final = (12, 14)
 
-ETH_IPV4, ETH_IPV6, ETH_ARP = 0x0800, 0x86DD, 0x0806
-VLAN_TPIDS = frozenset((0x8100, 0x88A8, 0x9100))
+ETH_IPV4: Final = 0x0800
+ETH_IPV6: Final = 0x86DD
+ETH_ARP: Final = 0x0806
+VLAN_TPIDS: Final = frozenset((0x8100, 0x88A8, 0x9100))
 # BSD AF_INET6 differs per OS (Linux 10, NetBSD/OpenBSD 24, FreeBSD 28, Darwin 30).
-AF_INET6_VALUES = frozenset((10, 24, 28, 30))
+AF_INET6_VALUES: Final = frozenset((10, 24, 28, 30))
 
-_u16 = struct.Struct("!H").unpack_from
-_u32le = struct.Struct("<I").unpack_from
-_ipv4_hdr = struct.Struct("!BxHxxHxB").unpack_from  # ver/ihl, total len, flags/frag, proto
-_tcp_hdr = struct.Struct("!HHIIBBH").unpack_from  # ports, seq, ack, doff, flags, window
+_u16: Final = struct.Struct("!H").unpack_from
+_u32le: Final = struct.Struct("<I").unpack_from
+_ipv4_hdr: Final = struct.Struct("!BxHxxHxB").unpack_from  # ver/ihl, total len, flags/frag, proto
+_tcp_hdr: Final = struct.Struct("!HHIIBBH").unpack_from  # ports, seq, ack, doff, flags, window
 # The most common frame, Ethernet + IPv4 without options + TCP, in one call: ethertype,
 # ver/ihl, total len, flags/frag, proto, src, dst, then the TCP fields of _tcp_hdr.
-_eth_ipv4_tcp = struct.Struct("!12xHBxHxxHxB2x4s4sHHIIBBH").unpack_from
+_eth_ipv4_tcp: Final = struct.Struct("!12xHBxHxxHxB2x4s4sHHIIBBH").unpack_from
 
 # IPv6 extension headers that the parser walks (AH has its own length unit).
-_IPV6_EXT = frozenset((0, 43, 60, 51))
-IPV6_FRAGMENT = 44
+_IPV6_EXT: Final = frozenset((0, 43, 60, 51))
+IPV6_FRAGMENT: Final = 44
 
 
 def l3_offset(linktype: int, data: bytes) -> tuple[int, int]:

@@ -18,13 +18,13 @@ import io
 import struct
 import sys
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
+from typing import BinaryIO, Final
 
-MAX_FRAME = 256 * 1024  # loopback frames are 65,549 bytes; larger claims are corrupt files
-MAX_BLOCK = 16 * 1024 * 1024  # pcapng non-packet blocks (name resolution, secrets) may be big
-BLOCK = 1 << 20
+MAX_FRAME: Final = 256 * 1024  # loopback frames are 65,549 bytes; larger claims are corrupt files
+MAX_BLOCK: Final = 16 * 1024 * 1024  # pcapng non-packet blocks (name resolution, secrets) may be big
+BLOCK: Final = 1 << 20
 
-PCAP_MAGICS = {
+PCAP_MAGICS: Final = {
     b"\xd4\xc3\xb2\xa1": ("<", 1_000_000, 16),
     b"\xa1\xb2\xc3\xd4": (">", 1_000_000, 16),
     b"\x4d\x3c\xb2\xa1": ("<", 1_000_000_000, 16),
@@ -33,7 +33,7 @@ PCAP_MAGICS = {
     b"\x34\xcd\xb2\xa1": ("<", 1_000_000, 24),
     b"\xa1\xb2\xcd\x34": (">", 1_000_000, 24),
 }
-PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
+PCAPNG_SHB: Final = b"\x0a\x0d\x0d\x0a"
 
 
 class CaptureError(Exception):
@@ -56,7 +56,7 @@ class CaptureReader:
 
     def __init__(self, f: BinaryIO, path: str, close: bool = True) -> None:
         self.path = path
-        self._f = f
+        self._f: BinaryIO | gzip.GzipFile = f
         self._close = close
         self._read = _reader(f)
         self.truncated = False

@@ -23,11 +23,17 @@ import heapq
 import itertools
 import struct
 from collections.abc import Collection, Iterable
+from typing import Any, Final
 
-M32 = 0xFFFFFFFF
-FIN, SYN, RST, PSH, ACK, URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
-MQTT_PORTS = frozenset((1883, 8883))
-_CURRENT = object()  # tag of a segment held during the segment() call that brought it
+M32: Final = 0xFFFFFFFF
+FIN: Final = 0x01
+SYN: Final = 0x02
+RST: Final = 0x04
+PSH: Final = 0x08
+ACK: Final = 0x10
+URG: Final = 0x20
+MQTT_PORTS: Final = frozenset((1883, 8883))
+_CURRENT: Final = object()  # tag of a segment held during the segment() call that brought it
 
 
 def _sdiff(a: int, b: int) -> int:
@@ -125,7 +131,9 @@ class Seg:
         )
 
 
-_new_seg = object.__new__
+# The fast path sets every slot: no __init__ in pure Python (mypyc's Seg.__new__ runs it, natively;
+# object.__new__ refuses a compiled class).
+_new_seg: Final = Seg.__new__
 
 
 class _Dir:
@@ -222,15 +230,15 @@ class TcpStreams:
         *,
         window: int = 0,
         options: bytes = b"",
-        tag: object = None,
+        tag: Any = None,
     ) -> Seg:
         """Account one segment; `window` (raw header value) and `options` (raw TCP
         options) feed window scaling and analysis; `tag` comes back with held data."""
         ent = self._table.get((src, sport, dst, dport))
         if ent is not None and not flags & 0x07:  # no SYN/FIN/RST
             conv, direction, d, r = ent
-            rbase = r.base
-            if seq == d.nextseq and rbase is not None:
+            base, rbase = d.base, r.base
+            if seq == d.nextseq and base is not None and rbase is not None:
                 # The common case, inline (same results as _segment): a known stream, both
                 # bases known, seq exactly where this direction left off, so no loss,
                 # keep-alive or retransmission can apply; _analyse() reduced to what remains.
@@ -243,7 +251,7 @@ class TcpStreams:
                 seg.flags = flags
                 seg.options = options
                 seg.length = n
-                rel = seg.seq = (seq - d.base) & M32
+                rel = seg.seq = (seq - base) & M32
                 seg.ack = (ack - rbase) & M32
                 seg.ack_base = rbase
                 seg.nxtseq = (rel + n) & M32
@@ -289,7 +297,8 @@ class TcpStreams:
                         d.nxt = (seq + n) & M32
                         d.abs += n
                     else:
-                        seg.events = events = []
+                        events: list[tuple] = []
+                        seg.events = events
                         self._accept(d, seq, payload, tag, events)
                 else:
                     seg.events = []
@@ -311,17 +320,17 @@ class TcpStreams:
         payload: memoryview | bytes,
         window: int,
         options: bytes,
-        tag: object,
+        tag: Any,
     ) -> Seg:
         """segment() in general."""
         key = (src, sport, dst, dport)
         conv = ent[0] if ent is not None else None
         seg = Seg()
-        if conv is not None and flags & SYN and not flags & ACK:
+        if ent is not None and flags & SYN and not flags & ACK:
             d = ent[2]
-            if conv.closed or (d.base is not None and seq != d.syn_seq):
+            if ent[0].closed or (d.base is not None and seq != d.syn_seq):
                 conv = None  # port reuse: Wireshark starts a new stream
-        if conv is None:
+        if conv is None or ent is None:
             conv = self._new_conv(key, src, sport, dst, dport, flags)
             seg.new_stream = True
             ent = self._table[key]
@@ -431,9 +440,11 @@ class TcpStreams:
         return tuple(out)
 
     # -- reassembly -----------------------------------------------------------------
-    def _accept(self, d: _Dir, start: int, payload: memoryview | bytes, tag: object, events: list) -> None:
+    def _accept(self, d: _Dir, start: int, payload: memoryview | bytes, tag: Any, events: list) -> None:
         n = len(payload)
-        rel = _sdiff(start, d.nxt)
+        nxt = d.nxt
+        assert nxt is not None  # set by the first segment of the direction
+        rel = _sdiff(start, nxt)
         if rel + n <= 0:
             return  # every byte already delivered: retransmission
         if rel <= 0:
@@ -497,8 +508,8 @@ class TcpStreams:
 
 
 # -- Info column -------------------------------------------------------------------
-_FLAG_NAMES = ("FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR", "AE")
-_ANALYSIS_PREFIX = {
+_FLAG_NAMES: Final = ("FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR", "AE")
+_ANALYSIS_PREFIX: Final = {
     "retransmission": "[TCP Retransmission] ",
     "spurious_retransmission": "[TCP Spurious Retransmission] ",
     "out_of_order": "[TCP Out-Of-Order] ",
@@ -510,7 +521,7 @@ _ANALYSIS_PREFIX = {
     "zero_window": "[TCP ZeroWindow] ",
 }
 # Wireshark prepends each flag in turn, so the last checked ends up first.
-_PREFIX_ORDER = (
+_PREFIX_ORDER: Final = (
     "zero_window",
     "window_full",
     "window_update",
@@ -538,9 +549,9 @@ def flags_str(flags: int) -> str:
     return s
 
 
-SEGMENT_SUFFIX = " [TCP segment of a reassembled PDU]"  # Info of a segment carrying part of a PDU
-_TS_ONLY = b"\x01\x01\x08\x0a"  # NOP, NOP, Timestamps: the options of almost every segment
-_u32x2 = struct.Struct("!II").unpack_from
+SEGMENT_SUFFIX: Final = " [TCP segment of a reassembled PDU]"  # Info of a segment carrying part of a PDU
+_TS_ONLY: Final = b"\x01\x01\x08\x0a"  # NOP, NOP, Timestamps: the options of almost every segment
+_u32x2: Final = struct.Struct("!II").unpack_from
 
 
 def options_info(options: bytes, sack_base: int = 0) -> str:

@@ -12,25 +12,27 @@ a Frame, the line of a plain Dissector's Frame).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TextIO
+from typing import Final, TextIO
 
+from sniffer.mqtt.decoder import PDU
 from sniffer.net.frame import addr_str
 from sniffer.net.reassembly import Seg
 from sniffer.output.text import ADDR_PAIR, SUMMARY_TAIL
-from sniffer.pipeline import Dissector, frame_info
+from sniffer.pipeline import DEFAULT_MAX_PDU, DEFAULT_PORTS, RowDissector, frame_info
 
-BATCH = 4096  # lines per write when reading a file
+BATCH: Final = 4096  # lines per write when reading a file
 
 
-class SummaryDissector(Dissector):
+class SummaryDissector(RowDissector[str]):
     """A Dissector whose frame() returns the tshark summary line of the frame (a str)."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self, mqtt_ports: Iterable[int] = DEFAULT_PORTS, max_pdu: int = DEFAULT_MAX_PDU, detect: bool = True
+    ) -> None:
+        super().__init__(mqtt_ports, max_pdu, detect)
         self._pairs: dict[int, str] = {}  # 2 * stream + direction -> formatted address columns
-        self._row = self._line  # type: ignore[assignment]
 
-    def _line(
+    def _row(
         self,
         number: int,
         ts: float,
@@ -43,21 +45,22 @@ class SummaryDissector(Dissector):
         info: str | int,
         stream: int = -1,
         seg: Seg | None = None,
-        pdus: list | None = None,
+        pdus: list[PDU] | None = None,
         addrs: tuple[int, bytes, bytes] | None = None,
         toff: int = -1,
         src: str = "",
         dst: str = "",
     ) -> str:
         """Frame's arguments in, summary_line() of that Frame out."""
-        if seg is None:
+        pair: str | None
+        if seg is None or addrs is None:
             pair = ADDR_PAIR % (src, dst)
         else:
             key = 2 * stream + seg.direction
             pair = self._pairs.get(key)
             if pair is None:
                 pair = self._pairs[key] = ADDR_PAIR % (addr_str(addrs[0], addrs[1]), addr_str(addrs[0], addrs[2]))
-        if type(info) is not str:
+        if not isinstance(info, str):
             info = frame_info(info, pdus, seg, toff, data, linktype)
         return SUMMARY_TAIL % (number, rel_ts, pair, proto, orig_len, info)
 

@@ -7,16 +7,17 @@ secret, e.g. mqtt.passwd) are masked here, in one place, unless shown on request
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Final
 
 from sniffer.fields import Node
 
-MASK = "********"
+MASK: Final = "********"
 
 
 # tshark 4's summary layout, as %-formats (faster than format specs in f-strings):
 # No. right-aligned in 5, Time in 10.6, Source right-aligned and Destination left-aligned in 12.
-ADDR_PAIR = "%12s \u2192 %-12s"
-SUMMARY_TAIL = "%5d %10.6f %s %s %d %s"  # No., Time, ADDR_PAIR, Protocol, Length, Info
+ADDR_PAIR: Final = "%12s \u2192 %-12s"
+SUMMARY_TAIL: Final = "%5d %10.6f %s %s %d %s"  # No., Time, ADDR_PAIR, Protocol, Length, Info
 
 
 def summary_line(frame) -> str:
