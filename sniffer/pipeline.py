@@ -16,6 +16,7 @@ from sniffer.fields import FT, Node, item, register
 from sniffer.mqtt import dissect as mqtt_dissect
 from sniffer.mqtt.decoder import PDU, DirectionDecoder, Session
 from sniffer.net import frame as netframe
+from sniffer.net.frame import addr_str, parse
 from sniffer.net.reassembly import SEGMENT_SUFFIX, Seg, TcpStreams, tcp_info
 from sniffer.net.tree import dissect_layers
 
@@ -30,8 +31,6 @@ F_SEGMENT: Final = register("tcp.segment", "TCP segment", FT.UINT, size=4)
 # Info of a frame, formatted when first read: plain TCP, a middle segment of an MQTT PDU,
 # the first segment of one, or the MQTT PDUs' own Info.
 INFO_TCP, INFO_SEGMENT, INFO_FIRST_SEGMENT, INFO_MQTT = range(4)
-_parse: Final = netframe.parse
-_addr_str: Final = netframe.addr_str
 
 
 class MqttConnection:
@@ -145,7 +144,7 @@ class Frame:
         s = self._src
         if not s and self.addrs is not None:
             a = self.addrs
-            s = self._src = _addr_str(a[0], a[1])
+            s = self._src = addr_str(a[0], a[1])
         return s
 
     @property
@@ -153,7 +152,7 @@ class Frame:
         s = self._dst
         if not s and self.addrs is not None:
             a = self.addrs
-            s = self._dst = _addr_str(a[0], a[2])
+            s = self._dst = addr_str(a[0], a[2])
         return s
 
     @property
@@ -330,7 +329,7 @@ class RowDissector(Generic[Row]):
         prev = self.prev_ts
         delta = 0.0 if prev is None else ts - prev
         self.prev_ts = ts
-        parsed = _parse(linktype, data)
+        parsed = parse(linktype, data)
         info: str | int
         if parsed is None:
             src, dst, proto, info = netframe.proto_info(linktype, data)

@@ -234,7 +234,6 @@ class DirectionDecoder:
             n = len(data)
             pos = 0
             max_pdu = self.max_pdu
-            make = self._make
             while n - pos >= 2:  # next_pdu()'s fast path, over `data` itself
                 rem = data[pos + 1]
                 hl = 2
@@ -248,15 +247,14 @@ class DirectionDecoder:
                 if total > n - pos or total > max_pdu:
                     break
                 end = pos + total
-                out.append(make(data[pos:end], hl, rem, ((tag, pos, 0, total),)))
+                out.append(self._make(data[pos:end], hl, rem, ((tag, pos, 0, total),)))
                 pos = end
             if pos == n:
                 return
             self._chunks.append([tag, data, pos, 0])
             self._avail += n - pos
-        next_pdu = self.next_pdu
         while True:
-            pdu = next_pdu()
+            pdu = self.next_pdu()
             if pdu is None:
                 return
             out.append(pdu)

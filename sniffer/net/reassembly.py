@@ -131,11 +131,6 @@ class Seg:
         )
 
 
-# The fast path sets every slot: no __init__ in pure Python (mypyc's Seg.__new__ runs it, natively;
-# object.__new__ refuses a compiled class).
-_new_seg: Final = Seg.__new__
-
-
 class _Dir:
     """State of one direction of a conversation."""
 
@@ -156,20 +151,22 @@ class _Dir:
         "counter",
     )
 
+    # Sequence numbers and windows are -1 while unknown (not None: plain ints stay unboxed
+    # in the compiled build, sniffer.native).
     def __init__(self) -> None:
-        self.base: int | None = None  # raw seq that relative numbers count from
-        self.syn_seq: int | None = None  # ISN when the SYN was seen
-        self.nxt: int | None = None  # next raw seq to deliver
+        self.base = -1  # raw seq that relative numbers count from
+        self.syn_seq = -1  # ISN when the SYN was seen
+        self.nxt = -1  # next raw seq to deliver
         self.abs = 0  # stream offset of nxt (unbounded; keys the held heap)
         self.held: list[list] = []  # heap (abs start, n, data, tag, off)
         self.held_bytes = 0
         self.ws = -1  # window scale shift; -1 unknown, -2 no scaling
-        self.fin_seq: int | None = None
+        self.fin_seq = -1
         self.closed = False
-        self.nextseq: int | None = None  # highest raw seq+len seen (analysis)
-        self.lastack: int | None = None
-        self.window: int | None = None  # last window, scaled
-        self.tobeacked: int | None = None  # highest seq the peer may ack without "ACKed unseen"
+        self.nextseq = -1  # highest raw seq+len seen (analysis)
+        self.lastack = -1
+        self.window = -1  # last window, scaled
+        self.tobeacked = -1  # highest seq the peer may ack without "ACKed unseen"
         self.counter = itertools.count()
 
 
@@ -238,12 +235,12 @@ class TcpStreams:
         if ent is not None and not flags & 0x07:  # no SYN/FIN/RST
             conv, direction, d, r = ent
             base, rbase = d.base, r.base
-            if seq == d.nextseq and base is not None and rbase is not None:
+            if seq == d.nextseq and base >= 0 and rbase >= 0:
                 # The common case, inline (same results as _segment): a known stream, both
                 # bases known, seq exactly where this direction left off, so no loss,
                 # keep-alive or retransmission can apply; _analyse() reduced to what remains.
                 n = len(payload)
-                seg = _new_seg(Seg)  # every slot is set below
+                seg = Seg()  # a native constructor in the compiled build (sniffer.native)
                 seg.stream = conv.index
                 seg.direction = direction
                 seg.sport = sport
@@ -270,18 +267,18 @@ class TcpStreams:
                     out = ["zero_window"]
                 if n == 0:
                     dwin = d.window
-                    if ack == d.lastack and dwin is not None and win != dwin:
+                    if ack == d.lastack and dwin >= 0 and win != dwin:
                         out = out or []
                         out.append("window_update")
                 else:
                     rwin, rlast = r.window, r.lastack
-                    if rwin is not None and rlast is not None and ((seq + n) & M32) == ((rlast + rwin) & M32):
+                    if rwin >= 0 and rlast >= 0 and ((seq + n) & M32) == ((rlast + rwin) & M32):
                         out = out or []
                         out.append("window_full")
                 ackf = flags & ACK
                 if ackf:
                     tob = r.tobeacked
-                    if tob is not None and 0 < ((ack - tob) & M32) < 0x80000000:  # _sdiff(ack, tob) > 0
+                    if tob >= 0 and 0 < ((ack - tob) & M32) < 0x80000000:  # _sdiff(ack, tob) > 0
                         out = out or []
                         out.append("ack_lost_segment")
                         r.tobeacked = ack
@@ -328,7 +325,7 @@ class TcpStreams:
         seg = Seg()
         if ent is not None and flags & SYN and not flags & ACK:
             d = ent[2]
-            if ent[0].closed or (d.base is not None and seq != d.syn_seq):
+            if ent[0].closed or (d.base >= 0 and seq != d.syn_seq):
                 conv = None  # port reuse: Wireshark starts a new stream
         if conv is None or ent is None:
             conv = self._new_conv(key, src, sport, dst, dport, flags)
@@ -343,16 +340,16 @@ class TcpStreams:
         # Relative numbering, as Wireshark: from the ISN, or seq-1 / ack-1 mid-stream.
         if syn:
             d.syn_seq = seq
-            if d.base is None:
+            if d.base < 0:
                 d.base = seq
-        if d.base is None:
+        if d.base < 0:
             d.base = (seq - 1) & M32
-        if ackf and r.base is None:
+        if ackf and r.base < 0:
             r.base = (ack - 1) & M32
         seg.seq = (seq - d.base) & M32
         # Without the ACK flag Wireshark still shows the field: relative if it can, else raw.
-        seg.ack = (ack - r.base) & M32 if r.base is not None else ack
-        seg.ack_base = r.base or 0
+        seg.ack = (ack - r.base) & M32 if r.base >= 0 else ack
+        seg.ack_base = max(r.base, 0)
         seglen_seq = n + (1 if syn else 0) + (1 if fin else 0)
         seg.nxtseq = (seg.seq + seglen_seq) & M32
 
@@ -372,7 +369,7 @@ class TcpStreams:
         # In-order delivery.
         events = seg.events
         start = (seq + 1) & M32 if syn else seq
-        if d.nxt is None:
+        if d.nxt < 0:
             d.nxt = start
         if n:
             self._accept(d, start, payload, tag, events)
@@ -397,40 +394,26 @@ class TcpStreams:
         nextseq = d.nextseq
         if win == 0 and not ctl:
             out.append("zero_window")
-        if nextseq is not None and _sdiff(seq, nextseq) > 0 and not flags & RST:
+        if nextseq >= 0 and _sdiff(seq, nextseq) > 0 and not flags & RST:
             out.append("lost_segment")
-        if nextseq is not None and n <= 1 and not ctl and _sdiff(seq, nextseq) == -1:
+        if nextseq >= 0 and n <= 1 and not ctl and _sdiff(seq, nextseq) == -1:
             out.append("keep_alive")
-        elif (
-            nextseq is not None
-            and n == 0
-            and not ctl
-            and seq == nextseq
-            and ack == d.lastack
-            and d.window is not None
-            and win != d.window
-        ):
+        elif nextseq >= 0 and n == 0 and not ctl and seq == nextseq and ack == d.lastack and 0 <= d.window != win:
             out.append("window_update")
-        if (
-            n
-            and not ctl
-            and r.window is not None
-            and r.lastack is not None
-            and ((seq + n) & M32) == ((r.lastack + r.window) & M32)
-        ):
+        if n and not ctl and r.window >= 0 and r.lastack >= 0 and ((seq + n) & M32) == ((r.lastack + r.window) & M32):
             out.append("window_full")
-        if flags & ACK and r.tobeacked is not None and _sdiff(ack, r.tobeacked) > 0:
+        if flags & ACK and r.tobeacked >= 0 and _sdiff(ack, r.tobeacked) > 0:
             out.append("ack_lost_segment")
             r.tobeacked = ack  # reported once, not on every later ACK of the same bytes
-        if (n or flags & (SYN | FIN)) and nextseq is not None and _sdiff(seq, nextseq) < 0 and "keep_alive" not in out:
-            if d.nxt is not None and _sdiff((seq + n) & M32, d.nxt) > 0 and d.held:
+        if (n or flags & (SYN | FIN)) and nextseq >= 0 and _sdiff(seq, nextseq) < 0 and "keep_alive" not in out:
+            if d.nxt >= 0 and _sdiff((seq + n) & M32, d.nxt) > 0 and d.held:
                 out.append("out_of_order")  # fills a hole: bytes not seen before
-            elif r.lastack is not None and _sdiff((seq + n) & M32, r.lastack) <= 0:
+            elif r.lastack >= 0 and _sdiff((seq + n) & M32, r.lastack) <= 0:
                 out.append("spurious_retransmission")
             else:
                 out.append("retransmission")
         end = (seq + seglen) & M32
-        if nextseq is None or _sdiff(end, nextseq) > 0:
+        if nextseq < 0 or _sdiff(end, nextseq) > 0:
             d.nextseq = end
             if "lost_segment" not in out:
                 d.tobeacked = end
@@ -442,9 +425,7 @@ class TcpStreams:
     # -- reassembly -----------------------------------------------------------------
     def _accept(self, d: _Dir, start: int, payload: memoryview | bytes, tag: Any, events: list) -> None:
         n = len(payload)
-        nxt = d.nxt
-        assert nxt is not None  # set by the first segment of the direction
-        rel = _sdiff(start, nxt)
+        rel = _sdiff(start, d.nxt)  # d.nxt is set by the first segment of the direction
         if rel + n <= 0:
             return  # every byte already delivered: retransmission
         if rel <= 0:
@@ -480,7 +461,7 @@ class TcpStreams:
             d.nxt = (d.nxt + end - d.abs) & M32
             d.abs = end
 
-    def _release(self, d: _Dir, events: list, everything: bool, upto: int | None = None) -> None:
+    def _release(self, d: _Dir, events: list, everything: bool, upto: int = -1) -> None:
         """Give up on holes: gap to the first held segment, deliver, repeat until under
         the cap (or empty); with `upto`, also report the hole before that raw seq."""
         while d.held and (everything or d.held_bytes > self.max_held):
@@ -490,7 +471,7 @@ class TcpStreams:
                 d.nxt = (d.nxt + a - d.abs) & M32
                 d.abs = a
             self._drain(d, events)
-        if upto is not None and d.nxt is not None:
+        if upto >= 0 and d.nxt >= 0:
             missing = _sdiff(upto, d.nxt)
             if missing > 0:
                 events.append(("gap", missing))
