@@ -70,7 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     from sniffer.capture.cli_live import add_arguments as add_live_arguments
 
     add_live_arguments(p)  # -f -s -p -B -w -a -D -Z
-    p.add_argument("-v", "--version", action="version", version=f"mqttsniff {__version__}")
+    from sniffer import native
+
+    p.add_argument("-v", "--version", action="version", version=f"mqttsniff {__version__} ({native.MODE})")
     return p
 
 

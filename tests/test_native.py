@@ -61,6 +61,8 @@ def test_compiled_build_in_use() -> None:
     for name in mods:
         __import__(name)
         assert sys.modules[name].__file__.endswith(".so"), f"{name} is not the compiled module"
+    assert run(["--version"], pure=False).startswith(f"mqttsniff {sniffer.__version__} (compiled)".encode())
+    assert b"(pure Python (MQTTSNIFF_PURE is set))" in run(["--version"], pure=True)
 
 
 def run(args: list[str], pure: bool, cwd: Path = REPO) -> bytes:

@@ -34,6 +34,9 @@ PARSED_FIELDS: Final = (
     "tcp_off",
 )
 
+# What parse() returns, in PARSED_FIELDS order.
+Parsed = tuple[int, bytes, bytes, int, int, int, int, int, int, int, int, int]
+
 # Link types (LINKTYPE_* values from pcap files; 12/14 are raw IP on some BSDs).
 LT_NULL: Final = 0
 LT_ETHERNET: Final = 1
@@ -145,12 +148,27 @@ def ipv6_walk(data: bytes, off: int, end: int) -> tuple[int, int, int]:
     return nxt, p, frag
 
 
-def parse(linktype: int, data: bytes) -> tuple | None:
+def parse(linktype: int, data: bytes) -> Parsed | None:
     """The flat TCP tuple of a frame (see module doc), or None if not IP+TCP or truncated."""
     n = len(data)
     if linktype == 1 and n >= 54:
         # Fast path: Ethernet + IPv4 (IHL 5) + TCP read with one unpack; anything else
         # (VLAN, IPv6, IP options, a fragment, not TCP) takes the general path below.
+        # (The declared types make the compiled build do native int arithmetic on them.)
+        et: int
+        vihl: int
+        tot: int
+        frag: int
+        proto: int
+        src: bytes
+        dst: bytes
+        sport: int
+        dport: int
+        seq: int
+        ack: int
+        doff: int
+        fl: int
+        win: int
         et, vihl, tot, frag, proto, src, dst, sport, dport, seq, ack, doff, fl, win = _eth_ipv4_tcp(data)
         if et == 0x0800 and vihl == 0x45 and proto == 6 and not frag & 0x3FFF:
             end = 14 + tot if tot else n  # total length 0: TSO-offloaded capture
@@ -164,8 +182,20 @@ def parse(linktype: int, data: bytes) -> tuple | None:
     return _parse(linktype, data, n)
 
 
-def _parse(linktype: int, data: bytes, n: int) -> tuple | None:
+def _parse(linktype: int, data: bytes, n: int) -> Parsed | None:
     """parse() for every link type and IP header shape."""
+    vihl: int  # struct fields, declared (native ints in the compiled build)
+    tot: int
+    frag: int
+    proto: int
+    plen: int
+    sport: int
+    dport: int
+    seq: int
+    ack: int
+    doff: int
+    fl: int
+    win: int
     # Inline the common link types; the rest go through l3_offset.
     if linktype == 1 and n >= 34:
         et = (data[12] << 8) | data[13]
@@ -219,7 +249,7 @@ def _parse(linktype: int, data: bytes, n: int) -> tuple | None:
     return (ipver, src, dst, sport, dport, seq, ack, ((doff & 1) << 8) | fl, win, po, end - po, t)
 
 
-def tcp_header_offset(data: bytes, parsed: tuple) -> int:
+def tcp_header_offset(data: bytes, parsed: Parsed) -> int:
     """Offset of the TCP header of a parse() result (its options are data[off+20:payload_off]).
 
     parse() carries it in slot 11; for a tuple without it, find it back: the only header
@@ -238,7 +268,7 @@ def tcp_header_offset(data: bytes, parsed: tuple) -> int:
     return po - 20
 
 
-def tcp_options(data: bytes, parsed: tuple) -> bytes:
+def tcp_options(data: bytes, parsed: Parsed) -> bytes:
     """The raw TCP options bytes of a parse() result."""
     t = tcp_header_offset(data, parsed)
     return bytes(data[t + 20 : parsed[9]])

@@ -146,6 +146,10 @@ class CaptureReader:
                     self.truncated = len(self._buf) > 0
                     return
                 buf, pos, blen = self._buf, 0, len(self._buf)
+            sec: int
+            frac: int
+            caplen: int
+            olen: int
             sec, frac, caplen, olen = hdr(buf, pos)
             if caplen > MAX_FRAME:
                 raise CaptureError(

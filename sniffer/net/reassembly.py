@@ -537,6 +537,8 @@ _u32x2: Final = struct.Struct("!II").unpack_from
 
 def options_info(options: bytes, sack_base: int = 0) -> str:
     """Wireshark's Info suffix for TCP options: " MSS=1460 SACK_PERM TSval=.. TSecr=.. WS=128"."""
+    tsval: int
+    tsecr: int
     if len(options) == 12 and options[:4] == _TS_ONLY:
         tsval, tsecr = _u32x2(options, 4)  # what the loop below gives for these 12 bytes
         return f" TSval={tsval} TSecr={tsecr}"
@@ -593,6 +595,8 @@ def tcp_info(
     the payload is part of an upper-layer PDU completed in a later frame);
     `sack_base` is the raw seq that SACK edges are made relative to (the acked side's base).
     """
+    tsval: int  # declared: native ints in the compiled build
+    tsecr: int
     prefix = ""
     if analysis:
         got = set(analysis)

@@ -4,7 +4,7 @@ The summary (`mqttsniff -r FILE`) and `-T fields` print one line per frame and k
 nothing. `SummaryDissector` runs the very same `Dissector.frame()` (link/IP/TCP parse,
 reassembly, MQTT framing) but hands the row's fields to a formatter instead of `Frame`,
 so frame() returns the line without a Frame, its lazy properties or a Printer call per
-frame; the "src → dst" pair of columns is formatted once per stream direction.
+frame; the Source, Destination and Protocol columns are formatted once per stream direction.
 `print_lines()` writes the lines in batches (for -T fields, whose cells are read from
 a Frame, the line of a plain Dissector's Frame).
 """
@@ -17,7 +17,7 @@ from typing import Final, TextIO
 from sniffer.mqtt.decoder import PDU
 from sniffer.net.frame import addr_str
 from sniffer.net.reassembly import Seg
-from sniffer.output.text import ADDR_PAIR, SUMMARY_TAIL
+from sniffer.output.text import SUMMARY_HEAD, SUMMARY_MID
 from sniffer.pipeline import DEFAULT_MAX_PDU, DEFAULT_PORTS, RowDissector, frame_info
 
 BATCH: Final = 4096  # lines per write when reading a file
@@ -30,7 +30,8 @@ class SummaryDissector(RowDissector[str]):
         self, mqtt_ports: Iterable[int] = DEFAULT_PORTS, max_pdu: int = DEFAULT_MAX_PDU, detect: bool = True
     ) -> None:
         super().__init__(mqtt_ports, max_pdu, detect)
-        self._pairs: dict[int, str] = {}  # 2 * stream + direction -> formatted address columns
+        # 4 * stream + 2 * direction + (MQTT or not) -> Source, Destination and Protocol columns
+        self._mids: dict[int, str] = {}
 
     def _row(
         self,
@@ -52,17 +53,18 @@ class SummaryDissector(RowDissector[str]):
         dst: str = "",
     ) -> str:
         """Frame's arguments in, summary_line() of that Frame out."""
-        pair: str | None
+        mid: str | None
         if seg is None or addrs is None:
-            pair = ADDR_PAIR % (src, dst)
+            mid = SUMMARY_MID % (src, dst, proto)
         else:
-            key = 2 * stream + seg.direction
-            pair = self._pairs.get(key)
-            if pair is None:
-                pair = self._pairs[key] = ADDR_PAIR % (addr_str(addrs[0], addrs[1]), addr_str(addrs[0], addrs[2]))
+            key = 4 * stream + 2 * seg.direction + (proto == "MQTT")
+            mid = self._mids.get(key)
+            if mid is None:
+                src, dst = addr_str(addrs[0], addrs[1]), addr_str(addrs[0], addrs[2])
+                mid = self._mids[key] = SUMMARY_MID % (src, dst, proto)
         if not isinstance(info, str):
             info = frame_info(info, pdus, seg, toff, data, linktype)
-        return SUMMARY_TAIL % (number, rel_ts, pair, proto, orig_len, info)
+        return f"{SUMMARY_HEAD % (number, rel_ts)}{mid}{orig_len} {info}"
 
 
 def print_lines(

@@ -14,22 +14,17 @@ from sniffer.fields import Node
 MASK: Final = "********"
 
 
-# tshark 4's summary layout, as %-formats (faster than format specs in f-strings):
-# No. right-aligned in 5, Time in 10.6, Source right-aligned and Destination left-aligned in 12.
-ADDR_PAIR: Final = "%12s \u2192 %-12s"
-SUMMARY_TAIL: Final = "%5d %10.6f %s %s %d %s"  # No., Time, ADDR_PAIR, Protocol, Length, Info
+# tshark 4's summary layout, as %-formats (faster than format specs in f-strings): No. right-aligned
+# in 5, Time in 10.6, Source right-aligned and Destination left-aligned in 12, Protocol, then Length
+# and Info. Two parts, since the headless summary formats the middle once per stream direction.
+SUMMARY_HEAD: Final = "%5d %10.6f "  # No., Time
+SUMMARY_MID: Final = "%12s \u2192 %-12s %s "  # Source, Destination, Protocol
 
 
 def summary_line(frame) -> str:
     """One line per frame, aligned as tshark 4 prints it."""
-    return SUMMARY_TAIL % (
-        frame.number,
-        frame.rel_ts,
-        ADDR_PAIR % (frame.src, frame.dst),
-        frame.proto,
-        frame.orig_len,
-        frame.info,
-    )
+    head = SUMMARY_HEAD % (frame.number, frame.rel_ts)
+    return f"{head}{SUMMARY_MID % (frame.src, frame.dst, frame.proto)}{frame.orig_len} {frame.info}"
 
 
 def masked_text(node: Node, show_secrets: bool) -> str:
