@@ -170,6 +170,8 @@ def offline(rep: Report, cap: str, a: argparse.Namespace, work: str) -> None:
         "ts_fields": ts + ["-T", "fields", *FIELDS],
         "ms_summary": me,
         "ts_summary": ts,
+        # what an install without a C compiler runs (sniffer/native.py): the same code, not compiled
+        "ms_summary_pure": ["env", "MQTTSNIFF_PURE=1", *me],
     }
     res: dict[str, list[tuple[float, int]]] = {k: [] for k in cmds}
     for i in range(a.runs):
@@ -214,12 +216,20 @@ def offline(rep: Report, cap: str, a: argparse.Namespace, work: str) -> None:
         row("mqttsniff -r F (summary)", "ms_summary", "tshark -T fields", sum_ratio, f"{t_sum} speed, {t_rss} RSS"),
         row("mqttsniff -r F (summary)", "ms_summary", "tshark -r F", ratio("ms_summary", "ts_summary")),
         row("tshark -r F (summary)", "ts_summary", "itself", 1.0),
+        row(
+            "mqttsniff -r F (summary), pure-Python build",
+            "ms_summary_pure",
+            "tshark -T fields",
+            ratio("ms_summary_pure", "ts_fields"),
+        ),
     ]
     rep.text(f"## 1. Offline dissection: {frames:,} frames, {pdus:,} MQTT PDUs (`{os.path.basename(cap)}`)")
     rep.text()
     rep.text(
         f"Median of {a.runs} run(s); \"× tshark\" is the speed ratio (tshark's time / this one's) taken in each run. "
-        "Peak RSS is the child's own (wait4, started through a small helper). Output goes to a file."
+        "Peak RSS is the child's own (wait4, started through a small helper). Output goes to a file. "
+        "mqttsniff runs its compiled build (sniffer/native.py); the last row is the same code as pure Python "
+        "(`MQTTSNIFF_PURE=1`), what an install without a C compiler gets."
     )
     rep.text()
     rep.table(HEADER, rows)
