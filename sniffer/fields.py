@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 
@@ -147,7 +148,6 @@ def register(
 NOTE, WARN, ERROR = "Note", "Warning", "Error"
 
 
-@dataclass(slots=True)
 class Node:
     """One item of the detail tree.
 
@@ -158,17 +158,38 @@ class Node:
     a node with `severity` set is an expert note.
     A hidden node (Wireshark's PROTO_ITEM_SET_HIDDEN, e.g. ip.addr, tcp.port)
     feeds -T fields, JSON and filters but is not printed in the tree.
+
+    (A plain class, not a dataclass: mypyc compiles it to a native one, whose construction
+    costs a tenth of a dataclass's; a frame's tree has ~100 of them.)
     """
 
-    fdef: FieldDef | None
-    value: Any
-    start: int
-    length: int
-    text: str
-    children: list[Node] = field(default_factory=list)
-    source: int = 0
-    severity: str | None = None
-    hidden: bool = False  # filterable and in -T fields, not printed in the tree (Wireshark's hidden items)
+    __slots__ = ("fdef", "value", "start", "length", "text", "children", "source", "severity", "hidden")
+
+    def __init__(
+        self,
+        fdef: FieldDef | None,
+        value: Any,
+        start: int,
+        length: int,
+        text: str,
+        children: list[Node] | None = None,
+        source: int = 0,
+        severity: str | None = None,
+        hidden: bool = False,
+    ) -> None:
+        self.fdef = fdef
+        self.value = value
+        self.start = start
+        self.length = length
+        self.text = text
+        self.children: list[Node] = [] if children is None else children
+        self.source = source
+        self.severity = severity
+        self.hidden = hidden  # filterable and in -T fields, not printed in the tree (Wireshark's hidden items)
+
+    def __repr__(self) -> str:
+        name = self.fdef.abbrev if self.fdef is not None else None
+        return f"Node({name!r}, {self.text!r}, {self.start}, {self.length}, {len(self.children)} children)"
 
     def add(self, child: Node) -> Node:
         self.children.append(child)
@@ -178,6 +199,17 @@ class Node:
         yield self
         for c in self.children:
             yield from c.walk()
+
+
+@lru_cache(maxsize=4096)  # flag words repeat: every TCP frame draws the same dozen pictures
+def bits(value: int, mask: int, width: int = 8) -> str:
+    """Wireshark's bit picture of a masked field: '0100 ....' for the bits of `mask` in a `width`-bit value."""
+    out = []
+    for i in range(width - 1, -1, -1):
+        out.append(("1" if value >> i & 1 else "0") if mask >> i & 1 else ".")
+        if i and i % 4 == 0:
+            out.append(" ")
+    return "".join(out)
 
 
 def item(fdef: FieldDef, value: Any, start: int, length: int, source: int = 0, text: str | None = None) -> Node:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Final
 
-from sniffer.fields import ERROR, NOTE, WARN, FieldDef, Node
+from sniffer.fields import ERROR, NOTE, WARN, FieldDef, Node, bits
 from sniffer.mqtt import constants as C
 from sniffer.mqtt import fields as F
 from sniffer.mqtt.decoder import PDU
 from sniffer.mqtt.skim import subscribe_topics
-from sniffer.mqtt.walker import Cut, Walker, bits
+from sniffer.mqtt.walker import Cut, Walker
 
 _NAMES: Final = C.MSGTYPE_LIST
 _HAS_MSGID: Final = C.HAS_MSGID
@@ -222,7 +222,7 @@ def _connack(w: Walker, root: Node, pdu: PDU, p: int) -> int:
         top = w.bitmask(root, F.CONACK_FLAGS, (), p)
         b = w.d[p]
         r = w.node(F.CONACK_FLAGS_RESERVED, bool(b & 0xFE), p, 1)
-        r.text = f"{bits(0xFE, b)} = Reserved: {'Set' if b & 0xFE else 'Not set'}"
+        r.text = f"{bits(b, 0xFE)} = Reserved: {'Set' if b & 0xFE else 'Not set'}"
         top.children.append(r)
         w.bitfield(top, F.CONACK_FLAGS_SP, b, p)
         if b & 1:

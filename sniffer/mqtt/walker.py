@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sniffer.fields import ERROR, WARN, FieldDef, Node, note
+from sniffer.fields import ERROR, WARN, FieldDef, Node, bits, note
 from sniffer.mqtt import constants as C
 from sniffer.mqtt import fields as F
 
@@ -23,16 +23,6 @@ class Cut(Exception):
         super().__init__(reason)
         self.reason = reason
         self.offset = offset
-
-
-def bits(mask: int, value: int, width: int = 8) -> str:
-    """Wireshark's bit picture of a masked field: '...0 0... ' style."""
-    out = []
-    for i in range(width - 1, -1, -1):
-        out.append(("1" if value >> i & 1 else "0") if mask >> i & 1 else ".")
-        if i % 4 == 0 and i:
-            out.append(" ")
-    return "".join(out)
 
 
 def _shift(mask: int) -> int:
@@ -137,7 +127,7 @@ class Walker:
         else:
             value = raw >> _shift(fd.mask)
             shown = fd.display(value)
-        n = self.node(fd, value, p, 1, f"{bits(fd.mask, byte)} = {fd.name}: {shown}")
+        n = self.node(fd, value, p, 1, f"{bits(byte, fd.mask)} = {fd.name}: {shown}")
         parent.children.append(n)
         return n
 

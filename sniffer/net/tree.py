@@ -12,7 +12,7 @@ import struct
 from decimal import Decimal
 from typing import Any
 
-from sniffer.fields import FieldDef, Node, item
+from sniffer.fields import FieldDef, Node, bits, item
 from sniffer.net import fields as F
 from sniffer.net.frame import (
     AF_INET6_VALUES,
@@ -69,16 +69,6 @@ ECN_LONG = {
 def _ts_decimal(ts: float) -> Decimal:
     """A float timestamp as an exact 9-digit Decimal (µs precision kept, float noise dropped)."""
     return Decimal(round(ts * 1_000_000)).scaleb(-6).quantize(Decimal("1e-9"))
-
-
-def bits(value: int, mask: int, width: int) -> str:
-    """Wireshark's bit picture: '0100 ....' for the bits of `mask` in a `width`-bit value."""
-    out = []
-    for i in range(width - 1, -1, -1):
-        out.append(("1" if value >> i & 1 else "0") if mask >> i & 1 else ".")
-        if i and i % 4 == 0:
-            out.append(" ")
-    return "".join(out)
 
 
 def bitfield(fd: FieldDef, raw: int, width: int, start: int, length: int, shown: str | None = None) -> Node:
@@ -244,8 +234,8 @@ def _link(linktype: int, data: bytes, nodes: list[Node], protos: list[str]) -> t
     if linktype in (101, 12, 14) and n >= 1:
         nodes.append(item(F.RAW, None, 0, n))
         protos.append("raw")
-        v = data[0] >> 4
-        return (ETH_IPV4 if v == 4 else ETH_IPV6 if v == 6 else -1), 0
+        ver = data[0] >> 4
+        return (ETH_IPV4 if ver == 4 else ETH_IPV6 if ver == 6 else -1), 0
     if linktype == LT_IPV4:
         return ETH_IPV4, 0
     if linktype == LT_IPV6:
