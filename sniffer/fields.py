@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 
 class FT(enum.Enum):
@@ -39,21 +38,50 @@ class Base(enum.Enum):
     DEC_HEX = "dec_hex"
 
 
-@dataclass(frozen=True, slots=True)
+# The members the per-item methods test, as constants (the compiled build reads them without a lookup).
+_UINT: Final = FT.UINT
+_INT: Final = FT.INT
+_BOOLEAN: Final = FT.BOOLEAN
+_BYTES: Final = FT.BYTES
+_DOUBLE: Final = FT.DOUBLE
+_ABSTIME: Final = FT.ABSTIME
+_NONE: Final = FT.NONE
+_HEX: Final = Base.HEX
+_DEC_HEX: Final = Base.DEC_HEX
+
+
 class FieldDef:
     """One registered field. `size` is the width in bytes of integer fields
     (it sets the zero padding of hex output, as Wireshark's FT_UINT8/16/32 do);
-    `mask` marks a bit field inside that integer."""
+    `mask` marks a bit field inside that integer. Made once per field by register(),
+    never changed. (A plain class rather than a dataclass: mypyc makes it native.)"""
 
-    abbrev: str
-    name: str
-    ftype: FT
-    base: Base = Base.DEC
-    size: int = 1
-    values: Mapping[int, str] | None = None
-    mask: int = 0
-    blurb: str = ""
-    secret: bool = False  # masked in output unless --show-secrets
+    __slots__ = ("abbrev", "name", "ftype", "base", "size", "values", "mask", "blurb", "secret")
+
+    def __init__(
+        self,
+        abbrev: str,
+        name: str,
+        ftype: FT,
+        base: Base = Base.DEC,
+        size: int = 1,
+        values: Mapping[int, str] | None = None,
+        mask: int = 0,
+        blurb: str = "",
+        secret: bool = False,
+    ) -> None:
+        self.abbrev = abbrev
+        self.name = name
+        self.ftype = ftype
+        self.base = base
+        self.size = size
+        self.values = values
+        self.mask = mask
+        self.blurb = blurb
+        self.secret = secret  # masked in output unless --show-secrets
+
+    def __repr__(self) -> str:
+        return f"FieldDef({self.abbrev!r}, {self.name!r}, {self.ftype})"
 
     @property
     def protocol(self) -> str:
@@ -70,41 +98,41 @@ class FieldDef:
     def display(self, value: Any) -> str:
         """The value as the detail tree shows it after 'Label: '."""
         ft = self.ftype
-        if ft is FT.UINT or ft is FT.INT:
-            if self.base is Base.HEX:
+        if ft is _UINT or ft is _INT:
+            if self.base is _HEX:
                 s = self.hex_str(value)
-            elif self.base is Base.DEC_HEX:
+            elif self.base is _DEC_HEX:
                 s = f"{value} ({self.hex_str(value)})"
             else:
                 s = str(value)
             name = self.value_name(value)
             return f"{name} ({s})" if name is not None else s
-        if ft is FT.BOOLEAN:
+        if ft is _BOOLEAN:
             return "True" if value else "False"
-        if ft is FT.BYTES:
+        if ft is _BYTES:
             return bytes(value).hex() if value else "<MISSING>"
-        if ft is FT.DOUBLE:
+        if ft is _DOUBLE:
             return f"{value:.9f}"
-        if ft is FT.ABSTIME:
+        if ft is _ABSTIME:
             return abs_time_str(value)
         return str(value)
 
     def tshark(self, value: Any) -> str:
         """The value as `tshark -T fields -e` prints it."""
         ft = self.ftype
-        if ft is FT.UINT or ft is FT.INT:
-            if self.base is Base.HEX:
+        if ft is _UINT or ft is _INT:
+            if self.base is _HEX:
                 return self.hex_str(value)
             return str(value)
-        if ft is FT.BOOLEAN:
+        if ft is _BOOLEAN:
             return "1" if value else "0"
-        if ft is FT.BYTES:
+        if ft is _BYTES:
             return bytes(value).hex() if value else "<MISSING>"  # what tshark 4.0 prints for empty bytes
-        if ft is FT.DOUBLE:
+        if ft is _DOUBLE:
             return f"{value:.9f}"
-        if ft is FT.ABSTIME:
+        if ft is _ABSTIME:
             return abs_time_str(value)
-        if ft is FT.NONE:
+        if ft is _NONE:
             return "1"  # a label item: tshark prints 1 when present (e.g. tcp.analysis, mqtt.properties)
         return str(value)
 
@@ -112,13 +140,20 @@ class FieldDef:
 def abs_time_str(value: Any) -> str:
     """Epoch seconds as Wireshark prints an absolute time: "Jan 24, 2022 08:46:49.283854000 UTC"
     (local time zone). A Decimal value keeps all nine fraction digits exact."""
+    sec = int(value)
+    day_clock, zone = _local_second(sec)
+    return f"{day_clock}.{f'{value - sec:.9f}'[2:]} {zone}"
+
+
+@lru_cache(maxsize=256)  # frames come in time order: a second's text is made once
+def _local_second(sec: int) -> tuple[str, str]:
+    """("Jan 24, 2022 08:46:49", "UTC") of an epoch second, in the local time zone."""
     import time
 
-    sec = int(value)
-    frac = f"{value - sec:.9f}"[2:]
     t = time.localtime(sec)
-    clock = time.strftime("%H:%M:%S", t)
-    return f"{time.strftime('%b', t)} {t.tm_mday:2d}, {t.tm_year} {clock}.{frac} {time.strftime('%Z', t)}"
+    return f"{time.strftime('%b', t)} {t.tm_mday:2d}, {t.tm_year} {time.strftime('%H:%M:%S', t)}", time.strftime(
+        "%Z", t
+    )
 
 
 REGISTRY: dict[str, FieldDef] = {}

@@ -292,7 +292,7 @@ def addr_str(ipver: int, addr: bytes) -> str:
 
 
 def mac_str(b: bytes) -> str:
-    return ":".join(f"{x:02x}" for x in b)
+    return b.hex(":")
 
 
 # proto_info() lives in its own module (it is not on the hot path); re-exported here
