@@ -31,10 +31,10 @@ from mypyc.build import mypycify
 from setuptools import Distribution
 from setuptools.command.build_ext import build_ext
 
-out, tmp, *paths = sys.argv[1:]
+out, tmp, group, *paths = sys.argv[1:]
 exts = mypycify(
     ["--follow-imports=silent", "--ignore-missing-imports", "--cache-dir", os.path.join(tmp, "mypy"), *paths],
-    group_name="sniffer._native",  # the shared runtime goes inside the package, not to the top level
+    group_name=group,  # a dotted name: the shared runtime goes inside the package, not to the top level
     target_dir=os.path.join(tmp, "c"),
 )
 cmd = build_ext(Distribution({"ext_modules": exts}))
@@ -74,26 +74,35 @@ class NativeBuildHook(BuildHookInterface):
         out = Path(self._tmp) / "lib"
         self.app.display_info(f"mqttsniff: compiling {len(sources)} modules with mypyc (about a minute)")
         proc = subprocess.run(
-            [sys.executable, "-c", _COMPILE, str(out), self._tmp, *sources],
+            [sys.executable, "-c", _COMPILE, str(out), self._tmp, native.GROUP, *sources],
             cwd=root,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
         built = sorted(out.rglob("*.so"))
-        if proc.returncode != 0 or not built:
-            tail = "\n".join(proc.stdout.strip().splitlines()[-12:])
+        # one extension module per source, plus the shared runtime
+        stems = {so.relative_to(out).as_posix().split(".", 1)[0] for so in built}
+        wanted = {s[:-3] for s in sources} | {native.GROUP.replace(".", "/") + "__mypyc"}
+        why = proc.stdout.strip() if proc.returncode != 0 else ""
+        if not why and stems != wanted:
+            why = f"extension modules missing for {', '.join(sorted(wanted - stems))}"
+        lines = ["# written by sniffer/native_build.py: the compiled modules and the sources they came from"]
+        if not why:
+            try:
+                for src in sources:
+                    size, crc = native.source_crc(str(root / src))
+                    name = src[:-3].replace("/", ".")
+                    lines.append(f"{name} {Path(src).relative_to('sniffer').as_posix()} {size} {crc}")
+            except (OSError, ValueError) as e:  # a listed source missing, or outside the package
+                why = f"{type(e).__name__}: {e}"
+        if why:
+            tail = "\n".join(why.splitlines()[-12:])
             self.app.display_warning(
                 "mqttsniff: compiling with mypyc failed, so this install is pure Python (it works the same, "
                 f"only slower; a C compiler and the Python headers make it compile):\n{tail}"
             )
             return
-
-        lines = ["# written by sniffer/native_build.py: the compiled modules and the sources they came from"]
-        for src in sources:
-            size, crc = native.source_crc(root / src)
-            name = src[:-3].replace("/", ".")
-            lines.append(f"{name} {Path(src).relative_to('sniffer').as_posix()} {size} {crc}")
         manifest = Path(self._tmp) / native.MANIFEST
         manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
         files = [(so, so.relative_to(out).as_posix()) for so in built] + [(manifest, f"sniffer/{native.MANIFEST}")]

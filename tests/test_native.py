@@ -3,8 +3,10 @@
 The install compiles the modules pyproject.toml lists; every other test then runs the
 compiled build. These tests check that the build really is the compiled one, that it
 prints byte for byte what the Python sources print (MQTTSNIFF_PURE=1) on the corpus and
-a generated capture in every output format, that an edited source is never shadowed by
-its stale compiled module, and that the wheels come out right with and without a compiler.
+a generated capture in every output format, that the in-process test modules also pass on
+the sources, that an edited source, a missing or foreign extension module or a damaged
+manifest make everything run from source, and that the wheels come out right with and
+without a compiler.
 """
 
 from __future__ import annotations
@@ -66,12 +68,13 @@ def test_compiled_build_in_use() -> None:
 
 
 def run(args: list[str], pure: bool, cwd: Path = REPO) -> bytes:
+    """stdout, stderr and exit status of `python -m sniffer ARGS`, as one bytes string."""
     env = {k: v for k, v in os.environ.items() if k != native.PURE_ENV}
     if pure:
         env[native.PURE_ENV] = "1"
     res = subprocess.run([sys.executable, "-m", "sniffer", *args], capture_output=True, env=env, cwd=cwd, timeout=300)
     assert res.returncode in (0, 1), res.stderr.decode()  # 1: a truncated corpus file, warned about
-    return res.stdout + b"\n--stderr--\n" + res.stderr
+    return res.stdout + b"\n--stderr--\n" + res.stderr + f"\n--exit {res.returncode}--".encode()
 
 
 @pytest.fixture(scope="module")
@@ -88,14 +91,12 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_pure_and_compiled_print_the_same(corpus_files: list[Path], generated: Path) -> None:
     fields = [a for f in FIELDS for a in ("-e", f)]
+    formats = ([], ["-T", "fields", *fields], ["-V", "-x"], ["-T", "json"], ["-T", "ndjson", "--show-secrets"])
     for capture in [*corpus_files, DEMO, generated]:
-        for args in (
-            ["-r", str(capture)],
-            ["-r", str(capture), "-T", "fields", *fields],
-            ["-r", str(capture), "-V", "-x"],
-        ):
-            if capture == generated and "-V" in args:
-                args = [*args, "-c", "3000"]  # the tree of a few thousand frames is plenty
+        for fmt in formats:
+            args = ["-r", str(capture), *fmt]
+            if capture == generated and fmt[:2] in (["-V", "-x"], ["-T", "json"], ["-T", "ndjson"]):
+                args += ["-c", "3000"]  # the trees of a few thousand frames are plenty
             compiled, pure = run(args, pure=False), run(args, pure=True)
             assert compiled == pure, f"compiled and pure builds differ: mqttsniff {' '.join(args)}"
             assert len(compiled) > 100
@@ -128,6 +129,62 @@ def test_edited_source_is_not_shadowed_by_its_compiled_module(tmp_path: Path) ->
     mode, path = mode_in(tmp_path)  # all or nothing: frame.py is unchanged, yet runs from source too
     assert mode.startswith("pure Python (sniffer.net.reassembly changed since it was compiled")
     assert path == str(copy / "net" / "frame.py")
+
+
+def _rm(pattern: str):
+    return lambda pkg: [p.unlink() for p in pkg.glob(pattern)]
+
+
+def _retag(pkg: Path) -> None:
+    """What a build for another Python leaves: extension modules this interpreter does not load."""
+    for so in pkg.rglob("*.so"):
+        so.rename(so.with_name(so.name.split(".", 1)[0] + ".cpython-39-x86_64-linux-gnu.so"))
+
+
+@pytest.mark.parametrize(
+    ("damage", "why"),
+    [
+        (_rm("net/reassembly.*.so"), "sniffer.net.reassembly has no compiled module for this Python"),
+        (_rm("_native__mypyc.*.so"), "the compiled runtime is missing"),
+        (_retag, "the compiled runtime is missing"),
+        (lambda pkg: (pkg / native.MANIFEST).write_text("sniffer.pipeline pipeline.py\n"), "is damaged"),
+        (_rm(native.MANIFEST), "not compiled at install"),  # extension modules left without a manifest
+    ],
+    ids=["module-missing", "runtime-missing", "other-python", "manifest-damaged", "manifest-missing"],
+)
+def test_incomplete_build_runs_every_module_from_source(tmp_path: Path, damage, why: str) -> None:
+    copy = copy_package(tmp_path)
+    damage(copy)
+    code = (
+        "import sniffer.native as n, sniffer.pipeline as p, sniffer.net.reassembly as r; "
+        "print(n.MODE); print(p.__file__); print(r.__file__); print(p.Seg is r.Seg)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != native.PURE_ENV}
+    env["PYTHONPATH"] = str(tmp_path)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    mode, pipeline, reassembly, same = out.stdout.splitlines()
+    assert mode.startswith("pure Python (") and why in mode
+    assert pipeline.endswith("pipeline.py") and reassembly.endswith("reassembly.py") and same == "True"
+
+
+def test_in_process_tests_pass_on_the_sources_too() -> None:
+    """The CI suite runs compiled; these modules test the dissector in-process, so run them once more
+    on the Python sources (what an install without a compiler runs)."""
+    mods = ["test_pipeline.py", "test_net_reassembly.py", "test_net_frame.py", "test_net_tree.py",
+            "test_mqtt_framing.py", "test_mqtt_vectors.py", "test_mqtt_expert.py", "test_ui_store.py",
+            "test_filter_rows.py", "test_output_json.py"]  # fmt: skip
+    env = {**os.environ, native.PURE_ENV: "1"}
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *[str(REPO / "tests" / m) for m in mods]],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=900,
+    )
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    assert " passed" in res.stdout and " failed" not in res.stdout
 
 
 def build_wheel(out: Path, env_extra: dict[str, str]) -> zipfile.ZipFile:

@@ -249,7 +249,7 @@ def _parse(linktype: int, data: bytes, n: int) -> Parsed | None:
     return (ipver, src, dst, sport, dport, seq, ack, ((doff & 1) << 8) | fl, win, po, end - po, t)
 
 
-def tcp_header_offset(data: bytes, parsed: Parsed) -> int:
+def tcp_header_offset(data: bytes, parsed: tuple) -> int:  # any length: older 11-slot tuples too
     """Offset of the TCP header of a parse() result (its options are data[off+20:payload_off]).
 
     parse() carries it in slot 11; for a tuple without it, find it back: the only header
@@ -268,7 +268,7 @@ def tcp_header_offset(data: bytes, parsed: Parsed) -> int:
     return po - 20
 
 
-def tcp_options(data: bytes, parsed: Parsed) -> bytes:
+def tcp_options(data: bytes, parsed: tuple) -> bytes:
     """The raw TCP options bytes of a parse() result."""
     t = tcp_header_offset(data, parsed)
     return bytes(data[t + 20 : parsed[9]])

@@ -89,7 +89,8 @@ _string = json.encoder.encode_basestring  # C; what json.dumps(ensure_ascii=Fals
 def _indented(obj: Any, nl: str, out: list[str]) -> None:
     """Append json.dumps(obj, indent=2, ensure_ascii=False) with every line after the first led
     by `nl`'s indent: the same text, without the stdlib's generator-based encoder, which indent
-    forces and which took half of -T json's time."""
+    forces and which took half of -T json's time. Records hold dicts with str keys, lists, str,
+    numbers and None only (tuples and other keys are not handled)."""
     if isinstance(obj, dict):
         if not obj:
             out.append("{}")
