@@ -74,9 +74,9 @@ def test_live_ui_in_tmux(tmp_path):
             t.keys("g")  # back to the first packet: the connection's start
             # the detail of the selected first frame is drawn a moment after the list has moved
             t.wait_for(lambda s: "Connect Command" in s and "[SYN]" in s and "Frame 1:" in s)
-            # the filtered view: only the PUBLISH frames
-            t.keys("/")
-            t.keys("-l", "mqtt.msgtype == 3")
+            # the filtered view: only the PUBLISH frames. "/" and the filter arrive in one burst, as typed
+            # fast over SSH or pasted: every key must land in the bar (the "q" once quit the UI)
+            t.keys("-l", "/mqtt.msgtype == 3")
             t.keys("Enter")
             screen = t.wait_for(lambda s: "Connect Command" not in s and s.count("Publish Message") >= 3)
             rows = [ln for ln in screen.splitlines() if " MQTT " in ln]

@@ -69,7 +69,9 @@ class SnifferApp(App):
     TITLE = "mqttsniff"
     CSS_PATH = "app.tcss"
     BINDINGS = [
-        Binding("slash", "edit_filter", "Filter", id="filter"),
+        # priority: taken as it arrives, so that the keys typed right after it go to the bar (see
+        # action_edit_filter); check_action lets a "/" typed into an input through.
+        Binding("slash", "edit_filter", "Filter", id="filter", priority=True),
         Binding("space", "toggle_pause", "Pause", id="pause"),
         Binding("f", "follow_stream", "Follow", id="follow"),
         Binding("p", "toggle_payload", "Payload", id="payload"),
@@ -309,9 +311,16 @@ class SnifferApp(App):
         self._show_payload()
 
     # -- filter ------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # a "/" typed into the filter bar or a dialog is text; and no filter editing under a dialog
+        return not (action == "edit_filter" and (isinstance(self.focused, Input) or len(self.screen_stack) > 1))
+
     def action_edit_filter(self) -> None:
-        """Focus the display filter bar."""
-        self.filter_bar.focus()
+        """Focus the display filter bar, at once: the keys that arrived with the "/" (typed fast over
+        SSH, pasted) must land in the bar, not be taken as commands. A plain binding ran only when
+        the packet list had already been handed those keys, and Widget.focus() waits a turn: a burst
+        of "/mqtt.msgtype == 3" lost its text, and before that its "q" quit the UI."""
+        self.screen.set_focus(self.filter_bar)
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
