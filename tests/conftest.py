@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-CORPUS = REPO.parent / "shared" / "corpus"
+CORPUS = REPO / "tests" / "captures"
 
 
 def require_tool(name: str) -> str:
@@ -33,7 +33,7 @@ def tshark() -> str:
 def corpus_files() -> list[Path]:
     files = sorted(p for p in CORPUS.glob("*") if p.suffix in (".pcap", ".pcapng"))
     if not files:
-        pytest.fail(f"no captures in {CORPUS}: the shared corpus must sit beside the repo")
+        pytest.fail(f"no captures in {CORPUS}: the public captures ship in tests/captures")
     return files
 
 

@@ -2,7 +2,7 @@
 
 For every expression below, `mqttsniff -r F -Y EXPR -T fields -e frame.number`
 must print exactly what `tshark -r F -Y EXPR -T fields -e frame.number` prints,
-over one capture: the whole public corpus ../shared/corpus/*.pcap* followed by
+over one capture: the public captures tests/captures/*.pcap* followed by
 two captures written by sniffer.synth (MQTT 3.1.1 + 5 on IPv4 and IPv6; MQTT 5
 only, rich in properties), concatenated with mergecap (one run per tool and
 expression instead of one per file keeps this test fast; both tools read the

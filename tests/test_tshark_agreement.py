@@ -1,6 +1,6 @@
 """mqttsniff and Wireshark decode the public corpus the same way, frame by frame.
 
-For every capture in ../shared/corpus, `mqttsniff -r F -T fields` and
+For every capture in tests/captures, `mqttsniff -r F -T fields` and
 `tshark -r F -T fields` are run with every mqtt.* field Wireshark registers
 (plus the columns and key frame/TCP fields); every cell must match, except
 where Wireshark is wrong, each exception listed below with its reason.

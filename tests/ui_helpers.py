@@ -10,7 +10,7 @@ from sniffer.pipeline import Dissector
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "sniffer" / "data" / "demo.pcap"
-CORPUS = REPO.parent / "shared" / "corpus"
+CORPUS = REPO / "tests" / "captures"
 
 
 def records(path: Path | str = DEMO) -> list[tuple[float, bytes, int, int]]:
