@@ -10,7 +10,7 @@ asked, for -V, JSON, fields output or the UI's selected packet.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Final, Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 from sniffer.fields import FT, Node, item, register
 from sniffer.mqtt import dissect as mqtt_dissect
@@ -22,6 +22,10 @@ from sniffer.net.tree import dissect_layers
 
 DEFAULT_PORTS: Final = frozenset({1883})
 DEFAULT_MAX_PDU: Final = 16 * 1024 * 1024
+# All bytes of unfinished PDUs held across every connection (--max-buffered): a peer that sends
+# most of a large PDU and stops costs memory until its connection ends; beyond this, the oldest
+# holder gives its PDU up (shown malformed, "dropped"), so the total stays bounded.
+DEFAULT_MAX_BUFFERED: Final = 64 * 1024 * 1024
 
 # The bytes of an MQTT PDU that spans several segments are shown, like Wireshark,
 # as a separate data source of the frame in which the PDU completes.
@@ -261,19 +265,45 @@ def _looks_like_connect(payload: bytes | memoryview) -> bool:
     return name.startswith(b"\x00\x04MQTT") or bytes(payload[n : n + 8]) == b"\x00\x06MQIs"
 
 
-def _feed(dec: DirectionDecoder, events: list[tuple], tag: Any, out: list[PDU]) -> None:
+def _drain(dec: DirectionDecoder, out: list[PDU]) -> None:
+    pdu = dec.next_pdu()
+    while pdu is not None:
+        out.append(pdu)
+        pdu = dec.next_pdu()
+
+
+def _feed(conn: MqttConnection, direction: int, events: list[tuple], tag: tuple[int, int], out: list[PDU]) -> None:
     """Feed reassembly events to one direction's decoder; collect the PDUs they complete."""
+    dec = conn.decoders[direction]
+    number, poff = tag
     for ev in events:
-        if ev[0] == "data":
-            t = ev[3] if len(ev) > 3 else tag  # held bytes carry the tag of the frame they came in
-            dec.feed_into(ev[1], (t[0], t[1] + ev[2]), out)
-        else:
-            dec.gap(ev[1])
-            while True:
-                pdu = dec.next_pdu()
-                if pdu is None:
-                    break
+        kind = ev[0]
+        if kind == "data":
+            dec.feed_into(ev[1], (number, poff + ev[2]), out)
+        elif kind == "late":
+            # Bytes filling a hole declared lost: decoded on their own, from the first plausible
+            # fixed header (Wireshark does the same with an out-of-order segment).
+            alone = DirectionDecoder(conn.session, direction == 0, dec.max_pdu)
+            alone.resync()
+            alone.feed_into(ev[1], (number, poff + ev[2]), out)
+            pdu = alone.close("out-of-order segment ended")
+            if pdu is not None:
                 out.append(pdu)
+                _drain(alone, out)
+        else:
+            dec.gap(ev[1], kind == "cut")
+            _drain(dec, out)
+
+
+def unfinished_note(pdus: list[PDU]) -> str:
+    """The TCP-level note for PDUs that a connection's end left unfinished."""
+    parts = []
+    for p in pdus:
+        name = mqtt_dissect.JUNK_NAME if p.msgtype < 0 else mqtt_dissect.C.MSGTYPE_LIST[p.msgtype]
+        frames = sorted({sp[0][0] for sp in p.spans if sp[0] is not None})
+        where = ", ".join(f"#{n}" for n in frames[:8]) + (", …" if len(frames) > 8 else "")
+        parts.append(f"{len(p.data)} bytes of an unfinished MQTT PDU ({name}; frames {where}): {p.error}")
+    return "Connection closed with " + "; ".join(parts)
 
 
 Row = TypeVar("Row")
@@ -292,12 +322,19 @@ class RowDissector(Generic[Row]):
         mqtt_ports: Iterable[int] = DEFAULT_PORTS,
         max_pdu: int = DEFAULT_MAX_PDU,
         detect: bool = True,
+        max_buffered: int = DEFAULT_MAX_BUFFERED,
     ) -> None:
         self.ports = frozenset(mqtt_ports)
         self.max_pdu = max_pdu
         self.detect = detect
+        self.max_buffered = max_buffered
         self.streams = TcpStreams(self.ports)
         self.mqtt: dict[int, MqttConnection | None] = {}
+        # Decoders holding bytes of an unfinished PDU -> bytes held, oldest first (insertion order),
+        # and their total: the cap on buffered bytes applies to all connections together.
+        self.holders: dict[DirectionDecoder, int] = {}
+        self.buffered = 0
+        self.dropped_pdus = 0  # PDUs given up because the cap was reached (status bar, exit counts)
         self.first_ts: float | None = None
         self.prev_ts: float | None = None
 
@@ -322,6 +359,20 @@ class RowDissector(Generic[Row]):
     ) -> Row:
         raise NotImplementedError
 
+    def _account(self, dec: DirectionDecoder, held: int) -> None:
+        """Record that `dec` now holds `held` bytes; over the cap, the oldest holders give up."""
+        holders = self.holders
+        self.buffered += held - holders.get(dec, 0)
+        if held:
+            holders[dec] = held  # a new holder goes last; one already there keeps its place (its age)
+        else:
+            holders.pop(dec, None)
+        while self.buffered > self.max_buffered and holders:
+            oldest = next(iter(holders))
+            self.buffered -= holders.pop(oldest)
+            oldest.evict(f"the {self.max_buffered}-byte cap on bytes held for unfinished PDUs was reached")
+            self.dropped_pdus += 1
+
     def frame(self, number: int, ts: float, linktype: int, data: bytes, orig_len: int) -> Row:
         first = self.first_ts
         if first is None:
@@ -335,19 +386,18 @@ class RowDissector(Generic[Row]):
             src, dst, proto, info = netframe.proto_info(linktype, data)
             return self._row(number, ts, ts - first, delta, linktype, data, orig_len, proto, info, src=src, dst=dst)
 
-        ipver, src_b, dst_b, sport, dport, seq, ack, flags, window, poff, plen, toff = parsed
-        # The payload as bytes (one copy, which the decoder keeps without another); the tag
-        # locates it in this frame for the PDUs' spans.
-        if plen:
-            payload = data[poff : poff + plen]
-            tag = (number, poff)
-        else:
-            payload = b""
-            tag = None
+        ipver, src_b, dst_b, sport, dport, seq, ack, flags, window, poff, plen, toff, wire_len = parsed
+        cut = 0
+        if wire_len > plen and orig_len > len(data):
+            # The snapshot length cut the frame: the rest of the payload was on the wire (the
+            # IP length says how much, the record's original length bounds it).
+            cut = min(wire_len - plen, orig_len - len(data))
+        # The payload as bytes (one copy, which the decoder keeps without another).
+        payload = data[poff : poff + plen] if plen else b""
         # Options matter to the stream state only on SYNs (window scale); Info reads them later.
         options = data[toff + 20 : poff] if flags & 0x02 else b""
         seg = self.streams.segment(
-            ipver, src_b, dst_b, sport, dport, seq, ack, flags, payload, window=window, options=options, tag=tag
+            ipver, src_b, dst_b, sport, dport, seq, ack, flags, payload, window=window, options=options, cut=cut
         )
         stream = seg.stream
 
@@ -378,24 +428,42 @@ class RowDissector(Generic[Row]):
             )
         pdus: list[PDU] = []
         events = seg.events
+        dec = conn.decoders[seg.direction]
         if events:
-            dec = conn.decoders[seg.direction]
             continues_pdu = dec.buffered  # bytes of an unfinished PDU were waiting
             ev = events[0]
-            if len(events) == 1 and len(ev) == 3:
+            if len(events) == 1 and ev[0] == "data":
                 # the common case: ("data", bytes, offset) of this frame's payload, in order
                 dec.feed_into(ev[1], (number, poff + ev[2]), pdus)
             else:
-                _feed(dec, events, tag, pdus)
-        if seg.rev_events:
-            _feed(conn.decoders[1 - seg.direction], seg.rev_events, tag, pdus)
+                _feed(conn, seg.direction, events, (number, poff), pdus)
+            held = dec._avail
+            if held or dec in self.holders:
+                self._account(dec, held)
+                if dec._out:
+                    _drain(dec, pdus)  # this direction's own PDU was given up
+        elif dec._out:
+            _drain(dec, pdus)  # a PDU given up under the memory cap, shown on this direction's next frame
         if seg.closed:
-            # FIN/RST: a PDU still incomplete in this direction will never complete
-            dec = conn.decoders[seg.direction]
-            pdu = dec.close()
-            while pdu is not None:
-                pdus.append(pdu)
-                pdu = dec.next_pdu()
+            # FIN/RST: a PDU still incomplete in this direction will never complete. The frame
+            # stays a TCP frame; a note on it tells what was left unfinished and where it was.
+            unfinished: list[PDU] = []
+            pdu = dec.close("connection closed")
+            if pdu is not None:
+                unfinished.append(pdu)
+                _drain(dec, unfinished)
+            if seg.flags & 0x04:  # RST ends the other direction too
+                other = conn.decoders[1 - seg.direction]
+                pdu = other.close("connection reset")
+                if pdu is not None:
+                    unfinished.append(pdu)
+                    _drain(other, unfinished)
+                if other in self.holders:
+                    self._account(other, 0)
+            if dec in self.holders:
+                self._account(dec, 0)
+            if unfinished:
+                seg.note = unfinished_note(unfinished)
         if pdus:
             proto, info = "MQTT", INFO_MQTT
         elif plen and events:

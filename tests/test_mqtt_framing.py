@@ -217,6 +217,6 @@ def test_close_emits_truncated_partial():
     raw = publish("a/b", b"payload")
     pdus = decode_all([raw[:-3]], 4)
     assert len(pdus) == 1 and pdus[0].error.startswith("truncated") and pdus[0].topic == "a/b"
-    assert info(pdus[0]) == "Publish Message[Malformed Packet]"
+    assert info(pdus[0]) == "Publish Message [a/b][Malformed Packet]"  # the topic was captured
     pdus = decode_all([raw[:1]], 4)
     assert len(pdus) == 1 and "fixed header" in pdus[0].error

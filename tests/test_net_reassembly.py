@@ -67,42 +67,56 @@ def test_retransmission_and_partial_overlap():
     assert o.events == [("data", b"ghi", 3)]
 
 
-def test_out_of_order_held_then_delivered_with_tag():
+def test_hole_declared_lost_at_once_and_a_late_segment_fills_it():
     ts = TcpStreams()
     handshake(ts)
-    late = ts.segment(4, C, S, 40000, 1883, (ISN + 1 + 4) & 0xFFFFFFFF, 1, ACK, memoryview(b"EFGH"), tag=("f", 7))
-    assert late.events == [] and "lost_segment" in late.analysis
-    fill = client(ts, 0, b"ABCD")
-    assert fill.events == [("data", b"ABCD", 0), ("data", b"EFGH", 0, ("f", 7))]
-    assert "out_of_order" in fill.analysis
+    beyond = client(ts, 4, b"EFGH")  # 4 bytes never seen: decoding must not wait for them
+    assert beyond.events == [("gap", 4), ("data", b"EFGH", 0)] and "lost_segment" in beyond.analysis
+    fill = client(ts, 0, b"ABCD")  # the hole's bytes after all: out of order, delivered as "late"
+    assert fill.events == [("late", b"ABCD", 0)] and "out_of_order" in fill.analysis
+    again = client(ts, 0, b"ABCD")  # a second copy is a retransmission
+    assert again.events == [] and "retransmission" in again.analysis
+    nxt = client(ts, 8, b"IJ")
+    assert nxt.events == [("data", b"IJ", 0)] and "lost_segment" not in nxt.analysis
 
 
-def test_gap_released_at_fin_and_by_cap():
+def test_late_segment_across_two_holes_and_inside_one():
     ts = TcpStreams()
     handshake(ts)
     client(ts, 0, b"AB")
-    client(ts, 5, b"FG")  # 3 bytes missing
-    fin = client(ts, 7, b"", flags=FIN | ACK)
-    assert fin.events == [("gap", 3), ("data", b"FG", 0, None)] and fin.closing and fin.closed
-    ts2 = TcpStreams(max_held=10)
-    handshake(ts2)
-    client(ts2, 4, b"x" * 6)
-    s = client(ts2, 10, b"y" * 6)  # 12 bytes held > 10: give up on the 4-byte hole
-    assert s.events == [("gap", 4), ("data", b"x" * 6, 0, None), ("data", b"y" * 6, 0)]
+    client(ts, 4, b"EF")  # hole CD
+    client(ts, 10, b"KL")  # hole GHIJ
+    span = client(ts, 3, b"DEFGH")  # D fills the end of hole 1, GH the start of hole 2
+    assert span.events == [("late", b"D", 0), ("late", b"GH", 3)]
+    mid = client(ts, 8, b"I")  # the middle of what is left (IJ): J stays a hole
+    assert mid.events == [("late", b"I", 0)]
+    assert client(ts, 9, b"J").events == [("late", b"J", 0)]
+    assert client(ts, 2, b"C").events == [("late", b"C", 0)]
+    assert client(ts, 2, b"CDEFGHIJ").events == []  # nothing left unseen
 
 
-def test_rst_releases_both_directions_and_finish():
+def test_gap_before_fin_and_segment_cut_by_snaplen():
     ts = TcpStreams()
     handshake(ts)
-    client(ts, 3, b"late")
-    ts.segment(4, S, C, 1883, 40000, 5001 + 2, 1, ACK | PSH, memoryview(b"zz"))
-    rst = client(ts, 10, b"", flags=RST | ACK)
-    assert rst.events == [("gap", 3), ("data", b"late", 0, None)]
-    assert rst.rev_events == [("gap", 2), ("data", b"zz", 0, None)]
+    client(ts, 0, b"AB")
+    fin = client(ts, 5, b"", flags=FIN | ACK)  # the last 3 bytes before FIN were never captured
+    assert fin.events == [("gap", 3)] and fin.closing and fin.closed
     ts2 = TcpStreams()
     handshake(ts2)
-    client(ts2, 2, b"tail")
-    assert list(ts2.finish()) == [(0, 0, [("gap", 2), ("data", b"tail", 0, None)])]
+    cut = ts2.segment(4, C, S, 40000, 1883, (ISN + 1) & 0xFFFFFFFF, 1, ACK, memoryview(b"head"), cut=96)
+    assert cut.events == [("data", b"head", 0), ("cut", 96)] and cut.length == 100 and cut.nxtseq == 101
+    nxt = client(ts2, 100, b"next")  # Len counts the bytes on the wire: no segment looks lost
+    assert nxt.events == [("data", b"next", 0)] and "lost_segment" not in nxt.analysis
+
+
+def test_rst_closes_both_directions():
+    ts = TcpStreams()
+    handshake(ts)
+    client(ts, 0, b"abc")
+    rst = client(ts, 3, b"", flags=RST | ACK)
+    assert rst.closed and rst.events == []
+    late = ts.segment(4, S, C, 1883, 40000, 5001, (ISN + 4) & 0xFFFFFFFF, ACK | PSH, memoryview(b"zz"))
+    assert late.closed
 
 
 def test_new_stream_on_port_reuse_and_retransmitted_syn():
@@ -127,8 +141,9 @@ def test_direction_without_syn_uses_server_ports():
     assert s2.direction == 1  # lower port serves
 
 
-def test_any_lossless_order_delivers_the_same_bytes():
-    """Permutations of the segments (duplicates and overlaps included) give the same stream."""
+def test_any_order_delivers_every_byte_once():
+    """Permutations of the segments (duplicates and overlaps included): every byte of the stream
+    comes out exactly once, in order as "data" or filling a declared hole as "late"."""
     stream = bytes(range(256)) * 3
     cuts = [(0, 100), (100, 250), (90, 300), (300, 500), (450, 700), (700, 768), (100, 250)]
     rng = random.Random(1)
@@ -137,8 +152,17 @@ def test_any_lossless_order_delivers_the_same_bytes():
         ts = TcpStreams()
         handshake(ts)
         segs = [client(ts, cuts[i][0], stream[cuts[i][0] : cuts[i][1]]) for i in order]
-        data, gaps = delivered(segs)
-        assert data == stream and gaps == []
+        got = bytearray(len(stream))
+        seen = 0
+        for i, seg in zip(order, segs, strict=True):
+            for ev in seg.events:
+                if ev[0] in ("data", "late"):
+                    at = cuts[i][0] + ev[2]
+                    got[at : at + len(ev[1])] = ev[1]
+                    seen += len(ev[1])
+        assert bytes(got) == stream and seen == len(stream), order
+        if list(order) == sorted(order):
+            assert delivered(segs) == (stream, [])
 
 
 def test_tcp_info_format():

@@ -28,6 +28,8 @@ from sniffer.mqtt import constants as C
 from sniffer.mqtt.skim import check, infer_version, publish
 
 PREFIX: Final = 1024  # bytes kept for display of an oversized PDU or of skipped junk
+# The reason of a PDU cut by the capture's snapshot length (tshark's words), not malformed by its sender.
+LIMITED: Final = "Packet size limited during capture"
 DEFAULT_MAX_PDU: Final = 16 * 1024 * 1024
 
 _PUBLISH: Final = C.PUBLISH
@@ -59,7 +61,9 @@ class PDU:
     Packet Identifier (-1 when the type has none).  alias is the MQTT 5 Topic
     Alias of a PUBLISH (0 = none) and alias_state says what became of it:
     0 none, 1 alias defined (topic present), 2 topic resolved from the alias,
-    3 alias unknown (no earlier definition in this direction).
+    3 alias unknown (no earlier definition in this direction).  lost_before counts the
+    stream bytes lost (TCP gap, snapshot length) just before this PDU, where decoding
+    resumed at a plausible fixed header.
     """
 
     __slots__ = (
@@ -76,6 +80,7 @@ class PDU:
         "msgid",
         "alias",
         "alias_state",
+        "lost_before",
     )
 
     # Defaults for all: the store rebuilds a PDU with PDU.__new__, which calls __init__ in the
@@ -105,6 +110,7 @@ class PDU:
         self.msgid = -1
         self.alias = 0
         self.alias_state = 0
+        self.lost_before = 0
 
     def __repr__(self) -> str:
         return (
@@ -166,6 +172,7 @@ class DirectionDecoder:
         "_wait_ch",
         "_wait_pos",
         "_wait_total",
+        "_lost",
     )
 
     def __init__(self, session: Session, from_client: bool, max_pdu: int = DEFAULT_MAX_PDU) -> None:
@@ -189,6 +196,7 @@ class DirectionDecoder:
         self._wait_ch: list | None = None
         self._wait_pos = 0
         self._wait_total = 0
+        self._lost = 0  # bytes lost since decoding was last in step (noted on the PDU it resumes at)
 
     # ---- input -----------------------------------------------------------------
 
@@ -259,8 +267,19 @@ class DirectionDecoder:
                 return
             out.append(pdu)
 
-    def gap(self, nbytes: int) -> None:
-        """`nbytes` of the stream were never captured: close off what was pending and resynchronise."""
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes of unfinished PDUs held (what the pipeline's memory cap counts)."""
+        return self._avail
+
+    def resync(self) -> None:
+        """Start from the next plausible fixed header (bytes fed from the middle of a stream)."""
+        self._resync = True
+
+    def gap(self, nbytes: int, limited: bool = False) -> None:
+        """`nbytes` of the stream were never captured (a lost segment, or with `limited` the
+        end of a segment cut by the snapshot length): close off what was pending, keep in
+        step when the pending PDU's length says where the next one starts, else resynchronise."""
         if nbytes <= 0:
             return
         if self._skip:
@@ -275,30 +294,42 @@ class DirectionDecoder:
                 nbytes -= self._skip
                 self._skip = 0
         if self._resync:
-            return  # still scanning: the lost bytes change nothing
+            self._lost += nbytes  # still scanning: the lost bytes change nothing else
+            return
         if self._avail == 0:
             self._resync = True  # lost bytes of unknown content at a PDU boundary
+            self._lost += nbytes
             return
         # A partial PDU was pending when bytes went missing.
         hdr = self._peek_header()
         data, spans = self._take(self._avail)
+        what = f"{LIMITED}: {nbytes} bytes not captured" if limited else f"{nbytes} bytes missing (TCP gap)"
         if hdr is None or hdr[0] < 0:
-            self._out.append(self._malformed(data, spans, f"fixed header cut by a TCP gap of {nbytes} bytes"))
+            self._out.append(self._malformed(data, spans, f"fixed header cut: {what}"))
             self._resync = True
+            self._lost += nbytes
             return
         hl, rem = hdr
         total = hl + rem
         missing = total - len(data)
-        pdu = self._make(data, hl, rem, spans, f"truncated: {nbytes} bytes missing (TCP gap), {len(data)} of {total}")
-        self._out.append(pdu)
+        reason = f"{what}, {len(data)} of {total} bytes" if limited else f"truncated: {what}, {len(data)} of {total}"
+        self._out.append(self._make(data, hl, rem, spans, reason))
         if nbytes <= missing:
             self._skip = missing - nbytes  # the PDU's end is known: stay in step
         else:
             self._resync = True
+            self._lost += nbytes - missing
 
     # ---- output ----------------------------------------------------------------
 
     def next_pdu(self) -> PDU | None:
+        pdu = self._next_pdu()
+        if self._lost and pdu is not None and pdu.msgtype >= 0 and not self._resync:
+            pdu.lost_before = self._lost  # the first PDU decoded after a loss
+            self._lost = 0
+        return pdu
+
+    def _next_pdu(self) -> PDU | None:
         out = self._out
         if out:
             return out.pop(0)
@@ -376,9 +407,30 @@ class DirectionDecoder:
             data, spans = self._take(total)
             return self._make(data, hl, rem, spans)
 
-    def close(self) -> PDU | None:
-        """End of stream: a pending partial PDU (or skipped junk) comes out malformed.
-        Further PDUs, if any, come out of next_pdu()."""
+    def evict(self, why: str) -> None:
+        """Give up the unfinished PDU held (the pipeline's cap on buffered bytes was reached):
+        it comes out now, malformed, with its first PREFIX bytes; its tail is skipped as it
+        arrives when its length is known, else the decoder resynchronises."""
+        if not self._avail:
+            return
+        hdr = self._peek_header()
+        if hdr is None or hdr[0] < 0:
+            data, spans = self._take(self._avail)
+            self._out.append(self._malformed(data[:PREFIX], spans, f"dropped: {why}"))
+            self._resync = True
+            return
+        hl, rem = hdr
+        total = hl + rem
+        held = self._avail
+        data, spans = self._take(held)
+        keep = max(min(PREFIX, held), hl)
+        kept = tuple((t, c, o, min(n, keep - o)) for t, c, o, n in spans if o < keep)
+        self._out.append(self._make(data[:keep], hl, rem, kept, f"dropped: {why}; {held} of {total} bytes had arrived"))
+        self._skip = total - held
+
+    def close(self, why: str = "stream ended") -> PDU | None:
+        """End of stream: a pending partial PDU (or skipped junk) comes out malformed, `why`
+        naming the end. Further PDUs, if any, come out of next_pdu()."""
         if self._resync:
             if self._avail:
                 data, spans = self._take(self._avail)
@@ -388,15 +440,15 @@ class DirectionDecoder:
             hdr = self._peek_header()
             data, spans = self._take(self._avail)
             if hdr is None or hdr[0] < 0:
-                self._out.append(self._malformed(data, spans, "truncated: stream ended inside the fixed header"))
+                self._out.append(self._malformed(data, spans, f"truncated: {why} inside the fixed header"))
             else:
                 hl, rem = hdr
                 total = hl + rem
-                reason = f"truncated: stream ended after {len(data)} of {total} bytes"
+                reason = f"truncated: {why} after {len(data)} of {total} bytes"
                 if total > self.max_pdu:
                     reason = (
                         f"oversized: declared length {total} bytes exceeds the {self.max_pdu}-byte limit; "
-                        f"stream ended after {len(data)} bytes"
+                        f"{why} after {len(data)} bytes"
                     )
                 self._out.append(self._make(data, hl, rem, spans, reason))
         self._skip = 0

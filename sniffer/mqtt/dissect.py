@@ -14,7 +14,7 @@ from typing import Final
 from sniffer.fields import ERROR, NOTE, WARN, FieldDef, Node, bits
 from sniffer.mqtt import constants as C
 from sniffer.mqtt import fields as F
-from sniffer.mqtt.decoder import PDU
+from sniffer.mqtt.decoder import LIMITED, PDU
 from sniffer.mqtt.skim import subscribe_topics
 from sniffer.mqtt.walker import Cut, Walker
 
@@ -22,6 +22,7 @@ _NAMES: Final = C.MSGTYPE_LIST
 _HAS_MSGID: Final = C.HAS_MSGID
 JUNK_NAME: Final = "Unrecognised data"
 MALFORMED_INFO: Final = "[Malformed Packet]"
+LIMITED_INFO: Final = f" [{LIMITED}]"
 
 
 def cut_info(s: str) -> str:
@@ -45,13 +46,15 @@ def info(pdu: PDU) -> str:
         if pdu.error is None:
             s = f"{s} [{pdu.topic}]"
             return cut_info(s)
+        if pdu.topic:  # a PDU cut short after its topic: what was captured still names it
+            s = f"{s} [{pdu.topic}]"
     elif t in _HAS_MSGID and pdu.msgid >= 0:
         s = f"{s} (id={pdu.msgid})"
         if t == C.SUBSCRIBE:
             for topic in subscribe_topics(pdu.data, pdu.hdr_len, pdu.version):
                 s = f"{s} [{topic}]"
     if pdu.error is not None:
-        s += MALFORMED_INFO
+        s += LIMITED_INFO if pdu.error.startswith(LIMITED) else MALFORMED_INFO
     return cut_info(s)
 
 
@@ -89,6 +92,15 @@ def dissect(pdu: PDU, base: int = 0, source: int = 0) -> Node:
                 len(d),
                 F.UNKNOWN_VERSION,
             )
+        if pdu.lost_before:
+            w.note(
+                root,
+                WARN,
+                f"{pdu.lost_before} bytes of the stream before this packet were not captured; "
+                "decoding resumed at this packet's fixed header",
+                0,
+                0,
+            )
         if t >= 0:
             _header(w, root, pdu)
             if pdu.remaining >= 0 and pdu.hdr_len:
@@ -110,8 +122,12 @@ def dissect(pdu: PDU, base: int = 0, source: int = 0) -> Node:
         if pdu.error is not None:
             reason = pdu.error
         off = min(off, len(d))
-        bad = w.node(None, None, off, len(d) - off, "[Malformed Packet: MQTT]")
-        w.note(bad, ERROR, f"Malformed Packet: {reason}", off, len(d) - off)
+        if reason.startswith(LIMITED):  # not the sender's fault: the capture kept only the first bytes
+            bad = w.node(None, None, len(d), 0, f"[{LIMITED}: MQTT truncated]")
+            w.note(bad, WARN, reason, len(d), 0)
+        else:
+            bad = w.node(None, None, off, len(d) - off, "[Malformed Packet: MQTT]")
+            w.note(bad, ERROR, f"Malformed Packet: {reason}", off, len(d) - off)
         root.children.append(bad)
     return root
 

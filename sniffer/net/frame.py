@@ -5,12 +5,14 @@ every offset checked against the captured length. A truncated or garbage frame
 gives None (parse) or a generic row (proto_info); nothing here raises.
 
 parse() result layout (PARSED_FIELDS names each slot):
-    (ipver, src, dst, sport, dport, seq, ack, tcpflags, window, payload_off, payload_len, tcp_off)
+    (ipver, src, dst, sport, dport, seq, ack, tcpflags, window, payload_off, payload_len, tcp_off, wire_len)
 ipver is 4 or 6, src/dst are the raw 4- or 16-byte addresses, tcpflags the 9 low
 bits of the TCP flags word (NS..FIN), payload_off/payload_len locate the TCP
 payload in `data` (IP padding and the Ethernet trailer excluded), tcp_off is the
-offset of the TCP header (its options are data[tcp_off + 20 : payload_off]); it
-comes last so that users of the first eleven slots are unaffected.
+offset of the TCP header (its options are data[tcp_off + 20 : payload_off]); wire_len
+is the TCP payload length the IP header declares, larger than payload_len when the
+snapshot length cut the frame (0 in the IP length, a TSO capture: payload_len). The
+last two come last so that users of the first eleven slots are unaffected.
 """
 
 from __future__ import annotations
@@ -32,10 +34,11 @@ PARSED_FIELDS: Final = (
     "payload_off",
     "payload_len",
     "tcp_off",
+    "wire_len",
 )
 
 # What parse() returns, in PARSED_FIELDS order.
-Parsed = tuple[int, bytes, bytes, int, int, int, int, int, int, int, int, int]
+Parsed = tuple[int, bytes, bytes, int, int, int, int, int, int, int, int, int, int]
 
 # Link types (LINKTYPE_* values from pcap files; 12/14 are raw IP on some BSDs).
 LT_NULL: Final = 0
@@ -171,14 +174,14 @@ def parse(linktype: int, data: bytes) -> Parsed | None:
         win: int
         et, vihl, tot, frag, proto, src, dst, sport, dport, seq, ack, doff, fl, win = _eth_ipv4_tcp(data)
         if et == 0x0800 and vihl == 0x45 and proto == 6 and not frag & 0x3FFF:
-            end = 14 + tot if tot else n  # total length 0: TSO-offloaded capture
+            wend = end = 14 + tot if tot else n  # total length 0: TSO-offloaded capture
             if end > n:
                 end = n
             hl = (doff >> 4) * 4
             po = 34 + hl
             if end < 54 or hl < 20 or po > end:
                 return None
-            return (4, src, dst, sport, dport, seq, ack, ((doff & 1) << 8) | fl, win, po, end - po, 34)
+            return (4, src, dst, sport, dport, seq, ack, ((doff & 1) << 8) | fl, win, po, end - po, 34, wend - po)
     return _parse(linktype, data, n)
 
 
@@ -213,7 +216,7 @@ def _parse(linktype: int, data: bytes, n: int) -> Parsed | None:
         ihl = (vihl & 15) * 4
         if ihl < 20:
             return None
-        end = off + tot if tot else n  # total length 0: TSO-offloaded capture
+        wend = end = off + tot if tot else n  # total length 0: TSO-offloaded capture
         if end > n:
             end = n
         src = data[off + 12 : off + 16]
@@ -224,7 +227,7 @@ def _parse(linktype: int, data: bytes, n: int) -> Parsed | None:
         if n < off + 40 or data[off] >> 4 != 6:
             return None
         plen = _u16(data, off + 4)[0]
-        end = off + 40 + plen if plen else n  # plen 0: jumbogram / offload
+        wend = end = off + 40 + plen if plen else n  # plen 0: jumbogram / offload
         if end > n:
             end = n
         nxt = data[off + 6]
@@ -246,7 +249,7 @@ def _parse(linktype: int, data: bytes, n: int) -> Parsed | None:
     po = t + hl
     if hl < 20 or po > end:
         return None
-    return (ipver, src, dst, sport, dport, seq, ack, ((doff & 1) << 8) | fl, win, po, end - po, t)
+    return (ipver, src, dst, sport, dport, seq, ack, ((doff & 1) << 8) | fl, win, po, end - po, t, wend - po)
 
 
 def tcp_header_offset(data: bytes, parsed: tuple) -> int:  # any length: older 11-slot tuples too

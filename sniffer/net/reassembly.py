@@ -2,28 +2,27 @@
 
 TcpStreams.segment() takes one TCP segment (fields of frame.parse()) and returns a
 Seg: Wireshark's tcp.stream index, the direction (0 = client→server), relative
-seq/ack/nxtseq, the calculated window, Wireshark-style analysis flags, and the
-payload bytes that became deliverable in order because of this segment:
+seq/ack/nxtseq, the calculated window, Wireshark-style analysis flags, and what the
+segment delivers to the layer above, in stream order:
 
-    ("data", bytes, offset)         bytes of this frame's payload from `offset`
-    ("data", bytes, offset, tag)    bytes held from an earlier frame (out of order),
-                                    `tag` being what that frame passed to segment()
-    ("gap", nbytes)                 bytes that will never come (hole released)
+    ("data", bytes, offset)   bytes of this frame's payload from `offset`
+    ("gap", nbytes)           bytes that were never captured (a lost segment)
+    ("cut", nbytes)           the end of this segment, not captured (snapshot length)
+    ("late", bytes, offset)   bytes that fill a hole already declared lost (out of order)
 
-Retransmitted bytes are dropped; a partial overlap delivers only the new tail;
-segments beyond a hole wait (at most `max_held` bytes per direction) and are
-released with a gap when the cap is exceeded, at FIN/RST, or by finish().
-Sequence arithmetic is modulo 2**32; held data is keyed by an unbounded stream
-offset so wrap-around needs no special case.
+A hole is declared lost as soon as data beyond it arrives, as Wireshark does by default
+(tcp.reassemble_out_of_order off): the bytes after it are decoded in the frame that carries
+them, with no waiting, no memory held per hole and no PDU shown on another frame or late.
+A segment that later fills such a hole is [TCP Out-Of-Order] and its bytes come as "late",
+for the layer above to decode on their own.  Retransmitted bytes are dropped; a partial
+overlap delivers only the new tail.  Sequence arithmetic is modulo 2**32.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import struct
 from collections.abc import Collection, Iterable
-from typing import Any, Final
+from typing import Final
 
 M32: Final = 0xFFFFFFFF
 FIN: Final = 0x01
@@ -33,7 +32,7 @@ PSH: Final = 0x08
 ACK: Final = 0x10
 URG: Final = 0x20
 MQTT_PORTS: Final = frozenset((1883, 8883))
-_CURRENT: Final = object()  # tag of a segment held during the segment() call that brought it
+MAX_HOLES: Final = 8  # declared holes remembered per direction, to tell a late segment from a retransmission
 
 
 def _sdiff(a: int, b: int) -> int:
@@ -74,7 +73,6 @@ class Seg:
         "win",
         "win_scale",
         "events",
-        "rev_events",
         "analysis",
         "new_stream",
         "closed",
@@ -84,6 +82,7 @@ class Seg:
         "flags",
         "length",
         "options",
+        "note",
     )
 
     def __init__(self) -> None:
@@ -95,13 +94,13 @@ class Seg:
         self.win = 0  # tcp.window_size (scaled when the scale is known)
         self.win_scale = -1  # tcp.window_size_scalefactor: multiplier, -1 unknown, -2 no scaling
         self.events: list[tuple] = []
-        self.rev_events: list[tuple] = []  # releases of the other direction (RST)
         self.analysis: tuple[str, ...] = ()  # tcp.analysis.* names, e.g. "retransmission"
         self.new_stream = False
         self.closed = False  # this direction has ended (FIN reached or RST)
         self.ack_base = 0  # raw seq the other direction counts from (SACK edges are relative to it)
-        self.sport = self.dport = self.flags = self.length = 0
+        self.sport = self.dport = self.flags = self.length = 0  # length: tcp.len, the bytes on the wire
         self.options = b""
+        self.note = ""  # an expert note of the layer above on this TCP frame (set by the pipeline)
 
     @property
     def closing(self) -> bool:
@@ -138,9 +137,7 @@ class _Dir:
         "base",
         "syn_seq",
         "nxt",
-        "abs",
-        "held",
-        "held_bytes",
+        "holes",
         "ws",
         "fin_seq",
         "closed",
@@ -148,7 +145,6 @@ class _Dir:
         "lastack",
         "window",
         "tobeacked",
-        "counter",
     )
 
     # Sequence numbers and windows are -1 while unknown (not None: plain ints stay unboxed
@@ -157,9 +153,7 @@ class _Dir:
         self.base = -1  # raw seq that relative numbers count from
         self.syn_seq = -1  # ISN when the SYN was seen
         self.nxt = -1  # next raw seq to deliver
-        self.abs = 0  # stream offset of nxt (unbounded; keys the held heap)
-        self.held: list[list] = []  # heap (abs start, n, data, tag, off)
-        self.held_bytes = 0
+        self.holes: list[list[int]] = []  # [start, end) raw seqs declared lost, newest last (at most MAX_HOLES)
         self.ws = -1  # window scale shift; -1 unknown, -2 no scaling
         self.fin_seq = -1
         self.closed = False
@@ -167,7 +161,6 @@ class _Dir:
         self.lastack = -1
         self.window = -1  # last window, scaled
         self.tobeacked = -1  # highest seq the peer may ack without "ACKed unseen"
-        self.counter = itertools.count()
 
 
 class _Conv:
@@ -183,9 +176,8 @@ class _Conv:
 class TcpStreams:
     """All TCP conversations of a capture (one instance per capture)."""
 
-    def __init__(self, server_ports: Collection[int] = MQTT_PORTS, max_held: int = 4 * 1024 * 1024) -> None:
+    def __init__(self, server_ports: Collection[int] = MQTT_PORTS) -> None:
         self.server_ports = server_ports
-        self.max_held = max_held
         self._table: dict[tuple, tuple[_Conv, int, _Dir, _Dir]] = {}
         self._convs: list[_Conv] = []
 
@@ -227,12 +219,13 @@ class TcpStreams:
         *,
         window: int = 0,
         options: bytes = b"",
-        tag: Any = None,
+        cut: int = 0,
     ) -> Seg:
         """Account one segment; `window` (raw header value) and `options` (raw TCP
-        options) feed window scaling and analysis; `tag` comes back with held data."""
+        options) feed window scaling and analysis; `cut` counts the segment's bytes on
+        the wire past the captured `payload` (a frame cut by the snapshot length)."""
         ent = self._table.get((src, sport, dst, dport))
-        if ent is not None and not flags & 0x07:  # no SYN/FIN/RST
+        if ent is not None and not flags & 0x07 and not cut:  # no SYN/FIN/RST, captured whole
             conv, direction, d, r = ent
             base, rbase = d.base, r.base
             if seq == d.nextseq and base >= 0 and rbase >= 0:
@@ -253,7 +246,6 @@ class TcpStreams:
                 seg.ack_base = rbase
                 seg.nxtseq = (rel + n) & M32
                 seg.new_stream = False
-                seg.rev_events = []
                 ws = d.ws
                 if ws >= 0:
                     seg.win_scale = 1 << ws
@@ -289,19 +281,18 @@ class TcpStreams:
                 # in-order delivery
                 if n:
                     d.nextseq = d.tobeacked = (seq + n) & M32
-                    if seq == d.nxt and not d.held:
+                    if seq == d.nxt:
                         seg.events = [("data", bytes(payload), 0)]
                         d.nxt = (seq + n) & M32
-                        d.abs += n
                     else:
                         events: list[tuple] = []
                         seg.events = events
-                        self._accept(d, seq, payload, tag, events)
+                        self._accept(d, seq, payload, 0, events)
                 else:
                     seg.events = []
                 seg.closed = d.closed
                 return seg
-        return self._segment(ent, ipver, src, dst, sport, dport, seq, ack, flags, payload, window, options, tag)
+        return self._segment(ent, ipver, src, dst, sport, dport, seq, ack, flags, payload, window, options, cut)
 
     def _segment(
         self,
@@ -317,7 +308,7 @@ class TcpStreams:
         payload: memoryview | bytes,
         window: int,
         options: bytes,
-        tag: Any,
+        cut: int,
     ) -> Seg:
         """segment() in general."""
         key = (src, sport, dst, dport)
@@ -334,7 +325,7 @@ class TcpStreams:
         direction, d, r = ent[1], ent[2], ent[3]
         seg.stream, seg.direction = conv.index, direction
         seg.sport, seg.dport, seg.flags, seg.options = sport, dport, flags, options
-        n = seg.length = len(payload)
+        n = seg.length = len(payload) + cut
         syn, fin, rst, ackf = flags & SYN, flags & FIN, flags & RST, flags & ACK
 
         # Relative numbering, as Wireshark: from the ISN, or seq-1 / ack-1 mid-stream.
@@ -372,14 +363,15 @@ class TcpStreams:
         if d.nxt < 0:
             d.nxt = start
         if n:
-            self._accept(d, start, payload, tag, events)
+            self._accept(d, start, payload, cut, events)
         if fin:
             d.fin_seq = (start + n) & M32
-            self._release(d, events, everything=True, upto=d.fin_seq)
+            missing = _sdiff(d.fin_seq, d.nxt)
+            if missing > 0:  # the direction's last bytes were never captured
+                events.append(("gap", missing))
+                d.nxt = d.fin_seq
             d.closed = True
         if rst:
-            self._release(d, events, everything=True)
-            self._release(r, seg.rev_events, everything=True)
             d.closed = r.closed = True
         if d.closed and r.closed:
             conv.closed = True
@@ -406,7 +398,7 @@ class TcpStreams:
             out.append("ack_lost_segment")
             r.tobeacked = ack  # reported once, not on every later ACK of the same bytes
         if (n or flags & (SYN | FIN)) and nextseq >= 0 and _sdiff(seq, nextseq) < 0 and "keep_alive" not in out:
-            if d.nxt >= 0 and _sdiff((seq + n) & M32, d.nxt) > 0 and d.held:
+            if d.holes and _in_holes(d.holes, seq, (seq + n) & M32):
                 out.append("out_of_order")  # fills a hole: bytes not seen before
             elif r.lastack >= 0 and _sdiff((seq + n) & M32, r.lastack) <= 0:
                 out.append("spurious_retransmission")
@@ -423,69 +415,64 @@ class TcpStreams:
         return tuple(out)
 
     # -- reassembly -----------------------------------------------------------------
-    def _accept(self, d: _Dir, start: int, payload: memoryview | bytes, tag: Any, events: list) -> None:
-        n = len(payload)
+    @staticmethod
+    def _accept(d: _Dir, start: int, payload: memoryview | bytes, cut: int, events: list) -> None:
+        """Deliver what is new in a segment of len(payload) captured + `cut` uncaptured bytes."""
+        n = len(payload) + cut
         rel = _sdiff(start, d.nxt)  # d.nxt is set by the first segment of the direction
         if rel + n <= 0:
-            return  # every byte already delivered: retransmission
-        if rel <= 0:
-            cut = -rel
-            events.append(("data", bytes(payload[cut:]), cut))
-            d.nxt = (start + n) & M32
-            d.abs += n - cut
-            if d.held:
-                self._drain(d, events)
+            # Nothing beyond what was delivered: a retransmission, or bytes filling a hole
+            # declared lost, which only they can show.
+            if d.holes and payload:
+                _late(d.holes, start, payload, events)
             return
         if d.closed:
             return
-        # Held as [abs start, counter, data, tag, offset]; while this call runs the tag is
-        # _CURRENT so that a release right away reports it as this frame's data (3-tuple).
-        entry = [d.abs + rel, next(d.counter), bytes(payload), _CURRENT, 0]
-        heapq.heappush(d.held, entry)
-        d.held_bytes += n
-        if d.held_bytes > self.max_held:
-            self._release(d, events, everything=False)
-        entry[3] = tag
+        if rel > 0:
+            # Data beyond a hole: declare the hole lost now and deliver this segment at once.
+            events.append(("gap", rel))
+            holes = d.holes
+            holes.append([d.nxt, start])
+            if len(holes) > MAX_HOLES:
+                del holes[0]
+            skip = 0
+        else:
+            skip = -rel  # a partial overlap: only the new tail
+            if d.holes and payload and skip:
+                _late(d.holes, start, payload[:skip], events)
+        m = len(payload)
+        if skip < m:
+            events.append(("data", bytes(payload[skip:]), skip))
+        if cut:
+            events.append(("cut", cut if skip <= m else n - skip))
+        d.nxt = (start + n) & M32
 
-    def _drain(self, d: _Dir, events: list) -> None:
-        """Deliver held segments that now start at or before the next expected byte."""
-        held = d.held
-        while held and held[0][0] <= d.abs:
-            a, _, data, tag, off = heapq.heappop(held)
-            d.held_bytes -= len(data)
-            end = a + len(data)
-            if end <= d.abs:
-                continue
-            cut = d.abs - a
-            events.append(("data", data[cut:], off + cut) if tag is _CURRENT else ("data", data[cut:], off + cut, tag))
-            d.nxt = (d.nxt + end - d.abs) & M32
-            d.abs = end
 
-    def _release(self, d: _Dir, events: list, everything: bool, upto: int = -1) -> None:
-        """Give up on holes: gap to the first held segment, deliver, repeat until under
-        the cap (or empty); with `upto`, also report the hole before that raw seq."""
-        while d.held and (everything or d.held_bytes > self.max_held):
-            a = d.held[0][0]
-            if a > d.abs:
-                events.append(("gap", a - d.abs))
-                d.nxt = (d.nxt + a - d.abs) & M32
-                d.abs = a
-            self._drain(d, events)
-        if upto >= 0 and d.nxt >= 0:
-            missing = _sdiff(upto, d.nxt)
-            if missing > 0:
-                events.append(("gap", missing))
-                d.nxt = upto
-                d.abs += missing
+def _in_holes(holes: list[list[int]], start: int, end: int) -> bool:
+    """Whether [start, end) overlaps a hole declared lost."""
+    return any(_sdiff(start, h[1]) < 0 and _sdiff(end, h[0]) > 0 for h in holes)
 
-    def finish(self) -> Iterable[tuple[int, int, list[tuple]]]:
-        """End of capture: release every held segment; yields (stream, direction, events)."""
-        for conv in self._convs:
-            for direction, d in enumerate(conv.dirs):
-                if d.held:
-                    events: list[tuple] = []
-                    self._release(d, events, everything=True)
-                    yield conv.index, direction, events
+
+def _late(holes: list[list[int]], start: int, payload: memoryview | bytes, events: list) -> None:
+    """("late", bytes, offset) for each part of a segment that falls in a declared hole (holes
+    are in stream order); those holes shrink, so that a second copy is a retransmission."""
+    end = (start + len(payload)) & M32
+    for h in list(holes):
+        a, b = h
+        if _sdiff(start, b) < 0 and _sdiff(end, a) > 0:
+            lo = a if _sdiff(start, a) < 0 else start
+            hi = b if _sdiff(end, b) > 0 else end
+            off = _sdiff(lo, start)
+            events.append(("late", bytes(payload[off : off + _sdiff(hi, lo)]), off))
+            if lo != a and hi != b:  # the middle of the hole: two holes remain
+                holes.insert(holes.index(h) + 1, [hi, b])
+                h[1] = lo
+            elif lo == a and hi == b:
+                holes.remove(h)
+            elif lo == a:
+                h[0] = hi
+            else:
+                h[1] = lo
 
 
 # -- Info column -------------------------------------------------------------------

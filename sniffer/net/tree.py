@@ -12,7 +12,7 @@ import struct
 from decimal import Decimal
 from typing import Any
 
-from sniffer.fields import FieldDef, Node, bits, item
+from sniffer.fields import WARN, FieldDef, Node, bits, item, note
 from sniffer.net import fields as F
 from sniffer.net.frame import (
     AF_INET6_VALUES,
@@ -438,8 +438,8 @@ def _tcp(data: bytes, t: int, end: int, extra: dict, nodes: list[Node], protos: 
     sport, dport, seq, ack, doff, fl, win, csum, urg = struct.unpack_from("!HHIIBBHHH", data, t)
     hl = (doff >> 4) * 4
     flags = ((doff & 0x0F) << 8) | fl
-    plen = max(end - t - hl, 0)
     seg = extra.get("seg")
+    plen = seg.length if seg is not None else max(end - t - hl, 0)  # the bytes on the wire (snapshot length)
     rseq = seg.seq if seg is not None else seq
     rack = seg.ack if seg is not None else ack
     title = f"Transmission Control Protocol, Src Port: {sport}, Dst Port: {dport}, Seq: {rseq}"
@@ -516,8 +516,15 @@ def _tcp(data: bytes, t: int, end: int, extra: dict, nodes: list[Node], protos: 
             fd = F.ANALYSIS_FIELDS[name]
             af.add(item(fd, None, t, 0, text=f"[{fd.name}]"))
         kids.append(an)
-    if plen:
-        kids.append(item(F.TCP_PAYLOAD, data[t + hl : end], t + hl, plen, text=f"TCP payload ({plen} bytes)"))
+    if seg is not None and seg.note:
+        kids.append(note(WARN, seg.note, t, 0))
+    caught = max(end - t - hl, 0)
+    if caught:
+        kids.append(item(F.TCP_PAYLOAD, data[t + hl : end], t + hl, caught, text=f"TCP payload ({caught} bytes)"))
+    if caught < plen:
+        kids.append(
+            Node(None, None, end, 0, f"[Packet size limited during capture: TCP truncated ({caught} of {plen} bytes)]")
+        )
     nodes.append(tcp)
     protos.append("tcp")
 
