@@ -12,8 +12,12 @@ import re
 import sys
 from collections.abc import Iterator
 from itertools import islice
+from typing import TYPE_CHECKING
 
 from sniffer import __version__
+
+if TYPE_CHECKING:
+    from sniffer.pipeline import RowDissector
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -47,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="decode TCP port N as MQTT (repeatable)",
     )
     src.add_argument("--max-pdu", type=int, default=16 * 1024 * 1024, metavar="BYTES", help="buffer cap per PDU")
+    src.add_argument(
+        "--max-buffered",
+        type=int,
+        default=64 * 1024 * 1024,
+        metavar="BYTES",
+        help="cap on the bytes of unfinished PDUs held across all connections (oldest given up first)",
+    )
     src.add_argument("--no-detect", action="store_true", help="do not recognise MQTT on other ports from a CONNECT")
 
     out = p.add_argument_group("output")
@@ -196,7 +207,9 @@ def run(argv: list[str] | None = None) -> int:
         from sniffer.pipeline import Dissector
         from sniffer.ui import launch
 
-        return launch.run(args, Dissector(ports, max_pdu=args.max_pdu, detect=not args.no_detect))
+        return launch.run(
+            args, Dissector(ports, max_pdu=args.max_pdu, detect=not args.no_detect, max_buffered=args.max_buffered)
+        )
 
     path = demo_path() if args.demo else args.read
     from sniffer.output.fields import UnknownField
@@ -220,7 +233,7 @@ def run(argv: list[str] | None = None) -> int:
         printer = Printer(opts, sys.stdout, line_buffered=args.read == "-" or bool(args.interface))
     except UnknownField as e:
         raise UsageError(str(e)) from None
-    kw = {"max_pdu": args.max_pdu, "detect": not args.no_detect}
+    kw = {"max_pdu": args.max_pdu, "detect": not args.no_detect, "max_buffered": args.max_buffered}
     if args.interface or dfilter is not None or printer.line is None:
         dissector = Dissector(ports, **kw)
     else:
@@ -231,11 +244,15 @@ def run(argv: list[str] | None = None) -> int:
         source = _FileSource(path, args.count)
         printer.flush()  # the -E header=y line
         if opts.fmt == "text":
-            line = SummaryDissector(ports, **kw).frame
+            rows: RowDissector = SummaryDissector(ports, **kw)
+            line = rows.frame
         else:
-            frame, render = Dissector(ports, **kw).frame, printer.line
+            rows = Dissector(ports, **kw)
+            frame, render = rows.frame, printer.line
             line = lambda n, ts, lt, data, olen: render(frame(n, ts, lt, data, olen))  # noqa: E731
-        return _finish(source, print_lines(line, source, sys.stdout, line_buffered=args.read == "-"))
+        number = print_lines(line, source, sys.stdout, line_buffered=args.read == "-")
+        warn_buffer_cap(rows)
+        return _finish(source, number)
     if dfilter is not None:
         # -Y: print only matching frames; numbers stay those of the capture, as in tshark
         show, matches = printer.frame, dfilter.matches
@@ -251,7 +268,17 @@ def run(argv: list[str] | None = None) -> int:
             printer.frame(dissector.frame(number, ts, linktype, data, orig_len))
     finally:
         printer.close()
+    warn_buffer_cap(dissector)
     return _finish(source, number)
+
+
+def warn_buffer_cap(dissector: RowDissector) -> None:
+    """One line on stderr when the cap on buffered bytes made PDUs be given up (--max-buffered)."""
+    if dissector.dropped_pdus:
+        _warn(
+            f"the cap on bytes held for unfinished PDUs ({dissector.max_buffered} bytes, --max-buffered) was "
+            f"reached: {dissector.dropped_pdus} PDUs were given up (shown as malformed, 'dropped')"
+        )
 
 
 def _finish(source: _FileSource, number: int) -> int:

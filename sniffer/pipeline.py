@@ -437,16 +437,18 @@ class RowDissector(Generic[Row]):
                 dec.feed_into(ev[1], (number, poff + ev[2]), pdus)
             else:
                 _feed(conn, seg.direction, events, (number, poff), pdus)
-            held = dec._avail
+            held = dec.buffered_bytes
             if held or dec in self.holders:
                 self._account(dec, held)
-                if dec._out:
+                if dec.pending:
                     _drain(dec, pdus)  # this direction's own PDU was given up
-        elif dec._out:
+        elif dec.pending:
             _drain(dec, pdus)  # a PDU given up under the memory cap, shown on this direction's next frame
         if seg.closed:
             # FIN/RST: a PDU still incomplete in this direction will never complete. The frame
             # stays a TCP frame; a note on it tells what was left unfinished and where it was.
+            if dec.pending:
+                _drain(dec, pdus)
             unfinished: list[PDU] = []
             pdu = dec.close("connection closed")
             if pdu is not None:
@@ -454,6 +456,8 @@ class RowDissector(Generic[Row]):
                 _drain(dec, unfinished)
             if seg.flags & 0x04:  # RST ends the other direction too
                 other = conn.decoders[1 - seg.direction]
+                if other.pending:
+                    _drain(other, pdus)
                 pdu = other.close("connection reset")
                 if pdu is not None:
                     unfinished.append(pdu)

@@ -268,6 +268,11 @@ class DirectionDecoder:
             out.append(pdu)
 
     @property
+    def pending(self) -> bool:
+        """PDUs wait to be taken with next_pdu() (one given up by evict(), say)."""
+        return bool(self._out)
+
+    @property
     def buffered_bytes(self) -> int:
         """Bytes of unfinished PDUs held (what the pipeline's memory cap counts)."""
         return self._avail

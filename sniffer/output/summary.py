@@ -18,7 +18,7 @@ from sniffer.mqtt.decoder import PDU
 from sniffer.net.frame import addr_str
 from sniffer.net.reassembly import Seg
 from sniffer.output.text import SUMMARY_HEAD, SUMMARY_MID
-from sniffer.pipeline import DEFAULT_MAX_PDU, DEFAULT_PORTS, RowDissector, frame_info
+from sniffer.pipeline import DEFAULT_MAX_BUFFERED, DEFAULT_MAX_PDU, DEFAULT_PORTS, RowDissector, frame_info
 
 BATCH: Final = 4096  # lines per write when reading a file
 
@@ -27,9 +27,13 @@ class SummaryDissector(RowDissector[str]):
     """A Dissector whose frame() returns the tshark summary line of the frame (a str)."""
 
     def __init__(
-        self, mqtt_ports: Iterable[int] = DEFAULT_PORTS, max_pdu: int = DEFAULT_MAX_PDU, detect: bool = True
+        self,
+        mqtt_ports: Iterable[int] = DEFAULT_PORTS,
+        max_pdu: int = DEFAULT_MAX_PDU,
+        detect: bool = True,
+        max_buffered: int = DEFAULT_MAX_BUFFERED,
     ) -> None:
-        super().__init__(mqtt_ports, max_pdu, detect)
+        super().__init__(mqtt_ports, max_pdu, detect, max_buffered)
         # 4 * stream + 2 * direction + (MQTT or not) -> Source, Destination and Protocol columns
         self._mids: dict[int, str] = {}
 
