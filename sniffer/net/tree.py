@@ -9,8 +9,8 @@ scaling, analysis) comes from the Seg that TcpStreams.segment() returned for the
 from __future__ import annotations
 
 import struct
-from decimal import Decimal
-from typing import Any
+from decimal import Context, Decimal
+from typing import Any, Final
 
 from sniffer.fields import FieldDef, Node, bits, item
 from sniffer.net import fields as F
@@ -66,9 +66,15 @@ ECN_LONG = {
 }
 
 
+_WIDE: Final = Context(prec=60)  # pcapng stamps stay below 2^65 s: 20 digits + 9 decimals
+_NS: Final = Decimal("1e-9")
+
+
 def _ts_decimal(ts: float) -> Decimal:
     """A float timestamp as an exact 9-digit Decimal (µs precision kept, float noise dropped)."""
-    return Decimal(round(ts * 1_000_000)).scaleb(-6).quantize(Decimal("1e-9"))
+    # A context wide enough for any float: pcapng stamps reach 2^64 s (29 digits with the fraction),
+    # past the default 28 digits, which made quantize() raise.
+    return Decimal(round(ts * 1_000_000)).scaleb(-6, _WIDE).quantize(_NS, context=_WIDE)
 
 
 def bitfield(fd: FieldDef, raw: int, width: int, start: int, length: int, shown: str | None = None) -> Node:

@@ -65,7 +65,10 @@ def layers(nodes: list[Node], show_secrets: bool = False) -> dict[str, Any]:
 
 
 def json_record(frame, nodes: list[Node], show_secrets: bool) -> dict[str, Any]:
-    day = time.strftime("%Y-%m-%d", time.gmtime(frame.ts))
+    try:
+        day = time.strftime("%Y-%m-%d", time.gmtime(frame.ts))
+    except (OverflowError, OSError, ValueError):  # a time past the platform's time_t: tshark's placeholder
+        day = "XXXX-XX-XX"
     return {
         "_index": f"packets-{day}",
         "_type": "doc",
