@@ -15,6 +15,7 @@ from typing import Any, Final, Generic, TypeVar
 from sniffer.fields import FT, Node, item, register
 from sniffer.mqtt import dissect as mqtt_dissect
 from sniffer.mqtt.decoder import PDU, DirectionDecoder, Session
+from sniffer.mqtt.secrets import MAX_PARSE, SECRET_TYPES, held_frame_ranges
 from sniffer.net import frame as netframe
 from sniffer.net.frame import addr_str, parse
 from sniffer.net.reassembly import SEGMENT_SUFFIX, Seg, TcpStreams, tcp_info
@@ -101,6 +102,7 @@ class Frame:
         "_dst",
         "_info",
         "_toff",
+        "held_secret",
     )
 
     def __init__(
@@ -121,6 +123,7 @@ class Frame:
         toff: int = -1,
         src: str = "",
         dst: str = "",
+        held_secret: tuple[tuple[int, int], ...] = (),
     ) -> None:
         self.number = number
         self.ts = ts
@@ -138,6 +141,8 @@ class Frame:
         self._dst = dst
         self._info = info  # the text, or one of the INFO_* codes for TCP frames
         self._toff = toff  # offset of the TCP header in data, -1 if not known
+        # frame offsets of secret bytes of a CONNECT/CONNACK/AUTH not complete in this frame (masked in dumps)
+        self.held_secret = held_secret
 
     @property
     def src(self) -> str:
@@ -300,6 +305,8 @@ class RowDissector(Generic[Row]):
         self.mqtt: dict[int, MqttConnection | None] = {}
         self.first_ts: float | None = None
         self.prev_ts: float | None = None
+        # secret byte ranges of the frame being made (Frame.held_secret), set by frame() for _row()
+        self.held_secret: tuple[tuple[int, int], ...] = ()
 
     def _row(
         self,
@@ -389,6 +396,15 @@ class RowDissector(Generic[Row]):
                 _feed(dec, events, tag, pdus)
         if seg.rev_events:
             _feed(conn.decoders[1 - seg.direction], seg.rev_events, tag, pdus)
+        self.held_secret = ()
+        if events and conn.decoders[seg.direction].buffered:
+            dec = conn.decoders[seg.direction]
+            ptype = dec.pending_type()
+            if ptype in SECRET_TYPES:  # the segment ends inside a PDU that may carry a password
+                chunks = dec.held(MAX_PARSE)
+                self.held_secret = (
+                    ((poff, poff + plen),) if chunks is None else tuple(held_frame_ranges(chunks, ptype, number))
+                )
         if seg.closed:
             # FIN/RST: a PDU still incomplete in this direction will never complete
             dec = conn.decoders[seg.direction]
@@ -442,6 +458,8 @@ class Dissector(RowDissector[Frame]):
         src: str = "",
         dst: str = "",
     ) -> Frame:
+        held, self.held_secret = self.held_secret, ()
         return Frame(
-            number, ts, rel_ts, delta, linktype, data, orig_len, proto, info, stream, seg, pdus, addrs, toff, src, dst
-        )
+            number, ts, rel_ts, delta, linktype, data, orig_len, proto, info, stream, seg, pdus, addrs, toff, src, dst,
+            held,
+        )  # fmt: skip
