@@ -198,7 +198,7 @@ class Frame:
         """The full detail tree, built on demand. `protocols` limits it to those layers."""
         want = None if protocols is None else set(protocols)
         nodes: list[Node] = []
-        if want is None or want & {"frame", "eth", "vlan", "sll", "null", "ip", "ipv6", "tcp", "raw"}:
+        if want is None or want & {"frame", "eth", "vlan", "sll", "null", "ip", "ipv6", "tcp", "udp", "raw"}:
             nodes.extend(
                 dissect_layers(
                     self.linktype,
