@@ -137,11 +137,17 @@ class FieldDef:
         return str(value)
 
 
+NOT_REPRESENTABLE: Final = "Not representable"  # Wireshark's text for a time it cannot convert
+
+
 def abs_time_str(value: Any) -> str:
     """Epoch seconds as Wireshark prints an absolute time: "Jan 24, 2022 08:46:49.283854000 UTC"
     (local time zone). A Decimal value keeps all nine fraction digits exact."""
     sec = int(value)
-    day_clock, zone = _local_second(sec)
+    try:
+        day_clock, zone = _local_second(sec)
+    except (OverflowError, OSError, ValueError):  # past the platform's time_t / struct tm: as tshark says
+        return NOT_REPRESENTABLE
     return f"{day_clock}.{f'{value - sec:.9f}'[2:]} {zone}"
 
 

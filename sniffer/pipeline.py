@@ -15,6 +15,7 @@ from typing import Final, Generic, TypeVar
 from sniffer.fields import FT, Node, item, register
 from sniffer.mqtt import dissect as mqtt_dissect
 from sniffer.mqtt.decoder import PDU, DirectionDecoder, Session
+from sniffer.mqtt.secrets import MAX_PARSE, SECRET_TYPES, held_frame_ranges
 from sniffer.net import frame as netframe
 from sniffer.net.frame import addr_str, parse
 from sniffer.net.reassembly import SEGMENT_SUFFIX, Seg, TcpStreams, tcp_info
@@ -105,6 +106,7 @@ class Frame:
         "_dst",
         "_info",
         "_toff",
+        "held_secret",
     )
 
     def __init__(
@@ -125,6 +127,7 @@ class Frame:
         toff: int = -1,
         src: str = "",
         dst: str = "",
+        held_secret: tuple[tuple[int, int], ...] = (),
     ) -> None:
         self.number = number
         self.ts = ts
@@ -142,6 +145,8 @@ class Frame:
         self._dst = dst
         self._info = info  # the text, or one of the INFO_* codes for TCP frames
         self._toff = toff  # offset of the TCP header in data, -1 if not known
+        # frame offsets of secret bytes of a CONNECT/CONNACK/AUTH not complete in this frame (masked in dumps)
+        self.held_secret = held_secret
 
     @property
     def src(self) -> str:
@@ -197,7 +202,7 @@ class Frame:
         """The full detail tree, built on demand. `protocols` limits it to those layers."""
         want = None if protocols is None else set(protocols)
         nodes: list[Node] = []
-        if want is None or want & {"frame", "eth", "vlan", "sll", "null", "ip", "ipv6", "tcp", "raw"}:
+        if want is None or want & {"frame", "eth", "vlan", "sll", "null", "ip", "ipv6", "tcp", "udp", "raw"}:
             nodes.extend(
                 dissect_layers(
                     self.linktype,
@@ -337,6 +342,8 @@ class RowDissector(Generic[Row]):
         self.dropped_pdus = 0  # PDUs given up because the cap was reached (status bar, exit counts)
         self.first_ts: float | None = None
         self.prev_ts: float | None = None
+        # secret byte ranges of the frame being made (Frame.held_secret), set by frame() for _row()
+        self.held_secret: tuple[tuple[int, int], ...] = ()
 
     def _row(
         self,
@@ -444,6 +451,14 @@ class RowDissector(Generic[Row]):
                     _drain(dec, pdus)  # this direction's own PDU was given up
         elif dec.pending:
             _drain(dec, pdus)  # a PDU given up under the memory cap, shown on this direction's next frame
+        self.held_secret = ()
+        if events and dec.buffered:
+            ptype = dec.pending_type()
+            if ptype in SECRET_TYPES:  # the segment ends inside a PDU that may carry a password
+                chunks = dec.held(MAX_PARSE)
+                self.held_secret = (
+                    ((poff, poff + plen),) if chunks is None else tuple(held_frame_ranges(chunks, ptype, number))
+                )
         if seg.closed:
             # FIN/RST: a PDU still incomplete in this direction will never complete. The frame
             # stays a TCP frame; a note on it tells what was left unfinished and where it was.
@@ -514,6 +529,8 @@ class Dissector(RowDissector[Frame]):
         src: str = "",
         dst: str = "",
     ) -> Frame:
+        held, self.held_secret = self.held_secret, ()
         return Frame(
-            number, ts, rel_ts, delta, linktype, data, orig_len, proto, info, stream, seg, pdus, addrs, toff, src, dst
-        )
+            number, ts, rel_ts, delta, linktype, data, orig_len, proto, info, stream, seg, pdus, addrs, toff, src, dst,
+            held,
+        )  # fmt: skip

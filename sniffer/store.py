@@ -276,7 +276,9 @@ class PacketStore:
             find = frame.data.find
             if tcp is not None:
                 tcp = self._flat(tcp, find)
-            self._pickler.dump((tcp, [self._flat(p, find) for p in frame.pdus], frame.delta))
+            ctx = (tcp, [self._flat(p, find) for p in frame.pdus], frame.delta)
+            held = getattr(frame, "held_secret", ())
+            self._pickler.dump((*ctx, held) if held else ctx)  # secrets of a PDU completed later
         except Exception:  # an unpicklable context: the frame is still listed, its tree is partial
             self.context_failures += 1
             return b""
@@ -570,9 +572,10 @@ class PacketStore:
         dlen, clen, _ = _REC.unpack_from(blob, pos)
         pos += _REC.size
         data = blob[pos : pos + dlen]
-        tcp, pdus, delta = None, [], 0.0
+        tcp, pdus, delta, held = None, [], 0.0, ()
         if clen:
-            tcp, pdus, delta = pickle.loads(blob[pos + dlen : pos + dlen + clen])
+            tcp, pdus, delta, *rest = pickle.loads(blob[pos + dlen : pos + dlen + clen])
+            held = rest[0] if rest else ()
             if tcp is not None:
                 tcp = self._unflat(tcp, data)
             pdus = [self._unflat(p, data) for p in pdus]
@@ -586,7 +589,7 @@ class PacketStore:
                 addrs = (a[0], a[1].to_bytes(n, "big"), b[1].to_bytes(n, "big"))
         info = INFO_MQTT if lazy_info and pdus else self.info(i)
         return Frame(*common, self.proto(i), info, self._stream[i], tcp, pdus, addrs,
-                     src=self._strings[src], dst=self._strings[dst])  # fmt: skip
+                     src=self._strings[src], dst=self._strings[dst], held_secret=held)  # fmt: skip
 
     # -- accounting --------------------------------------------------------------------------
     def ram_bytes(self) -> int:

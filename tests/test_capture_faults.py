@@ -139,6 +139,11 @@ def test_without_cap_net_raw_says_how_to_fix_it():
     assert res.returncode == 2
     assert "permission to capture on lo" in line and "CAP_NET_RAW" in line
     assert "sudo" in line and "setcap cap_net_raw,cap_net_admin+eip" in line
+    # never the shared interpreter the venv's python links to: only the venv's own copy
+    shared = os.path.realpath(sys.executable)
+    assert f"cap_net_admin+eip {shared}" not in line
+    if os.path.islink(sys.executable):
+        assert f'cp --remove-destination "$(readlink -f {sys.executable})" {sys.executable}' in line
 
 
 def test_list_interfaces():

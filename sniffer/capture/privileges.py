@@ -13,11 +13,21 @@ import sys
 
 
 def permission_message(ifname: str) -> str:
-    exe = os.path.realpath(sys.executable)
-    return (
-        f"mqttsniff: you don't have permission to capture on {ifname} (needs root or CAP_NET_RAW): "
-        f"run it with sudo, or grant it once with `sudo setcap cap_net_raw,cap_net_admin+eip {exe}`"
-    )
+    """One line: why capture failed, and the two safe fixes.
+
+    setcap must never go on the shared interpreter (/usr/bin/python3.x): every script it runs would get raw
+    sockets. In a venv, the venv's python is a symlink to that shared binary, so the hint first replaces the
+    link by a copy, which then is the only program granted the capability.
+    """
+    head = f"mqttsniff: you don't have permission to capture on {ifname} (needs root or CAP_NET_RAW): run it with sudo"
+    venv_py = sys.executable
+    if sys.prefix == sys.base_prefix or not venv_py:
+        return f"{head}, or install mqttsniff in a venv and grant the capability to that venv's own copy of python"
+    grant = f"sudo setcap cap_net_raw,cap_net_admin+eip {venv_py}"
+    if os.path.islink(venv_py):
+        copy = f'cp --remove-destination "$(readlink -f {venv_py})" {venv_py}'
+        return f"{head}, or give this venv its own python and grant only that one: `{copy} && {grant}`"
+    return f"{head}, or grant this venv's own python: `{grant}`"
 
 
 def target_user(user: str | None) -> tuple[int, int, str] | None:

@@ -205,6 +205,22 @@ class DirectionDecoder:
         """Bytes of an unfinished PDU are waiting for more data."""
         return bool(self._chunks)
 
+    def pending_type(self) -> int:
+        """Control packet type of the unfinished PDU held (first byte >> 4); -1 if none."""
+        if not self._chunks or self._skip:
+            return -1
+        ch = self._chunks[0]
+        return ch[1][ch[2]] >> 4
+
+    def held(self, limit: int) -> list[tuple[Any, int, Any]] | None:
+        """The held bytes of the unfinished PDU: (tag, offset in the chunk as fed, bytes), in stream order;
+        None if more than `limit` bytes are held.
+
+        For masking a secret in the segments of a PDU not yet complete (sniffer.mqtt.secrets)."""
+        if self._avail > limit:
+            return None
+        return [(ch[0], ch[3] + ch[2], ch[1][ch[2] :]) for ch in self._chunks]
+
     def feed(self, data: bytes | bytearray | memoryview, tag: Any = None) -> None:
         n = len(data)
         if not n:

@@ -104,6 +104,10 @@ PROP_NUMBER = register("mqtt.prop_number", "Value", U, DEC, size=4)
 PROP_UNKNOWN = register("mqtt.prop_unknown", "Unknown Property", S, Base.NONE)
 PROP_STRING_LEN = register("mqtt.prop_string_len", "Length", U, DEC, size=4)
 PROP_STRING = register("mqtt.prop_string", "Value", S, Base.NONE)
+# MQTT 5 Authentication Data is a credential like the password: its property item and its value are
+# secret. The value is the same field (mqtt.prop_string, not registered twice), masked in every output.
+AUTH_DATA_ID = 0x16
+PROP_SECRET_STRING = FieldDef("mqtt.prop_string", "Value", S, Base.NONE, secret=True)
 PROP_KEY_LEN = register("mqtt.prop_key_len", "Key Length", U, DEC, size=4)
 PROP_KEY = register("mqtt.prop_key", "Key", S, Base.NONE)
 PROP_VALUE_LEN = register("mqtt.prop_value_len", "Value Length", U, DEC, size=4)
@@ -137,7 +141,13 @@ for _pid, (_name, _snake, _kind, _where) in C.PROPERTIES.items():
         continue
     _ft, _base, _size = _KIND_FT[_kind]
     PROPERTY_FIELD[_pid] = register(
-        f"mqtt.property.{_snake}", _name, _ft, _base, size=max(_size, 1), values=_VALUE_NAMES.get(_pid)
+        f"mqtt.property.{_snake}",
+        _name,
+        _ft,
+        _base,
+        size=max(_size, 1),
+        values=_VALUE_NAMES.get(_pid),
+        secret=_pid == AUTH_DATA_ID,
     )
 # Properties whose per-property field IS Wireshark's value field (no separate wrapper field).
 WIRESHARK_VALUE_FIELD = frozenset(_WIRESHARK_OWN)

@@ -229,7 +229,8 @@ class Walker:
             p = p2
         else:
             holder = Node(None, None, 0, 0, "")
-            value, p, _ = self._pstring(holder, F.PROP_STRING_LEN, F.PROP_STRING, p, stop, name, kind == C.BINARY)
+            vfd = F.PROP_SECRET_STRING if pid == F.AUTH_DATA_ID else F.PROP_STRING
+            value, p, _ = self._pstring(holder, F.PROP_STRING_LEN, vfd, p, stop, name, kind == C.BINARY)
             vals.extend(holder.children)
         if pid in F.WIRESHARK_VALUE_FIELD:
             wrap = self.node(None, None, q, p - q, f"{name}: {F.PROPERTY_FIELD[pid].display(value)}")

@@ -206,7 +206,8 @@ class CaptureReader:
                     raise CaptureError(f"{self.path}: packet block claims {caplen} bytes: corrupt capture, stopping")
                 if ifid < len(ifaces):
                     lt, div, tsoff, _ = ifaces[ifid]
-                    yield ((hi << 32) | lo) / div + tsoff, buf[pos + 28 : pos + 28 + caplen], olen, lt
+                    ts = ((hi << 32) | lo) / div if hi < 0x80000000 else _signed_ts(hi, lo, div)
+                    yield ts + tsoff, buf[pos + 28 : pos + 28 + caplen], olen, lt
             elif btype == 3:  # Simple Packet Block: interface 0, no timestamp
                 olen = struct.unpack_from(e + "I", buf, pos + 8)[0]
                 if ifaces:
@@ -223,12 +224,28 @@ class CaptureReader:
                     raise CaptureError(f"{self.path}: packet block claims {caplen} bytes: corrupt capture, stopping")
                 if ifid < len(ifaces):
                     lt, div, tsoff, _ = ifaces[ifid]
-                    yield ((hi << 32) | lo) / div + tsoff, buf[pos + 28 : pos + 28 + caplen], olen, lt
+                    ts = ((hi << 32) | lo) / div if hi < 0x80000000 else _signed_ts(hi, lo, div)
+                    yield ts + tsoff, buf[pos + 28 : pos + 28 + caplen], olen, lt
             elif btype == 1:  # Interface Description Block
                 ifaces.append(_parse_idb(buf, pos, blocklen, e))
                 if self.linktype == -1:
                     self.linktype = ifaces[-1][0]
             pos = end
+
+
+def _signed_ts(hi: int, lo: int, div: float) -> float:
+    """Seconds of a pcapng timestamp of 2^63 ticks or more, read as Wireshark reads it.
+
+    wiretap divides the unsigned 64-bit tick count by the resolution and stores the quotient in a
+    (signed) time_t: with whole-second resolution, 2^64-1 ticks is -1 s. Reading them alike keeps
+    our times equal to tshark's for such (corrupt or deliberately extreme) stamps.
+    """
+    units = int(div)
+    ticks = (hi << 32) | lo
+    sec = ticks // units
+    if sec >= 1 << 63:
+        sec -= 1 << 64
+    return sec + (ticks % units) / div
 
 
 def _parse_idb(buf: bytes, pos: int, blocklen: int, e: str) -> tuple[int, float, float, int]:

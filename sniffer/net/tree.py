@@ -9,8 +9,8 @@ scaling, analysis) comes from the Seg that TcpStreams.segment() returned for the
 from __future__ import annotations
 
 import struct
-from decimal import Decimal
-from typing import Any
+from decimal import Context, Decimal
+from typing import Any, Final
 
 from sniffer.fields import WARN, FieldDef, Node, bits, item, note
 from sniffer.net import fields as F
@@ -66,9 +66,15 @@ ECN_LONG = {
 }
 
 
+_WIDE: Final = Context(prec=60)  # pcapng stamps stay below 2^65 s: 20 digits + 9 decimals
+_NS: Final = Decimal("1e-9")
+
+
 def _ts_decimal(ts: float) -> Decimal:
     """A float timestamp as an exact 9-digit Decimal (µs precision kept, float noise dropped)."""
-    return Decimal(round(ts * 1_000_000)).scaleb(-6).quantize(Decimal("1e-9"))
+    # A context wide enough for any float: pcapng stamps reach 2^64 s (29 digits with the fraction),
+    # past the default 28 digits, which made quantize() raise.
+    return Decimal(round(ts * 1_000_000)).scaleb(-6, _WIDE).quantize(_NS, context=_WIDE)
 
 
 def bitfield(fd: FieldDef, raw: int, width: int, start: int, length: int, shown: str | None = None) -> Node:
@@ -187,7 +193,7 @@ def _link(linktype: int, data: bytes, nodes: list[Node], protos: list[str]) -> t
     if linktype == LT_SLL and n >= 16:
         pkttype, hatype, halen = struct.unpack_from("!HHH", data, 0)
         et = struct.unpack_from("!H", data, 14)[0]
-        s = item(F.SLL, None, 0, 16)
+        s = item(F.SLL, None, 0, 16, text="Linux cooked capture v1")  # as tshark titles it (not "...: None")
         s.children += [
             item(F.SLL_PKTTYPE, pkttype, 0, 2),
             item(F.SLL_HATYPE, hatype, 2, 2),
@@ -529,6 +535,36 @@ def _tcp(data: bytes, t: int, end: int, extra: dict, nodes: list[Node], protos: 
     protos.append("tcp")
 
 
+def _udp(data: bytes, u: int, end: int, nodes: list[Node], protos: list[str]) -> None:
+    """The UDP header as Wireshark shows it (the checksum is not verified, as tshark's default)."""
+    if end - u < 8:
+        return
+    sport, dport, ulen, csum = struct.unpack_from("!HHHH", data, u)
+    udp = item(F.UDP, None, u, end - u, text=f"User Datagram Protocol, Src Port: {sport}, Dst Port: {dport}")
+    udp.children += [
+        item(F.UDP_SRCPORT, sport, u, 2),
+        item(F.UDP_DSTPORT, dport, u + 2, 2),
+        _hidden(F.UDP_PORT, sport, u, 2),
+        _hidden(F.UDP_PORT, dport, u + 2, 2),
+        item(F.UDP_LENGTH, ulen, u + 4, 2),
+    ]
+    if csum == 0:  # no checksum (IPv4): the status is a child of the checksum item in Wireshark
+        ck = item(F.UDP_CHECKSUM, 0, u + 6, 2, text="Checksum: 0x0000 [zero-value ignored]")
+        ck.add(item(F.UDP_CHECKSUM_STATUS, 3, u + 6, 0, text="[Checksum Status: Not present]"))
+        udp.children.append(ck)
+    else:
+        udp.children += [
+            item(F.UDP_CHECKSUM, csum, u + 6, 2, text=f"Checksum: 0x{csum:04x} [unverified]"),
+            item(F.UDP_CHECKSUM_STATUS, 2, u + 6, 0, text="[Checksum Status: Unverified]"),
+        ]
+    pend = min(end, u + ulen) if ulen >= 8 else end
+    if pend > u + 8:
+        n = pend - u - 8
+        udp.children.append(item(F.UDP_PAYLOAD, data[u + 8 : pend], u + 8, n, text=f"UDP payload ({n} bytes)"))
+    nodes.append(udp)
+    protos.append("udp")
+
+
 def dissect_layers(
     linktype: int,
     data: bytes,
@@ -560,6 +596,8 @@ def dissect_layers(
             upper = tcp_extra.get("upper")
             if upper:
                 protos.append(upper)
+        elif ipres is not None and ipres[0] == 17:
+            _udp(data, ipres[1], ipres[2], nodes, protos)
     except (IndexError, struct.error):  # a guard missed on garbage: keep what was built
         pass
     return [_frame_node(linktype, data, number, ts, rel_ts, orig_len, delta, ":".join(protos)), *nodes]

@@ -12,10 +12,11 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 from operator import attrgetter
+from typing import Any
 
 from sniffer.fields import FT, REGISTRY, Base, Node
 from sniffer.mqtt.skim import filter_topics
-from sniffer.output.text import MASK
+from sniffer.output.text import MASK, masked_hex, secret_ranges
 
 COLUMNS: dict[str, Callable] = {
     "_ws.col.No.": lambda f: str(f.number),
@@ -99,9 +100,10 @@ def check_fields(names: list[str]) -> None:
             raise UnknownField(name)
 
 
-def collect(nodes: list[Node], wanted: set[str], show_secrets: bool) -> dict[str, list[str]]:
+def collect(nodes: list[Node], wanted: set[str], show_secrets: bool, frame: Any = None) -> dict[str, list[str]]:
     """Every occurrence of the wanted fields in a tree, formatted as tshark does."""
     found: dict[str, list[str]] = {}
+    masked: dict[int, list[tuple[int, int]]] | None = {} if show_secrets else None  # made when first needed
     stack = list(reversed(nodes))
     while stack:
         n = stack.pop()
@@ -111,6 +113,10 @@ def collect(nodes: list[Node], wanted: set[str], show_secrets: bool) -> dict[str
                 s = MASK
             elif fd.ftype is FT.PROTOCOL:
                 s = n.text  # tshark prints a protocol item's summary line
+            elif fd.ftype is FT.BYTES:  # a bytes item covering a secret (tcp.payload of a CONNECT) shows ** there
+                if masked is None:  # the secrets are MQTT items: the tree asked for may not hold them
+                    masked = secret_ranges(frame.tree(("mqtt",)) if frame is not None else nodes, frame)
+                s = masked_hex(n, masked) or fd.tshark(n.value)
             else:
                 s = fd.tshark(n.value)
             found.setdefault(fd.abbrev, []).append(s)
@@ -197,7 +203,7 @@ class FieldPrinter:
             elif self.pdu_fast and all(map(_simple, pdus)):
                 found = {name: PDU_FAST[name](pdus) for name in self.tree_fields}
             else:
-                found = collect(frame.tree(self.protocols), self.tree_fields, self.show_secrets)
+                found = collect(frame.tree(self.protocols), self.tree_fields, self.show_secrets, frame)
         cells = []
         for name in self.names:
             fn = self.fast.get(name)

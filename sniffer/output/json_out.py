@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from sniffer.fields import Node
-from sniffer.output.text import MASK
+from sniffer.output.text import MASK, masked_hex, secret_ranges
 
 
 def _put(obj: dict[str, Any], key: str, value: Any) -> None:
@@ -34,43 +34,54 @@ class _DupList(list):
     _dup = True
 
 
-def _layer(node: Node, show_secrets: bool) -> dict[str, Any]:
+# Byte ranges of secrets per data source (sniffer.output.text.secret_ranges); empty: secrets shown.
+Masked = dict[int, list[tuple[int, int]]]
+
+
+def _layer(node: Node, show_secrets: bool, masked: Masked) -> dict[str, Any]:
     obj: dict[str, Any] = {}
     for c in node.children:
-        _emit(obj, c, show_secrets)
+        _emit(obj, c, show_secrets, masked)
     return obj
 
 
-def _emit(obj: dict[str, Any], n: Node, show_secrets: bool) -> None:
+def _emit(obj: dict[str, Any], n: Node, show_secrets: bool, masked: Masked) -> None:
     fd = n.fdef
     if n.severity is not None:
         _put(obj, "_ws.expert", {"_ws.expert.message": n.value, "_ws.expert.severity": n.severity})
         return
     if fd is None:
-        _put(obj, n.text, _layer(n, show_secrets) if n.children else "")
+        _put(obj, n.text, _layer(n, show_secrets, masked) if n.children else "")
         return
-    value = MASK if fd.secret and not show_secrets else fd.tshark(n.value)
+    if fd.secret and not show_secrets:
+        value = MASK
+    else:  # a bytes item covering a secret (tcp.payload of a CONNECT) shows ** for its bytes
+        value = (masked_hex(n, masked) if masked else None) or fd.tshark(n.value)
     _put(obj, fd.abbrev, value)
     if n.children:
-        _put(obj, fd.abbrev + "_tree", _layer(n, show_secrets))
+        _put(obj, fd.abbrev + "_tree", _layer(n, show_secrets, masked))
 
 
-def layers(nodes: list[Node], show_secrets: bool = False) -> dict[str, Any]:
+def layers(nodes: list[Node], show_secrets: bool = False, frame: Any = None) -> dict[str, Any]:
     """The "layers" object of one frame: protocol name -> its fields."""
+    masked = {} if show_secrets else secret_ranges(nodes, frame)
     out: dict[str, Any] = {}
     for top in nodes:
         key = top.fdef.abbrev if top.fdef is not None else top.text
-        _put(out, key, _layer(top, show_secrets))
+        _put(out, key, _layer(top, show_secrets, masked))
     return out
 
 
 def json_record(frame, nodes: list[Node], show_secrets: bool) -> dict[str, Any]:
-    day = time.strftime("%Y-%m-%d", time.gmtime(frame.ts))
+    try:
+        day = time.strftime("%Y-%m-%d", time.gmtime(frame.ts))
+    except (OverflowError, OSError, ValueError):  # a time past the platform's time_t: tshark's placeholder
+        day = "XXXX-XX-XX"
     return {
         "_index": f"packets-{day}",
         "_type": "doc",
         "_score": None,
-        "_source": {"layers": layers(nodes, show_secrets)},
+        "_source": {"layers": layers(nodes, show_secrets, frame)},
     }
 
 
@@ -78,7 +89,7 @@ def ndjson_line(frame, nodes: list[Node], show_secrets: bool) -> str:
     rec = {
         "timestamp": f"{frame.ts:.6f}",
         "frame_number": frame.number,
-        "layers": layers(nodes, show_secrets),
+        "layers": layers(nodes, show_secrets, frame),
     }
     return json.dumps(rec, ensure_ascii=False, separators=(",", ":"))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
-from sniffer.fields import Node
+from sniffer.fields import FT, Node
 
 MASK: Final = "********"
 
@@ -57,14 +57,55 @@ def tree_lines(nodes: Iterable[Node], show_secrets: bool = False, collapse: set[
     return out
 
 
-def secret_ranges(nodes: Iterable[Node]) -> dict[int, list[tuple[int, int]]]:
-    """Byte ranges of secret fields, per data source, to blank out of hex dumps."""
+def secret_ranges(nodes: Iterable[Node], frame=None) -> dict[int, list[tuple[int, int]]]:
+    """Byte ranges of secret fields, per data source, to blank out of hex dumps.
+
+    With the frame, a secret of a reassembled PDU is also blanked where its bytes lie in the frame
+    itself (the PDU's spans say where), and so are the secret bytes of a CONNECT that completes in a
+    later frame (`Frame.held_secret`, found while the PDU was still incomplete).
+    """
     ranges: dict[int, list[tuple[int, int]]] = {}
     for top in nodes:
         for n in top.walk():
-            if n.fdef is not None and n.fdef.secret and n.length:
+            fd = n.fdef
+            if fd is not None and fd.secret and n.length and not any(_secret(c) for c in n.children):
                 ranges.setdefault(n.source, []).append((n.start, n.start + n.length))
+    if frame is None:
+        return ranges
+    own = list(getattr(frame, "held_secret", ()))
+    reassembled = [p for p in frame.pdus if frame.pdu_location(p) is None]  # data sources 1, 2, ...
+    for k, pdu in enumerate(reassembled, 1):
+        for a, b in ranges.get(k, ()):
+            for tag, chunk_off, pdu_off, length in pdu.spans:
+                lo, hi = max(a, pdu_off), min(b, pdu_off + length)
+                if lo < hi and tag is not None and tag[0] == frame.number:
+                    base = tag[1] + chunk_off - pdu_off
+                    own.append((lo + base, hi + base))
+    if own:
+        ranges.setdefault(0, []).extend(own)
     return ranges
+
+
+def masked_hex(n: Node, ranges: dict[int, list[tuple[int, int]]]) -> str | None:
+    """A bytes item (tcp.payload, ...) as hex with `**` for the secret bytes it covers; None if it covers none."""
+    masked = ranges.get(n.source)
+    if not masked or n.value is None or n.fdef is None or n.fdef.ftype is not FT.BYTES:
+        return None
+    start, value = n.start, bytes(n.value)
+    end = start + len(value)
+    hidden = [(max(a - start, 0), min(b, end) - start) for a, b in masked if a < end and b > start]
+    if not hidden:
+        return None
+    out = [f"{b:02x}" for b in value]
+    for a, b in hidden:
+        out[a:b] = ["**"] * (b - a)
+    return "".join(out)
+
+
+def _secret(n: Node) -> bool:
+    # a secret item whose secret value is a child item (MQTT 5 Authentication Data): the child's bytes
+    # are masked, not the property's id and length
+    return n.fdef is not None and n.fdef.secret
 
 
 def hexdump(data: bytes, masked: list[tuple[int, int]] | None = None) -> list[str]:
@@ -91,7 +132,7 @@ def hexdump(data: bytes, masked: list[tuple[int, int]] | None = None) -> list[st
 
 def hex_sources(frame, nodes: list[Node], show_secrets: bool) -> list[str]:
     """Hex dumps of every data source of the frame (frame bytes, then reassembled PDUs)."""
-    masked = {} if show_secrets else secret_ranges(nodes)
+    masked = {} if show_secrets else secret_ranges(nodes, frame)
     sources = frame.sources()
     out: list[str] = []
     for k, (title, data) in enumerate(sources):

@@ -246,7 +246,7 @@ class SnifferApp(App):
         self._sel_frame, self._sel_nodes = frame, nodes
         sources = frame.sources()
         start = tree.show(nodes, self.show_secrets)
-        hexv.show(sources, {} if self.show_secrets else secret_ranges(nodes))
+        hexv.show(sources, {} if self.show_secrets else secret_ranges(nodes, frame))
         if start is not None:
             hexv.select_range(start.source, start.start, start.length)
         self._bytes_title()
