@@ -5,6 +5,11 @@ has its values joined by the aggregator (',' by default, tshark's -E aggregator)
 Columns (`_ws.col.*`) and frame.* fields come from the summary row; MQTT
 message types from the framed PDUs; anything else from the on-demand tree of
 only the protocols the requested fields belong to.
+
+Values from the wire are escaped as tshark 4.0 escapes them (\b \t \n \f \r), and
+further: the controls tshark writes raw (ESC, BEL, C1 controls, bidi overrides, …) are
+escaped as in its -V tree (sniffer.textesc), so a value can neither forge a row or a
+column nor drive the terminal of whoever reads the output.
 """
 
 from __future__ import annotations
@@ -16,6 +21,12 @@ from operator import attrgetter
 from sniffer.fields import FT, REGISTRY, Base, Node
 from sniffer.mqtt.skim import filter_topics
 from sniffer.output.text import MASK
+from sniffer.textesc import escape
+
+
+def _info(f) -> str:
+    return escape(f.info)
+
 
 COLUMNS: dict[str, Callable] = {
     "_ws.col.No.": lambda f: str(f.number),
@@ -25,7 +36,7 @@ COLUMNS: dict[str, Callable] = {
     "_ws.col.Destination": lambda f: f.dst,
     "_ws.col.Protocol": lambda f: f.proto,
     "_ws.col.Length": lambda f: str(f.orig_len),
-    "_ws.col.Info": lambda f: f.info,
+    "_ws.col.Info": _info,
 }
 
 
@@ -68,9 +79,9 @@ def _topics(pdus) -> list[str]:
         t = p.msgtype
         if t == 3:
             if p.topic is not None:
-                out.append(p.topic)
+                out.append(escape(p.topic))
         elif t == 8 or t == 10:
-            out.extend(filter_topics(p.data, p.hdr_len, t, p.version))
+            out.extend([escape(x) for x in filter_topics(p.data, p.hdr_len, t, p.version)])
     return out
 
 
@@ -110,9 +121,9 @@ def collect(nodes: list[Node], wanted: set[str], show_secrets: bool) -> dict[str
             if fd.secret and not show_secrets:
                 s = MASK
             elif fd.ftype is FT.PROTOCOL:
-                s = n.text  # tshark prints a protocol item's summary line
+                s = escape(n.text)  # tshark prints a protocol item's summary line
             else:
-                s = fd.tshark(n.value)
+                s = escape(fd.tshark(n.value))
             found.setdefault(fd.abbrev, []).append(s)
         if n.children:
             stack.extend(reversed(n.children))
