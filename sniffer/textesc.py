@@ -10,8 +10,9 @@ the decoded values stay raw, so display filters match what was on the wire (as i
 other C0 controls and DEL as three-digit octal (\\033), other non-printable characters (C1
 controls, format characters such as U+202E, unassigned code points, surrogates) as \\uXXXX or
 \\UXXXXXXXX. Printable text, spaces of every kind, private-use characters and backslashes are
-kept, as tshark keeps them. `json_string()` is a JSON string literal that a terminal cannot act
-on either. Both cost one C-level `str.isprintable()` scan for ordinary text.
+kept, as tshark keeps them; unlike tshark, U+2028 and U+2029 are escaped too (see below).
+`json_string()` and `json_safe()` write JSON in which a terminal finds nothing to act on either.
+All cost one C-level `str.isprintable()` scan for ordinary text.
 
 No Textual or Rich here: every layer (headless printers, the UI, error messages) uses it.
 """
@@ -26,9 +27,10 @@ from typing import Final
 # C escapes of format_text; other C0 controls and DEL are written in octal
 _C_ESCAPES: Final = {7: "\\a", 8: "\\b", 9: "\\t", 10: "\\n", 11: "\\v", 12: "\\f", 13: "\\r"}
 # Not printable to Python's str.isprintable() but printable to GLib (g_unichar_isprint), so
-# tshark shows them as they are: spaces, line/paragraph separators, private use. None of them
-# is a terminal control.
-_KEEP_CATEGORIES: Final = frozenset({"Zs", "Zl", "Zp", "Co"})
+# tshark shows them as they are: spaces and private-use characters; no terminal acts on them.
+# The line and paragraph separators U+2028/U+2029, which tshark also keeps, are escaped: Python's
+# str.splitlines() breaks lines there, so a value could forge a row for a script reading ours.
+_KEEP_CATEGORIES: Final = frozenset({"Zs", "Co"})
 
 
 def _escape_char(c: str) -> str:
