@@ -23,11 +23,6 @@ from sniffer.mqtt.skim import filter_topics
 from sniffer.output.text import MASK
 from sniffer.textesc import escape
 
-
-def _info(f) -> str:
-    return escape(f.info)
-
-
 COLUMNS: dict[str, Callable] = {
     "_ws.col.No.": lambda f: str(f.number),
     "_ws.col.number": lambda f: str(f.number),
@@ -36,7 +31,7 @@ COLUMNS: dict[str, Callable] = {
     "_ws.col.Destination": lambda f: f.dst,
     "_ws.col.Protocol": lambda f: f.proto,
     "_ws.col.Length": lambda f: str(f.orig_len),
-    "_ws.col.Info": _info,
+    "_ws.col.Info": lambda f: f.info,  # its topics come escaped (mqtt.dissect.info)
 }
 
 

@@ -19,7 +19,6 @@ from sniffer.net.frame import addr_str
 from sniffer.net.reassembly import Seg
 from sniffer.output.text import SUMMARY_HEAD, SUMMARY_MID
 from sniffer.pipeline import DEFAULT_MAX_PDU, DEFAULT_PORTS, RowDissector, frame_info
-from sniffer.textesc import escape_slow
 
 BATCH: Final = 4096  # lines per write when reading a file
 
@@ -65,8 +64,6 @@ class SummaryDissector(RowDissector[str]):
                 mid = self._mids[key] = SUMMARY_MID % (src, dst, proto)
         if not isinstance(info, str):
             info = frame_info(info, pdus, seg, toff, data, linktype)
-        if not info.isprintable():  # a topic from the wire: escaped, as summary_line() does
-            info = escape_slow(info)
         return f"{SUMMARY_HEAD % (number, rel_ts)}{mid}{orig_len} {info}"
 
 

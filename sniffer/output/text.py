@@ -2,7 +2,7 @@
 
 Reads only `Frame` summaries and Node trees; secrets (fields declared
 secret, e.g. mqtt.passwd) are masked here, in one place, unless shown on request.
-Text from the wire (Info column, tree labels) is escaped as it is written (sniffer.textesc).
+Tree labels are escaped as they are written (sniffer.textesc); the Info text comes escaped.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from sniffer.fields import Node
-from sniffer.textesc import escape, escape_slow
+from sniffer.textesc import escape
 
 MASK: Final = "********"
 
@@ -26,10 +26,8 @@ SUMMARY_MID: Final = "%12s \u2192 %-12s %s "  # Source, Destination, Protocol
 def summary_line(frame) -> str:
     """One line per frame, aligned as tshark 4 prints it."""
     head = SUMMARY_HEAD % (frame.number, frame.rel_ts)
-    info: str = frame.info
-    if not info.isprintable():  # a topic from the wire in the Info column
-        info = escape_slow(info)
-    return f"{head}{SUMMARY_MID % (frame.src, frame.dst, frame.proto)}{frame.orig_len} {info}"
+    # the Info text is safe to print: its topics were escaped where it is made (mqtt.dissect.info)
+    return f"{head}{SUMMARY_MID % (frame.src, frame.dst, frame.proto)}{frame.orig_len} {frame.info}"
 
 
 def masked_text(node: Node, show_secrets: bool) -> str:

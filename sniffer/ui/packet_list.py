@@ -80,8 +80,8 @@ def row_text(row: tuple, width: int, cols: tuple[int, ...]) -> str:
     number, rel, src, dst, proto, length, info, cls = row
     cells = (str(number), f"{rel:.6f}", src, dst, proto, str(length))
     parts = [_fit(v, w, right) for v, (_n, _w, right), w in zip(cells, COLUMNS, cols, strict=True)]
-    # the Info column carries topics from the wire: their control characters (ESC, CR, bidi
-    # overrides) are shown as escapes, never written to the terminal (a Segment is written as is)
+    # a Segment goes to the terminal as is: the Info text comes with its topics escaped
+    # (mqtt.dissect.info); escaping again is a no-op that keeps any other text from the store safe
     line = " ".join(parts) + " " + escape(info)
     if cls & CLS_MALFORMED:
         line = "!" + line[1:]  # Wireshark marks malformed frames; the colour says it too
