@@ -173,7 +173,10 @@ def _display_filter(text: str):
 
 
 def _warn(msg: str) -> None:
-    sys.stderr.write(f"mqttsniff: {msg}\n")
+    from sniffer.textesc import escape
+
+    # messages quote file names, filters and text from captures: none may drive the terminal
+    sys.stderr.write(f"mqttsniff: {escape(msg)}\n")
     sys.stderr.flush()
 
 

@@ -4,7 +4,9 @@
 subtree the way Wireshark 4.0 lays it out, with our additions: one field per
 MQTT 5 property wrapping Wireshark's generic value items, expert notes for
 protocol violations, and "[Malformed Packet: MQTT]" with the offending range.
-`info(pdu)` builds no nodes: it reads what the decoder already extracted.
+`info(pdu)` builds no nodes: it reads what the decoder already extracted. The topics it
+quotes are the client's text and are escaped there (sniffer.textesc), so no Info column,
+headless or in the UI, carries a control from the wire; the PDU keeps the raw topic for filters.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sniffer.mqtt import fields as F
 from sniffer.mqtt.decoder import LIMITED, PDU
 from sniffer.mqtt.skim import subscribe_topics
 from sniffer.mqtt.walker import Cut, Walker
+from sniffer.textesc import escape_slow
 
 _NAMES: Final = C.MSGTYPE_LIST
 _HAS_MSGID: Final = C.HAS_MSGID
@@ -44,7 +47,10 @@ def info(pdu: PDU) -> str:
         if pdu.msgid >= 0:
             s = f"{s} (id={pdu.msgid})"
         if pdu.error is None:
-            s = f"{s} [{pdu.topic}]"
+            topic = pdu.topic
+            if topic is not None and not topic.isprintable():  # one C scan; escaping is rare
+                topic = escape_slow(topic)
+            s = f"{s} [{topic}]"
             return cut_info(s)
         if pdu.topic:  # a PDU cut short after its topic: what was captured still names it
             s = f"{s} [{pdu.topic}]"
@@ -52,6 +58,8 @@ def info(pdu: PDU) -> str:
         s = f"{s} (id={pdu.msgid})"
         if t == C.SUBSCRIBE:
             for topic in subscribe_topics(pdu.data, pdu.hdr_len, pdu.version):
+                if not topic.isprintable():
+                    topic = escape_slow(topic)
                 s = f"{s} [{topic}]"
     if pdu.error is not None:
         s += LIMITED_INFO if pdu.error.startswith(LIMITED) else MALFORMED_INFO

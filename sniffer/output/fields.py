@@ -5,6 +5,11 @@ has its values joined by the aggregator (',' by default, tshark's -E aggregator)
 Columns (`_ws.col.*`) and frame.* fields come from the summary row; MQTT
 message types from the framed PDUs; anything else from the on-demand tree of
 only the protocols the requested fields belong to.
+
+Values from the wire are escaped as tshark 4.0 escapes them (\b \t \n \f \r), and
+further: the controls tshark writes raw (ESC, BEL, C1 controls, bidi overrides, …) are
+escaped as in its -V tree (sniffer.textesc), so a value can neither forge a row or a
+column nor drive the terminal of whoever reads the output.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 from sniffer.fields import FT, REGISTRY, Base, Node
 from sniffer.mqtt.skim import filter_topics
 from sniffer.output.text import MASK, masked_hex, secret_ranges
+from sniffer.textesc import escape
 
 COLUMNS: dict[str, Callable] = {
     "_ws.col.No.": lambda f: str(f.number),
@@ -26,7 +32,7 @@ COLUMNS: dict[str, Callable] = {
     "_ws.col.Destination": lambda f: f.dst,
     "_ws.col.Protocol": lambda f: f.proto,
     "_ws.col.Length": lambda f: str(f.orig_len),
-    "_ws.col.Info": lambda f: f.info,
+    "_ws.col.Info": lambda f: f.info,  # its topics come escaped (mqtt.dissect.info)
 }
 
 
@@ -69,9 +75,9 @@ def _topics(pdus) -> list[str]:
         t = p.msgtype
         if t == 3:
             if p.topic is not None:
-                out.append(p.topic)
+                out.append(escape(p.topic))
         elif t == 8 or t == 10:
-            out.extend(filter_topics(p.data, p.hdr_len, t, p.version))
+            out.extend([escape(x) for x in filter_topics(p.data, p.hdr_len, t, p.version)])
     return out
 
 
@@ -112,13 +118,13 @@ def collect(nodes: list[Node], wanted: set[str], show_secrets: bool, frame: Any 
             if fd.secret and not show_secrets:
                 s = MASK
             elif fd.ftype is FT.PROTOCOL:
-                s = n.text  # tshark prints a protocol item's summary line
+                s = escape(n.text)  # tshark prints a protocol item's summary line
             elif fd.ftype is FT.BYTES:  # a bytes item covering a secret (tcp.payload of a CONNECT) shows ** there
                 if masked is None:  # the secrets are MQTT items: the tree asked for may not hold them
                     masked = secret_ranges(frame.tree(("mqtt",)) if frame is not None else nodes, frame)
                 s = masked_hex(n, masked) or fd.tshark(n.value)
             else:
-                s = fd.tshark(n.value)
+                s = escape(fd.tshark(n.value))
             found.setdefault(fd.abbrev, []).append(s)
         if n.children:
             stack.extend(reversed(n.children))

@@ -4,6 +4,9 @@ Each layer is an object keyed by filter name with tshark's value strings; an ite
 with children adds "<abbrev>_tree"; a text-only item is keyed by its text. A key
 that occurs twice in one object becomes a list (tshark prints duplicate keys,
 which many JSON parsers silently collapse). Hidden items are included, as tshark does.
+Strings are escaped as JSON requires and, unlike tshark 4.0, DEL, C1 controls, format
+characters (bidi overrides) and unassigned code points too, as \\uXXXX (sniffer.textesc):
+the parsed values are the same, but the text can be paged on a terminal safely.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 from sniffer.fields import Node
 from sniffer.output.text import MASK, masked_hex, secret_ranges
+from sniffer.textesc import json_safe, json_string
 
 
 def _put(obj: dict[str, Any], key: str, value: Any) -> None:
@@ -91,10 +95,10 @@ def ndjson_line(frame, nodes: list[Node], show_secrets: bool) -> str:
         "frame_number": frame.number,
         "layers": layers(nodes, show_secrets, frame),
     }
-    return json.dumps(rec, ensure_ascii=False, separators=(",", ":"))
+    return json_safe(json.dumps(rec, ensure_ascii=False, separators=(",", ":")))
 
 
-_string = json.encoder.encode_basestring  # C; what json.dumps(ensure_ascii=False) writes for a str
+_string = json_string  # what json.dumps(ensure_ascii=False) writes for a str, made terminal-safe
 
 
 def _indented(obj: Any, nl: str, out: list[str]) -> None:

@@ -2,6 +2,7 @@
 
 Reads only `Frame` summaries and Node trees; secrets (fields declared
 secret, e.g. mqtt.passwd) are masked here, in one place, unless shown on request.
+Tree labels are escaped as they are written (sniffer.textesc); the Info text comes escaped.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from sniffer.fields import FT, Node
+from sniffer.textesc import escape
 
 MASK: Final = "********"
 
@@ -24,14 +26,16 @@ SUMMARY_MID: Final = "%12s \u2192 %-12s %s "  # Source, Destination, Protocol
 def summary_line(frame) -> str:
     """One line per frame, aligned as tshark 4 prints it."""
     head = SUMMARY_HEAD % (frame.number, frame.rel_ts)
+    # the Info text is safe to print: its topics were escaped where it is made (mqtt.dissect.info)
     return f"{head}{SUMMARY_MID % (frame.src, frame.dst, frame.proto)}{frame.orig_len} {frame.info}"
 
 
 def masked_text(node: Node, show_secrets: bool) -> str:
+    """The node's label as every output shows it: a secret masked, wire text escaped."""
     fd = node.fdef
     if fd is not None and fd.secret and not show_secrets:
         return f"{fd.name}: {MASK}"
-    return node.text
+    return escape(node.text)
 
 
 def tree_lines(nodes: Iterable[Node], show_secrets: bool = False, collapse: set[str] | None = None) -> list[str]:
@@ -137,7 +141,7 @@ def hex_sources(frame, nodes: list[Node], show_secrets: bool) -> list[str]:
     out: list[str] = []
     for k, (title, data) in enumerate(sources):
         if len(sources) > 1:
-            out.append(f"{title}:")
+            out.append(f"{escape(title)}:")
         out.extend(hexdump(data, masked.get(k)))
         out.append("")
     return out

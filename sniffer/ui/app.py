@@ -22,6 +22,7 @@ from textual.widgets import ContentSwitcher, Footer, Input, Static, Tree
 
 from sniffer.output.text import secret_ranges
 from sniffer.store import PacketStore
+from sniffer.textesc import escape as text_escape
 from sniffer.ui import filtering, payload
 from sniffer.ui.detail import DetailTree
 from sniffer.ui.hexview import HexView
@@ -193,7 +194,7 @@ class SnifferApp(App):
         captured, kdrops, qdrops = self.source.stats()
         view, shown, total = self.loader.snapshot()
         if self.loader.error:
-            state = f"[red]error: {escape(self.loader.error)}[/red]"
+            state = f"[red]error: {escape(text_escape(self.loader.error))}[/red]"
         elif not self.loader.done.is_set():
             prog = self.source.progress()
             if self.source.live:
@@ -209,9 +210,9 @@ class SnifferApp(App):
                 state += " [yellow](file cut short)[/yellow]"
         if self.paused:
             state = f"[reverse] PAUSED [/reverse] {state}"
-        parts = [state, f"[b]{escape(self.source.name)}[/b]"]
+        parts = [state, f"[b]{escape(text_escape(self.source.name))}[/b]"]  # a file name: any bytes
         if self.source.capture_filter:
-            parts.append(f"capture filter: {escape(self.source.capture_filter)}")
+            parts.append(f"capture filter: {escape(text_escape(self.source.capture_filter))}")
         parts.append(f"captured {captured:,} · shown {plist.count:,} · dropped {kdrops + qdrops:,}")
         if self.source.live:
             parts.append(f"{self.loader.rate:,.0f} pkt/s")

@@ -10,6 +10,8 @@ import argparse
 import os
 import sys
 
+from sniffer.textesc import escape
+
 # A live capture under the UI: the UI shows new packets 10 times a second, so ring blocks may wait
 # 50 ms to fill, and a bigger ring rides out the pauses of a busy UI thread (a 30k packets/s flood
 # lost packets with 8 MB / 10 ms). Headless: 8 MB / 10 ms; -B overrides the size.
@@ -73,7 +75,7 @@ def run(args: argparse.Namespace, dissector) -> int:
         try:
             source = _live_source(args)
         except LiveCaptureError as e:
-            sys.stderr.write(f"mqttsniff: {e}\n")
+            sys.stderr.write(f"mqttsniff: {escape(str(e))}\n")
             return e.exit_code
         live = source.capture
     elif args.demo:
@@ -97,9 +99,9 @@ def run(args: argparse.Namespace, dissector) -> int:
     if live is not None:
         sys.stderr.write(live.summary() + "\n")
         if getattr(live, "error", None):
-            sys.stderr.write(f"mqttsniff: {live.error}\n")
+            sys.stderr.write(f"mqttsniff: {escape(str(live.error))}\n")
             return 1
     if app.loader.error:
-        sys.stderr.write(f"mqttsniff: {app.loader.error}\n")
+        sys.stderr.write(f"mqttsniff: {escape(app.loader.error)}\n")
         return 1
     return 0

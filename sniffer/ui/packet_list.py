@@ -24,6 +24,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from sniffer.store import CLS_MALFORMED, CLS_OTHER, CLS_TCP_CONTROL, CLS_TCP_DATA, CLS_TCP_RST
+from sniffer.textesc import escape
 
 # family of each MQTT message type (1..15) for colouring
 _FAMILY = {1: "conn", 2: "conn", 3: "pub", 4: "ack", 5: "ack", 6: "ack", 7: "ack", 8: "sub", 9: "sub",
@@ -79,7 +80,9 @@ def row_text(row: tuple, width: int, cols: tuple[int, ...]) -> str:
     number, rel, src, dst, proto, length, info, cls = row
     cells = (str(number), f"{rel:.6f}", src, dst, proto, str(length))
     parts = [_fit(v, w, right) for v, (_n, _w, right), w in zip(cells, COLUMNS, cols, strict=True)]
-    line = " ".join(parts) + " " + info
+    # a Segment goes to the terminal as is: the Info text comes with its topics escaped
+    # (mqtt.dissect.info); escaping again is a no-op that keeps any other text from the store safe
+    line = " ".join(parts) + " " + escape(info)
     if cls & CLS_MALFORMED:
         line = "!" + line[1:]  # Wireshark marks malformed frames; the colour says it too
     return line[:width].ljust(width)

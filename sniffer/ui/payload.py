@@ -1,6 +1,8 @@
 """Payloads a person can read: a PUBLISH message as UTF-8 text, pretty JSON (Alink JSON of the
 cloud IoT platforms named as such) or a hex dump, with `auto` picking the best of the three.
-Pure functions over bytes; the app shows the result in its payload pane.
+Pure functions over bytes; the app shows the result in its payload pane. Everything returned is
+safe to show: text from the wire has its control characters escaped (sniffer.textesc), only the
+line breaks and tabs of a text payload stay as they are.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from typing import Any
 
 from sniffer.fields import Node
 from sniffer.output.text import hexdump
+from sniffer.textesc import escape, json_safe
 
 MODES = ("auto", "text", "json", "hex")
 PAYLOAD_FIELDS = ("mqtt.msg", "mqtt.willmsg")
@@ -29,7 +32,8 @@ def payloads(nodes: list[Node], sources: list[tuple[str, bytes]]) -> list[tuple[
                 data = n.value if isinstance(n.value, (bytes, bytearray)) else None
                 if data is None and 0 <= n.source < len(sources):
                     data = sources[n.source][1][n.start : n.start + n.length]
-                title = f"Will message on {topic}" if n.fdef.abbrev == "mqtt.willmsg" else f"Message on {topic}"
+                on = escape(topic)
+                title = f"Will message on {on}" if n.fdef.abbrev == "mqtt.willmsg" else f"Message on {on}"
                 out.append((title, bytes(data or b"")))
     return out
 
@@ -40,10 +44,20 @@ def alink_summary(doc: Any) -> str | None:
         return None
     method = doc.get("method")
     if isinstance(method, str) and method.startswith("thing."):
-        return f"Alink JSON request: method {method}, id {doc.get('id')}, version {doc.get('version', '?')}"
-    if "code" in doc and "id" in doc and ("data" in doc or "message" in doc):
-        return f"Alink JSON reply: id {doc.get('id')}, code {doc.get('code')}"
-    return None
+        head = f"Alink JSON request: method {method}, id {doc.get('id')}, version {doc.get('version', '?')}"
+    elif "code" in doc and "id" in doc and ("data" in doc or "message" in doc):
+        head = f"Alink JSON reply: id {doc.get('id')}, code {doc.get('code')}"
+    else:
+        return None
+    return escape(head)  # the values are the sender's
+
+
+def _text_view(text: str) -> str:
+    """A text payload as shown: its lines and tabs kept, every other control escaped (a CR
+    would let the rest of a line overwrite its start)."""
+    if text.isprintable():
+        return text
+    return "\n".join("\t".join(escape(part) for part in line.split("\t")) for line in text.split("\n"))
 
 
 def render(data: bytes, mode: str = "auto") -> tuple[str, str]:
@@ -57,14 +71,14 @@ def render(data: bytes, mode: str = "auto") -> tuple[str, str]:
                 return "json", "(not JSON)\n" + "\n".join(hexdump(data))
         if doc is not None and (mode == "json" or isinstance(doc, (dict, list))):
             head = alink_summary(doc)
-            body = json.dumps(doc, indent=2, ensure_ascii=False)
+            body = json_safe(json.dumps(doc, indent=2, ensure_ascii=False))
             return "json", f"{head}\n{body}" if head else body
     if mode in ("auto", "text"):
         try:
             text = data.decode("utf-8")
             if mode == "text" or all(c.isprintable() or c in "\r\n\t" for c in text):
-                return "text", text
+                return "text", _text_view(text)
         except UnicodeDecodeError:
             if mode == "text":
-                return "text", data.decode("utf-8", "replace")
+                return "text", _text_view(data.decode("utf-8", "replace"))
     return "hex", "\n".join(hexdump(data))
