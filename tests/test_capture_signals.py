@@ -249,3 +249,26 @@ def test_stop_signal_under_the_ui_restores_the_terminal(traffic: int, tmp_path: 
         assert "TTY icanon echo" in t.wait_for(lambda s: "TTY" in s), screen
     finally:
         t.close()
+
+
+def test_autostop_under_the_ui_is_checked_and_honoured(traffic: int, tmp_path: Path) -> None:
+    """-a duration:S under the UI: a bad one is a usage error, a good one stops the capture (it was ignored)."""
+    script = tmp_path / "run.sh"
+    live = f"{sys.executable} -m sniffer -i lo -f 'tcp port {traffic}'"
+    script.write_text(
+        f"cd {REPO}\nexport PYTHONPATH={REPO}\n"
+        f"{live} -a duration:soon 2>{tmp_path / 'bad'}; echo $? >>{tmp_path / 'bad'}\n"  # stdout: the terminal
+        f"{live} -a duration:1; echo EXITED $?\nsleep 60\n"
+    )
+    t = Tmux(f"sh {script}")
+    try:
+        t.wait_for(lambda s: "capturing" in s)
+        assert (tmp_path / "bad").read_text() == "mqttsniff: bad -a 'duration:soon': expected duration:SECONDS\n2\n"
+        t.wait_for(lambda s: " stopped │ lo │" in s, timeout=10)  # the capture ended, the UI stays
+        t.tmux("send-keys", "-t", "t", "q")
+        t.wait_for(lambda s: "not saved" in s)
+        t.tmux("send-keys", "-t", "t", "y")
+        screen = t.wait_for(lambda s: "EXITED" in s)
+        assert "EXITED 0" in screen and SUMMARY.search(screen), screen
+    finally:
+        t.close()
