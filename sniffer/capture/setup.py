@@ -27,8 +27,9 @@ from sniffer.capture.signals import StopSignals
 HEADLESS_BUFFER_MB, HEADLESS_LATENCY_MS = 8.0, 10
 UI_BUFFER_MB, UI_LATENCY_MS = 32.0, 50
 
-# Imported lazily by Textual, Rich and the standard library once the UI runs (found by running the
-# UI with every screen, dialog and pane as the sudo user); preloaded so the drop cannot break them.
+# Imported lazily (inside functions) by Textual, Rich and the standard library once the UI runs:
+# tracebacks, the palette, emoji and cell widths, the terminal driver, codecs. Preloaded so the drop
+# cannot break them; tests/test_capture_privileges_ui.py drives the UI as a user who cannot read them.
 UI_LAZY_MODULES = (
     "rich.traceback",
     "rich.console",
@@ -40,7 +41,6 @@ UI_LAZY_MODULES = (
     "rich._emoji_replace",
     "rich.emoji",
     "rich.cells",
-    "rich._cell_widths",
     "textual.widgets",
     "textual.command",
     "textual.system_commands",
