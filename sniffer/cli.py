@@ -188,6 +188,13 @@ def run(argv: list[str] | None = None) -> int:
 
     if args.list_interfaces:
         return cli_live.list_interfaces()
+    stop = None
+    if args.interface:
+        # First thing on the live path, before the slow imports: from here on a stop signal always
+        # ends the capture cleanly with its counts (sniffer.capture.signals).
+        from sniffer.capture.signals import StopSignals
+
+        stop = StopSignals().install()
     cli_live.check_args(args)
     if args.count is not None and args.count <= 0:
         raise UsageError("-c needs a positive number of frames")
@@ -211,7 +218,9 @@ def run(argv: list[str] | None = None) -> int:
         from sniffer.ui import launch
 
         return launch.run(
-            args, Dissector(ports, max_pdu=args.max_pdu, detect=not args.no_detect, max_buffered=args.max_buffered)
+            args,
+            Dissector(ports, max_pdu=args.max_pdu, detect=not args.no_detect, max_buffered=args.max_buffered),
+            stop,
         )
 
     path = demo_path() if args.demo else args.read
@@ -261,8 +270,8 @@ def run(argv: list[str] | None = None) -> int:
         show, matches = printer.frame, dfilter.matches
         printer.frame = lambda frame: show(frame) if matches(frame) else None
 
-    if args.interface:
-        return cli_live.run(args, dissector, printer)
+    if stop is not None:
+        return cli_live.run(args, dissector, printer, stop)
 
     source = _FileSource(path, args.count)
     number = 0
@@ -299,14 +308,18 @@ def main(argv: list[str] | None = None) -> int:
         _warn(str(e))
         return EXIT_USAGE
     except BrokenPipeError:
-        # A reader such as `head` went away: stop quietly, like tcpdump, and keep
-        # Python from complaining when it flushes stdout at exit.
+        # A reader such as `head` went away: say so in one line and fail, like tcpdump ("Unable to
+        # write output: Broken pipe"); stdout goes to /dev/null so Python's flush at exit stays quiet.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_OK
+        _warn("output closed (broken pipe)")
+        return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
     except Exception as e:  # errors of our own carry a message fit to show as is
+        if isinstance(e, ImportError) and str(e).startswith("mqttsniff:"):  # after the privilege drop
+            sys.stderr.write(f"{e}\n")
+            return EXIT_ERROR
         from sniffer.net.pcapfile import CaptureError
 
         if isinstance(e, CaptureError):

@@ -1,7 +1,7 @@
 """Live-capture faults through the real CLI: each one clear line, the right exit code, nothing lost.
 
 Unknown interface, bad BPF, no privileges, the interface going down mid-capture (a veth pair in a
-network namespace made by the test), a full disk (a 64 KiB tmpfs), a broken pipe (`| head -1`),
+network namespace made by the test), a full disk (a 64 KiB tmpfs), a broken pipe (`| head -1`: one line, exit 1),
 plus -D, -c, -a, Ctrl-C and dropping root to the sudo user.
 """
 
@@ -211,7 +211,7 @@ def test_ctrl_c_stops_a_background_job(traffic):
 # -- faults mid-capture ----------------------------------------------------------------------------
 
 
-def test_broken_pipe_exits_quietly(traffic, tmp_path):
+def test_broken_pipe_says_so_and_keeps_the_file(traffic, tmp_path):
     out = tmp_path / "bp.pcapng"
     live = Live("-i", "lo", "-f", f"tcp port {traffic.port}", "-T", "fields", "-e", "frame.number", "-w", str(out))
     traffic.send(1000)
@@ -222,10 +222,13 @@ def test_broken_pipe_exits_quietly(traffic, tmp_path):
         traffic.send(1000)
         time.sleep(0.1)
     live.proc.wait(15)
-    err = live.err + live.proc.stderr.read()
-    assert live.proc.returncode == 0
-    assert b"Traceback" not in err and b"Error" not in err
-    assert tshark_count(out) >= 1
+    err = (live.err + live.proc.stderr.read()).decode()
+    assert live.proc.returncode == 1, err  # the README: one line and a non-zero code
+    assert "Traceback" not in err
+    assert err.splitlines()[-1] == "mqttsniff: output closed (broken pipe)", err
+    captured = int(err.split(" packets captured")[0].split()[-1])
+    assert f"{captured} packets written" in err
+    assert tshark_count(out) == captured >= 1
 
 
 def test_disk_full_keeps_a_valid_file(traffic, tmp_path):

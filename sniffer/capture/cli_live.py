@@ -10,10 +10,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import signal
 import sys
+from typing import TYPE_CHECKING
 
 from sniffer.capture.live import DEFAULT_FILTER, DEFAULT_SNAPLEN
+
+if TYPE_CHECKING:
+    from sniffer.capture.signals import StopSignals
+
+BROKEN_PIPE = "mqttsniff: output closed (broken pipe)"
 
 LINKTYPE_NAMES = {1: "EN10MB (Ethernet)", 101: "RAW (Raw IP)", 113: "LINUX_SLL (Linux cooked v1)"}
 LIVE_ONLY = ("capture_filter", "write", "autostop", "user", "buffer_mb", "snaplen", "no_promisc")
@@ -39,31 +44,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("-Z", dest="user", metavar="USER", help="after opening the capture, run as USER ('root' keeps root)")
 
 
-def _usage(message: str) -> Exception:
-    from sniffer.cli import UsageError
-
-    return UsageError(message)
-
-
 def check_args(args: argparse.Namespace) -> None:
-    """Reject live-only options without -i (a usage error, like tshark's)."""
+    """Reject live-only options without -i (a usage error, like tshark's); check them with -i."""
     if not getattr(args, "interface", None):
         used = [name for name in LIVE_ONLY if getattr(args, name, None) not in (None, False)]
         if used:
-            raise _usage(f"{', '.join(used).replace('_', ' ')}: only with -i IFACE (live capture)")
+            from sniffer.cli import UsageError
 
+            raise UsageError(f"{', '.join(used).replace('_', ' ')}: only with -i IFACE (live capture)")
+        return
+    from sniffer.capture.setup import check_options
 
-def _duration(spec: str | None) -> float | None:
-    if spec is None:
-        return None
-    kind, _, value = spec.partition(":")
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = -1
-    if kind != "duration" or seconds <= 0:
-        raise _usage(f"bad -a '{spec}': expected duration:SECONDS")
-    return seconds
+    check_options(args)  # for the UI too: a bad -a/-s/-B is a usage error before anything opens
 
 
 def list_interfaces() -> int:
@@ -80,57 +72,17 @@ def _warn(message: str) -> None:
     sys.stderr.flush()
 
 
-def preload() -> None:
-    """Import every headless module now, while still root.
+def run(args: argparse.Namespace, dissector, printer, stop: StopSignals) -> int:
+    """Capture on ``args.interface`` until -c/-a/a stop signal/a fault; returns the exit code.
 
-    After dropping to the sudo user the interpreter's own directories may be unreadable (a Python
-    installed under /root, as pyenv does), so a lazy import later would fail mid-capture.
+    ``stop`` was installed by the CLI before the heavy imports: signals only ask the capture thread
+    to stop, and this loop then drains what was captured, so nothing raises out of the middle of it.
     """
-    import importlib
-    import pkgutil
+    from sniffer.capture.live import LiveCaptureError
+    from sniffer.capture.setup import open_live
 
-    import sniffer
-
-    for mod in pkgutil.walk_packages(sniffer.__path__, "sniffer."):
-        if not mod.name.startswith(("sniffer.ui", "sniffer.synth", "sniffer.__main__")):
-            with contextlib.suppress(Exception):
-                importlib.import_module(mod.name)
-
-
-def _sigterm(_signum, _frame) -> None:
-    raise KeyboardInterrupt
-
-
-def run(args: argparse.Namespace, dissector, printer) -> int:
-    """Capture on ``args.interface`` until -c/-a/Ctrl-C/a fault; returns the exit code."""
-    from sniffer.capture.live import LiveCapture, LiveCaptureError
-    from sniffer.capture.privileges import drop_privileges
-
-    duration = _duration(args.autostop)
-    if args.snaplen is not None and args.snaplen < 0:
-        raise _usage("-s needs a snapshot length >= 0")
-    if args.buffer_mb is not None and args.buffer_mb <= 0:
-        raise _usage("-B needs a buffer size in MB > 0")
-    cap = LiveCapture(
-        args.interface,
-        args.capture_filter or DEFAULT_FILTER,
-        snaplen=args.snaplen or DEFAULT_SNAPLEN,
-        promisc=not args.no_promisc,
-        buffer_mb=args.buffer_mb or 8,
-        count=args.count or 0,
-        duration=duration,
-        write_path=args.write,
-    )
     try:
-        cap.open()
-        try:
-            if os.geteuid() == 0:
-                preload()
-            drop_privileges(args.user)
-        except (ValueError, OSError) as exc:
-            cap.sock.close()
-            _warn(str(exc))
-            return 1
+        cap = open_live(args, ui=False, stop=stop)
         cap.start()
     except LiveCaptureError as exc:
         _warn(str(exc))
@@ -140,37 +92,29 @@ def run(args: argparse.Namespace, dissector, printer) -> int:
         f" snapshot length {cap.snaplen} bytes,"
         f" filter {cap.bpf_expr!r}"
     )
-    old_term = signal.signal(signal.SIGTERM, _sigterm)
-    # As tcpdump does: stop on SIGINT even when started with it ignored (a background job `cmd &`).
-    old_int = signal.signal(signal.SIGINT, _sigterm)
     printer.line_buffered = False  # flushed per batch below
     number = 0
     frame = dissector.frame
     try:
-        try:
-            for batch in cap.batches():
-                for ts, linktype, data, orig_len in batch:
-                    number += 1
-                    printer.frame(frame(number, ts, linktype, data, orig_len))
-                printer.flush()
-        except KeyboardInterrupt:
-            # Ctrl-C: stop capturing, then show what was already captured.
-            cap.stop()
-            for batch in cap.batches():
-                for ts, linktype, data, orig_len in batch:
-                    number += 1
-                    printer.frame(frame(number, ts, linktype, data, orig_len))
+        for batch in cap.batches():
+            for ts, linktype, data, orig_len in batch:
+                number += 1
+                printer.frame(frame(number, ts, linktype, data, orig_len))
+            printer.flush()
+            if stop.count > 1:  # a second Ctrl-C: don't wait for the backlog to be printed
+                break
         printer.close()
     except BrokenPipeError:
-        # The reader (`head`) went away: close the capture and the -w file, and leave quietly.
-        cap.stop()
+        # The reader (`head`) went away: stop, keep the -w file whole, say so (the README's promise).
+        cap.request_stop()
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        cap.stop()
+        sys.stderr.write(cap.summary() + "\n")
+        _warn(BROKEN_PIPE)
+        return 1
     finally:
         cap.stop()
-        signal.signal(signal.SIGTERM, old_term if old_term is not None else signal.SIG_DFL)
-        signal.signal(signal.SIGINT, old_int if old_int is not None else signal.SIG_DFL)  # None: set from C
     sys.stderr.write(cap.summary() + "\n")
     if cap.error:
         _warn(cap.error)

@@ -93,7 +93,9 @@ class LiveCapture:
         self._queued_frames = 0
         self._queued_bytes = 0
         self._cond = threading.Condition()
-        self._stop = threading.Event()
+        # A plain flag, not an Event: request_stop() runs inside signal handlers, where taking a lock the
+        # interrupted main thread may hold (Event.set) could deadlock.
+        self._stopping = False
         self._done = threading.Event()
         self._wake_r, self._wake_w = -1, -1
         self._thread: threading.Thread | None = None
@@ -175,7 +177,7 @@ class LiveCapture:
         deadline = time.monotonic() + self.duration if self.duration else None
         next_stats = time.monotonic() + STATS_INTERVAL
         try:
-            while not self._stop.is_set():
+            while not self._stopping:
                 now = time.monotonic()
                 if deadline is not None and now >= deadline:
                     break
@@ -271,18 +273,27 @@ class LiveCapture:
     def running(self) -> bool:
         return self._thread is not None and not self._done.is_set()
 
+    def request_stop(self) -> None:
+        """Ask the capture thread to stop, without waiting; safe in a signal handler (no locks taken).
+
+        The thread closes the -w file and ends ``batches()`` once the queue is drained.
+        """
+        self._stopping = True
+        fd = self._wake_w
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                os.write(fd, b"x")
+
     def stop(self, timeout: float = 5.0) -> None:
         """Ask the thread to stop and wait for it; frames already queued stay readable."""
-        self._stop.set()
-        if self._wake_w >= 0:
-            with contextlib.suppress(OSError):
-                os.write(self._wake_w, b"x")
+        self.request_stop()
         if self._thread is not None:
             self._thread.join(timeout)
-        for fd in (self._wake_r, self._wake_w):
+        fds = (self._wake_r, self._wake_w)
+        self._wake_r = self._wake_w = -1  # first, so a signal handler never writes to a closed (reused) fd
+        for fd in fds:
             if fd >= 0:
                 os.close(fd)
-        self._wake_r = self._wake_w = -1
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the capture stops by itself (count, duration, fault); True if it did."""

@@ -9,14 +9,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from sniffer.textesc import escape
 
-# A live capture under the UI: the UI shows new packets 10 times a second, so ring blocks may wait
-# 50 ms to fill, and a bigger ring rides out the pauses of a busy UI thread (a 30k packets/s flood
-# lost packets with 8 MB / 10 ms). Headless: 8 MB / 10 ms; -B overrides the size.
-UI_BUFFER_MB = 32
-UI_LATENCY_MS = 50
+if TYPE_CHECKING:
+    from sniffer.capture.signals import StopSignals
 
 
 def wants_ui(args: argparse.Namespace) -> bool:
@@ -45,39 +43,26 @@ def _display_filter(args: argparse.Namespace) -> str:
     return ""
 
 
-def _live_source(args: argparse.Namespace):
-    from sniffer.capture.live import DEFAULT_FILTER, DEFAULT_SNAPLEN, LiveCapture
-    from sniffer.capture.privileges import drop_privileges
-    from sniffer.ui.sources import LiveSource
+def run(args: argparse.Namespace, dissector, stop: StopSignals | None = None) -> int:
+    """Open the UI on `args`' source; returns the exit code.
 
-    cap = LiveCapture(
-        args.interface,
-        getattr(args, "capture_filter", None) or DEFAULT_FILTER,
-        snaplen=getattr(args, "snaplen", None) or DEFAULT_SNAPLEN,
-        promisc=not getattr(args, "no_promisc", False),
-        buffer_mb=getattr(args, "buffer_mb", None) or UI_BUFFER_MB,
-        count=args.count or 0,
-        latency_ms=UI_LATENCY_MS,
-    )
-    cap.open()  # LiveCaptureError: the CLI prints its one line
-    drop_privileges(getattr(args, "user", None))  # the UI never runs as root
-    return LiveSource(cap)
-
-
-def run(args: argparse.Namespace, dissector) -> int:
-    """Open the UI on `args`' source; returns the exit code."""
-    from sniffer.ui.sources import FileSource
+    A live capture is set up exactly as the headless one (sniffer.capture.setup: options checked,
+    socket opened, the UI's modules preloaded, root dropped) and stopped by the same signals: SIGTERM,
+    SIGHUP or SIGINT exit the app through Textual, so the terminal is restored and the counts printed.
+    """
+    from sniffer.ui.sources import FileSource, LiveSource
 
     live = None
     if args.interface:
         from sniffer.capture.live import LiveCaptureError
+        from sniffer.capture.setup import open_live
 
         try:
-            source = _live_source(args)
+            live = open_live(args, ui=True, stop=stop)
         except LiveCaptureError as e:
-            sys.stderr.write(f"mqttsniff: {escape(str(e))}\n")
+            sys.stderr.write(f"{escape(str(e))}\n")
             return e.exit_code
-        live = source.capture
+        source = LiveSource(live)
     elif args.demo:
         from sniffer.cli import demo_path
 
@@ -91,7 +76,7 @@ def run(args: argparse.Namespace, dissector) -> int:
     app = SnifferApp(source, dissector, theme=theme, display_filter=_display_filter(args),
                      show_secrets=bool(getattr(args, "show_secrets", False)))  # fmt: skip
     try:
-        app.run()
+        _run_app(app, stop)
     finally:
         source.stop()
         app.loader.join(2.0)
@@ -104,4 +89,27 @@ def run(args: argparse.Namespace, dissector) -> int:
     if app.loader.error:
         sys.stderr.write(f"mqttsniff: {escape(app.loader.error)}\n")
         return 1
-    return 0
+    return 1 if app.return_code else 0
+
+
+def _run_app(app, stop: StopSignals | None) -> None:
+    """Run the app; under a live capture the stop signals become the app's exit (in its event loop)."""
+    if stop is None:
+        app.run()
+        return
+    import asyncio
+    import signal
+
+    from sniffer.capture.signals import STOP_SIGNALS
+
+    loop = asyncio.new_event_loop()
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, app.exit)
+    try:
+        if not stop.signum:  # a signal during set-up: no UI at all, just the counts
+            app.run(loop=loop)
+    finally:
+        # Back to the flag handler before the loop goes (closing it would reset them to SIG_DFL),
+        # so a signal during the teardown below cannot kill the process before the counts.
+        stop.reinstall()
+        signal.set_wakeup_fd(-1)
