@@ -46,5 +46,17 @@ async def settle(app, pilot, rows: int | None = None, timeout: float = 10.0) -> 
     raise AssertionError(f"UI did not settle: {app.loader.snapshot()[1:]} shown={app.plist.count} want={rows}")
 
 
+async def wait_for(pilot, condition, timeout: float = 10.0, what: str = "") -> None:
+    """Poll `condition()` between UI turns until it holds: tests wait for the state they check, not
+    for a fixed time (a busy machine runs the loader and the UI more slowly)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not condition():
+        if loop.time() > end:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        await pilot.pause(0.02)
+    await pilot.wait_for_scheduled_animations()
+
+
 def run(coro) -> None:
     asyncio.run(coro)

