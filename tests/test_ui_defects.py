@@ -103,3 +103,42 @@ def test_screenshot_saves_where_a_directory_exists(tmp_path, monkeypatch):
             )
 
     run(go())
+
+
+def _painted(widget, height: int) -> list:
+    """The segments of the first `height` content lines of `widget` as it hands them to the screen."""
+    return [seg for y in range(height) for seg in widget.render_line(y)]
+
+
+def test_light_theme_paints_the_packet_list_and_bytes_with_the_theme_colours():
+    from textual.color import Color
+
+    async def go():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot, len(FRAMES))
+            for theme, light in (("textual-light", True), ("textual-dark", False), ("textual-light", True)):
+                if app.theme != theme:
+                    await pilot.press("t")  # the key, so the cached rows of the other theme are in play
+                await wait_for(pilot, lambda theme=theme: app.theme == theme, what=theme)
+                for widget in (app.plist, app.hexv):
+                    height = widget.scrollable_content_region.height
+                    segs = [s for s in _painted(widget, height) if s.text.strip(" ")]
+                    assert segs, widget
+                    for seg in segs:
+                        assert seg.style is not None and seg.style.bgcolor is not None, (theme, widget, seg)
+                        bg = Color.from_rich_color(seg.style.bgcolor)
+                        if seg.style.reverse:
+                            continue  # the byte cursor
+                        fg = Color.from_rich_color(seg.style.color)
+                        # readable: text clearly lighter or darker than what is under it
+                        assert abs(fg.brightness - bg.brightness) > 0.25, (theme, widget, seg)
+                    # the background of the plain rows is the theme's: light in a light theme
+                    plain = Color.from_rich_color(segs[-1].style.bgcolor)
+                    assert (plain.brightness > 0.5) == light, (theme, widget, segs[-1])
+                    # the blank lines below the last row or byte too
+                    widget.scroll_to(y=0, animate=False, immediate=True)
+                    blank = _painted(widget, height + widget.virtual_size.height)[-1]
+                    assert (Color.from_rich_color(blank.style.bgcolor).brightness > 0.5) == light
+
+    run(go())

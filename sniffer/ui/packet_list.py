@@ -31,12 +31,12 @@ _FAMILY = {1: "conn", 2: "conn", 3: "pub", 4: "ack", 5: "ack", 6: "ack", 7: "ack
 PALETTE = {
     True: {  # dark themes
         "conn": "#87d787", "pub": "#5fafff", "ack": "#87afd7", "sub": "#d7afff", "ping": "#d7d787",
-        "disc": "#ffaf5f", "control": "#767676", "data": "#bcbcbc", "rst": "#ff5f5f", "other": "#d0d0d0",
+        "disc": "#ffaf5f", "control": "#8a8a8a", "data": "#bcbcbc", "rst": "#ff5f5f", "other": "#d0d0d0",
         "malformed": "bold #ffffff on #870000", "cursor": "on #264f78", "cursor_blur": "on #3a3a3a",
     },
     False: {  # light themes
         "conn": "#006400", "pub": "#0040c0", "ack": "#3a5f8f", "sub": "#7a1fb0", "ping": "#6b5d00",
-        "disc": "#a04a00", "control": "#9a9a9a", "data": "#444444", "rst": "#c00000", "other": "#202020",
+        "disc": "#a04a00", "control": "#6c6c6c", "data": "#444444", "rst": "#c00000", "other": "#202020",
         "malformed": "bold #ffffff on #b00000", "cursor": "on #b3d4fc", "cursor_blur": "on #dddddd",
     },
 }  # fmt: skip
@@ -279,18 +279,22 @@ class PacketList(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         d = round(self.scroll_y) + y
         width = self.scrollable_content_region.width or self.size.width
+        # the widget's own colours (the theme's background and text) under every row: a Line API
+        # strip is drawn as is, so segments without a background showed the terminal's own
+        base = self.rich_style
         if d >= self.count or d < 0:
-            return Strip.blank(width)
+            return Strip.blank(width, base)
         row = self.store_row(d)
         selected = d == self.cursor
         dark = self.app.current_theme.dark
-        key = (row, width, selected, self.has_focus if selected else False, dark, self.store.max_addr_len())
+        cols = self.columns()
+        key = (row, width, selected, self.has_focus if selected else False, self.app.theme, cols)
         strip = self._cache.get(key)
         if strip is not None:
             self._cache.move_to_end(key)
             return strip
-        text = row_text(self.store.row(row), width, self.columns())
-        style = Style.parse(row_style(self.store.cls(row), dark))
+        text = row_text(self.store.row(row), width, cols)
+        style = base + Style.parse(row_style(self.store.cls(row), dark))
         if selected:
             style = style + Style.parse(PALETTE[dark]["cursor" if self.has_focus else "cursor_blur"])
         strip = Strip([Segment(text, style)], width)
