@@ -142,3 +142,30 @@ def test_light_theme_paints_the_packet_list_and_bytes_with_the_theme_colours():
                     assert (Color.from_rich_color(blank.style.bgcolor).brightness > 0.5) == light
 
     run(go())
+
+
+def test_rate_falls_to_zero_when_traffic_stops():
+    import re
+
+    recs = records()
+
+    def rate(app) -> float:
+        m = re.search(r"│ ([\d,]+) pkt/s", app.status_text())
+        assert m, app.status_text()
+        return float(m.group(1).replace(",", ""))
+
+    async def go():
+        app = make_app(recs[:1], live=True)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot, 1)
+            loop = __import__("asyncio").get_running_loop()
+            end = loop.time() + 10
+            while rate(app) == 0:  # traffic until the status bar shows a rate
+                assert loop.time() < end, "no rate shown while frames arrive"
+                app.source.push(recs[:5])
+                await pilot.pause(0.05)
+            assert rate(app) > 0
+            # no more frames: within a few seconds the rate must say so
+            await wait_for(pilot, lambda: rate(app) == 0, timeout=5, what="the rate to fall to 0")
+
+    run(go())

@@ -232,7 +232,7 @@ class SnifferApp(App):
             parts.append(f"capture filter: {escape(self.source.capture_filter)}")
         parts.append(f"captured {captured:,} · shown {plist.count:,} · dropped {kdrops + qdrops:,}")
         if self.source.live:
-            parts.append(f"{self.loader.rate:,.0f} pkt/s")
+            parts.append(f"{self.loader.update_rate():,.0f} pkt/s")
         if self.loader.scanning:
             parts.append(f"filtering {view.scanned * 100 // max(total, 1)}%")
         if plist.new_since and not plist.tail and (self.source.live or self.paused):

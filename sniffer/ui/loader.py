@@ -86,12 +86,20 @@ class Loader:
             self.done.set()
             self.notify()
 
-    def _tick(self, force: bool = False) -> None:
+    def update_rate(self) -> float:
+        """The frames/s over the last second or so. Called by the loader per batch and by the UI's
+        status tick: when traffic stops no batch comes, and the rate must still fall to 0."""
         now = time.monotonic()
         t0, n0 = self._rate_mark
         if now - t0 >= 1.0:
-            self.rate = (self.store.count - n0) / (now - t0)
-            self._rate_mark = (now, self.store.count)
+            count = self.store.count
+            self.rate = (count - n0) / (now - t0)
+            self._rate_mark = (now, count)
+        return self.rate
+
+    def _tick(self, force: bool = False) -> None:
+        now = time.monotonic()
+        self.update_rate()
         if force or now - self._last_notify >= UPDATE_INTERVAL:
             self._last_notify = now
             self.notify()
