@@ -190,6 +190,10 @@ class PacketStore:
         self._proto_ids: dict[str, int] = {}
         self.count = 0  # rows readable by other threads
         self.first_ts: float | None = None
+        # extremes of the Time and Length columns: the list widens them to fit (as Wireshark does)
+        self._rel_min = 0.0
+        self._rel_max = 0.0
+        self._len_max = 0
         self._spill = tempfile.TemporaryFile(dir=spill_dir, prefix="mqttsniff-spill-")  # noqa: SIM115
         self._fd = self._spill.fileno()
         self._flushed = 0  # bytes of the spill on disk
@@ -216,6 +220,11 @@ class PacketStore:
     def max_addr_len(self) -> int:
         """Length of the longest Source/Destination seen (the list sizes its columns by it)."""
         return self._max_addr
+
+    def column_lens(self) -> tuple[int, int, int]:
+        """Characters of the widest No., Time (%.6f) and Length values stored so far."""
+        t = max(len(f"{self._rel_max:.6f}"), len(f"{self._rel_min:.6f}"))
+        return len(str(self.count)), t, len(str(self._len_max))
 
     def _class_id(self, cls: type) -> int:
         cid = self._class_ids.get(cls)
@@ -307,8 +316,15 @@ class PacketStore:
             self.first_ts = frame.ts
         ts = frame.ts
         self._ts.append(ts)
-        if ts - self.first_ts != frame.rel_ts:
-            self._rel_other[self.count] = frame.rel_ts
+        rel = frame.rel_ts
+        if ts - self.first_ts != rel:
+            self._rel_other[self.count] = rel
+        if rel > self._rel_max:
+            self._rel_max = rel
+        elif rel < self._rel_min:
+            self._rel_min = rel
+        if frame.orig_len > self._len_max:
+            self._len_max = frame.orig_len
         self._off.append(off)
         self._caplen.append(len(data))
         self._origlen.append(frame.orig_len)

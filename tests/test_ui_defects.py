@@ -169,3 +169,31 @@ def test_rate_falls_to_zero_when_traffic_stops():
             await wait_for(pilot, lambda: rate(app) == 0, timeout=5, what="the rate to fall to 0")
 
     run(go())
+
+
+def test_number_and_time_columns_grow_past_99999_frames_and_1000_seconds():
+    base_ts, data, orig_len, lt = records()[0]  # the demo's SYN, over and over (ACK-less retransmissions)
+    n = 100_001
+    step = 0.0123  # the last frame comes 1230.0 s after the first
+    recs = [(base_ts + i * step, data, orig_len, lt) for i in range(n)]
+    last_no, last_time = str(n), f"{recs[-1][0] - base_ts:.6f}"
+    assert len(last_no) > 5 and len(last_time) > 10  # wider than the columns' usual widths
+
+    async def go():
+        app = make_app(recs)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot, n, timeout=120)
+            for size in ((80, 24), (120, 30)):  # the narrow and the wide layout
+                await pilot.resize_terminal(*size)
+                await pilot.press("G")
+                await wait_for(pilot, lambda app=app: app.plist.cursor == n - 1, what="the last row")
+                y = app.plist.cursor - round(app.plist.scroll_y)
+                line = "".join(s.text for s in app.plist.render_line(y))
+                cells = line.split()
+                assert cells[:2] == [last_no, last_time], line  # whole, not cut with "…"
+                # the header's titles sit over their columns: No. ends where the numbers end
+                header = str(app.list_header.render())
+                assert header.index("No.") + 3 == line.index(last_no) + len(last_no), (header, line)
+                assert header.index("Time") + 4 == line.index(last_time) + len(last_time), (header, line)
+
+    run(go())

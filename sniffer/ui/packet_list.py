@@ -47,13 +47,16 @@ COLUMNS = (("No.", 6, True), ("Time", 10, True), ("Source", 15, False), ("Destin
 NARROW = 100  # below this width the columns shrink so Info keeps some room at 80 columns
 
 
-def widths(width: int, addr_len: int) -> tuple[int, ...]:
-    """Column widths for a screen `width` when the longest address seen is `addr_len` characters."""
+def widths(width: int, addr_len: int, lens: tuple[int, int, int] = (0, 0, 0)) -> tuple[int, ...]:
+    """Column widths for a screen `width` when the longest address seen is `addr_len` characters and
+    the widest No., Time and Length values are `lens` characters: those three grow to fit (a
+    number or a time is never cut), addresses are capped."""
+    no, t, n = lens
     if width < NARROW:
         a = max(min(addr_len, 15), 7)
-        return (5, 9, a, a, 4, 5)
+        return (max(5, no), max(9, t), a, a, 4, max(5, n))
     a = max(min(addr_len, 39), 11)
-    return (6, 10, a, a, 8, 6)
+    return (max(6, no), max(10, t), a, a, 8, max(6, n))
 
 
 CACHE_ROWS = 2048
@@ -196,7 +199,7 @@ class PacketList(ScrollView, can_focus=True):
         return self.count - 1
 
     def columns(self) -> tuple[int, ...]:
-        return widths(self.size.width, self.store.max_addr_len())
+        return widths(self.size.width, self.store.max_addr_len(), self.store.column_lens())
 
     def invalidate(self) -> None:
         self._cache.clear()
