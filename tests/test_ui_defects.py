@@ -197,3 +197,88 @@ def test_number_and_time_columns_grow_past_99999_frames_and_1000_seconds():
                 assert header.index("Time") + 4 == line.index(last_time) + len(last_time), (header, line)
 
     run(go())
+
+
+def _row_visible(plist) -> bool:
+    top = round(plist.scroll_y)
+    return top <= plist.cursor < top + plist.scrollable_content_region.height
+
+
+def test_filter_and_follow_keep_the_selected_frame_selected_and_in_view():
+    from sniffer.filter import compile_filter
+
+    mqtt = compile_filter("mqtt")
+    # a late MQTT frame: its row is below the first screenful in every view
+    target = [f for f in FRAMES if f.pdus][-3]
+    in_stream = [f.number - 1 for f in FRAMES if f.stream == target.stream]
+
+    async def go():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot, len(FRAMES))
+            app.plist._set_cursor(target.number - 1)
+            await wait_for(pilot, lambda: app.selected_row == target.number - 1, what="the selection")
+            steps = (
+                (("slash", *"mqtt", "enter"), sum(1 for f in FRAMES if mqtt.matches(f))),
+                (("f",), len(in_stream)),
+                (("slash", "escape"), len(FRAMES)),
+            )
+            for keys, rows in steps:
+                await pilot.press(*keys)
+                await settle(app, pilot, rows)
+                await wait_for(pilot, lambda: not app.plist.pending, what="the selection to settle")
+                assert app.plist.selected_row == target.number - 1, keys
+                assert app.selected_row == target.number - 1, keys  # the details show it too
+                assert str(app.details.root.children[0].label).startswith(f"Frame {target.number}:")
+                await wait_for(pilot, lambda: _row_visible(app.plist), what=f"the row in view after {keys}")
+
+    run(go())
+
+
+def test_filter_that_hides_the_selected_frame_selects_the_next_shown():
+    async def go():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot, len(FRAMES))
+            first_tcp_only = next(f for f in FRAMES if not f.pdus and f.number > 10)
+            nxt = next(f for f in FRAMES if f.pdus and f.number > first_tcp_only.number)
+            app.plist._set_cursor(first_tcp_only.number - 1)
+            await pilot.press("slash", *"mqtt", "enter")
+            await settle(app, pilot, sum(1 for f in FRAMES if f.pdus))
+            await wait_for(pilot, lambda: not app.plist.pending, what="the selection to settle")
+            assert app.selected_row == nxt.number - 1
+
+    run(go())
+
+
+def test_revealing_secrets_keeps_the_tree_cursor_on_its_node():
+    connect = next(f for f in FRAMES if f.pdus and f.pdus[0].msgtype == 1)
+
+    async def go():
+        app = make_app()
+        async with app.run_test(size=(100, 40)) as pilot:
+            await settle(app, pilot, len(FRAMES))
+            app.plist._set_cursor(connect.number - 1)
+            await wait_for(pilot, lambda: app.selected_row == connect.number - 1, what="the CONNECT")
+            app.details.focus()
+            # down the tree to the Password field, as a user does
+            for _ in range(60):
+                data = app.details.cursor_node.data if app.details.cursor_node is not None else None
+                if data is not None and data.fdef is not None and data.fdef.abbrev == "mqtt.passwd":
+                    break
+                await pilot.press("down")
+            pw = app.details.cursor_node.data
+            assert pw.fdef.abbrev == "mqtt.passwd"
+            line = app.details.cursor_line
+            for revealed in (True, False):
+                await pilot.press("s")
+                await wait_for(pilot, lambda r=revealed: app.show_secrets is r, what="secrets toggled")
+                await pilot.wait_for_scheduled_animations()
+                await pilot.pause()
+                node = app.details.cursor_node
+                assert node is not None and node.data is pw, (revealed, node and node.label)
+                assert app.details.cursor_line == line
+                assert app.hexv.hl_range == (pw.start, pw.start + pw.length)
+                assert ("********" in str(node.label)) is not revealed
+
+    run(go())

@@ -190,18 +190,18 @@ class SnifferApp(App):
 
     def _poll(self) -> None:
         view, shown, _total = self.loader.snapshot()
-        if view.generation != self._view_gen or (shown != self.plist.count and not self.paused):
+        if view.generation != self._view_gen or (shown != self.plist.count and not self.paused) or self.plist.pending:
             self.refresh_view()
         elif self.plist.tail:
             self.plist.scroll_to_cursor()  # a layout pass may have clamped the scroll before the rows came
 
     def refresh_view(self, force: bool = False) -> None:
-        view, shown, _total = self.loader.snapshot()
+        view, shown, scanned = self.loader.displayed()
         plist = self.plist
         new_gen = view.generation != self._view_gen
-        if new_gen or force or not self.paused:
+        if new_gen or force or not self.paused or plist.pending:
             self._view_gen = view.generation
-            plist.set_view(view.rows, shown, new_gen)
+            plist.set_view(view.rows, shown, new_gen, scanned)
             self.list_header.refresh()
         self._update_status()
 
@@ -404,7 +404,14 @@ class SnifferApp(App):
     def action_toggle_secrets(self) -> None:
         """Reveal or mask secret fields (passwords) in the details and bytes."""
         self.show_secrets = not self.show_secrets
-        self.show_frame(self.selected_row)
+        if self._sel_frame is not None:
+            # the same frame's nodes relabelled: the tree's cursor and the bytes' highlight stay put
+            cur = self.details.cursor_node
+            keep = cur.data if cur is not None else None
+            self.details.show(self._sel_nodes, self.show_secrets, keep=keep)
+            self.hexv.masked = {} if self.show_secrets else secret_ranges(self._sel_nodes)
+            self.hexv.refresh()
+            self._show_payload()
         self._update_status()
 
     def action_toggle_theme(self) -> None:

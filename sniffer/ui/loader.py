@@ -181,6 +181,14 @@ class Loader:
             shown = total if view.rows is None else len(view.rows)
             return view, shown, total
 
+    def displayed(self) -> tuple[View, int, int]:
+        """(view, displayed rows, stored rows evaluated by its filter) at this instant, consistent."""
+        with self.lock:
+            view = self.view
+            if view.rows is None:
+                return view, self.store.count, self.store.count
+            return view, len(view.rows), view.scanned
+
     @property
     def scanning(self) -> bool:
         return self._scanning

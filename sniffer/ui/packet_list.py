@@ -149,6 +149,7 @@ class PacketList(ScrollView, can_focus=True):
         self.tail = False  # follow new packets
         self.new_since = 0  # rows that arrived while the user was away from the end
         self._cache: OrderedDict[tuple, Strip] = OrderedDict()
+        self._want = -1  # stored row to select once a new filter's scan reaches it
 
     # -- data --------------------------------------------------------------------------------
     def store_row(self, d: int) -> int:
@@ -158,9 +159,13 @@ class PacketList(ScrollView, can_focus=True):
     def selected_row(self) -> int:
         return self.store_row(self.cursor) if 0 <= self.cursor < self.count else -1
 
-    def set_view(self, rows: Any, count: int, new_generation: bool) -> None:
-        """Show `count` rows of `rows`; keep the selection on the same stored row across filters."""
-        old_row = self.selected_row
+    def set_view(self, rows: Any, count: int, new_generation: bool, scanned: int | None = None) -> None:
+        """Show `count` rows of `rows`; keep the selection on the same stored row across filters.
+
+        A new filter's rows come from a scan thread (`scanned`: stored rows evaluated so far): the
+        selected row is re-selected once the scan has passed it, not guessed from the rows known
+        when the filter was applied (often none yet)."""
+        old_row = self._want if self._want >= 0 else self.selected_row
         grew = count - self.count if not new_generation else 0
         self.rows = rows
         self.count = count
@@ -168,10 +173,17 @@ class PacketList(ScrollView, can_focus=True):
         if new_generation:
             self._cache.clear()
             self.new_since = 0
-            target = self._display_index(old_row) if old_row >= 0 else -1
-            if target < 0 and count:
-                target = count - 1 if self.tail else 0
-            self._set_cursor(target if count else -1, force=True)
+            self._want = old_row
+            if old_row >= 0 and self.cursor >= 0:
+                self.cursor = -1  # no row highlighted until the scan decides (the details stay)
+        if self._want >= 0:
+            if scanned is None or self._want < scanned:
+                target = self._display_index(self._want)
+                if target < 0 and count:
+                    target = count - 1 if self.tail else 0
+                self._set_cursor(target if count else -1, force=True)
+        elif new_generation:
+            self._set_cursor((count - 1 if self.tail else 0) if count else -1, force=True)
         elif self.tail and count:
             self._set_cursor(count - 1)
             self.call_after_refresh(self.scroll_to_cursor)
@@ -181,6 +193,11 @@ class PacketList(ScrollView, can_focus=True):
             if self.cursor < 0 and count:
                 self._set_cursor(0)
         self.refresh()
+
+    @property
+    def pending(self) -> bool:
+        """A new filter's scan has not yet reached the row to keep selected."""
+        return self._want >= 0
 
     def _display_index(self, row: int) -> int:
         if self.rows is None:
@@ -207,6 +224,7 @@ class PacketList(ScrollView, can_focus=True):
 
     # -- cursor ------------------------------------------------------------------------------
     def _set_cursor(self, d: int, force: bool = False) -> None:
+        self._want = -1  # a move (the user's or the view's) settles the selection
         d = max(-1, min(d, self.count - 1))
         if d == self.cursor and not force:
             return
