@@ -282,3 +282,69 @@ def test_revealing_secrets_keeps_the_tree_cursor_on_its_node():
                 assert ("********" in str(node.label)) is not revealed
 
     run(go())
+
+
+def _pcapng_ns(path, frames: list[tuple[int, bytes]], linktype: int = 1) -> None:
+    """A nanosecond pcapng (if_tsresol 9) written here, independently of the code under test."""
+    import struct
+
+    def block(btype: int, body: bytes) -> bytes:
+        return struct.pack("<II", btype, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
+
+    out = [block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))]
+    out.append(block(1, struct.pack("<HHI", linktype, 0, 0) + struct.pack("<HHB3x", 9, 1, 9) + b"\0" * 4))
+    for ns, data in frames:
+        pad = b"\0" * (-len(data) % 4)
+        out.append(block(6, struct.pack("<IIIII", 0, ns >> 32, ns & 0xFFFFFFFF, len(data), len(data)) + data + pad))
+    path.write_bytes(b"".join(out))
+
+
+def _tshark_epochs(path) -> list[str]:
+    import subprocess
+
+    from tests.conftest import require_tool
+
+    out = subprocess.run(
+        [require_tool("tshark"), "-r", str(path), "-T", "fields", "-e", "frame.time_epoch"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.split()
+
+
+def test_saving_keeps_the_captured_timestamps_exactly(tmp_path):
+    from sniffer.pipeline import Dissector
+    from sniffer.synth.pcap_write import PcapWriter
+    from sniffer.ui.app import SnifferApp
+    from sniffer.ui.screens import SaveScreen
+    from sniffer.ui.sources import FileSource
+
+    frames = [data for _ts, data, _ol, _lt in records()]
+    # times a float cannot hold to the nanosecond (…019000000 came back as …019000064)
+    us = [1716969600_019000 + k * 318_100 + (k * 7919) % 1000 for k in range(len(frames))]
+    ns = [1716969600_019000000 + k * 318_100_000 + (k * 104729) % 1000 for k in range(len(frames))]
+    pcap = tmp_path / "us.pcap"
+    with PcapWriter(str(pcap)) as w:
+        for t, data in zip(us, frames, strict=True):
+            w.write(t, data)
+    pcapng = tmp_path / "ns.pcapng"
+    _pcapng_ns(pcapng, list(zip(ns, frames, strict=True)))
+
+    async def save(original, out) -> None:
+        app = SnifferApp(FileSource(str(original)), Dissector())
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot, len(frames))
+            await pilot.press("w")
+            await wait_for(pilot, lambda: isinstance(app.screen, SaveScreen), what="the save dialog")
+            app.screen.query_one("#save-path").value = str(out)
+            app.screen.query_one("#save-all").value = True
+            await pilot.press("enter")
+            await wait_for(pilot, out.exists, what=f"{out} written")
+
+    for original in (pcap, pcapng):
+        want = _tshark_epochs(original)
+        assert len(want) == len(frames) and want[0] == "1716969600.019000000"
+        out = tmp_path / f"saved-{original.name}.pcapng"
+        run(save(original, out))
+        assert _tshark_epochs(out) == want, original.name

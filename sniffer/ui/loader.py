@@ -71,10 +71,13 @@ class Loader:
                 frame_fn = self.dissector.frame
                 add = self.store.add
                 first_row = self.store.count
-                for ts, data, orig_len, linktype in batch:
+                for rec in batch:
                     number += 1
-                    fr = frame_fn(number, ts, linktype, data, orig_len)
-                    add(fr)
+                    fr = frame_fn(number, rec[0], rec[3], rec[1], rec[2])
+                    if len(rec) > 4:
+                        add(fr, rec[4], rec[5])  # the file's exact timestamp, kept for saving
+                    else:
+                        add(fr)
                     frames.append(fr)
                 self._match_new(first_row, frames)
                 self._tick()
