@@ -9,23 +9,9 @@ Every test waits for the state it checks (tests.ui_helpers.wait_for), not for a 
 from __future__ import annotations
 
 from sniffer.ui.screens import QuitScreen
-from tests.ui_helpers import dissected, make_app, records, run, settle, wait_for
+from tests.ui_helpers import dissected, make_app, palette_run, records, run, settle, wait_for
 
 FRAMES = dissected()
-
-
-async def _palette_run(pilot, text: str) -> None:
-    """Run the command palette's best match for `text`, as a user does (ctrl+p, type, Enter)."""
-    from textual.command import CommandPalette
-
-    app = pilot.app
-    await pilot.press("ctrl+p")
-    await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), what="the palette")
-    await pilot.press(*text)
-    palette = app.screen
-    await wait_for(pilot, lambda: palette.query_one("CommandList").option_count > 0, what="palette matches")
-    await pilot.press("enter")
-    await wait_for(pilot, lambda: not isinstance(app.screen, CommandPalette), what="the palette to close")
 
 
 def test_every_quit_path_asks_when_a_live_capture_is_unsaved():
@@ -42,7 +28,7 @@ def test_every_quit_path_asks_when_a_live_capture_is_unsaved():
                 await wait_for(pilot, lambda: not isinstance(app.screen, QuitScreen), what="the answer")
                 assert app.is_running
                 app.plist.focus()
-            await _palette_run(pilot, "Quit")
+            await palette_run(pilot, "Quit")
             await wait_for(pilot, lambda: isinstance(app.screen, QuitScreen), what="the palette's Quit to ask")
             await pilot.press("y")
             await wait_for(pilot, lambda: not app.is_running, what="the app to exit")
@@ -92,7 +78,7 @@ def test_screenshot_saves_where_a_directory_exists(tmp_path, monkeypatch):
         app = make_app()
         async with app.run_test(size=(80, 24)) as pilot:
             await settle(app, pilot, len(FRAMES))
-            await _palette_run(pilot, "Screenshot")
+            await palette_run(pilot, "Screenshot")
             await wait_for(pilot, lambda: list(cwd.glob("*.svg")), what="the screenshot file")
             (svg,) = cwd.glob("*.svg")
             assert "<svg" in svg.read_text()
