@@ -270,18 +270,23 @@ def test_revealing_secrets_keeps_the_tree_cursor_on_its_node():
     run(go())
 
 
-def _pcapng_ns(path, frames: list[tuple[int, bytes]], linktype: int = 1) -> None:
-    """A nanosecond pcapng (if_tsresol 9) written here, independently of the code under test."""
+def _pcapng(path, frames: list[tuple[int, bytes]], tsresol: int = 9, tsoffset: int = 0) -> None:
+    """A pcapng with if_tsresol `tsresol` (and if_tsoffset seconds), written here, independently of
+    the code under test."""
     import struct
 
     def block(btype: int, body: bytes) -> bytes:
         return struct.pack("<II", btype, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
 
     out = [block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))]
-    out.append(block(1, struct.pack("<HHI", linktype, 0, 0) + struct.pack("<HHB3x", 9, 1, 9) + b"\0" * 4))
-    for ns, data in frames:
+    opts = struct.pack("<HHB3x", 9, 1, tsresol)
+    if tsoffset:
+        opts += struct.pack("<HHq", 14, 8, tsoffset)
+    out.append(block(1, struct.pack("<HHI", 1, 0, 0) + opts + b"\0" * 4))
+    for ticks, data in frames:
         pad = b"\0" * (-len(data) % 4)
-        out.append(block(6, struct.pack("<IIIII", 0, ns >> 32, ns & 0xFFFFFFFF, len(data), len(data)) + data + pad))
+        head = struct.pack("<IIIII", 0, ticks >> 32, ticks & 0xFFFFFFFF, len(data), len(data))
+        out.append(block(6, head + data + pad))
     path.write_bytes(b"".join(out))
 
 
@@ -315,7 +320,11 @@ def test_saving_keeps_the_captured_timestamps_exactly(tmp_path):
         for t, data in zip(us, frames, strict=True):
             w.write(t, data)
     pcapng = tmp_path / "ns.pcapng"
-    _pcapng_ns(pcapng, list(zip(ns, frames, strict=True)))
+    _pcapng(pcapng, list(zip(ns, frames, strict=True)))
+    # binary fractions (2^-20 s) and an interface offset of whole seconds (if_tsoffset)
+    binary = tmp_path / "binary-offset.pcapng"
+    bins = [12345 * 2**20 + k * 333_333 for k in range(len(frames))]
+    _pcapng(binary, list(zip(bins, frames, strict=True)), tsresol=0x80 | 20, tsoffset=1716969600)
 
     async def save(original, out) -> None:
         app = SnifferApp(FileSource(str(original)), Dissector())
@@ -328,9 +337,11 @@ def test_saving_keeps_the_captured_timestamps_exactly(tmp_path):
             await pilot.press("enter")
             await wait_for(pilot, out.exists, what=f"{out} written")
 
-    for original in (pcap, pcapng):
+    for original in (pcap, pcapng, binary):
         want = _tshark_epochs(original)
-        assert len(want) == len(frames) and want[0] == "1716969600.019000000"
+        assert len(want) == len(frames) and want[0] == (
+            "1716981945.000000000" if original is binary else "1716969600.019000000"
+        )
         out = tmp_path / f"saved-{original.name}.pcapng"
         run(save(original, out))
         assert _tshark_epochs(out) == want, original.name
