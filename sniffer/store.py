@@ -1,10 +1,10 @@
 """The packet store: compact summary rows in RAM, frame bytes and dissection context on disk.
 
 The UI's packet list reads rows from here; nothing per packet lives in RAM as a Python object.
-Per frame the store keeps fixed-width columns in `array`s (timestamp, spill offset, lengths,
+Per frame the store keeps fixed-width columns in `array`s (timestamp, exact timestamp, spill offset, lengths,
 interned address/protocol ids, TCP stream, a colour class, and the filter's columns: MQTT
 packet word, topic id, MQTT 5 property ids, ports, TCP flags and length) and the Info text,
-zlib-compressed in blocks of 256 rows; ~85 bytes per frame in all (bench/bench_ui.py measures
+zlib-compressed in blocks of 256 rows; ~95 bytes per frame in all (bench/bench_ui.py measures
 it). sniffer.filter.rows answers display filters from these columns (no Frame rebuilt for them).
 
 Frame bytes go to an unlinked spill file, each record followed by a pickle of the frame's
@@ -146,6 +146,11 @@ class PacketStore:
 
     def __init__(self, spill_dir: str | None = None) -> None:
         self._ts = array("d")
+        # the exact timestamp: integer ticks of 10^-n s (2^-n with bit 7 of n set, as pcapng's
+        # if_tsresol); saving writes these, so a frame's time is never rounded through a float
+        self._ticks = array("Q")
+        self._tsres = array("B")
+        self._ticks_other: dict[int, int] = {}  # rows whose ticks do not fit 64 unsigned bits
         # Time column: ts - first_ts is exactly the dissector's rel_ts (same float operation); rows
         # where it is not (a dissector that saw earlier frames) keep theirs here.
         self._rel_other: dict[int, float] = {}
@@ -190,6 +195,10 @@ class PacketStore:
         self._proto_ids: dict[str, int] = {}
         self.count = 0  # rows readable by other threads
         self.first_ts: float | None = None
+        # extremes of the Time and Length columns: the list widens them to fit (as Wireshark does)
+        self._rel_min = 0.0
+        self._rel_max = 0.0
+        self._len_max = 0
         self._spill = tempfile.TemporaryFile(dir=spill_dir, prefix="mqttsniff-spill-")  # noqa: SIM115
         self._fd = self._spill.fileno()
         self._flushed = 0  # bytes of the spill on disk
@@ -216,6 +225,11 @@ class PacketStore:
     def max_addr_len(self) -> int:
         """Length of the longest Source/Destination seen (the list sizes its columns by it)."""
         return self._max_addr
+
+    def column_lens(self) -> tuple[int, int, int]:
+        """Characters of the widest No., Time (%.6f) and Length values stored so far."""
+        t = max(len(f"{self._rel_max:.6f}"), len(f"{self._rel_min:.6f}"))
+        return len(str(self.count)), t, len(str(self._len_max))
 
     def _class_id(self, cls: type) -> int:
         cid = self._class_ids.get(cls)
@@ -294,8 +308,9 @@ class PacketStore:
         off = frame.data.find(d) if len(d) else -1
         return off + 1
 
-    def add(self, frame: Any) -> int:
-        """Append one dissected frame; returns its row index."""
+    def add(self, frame: Any, ticks: int | None = None, tsresol: int = 9) -> int:
+        """Append one dissected frame; returns its row index. `ticks`/`tsresol`: its timestamp as the
+        capture file had it (see CaptureReader.exact); without them, nanoseconds from frame.ts."""
         data = frame.data
         ctx = self._context(frame)
         with self._write_lock:
@@ -309,8 +324,23 @@ class PacketStore:
             self.first_ts = frame.ts
         ts = frame.ts
         self._ts.append(ts)
-        if ts - self.first_ts != frame.rel_ts:
-            self._rel_other[self.count] = frame.rel_ts
+        if ticks is None:
+            ticks = round(ts * 1e9) if -1e10 < ts < 1e10 else 0  # (inf/nan: no integer time)
+        if 0 <= ticks <= 0xFFFF_FFFF_FFFF_FFFF:
+            self._ticks.append(ticks)
+        else:
+            self._ticks.append(0)
+            self._ticks_other[self.count] = ticks
+        self._tsres.append(tsresol)
+        rel = frame.rel_ts
+        if ts - self.first_ts != rel:
+            self._rel_other[self.count] = rel
+        if rel > self._rel_max:
+            self._rel_max = rel
+        elif rel < self._rel_min:
+            self._rel_min = rel
+        if frame.orig_len > self._len_max:
+            self._len_max = frame.orig_len
         self._off.append(off)
         self._caplen.append(len(data))
         self._origlen.append(frame.orig_len)
@@ -448,6 +478,11 @@ class PacketStore:
 
     def ts(self, i: int) -> float:
         return self._ts[i]
+
+    def exact_ts(self, i: int) -> tuple[int, int]:
+        """(ticks, tsresol) of row i: its timestamp exactly as captured (see add())."""
+        ticks = self._ticks_other.get(i, self._ticks[i]) if self._ticks_other else self._ticks[i]
+        return ticks, self._tsres[i]
 
     def rel_ts(self, i: int) -> float:
         if self._rel_other:
@@ -596,6 +631,8 @@ class PacketStore:
         """Bytes of RAM the rows take (columns, Info text, interned strings)."""
         cols = (
             self._ts,
+            self._ticks,
+            self._tsres,
             self._mq,
             self._mlen,
             self._topic,

@@ -14,7 +14,7 @@ from sniffer.ui.detail import DetailTree
 from sniffer.ui.packet_list import PALETTE, row_style
 from sniffer.ui.screens import HelpScreen, QuitScreen, SaveScreen
 from tests.conftest import require_tool
-from tests.ui_helpers import CORPUS, dissected, make_app, records, run, settle
+from tests.ui_helpers import CORPUS, dissected, make_app, palette_run, records, run, settle, wait_for
 
 FRAMES = dissected()
 PUBLISH_ALINK = next(f.number for f in FRAMES if f.pdus and f.pdus[0].msgtype == 3 and "/thing/event/" in f.info)
@@ -39,7 +39,8 @@ async def select(app, pilot, number: int) -> None:
     await pilot.press("g")
     app.plist.focus()
     app.plist._set_cursor(app.plist._display_index(number - 1))
-    await pilot.pause(0.05)
+    await wait_for(pilot, lambda: app.selected_row == number - 1, what=f"frame {number} selected")
+    await pilot.pause()  # its tree laid out and its cursor placed (callbacks after the refresh)
 
 
 def test_rows_appear_and_first_frame_is_shown():
@@ -121,7 +122,7 @@ def test_tree_node_highlights_exactly_its_bytes_and_bytes_select_the_field():
             assert app.hexv.hl_range == (node.start, node.start + node.length)
             # a mouse click on a byte does the same: the first byte of the frame is in Ethernet's dst
             await pilot.click("#bytes", offset=(7, 1))
-            await pilot.pause(0.1)
+            await wait_for(pilot, lambda: app.details.cursor_node.data.start == 0, what="the clicked byte's field")
             node = app.details.cursor_node.data
             assert node.fdef.abbrev.startswith("eth.") and node.start == 0  # eth.dst's I/G bit: innermost
             assert app.hexv.hl_range == (0, node.length)
@@ -214,7 +215,9 @@ def test_pause_tail_and_new_rows_counter():
             await pilot.press("space")
             assert app.paused and "PAUSED" in app.status_text()
             app.source.push(recs[20:30])
-            await pilot.pause(0.4)
+            await wait_for(pilot, lambda: app.store.count == 30, what="the frames stored")
+            app._poll()  # a display tick with the new rows in the store
+            await pilot.pause()
             assert app.store.count == 30 and app.plist.count == 20  # captured, not displayed
             await pilot.press("space")
             await settle(app, pilot, 30)
@@ -270,10 +273,7 @@ def test_save_displayed_and_all_frames_to_pcapng(tmp_path):
                 if everything:
                     app.screen.query_one("#save-all").value = True
                 await pilot.press("enter")
-                for _ in range(100):
-                    await pilot.pause(0.05)
-                    if (tmp_path / name).exists():
-                        break
+                await wait_for(pilot, (tmp_path / name).exists, what=name)
                 got = list(open_capture(str(tmp_path / name)))
                 assert len(got) == count
                 out = subprocess.run([tshark, "-r", str(tmp_path / name)], capture_output=True, text=True)
@@ -295,7 +295,7 @@ def test_help_and_quit():
             await pilot.press("escape")
             assert not isinstance(app.screen, HelpScreen)
             await pilot.press("q")  # a file: nothing to lose, quits at once
-            await pilot.pause(0.1)
+            await wait_for(pilot, lambda: not app.is_running, what="the app to exit")
         assert app.return_code == 0
 
     run(go())
@@ -315,10 +315,7 @@ def test_quit_asks_when_live_capture_is_unsaved(tmp_path):
             app.screen.query_one("#save-path").value = str(tmp_path / "live.pcapng")
             app.screen.query_one("#save-all").value = True
             await pilot.press("enter")
-            for _ in range(100):
-                await pilot.pause(0.05)
-                if not app.is_running:
-                    break
+            await wait_for(pilot, lambda: not app.is_running, what="the app to save and exit")
         assert len(list(open_capture(str(tmp_path / "live.pcapng")))) == 12
 
     run(go())
@@ -362,8 +359,8 @@ def test_secrets_masked_until_revealed():
             pw = next(n for top in app._sel_nodes for n in top.walk() if n.fdef and n.fdef.abbrev == "mqtt.passwd")
             assert app.hexv.masked[0] == [(pw.start, pw.start + pw.length)]
             line = pw.start // 16
-            app.hexv.scroll_to(y=0, animate=False)
-            await pilot.pause(0.05)
+            app.hexv.scroll_to(y=0, animate=False, immediate=True)
+            await wait_for(pilot, lambda: round(app.hexv.scroll_y) == 0, what="the bytes at the top")
             rendered = "".join(s.text for s in app.hexv.render_line(line - round(app.hexv.scroll_y)))
             assert "**" in rendered
             await pilot.press("s")
@@ -407,8 +404,8 @@ def test_malformed_frames_are_marked():
                 assert app.store.cls(i) & CLS_MALFORMED
                 assert row_style(app.store.cls(i), True) == PALETTE[True]["malformed"]
             app.plist.scroll_to(y=bad[0], animate=False, immediate=True)
-            await pilot.pause(0.05)
-            text = "".join(s.text for s in app.plist.render_line(0))
+            await pilot.pause()
+            text = "".join(s.text for s in app.plist.render_line(bad[0] - round(app.plist.scroll_y)))
             assert text.startswith("!")
 
     run(go())
@@ -423,13 +420,8 @@ def test_every_action_is_in_the_command_palette():
             for b in app.BINDINGS:
                 assert any(t.startswith(b.description) for t in titles), b.description
             # run one through the palette itself
-            await pilot.press("ctrl+p")
-            await pilot.pause(0.2)
-            await pilot.press(*"Secrets")
-            await pilot.pause(0.5)
-            await pilot.press("enter")
-            await pilot.pause(0.3)
-            assert app.show_secrets
+            await palette_run(pilot, "Secrets")
+            await wait_for(pilot, lambda: app.show_secrets, what="the palette's Secrets to run")
 
     run(go())
 

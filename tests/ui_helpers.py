@@ -41,9 +41,38 @@ async def settle(app, pilot, rows: int | None = None, timeout: float = 10.0) -> 
         caught_up = view.scanned >= total and not app.loader.scanning
         done = app.loader.done.is_set() or app.source.live
         if caught_up and done and app.plist.count == shown and (rows is None or shown == rows):
-            await pilot.pause(0.05)
+            # and the screen says so: the status bar shows the final state (not "filtering 100%"),
+            # the callbacks of the last update (tree cursor, scrolling) have run
+            await wait_for(pilot, lambda: app.status_bar.content == app.status_text(), timeout, "the status bar")
+            await pilot.pause()
             return
     raise AssertionError(f"UI did not settle: {app.loader.snapshot()[1:]} shown={app.plist.count} want={rows}")
+
+
+async def wait_for(pilot, condition, timeout: float = 10.0, what: str = "") -> None:
+    """Poll `condition()` between UI turns until it holds: tests wait for the state they check, not
+    for a fixed time (a busy machine runs the loader and the UI more slowly)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not condition():
+        if loop.time() > end:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        await pilot.pause(0.02)
+    await pilot.wait_for_scheduled_animations()
+
+
+async def palette_run(pilot, text: str) -> None:
+    """Run the command palette's best match for `text`, as a user does (ctrl+p, type, Enter)."""
+    from textual.command import CommandPalette
+
+    app = pilot.app
+    await pilot.press("ctrl+p")
+    await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), what="the palette")
+    await pilot.press(*text)
+    palette = app.screen
+    await wait_for(pilot, lambda: palette.query_one("CommandList").option_count > 0, what="palette matches")
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: not isinstance(app.screen, CommandPalette), what="the palette to close")
 
 
 def run(coro) -> None:

@@ -60,6 +60,13 @@ class CaptureReader:
         self._close = close
         self._read = _reader(f)
         self.truncated = False
+        # exact=True: before each record is yielded, ticks and tsresol hold its timestamp as the file
+        # has it (an integer count of 10^-n s, or 2^-n s with bit 7 of tsresol set, as pcapng's
+        # if_tsresol), if_tsoffset included; the UI saves frames with them, never through a float
+        self.exact = False
+        self.ticks = 0
+        self.tsresol = 6
+        self._ifx: list[tuple[int, int]] = []  # per pcapng interface: (if_tsresol, if_tsoffset in ticks)
         self._buf = b""
         self._fill(4)
         magic = self._buf[:4]
@@ -118,6 +125,11 @@ class CaptureReader:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _exact_ts(self, ifid: int, hi: int, lo: int) -> None:
+        res, off = self._ifx[ifid]
+        self.tsresol = res
+        self.ticks = ((hi << 32) | lo) + off
+
     def __iter__(self) -> Iterator[tuple[float, bytes, int, int]]:
         if self.format == "pcap":
             return self._iter_pcap()
@@ -138,6 +150,9 @@ class CaptureReader:
         div = float(self._div)
         lt = self.linktype
         rh = self._rechdr
+        exact = self.exact
+        units: int = self._div
+        self.tsresol = 9 if units == 1_000_000_000 else 6
         buf, pos, blen = self._buf, 0, len(self._buf)
         while True:
             if blen - pos < rh:
@@ -164,6 +179,8 @@ class CaptureReader:
                     return
                 buf, pos, blen = self._buf, 0, len(self._buf)
                 continue
+            if exact:
+                self.ticks = sec * units + frac
             yield sec + frac / div, buf[start:end], olen, lt
             pos = end
 
@@ -189,6 +206,7 @@ class CaptureReader:
                 else:
                     raise CaptureError(f"{self.path}: bad pcapng byte-order magic 0x{bom.hex()}")
                 ifaces = []  # interfaces are per section
+                self._ifx = []
             btype, blocklen = struct.unpack_from(e + "II", buf, pos)
             if blocklen < 12 or blocklen % 4 or blocklen > MAX_BLOCK:
                 raise CaptureError(f"{self.path}: corrupt pcapng block (type {btype}, length {blocklen}), stopping")
@@ -205,12 +223,15 @@ class CaptureReader:
                 if caplen > MAX_FRAME or 28 + caplen > blocklen - 4:
                     raise CaptureError(f"{self.path}: packet block claims {caplen} bytes: corrupt capture, stopping")
                 if ifid < len(ifaces):
+                    if self.exact:
+                        self._exact_ts(ifid, hi, lo)
                     lt, div, tsoff, _ = ifaces[ifid]
                     ts = ((hi << 32) | lo) / div if hi < 0x80000000 else _signed_ts(hi, lo, div)
                     yield ts + tsoff, buf[pos + 28 : pos + 28 + caplen], olen, lt
             elif btype == 3:  # Simple Packet Block: interface 0, no timestamp
                 olen = struct.unpack_from(e + "I", buf, pos + 8)[0]
                 if ifaces:
+                    self.ticks = 0  # no timestamp
                     lt, div, tsoff, snap = ifaces[0]
                     caplen = min(olen, blocklen - 16, snap or MAX_FRAME)
                     if caplen > MAX_FRAME:
@@ -223,6 +244,8 @@ class CaptureReader:
                 if caplen > MAX_FRAME or 28 + caplen > blocklen - 4:
                     raise CaptureError(f"{self.path}: packet block claims {caplen} bytes: corrupt capture, stopping")
                 if ifid < len(ifaces):
+                    if self.exact:
+                        self._exact_ts(ifid, hi, lo)
                     lt, div, tsoff, _ = ifaces[ifid]
                     ts = ((hi << 32) | lo) / div if hi < 0x80000000 else _signed_ts(hi, lo, div)
                     yield ts + tsoff, buf[pos + 28 : pos + 28 + caplen], olen, lt
@@ -230,6 +253,7 @@ class CaptureReader:
                 ifaces.append(_parse_idb(buf, pos, blocklen, e))
                 if self.linktype == -1:
                     self.linktype = ifaces[-1][0]
+                self._ifx.append(_idb_exact(buf, pos, blocklen, e))
             pos = end
 
 
@@ -246,6 +270,24 @@ def _signed_ts(hi: int, lo: int, div: float) -> float:
     if sec >= 1 << 63:
         sec -= 1 << 64
     return sec + (ticks % units) / div
+
+
+def _idb_exact(buf: bytes, pos: int, blocklen: int, e: str) -> tuple[int, int]:
+    """(if_tsresol byte, if_tsoffset in ticks of that resolution) of an IDB, for exact timestamps."""
+    res, off = 6, 0
+    p, end = pos + 16, pos + blocklen - 4
+    while p + 4 <= end:
+        code, ln = struct.unpack_from(e + "HH", buf, p)
+        if code == 0:
+            break
+        v = p + 4
+        if code == 9 and ln >= 1 and v < end:
+            res = buf[v]
+        elif code == 14 and ln >= 8 and v + 8 <= end:
+            off = struct.unpack_from(e + "q", buf, v)[0]
+        p = v + ((ln + 3) & ~3)
+    units = 2 ** (res & 0x7F) if res & 0x80 else 10**res
+    return res, off * units
 
 
 def _parse_idb(buf: bytes, pos: int, blocklen: int, e: str) -> tuple[int, float, float, int]:

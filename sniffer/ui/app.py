@@ -7,6 +7,8 @@ bulk; it rebuilds the detail tree and bytes of the selected frame only, from the
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 from typing import Any
 
@@ -82,7 +84,23 @@ class SnifferApp(App):
         Binding("t", "toggle_theme", "Theme", show=False, id="theme"),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("q", "quit_app", "Quit", id="quit"),
+        # every way out asks the same question as q (Textual's ctrl+c only shows a hint, its ctrl+q
+        # and palette Quit exit at once): priority, so the filter bar's copy does not swallow it
+        Binding("ctrl+c", "quit_app", "Quit", show=False, priority=True),
     ]
+    # what each action does, for the command palette (the actions' docstrings are for developers)
+    DESCRIPTIONS = {
+        "edit_filter": "Edit the display filter (Enter applies, Esc clears)",
+        "toggle_pause": "Pause or resume the display; the capture goes on",
+        "follow_stream": "Show only the selected frame's TCP connection (tcp.stream == N)",
+        "toggle_payload": "Switch the bottom pane between the bytes and the message payload",
+        "payload_mode": "Cycle the payload view: auto, text, JSON, hex",
+        "toggle_secrets": "Reveal or mask secret fields (passwords)",
+        "save": "Save the displayed frames or all frames to a pcapng file",
+        "toggle_theme": "Switch between the dark and the light theme",
+        "help": "Show the keys",
+        "quit_app": "Quit (asks first when a live capture has unsaved frames)",
+    }
 
     def __init__(
         self,
@@ -173,18 +191,18 @@ class SnifferApp(App):
 
     def _poll(self) -> None:
         view, shown, _total = self.loader.snapshot()
-        if view.generation != self._view_gen or (shown != self.plist.count and not self.paused):
+        if view.generation != self._view_gen or (shown != self.plist.count and not self.paused) or self.plist.pending:
             self.refresh_view()
         elif self.plist.tail:
             self.plist.scroll_to_cursor()  # a layout pass may have clamped the scroll before the rows came
 
     def refresh_view(self, force: bool = False) -> None:
-        view, shown, _total = self.loader.snapshot()
+        view, shown, scanned = self.loader.displayed()
         plist = self.plist
         new_gen = view.generation != self._view_gen
-        if new_gen or force or not self.paused:
+        if new_gen or force or not self.paused or plist.pending:
             self._view_gen = view.generation
-            plist.set_view(view.rows, shown, new_gen)
+            plist.set_view(view.rows, shown, new_gen, scanned)
             self.list_header.refresh()
         self._update_status()
 
@@ -215,7 +233,7 @@ class SnifferApp(App):
             parts.append(f"capture filter: {escape(text_escape(self.source.capture_filter))}")
         parts.append(f"captured {captured:,} · shown {plist.count:,} · dropped {kdrops + qdrops:,}")
         if self.source.live:
-            parts.append(f"{self.loader.rate:,.0f} pkt/s")
+            parts.append(f"{self.loader.update_rate():,.0f} pkt/s")
         if self.loader.scanning:
             parts.append(f"filtering {view.scanned * 100 // max(total, 1)}%")
         if plist.new_since and not plist.tail and (self.source.live or self.paused):
@@ -387,7 +405,14 @@ class SnifferApp(App):
     def action_toggle_secrets(self) -> None:
         """Reveal or mask secret fields (passwords) in the details and bytes."""
         self.show_secrets = not self.show_secrets
-        self.show_frame(self.selected_row)
+        if self._sel_frame is not None:
+            # the same frame's nodes relabelled: the tree's cursor and the bytes' highlight stay put
+            cur = self.details.cursor_node
+            keep = cur.data if cur is not None else None
+            self.details.show(self._sel_nodes, self.show_secrets, keep=keep)
+            self.hexv.masked = {} if self.show_secrets else secret_ranges(self._sel_nodes)
+            self.hexv.refresh()
+            self._show_payload()
         self._update_status()
 
     def action_toggle_theme(self) -> None:
@@ -440,6 +465,8 @@ class SnifferApp(App):
 
     def action_quit_app(self) -> None:
         """Quit (asks first when a live capture has unsaved frames)."""
+        if isinstance(self.screen, QuitScreen):
+            return  # already asking (a second ctrl+c): one question at a time
         n = self.unsaved()
         if not n:
             self.exit()
@@ -456,16 +483,44 @@ class SnifferApp(App):
 
         self.push_screen(QuitScreen(n), answered)
 
+    async def action_quit(self) -> None:
+        """Textual's ctrl+q: the same question as q."""
+        self.action_quit_app()
+
+    def action_help_quit(self) -> None:
+        """Textual's ctrl+c hint (when our binding is not reached): quit like q instead."""
+        self.action_quit_app()
+
     def get_system_commands(self, screen: Any):
-        yield from super().get_system_commands(screen)
+        for cmd in super().get_system_commands(screen):
+            # Textual's Quit exits without asking (ours asks); its Screenshot saves to ~/Downloads,
+            # which may not exist
+            if cmd.title not in ("Quit", "Screenshot"):
+                yield cmd
+        yield SystemCommand("Screenshot", "Save an SVG screenshot of the screen", self.action_save_screenshot)
         for binding in self.BINDINGS:
-            method = getattr(self, f"action_{binding.action.split('(')[0]}", None)
-            doc = (method.__doc__ or binding.description).strip().splitlines()[0] if method else binding.description
-            yield SystemCommand(f"{binding.description} ({binding.key})", doc, self._runner(binding.action))
+            if binding.key == "ctrl+c":
+                continue  # the second key of Quit, listed once
+            action = binding.action.split("(")[0]
+            doc = self.DESCRIPTIONS.get(action, binding.description)
+            key = self.get_key_display(binding)
+            key = key.capitalize() if len(key) > 1 else key  # "Space", as the help and the README say
+            yield SystemCommand(f"{binding.description} ({key})", doc, self._runner(binding.action))
         plist = self.plist
         yield SystemCommand("First packet (g)", "Jump to the first packet", plist.action_first)
         yield SystemCommand("Last packet (G)", "Jump to the last packet and follow new ones", plist.action_last)
         yield SystemCommand("Clear display filter (Esc)", "Show every packet", lambda: self._filter_cleared())
+
+    def action_save_screenshot(self) -> None:
+        """Save an SVG screenshot in the first directory that exists and takes it, and say where."""
+        for where in screenshot_dirs():
+            try:
+                path = self.save_screenshot(path=where)
+            except OSError:
+                continue
+            self.notify(f"Saved screenshot to {escape(path)}", title="Screenshot")
+            return
+        self.notify("Could not save a screenshot: no writable directory", title="Screenshot", severity="error")
 
     def _runner(self, action: str):
         async def run() -> None:
@@ -475,6 +530,12 @@ class SnifferApp(App):
 
     def status_loaded(self) -> bool:
         return self.loader.done.is_set() and not self.loader.scanning
+
+
+def screenshot_dirs() -> list[str]:
+    """Where a screenshot may go, best first: ~/Downloads if it exists, the working directory, /tmp."""
+    dirs = [os.path.expanduser("~/Downloads"), os.getcwd(), tempfile.gettempdir()]
+    return [d for d in dirs if os.path.isdir(d)]
 
 
 def elapsed_ms(t0: float) -> float:

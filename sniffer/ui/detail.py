@@ -38,8 +38,9 @@ class DetailTree(Tree):
         self._building = False
         self.top_nodes: list[Node] = []
 
-    def show(self, nodes: list[Node], show_secrets: bool) -> Node | None:
-        """Replace the tree with `nodes` (the selected frame's dissection); returns the field it starts on."""
+    def show(self, nodes: list[Node], show_secrets: bool, keep: Node | None = None) -> Node | None:
+        """Replace the tree with `nodes` (the selected frame's dissection); returns the field it starts
+        on: `keep` (one of `nodes`, when the same frame is shown again) or the first MQTT layer."""
         first = None
         self._building = True
         try:
@@ -51,9 +52,11 @@ class DetailTree(Tree):
             self.root.expand()
             # Start on the first MQTT layer (a Wireshark user's first look), else at the top.
             first = next((n for n in nodes if n.fdef is not None and n.fdef.abbrev == "mqtt"), None)
-            tn = self.nodes_by_id.get(id(first)) if first is not None else None
-            if tn is not None:
-                self.call_after_refresh(self._start_at, tn)
+            if keep is not None and id(keep) in self.nodes_by_id:
+                first = keep  # the same frame again (secrets toggled): the cursor stays on its node
+                self.call_after_refresh(self._move_to, self.nodes_by_id[id(keep)])
+            elif first is not None and id(first) in self.nodes_by_id:
+                self.call_after_refresh(self._start_at, self.nodes_by_id[id(first)])
         finally:
             self._building = False
         return first

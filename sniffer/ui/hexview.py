@@ -115,13 +115,13 @@ class HexView(ScrollView, can_focus=True):
         width = self.scrollable_content_region.width or self.size.width
         data = self.data
         off = line * 16
+        plain = self.rich_style  # the theme's background and text (a Line API strip is drawn as is)
         if off >= len(data) or line < 0:
-            return Strip.blank(width)
+            return Strip.blank(width, plain)
         dark = self.app.current_theme.dark
-        hl = Style.parse("bold #000000 on #5fafff" if dark else "bold #000000 on #8ec5ff")
+        hl = plain + Style.parse("bold #000000 on #5fafff" if dark else "bold #000000 on #8ec5ff")
         cur = Style.parse("reverse")
-        dim = Style.parse("#808080")
-        plain = Style()
+        dim = plain + Style.parse("#808080")
         masked = self.masked.get(self.source, ())
         lo, hi = self.hl_range or (-1, -1)
         segs = [Segment(f"{off:04x}  ", dim)]
@@ -129,7 +129,7 @@ class HexView(ScrollView, can_focus=True):
         for j in range(16):
             i = off + j
             if i >= len(data):
-                segs.append(Segment("   "))
+                segs.append(Segment("   ", plain))
                 continue
             b = data[i]
             secret = any(a <= i < z for a, z in masked)
@@ -142,6 +142,6 @@ class HexView(ScrollView, can_focus=True):
             # the gap after a byte is highlighted when the next byte is too, so a field reads as one block
             segs.append(Segment(" ", hl if lo <= i + 1 < hi and j < 15 else plain))
             asc.append(Segment(ch, st))
-        segs.append(Segment("  "))
+        segs.append(Segment("  ", plain))
         segs.extend(asc)
-        return Strip(segs).crop_extend(0, width, None)
+        return Strip(segs).crop_extend(0, width, plain)

@@ -71,10 +71,13 @@ class Loader:
                 frame_fn = self.dissector.frame
                 add = self.store.add
                 first_row = self.store.count
-                for ts, data, orig_len, linktype in batch:
+                for rec in batch:
                     number += 1
-                    fr = frame_fn(number, ts, linktype, data, orig_len)
-                    add(fr)
+                    fr = frame_fn(number, rec[0], rec[3], rec[1], rec[2])
+                    if len(rec) > 4:
+                        add(fr, rec[4], rec[5])  # the file's exact timestamp, kept for saving
+                    else:
+                        add(fr)
                     frames.append(fr)
                 self._match_new(first_row, frames)
                 self._tick()
@@ -86,12 +89,20 @@ class Loader:
             self.done.set()
             self.notify()
 
-    def _tick(self, force: bool = False) -> None:
+    def update_rate(self) -> float:
+        """The frames/s over the last second or so. Called by the loader per batch and by the UI's
+        status tick: when traffic stops no batch comes, and the rate must still fall to 0."""
         now = time.monotonic()
         t0, n0 = self._rate_mark
         if now - t0 >= 1.0:
-            self.rate = (self.store.count - n0) / (now - t0)
-            self._rate_mark = (now, self.store.count)
+            count = self.store.count
+            self.rate = (count - n0) / (now - t0)
+            self._rate_mark = (now, count)
+        return self.rate
+
+    def _tick(self, force: bool = False) -> None:
+        now = time.monotonic()
+        self.update_rate()
         if force or now - self._last_notify >= UPDATE_INTERVAL:
             self._last_notify = now
             self.notify()
@@ -172,6 +183,14 @@ class Loader:
             total = self.store.count
             shown = total if view.rows is None else len(view.rows)
             return view, shown, total
+
+    def displayed(self) -> tuple[View, int, int]:
+        """(view, displayed rows, stored rows evaluated by its filter) at this instant, consistent."""
+        with self.lock:
+            view = self.view
+            if view.rows is None:
+                return view, self.store.count, self.store.count
+            return view, len(view.rows), view.scanned
 
     @property
     def scanning(self) -> bool:

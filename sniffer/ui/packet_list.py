@@ -1,8 +1,8 @@
 """The packet list: a Line-API virtual list over the store's compact rows (never a DataTable).
 
 `render_line(y)` formats only the rows on screen; rendered rows are kept in an LRU cache of
-strips keyed by (row, width, selected, focus, theme). `virtual_size` is the number of displayed
-rows, so jumping anywhere in a million rows costs one screenful of formatting.
+strips keyed by (row, width, selected, focus, theme, column widths). `virtual_size` is the number
+of displayed rows, so jumping anywhere in a million rows costs one screenful of formatting.
 Colours follow the spirit of Wireshark's colouring rules: one colour per MQTT packet family,
 TCP control frames dimmed, RST red, malformed frames marked with "!" on a red background.
 """
@@ -32,12 +32,12 @@ _FAMILY = {1: "conn", 2: "conn", 3: "pub", 4: "ack", 5: "ack", 6: "ack", 7: "ack
 PALETTE = {
     True: {  # dark themes
         "conn": "#87d787", "pub": "#5fafff", "ack": "#87afd7", "sub": "#d7afff", "ping": "#d7d787",
-        "disc": "#ffaf5f", "control": "#767676", "data": "#bcbcbc", "rst": "#ff5f5f", "other": "#d0d0d0",
+        "disc": "#ffaf5f", "control": "#8a8a8a", "data": "#bcbcbc", "rst": "#ff5f5f", "other": "#d0d0d0",
         "malformed": "bold #ffffff on #870000", "cursor": "on #264f78", "cursor_blur": "on #3a3a3a",
     },
     False: {  # light themes
         "conn": "#006400", "pub": "#0040c0", "ack": "#3a5f8f", "sub": "#7a1fb0", "ping": "#6b5d00",
-        "disc": "#a04a00", "control": "#9a9a9a", "data": "#444444", "rst": "#c00000", "other": "#202020",
+        "disc": "#a04a00", "control": "#6c6c6c", "data": "#444444", "rst": "#c00000", "other": "#202020",
         "malformed": "bold #ffffff on #b00000", "cursor": "on #b3d4fc", "cursor_blur": "on #dddddd",
     },
 }  # fmt: skip
@@ -48,13 +48,16 @@ COLUMNS = (("No.", 6, True), ("Time", 10, True), ("Source", 15, False), ("Destin
 NARROW = 100  # below this width the columns shrink so Info keeps some room at 80 columns
 
 
-def widths(width: int, addr_len: int) -> tuple[int, ...]:
-    """Column widths for a screen `width` when the longest address seen is `addr_len` characters."""
+def widths(width: int, addr_len: int, lens: tuple[int, int, int] = (0, 0, 0)) -> tuple[int, ...]:
+    """Column widths for a screen `width` when the longest address seen is `addr_len` characters and
+    the widest No., Time and Length values are `lens` characters: those three grow to fit (a
+    number or a time is never cut), addresses are capped."""
+    no, t, n = lens
     if width < NARROW:
         a = max(min(addr_len, 15), 7)
-        return (5, 9, a, a, 4, 5)
+        return (max(5, no), max(9, t), a, a, 4, max(5, n))
     a = max(min(addr_len, 39), 11)
-    return (6, 10, a, a, 8, 6)
+    return (max(6, no), max(10, t), a, a, 8, max(6, n))
 
 
 CACHE_ROWS = 2048
@@ -149,6 +152,7 @@ class PacketList(ScrollView, can_focus=True):
         self.tail = False  # follow new packets
         self.new_since = 0  # rows that arrived while the user was away from the end
         self._cache: OrderedDict[tuple, Strip] = OrderedDict()
+        self._want = -1  # stored row to select once a new filter's scan reaches it
 
     # -- data --------------------------------------------------------------------------------
     def store_row(self, d: int) -> int:
@@ -158,9 +162,13 @@ class PacketList(ScrollView, can_focus=True):
     def selected_row(self) -> int:
         return self.store_row(self.cursor) if 0 <= self.cursor < self.count else -1
 
-    def set_view(self, rows: Any, count: int, new_generation: bool) -> None:
-        """Show `count` rows of `rows`; keep the selection on the same stored row across filters."""
-        old_row = self.selected_row
+    def set_view(self, rows: Any, count: int, new_generation: bool, scanned: int | None = None) -> None:
+        """Show `count` rows of `rows`; keep the selection on the same stored row across filters.
+
+        A new filter's rows come from a scan thread (`scanned`: stored rows evaluated so far): the
+        selected row is re-selected once the scan has passed it, not guessed from the rows known
+        when the filter was applied (often none yet)."""
+        old_row = self._want if self._want >= 0 else self.selected_row
         grew = count - self.count if not new_generation else 0
         self.rows = rows
         self.count = count
@@ -168,10 +176,17 @@ class PacketList(ScrollView, can_focus=True):
         if new_generation:
             self._cache.clear()
             self.new_since = 0
-            target = self._display_index(old_row) if old_row >= 0 else -1
-            if target < 0 and count:
-                target = count - 1 if self.tail else 0
-            self._set_cursor(target if count else -1, force=True)
+            self._want = old_row
+            if old_row >= 0 and self.cursor >= 0:
+                self.cursor = -1  # no row highlighted until the scan decides (the details stay)
+        if self._want >= 0:
+            if scanned is None or self._want < scanned:
+                target = self._display_index(self._want)
+                if target < 0 and count:
+                    target = count - 1 if self.tail else 0
+                self._set_cursor(target if count else -1, force=True)
+        elif new_generation:
+            self._set_cursor((count - 1 if self.tail else 0) if count else -1, force=True)
         elif self.tail and count:
             self._set_cursor(count - 1)
             self.call_after_refresh(self.scroll_to_cursor)
@@ -181,6 +196,11 @@ class PacketList(ScrollView, can_focus=True):
             if self.cursor < 0 and count:
                 self._set_cursor(0)
         self.refresh()
+
+    @property
+    def pending(self) -> bool:
+        """A new filter's scan has not yet reached the row to keep selected."""
+        return self._want >= 0
 
     def _display_index(self, row: int) -> int:
         if self.rows is None:
@@ -199,7 +219,7 @@ class PacketList(ScrollView, can_focus=True):
         return self.count - 1
 
     def columns(self) -> tuple[int, ...]:
-        return widths(self.size.width, self.store.max_addr_len())
+        return widths(self.size.width, self.store.max_addr_len(), self.store.column_lens())
 
     def invalidate(self) -> None:
         self._cache.clear()
@@ -207,6 +227,7 @@ class PacketList(ScrollView, can_focus=True):
 
     # -- cursor ------------------------------------------------------------------------------
     def _set_cursor(self, d: int, force: bool = False) -> None:
+        self._want = -1  # a move (the user's or the view's) settles the selection
         d = max(-1, min(d, self.count - 1))
         if d == self.cursor and not force:
             return
@@ -282,18 +303,22 @@ class PacketList(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         d = round(self.scroll_y) + y
         width = self.scrollable_content_region.width or self.size.width
+        # the widget's own colours (the theme's background and text) under every row: a Line API
+        # strip is drawn as is, so segments without a background showed the terminal's own
+        base = self.rich_style
         if d >= self.count or d < 0:
-            return Strip.blank(width)
+            return Strip.blank(width, base)
         row = self.store_row(d)
         selected = d == self.cursor
         dark = self.app.current_theme.dark
-        key = (row, width, selected, self.has_focus if selected else False, dark, self.store.max_addr_len())
+        cols = self.columns()
+        key = (row, width, selected, self.has_focus if selected else False, self.app.theme, cols)
         strip = self._cache.get(key)
         if strip is not None:
             self._cache.move_to_end(key)
             return strip
-        text = row_text(self.store.row(row), width, self.columns())
-        style = Style.parse(row_style(self.store.cls(row), dark))
+        text = row_text(self.store.row(row), width, cols)
+        style = base + Style.parse(row_style(self.store.cls(row), dark))
         if selected:
             style = style + Style.parse(PALETTE[dark]["cursor" if self.has_focus else "cursor_blur"])
         strip = Strip([Segment(text, style)], width)

@@ -1,4 +1,5 @@
-"""Write stored frames to a pcapng file (one interface block per link type), from the store's spill."""
+"""Write stored frames to a pcapng file (one interface block per link type and timestamp resolution),
+from the store's spill, with each frame's timestamp exactly as it was captured (integer ticks)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import sniffer
+
+MAX_TICKS = (1 << 64) - 1
 
 
 def _option(code: int, value: bytes) -> bytes:
@@ -24,28 +27,29 @@ def _shb() -> bytes:
     return _block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + opts)
 
 
-def _idb(linktype: int) -> bytes:
-    opts = _option(9, bytes([9])) + _option(0, b"")  # if_tsresol: nanoseconds
+def _idb(linktype: int, tsresol: int) -> bytes:
+    opts = _option(9, bytes([tsresol])) + _option(0, b"")  # if_tsresol: the source's resolution
     return _block(1, struct.pack("<HHI", linktype, 0, 0) + opts)
 
 
 def write_pcapng(path: str, store: Any, rows: Iterable[int], progress: Callable[[int], None] | None = None) -> int:
     """Write `rows` of `store` to `path`; returns the number of frames written (OSError on failure)."""
-    interfaces: dict[int, int] = {}
+    interfaces: dict[tuple[int, int], int] = {}
     n = 0
     tmp = path + ".part"
     with open(tmp, "wb") as f:
         f.write(_shb())
         for i in rows:
-            ts, data, orig_len, linktype = store.raw(i)
-            ifid = interfaces.get(linktype)
+            _ts, data, orig_len, linktype = store.raw(i)
+            ticks, tsresol = store.exact_ts(i)
+            ifid = interfaces.get((linktype, tsresol))
             if ifid is None:
-                ifid = interfaces[linktype] = len(interfaces)
-                f.write(_idb(linktype))
-            ns = round(ts * 1e9)
+                ifid = interfaces[linktype, tsresol] = len(interfaces)
+                f.write(_idb(linktype, tsresol))
+            ticks = min(max(ticks, 0), MAX_TICKS)  # an EPB holds 64 unsigned bits (extreme stamps clamped)
             pad = b"\0" * (-len(data) % 4)
             total = 32 + len(data) + len(pad)
-            f.write(struct.pack("<IIIIIII", 6, total, ifid, ns >> 32, ns & 0xFFFFFFFF, len(data), orig_len))
+            f.write(struct.pack("<IIIIIII", 6, total, ifid, ticks >> 32, ticks & 0xFFFFFFFF, len(data), orig_len))
             f.write(data)
             f.write(pad + struct.pack("<I", total))
             n += 1

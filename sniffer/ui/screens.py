@@ -27,7 +27,7 @@ KEYS: list[tuple[str, str]] = [
     ("t", "dark / light theme"),
     ("Ctrl+P", "command palette (every action)"),
     ("?", "this help"),
-    ("q", "quit (asks if a live capture is unsaved)"),
+    ("q Ctrl+C", "quit (asks if a live capture is unsaved; Ctrl+Q and the palette too)"),
 ]
 
 

@@ -1,8 +1,10 @@
 """Packet sources for the UI: where raw frames come from (a file, a live interface, a test's list).
 
 A source yields batches of raw records `(ts, data, orig_len, linktype)` (the capture readers'
-order) to the loader thread and knows how to describe itself for the status bar. Sources never
-touch widgets; the loader dissects, stores and tells the UI in coalesced updates.
+order), a file's with `ticks, tsresol` after them (its exact timestamp, see CaptureReader.exact,
+so that saving writes what was read, not a float's rounding), to the loader thread, and knows how
+to describe itself for the status bar. Sources never touch widgets; the loader dissects, stores and
+tells the UI in coalesced updates.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import queue
 from collections.abc import Iterator
 from typing import Protocol
 
-Record = tuple[float, bytes, int, int]  # ts, data, orig_len, linktype
+Record = tuple  # ts, data, orig_len, linktype[, ticks, tsresol]
 BATCH = 2000  # records per batch from a file: large enough to amortise, small enough to stay responsive
 
 
@@ -53,6 +55,7 @@ class FileSource:
         self.name = name or os.path.basename(path)
         self.count = count
         self.reader = open_capture(path)
+        self.reader.exact = True
         self._stopped = False
         self._captured = 0
         try:
@@ -67,9 +70,10 @@ class FileSource:
     def batches(self) -> Iterator[list[Record]]:
         batch: list[Record] = []
         count = self.count
+        reader = self.reader
         try:
-            for rec in self.reader:
-                batch.append(rec)
+            for ts, data, orig_len, lt in reader:
+                batch.append((ts, data, orig_len, lt, reader.ticks, reader.tsresol))
                 self._captured += 1
                 if count is not None and self._captured >= count:
                     break
