@@ -10,7 +10,7 @@ asked, for -V, JSON, fields output or the UI's selected packet.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from sniffer.fields import FT, Node, item, register
 from sniffer.mqtt import dissect as mqtt_dissect
@@ -20,6 +20,8 @@ from sniffer.net import frame as netframe
 from sniffer.net.frame import addr_str, parse
 from sniffer.net.reassembly import SEGMENT_SUFFIX, Seg, TcpStreams, tcp_info
 from sniffer.net.tree import dissect_layers
+from sniffer.session.tracker import Tracker
+from sniffer.session.tree import add_expert_items, annotate, close_node
 
 DEFAULT_PORTS: Final = frozenset({1883})
 DEFAULT_MAX_PDU: Final = 16 * 1024 * 1024
@@ -200,7 +202,7 @@ class Frame:
 
     def tree(self, protocols: Iterable[str] | None = None) -> list[Node]:
         """The full detail tree, built on demand. `protocols` limits it to those layers."""
-        want = None if protocols is None else set(protocols)
+        want = None if protocols is None or "_ws" in protocols else set(protocols)
         nodes: list[Node] = []
         if want is None or want & {"frame", "eth", "vlan", "sll", "null", "ip", "ipv6", "tcp", "udp", "raw"}:
             nodes.extend(
@@ -220,11 +222,17 @@ class Frame:
             for pdu in self.pdus:
                 loc = self.pdu_location(pdu)
                 if loc is not None:
-                    nodes.append(mqtt_dissect.dissect(pdu, loc[0], 0))
+                    node = mqtt_dissect.dissect(pdu, loc[0], 0)
                 else:
                     source += 1
                     nodes.append(self._reassembly_node(pdu, source))
-                    nodes.append(mqtt_dissect.dissect(pdu, 0, source))
+                    node = mqtt_dissect.dissect(pdu, 0, source)
+                annotate(node, pdu.ann)
+                nodes.append(node)
+        seg = self.seg
+        if seg is not None and seg.session_notes and (want is None or "mqtt" in want):
+            nodes.append(close_node(seg.session_notes, 0))
+        add_expert_items(nodes)
         return nodes
 
     def _reassembly_node(self, pdu: PDU, source: int) -> Node:
@@ -328,8 +336,14 @@ class RowDissector(Generic[Row]):
         max_pdu: int = DEFAULT_MAX_PDU,
         detect: bool = True,
         max_buffered: int = DEFAULT_MAX_BUFFERED,
+        sessions: bool = True,
+        record: bool = False,
+        prefill: dict[int, list[tuple[int, str, Any]]] | None = None,
     ) -> None:
         self.ports = frozenset(mqtt_ports)
+        # The session layer (sniffer.session): `record` keeps what later frames change in earlier
+        # ones (tracker.backfill), `prefill` applies such a record from a first pass (-2).
+        self.tracker: Tracker | None = Tracker(record, prefill) if sessions else None
         self.max_pdu = max_pdu
         self.detect = detect
         self.max_buffered = max_buffered
@@ -483,6 +497,14 @@ class RowDissector(Generic[Row]):
                 self._account(dec, 0)
             if unfinished:
                 seg.note = unfinished_note(unfinished)
+        tracker = self.tracker
+        if tracker is not None:
+            if pdus:
+                tracker.pdus(number, ts, stream, seg.direction, pdus)
+            if flags & 0x05:  # FIN or RST: how the MQTT connection ended
+                notes = tracker.closed(number, ts, stream, seg.direction, bool(flags & 0x04))
+                if notes:
+                    seg.session_notes = notes
         if pdus:
             proto, info = "MQTT", INFO_MQTT
         elif plen and events:

@@ -145,6 +145,9 @@ class PacketStore:
     """Compact rows for every frame seen; `frame(i)` rebuilds the full Frame of row i on demand."""
 
     def __init__(self, spill_dir: str | None = None) -> None:
+        # What the session layer learned of stored frames after storing them (a response names its
+        # request): sniffer.session.tracker.Tracker.backfill, applied whenever a frame is rebuilt.
+        self.backfill: dict[int, list] | None = None
         self._ts = array("d")
         # the exact timestamp: integer ticks of 10^-n s (2^-n with bit 7 of n set, as pcapng's
         # if_tsresol); saving writes these, so a frame's time is never rounded through a float
@@ -614,6 +617,10 @@ class PacketStore:
             if tcp is not None:
                 tcp = self._unflat(tcp, data)
             pdus = [self._unflat(p, data) for p in pdus]
+            if self.backfill and pdus:
+                from sniffer.session.tracker import fill
+
+                fill(pdus, self.backfill.get(i + 1, ()))
         common = (i + 1, self._ts[i], self.rel_ts(i), delta, self._link[i], data, self._origlen[i])
         src, dst = self._src[i], self._dst[i]
         addrs = None

@@ -11,7 +11,8 @@ from tests.ui_helpers import DEMO
 
 
 def _load(path):
-    d, s, frames = Dissector(), PacketStore(), []
+    d, s, frames = Dissector(record=True), PacketStore(), []
+    s.backfill = d.tracker.backfill  # as the UI does: responses fill their requests in
     for n, (ts, data, ol, lt) in enumerate(open_capture(str(path)), 1):
         f = d.frame(n, ts, lt, data, ol)
         s.add(f)

@@ -81,6 +81,7 @@ class PDU:
         "alias",
         "alias_state",
         "lost_before",
+        "ann",
     )
 
     # Defaults for all: the store rebuilds a PDU with PDU.__new__, which calls __init__ in the
@@ -111,6 +112,7 @@ class PDU:
         self.alias = 0
         self.alias_state = 0
         self.lost_before = 0
+        self.ann: Any = None  # what the session layer says of it (sniffer.session.tracker.Ann)
 
     def __repr__(self) -> str:
         return (

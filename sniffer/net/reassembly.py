@@ -83,6 +83,7 @@ class Seg:
         "length",
         "options",
         "note",
+        "session_notes",
     )
 
     def __init__(self) -> None:
@@ -101,6 +102,7 @@ class Seg:
         self.sport = self.dport = self.flags = self.length = 0  # length: tcp.len, the bytes on the wire
         self.options = b""
         self.note = ""  # an expert note of the layer above on this TCP frame (set by the pipeline)
+        self.session_notes: list[tuple[str, str]] = []  # how an MQTT connection ended (the session layer)
 
     @property
     def closing(self) -> bool:

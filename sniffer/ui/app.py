@@ -114,6 +114,10 @@ class SnifferApp(App):
         super().__init__()
         self.source = source
         self.store = store or PacketStore()
+        tracker = getattr(dissector, "tracker", None)
+        if tracker is not None:  # responses fill their requests in as they arrive
+            tracker.record = True
+            self.store.backfill = tracker.backfill
         self.loader = Loader(source, self.store, dissector, self._notify_loaded)
         self._loaded_pending = False
         self.paused = False

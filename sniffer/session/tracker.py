@@ -1,0 +1,610 @@
+"""The MQTT session tracker: sans-IO, events in, annotations out (the h11 model).
+
+Everything that spans packets lives here and nowhere else: per connection (TCP stream) the
+client id, user name, version, keep-alive, will flag, the limits MQTT 5 negotiates, the
+requests waiting for their response per direction, the subscriptions; across connections
+the table of client ids held by open connections (takeover) and the recent publications a
+broker's delivery is matched against (fan-out).
+
+Events in:
+    pdus(frame, ts, stream, direction, pdus)   the PDUs one frame completed on a connection
+    closed(frame, ts, stream, direction, rst)  a FIN or RST (direction: who sent it)
+Annotations out: each PDU's `ann` (an `Ann`, shared by the plain PDUs of one connection and
+direction, a PDU's own when it has links or notes) and, for a closing frame, a list of notes.
+A response is only known after its request: with `record=True` every later change of an
+earlier frame's annotation is kept in `backfill` (frame -> [(pdu index, attribute, value)]),
+which a second pass (`-2`) or the UI's store applies with `apply_backfill()`.
+
+Rules: nothing raises on odd input (reordered, duplicated or missing frames, a capture that
+starts mid-session); a pairing is made only when it is unambiguous; a closed connection leaves
+the tables (its frames keep their annotations), and the fan-out memory is bounded in time and
+count, so a days-long capture with many short connections stays small.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Final
+
+from sniffer.mqtt import constants as C
+from sniffer.mqtt.decoder import PDU
+from sniffer.mqtt.skim import Bad, properties
+from sniffer.session.facts import connack_facts, connect_facts, disconnect_reason, filters_of, suback_codes
+
+FANOUT_WINDOW: Final = 10.0  # seconds a publication stays a candidate for the broker's deliveries
+FANOUT_MAX: Final = 50_000  # publications remembered at most
+KEEPALIVE_GRACE: Final = 1.5  # brokers close after 1.5 x the keep-alive with no packet (MQTT 3.1.1 3.1.2.10)
+LIST_MAX: Final = 10  # frames named in one note
+
+PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP = C.PUBLISH, C.PUBACK, C.PUBREC, C.PUBREL, C.PUBCOMP
+CONNECT, CONNACK, SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK = (
+    C.CONNECT,
+    C.CONNACK,
+    C.SUBSCRIBE,
+    C.SUBACK,
+    C.UNSUBSCRIBE,
+    C.UNSUBACK,
+)
+PINGREQ, PINGRESP, DISCONNECT, AUTH = C.PINGREQ, C.PINGRESP, C.DISCONNECT, C.AUTH
+
+
+class Ann:
+    """What the session layer says of one PDU (all generated fields; 0 / -1.0 / None = absent)."""
+
+    __slots__ = (
+        "client",
+        "username",
+        "version",
+        "direction",
+        "response_in",
+        "response_to",
+        "time",
+        "flow_time",
+        "publisher",
+        "published_in",
+        "fanout_delay",
+        "delivered_in",
+        "notes",
+        "shared",
+    )
+
+    def __init__(self, client: str | None, username: str | None, version: int, direction: int) -> None:
+        self.client = client
+        self.username = username
+        self.version = version
+        self.direction = direction
+        self.response_in = 0
+        self.response_to = 0
+        self.time = -1.0
+        self.flow_time = -1.0
+        self.publisher: str | None = None
+        self.published_in = 0
+        self.fanout_delay = -1.0
+        self.delivered_in: list[int] = []
+        self.notes: list[tuple[str, str]] = []  # (mqtt.analysis key, message)
+        self.shared = False  # the connection's plain annotation: copied before it is changed
+
+
+class _Req:
+    """A request waiting for its response (or a QoS 2 flow between its steps)."""
+
+    __slots__ = ("frame", "ts", "ann", "idx", "stage", "start", "key", "pfx", "qos")
+
+    def __init__(self, frame: int, ts: float, ann: Ann, idx: int, key: Any = None, qos: int = 0) -> None:
+        self.frame = frame
+        self.ts = ts
+        self.ann = ann
+        self.idx = idx  # the PDU's index in its frame (backfill)
+        self.stage = 0  # QoS 2: 0 PUBLISH sent, 1 PUBREC seen, 2 PUBREL seen
+        self.start = ts  # QoS 2: time of the PUBLISH
+        self.key = key  # PUBLISH: (topic, payload) to tell a retransmission from a reused id
+        self.pfx = frame  # QoS 2: frame of the PUBLISH
+        self.qos = qos
+
+
+class _Pub:
+    """A client's publication, a candidate for the broker's deliveries."""
+
+    __slots__ = ("ts", "frame", "client", "ann", "idx", "to")
+
+    def __init__(self, ts: float, frame: int, client: str | None, ann: Ann, idx: int) -> None:
+        self.ts = ts
+        self.frame = frame
+        self.client = client
+        self.ann = ann
+        self.idx = idx
+        self.to: set[int] = set()  # streams it was delivered on
+
+
+class Conn:
+    """One MQTT connection (TCP stream) as the tracker knows it."""
+
+    __slots__ = (
+        "stream",
+        "client",
+        "username",
+        "version",
+        "keepalive",
+        "will",
+        "connect_frame",
+        "connack_frame",
+        "refused",
+        "disconnected",
+        "last_client",
+        "inflight",
+        "pending_connect",
+        "pings",
+        "subs",
+        "unsubs",
+        "auth",
+        "recv_max",
+        "alias_max",
+        "max_packet",
+        "base",
+        "taken_over_by",
+        "ended",
+        "filters",
+        "fins",
+    )
+
+    def __init__(self, stream: int) -> None:
+        self.stream = stream
+        self.client: str | None = None
+        self.username: str | None = None
+        self.version = 0
+        self.keepalive = 0
+        self.will = False
+        self.connect_frame = 0
+        self.connack_frame = 0
+        self.refused = False
+        self.disconnected = False  # a DISCONNECT from the client was seen
+        self.last_client = -1.0  # time of the client's last PDU
+        self.inflight: tuple[dict[int, _Req], dict[int, _Req]] = ({}, {})  # per sending direction, by packet id
+        self.pending_connect: _Req | None = None
+        self.pings: deque[_Req] = deque()
+        self.subs: dict[int, _Req] = {}
+        self.unsubs: dict[int, _Req] = {}
+        self.auth: list[_Req | None] = [None, None]
+        # MQTT 5 limits on what each direction may send: index 0 client -> broker (set by the CONNACK),
+        # 1 broker -> client (set by the CONNECT). Absent: Receive Maximum 65535, Topic Alias Maximum 0,
+        # no Maximum Packet Size.
+        self.recv_max = [65535, 65535]
+        self.alias_max = [0, 0]
+        self.max_packet = [0, 0]
+        self.base: list[Ann | None] = [None, None]
+        self.taken_over_by: tuple[int, int] | None = None  # (stream, frame of its CONNECT)
+        self.ended = False
+        self.filters: dict[str, int] = {}  # subscribed topic filters -> QoS
+        self.fins = 0  # bit per direction that has ended (FIN), both for an RST
+
+
+class Tracker:
+    """All MQTT sessions of one capture."""
+
+    def __init__(self, record: bool = False, prefill: dict[int, list[tuple[int, str, Any]]] | None = None) -> None:
+        self.conns: dict[int, Conn] = {}
+        self.clients: dict[str, Conn] = {}  # client id -> the open connection holding it
+        self.pubs: dict[tuple[str, tuple[int, int]], list[_Pub]] = {}
+        self.pub_order: deque[tuple[float, tuple[str, tuple[int, int]], _Pub]] = deque()
+        self.record = record
+        self.backfill: dict[int, list[tuple[int, str, Any]]] = {}
+        self.prefill = prefill  # backfill of an earlier pass, applied as frames are annotated
+
+    # ---- events ------------------------------------------------------------------------
+
+    def conn(self, stream: int) -> Conn:
+        c = self.conns.get(stream)
+        if c is None:
+            c = self.conns[stream] = Conn(stream)
+        return c
+
+    def pdus(self, frame: int, ts: float, stream: int, direction: int, pdus: list[PDU]) -> None:
+        """Annotate the PDUs that `frame` completed on connection `stream`, sent by `direction`."""
+        c = self.conns.get(stream)
+        if c is None:
+            c = self.conns[stream] = Conn(stream)
+        for idx, p in enumerate(pdus):
+            t = p.msgtype
+            if t < 0 or p.error is not None and t != PUBLISH:
+                p.ann = self._base(c, direction)
+                continue
+            handler = _HANDLERS.get(t)
+            if handler is None:
+                p.ann = self._base(c, direction)
+            else:
+                handler(self, c, frame, ts, direction, p, idx)
+            if direction == 0:
+                self._client_activity(c, frame, ts, p)
+        if self.prefill is not None:
+            fill(pdus, self.prefill.get(frame, ()))
+
+    def closed(self, frame: int, ts: float, stream: int, direction: int, rst: bool) -> list[tuple[str, str]]:
+        """A FIN or RST sent by `direction`. Returns the notes for this frame (how the connection
+        ended, what it left unacknowledged), once per connection; once both directions have
+        ended (a FIN each way, or an RST) the connection leaves the tables."""
+        c = self.conns.get(stream)
+        if c is None:
+            return []
+        c.fins |= 3 if rst else 1 << direction
+        both = c.fins == 3
+        notes: list[tuple[str, str]] = []
+        if not c.ended and c.connect_frame:
+            c.ended = True
+            who = "the broker" if direction == 1 else "the client"
+            how = "RST" if rst else "FIN"
+            if c.taken_over_by is not None and direction == 1:
+                s, f = c.taken_over_by
+                notes.append(
+                    ("taken_over", f"The broker closed this connection: client id {c.client!r} was taken over by "
+                     f"TCP stream {s} (CONNECT in frame {f})"))  # fmt: skip
+            if c.keepalive and c.last_client >= 0 and direction == 1:
+                silent = ts - c.last_client
+                if silent >= c.keepalive * KEEPALIVE_GRACE * 0.99:
+                    notes.append(
+                        ("keepalive_expired", f"Keep-alive exceeded: no packet from the client for {silent:.3f} s "
+                         f"(keep-alive {c.keepalive} s, allowed {c.keepalive * KEEPALIVE_GRACE:g} s); "
+                         f"the broker closed the connection ({how})"))  # fmt: skip
+            if not c.disconnected and not c.refused:
+                will = "; the broker publishes the will message" if c.will else ""
+                notes.append(("no_disconnect", f"Connection closed by {who} ({how}) without DISCONNECT{will}"))
+            left = [r for d in c.inflight for r in d.values()]
+            if left:
+                left.sort(key=lambda r: r.pfx)
+                names = ", ".join(str(r.pfx) for r in left[:LIST_MAX]) + (", …" if len(left) > LIST_MAX else "")
+                notes.append(("unacked", f"Connection closed with {len(left)} QoS 1/2 messages unacknowledged "
+                              f"(frames {names})"))  # fmt: skip
+        if both:
+            self._forget(c)
+        return notes
+
+    # ---- the second pass and the UI ---------------------------------------------------
+
+    def _set_later(self, req: _Req, attr: str, value: Any) -> None:
+        """Change an earlier frame's annotation (a response, a delivery found after it)."""
+        ann = req.ann
+        if attr == "delivered_in":
+            ann.delivered_in.append(value)
+        else:
+            setattr(ann, attr, value)
+        if self.record:
+            self.backfill.setdefault(req.frame, []).append((req.idx, attr, value))
+
+    # ---- per packet type ------------------------------------------------------------------
+
+    def _base(self, c: Conn, direction: int) -> Ann:
+        a = c.base[direction]
+        if a is None:
+            a = Ann(c.client, c.username, c.version, direction)
+            a.shared = True
+            c.base[direction] = a
+        return a
+
+    def _own(self, p: PDU) -> Ann:
+        a = p.ann
+        if a is None or a.shared:
+            b = Ann(None, None, 0, 0) if a is None else Ann(a.client, a.username, a.version, a.direction)
+            p.ann = a = b
+        return a
+
+    def _mine(self, c: Conn, direction: int, p: PDU) -> Ann:
+        p.ann = self._base(c, direction)
+        return self._own(p)
+
+    def _note(self, c: Conn, direction: int, p: PDU, key: str, msg: str) -> None:
+        ann = p.ann if p.ann is not None and not p.ann.shared else self._mine(c, direction, p)
+        ann.notes.append((key, msg))
+
+    def _link(self, req: _Req, ann: Ann, frame: int, ts: float) -> None:
+        self._set_later(req, "response_in", frame)
+        ann.response_to = req.frame
+        ann.time = ts - req.ts
+
+    def _client_activity(self, c: Conn, frame: int, ts: float, p: PDU) -> None:
+        last = c.last_client
+        if c.keepalive and last >= 0 and not c.ended and ts - last > c.keepalive * KEEPALIVE_GRACE:
+            self._note(c, 0, p, "keepalive_expired",
+                       f"Keep-alive exceeded: {ts - last:.3f} s since the client's last packet "
+                       f"(keep-alive {c.keepalive} s, allowed {c.keepalive * KEEPALIVE_GRACE:g} s)")  # fmt: skip
+        c.last_client = ts
+
+    def _connect(self, c: Conn, frame: int, ts: float, d: int, p: PDU, idx: int) -> None:
+        if d != 0:
+            p.ann = self._base(c, d)
+            return
+        f = connect_facts(p)
+        if c.connect_frame:
+            ann = self._mine(c, d, p)
+            ann.notes.append(("second_connect", f"Second CONNECT on this connection (the first in frame "
+                              f"{c.connect_frame}): a protocol violation, the broker must close it"))  # fmt: skip
+            return
+        c.connect_frame = frame
+        c.client, c.username, c.version = f.client, f.username, p.version
+        c.keepalive, c.will = f.keepalive, f.will
+        c.recv_max[1] = f.recv_max or 65535
+        c.alias_max[1] = f.alias_max
+        c.max_packet[1] = f.max_packet
+        c.base = [None, None]  # the plain annotation now names the client
+        ann = self._mine(c, d, p)
+        c.pending_connect = _Req(frame, ts, ann, idx)
+        cid = f.client
+        if cid:
+            other = self.clients.get(cid)
+            if other is not None and other is not c and not other.ended:
+                other.taken_over_by = (c.stream, frame)
+                ann.notes.append(("takeover", f"Client id {cid!r} is held by the open connection on TCP stream "
+                                  f"{other.stream} (CONNECT in frame {other.connect_frame}): the broker closes "
+                                  "that connection"))  # fmt: skip
+            self.clients[cid] = c
+
+    def _connack(self, c: Conn, frame: int, ts: float, d: int, p: PDU, idx: int) -> None:
+        ann = self._mine(c, d, p)
+        req = c.pending_connect
+        if req is not None and d == 1:
+            self._link(req, ann, frame, ts)
+            c.pending_connect = None
+        elif c.connect_frame and d == 1:
+            ann.notes.append(("no_request", "CONNACK without a CONNECT waiting for it"))
+        if d != 1:
+            return
+        c.connack_frame = frame
+        f = connack_facts(p)
+        if f.refused:
+            c.refused = True
+            ann.notes.append(("connack_refused", f"The broker refused the connection: {f.reason}"))
+        if f.recv_max:
+            c.recv_max[0] = f.recv_max
+        c.alias_max[0] = f.alias_max
+        c.max_packet[0] = f.max_packet
+        if f.keepalive >= 0:
+            c.keepalive = f.keepalive  # MQTT 5 Server Keep Alive replaces the client's
+
+    def _publish(self, c: Conn, frame: int, ts: float, d: int, p: PDU, idx: int) -> None:
+        qos = (p.flags >> 1) & 3
+        mine: Ann | None = None
+        if c.connect_frame and not c.connack_frame:
+            mine = self._mine(c, d, p)
+            mine.notes.append(("publish_before_connack", "PUBLISH before the connection was acknowledged (CONNACK)"))
+        if qos == 0 and p.flags & 8:
+            mine = mine or self._mine(c, d, p)
+            mine.notes.append(("dup_qos0", "DUP flag set on a QoS 0 message (must be 0)"))
+        if c.version == C.V5 and p.alias and p.alias > c.alias_max[d]:
+            mine = mine or self._mine(c, d, p)
+            mine.notes.append(("topic_alias_maximum_exceeded", f"Topic Alias {p.alias} exceeds the Topic Alias "
+                               f"Maximum of {c.alias_max[d]} the receiver announced"))  # fmt: skip
+        if c.max_packet[d] and len(p.data) > c.max_packet[d]:
+            mine = mine or self._mine(c, d, p)
+            mine.notes.append(("maximum_packet_size_exceeded", f"{len(p.data)} bytes exceed the Maximum Packet "
+                               f"Size of {c.max_packet[d]} the receiver announced"))  # fmt: skip
+        key = None
+        if qos in (1, 2) and p.msgid >= 0:
+            mine = mine or self._mine(c, d, p)
+            key = (p.topic or "", _payload(p))
+            inflight = c.inflight[d]
+            old = inflight.get(p.msgid)
+            if old is not None and old.stage == 0:
+                if old.key == key:
+                    if not p.flags & 8:
+                        mine.notes.append(("retransmission_no_dup", f"Retransmission of the PUBLISH in frame "
+                                           f"{old.frame} without the DUP flag"))  # fmt: skip
+                else:
+                    mine.notes.append(("msgid_in_use", f"Packet identifier {p.msgid} is still in flight (PUBLISH in "
+                                       f"frame {old.frame}, not yet acknowledged)"))  # fmt: skip
+            elif old is not None:
+                mine.notes.append(("msgid_in_use", f"Packet identifier {p.msgid} is still in flight (QoS 2 flow of "
+                                   f"frame {old.pfx})"))  # fmt: skip
+            inflight[p.msgid] = _Req(frame, ts, mine, idx, key, qos)
+            if len(inflight) > c.recv_max[d]:
+                mine.notes.append(("receive_maximum_exceeded", f"{len(inflight)} QoS 1/2 messages in flight exceed "
+                                   f"the Receive Maximum of {c.recv_max[d]} the receiver announced"))  # fmt: skip
+        if p.error is not None or p.topic is None:
+            if p.ann is None:
+                p.ann = self._base(c, d)
+            return
+        if d == 0:
+            mine = mine or self._mine(c, d, p)
+            self._remember(ts, frame, c, mine, idx, key or (p.topic, _payload(p)))
+        else:
+            self._deliver(ts, frame, c, d, p, key or (p.topic, _payload(p)))
+        if p.ann is None:
+            p.ann = self._base(c, d)
+
+    def _ack(self, c: Conn, frame: int, ts: float, d: int, p: PDU, idx: int) -> None:
+        """PUBACK, PUBREC, PUBREL, PUBCOMP: the next step of the flow of packet id p.msgid."""
+        t = p.msgtype
+        ann = self._mine(c, d, p)
+        if t == PUBREL:
+            req = c.inflight[d].get(p.msgid)  # PUBREL goes the PUBLISH's way
+            if req is not None and req.stage == 1:
+                self._link(req, ann, frame, ts)  # PUBREC -> PUBREL
+                req.frame, req.ts, req.ann, req.idx, req.stage = frame, ts, ann, idx, 2
+            elif c.connect_frame:
+                ann.notes.append(("no_request", f"PUBREL for packet id {p.msgid} without a PUBREC waiting for it"))
+            return
+        inflight = c.inflight[1 - d]
+        req = inflight.get(p.msgid)
+        # PUBACK answers a QoS 1 PUBLISH, PUBREC a QoS 2 one, PUBCOMP a PUBREL
+        if req is None or (req.stage, req.qos if req.stage == 0 else 2) != _WANTS[t]:
+            if c.connect_frame:
+                ann.notes.append(("no_request", f"{C.MSGTYPE_LIST[t]} for packet id {p.msgid} without a "
+                                  "request waiting for it"))  # fmt: skip
+            return
+        self._link(req, ann, frame, ts)
+        if t == PUBACK:
+            del inflight[p.msgid]
+        elif t == PUBREC:
+            req.frame, req.ts, req.ann, req.idx, req.stage = frame, ts, ann, idx, 1
+        else:  # PUBCOMP ends the QoS 2 flow
+            ann.flow_time = ts - req.start
+            del inflight[p.msgid]
+
+    def _subscribe(self, c: Conn, frame: int, ts: float, d: int, p: PDU, idx: int) -> None:
+        ann = self._mine(c, d, p)
+        if d != 0 or p.msgid < 0:
+            return
+        table = c.subs if p.msgtype == SUBSCRIBE else c.unsubs
+        table[p.msgid] = _Req(frame, ts, ann, idx, filters_of(p))
+
+    def _suback(self, c: Conn, frame: int, ts: float, d: int, p: PDU, idx: int) -> None:
+        ann = self._mine(c, d, p)
+        if d != 1 or p.msgid < 0:
+            return
+        table = c.subs if p.msgtype == SUBACK else c.unsubs
+        req = table.pop(p.msgid, None)
+        if req is None:
+            if c.connect_frame:
+                ann.notes.append(("no_request", f"{C.MSGTYPE_LIST[p.msgtype]} for packet id {p.msgid} without a "
+                                  "request waiting for it"))  # fmt: skip
+            return
+        self._link(req, ann, frame, ts)
+        filters = req.key or []
+        if p.msgtype == SUBACK:
+            codes = suback_codes(p)
+            failed = []
+            for i, code in enumerate(codes):
+                name = filters[i][0] if i < len(filters) else f"#{i + 1}"
+                if code >= 0x80:
+                    failed.append(f"{name} ({C.REASON_NAMES[SUBACK].get(code, hex(code))})")
+                elif i < len(filters):
+                    c.filters[filters[i][0]] = code
+            if failed:
+                ann.notes.append(("suback_failure", "Subscription refused: " + ", ".join(failed)))
+        else:
+            for f in filters:
+                c.filters.pop(f[0], None)
+
+    def _ping(self, c: Conn, frame: int, ts: float, d: int, p: PDU, idx: int) -> None:
+        ann = self._mine(c, d, p) if p.msgtype == PINGREQ or c.pings else self._base(c, d)
+        if p.msgtype == PINGREQ:
+            if d == 0:
+                c.pings.append(_Req(frame, ts, ann, idx))
+            return
+        if d == 1:
+            if c.pings:
+                self._link(c.pings.popleft(), self._mine(c, d, p), frame, ts)
+            elif c.connect_frame:
+                self._note(c, d, p, "no_request", "PINGRESP without a PINGREQ waiting for it")
+        else:
+            p.ann = ann
+
+    def _disconnect(self, c: Conn, frame: int, ts: float, d: int, p: PDU, idx: int) -> None:
+        p.ann = self._base(c, d)
+        if d == 0:
+            c.disconnected = True
+        code, name = disconnect_reason(p)
+        if code >= 0x80:
+            who = "broker" if d == 1 else "client"
+            self._note(c, d, p, "disconnect_error", f"DISCONNECT from the {who}: {name} (0x{code:02x})")
+
+    def _auth(self, c: Conn, frame: int, ts: float, d: int, p: PDU, idx: int) -> None:
+        ann = self._mine(c, d, p)
+        req = c.auth[1 - d]
+        if req is not None:
+            self._link(req, ann, frame, ts)
+            c.auth[1 - d] = None
+        c.auth[d] = _Req(frame, ts, ann, idx)
+
+    # ---- fan-out ---------------------------------------------------------------------
+
+    def _remember(self, ts: float, frame: int, c: Conn, ann: Ann, idx: int, key: tuple[str, tuple[int, int]]) -> None:
+        pub = _Pub(ts, frame, c.client, ann, idx)
+        self.pubs.setdefault(key, []).append(pub)
+        order = self.pub_order
+        order.append((ts, key, pub))
+        while order and (ts - order[0][0] > FANOUT_WINDOW or len(order) > FANOUT_MAX):
+            _t, k, old = order.popleft()
+            lst = self.pubs.get(k)
+            if lst is not None:
+                if old in lst:
+                    lst.remove(old)
+                if not lst:
+                    del self.pubs[k]
+
+    def _deliver(self, ts: float, frame: int, c: Conn, d: int, p: PDU, key: tuple[str, tuple[int, int]]) -> None:
+        cands = self.pubs.get(key)
+        if not cands:
+            return
+        dup = bool(p.flags & 8)
+        fit = [q for q in cands if q.ts <= ts and ts - q.ts <= FANOUT_WINDOW and (dup or c.stream not in q.to)]
+        if not fit:
+            return
+        ann = p.ann if p.ann is not None and not p.ann.shared else self._mine(c, d, p)
+        if len(fit) > 1 and len({q.client for q in fit}) > 1 or len(fit) > 1 and not dup:
+            names = ", ".join(f"{q.frame} ({q.client})" for q in fit[:LIST_MAX])
+            ann.notes.append(("ambiguous_publisher", f"{len(fit)} publications match this delivery (topic and "
+                              f"payload): frames {names}"))  # fmt: skip
+            return
+        q = fit[-1]
+        ann.publisher = q.client
+        ann.published_in = q.frame
+        ann.fanout_delay = ts - q.ts
+        if c.stream not in q.to:
+            q.to.add(c.stream)
+            req = _Req(q.frame, q.ts, q.ann, q.idx)
+            self._set_later(req, "delivered_in", frame)
+
+    # ---- bounded state ---------------------------------------------------------------
+
+    def _forget(self, c: Conn) -> None:
+        self.conns.pop(c.stream, None)
+        if c.client and self.clients.get(c.client) is c:
+            del self.clients[c.client]
+
+
+def fill(pdus: list[PDU], entries: Any) -> None:
+    """Apply an earlier pass's backfill entries (pdu index, attribute, value) to a frame's PDUs."""
+    for idx, attr, value in entries:
+        if idx < len(pdus):
+            p = pdus[idx]
+            a = p.ann
+            if a is None or a.shared:
+                b = Ann(None, None, 0, 0) if a is None else Ann(a.client, a.username, a.version, a.direction)
+                b.notes = [] if a is None else list(a.notes)
+                p.ann = a = b
+            if attr == "delivered_in":
+                if value not in a.delivered_in:
+                    a.delivered_in.append(value)
+            else:
+                setattr(a, attr, value)
+
+
+_WANTS: Final = {PUBACK: (0, 1), PUBREC: (0, 2), PUBCOMP: (2, 2)}  # (stage, QoS) of the flow each answers
+
+
+def _payload(p: PDU) -> tuple[int, int]:
+    """(length, hash) of the application message of a PUBLISH: what a delivery is matched by,
+    without keeping a copy of the payload ((0, 0) if its header cannot be walked)."""
+    d = p.data
+    hl = p.hdr_len
+    end = len(d)
+    try:
+        if hl + 2 > end:
+            return 0, 0
+        pos = hl + 2 + (d[hl] << 8 | d[hl + 1])
+        if p.flags & 6:
+            pos += 2
+        if p.version == C.V5:
+            pos = properties(d, pos, end)[0]
+        if pos > end:
+            return 0, 0
+        return end - pos, hash(memoryview(d)[pos:])
+    except (Bad, IndexError, TypeError, ValueError):
+        return 0, 0
+
+
+_HANDLERS: Final = {
+    CONNECT: Tracker._connect,
+    CONNACK: Tracker._connack,
+    PUBLISH: Tracker._publish,
+    PUBACK: Tracker._ack,
+    PUBREC: Tracker._ack,
+    PUBREL: Tracker._ack,
+    PUBCOMP: Tracker._ack,
+    SUBSCRIBE: Tracker._subscribe,
+    UNSUBSCRIBE: Tracker._subscribe,
+    SUBACK: Tracker._suback,
+    UNSUBACK: Tracker._suback,
+    PINGREQ: Tracker._ping,
+    PINGRESP: Tracker._ping,
+    DISCONNECT: Tracker._disconnect,
+    AUTH: Tracker._auth,
+}

@@ -1,0 +1,95 @@
+"""The session layer in the detail tree: generated items under each MQTT PDU, the notes of a
+connection's end, and Wireshark's `_ws.expert.*` items under every expert note.
+
+Generated items are bracketed and take no bytes (Wireshark's PROTO_ITEM_SET_GENERATED); each is a
+field of sniffer.session.fields, so -T fields, JSON, -Y and the UI read them like any other.
+"""
+
+from __future__ import annotations
+
+from sniffer.fields import Node, item
+from sniffer.session import fields as F
+from sniffer.session.tracker import Ann
+
+
+def expert(key: str, message: str, start: int, source: int = 0) -> Node:
+    """A session note: the mqtt.analysis.<key> item, Wireshark-styled, with its _ws.expert.* items."""
+    _label, severity, group = F.ANALYSIS[key]
+    n = Node(F.ANALYSIS_FIELDS[key], message, start, 0, f"[Expert Info ({severity}/{group}): {message}]", [],
+             source, severity)  # fmt: skip
+    _expert_items(n, severity, group)
+    return n
+
+
+def _expert_items(n: Node, severity: str, group: str) -> None:
+    at, src = n.start, n.source
+    for fd, value in (
+        (F.EXPERT_MESSAGE, n.value),
+        (F.EXPERT_SEVERITY, F.SEVERITIES.get(severity, 0)),
+        (F.EXPERT_GROUP, F.GROUPS.get(group, 0)),
+    ):
+        k = item(fd, value, at, 0, src)
+        k.hidden = True
+        n.children.append(k)
+    e = Node(F.EXPERT, None, at, 0, "", [], src)
+    e.hidden = True
+    n.children.append(e)
+
+
+def _gen(fd: F.FieldDef, value: object, at: int, source: int, text: str | None = None) -> Node:
+    return item(fd, value, at, 0, source, text=f"[{text if text is not None else fd.name + ': ' + fd.display(value)}]")
+
+
+def annotate(root: Node, ann: Ann | None) -> None:
+    """Append the session's generated items and notes to the MQTT node of one PDU."""
+    if ann is None:
+        return
+    at, src = root.start, root.source
+    kids = root.children
+    if ann.client is not None:
+        kids.append(_gen(F.CLIENT, ann.client, at, src))
+    if ann.username is not None:
+        kids.append(_gen(F.USERNAME, ann.username, at, src))
+    if ann.version:
+        kids.append(_gen(F.VERSION, ann.version, at, src))
+    kids.append(_gen(F.DIRECTION, ann.direction, at, src))
+    if ann.response_in:
+        kids.append(_gen(F.RESPONSE_IN, ann.response_in, at, src))
+    if ann.response_to:
+        kids.append(_gen(F.RESPONSE_TO, ann.response_to, at, src))
+    if ann.time >= 0:
+        kids.append(_gen(F.TIME, ann.time, at, src, f"Time: {ann.time:.9f} seconds"))
+    if ann.flow_time >= 0:
+        kids.append(_gen(F.FLOW_TIME, ann.flow_time, at, src, f"QoS 2 Flow Time: {ann.flow_time:.9f} seconds"))
+    if ann.publisher is not None or ann.published_in:
+        if ann.publisher is not None:
+            kids.append(_gen(F.PUBLISHER, ann.publisher, at, src))
+        kids.append(_gen(F.PUBLISHED_IN, ann.published_in, at, src))
+        kids.append(_gen(F.FANOUT_DELAY, ann.fanout_delay, at, src, f"Fan-out Delay: {ann.fanout_delay:.9f} seconds"))
+    for frame in ann.delivered_in:
+        kids.append(_gen(F.DELIVERED_IN, frame, at, src))
+    for key, message in ann.notes:
+        kids.append(expert(key, message, at, src))
+
+
+def close_node(notes: list[tuple[str, str]], at: int) -> Node:
+    """The notes on a FIN/RST frame that ended an MQTT connection (how and what was left)."""
+    top = Node(None, None, at, 0, "[MQTT session]", [])
+    for key, message in notes:
+        top.children.append(expert(key, message, at))
+    return top
+
+
+def add_expert_items(nodes: list[Node]) -> None:
+    """Give every expert note of the tree (the dissectors' own included) its _ws.expert.* items,
+    so that `_ws.expert.severity == "Error"` finds notes of every kind."""
+    stack = list(nodes)
+    while stack:
+        n = stack.pop()
+        if n.severity is not None and not any(c.fdef is F.EXPERT_MESSAGE for c in n.children):
+            group = "Malformed" if n.severity == "Error" and "alformed" in n.text else "Protocol"
+            if n.fdef is not None and n.fdef.abbrev.startswith("tcp.analysis"):
+                group = "Sequence"
+            _expert_items(n, n.severity, group)
+            continue
+        stack.extend(n.children)
