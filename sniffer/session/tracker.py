@@ -297,7 +297,7 @@ class Tracker:
     def _link(self, req: _Req, ann: Ann, frame: int, ts: float) -> None:
         self._set_later(req, "response_in", frame)
         ann.response_to = req.frame
-        ann.time = ts - req.ts
+        ann.time = _dt(ts, req.ts)
 
     def _client_activity(self, c: Conn, frame: int, ts: float, p: PDU) -> None:
         last = c.last_client
@@ -434,7 +434,7 @@ class Tracker:
         elif t == PUBREC:
             req.frame, req.ts, req.ann, req.idx, req.stage = frame, ts, ann, idx, 1
         else:  # PUBCOMP ends the QoS 2 flow
-            ann.flow_time = ts - req.start
+            ann.flow_time = _dt(ts, req.start)
             del inflight[p.msgid]
 
     def _subscribe(self, c: Conn, frame: int, ts: float, d: int, p: PDU, idx: int) -> None:
@@ -536,7 +536,7 @@ class Tracker:
         q = fit[-1]
         ann.publisher = q.client
         ann.published_in = q.frame
-        ann.fanout_delay = ts - q.ts
+        ann.fanout_delay = _dt(ts, q.ts)
         if c.stream not in q.to:
             q.to.add(c.stream)
             req = _Req(q.frame, q.ts, q.ann, q.idx)
@@ -548,6 +548,12 @@ class Tracker:
         self.conns.pop(c.stream, None)
         if c.client and self.clients.get(c.client) is c:
             del self.clients[c.client]
+
+
+def _dt(later: float, earlier: float) -> float:
+    """Seconds between two capture times, to the microsecond as every time mqttsniff shows (the
+    float stamps of 2024 carry ~0.2 µs of noise: 0.041019917 would stand for 0.041020000)."""
+    return (round(later * 1_000_000) - round(earlier * 1_000_000)) / 1_000_000
 
 
 def fill(pdus: list[PDU], entries: Any) -> None:
