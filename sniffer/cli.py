@@ -245,7 +245,14 @@ def run(argv: list[str] | None = None) -> int:
         printer = Printer(opts, sys.stdout, line_buffered=args.read == "-" or bool(args.interface))
     except UnknownField as e:
         raise UsageError(str(e)) from None
-    kw = {"max_pdu": args.max_pdu, "detect": not args.no_detect, "max_buffered": args.max_buffered}
+    from sniffer.session.demand import needed as sessions_needed
+
+    kw = {
+        "max_pdu": args.max_pdu,
+        "detect": not args.no_detect,
+        "max_buffered": args.max_buffered,
+        "sessions": sessions_needed(args.fmt, args.verbose, args.fields, args.display_filter),
+    }
     if args.interface or dfilter is not None or printer.line is None:
         dissector = Dissector(ports, **kw)
     else:

@@ -32,8 +32,10 @@ class SummaryDissector(RowDissector[str]):
         max_pdu: int = DEFAULT_MAX_PDU,
         detect: bool = True,
         max_buffered: int = DEFAULT_MAX_BUFFERED,
+        sessions: bool = False,
     ) -> None:
-        super().__init__(mqtt_ports, max_pdu, detect, max_buffered)
+        # The summary line shows nothing of the session layer: it runs only when asked for.
+        super().__init__(mqtt_ports, max_pdu, detect, max_buffered, sessions)
         # 4 * stream + 2 * direction + (MQTT or not) -> Source, Destination and Protocol columns
         self._mids: dict[int, str] = {}
 

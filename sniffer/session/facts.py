@@ -10,6 +10,7 @@ from typing import Any
 from sniffer.mqtt import constants as C
 from sniffer.mqtt.decoder import PDU
 from sniffer.mqtt.dissect import dissect
+from sniffer.mqtt.skim import Bad, filter_topics, properties
 
 
 def _values(p: PDU) -> dict[str, list[Any]]:
@@ -73,19 +74,20 @@ def connack_facts(p: PDU) -> ConnackFacts:
 
 
 def filters_of(p: PDU) -> list[tuple[str, int]]:
-    """(topic filter, requested QoS) of a SUBSCRIBE, (topic filter, 0) of an UNSUBSCRIBE."""
-    v = _values(p)
-    topics = v.get("mqtt.topic", [])
-    if p.msgtype == C.SUBSCRIBE:
-        qos = v.get("mqtt.sub.qos") or v.get("mqtt.subscription_options_qos") or []
-        return [(t, qos[i] if i < len(qos) else 0) for i, t in enumerate(topics)]
-    return [(t, 0) for t in topics]
+    """(topic filter, 0) of a SUBSCRIBE or UNSUBSCRIBE, read as the tree reads them (no tree made:
+    a busy broker's clients subscribe often)."""
+    return [(t, 0) for t in filter_topics(p.data, p.hdr_len, p.msgtype, p.version)]
 
 
 def suback_codes(p: PDU) -> list[int]:
-    """Return codes of a SUBACK (0x80 or an MQTT 5 reason >= 0x80 is a failure)."""
-    v = _values(p)
-    return list(v.get("mqtt.suback.qos") or v.get("mqtt.suback.reason_code") or [])
+    """Return codes of a SUBACK (0x80, or an MQTT 5 reason >= 0x80, is a failure)."""
+    d, pos = p.data, p.hdr_len + 2
+    try:
+        if p.version == C.V5:
+            pos = properties(d, pos, len(d))[0]
+    except Bad:
+        return []
+    return list(d[pos:])
 
 
 def disconnect_reason(p: PDU) -> tuple[int, str]:

@@ -214,7 +214,9 @@ class Tracker:
             else:
                 handler(self, c, frame, ts, direction, p, idx)
             if direction == 0:
-                self._client_activity(c, frame, ts, p)
+                if c.keepalive and not c.ended and c.last_client >= 0:
+                    self._client_activity(c, frame, ts, p)
+                c.last_client = ts
         if self.prefill is not None:
             fill(pdus, self.prefill.get(frame, ()))
 
@@ -301,11 +303,10 @@ class Tracker:
 
     def _client_activity(self, c: Conn, frame: int, ts: float, p: PDU) -> None:
         last = c.last_client
-        if c.keepalive and last >= 0 and not c.ended and ts - last > c.keepalive * KEEPALIVE_GRACE:
+        if ts - last > c.keepalive * KEEPALIVE_GRACE:
             self._note(c, 0, p, "keepalive_expired",
                        f"Keep-alive exceeded: {ts - last:.3f} s since the client's last packet "
                        f"(keep-alive {c.keepalive} s, allowed {c.keepalive * KEEPALIVE_GRACE:g} s)")  # fmt: skip
-        c.last_client = ts
 
     def _connect(self, c: Conn, frame: int, ts: float, d: int, p: PDU, idx: int) -> None:
         if d != 0:
