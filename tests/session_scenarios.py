@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import signal
 import socket
 import struct
@@ -209,7 +210,10 @@ def _client_segments(path: Path, port: int, client_port: int) -> int:
 def _live(workdir: Path, name: str, extra_conf: str = "", users: dict[str, str] | None = None) -> Iterator[Broker]:
     """A fresh broker captured by tcpdump on lo; on a normal exit waits until every connection closed."""
     with start_broker(workdir, extra_conf, users) as broker:
-        dump = Tcpdump("lo", f"tcp port {broker.port}", workdir / f"{name}.pcap")
+        # In immediate mode libpcap retires a ring block per packet or so and a block holds a whole
+        # snaplen: with tcpdump's 262144 and 8 MB the ring held ~30 packets and dropped some when tcpdump
+        # lost the CPU. 65549 bytes still keep a full lo frame; 32 MB makes ~500 blocks.
+        dump = Tcpdump("lo", f"tcp port {broker.port}", workdir / f"{name}.pcap", extra=("-s", "65549", "-B", "32768"))
         try:
             yield broker
             wait_for(lambda: _all_closed(dump.path, broker.port), f"every {name} connection closed in the capture")
@@ -217,6 +221,10 @@ def _live(workdir: Path, name: str, extra_conf: str = "", users: dict[str, str] 
             with contextlib.suppress(ProcessLookupError):
                 broker.proc.send_signal(signal.SIGCONT)  # in case a scenario failed while it was stopped
             dump.stop()
+        # A capture with holes would make a session test fail for the wrong reason: say so here.
+        dropped = re.search(r"(\d+) packets? dropped by kernel", dump.stderr)
+        if dropped is None or dropped.group(1) != "0":
+            raise AssertionError(f"tcpdump lost packets of the {name} scenario: {dump.stderr.strip()}")
 
 
 @contextlib.contextmanager
@@ -439,23 +447,24 @@ def fan_out(workdir: Path) -> FanOut:
         for s in subs:
             s.wait_messages(2)
         twins = [PahoClient(broker.port, f"fan-twin-{i}") for i in range(2)]
-        barrier = threading.Barrier(2)
-
-        def send(t: PahoClient) -> None:
-            barrier.wait()
-            t.publish(twin_topic, twin_payload, 1)
-
-        threads = [threading.Thread(target=send, args=(t,)) for t in twins]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        pcap = broker_pcap(workdir, "fanout")
+        sent = [_client_segments(pcap, broker.port, t.port) for t in twins]
+        # Both PUBLISHes on the wire before the broker delivers either: nothing but the publisher's
+        # identity tells the deliveries apart, and the capture cannot show that.
+        with _broker_stopped(broker):
+            infos = [t.c.publish(twin_topic, twin_payload, qos=1) for t in twins]
+            wait_for(
+                lambda: all(_client_segments(pcap, broker.port, t.port) > n for t, n in zip(twins, sent, strict=True)),
+                "both twin PUBLISHes captured",
+            )
+        for info in infos:
+            info.wait_for_publish(TIMEOUT)
         for s in subs:
             s.wait_messages(4)
         for c in [pub, *twins, *subs]:
             c.disconnect()
     return FanOut(
-        broker_pcap(workdir, "fanout"),
+        pcap,
         broker.port,
         pub.client_id,
         pub.port,
@@ -575,6 +584,7 @@ def many_connections(workdir: Path, count: int = 200) -> ManyConnections:
     topic = "churn/reading"
     ports: list[int] = []
     with _live(workdir, "many") as broker:
+        pcap = broker_pcap(workdir, "many")
         for i in range(count):
             c = RawClient(broker.port)
             c.connect(f"churn-{i}")
@@ -584,7 +594,9 @@ def many_connections(workdir: Path, count: int = 200) -> ManyConnections:
             c.wait_closed()
             c.close()
             ports.append(c.port)
-    return ManyConnections(broker_pcap(workdir, "many"), broker.port, count, topic, ports)
+            if i % 20 == 19:  # let tcpdump catch up: ~500 packets in flight at most
+                wait_for(lambda: _all_closed(pcap, broker.port), "the capture catching up")
+    return ManyConnections(pcap, broker.port, count, topic, ports)
 
 
 def broker_pcap(workdir: Path, name: str) -> Path:
