@@ -137,8 +137,8 @@ def test_keepalive_expiry_broker_closes_after_one_and_a_half_keepalives(keepaliv
     fin = first_fin(segs, stream)
     assert fin.srcport == s.port  # the broker closes
     silence = float(fin.epoch - last_client)
-    # mosquitto 2.0.11 checks the keep-alive in whole seconds: never before 1.5 x, at most ~2 s late
-    assert 1.5 * s.keepalive <= silence < 1.5 * s.keepalive + 3, silence
+    # never before 1.5 x keep-alive; mosquitto 2.0.11 is 2 to 3 s late (5.0 to 5.8 s for 2 s, measured)
+    assert 1.5 * s.keepalive <= silence < 1.5 * s.keepalive + 4, silence
     assert abs(silence - s.closed_after) < 0.5
 
 
