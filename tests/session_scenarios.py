@@ -117,7 +117,7 @@ class FanOut(Scenario):
 class Refused(Scenario):
     username: str
     accepted_port: int  # right password: CONNACK 0
-    refused: dict[int, tuple[int, int]]  # client port -> (protocol version, code paho/the socket got)
+    refused: dict[int, tuple[str, int, int]]  # client port -> (client id, protocol version, CONNACK code)
 
 
 @dataclass
@@ -151,6 +151,7 @@ class ProtocolViolations(Scenario):
 class ManyConnections(Scenario):
     count: int
     topic: str
+    client_ids: list[str] = field(repr=False)
     client_ports: list[int] = field(repr=False)  # in order; lo reuses TIME_WAIT ports, so some repeat
 
 
@@ -534,11 +535,11 @@ def refused(workdir: Path) -> Refused:
     with _live(workdir, "refused", users={user: password}) as broker:
         good = PahoClient(broker.port, "with-password", auth=(user, password))
         good.disconnect()
-        outcome: dict[int, tuple[int, int]] = {}
+        outcome: dict[int, tuple[str, int, int]] = {}
         for version in (4, 5):
-            bad = RawClient(broker.port)
-            bad.send(enc.connect(f"wrong-password-v{version}", version=version, username=user, password="wrong"))
-            outcome[bad.port] = (version, bad.expect(CONNACK)[1])
+            bad, cid = RawClient(broker.port), f"wrong-password-v{version}"
+            bad.send(enc.connect(cid, version=version, username=user, password="wrong"))
+            outcome[bad.port] = (cid, version, bad.expect(CONNACK)[1])
             bad.wait_closed()
             bad.close()
     return Refused(broker_pcap(workdir, "refused"), broker.port, user, good.port, outcome)
@@ -638,7 +639,7 @@ def many_connections(workdir: Path, count: int = 200) -> ManyConnections:
         pcap = broker_pcap(workdir, "many")
         for i in range(count):
             c = RawClient(broker.port)
-            c.connect(f"churn-{i}")
+            c.connect(f"churn-{i}")  # the ids ManyConnections.client_ids lists
             c.send(enc.publish(topic, f"{i}".encode(), qos=1, msgid=1))
             c.expect(PUBACK)
             c.send(enc.disconnect())
@@ -647,7 +648,7 @@ def many_connections(workdir: Path, count: int = 200) -> ManyConnections:
             ports.append(c.port)
             if i % 10 == 9:  # let tcpdump catch up: ~130 packets (260 copies on lo) in flight at most
                 _wait_all_closed(pcap, broker.port, "the capture catching up")
-    return ManyConnections(pcap, broker.port, count, topic, ports)
+    return ManyConnections(pcap, broker.port, count, topic, [f"churn-{i}" for i in range(count)], ports)
 
 
 def broker_pcap(workdir: Path, name: str) -> Path:

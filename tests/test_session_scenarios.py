@@ -222,11 +222,11 @@ def test_refused_connack_then_the_broker_closes(refused):
     assert field(good[0], "mqtt.username") == s.username
     assert field(good[1], "mqtt.conack.val") == "0"
     assert len(s.refused) == 2
-    for port, (version, code) in s.refused.items():
+    for port, (cid, version, code) in s.refused.items():
         conv = [p for p in pdus if port in (p.srcport, p.dstport)]
         assert [p.msgtype for p in conv] == [sc.CONNECT, sc.CONNACK]
         connect, connack = conv
-        assert field(connect, "mqtt.ver") == str(version)
+        assert field(connect, "mqtt.ver") == str(version) and field(connect, "mqtt.clientid") == cid
         assert field(connect, "mqtt.username") == s.username
         if version == 5:
             assert int(field(connack, "mqtt.connack.reason_code")) == code >= 0x80
@@ -302,7 +302,7 @@ def test_many_short_connections(many_connections):
     streams = {x.stream for x in segs}
     assert len(streams) == s.count == len(s.client_ports)
     ids = [field(p, "mqtt.clientid") for p in pdus if p.msgtype == sc.CONNECT]
-    assert len(ids) == len(set(ids)) == s.count
+    assert ids == s.client_ids and len(set(ids)) == s.count
     by_stream: dict[int, list[int]] = {}
     for p in pdus:
         by_stream.setdefault(p.stream, []).append(p.msgtype)
