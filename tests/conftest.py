@@ -56,8 +56,13 @@ class Broker:
 
 
 @contextlib.contextmanager
-def start_broker(workdir: Path, extra_conf: str = ""):
-    """A mosquitto started on 127.0.0.1:<free port> (anonymous, no persistence), stopped on exit."""
+def start_broker(workdir: Path, extra_conf: str = "", users: dict[str, str] | None = None):
+    """A mosquitto started on 127.0.0.1:<free port> (no persistence), stopped on exit.
+
+    Anonymous clients are allowed unless `users` (name -> password) is given: then a password
+    file made by mosquitto_passwd is the only way in (`allow_anonymous false`).
+    """
+    import os
     import socket
     import subprocess
     import time
@@ -65,7 +70,17 @@ def start_broker(workdir: Path, extra_conf: str = ""):
     exe = require_tool("mosquitto")
     port = free_port()
     conf = workdir / f"mosquitto-{port}.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n{extra_conf}")
+    auth = "allow_anonymous true\n"
+    if users is not None:
+        pwfile = workdir / f"passwd-{port}"
+        pwfile.write_text("")
+        for name, password in users.items():
+            subprocess.run([require_tool("mosquitto_passwd"), "-b", str(pwfile), name, password], check=True)
+        auth = f"allow_anonymous false\npassword_file {pwfile}\n"
+        if os.geteuid() == 0:
+            # As root mosquitto drops to the user 'mosquitto', who cannot read pytest's 0700 tmp dirs.
+            auth += "user root\n"
+    conf.write_text(f"listener {port} 127.0.0.1\n{auth}persistence false\n{extra_conf}")
     proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 10
     while True:
