@@ -208,11 +208,28 @@ class Tracker:
             if t < 0 or p.error is not None and t != PUBLISH:
                 p.ann = self._base(c, direction)
                 continue
-            handler = _HANDLERS.get(t)
-            if handler is None:
-                p.ann = self._base(c, direction)
+            # by frequency: PUBLISH and its acks are most of any capture (a chain of compares is
+            # native in the compiled build, a table of methods would go through Python calls)
+            if t == PUBLISH:
+                self._publish(c, frame, ts, direction, p, idx)
+            elif PUBACK <= t <= PUBCOMP:
+                self._ack(c, frame, ts, direction, p, idx)
+            elif t == PINGREQ or t == PINGRESP:
+                self._ping(c, frame, ts, direction, p, idx)
+            elif t == CONNECT:
+                self._connect(c, frame, ts, direction, p, idx)
+            elif t == CONNACK:
+                self._connack(c, frame, ts, direction, p, idx)
+            elif t == SUBSCRIBE or t == UNSUBSCRIBE:
+                self._subscribe(c, frame, ts, direction, p, idx)
+            elif t == SUBACK or t == UNSUBACK:
+                self._suback(c, frame, ts, direction, p, idx)
+            elif t == DISCONNECT:
+                self._disconnect(c, frame, ts, direction, p, idx)
+            elif t == AUTH:
+                self._auth(c, frame, ts, direction, p, idx)
             else:
-                handler(self, c, frame, ts, direction, p, idx)
+                p.ann = self._base(c, direction)
             if direction == 0:
                 if c.keepalive and not c.ended and c.last_client >= 0:
                     self._client_activity(c, frame, ts, p)
@@ -596,22 +613,3 @@ def _payload(p: PDU) -> tuple[int, int]:
         return end - pos, hash(memoryview(d)[pos:])
     except (Bad, IndexError, TypeError, ValueError):
         return 0, 0
-
-
-_HANDLERS: Final = {
-    CONNECT: Tracker._connect,
-    CONNACK: Tracker._connack,
-    PUBLISH: Tracker._publish,
-    PUBACK: Tracker._ack,
-    PUBREC: Tracker._ack,
-    PUBREL: Tracker._ack,
-    PUBCOMP: Tracker._ack,
-    SUBSCRIBE: Tracker._subscribe,
-    UNSUBSCRIBE: Tracker._subscribe,
-    SUBACK: Tracker._suback,
-    UNSUBACK: Tracker._suback,
-    PINGREQ: Tracker._ping,
-    PINGRESP: Tracker._ping,
-    DISCONNECT: Tracker._disconnect,
-    AUTH: Tracker._auth,
-}
