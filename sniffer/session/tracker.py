@@ -214,15 +214,15 @@ class Tracker:
                 self._publish(c, frame, ts, direction, p, idx)
             elif PUBACK <= t <= PUBCOMP:
                 self._ack(c, frame, ts, direction, p, idx)
-            elif t == PINGREQ or t == PINGRESP:
+            elif t in (PINGREQ, PINGRESP):
                 self._ping(c, frame, ts, direction, p, idx)
             elif t == CONNECT:
                 self._connect(c, frame, ts, direction, p, idx)
             elif t == CONNACK:
                 self._connack(c, frame, ts, direction, p, idx)
-            elif t == SUBSCRIBE or t == UNSUBSCRIBE:
+            elif t in (SUBSCRIBE, UNSUBSCRIBE):
                 self._subscribe(c, frame, ts, direction, p, idx)
-            elif t == SUBACK or t == UNSUBACK:
+            elif t in (SUBACK, UNSUBACK):
                 self._suback(c, frame, ts, direction, p, idx)
             elif t == DISCONNECT:
                 self._disconnect(c, frame, ts, direction, p, idx)
