@@ -53,7 +53,8 @@ class TreePlan:
         if frame is self.frame:
             return self.cache
         d: dict[str, list[Node]] = {}
-        if frame.pdus or not self.mqtt_only:
+        seg = frame.seg
+        if frame.pdus or not self.mqtt_only or seg is not None and seg.session_notes:
             wanted = self.wanted
             stack = list(reversed(frame.tree(self.protocols)))
             while stack:

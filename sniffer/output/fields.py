@@ -131,6 +131,12 @@ def collect(nodes: list[Node], wanted: set[str], show_secrets: bool, frame: Any 
     return found
 
 
+def _session_end(frame: Any) -> bool:
+    """A TCP frame that carries the notes of an MQTT connection's end (no PDU, but MQTT items)."""
+    seg = frame.seg
+    return seg is not None and bool(seg.session_notes)
+
+
 class FieldPrinter:
     """Formats one line per frame for `-T fields`."""
 
@@ -204,7 +210,7 @@ class FieldPrinter:
         found: dict[str, list[str]] = {}
         if self.tree_fields:
             pdus = frame.pdus
-            if self.protocols == {"mqtt"} and not pdus:
+            if self.protocols == {"mqtt"} and not pdus and not _session_end(frame):
                 found = {}
             elif self.pdu_fast and all(map(_simple, pdus)):
                 found = {name: PDU_FAST[name](pdus) for name in self.tree_fields}
