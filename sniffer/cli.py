@@ -293,11 +293,9 @@ def run(argv: list[str] | None = None) -> int:
 
 def warn_buffer_cap(dissector: RowDissector) -> None:
     """One line on stderr when the cap on buffered bytes made PDUs be given up (--max-buffered)."""
-    if dissector.dropped_pdus:
-        _warn(
-            f"the cap on bytes held for unfinished PDUs ({dissector.max_buffered} bytes, --max-buffered) was "
-            f"reached: {dissector.dropped_pdus} PDUs were given up (shown as malformed, 'dropped')"
-        )
+    message = dissector.cap_message()
+    if message:
+        _warn(message)
 
 
 def _finish(source: _FileSource, number: int) -> int:

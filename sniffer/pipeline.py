@@ -380,6 +380,15 @@ class RowDissector(Generic[Row]):
     ) -> Row:
         raise NotImplementedError
 
+    def cap_message(self) -> str:
+        """One line for the user once the cap on buffered bytes made PDUs be given up, else ""."""
+        if not self.dropped_pdus:
+            return ""
+        return (
+            f"the cap on bytes held for unfinished PDUs ({self.max_buffered} bytes, --max-buffered) was "
+            f"reached: {self.dropped_pdus} PDUs were given up (shown as malformed, 'dropped')"
+        )
+
     def _account(self, dec: DirectionDecoder, held: int) -> None:
         """Record that `dec` now holds `held` bytes; over the cap, the oldest holders give up."""
         holders = self.holders

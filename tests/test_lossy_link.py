@@ -257,3 +257,34 @@ def test_total_cap_on_buffered_bytes_across_connections(tmp_path: Path) -> None:
     assert res.returncode == 0
     assert "cap on bytes held for unfinished PDUs (4194304 bytes, --max-buffered) was reached" in res.stderr
     assert res.stderr.count("\n") == 1
+
+
+def test_ui_status_bar_says_when_the_buffer_cap_was_reached(tmp_path: Path) -> None:
+    """The UI's status bar names the cap once it made PDUs be given up (fed by an in-memory source)."""
+    from ui_helpers import run, settle
+
+    from sniffer.ui.app import SnifferApp
+    from sniffer.ui.sources import MemorySource
+
+    fl = FrameList()
+    flows, t = [], T0
+    for i in range(4):
+        f = TcpFlow(fl, client=(f"10.3.0.{i + 1}", 41000 + i))
+        t = f.open(t + 10)
+        t = f.send(0, E.connect(f"big{i}"), t + 10, ack=False)
+        t = f.send(1, E.connack(), t + 10)
+        flows.append(f)
+    big = E.publish("x", b"z" * 200_000)
+    for k in range(2):
+        for f in flows:
+            t = f.send(0, big[k * 60_000 : (k + 1) * 60_000], t + 10)
+    recs = [(ts / 1e6, fr, len(fr), 1) for ts, fr in fl.frames_list]
+    app = SnifferApp(MemorySource(recs, name="hogs.pcap"), Dissector(max_buffered=150_000))
+
+    async def go() -> None:
+        async with app.run_test(size=(160, 30)) as pilot:
+            await settle(app, pilot)
+            assert "buffer cap reached" in app.status_text()
+            assert app.loader.dissector.dropped_pdus >= 2
+
+    run(go())

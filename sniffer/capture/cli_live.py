@@ -116,6 +116,8 @@ def run(args: argparse.Namespace, dissector, printer, stop: StopSignals) -> int:
     finally:
         cap.stop()
     sys.stderr.write(cap.summary() + "\n")
+    if dissector.cap_message():
+        _warn(dissector.cap_message())
     if cap.error:
         _warn(cap.error)
         return 1

@@ -244,6 +244,9 @@ class SnifferApp(App):
             parts.append(f"[b]+{plist.new_since:,} new[/b]")
         if self.show_secrets:
             parts.append("[red]secrets shown[/red]")
+        dropped = getattr(self.loader.dissector, "dropped_pdus", 0)
+        if dropped:  # --max-buffered was reached: say so where the user looks
+            parts.append(f"[yellow]buffer cap reached: {dropped:,} PDUs dropped[/yellow]")
         return " │ ".join(parts)
 
     def _update_status(self) -> None:

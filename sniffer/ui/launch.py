@@ -86,6 +86,8 @@ def run(args: argparse.Namespace, dissector, stop: StopSignals | None = None) ->
         if getattr(live, "error", None):
             sys.stderr.write(f"mqttsniff: {escape(str(live.error))}\n")
             return 1
+    if dissector.cap_message():  # --max-buffered was reached (the status bar said so too)
+        sys.stderr.write(f"mqttsniff: {dissector.cap_message()}\n")
     if app.loader.error:
         sys.stderr.write(f"mqttsniff: {escape(app.loader.error)}\n")
         return 1
