@@ -51,8 +51,14 @@ def _layer(node: Node, show_secrets: bool, masked: Masked) -> dict[str, Any]:
 
 def _emit(obj: dict[str, Any], n: Node, show_secrets: bool, masked: Masked) -> None:
     fd = n.fdef
-    if n.severity is not None:
-        _put(obj, "_ws.expert", {"_ws.expert.message": n.value, "_ws.expert.severity": n.severity})
+    if n.severity is not None:  # as tshark: the note's own field, then its _ws.expert.* items
+        note: dict[str, Any] = {fd.abbrev: ""} if fd is not None else {}
+        for c in n.children:
+            if c.fdef is not None and c.fdef.abbrev.startswith("_ws.expert."):
+                note[c.fdef.abbrev] = c.fdef.tshark(c.value)
+        note.setdefault("_ws.expert.message", n.value)
+        note.setdefault("_ws.expert.severity", n.severity)
+        _put(obj, "_ws.expert", note)
         return
     if fd is None:
         _put(obj, n.text, _layer(n, show_secrets, masked) if n.children else "")

@@ -50,9 +50,9 @@ GROUPS: Final = {
 EXPERT: Final = register("_ws.expert", "Expert Info", N, Base.NONE)
 EXPERT_MESSAGE: Final = register("_ws.expert.message", "Message", S, Base.NONE)
 EXPERT_SEVERITY: Final = register(
-    "_ws.expert.severity", "Severity level", U, Base.HEX, values={v: k for k, v in SEVERITIES.items()}
+    "_ws.expert.severity", "Severity level", U, Base.DEC, values={v: k for k, v in SEVERITIES.items()}
 )
-EXPERT_GROUP: Final = register("_ws.expert.group", "Group", U, Base.HEX, values={v: k for k, v in GROUPS.items()})
+EXPERT_GROUP: Final = register("_ws.expert.group", "Group", U, Base.DEC, values={v: k for k, v in GROUPS.items()})
 
 # The session notes: abbrev suffix -> (label, severity, group).
 ANALYSIS: Final[dict[str, tuple[str, str, str]]] = {

@@ -22,15 +22,16 @@ def expert(key: str, message: str, start: int, source: int = 0) -> Node:
 
 
 def _expert_items(n: Node, severity: str, group: str) -> None:
+    """The items Wireshark puts under an expert note: its message, severity and group (shown, as
+    tshark -V shows them) and the hidden _ws.expert marker."""
     at, src = n.start, n.source
-    for fd, value in (
-        (F.EXPERT_MESSAGE, n.value),
-        (F.EXPERT_SEVERITY, F.SEVERITIES.get(severity, 0)),
-        (F.EXPERT_GROUP, F.GROUPS.get(group, 0)),
+    n.text = f"[Expert Info ({severity}/{group}): {n.value}]"
+    for fd, value, text in (
+        (F.EXPERT_MESSAGE, n.value, f"[{n.value}]"),
+        (F.EXPERT_SEVERITY, F.SEVERITIES.get(severity, 0), f"[Severity level: {severity}]"),
+        (F.EXPERT_GROUP, F.GROUPS.get(group, 0), f"[Group: {group}]"),
     ):
-        k = item(fd, value, at, 0, src)
-        k.hidden = True
-        n.children.append(k)
+        n.children.append(item(fd, value, at, 0, src, text=text))
     e = Node(F.EXPERT, None, at, 0, "", [], src)
     e.hidden = True
     n.children.append(e)
@@ -80,16 +81,35 @@ def close_node(notes: list[tuple[str, str]], at: int) -> Node:
     return top
 
 
+# Wireshark's severities of the TCP analysis flags (epan/dissectors/packet-tcp.c), all in "Sequence".
+TCP_EXPERT = {
+    "tcp.analysis.retransmission": "Note",
+    "tcp.analysis.spurious_retransmission": "Note",
+    "tcp.analysis.out_of_order": "Warning",
+    "tcp.analysis.lost_segment": "Warning",
+    "tcp.analysis.ack_lost_segment": "Warning",
+    "tcp.analysis.window_update": "Chat",
+    "tcp.analysis.window_full": "Warning",
+    "tcp.analysis.keep_alive": "Note",
+    "tcp.analysis.zero_window": "Warning",
+}
+
+
 def add_expert_items(nodes: list[Node]) -> None:
-    """Give every expert note of the tree (the dissectors' own included) its _ws.expert.* items,
-    so that `_ws.expert.severity == "Error"` finds notes of every kind."""
+    """Make every expert note of the tree (the dissectors' own and TCP's analysis flags included) a
+    Wireshark-style note with its _ws.expert.* items, so that `_ws.expert.severity == "Error"` and
+    -z expert find notes of every kind."""
     stack = list(nodes)
     while stack:
         n = stack.pop()
+        fd = n.fdef
+        if n.severity is None and fd is not None and fd.abbrev in TCP_EXPERT:
+            n.severity = TCP_EXPERT[fd.abbrev]
+            n.value = fd.name  # the message: Wireshark's label of the flag
+            _expert_items(n, n.severity, "Sequence")
+            continue
         if n.severity is not None and not any(c.fdef is F.EXPERT_MESSAGE for c in n.children):
             group = "Malformed" if n.severity == "Error" and "alformed" in n.text else "Protocol"
-            if n.fdef is not None and n.fdef.abbrev.startswith("tcp.analysis"):
-                group = "Sequence"
             _expert_items(n, n.severity, group)
             continue
         stack.extend(n.children)
