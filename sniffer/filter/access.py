@@ -53,7 +53,7 @@ class TreePlan:
         if frame is self.frame:
             return self.cache
         d: dict[str, list[Node]] = {}
-        seg = frame.seg
+        seg = getattr(frame, "seg", None)  # a connection's end carries MQTT session notes
         if frame.pdus or not self.mqtt_only or seg is not None and seg.session_notes:
             wanted = self.wanted
             stack = list(reversed(frame.tree(self.protocols)))
