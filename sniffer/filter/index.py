@@ -80,20 +80,20 @@ class RowIndex:
         w = mlen = tid = 0
         pdus = frame.pdus
         if pdus:
-            recs = [self._pdu_word(p) for p in pdus]
-            if None in recs:
+            recs = [r for r in map(self._pdu_word, pdus) if r is not None]
+            if len(recs) < len(pdus):
                 w = MQ_COMPLEX | (MQ_ONE if len(pdus) == 1 else MQ_MANY)
             else:
-                w, mlen, tid = recs[0]  # type: ignore[misc]
+                w, mlen, tid = recs[0]
                 if len(recs) == 1:
                     w |= MQ_ONE
                 else:
                     w |= MQ_MANY
-                    self.more[row] = tuple(x for r in recs[1:] for x in r)  # type: ignore[union-attr]
+                    self.more[row] = tuple(x for r in recs[1:] for x in r)
                 for r in recs:
-                    t = r[0] & 15  # type: ignore[index]
-                    if t == 8 or t == 10 or (t == 3 and not r[2]):  # type: ignore[index]
-                        self._tree_topics(row, frame)  # (UN)SUBSCRIBE, PUBLISH without topic
+                    t = r[0] & 15
+                    if t == 8 or t == 10 or (t == 3 and not r[2]):  # (UN)SUBSCRIBE, PUBLISH without topic
+                        self._tree_topics(row, frame)
                         break
         props = 0
         for p in pdus:
