@@ -1,15 +1,18 @@
 """The one frame loop: source -> dissector -> sink, for the headless printers and the UI's loader alike.
 
 `drive()` takes batches of records from a sniffer.source Source, numbers the frames (1, 2, ... in
-the source's order, as tshark does), runs the dissector's frame() on each and hands the sink each
-batch at once: the records, and the rows frame() returned for them (Frames, or, from a
-SummaryDissector, the summary lines themselves). Per frame the loop makes nothing but the row:
-batches are the sink's unit, so a sink that writes lines joins them once per batch, and a sink that
-wants every Frame (statistics, the packet store) iterates them. `Tee` hands one batch to several
-sinks. A second pass (tshark's -2) is a second drive() over a new source with the sink of that pass.
+the source's order, as tshark does), runs the dissector's frame() on each and hands the row it
+returns (a Frame, or, from a SummaryDissector, the summary line itself) straight to the sink's
+`row()`; after each batch the sink's `batch()` gets the batch's records and how many rows were made
+(to write the lines it collected, flush, store, tell the UI). Per frame the loop makes nothing but
+the row, and a row is handed on as it is made: a Frame that a printer renders is freed at once, not
+kept for the batch (Frames kept alive by the thousand cost the garbage collector ~20 %). A sink that
+wants every Frame (statistics) takes it in row(); `Tee` hands each row and batch to several sinks.
+A second pass (tshark's -2) is a second drive() over a new source with the sink of that pass.
 
-If the source or the dissector raises in the middle of a batch, the rows made before it still go to
-the sink (so a file's last good frames are printed before its error), then the error propagates.
+If the source or the dissector raises in the middle of a batch, the sink still gets batch() for the
+rows made before it (so a file's last good frames are printed before its error), then the error
+propagates.
 """
 
 from __future__ import annotations
@@ -21,8 +24,11 @@ from sniffer.source import Source
 
 
 class Sink(Protocol):
-    def batch(self, first: int, records: Sequence[Any], rows: list[Any]) -> None:
-        """rows[k] is frame(first + k, records[k]); rows may be shorter than records after an error."""
+    row: Callable[[Any], object]  # each row as it is made (looked up once per batch)
+
+    def batch(self, first: int, records: Sequence[Any], count: int) -> None:
+        """After the rows of frames first .. first + count - 1, made from records[:count]; count is
+        len(records) unless the batch was cut short by an error."""
         ...
 
 
@@ -39,57 +45,59 @@ def drive(
     batch, ends the run early (a second Ctrl-C that should not wait for the backlog).
     """
     frame = dissector.frame
-    put = sink.batch
+    done = sink.batch
     number = first - 1
     for batch in source.batches():
         start = number + 1
-        rows: list[Any] = []
-        append = rows.append
+        put = sink.row
         try:
             for rec in batch:
                 number += 1
-                append(frame(number, rec[0], rec[3], rec[1], rec[2]))
+                put(frame(number, rec[0], rec[3], rec[1], rec[2]))
         finally:
-            put(start, batch, rows)
+            done(start, batch, number - start + 1)
         if stop is not None and stop():
             break
     return number - first + 1
 
 
 class LineSink:
-    """Lines out, one write per batch: a SummaryDissector's rows are its lines; `render` makes a line of
-    another dissector's row (the Printer's -T fields line of a Frame). `line_buffered` flushes each
-    batch (standard input and live captures stream)."""
+    """Lines out, one write per batch: a SummaryDissector's rows are its lines; `render` makes the line
+    of another dissector's row (the Printer's -T fields line of a Frame). `line_buffered` flushes each
+    batch (standard input streams)."""
 
     def __init__(self, out: TextIO, render: Callable[[Any], str] | None = None, line_buffered: bool = False) -> None:
         self.out = out
-        self.render = render
         self.line_buffered = line_buffered
+        self.lines: list[str] = []
+        keep = self.lines.append
+        if render is None:
+            self.row: Callable[[Any], object] = keep  # the list's own append: no Python call per line
+        else:
+            self.row = lambda fr: keep(render(fr))
 
-    def batch(self, first: int, records: Sequence[Any], rows: list[Any]) -> None:
-        if not rows:
-            return
-        lines = rows if self.render is None else map(self.render, rows)
-        self.out.write("\n".join(lines) + "\n")
-        if self.line_buffered:
-            self.out.flush()
+    def batch(self, first: int, records: Sequence[Any], count: int) -> None:
+        lines = self.lines
+        if lines:
+            self.out.write("\n".join(lines) + "\n")
+            lines.clear()
+            if self.line_buffered:
+                self.out.flush()
 
     def close(self) -> None:
         self.out.flush()
 
 
 class PrinterSink:
-    """Each Frame to a sniffer.output.printer.Printer (-V, -x, JSON, -Y); `flush` after every batch
-    (a live capture: output leaves once per batch, not once per line)."""
+    """Each Frame to a sniffer.output.printer.Printer's frame() (-V, -x, JSON, -Y; as it is when the
+    sink is made); `flush` after every batch (a live capture: output leaves once per batch)."""
 
     def __init__(self, printer: Any, flush: bool = False) -> None:
         self.printer = printer
+        self.row: Callable[[Any], object] = printer.frame
         self.flush = flush
 
-    def batch(self, first: int, records: Sequence[Any], rows: list[Any]) -> None:
-        show = self.printer.frame
-        for fr in rows:
-            show(fr)
+    def batch(self, first: int, records: Sequence[Any], count: int) -> None:
         if self.flush:
             self.printer.flush()
 
@@ -98,11 +106,15 @@ class PrinterSink:
 
 
 class Tee:
-    """One batch to several sinks in turn (a printer and -z statistics, say)."""
+    """Each row and each batch to several sinks in turn (a printer and -z statistics, say)."""
 
     def __init__(self, *sinks: Sink) -> None:
         self.sinks = sinks
 
-    def batch(self, first: int, records: Sequence[Any], rows: list[Any]) -> None:
+    def row(self, row: Any) -> None:
         for s in self.sinks:
-            s.batch(first, records, rows)
+            s.row(row)
+
+    def batch(self, first: int, records: Sequence[Any], count: int) -> None:
+        for s in self.sinks:
+            s.batch(first, records, count)

@@ -40,11 +40,11 @@ class Collect:
         self.calls: list[tuple[int, int, int]] = []  # (first, records, rows) per batch
         self.rows: list = []
         self.records: list = []
+        self.row = self.rows.append
 
-    def batch(self, first: int, records, rows) -> None:
-        self.calls.append((first, len(records), len(rows)))
-        self.rows.extend(rows)
-        self.records.extend(records[: len(rows)])
+    def batch(self, first: int, records, count: int) -> None:
+        self.calls.append((first, len(records), count))
+        self.records.extend(records[:count])
 
 
 def test_every_frame_reaches_every_sink_numbered_as_read(capture: Path) -> None:

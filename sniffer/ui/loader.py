@@ -52,6 +52,8 @@ class Loader:
         self._rate_mark = (time.monotonic(), 0)
         self.started = time.monotonic()
         self.loaded_at: float | None = None
+        self._frames: list[Any] = []  # the Frames of the batch being dissected
+        self.row = self._frames.append  # the driver's sink: each Frame as it is made
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -77,17 +79,20 @@ class Loader:
             self.done.set()
             self.notify()
 
-    def batch(self, first: int, records: Sequence[Any], rows: list[Any]) -> None:
-        """The driver's sink: store the batch's Frames, match them against the filter, tell the UI."""
+    def batch(self, first: int, records: Sequence[Any], count: int) -> None:
+        """The driver's sink, after each batch: store its Frames (kept by row()), match them against
+        the filter, tell the UI."""
+        frames = self._frames
         add = self.store.add
         first_row = self.store.count
         if records and len(records[0]) > 4:  # a file's exact timestamps, kept for saving
-            for rec, fr in zip(records, rows, strict=False):  # (rows may stop short after an error)
+            for rec, fr in zip(records, frames, strict=False):  # (frames may stop short after an error)
                 add(fr, rec[4], rec[5])
         else:
-            for fr in rows:
+            for fr in frames:
                 add(fr)
-        self._match_new(first_row, rows)
+        self._match_new(first_row, frames)
+        frames.clear()
         self._tick()
 
     def update_rate(self) -> float:
