@@ -7,7 +7,8 @@ returns (a Frame, or, from a SummaryDissector, the summary line itself) straight
 (to write the lines it collected, flush, store, tell the UI). Per frame the loop makes nothing but
 the row, and a row is handed on as it is made: a Frame that a printer renders is freed at once, not
 kept for the batch (Frames kept alive by the thousand cost the garbage collector ~20 %). A sink that
-wants every Frame (statistics) takes it in row(); `Tee` hands each row and batch to several sinks.
+wants every Frame (statistics) takes it in row(), under a dissector that makes Frames (a Dissector,
+not a SummaryDissector); `Tee` hands each row and batch to several sinks.
 A second pass (tshark's -2) is a second drive() over a new source with the sink of that pass.
 
 If the source or the dissector raises in the middle of a batch, the sink still gets batch() for the
