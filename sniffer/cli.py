@@ -10,14 +10,13 @@ import argparse
 import os
 import re
 import sys
-from collections.abc import Iterator
-from itertools import islice
 from typing import TYPE_CHECKING
 
 from sniffer import __version__
 
 if TYPE_CHECKING:
     from sniffer.pipeline import RowDissector
+    from sniffer.source import FileSource
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -143,25 +142,6 @@ def _glossary() -> int:
     return EXIT_OK
 
 
-class _FileSource:
-    """Frames of a capture file (or stdin), remembering whether it was cut short."""
-
-    def __init__(self, path: str, count: int | None) -> None:
-        from sniffer.net.pcapfile import open_capture
-
-        self.path = path
-        self.count = count
-        self.reader = open_capture(path)
-
-    def __iter__(self) -> Iterator[tuple[float, bytes, int, int]]:
-        # the reader itself (no generator in between) unless -c cuts it short
-        return iter(self.reader) if self.count is None else islice(self.reader, self.count)
-
-    @property
-    def truncated(self) -> bool:
-        return bool(getattr(self.reader, "truncated", False))
-
-
 def _display_filter(text: str):
     """The compiled -Y filter; a bad one is a usage error naming its column."""
     from sniffer.filter import FilterError, compile_filter
@@ -253,25 +233,14 @@ def run(argv: list[str] | None = None) -> int:
         "max_buffered": args.max_buffered,
         "sessions": sessions_needed(args.fmt, args.verbose, args.fields, args.display_filter),
     }
-    if args.interface or dfilter is not None or printer.line is None:
-        dissector = Dissector(ports, **kw)
-    else:
-        # One line per frame read from a file (summary, -T fields): lines straight from the
-        # dissector, the summary's without a Frame at all (sniffer.output.summary).
-        from sniffer.output.summary import SummaryDissector, print_lines
+    if not args.interface and dfilter is None and opts.fmt == "text" and printer.line is not None:
+        # The summary read from a file: lines straight from the dissector, without a Frame at all
+        # (sniffer.output.summary).
+        from sniffer.output.summary import SummaryDissector
 
-        source = _FileSource(path, args.count)
-        printer.flush()  # the -E header=y line
-        if opts.fmt == "text":
-            rows: RowDissector = SummaryDissector(ports, **kw)
-            line = rows.frame
-        else:
-            rows = Dissector(ports, **kw)
-            frame, render = rows.frame, printer.line
-            line = lambda n, ts, lt, data, olen: render(frame(n, ts, lt, data, olen))  # noqa: E731
-        number = print_lines(line, source, sys.stdout, line_buffered=args.read == "-")
-        warn_buffer_cap(rows)
-        return _finish(source, number)
+        dissector: RowDissector = SummaryDissector(ports, **kw)
+    else:
+        dissector = Dissector(ports, **kw)
     if dfilter is not None:
         # -Y: print only matching frames; numbers stay those of the capture, as in tshark
         show, matches = printer.frame, dfilter.matches
@@ -280,13 +249,22 @@ def run(argv: list[str] | None = None) -> int:
     if stop is not None:
         return cli_live.run(args, dissector, printer, stop)
 
-    source = _FileSource(path, args.count)
-    number = 0
+    from sniffer.driver import LineSink, PrinterSink, drive
+    from sniffer.source import FileSource
+
+    source = FileSource(path, args.count)
+    sink: LineSink | PrinterSink
+    if dfilter is None and printer.line is not None:
+        # One line per frame (summary, -T fields): written a batch at a time, no Printer call per frame
+        printer.flush()  # the -E header=y line
+        render = None if opts.fmt == "text" else printer.line  # a SummaryDissector's rows are lines
+        sink = LineSink(sys.stdout, render, line_buffered=args.read == "-")
+    else:
+        sink = PrinterSink(printer)
     try:
-        for number, (ts, data, orig_len, linktype) in enumerate(source, 1):
-            printer.frame(dissector.frame(number, ts, linktype, data, orig_len))
+        number = drive(source, dissector, sink)
     finally:
-        printer.close()
+        sink.close()
     warn_buffer_cap(dissector)
     return _finish(source, number)
 
@@ -298,9 +276,9 @@ def warn_buffer_cap(dissector: RowDissector) -> None:
         _warn(message)
 
 
-def _finish(source: _FileSource, number: int) -> int:
+def _finish(source: FileSource, number: int) -> int:
     """Exit status of reading a file: an error (with a warning) if it was cut short."""
-    if source.truncated:
+    if source.truncated():
         _warn(f"'{source.path}' appears to have been cut short in the middle of a packet; decoded {number} frames")
         return EXIT_ERROR
     return EXIT_OK

@@ -2,10 +2,12 @@
 
 The UI's packet list reads rows from here; nothing per packet lives in RAM as a Python object.
 Per frame the store keeps fixed-width columns in `array`s (timestamp, exact timestamp, spill offset, lengths,
-interned address/protocol ids, TCP stream, a colour class, and the filter's columns: MQTT
-packet word, topic id, MQTT 5 property ids, ports, TCP flags and length) and the Info text,
-zlib-compressed in blocks of 256 rows; ~95 bytes per frame in all (bench/bench_ui.py measures
-it). sniffer.filter.rows answers display filters from these columns (no Frame rebuilt for them).
+interned address/protocol ids, TCP stream, a colour class) and the Info text, zlib-compressed in
+blocks of 256 rows; and it feeds the display filter's own index (sniffer.filter.index: MQTT packet
+word, topic id, MQTT 5 property ids, ports, TCP flags and length), which it hosts as `index`;
+~95 bytes per frame in all (bench/bench_ui.py measures it). sniffer.filter.rows answers display
+filters from the index and the columns the store makes public (`column()`, `addresses()`), no Frame
+rebuilt for them.
 
 Frame bytes go to an unlinked spill file, each record followed by a pickle of the frame's
 dissection context: the TCP segment analysis (`Frame.seg`) and the MQTT PDUs completed in the
@@ -24,7 +26,6 @@ rows below `count`, which is published after every column of a row is written.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import operator
 import os
@@ -36,7 +37,7 @@ import zlib
 from array import array
 from typing import Any
 
-from sniffer.filter.props import PROP_UNKNOWN, _varint, property_mask
+from sniffer.filter.index import RowIndex
 from sniffer.net.reassembly import SEGMENT_SUFFIX
 
 _REC = struct.Struct("<III")  # frame length, context length, offset + 1 of the single PDU in the frame (0: none)
@@ -49,17 +50,6 @@ CLS_TCP_DATA = 17  # TCP payload that completes no PDU (segment of a reassembled
 CLS_TCP_RST = 18
 CLS_MALFORMED = 0x40  # flag: a PDU of the frame is malformed
 
-# The MQ word of a row (PacketStore._mq): the first PDU's type, flags, version and message id, how
-# many PDUs the frame completed, whether the frame is plain IP+TCP (ports, flags, addresses known).
-MQ_TYPE = 0x000F  # msgtype; flags << 4; version << 8
-MQ_HAS_MSGID = 0x0800  # msgid << 16
-MQ_ONE = 0x1000  # exactly one PDU
-MQ_MANY = 0x2000  # several PDUs: the others in PacketStore._more
-MQ_NPDU = 0x3000
-MQ_SEG = 0x4000  # TCP segment record: ports, flags, length, addresses
-MQ_COMPLEX = 0x8000  # a malformed PDU: the filter rebuilds the Frame
-
-# Property column (PacketStore._props): sniffer.filter.props (PROP_BIT per id, PROP_UNKNOWN).
 _FLUSH_AT = 1 << 20
 INFO_BLOCK = 256  # rows of Info text compressed together
 
@@ -128,19 +118,6 @@ def colour_class(frame: Any) -> int:
     return CLS_TCP_CONTROL
 
 
-class PduView:
-    """What the property skim reads of a PDU (the attributes of sniffer.mqtt.decoder.PDU it uses)."""
-
-    __slots__ = ("msgtype", "flags", "version", "data", "hdr_len")
-
-    def __init__(self, msgtype: int, flags: int, version: int, data: bytes, hdr_len: int) -> None:
-        self.msgtype = msgtype
-        self.flags = flags
-        self.version = version
-        self.data = data
-        self.hdr_len = hdr_len
-
-
 class PacketStore:
     """Compact rows for every frame seen; `frame(i)` rebuilds the full Frame of row i on demand."""
 
@@ -174,22 +151,7 @@ class PacketStore:
         self._iblocks: list[bytes] = []
         self._itail: tuple[int, bytearray, array] = (0, bytearray(), array("I"))
         self._icache: tuple[int, bytes, memoryview] | None = None  # last block read: (index, text, ends)
-        # Filter columns (sniffer.filter.rows reads them): the MQTT PDU word (MQ_* bits below), the
-        # first PDU's Remaining Length and interned topic, TCP ports and flags|length; other PDUs of
-        # a multi-PDU frame in _more as flat (word, remaining, topic id) triples.
-        self._mq = array("I")
-        self._mlen = array("I")
-        self._topic = array("I")
-        self._ports = array("I")
-        self._tcpw = array("I")
-        self._props = array("I")
-        self._more: dict[int, tuple[int, ...]] = {}
-        self._topics: list[str] = [""]  # id 0: no topic
-        # all mqtt.topic values (topic ids) of frames with topic filters or an alias-less PUBLISH without
-        # a topic: the filter's Frame path reads those from the tree, so they are read once, here
-        self._tlist: dict[int, tuple[int, ...]] = {}
-        self._topic_tree: Any = None
-        self._topic_ids: dict[str, int] = {}
+        self.index = RowIndex()  # the display filter's columns (sniffer.filter.index), fed by add()
         self._addr_of: list[tuple[int, int] | None] = []  # per string id: (ip version, address) if an IP address
         self._strings: list[str] = []
         self._string_ids: dict[str, int] = {}
@@ -351,7 +313,8 @@ class PacketStore:
         dst = self._intern(frame.dst)
         self._src.append(src)
         self._dst.append(dst)
-        self._filter_columns(frame, src, dst)
+        self._addresses(frame, src, dst)
+        self.index.add(self.count, frame)
         pid = self._proto_ids.get(frame.proto)
         if pid is None:
             pid = len(self._protos) if len(self._protos) < 255 else 255  # 255: "other" bucket
@@ -372,80 +335,16 @@ class PacketStore:
             self._itail = (base + INFO_BLOCK, bytearray(), array("I"))
         return row
 
-    def _pdu_word(self, p: Any) -> tuple[int, int, int] | None:
-        """(MQ word, remaining, topic id) of a well-formed PDU, None if the filter must see the PDU itself."""
-        t, v, msgid = p.msgtype, p.version, p.msgid
-        if p.error is not None or t < 0 or p.remaining < 0 or not 0 <= (v or 0) <= 7 or msgid > 0xFFFF:
-            return None
-        w = t | p.flags << 4 | (v or 0) << 8
-        if msgid >= 0:
-            w |= MQ_HAS_MSGID | msgid << 16
-        topic = p.topic
-        tid = self._topic_id(topic) if t == 3 and topic is not None else 0
-        return w, p.remaining, tid
-
-    def _topic_id(self, topic: str) -> int:
-        tid = self._topic_ids.get(topic, 0)
-        if not tid:
-            tid = self._topic_ids[topic] = len(self._topics)
-            self._topics.append(topic)
-        return tid
-
-    def _tree_topics(self, frame: Any) -> None:
-        """Topic ids of every mqtt.topic of the frame, from its tree (the filter's exact getter)."""
-        get = self._topic_tree
-        if get is None:
-            from sniffer.fields import REGISTRY
-            from sniffer.filter import access
-
-            get = self._topic_tree = access.tree_getter(access.TreePlan(), REGISTRY["mqtt.topic"])
-        with contextlib.suppress(Exception):  # on failure the filter rebuilds the Frame of this row instead
-            self._tlist[self.count] = tuple(self._topic_id(t) for t in get(frame))
-
-    def _filter_columns(self, frame: Any, src: int, dst: int) -> None:
-        w = mlen = tid = 0
-        pdus = frame.pdus
-        if pdus:
-            recs = [self._pdu_word(p) for p in pdus]
-            if None in recs:
-                w = MQ_COMPLEX | (MQ_ONE if len(pdus) == 1 else MQ_MANY)
-            else:
-                w, mlen, tid = recs[0]
-                if len(recs) == 1:
-                    w |= MQ_ONE
-                else:
-                    w |= MQ_MANY
-                    self._more[self.count] = tuple(x for r in recs[1:] for x in r)
-                for r in recs:
-                    t = r[0] & 15
-                    if t == 8 or t == 10 or (t == 3 and not r[2]):  # (UN)SUBSCRIBE, PUBLISH without topic
-                        self._tree_topics(frame)
-                        break
-        props = 0
-        for p in pdus:
-            if p.version == 5 or p.msgtype == 1:  # CONNECT: its protocol level byte decides
-                try:
-                    props |= PROP_UNKNOWN if p.error is not None else property_mask(p)
-                except Exception:  # odd bytes: the tree decides
-                    props |= PROP_UNKNOWN
-        self._props.append(props)
+    def _addresses(self, frame: Any, src: int, dst: int) -> None:
+        """The raw IP addresses of a TCP frame's Source and Destination ids (Frame.addrs, rebuilt)."""
         seg = frame.seg
-        ports = tcpw = 0
         if seg is not None and seg.length < 1 << 20:
-            w |= MQ_SEG
-            ports = seg.sport << 16 | seg.dport
-            tcpw = seg.flags & 0xFFF | seg.length << 12
             ipver, a, b = frame.addrs
             addr_of = self._addr_of
             if addr_of[src] is None:
                 addr_of[src] = (ipver, int.from_bytes(a, "big"))
             if addr_of[dst] is None:
                 addr_of[dst] = (ipver, int.from_bytes(b, "big"))
-        self._mq.append(w)
-        self._mlen.append(mlen)
-        self._topic.append(tid)
-        self._ports.append(ports)
-        self._tcpw.append(tcpw)
 
     def _flush_locked(self) -> None:
         if self._pending:
@@ -558,22 +457,30 @@ class PacketStore:
         blob = self._read(base, self._end(end - 1) - base)
         return [self._build(i, blob, self._off[i] - base) for i in range(start, end)]
 
-    def pdu_view(self, i: int) -> PduView | None:
-        """Row i's single well-formed PDU when it lies whole in the frame, read with one pread and no
-        unpickling (type, flags and version from the MQ word), else None."""
-        w = self._mq[i]
-        if w & (MQ_NPDU | MQ_COMPLEX) != MQ_ONE:
-            return None
+    def single_pdu_bytes(self, i: int) -> bytes | None:
+        """Row i's frame bytes from where its single well-formed PDU starts, when that PDU lies whole in
+        the frame (one pread, no unpickling); None otherwise."""
         off = self._off[i]
-        head = self._read(off, _REC.size)
-        dlen, _, p = _REC.unpack(head)
+        dlen, _, p = _REC.unpack(self._read(off, _REC.size))
         if not p:
             return None
-        d = self._read(off + _REC.size + p - 1, dlen - p + 1)
-        n, q = _varint(d, 1, len(d))
-        if n < 0 or q + n > len(d):
-            return None
-        return PduView(w & 15, (w >> 4) & 15, (w >> 8) & 7, d[: q + n], q)
+        return self._read(off + _REC.size + p - 1, dlen - p + 1)
+
+    # -- columns the display filter reads (sniffer.filter.rows): live, rows < count valid --------
+    def column(self, name: str) -> array:
+        """The column `name` itself (it grows as rows arrive): orig_len, cap_len, stream, src, dst
+        (string ids: string(), addresses())."""
+        return {
+            "orig_len": self._origlen,
+            "cap_len": self._caplen,
+            "stream": self._stream,
+            "src": self._src,
+            "dst": self._dst,
+        }[name]
+
+    def addresses(self) -> list[tuple[int, int] | None]:
+        """Per string id (column src/dst): (IP version, address as an int) if it names an IP address."""
+        return self._addr_of
 
     def frame_reader(self, chunk: int = 256) -> Any:
         """i -> Frame of row i for a scan that needs a few frames: records read `chunk` at a time
@@ -640,12 +547,6 @@ class PacketStore:
             self._ts,
             self._ticks,
             self._tsres,
-            self._mq,
-            self._mlen,
-            self._topic,
-            self._ports,
-            self._tcpw,
-            self._props,
             self._off,
             self._caplen,
             self._origlen,
@@ -659,8 +560,7 @@ class PacketStore:
         _, text, ends = self._itail
         total = sum(a.buffer_info()[1] * a.itemsize for a in cols) + len(text) + 4 * len(ends)
         total += sum(len(b) + 41 for b in self._iblocks)
-        total += sum(len(s) + 49 for s in self._strings) + sum(len(s) + 49 for s in self._topics)
-        total += 100 * (len(self._more) + len(self._tlist))
+        total += sum(len(s) + 49 for s in self._strings) + self.index.ram_bytes()
         return total + 40 * len(self._rel_other)
 
     def spill_bytes(self) -> int:

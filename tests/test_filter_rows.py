@@ -96,9 +96,9 @@ def captures(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, Packet
 
 def test_the_generated_capture_has_what_the_columns_describe(captures) -> None:
     _, store, _ = captures[-1]
-    assert store._more, "no multi-PDU frame: the overflow path would be untested"
-    assert len(store._topics) > 5
-    assert any(a is not None and a[0] == 6 for a in store._addr_of)
+    assert store.index.more, "no multi-PDU frame: the overflow path would be untested"
+    assert len(store.index.topics) > 5
+    assert any(a is not None and a[0] == 6 for a in store.addresses())
 
 
 @pytest.mark.parametrize("wants_value", [True, False])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sniffer.filter.rows import RowAccess
 from sniffer.net.pcapfile import open_capture
 from sniffer.output.text import hex_sources, tree_lines
 from sniffer.pipeline import Dissector
@@ -97,9 +98,10 @@ def test_pdu_view_and_shared_bytes(corpus_files):
     context does not store such bytes a second time."""
     for path in [DEMO, *corpus_files]:
         store, frames = _load(path)
+        rows = RowAccess(store)
         viewed = 0
         for i, f in enumerate(frames):
-            v = store.pdu_view(i)
+            v = rows.pdu_view(i)
             if v is None:
                 continue
             viewed += 1

@@ -1,7 +1,7 @@
 """The command line's live path: `-i IFACE` with tcpdump/tshark's capture options, `-D`.
 
-Frames go capture thread -> bounded queue -> this (main) thread -> the same Dissector and Printer as
-`-r`; output is flushed once per batch (batches leave the kernel at least every 10 ms), so
+Frames go capture thread -> bounded queue -> this (main) thread -> sniffer.driver, the same loop,
+Dissector and Printer as `-r`; output is flushed once per batch (batches leave the kernel at least every 10 ms), so
 `-T fields` streams as packets arrive without a write(2) per line at high rates.
 """
 
@@ -80,6 +80,8 @@ def run(args: argparse.Namespace, dissector, printer, stop: StopSignals) -> int:
     """
     from sniffer.capture.live import LiveCaptureError
     from sniffer.capture.setup import open_live
+    from sniffer.driver import PrinterSink, drive
+    from sniffer.source import LiveSource
 
     try:
         cap = open_live(args, ui=False, stop=stop)
@@ -93,16 +95,9 @@ def run(args: argparse.Namespace, dissector, printer, stop: StopSignals) -> int:
         f" filter {cap.bpf_expr!r}"
     )
     printer.line_buffered = False  # flushed per batch below
-    number = 0
-    frame = dissector.frame
     try:
-        for batch in cap.batches():
-            for ts, linktype, data, orig_len in batch:
-                number += 1
-                printer.frame(frame(number, ts, linktype, data, orig_len))
-            printer.flush()
-            if stop.count > 1:  # a second Ctrl-C: don't wait for the backlog to be printed
-                break
+        # a second Ctrl-C ends the run without waiting for the backlog to be printed
+        drive(LiveSource(cap, poll=0.5), dissector, PrinterSink(printer, flush=True), stop=lambda: stop.count > 1)
         printer.close()
     except BrokenPipeError:
         # The reader (`head`) went away: stop, keep the -w file whole, say so (the README's promise).

@@ -317,7 +317,7 @@ _PDU_EXTRACT: dict[str, Callable[[Any], Any]] = {
 }
 
 # TCP fields from the frame's segment record (Frame.seg), present on every IP+TCP frame.
-_TCP_FLAG_BITS = {
+TCP_FLAG_BITS = {
     "tcp.flags.fin": 0x001,
     "tcp.flags.syn": 0x002,
     "tcp.flags.reset": 0x004,
@@ -335,7 +335,7 @@ _SEG_EXTRACT: dict[str, Callable[[Any, Any], list]] = {
     "tcp.stream": lambda f, s: [f.stream],
     "tcp.len": lambda f, s: [s.length],
 }
-for _abbrev, _bit in _TCP_FLAG_BITS.items():
+for _abbrev, _bit in TCP_FLAG_BITS.items():
     _SEG_EXTRACT[_abbrev] = lambda f, s, b=_bit: [1 if s.flags & b else 0]
 
 

@@ -23,7 +23,7 @@ def prop_bits() -> dict[int, int]:
     return {pid: 1 << k for k, pid in enumerate(sorted(PROPERTIES))}
 
 
-def _varint(d: bytes, p: int, end: int) -> tuple[int, int]:
+def varint(d: bytes, p: int, end: int) -> tuple[int, int]:
     """(value, position after) of a Variable Byte Integer, (-1, p) if cut or longer than 4 bytes."""
     v = 0
     for k in range(4):
@@ -108,7 +108,7 @@ def _connect_properties(d: bytes, q: int, end: int, want: int) -> tuple[int, lis
 
 def _block(d: bytes, q: int, end: int, want: int, values: list) -> tuple[int, int]:
     """(PROP_BIT mask, position after) of the property block at q; values of `want` appended."""
-    n, q = _varint(d, q, end)
+    n, q = varint(d, q, end)
     if n < 0 or q + n > end:
         return PROP_UNKNOWN, q
     stop, mask, bits = q + n, 0, prop_bits()
@@ -127,7 +127,7 @@ def _block(d: bytes, q: int, end: int, want: int, values: list) -> tuple[int, in
             if pid == want and q <= stop:
                 values.append(int.from_bytes(d[start:q], "big"))
         elif kind == "varint":
-            v, q = _varint(d, q, stop)
+            v, q = varint(d, q, stop)
             if v < 0:
                 return PROP_UNKNOWN, q
             if pid == want:

@@ -3,7 +3,9 @@
 The same compiler (sniffer.filter.compiler) builds predicates over row indices instead of
 Frames: every field sniffer.filter.access answers without a tree (frame.number/len/cap_len,
 tcp ports/flags/stream/len, ip/ipv6 addresses, mqtt presence, msgtype, qos, dupflag, retain,
-hdrflags, len, msgid, PUBLISH topics) is read from the store's compact columns; anything else,
+hdrflags, len, msgid, PUBLISH topics) is read from the filter's own index of the rows
+(sniffer.filter.index, `store.index`) and the columns the store makes public (`store.column()`,
+`store.addresses()`); anything else,
 and any row those columns cannot describe exactly (a malformed PDU, a frame that is not plain
 IP+TCP, a SUBSCRIBE's topic filters), goes to the Frame rebuilt from the spill file with the
 Frame getter itself. Fields that only occur in some MQTT packet types are pruned from the MQ
@@ -18,12 +20,17 @@ from typing import Any
 
 from sniffer.fields import REGISTRY
 from sniffer.filter import access
+from sniffer.filter.index import MQ_COMPLEX as _COMPLEX
+from sniffer.filter.index import MQ_HAS_MSGID as _HAS_MSGID
+from sniffer.filter.index import MQ_MANY as _MANY
+from sniffer.filter.index import MQ_NPDU as _NPDU
+from sniffer.filter.index import MQ_ONE as _ONE
+from sniffer.filter.index import MQ_SEG as _SEG
+from sniffer.filter.index import PduView
 from sniffer.filter.literals import KIND_OF, normalizer
+from sniffer.filter.props import varint
 
 Getter = Callable[[int], list]
-
-# MQ word bits (sniffer.store documents them; repeated so the filter needs no store import)
-_ONE, _MANY, _NPDU, _SEG, _COMPLEX, _HAS_MSGID = 0x1000, 0x2000, 0x3000, 0x4000, 0x8000, 0x0800
 PUBLISH, PUBREL, SUBSCRIBE, UNSUBSCRIBE, V31 = 3, 6, 8, 10, 3
 
 
@@ -42,7 +49,7 @@ _PDU_EXTRACT: dict[str, Callable[[int, int, int], Any]] = {
     "mqtt.len": lambda w, n, t: n,
     "mqtt.msgid": lambda w, n, t: w >> 16 if w & _HAS_MSGID else None,
 }
-_TCP_FLAG_BITS = access._TCP_FLAG_BITS
+_TCP_FLAG_BITS = access.TCP_FLAG_BITS
 
 
 class RowAccess:
@@ -50,7 +57,22 @@ class RowAccess:
 
     def __init__(self, store: Any) -> None:
         self.store = store
+        self.index = store.index  # the filter's columns (sniffer.filter.index)
         self.frame = store.frame_reader()  # i -> Frame, the last one kept
+
+    def pdu_view(self, i: int) -> PduView | None:
+        """Row i's single well-formed PDU when it lies whole in the frame, read with one pread and no
+        unpickling (type, flags and version from the MQ word), else None."""
+        w = self.index.mq[i]
+        if w & (_NPDU | _COMPLEX) != _ONE:
+            return None
+        d = self.store.single_pdu_bytes(i)
+        if d is None:
+            return None
+        n, q = varint(d, 1, len(d))
+        if n < 0 or q + n > len(d):
+            return None
+        return PduView(w & 15, (w >> 4) & 15, (w >> 8) & 7, d[: q + n], q)
 
     def _slow(self, abbrev: str, plan: access.TreePlan, wants_value: bool) -> Getter:
         fg = access.getter(abbrev, plan, wants_value)
@@ -64,10 +86,10 @@ class RowAccess:
         if abbrev == "frame.number":
             return lambda i: i + 1
         if abbrev == "frame.len":
-            col = st._origlen
+            col = st.column("orig_len")
             return lambda i: col[i]
         if abbrev == "frame.cap_len":
-            col = st._caplen
+            col = st.column("cap_len")
             return lambda i: col[i]
         return None
 
@@ -79,11 +101,11 @@ class RowAccess:
         single = self.single_getter(abbrev)
         if single is not None:
             return lambda i: [single(i)]
-        mq = self.store._mq
+        mq = self.index.mq
         admits = access.pdu_admits(abbrev)
         need = _property_bits(abbrev)
         if need:
-            props = self.store._props
+            props = self.index.props
             pid = _property_id(abbrev)
             if pid is not None:
                 return self._property(pid, need, normalizer(KIND_OF[REGISTRY[abbrev].ftype]), slow)
@@ -100,7 +122,7 @@ class RowAccess:
         PDUs' property blocks of the rebuilt Frame (no tree), the tree only for odd blocks."""
         from sniffer.filter.props import PROP_UNKNOWN, property_values
 
-        props, mq, frame, pdu_view = self.store._props, self.store._mq, self.frame, self.store.pdu_view
+        props, mq, frame, pdu_view = self.index.props, self.index.mq, self.frame, self.pdu_view
 
         def get(i: int) -> list:
             bits = props[i]
@@ -125,7 +147,7 @@ class RowAccess:
 
     def _pruned(self, admits: Callable[[int, int], bool], slow: Getter) -> Getter:
         """slow(i) only for rows with a PDU that may hold the field (by type and version)."""
-        mq, more = self.store._mq, self.store._more
+        mq, more = self.index.mq, self.index.more
 
         def pruned(i: int) -> list:
             w = mq[i]
@@ -144,13 +166,13 @@ class RowAccess:
         return pruned
 
     def _fast(self, abbrev: str, wants_value: bool, slow: Getter) -> Getter | None:
-        st = self.store
-        mq = st._mq
+        ix = self.index
+        mq = ix.mq
         if abbrev == "mqtt":
             if wants_value:
                 return lambda i: slow(i) if mq[i] & _NPDU else []
 
-            more = st._more
+            more = ix.more
 
             def present(i: int) -> list:
                 w = mq[i]
@@ -181,8 +203,8 @@ class RowAccess:
         return None
 
     def _pdu_field(self, ext: Callable[[int, int, int], Any], norm: Callable[[Any], Any], slow: Getter) -> Getter:
-        st = self.store
-        mq, mlen, topic, more = st._mq, st._mlen, st._topic, st._more
+        ix = self.index
+        mq, mlen, topic, more = ix.mq, ix.mlen, ix.topic, ix.more
 
         def get(i: int) -> list:
             w = mq[i]
@@ -204,8 +226,8 @@ class RowAccess:
         return get
 
     def _topic(self, slow: Getter) -> Getter:
-        st = self.store
-        mq, topic, more, topics, tlist = st._mq, st._topic, st._more, st._topics, st._tlist
+        ix = self.index
+        mq, topic, more, topics, tlist = ix.mq, ix.topic, ix.more, ix.topics, ix.tlist
 
         def listed(i: int) -> list:
             tl = tlist.get(i)  # the frame's topics (filters too), taken from its tree when stored
@@ -243,8 +265,7 @@ class RowAccess:
         return get
 
     def _seg_extract(self, abbrev: str) -> Callable[[int], list] | None:
-        st = self.store
-        ports, tcpw, stream = st._ports, st._tcpw, st._stream
+        ports, tcpw, stream = self.index.ports, self.index.tcpw, self.store.column("stream")
         if abbrev == "tcp":
             return lambda i: [True]
         if abbrev == "tcp.srcport":
@@ -267,7 +288,7 @@ class RowAccess:
 
     def _ip(self, version: int, which: str) -> Callable[[int], list]:
         st = self.store
-        src, dst, addr_of = st._src, st._dst, st._addr_of
+        src, dst, addr_of = st.column("src"), st.column("dst"), st.addresses()
 
         def extract(i: int) -> list:
             a = addr_of[src[i]]
@@ -293,11 +314,11 @@ class RowAccess:
         if lhs.single is not None and lhs.label in ("frame.len", "frame.number", "frame.cap_len"):
             if lhs.label == "frame.number":
                 return eval(f"lambda i: i + 1 {op} c", ns)  # noqa: S307  (operator from a fixed table)
-            ns["col"] = st._origlen if lhs.label == "frame.len" else st._caplen
+            ns["col"] = st.column("orig_len" if lhs.label == "frame.len" else "cap_len")
             return eval(f"lambda i: col[i] {op} c", ns)  # noqa: S307
         if lhs.label != "mqtt.msgtype":
             return None
-        ns.update(mq=st._mq, get=lhs.get, ONE=_ONE, MASK=_ONE | _MANY | _COMPLEX)
+        ns.update(mq=self.index.mq, get=lhs.get, ONE=_ONE, MASK=_ONE | _MANY | _COMPLEX)
         tail = "any(v OP c for v in vals)" if quant == "any" else "bool(vals) and all(v OP c for v in vals)"
         src = (
             "def pred(i):\n    w = mq[i]\n    if w & MASK == ONE:\n        return (w & 15) OP c\n"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import struct
 import sys
 from collections.abc import Callable, Iterator
@@ -114,6 +115,13 @@ class CaptureReader:
             have += len(chunk)
         self._buf = b"".join(parts)
         return have >= need
+
+    def position(self) -> int:
+        """Bytes of the file read so far (a load's progress), -1 where unknown (a pipe, a closed file)."""
+        try:
+            return os.lseek(self._f.fileno(), 0, os.SEEK_CUR)
+        except (OSError, ValueError, AttributeError):
+            return -1
 
     def close(self) -> None:
         if self._close:

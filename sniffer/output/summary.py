@@ -5,22 +5,18 @@ nothing. `SummaryDissector` runs the very same `Dissector.frame()` (link/IP/TCP 
 reassembly, MQTT framing) but hands the row's fields to a formatter instead of `Frame`,
 so frame() returns the line without a Frame, its lazy properties or a Printer call per
 frame; the Source, Destination and Protocol columns are formatted once per stream direction.
-`print_lines()` writes the lines in batches (for -T fields, whose cells are read from
-a Frame, the line of a plain Dissector's Frame).
+sniffer.driver runs it (its LineSink writes the lines a batch at a time).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Final, TextIO
+from collections.abc import Iterable
 
 from sniffer.mqtt.decoder import PDU
 from sniffer.net.frame import addr_str
 from sniffer.net.reassembly import Seg
 from sniffer.output.text import SUMMARY_HEAD, SUMMARY_MID
 from sniffer.pipeline import DEFAULT_MAX_BUFFERED, DEFAULT_MAX_PDU, DEFAULT_PORTS, RowDissector, frame_info
-
-BATCH: Final = 4096  # lines per write when reading a file
 
 
 class SummaryDissector(RowDissector[str]):
@@ -71,31 +67,3 @@ class SummaryDissector(RowDissector[str]):
         if not isinstance(info, str):
             info = frame_info(info, pdus, seg, toff, data, linktype)
         return f"{SUMMARY_HEAD % (number, rel_ts)}{mid}{orig_len} {info}"
-
-
-def print_lines(
-    line: Callable[[int, float, int, bytes, int], str],
-    records: Iterable[tuple[float, bytes, int, int]],
-    out: TextIO,
-    line_buffered: bool = False,
-) -> int:
-    """Print line(number, ts, linktype, data, orig_len) of every record (a SummaryDissector's
-    frame(), say); returns the number of frames read. Lines go out in batches, or one by
-    one if `line_buffered`."""
-    lines: list[str] = []
-    batch = 1 if line_buffered else BATCH
-    number = 0
-    try:
-        for ts, data, orig_len, linktype in records:
-            number += 1
-            lines.append(line(number, ts, linktype, data, orig_len))
-            if number % batch == 0:
-                out.write("\n".join(lines) + "\n")
-                lines.clear()
-                if line_buffered:
-                    out.flush()
-    finally:
-        if lines:
-            out.write("\n".join(lines) + "\n")
-        out.flush()
-    return number

@@ -35,7 +35,7 @@ class StreamMatcher:
         return store.stream(i) == self.stream
 
     def scan(self, store: Any, start: int, end: int) -> list[int]:
-        col, s = store._stream, self.stream
+        col, s = store.column("stream"), self.stream
         return [i for i in range(start, end) if col[i] == s]
 
 

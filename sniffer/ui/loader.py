@@ -1,5 +1,6 @@
-"""The loader: a thread that takes batches from a packet source, dissects and stores them, and
-keeps the list of displayed rows for the current display filter.
+"""The loader: a thread that drives a packet source through the dissector into the store
+(sniffer.driver, the loop the headless printers use too; the loader is its sink), and keeps the
+list of displayed rows for the current display filter.
 
 Rules: the loader never touches a widget; it calls `notify()` (which posts one coalescing message
 to the app) at most ~10 times a second. A new display filter starts a scan thread over the rows
@@ -12,8 +13,10 @@ from __future__ import annotations
 import threading
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
+
+from sniffer.driver import drive
 
 UPDATE_INTERVAL = 0.1  # seconds between notifications: the UI takes new packets ~10x a second
 SCAN_CHUNK = 5000  # rows per step of a rescan (a newer filter takes over between steps)
@@ -49,6 +52,8 @@ class Loader:
         self._rate_mark = (time.monotonic(), 0)
         self.started = time.monotonic()
         self.loaded_at: float | None = None
+        self._frames: list[Any] = []  # the Frames of the batch being dissected
+        self.row = self._frames.append  # the driver's sink: each Frame as it is made
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -64,23 +69,8 @@ class Loader:
             self._thread.join(timeout)
 
     def _run(self) -> None:
-        number = self.store.count
         try:
-            for batch in self.source.batches():
-                frames = []
-                frame_fn = self.dissector.frame
-                add = self.store.add
-                first_row = self.store.count
-                for rec in batch:
-                    number += 1
-                    fr = frame_fn(number, rec[0], rec[3], rec[1], rec[2])
-                    if len(rec) > 4:
-                        add(fr, rec[4], rec[5])  # the file's exact timestamp, kept for saving
-                    else:
-                        add(fr)
-                    frames.append(fr)
-                self._match_new(first_row, frames)
-                self._tick()
+            drive(self.source, self.dissector, self, first=self.store.count + 1)
         except Exception as e:  # shown in the status bar; what was loaded stays usable
             self.error = f"{type(e).__name__}: {e}"
         finally:
@@ -88,6 +78,22 @@ class Loader:
             self.loaded_at = time.monotonic()
             self.done.set()
             self.notify()
+
+    def batch(self, first: int, records: Sequence[Any], count: int) -> None:
+        """The driver's sink, after each batch: store its Frames (kept by row()), match them against
+        the filter, tell the UI."""
+        frames = self._frames
+        add = self.store.add
+        first_row = self.store.count
+        if records and len(records[0]) > 4:  # a file's exact timestamps, kept for saving
+            for rec, fr in zip(records, frames, strict=False):  # (frames may stop short after an error)
+                add(fr, rec[4], rec[5])
+        else:
+            for fr in frames:
+                add(fr)
+        self._match_new(first_row, frames)
+        frames.clear()
+        self._tick()
 
     def update_rate(self) -> float:
         """The frames/s over the last second or so. Called by the loader per batch and by the UI's

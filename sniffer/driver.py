@@ -1,0 +1,121 @@
+"""The one frame loop: source -> dissector -> sink, for the headless printers and the UI's loader alike.
+
+`drive()` takes batches of records from a sniffer.source Source, numbers the frames (1, 2, ... in
+the source's order, as tshark does), runs the dissector's frame() on each and hands the row it
+returns (a Frame, or, from a SummaryDissector, the summary line itself) straight to the sink's
+`row()`; after each batch the sink's `batch()` gets the batch's records and how many rows were made
+(to write the lines it collected, flush, store, tell the UI). Per frame the loop makes nothing but
+the row, and a row is handed on as it is made: a Frame that a printer renders is freed at once, not
+kept for the batch (Frames kept alive by the thousand cost the garbage collector ~20 %). A sink that
+wants every Frame (statistics) takes it in row(), under a dissector that makes Frames (a Dissector,
+not a SummaryDissector); `Tee` hands each row and batch to several sinks.
+A second pass (tshark's -2) is a second drive() over a new source with the sink of that pass.
+
+If the source or the dissector raises in the middle of a batch, the sink still gets batch() for the
+rows made before it (so a file's last good frames are printed before its error), then the error
+propagates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TextIO
+
+from sniffer.source import Source
+
+
+class Sink(Protocol):
+    row: Callable[[Any], object]  # each row as it is made (looked up once per batch)
+
+    def batch(self, first: int, records: Sequence[Any], count: int) -> None:
+        """After the rows of frames first .. first + count - 1, made from records[:count]; count is
+        len(records) unless the batch was cut short by an error."""
+        ...
+
+
+class Dissecting(Protocol):
+    def frame(self, number: int, ts: float, linktype: int, data: bytes, orig_len: int) -> Any: ...
+
+
+def drive(
+    source: Source, dissector: Dissecting, sink: Sink, first: int = 1, stop: Callable[[], bool] | None = None
+) -> int:
+    """Run every record of `source` through `dissector` into `sink`; returns the frames driven.
+
+    `first` numbers the first frame (a loader resuming after stored rows); `stop()`, asked after each
+    batch, ends the run early (a second Ctrl-C that should not wait for the backlog).
+    """
+    frame = dissector.frame
+    done = sink.batch
+    number = first - 1
+    for batch in source.batches():
+        start = number + 1
+        put = sink.row
+        try:
+            for rec in batch:
+                number += 1
+                put(frame(number, rec[0], rec[3], rec[1], rec[2]))
+        finally:
+            done(start, batch, number - start + 1)
+        if stop is not None and stop():
+            break
+    return number - first + 1
+
+
+class LineSink:
+    """Lines out, one write per batch: a SummaryDissector's rows are its lines; `render` makes the line
+    of another dissector's row (the Printer's -T fields line of a Frame). `line_buffered` flushes each
+    batch (standard input streams)."""
+
+    def __init__(self, out: TextIO, render: Callable[[Any], str] | None = None, line_buffered: bool = False) -> None:
+        self.out = out
+        self.line_buffered = line_buffered
+        self.lines: list[str] = []
+        keep = self.lines.append
+        if render is None:
+            self.row: Callable[[Any], object] = keep  # the list's own append: no Python call per line
+        else:
+            self.row = lambda fr: keep(render(fr))
+
+    def batch(self, first: int, records: Sequence[Any], count: int) -> None:
+        lines = self.lines
+        if lines:
+            self.out.write("\n".join(lines) + "\n")
+            lines.clear()
+            if self.line_buffered:
+                self.out.flush()
+
+    def close(self) -> None:
+        self.out.flush()
+
+
+class PrinterSink:
+    """Each Frame to a sniffer.output.printer.Printer's frame() (-V, -x, JSON, -Y; as it is when the
+    sink is made); `flush` after every batch (a live capture: output leaves once per batch)."""
+
+    def __init__(self, printer: Any, flush: bool = False) -> None:
+        self.printer = printer
+        self.row: Callable[[Any], object] = printer.frame
+        self.flush = flush
+
+    def batch(self, first: int, records: Sequence[Any], count: int) -> None:
+        if self.flush:
+            self.printer.flush()
+
+    def close(self) -> None:
+        self.printer.close()
+
+
+class Tee:
+    """Each row and each batch to several sinks in turn (a printer and -z statistics, say)."""
+
+    def __init__(self, *sinks: Sink) -> None:
+        self.sinks = sinks
+
+    def row(self, row: Any) -> None:
+        for s in self.sinks:
+            s.row(row)
+
+    def batch(self, first: int, records: Sequence[Any], count: int) -> None:
+        for s in self.sinks:
+            s.batch(first, records, count)
