@@ -528,3 +528,52 @@ def test_two_passes_need_a_file(capture: str, source: list[str]) -> None:
     assert res.returncode == 2
     assert res.stdout == ""
     assert res.stderr.count("\n") == 1 and "-2 reads the capture twice: only with -r FILE" in res.stderr
+
+
+# ---- live capture ------------------------------------------------------------------------------
+
+
+def test_live_statistics_match_the_written_capture(mosquitto_broker, tmp_path: Path) -> None:
+    """-i lo as root with a real mosquitto and clients: the statistics printed at the stop (SIGINT)
+    are those of reading back the very frames it wrote with -w."""
+    import os
+    import signal
+    import time
+
+    assert os.geteuid() == 0, "live capture needs root"
+    port = mosquitto_broker.port
+    pcap = tmp_path / "live.pcapng"
+    zs = ["-z", "mqtt,clients", "-z", "mqtt,topics", "-z", "mqtt,latency"]
+    cmd = [sys.executable, "-m", "sniffer", "-i", "lo", "-f", f"tcp port {port}", "-d", f"tcp.port=={port},mqtt"]
+    proc = subprocess.Popen(
+        [*cmd, "-w", str(pcap), "-q", *zs], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not pcap.exists() or pcap.stat().st_size == 0:  # the pcapng header: capturing
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.05)
+        argv = ["mosquitto_sub", "-p", str(port), "-i", "live-sub", "-t", "live/#", "-q", "1", "-C", "2"]
+        sub = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+        time.sleep(0.5)
+        for topic, qos in (("live/a", "1"), ("live/b", "2")):
+            subprocess.run(["mosquitto_pub", "-p", str(port), "-i", "live-pub", "-t", topic, "-m", "hi", "-q", qos],
+                           check=True, timeout=10)  # fmt: skip
+        sub.wait(10)
+        time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    live = out.decode()
+    assert "live-pub" in live and "live-sub" in live
+    again = mqttsniff("-r", str(pcap), "-q", *zs, "-d", f"tcp.port=={port},mqtt")
+    assert again.returncode == 0, again.stderr
+    # the same text, but for times: the pcapng file keeps microseconds, the live clock nanoseconds
+    mine, back = live.split(), again.stdout.split()
+    assert len(mine) == len(back)
+    for a, b in zip(mine, back, strict=True):
+        if re.fullmatch(r"\d+\.\d{6}", a) and re.fullmatch(r"\d+\.\d{6}", b):
+            assert abs(Decimal(a) - Decimal(b)) <= Decimal("0.000002"), (a, b)
+        else:
+            assert a == b
