@@ -577,3 +577,22 @@ def test_live_statistics_match_the_written_capture(mosquitto_broker, tmp_path: P
             assert abs(Decimal(a) - Decimal(b)) <= Decimal("0.000002"), (a, b)
         else:
             assert a == b
+
+
+def test_text_from_the_wire_is_escaped(tmp_path: Path) -> None:
+    """Client ids, topics and notes are the device's text: no ESC or bidi override reaches the terminal."""
+    fl = FrameList()
+    f = TcpFlow(fl)
+    t = f.open(T0)
+    t = f.send(0, E.connect("evil\x1b]0;pwned\x07"), t + 1000, ack=False)
+    t = f.send(1, E.connack(), t + 1000)
+    t = f.send(0, E.subscribe(1, [("a/\u202e/#", 0)]), t + 1000, ack=False)
+    t = f.send(1, E.suback(1, [0x80]), t + 1000)
+    t = f.send(0, E.publish("a/\u202e/\x1b[2J", b"x"), t + 1000)
+    f.close(t + 1000)
+    path = save(fl.frames_list, tmp_path / "evil.pcap")
+    res = mqttsniff("-r", path, "-q", "-z", "mqtt,clients", "-z", "mqtt,topics", "-z", "expert")
+    assert res.returncode == 0, res.stderr
+    assert "\x1b" not in res.stdout and "\u202e" not in res.stdout and "\x07" not in res.stdout
+    assert "evil\\033]0;pwned\\a" in res.stdout  # tshark's escapes, as in every other output
+    assert "\\u202E" in res.stdout and "\\033[2J" in res.stdout
