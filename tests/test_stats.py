@@ -596,3 +596,25 @@ def test_text_from_the_wire_is_escaped(tmp_path: Path) -> None:
     assert "\x1b" not in res.stdout and "\u202e" not in res.stdout and "\x07" not in res.stdout
     assert "evil\\033]0;pwned\\a" in res.stdout  # tshark's escapes, as in every other output
     assert "\\u202E" in res.stdout and "\\033[2J" in res.stdout
+
+
+def test_expert_finds_every_note_of_the_full_trees(tshark: str, capture: str, tmp_path: Path) -> None:
+    """-z expert builds trees only where notes can be: it still lists exactly the notes that the full
+    trees of -T fields hold (one _ws.expert item per note, one flag per TCP analysis note)."""
+    paths = [capture, lossy(tmp_path / "lossy.pcap"), *sorted(str(p) for p in CORPUS.glob("*.pcap*"))]
+    total = 0
+    for path in paths:
+        names = ["-e", "_ws.expert.severity", *[x for n in TCP_ANALYSIS_NAMES for x in ("-e", f"tcp.analysis.{n}")]]
+        res = mqttsniff("-r", path, "-T", "fields", "-E", "aggregator=;", "-e", "frame.number", *names)
+        want: list[str] = []
+        for line in res.stdout.splitlines():
+            c = line.split("\t")
+            n_expert = len(c[1].split(";")) if c[1] else 0
+            n_tcp = sum(len(x.split(";")) for x in c[2:] if x)
+            want += [c[0]] * (n_expert + n_tcp)
+        out = mqttsniff("-r", path, "-q", "-z", "expert").stdout
+        notes = block(out, "Expert Information")
+        listing = notes[notes.index(next(x for x in notes if x.startswith("Notes by frame"))) + 3 :]
+        assert sorted(cells(x)[0] for x in listing) == sorted(want), path
+        total += len(want)
+    assert total > 20

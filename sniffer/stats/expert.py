@@ -4,8 +4,9 @@
 The notes are read from each frame's detail tree: the dissectors' own and the session's (each
 carries Wireshark's `_ws.expert.severity` and `_ws.expert.group` items, sniffer.session.tree),
 and the TCP analysis flags, which Wireshark also counts as expert notes (their severity and
-group below are Wireshark's, epan/dissectors/packet-tcp.c). Building the tree of every frame
-is what makes `-z expert` cost more than the summary; the other statistics need no tree.
+group below are Wireshark's, epan/dissectors/packet-tcp.c). Building trees is what makes
+`-z expert` cost more than the summary (only the frames that may hold notes build one, see
+frame()); the other statistics need no tree.
 """
 
 from __future__ import annotations
@@ -69,7 +70,17 @@ class ExpertStat:
         self.notes: list[tuple[int, str, str, str, str, str]] = []
 
     def frame(self, f: Frame) -> None:
-        for note in notes_of(f.tree()):
+        # Below MQTT only TCP puts notes in the tree, and only where its Seg says so (analysis flags,
+        # a connection closed inside a PDU); the rest come with the MQTT nodes and the session's
+        # close notes. So a frame builds the tree it may have notes in, and most build none.
+        seg = f.seg
+        if seg is not None and (seg.analysis or seg.note):
+            nodes = f.tree()
+        elif f.pdus or seg is not None and seg.session_notes:
+            nodes = f.tree(("mqtt",))
+        else:
+            return
+        for note in notes_of(nodes):
             self.notes.append((f.number, *note))
 
     def render(self, duration: float) -> str:
