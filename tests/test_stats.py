@@ -618,3 +618,14 @@ def test_expert_finds_every_note_of_the_full_trees(tshark: str, capture: str, tm
         assert sorted(cells(x)[0] for x in listing) == sorted(want), path
         total += len(want)
     assert total > 20
+
+
+def test_statistics_count_every_frame_whatever_the_display_filter(capture: str) -> None:
+    """As tshark's (its -z conv,tcp is the same with and without -Y): -Y picks the printed packets only."""
+    zs = ["-z", "mqtt,clients", "-z", "mqtt,latency"]
+    everything = mqttsniff("-r", capture, "-q", *zs).stdout
+    res = mqttsniff("-r", capture, "-Y", "mqtt.msgtype == 12", *zs)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert len([x for x in lines if "Ping Request" in x]) == 1 and lines[1] == "=" * 80
+    assert "\n".join(lines[1:]) + "\n" == everything
