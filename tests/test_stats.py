@@ -462,6 +462,16 @@ def test_several_blocks_in_order_after_the_packets(capture: str) -> None:
     quiet = mqttsniff("-r", capture, "-q", "-z", "expert", "-z", "mqtt,clients", "-z", "mqtt,topics")
     assert quiet.stdout.splitlines() == rest  # -q: the statistics only
     assert mqttsniff("-r", capture, "-q").stdout == ""  # -q alone prints nothing, as tshark's
+    # and no packets in any format (tshark's -q would still print these)
+    for fmt in (
+        ["-V"],
+        ["-x"],
+        ["-T", "json"],
+        ["-T", "ndjson"],
+        ["-T", "fields", "-e", "frame.number", "-E", "header=y"],
+    ):
+        res = mqttsniff("-r", capture, *fmt, "-q", "-z", "expert", "-z", "mqtt,clients", "-z", "mqtt,topics")
+        assert res.returncode == 0 and res.stdout.splitlines() == rest, fmt
 
 
 def test_statistics_from_stdin_and_with_other_outputs(capture: str) -> None:

@@ -52,11 +52,13 @@ class StatsSink:
             s.frame(f)
 
     def tee(self, printer: Any, quiet: bool) -> None:
-        """Make `printer.frame` feed every frame to the statistics first, then print it unless `quiet`
-        (-q: only the statistics, as tshark's -q, the -E header=y line included)."""
+        """Make `printer.frame` feed every frame to the statistics first, then print it unless `quiet`."""
         feed, show = self.frame, printer.frame
         if quiet:
+            # no packets in any format (tshark's -q still prints -V, -x, -T fields/json; the
+            # point of -q is the statistics alone): no header line, no empty JSON array either
             printer.buf.clear()
+            printer.json = None
             printer.frame = feed
         else:
 
