@@ -17,6 +17,7 @@ from sniffer import __version__
 if TYPE_CHECKING:
     from sniffer.pipeline import RowDissector
     from sniffer.source import FileSource
+    from sniffer.stats import StatsSink
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -73,6 +74,18 @@ def build_parser() -> argparse.ArgumentParser:
         dest="display_filter",
         metavar="EXPR",
         help="print only frames matching this Wireshark display filter, e.g. 'mqtt.msgtype == 3'",
+    )
+    out.add_argument(
+        "-z",
+        dest="stats",
+        action="append",
+        default=[],
+        metavar="STAT",
+        help="statistics after the packets: mqtt,clients mqtt,topics mqtt,latency expert (repeatable)",
+    )
+    out.add_argument("-q", dest="quiet", action="store_true", help="print no packets (only the -z statistics)")
+    out.add_argument(
+        "-2", dest="two_pass", action="store_true", help="two passes over a file: response fields on earlier frames"
     )
     out.add_argument("--show-secrets", action="store_true", help="show passwords instead of ********")
     out.add_argument("--no-ui", action="store_true", help="print packets instead of opening the UI on a terminal")
@@ -190,6 +203,7 @@ def run(argv: list[str] | None = None) -> int:
     fopts = _field_options(args.field_opts)
     ports = {1883} | _decode_as_ports(args.decode_as)
     dfilter = _display_filter(args.display_filter) if args.display_filter else None
+    stats = _statistics(args)
 
     from sniffer.ui.launch import wants_ui  # light: Textual is imported only if the UI opens
 
@@ -231,9 +245,17 @@ def run(argv: list[str] | None = None) -> int:
         "max_pdu": args.max_pdu,
         "detect": not args.no_detect,
         "max_buffered": args.max_buffered,
-        "sessions": sessions_needed(args.fmt, args.verbose, args.fields, args.display_filter),
+        "sessions": sessions_needed(
+            args.fmt, args.verbose, args.fields, args.display_filter, stats=stats is not None or args.two_pass
+        ),
     }
-    if not args.interface and dfilter is None and opts.fmt == "text" and printer.line is not None:
+    if args.two_pass:
+        from sniffer.stats.twopass import first_pass
+
+        kw["prefill"] = first_pass(path, args.count, ports, **kw)
+    # -z sees every Frame: no line straight from the dissector then
+    lines = dfilter is None and printer.line is not None and stats is None
+    if not args.interface and lines and opts.fmt == "text":
         # The summary read from a file: lines straight from the dissector, without a Frame at all
         # (sniffer.output.summary).
         from sniffer.output.summary import SummaryDissector
@@ -245,16 +267,21 @@ def run(argv: list[str] | None = None) -> int:
         # -Y: print only matching frames; numbers stay those of the capture, as in tshark
         show, matches = printer.frame, dfilter.matches
         printer.frame = lambda frame: show(frame) if matches(frame) else None
+    if stats is not None:
+        stats.tee(printer, args.quiet)  # every frame to the statistics, then (unless -q) to the printer
 
     if stop is not None:
-        return cli_live.run(args, dissector, printer, stop)
+        code = cli_live.run(args, dissector, printer, stop)
+        if stats is not None:
+            stats.report(sys.stdout)
+        return code
 
     from sniffer.driver import LineSink, PrinterSink, drive
     from sniffer.source import FileSource
 
     source = FileSource(path, args.count)
     sink: LineSink | PrinterSink
-    if dfilter is None and printer.line is not None:
+    if lines:
         # One line per frame (summary, -T fields): written a batch at a time, no Printer call per frame
         printer.flush()  # the -E header=y line
         render = None if opts.fmt == "text" else printer.line  # a SummaryDissector's rows are lines
@@ -265,8 +292,27 @@ def run(argv: list[str] | None = None) -> int:
         number = drive(source, dissector, sink)
     finally:
         sink.close()
+    if stats is not None:
+        stats.report(sys.stdout)
     warn_buffer_cap(dissector)
     return _finish(source, number)
+
+
+def _statistics(args: argparse.Namespace) -> StatsSink | None:
+    """The -z statistics (None without -z or -q); -z, -q and -2 print, so they keep the UI closed."""
+    if args.two_pass and (args.interface or args.read == "-"):
+        raise UsageError("-2 reads the capture twice: only with -r FILE or --demo, not with -r - or -i")
+    if not (args.stats or args.quiet):
+        if args.two_pass:
+            args.no_ui = True
+        return None
+    from sniffer.stats import StatsError, parse
+
+    args.no_ui = True
+    try:
+        return parse(args.stats)
+    except StatsError as e:
+        raise UsageError(str(e)) from None
 
 
 def warn_buffer_cap(dissector: RowDissector) -> None:

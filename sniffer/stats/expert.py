@@ -1,0 +1,105 @@
+"""`-z expert`: every expert note of every frame, counted as tshark's `-z expert` counts them
+(one block per severity: frequency, group, protocol, summary), then each note with its frame.
+
+The notes are read from each frame's detail tree: the dissectors' own and the session's (each
+carries Wireshark's `_ws.expert.severity` and `_ws.expert.group` items, sniffer.session.tree),
+and the TCP analysis flags, which Wireshark also counts as expert notes (their severity and
+group below are Wireshark's, epan/dissectors/packet-tcp.c). Building trees is what makes
+`-z expert` cost more than the summary (only the frames that may hold notes build one, see
+frame()); the other statistics need no tree.
+"""
+
+from __future__ import annotations
+
+from sniffer.fields import Node
+from sniffer.net import fields as NF
+from sniffer.pipeline import Frame
+from sniffer.session import fields as SF
+from sniffer.stats.layout import RULER
+from sniffer.textesc import escape
+
+# tcp.analysis.<name> -> (severity, group), as Wireshark files them
+TCP_ANALYSIS = {
+    "retransmission": ("Note", "Sequence"),
+    "spurious_retransmission": ("Note", "Sequence"),
+    "out_of_order": ("Warning", "Sequence"),
+    "lost_segment": ("Warning", "Sequence"),
+    "ack_lost_segment": ("Warning", "Sequence"),
+    "window_update": ("Chat", "Sequence"),
+    "window_full": ("Warning", "Sequence"),
+    "keep_alive": ("Note", "Sequence"),
+    "zero_window": ("Warning", "Sequence"),
+}
+_TCP_FIELDS = {fd: TCP_ANALYSIS.get(name, ("Note", "Sequence")) for name, fd in NF.ANALYSIS_FIELDS.items()}
+_SESSION_LABELS = {fd: SF.ANALYSIS[key][0] for key, fd in SF.ANALYSIS_FIELDS.items()}
+_GROUP_NAMES = {v: k for k, v in SF.GROUPS.items()}
+_SEVERITY_NAMES = {v: k for k, v in SF.SEVERITIES.items()}
+# tshark's block titles, most severe first
+BLOCKS = (("Error", "Errors"), ("Warning", "Warns"), ("Note", "Notes"), ("Chat", "Chats"), ("Comment", "Comments"))
+
+
+def notes_of(nodes: list[Node]) -> list[tuple[str, str, str, str, str]]:
+    """(severity, group, protocol, summary, message) of every expert note in a frame's tree."""
+    out: list[tuple[str, str, str, str, str]] = []
+    for top in nodes:
+        proto = (top.fdef.protocol if top.fdef is not None else "mqtt").upper()
+        stack = [top]
+        while stack:
+            n = stack.pop()
+            fd = n.fdef
+            if fd is not None and fd in _TCP_FIELDS:
+                sev, grp = _TCP_FIELDS[fd]
+                out.append((sev, grp, proto, fd.name, fd.name))
+                continue
+            if n.severity is not None:
+                sev, grp, msg = n.severity, "Protocol", n.value if isinstance(n.value, str) else n.text
+                for k in n.children:
+                    if k.fdef is SF.EXPERT_GROUP:
+                        grp = _GROUP_NAMES.get(k.value, grp)
+                    elif k.fdef is SF.EXPERT_SEVERITY:
+                        sev = _SEVERITY_NAMES.get(k.value, sev)
+                summary = _SESSION_LABELS.get(fd, msg) if fd is not None else msg
+                out.append((sev, grp, proto, summary, msg))
+                continue
+            stack.extend(reversed(n.children))
+    return out
+
+
+class ExpertStat:
+    def __init__(self) -> None:
+        self.notes: list[tuple[int, str, str, str, str, str]] = []
+
+    def frame(self, f: Frame) -> None:
+        # Below MQTT only TCP puts notes in the tree, and only where its Seg says so (analysis flags,
+        # a connection closed inside a PDU); the rest come with the MQTT nodes and the session's
+        # close notes. So a frame builds the tree it may have notes in, and most build none.
+        seg = f.seg
+        if seg is not None and (seg.analysis or seg.note):
+            nodes = f.tree()
+        elif f.pdus or seg is not None and seg.session_notes:
+            nodes = f.tree(("mqtt",))
+        else:
+            return
+        for note in notes_of(nodes):
+            self.notes.append((f.number, *note))
+
+    def render(self, duration: float) -> str:
+        lines = [RULER, "Expert Information", "Filter:<No Filter>"]
+        for sev, title in BLOCKS:
+            counts: dict[tuple[str, str, str], int] = {}
+            for _no, s, grp, proto, summary, _msg in self.notes:
+                if s == sev:
+                    key = (grp, proto, summary)
+                    counts[key] = counts.get(key, 0) + 1
+            if not counts:
+                continue
+            lines += ["", f"{title} ({sum(counts.values())})", "=============",
+                      "   Frequency      Group           Protocol  Summary"]  # fmt: skip
+            for (grp, proto, summary), n in counts.items():
+                lines.append(f"{n:12d} {grp:>10} {proto:>18}  {escape(summary)}")
+        lines += ["", f"Notes by frame ({len(self.notes)})", "=============",
+                  "     Frame  Severity      Group   Protocol  Message"]  # fmt: skip
+        for no, sev, grp, proto, _summary, msg in self.notes:
+            lines.append(f"{no:10d} {sev:>9} {grp:>10} {proto:>10}  {escape(msg)}")
+        lines.append(RULER)
+        return "\n".join(lines) + "\n"
