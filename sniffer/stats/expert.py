@@ -12,25 +12,11 @@ frame()); the other statistics need no tree.
 from __future__ import annotations
 
 from sniffer.fields import Node
-from sniffer.net import fields as NF
 from sniffer.pipeline import Frame
 from sniffer.session import fields as SF
 from sniffer.stats.layout import RULER
 from sniffer.textesc import escape
 
-# tcp.analysis.<name> -> (severity, group), as Wireshark files them
-TCP_ANALYSIS = {
-    "retransmission": ("Note", "Sequence"),
-    "spurious_retransmission": ("Note", "Sequence"),
-    "out_of_order": ("Warning", "Sequence"),
-    "lost_segment": ("Warning", "Sequence"),
-    "ack_lost_segment": ("Warning", "Sequence"),
-    "window_update": ("Chat", "Sequence"),
-    "window_full": ("Warning", "Sequence"),
-    "keep_alive": ("Note", "Sequence"),
-    "zero_window": ("Warning", "Sequence"),
-}
-_TCP_FIELDS = {fd: TCP_ANALYSIS.get(name, ("Note", "Sequence")) for name, fd in NF.ANALYSIS_FIELDS.items()}
 _SESSION_LABELS = {fd: SF.ANALYSIS[key][0] for key, fd in SF.ANALYSIS_FIELDS.items()}
 _GROUP_NAMES = {v: k for k, v in SF.GROUPS.items()}
 _SEVERITY_NAMES = {v: k for k, v in SF.SEVERITIES.items()}
@@ -47,10 +33,6 @@ def notes_of(nodes: list[Node]) -> list[tuple[str, str, str, str, str]]:
         while stack:
             n = stack.pop()
             fd = n.fdef
-            if fd is not None and fd in _TCP_FIELDS:
-                sev, grp = _TCP_FIELDS[fd]
-                out.append((sev, grp, proto, fd.name, fd.name))
-                continue
             if n.severity is not None:
                 sev, grp, msg = n.severity, "Protocol", n.value if isinstance(n.value, str) else n.text
                 for k in n.children:
