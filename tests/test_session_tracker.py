@@ -70,7 +70,10 @@ def test_qos2_flow_links_every_step_and_times_the_flow() -> None:
     assert (pub.ann.response_in, rec.ann.response_to, rec.ann.response_in) == (4, 3, 5)
     assert (rel.ann.response_to, rel.ann.response_in, comp.ann.response_to) == (4, 6, 5)
     assert comp.ann.time == 0.25 and comp.ann.flow_time == 1.0
-    assert w.close(0, 0, 3.0) == [("no_disconnect", "Connection closed by the client (FIN) without DISCONNECT")]
+    assert w.close(0, 0, 3.0) == [
+        ("client", "q2"),
+        ("no_disconnect", "Connection closed by the client (FIN) without DISCONNECT"),
+    ]
 
 
 def test_fanout_names_the_publisher_and_marks_ambiguity() -> None:

@@ -239,7 +239,8 @@ class Tracker:
 
     def closed(self, frame: int, ts: float, stream: int, direction: int, rst: bool) -> list[tuple[str, str]]:
         """A FIN or RST sent by `direction`. Returns the notes for this frame (how the connection
-        ended, what it left unacknowledged), once per connection; once both directions have
+        ended, what it left unacknowledged; a first ("client", id) names whose connection it was),
+        once per connection; once both directions have
         ended (a FIN each way, or an RST) the connection leaves the tables."""
         c = self.conns.get(stream)
         if c is None:
@@ -249,6 +250,8 @@ class Tracker:
         notes: list[tuple[str, str]] = []
         if not c.ended and c.connect_frame:
             c.ended = True
+            if c.client is not None:
+                notes.append(("client", c.client))  # whose connection ended (mqtt.client on this frame)
             who = "the broker" if direction == 1 else "the client"
             how = "RST" if rst else "FIN"
             if c.taken_over_by is not None and direction == 1:

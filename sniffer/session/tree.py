@@ -77,7 +77,10 @@ def close_node(notes: list[tuple[str, str]], at: int) -> Node:
     """The notes on a FIN/RST frame that ended an MQTT connection (how and what was left)."""
     top = Node(None, None, at, 0, "[MQTT session]", [])
     for key, message in notes:
-        top.children.append(expert(key, message, at))
+        if key == "client":
+            top.children.append(_gen(F.CLIENT, message, at, 0))
+        else:
+            top.children.append(expert(key, message, at))
     return top
 
 
