@@ -271,8 +271,8 @@ class Tracker:
                 notes.append(("no_disconnect", f"Connection closed by {who} ({how}) without DISCONNECT{will}"))
             left = [r for d in c.inflight for r in d.values()]
             if left:
-                left.sort(key=lambda r: r.pfx)
-                names = ", ".join(str(r.pfx) for r in left[:LIST_MAX]) + (", …" if len(left) > LIST_MAX else "")
+                frames = sorted({r.pfx for r in left})  # several PUBLISHes may share a frame
+                names = ", ".join(map(str, frames[:LIST_MAX])) + (", …" if len(frames) > LIST_MAX else "")
                 notes.append(("unacked", f"Connection closed with {len(left)} QoS 1/2 messages unacknowledged "
                               f"(frames {names})"))  # fmt: skip
         if both:
