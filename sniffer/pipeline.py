@@ -380,6 +380,16 @@ class RowDissector(Generic[Row]):
     ) -> Row:
         raise NotImplementedError
 
+    def _forget(self) -> None:
+        streams = self.streams
+        for index in streams.forgotten:
+            conn = self.mqtt.pop(index, None)
+            if conn is not None:
+                for dec in conn.decoders:
+                    if dec in self.holders:
+                        self._account(dec, 0)
+        streams.forgotten.clear()
+
     def cap_message(self) -> str:
         """One line for the user once the cap on buffered bytes made PDUs be given up, else ""."""
         if not self.dropped_pdus:
@@ -430,6 +440,8 @@ class RowDissector(Generic[Row]):
             ipver, src_b, dst_b, sport, dport, seq, ack, flags, payload, window=window, options=options, cut=cut
         )
         stream = seg.stream
+        if self.streams.forgotten:  # closed long ago: their MQTT state goes too (days-long captures)
+            self._forget()
 
         conn = self.mqtt.get(stream)
         if seg.new_stream or conn is None and stream not in self.mqtt:

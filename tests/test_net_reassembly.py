@@ -198,3 +198,21 @@ def test_info_and_numbers_equal_tshark_on_corpus():
                     assert seg.info == info
                 checked += 1
     assert checked > 100
+
+
+def test_closed_conversations_are_forgotten_after_a_while():
+    """Millions of short connections in a days-long capture: closed conversations are kept for their late
+    segments (the last ACK) and then forgotten, so the table stays bounded; stream indexes keep counting."""
+    from sniffer.net.reassembly import LINGER
+
+    ts = TcpStreams()
+    n = LINGER + 500
+    for i in range(n):
+        sport = 10000 + i
+        handshake(ts, sport=sport)
+        client(ts, 0, b"", flags=FIN | ACK, sport=sport)
+        ts.segment(4, S, C, 1883, sport, 5001, (ISN + 2) & 0xFFFFFFFF, FIN | ACK, b"")
+        last_ack = client(ts, 1, b"", flags=ACK, sport=sport)
+        assert last_ack.stream == i  # a late segment still finds its closed conversation
+    assert len(ts) == n and len(ts._table) == 2 * LINGER
+    assert ts.forgotten == list(range(500))

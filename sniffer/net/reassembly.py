@@ -21,6 +21,7 @@ overlap delivers only the new tail.  Sequence arithmetic is modulo 2**32.
 from __future__ import annotations
 
 import struct
+from collections import deque
 from collections.abc import Collection, Iterable
 from typing import Final
 
@@ -32,6 +33,9 @@ PSH: Final = 0x08
 ACK: Final = 0x10
 URG: Final = 0x20
 MQTT_PORTS: Final = frozenset((1883, 8883))
+# Closed conversations kept for their late segments (a last ACK, a retransmitted FIN) before they are
+# forgotten: a capture that runs for days through millions of short connections stays small.
+LINGER: Final = 1024
 MAX_HOLES: Final = 8  # declared holes remembered per direction, to tell a late segment from a retransmission
 
 
@@ -166,13 +170,14 @@ class _Dir:
 
 
 class _Conv:
-    __slots__ = ("index", "client", "dirs", "closed")
+    __slots__ = ("index", "client", "dirs", "closed", "keys")
 
     def __init__(self, index: int, client: tuple[bytes, int]) -> None:
         self.index = index
         self.client = client  # (address, port) of the client side
         self.dirs = (_Dir(), _Dir())
         self.closed = False
+        self.keys: tuple[tuple, tuple] = ((), ())  # its two entries in the table
 
 
 class TcpStreams:
@@ -181,10 +186,12 @@ class TcpStreams:
     def __init__(self, server_ports: Collection[int] = MQTT_PORTS) -> None:
         self.server_ports = server_ports
         self._table: dict[tuple, tuple[_Conv, int, _Dir, _Dir]] = {}
-        self._convs: list[_Conv] = []
+        self._count = 0
+        self._closed: deque[_Conv] = deque()  # closed both ways, oldest first (at most LINGER)
+        self.forgotten: list[int] = []  # stream indexes dropped since the caller last cleared this
 
     def __len__(self) -> int:
-        return len(self._convs)
+        return self._count
 
     def _new_conv(self, key: tuple, src: bytes, sport: int, dst: bytes, dport: int, flags: int) -> _Conv:
         if flags & SYN:
@@ -197,14 +204,16 @@ class TcpStreams:
                 client = (dst, dport)
             else:
                 client = (src, sport)
-        conv = _Conv(len(self._convs), client)
-        self._convs.append(conv)
+        conv = _Conv(self._count, client)
+        self._count += 1
         # Each key maps to (conv, direction of a segment sent with that key, its _Dir, the other _Dir),
         # so the per-segment lookup needs no tuple comparison.
         fwd = 0 if client == (src, sport) else 1
         d0, d1 = conv.dirs
+        rkey = (dst, dport, src, sport)
         self._table[key] = (conv, fwd, d0, d1) if fwd == 0 else (conv, fwd, d1, d0)
-        self._table[(dst, dport, src, sport)] = (conv, 1, d1, d0) if fwd == 0 else (conv, 0, d0, d1)
+        self._table[rkey] = (conv, 1, d1, d0) if fwd == 0 else (conv, 0, d0, d1)
+        conv.keys = (key, rkey)
         return conv
 
     def segment(
@@ -375,10 +384,23 @@ class TcpStreams:
             d.closed = True
         if rst:
             d.closed = r.closed = True
-        if d.closed and r.closed:
+        if d.closed and r.closed and not conv.closed:
             conv.closed = True
+            self._linger(conv)
         seg.closed = d.closed
         return seg
+
+    def _linger(self, conv: _Conv) -> None:
+        """Keep a closed conversation for late segments; forget the oldest beyond LINGER."""
+        closed = self._closed
+        closed.append(conv)
+        while len(closed) > LINGER:
+            old = closed.popleft()
+            for k in old.keys:
+                ent = self._table.get(k)
+                if ent is not None and ent[0] is old:
+                    del self._table[k]
+            self.forgotten.append(old.index)
 
     # -- analysis (the common tcp.analysis.* flags, Wireshark's definitions) -----------
     @staticmethod

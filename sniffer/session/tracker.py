@@ -68,7 +68,11 @@ class Ann:
         "shared",
     )
 
-    def __init__(self, client: str | None, username: str | None, version: int, direction: int) -> None:
+    # Defaults for all: the store rebuilds an Ann with Ann.__new__, which calls __init__ in the mypyc
+    # build (sniffer.native), as it does for a PDU.
+    def __init__(
+        self, client: str | None = None, username: str | None = None, version: int = 0, direction: int = 0
+    ) -> None:
         self.client = client
         self.username = username
         self.version = version
