@@ -232,13 +232,13 @@ def _link(linktype: int, data: bytes, nodes: list[Node], protos: list[str]) -> t
         fam = le if le <= 0xFFFF and linktype == LT_NULL else struct.unpack_from(">I", data, 0)[0]
         if fam > 0xFFFF:
             fam = le
-        s = item(F.NULL, None, 0, 4)
+        s = item(F.NULL, None, 0, 4, text="Null/Loopback")  # tshark's title, not "Null/Loopback: None"
         s.children.append(item(F.NULL_FAMILY, fam, 0, 4))
         nodes.append(s)
         protos.append("null")
         return (ETH_IPV4 if fam == 2 else ETH_IPV6 if fam in AF_INET6_VALUES else -1), 4
     if linktype in (101, 12, 14) and n >= 1:
-        nodes.append(item(F.RAW, None, 0, n))
+        nodes.append(item(F.RAW, None, 0, n, text="Raw packet data"))
         protos.append("raw")
         ver = data[0] >> 4
         return (ETH_IPV4 if ver == 4 else ETH_IPV6 if ver == 6 else -1), 0

@@ -1,0 +1,58 @@
+"""README promises checked on generated captures, against tshark where it is the reference."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+from sniffer.synth import mqtt_encode as m
+from sniffer.synth.flows import TcpFlow
+from sniffer.synth.pcap_write import FrameList, PcapWriter
+
+
+def run(*args: str) -> str:
+    res = subprocess.run([sys.executable, "-m", "sniffer", *args], capture_output=True, text=True, cwd=REPO)
+    assert res.returncode == 0, res.stderr
+    return res.stdout
+
+
+def ethernet_frames() -> list[tuple[int, bytes]]:
+    """A short MQTT 3.1.1 exchange over IPv4 and an MQTT 5 one over IPv6, as Ethernet frames."""
+    sink = FrameList()
+    t = 1_700_000_000_000_000
+    f = TcpFlow(sink, client=("10.0.0.5", 40000), server=("10.0.0.1", 1883))
+    t = f.send(0, m.connect("dev4"), f.open(t) + 1000)
+    t = f.send(1, m.connack(), t + 1000)
+    g = TcpFlow(sink, client=("fd00::5", 40001), server=("fd00::1", 1883))
+    t = g.send(0, m.connect("dev6", version=5), g.open(t + 1000) + 1000)
+    g.send(0, m.publish("x/y", b"v6", version=5), t + 1000)
+    return sink.frames_list
+
+
+def null_header(frame: bytes) -> bytes:
+    family = 2 if frame[12:14] == b"\x08\x00" else 30  # AF_INET, AF_INET6 (BSD)
+    return struct.pack("<I", family) + frame[14:]
+
+
+@pytest.mark.parametrize(("linktype", "relink"), [(0, null_header), (101, lambda fr: fr[14:])], ids=["null", "raw"])
+def test_link_layer_titles_match_tshark(tmp_path: Path, tshark: str, linktype: int, relink) -> None:
+    # README "What is decoded": BSD loopback/null and raw IP, titled as tshark titles them
+    path = tmp_path / "link.pcap"
+    with PcapWriter(str(path), linktype) as w:
+        for ts, frame in ethernet_frames():
+            w.write(ts, relink(frame))
+
+    def titles(out: str) -> list[str]:
+        return [ln for ln in out.splitlines() if ln and not ln.startswith((" ", "Frame ", "Internet", "Transm", "MQ "))]
+
+    ours = titles(run("-r", str(path), "-V"))
+    theirs = titles(subprocess.run([tshark, "-r", str(path), "-V"], capture_output=True, text=True).stdout)
+    assert ours == theirs and len(ours) == len(ethernet_frames())
+    fields = ["-T", "fields", "-e", "frame.number", "-e", "mqtt.msgtype", "-e", "mqtt.clientid", "-e", "mqtt.topic"]
+    ref = subprocess.run([tshark, "-r", str(path), *fields], capture_output=True, text=True).stdout
+    assert run("-r", str(path), *fields) == ref and "dev6" in ref
