@@ -56,3 +56,17 @@ def test_link_layer_titles_match_tshark(tmp_path: Path, tshark: str, linktype: i
     fields = ["-T", "fields", "-e", "frame.number", "-e", "mqtt.msgtype", "-e", "mqtt.clientid", "-e", "mqtt.topic"]
     ref = subprocess.run([tshark, "-r", str(path), *fields], capture_output=True, text=True).stdout
     assert run("-r", str(path), *fields) == ref and "dev6" in ref
+
+
+@pytest.mark.parametrize(
+    "option",
+    [["-f", "tcp"], ["-w", "out.pcapng"], ["-a", "duration:5"], ["-Z", "root"], ["-B", "4"], ["-s", "100"], ["-p"]],
+    ids=lambda o: o[0],
+)
+def test_live_only_option_without_i_is_named_as_typed(option: list[str]) -> None:
+    # README: "a bad option" is one line on stderr and a non-zero exit; the line names the option the user typed
+    res = subprocess.run(
+        [sys.executable, "-m", "sniffer", "-r", "x.pcap", *option], capture_output=True, text=True, cwd=REPO
+    )
+    assert res.returncode == 2
+    assert res.stderr == f"mqttsniff: {option[0]}: only with -i IFACE (live capture)\n"
