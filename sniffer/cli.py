@@ -198,6 +198,9 @@ def run(argv: list[str] | None = None) -> int:
     cli_live.check_args(args)
     if args.count is not None and args.count <= 0:
         raise UsageError("-c needs a positive number of frames")
+    for flag, value in (("--max-pdu", args.max_pdu), ("--max-buffered", args.max_buffered)):
+        if value <= 0:  # 0 or less would give up every PDU without a word about why
+            raise UsageError(f"{flag} needs a positive number of bytes")
     sources = [x for x in (args.read, args.interface, args.demo or None) if x]
     if len(sources) > 1:
         raise UsageError("give only one of -r, -i and --demo")

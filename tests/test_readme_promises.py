@@ -70,3 +70,14 @@ def test_live_only_option_without_i_is_named_as_typed(option: list[str]) -> None
     )
     assert res.returncode == 2
     assert res.stderr == f"mqttsniff: {option[0]}: only with -i IFACE (live capture)\n"
+
+
+@pytest.mark.parametrize("option", ["--max-pdu", "--max-buffered"])
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_memory_caps_must_be_positive(option: str, value: str) -> None:
+    # a cap of 0 bytes would show every MQTT PDU as malformed: a bad option, one line, exit 2
+    res = subprocess.run(
+        [sys.executable, "-m", "sniffer", "--demo", option, value], capture_output=True, text=True, cwd=REPO
+    )
+    assert (res.returncode, res.stdout) == (2, "")
+    assert res.stderr == f"mqttsniff: {option} needs a positive number of bytes\n"
