@@ -81,3 +81,52 @@ def test_memory_caps_must_be_positive(option: str, value: str) -> None:
     )
     assert (res.returncode, res.stdout) == (2, "")
     assert res.stderr == f"mqttsniff: {option} needs a positive number of bytes\n"
+
+
+# ---- "Where mqttsniff and Wireshark differ": rows not asserted on both sides elsewhere ----------
+
+
+def verbose_mqtt_notes(out: str) -> list[str]:
+    """The expert notes of a -V output that are not TCP sequence analysis."""
+    return [ln.strip() for ln in out.splitlines() if "Expert Info" in ln and "Sequence" not in ln]
+
+
+def test_flag_and_wildcard_violations_are_noted_where_wireshark_is_silent(tmp_path: Path, tshark: str) -> None:
+    path = tmp_path / "violations.pcap"
+    with PcapWriter(str(path)) as w:
+        f = TcpFlow(w)
+        t = f.send(0, m.connect("dev"), f.open(1_700_000_000_000_000) + 1000)
+        t = f.send(0, m.with_flags(m.subscribe(1, [("a/b", 0)]), 0), t + 1000)  # SUBSCRIBE must have 0x2
+        t = f.send(0, m.publish("a/+/c", b"x"), t + 1000)
+        f.send(0, m.with_flags(m.pingreq(), 3), t + 1000)
+    ours = verbose_mqtt_notes(run("-r", str(path), "-V"))
+    assert any("flags 0x0 for Subscribe Request" in n for n in ours), ours
+    assert any("flags 0x3 for Ping Request" in n for n in ours), ours
+    assert any("Wildcard character in a PUBLISH topic" in n for n in ours), ours
+    theirs = subprocess.run([tshark, "-r", str(path), "-V"], capture_output=True, text=True).stdout
+    assert "Publish Message [a/+/c]" in subprocess.run([tshark, "-r", str(path)], capture_output=True, text=True).stdout
+    assert verbose_mqtt_notes(theirs) == [], "Wireshark now flags these: update the README's table"
+
+
+def test_unknown_property_keeps_the_rest_of_the_block(tmp_path: Path, tshark: str) -> None:
+    path = tmp_path / "unknown-property.pcap"
+    with PcapWriter(str(path)) as w:
+        f = TcpFlow(w)
+        t = f.send(0, m.connect("dev", version=5), f.open(0) + 1000)
+        f.send(0, m.publish("t", b"x", version=5, props=[(0x7E, b"zz"), (0x01, 1)]), t + 1000)
+    args = ["-r", str(path), "-Y", "mqtt.msgtype == 3", "-T", "fields", "-e", "mqtt.property_id"]
+    args += ["-e", "mqtt.prop_unknown"]
+    # the bytes after the unknown id: 00 02 'z' 'z' (its would-be value), 01 01 (payload format indicator)
+    assert run(*args) == "0x7e\t\\000\\002zz\\001\\001\n"
+    assert subprocess.run([tshark, *args], capture_output=True, text=True).stdout == "0x7e\t\n"
+
+
+def test_info_leaves_tcp_analysis_flags_in_the_tcp_tree(tshark: str) -> None:
+    from conftest import CORPUS
+
+    path = str(CORPUS / "mqtt311_invalid_publish-qos3__suricata-verify.pcap")
+    args = ["-r", path, "-Y", "frame.number == 9", "-T", "fields", "-e", "_ws.col.Info", "-e", "tcp.analysis.flags"]
+    assert run(*args) == "Disconnect Req\t1\n"
+    theirs = subprocess.run([tshark, *args], capture_output=True, text=True).stdout
+    assert theirs == "[TCP ACKed unseen segment] , Disconnect Req\t1\n"
+    assert "[ACKed segment that wasn't captured (common at capture start)]" in run("-r", path, "-c", "9", "-V")
