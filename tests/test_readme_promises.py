@@ -130,3 +130,38 @@ def test_info_leaves_tcp_analysis_flags_in_the_tcp_tree(tshark: str) -> None:
     theirs = subprocess.run([tshark, *args], capture_output=True, text=True).stdout
     assert theirs == "[TCP ACKed unseen segment] , Disconnect Req\t1\n"
     assert "[ACKed segment that wasn't captured (common at capture start)]" in run("-r", path, "-c", "9", "-V")
+
+
+# ---- the README's example commands ------------------------------------------------------------
+
+
+def readme_filter_examples() -> list[list[str]]:
+    """The `mqttsniff -r capture.pcap -Y ...` lines of the README's Display filters section, as argv."""
+    import shlex
+
+    text = (REPO / "README.md").read_text()
+    section = text.split("### Display filters", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    return [shlex.split(line)[1:] for line in section.strip().splitlines()]
+
+
+def test_readme_filter_examples_select_what_they_say(tmp_path: Path, tshark: str) -> None:
+    # a capture every example is about: QoS 1 temperatures from 10.0.0.0/8, one of them a DUP resend
+    path = tmp_path / "capture.pcap"
+    with PcapWriter(str(path)) as w:
+        f = TcpFlow(w, client=("10.1.2.3", 40000))
+        t = f.send(0, m.connect("thermo"), f.open(1_700_000_000_000_000) + 1000)
+        t = f.send(1, m.connack(), t + 1000)
+        t = f.send(0, m.publish("sensors/kitchen/temp", b"21.5", qos=1, msgid=1), t + 1000)
+        t = f.send(0, m.publish("sensors/kitchen/temp", b"21.5", qos=1, msgid=1, dup=True), t + 1000)
+        t = f.send(1, m.puback(1), t + 1000)
+        f.send(0, m.publish("sensors/kitchen/humidity", b"40"), t + 1000)
+    examples = readme_filter_examples()
+    assert len(examples) == 4
+    for argv in examples:
+        argv = [str(path) if a == "capture.pcap" else a for a in argv]
+        ours = run(*argv)
+        assert ours.strip(), f"README example selects nothing: {argv}"
+        if "topic_match" not in argv[3]:  # Wireshark has no topic_match
+            assert ours == subprocess.run([tshark, *argv], capture_output=True, text=True).stdout, argv
+    qos1 = run(*[str(path) if a == "capture.pcap" else a for a in examples[1]])
+    assert len(qos1.splitlines()) == 1, "the first send of message 1 only, not its DUP resend"
