@@ -165,3 +165,40 @@ def test_readme_filter_examples_select_what_they_say(tmp_path: Path, tshark: str
             assert ours == subprocess.run([tshark, *argv], capture_output=True, text=True).stdout, argv
     qos1 = run(*[str(path) if a == "capture.pcap" else a for a in examples[1]])
     assert len(qos1.splitlines()) == 1, "the first send of message 1 only, not its DUP resend"
+
+
+# ---- -T json "as tshark's JSON" ----------------------------------------------------------------
+
+
+def flatten(x: object, prefix: str = "") -> dict[str, object]:
+    """path -> leaf value of a JSON document (object keys and list indexes joined with /)."""
+    items = x.items() if isinstance(x, dict) else enumerate(x) if isinstance(x, list) else None
+    if items is None:
+        return {prefix[:-1]: x}
+    out: dict[str, object] = {}
+    for k, v in items:
+        out.update(flatten(v, f"{prefix}{k}/"))
+    return out
+
+
+def test_json_values_and_keys_are_tsharks(tshark: str) -> None:
+    # bytes as tshark writes them in JSON (10:cc:01), TCP options under their field names (tcp.options.mss)
+    import json
+
+    from conftest import CORPUS
+
+    path = str(CORPUS / "mqtt5_publish-qos1_many-properties_mosquitto__suricata-verify.pcap")
+    ours = json.loads(run("-r", path, "-T", "json", "--show-secrets"))
+    theirs = json.loads(subprocess.run([tshark, "-r", path, "-T", "json"], capture_output=True, text=True).stdout)
+    assert len(ours) == len(theirs)
+    compared, differ = 0, []
+    for no, (mine, ref) in enumerate(zip(ours, theirs, strict=True), 1):
+        mine_flat, ref_flat = flatten(mine["_source"]["layers"]), flatten(ref["_source"]["layers"])
+        for key, want in ref_flat.items():
+            if key in mine_flat:
+                compared += 1
+                if mine_flat[key] != want:
+                    differ.append(f"frame {no} {key}: {mine_flat[key]!r} != {want!r}")
+        assert "tcp/tcp.options_tree/tcp.options.timestamp_tree/tcp.options.timestamp.tsval" in mine_flat, no
+    assert not differ, differ[:10]
+    assert compared > 900

@@ -219,6 +219,20 @@ TCP_OPT_TSECR = register("tcp.options.timestamp.tsecr", "Timestamp echo reply", 
 TCP_OPT_SACK_LE = register("tcp.options.sack_le", "TCP SACK Left Edge", U, DEC, size=4)
 TCP_OPT_SACK_RE = register("tcp.options.sack_re", "TCP SACK Right Edge", U, DEC, size=4)
 TCP_OPT_SACK_COUNT = register("tcp.options.sack.count", "TCP SACK Count", U, DEC)
+# One field per option, its bytes as value: tshark's JSON keys ("tcp.options.mss", "..._tree") and -e names
+TCP_OPT_BY_KIND = {
+    kind: register(f"tcp.options.{abbrev}", f"TCP Option - {title}", BY, Base.NONE)
+    for kind, abbrev, title in (
+        (0, "eol", "End of Option List (EOL)"),
+        (1, "nop", "No-Operation (NOP)"),
+        (2, "mss", "Maximum segment size"),
+        (3, "wscale", "Window scale"),
+        (4, "sack_perm", "SACK permitted"),
+        (5, "sack", "SACK"),
+        (8, "timestamp", "Timestamps"),
+    )
+}
+TCP_OPT_UNKNOWN = register("tcp.options.unknown", "TCP Option - Unknown", BY, Base.NONE)
 TCP_PAYLOAD = register("tcp.payload", "TCP payload", BY, Base.NONE)
 
 # UDP (Wireshark's names; no stream index or timestamps: they need conversation state the on-demand tree lacks)

@@ -394,7 +394,7 @@ def _tcp_options(data: bytes, t: int, end: int, ack_base: int) -> Node:
         kind_node = item(F.TCP_OPTION_KIND, kind, p, 1)
         if kind in (0, 1):
             title = _OPT_TITLES[kind]
-            root.add(Node(None, None, p, 1, f"TCP Option - {title}", [kind_node]))
+            root.add(Node(F.TCP_OPT_BY_KIND[kind], data[p : p + 1], p, 1, f"TCP Option - {title}", [kind_node]))
             names.append(title)
             p += 1
             if kind == 0:
@@ -431,7 +431,8 @@ def _tcp_options(data: bytes, t: int, end: int, ack_base: int) -> Node:
             title, name = "SACK " + " ".join(edges), "SACK"
         else:
             title = name = f"Unknown ({kind})"
-        root.add(Node(None, None, p, ln, f"TCP Option - {title}", kids))
+        fdef = F.TCP_OPT_UNKNOWN if name.startswith("Unknown") else F.TCP_OPT_BY_KIND[kind]
+        root.add(Node(fdef, data[p : p + ln], p, ln, f"TCP Option - {title}", kids))
         names.append(name)
         p += ln
     root.text = f"Options: ({len(opts)} bytes), " + ", ".join(names)
