@@ -101,9 +101,12 @@ def _field_options(opts: list[str]) -> dict[str, str]:
         if key not in names or not _:
             raise UsageError(f"invalid -E option '{o}' (known: {', '.join(names)})")
         out[key] = val
-    if "separator" in out:
-        sep = out["separator"]
-        out["separator"] = {"/t": "\t", "/s": " "}.get(sep, sep)
+    for key in ("separator", "aggregator"):
+        if key in out:
+            if not out[key]:
+                raise UsageError(f"-E {key} needs a character ('/t' tab, '/s' space)")
+            # tshark's escapes: /s is a space for both, /t a tab for the separator only
+            out[key] = {"/s": " ", "/t": "\t" if key == "separator" else "/t"}.get(out[key], out[key])
     if "header" in out and out["header"] not in ("y", "n"):
         raise UsageError("-E header must be y or n")
     if "quote" in out:

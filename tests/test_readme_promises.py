@@ -202,3 +202,26 @@ def test_json_values_and_keys_are_tsharks(tshark: str) -> None:
         assert "tcp/tcp.options_tree/tcp.options.timestamp_tree/tcp.options.timestamp.tsval" in mine_flat, no
     assert not differ, differ[:10]
     assert compared > 900
+
+
+def test_field_aggregator_space_escape_as_tshark(tshark: str) -> None:
+    # tshark's -E help: aggregator "/s" = space; frame 10 of this capture holds two UNSUBSCRIBEs
+    from conftest import CORPUS
+
+    path = str(CORPUS / "mqtt311_sub-unsub-qos1_2pdus-in-1-segment__suricata-verify.pcap")
+    args = ["-r", path, "-T", "fields", "-e", "frame.number", "-e", "mqtt.topic", "-E", "aggregator=/s"]
+    ours = run(*args)
+    assert ours == subprocess.run([tshark, *args], capture_output=True, text=True).stdout
+    assert "topicX topicY" in ours
+
+
+@pytest.mark.parametrize("option", ["separator=", "aggregator="])
+def test_empty_field_separator_is_a_usage_error(option: str) -> None:
+    res = subprocess.run(
+        [sys.executable, "-m", "sniffer", "--demo", "-T", "fields", "-e", "frame.number", "-E", option],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert (res.returncode, res.stdout) == (2, "")
+    assert res.stderr.startswith(f"mqttsniff: -E {option[:-1]} needs a character") and res.stderr.count("\n") == 1
