@@ -67,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
         "-E", dest="field_opts", action="append", default=[], metavar="OPT=VAL", help="header, separator, ..."
     )
     out.add_argument("-V", dest="verbose", action="store_true", help="print the full decoded tree")
-    out.add_argument("-O", dest="only", metavar="PROTOS", help="with -V, expand only these protocols (e.g. mqtt)")
+    out.add_argument(
+        "-O", dest="only", metavar="PROTOS", help="print the tree, expanding only these protocols (e.g. mqtt)"
+    )
     out.add_argument("-x", dest="hex", action="store_true", help="add hex and ASCII dumps")
     out.add_argument(
         "-Y",
@@ -185,6 +187,8 @@ def _warn(msg: str) -> None:
 
 def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.only:
+        args.verbose = True  # as tshark: -O prints the tree (these protocols expanded) without -V
     if args.glossary:
         return _glossary()
     from sniffer.capture import cli_live

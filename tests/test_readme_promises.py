@@ -225,3 +225,16 @@ def test_empty_field_separator_is_a_usage_error(option: str) -> None:
     )
     assert (res.returncode, res.stdout) == (2, "")
     assert res.stderr.startswith(f"mqttsniff: -E {option[:-1]} needs a character") and res.stderr.count("\n") == 1
+
+
+def test_only_protocols_prints_the_tree_without_dash_v(tshark: str) -> None:
+    # tshark's -O implies -V: "mqttsniff -r F -O mqtt" is the tree with only MQTT expanded, not summary lines
+    from conftest import CORPUS
+
+    path = str(CORPUS / "mqtt5_publish-qos1_many-properties_mosquitto__suricata-verify.pcap")
+    ours = run("-r", path, "-O", "mqtt", "--show-secrets")
+    assert ours == run("-r", path, "-O", "mqtt", "-V", "--show-secrets")
+    theirs = subprocess.run([tshark, "-n", "-r", path, "-O", "mqtt"], capture_output=True, text=True).stdout
+    top = [ln for ln in ours.splitlines() if ln and not ln.startswith(" ")]
+    assert top == [ln for ln in theirs.splitlines() if ln and not ln.startswith(" ")]
+    assert "    Topic: " in ours and "    Source Port" not in ours
