@@ -238,3 +238,18 @@ def test_only_protocols_prints_the_tree_without_dash_v(tshark: str) -> None:
     top = [ln for ln in ours.splitlines() if ln and not ln.startswith(" ")]
     assert top == [ln for ln in theirs.splitlines() if ln and not ln.startswith(" ")]
     assert "    Topic: " in ours and "    Source Port" not in ours
+
+
+def test_readme_demo_block_is_the_real_output() -> None:
+    # the block under the title: each line is a line of `mqttsniff --demo --no-ui`, in order ("…" elides)
+    block = (REPO / "README.md").read_text().split("$ mqttsniff --demo --no-ui\n", 1)[1].split("```", 1)[0]
+    real = run("--demo", "--no-ui").splitlines()
+    pos = 0
+    for line in block.splitlines():
+        if line.strip() == "…":
+            continue
+        prefix = line[:-1] if line.endswith("…") else None
+        while pos < len(real) and (real[pos] != line if prefix is None else not real[pos].startswith(prefix)):
+            pos += 1
+        assert pos < len(real), f"README demo line not in the real output (or out of order): {line}"
+        pos += 1
