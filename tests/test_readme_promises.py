@@ -253,3 +253,31 @@ def test_readme_demo_block_is_the_real_output() -> None:
             pos += 1
         assert pos < len(real), f"README demo line not in the real output (or out of order): {line}"
         pos += 1
+
+
+def test_qinq_service_tag_is_an_8021ad_layer_as_in_tshark(tmp_path: Path, tshark: str) -> None:
+    # README "What is decoded": Ethernet with 802.1Q/802.1ad VLAN tags; an 802.1ad (0x88a8) service tag
+    # around an 802.1Q customer tag is Wireshark's "IEEE 802.1ad" layer, not a second 802.1Q one
+    path = tmp_path / "qinq.pcap"
+    with PcapWriter(str(path)) as w:
+        for ts, frame in ethernet_frames():
+            w.write(ts, frame[:12] + b"\x88\xa8\x20\x64\x81\x00\x00\x0a" + frame[12:])  # S-tag PRI 1 ID 100, C-tag 10
+
+    def link_lines(out: str) -> list[str]:
+        lines, inside = [], False
+        for ln in out.splitlines():
+            if not ln.startswith(" "):
+                inside = ln.startswith(("IEEE 802.1ad", "802.1Q"))
+            if inside:
+                lines.append(ln)
+        return lines
+
+    ours = run("-r", str(path), "-V")
+    theirs = subprocess.run([tshark, "-n", "-r", str(path), "-V"], capture_output=True, text=True).stdout
+    assert link_lines(ours) == link_lines(theirs)
+    assert "IEEE 802.1ad, ID: 100" in ours
+    fields = ["ieee8021ad.id", "ieee8021ad.priority", "ieee8021ah.etype", "vlan.id", "frame.protocols", "mqtt.clientid"]
+    args = ["-r", str(path), "-Y", "ieee8021ad.id == 100 && vlan.id == 10", "-T", "fields"]
+    args += [a for f in fields for a in ("-e", f)]
+    ref = subprocess.run([tshark, *args], capture_output=True, text=True).stdout
+    assert run(*args) == ref and "dev6" in ref

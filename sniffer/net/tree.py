@@ -172,7 +172,20 @@ def _link(linktype: int, data: bytes, nodes: list[Node], protos: list[str]) -> t
         protos += ["eth", "ethertype"]
         off = 14
         while et in VLAN_TPIDS and off + 4 <= n:
+            tpid = et
             tci, et = struct.unpack_from("!HH", data, off)
+            if tpid == 0x88A8:
+                q = item(F.QINQ, None, off, 4, text=f"IEEE 802.1ad, ID: {tci & 0xFFF}")
+                q.children += [
+                    bitfield(F.QINQ_PRIORITY, tci, 16, off, 2),
+                    bitfield(F.QINQ_DEI, tci, 16, off, 2),
+                    bitfield(F.QINQ_ID, tci, 16, off, 2),
+                    item(F.QINQ_ETYPE, et, off + 2, 2),
+                ]
+                nodes.append(q)
+                protos += ["ieee8021ad", "ethertype"]
+                off += 4
+                continue
             v = item(
                 F.VLAN,
                 None,
@@ -380,6 +393,11 @@ def _ipv6(data: bytes, off: int, nodes: list[Node], protos: list[str]) -> tuple[
     protos.append("ipv6")
     return nxt, p, end, (src, dst)
 
+
+# The layers dissect_layers() builds (together): a tree asked for any of them is built by it
+NET_LAYERS: Final = frozenset(
+    {"frame", "eth", "vlan", "ieee8021ad", "ieee8021ah", "sll", "null", "ip", "ipv6", "tcp", "udp", "raw"}
+)
 
 _OPT_TITLES = {0: "End of Option List (EOL)", 1: "No-Operation (NOP)"}
 
