@@ -77,7 +77,7 @@ def test_live_only_option_without_i_is_named_as_typed(option: list[str]) -> None
 def test_memory_caps_must_be_positive(option: str, value: str) -> None:
     # a cap of 0 bytes would show every MQTT PDU as malformed: a bad option, one line, exit 2
     res = subprocess.run(
-        [sys.executable, "-m", "sniffer", "--demo", option, value], capture_output=True, text=True, cwd=REPO
+        [sys.executable, "-m", "sniffer", "--demo", f"{option}={value}"], capture_output=True, text=True, cwd=REPO
     )
     assert (res.returncode, res.stdout) == (2, "")
     assert res.stderr == f"mqttsniff: {option} needs a positive number of bytes\n"
