@@ -67,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
         "-E", dest="field_opts", action="append", default=[], metavar="OPT=VAL", help="header, separator, ..."
     )
     out.add_argument("-V", dest="verbose", action="store_true", help="print the full decoded tree")
-    out.add_argument("-O", dest="only", metavar="PROTOS", help="with -V, expand only these protocols (e.g. mqtt)")
+    out.add_argument(
+        "-O", dest="only", metavar="PROTOS", help="print the tree, expanding only these protocols (e.g. mqtt)"
+    )
     out.add_argument("-x", dest="hex", action="store_true", help="add hex and ASCII dumps")
     out.add_argument(
         "-Y",
@@ -113,9 +115,12 @@ def _field_options(opts: list[str]) -> dict[str, str]:
         if key not in names or not _:
             raise UsageError(f"invalid -E option '{o}' (known: {', '.join(names)})")
         out[key] = val
-    if "separator" in out:
-        sep = out["separator"]
-        out["separator"] = {"/t": "\t", "/s": " "}.get(sep, sep)
+    for key in ("separator", "aggregator"):
+        if key in out:
+            if not out[key]:
+                raise UsageError(f"-E {key} needs a character ('/t' tab, '/s' space)")
+            # tshark's escapes: /s is a space for both, /t a tab for the separator only
+            out[key] = {"/s": " ", "/t": "\t" if key == "separator" else "/t"}.get(out[key], out[key])
     if "header" in out and out["header"] not in ("y", "n"):
         raise UsageError("-E header must be y or n")
     if "quote" in out:
@@ -175,6 +180,8 @@ def _warn(msg: str) -> None:
 
 def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.only:
+        args.verbose = True  # as tshark: -O prints the tree (these protocols expanded) without -V
     if args.glossary:
         return _glossary()
     from sniffer.capture import cli_live
@@ -191,6 +198,9 @@ def run(argv: list[str] | None = None) -> int:
     cli_live.check_args(args)
     if args.count is not None and args.count <= 0:
         raise UsageError("-c needs a positive number of frames")
+    for flag, value in (("--max-pdu", args.max_pdu), ("--max-buffered", args.max_buffered)):
+        if value <= 0:  # 0 or less would give up every PDU without a word about why
+            raise UsageError(f"{flag} needs a positive number of bytes")
     sources = [x for x in (args.read, args.interface, args.demo or None) if x]
     if len(sources) > 1:
         raise UsageError("give only one of -r, -i and --demo")

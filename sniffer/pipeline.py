@@ -19,7 +19,7 @@ from sniffer.mqtt.secrets import MAX_PARSE, SECRET_TYPES, held_frame_ranges
 from sniffer.net import frame as netframe
 from sniffer.net.frame import addr_str, parse
 from sniffer.net.reassembly import SEGMENT_SUFFIX, Seg, TcpStreams, tcp_info
-from sniffer.net.tree import dissect_layers
+from sniffer.net.tree import NET_LAYERS, dissect_layers
 from sniffer.session.tracker import Tracker
 from sniffer.session.tree import add_expert_items, annotate, close_node
 
@@ -204,7 +204,7 @@ class Frame:
         """The full detail tree, built on demand. `protocols` limits it to those layers."""
         want = None if protocols is None or "_ws" in protocols else set(protocols)
         nodes: list[Node] = []
-        if want is None or want & {"frame", "eth", "vlan", "sll", "null", "ip", "ipv6", "tcp", "udp", "raw"}:
+        if want is None or want & NET_LAYERS:
             nodes.extend(
                 dissect_layers(
                     self.linktype,

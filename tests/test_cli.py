@@ -91,6 +91,17 @@ def test_field_options_header_separator_occurrence(tshark: str) -> None:
     assert ours == theirs
 
 
+@pytest.mark.parametrize("quote", ["d", "s"])
+def test_field_quotes_wrap_the_aggregated_cell(tshark: str, quote: str) -> None:
+    # frame 10 holds two UNSUBSCRIBEs: tshark prints "10,10", one pair of quotes around the cell
+    args = ["-T", "fields", "-e", "frame.number", "-e", "mqtt.msgtype", "-e", "mqtt.topic", "-E", f"quote={quote}"]
+    args += ["-E", "aggregator=;"]
+    ours = mqttsniff("-r", str(TWO_PDUS), *args).stdout.decode()
+    theirs = subprocess.run([tshark, "-r", str(TWO_PDUS), *args], capture_output=True, text=True).stdout
+    assert ours == theirs
+    assert any(";" in line for line in ours.splitlines()), "a frame with two values"
+
+
 def test_json_and_ndjson_carry_every_layer() -> None:
     data = json.loads(mqttsniff("-r", str(MQTT5), "-T", "json").stdout)
     assert len(data) == 13

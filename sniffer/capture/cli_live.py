@@ -21,7 +21,16 @@ if TYPE_CHECKING:
 BROKEN_PIPE = "mqttsniff: output closed (broken pipe)"
 
 LINKTYPE_NAMES = {1: "EN10MB (Ethernet)", 101: "RAW (Raw IP)", 113: "LINUX_SLL (Linux cooked v1)"}
-LIVE_ONLY = ("capture_filter", "write", "autostop", "user", "buffer_mb", "snaplen", "no_promisc")
+# each live-only option's dest and the flag a user typed: the error names the flag, not the dest
+LIVE_ONLY = {
+    "capture_filter": "-f",
+    "write": "-w",
+    "autostop": "-a",
+    "user": "-Z",
+    "buffer_mb": "-B",
+    "snaplen": "-s",
+    "no_promisc": "-p",
+}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -47,11 +56,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def check_args(args: argparse.Namespace) -> None:
     """Reject live-only options without -i (a usage error, like tshark's); check them with -i."""
     if not getattr(args, "interface", None):
-        used = [name for name in LIVE_ONLY if getattr(args, name, None) not in (None, False)]
+        used = [flag for name, flag in LIVE_ONLY.items() if getattr(args, name, None) not in (None, False)]
         if used:
             from sniffer.cli import UsageError
 
-            raise UsageError(f"{', '.join(used).replace('_', ' ')}: only with -i IFACE (live capture)")
+            raise UsageError(f"{', '.join(used)}: only with -i IFACE (live capture)")
         return
     from sniffer.capture.setup import check_options
 

@@ -12,7 +12,13 @@ U, INT, S, B, BY, N = FT.UINT, FT.INT, FT.STRING, FT.BOOLEAN, FT.BYTES, FT.NONE
 DEC, HEX = Base.DEC, Base.HEX
 P = FT.PROTOCOL
 
-ETHERTYPE_NAMES = {0x0800: "IPv4", 0x86DD: "IPv6", 0x0806: "ARP", 0x8100: "802.1Q Virtual LAN", 0x88A8: "802.1ad"}
+ETHERTYPE_NAMES = {
+    0x0800: "IPv4",
+    0x86DD: "IPv6",
+    0x0806: "ARP",
+    0x8100: "802.1Q Virtual LAN",
+    0x88A8: "802.1ad Provider Bridge (Q-in-Q)",
+}
 IP_PROTO_NAMES = {0: "IPv6 Hop-by-Hop Option", 1: "ICMP", 2: "IGMP", 6: "TCP", 17: "UDP", 43: "Routing Header for IPv6"}
 IP_PROTO_NAMES.update(
     {44: "Fragment Header for IPv6", 47: "GRE", 50: "ESP", 51: "AH", 58: "ICMPv6", 59: "IPv6 No Next"}
@@ -70,6 +76,12 @@ VLAN_PRIORITY = register(
 VLAN_DEI = register("vlan.dei", "DEI", B, mask=0x1000)
 VLAN_ID = register("vlan.id", "ID", U, DEC, size=2, mask=0x0FFF)
 VLAN_ETYPE = register("vlan.etype", "Type", U, HEX, size=2, values=ETHERTYPE_NAMES)
+# An 802.1ad (QinQ) service tag is its own layer in Wireshark, with plain numbers (its type is ieee8021ah.etype)
+QINQ = register("ieee8021ad", "IEEE 802.1ad", P, Base.NONE)
+QINQ_PRIORITY = register("ieee8021ad.priority", "Priority", U, DEC, size=2, mask=0xE000)
+QINQ_DEI = register("ieee8021ad.dei", "DEI", U, DEC, size=2, mask=0x1000)
+QINQ_ID = register("ieee8021ad.id", "ID", U, DEC, size=2, mask=0x0FFF)
+QINQ_ETYPE = register("ieee8021ah.etype", "Type", U, HEX, size=2, values=ETHERTYPE_NAMES)
 
 # Linux cooked capture v1/v2
 SLL = register("sll", "Linux cooked capture", P, Base.NONE)
@@ -219,6 +231,20 @@ TCP_OPT_TSECR = register("tcp.options.timestamp.tsecr", "Timestamp echo reply", 
 TCP_OPT_SACK_LE = register("tcp.options.sack_le", "TCP SACK Left Edge", U, DEC, size=4)
 TCP_OPT_SACK_RE = register("tcp.options.sack_re", "TCP SACK Right Edge", U, DEC, size=4)
 TCP_OPT_SACK_COUNT = register("tcp.options.sack.count", "TCP SACK Count", U, DEC)
+# One field per option, its bytes as value: tshark's JSON keys ("tcp.options.mss", "..._tree") and -e names
+TCP_OPT_BY_KIND = {
+    kind: register(f"tcp.options.{abbrev}", f"TCP Option - {title}", BY, Base.NONE)
+    for kind, abbrev, title in (
+        (0, "eol", "End of Option List (EOL)"),
+        (1, "nop", "No-Operation (NOP)"),
+        (2, "mss", "Maximum segment size"),
+        (3, "wscale", "Window scale"),
+        (4, "sack_perm", "SACK permitted"),
+        (5, "sack", "SACK"),
+        (8, "timestamp", "Timestamps"),
+    )
+}
+TCP_OPT_UNKNOWN = register("tcp.options.unknown", "TCP Option - Unknown", BY, Base.NONE)
 TCP_PAYLOAD = register("tcp.payload", "TCP payload", BY, Base.NONE)
 
 # UDP (Wireshark's names; no stream index or timestamps: they need conversation state the on-demand tree lacks)

@@ -172,7 +172,20 @@ def _link(linktype: int, data: bytes, nodes: list[Node], protos: list[str]) -> t
         protos += ["eth", "ethertype"]
         off = 14
         while et in VLAN_TPIDS and off + 4 <= n:
+            tpid = et
             tci, et = struct.unpack_from("!HH", data, off)
+            if tpid == 0x88A8:
+                q = item(F.QINQ, None, off, 4, text=f"IEEE 802.1ad, ID: {tci & 0xFFF}")
+                q.children += [
+                    bitfield(F.QINQ_PRIORITY, tci, 16, off, 2),
+                    bitfield(F.QINQ_DEI, tci, 16, off, 2),
+                    bitfield(F.QINQ_ID, tci, 16, off, 2),
+                    item(F.QINQ_ETYPE, et, off + 2, 2),
+                ]
+                nodes.append(q)
+                protos += ["ieee8021ad", "ethertype"]
+                off += 4
+                continue
             v = item(
                 F.VLAN,
                 None,
@@ -232,13 +245,13 @@ def _link(linktype: int, data: bytes, nodes: list[Node], protos: list[str]) -> t
         fam = le if le <= 0xFFFF and linktype == LT_NULL else struct.unpack_from(">I", data, 0)[0]
         if fam > 0xFFFF:
             fam = le
-        s = item(F.NULL, None, 0, 4)
+        s = item(F.NULL, None, 0, 4, text="Null/Loopback")  # tshark's title, not "Null/Loopback: None"
         s.children.append(item(F.NULL_FAMILY, fam, 0, 4))
         nodes.append(s)
         protos.append("null")
         return (ETH_IPV4 if fam == 2 else ETH_IPV6 if fam in AF_INET6_VALUES else -1), 4
     if linktype in (101, 12, 14) and n >= 1:
-        nodes.append(item(F.RAW, None, 0, n))
+        nodes.append(item(F.RAW, None, 0, n, text="Raw packet data"))
         protos.append("raw")
         ver = data[0] >> 4
         return (ETH_IPV4 if ver == 4 else ETH_IPV6 if ver == 6 else -1), 0
@@ -381,6 +394,11 @@ def _ipv6(data: bytes, off: int, nodes: list[Node], protos: list[str]) -> tuple[
     return nxt, p, end, (src, dst)
 
 
+# The layers dissect_layers() builds (together): a tree asked for any of them is built by it
+NET_LAYERS: Final = frozenset(
+    {"frame", "eth", "vlan", "ieee8021ad", "ieee8021ah", "sll", "null", "ip", "ipv6", "tcp", "udp", "raw"}
+)
+
 _OPT_TITLES = {0: "End of Option List (EOL)", 1: "No-Operation (NOP)"}
 
 
@@ -394,7 +412,7 @@ def _tcp_options(data: bytes, t: int, end: int, ack_base: int) -> Node:
         kind_node = item(F.TCP_OPTION_KIND, kind, p, 1)
         if kind in (0, 1):
             title = _OPT_TITLES[kind]
-            root.add(Node(None, None, p, 1, f"TCP Option - {title}", [kind_node]))
+            root.add(Node(F.TCP_OPT_BY_KIND[kind], data[p : p + 1], p, 1, f"TCP Option - {title}", [kind_node]))
             names.append(title)
             p += 1
             if kind == 0:
@@ -431,7 +449,8 @@ def _tcp_options(data: bytes, t: int, end: int, ack_base: int) -> Node:
             title, name = "SACK " + " ".join(edges), "SACK"
         else:
             title = name = f"Unknown ({kind})"
-        root.add(Node(None, None, p, ln, f"TCP Option - {title}", kids))
+        fdef = F.TCP_OPT_UNKNOWN if name.startswith("Unknown") else F.TCP_OPT_BY_KIND[kind]
+        root.add(Node(fdef, data[p : p + ln], p, ln, f"TCP Option - {title}", kids))
         names.append(name)
         p += ln
     root.text = f"Options: ({len(opts)} bytes), " + ", ".join(names)

@@ -189,9 +189,11 @@ class FieldPrinter:
         elif occ not in ("a", "0"):
             k = int(occ)
             values = values[k - 1 : k] if 0 < k <= len(values) else []
+        if not values:
+            return ""
         if self.quote:
-            q = self.quote
-            return self.aggregator.join(f"{q}{v}{q}" for v in values)
+            # tshark quotes the cell, not each occurrence: "10,10", not "10","10"
+            return f"{self.quote}{self.aggregator.join(values)}{self.quote}"
         return self.aggregator.join(values)
 
     def _line_quick(self, frame) -> str:

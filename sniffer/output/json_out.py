@@ -15,7 +15,7 @@ import json
 import time
 from typing import Any
 
-from sniffer.fields import Node
+from sniffer.fields import FT, Node
 from sniffer.output.text import MASK, masked_hex, secret_ranges
 from sniffer.textesc import json_safe, json_string
 
@@ -67,6 +67,8 @@ def _emit(obj: dict[str, Any], n: Node, show_secrets: bool, masked: Masked) -> N
         value = MASK
     else:  # a bytes item covering a secret (tcp.payload of a CONNECT) shows ** for its bytes
         value = (masked_hex(n, masked) if masked else None) or fd.tshark(n.value)
+        if fd.ftype is FT.BYTES:  # tshark's JSON writes bytes as 10:cc:01 (-T fields: 10cc01), none as ""
+            value = ":".join([value[i : i + 2] for i in range(0, len(value), 2)]) if n.value else ""
     _put(obj, fd.abbrev, value)
     if n.children:
         _put(obj, fd.abbrev + "_tree", _layer(n, show_secrets, masked))

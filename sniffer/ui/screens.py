@@ -14,7 +14,7 @@ from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 KEYS: list[tuple[str, str]] = [
     ("/", "edit the display filter (Enter applies, Esc clears); green = valid, red = error"),
     ("Space", "pause / resume the display (capture continues)"),
-    ("j k ↑ ↓", "previous / next packet (in the tree and bytes: move there)"),
+    ("k j ↑ ↓", "previous / next packet (in the tree and bytes: move there)"),
     ("PgUp PgDn", "page up / down"),
     ("g G Home End", "first / last packet; G follows new packets (tail mode)"),
     ("Tab Shift+Tab", "next / previous pane (filter, packets, details, bytes)"),
