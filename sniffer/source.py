@@ -165,8 +165,14 @@ class LiveSource:
         self.capture.start()
 
     def batches(self) -> Iterator[list[Any]]:
-        for batch in self.capture.batches(poll=self.poll):
-            yield [(ts, data, orig_len, lt) for ts, lt, data, orig_len in batch]
+        cap = self.capture
+        for batch in cap.batches(poll=self.poll):
+            # with the kernel's integer nanoseconds, so a frame saved from the UI keeps its exact time
+            stamps = getattr(cap, "last_stamps", None)
+            if stamps is not None and len(stamps) == len(batch):
+                yield [(f[0], f[2], f[3], f[1], ns, 9) for f, ns in zip(batch, stamps, strict=True)]
+            else:
+                yield [(ts, data, orig_len, lt) for ts, lt, data, orig_len in batch]
 
     def stop(self) -> None:
         self.capture.stop()

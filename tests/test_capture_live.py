@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from capture_helpers import Tcpdump, flow_key, needs_root, run_scenario, tshark_fields
@@ -248,3 +249,32 @@ def test_any_gives_cooked_frames_like_tcpdump(tmp_path):
     assert collections.Counter((d, o) for _t, _l, d, o in frames) == collections.Counter(
         (d, o) for _t, d, o in ref_frames
     )
+
+
+def test_live_records_carry_the_kernels_integer_nanoseconds(tmp_path: Path) -> None:
+    """A frame saved from the UI's live capture keeps its exact time: the records the UI stores carry the
+    kernel's integer nanoseconds (the -w file's stamps), not only the float."""
+    from sniffer.capture import LiveCapture
+    from sniffer.net.pcapfile import open_capture
+    from sniffer.source import LiveSource
+
+    with start_broker(tmp_path) as broker:
+        cap = LiveCapture("lo", f"tcp port {broker.port}", write_path=str(tmp_path / "w.pcapng"))
+        cap.open()
+        source = LiveSource(cap, poll=0.05)
+        source.start()
+        try:
+            run_scenario(broker.port)
+            time.sleep(0.5)
+        finally:
+            cap.request_stop()
+        records = [r for batch in source.batches() for r in batch]
+        cap.stop()
+    assert records and all(len(r) == 6 and r[5] == 9 for r in records)
+    reader = open_capture(str(tmp_path / "w.pcapng"))
+    reader.exact = True
+    written = []
+    for _rec in reader:
+        written.append((reader.ticks, reader.tsresol))
+    assert [(r[4], r[5]) for r in records] == written
+    assert all(abs(r[0] - r[4] / 1e9) < 1e-6 for r in records)

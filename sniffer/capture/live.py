@@ -90,6 +90,8 @@ class LiveCapture:
         self.error: str | None = None  # why the capture ended early (interface down, disk full)
         self._stats = CaptureStats()
         self._queue: collections.deque[list[Frame]] = collections.deque()
+        self._stamps: collections.deque[list[int]] = collections.deque()
+        self.last_stamps: list[int] = []  # integer ns of the frames get_batch() returned last
         self._queued_frames = 0
         self._queued_bytes = 0
         self._cond = threading.Condition()
@@ -200,7 +202,7 @@ class LiveCapture:
                         self.writer.write(frames, stamps)
                     except OSError as exc:
                         stats.captured += len(frames)
-                        self._enqueue(frames)
+                        self._enqueue(frames, stamps)
                         self.error = (
                             f"writing {self.write_path} failed: {exc.strerror or exc}; capture stopped, "
                             f"the file keeps the {self.writer.frames} frames written before"
@@ -208,7 +210,7 @@ class LiveCapture:
                         break
                     stats.written = self.writer.frames
                 stats.captured += len(frames)
-                self._enqueue(frames)
+                self._enqueue(frames, stamps)
                 if self.count and stats.captured >= self.count:
                     break
         except InterfaceDown as exc:
@@ -232,7 +234,7 @@ class LiveCapture:
         self._stats.kernel_received = self.sock.kernel_packets
         self._stats.kernel_dropped = self.sock.kernel_drops
 
-    def _enqueue(self, frames: list[Frame]) -> None:
+    def _enqueue(self, frames: list[Frame], stamps: list[int]) -> None:
         size = sum(len(f[2]) for f in frames)
         with self._cond:
             if (
@@ -242,6 +244,7 @@ class LiveCapture:
                 self._stats.queue_dropped += len(frames)
                 return
             self._queue.append(frames)
+            self._stamps.append(stamps)  # the kernel's integer nanoseconds, beside the float times
             self._queued_frames += len(frames)
             self._queued_bytes += size
             self._cond.notify()
@@ -255,6 +258,7 @@ class LiveCapture:
                 self._cond.wait(timeout)
             if self._queue:
                 batch = self._queue.popleft()
+                self.last_stamps = self._stamps.popleft()
                 self._queued_frames -= len(batch)
                 self._queued_bytes -= sum(len(f[2]) for f in batch)
                 return batch
