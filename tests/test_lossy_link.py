@@ -48,12 +48,18 @@ def ours_and_tshark(tshark: str, path: str, *names: str) -> tuple[list[str], lis
     return fields([sys.executable, "-m", "sniffer"], path, *names), fields([tshark], path, *names)
 
 
-def fifty_publishes(payload: int = 40, qos: int = 0) -> list[tuple[int, bytes]]:
+def connected(client_id: str) -> tuple[FrameList, TcpFlow, int]:
+    """A client connected to the broker (handshake, CONNECT, CONNACK), in memory: (frames, flow, time)."""
     fl = FrameList()
     f = TcpFlow(fl, client=("192.168.1.20", CLIENT_PORT))
     t = f.open(T0)
-    t = f.send(0, E.connect("dev1"), t + 1000, ack=False)
+    t = f.send(0, E.connect(client_id), t + 1000, ack=False)
     t = f.send(1, E.connack(), t + 1000)
+    return fl, f, t
+
+
+def fifty_publishes(payload: int = 40, qos: int = 0) -> list[tuple[int, bytes]]:
+    fl, f, t = connected("dev1")
     for i in range(50):
         t = f.send(0, E.publish(f"sensors/{i}/temp", b"x" * payload, qos=qos, msgid=i + 1 if qos else None), t + 10000)
     f.close(t + 1000)
@@ -97,11 +103,7 @@ def test_one_direction_capture_with_a_hole(tmp_path: Path, tshark: str) -> None:
 
 def test_a_hole_in_the_middle_of_a_pdu(tmp_path: Path, tshark: str) -> None:
     """A 3-segment PUBLISH loses its middle segment: it is shown truncated, the next PDU decodes."""
-    fl = FrameList()
-    f = TcpFlow(fl, client=("192.168.1.20", CLIENT_PORT))
-    t = f.open(T0)
-    t = f.send(0, E.connect("dev1"), t + 1000, ack=False)
-    t = f.send(1, E.connack(), t + 1000)
+    fl, f, t = connected("dev1")
     t = f.send(0, E.publish("big", b"b" * 4000, qos=1, msgid=7), t + 1000, ack=False)
     t = f.send(0, E.publish("after", b"a"), t + 1000)
     f.close(t + 1000)
@@ -116,11 +118,7 @@ def test_a_hole_in_the_middle_of_a_pdu(tmp_path: Path, tshark: str) -> None:
 
 
 def test_out_of_order_segment_is_marked_and_decoded(tmp_path: Path, tshark: str) -> None:
-    fl = FrameList()
-    f = TcpFlow(fl, client=("192.168.1.20", CLIENT_PORT))
-    t = f.open(T0)
-    t = f.send(0, E.connect("dev"), t + 1000, ack=False)
-    t = f.send(1, E.connack(), t + 1000)
+    fl, f, t = connected("dev")
     for i in range(6):
         t = f.send(0, E.publish(f"t/{i}", b"p" * 30), t + 1000, ack=False)
     t = f.ack(1, t + 100)
@@ -152,11 +150,7 @@ def test_snapshot_length_100_keeps_decoding(tmp_path: Path, tshark: str) -> None
 
 
 def test_snapshot_length_inside_multi_segment_pdus_stays_in_step(tmp_path: Path, tshark: str) -> None:
-    fl = FrameList()
-    f = TcpFlow(fl, client=("192.168.1.20", CLIENT_PORT))
-    t = f.open(T0)
-    t = f.send(0, E.connect("dev2"), t + 1000, ack=False)
-    t = f.send(1, E.connack(), t + 1000)
+    fl, f, t = connected("dev2")
     for i in range(10):
         t = f.send(0, E.publish(f"big/{i}", b"y" * 3000, qos=1, msgid=i + 1), t + 10000, ack=False)
         t = f.send(1, E.puback(i + 1), t + 1000)

@@ -280,8 +280,8 @@ def _signed_ts(hi: int, lo: int, div: float) -> float:
     return sec + (ticks % units) / div
 
 
-def _idb_exact(buf: bytes, pos: int, blocklen: int, e: str) -> tuple[int, int]:
-    """(if_tsresol byte, if_tsoffset in ticks of that resolution) of an IDB, for exact timestamps."""
+def _idb_options(buf: bytes, pos: int, blocklen: int, e: str) -> tuple[int, int]:
+    """(if_tsresol byte, if_tsoffset in whole seconds) of an Interface Description Block (6, 0 if absent)."""
     res, off = 6, 0
     p, end = pos + 16, pos + blocklen - 4
     while p + 4 <= end:
@@ -289,31 +289,26 @@ def _idb_exact(buf: bytes, pos: int, blocklen: int, e: str) -> tuple[int, int]:
         if code == 0:
             break
         v = p + 4
-        if code == 9 and ln >= 1 and v < end:
+        if code == 9 and ln >= 1 and v < end:  # if_tsresol: 10^-n, or 2^-n with the top bit set
             res = buf[v]
-        elif code == 14 and ln >= 8 and v + 8 <= end:
+        elif code == 14 and ln >= 8 and v + 8 <= end:  # if_tsoffset, seconds
             off = struct.unpack_from(e + "q", buf, v)[0]
         p = v + ((ln + 3) & ~3)
+    return res, off
+
+
+def _idb_exact(buf: bytes, pos: int, blocklen: int, e: str) -> tuple[int, int]:
+    """(if_tsresol byte, if_tsoffset in ticks of that resolution) of an IDB, for exact timestamps."""
+    res, off = _idb_options(buf, pos, blocklen, e)
     units = 2 ** (res & 0x7F) if res & 0x80 else 10**res
     return res, off * units
 
 
 def _parse_idb(buf: bytes, pos: int, blocklen: int, e: str) -> tuple[int, float, float, int]:
     lt, _res, snap = struct.unpack_from(e + "HHI", buf, pos + 8)
-    div, tsoff = 1e6, 0.0
-    p, end = pos + 16, pos + blocklen - 4
-    while p + 4 <= end:
-        code, ln = struct.unpack_from(e + "HH", buf, p)
-        if code == 0:
-            break
-        v = p + 4
-        if code == 9 and ln >= 1 and v < end:  # if_tsresol: 10^-n, or 2^-n with the top bit set
-            r = buf[v]
-            div = float(2 ** (r & 0x7F)) if r & 0x80 else float(10**r)
-        elif code == 14 and ln >= 8 and v + 8 <= end:  # if_tsoffset, seconds
-            tsoff = float(struct.unpack_from(e + "q", buf, v)[0])
-        p = v + ((ln + 3) & ~3)
-    return lt, div, tsoff, snap
+    res, off = _idb_options(buf, pos, blocklen, e)
+    div = float(2 ** (res & 0x7F)) if res & 0x80 else float(10**res)
+    return lt, div, float(off), snap
 
 
 def open_capture(path: str) -> CaptureReader:
