@@ -7,6 +7,7 @@ is missing (it never skips): CI installs everything.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 from pathlib import Path
 
@@ -22,6 +23,13 @@ def require_tool(name: str) -> str:
     if path is None:
         pytest.fail(f"{name} is not installed: run the README's test command (it apt-get installs it)")
     return path
+
+
+@pytest.fixture(scope="session")
+def root() -> None:
+    """Live capture on lo needs root (or CAP_NET_RAW): without it a test fails loudly, never skips."""
+    if os.geteuid() != 0:
+        pytest.fail("live capture needs root or CAP_NET_RAW: run the README's test command as root (or with sudo)")
 
 
 @pytest.fixture(scope="session")

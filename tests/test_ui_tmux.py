@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import REPO, require_tool, start_broker
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="live capture on lo needs root (CI runs as root)")
+pytestmark = pytest.mark.usefixtures("root")  # live capture on lo: fails loudly without root
 
 
 class Tmux:
