@@ -171,3 +171,42 @@ def run_scenario(port: int) -> dict:
     a.disconnect()
     b.disconnect()
     return {"a": a.got, "b": b.got, "big": len(big)}
+
+
+class Tmux:
+    """A tmux server of the test's own (-L) with one session running ``cmd`` (110x36, xterm-256color).
+    `forbid`: texts the screen must never show while a test waits on it (a traceback, say)."""
+
+    def __init__(self, cmd: str, name: str = "mqttsniff", forbid: tuple[str, ...] = ()) -> None:
+        self.exe = require_tool("tmux")
+        self.sock = f"{name}-{os.getpid()}"
+        self.forbid = forbid
+        self.tmux("new-session", "-d", "-s", "t", "-x", "110", "-y", "36", cmd)
+
+    def tmux(self, *args: str) -> str:
+        env = {**os.environ, "TERM": "xterm-256color"}
+        return subprocess.run([self.exe, "-L", self.sock, *args], capture_output=True, text=True, env=env).stdout
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "t")
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", "t", *keys)
+
+    def pane(self, fmt: str) -> str:
+        return self.tmux("display-message", "-p", "-t", "t", fmt).strip()
+
+    def wait_for(self, predicate, timeout: float = 20.0) -> str:
+        end = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < end:
+            screen = self.screen()
+            for bad in self.forbid:
+                assert bad not in screen, screen
+            if predicate(screen):
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"timed out; the terminal shows:\n{screen}")
+
+    def close(self) -> None:
+        self.tmux("kill-server")

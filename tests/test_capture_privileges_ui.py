@@ -22,7 +22,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from capture_helpers import needs_root
+from capture_helpers import Tmux, needs_root
 from conftest import REPO, require_tool, start_broker
 
 pytestmark = needs_root
@@ -98,39 +98,6 @@ def _publish(port: int, n: int) -> None:
     c.loop_stop()
 
 
-class Tmux:
-    """A tmux server of the test's own (-L) with one session running ``cmd``."""
-
-    def __init__(self, cmd: str) -> None:
-        self.exe = require_tool("tmux")
-        self.sock = f"mqttsniff-privdrop-{os.getpid()}"
-        self.tmux("new-session", "-d", "-s", "t", "-x", "110", "-y", "36", cmd)
-
-    def tmux(self, *args: str) -> str:
-        env = {**os.environ, "TERM": "xterm-256color"}
-        return subprocess.run([self.exe, "-L", self.sock, *args], capture_output=True, text=True, env=env).stdout
-
-    def screen(self) -> str:
-        return self.tmux("capture-pane", "-p", "-t", "t")
-
-    def keys(self, *keys: str) -> None:
-        self.tmux("send-keys", "-t", "t", *keys)
-
-    def wait_for(self, predicate, timeout: float = 20.0) -> str:
-        end = time.monotonic() + timeout
-        screen = ""
-        while time.monotonic() < end:
-            screen = self.screen()
-            assert "Traceback" not in screen and "No module named" not in screen, screen
-            if predicate(screen):
-                return screen
-            time.sleep(0.1)
-        raise AssertionError(f"timed out; the terminal shows:\n{screen}")
-
-    def close(self) -> None:
-        self.tmux("kill-server")
-
-
 def test_ui_after_dropping_root_with_an_unreadable_python(user, unreadable_python, tmp_path: Path) -> None:
     pidfile, script = tmp_path / "pid", tmp_path / "run.sh"
     with start_broker(tmp_path) as broker:
@@ -141,7 +108,7 @@ def test_ui_after_dropping_root_with_an_unreadable_python(user, unreadable_pytho
             f" -d tcp.port=={broker.port},mqtt'\n"
             "echo EXITED $?\nsleep 60\n"
         )
-        t = Tmux(f"sh {script}")
+        t = Tmux(f"sh {script}", "mqttsniff-privdrop", forbid=("Traceback", "No module named"))
         try:
             t.wait_for(lambda s: "capturing" in s and f"tcp port {broker.port}" in s)
             status = Path(f"/proc/{int(pidfile.read_text())}/status").read_text()

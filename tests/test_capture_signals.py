@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from capture_helpers import needs_root
+from capture_helpers import Tmux, needs_root
 from conftest import REPO, require_tool, start_broker
 
 pytestmark = needs_root
@@ -189,38 +189,6 @@ def test_reading_a_file_into_head_says_the_pipe_closed(tmp_path: Path) -> None:
 # -- under the UI ------------------------------------------------------------------------------------
 
 
-class Tmux:
-    """A tmux server of the test's own (-L) with one session running ``cmd``."""
-
-    def __init__(self, cmd: str) -> None:
-        self.exe = require_tool("tmux")
-        self.sock = f"mqttsniff-signals-{os.getpid()}"
-        self.tmux("new-session", "-d", "-s", "t", "-x", "110", "-y", "36", cmd)
-
-    def tmux(self, *args: str) -> str:
-        env = {**os.environ, "TERM": "xterm-256color"}
-        return subprocess.run([self.exe, "-L", self.sock, *args], capture_output=True, text=True, env=env).stdout
-
-    def screen(self) -> str:
-        return self.tmux("capture-pane", "-p", "-t", "t")
-
-    def pane(self, fmt: str) -> str:
-        return self.tmux("display-message", "-p", "-t", "t", fmt).strip()
-
-    def wait_for(self, predicate, timeout: float = 20.0) -> str:
-        end = time.monotonic() + timeout
-        screen = ""
-        while time.monotonic() < end:
-            screen = self.screen()
-            if predicate(screen):
-                return screen
-            time.sleep(0.1)
-        raise AssertionError(f"timed out; the terminal shows:\n{screen}")
-
-    def close(self) -> None:
-        self.tmux("kill-server")
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)
 def test_stop_signal_under_the_ui_restores_the_terminal(traffic: int, tmp_path: Path, sig: signal.Signals) -> None:
     pidfile, script = tmp_path / "pid", tmp_path / "run.sh"
@@ -235,7 +203,7 @@ def test_stop_signal_under_the_ui_restores_the_terminal(traffic: int, tmp_path: 
         "sleep 60\n"
     )
     cmd = f"sh {script}"
-    t = Tmux(cmd)
+    t = Tmux(cmd, "mqttsniff-signals")
     try:
         t.wait_for(lambda s: "capturing" in s and "Publish Message" in s)
         assert t.pane("#{alternate_on}") == "1"  # the UI is up, on the alternate screen
@@ -260,7 +228,7 @@ def test_autostop_under_the_ui_is_checked_and_honoured(traffic: int, tmp_path: P
         f"{live} -a duration:soon 2>{tmp_path / 'bad'}; echo $? >>{tmp_path / 'bad'}\n"  # stdout: the terminal
         f"{live} -a duration:1; echo EXITED $?\nsleep 60\n"
     )
-    t = Tmux(f"sh {script}")
+    t = Tmux(f"sh {script}", "mqttsniff-signals")
     try:
         t.wait_for(lambda s: "capturing" in s)
         assert (tmp_path / "bad").read_text() == "mqttsniff: bad -a 'duration:soon': expected duration:SECONDS\n2\n"
