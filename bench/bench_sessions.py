@@ -1,20 +1,28 @@
 """The session layer's cost and its memory over many short connections.
 
-    python bench/bench_sessions.py [--connections 100000] [--capture F] [--runs 3]
+    python bench/bench_sessions.py [--connections 100000] [--capture F ...] [--runs 3] [--topics F]
 
 1. Memory: N short-lived MQTT connections (SYN, CONNECT, CONNACK, a QoS 1 PUBLISH and its PUBACK,
    DISCONNECT, FIN both ways), generated in memory with sniffer.synth and fed to one Dissector with
    the tracker on; every N/10 connections it prints the tracker's tables and the traced memory,
    which must stay flat (closed connections leave the tracker).
-2. Cost, on a capture (default: 200k frames from bench/gen_capture.py), in one process, alternating:
-   the dissector without the tracker, with it (what -V, JSON, session fields and the UI run), and
-   the two passes of -2. CPU seconds, median of --runs.
+2. Cost, on each capture (default: two shapes of 200k frames from bench/gen_capture.py), runs
+   interleaved, CPU seconds, the median of each ratio taken within a run:
+   - the headless summary pass (`mqttsniff -r F` in-process: file, dissector, lines to /dev/null)
+     with the session layer off (as before it existed; it stays off there unless asked for) and on;
+   - the dissector alone, off and on, and the two passes of -2;
+   - `-2` as a user runs it against the same command in one pass (`-T fields` with session fields;
+     `-V` on the first 20,000 frames), CPU seconds of the child.
+3. `-z mqtt,topics` on --topics (the 1M-frame capture in run_all), one pass: wall, CPU, peak RSS,
+   beside the plain summary pass of the same file.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -23,13 +31,28 @@ import time
 import tracemalloc
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
 
+import bench_libs  # noqa: E402
+
+from sniffer.driver import LineSink, drive  # noqa: E402
 from sniffer.net.pcapfile import open_capture  # noqa: E402
-from sniffer.pipeline import Dissector  # noqa: E402
+from sniffer.output.summary import SummaryDissector  # noqa: E402
+from sniffer.pipeline import Dissector, TrackingDissector  # noqa: E402
+from sniffer.source import FileSource  # noqa: E402
 from sniffer.synth import mqtt_encode as E  # noqa: E402
 from sniffer.synth.flows import TcpFlow  # noqa: E402
 from sniffer.synth.pcap_write import FrameList  # noqa: E402
+
+ME = [sys.executable, "-m", "sniffer"]
+SESSION_FIELDS = ["-T", "fields", "-e", "frame.number", "-e", "mqtt.msgtype", "-e", "mqtt.client"]
+SESSION_FIELDS += ["-e", "mqtt.response_in", "-e", "mqtt.time", "-e", "mqtt.published_in"]
+SHAPES = {  # name -> gen_capture.py arguments
+    "200 clients, 1 % large payloads (the bench's own)": [],
+    "32 clients, mostly small messages": ["--clients", "32", "--large-share", "0.004"],
+}
 
 
 def memory(connections: int) -> list[tuple[int, int, int, int, int]]:
@@ -58,47 +81,106 @@ def memory(connections: int) -> list[tuple[int, int, int, int, int]]:
         if (i + 1) % step == 0:
             gc.collect()
             kib = tracemalloc.get_traced_memory()[0] // 1024
-            rows.append((i + 1, len(tracker.conns), len(tracker.clients), len(tracker.pub_order), kib))
+            rows.append((i + 1, len(tracker.conns), len(tracker.clients), tracker.remembered(), kib))
     tracemalloc.stop()
     return rows
 
 
-def cost(path: str, runs: int) -> dict[str, float]:
+def _cpu_children() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _child_cpu(cmd: list[str]) -> float:
+    """CPU seconds (user + system) of one child run, its output thrown away."""
+    before = _cpu_children()
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, cwd=str(HERE.parent))
+    return _cpu_children() - before
+
+
+def cost(path: str, runs: int) -> dict[str, tuple[float, float]]:
+    """name -> (median CPU seconds, median ratio to its reference within a run)."""
     recs = list(open_capture(path))
+    gc.collect()
+    gc.freeze()  # the records stay: no collection walks them
 
-    def one(**kw: object) -> float:
-        d = Dissector(**kw)  # type: ignore[arg-type]
+    def summary(sessions: bool) -> float:
+        with open(os.devnull, "w") as null:
+            sink = LineSink(null)
+            t0 = time.process_time()
+            drive(FileSource(path), SummaryDissector(sessions=sessions), sink)
+            sink.close()
+            return time.process_time() - t0
+
+    def dissect(d: Dissector | TrackingDissector) -> float:
         f = d.frame
         t0 = time.process_time()
         for n, (ts, data, ol, lt) in enumerate(recs, 1):
             f(n, ts, lt, data, ol)
         return time.process_time() - t0
 
-    def two() -> float:
-        d = Dissector(record=True)
-        f = d.frame
-        t0 = time.process_time()
-        for n, (ts, data, ol, lt) in enumerate(recs, 1):
-            f(n, ts, lt, data, ol)
-        assert d.tracker is not None
-        d2 = Dissector(prefill=d.tracker.backfill)
-        f = d2.frame
-        for n, (ts, data, ol, lt) in enumerate(recs, 1):
-            f(n, ts, lt, data, ol)
-        return time.process_time() - t0
+    def two_passes() -> float:
+        first = TrackingDissector(record=True)
+        t = dissect(first)
+        assert first.tracker is not None
+        return t + dissect(Dissector(prefill=first.tracker.backfill))
 
-    res: dict[str, list[float]] = {"without the tracker": [], "with the tracker": [], "-2 (two passes)": []}
+    fields = [*ME, "-r", path, *SESSION_FIELDS]
+    verbose = [*ME, "-r", path, "-c", "20000", "-V"]
+    plan: list[tuple[str, str | None, object]] = [
+        ("summary pass, session layer off", None, lambda: summary(False)),
+        ("summary pass, session layer on", "summary pass, session layer off", lambda: summary(True)),
+        ("dissector alone, session layer off", None, lambda: dissect(Dissector(sessions=False))),
+        ("dissector alone, session layer on", "dissector alone, session layer off", lambda: dissect(Dissector())),
+        ("dissector alone, the two passes of -2", "dissector alone, session layer on", two_passes),
+        ("`-T fields` with session fields", None, lambda: _child_cpu(fields)),
+        ("the same with -2", "`-T fields` with session fields", lambda: _child_cpu([*fields[:3], "-2", *fields[3:]])),
+        ("`-V`, first 20,000 frames", None, lambda: _child_cpu(verbose)),
+        ("the same with -2 ", "`-V`, first 20,000 frames", lambda: _child_cpu([*verbose[:3], "-2", *verbose[3:]])),
+    ]
+    secs: dict[str, list[float]] = {name: [] for name, _ref, _fn in plan}
+    ratios: dict[str, list[float]] = {name: [] for name, _ref, _fn in plan}
     for _ in range(runs):
-        res["without the tracker"].append(one(sessions=False))
-        res["with the tracker"].append(one())
-        res["-2 (two passes)"].append(two())
-    return {k: statistics.median(v) for k, v in res.items()}
+        for name, ref, fn in plan:
+            s = fn()  # type: ignore[operator]
+            secs[name].append(s)
+            ratios[name].append(s / secs[ref][-1] if ref else 1.0)
+    gc.unfreeze()
+    return {name: (statistics.median(secs[name]), statistics.median(ratios[name])) for name, _r, _f in plan}
+
+
+def topics(path: str) -> dict[str, tuple[float, float, int]]:
+    """`-z mqtt,topics -q` in one pass beside the plain summary pass: (wall s, CPU s, peak RSS KiB)."""
+    out: dict[str, tuple[float, float, int]] = {}
+    for name, args in (
+        ("`mqttsniff -r F` (summary)", []),
+        ("`mqttsniff -r F -q -z mqtt,topics`", ["-q", "-z", "mqtt,topics"]),
+    ):
+        with tempfile.TemporaryFile() as sink:
+            before = _cpu_children()
+            wall, rss = bench_libs.measured([*ME, "-r", path, *args], sink, cwd=str(HERE.parent))
+            out[name] = (wall, _cpu_children() - before, rss)
+    return out
+
+
+def generate(work: str, frames: int) -> dict[str, str]:
+    """The default captures: one per shape."""
+    paths = {}
+    for i, (shape, extra) in enumerate(SHAPES.items()):
+        p = os.path.join(work, f"sessions-{i}-{frames}.pcap")
+        if not os.path.exists(p):
+            gen = [sys.executable, str(HERE / "gen_capture.py"), "--frames", str(frames), *extra, p]
+            subprocess.run(gen, check=True, capture_output=True)
+        paths[shape] = p
+    return paths
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--connections", type=int, default=100_000)
-    ap.add_argument("--capture", help="capture for the cost part (default: 200k generated frames)")
+    ap.add_argument("--capture", action="append", help="capture for the cost part (default: two generated shapes)")
+    ap.add_argument("--frames", type=int, default=200_000, help="frames of each generated capture")
+    ap.add_argument("--topics", help="capture for the -z mqtt,topics part (skipped without)")
     ap.add_argument("--runs", type=int, default=3)
     a = ap.parse_args()
     import sniffer.native as native
@@ -109,18 +191,19 @@ def main() -> None:
     print("|---:|---:|---:|---:|---:|")
     for n, open_, cids, pubs, kib in memory(a.connections):
         print(f"| {n:,} | {open_} | {cids} | {pubs} | {kib:,} KiB |")
-    path = a.capture
-    if path is None:
-        path = str(Path(tempfile.mkdtemp()) / "b200k.pcap")
-        gen = Path(__file__).resolve().parent / "gen_capture.py"
-        subprocess.run([sys.executable, str(gen), "--frames", "200000", path], check=True, capture_output=True)
-    print(f"\n## Cost on {path} (CPU seconds, median of {a.runs})\n")
-    res = cost(path, a.runs)
-    base = res["without the tracker"]
-    print("| pass | CPU s | vs without |")
-    print("|---|---:|---:|")
-    for k, v in res.items():
-        print(f"| {k} | {v:.2f} | {v / base:.2f}x |")
+    caps = {p: p for p in a.capture} if a.capture else generate(tempfile.mkdtemp(), a.frames)
+    for shape, path in caps.items():
+        print(f"\n## Cost: {shape} (`{path}`; CPU seconds, median of {a.runs})\n")
+        print("| pass | CPU s | ratio |")
+        print("|---|---:|---:|")
+        for name, (s, r) in cost(path, a.runs).items():
+            print(f"| {name} | {s:.2f} | {r:.2f}x |")
+    if a.topics:
+        print(f"\n## -z mqtt,topics on {a.topics}\n")
+        print("| command | wall s | CPU s | peak RSS |")
+        print("|---|---:|---:|---:|")
+        for name, (wall, cpu, rss) in topics(a.topics).items():
+            print(f"| {name} | {wall:.1f} | {cpu:.1f} | {rss / 1024:.0f} MiB |")
 
 
 if __name__ == "__main__":

@@ -577,3 +577,30 @@ class Dissector(RowDissector[Frame]):
             number, ts, rel_ts, delta, linktype, data, orig_len, proto, info, stream, seg, pdus, addrs, toff, src, dst,
             held,
         )  # fmt: skip
+
+
+class TrackingDissector(RowDissector[None]):
+    """Dissects and tracks sessions but makes no rows: the first pass of -2, which needs only what
+    the tracker records (tracker.backfill)."""
+
+    def _row(
+        self,
+        number: int,
+        ts: float,
+        rel_ts: float,
+        delta: float,
+        linktype: int,
+        data: bytes,
+        orig_len: int,
+        proto: str,
+        info: str | int,
+        stream: int = -1,
+        seg: Seg | None = None,
+        pdus: list[PDU] | None = None,
+        addrs: tuple[int, bytes, bytes] | None = None,
+        toff: int = -1,
+        src: str = "",
+        dst: str = "",
+    ) -> None:
+        self.held_secret = ()
+        return None

@@ -13,6 +13,7 @@ from conftest import REPO
 
 from sniffer.net.pcapfile import open_capture
 from sniffer.pipeline import Dissector
+from sniffer.session.tracker import HOLD_MAX
 from sniffer.synth import impair
 from sniffer.synth import mqtt_encode as E
 from sniffer.synth.flows import TcpFlow
@@ -213,7 +214,8 @@ def test_150_streams_each_with_a_hole_hold_no_memory(tmp_path: Path) -> None:
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert pdus == 150 * (2 + 100)  # CONNECT, CONNACK and every PUBLISH after the hole
-    assert peak < 16 * 1024 * 1024, f"peak {peak} bytes"  # was 780 MB peak with 4 MiB held per hole
+    # was 780 MB peak with 4 MiB held per hole; the session layer may keep HOLD_MAX bytes of payloads
+    assert peak < 12 * 1024 * 1024 + HOLD_MAX, f"peak {peak} bytes"
 
 
 def test_total_cap_on_buffered_bytes_across_connections(tmp_path: Path) -> None:

@@ -36,11 +36,13 @@ def test_pdu_fast_path_equals_tree(generated: str) -> None:
     fast = FieldPrinter(["frame.number", *names])
     assert fast.pdu_fast
     paths = [generated, *(str(p) for p in sorted(CORPUS.glob("*.pcap*")))]
-    checked = 0
+    checked = timed = 0
     for path in paths:
         for frame in frames_of(path):
             tree = collect(frame.tree({"mqtt"}), set(names), False)
             expected = "\t".join([str(frame.number)] + [",".join(tree.get(n, [])) for n in names])
             assert fast.line(frame) == expected, f"{path} frame {frame.number}"
             checked += bool(frame.pdus)
+            timed += bool(tree.get("mqtt.time")) and bool(tree.get("mqtt.client"))
     assert checked > 5000, "the generated capture must exercise the fast path"
+    assert timed > 1000, "and the session fields (responses with their time, on named clients)"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 from sniffer.mqtt.decoder import PDU, DirectionDecoder, Session
-from sniffer.session.tracker import Tracker
+from sniffer.session.tracker import HOLD_MAX, Tracker, fill
 from sniffer.synth import mqtt_encode as E
 
 
@@ -24,12 +24,20 @@ class Wire:
     def __init__(self, tracker: Tracker | None = None) -> None:
         self.t = tracker or Tracker(record=True)
         self.frame = 0
+        self.sent: dict[int, list[PDU]] = {}
 
     def send(self, stream: int, direction: int, raw: bytes, ts: float, version: int = 4) -> PDU:
         self.frame += 1
         p = pdu(raw, version, direction == 0)
         self.t.pdus(self.frame, ts, stream, direction, [p])
+        self.sent[self.frame] = [p]
         return p
+
+    def settle(self) -> None:
+        """What a later frame said of an earlier one goes to the backfill only (that frame is out
+        already); apply it as the UI's store and the second pass of -2 do."""
+        for frame, pdus in self.sent.items():
+            fill(pdus, self.t.backfill.get(frame, ()))
 
     def close(self, stream: int, direction: int, ts: float, rst: bool = False) -> list:
         self.frame += 1
@@ -50,6 +58,8 @@ def test_client_on_every_pdu_and_request_response_pairs() -> None:
     pa = w.send(0, 1, E.puback(2), 3.125)
     pr = w.send(0, 0, E.pingreq(), 4.0)
     ps = w.send(0, 1, E.pingresp(), 4.5)
+    assert c.ann.response_in == 0  # a single pass does not change a frame already out
+    w.settle()
     for p in (c, ca, s, sa, p1, pa, pr, ps):
         assert p.ann.client == "dev-7" and p.ann.username == "alice" and p.ann.version == 4
     assert (c.ann.direction, ca.ann.direction) == (0, 1)
@@ -67,6 +77,7 @@ def test_qos2_flow_links_every_step_and_times_the_flow() -> None:
     rec = w.send(0, 1, E.pubrec(9), 1.5)
     rel = w.send(0, 0, E.pubrel(9), 1.75)
     comp = w.send(0, 1, E.pubcomp(9), 2.0)
+    w.settle()
     assert (pub.ann.response_in, rec.ann.response_to, rec.ann.response_in) == (4, 3, 5)
     assert (rel.ann.response_to, rel.ann.response_in, comp.ann.response_to) == (4, 6, 5)
     assert comp.ann.time == 0.25 and comp.ann.flow_time == 1.0
@@ -86,7 +97,8 @@ def test_fanout_names_the_publisher_and_marks_ambiguity() -> None:
     for s, g in zip((1, 2, 3), got, strict=True):
         assert (g.ann.publisher, g.ann.published_in) == ("pub", orig_frame := 11)
         assert abs(g.ann.fanout_delay - s / 100) < 1e-9
-    assert orig.ann.delivered_in == [12, 13, 14] and orig_frame == 11
+    w.settle()
+    assert orig.ann.delivered_in == (12, 13, 14) and orig_frame == 11
     # two publishers, same topic and payload, at about the same time: never guessed
     w.send(0, 0, E.publish("x", b"same"), 5.0)
     w.send(4, 0, E.publish("x", b"same"), 5.001)
@@ -97,9 +109,42 @@ def test_fanout_names_the_publisher_and_marks_ambiguity() -> None:
     w.send(1, 1, E.publish("y", b"on"), 10.01)
     second = w.send(0, 0, E.publish("y", b"on"), 11.0)
     d2 = w.send(1, 1, E.publish("y", b"on"), 11.01)
+    w.settle()
     assert (
-        d2.ann.published_in == w.frame - 1 and second.ann.delivered_in == [w.frame] and len(first.ann.delivered_in) == 1
+        d2.ann.published_in == w.frame - 1
+        and second.ann.delivered_in == (w.frame,)
+        and len(first.ann.delivered_in) == 1
     )
+
+
+def test_large_payloads_are_matched_exactly_and_held_within_the_cap() -> None:
+    """A payload above SMALL is hashed only when a delivery of its topic and length comes; the bytes
+    kept until then stay under HOLD_MAX, and what is hashed early still matches."""
+    w = Wire()
+    for s, cid in enumerate(("cam", "viewer")):
+        w.send(s, 0, E.connect(cid), 0.0)
+        w.send(s, 1, E.connack(), 0.01)
+    size = 1 << 20
+    frames = [w.send(0, 0, E.publish("img", bytes([i]) * size), 1.0 + i / 1000) for i in range(40)]
+    assert w.t.held <= HOLD_MAX and w.t.remembered() == 40  # the oldest were hashed, none forgotten
+    # deliveries of the first (hashed early) and the last (still held): same topic and length, each
+    # matched to its own publication by content
+    first = w.send(1, 1, E.publish("img", bytes([0]) * size), 1.5)
+    last = w.send(1, 1, E.publish("img", bytes([39]) * size), 1.6)
+    w.settle()
+    assert (first.ann.published_in, last.ann.published_in) == (5, 44)
+    assert frames[0].ann.delivered_in == (w.frame - 1,) and frames[39].ann.delivered_in == (w.frame,)
+    # same length, a byte apart: no publication matches
+    other = bytearray(bytes([7]) * size)
+    other[size // 2] = 8
+    none = w.send(1, 1, E.publish("img", bytes(other)), 1.7)
+    assert none.ann.published_in == 0 and not notes(none)
+    # a large QoS 1 PUBLISH sent again: a retransmission if the payload is the same, else a reused id
+    big = bytes(range(256)) * 8
+    w.send(0, 0, E.publish("fw", big, qos=1, msgid=3), 2.0)
+    again = w.send(0, 0, E.publish("fw", big, qos=1, msgid=3), 2.1)
+    changed = w.send(0, 0, E.publish("fw", big[:-1] + b"!", qos=1, msgid=3), 2.2)
+    assert notes(again) == ["retransmission_no_dup"] and notes(changed) == ["msgid_in_use"]
 
 
 def test_takeover_keepalive_and_unacked_at_close() -> None:

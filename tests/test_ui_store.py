@@ -6,6 +6,7 @@ from sniffer.filter.rows import RowAccess
 from sniffer.net.pcapfile import open_capture
 from sniffer.output.text import hex_sources, tree_lines
 from sniffer.pipeline import Dissector
+from sniffer.session.tracker import fill
 from sniffer.store import PacketStore
 from sniffer.ui.save import write_pcapng
 from tests.ui_helpers import DEMO
@@ -18,6 +19,8 @@ def _load(path):
         f = d.frame(n, ts, lt, data, ol)
         s.add(f)
         frames.append(f)
+    for f in frames:  # what later frames said of earlier ones, as the store applies it
+        fill(f.pdus, d.tracker.backfill.get(f.number, ()))
     return s, frames
 
 

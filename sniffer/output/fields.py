@@ -22,6 +22,7 @@ from typing import Any
 from sniffer.fields import FT, REGISTRY, Base, Node
 from sniffer.mqtt.skim import filter_topics
 from sniffer.output.text import MASK, masked_hex, secret_ranges
+from sniffer.session import fields as SF
 from sniffer.textesc import escape
 
 COLUMNS: dict[str, Callable] = {
@@ -81,12 +82,41 @@ def _topics(pdus) -> list[str]:
     return out
 
 
-# MQTT fields answered from the PDUs the framing produced, for frames whose PDUs are all
-# _simple(); tests/test_output_fields.py checks they equal the tree's answer.
+def _from_ann(fd: Any, attr: str, shown: Callable[[Any], bool], text: bool = False) -> Callable:
+    """A session field read from the PDUs' annotations (pdu.ann), in the order and on the
+    condition the tree shows it (sniffer.session.tree.annotate)."""
+    show = fd.tshark
+    get = attrgetter(attr)
+    if text:
+        return lambda pdus: [escape(show(v)) for p in pdus if p.ann is not None and shown(v := get(p.ann))]
+    return lambda pdus: [show(v) for p in pdus if p.ann is not None and shown(v := get(p.ann))]
+
+
+def _published(pdus) -> list[Any]:
+    return [p.ann for p in pdus if p.ann is not None and (p.ann.publisher is not None or p.ann.published_in)]
+
+
+_SET = (lambda v: v is not None, lambda v: bool(v), lambda v: v >= 0)
+_show_fanout = SF.FANOUT_DELAY.tshark
+
+# MQTT fields answered from the PDUs the framing produced (and their session annotations), for
+# frames whose PDUs are all _simple(); tests/test_output_fields.py checks they equal the tree's answer.
 PDU_FAST: dict[str, Callable] = {
     "mqtt.msgtype": lambda pdus: [str(p.msgtype) for p in pdus],
     "mqtt.topic": _topics,
     "mqtt.msgid": lambda pdus: [str(p.msgid) for p in pdus if p.msgid >= 0],
+    "mqtt.client": _from_ann(SF.CLIENT, "client", _SET[0], text=True),
+    "mqtt.client.username": _from_ann(SF.USERNAME, "username", _SET[0], text=True),
+    "mqtt.client.version": _from_ann(SF.VERSION, "version", _SET[1]),
+    "mqtt.direction": _from_ann(SF.DIRECTION, "direction", lambda v: True),
+    "mqtt.response_in": _from_ann(SF.RESPONSE_IN, "response_in", _SET[1]),
+    "mqtt.response_to": _from_ann(SF.RESPONSE_TO, "response_to", _SET[1]),
+    "mqtt.time": _from_ann(SF.TIME, "time", _SET[2]),
+    "mqtt.flow_time": _from_ann(SF.FLOW_TIME, "flow_time", _SET[2]),
+    "mqtt.publisher": _from_ann(SF.PUBLISHER, "publisher", _SET[0], text=True),
+    "mqtt.published_in": lambda pdus: [str(a.published_in) for a in _published(pdus)],
+    "mqtt.fanout_delay": lambda pdus: [_show_fanout(a.fanout_delay) for a in _published(pdus)],
+    "mqtt.delivered_in": lambda pdus: [str(f) for p in pdus if p.ann is not None for f in p.ann.delivered_in],
 }
 
 
@@ -199,6 +229,8 @@ class FieldPrinter:
     def _line_quick(self, frame) -> str:
         """line() when _pick() reduces to joining (see __init__); falls back to line() for
         frames with a malformed PDU, whose values come from the tree."""
+        if _session_end(frame):  # the [MQTT session] items of a connection's end: from the tree
+            return FieldPrinter.line(self, frame)
         pdus = frame.pdus
         if not pdus:
             return self.separator.join([fn(frame) if fn is not None else "" for fn, _ in self._cols])
@@ -214,7 +246,7 @@ class FieldPrinter:
             pdus = frame.pdus
             if self.protocols == {"mqtt"} and not pdus and not _session_end(frame):
                 found = {}
-            elif self.pdu_fast and all(map(_simple, pdus)):
+            elif self.pdu_fast and pdus and not _session_end(frame) and all(map(_simple, pdus)):
                 found = {name: PDU_FAST[name](pdus) for name in self.tree_fields}
             else:
                 found = collect(frame.tree(self.protocols), self.tree_fields, self.show_secrets, frame)

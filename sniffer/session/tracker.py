@@ -33,19 +33,34 @@ from sniffer.session.facts import connack_facts, connect_facts, disconnect_reaso
 
 FANOUT_WINDOW: Final = 10.0  # seconds a publication stays a candidate for the broker's deliveries
 FANOUT_MAX: Final = 50_000  # publications remembered at most
+# A delivery is matched to its publication by topic, payload length and a hash of the payload. A
+# payload up to SMALL bytes is hashed at once; a larger one only when a delivery of that topic and
+# length comes (a hash is a pass over every byte, and most large publications are never delivered
+# in a capture), its PDU's bytes kept until then, at most HOLD_MAX bytes of them (beyond it the
+# oldest are hashed and let go).
+SMALL: Final = 512
+HOLD_MAX: Final = 4 << 20
 KEEPALIVE_GRACE: Final = 1.5  # brokers close after 1.5 x the keep-alive with no packet (MQTT 3.1.1 3.1.2.10)
 LIST_MAX: Final = 10  # frames named in one note
 
-PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP = C.PUBLISH, C.PUBACK, C.PUBREC, C.PUBREL, C.PUBCOMP
-CONNECT, CONNACK, SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK = (
-    C.CONNECT,
-    C.CONNACK,
-    C.SUBSCRIBE,
-    C.SUBACK,
-    C.UNSUBSCRIBE,
-    C.UNSUBACK,
-)
-PINGREQ, PINGRESP, DISCONNECT, AUTH = C.PINGREQ, C.PINGRESP, C.DISCONNECT, C.AUTH
+# Final: native constants in the compiled build (a plain module global is a dict lookup at each use)
+CONNECT: Final = C.CONNECT
+CONNACK: Final = C.CONNACK
+PUBLISH: Final = C.PUBLISH
+PUBACK: Final = C.PUBACK
+PUBREC: Final = C.PUBREC
+PUBREL: Final = C.PUBREL
+PUBCOMP: Final = C.PUBCOMP
+SUBSCRIBE: Final = C.SUBSCRIBE
+SUBACK: Final = C.SUBACK
+UNSUBSCRIBE: Final = C.UNSUBSCRIBE
+UNSUBACK: Final = C.UNSUBACK
+PINGREQ: Final = C.PINGREQ
+PINGRESP: Final = C.PINGRESP
+DISCONNECT: Final = C.DISCONNECT
+AUTH: Final = C.AUTH
+V5: Final = C.V5
+GONE: Final = float("-inf")  # the time of a publication forgotten before its window ended (FANOUT_MAX)
 
 
 class Ann:
@@ -84,40 +99,57 @@ class Ann:
         self.publisher: str | None = None
         self.published_in = 0
         self.fanout_delay = -1.0
-        self.delivered_in: list[int] = []
-        self.notes: list[tuple[str, str]] = []  # (mqtt.analysis key, message)
+        # tuples, not lists: most annotations have none, and an empty tuple costs no allocation
+        self.delivered_in: tuple[int, ...] = ()
+        self.notes: tuple[tuple[str, str], ...] = ()  # (mqtt.analysis key, message)
         self.shared = False  # the connection's plain annotation: copied before it is changed
 
 
 class _Req:
-    """A request waiting for its response (or a QoS 2 flow between its steps)."""
+    """A request waiting for its response (or a QoS 2 flow between its steps). It names its frame
+    and PDU, not the PDU's annotation: that frame is already out, so what the response adds to it
+    goes to `backfill` only."""
 
-    __slots__ = ("frame", "ts", "ann", "idx", "stage", "start", "key", "pfx", "qos")
+    __slots__ = ("frame", "ts", "idx", "stage", "start", "key", "pfx", "qos", "data", "pos")
 
-    def __init__(self, frame: int, ts: float, ann: Ann, idx: int, key: Any = None, qos: int = 0) -> None:
+    def __init__(self, frame: int, ts: float, idx: int, key: Any = None, qos: int = 0) -> None:
         self.frame = frame
         self.ts = ts
-        self.ann = ann
         self.idx = idx  # the PDU's index in its frame (backfill)
         self.stage = 0  # QoS 2: 0 PUBLISH sent, 1 PUBREC seen, 2 PUBREL seen
         self.start = ts  # QoS 2: time of the PUBLISH
-        self.key = key  # PUBLISH: (topic, payload) to tell a retransmission from a reused id
+        self.key = key  # PUBLISH: its fan-out key (_key); SUBSCRIBE: its filters
+        # a large PUBLISH's bytes and payload offset, to tell a retransmission from a reused id
+        self.data: bytes | None = None
+        self.pos = 0
         self.pfx = frame  # QoS 2: frame of the PUBLISH
         self.qos = qos
+
+
+# (topic, payload length, hash of a small payload): a tuple of objects, built once per PUBLISH (a
+# typed fixed-length tuple would be unboxed by mypyc and boxed again at every dict operation)
+Key = tuple[object, ...]
 
 
 class _Pub:
     """A client's publication, a candidate for the broker's deliveries."""
 
-    __slots__ = ("ts", "frame", "client", "ann", "idx", "to")
+    __slots__ = ("ts", "frame", "client", "idx", "key", "size", "data", "pos", "digest", "older", "to")
 
-    def __init__(self, ts: float, frame: int, client: str | None, ann: Ann, idx: int) -> None:
+    def __init__(
+        self, ts: float, frame: int, client: str | None, idx: int, key: Key, size: int, data: bytes | None, pos: int
+    ) -> None:
         self.ts = ts
         self.frame = frame
         self.client = client
-        self.ann = ann
         self.idx = idx
-        self.to: set[int] = set()  # streams it was delivered on
+        self.key = key  # _key(): (topic, payload length, hash of a small payload)
+        self.size = size  # payload length
+        self.data = data  # a large payload's PDU bytes, until hashed
+        self.pos = pos  # where its payload starts
+        self.digest = 0  # a large payload's hash, once made
+        self.older: _Pub | None = None  # the previous publication with the same key (a chain, newest first)
+        self.to: set[int] | None = None  # streams it was delivered on (most publications reach none)
 
 
 class Conn:
@@ -188,8 +220,15 @@ class Tracker:
     def __init__(self, record: bool = False, prefill: dict[int, list[tuple[int, str, Any]]] | None = None) -> None:
         self.conns: dict[int, Conn] = {}
         self.clients: dict[str, Conn] = {}  # client id -> the open connection holding it
-        self.pubs: dict[tuple[str, tuple[int, int]], list[_Pub]] = {}
-        self.pub_order: deque[tuple[float, tuple[str, tuple[int, int]], _Pub]] = deque()
+        # Publications of the last FANOUT_WINDOW seconds: by key the newest (a chain to the older ones
+        # of that key), and all in time order from index `head` (lists with a moving start: native
+        # list operations in the compiled build, where a deque goes through method calls).
+        self.pubs: dict[Key, _Pub] = {}
+        self.pub_order: list[_Pub] = []
+        self.head = 0
+        self.unhashed: list[_Pub] = []  # the large ones not hashed yet, oldest first from `uhead`
+        self.uhead = 0
+        self.held = 0  # their payload bytes
         self.record = record
         self.backfill: dict[int, list[tuple[int, str, Any]]] = {}
         self.prefill = prefill  # backfill of an earlier pass, applied as frames are annotated
@@ -285,17 +324,19 @@ class Tracker:
 
     # ---- the second pass and the UI ---------------------------------------------------
 
-    def _set_later(self, req: _Req, attr: str, value: Any) -> None:
-        """Change an earlier frame's annotation (a response, a delivery found after it)."""
-        ann = req.ann
-        if attr == "delivered_in":
-            ann.delivered_in.append(value)
-        else:
-            setattr(ann, attr, value)
+    def _later(self, frame: int, idx: int, attr: str, value: Any) -> None:
+        """What a later frame says of an earlier one (a response, a delivery). That frame is out
+        already: the value is only recorded, for the UI's store and the second pass of -2."""
         if self.record:
-            self.backfill.setdefault(req.frame, []).append((req.idx, attr, value))
+            lst = self.backfill.get(frame)
+            if lst is None:
+                self.backfill[frame] = [(idx, attr, value)]
+            else:
+                lst.append((idx, attr, value))
 
     # ---- per packet type ------------------------------------------------------------------
+    # A PDU gets its connection's shared plain annotation unless it carries something of its own
+    # (a response's link and time, a delivery's publisher, a note): most PDUs cost no allocation.
 
     def _base(self, c: Conn, direction: int) -> Ann:
         a = c.base[direction]
@@ -305,23 +346,20 @@ class Tracker:
             c.base[direction] = a
         return a
 
-    def _own(self, p: PDU) -> Ann:
+    def _mine(self, c: Conn, direction: int, p: PDU) -> Ann:
+        """p's own annotation (made from the connection's plain one the first time)."""
         a = p.ann
         if a is None or a.shared:
-            b = Ann(None, None, 0, 0) if a is None else Ann(a.client, a.username, a.version, a.direction)
-            p.ann = a = b
+            b = self._base(c, direction)
+            p.ann = a = Ann(b.client, b.username, b.version, direction)
         return a
 
-    def _mine(self, c: Conn, direction: int, p: PDU) -> Ann:
-        p.ann = self._base(c, direction)
-        return self._own(p)
-
     def _note(self, c: Conn, direction: int, p: PDU, key: str, msg: str) -> None:
-        ann = p.ann if p.ann is not None and not p.ann.shared else self._mine(c, direction, p)
-        ann.notes.append((key, msg))
+        ann = self._mine(c, direction, p)
+        ann.notes = (*ann.notes, (key, msg))
 
     def _link(self, req: _Req, ann: Ann, frame: int, ts: float) -> None:
-        self._set_later(req, "response_in", frame)
+        self._later(req.frame, req.idx, "response_in", frame)
         ann.response_to = req.frame
         ann.time = _dt(ts, req.ts)
 
@@ -338,9 +376,9 @@ class Tracker:
             return
         f = connect_facts(p)
         if c.connect_frame:
-            ann = self._mine(c, d, p)
-            ann.notes.append(("second_connect", f"Second CONNECT on this connection (the first in frame "
-                              f"{c.connect_frame}): a protocol violation, the broker must close it"))  # fmt: skip
+            p.ann = self._base(c, d)
+            self._note(c, d, p, "second_connect", f"Second CONNECT on this connection (the first in frame "
+                       f"{c.connect_frame}): a protocol violation, the broker must close it")  # fmt: skip
             return
         c.connect_frame = frame
         c.client, c.username, c.version = f.client, f.username, p.version
@@ -349,16 +387,16 @@ class Tracker:
         c.alias_max[1] = f.alias_max
         c.max_packet[1] = f.max_packet
         c.base = [None, None]  # the plain annotation now names the client
-        ann = self._mine(c, d, p)
-        c.pending_connect = _Req(frame, ts, ann, idx)
+        p.ann = self._base(c, d)
+        c.pending_connect = _Req(frame, ts, idx)
         cid = f.client
         if cid:
             other = self.clients.get(cid)
             if other is not None and other is not c and not other.ended:
                 other.taken_over_by = (c.stream, frame)
-                ann.notes.append(("takeover", f"Client id {cid!r} is held by the open connection on TCP stream "
-                                  f"{other.stream} (CONNECT in frame {other.connect_frame}): the broker closes "
-                                  "that connection"))  # fmt: skip
+                self._note(c, d, p, "takeover", f"Client id {cid!r} is held by the open connection on TCP stream "
+                           f"{other.stream} (CONNECT in frame {other.connect_frame}): the broker closes "
+                           "that connection")  # fmt: skip
             self.clients[cid] = c
 
     def _connack(self, c: Conn, frame: int, ts: float, d: int, p: PDU, idx: int) -> None:
@@ -368,14 +406,14 @@ class Tracker:
             self._link(req, ann, frame, ts)
             c.pending_connect = None
         elif c.connect_frame and d == 1:
-            ann.notes.append(("no_request", "CONNACK without a CONNECT waiting for it"))
+            self._note(c, d, p, "no_request", "CONNACK without a CONNECT waiting for it")
         if d != 1:
             return
         c.connack_frame = frame
         f = connack_facts(p)
         if f.refused:
             c.refused = True
-            ann.notes.append(("connack_refused", f"The broker refused the connection: {f.reason}"))
+            self._note(c, d, p, "connack_refused", f"The broker refused the connection: {f.reason}")
         if f.recv_max:
             c.recv_max[0] = f.recv_max
         c.alias_max[0] = f.alias_max
@@ -384,103 +422,106 @@ class Tracker:
             c.keepalive = f.keepalive  # MQTT 5 Server Keep Alive replaces the client's
 
     def _publish(self, c: Conn, frame: int, ts: float, d: int, p: PDU, idx: int) -> None:
-        qos = (p.flags >> 1) & 3
-        mine: Ann | None = None
+        flags = p.flags
+        qos = (flags >> 1) & 3
+        p.ann = self._base(c, d)
         if c.connect_frame and not c.connack_frame:
-            mine = self._mine(c, d, p)
-            mine.notes.append(("publish_before_connack", "PUBLISH before the connection was acknowledged (CONNACK)"))
-        if qos == 0 and p.flags & 8:
-            mine = mine or self._mine(c, d, p)
-            mine.notes.append(("dup_qos0", "DUP flag set on a QoS 0 message (must be 0)"))
-        if c.version == C.V5 and p.alias and p.alias > c.alias_max[d]:
-            mine = mine or self._mine(c, d, p)
-            mine.notes.append(("topic_alias_maximum_exceeded", f"Topic Alias {p.alias} exceeds the Topic Alias "
-                               f"Maximum of {c.alias_max[d]} the receiver announced"))  # fmt: skip
+            self._note(c, d, p, "publish_before_connack", "PUBLISH before the connection was acknowledged (CONNACK)")
+        if qos == 0 and flags & 8:
+            self._note(c, d, p, "dup_qos0", "DUP flag set on a QoS 0 message (must be 0)")
+        if p.alias and c.version == V5 and p.alias > c.alias_max[d]:
+            self._note(c, d, p, "topic_alias_maximum_exceeded", f"Topic Alias {p.alias} exceeds the Topic Alias "
+                       f"Maximum of {c.alias_max[d]} the receiver announced")  # fmt: skip
         if c.max_packet[d] and len(p.data) > c.max_packet[d]:
-            mine = mine or self._mine(c, d, p)
-            mine.notes.append(("maximum_packet_size_exceeded", f"{len(p.data)} bytes exceed the Maximum Packet "
-                               f"Size of {c.max_packet[d]} the receiver announced"))  # fmt: skip
+            self._note(c, d, p, "maximum_packet_size_exceeded", f"{len(p.data)} bytes exceed the Maximum Packet "
+                       f"Size of {c.max_packet[d]} the receiver announced")  # fmt: skip
         key = None
-        if qos in (1, 2) and p.msgid >= 0:
-            mine = mine or self._mine(c, d, p)
-            key = (p.topic or "", _payload(p))
+        data = p.data
+        pos = _payload_at(p)
+        msgid = p.msgid
+        if qos and msgid >= 0:
+            key = _key(p.topic or "", data, pos)
             inflight = c.inflight[d]
-            old = inflight.get(p.msgid)
+            old = inflight.get(msgid)
             if old is not None and old.stage == 0:
-                if old.key == key:
-                    if not p.flags & 8:
-                        mine.notes.append(("retransmission_no_dup", f"Retransmission of the PUBLISH in frame "
-                                           f"{old.frame} without the DUP flag"))  # fmt: skip
+                if old.key == key and (old.data is None or old.data[old.pos :] == data[pos:]):
+                    if not flags & 8:
+                        self._note(c, d, p, "retransmission_no_dup", f"Retransmission of the PUBLISH in frame "
+                                   f"{old.frame} without the DUP flag")  # fmt: skip
                 else:
-                    mine.notes.append(("msgid_in_use", f"Packet identifier {p.msgid} is still in flight (PUBLISH in "
-                                       f"frame {old.frame}, not yet acknowledged)"))  # fmt: skip
+                    self._note(c, d, p, "msgid_in_use", f"Packet identifier {msgid} is still in flight (PUBLISH in "
+                               f"frame {old.frame}, not yet acknowledged)")  # fmt: skip
             elif old is not None:
-                mine.notes.append(("msgid_in_use", f"Packet identifier {p.msgid} is still in flight (QoS 2 flow of "
-                                   f"frame {old.pfx})"))  # fmt: skip
-            inflight[p.msgid] = _Req(frame, ts, mine, idx, key, qos)
+                self._note(c, d, p, "msgid_in_use", f"Packet identifier {msgid} is still in flight (QoS 2 flow of "
+                           f"frame {old.pfx})")  # fmt: skip
+            req = inflight[msgid] = _Req(frame, ts, idx, key, qos)
+            if len(data) - pos > SMALL:
+                req.data, req.pos = data, pos
             if len(inflight) > c.recv_max[d]:
-                mine.notes.append(("receive_maximum_exceeded", f"{len(inflight)} QoS 1/2 messages in flight exceed "
-                                   f"the Receive Maximum of {c.recv_max[d]} the receiver announced"))  # fmt: skip
-        if p.error is not None or p.topic is None:
-            if p.ann is None:
-                p.ann = self._base(c, d)
+                self._note(c, d, p, "receive_maximum_exceeded", f"{len(inflight)} QoS 1/2 messages in flight exceed "
+                           f"the Receive Maximum of {c.recv_max[d]} the receiver announced")  # fmt: skip
+        topic = p.topic
+        if p.error is not None or topic is None or pos < 0:
             return
+        if key is None:
+            key = _key(topic, data, pos)
         if d == 0:
-            mine = mine or self._mine(c, d, p)
-            self._remember(ts, frame, c, mine, idx, key or (p.topic, _payload(p)))
+            self._remember(ts, frame, c, idx, key, data, pos)
         else:
-            self._deliver(ts, frame, c, d, p, key or (p.topic, _payload(p)))
-        if p.ann is None:
-            p.ann = self._base(c, d)
+            self._deliver(ts, frame, c, d, p, key, data, pos)
 
     def _ack(self, c: Conn, frame: int, ts: float, d: int, p: PDU, idx: int) -> None:
         """PUBACK, PUBREC, PUBREL, PUBCOMP: the next step of the flow of packet id p.msgid."""
         t = p.msgtype
-        ann = self._mine(c, d, p)
         if t == PUBREL:
             req = c.inflight[d].get(p.msgid)  # PUBREL goes the PUBLISH's way
             if req is not None and req.stage == 1:
-                self._link(req, ann, frame, ts)  # PUBREC -> PUBREL
-                req.frame, req.ts, req.ann, req.idx, req.stage = frame, ts, ann, idx, 2
-            elif c.connect_frame:
-                ann.notes.append(("no_request", f"PUBREL for packet id {p.msgid} without a PUBREC waiting for it"))
+                self._link(req, self._mine(c, d, p), frame, ts)  # PUBREC -> PUBREL
+                req.frame, req.ts, req.idx, req.stage = frame, ts, idx, 2
+            else:
+                p.ann = self._base(c, d)
+                if c.connect_frame:
+                    self._note(c, d, p, "no_request", f"PUBREL for packet id {p.msgid} without a PUBREC waiting for it")
             return
         inflight = c.inflight[1 - d]
         req = inflight.get(p.msgid)
         # PUBACK answers a QoS 1 PUBLISH, PUBREC a QoS 2 one, PUBCOMP a PUBREL
         if req is None or (req.stage, req.qos if req.stage == 0 else 2) != _WANTS[t]:
+            p.ann = self._base(c, d)
             if c.connect_frame:
-                ann.notes.append(("no_request", f"{C.MSGTYPE_LIST[t]} for packet id {p.msgid} without a "
-                                  "request waiting for it"))  # fmt: skip
+                self._note(c, d, p, "no_request", f"{C.MSGTYPE_LIST[t]} for packet id {p.msgid} without a "
+                           "request waiting for it")  # fmt: skip
             return
+        ann = self._mine(c, d, p)
         self._link(req, ann, frame, ts)
         if t == PUBACK:
             del inflight[p.msgid]
         elif t == PUBREC:
-            req.frame, req.ts, req.ann, req.idx, req.stage = frame, ts, ann, idx, 1
+            req.frame, req.ts, req.idx, req.stage = frame, ts, idx, 1
+            req.data = None  # the flow goes on by packet id only
         else:  # PUBCOMP ends the QoS 2 flow
             ann.flow_time = _dt(ts, req.start)
             del inflight[p.msgid]
 
     def _subscribe(self, c: Conn, frame: int, ts: float, d: int, p: PDU, idx: int) -> None:
-        ann = self._mine(c, d, p)
+        p.ann = self._base(c, d)
         if d != 0 or p.msgid < 0:
             return
         table = c.subs if p.msgtype == SUBSCRIBE else c.unsubs
-        table[p.msgid] = _Req(frame, ts, ann, idx, filters_of(p))
+        table[p.msgid] = _Req(frame, ts, idx, filters_of(p))
 
     def _suback(self, c: Conn, frame: int, ts: float, d: int, p: PDU, idx: int) -> None:
-        ann = self._mine(c, d, p)
+        p.ann = self._base(c, d)
         if d != 1 or p.msgid < 0:
             return
         table = c.subs if p.msgtype == SUBACK else c.unsubs
         req = table.pop(p.msgid, None)
         if req is None:
             if c.connect_frame:
-                ann.notes.append(("no_request", f"{C.MSGTYPE_LIST[p.msgtype]} for packet id {p.msgid} without a "
-                                  "request waiting for it"))  # fmt: skip
+                self._note(c, d, p, "no_request", f"{C.MSGTYPE_LIST[p.msgtype]} for packet id {p.msgid} without a "
+                           "request waiting for it")  # fmt: skip
             return
-        self._link(req, ann, frame, ts)
+        self._link(req, self._mine(c, d, p), frame, ts)
         filters = req.key or []
         if p.msgtype == SUBACK:
             codes = suback_codes(p)
@@ -492,24 +533,22 @@ class Tracker:
                 elif i < len(filters):
                     c.filters[filters[i][0]] = code
             if failed:
-                ann.notes.append(("suback_failure", "Subscription refused: " + ", ".join(failed)))
+                self._note(c, d, p, "suback_failure", "Subscription refused: " + ", ".join(failed))
         else:
             for f in filters:
                 c.filters.pop(f[0], None)
 
     def _ping(self, c: Conn, frame: int, ts: float, d: int, p: PDU, idx: int) -> None:
-        ann = self._mine(c, d, p) if p.msgtype == PINGREQ or c.pings else self._base(c, d)
+        p.ann = self._base(c, d)
         if p.msgtype == PINGREQ:
             if d == 0:
-                c.pings.append(_Req(frame, ts, ann, idx))
+                c.pings.append(_Req(frame, ts, idx))
             return
         if d == 1:
             if c.pings:
                 self._link(c.pings.popleft(), self._mine(c, d, p), frame, ts)
             elif c.connect_frame:
                 self._note(c, d, p, "no_request", "PINGRESP without a PINGREQ waiting for it")
-        else:
-            p.ann = ann
 
     def _disconnect(self, c: Conn, frame: int, ts: float, d: int, p: PDU, idx: int) -> None:
         p.ann = self._base(c, d)
@@ -521,51 +560,102 @@ class Tracker:
             self._note(c, d, p, "disconnect_error", f"DISCONNECT from the {who}: {name} (0x{code:02x})")
 
     def _auth(self, c: Conn, frame: int, ts: float, d: int, p: PDU, idx: int) -> None:
-        ann = self._mine(c, d, p)
+        p.ann = self._base(c, d)
         req = c.auth[1 - d]
         if req is not None:
-            self._link(req, ann, frame, ts)
+            self._link(req, self._mine(c, d, p), frame, ts)
             c.auth[1 - d] = None
-        c.auth[d] = _Req(frame, ts, ann, idx)
+        c.auth[d] = _Req(frame, ts, idx)
 
     # ---- fan-out ---------------------------------------------------------------------
 
-    def _remember(self, ts: float, frame: int, c: Conn, ann: Ann, idx: int, key: tuple[str, tuple[int, int]]) -> None:
-        pub = _Pub(ts, frame, c.client, ann, idx)
-        self.pubs.setdefault(key, []).append(pub)
-        order = self.pub_order
-        order.append((ts, key, pub))
-        while order and (ts - order[0][0] > FANOUT_WINDOW or len(order) > FANOUT_MAX):
-            _t, k, old = order.popleft()
-            lst = self.pubs.get(k)
-            if lst is not None:
-                if old in lst:
-                    lst.remove(old)
-                if not lst:
-                    del self.pubs[k]
+    def remembered(self) -> int:
+        """How many publications are kept as candidates for deliveries."""
+        return len(self.pub_order) - self.head
 
-    def _deliver(self, ts: float, frame: int, c: Conn, d: int, p: PDU, key: tuple[str, tuple[int, int]]) -> None:
-        cands = self.pubs.get(key)
-        if not cands:
+    def _remember(self, ts: float, frame: int, c: Conn, idx: int, key: Key, data: bytes, pos: int) -> None:
+        size = len(data) - pos
+        big = size > SMALL
+        pub = _Pub(ts, frame, c.client, idx, key, size, data if big else None, pos)
+        pubs = self.pubs
+        pub.older = pubs.get(key)
+        pubs[key] = pub
+        order = self.pub_order
+        order.append(pub)
+        if big:
+            self.unhashed.append(pub)
+            self.held += size
+        head = self.head
+        while ts - order[head].ts > FANOUT_WINDOW or len(order) - head > FANOUT_MAX:
+            old = order[head]
+            head += 1
+            old.older = None
+            old.ts = GONE  # a delivery's walk down the chain of its key stops here
+            if old.data is not None:
+                self.held -= old.size
+                old.data = None
+        if head > 4096 and head * 2 > len(order):
+            # Now and then, not at every expiry: the keys whose newest publication has left the
+            # window go (a delivery stops at an expired one anyway).
+            del order[:head]
+            head = 0
+            oldest = order[0].ts
+            self.pubs = {k: q for k, q in pubs.items() if q.ts >= oldest}
+        self.head = head
+        unhashed = self.unhashed
+        u = self.uhead
+        while u < len(unhashed) and (unhashed[u].data is None or self.held > HOLD_MAX):
+            self._digest(unhashed[u])
+            u += 1
+        if u > 4096 and u * 2 > len(unhashed):
+            del unhashed[:u]
+            u = 0
+        self.uhead = u
+
+    def _digest(self, q: _Pub) -> int:
+        """The hash of a large remembered payload (made once, then its bytes are let go)."""
+        data = q.data
+        if data is not None:
+            self.held -= q.size
+            q.digest = hash(memoryview(data)[q.pos :])
+            q.data = None
+        return q.digest
+
+    def _deliver(self, ts: float, frame: int, c: Conn, d: int, p: PDU, key: Key, data: bytes, pos: int) -> None:
+        q = self.pubs.get(key)
+        if q is None:
             return
         dup = bool(p.flags & 8)
-        fit = [q for q in cands if q.ts <= ts and ts - q.ts <= FANOUT_WINDOW and (dup or c.stream not in q.to)]
+        stream = c.stream
+        big = len(data) - pos > SMALL
+        h = hash(memoryview(data)[pos:]) if big else 0
+        fit: list[_Pub] = []  # newest first
+        while q is not None:
+            if ts - q.ts > FANOUT_WINDOW:
+                break  # the rest of the chain has expired
+            if q.ts <= ts and (dup or q.to is None or stream not in q.to) and (not big or self._digest(q) == h):
+                fit.append(q)
+            q = q.older
         if not fit:
             return
-        ann = p.ann if p.ann is not None and not p.ann.shared else self._mine(c, d, p)
-        if len(fit) > 1 and len({q.client for q in fit}) > 1 or len(fit) > 1 and not dup:
-            names = ", ".join(f"{q.frame} ({q.client})" for q in fit[:LIST_MAX])
-            ann.notes.append(("ambiguous_publisher", f"{len(fit)} publications match this delivery (topic and "
-                              f"payload): frames {names}"))  # fmt: skip
+        if len(fit) > 1 and (not dup or len({q.client for q in fit}) > 1):
+            names = ", ".join(f"{q.frame} ({q.client})" for q in reversed(fit[-LIST_MAX:]))
+            self._note(c, d, p, "ambiguous_publisher", f"{len(fit)} publications match this delivery (topic and "
+                       f"payload): frames {names}")  # fmt: skip
             return
-        q = fit[-1]
+        q = fit[0]
+        ann = self._mine(c, d, p)
         ann.publisher = q.client
         ann.published_in = q.frame
         ann.fanout_delay = _dt(ts, q.ts)
-        if c.stream not in q.to:
-            q.to.add(c.stream)
-            req = _Req(q.frame, q.ts, q.ann, q.idx)
-            self._set_later(req, "delivered_in", frame)
+        to = q.to
+        if to is None:
+            q.to = {stream}
+        elif stream not in to:
+            to.add(stream)
+        else:
+            return
+        self._later(q.frame, q.idx, "delivered_in", frame)
 
     # ---- bounded state ---------------------------------------------------------------
 
@@ -578,7 +668,14 @@ class Tracker:
 def _dt(later: float, earlier: float) -> float:
     """Seconds between two capture times, to the microsecond as every time mqttsniff shows (the
     float stamps of 2024 carry ~0.2 µs of noise: 0.041019917 would stand for 0.041020000)."""
-    return (round(later * 1_000_000) - round(earlier * 1_000_000)) / 1_000_000
+    return (_us(later) - _us(earlier)) / 1_000_000
+
+
+def _us(t: float) -> int:
+    """t in whole microseconds, rounded half away from zero (int() of a float is native when
+    compiled, where round() is a call)."""
+    x = t * 1_000_000
+    return int(x + 0.5) if x >= 0 else -int(0.5 - x)
 
 
 def fill(pdus: list[PDU], entries: Any) -> None:
@@ -589,11 +686,12 @@ def fill(pdus: list[PDU], entries: Any) -> None:
             a = p.ann
             if a is None or a.shared:
                 b = Ann(None, None, 0, 0) if a is None else Ann(a.client, a.username, a.version, a.direction)
-                b.notes = [] if a is None else list(a.notes)
+                if a is not None:
+                    b.notes = a.notes
                 p.ann = a = b
             if attr == "delivered_in":
                 if value not in a.delivered_in:
-                    a.delivered_in.append(value)
+                    a.delivered_in = (*a.delivered_in, value)
             else:
                 setattr(a, attr, value)
 
@@ -601,22 +699,28 @@ def fill(pdus: list[PDU], entries: Any) -> None:
 _WANTS: Final = {PUBACK: (0, 1), PUBREC: (0, 2), PUBCOMP: (2, 2)}  # (stage, QoS) of the flow each answers
 
 
-def _payload(p: PDU) -> tuple[int, int]:
-    """(length, hash) of the application message of a PUBLISH: what a delivery is matched by,
-    without keeping a copy of the payload ((0, 0) if its header cannot be walked)."""
+def _payload_at(p: PDU) -> int:
+    """Where the application message of a PUBLISH starts in p.data (-1 if its header cannot be walked)."""
     d = p.data
     hl = p.hdr_len
     end = len(d)
     try:
         if hl + 2 > end:
-            return 0, 0
+            return -1
         pos = hl + 2 + (d[hl] << 8 | d[hl + 1])
         if p.flags & 6:
             pos += 2
-        if p.version == C.V5:
-            pos = properties(d, pos, end)[0]
-        if pos > end:
-            return 0, 0
-        return end - pos, hash(memoryview(d)[pos:])
+        if p.version == V5:
+            pos = pos + 1 if pos < end and d[pos] == 0 else properties(d, pos, end)[0]
+        return pos if pos <= end else -1
     except (Bad, IndexError, TypeError, ValueError):
-        return 0, 0
+        return -1
+
+
+def _key(topic: str, data: bytes, pos: int) -> Key:
+    """What a delivery is matched by: (topic, payload length, hash of the payload if it is small).
+    A large payload's hash is made only when needed (Tracker._digest)."""
+    if pos < 0:
+        return topic, -1, 0
+    n = len(data) - pos
+    return topic, n, hash(data[pos:]) if n <= SMALL else 0

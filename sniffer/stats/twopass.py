@@ -14,12 +14,12 @@ from itertools import islice
 from typing import Any
 
 from sniffer.net.pcapfile import open_capture
-from sniffer.pipeline import Dissector
+from sniffer.pipeline import TrackingDissector
 
 
 def first_pass(path: str, count: int | None, ports: Iterable[int], **kw: Any) -> dict[int, list[tuple[int, str, Any]]]:
     """Dissect the first `count` frames (all if None) of `path`; the tracker's backfill."""
-    dissector = Dissector(ports, record=True, **kw)
+    dissector = TrackingDissector(ports, record=True, **kw)
     reader = open_capture(path)
     frames = iter(reader) if count is None else islice(reader, count)
     frame = dissector.frame
