@@ -13,6 +13,8 @@
    - the dissector alone, off and on, and the two passes of -2;
    - `-2` as a user runs it against the same command in one pass (`-T fields` with session fields;
      `-V` on the first 20,000 frames), CPU seconds of the child.
+   - with valgrind at hand, the same passes in instructions per frame over the first 40,000 frames
+     (cachegrind: exact and the same on every run, where CPU seconds on a shared machine are not).
 3. `-z mqtt,topics` on --topics (the 1M-frame capture in run_all), one pass: wall, CPU, peak RSS,
    beside the plain summary pass of the same file.
 """
@@ -149,6 +151,67 @@ def cost(path: str, runs: int) -> dict[str, tuple[float, float]]:
     return {name: (statistics.median(secs[name]), statistics.median(ratios[name])) for name, _r, _f in plan}
 
 
+# One pass in a child process under cachegrind: `mode` and the frame count as arguments.
+_PASS = r"""
+import itertools, sys
+sys.path.insert(0, sys.argv[4])
+from sniffer.net.pcapfile import open_capture
+path, mode, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if mode.startswith("summary"):
+    import os
+    from sniffer.driver import LineSink, drive
+    from sniffer.output.summary import SummaryDissector
+    from sniffer.source import FileSource
+    if mode != "summary-none":
+        with open(os.devnull, "w") as null:
+            sink = LineSink(null)
+            drive(FileSource(path, n), SummaryDissector(sessions=mode == "summary-on"), sink)
+            sink.close()
+    sys.exit()
+from sniffer.pipeline import Dissector, TrackingDissector
+recs = list(itertools.islice(open_capture(path), n))
+def run(d):
+    f = d.frame
+    for i, (ts, data, ol, lt) in enumerate(recs, 1):
+        f(i, ts, lt, data, ol)
+if mode == "off":
+    run(Dissector(sessions=False))
+elif mode == "on":
+    run(Dissector())
+elif mode == "two":
+    first = TrackingDissector(record=True)
+    run(first)
+    run(Dissector(prefill=first.tracker.backfill))
+"""
+
+
+def instructions(path: str, frames: int = 40_000) -> dict[str, float] | None:
+    """Instructions per frame of each pass (cachegrind), beyond loading; None without valgrind."""
+    import shutil
+
+    if shutil.which("valgrind") is None:
+        return None
+
+    def count(mode: str) -> int:
+        cmd = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
+        cmd += [sys.executable, "-c", _PASS, path, mode, str(frames), str(HERE.parent)]
+        err = subprocess.run(cmd, capture_output=True, text=True, check=True).stderr
+        line = next(x for x in err.splitlines() if "I   refs" in x or "I refs" in x)
+        return int(line.rsplit(":", 1)[1].replace(",", "").strip())
+
+    load, sload = count("load"), count("summary-none")
+    out = {}
+    for name, mode, base in (
+        ("summary pass, session layer off", "summary-off", sload),
+        ("summary pass, session layer on", "summary-on", sload),
+        ("dissector alone, session layer off", "off", load),
+        ("dissector alone, session layer on", "on", load),
+        ("dissector alone, the two passes of -2", "two", load),
+    ):
+        out[name] = (count(mode) - base) / frames
+    return out
+
+
 def topics(path: str) -> dict[str, tuple[float, float, int]]:
     """`-z mqtt,topics -q` in one pass beside the plain summary pass: (wall s, CPU s, peak RSS KiB)."""
     out: dict[str, tuple[float, float, int]] = {}
@@ -198,6 +261,12 @@ def main() -> None:
         print("|---|---:|---:|")
         for name, (s, r) in cost(path, a.runs).items():
             print(f"| {name} | {s:.2f} | {r:.2f}x |")
+        ins = instructions(path)
+        if ins is not None:
+            print("\n| pass (first 40,000 frames) | instructions per frame |")
+            print("|---|---:|")
+            for name, v in ins.items():
+                print(f"| {name} | {v:,.0f} |")
     if a.topics:
         print(f"\n## -z mqtt,topics on {a.topics}\n")
         print("| command | wall s | CPU s | peak RSS |")

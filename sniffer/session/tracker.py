@@ -11,9 +11,15 @@ Events in:
     closed(frame, ts, stream, direction, rst)  a FIN or RST (direction: who sent it)
 Annotations out: each PDU's `ann` (an `Ann`, shared by the plain PDUs of one connection and
 direction, a PDU's own when it has links or notes) and, for a closing frame, a list of notes.
-A response is only known after its request: with `record=True` every later change of an
-earlier frame's annotation is kept in `backfill` (frame -> [(pdu index, attribute, value)]),
-which a second pass (`-2`) or the UI's store applies with `apply_backfill()`.
+A response is only known after its request, whose frame is out by then: what a later frame says
+of an earlier one (`response_in`, `delivered_in`) never changes that frame's annotation; with
+`record=True` it is kept in `backfill` (frame -> [(pdu index, attribute, value)]), which the UI's
+store and the second pass of `-2` apply with `fill()`.
+
+Cost (bench/bench_sessions.py): most PDUs get the connection's shared annotation and no object of
+their own; a request is remembered by frame and index only; a publication by its topic, payload
+length and (for a payload up to SMALL bytes) hash, a large payload's hash made only when a delivery
+could match it.
 
 Rules: nothing raises on odd input (reordered, duplicated or missing frames, a capture that
 starts mid-session); a pairing is made only when it is unambiguous; a closed connection leaves
