@@ -36,7 +36,7 @@ BINDINGS = [
 DESCRIPTIONS = {
     "apply_field_filter": "Apply the selected tree field as the display filter (field == value)",
     "prepare_field_filter": "Put the selected tree field's filter in the filter bar, not applied",
-    "time_format": "Cycle the Time column: since capture start, UTC date and time, delta displayed, epoch",
+    "time_format": "Cycle the Time column: relative, UTC date and time, delta displayed, epoch",
     "time_reference": "Set or unset the selected frame as the time reference (*REF*)",
     "copy_value": "Copy the selected tree field's value to the clipboard (OSC 52)",
     "copy_summary": "Copy the selected packet's summary line to the clipboard (OSC 52)",
