@@ -229,6 +229,7 @@ def hostile_capture(path: Path) -> Path:
         t = f.send(0, m.publish("t/" + EVIL, b"\x00\x01payload\xff" * 40, qos=1, msgid=9), t + 1000, ack=False)
         t = f.send(1, m.puback(9), t + 1000)
         t = f.send(0, m.publish("t/plain", "x"), t + 1000)
+        t = f.send(0, m.publish("t/big", bytes(range(256)) * 20), t + 1000)  # 5 kB: over several segments
         f.close(t + 1000)
     return path
 
@@ -383,6 +384,18 @@ def test_export_writes_the_exact_payload_and_pdu_bytes(tmp_path):
             await export(app, pilot, str(tmp_path / "pdu.bin"), which=1)
             assert (tmp_path / "pdu.bin").read_bytes() == pub.pdus[0].data
             assert any("Exported 400 bytes" in t for t in messages(app))
+            # a PDU spread over several TCP segments: its reassembled bytes, from the frame completing it
+            big = next(f for f in frames if f.pdus and f.pdus[0].topic == "t/big")
+            assert big.pdu_location(big.pdus[0]) is None  # reassembled
+            await select(app, pilot, big.number)
+            await pilot.press("x")
+            await wait_for(pilot, lambda: isinstance(app.screen, ExportScreen))
+            assert "reassembled" in app.screen.labels[1]
+            await pilot.press("escape")
+            await export(app, pilot, str(tmp_path / "big.bin"), which=1)
+            assert (tmp_path / "big.bin").read_bytes() == big.pdus[0].data
+            await export(app, pilot, str(tmp_path / "bigmsg.bin"))
+            assert (tmp_path / "bigmsg.bin").read_bytes() == bytes(range(256)) * 20
 
     run(go())
 
