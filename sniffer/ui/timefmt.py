@@ -22,6 +22,8 @@ TITLES: Final = {
     DELTA: "Seconds since previous displayed packet",
     EPOCH: "Seconds since 1970-01-01 (epoch)",
 }
+# the status bar's words for them (short: it is full at 80 columns)
+SHORT: Final = {RELATIVE: "relative", ABSOLUTE: "UTC", DELTA: "delta", EPOCH: "epoch"}
 REF: Final = "*REF*"
 NOT_REPRESENTABLE: Final = "Not representable"
 ABS_WIDTH: Final = len("1970-01-01 00:00:00.000000")

@@ -78,9 +78,9 @@ class WorkflowActions:
         parts = []
         plist = self.plist
         if plist.time_mode != timefmt.RELATIVE:
-            parts.append(f"time: {timefmt.TITLES[plist.time_mode]}")
+            parts.append(f"time: {timefmt.SHORT[plist.time_mode]}")
         if plist.ref_row >= 0:
-            parts.append(f"time ref: frame {plist.ref_row + 1}")
+            parts.append(f"ref: {plist.ref_row + 1}")
         return parts
 
     # -- filters from a field ----------------------------------------------------------------
