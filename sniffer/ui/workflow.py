@@ -25,16 +25,18 @@ from sniffer.ui.fieldtext import NotAField, combine, filter_text, value_text
 BINDINGS = [
     Binding("a", "apply_field_filter", "Apply as filter", show=False, id="apply-filter"),
     Binding("A", "prepare_field_filter", "Prepare as filter", show=False, id="prepare-filter"),
-    Binding("ampersand", "apply_field_filter('&&')", "…and selected", show=False, id="and-filter"),
-    Binding("vertical_line", "apply_field_filter('||')", "…or selected", show=False, id="or-filter"),
+    Binding("ampersand", "and_field_filter", "…and selected", show=False, id="and-filter"),
+    Binding("vertical_line", "or_field_filter", "…or selected", show=False, id="or-filter"),
     Binding("T", "time_format", "Time format", show=False, id="time-format"),
-    Binding("ctrl+t", "time_reference", "Time reference", show=False, id="time-ref"),
+    Binding("ctrl+t", "time_reference", "Time reference", show=False, id="time-ref", key_display="Ctrl+T"),
     Binding("y", "copy_value", "Copy value", show=False, id="copy-value"),
     Binding("Y", "copy_summary", "Copy summary", show=False, id="copy-summary"),
     Binding("x", "export_bytes", "Export bytes", show=False, id="export"),
 ]
 DESCRIPTIONS = {
     "apply_field_filter": "Apply the selected tree field as the display filter (field == value)",
+    "and_field_filter": "Apply (current filter) && (the selected tree field's filter)",
+    "or_field_filter": "Apply (current filter) || (the selected tree field's filter)",
     "prepare_field_filter": "Put the selected tree field's filter in the filter bar, not applied",
     "time_format": "Cycle the Time column: relative, UTC date and time, delta displayed, epoch",
     "time_reference": "Set or unset the selected frame as the time reference (*REF*)",
@@ -104,6 +106,12 @@ class WorkflowActions:
         self.filter_bar.value = text
         if self.apply_filter(text):  # type: ignore[attr-defined]
             self.plist.focus()
+
+    def action_and_field_filter(self) -> None:
+        self.action_apply_field_filter("&&")
+
+    def action_or_field_filter(self) -> None:
+        self.action_apply_field_filter("||")
 
     def action_prepare_field_filter(self) -> None:
         """Prepare as Filter: the text goes to the filter bar (focused), Enter applies it."""
