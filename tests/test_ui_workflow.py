@@ -442,3 +442,29 @@ def test_export_masks_a_password_unless_secrets_are_shown(tmp_path):
             assert (tmp_path / "c2.bin").read_bytes() == connect.pdus[0].data
 
     run(go())
+
+
+def test_a_masked_password_is_neither_copied_nor_put_in_a_filter():
+    connect = next(f for f in FRAMES if f.pdus and f.pdus[0].msgtype == 1)
+    password = "c90ff21f1a0c2a8528ace9242e914a9d7838736f"
+
+    async def go():
+        app = make_app()
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(app, pilot, len(FRAMES))
+            await select(app, pilot, connect.number)
+            await select_field(app, pilot, "mqtt.passwd")
+            await pilot.press("y")
+            assert app.clipboard == "********"
+            await pilot.press("a")
+            assert app.filter_bar.value == "" and app.filter_text == ""
+            assert any("reveal secrets (s) first" in t for t in messages(app))
+            await pilot.press("s")
+            await select_field(app, pilot, "mqtt.passwd")
+            await pilot.press("y")
+            assert app.clipboard == password
+            await pilot.press("a")
+            assert app.filter_text == f'mqtt.passwd == "{password}"'
+            await settle(app, pilot, 1)
+
+    run(go())
