@@ -25,7 +25,7 @@ from textual.widgets import ContentSwitcher, Footer, Input, Static, Tree
 from sniffer.output.text import secret_ranges
 from sniffer.store import PacketStore
 from sniffer.textesc import escape as text_escape
-from sniffer.ui import filtering, payload
+from sniffer.ui import filtering, payload, workflow
 from sniffer.ui.detail import DetailTree
 from sniffer.ui.hexview import HexView
 from sniffer.ui.loader import Loader
@@ -68,7 +68,7 @@ class Loaded(Message):
     """The loader has new rows or a new view (coalesced: at most one waits in the queue)."""
 
 
-class SnifferApp(App):
+class SnifferApp(workflow.WorkflowActions, App):
     TITLE = "mqttsniff"
     CSS_PATH = "app.tcss"
     BINDINGS = [
@@ -87,6 +87,7 @@ class SnifferApp(App):
         # every way out asks the same question as q (Textual's ctrl+c only shows a hint, its ctrl+q
         # and palette Quit exit at once): priority, so the filter bar's copy does not swallow it
         Binding("ctrl+c", "quit_app", "Quit", show=False, priority=True),
+        *workflow.BINDINGS,  # apply/prepare as filter, time format and reference, copy, export
     ]
     # what each action does, for the command palette (the actions' docstrings are for developers)
     DESCRIPTIONS = {
@@ -100,6 +101,7 @@ class SnifferApp(App):
         "toggle_theme": "Switch between the dark and the light theme",
         "help": "Show the keys",
         "quit_app": "Quit (asks first when a live capture has unsaved frames)",
+        **workflow.DESCRIPTIONS,
     }
 
     def __init__(
@@ -247,6 +249,7 @@ class SnifferApp(App):
         dropped = getattr(self.loader.dissector, "dropped_pdus", 0)
         if dropped:  # --max-buffered was reached: say so where the user looks
             parts.append(f"[yellow]buffer cap reached: {dropped:,} PDUs dropped[/yellow]")
+        parts.extend(self.workflow_status())
         return " │ ".join(parts)
 
     def _update_status(self) -> None:
@@ -517,6 +520,7 @@ class SnifferApp(App):
         yield SystemCommand("First packet (g)", "Jump to the first packet", plist.action_first)
         yield SystemCommand("Last packet (G)", "Jump to the last packet and follow new ones", plist.action_last)
         yield SystemCommand("Clear display filter (Esc)", "Show every packet", lambda: self._filter_cleared())
+        yield from self.workflow_commands()
 
     def action_save_screenshot(self) -> None:
         """Save an SVG screenshot in the first directory that exists and takes it, and say where."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
+from textual.binding import Binding
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
@@ -28,6 +29,11 @@ def node_key(node: Node) -> str:
 
 class DetailTree(Tree):
     DEFAULT_CSS = "DetailTree { height: 1fr; overflow-x: hidden; scrollbar-size-vertical: 1; }"
+    # no horizontal scrollbar (it would take a line at 80x24): the arrows scroll a long label sideways
+    BINDINGS = [
+        Binding("right", "scroll_columns(8)", "Scroll right", show=False),
+        Binding("left", "scroll_columns(-8)", "Scroll left", show=False),
+    ]
 
     def __init__(self, **kw: Any) -> None:
         super().__init__("frame", **kw)
@@ -75,6 +81,10 @@ class DetailTree(Tree):
         else:
             tn = parent.add_leaf(label, data=node)
         self.nodes_by_id[id(node)] = tn
+
+    def action_scroll_columns(self, delta: int) -> None:
+        x = max(0, min(self.scroll_x + delta, self.max_scroll_x))
+        self.scroll_to(x=x, animate=False, immediate=True, force=True)  # force: overflow-x is hidden
 
     def _start_at(self, tn: TreeNode) -> None:
         self.move_cursor(tn)

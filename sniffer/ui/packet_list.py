@@ -25,6 +25,8 @@ from textual.widget import Widget
 
 from sniffer.store import CLS_MALFORMED, CLS_OTHER, CLS_TCP_CONTROL, CLS_TCP_DATA, CLS_TCP_RST
 from sniffer.textesc import escape
+from sniffer.ui import timefmt
+from sniffer.ui.columns import NARROW_WIDTH, WIDTH, Cells
 
 # family of each MQTT message type (1..15) for colouring
 _FAMILY = {1: "conn", 2: "conn", 3: "pub", 4: "ack", 5: "ack", 6: "ack", 7: "ack", 8: "sub", 9: "sub",
@@ -72,17 +74,26 @@ def _fit(text: str, width: int, right: bool) -> str:
 NARROW_TITLES = ("No.", "Time", "Source", "Destination", "Prot", "Len")
 
 
-def header_text(width: int, cols: tuple[int, ...]) -> str:
+def header_text(width: int, cols: tuple[int, ...], extra: tuple[str, ...] = ()) -> str:
+    """The titles line; `extra`: the custom columns' titles (their widths end `cols`)."""
     titles = NARROW_TITLES if width < NARROW else [c[0] for c in COLUMNS]
-    parts = [_fit(name, w, c[2]) for name, c, w in zip(titles, COLUMNS, cols, strict=True)]
+    n = len(COLUMNS)
+    parts = [_fit(name, w, c[2]) for name, c, w in zip(titles, COLUMNS, cols[:n], strict=True)]
+    parts += [_fit(name, w, False) for name, w in zip(extra, cols[n:], strict=True)]
     line = " ".join(parts) + " Info"
     return line[:width].ljust(width)
 
 
-def row_text(row: tuple, width: int, cols: tuple[int, ...]) -> str:
+def row_text(
+    row: tuple, width: int, cols: tuple[int, ...], time_text: str | None = None, extra: tuple[str, ...] = ()
+) -> str:
+    """The row's line, `width` characters; `time_text`: the Time cell in the chosen display format
+    (default: seconds since the first frame); `extra`: the custom columns' cells, already escaped."""
     number, rel, src, dst, proto, length, info, cls = row
-    cells = (str(number), f"{rel:.6f}", src, dst, proto, str(length))
-    parts = [_fit(v, w, right) for v, (_n, _w, right), w in zip(cells, COLUMNS, cols, strict=True)]
+    n = len(COLUMNS)
+    cells = (str(number), f"{rel:.6f}" if time_text is None else time_text, src, dst, proto, str(length))
+    parts = [_fit(v, w, right) for v, (_n, _w, right), w in zip(cells, COLUMNS, cols[:n], strict=True)]
+    parts += [_fit(v, w, False) for v, w in zip(extra, cols[n:], strict=True)]
     # a Segment goes to the terminal as is: the Info text comes with its topics escaped
     # (mqtt.dissect.info); escaping again is a no-op that keeps any other text from the store safe
     line = " ".join(parts) + " " + escape(info)
@@ -113,8 +124,11 @@ class ListHeader(Widget):
 
     def render(self) -> str:
         plist = self.parent.query_one(PacketList) if self.parent else None
-        cols = plist.columns() if plist is not None else widths(self.size.width, 15)
-        return header_text(self.size.width, cols)
+        if plist is None:
+            return header_text(self.size.width, widths(self.size.width, 15))
+        x = plist.hscroll  # the titles scroll with the rows
+        extra = tuple(c.title for c in plist.cells.columns)
+        return header_text(self.size.width + x, plist.columns(), extra)[x:]
 
 
 class PacketList(ScrollView, can_focus=True):
@@ -127,6 +141,8 @@ class PacketList(ScrollView, can_focus=True):
         Binding("pageup", "page_up", "Page up", show=False),
         Binding("g,home", "first", "First packet", show=False),
         Binding("G,end", "last", "Last packet", show=False),
+        Binding("right", "scroll_columns(8)", "Scroll right", show=False),
+        Binding("left", "scroll_columns(-8)", "Scroll left", show=False),
     ]
     DEFAULT_CSS = "PacketList { height: 1fr; overflow-x: hidden; scrollbar-size-vertical: 1; }"
 
@@ -153,6 +169,11 @@ class PacketList(ScrollView, can_focus=True):
         self.new_since = 0  # rows that arrived while the user was away from the end
         self._cache: OrderedDict[tuple, Strip] = OrderedDict()
         self._want = -1  # stored row to select once a new filter's scan reaches it
+        self.time_mode = timefmt.RELATIVE
+        self.ref_row = -1  # the time reference (a stored row), -1: none
+        self.cells = Cells(store)  # the custom columns (Client, Apply as Column)
+        self.hscroll = 0  # characters scrolled to the right (the end of Info at 80 columns)
+        self._longest = 0  # the longest line drawn so far: how far right there is anything to see
 
     # -- data --------------------------------------------------------------------------------
     def store_row(self, d: int) -> int:
@@ -219,11 +240,40 @@ class PacketList(ScrollView, can_focus=True):
         return self.count - 1
 
     def columns(self) -> tuple[int, ...]:
-        return widths(self.size.width, self.store.max_addr_len(), self.store.column_lens())
+        store = self.store
+        no, t, n = store.column_lens()
+        last = store.ts(store.count - 1) if store.count else None
+        t = timefmt.width(self.time_mode, t, store.first_ts, last)
+        base = widths(self.size.width, store.max_addr_len(), (no, t, n))
+        extra = NARROW_WIDTH if self.size.width < NARROW else WIDTH
+        return base + (extra,) * len(self.cells.columns)
+
+    def time_text(self, d: int) -> str:
+        """The Time cell of display index `d` in the chosen format (Wireshark's View → Time Display
+        Format), counting from the time reference for the rows after it."""
+        store = self.store
+        row = self.store_row(d)
+        ref = self.ref_row
+        if row == ref:
+            return timefmt.REF
+        mode = self.time_mode
+        ts = store.ts(row)
+        prev = store.ts(self.store_row(d - 1)) if mode == timefmt.DELTA and d > 0 else None
+        ref_ts = store.ts(ref) if 0 <= ref < row else None
+        return timefmt.cell(mode, ts, store.rel_ts(row), prev, ref_ts)
 
     def invalidate(self) -> None:
         self._cache.clear()
         self.refresh()
+
+    def action_scroll_columns(self, delta: int) -> None:
+        """Scroll the columns sideways (the header with them), so the end of a long Info can be read."""
+        width = self.scrollable_content_region.width or self.size.width
+        self.hscroll = max(0, min(self.hscroll + delta, self._longest - width))
+        self.refresh()
+        header = self.parent.query_one(ListHeader) if self.parent else None
+        if header is not None:
+            header.refresh()
 
     # -- cursor ------------------------------------------------------------------------------
     def _set_cursor(self, d: int, force: bool = False) -> None:
@@ -312,12 +362,17 @@ class PacketList(ScrollView, can_focus=True):
         selected = d == self.cursor
         dark = self.app.current_theme.dark
         cols = self.columns()
-        key = (row, width, selected, self.has_focus if selected else False, self.app.theme, cols)
+        x = self.hscroll
+        shown = (self.time_mode, self.ref_row, x)
+        key = (row, width, selected, self.has_focus if selected else False, self.app.theme, cols, shown)
         strip = self._cache.get(key)
         if strip is not None:
             self._cache.move_to_end(key)
             return strip
-        text = row_text(self.store.row(row), width, cols)
+        # made wider than the screen: its true length says how far right the list can scroll
+        text = row_text(self.store.row(row), width + x + 256, cols, self.time_text(d), self.cells.row(row))
+        self._longest = max(self._longest, len(text.rstrip()))
+        text = text[x : x + width]
         style = base + Style.parse(row_style(self.store.cls(row), dark))
         if selected:
             style = style + Style.parse(PALETTE[dark]["cursor" if self.has_focus else "cursor_blur"])

@@ -10,6 +10,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
+from sniffer.ui.workflow import KEYS as WORKFLOW_KEYS
+
 # (key, what it does): the help screen and the README's table are this list.
 KEYS: list[tuple[str, str]] = [
     ("/", "edit the display filter (Enter applies, Esc clears); green = valid, red = error"),
@@ -25,6 +27,7 @@ KEYS: list[tuple[str, str]] = [
     ("s", "reveal / mask secrets (passwords)"),
     ("w", "save displayed or all frames to pcapng"),
     ("t", "dark / light theme"),
+    *WORKFLOW_KEYS,
     ("Ctrl+P", "command palette (every action)"),
     ("?", "this help"),
     ("q Ctrl+C", "quit (asks if a live capture is unsaved; Ctrl+Q and the palette too)"),
