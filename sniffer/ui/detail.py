@@ -3,6 +3,8 @@
 Protocol layers start collapsed except MQTT, as a Wireshark user looks at the MQTT part first;
 layers and subtrees the user opens stay open for the next frames (keyed by field name).
 Secret fields (mqtt.passwd) show as ******** until secrets are revealed.
+Items that name another frame (`[Response In: 42]`, `[Published In: 17]`, a reassembled PDU's
+`[Frame: 4, payload: …]`) are links, as in Wireshark: `link_target()` gives the frame Enter goes to.
 """
 
 from __future__ import annotations
@@ -17,6 +19,18 @@ from sniffer.fields import ERROR, WARN, Node
 from sniffer.output.text import masked_text
 
 _SEVERITY_STYLE = {ERROR: "bold red", WARN: "yellow"}
+# fields whose value is a frame number (Wireshark's FT_FRAMENUM): Enter on one goes to that frame
+LINK_FIELDS = frozenset(
+    {"mqtt.response_in", "mqtt.response_to", "mqtt.published_in", "mqtt.delivered_in", "tcp.segment"}
+)
+
+
+def link_target(node: Node | None) -> int | None:
+    """The frame number a tree item links to, or None when it is no link."""
+    if node is None or node.fdef is None or node.fdef.abbrev not in LINK_FIELDS:
+        return None
+    value = node.value
+    return value if type(value) is int and value > 0 else None
 
 
 def node_key(node: Node) -> str:
