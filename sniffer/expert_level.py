@@ -135,17 +135,22 @@ def pdu_level(p: Any) -> int:
     return level
 
 
+def _seg_level(seg: Any) -> int:
+    """Highest severity of the notes on a TCP frame: analysis flags, the pipeline's note, a connection's end."""
+    level = WARNING if seg.note else NONE
+    for name in seg.analysis:
+        level = max(level, _TCP.get(name, NONE))
+    for key, _msg in seg.session_notes:
+        level = max(level, _SESSION.get(key, NONE))  # ("client", id) is no note
+    return level
+
+
 def frame_level(frame: Any) -> int:
     """Highest severity of every expert note in the frame's full tree (0: none)."""
-    level = NONE
     seg = frame.seg
-    if seg is not None:
-        for name in seg.analysis:
-            level = max(level, _TCP.get(name, NONE))
-        if seg.note:
-            level = max(level, WARNING)
-        for key, _msg in seg.session_notes:
-            level = max(level, _SESSION.get(key, NONE))  # ("client", id) is no note
+    level = _seg_level(seg) if seg is not None and (seg.analysis or seg.note or seg.session_notes) else NONE
     for p in frame.pdus:
-        level = max(level, pdu_level(p))
+        pl = pdu_level(p)
+        if pl > level:
+            level = pl
     return level
