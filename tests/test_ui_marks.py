@@ -19,7 +19,7 @@ from sniffer.synth.pcap_write import PcapWriter
 from sniffer.synth.traffic import generate
 from sniffer.ui.goto import GotoScreen
 from sniffer.ui.packet_list import PALETTE, row_style
-from tests.ui_helpers import CORPUS, DEMO, dissected, make_app, records, run, settle, wait_for
+from tests.ui_helpers import CORPUS, DEMO, dissected, make_app, palette_run, records, run, settle, wait_for
 
 FRAMES = dissected()
 BIG = CORPUS / "mqtt311_publish-100KB-both-directions__suricata-verify.pcap"
@@ -196,6 +196,32 @@ def test_link_to_a_filtered_out_frame_says_so():
     run(go())
 
 
+def test_enter_on_a_reassembled_segment_goes_to_its_frame():
+    path = CORPUS / "mqtt5_publish-35KB-jpeg_multisegment__suricata-verify.pcap"
+    frames = dissected(path)
+    # the reference: the frame whose tree lists the segments of a reassembled PDU, and the first of them
+    whole = next(
+        f
+        for f in frames
+        if any(n.fdef is not None and n.fdef.abbrev == "tcp.segment" for t in f.tree() for n in t.walk())
+    )
+    first = next(
+        n.value for t in whole.tree() for n in t.walk() if n.fdef is not None and n.fdef.abbrev == "tcp.segment"
+    )
+    assert first != whole.number
+
+    async def go():
+        app = make_app(records(path), name=path.name)
+        async with app.run_test(size=(100, 40)) as pilot:
+            await settle(app, pilot, len(frames))
+            choose(app, whole.number - 1)
+            await wait_for(pilot, lambda: app.selected_row == whole.number - 1, what="the reassembling frame")
+            assert await enter_on(app, pilot, "tcp.segment") == first
+            await wait_for(pilot, lambda: app.selected_row == first - 1, what="the jump to the first segment")
+
+    run(go())
+
+
 # -- the same keys from every pane -------------------------------------------------------------
 def test_packet_keys_from_every_pane():
     async def go():
@@ -305,5 +331,10 @@ def test_go_to_frame():
             await wait_for(pilot, lambda: "hidden by the display filter" in str(err.render()), what="the error")
             await pilot.press("ctrl+u", *str(shown[-1]), "enter")
             await wait_for(pilot, lambda: app.selected_row == shown[-1] - 1, what="the shown frame")
+            # by name from the command palette too
+            await palette_run(pilot, "Go to frame")
+            await wait_for(pilot, lambda: isinstance(app.screen, GotoScreen), what="the dialog from the palette")
+            await pilot.press(*str(shown[0]), "enter")
+            await wait_for(pilot, lambda: app.selected_row == shown[0] - 1, what="the first shown frame")
 
     run(go())
