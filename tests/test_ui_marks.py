@@ -148,6 +148,8 @@ async def enter_on(app, pilot, abbrev: str) -> int:
     """Focus the tree, put its cursor on the `abbrev` item, press Enter; returns the item's value."""
     await wait_for(pilot, lambda: tree_node(app, abbrev) is not None, what=abbrev)
     tn = tree_node(app, abbrev)
+    assert any("underline" in str(sp.style) for sp in tn.label.spans)  # shown as a link
+    assert not any("underline" in str(sp.style) for sp in tn.parent.label.spans)
     app.details.focus()
     app.details.select_field(tn.data)
     await wait_for(pilot, lambda: app.details.cursor_node is tn, what=f"the cursor on {abbrev}")

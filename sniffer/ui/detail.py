@@ -81,6 +81,8 @@ class DetailTree(Tree):
         label = Text(masked_text(node, show_secrets))
         if node.severity:
             label.stylize(_SEVERITY_STYLE.get(node.severity, "cyan"))
+        elif link_target(node) is not None:
+            label.stylize("underline")  # a link, as Wireshark underlines them: Enter goes there
         children = [c for c in node.children if not c.hidden]
         if children:
             tn = parent.add(label, data=node, expand=node_key(node) in self.expanded_keys)
