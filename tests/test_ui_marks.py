@@ -180,6 +180,27 @@ def test_enter_on_response_in_and_response_to_jumps():
     run(go())
 
 
+def test_a_click_selects_a_link_and_a_double_click_follows_it():
+    async def go():
+        app = make_app()
+        async with app.run_test(size=(100, 40)) as pilot:
+            await settle(app, pilot, len(FRAMES))
+            choose(app, CONNECT - 1)
+            await wait_for(pilot, lambda: tree_node(app, "mqtt.response_in") is not None, what="the link")
+            tn = tree_node(app, "mqtt.response_in")
+            app.details.scroll_to_node(tn, animate=False)
+            await pilot.pause()
+            y = tn.line - round(app.details.scroll_y)
+            await pilot.click("#details", offset=(4, y + 1))  # (+1: the border above the tree)
+            await wait_for(pilot, lambda: app.details.cursor_node is tn, what="the link selected")
+            await pilot.pause(0.2)
+            assert app.selected_row == CONNECT - 1  # a click only selects the item
+            await pilot.double_click("#details", offset=(4, y + 1))
+            await wait_for(pilot, lambda: app.selected_row == tn.data.value - 1, what="the double click's jump")
+
+    run(go())
+
+
 def test_link_to_a_filtered_out_frame_says_so():
     async def go():
         app = make_app(display_filter="mqtt.msgtype == 1")

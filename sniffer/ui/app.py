@@ -26,7 +26,7 @@ from sniffer.output.text import secret_ranges
 from sniffer.store import PacketStore
 from sniffer.textesc import escape as text_escape
 from sniffer.ui import filtering, payload
-from sniffer.ui.detail import DetailTree, link_target
+from sniffer.ui.detail import DetailTree
 from sniffer.ui.goto import GotoScreen
 from sniffer.ui.hexview import HexView
 from sniffer.ui.loader import Loader
@@ -326,12 +326,10 @@ class SnifferApp(App):
         self._highlight_from_hex = False
         self._bytes_title()
 
-    @on(Tree.NodeSelected, "#details")
-    def _field_selected(self, event: Tree.NodeSelected) -> None:
-        """Enter on a link ([Response In: 42]) goes to its frame, as in Wireshark."""
-        target = link_target(event.node.data)
-        if target is not None:
-            self.goto_frame(target)
+    @on(DetailTree.FollowLink)
+    def _follow_link(self, message: DetailTree.FollowLink) -> None:
+        """Enter (or a double click) on a link ([Response In: 42]) goes to its frame, as in Wireshark."""
+        self.goto_frame(message.number)
 
     # -- go to frame -------------------------------------------------------------------------
     def frame_problem(self, number: int) -> str | None:

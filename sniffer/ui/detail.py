@@ -4,7 +4,8 @@ Protocol layers start collapsed except MQTT, as a Wireshark user looks at the MQ
 layers and subtrees the user opens stay open for the next frames (keyed by field name).
 Secret fields (mqtt.passwd) show as ******** until secrets are revealed.
 Items that name another frame (`[Response In: 42]`, `[Published In: 17]`, a reassembled PDU's
-`[Frame: 4, payload: …]`) are links, as in Wireshark: `link_target()` gives the frame Enter goes to.
+`[Frame: 4, payload: …]`) are links, as in Wireshark: Enter or a double click on one posts
+`FollowLink` with its frame (a single click only selects it, so its bytes can still be looked at).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
+from textual import events
+from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
@@ -43,6 +46,13 @@ def node_key(node: Node) -> str:
 class DetailTree(Tree):
     DEFAULT_CSS = "DetailTree { height: 1fr; overflow-x: hidden; scrollbar-size-vertical: 1; }"
 
+    class FollowLink(Message):
+        """Go to frame `number` (Enter or a double click on a link item)."""
+
+        def __init__(self, number: int) -> None:
+            super().__init__()
+            self.number = number
+
     def __init__(self, **kw: Any) -> None:
         super().__init__("frame", **kw)
         self.show_root = False
@@ -51,6 +61,7 @@ class DetailTree(Tree):
         self.expanded_keys: set[str] = {"mqtt"}
         self._building = False
         self.top_nodes: list[Node] = []
+        self._click_chain = 0  # while a click is handled: 1 single, 2 double; 0 for keys
 
     def show(self, nodes: list[Node], show_secrets: bool, keep: Node | None = None) -> Node | None:
         """Replace the tree with `nodes` (the selected frame's dissection); returns the field it starts
@@ -91,6 +102,22 @@ class DetailTree(Tree):
         else:
             tn = parent.add_leaf(label, data=node)
         self.nodes_by_id[id(node)] = tn
+
+    async def _on_click(self, event: events.Click) -> None:
+        # Textual runs Tree's own click handler after this one (handlers of every class in the MRO):
+        # it selects the line; the chain says whether that was a single or a double click
+        self._click_chain = event.chain
+        self.call_later(self._clicked)
+
+    def _clicked(self) -> None:
+        self._click_chain = 0
+
+    def action_select_cursor(self) -> None:
+        super().action_select_cursor()
+        node = self.cursor_node
+        target = link_target(node.data if node is not None else None)
+        if target is not None and self._click_chain != 1:
+            self.post_message(self.FollowLink(target))
 
     def _start_at(self, tn: TreeNode) -> None:
         self.move_cursor(tn)

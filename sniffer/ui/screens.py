@@ -20,7 +20,7 @@ KEYS: list[tuple[str, str]] = [
     ("Home End", "first / last packet (Ctrl+ too); in the details: first / last field"),
     ("Ctrl+G", "go to frame number"),
     ("Tab Shift+Tab", "next / previous pane (filter, packets, details, bytes)"),
-    ("Enter", "details: open / close a subtree; on a link ([Response In: 42]) go there"),
+    ("Enter", "details: open / close a subtree; on a link ([Response In: 42], or double click) go there"),
     ("f", "follow the selected TCP connection (filter tcp.stream == N)"),
     ("p", "bytes pane / payload pane"),
     ("v", "payload view: auto, text, JSON, hex"),
