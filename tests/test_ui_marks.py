@@ -274,6 +274,15 @@ def test_packet_keys_from_every_pane():
                     assert app.selected_row == last
                     await pilot.press("home")
                     assert app.selected_row == 0
+            # the payload pane too
+            await pilot.press("p")
+            app.payload_pane.focus()
+            await pilot.pause()
+            await pilot.press("j", "j")
+            assert app.selected_row == 2 and app.focused is app.payload_pane
+            await pilot.press("end")
+            assert app.selected_row == last
+            await pilot.press("p")
             # the arrows stay with the pane: the tree's cursor moves, the packet does not
             choose(app, CONNECT - 1)
             await wait_for(pilot, lambda: app.selected_row == CONNECT - 1, what="the CONNECT")
@@ -359,5 +368,23 @@ def test_go_to_frame():
             await wait_for(pilot, lambda: isinstance(app.screen, GotoScreen), what="the dialog from the palette")
             await pilot.press(*str(shown[0]), "enter")
             await wait_for(pilot, lambda: app.selected_row == shown[0] - 1, what="the first shown frame")
+
+    run(go())
+
+
+def test_go_to_a_frame_not_captured_yet():
+    recs = records()
+
+    async def go():
+        app = make_app(recs[:10], live=True)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(app, pilot, 10)
+            assert not app.goto_frame(30)
+            assert "Frame 30 has not been read yet (10 so far)" in app.status_text()
+            app.source.push(recs[10:40])
+            await settle(app, pilot, 40)
+            assert app.goto_frame(30)
+            await wait_for(pilot, lambda: app.selected_row == 29, what="frame 30")
+            assert "not been read" not in app.status_text() and not app.plist.tail
 
     run(go())

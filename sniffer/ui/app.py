@@ -336,6 +336,8 @@ class SnifferApp(App):
         """Why frame `number` cannot be selected in the list (None: it can)."""
         count = self.store.count
         if not 1 <= number <= count:
+            if number > count and not self.loader.done.is_set():
+                return f"Frame {number:,} has not been read yet ({count:,} so far)"
             return f"There is no frame {number:,} (frames 1-{count:,})" if count else "No frames yet"
         if self.plist.index_of(number - 1) < 0:
             if self.plist.pending or self.loader.scanning:
