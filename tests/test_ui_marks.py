@@ -10,7 +10,7 @@ import pytest
 from test_mqtt_expert import EXPERT
 from test_mqtt_vectors import decode_all
 
-from sniffer.expert_level import LEVELS, WARNING, frame_level, pdu_level, tree_level
+from sniffer.expert_level import ERROR, LEVELS, WARNING, frame_level, pdu_level, tree_level
 from sniffer.filter import compile_filter
 from sniffer.mqtt.dissect import dissect
 from sniffer.stats.expert import notes_of
@@ -18,7 +18,7 @@ from sniffer.store import PacketStore
 from sniffer.synth.pcap_write import PcapWriter
 from sniffer.synth.traffic import generate
 from sniffer.ui.goto import GotoScreen
-from sniffer.ui.packet_list import PALETTE, row_style
+from sniffer.ui.packet_list import PALETTE, row_style, row_text, widths
 from tests.ui_helpers import CORPUS, DEMO, dissected, make_app, palette_run, records, run, settle, wait_for
 
 FRAMES = dissected()
@@ -127,6 +127,16 @@ def test_note_in_a_collapsed_tcp_subtree_marks_the_row():
                 assert not line(app, row).startswith(("\u25b2", "!"))
 
     run(go())
+
+
+def test_the_mark_never_hides_a_digit_of_the_number():
+    for width in (80, 120):
+        for digits in range(1, 9):
+            number = int("9" * digits)
+            cols = widths(width, 15, (digits, 8, 4))
+            for severity in (ERROR, WARNING):
+                text = row_text((number, 1.5, "a", "b", "MQTT", 70, "Publish", 3), width, cols, severity)
+                assert text[0] in "!\u25b2" and text[1:].lstrip().startswith(str(number)), (width, digits, text)
 
 
 # -- links in the tree ------------------------------------------------------------------------

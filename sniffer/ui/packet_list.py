@@ -58,6 +58,7 @@ def widths(width: int, addr_len: int, lens: tuple[int, int, int] = (0, 0, 0)) ->
     the widest No., Time and Length values are `lens` characters: those three grow to fit (a
     number or a time is never cut), addresses are capped."""
     no, t, n = lens
+    no += 1  # a cell for the mark ("!", "▲") in front of the widest number: it never hides a digit
     if width < NARROW:
         a = max(min(addr_len, 15), 7)
         return (max(5, no), max(9, t), a, a, 4, max(5, n))
