@@ -129,6 +129,26 @@ def test_note_in_a_collapsed_tcp_subtree_marks_the_row():
     run(go())
 
 
+def test_error_rows_are_marked_even_when_well_formed():
+    """A PUBLISH with QoS 3 is framed fine (not malformed) but carries an Error note."""
+    path = CORPUS / "mqtt311_invalid_publish-qos3__suricata-verify.pcap"
+    frames = dissected(path)
+    errors = [f.number - 1 for f in frames if tree_severity(f) == ERROR]
+    assert errors and not any(frames[i].malformed for i in errors)
+
+    async def go():
+        app = make_app(records(path), name=path.name)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(app, pilot, len(frames))
+            app.plist.focus()
+            await pilot.press("end")
+            for row in errors:
+                assert line(app, row).startswith("!")
+                assert row_style(app.store.cls(row), True, app.store.severity(row)) == PALETTE[True]["malformed"]
+
+    run(go())
+
+
 def test_the_mark_never_hides_a_digit_of_the_number():
     for width in (80, 120):
         for digits in range(1, 9):
