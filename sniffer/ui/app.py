@@ -270,7 +270,7 @@ class SnifferApp(App):
         if self.show_secrets:
             parts.append("[red]secrets shown[/red]")
         if self.status_note:
-            parts.append(f"[yellow]{escape(self.status_note)}[/yellow]")
+            parts.append(f"[yellow]{escape(text_escape(self.status_note))}[/yellow]")  # a typed filter: any text
         dropped = getattr(self.loader.dissector, "dropped_pdus", 0)
         if dropped:  # --max-buffered was reached: say so where the user looks
             parts.append(f"[yellow]buffer cap reached: {dropped:,} PDUs dropped[/yellow]")
