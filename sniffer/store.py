@@ -2,8 +2,8 @@
 
 The UI's packet list reads rows from here; nothing per packet lives in RAM as a Python object.
 Per frame the store keeps fixed-width columns in `array`s (timestamp, exact timestamp, spill offset, lengths,
-interned address/protocol ids, TCP stream, a colour class) and the Info text, zlib-compressed in
-blocks of 256 rows; and it feeds the display filter's own index (sniffer.filter.index: MQTT packet
+interned address/protocol ids, TCP stream, a colour class, the highest expert severity) and the Info text,
+zlib-compressed in blocks of 256 rows; and it feeds the display filter's own index (sniffer.filter.index: MQTT packet
 word, topic id, MQTT 5 property ids, ports, TCP flags and length), which it hosts as `index`;
 ~95 bytes per frame in all (bench/bench_ui.py measures it). sniffer.filter.rows answers display
 filters from the index and the columns the store makes public (`column()`, `addresses()`), no Frame
@@ -37,6 +37,7 @@ import zlib
 from array import array
 from typing import Any
 
+from sniffer.expert_level import frame_level
 from sniffer.filter.index import RowIndex
 from sniffer.net.reassembly import SEGMENT_SUFFIX
 
@@ -143,6 +144,9 @@ class PacketStore:
         self._link = array("H")
         self._stream = array("i")
         self._cls = array("B")
+        # highest expert severity of the frame's notes (sniffer.expert_level: 0 none .. 4 Error), set once:
+        # notes are only ever put on the frame itself, so what the backfill adds later never changes it
+        self._sev = array("B")
         # Info text: rows in blocks of INFO_BLOCK; a full block is zlib-compressed (Info texts repeat
         # their shapes: ~74 -> ~14 bytes a row); the open block is plain. Readers take the tuple
         # (first row of the open block, its text, its end offsets) once: the writer appends a block to
@@ -325,6 +329,7 @@ class PacketStore:
         self._link.append(frame.linktype & 0xFFFF)
         self._stream.append(frame.stream)
         self._cls.append(colour_class(frame))
+        self._sev.append(frame_level(frame))
         base, text, ends = self._itail
         text += frame.info.encode("utf-8", "replace")
         ends.append(len(text))
@@ -411,6 +416,10 @@ class PacketStore:
 
     def cls(self, i: int) -> int:
         return self._cls[i]
+
+    def severity(self, i: int) -> int:
+        """Highest expert severity of row i's notes (sniffer.expert_level: 0 none, 3 Warning, 4 Error)."""
+        return self._sev[i]
 
     def info(self, i: int) -> str:
         base, text, ends = self._itail
@@ -556,6 +565,7 @@ class PacketStore:
             self._link,
             self._stream,
             self._cls,
+            self._sev,
         )
         _, text, ends = self._itail
         total = sum(a.buffer_info()[1] * a.itemsize for a in cols) + len(text) + 4 * len(ends)

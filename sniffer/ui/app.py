@@ -27,6 +27,7 @@ from sniffer.store import PacketStore
 from sniffer.textesc import escape as text_escape
 from sniffer.ui import filtering, payload, workflow
 from sniffer.ui.detail import DetailTree
+from sniffer.ui.goto import GotoScreen
 from sniffer.ui.hexview import HexView
 from sniffer.ui.loader import Loader
 from sniffer.ui.packet_list import ListHeader, PacketList
@@ -56,12 +57,33 @@ class FilterInput(Input):
         self.post_message(self.Cleared())
 
 
+# The packet keys, the same from every pane (the list has its own copies): j k g G and Ctrl+Home/End
+# (Wireshark's first/last packet from anywhere) move the packet; the arrows and PgUp/PgDn stay with
+# the focused pane (the tree's and the bytes' own cursor), so a field or a byte can still be reached
+# from the keyboard. Home/End move the packet too, except in the details tree, where they go to its
+# first/last field as in Wireshark's details pane (and Textual's Tree).
+PACKET_KEYS = [
+    Binding("j", "app.packet_step(1)", "Next packet", show=False),
+    Binding("k", "app.packet_step(-1)", "Previous packet", show=False),
+    Binding("g,ctrl+home", "app.packet_first", "First packet", show=False),
+    Binding("G,ctrl+end", "app.packet_last", "Last packet", show=False),
+]
+HOME_END = [
+    Binding("home", "app.packet_first", "First packet", show=False),
+    Binding("end", "app.packet_last", "Last packet", show=False),
+]
+
+
 class Details(DetailTree):
-    BINDINGS = [
-        Binding("space", "app.toggle_pause", "Pause", show=False),
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
-    ]
+    BINDINGS = [Binding("space", "app.toggle_pause", "Pause", show=False), *PACKET_KEYS]
+
+
+class BytesPane(HexView):
+    BINDINGS = [*PACKET_KEYS, *HOME_END]
+
+
+class PayloadPane(VerticalScroll):
+    BINDINGS = [*PACKET_KEYS, *HOME_END]
 
 
 class Loaded(Message):
@@ -81,6 +103,7 @@ class SnifferApp(workflow.WorkflowActions, App):
         Binding("v", "payload_mode", "View", show=False, id="view"),
         Binding("s", "toggle_secrets", "Secrets", show=False, id="secrets"),
         Binding("w", "save", "Save", id="save"),
+        Binding("ctrl+g", "goto_frame", "Go to frame", show=False, id="goto"),
         Binding("t", "toggle_theme", "Theme", show=False, id="theme"),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("q", "quit_app", "Quit", id="quit"),
@@ -98,6 +121,7 @@ class SnifferApp(workflow.WorkflowActions, App):
         "payload_mode": "Cycle the payload view: auto, text, JSON, hex",
         "toggle_secrets": "Reveal or mask secret fields (passwords)",
         "save": "Save the displayed frames or all frames to a pcapng file",
+        "goto_frame": "Go to a frame by its number",
         "toggle_theme": "Switch between the dark and the light theme",
         "help": "Show the keys",
         "quit_app": "Quit (asks first when a live capture has unsaved frames)",
@@ -133,6 +157,7 @@ class SnifferApp(workflow.WorkflowActions, App):
         self._sel_nodes: list = []
         self._view_gen = -1
         self._highlight_from_hex = False
+        self.status_note = ""  # why the last jump could not go where asked (until the selection moves)
         if theme:
             self.theme = theme
 
@@ -149,8 +174,8 @@ class SnifferApp(workflow.WorkflowActions, App):
             yield PacketList(self.store, id="packets")
         yield Details(id="details")
         with ContentSwitcher(initial="bytes", id="bottom"):
-            yield HexView(id="bytes")
-            with VerticalScroll(id="payload"):
+            yield BytesPane(id="bytes")
+            with PayloadPane(id="payload"):
                 yield Static("", id="payload-text")
         yield Static("", id="status")
         yield Footer()
@@ -246,6 +271,8 @@ class SnifferApp(workflow.WorkflowActions, App):
             parts.append(f"[b]+{plist.new_since:,} new[/b]")
         if self.show_secrets:
             parts.append("[red]secrets shown[/red]")
+        if self.status_note:
+            parts.append(f"[yellow]{escape(text_escape(self.status_note))}[/yellow]")  # a typed filter: any text
         dropped = getattr(self.loader.dissector, "dropped_pdus", 0)
         if dropped:  # --max-buffered was reached: say so where the user looks
             parts.append(f"[yellow]buffer cap reached: {dropped:,} PDUs dropped[/yellow]")
@@ -262,6 +289,9 @@ class SnifferApp(workflow.WorkflowActions, App):
 
     def show_frame(self, row: int) -> None:
         self.selected_row = row
+        if self.status_note:
+            self.status_note = ""
+            self._update_status()
         tree = self.details
         hexv = self.hexv
         if row < 0:
@@ -298,6 +328,59 @@ class SnifferApp(workflow.WorkflowActions, App):
             hexv.cursor_byte = keep_cursor
         self._highlight_from_hex = False
         self._bytes_title()
+
+    @on(DetailTree.FollowLink)
+    def _follow_link(self, message: DetailTree.FollowLink) -> None:
+        """Enter (or a double click) on a link ([Response In: 42]) goes to its frame, as in Wireshark."""
+        self.goto_frame(message.number)
+
+    # -- go to frame -------------------------------------------------------------------------
+    def frame_problem(self, number: int) -> str | None:
+        """Why frame `number` cannot be selected in the list (None: it can)."""
+        count = self.store.count
+        if not 1 <= number <= count:
+            if number > count and not self.loader.done.is_set():
+                return f"Frame {number:,} has not been read yet ({count:,} so far)"
+            return f"There is no frame {number:,} (frames 1-{count:,})" if count else "No frames yet"
+        if self.plist.index_of(number - 1) < 0:
+            if self.plist.pending or self.loader.scanning:
+                return f"Frame {number:,} is not displayed yet (the filter is still being applied)"
+            if self.filter_text and number - 1 < self.loader.displayed()[2]:
+                return f"Frame {number:,} is hidden by the display filter: {self.filter_text}"
+            return f"Frame {number:,} is not displayed yet" + (" (display paused)" if self.paused else "")
+        return None
+
+    def goto_frame(self, number: int) -> bool:
+        """Select frame `number`; if the list cannot show it, say why in the status bar."""
+        problem = self.frame_problem(number)
+        if problem is not None:
+            self.status_note = problem
+            self.bell()
+            self._update_status()
+            return False
+        self.plist.select_row(number - 1)
+        return True
+
+    def action_goto_frame(self) -> None:
+        """Ask for a frame number and select that frame."""
+
+        def answered(number: int | None) -> None:
+            if number is not None:
+                self.goto_frame(number)
+
+        self.push_screen(GotoScreen(self.frame_problem, self.store.count), answered)
+
+    def action_packet_step(self, delta: int) -> None:
+        """Next / previous packet, from any pane."""
+        self.plist.move(delta)
+
+    def action_packet_first(self) -> None:
+        """First packet, from any pane."""
+        self.plist.action_first()
+
+    def action_packet_last(self) -> None:
+        """Last packet (and follow new ones), from any pane."""
+        self.plist.action_last()
 
     @on(HexView.ByteSelected)
     def _byte_selected(self, event: HexView.ByteSelected) -> None:
@@ -390,6 +473,7 @@ class SnifferApp(workflow.WorkflowActions, App):
             self.bell()
             return False
         self.filter_text = text.strip()
+        self.status_note = ""
         self.loader.set_filter(matcher, self.filter_text)
         self.refresh_view(force=True)
         return True

@@ -3,6 +3,9 @@
 Protocol layers start collapsed except MQTT, as a Wireshark user looks at the MQTT part first;
 layers and subtrees the user opens stay open for the next frames (keyed by field name).
 Secret fields (mqtt.passwd) show as ******** until secrets are revealed.
+Items that name another frame (`[Response In: 42]`, `[Published In: 17]`, a reassembled PDU's
+`[Frame: 4, payload: …]`) are links, as in Wireshark: Enter or a double click on one posts
+`FollowLink` with its frame (a single click only selects it, so its bytes can still be looked at).
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
+from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
@@ -18,6 +23,18 @@ from sniffer.fields import ERROR, WARN, Node
 from sniffer.output.text import masked_text
 
 _SEVERITY_STYLE = {ERROR: "bold red", WARN: "yellow"}
+# fields whose value is a frame number (Wireshark's FT_FRAMENUM): Enter on one goes to that frame
+LINK_FIELDS = frozenset(
+    {"mqtt.response_in", "mqtt.response_to", "mqtt.published_in", "mqtt.delivered_in", "tcp.segment"}
+)
+
+
+def link_target(node: Node | None) -> int | None:
+    """The frame number a tree item links to, or None when it is no link."""
+    if node is None or node.fdef is None or node.fdef.abbrev not in LINK_FIELDS:
+        return None
+    value = node.value
+    return value if type(value) is int and value > 0 else None
 
 
 def node_key(node: Node) -> str:
@@ -35,6 +52,13 @@ class DetailTree(Tree):
         Binding("left", "scroll_columns(-8)", "Scroll left", show=False),
     ]
 
+    class FollowLink(Message):
+        """Go to frame `number` (Enter or a double click on a link item)."""
+
+        def __init__(self, number: int) -> None:
+            super().__init__()
+            self.number = number
+
     def __init__(self, **kw: Any) -> None:
         super().__init__("frame", **kw)
         self.show_root = False
@@ -43,6 +67,7 @@ class DetailTree(Tree):
         self.expanded_keys: set[str] = {"mqtt"}
         self._building = False
         self.top_nodes: list[Node] = []
+        self._click_chain = 0  # while a click is handled: 1 single, 2 double; 0 for keys
 
     def show(self, nodes: list[Node], show_secrets: bool, keep: Node | None = None) -> Node | None:
         """Replace the tree with `nodes` (the selected frame's dissection); returns the field it starts
@@ -73,6 +98,8 @@ class DetailTree(Tree):
         label = Text(masked_text(node, show_secrets))
         if node.severity:
             label.stylize(_SEVERITY_STYLE.get(node.severity, "cyan"))
+        elif link_target(node) is not None:
+            label.stylize("underline")  # a link, as Wireshark underlines them: Enter goes there
         children = [c for c in node.children if not c.hidden]
         if children:
             tn = parent.add(label, data=node, expand=node_key(node) in self.expanded_keys)
@@ -85,6 +112,22 @@ class DetailTree(Tree):
     def action_scroll_columns(self, delta: int) -> None:
         x = max(0, min(self.scroll_x + delta, self.max_scroll_x))
         self.scroll_to(x=x, animate=False, immediate=True, force=True)  # force: overflow-x is hidden
+
+    async def _on_click(self, event: events.Click) -> None:
+        # Textual runs Tree's own click handler after this one (handlers of every class in the MRO):
+        # it selects the line; the chain says whether that was a single or a double click
+        self._click_chain = event.chain
+        self.call_later(self._clicked)
+
+    def _clicked(self) -> None:
+        self._click_chain = 0
+
+    def action_select_cursor(self) -> None:
+        super().action_select_cursor()
+        node = self.cursor_node
+        target = link_target(node.data if node is not None else None)
+        if target is not None and self._click_chain != 1:
+            self.post_message(self.FollowLink(target))
 
     def _start_at(self, tn: TreeNode) -> None:
         self.move_cursor(tn)

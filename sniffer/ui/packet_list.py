@@ -4,7 +4,9 @@
 strips keyed by (row, width, selected, focus, theme, column widths). `virtual_size` is the number
 of displayed rows, so jumping anywhere in a million rows costs one screenful of formatting.
 Colours follow the spirit of Wireshark's colouring rules: one colour per MQTT packet family,
-TCP control frames dimmed, RST red, malformed frames marked with "!" on a red background.
+TCP control frames dimmed, RST red, malformed frames marked with "!" on a red background. Rows whose frame
+holds an expert note of Error or Warning severity anywhere in its tree (the store's severity column,
+sniffer.expert_level) are marked too: "!" and the error colours for an error, "▲" and a warning colour.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
 
+from sniffer.expert_level import ERROR, WARNING
 from sniffer.store import CLS_MALFORMED, CLS_OTHER, CLS_TCP_CONTROL, CLS_TCP_DATA, CLS_TCP_RST
 from sniffer.textesc import escape
 from sniffer.ui import timefmt
@@ -35,12 +38,14 @@ PALETTE = {
     True: {  # dark themes
         "conn": "#87d787", "pub": "#5fafff", "ack": "#87afd7", "sub": "#d7afff", "ping": "#d7d787",
         "disc": "#ffaf5f", "control": "#8a8a8a", "data": "#bcbcbc", "rst": "#ff5f5f", "other": "#d0d0d0",
-        "malformed": "bold #ffffff on #870000", "cursor": "on #264f78", "cursor_blur": "on #3a3a3a",
+        "malformed": "bold #ffffff on #870000", "warning": "bold #ffd700",
+        "cursor": "on #264f78", "cursor_blur": "on #3a3a3a",
     },
     False: {  # light themes
         "conn": "#006400", "pub": "#0040c0", "ack": "#3a5f8f", "sub": "#7a1fb0", "ping": "#6b5d00",
         "disc": "#a04a00", "control": "#6c6c6c", "data": "#444444", "rst": "#c00000", "other": "#202020",
-        "malformed": "bold #ffffff on #b00000", "cursor": "on #b3d4fc", "cursor_blur": "on #dddddd",
+        "malformed": "bold #ffffff on #b00000", "warning": "bold #8f5b00 on #fff3b0",
+        "cursor": "on #b3d4fc", "cursor_blur": "on #dddddd",
     },
 }  # fmt: skip
 
@@ -55,6 +60,7 @@ def widths(width: int, addr_len: int, lens: tuple[int, int, int] = (0, 0, 0)) ->
     the widest No., Time and Length values are `lens` characters: those three grow to fit (a
     number or a time is never cut), addresses are capped."""
     no, t, n = lens
+    no += 1  # a cell for the mark ("!", "▲") in front of the widest number: it never hides a digit
     if width < NARROW:
         a = max(min(addr_len, 15), 7)
         return (max(5, no), max(9, t), a, a, 4, max(5, n))
@@ -84,11 +90,31 @@ def header_text(width: int, cols: tuple[int, ...], extra: tuple[str, ...] = ()) 
     return line[:width].ljust(width)
 
 
+# the sign in the first cell of a row with an expert note of that severity or worse
+SIGNS = ((ERROR, "!"), (WARNING, "\u25b2"))
+
+
+def mark(cls: int, severity: int) -> str:
+    """The sign a row starts with: "!" for a malformed frame or an Error note, "▲" for a Warning."""
+    if cls & CLS_MALFORMED:
+        return "!"
+    for level, sign in SIGNS:
+        if severity >= level:
+            return sign
+    return ""
+
+
 def row_text(
-    row: tuple, width: int, cols: tuple[int, ...], time_text: str | None = None, extra: tuple[str, ...] = ()
+    row: tuple,
+    width: int,
+    cols: tuple[int, ...],
+    time_text: str | None = None,
+    extra: tuple[str, ...] = (),
+    severity: int = 0,
 ) -> str:
     """The row's line, `width` characters; `time_text`: the Time cell in the chosen display format
-    (default: seconds since the first frame); `extra`: the custom columns' cells, already escaped."""
+    (default: seconds since the first frame); `extra`: the custom columns' cells, already escaped;
+    `severity`: the frame's highest expert note (a sign in the first cell)."""
     number, rel, src, dst, proto, length, info, cls = row
     n = len(COLUMNS)
     cells = (str(number), f"{rel:.6f}" if time_text is None else time_text, src, dst, proto, str(length))
@@ -97,15 +123,18 @@ def row_text(
     # a Segment goes to the terminal as is: the Info text comes with its topics escaped
     # (mqtt.dissect.info); escaping again is a no-op that keeps any other text from the store safe
     line = " ".join(parts) + " " + escape(info)
-    if cls & CLS_MALFORMED:
-        line = "!" + line[1:]  # Wireshark marks malformed frames; the colour says it too
+    sign = mark(cls, severity)
+    if sign:
+        line = sign + line[1:]  # Wireshark marks malformed frames and expert notes; the colour says it too
     return line[:width].ljust(width)
 
 
-def row_style(cls: int, dark: bool) -> str:
+def row_style(cls: int, dark: bool, severity: int = 0) -> str:
     pal = PALETTE[dark]
-    if cls & CLS_MALFORMED:
+    if cls & CLS_MALFORMED or severity >= ERROR:
         return pal["malformed"]
+    if severity >= WARNING:
+        return pal["warning"]
     if cls == CLS_TCP_CONTROL:
         return pal["control"]
     if cls == CLS_TCP_DATA:
@@ -139,8 +168,8 @@ class PacketList(ScrollView, can_focus=True):
         Binding("k,up", "cursor_up", "Up", show=False),
         Binding("pagedown", "page_down", "Page down", show=False),
         Binding("pageup", "page_up", "Page up", show=False),
-        Binding("g,home", "first", "First packet", show=False),
-        Binding("G,end", "last", "Last packet", show=False),
+        Binding("g,home,ctrl+home", "first", "First packet", show=False),
+        Binding("G,end,ctrl+end", "last", "Last packet", show=False),
         Binding("right", "scroll_columns(8)", "Scroll right", show=False),
         Binding("left", "scroll_columns(-8)", "Scroll left", show=False),
     ]
@@ -238,6 +267,20 @@ class PacketList(ScrollView, can_focus=True):
         if lo < self.count:
             return lo  # the row itself, or the next displayed one after it
         return self.count - 1
+
+    def index_of(self, row: int) -> int:
+        """The display index of stored row `row`, or -1 when it is not displayed."""
+        d = self._display_index(row)
+        return d if d >= 0 and self.store_row(d) == row else -1
+
+    def select_row(self, row: int) -> bool:
+        """Select stored row `row` if it is displayed (a jump: tail mode ends)."""
+        d = self.index_of(row)
+        if d < 0:
+            return False
+        self._set_tail(False)
+        self._set_cursor(d)
+        return True
 
     def columns(self) -> tuple[int, ...]:
         store = self.store
@@ -369,11 +412,12 @@ class PacketList(ScrollView, can_focus=True):
         if strip is not None:
             self._cache.move_to_end(key)
             return strip
+        sev = self.store.severity(row)
         # made wider than the screen: its true length says how far right the list can scroll
-        text = row_text(self.store.row(row), width + x + 256, cols, self.time_text(d), self.cells.row(row))
+        text = row_text(self.store.row(row), width + x + 256, cols, self.time_text(d), self.cells.row(row), sev)
         self._longest = max(self._longest, len(text.rstrip()))
         text = text[x : x + width]
-        style = base + Style.parse(row_style(self.store.cls(row), dark))
+        style = base + Style.parse(row_style(self.store.cls(row), dark, sev))
         if selected:
             style = style + Style.parse(PALETTE[dark]["cursor" if self.has_focus else "cursor_blur"])
         strip = Strip([Segment(text, style)], width)

@@ -1,0 +1,156 @@
+"""A frame's highest expert severity, read from what dissection already holds (the packet list's marks).
+
+The store keeps one byte per row (sniffer.store.PacketStore.severity) so that the packet list can mark a row
+with an error or a warning even when the note sits in a collapsed subtree, without building any tree to draw
+the list. Notes come from four places, and each is read where it is cheap: the session layer's
+(`pdu.ann.notes`, `seg.session_notes`: severities in sniffer.session.fields ANALYSIS), TCP's analysis flags
+(`seg.analysis`, Wireshark's severities in sniffer.session.tree TCP_EXPERT), the pipeline's note on a TCP
+frame (`seg.note`, a Warning in the tree) and the MQTT dissector's own notes, which exist only in the tree.
+Building a PDU's tree costs more than dissecting its frame, so it is built only for PDUs whose shape may carry
+a note: the common quiet shapes (a PUBLISH with a plain topic and no properties, a bare acknowledgement, a
+ping) are recognised from the PDU's header alone, and the others are looked up by the bytes the notes depend
+on (a PUBLISH's topic and properties, not its packet id or payload), a device repeating its shapes.
+tests/test_ui_marks.py checks the result against the full tree of every frame of every capture in the corpus
+and every vector of the expert tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from sniffer.mqtt import constants as C
+from sniffer.mqtt.dissect import dissect
+from sniffer.mqtt.skim import Bad, varint
+from sniffer.session.fields import ANALYSIS
+from sniffer.session.tree import TCP_EXPERT
+
+NONE, CHAT, NOTE, WARNING, ERROR = 0, 1, 2, 3, 4
+LEVELS: Final = {"Chat": CHAT, "Note": NOTE, "Warning": WARNING, "Error": ERROR}
+NAMES: Final = {v: k for k, v in LEVELS.items()}
+
+_SESSION: Final = {key: LEVELS[sev] for key, (_label, sev, _group) in ANALYSIS.items()}
+_TCP: Final = {abbrev[len("tcp.analysis.") :]: LEVELS[sev] for abbrev, sev in TCP_EXPERT.items()}
+_ACKS: Final = {C.PUBACK: 0, C.PUBREC: 0, C.PUBCOMP: 0, C.PUBREL: 2}  # type -> its required header flags
+_BARE: Final = (C.PINGREQ, C.PINGRESP, C.DISCONNECT)
+_HAS_MSGID: Final = C.HAS_MSGID
+_CACHE_MAX = 4096
+# (type, flags, version, alias state, version inferred, bytes lost before, shape bytes) -> level of
+# the MQTT notes: a cache bounded by clearing, written by the one thread that stores frames
+_levels: dict[tuple[int, int, int, int, bool, bool, bytes], int] = {}
+
+
+def tree_level(root: Any) -> int:
+    """Highest severity of the notes in a subtree (a Node)."""
+    level = NONE
+    stack = [root]
+    while stack:
+        n = stack.pop()
+        if n.severity is not None:
+            level = max(level, LEVELS.get(n.severity, NONE))
+        stack.extend(n.children)
+    return level
+
+
+def _quiet(p: Any) -> bool:
+    """True when the MQTT dissector's tree of p surely holds no note (its shape is one of the common
+    note-free ones); False means: build the tree and look."""
+    t = p.msgtype
+    f = p.flags
+    hl = p.hdr_len
+    if p.remaining < 0 or not hl:
+        return False
+    if t == C.PUBLISH:
+        if f & 6 == 6 or f & 8 and not f & 6:  # QoS 3; DUP on QoS 0
+            return False
+        topic = p.topic
+        # wildcards, invalid UTF-8 (decoded as U+FFFD), U+0000, an alias: the tree decides
+        if not topic or p.alias_state or not topic.isprintable() or "+" in topic or "#" in topic or "\ufffd" in topic:
+            return False
+        if p.version == C.V5:  # properties may carry notes: quiet only without any
+            d = p.data
+            pos = hl + 2 + (d[hl] << 8 | d[hl + 1]) + (2 if f & 6 else 0)
+            return pos < len(d) and d[pos] == 0
+        return True
+    need = _ACKS.get(t)
+    if need is not None:
+        return f == need and p.remaining == 2  # (a v5 reason code or properties: the tree decides)
+    if t in _BARE:
+        return f == 0 and p.remaining == 0
+    return False
+
+
+def _shape(p: Any) -> bytes | None:
+    """The bytes of p the MQTT dissector's notes depend on (with the fixed header's type, flags and
+    version, and the alias state); None when not worth keeping (a CONNECT: one per connection)."""
+    t = p.msgtype
+    d = p.data
+    hl = p.hdr_len
+    if t == C.PUBLISH:
+        try:
+            end = hl + 2 + (d[hl] << 8 | d[hl + 1])
+            pos = end + 2 if p.flags & 6 else end  # the packet id changes every time, and has no note
+            if p.version != C.V5:
+                return bytes(d[hl:end])
+            n, after = varint(d, pos, len(d))
+            return bytes(d[hl:end]) + bytes(d[pos : after + n])
+        except (Bad, IndexError):
+            return None
+    if t in _HAS_MSGID:
+        return bytes(d[hl + 2 :])
+    if t == C.CONNECT or t < 0:
+        return None
+    return bytes(d[hl:])
+
+
+def _mqtt_level(p: Any) -> int:
+    """Highest severity of the notes in the MQTT tree of a well-formed PDU that is not quiet."""
+    shape = _shape(p)
+    if shape is None:
+        return tree_level(dissect(p, 0, 0))
+    key = (p.msgtype, p.flags, p.version, p.alias_state, p.version_inferred, p.lost_before > 0, shape)
+    level = _levels.get(key)
+    if level is None:
+        level = tree_level(dissect(p, 0, 0))
+        if len(_levels) >= _CACHE_MAX:
+            _levels.clear()
+        _levels[key] = level
+    return level
+
+
+def pdu_level(p: Any) -> int:
+    """Highest severity of the notes in the MQTT tree of PDU p and of its session annotation."""
+    level = NONE
+    if p.version_inferred and p.msgtype >= 0 and p.msgtype != C.CONNECT:
+        level = NOTE
+    if p.lost_before:
+        level = WARNING
+    if p.error is not None:
+        level = max(level, tree_level(dissect(p, 0, 0)))
+    elif not _quiet(p):
+        level = max(level, _mqtt_level(p))
+    ann = p.ann
+    if ann is not None and ann.notes:
+        for key, _msg in ann.notes:
+            level = max(level, _SESSION.get(key, NONE))
+    return level
+
+
+def _seg_level(seg: Any) -> int:
+    """Highest severity of the notes on a TCP frame: analysis flags, the pipeline's note, a connection's end."""
+    level = WARNING if seg.note else NONE
+    for name in seg.analysis:
+        level = max(level, _TCP.get(name, NONE))
+    for key, _msg in seg.session_notes:
+        level = max(level, _SESSION.get(key, NONE))  # ("client", id) is no note
+    return level
+
+
+def frame_level(frame: Any) -> int:
+    """Highest severity of every expert note in the frame's full tree (0: none)."""
+    seg = frame.seg
+    level = _seg_level(seg) if seg is not None and (seg.analysis or seg.note or seg.session_notes) else NONE
+    for p in frame.pdus:
+        pl = pdu_level(p)
+        if pl > level:
+            level = pl
+    return level
