@@ -155,7 +155,7 @@ def test_the_mark_never_hides_a_digit_of_the_number():
             number = int("9" * digits)
             cols = widths(width, 15, (digits, 8, 4))
             for severity in (ERROR, WARNING):
-                text = row_text((number, 1.5, "a", "b", "MQTT", 70, "Publish", 3), width, cols, severity)
+                text = row_text((number, 1.5, "a", "b", "MQTT", 70, "Publish", 3), width, cols, severity=severity)
                 assert text[0] in "!\u25b2" and text[1:].lstrip().startswith(str(number)), (width, digits, text)
 
 
