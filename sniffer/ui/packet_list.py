@@ -271,6 +271,15 @@ class PacketList(ScrollView, can_focus=True):
     def action_page_up(self) -> None:
         self.move(-max(self.scrollable_content_region.height - 1, 1))
 
+    def select_row(self, row: int) -> bool:
+        """Put the cursor on stored row `row`; False if the display (its filter) does not show it."""
+        d = self._display_index(row)
+        if d < 0 or self.store_row(d) != row:
+            return False
+        self._set_tail(False)
+        self._set_cursor(d)
+        return True
+
     def action_first(self) -> None:
         self._set_tail(False)
         self._set_cursor(0)

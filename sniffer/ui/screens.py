@@ -25,6 +25,8 @@ KEYS: list[tuple[str, str]] = [
     ("s", "reveal / mask secrets (passwords)"),
     ("w", "save displayed or all frames to pcapng"),
     ("t", "dark / light theme"),
+    ("F", "flow graph of the selected connection (Enter selects the frame)"),
+    ("i", "graphs: messages per second, acknowledgement times"),
     ("Ctrl+P", "command palette (every action)"),
     ("?", "this help"),
     ("q Ctrl+C", "quit (asks if a live capture is unsaved; Ctrl+Q and the palette too)"),
