@@ -139,11 +139,9 @@ class GraphsScreen(Screen[None]):
         plt.clear_data()
         plt.clear_figure()
         if counts:
-            xs = list(range(len(counts)))
-            if len(counts) <= 120:
-                plt.bar(xs, counts, width=0.6)
-            else:
-                plt.plot(xs, counts, marker="braille")
+            # a line, as Wireshark's I/O graph draws (plotext draws a zero-high bar as a full cell)
+            plt.plot(list(range(len(counts))), counts, marker="braille")
+            plt.ylim(0, max(counts))
             plt.xlabel("second of the capture")
         else:
             plt.title("no MQTT packets yet")
