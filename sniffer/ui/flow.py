@@ -303,7 +303,7 @@ class FlowScreen(Screen[int | None]):
     def _title(self) -> None:
         lines = self.flow_lines
         title = self.query_one("#flow-title", Static)
-        width = self.size.width or 80
+        width = self.graph.scrollable_content_region.width or self.size.width or 80  # as the arrows are drawn
         head = f"{'No.':>7} {'Time':>10} " + "client".ljust(ladder_width(width) - 6) + "broker Comment"
         self.query_one("#flow-header", Static).update(Text(head[:width]))
         if lines.stream < 0:
