@@ -63,7 +63,8 @@ class Capture:
         u = self.send(g, 0, m.connect("dev-2", 4), u + 1000, C.CONNECT, 0, conn=1)
         u = self.send(g, 1, m.connack(0), u + 3_000, C.CONNACK, 0, ack_of=self.last, conn=1)
         self.send(g, 0, m.pingreq(), u + 500_000, C.PINGREQ, 0, conn=1)
-        self.send(g, 1, m.pingresp(), u + 502_500, C.PINGRESP, 0, ack_of=u + 500_000, conn=1)
+        u = self.send(g, 1, m.pingresp(), u + 502_500, C.PINGRESP, 0, ack_of=u + 500_000, conn=1)
+        g.close(u + 1_000)  # FIN, FIN, ACK: frames after the connection's last PDU
         self.records = [(ts / 1e6, fr, len(fr), 1) for ts, fr in self.sink.frames_list]
 
     def send(self, flow, side, pdu, t, msgtype, msgid, topic=None, ack_of=None, conn=0) -> int:
@@ -141,6 +142,30 @@ def test_flow_arrows_ack_times_and_enter_selects_the_frame():
             await pilot.press("g", *["j"] * puback, "enter")
             await wait_for(pilot, lambda: not isinstance(app.screen, FlowScreen), what="the view to close")
             assert app.selected_row == number - 1
+
+    run(go())
+
+
+def test_flow_opens_on_the_selected_frames_arrow():
+    cap = Capture()
+
+    async def go():
+        app = make_app(cap.records, name="qos.pcap")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(app, pilot, len(cap.records))
+            pubrec = next(k for k, r in enumerate(cap.records) if r[1].endswith(m.pubrec(20)))
+            screen = await open_flow(app, pilot, pubrec)
+            graph = screen.query_one(FlowGraph)
+            assert graph.lines.rows[graph.cursor] == pubrec
+            await pilot.press("escape")
+            # the last frame is the second connection's closing ACK: the cursor goes to its last arrow
+            screen = await open_flow(app, pilot, len(cap.records) - 1)
+            graph = screen.query_one(FlowGraph)
+            assert len(graph.lines) == 4 and graph.cursor == 3
+            assert "PINGRESP" in graph.line_text(graph.cursor, 100)[0]
+            assert 'client "dev-2" (192.168.1.21:50001) ↔ broker 10.0.0.1:1883' in str(
+                screen.query_one("#flow-title").render()
+            )
 
     run(go())
 

@@ -15,6 +15,7 @@ backfill as answers arrive). Rules, as the packet list's (packet_list.py):
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_left
 from collections import OrderedDict
 from typing import Any
 
@@ -165,9 +166,9 @@ class FlowGraph(ScrollView, can_focus=True):
         self.grow()
         lines = self.lines
         if len(lines):
-            # on the arrow of the frame the view was opened from, or the first after it
-            at = next((k for k, r in enumerate(lines.rows) if r >= self._start_row), 0)
-            self.cursor = at
+            # on the arrow of the frame the view was opened from, else the next one (the last one
+            # when the view was opened from a frame after the connection's last PDU, its FIN say)
+            self.cursor = min(bisect_left(lines.rows, self._start_row), len(lines) - 1)
             self.call_after_refresh(self.scroll_to_cursor)
 
     def grow(self) -> bool:
