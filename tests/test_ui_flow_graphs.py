@@ -27,13 +27,14 @@ EVIL_TOPIC = "evil/\x1b[31m[bold]red"
 class Capture:
     """A generated capture and what the test knows of it: per PDU sent (time s, side, type, id)."""
 
-    def __init__(self, bulk: int = 0) -> None:
+    def __init__(self, bulk: int = 0, reconnect: bool = False) -> None:
         self.sink = FrameList()
         self.sent: list[tuple[float, int, int, int]] = []  # (time in s, side, msgtype, msgid) of connection 0
         self.acks: list[float] = []  # acknowledgement times the test chose (seconds)
         self.publishes: dict[str, list[float]] = {}  # topic -> times of its PUBLISHes
         self.pdu_times: list[float] = []  # every PDU of the capture
         self.last = 0
+        self.conn_pdus: dict[int, int] = {}  # connection -> PDUs sent on it
         f = TcpFlow(self.sink, CLIENT)
         t = f.open(T0)
         t = self.send(f, 0, m.connect("dev-1", 4), t + 1000, C.CONNECT, 0)
@@ -50,6 +51,10 @@ class Capture:
         rel = rec + 2_000
         t = self.send(f, 0, m.pubrel(20), rel, C.PUBREL, 20)
         t = self.send(f, 1, m.pubcomp(20), rel + 9_000, C.PUBCOMP, 20, ack_of=rel)
+        # two deliveries coalesced in one segment: two arrows from one frame
+        t = self.send(
+            f, 1, [m.publish("c/two", b"1"), m.publish("c/two", b"2")], t + 5_000, C.PUBLISH, -1, "c/two", n=2
+        )
         # a topic whose name carries an escape sequence and markup (QoS 0: no answer)
         t = self.send(f, 1, m.publish(EVIL_TOPIC, b"z"), t + 5_000, C.PUBLISH, -1, EVIL_TOPIC)
         for k in range(bulk):  # many QoS 1 flows, for scrolling
@@ -64,19 +69,27 @@ class Capture:
         u = self.send(g, 1, m.connack(0), u + 3_000, C.CONNACK, 0, ack_of=self.last, conn=1)
         self.send(g, 0, m.pingreq(), u + 500_000, C.PINGREQ, 0, conn=1)
         u = self.send(g, 1, m.pingresp(), u + 502_500, C.PINGRESP, 0, ack_of=u + 500_000, conn=1)
-        g.close(u + 1_000)  # FIN, FIN, ACK: frames after the connection's last PDU
+        u = g.close(u + 1_000)  # FIN, FIN, ACK: frames after the connection's last PDU
+        if reconnect:  # dev-1 again, on a new connection (client mode of the Flow view)
+            h = TcpFlow(self.sink, ("192.168.1.20", 50002))
+            v = h.open(u + 10_000)
+            v = self.send(h, 0, m.connect("dev-1", 4), v + 1000, C.CONNECT, 0, conn=2)
+            self.send(h, 1, m.connack(0), v + 2_000, C.CONNACK, 0, ack_of=self.last, conn=2)
         self.records = [(ts / 1e6, fr, len(fr), 1) for ts, fr in self.sink.frames_list]
 
-    def send(self, flow, side, pdu, t, msgtype, msgid, topic=None, ack_of=None, conn=0) -> int:
+    def send(self, flow, side, pdu, t, msgtype, msgid, topic=None, ack_of=None, conn=0, n=1) -> int:
+        """Send `pdu` (or n coalesced PDUs of one type) at t µs and note what the test knows of it."""
         secs = t / 1e6
         self.last = t  # the time of the PDU's frame
-        if conn == 0:
-            self.sent.append((secs, side, msgtype, msgid))
+        self.conn_pdus[conn] = self.conn_pdus.get(conn, 0) + n
+        for _ in range(n):
+            if conn == 0:
+                self.sent.append((secs, side, msgtype, msgid))
+            if topic is not None:
+                self.publishes.setdefault(topic, []).append(secs)
+            self.pdu_times.append(secs)
         if ack_of is not None:
             self.acks.append((t - ack_of) / 1e6)
-        if topic is not None:
-            self.publishes.setdefault(topic, []).append(secs)
-        self.pdu_times.append(secs)
         return flow.send(side, pdu, t, ack=False)
 
 
@@ -166,6 +179,28 @@ def test_flow_opens_on_the_selected_frames_arrow():
             assert 'client "dev-2" (192.168.1.21:50001) ↔ broker 10.0.0.1:1883' in str(
                 screen.query_one("#flow-title").render()
             )
+
+    run(go())
+
+
+def test_flow_of_a_client_spans_its_connections():
+    cap = Capture(reconnect=True)
+
+    async def go():
+        app = make_app(cap.records, name="reconnect.pcap")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(app, pilot, len(cap.records))
+            screen = await open_flow(app, pilot, 3)  # dev-1's first CONNECT
+            graph = screen.query_one(FlowGraph)
+            assert len(graph.lines) == cap.conn_pdus[0]
+            await pilot.press("c")
+            assert len(graph.lines) == cap.conn_pdus[0] + cap.conn_pdus[2]  # not dev-2's connection
+            title = str(screen.query_one("#flow-title").render())
+            assert 'client "dev-1"' in title and "2 connections (tcp.stream 0, 2)" in title
+            await pilot.press("end")
+            assert "[stream 2]" in graph.line_text(graph.cursor, 120)[0]
+            await pilot.press("c")
+            assert len(graph.lines) == cap.conn_pdus[0]
 
     run(go())
 

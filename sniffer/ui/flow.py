@@ -46,17 +46,27 @@ REFRESH = 0.5  # seconds between live updates (the issue: at most ~2x a second)
 
 
 class FlowLines:
-    """The arrows of one TCP connection: (stored row, PDU index in the frame) per line, found incrementally."""
+    """The arrows of one TCP connection, or of every connection of one client id: (stored row, PDU
+    index in the frame) per line, found incrementally from the store's columns."""
 
-    def __init__(self, store: Any, stream: int) -> None:
+    def __init__(self, store: Any, stream: int, client: str | None = None) -> None:
         self.store = store
         self.stream = stream
+        self.client = client  # set: every connection whose MQTT frames name this client id
         self.rows = array("I")
         self.pdu = array("H")
         self.scanned = 0  # stored rows looked at
+        # client mode: per stream, whether it is the client's (decided by its first MQTT frame that
+        # names a client: one frame rebuilt per connection)
+        self.mine: dict[int, bool] = {}
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    @property
+    def streams(self) -> list[int]:
+        """The connections shown."""
+        return [self.stream] if self.client is None else sorted(s for s, y in self.mine.items() if y)
 
     def _pdu_count(self, row: int) -> int:
         idx = self.store.index
@@ -70,19 +80,33 @@ class FlowLines:
             return len(self.store.frame(row).pdus)  # a malformed PDU among several: the frame says
         return 0
 
+    def _is_mine(self, stream: int, row: int) -> bool:
+        yes = self.mine.get(stream)
+        if yes is None:
+            pdus = self.store.frame(row).pdus
+            client = next((p.ann.client for p in pdus if p.ann is not None and p.ann.client is not None), None)
+            if client is None:
+                return False  # not known yet (a capture that starts mid-session): ask the next frame
+            yes = self.mine[stream] = client == self.client
+        return yes
+
     def update(self) -> bool:
         """Take the rows stored since the last call; True if lines were added."""
         store = self.store
         end = store.count
         start = self.scanned
-        if start >= end or self.stream < 0:
+        if start >= end or (self.stream < 0 and self.client is None):
             self.scanned = end
             return False
         before = len(self.rows)
         streams = store.column("stream")
         want = self.stream
+        client = self.client
         for i in range(start, end):
-            if streams[i] == want and (store.cls(i) & 0x3F) < CLS_TCP_CONTROL:
+            s = streams[i]
+            if (s == want or client is not None) and s >= 0 and (store.cls(i) & 0x3F) < CLS_TCP_CONTROL:
+                if client is not None and not self._is_mine(s, i):
+                    continue
                 for k in range(self._pdu_count(i)):
                     self.rows.append(i)
                     self.pdu.append(k)
@@ -163,8 +187,14 @@ class FlowGraph(ScrollView, can_focus=True):
         self._seen = -1  # store rows when the frames were last dropped
 
     def on_mount(self) -> None:
+        self.show_lines(self.lines)
+
+    def show_lines(self, lines: FlowLines) -> None:
+        """Show these arrows (a connection's, a client's), the cursor on the start row's arrow."""
+        self.lines = lines
+        self.cursor = -1
+        self._frames.clear()
         self.grow()
-        lines = self.lines
         if len(lines):
             # on the arrow of the frame the view was opened from, else the next one (the last one
             # when the view was opened from a frame after the connection's last PDU, its FIN say)
@@ -217,7 +247,8 @@ class FlowGraph(ScrollView, can_focus=True):
         a = p.ann
         direction = a.direction if a is not None else (f.seg.direction if f.seg is not None else 0)
         ladder = arrow(label(p), ladder_width(width), direction == 0)
-        text = f"{f.number:>7} {f.rel_ts:>10.6f} {ladder} {comment(p)}"
+        note = comment(p) if self.lines.client is None else f"[stream {f.stream}] {comment(p)}"
+        text = f"{f.number:>7} {f.rel_ts:>10.6f} {ladder} {note}"
         return text[:width].ljust(width), p.msgtype & 0x0F
 
     # -- cursor ------------------------------------------------------------------------------------
@@ -274,9 +305,10 @@ class FlowGraph(ScrollView, can_focus=True):
 
 
 class FlowScreen(Screen[int | None]):
-    """The Flow view of the connection of stored row `row`; dismissed with the stored row chosen (Enter)."""
+    """The Flow view of the connection (or, `c`, the client) of stored row `row`; dismissed with the
+    stored row chosen (Enter)."""
 
-    BINDINGS = [Binding("escape,q,F", "close", "Close")]
+    BINDINGS = [Binding("escape,q,F", "close", "Close"), Binding("c", "toggle_client", "Connection / client")]
     DEFAULT_CSS = """
     FlowScreen #flow-title { height: auto; background: $panel; padding: 0 1; }
     FlowScreen #flow-header { height: 1; text-style: bold; }
@@ -288,6 +320,7 @@ class FlowScreen(Screen[int | None]):
         self.row = row
         stream = store.stream(row) if 0 <= row < store.count else -1
         self.flow_lines = FlowLines(store, stream)
+        self.client: str | None = None  # the selected frame's client id, read when `c` asks for it
 
     def compose(self) -> ComposeResult:
         yield Static("", id="flow-title")
@@ -307,12 +340,19 @@ class FlowScreen(Screen[int | None]):
         width = self.graph.scrollable_content_region.width or self.size.width or 80  # as the arrows are drawn
         head = f"{'No.':>7} {'Time':>10} " + "client".ljust(ladder_width(width) - 6) + "broker Comment"
         self.query_one("#flow-header", Static).update(Text(head[:width]))
+        if lines.client is not None:
+            shown = lines.streams
+            out = Text(f'Flow of client "{escape(lines.client)}": ', style="bold")
+            out.append(f"{len(shown):,} connections (tcp.stream {', '.join(map(str, shown[:8]))}")
+            out.append(f"{', …' if len(shown) > 8 else ''}) · {len(lines):,} MQTT PDUs   c: this connection only")
+            title.update(out)
+            return
         if lines.stream < 0:
             title.update(Text("Flow: no TCP connection selected (select an MQTT frame, then F)"))
             return
         out = Text(f"Flow of tcp.stream == {lines.stream}: ", style="bold")
         client, broker = self._endpoints()
-        out.append(f"client {client} ↔ broker {broker} · {len(lines):,} MQTT PDUs")
+        out.append(f"client {client} ↔ broker {broker} · {len(lines):,} MQTT PDUs   c: all of the client's")
         title.update(out)
 
     def _endpoints(self) -> tuple[str, str]:
@@ -333,6 +373,21 @@ class FlowScreen(Screen[int | None]):
         if a is not None and a.client is not None:
             client = f'"{escape(a.client)}" ({client})'
         return client, broker
+
+    def action_toggle_client(self) -> None:
+        """Switch between the selected frame's connection and every connection of its client id."""
+        if self.flow_lines.client is not None:
+            self.flow_lines = FlowLines(self.store, self.flow_lines.stream)
+        else:
+            if self.client is None and 0 <= self.row < self.store.count:
+                pdus = self.store.frame(self.row).pdus
+                self.client = next((p.ann.client for p in pdus if p.ann is not None and p.ann.client), None)
+            if self.client is None:
+                self.notify("The selected frame names no client id (select an MQTT frame)", severity="warning")
+                return
+            self.flow_lines = FlowLines(self.store, self.flow_lines.stream, self.client)
+        self.graph.show_lines(self.flow_lines)
+        self._title()
 
     def _tick(self) -> None:
         if self.graph.grow():
