@@ -22,6 +22,7 @@ from tests.ui_helpers import make_app, palette_run, run, settle, wait_for
 T0 = 1_700_000_000_000_000  # µs
 CLIENT = ("192.168.1.20", 50000)
 EVIL_TOPIC = "evil/\x1b[31m[bold]red"
+DEMO_CLIENT = "GH-TH01-5C3A|securemode=3,signmethod=hmacsha1,timestamp=1716969600000|"  # the demo's device
 
 
 class Capture:
@@ -304,6 +305,54 @@ def test_rate_stat_headless_matches_the_frames():
     text = stat.render(0.0)
     assert f"median {middle(cap.acks):.6f}" in text and f"p95 {nearest_rank(cap.acks, 95):.6f}" in text
     assert "\x1b" not in RateStat(topic=EVIL_TOPIC).render(0.0)
+
+
+def stored(recs):
+    """A PacketStore fed by the real dissector (responses filled in by the tracker's backfill), as the UI's."""
+    from sniffer.store import PacketStore
+    from tests.ui_helpers import Dissector
+
+    d = Dissector()
+    d.tracker.record = True
+    store = PacketStore()
+    store.backfill = d.tracker.backfill
+    for n, (ts, data, ol, lt) in enumerate(recs, 1):
+        store.add(d.frame(n, ts, lt, data, ol))
+    return store
+
+
+def test_graphs_row_feeder_counts_what_the_frames_say():
+    """The Graphs view reads types and topics from the store's columns; the counts are those of
+    RateStat.frame on the rebuilt frames, in every scope (and split across live feeds)."""
+    from sniffer.ui.graphs import RowFeeder
+    from tests.ui_helpers import DEMO, records
+
+    cap = Capture(reconnect=True)
+    cases = ((cap.records, [(None, None), ("a/t", None), (EVIL_TOPIC, None), (None, "dev-1"), ("nope", None),
+                            (None, "nope")]),
+             (records(DEMO), [(None, None), (None, DEMO_CLIENT)]))  # fmt: skip
+    for recs, scopes in cases:
+        store = stored(recs)
+        for topic, client in scopes:
+            by_frames = RateStat(topic, client)
+            for i in range(store.count):
+                by_frames.frame(store.frame(i))
+            by_rows = RateStat(topic, client)
+            feeder = RowFeeder(store, by_rows)
+            half = store.count // 2
+            feeder.feed(0, half)
+            feeder.feed(half, store.count)
+            assert by_rows.per_second() == by_frames.per_second()
+            assert by_rows.per_second(True) == by_frames.per_second(True)
+            assert by_rows.ack_times() == by_frames.ack_times()
+    # and against the test's own times: the PUBLISHes of a/t per second, dev-1's acknowledgements
+    store = stored(cap.records)
+    stat = RateStat(topic="a/t")
+    RowFeeder(store, stat).feed(0, store.count)
+    assert stat.per_second() == per_second(cap.publishes["a/t"], cap.records[0][0])
+    stat = RateStat(client="dev-2")
+    RowFeeder(store, stat).feed(0, store.count)
+    assert [round(t, 6) for t in stat.ack_times()] == sorted(round(a, 6) for a in cap.acks[-3:-1])
 
 
 def test_views_open_on_an_empty_capture_and_from_palette_and_help():

@@ -4,7 +4,7 @@
 it from the store and a headless output could feed it later. It counts MQTT PDUs per whole second of
 capture time (`frame.time_relative`), all of them and PUBLISH only, optionally only those of one topic
 (PUBLISH) or one client (`mqtt.client`). The acknowledgement times are the `mqtt.time` of the
-responses listed in ACKS, kept by a `LatencyStat` (the `-z mqtt,latency` aggregator, not a copy of it).
+responses listed in ACKS (those only), kept in a `LatencyStat`'s columns (the `-z mqtt,latency` aggregator's).
 """
 
 from __future__ import annotations
@@ -37,29 +37,34 @@ class RateStat:
             counts.extend(array("I", bytes(4 * (k + 1 - len(counts)))))
         counts[k] += 1
 
+    # The two things counted, for frame() and for a feeder that reads them from elsewhere (the UI
+    # reads a stored row's PDU types and topics from the store's columns: sniffer.ui.graphs).
+    def pdu(self, rel_ts: float, msgtype: int) -> None:
+        """Count one PDU of type `msgtype` at `rel_ts` seconds into the capture (already in scope)."""
+        k = min(int(rel_ts), MAX_SECONDS) if rel_ts > 0 else 0  # (nan, a stamp before the first: second 0)
+        self._bin(self.all, k)
+        if msgtype == C.PUBLISH:
+            self._bin(self.publish, k)
+
+    def ack(self, msgtype: int, time: float) -> None:
+        """Keep the acknowledgement time (mqtt.time) of a response of type `msgtype` (ACKS only)."""
+        if msgtype in ACKS:
+            lat = self.latency
+            lat.times[lat.row_of[msgtype]].append(time)
+
     def frame(self, f: Frame) -> None:
-        pdus = f.pdus
-        if not pdus:
-            return
         rel = f.rel_ts
-        k = min(int(rel), MAX_SECONDS) if rel > 0 else 0  # (nan, a stamp before the first: second 0)
         client, topic = self.client, self.topic
-        lat = self.latency
-        for p in pdus:
+        for p in f.pdus:
             a = p.ann
             if client is not None and (a is None or a.client != client):
                 continue
             if a is not None and a.time >= 0:
                 # the acknowledgement times of everything (or of the client): a response does not
                 # carry its request's topic, so a topic does not narrow them
-                i = lat.row_of.get(p.msgtype)
-                if i is not None:
-                    lat.times[i].append(a.time)
-            if topic is not None and (p.msgtype != C.PUBLISH or p.topic != topic):
-                continue
-            self._bin(self.all, k)
-            if p.msgtype == C.PUBLISH:
-                self._bin(self.publish, k)
+                self.ack(p.msgtype, a.time)
+            if topic is None or (p.msgtype == C.PUBLISH and p.topic == topic):
+                self.pdu(rel, p.msgtype)
 
     # -- data ----------------------------------------------------------------------------------
     def per_second(self, publish_only: bool = False) -> list[int]:

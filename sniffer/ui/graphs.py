@@ -20,9 +20,10 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from sniffer.filter.index import MQ_COMPLEX, MQ_NPDU, MQ_TYPE
 from sniffer.mqtt import constants as C
 from sniffer.stats.layout import median, percentile
-from sniffer.stats.rates import RateStat
+from sniffer.stats.rates import ACKS, RateStat
 from sniffer.store import CLS_TCP_CONTROL
 from sniffer.textesc import escape
 
@@ -44,6 +45,65 @@ def ms(t: float | None) -> str:
     return "-" if t is None else f"{t * 1000:.3f} ms"
 
 
+class RowFeeder:
+    """Feeds a RateStat stored rows [start, end) without rebuilding most of their frames: the PDU types
+    and topics come from the store's columns (the display filter's index: sniffer.filter.index), the
+    time from its Time column. A frame is rebuilt only for what the columns do not hold: a response's
+    mqtt.time (ACKS), a malformed PDU (the frame path decides), and, counting one client's, the first
+    MQTT frame of each connection (its client id). What it counts is exactly what RateStat.frame counts
+    on the rebuilt frames (tests/test_ui_flow_graphs.py compares the two)."""
+
+    def __init__(self, store: Any, stat: RateStat) -> None:
+        self.store = store
+        self.stat = stat
+        self.client_of: dict[int, str] = {}  # tcp.stream -> its client id, once a frame names it
+
+    def _client(self, stream: int, row: int, read: Any) -> str | None:
+        c = self.client_of.get(stream)
+        if c is None:
+            pdus = read(row).pdus
+            c = next((p.ann.client for p in pdus if p.ann is not None and p.ann.client is not None), None)
+            if c is not None:
+                self.client_of[stream] = c
+        return c
+
+    def feed(self, start: int, end: int) -> None:
+        store, stat = self.store, self.stat
+        idx = store.index
+        mq, more, tcol = idx.mq, idx.more, idx.topic
+        streams = store.column("stream")
+        read = store.frame_reader()
+        client, topic = stat.client, stat.topic
+        tid = -1  # the topic's id in the index (-1: not seen yet, nothing matches)
+        if topic is not None and topic in idx.topics:
+            tid = idx.topics.index(topic, 1)
+        for i in range(start, end):
+            if (store.cls(i) & 0x3F) >= CLS_TCP_CONTROL:
+                continue
+            w = mq[i]
+            if not w & MQ_NPDU:
+                continue
+            if w & MQ_COMPLEX:
+                stat.frame(read(i))
+                continue
+            if client is not None and self._client(streams[i], i, read) != client:
+                continue
+            rel = store.rel_ts(i)
+            words = (w, 0, tcol[i], *more.get(i, ()))
+            acks = False
+            for k in range(0, len(words), 3):
+                t = words[k] & MQ_TYPE
+                if t in ACKS:
+                    acks = True
+                if topic is None or (t == C.PUBLISH and words[k + 2] == tid):
+                    stat.pdu(rel, t)
+            if acks:
+                for p in read(i).pdus:
+                    a = p.ann
+                    if a is not None and a.time >= 0 and (client is None or a.client == client):
+                        stat.ack(p.msgtype, a.time)
+
+
 class GraphsScreen(Screen[None]):
     BINDINGS = [
         Binding("escape,q,i", "close", "Close"),
@@ -62,6 +122,7 @@ class GraphsScreen(Screen[None]):
         self.scope = "all"
         self.publish_only = False
         self.stat = RateStat()
+        self.feeder: RowFeeder | None = None  # (worker thread) feeds self.stat
         self.fed = 0  # stored rows fed to self.stat
         self.busy = False
         # what the plots show: (per second all, per second PUBLISH, sorted ack times), set on the UI thread
@@ -89,11 +150,10 @@ class GraphsScreen(Screen[None]):
 
     @work(thread=True, exclusive=False, group="graphs")
     def _feed(self, stat: RateStat, start: int, end: int) -> None:
-        store = self.store
-        read = store.frame_reader()
-        for i in range(start, end):
-            if (store.cls(i) & 0x3F) < CLS_TCP_CONTROL:
-                stat.frame(read(i))
+        feeder = self.feeder
+        if feeder is None or feeder.stat is not stat:
+            feeder = self.feeder = RowFeeder(self.store, stat)
+        feeder.feed(start, end)
         snap = (stat.per_second(False), stat.per_second(True), stat.ack_times())
         self.app.call_from_thread(self._fed, stat, end, snap)
 
