@@ -384,11 +384,16 @@ class FlowScreen(Screen[int | None]):
         if self.flow_lines.client is not None:
             self.flow_lines = FlowLines(self.store, self.flow_lines.stream)
         else:
-            if self.client is None and 0 <= self.row < self.store.count:
+            # the client of the arrow under the cursor (the view may have been opened from a TCP
+            # segment, which names none), else of the selected frame
+            got = self.graph.pdu_at(self.graph.cursor) if self.graph.cursor >= 0 else None
+            if got is not None and got[1].ann is not None and got[1].ann.client is not None:
+                self.client = got[1].ann.client
+            elif self.client is None and 0 <= self.row < self.store.count:
                 pdus = self.store.frame(self.row).pdus
                 self.client = next((p.ann.client for p in pdus if p.ann is not None and p.ann.client), None)
             if self.client is None:
-                self.notify("The selected frame names no client id (select an MQTT frame)", severity="warning")
+                self.notify("This connection names no client id (no CONNECT captured)", severity="warning")
                 return
             self.flow_lines = FlowLines(self.store, self.flow_lines.stream, self.client)
         self.graph.show_lines(self.flow_lines)
