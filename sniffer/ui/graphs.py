@@ -28,6 +28,7 @@ from sniffer.store import CLS_TCP_CONTROL
 from sniffer.textesc import escape
 
 REFRESH = 0.5  # seconds between live updates
+BINS = 20  # of the acknowledgement-time histogram
 SCOPES = ("all", "topic", "client")
 
 
@@ -39,6 +40,16 @@ def scope_of(store: Any, row: int) -> tuple[str | None, str | None]:
     topic = next((p.topic for p in pdus if p.msgtype == C.PUBLISH and p.topic is not None), None)
     client = next((p.ann.client for p in pdus if p.ann is not None and p.ann.client is not None), None)
     return topic, client
+
+
+def histogram(times: list[float], bins: int) -> tuple[list[float], list[int]]:
+    """(bin centres, counts) of sorted `times` in `bins` equal bins from the least to the greatest."""
+    lo, hi = times[0], times[-1]
+    width = (hi - lo) / bins or 1e-6  # all equal: one narrow bin
+    counts = [0] * bins
+    for t in times:
+        counts[min(int((t - lo) / width), bins - 1)] += 1
+    return [lo + (k + 0.5) * width for k in range(bins)], counts
 
 
 def ms(t: float | None) -> str:
@@ -215,7 +226,9 @@ class GraphsScreen(Screen[None]):
         plt.clear_data()
         plt.clear_figure()
         if times:
-            plt.hist([t * 1000 for t in times], bins=20)
+            # binned here, drawn as bars: plotext's own hist draws an empty bin as a full cell
+            centres, counts = histogram(times, BINS)
+            plt.bar([round(c * 1000, 3) for c in centres], counts)
             plt.xlabel("ms")
         else:
             plt.title("no acknowledgements yet")
