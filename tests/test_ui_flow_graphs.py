@@ -28,7 +28,7 @@ DEMO_CLIENT = "GH-TH01-5C3A|securemode=3,signmethod=hmacsha1,timestamp=171696960
 class Capture:
     """A generated capture and what the test knows of it: per PDU sent (time s, side, type, id)."""
 
-    def __init__(self, bulk: int = 0, reconnect: bool = False) -> None:
+    def __init__(self, bulk: int = 0, reconnect: bool = False, second: str = "dev-2") -> None:
         self.sink = FrameList()
         self.sent: list[tuple[float, int, int, int]] = []  # (time in s, side, msgtype, msgid) of connection 0
         self.acks: list[float] = []  # acknowledgement times the test chose (seconds)
@@ -66,7 +66,7 @@ class Capture:
         # a second connection (another client), after the first
         g = TcpFlow(self.sink, ("192.168.1.21", 50001))
         u = g.open(t + 10_000)
-        u = self.send(g, 0, m.connect("dev-2", 4), u + 1000, C.CONNECT, 0, conn=1)
+        u = self.send(g, 0, m.connect(second, 4), u + 1000, C.CONNECT, 0, conn=1)
         u = self.send(g, 1, m.connack(0), u + 3_000, C.CONNACK, 0, ack_of=self.last, conn=1)
         self.send(g, 0, m.pingreq(), u + 500_000, C.PINGREQ, 0, conn=1)
         u = self.send(g, 1, m.pingresp(), u + 502_500, C.PINGRESP, 0, ack_of=u + 500_000, conn=1)
@@ -180,6 +180,37 @@ def test_flow_opens_on_the_selected_frames_arrow():
             assert 'client "dev-2" (192.168.1.21:50001) ↔ broker 10.0.0.1:1883' in str(
                 screen.query_one("#flow-title").render()
             )
+
+    run(go())
+
+
+def test_flow_title_escapes_the_client_id_and_hidden_frames_are_not_selected():
+    cap = Capture(second="\x1b[2J[red]evil\u202e")
+
+    async def go():
+        app = make_app(cap.records, name="evil.pcap")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(app, pilot, len(cap.records))
+            screen = await open_flow(app, pilot, len(cap.records) - 1)
+            title = str(screen.query_one("#flow-title").render())
+            assert 'client "\\033[2J[red]evil\\u202E"' in title and "\x1b" not in title and "\u202e" not in title
+            await pilot.press("escape")
+            # a display filter hides the PUBACKs: Enter on one leaves the selection and says why
+            await pilot.press("slash", *"mqtt.msgtype == 3", "enter")
+            await settle(app, pilot)
+            assert app.filter_text and 0 < app.plist.count < len(cap.records)
+            said = []
+            real = app.notify
+            app.notify = lambda message, **kw: said.append(message) or real(message, **kw)
+            before = app.selected_row
+            screen = await open_flow(app, pilot, before)
+            graph = screen.query_one(FlowGraph)
+            puback = next(k for k in range(len(graph.lines)) if "PUBACK" in graph.line_text(k, 120)[0])
+            graph.cursor = puback
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: not isinstance(app.screen, FlowScreen), what="the view to close")
+            assert app.selected_row == before
+            assert any("not displayed" in m for m in said)
 
     run(go())
 
