@@ -402,15 +402,21 @@ def test_views_open_on_an_empty_capture_and_from_palette_and_help():
             await pilot.pause(0.6)
             assert app.screen.data == ([], [], [])
             await pilot.press("escape")
+            await wait_for(pilot, lambda: not isinstance(app.screen, GraphsScreen), what="closed")
             await palette_run(pilot, "Flow graph")
             assert isinstance(app.screen, FlowScreen)
             await pilot.press("escape")
+            await wait_for(pilot, lambda: not isinstance(app.screen, FlowScreen), what="closed")
             await palette_run(pilot, "Graphs")
             assert isinstance(app.screen, GraphsScreen)
             await pilot.press("escape", "question_mark")
             await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="help")
             text = str(app.screen.query_one(".keys").query_one("Static").render())
             assert "flow graph" in text and "graphs" in text
+            # with the new keys the list scrolls, and the dialog still fits 80x24 with its last line
+            last = list(app.screen.query("Label"))[-1]
+            box = last.parent.region  # the dialog, its border included
+            assert "Esc closes" in str(last.render()) and box.bottom <= 24 and last.region.bottom <= box.bottom - 1
 
     run(go())
 

@@ -39,7 +39,7 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen { align: center middle; }
     HelpScreen > Vertical { width: 78; max-width: 100%; height: auto; max-height: 100%;
         border: round $accent; background: $surface; padding: 0 1; }
-    HelpScreen .keys { height: auto; }
+    HelpScreen .keys { height: auto; max-height: 75vh; }
     """
 
     def compose(self) -> ComposeResult:
