@@ -465,3 +465,57 @@ def test_graphs_snapshot_dark(snap_compare):
 
 def test_graphs_snapshot_light(snap_compare):
     assert snap_compare(make_app(), terminal_size=(100, 30), run_before=_graphs_snapshot("light"))
+
+
+# -- a real terminal, a live capture, a real broker -------------------------------------------------------
+def test_views_in_tmux_on_a_live_capture(tmp_path, root):
+    """`mqttsniff -i lo` in tmux while paho publishes QoS 1 and 2 through mosquitto: F draws the flow of
+    the selected connection, i the graphs, both from the frames as they arrive."""
+    import sys
+
+    import paho.mqtt.client as mqtt
+
+    from tests.capture_helpers import Tmux
+    from tests.conftest import REPO, require_tool, start_broker
+
+    require_tool("mosquitto")
+    with start_broker(tmp_path) as broker:
+        cmd = (f"cd {REPO} && PYTHONPATH={REPO} {sys.executable} -m sniffer -i lo -f 'tcp port {broker.port}'"
+               " ; echo EXITED $? ; sleep 30")  # fmt: skip
+        t = Tmux(cmd, name="flowgraphs", forbid=("Traceback",))
+        try:
+            t.wait_for(lambda s: "capturing" in s)
+            c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="tmux-flow", protocol=mqtt.MQTTv311)
+            c.connect("127.0.0.1", broker.port, keepalive=30)
+            c.loop_start()
+            for i in range(3):
+                c.publish("tmux/q2", f"m{i}", qos=2).wait_for_publish(5)
+                c.publish("tmux/q1", f"n{i}", qos=1).wait_for_publish(5)
+            t.wait_for(lambda s: "Publish Complete (id=5)" in s and "Publish Ack (id=6)" in s)
+            t.keys("g", "j", "j", "j")  # the CONNECT (after the handshake)
+            t.keys("F")
+            screen = t.wait_for(lambda s: 'client "tmux-flow"' in s and "PUBCOMP id=5" in s)
+            assert "PUBLISH q2 id=1" in screen and "PUBREC id=1" in screen and "PUBREL id=1" in screen
+            assert "PUBLISH q1 id=6" in screen and "PUBACK id=6" in screen
+            # the ack time on the PUBACK arrow, the flow time on the PUBCOMP
+            puback = next(ln for ln in screen.splitlines() if "PUBACK id=6" in ln)
+            assert " s" in puback.split("ack of", 1)[1]
+            assert "flow 0.0" in next(ln for ln in screen.splitlines() if "PUBCOMP id=5" in ln)
+            # live: a new PUBLISH appears in the open view
+            c.publish("tmux/q1", "late", qos=1).wait_for_publish(5)
+            t.wait_for(lambda s: "PUBACK id=7" in s)
+            t.keys("Escape")  # (alone: Escape and a key in one burst is the terminal's Alt+key)
+            t.wait_for(lambda s: "Flow of" not in s)
+            t.keys("i")
+            screen = t.wait_for(lambda s: "Acknowledgement times" in s and "p95" in s and "median -" not in s)
+            assert "MQTT packets per second" in screen
+            c.disconnect()
+            c.loop_stop()
+            t.keys("Escape")
+            t.wait_for(lambda s: "Acknowledgement times" not in s)
+            t.keys("q")
+            t.wait_for(lambda s: "not saved" in s)
+            t.keys("y")
+            assert "EXITED 0" in t.wait_for(lambda s: "EXITED" in s)
+        finally:
+            t.close()
