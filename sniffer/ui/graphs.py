@@ -212,6 +212,8 @@ class GraphsScreen(Screen[None]):
         if counts:
             # a line, as Wireshark's I/O graph draws (plotext draws a zero-high bar as a full cell)
             plt.plot(list(range(len(counts))), counts, marker="braille")
+            step = max(len(counts) // 5, 1)  # whole seconds as ticks, chosen here (as the histogram's)
+            plt.xticks(list(range(0, len(counts), step)))
             plt.ylim(0, max(counts))
             plt.xlabel("second of the capture")
         else:
@@ -228,7 +230,11 @@ class GraphsScreen(Screen[None]):
         if times:
             # binned here, drawn as bars: plotext's own hist draws an empty bin as a full cell
             centres, counts = histogram(times, BINS)
-            plt.bar([round(c * 1000, 3) for c in centres], counts)
+            xs = [round(c * 1000, 3) for c in centres]
+            plt.bar(xs, counts)
+            # ticks chosen here: plotext's own pick among 20 labels varied from one drawing to the next
+            marks = xs[:: max(len(xs) // 5, 1)]
+            plt.xticks(marks, [f"{x:g}" for x in marks])
             plt.xlabel("ms")
         else:
             plt.title("no acknowledgements yet")
