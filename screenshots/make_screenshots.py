@@ -67,12 +67,27 @@ async def help_screen(app, pilot) -> None:
     await pilot.press("question_mark")
 
 
+async def flow_graph(app, pilot) -> None:
+    await _to_publish(app, pilot)
+    await pilot.press("F")  # the device's connection, on its PUBLISH
+
+
+async def graphs(app, pilot) -> None:
+    await pilot.press("i")
+    for _ in range(200):  # the counts come from a worker thread
+        await pilot.pause(0.02)
+        if getattr(app.screen, "fed", 0) == app.store.count:
+            break
+
+
 SHOTS = {
     "main": main_screen,
     "publish-bytes": publish_bytes,
     "publish-json": publish_json,
     "filter-error": filter_error,
     "help": help_screen,
+    "flow": flow_graph,
+    "graphs": graphs,
 }
 
 

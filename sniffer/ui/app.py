@@ -105,6 +105,8 @@ class SnifferApp(workflow.WorkflowActions, App):
         Binding("w", "save", "Save", id="save"),
         Binding("ctrl+g", "goto_frame", "Go to frame", show=False, id="goto"),
         Binding("t", "toggle_theme", "Theme", show=False, id="theme"),
+        Binding("F", "flow_graph", "Flow", show=False, id="flow"),
+        Binding("i", "graphs", "Graphs", show=False, id="graphs"),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("q", "quit_app", "Quit", id="quit"),
         # every way out asks the same question as q (Textual's ctrl+c only shows a hint, its ctrl+q
@@ -124,6 +126,8 @@ class SnifferApp(workflow.WorkflowActions, App):
         "goto_frame": "Go to a frame by its number",
         "toggle_theme": "Switch between the dark and the light theme",
         "help": "Show the keys",
+        "flow_graph": "Flow graph of the selected frame's connection: an arrow per MQTT packet",
+        "graphs": "Graphs: MQTT messages per second and acknowledgement times",
         "quit_app": "Quit (asks first when a live capture has unsaved frames)",
         **workflow.DESCRIPTIONS,
     }
@@ -514,6 +518,23 @@ class SnifferApp(workflow.WorkflowActions, App):
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
         self.plist.invalidate()
         self.hexv.refresh()
+
+    def action_flow_graph(self) -> None:
+        """The Flow view of the selected frame's connection; Enter there selects that frame here."""
+        from sniffer.ui.flow import FlowScreen
+
+        self.push_screen(FlowScreen(self.store, self.plist.selected_row), self.select_stored_row)
+
+    def action_graphs(self) -> None:
+        """The Graphs view (messages per second, acknowledgement times)."""
+        from sniffer.ui.graphs import GraphsScreen
+
+        self.push_screen(GraphsScreen(self.store, self.plist.selected_row))
+
+    def select_stored_row(self, row: int | None) -> None:
+        """Select stored row `row` in the packet list (a view's Enter); say so if the filter hides it."""
+        if row is not None and not self.plist.select_row(row):
+            self.notify(f"Frame {row + 1} is not displayed (display filter)", severity="warning")
 
     def action_help(self) -> None:
         """Show the keys."""

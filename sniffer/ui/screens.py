@@ -30,6 +30,8 @@ KEYS: list[tuple[str, str]] = [
     ("w", "save displayed or all frames to pcapng"),
     ("t", "dark / light theme"),
     *WORKFLOW_KEYS,
+    ("F", "flow graph of the selected connection (Enter selects the frame)"),
+    ("i", "graphs: messages per second, acknowledgement times"),
     ("Ctrl+P", "command palette (every action)"),
     ("?", "this help"),
     ("q Ctrl+C", "quit (asks if a live capture is unsaved; Ctrl+Q and the palette too)"),
@@ -42,7 +44,7 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen { align: center middle; }
     HelpScreen > Vertical { width: 78; max-width: 100%; height: auto; max-height: 100%;
         border: round $accent; background: $surface; padding: 0 1; }
-    HelpScreen .keys { height: auto; }
+    HelpScreen .keys { height: auto; max-height: 75vh; }
     """
 
     def compose(self) -> ComposeResult:
