@@ -31,6 +31,11 @@ from sniffer.ui.hexview import HexView
 from sniffer.ui.loader import Loader
 from sniffer.ui.packet_list import ListHeader, PacketList
 from sniffer.ui.screens import HelpScreen, QuitScreen, SaveScreen
+from sniffer.ui.session_model import SessionModel
+from sniffer.ui.views_clients import ClientsView
+from sniffer.ui.views_common import SessionView
+from sniffer.ui.views_expert import ExpertView
+from sniffer.ui.views_topics import TopicsView
 
 
 class FieldSuggester(Suggester):
@@ -82,6 +87,9 @@ class SnifferApp(App):
         Binding("s", "toggle_secrets", "Secrets", show=False, id="secrets"),
         Binding("w", "save", "Save", id="save"),
         Binding("t", "toggle_theme", "Theme", show=False, id="theme"),
+        Binding("c", "clients", "Clients", show=False, id="clients"),
+        Binding("o", "topics", "Topics", show=False, id="topics"),
+        Binding("e", "expert", "Expert info", show=False, id="expert"),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("q", "quit_app", "Quit", id="quit"),
         # every way out asks the same question as q (Textual's ctrl+c only shows a hint, its ctrl+q
@@ -98,6 +106,9 @@ class SnifferApp(App):
         "toggle_secrets": "Reveal or mask secret fields (passwords)",
         "save": "Save the displayed frames or all frames to a pcapng file",
         "toggle_theme": "Switch between the dark and the light theme",
+        "clients": "Clients: one row per MQTT connection, its state, traffic and unacknowledged messages",
+        "topics": "Topics: the topic tree from the wire, counts, rates, last payloads, publishers, subscribers",
+        "expert": "Expert information: the notes by severity and group, with their frames",
         "help": "Show the keys",
         "quit_app": "Quit (asks first when a live capture has unsaved frames)",
     }
@@ -119,6 +130,8 @@ class SnifferApp(App):
             tracker.record = True
             self.store.backfill = tracker.backfill
         self.loader = Loader(source, self.store, dissector, self._notify_loaded)
+        self.sessions = SessionModel()  # what the Clients, Topics and Expert views show
+        self.loader.sessions = self.sessions
         self._loaded_pending = False
         self.paused = False
         self.show_secrets = show_secrets
@@ -427,6 +440,42 @@ class SnifferApp(App):
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
         self.plist.invalidate()
         self.hexv.refresh()
+
+    # -- session views -----------------------------------------------------------------------
+    def _open_view(self, view: type[SessionView]) -> None:
+        if isinstance(self.screen, SessionView):
+            self.pop_screen()  # one view at a time: c, o, e switch between them
+        self.push_screen(view(self.sessions))
+
+    def action_clients(self) -> None:
+        """Open the Clients view."""
+        self._open_view(ClientsView)
+
+    def action_topics(self) -> None:
+        """Open the Topics view."""
+        self._open_view(TopicsView)
+
+    def action_expert(self) -> None:
+        """Open the Expert Information view."""
+        self._open_view(ExpertView)
+
+    def filter_to(self, text: str) -> None:
+        """Apply `text` as the display filter, shown in the bar (a view's Enter)."""
+        self.filter_bar.value = text
+        self.apply_filter(text)
+        self.plist.focus()
+
+    def go_to_frame(self, number: int) -> None:
+        """Select frame `number` in the packet list, clearing the display filter if it hides the frame."""
+        row = number - 1
+        if not self.plist.select_store_row(row):
+            self.filter_bar.value = ""
+            self.apply_filter("")
+            if not self.plist.select_store_row(row):
+                self.notify(f"Frame {number} is not loaded", severity="warning")
+                return
+            self.notify(f"Display filter cleared to show frame {number}")
+        self.plist.focus()
 
     def action_help(self) -> None:
         """Show the keys."""

@@ -255,6 +255,15 @@ class PacketList(ScrollView, can_focus=True):
         if tail:
             self.new_since = 0
 
+    def select_store_row(self, row: int) -> bool:
+        """Put the cursor on stored row `row`; False (and nothing moves) when it is not displayed."""
+        d = self._display_index(row)
+        if d < 0 or self.store_row(d) != row:
+            return False
+        self._set_cursor(d)
+        self._set_tail(d == self.count - 1)
+        return True
+
     def move(self, delta: int) -> None:
         self._set_cursor(self.cursor + delta if self.cursor >= 0 else 0)
         self._set_tail(self.cursor == self.count - 1)

@@ -1,0 +1,143 @@
+"""The Topics view (key o): the topic tree as seen on the wire (sniffer.stats.topics), each level
+with its message count, rate, retained flag and last payload; a side pane names the publishers and
+the subscribers whose filters match. Enter filters the packet list to the topic (and below it)."""
+
+from __future__ import annotations
+
+import re
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Static, Tree
+from textual.widgets.tree import TreeNode
+
+from sniffer.stats.topics import TopicInfo
+from sniffer.ui.views_common import SessionView, filter_literal, preview, wire
+
+
+def topic_filter(info: TopicInfo) -> str:
+    """The display filter for a node: exactly its topic for a leaf, else it and everything below it."""
+    if info.leaf:
+        return f"mqtt.topic == {filter_literal(info.topic)}"
+    if "+" in info.topic or "#" in info.topic:
+        # levels from the wire that are wildcards themselves (a broken publisher): topic_match would
+        # read them as wildcards, so match the prefix exactly, case-sensitively
+        prefix = filter_literal("(?-i)^" + re.escape(info.topic + "/"))
+        return f"mqtt.topic == {filter_literal(info.topic)} || mqtt.topic matches {prefix}"
+    return f"topic_match(mqtt.topic, {filter_literal(info.topic + '/#')})"
+
+
+def label(info: TopicInfo, duration: float) -> Text:
+    out = Text()
+    out.append_text(wire(info.level))
+    if info.own:
+        out.stylize("bold")
+    rate = f"{info.count / duration:.2f}/s" if duration > 0 else "-/s"
+    out.append(f"  {info.count} msgs · {rate}", style="dim")
+    if info.retained:
+        out.append(" · R", style="yellow")
+    if info.own:
+        out.append("  ")
+        out.append(preview(info.last), style="italic")
+    return out
+
+
+def names(items: tuple[str, ...]) -> Text:
+    if not items:
+        return Text("none seen", style="dim")
+    out = Text()
+    for i, n in enumerate(items):
+        if i:
+            out.append(", ")
+        out.append_text(wire(n))
+    return out
+
+
+def details(info: TopicInfo, duration: float) -> Text:
+    out = Text()
+    out.append("Topic  ", style="bold")
+    out.append_text(wire(info.topic))
+    rate = f"{info.count / duration:.3f}/s" if duration > 0 else "-"
+    out.append(f"\nMessages  {info.count} ({info.own} on exactly this topic)\nPayload bytes  {info.bytes}"
+               f"\nRate  {rate}\nRetained  {info.retained}\n")  # fmt: skip
+    if info.own:
+        out.append("Last payload  ", style="bold")
+        out.append(preview(info.last, 64))
+        out.append("\nPublishers  ", style="bold")
+        out.append_text(names(info.publishers))
+        out.append("\nSubscribers  ", style="bold")
+        out.append_text(names(info.subscribers))
+    out.append("\n\nEnter filters: ", style="dim")
+    out.append(topic_filter(info), style="dim")
+    return out
+
+
+class TopicsView(SessionView):
+    TITLE = "Topics"
+    HINT = "Enter: show this topic's packets (and below) · Space: open/close · Esc: back"
+    DEFAULT_CSS = """
+    TopicsView Horizontal { height: 1fr; }
+    TopicsView #topics { width: 3fr; }
+    TopicsView #topic-info { width: 2fr; border-left: vkey $primary 50%; padding: 0 1; }
+    """
+
+    def __init__(self, model) -> None:
+        super().__init__(model)
+        self.by_topic: dict[str, TreeNode[TopicInfo]] = {}
+        self.duration = 0.0
+
+    def body(self) -> ComposeResult:
+        tree: Tree[TopicInfo] = Tree("Topics", id="topics")
+        tree.show_root = False
+        tree.auto_expand = False  # Enter filters; Space opens and closes
+        with Horizontal():
+            yield tree
+            with VerticalScroll(id="topic-info"):
+                yield Static("", id="topic-text")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one(Tree).focus()
+
+    def redraw(self) -> str:
+        nodes = self.model.topics()
+        self.duration = self.model.duration()
+        tree: Tree[TopicInfo] = self.query_one(Tree)
+        by_topic = self.by_topic
+        # nodes come parents first, so a node's parent is always placed before it
+        for info in nodes:
+            tn = by_topic.get(info.topic)
+            if tn is None:
+                parent = tree.root if info.depth == 0 else by_topic[info.topic.rsplit("/", 1)[0]]
+                parent.allow_expand = True
+                tn = by_topic[info.topic] = parent.add(
+                    label(info, self.duration), data=info, expand=info.depth == 0, allow_expand=False
+                )
+            else:
+                tn.set_label(label(info, self.duration))
+                tn.data = info
+        if tree.cursor_node is None and tree.root.children:
+            tree.cursor_line = 0
+        self._show(tree.cursor_node)
+        published = sum(1 for n in nodes if n.own)
+        total = sum(n.count for n in nodes if n.depth == 0)
+        return f"Topics: {published} topics published, {total} PUBLISH messages, {len(nodes)} tree nodes"
+
+    def _show(self, tn: TreeNode[TopicInfo] | None) -> None:
+        text = self.query_one("#topic-text", Static)
+        info = tn.data if tn is not None else None
+        text.update(details(info, self.duration) if info is not None else Text("No PUBLISH seen yet", style="dim"))
+
+    @on(Tree.NodeHighlighted, "#topics")
+    def _highlighted(self, event: Tree.NodeHighlighted) -> None:
+        self._show(event.node)
+
+    @on(Tree.NodeSelected, "#topics")
+    def _chosen(self, event: Tree.NodeSelected) -> None:
+        info = event.node.data
+        if info is None:
+            return
+        self.dismiss(None)
+        self.app.filter_to(topic_filter(info))  # type: ignore[attr-defined]
