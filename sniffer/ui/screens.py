@@ -25,7 +25,7 @@ KEYS: list[tuple[str, str]] = [
     ("s", "reveal / mask secrets (passwords)"),
     ("w", "save displayed or all frames to pcapng"),
     ("t", "dark / light theme"),
-    ("c o e", "Clients / Topics / Expert information views (Enter: filter or jump)"),
+    ("c o e", "Clients / Topics / Expert information views"),
     ("Ctrl+P", "command palette (every action)"),
     ("?", "this help"),
     ("q Ctrl+C", "quit (asks if a live capture is unsaved; Ctrl+Q and the palette too)"),
