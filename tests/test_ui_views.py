@@ -311,9 +311,12 @@ def test_views_update_live_and_are_in_the_palette_and_help():
             await wait_for(pilot, lambda: isinstance(app.screen, ClientsView), what="the Clients view")
             table = app.screen.query_one(DataTable)
             before = table.row_count
-            assert before < 5
+            assert 0 < before < 5 and str(table.get_row("0")[2]) == "connected"
             app.source.push(RECORDS[20:])
             await wait_for(pilot, lambda: table.row_count == 5, what="the new connections in the view")
+            # a row already shown changes in place: dev-1's connection ends with the last frames
+            state = [str(c.label) for c in table.ordered_columns].index("State")
+            await wait_for(pilot, lambda: "keep-alive expired" in str(table.get_row("0")[state]), what="dev-1 ended")
             await palette_run(pilot, "Topics")  # from one view to the next: one view on the stack
             await wait_for(pilot, lambda: isinstance(app.screen, TopicsView), what="the Topics view")
             assert len(app.screen_stack) == 2

@@ -57,6 +57,11 @@ class ExpertStat:
         self.by_key: dict[Key, list[tuple[int, str]]] = {}
 
     def frame(self, f: Frame) -> None:
+        self.add(f.number, self.notes_in(f))
+
+    @staticmethod
+    def notes_in(f: Frame) -> list[tuple[str, str, str, str, str]]:
+        """The notes of one frame (reads the frame only: the UI's loader calls it outside its lock)."""
         # Below MQTT only TCP puts notes in the tree, and only where its Seg says so (analysis flags,
         # a connection closed inside a PDU); the rest come with the MQTT nodes and the session's
         # close notes. So a frame builds the tree it may have notes in, and most build none.
@@ -66,10 +71,14 @@ class ExpertStat:
         elif f.pdus or seg is not None and seg.session_notes:
             nodes = f.tree(("mqtt",))
         else:
-            return
-        for sev, grp, proto, summary, msg in notes_of(nodes):
-            self.notes.append((f.number, sev, grp, proto, summary, msg))
-            self.by_key.setdefault((sev, grp, proto, summary), []).append((f.number, msg))
+            return []
+        return notes_of(nodes)
+
+    def add(self, number: int, notes: list[tuple[str, str, str, str, str]]) -> None:
+        """Count the notes of frame `number` (from notes_in)."""
+        for sev, grp, proto, summary, msg in notes:
+            self.notes.append((number, sev, grp, proto, summary, msg))
+            self.by_key.setdefault((sev, grp, proto, summary), []).append((number, msg))
 
     def groups(self, limit: int = 0) -> list[tuple[Key, int, list[tuple[int, str]]]]:
         """Every kind of note: (key, how many, its first `limit` (frame, message) pairs, copied), most

@@ -30,8 +30,12 @@ class SessionModel:
         self.last_ts = 0.0
 
     def feed(self, frames: Iterable[Frame]) -> None:
-        """The loader thread, after each stored batch."""
-        clients, topics, expert = self.clients_stat.frame, self.topics_stat.frame, self.expert_stat.frame
+        """The loader thread, after each stored batch. The expert notes need the frames' trees, the
+        costly part: they are read before taking the lock, so the UI never waits for them."""
+        frames = list(frames)
+        notes_in = self.expert_stat.notes_in
+        notes = [(f.number, n) for f in frames for n in (notes_in(f),) if n]
+        clients, topics, add = self.clients_stat.frame, self.topics_stat.frame, self.expert_stat.add
         with self.lock:
             for f in frames:
                 if self.first_ts is None:
@@ -39,7 +43,8 @@ class SessionModel:
                 self.last_ts = f.ts
                 clients(f)
                 topics(f)
-                expert(f)
+            for number, n in notes:
+                add(number, n)
             self.version += 1
 
     def duration(self) -> float:

@@ -71,18 +71,22 @@ class ClientsView(SessionView):
         conns = self.model.clients()
         t0 = self.model.first_ts or 0.0
         table = self.query_one(DataTable)
-        keep = table.cursor_row
-        key = None
-        if 0 <= keep < table.row_count:
-            key = table.coordinate_to_cell_key((keep, 0)).row_key
-        table.clear()
-        self.conns = {str(c.stream): c for c in conns}
+        keys = list(table.columns)
+        shown = self.conns
+        # in place: new connections are appended, changed ones get their changed cells (a live
+        # capture changes a few rows between two redraws; rebuilding all would cost every row)
         for c in conns:
-            table.add_row(*row(c, t0), key=str(c.stream))
-        if key is not None and key in table.rows:
-            table.move_cursor(row=table.get_row_index(key), animate=False)
-        elif conns:
-            table.move_cursor(row=min(keep, len(conns) - 1) if keep >= 0 else 0, animate=False)
+            key = str(c.stream)
+            old = shown.get(key)
+            if old is None:
+                table.add_row(*row(c, t0), key=key)
+            elif old != c:
+                for col, (was, now) in enumerate(zip(row(old, t0), row(c, t0), strict=True)):
+                    if was != now:
+                        table.update_cell(key, keys[col], now)
+            shown[key] = c
+        if 0 <= table.cursor_row < table.row_count:  # the line under the table follows its row's changes
+            self._describe(table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value)
         clients = {c.client for c in conns if c.client is not None}
         open_ = sum(1 for c in conns if not c.ended)
         unacked = sum(c.unacked for c in conns)
@@ -90,7 +94,10 @@ class ClientsView(SessionView):
 
     @on(DataTable.RowHighlighted)
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
-        c = self.conns.get(event.row_key.value or "")
+        self._describe(event.row_key.value)
+
+    def _describe(self, key: str | None) -> None:
+        c = self.conns.get(key or "")
         self.query_one("#client-info", Static).update(describe(c) if c is not None else "")
 
     @on(DataTable.RowSelected)
