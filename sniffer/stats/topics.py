@@ -9,6 +9,7 @@ rules, sniffer.filter.topic). Memory: one node per distinct topic level.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 from sniffer.filter.topic import check_filter, compile_topic_filter
@@ -81,6 +82,10 @@ class TopicsStat:
     def __init__(self) -> None:
         self.root = _Node()
         self.filters: dict[str, set[str]] = {}  # subscriber client id -> its topic filters
+        # topic filter -> the client ids that subscribed with it: a topic is matched against each
+        # distinct filter once (many clients share a few filters), not once per client
+        self.by_filter: dict[str, set[str]] = {}
+        self.compiled: dict[str, Callable[[str], bool] | None] = {}  # topic filter -> its matcher, None if invalid
 
     def frame(self, f: Frame) -> None:
         for p in f.pdus:
@@ -109,15 +114,18 @@ class TopicsStat:
             elif t == C.SUBSCRIBE and p.error is None:
                 a = p.ann
                 if a is not None and a.direction == 0 and a.client is not None:
-                    self.filters.setdefault(a.client, set()).update(flt for flt, _q in filters_of(p))
+                    for flt, _q in filters_of(p):
+                        self.filters.setdefault(a.client, set()).add(flt)
+                        self.by_filter.setdefault(flt, set()).add(a.client)
 
     def nodes(self) -> list[TopicInfo]:
         """Every node of the tree, depth-first in name order (what render() and the UI's Topics view
         show); a topic that was itself published names its publishers and matching subscribers."""
-        matchers = [
-            (client, [compile_topic_filter(flt) for flt in flts if check_filter(flt) is None])
-            for client, flts in self.filters.items()
-        ]
+        compiled = self.compiled
+        for flt in self.by_filter:
+            if flt not in compiled:
+                compiled[flt] = compile_topic_filter(flt) if check_filter(flt) is None else None
+        matchers = [(m, self.by_filter[flt]) for flt, m in compiled.items() if m is not None]
         out: list[TopicInfo] = []
         # depth-first with a stack: a topic from the wire may have thousands of levels
         stack = [(self.root.children[n], n, n, 0) for n in sorted(self.root.children, reverse=True)]
@@ -127,7 +135,7 @@ class TopicsStat:
             subs: tuple[str, ...] = ()
             if node.own:
                 pubs = tuple(sorted(node.publishers))
-                subs = tuple(sorted(c for c, ms in matchers if any(m(topic) for m in ms)))
+                subs = tuple(sorted({c for m, clients in matchers if m(topic) for c in clients}))
             out.append(TopicInfo(topic, level, depth, node.count, node.bytes, node.retained, node.own, pubs, subs,
                                  node.last, not node.children))  # fmt: skip
             for name in sorted(node.children, reverse=True):
