@@ -9,6 +9,7 @@ filter engine), never from the UI.
 
 from __future__ import annotations
 
+from rich.style import Style
 from rich.text import Text
 from textual.widgets import DataTable, Static, Tree
 
@@ -114,6 +115,11 @@ def node_of(tree: Tree, pred):
     raise AssertionError("no such node")
 
 
+def shown(tree: Tree, node) -> Text:
+    """The node's line as the tree draws it."""
+    return tree.render_label(node, Style(), Style())
+
+
 def reveal(node) -> None:
     """Open the node's ancestors, so the tree's cursor can reach it."""
     parent = node.parent
@@ -179,7 +185,7 @@ def test_topics_view_tree_subscribers_and_enter_filters_the_topic():
             assert door.retained == 1 and door.subscribers == ()  # home/+/temp does not match it
             home = view.by_topic["home"].data
             assert home.count == 2 and not home.leaf
-            assert "21.5" in str(view.by_topic["home/kitchen/temp"].label)
+            assert "21.5" in shown(tree, view.by_topic["home/kitchen/temp"]).plain
             # the side pane follows the cursor
             reveal(view.by_topic["home/kitchen/temp"])
             await pilot.pause()
@@ -274,9 +280,12 @@ def test_hostile_client_id_topic_and_payload_are_shown_escaped():
             await pilot.press("escape")
             view = await open_view(app, pilot, "o", TopicsView)
             node = view.by_topic[HOSTILE_TOPIC]
-            assert node.label.plain.startswith("[blink reverse]room\\033[2Jx\\u202E  ")
-            assert escape(HOSTILE_PAYLOAD.decode()) in node.label.plain  # "[b]p[/b]\033[31m", literal
-            assert not any(w in str(s.style) for s in node.label.spans for w in ("blink", "reverse"))
+            text = shown(view.query_one(Tree), node)
+            assert text.plain.startswith("[blink reverse]room\\033[2Jx\\u202E  ")
+            assert escape(HOSTILE_PAYLOAD.decode()) in text.plain  # "[b]p[/b]\033[31m", literal
+            assert not any(w in str(s.style) for s in text.spans for w in ("blink", "reverse"))
+            line = "\n".join(view.query_one(Tree).render_line(y).text for y in range(4))
+            assert "\x1b" not in line and "[blink reverse]room\\033[2J" in line
             # Enter: the filter names the topic with escapes only (no control character in the bar),
             # and it matches exactly the hostile PUBLISH
             view.query_one(Tree).move_cursor(node)

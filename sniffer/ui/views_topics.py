@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+from rich.style import Style
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -74,6 +75,32 @@ def details(info: TopicInfo, duration: float) -> Text:
     return out
 
 
+TOGGLE = Style.from_meta({"toggle": True})  # a click on the icon opens or closes the node, as in Tree
+
+
+class TopicTree(Tree[TopicInfo]):
+    """A Tree whose labels are made from each node's TopicInfo when drawn: a refresh swaps the nodes'
+    data and redraws, and only the lines on screen are formatted (set_label on every node of a
+    large tree cost more than the rest of the refresh)."""
+
+    duration = 0.0
+
+    def render_label(self, node: TreeNode[TopicInfo], base_style: Style, style: Style) -> Text:
+        info = node.data
+        if info is None:
+            return super().render_label(node, base_style, style)
+        text = label(info, self.duration)
+        text.stylize(style)
+        if node.allow_expand:
+            icon = self.ICON_NODE_EXPANDED if node.is_expanded else self.ICON_NODE
+            return Text.assemble((icon, base_style + TOGGLE), text)
+        return text
+
+    def relabel(self) -> None:
+        """The nodes' data changed: draw every line again."""
+        self._invalidate()
+
+
 class TopicsView(SessionView):
     TITLE = "Topics"
     HINT = "Enter: show this topic's packets (and below) · Space: open/close · Esc: back"
@@ -89,7 +116,7 @@ class TopicsView(SessionView):
         self.duration = 0.0
 
     def body(self) -> ComposeResult:
-        tree: Tree[TopicInfo] = Tree("Topics", id="topics")
+        tree = TopicTree("Topics", id="topics")
         tree.show_root = False
         tree.auto_expand = False  # Enter filters; Space opens and closes
         with Horizontal():
@@ -104,7 +131,8 @@ class TopicsView(SessionView):
     def redraw(self) -> str:
         nodes = self.model.topics()
         self.duration = self.model.duration()
-        tree: Tree[TopicInfo] = self.query_one(Tree)
+        tree = self.query_one(TopicTree)
+        tree.duration = self.duration
         by_topic = self.by_topic
         # nodes come parents first, so a node's parent is always placed before it
         for info in nodes:
@@ -112,12 +140,13 @@ class TopicsView(SessionView):
             if tn is None:
                 parent = tree.root if info.depth == 0 else by_topic[info.topic.rsplit("/", 1)[0]]
                 parent.allow_expand = True
+                # the label is drawn from the data (TopicTree.render_label); the level is kept for searches
                 tn = by_topic[info.topic] = parent.add(
-                    label(info, self.duration), data=info, expand=info.depth == 0, allow_expand=False
+                    wire(info.level), data=info, expand=info.depth == 0, allow_expand=False
                 )
             else:
-                tn.set_label(label(info, self.duration))
                 tn.data = info
+        tree.relabel()
         if tree.cursor_node is None and tree.root.children:
             tree.cursor_line = 0
         self._show(tree.cursor_node)
