@@ -339,3 +339,34 @@ def test_views_update_live_and_are_in_the_palette_and_help():
             assert "Clients / Topics / Expert information" in helptext
 
     run(go())
+
+
+def test_expert_notes_of_stored_and_live_frames_equal_a_headless_count():
+    """The Expert view asks for notes mid-capture: the frames stored before are read back from the
+    store, the later ones counted as they come; together they are what -z expert counts."""
+    from sniffer.stats.expert import ExpertStat
+    from sniffer.ui.session_model import EXPERT_FRAMES
+
+    ref = ExpertStat()
+    for f in FRAMES:
+        ref.frame(f)
+    noted = sorted({no for no, *_rest in ref.notes})
+    split = noted[0]  # the first note is stored before the view opens, the others come live
+    assert noted[-1] > split
+
+    async def go():
+        app = make_app(RECORDS[:split], live=True)
+        async with app.run_test(size=(160, 40)) as pilot:
+            await settle(app, pilot, split)
+            assert app.sessions.expert() == []  # nobody asked yet: no trees built
+            view = await open_view(app, pilot, "e", ExpertView)
+            app.source.push(RECORDS[split:])
+            want = ref.groups(EXPERT_FRAMES)
+            await wait_for(pilot, lambda: app.sessions.expert() == want, what="the notes of every frame")
+            await wait_for(pilot, lambda: view.seen == app.sessions.version, what="the view redrawn")
+            await pilot.pause()
+            for key, _n, frames in want:
+                node = view.nodes[key]
+                assert [c.data for c in node.children] == [no for no, _m in frames]
+
+    run(go())

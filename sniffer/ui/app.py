@@ -130,7 +130,7 @@ class SnifferApp(App):
             tracker.record = True
             self.store.backfill = tracker.backfill
         self.loader = Loader(source, self.store, dissector, self._notify_loaded)
-        self.sessions = SessionModel()  # what the Clients, Topics and Expert views show
+        self.sessions = SessionModel(self.store)  # what the Clients, Topics and Expert views show
         self.loader.sessions = self.sessions
         self._loaded_pending = False
         self.paused = False

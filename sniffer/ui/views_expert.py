@@ -27,7 +27,7 @@ class ExpertView(SessionView):
         super().__init__(model)
         # (severity,), (severity, group) and (severity, group, protocol, summary) -> its tree node
         self.nodes: dict[tuple[str, ...], TreeNode[int]] = {}
-        self.listed: dict[tuple[str, ...], int] = {}  # frames listed under each summary node
+        self.listed: dict[tuple[str, ...], list[tuple[int, str]]] = {}  # the frames under each summary node
 
     def body(self) -> ComposeResult:
         tree: Tree[int] = Tree("Expert Information", id="expert")
@@ -35,6 +35,7 @@ class ExpertView(SessionView):
         yield tree
 
     def on_mount(self) -> None:
+        self.model.want_expert()  # the notes are gathered from the first time someone looks
         super().on_mount()
         self.query_one(Tree).focus()
 
@@ -63,16 +64,24 @@ class ExpertView(SessionView):
             sev, grp, proto, summary = key
             more = f", first {len(frames)} listed" if n > len(frames) else ""
             tn = self._node(key, Text(f"{proto}: {escape(summary)} ({n}{more})"), False)
-            done = self.listed.get(key, 0)
-            for number, msg in frames[done:]:  # a note's frames only ever grow
+            listed = self.listed.get(key, [])
+            if frames[: len(listed)] != listed:
+                # earlier frames read back from the store came in before the live ones listed
+                tn.remove_children()
+                listed = []
+            for number, msg in frames[len(listed) :]:
                 tn.add_leaf(Text(f"Frame {number}: {escape(msg)}"), data=number)
-            self.listed[key] = len(frames)
+            self.listed[key] = frames
         tree: Tree[int] = self.query_one(Tree)
         if tree.cursor_node is None and tree.root.children:
             tree.cursor_line = 0
         total = sum(per_sev.values())
+        # poll() redraws while the version moves; the catch-up moves it at every step
+        progress = self.model.expert_progress()
+        counts_so_far = f"reading the stored frames {progress:.0%} · " if progress is not None else ""
         counts = ", ".join(f"{per_sev[s]} {s.lower()}" for s, _t in BLOCKS if s in per_sev)
-        return f"Expert Information: {total} note{'s' if total != 1 else ''}" + (f" ({counts})" if counts else "")
+        notes = f"{total} note{'s' if total != 1 else ''}" + (f" ({counts})" if counts else "")
+        return f"Expert Information: {counts_so_far}{notes}"
 
     @on(Tree.NodeSelected, "#expert")
     def _chosen(self, event: Tree.NodeSelected) -> None:
