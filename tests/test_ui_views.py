@@ -326,6 +326,10 @@ def test_views_update_live_and_are_in_the_palette_and_help():
             # a row already shown changes in place: dev-1's connection ends with the last frames
             state = [str(c.label) for c in table.ordered_columns].index("State")
             await wait_for(pilot, lambda: "keep-alive expired" in str(table.get_row("0")[state]), what="dev-1 ended")
+            # and its column widens to the longer text (found by hand: "taken over (FIN by b" was cut)
+            ended = str(table.get_row("0")[state])
+            await pilot.pause()
+            assert table.ordered_columns[state].content_width >= len(ended) > len("connected")
             await palette_run(pilot, "Topics")  # from one view to the next: one view on the stack
             await wait_for(pilot, lambda: isinstance(app.screen, TopicsView), what="the Topics view")
             assert len(app.screen_stack) == 2

@@ -83,7 +83,7 @@ class ClientsView(SessionView):
             elif old != c:
                 for col, (was, now) in enumerate(zip(row(old, t0), row(c, t0), strict=True)):
                     if was != now:
-                        table.update_cell(key, keys[col], now)
+                        table.update_cell(key, keys[col], now, update_width=True)
             shown[key] = c
         if 0 <= table.cursor_row < table.row_count:  # the line under the table follows its row's changes
             self._describe(table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value)

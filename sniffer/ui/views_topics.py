@@ -36,7 +36,7 @@ def label(info: TopicInfo, duration: float) -> Text:
     if info.own:
         out.stylize("bold")
     rate = f"{info.count / duration:.2f}/s" if duration > 0 else "-/s"
-    out.append(f"  {info.count} msgs · {rate}", style="dim")
+    out.append(f"  {info.count} msg{'s' if info.count != 1 else ''} · {rate}", style="dim")
     if info.retained:
         out.append(" · R", style="yellow")
     if info.own:
