@@ -63,6 +63,8 @@ async def _view(pilot, key: str) -> None:
     await _ready(pilot)
     await pilot.press(key)
     await wait_for(pilot, lambda: isinstance(app.screen, SessionView) and app.screen.seen >= 0, what="the view")
+    model = app.sessions  # the Expert view reads the stored frames' notes in a thread
+    await wait_for(pilot, lambda: model.expert_progress() is None and app.screen.seen == model.version, what="news")
     await pilot.pause()
 
 

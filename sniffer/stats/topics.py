@@ -43,8 +43,8 @@ class TopicInfo(NamedTuple):
     topic: str  # the whole topic up to this level
     level: str  # this level's name
     depth: int
-    count: int  # PUBLISH PDUs of this topic and every topic below it
-    bytes: int
+    msgs: int  # PUBLISH PDUs of this topic and every topic below it (not "count": a tuple method)
+    size: int  # their payload bytes
     retained: int
     own: int  # PUBLISH PDUs of exactly this topic
     publishers: tuple[str, ...]  # sorted; only for a topic that was itself published
@@ -147,8 +147,8 @@ class TopicsStat:
         for n in self.nodes():
             pubs = _names(set(n.publishers)) if n.own else ""
             subs = _names(set(n.subscribers)) if n.own else ""
-            rate = f"{n.count / duration:.4f}" if duration > 0 else "-"
-            rows.append(["  " * n.depth + text(n.level), str(n.count), str(n.bytes), rate, str(n.retained),
+            rate = f"{n.msgs / duration:.4f}" if duration > 0 else "-"
+            rows.append(["  " * n.depth + text(n.level), str(n.msgs), str(n.size), rate, str(n.retained),
                          pubs, subs])  # fmt: skip
         heads = ["Topic", "Count", "Bytes", "Rate (/s)", "Retained", "Publishers", "Subscribers"]
         lines = table(heads, rows, "lrrrrll")

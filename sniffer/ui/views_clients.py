@@ -6,6 +6,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Static
 
 from sniffer.stats.clients import ConnInfo
@@ -86,7 +87,7 @@ class ClientsView(SessionView):
                         table.update_cell(key, keys[col], now, update_width=True)
             shown[key] = c
         if 0 <= table.cursor_row < table.row_count:  # the line under the table follows its row's changes
-            self._describe(table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value)
+            self._describe(table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value)
         clients = {c.client for c in conns if c.client is not None}
         open_ = sum(1 for c in conns if not c.ended)
         unacked = sum(c.unacked for c in conns)

@@ -35,8 +35,8 @@ def label(info: TopicInfo, duration: float) -> Text:
     out.append_text(wire(info.level))
     if info.own:
         out.stylize("bold")
-    rate = f"{info.count / duration:.2f}/s" if duration > 0 else "-/s"
-    out.append(f"  {info.count} msg{'s' if info.count != 1 else ''} · {rate}", style="dim")
+    rate = f"{info.msgs / duration:.2f}/s" if duration > 0 else "-/s"
+    out.append(f"  {info.msgs} msg{'s' if info.msgs != 1 else ''} · {rate}", style="dim")
     if info.retained:
         out.append(" · R", style="yellow")
     if info.own:
@@ -60,8 +60,8 @@ def details(info: TopicInfo, duration: float) -> Text:
     out = Text()
     out.append("Topic  ", style="bold")
     out.append_text(wire(info.topic))
-    rate = f"{info.count / duration:.3f}/s" if duration > 0 else "-"
-    out.append(f"\nMessages  {info.count} ({info.own} on exactly this topic)\nPayload bytes  {info.bytes}"
+    rate = f"{info.msgs / duration:.3f}/s" if duration > 0 else "-"
+    out.append(f"\nMessages  {info.msgs} ({info.own} on exactly this topic)\nPayload bytes  {info.size}"
                f"\nRate  {rate}\nRetained  {info.retained}\n")  # fmt: skip
     if info.own:
         out.append("Last payload  ", style="bold")
@@ -151,7 +151,7 @@ class TopicsView(SessionView):
             tree.cursor_line = 0
         self._show(tree.cursor_node)
         published = sum(1 for n in nodes if n.own)
-        total = sum(n.count for n in nodes if n.depth == 0)
+        total = sum(n.msgs for n in nodes if n.depth == 0)
         return f"Topics: {published} topics published, {total} PUBLISH messages, {len(nodes)} tree nodes"
 
     def _show(self, tn: TreeNode[TopicInfo] | None) -> None:
