@@ -57,6 +57,8 @@ def scenario() -> list[tuple[float, bytes, int, int]]:
     t = again.send(1, E.connack(), t + 2000)
     t = dev2.close(t + 1000, side=1)  # the broker closes the old connection
     t = again.send(0, E.publish("office/light", b"on"), t + 1000)
+    for topic in ("odd/+", "odd/+/deeper", "odd/plain"):  # a wildcard in a PUBLISH topic (a broken client)
+        t = again.send(0, E.publish(topic, b"?"), t + 1000)
     evil = TcpFlow(fl, client=("192.168.1.66", 50004))  # stream 4: markup and escapes everywhere
     t = evil.open(t + 1000)
     t = evil.send(0, E.connect(HOSTILE_ID), t + 1000, ack=False)
@@ -298,6 +300,29 @@ def test_hostile_client_id_topic_and_payload_are_shown_escaped():
             await settle(app, pilot, len(want))
             assert app.filter_text == f"mqtt.topic == {filter_literal(HOSTILE_TOPIC)}"
             assert app.filter_text.isprintable() and len(want) == 1
+            assert [app.plist.store_row(i) + 1 for i in range(app.plist.count)] == want
+
+    run(go())
+
+
+def test_a_wildcard_level_from_the_wire_is_matched_literally():
+    """Enter on "odd/+" (a level that is a wildcard itself) must not show odd/plain, as
+    topic_match(mqtt.topic, "odd/+/#") would."""
+
+    async def go():
+        app = make_app(RECORDS)
+        async with app.run_test(size=(160, 40)) as pilot:
+            await settle(app, pilot, len(FRAMES))
+            view = await open_view(app, pilot, "o", TopicsView)
+            node = view.by_topic["odd/+"]
+            reveal(node)
+            await pilot.pause()
+            view.query_one(Tree).move_cursor(node)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: not isinstance(app.screen, TopicsView), what="the view to close")
+            want = [f.number for f in FRAMES if any(p.topic in ("odd/+", "odd/+/deeper") for p in f.pdus or ())]
+            assert len(want) == 2 and matching(app.filter_text) == want
+            await settle(app, pilot, len(want))
             assert [app.plist.store_row(i) + 1 for i in range(app.plist.count)] == want
 
     run(go())
