@@ -67,12 +67,47 @@ async def help_screen(app, pilot) -> None:
     await pilot.press("question_mark")
 
 
+async def _view(app, pilot, key: str) -> None:
+    """Open a session view and wait until it shows everything (the Expert view reads back the store)."""
+    await pilot.press(key)
+    model = app.sessions
+    for _ in range(200):
+        await pilot.pause(0.02)
+        if model.expert_progress() is None and getattr(app.screen, "seen", -1) == model.version:
+            break
+
+
+async def clients_view(app, pilot) -> None:
+    await _view(app, pilot, "c")
+    await pilot.press("down")  # the MQTT 5 gateway, its whole client id under the table
+
+
+async def topics_view(app, pilot) -> None:
+    await _view(app, pilot, "o")
+    view = app.screen
+    leaf = next(tn for t, tn in view.by_topic.items() if tn.data.own and t.startswith("lab/"))
+    parent = leaf.parent
+    while parent is not None:  # open the way down to a published topic
+        parent.expand()
+        parent = parent.parent
+    await pilot.pause(0.1)
+    view.query_one("#topics").move_cursor(leaf)
+
+
+async def expert_view(app, pilot) -> None:
+    await _view(app, pilot, "e")
+    await pilot.press("down", "down", "enter", "down")  # the refused subscription's frame
+
+
 SHOTS = {
     "main": main_screen,
     "publish-bytes": publish_bytes,
     "publish-json": publish_json,
     "filter-error": filter_error,
     "help": help_screen,
+    "clients": clients_view,
+    "topics": topics_view,
+    "expert": expert_view,
 }
 
 
