@@ -85,11 +85,7 @@ async def clients_view(app, pilot) -> None:
 async def topics_view(app, pilot) -> None:
     await _view(app, pilot, "o")
     view = app.screen
-    leaf = next(tn for t, tn in view.by_topic.items() if tn.data.own and t.startswith("lab/"))
-    parent = leaf.parent
-    while parent is not None:  # open the way down to a published topic
-        parent.expand()
-        parent = parent.parent
+    leaf = view.reveal("lab/gw-02/telemetry")  # open the way down to a published topic
     await pilot.pause(0.1)
     view.query_one("#topics").move_cursor(leaf)
 

@@ -82,11 +82,7 @@ def test_topics_view(snap_compare, theme):
     async def run_before(pilot):
         await _view(pilot, "o")
         view = pilot.app.screen
-        leaf = next(tn for t, tn in view.by_topic.items() if tn.data.own and t.startswith("lab/"))
-        parent = leaf.parent
-        while parent is not None:
-            parent.expand()
-            parent = parent.parent
+        leaf = view.reveal("lab/gw-02/telemetry")
         await pilot.pause()
         view.query_one("#topics").move_cursor(leaf)  # its publishers and subscribers in the side pane
         await pilot.pause()

@@ -9,7 +9,7 @@ rules, sniffer.filter.topic). Memory: one node per distinct topic level.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from typing import NamedTuple
 
 from sniffer.filter.topic import check_filter, compile_topic_filter
@@ -85,7 +85,8 @@ class TopicsStat:
         # topic filter -> the client ids that subscribed with it: a topic is matched against each
         # distinct filter once (many clients share a few filters), not once per client
         self.by_filter: dict[str, set[str]] = {}
-        self.compiled: dict[str, Callable[[str], bool] | None] = {}  # topic filter -> its matcher, None if invalid
+        self.compiled: dict[str, Callable[[str], bool] | None] = {}
+        self.published = 0  # distinct topics published  # topic filter -> its matcher, None if invalid
 
     def frame(self, f: Frame) -> None:
         for p in f.pdus:
@@ -106,6 +107,8 @@ class TopicsStat:
                 node.count += 1
                 node.bytes += size
                 node.retained += retain
+                if not node.own:
+                    self.published += 1
                 node.own += 1
                 node.last = p.data[start : start + PREVIEW]
                 a = p.ann
@@ -118,9 +121,11 @@ class TopicsStat:
                         self.filters.setdefault(a.client, set()).add(flt)
                         self.by_filter.setdefault(flt, set()).add(a.client)
 
-    def nodes(self) -> list[TopicInfo]:
-        """Every node of the tree, depth-first in name order (what render() and the UI's Topics view
-        show); a topic that was itself published names its publishers and matching subscribers."""
+    def nodes(self, expanded: Container[str] | None = None) -> list[TopicInfo]:
+        """Every node of the tree, depth-first in name order (what render() prints); a topic that was
+        itself published names its publishers and matching subscribers. With `expanded` (the UI's
+        Topics view: the topics whose node is open), only the top level and the children of those:
+        a refresh costs what is on screen, not the 100,000 topics below closed nodes."""
         compiled = self.compiled
         for flt in self.by_filter:
             if flt not in compiled:
@@ -138,9 +143,14 @@ class TopicsStat:
                 subs = tuple(sorted({c for m, clients in matchers if m(topic) for c in clients}))
             out.append(TopicInfo(topic, level, depth, node.count, node.bytes, node.retained, node.own, pubs, subs,
                                  node.last, not node.children))  # fmt: skip
-            for name in sorted(node.children, reverse=True):
-                stack.append((node.children[name], f"{topic}/{name}", name, depth + 1))
+            if expanded is None or topic in expanded:
+                for name in sorted(node.children, reverse=True):
+                    stack.append((node.children[name], f"{topic}/{name}", name, depth + 1))
         return out
+
+    def totals(self) -> tuple[int, int]:
+        """(PUBLISH messages, topics published): the whole tree's, for a view that lists part of it."""
+        return self.root.count, self.published
 
     def render(self, duration: float) -> str:
         rows: list[list[str]] = []

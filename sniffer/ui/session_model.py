@@ -13,7 +13,7 @@ frames, and a thread reads the frames stored before that moment back from the st
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from typing import Any
 
 from sniffer.pipeline import Frame
@@ -98,9 +98,10 @@ class SessionModel:
         with self.lock:
             return self.clients_stat.connections()
 
-    def topics(self) -> list[TopicInfo]:
+    def topics(self, expanded: Container[str] | None = None) -> tuple[list[TopicInfo], int, int]:
+        """(the nodes at the top and under `expanded` topics, PUBLISH messages, topics published)."""
         with self.lock:
-            return self.topics_stat.nodes()
+            return (self.topics_stat.nodes(expanded), *self.topics_stat.totals())
 
     def expert(self) -> list[tuple[Key, int, list[tuple[int, str]]]]:
         """The notes as ExpertStat.groups() gives them, the earlier frames' before the live ones."""

@@ -129,30 +129,52 @@ class TopicsView(SessionView):
         self.query_one(Tree).focus()
 
     def redraw(self) -> str:
-        nodes = self.model.topics()
-        self.duration = self.model.duration()
         tree = self.query_one(TopicTree)
-        tree.duration = self.duration
         by_topic = self.by_topic
+        # only what is open is asked for: a closed node's children are fetched when it opens
+        expanded = {topic for topic, tn in by_topic.items() if tn.is_expanded}
+        nodes, messages, published = self.model.topics(expanded)
+        self.duration = self.model.duration()
+        tree.duration = self.duration
+        opened_new = False
         # nodes come parents first, so a node's parent is always placed before it
         for info in nodes:
             tn = by_topic.get(info.topic)
             if tn is None:
                 parent = tree.root if info.depth == 0 else by_topic[info.topic.rsplit("/", 1)[0]]
-                parent.allow_expand = True
                 # the label is drawn from the data (TopicTree.render_label); the level is kept for searches
                 tn = by_topic[info.topic] = parent.add(
-                    wire(info.level), data=info, expand=info.depth == 0, allow_expand=False
+                    wire(info.level), data=info, expand=info.depth == 0, allow_expand=not info.leaf
                 )
+                opened_new |= info.depth == 0 and not info.leaf
             else:
                 tn.data = info
+                tn.allow_expand = not info.leaf
         tree.relabel()
+        if opened_new:
+            self.seen = -1  # top-level nodes open at once: fetch their children at the next poll
         if tree.cursor_node is None and tree.root.children:
             tree.cursor_line = 0
         self._show(tree.cursor_node)
-        published = sum(1 for n in nodes if n.own)
-        total = sum(n.msgs for n in nodes if n.depth == 0)
-        return f"Topics: {published} topics published, {total} PUBLISH messages, {len(nodes)} tree nodes"
+        return f"Topics: {published} topics published, {messages} PUBLISH messages"
+
+    def reveal(self, topic: str) -> TreeNode[TopicInfo] | None:
+        """Open the way down to `topic`, level by level as a user would; its node (None if unknown)."""
+        levels = topic.split("/")
+        for i in range(1, len(levels)):
+            tn = self.by_topic.get("/".join(levels[:i]))
+            if tn is None:
+                return None
+            if not tn.is_expanded:
+                tn.expand()
+                self.seen = -1
+                self.poll()
+        return self.by_topic.get(topic)
+
+    @on(Tree.NodeExpanded, "#topics")
+    def _opened(self, event: Tree.NodeExpanded) -> None:
+        self.seen = -1  # its children are fetched now
+        self.poll()
 
     def _show(self, tn: TreeNode[TopicInfo] | None) -> None:
         text = self.query_one("#topic-text", Static)
