@@ -80,6 +80,34 @@ async def graphs(app, pilot) -> None:
             break
 
 
+async def _view(app, pilot, key: str) -> None:
+    """Open a session view and wait until it shows everything (the Expert view reads back the store)."""
+    await pilot.press(key)
+    model = app.sessions
+    for _ in range(200):
+        await pilot.pause(0.02)
+        if model.expert_progress() is None and getattr(app.screen, "seen", -1) == model.version:
+            break
+
+
+async def clients_view(app, pilot) -> None:
+    await _view(app, pilot, "c")
+    await pilot.press("down")  # the MQTT 5 gateway, its whole client id under the table
+
+
+async def topics_view(app, pilot) -> None:
+    await _view(app, pilot, "o")
+    view = app.screen
+    leaf = view.reveal("lab/gw-02/telemetry")  # open the way down to a published topic
+    await pilot.pause(0.1)
+    view.query_one("#topics").move_cursor(leaf)
+
+
+async def expert_view(app, pilot) -> None:
+    await _view(app, pilot, "e")
+    await pilot.press("down", "down", "enter", "down")  # the refused subscription's frame
+
+
 SHOTS = {
     "main": main_screen,
     "publish-bytes": publish_bytes,
@@ -88,6 +116,9 @@ SHOTS = {
     "help": help_screen,
     "flow": flow_graph,
     "graphs": graphs,
+    "clients": clients_view,
+    "topics": topics_view,
+    "expert": expert_view,
 }
 
 

@@ -6,7 +6,9 @@ the report. The filter bar's cursor does not blink, so the snapshots are stable.
 
 from __future__ import annotations
 
-from tests.ui_helpers import make_app, settle
+import pytest
+
+from tests.ui_helpers import make_app, settle, wait_for
 
 
 async def _ready(pilot, rows: int | None = 53) -> None:
@@ -47,3 +49,51 @@ def test_help_light_theme(snap_compare):
         await pilot.press("t", "question_mark")
 
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=run_before)
+
+
+# ---- the session views (c, o, e), each in the dark and the light theme ----------------------
+
+THEMES = pytest.mark.parametrize("theme", ["textual-dark", "textual-light"])
+
+
+async def _view(pilot, key: str) -> None:
+    from sniffer.ui.views_common import SessionView
+
+    app = pilot.app
+    await _ready(pilot)
+    await pilot.press(key)
+    await wait_for(pilot, lambda: isinstance(app.screen, SessionView) and app.screen.seen >= 0, what="the view")
+    model = app.sessions  # the Expert view reads the stored frames' notes in a thread
+    await wait_for(pilot, lambda: model.expert_progress() is None and app.screen.seen == model.version, what="news")
+    await pilot.pause()
+
+
+@THEMES
+def test_clients_view(snap_compare, theme):
+    async def run_before(pilot):
+        await _view(pilot, "c")
+        await pilot.press("down")  # the second connection, its line under the table
+
+    assert snap_compare(make_app(theme=theme), terminal_size=(80, 24), run_before=run_before)
+
+
+@THEMES
+def test_topics_view(snap_compare, theme):
+    async def run_before(pilot):
+        await _view(pilot, "o")
+        view = pilot.app.screen
+        leaf = view.reveal("lab/gw-02/telemetry")
+        await pilot.pause()
+        view.query_one("#topics").move_cursor(leaf)  # its publishers and subscribers in the side pane
+        await pilot.pause()
+
+    assert snap_compare(make_app(theme=theme), terminal_size=(80, 24), run_before=run_before)
+
+
+@THEMES
+def test_expert_view(snap_compare, theme):
+    async def run_before(pilot):
+        await _view(pilot, "e")
+        await pilot.press("down", "down", "enter", "down")  # the summary opened, its frame selected
+
+    assert snap_compare(make_app(theme=theme), terminal_size=(80, 24), run_before=run_before)

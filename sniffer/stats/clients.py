@@ -8,6 +8,7 @@ bytes each); the acknowledgement times are kept as an array of doubles for the m
 from __future__ import annotations
 
 from array import array
+from typing import NamedTuple
 
 from sniffer.mqtt import constants as C
 from sniffer.pipeline import Frame
@@ -22,7 +23,7 @@ class _Conn:
     """One MQTT connection as the statistics see it."""
 
     __slots__ = ("client", "addr", "version", "keepalive", "connects", "pdus", "bytes", "inflight", "acks",
-                 "disconnect", "refused", "ended", "first", "last")  # fmt: skip
+                 "disconnect", "refused", "ended", "first", "last", "last_ts")  # fmt: skip
 
     def __init__(self, addr: str, first: int) -> None:
         self.client: str | None = None
@@ -40,6 +41,29 @@ class _Conn:
         self.ended = ""
         self.first = first
         self.last = first
+        self.last_ts = 0.0
+
+
+class ConnInfo(NamedTuple):
+    """One connection as `ClientsStat.connections()` hands it out: a copy, safe to keep."""
+
+    stream: int  # tcp.stream
+    client: str | None  # None: no CONNECT seen
+    addr: str  # the client's address:port
+    version: int  # 3, 4, 5 or 0 (unknown)
+    keepalive: int  # seconds, -1 unknown
+    connects: int
+    pdus: tuple[int, int]  # client -> broker, broker -> client
+    bytes: tuple[int, int]
+    unacked: int  # QoS 1/2 PUBLISHes (both ways) not acknowledged so far
+    ended: str  # how it ended, "" while open
+    first: int  # frame numbers
+    last: int
+    last_ts: float  # time of the last frame (epoch seconds)
+
+    @property
+    def version_text(self) -> str:
+        return VERSIONS.get(self.version, "?")
 
 
 def _client_addr(f: Frame) -> str:
@@ -81,6 +105,7 @@ class ClientsStat:
             if c is None:
                 c = self.conns[f.stream] = _Conn(_client_addr(f), f.number)
             c.last = f.number
+            c.last_ts = f.ts
             for p in f.pdus:
                 a = p.ann
                 d = seg.direction if a is None else a.direction
@@ -109,17 +134,39 @@ class ClientsStat:
         if c is not None and seg.flags & (FIN | RST) and not c.ended:
             c.ended = _ending(c, f)
             c.last = f.number
+            c.last_ts = f.ts
+
+    def connections(self) -> list[ConnInfo]:
+        """Every connection so far, in order of first frame (what render() and the UI's Clients view show)."""
+        return [
+            ConnInfo(
+                stream,
+                c.client,
+                c.addr,
+                c.version,
+                c.keepalive,
+                c.connects,
+                (c.pdus[0], c.pdus[1]),
+                (c.bytes[0], c.bytes[1]),
+                len(c.inflight[0]) + len(c.inflight[1]),
+                c.ended,
+                c.first,
+                c.last,
+                c.last_ts,
+            )  # fmt: skip
+            for stream, c in self.conns.items()
+        ]
 
     def render(self, duration: float) -> str:
-        by_client: dict[str | None, list[_Conn]] = {}
-        for c in self.conns.values():
+        by_client: dict[str | None, list[ConnInfo]] = {}
+        for c in self.connections():
             by_client.setdefault(c.client, []).append(c)
         rows: list[list[str]] = []
         order = sorted(by_client, key=lambda k: (k is None, k or ""))
         for client in order:
             conns = by_client[client]
-            acks = sorted(t for c in conns for t in c.acks)
-            unacked = sum(len(d) for c in conns for d in c.inflight)
+            acks = sorted(t for c in conns for t in self.conns[c.stream].acks)
+            unacked = sum(c.unacked for c in conns)
             name = "(no CONNECT seen)" if client is None else text(client)
             rows.append([
                 name, str(sum(c.connects for c in conns)),
@@ -128,7 +175,7 @@ class ClientsStat:
                 str(unacked), secs(acks[0] if acks else None), secs(median(acks)), secs(acks[-1] if acks else None),
             ])  # fmt: skip
             for c in sorted(conns, key=lambda c: c.first):
-                ver = f"MQTT {VERSIONS.get(c.version, '?')}"
+                ver = f"MQTT {c.version_text}"
                 ka = f"keep-alive {c.keepalive} s" if c.keepalive >= 0 else "keep-alive ?"
                 ended = c.ended or "still open at the end"
                 rows.append([f"  {c.addr}  {ver}  {ka}  frames {c.first}-{c.last}  ended: {ended}"])

@@ -47,11 +47,21 @@ def notes_of(nodes: list[Node]) -> list[tuple[str, str, str, str, str]]:
     return out
 
 
+Key = tuple[str, str, str, str]  # severity, group, protocol, summary
+
+
 class ExpertStat:
     def __init__(self) -> None:
         self.notes: list[tuple[int, str, str, str, str, str]] = []
+        # (severity, group, protocol, summary) -> [(frame, message)], in order of first note
+        self.by_key: dict[Key, list[tuple[int, str]]] = {}
 
     def frame(self, f: Frame) -> None:
+        self.add(f.number, self.notes_in(f))
+
+    @staticmethod
+    def notes_in(f: Frame) -> list[tuple[str, str, str, str, str]]:
+        """The notes of one frame (reads the frame only: the UI's loader calls it outside its lock)."""
         # Below MQTT only TCP puts notes in the tree, and only where its Seg says so (analysis flags,
         # a connection closed inside a PDU); the rest come with the MQTT nodes and the session's
         # close notes. So a frame builds the tree it may have notes in, and most build none.
@@ -61,18 +71,28 @@ class ExpertStat:
         elif f.pdus or seg is not None and seg.session_notes:
             nodes = f.tree(("mqtt",))
         else:
-            return
-        for note in notes_of(nodes):
-            self.notes.append((f.number, *note))
+            return []
+        return notes_of(nodes)
+
+    def add(self, number: int, notes: list[tuple[str, str, str, str, str]]) -> None:
+        """Count the notes of frame `number` (from notes_in)."""
+        for sev, grp, proto, summary, msg in notes:
+            self.notes.append((number, sev, grp, proto, summary, msg))
+            self.by_key.setdefault((sev, grp, proto, summary), []).append((number, msg))
+
+    def groups(self, limit: int = 0) -> list[tuple[Key, int, list[tuple[int, str]]]]:
+        """Every kind of note: (key, how many, its first `limit` (frame, message) pairs, copied), most
+        severe first, then in order of first appearance (what render() counts and the UI's Expert
+        view lists; the UI asks for a bounded list, as no one expands a million frames)."""
+        rank = {sev: i for i, (sev, _title) in enumerate(BLOCKS)}
+        items = sorted(self.by_key.items(), key=lambda kv: rank.get(kv[0][0], len(rank)))  # stable
+        return [(key, len(frames), frames[:limit]) for key, frames in items]
 
     def render(self, duration: float) -> str:
         lines = [RULER, "Expert Information", "Filter:<No Filter>"]
+        groups = self.groups()
         for sev, title in BLOCKS:
-            counts: dict[tuple[str, str, str], int] = {}
-            for _no, s, grp, proto, summary, _msg in self.notes:
-                if s == sev:
-                    key = (grp, proto, summary)
-                    counts[key] = counts.get(key, 0) + 1
+            counts = {key[1:]: n for key, n, _frames in groups if key[0] == sev}
             if not counts:
                 continue
             lines += ["", f"{title} ({sum(counts.values())})", "=============",

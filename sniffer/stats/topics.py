@@ -9,6 +9,9 @@ rules, sniffer.filter.topic). Memory: one node per distinct topic level.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Container
+from typing import NamedTuple
+
 from sniffer.filter.topic import check_filter, compile_topic_filter
 from sniffer.mqtt import constants as C
 from sniffer.mqtt.decoder import PDU
@@ -18,10 +21,11 @@ from sniffer.session.facts import filters_of
 from sniffer.stats.layout import block, table, text
 
 NAMES_MAX = 6  # client ids listed per topic, then "+N"
+PREVIEW = 64  # payload bytes kept per topic for the UI's "last payload"
 
 
 class _Node:
-    __slots__ = ("children", "count", "bytes", "retained", "own", "publishers")
+    __slots__ = ("children", "count", "bytes", "retained", "own", "publishers", "last")
 
     def __init__(self) -> None:
         self.children: dict[str, _Node] = {}
@@ -30,10 +34,27 @@ class _Node:
         self.retained = 0
         self.own = 0  # PUBLISH PDUs of exactly this topic
         self.publishers: set[str] = set()
+        self.last = b""  # the head of the last payload published on exactly this topic
 
 
-def payload_len(p: PDU) -> int:
-    """Bytes of the application message of a PUBLISH (what is left after its variable header)."""
+class TopicInfo(NamedTuple):
+    """One node of the topic tree as `TopicsStat.nodes()` hands it out: a copy, safe to keep."""
+
+    topic: str  # the whole topic up to this level
+    level: str  # this level's name
+    depth: int
+    msgs: int  # PUBLISH PDUs of this topic and every topic below it (not "count": a tuple method)
+    size: int  # their payload bytes
+    retained: int
+    own: int  # PUBLISH PDUs of exactly this topic
+    publishers: tuple[str, ...]  # sorted; only for a topic that was itself published
+    subscribers: tuple[str, ...]  # client ids whose filters match it (same condition)
+    last: bytes  # the head of its last payload (PREVIEW bytes at most)
+    leaf: bool  # no level below it
+
+
+def payload_at(p: PDU) -> int:
+    """Where the application message of a PUBLISH starts (len(p.data) when it cannot be found)."""
     d, pos, end = p.data, p.hdr_len, len(p.data)
     try:
         pos += 2 + (d[pos] << 8 | d[pos + 1])
@@ -42,8 +63,13 @@ def payload_len(p: PDU) -> int:
         if p.version == C.V5:
             pos = properties(d, pos, end)[0]
     except (Bad, IndexError):
-        return 0
-    return max(end - pos, 0)
+        return end
+    return min(pos, end)
+
+
+def payload_len(p: PDU) -> int:
+    """Bytes of the application message of a PUBLISH (what is left after its variable header)."""
+    return len(p.data) - payload_at(p)
 
 
 def _names(names: set[str]) -> str:
@@ -56,12 +82,18 @@ class TopicsStat:
     def __init__(self) -> None:
         self.root = _Node()
         self.filters: dict[str, set[str]] = {}  # subscriber client id -> its topic filters
+        # topic filter -> the client ids that subscribed with it: a topic is matched against each
+        # distinct filter once (many clients share a few filters), not once per client
+        self.by_filter: dict[str, set[str]] = {}
+        self.compiled: dict[str, Callable[[str], bool] | None] = {}
+        self.published = 0  # distinct topics published  # topic filter -> its matcher, None if invalid
 
     def frame(self, f: Frame) -> None:
         for p in f.pdus:
             t = p.msgtype
             if t == C.PUBLISH and p.topic is not None:
-                size = payload_len(p)
+                start = payload_at(p)
+                size = len(p.data) - start
                 retain = p.flags & 1
                 node = self.root
                 for level in p.topic.split("/"):
@@ -75,35 +107,59 @@ class TopicsStat:
                 node.count += 1
                 node.bytes += size
                 node.retained += retain
+                if not node.own:
+                    self.published += 1
                 node.own += 1
+                node.last = p.data[start : start + PREVIEW]
                 a = p.ann
                 if a is not None and a.direction == 0 and a.client is not None:
                     node.publishers.add(a.client)
             elif t == C.SUBSCRIBE and p.error is None:
                 a = p.ann
                 if a is not None and a.direction == 0 and a.client is not None:
-                    self.filters.setdefault(a.client, set()).update(flt for flt, _q in filters_of(p))
+                    for flt, _q in filters_of(p):
+                        self.filters.setdefault(a.client, set()).add(flt)
+                        self.by_filter.setdefault(flt, set()).add(a.client)
 
-    def render(self, duration: float) -> str:
-        matchers = [
-            (client, [compile_topic_filter(flt) for flt in flts if check_filter(flt) is None])
-            for client, flts in self.filters.items()
-        ]
-        rows: list[list[str]] = []
-
+    def nodes(self, expanded: Container[str] | None = None) -> list[TopicInfo]:
+        """Every node of the tree, depth-first in name order (what render() prints); a topic that was
+        itself published names its publishers and matching subscribers. With `expanded` (the UI's
+        Topics view: the topics whose node is open), only the top level and the children of those:
+        a refresh costs what is on screen, not the 100,000 topics below closed nodes."""
+        compiled = self.compiled
+        for flt in self.by_filter:
+            if flt not in compiled:
+                compiled[flt] = compile_topic_filter(flt) if check_filter(flt) is None else None
+        matchers = [(m, self.by_filter[flt]) for flt, m in compiled.items() if m is not None]
+        out: list[TopicInfo] = []
         # depth-first with a stack: a topic from the wire may have thousands of levels
         stack = [(self.root.children[n], n, n, 0) for n in sorted(self.root.children, reverse=True)]
         while stack:
             node, topic, level, depth = stack.pop()
-            pubs = subs = ""
+            pubs: tuple[str, ...] = ()
+            subs: tuple[str, ...] = ()
             if node.own:
-                pubs = _names(node.publishers)
-                subs = _names({c for c, ms in matchers if any(m(topic) for m in ms)})
-            rate = f"{node.count / duration:.4f}" if duration > 0 else "-"
-            rows.append(["  " * depth + text(level), str(node.count), str(node.bytes), rate, str(node.retained),
+                pubs = tuple(sorted(node.publishers))
+                subs = tuple(sorted({c for m, clients in matchers if m(topic) for c in clients}))
+            out.append(TopicInfo(topic, level, depth, node.count, node.bytes, node.retained, node.own, pubs, subs,
+                                 node.last, not node.children))  # fmt: skip
+            if expanded is None or topic in expanded:
+                for name in sorted(node.children, reverse=True):
+                    stack.append((node.children[name], f"{topic}/{name}", name, depth + 1))
+        return out
+
+    def totals(self) -> tuple[int, int]:
+        """(PUBLISH messages, topics published): the whole tree's, for a view that lists part of it."""
+        return self.root.count, self.published
+
+    def render(self, duration: float) -> str:
+        rows: list[list[str]] = []
+        for n in self.nodes():
+            pubs = _names(set(n.publishers)) if n.own else ""
+            subs = _names(set(n.subscribers)) if n.own else ""
+            rate = f"{n.msgs / duration:.4f}" if duration > 0 else "-"
+            rows.append(["  " * n.depth + text(n.level), str(n.msgs), str(n.size), rate, str(n.retained),
                          pubs, subs])  # fmt: skip
-            for name in sorted(node.children, reverse=True):
-                stack.append((node.children[name], f"{topic}/{name}", name, depth + 1))
         heads = ["Topic", "Count", "Bytes", "Rate (/s)", "Retained", "Publishers", "Subscribers"]
         lines = table(heads, rows, "lrrrrll")
         legend = "Count, Bytes (payload), Rate, Retained: PUBLISH PDUs both ways, this level and below"

@@ -32,6 +32,11 @@ from sniffer.ui.hexview import HexView
 from sniffer.ui.loader import Loader
 from sniffer.ui.packet_list import ListHeader, PacketList
 from sniffer.ui.screens import HelpScreen, QuitScreen, SaveScreen
+from sniffer.ui.session_model import SessionModel
+from sniffer.ui.views_clients import ClientsView
+from sniffer.ui.views_common import SessionView
+from sniffer.ui.views_expert import ExpertView
+from sniffer.ui.views_topics import TopicsView
 
 
 class FieldSuggester(Suggester):
@@ -107,6 +112,9 @@ class SnifferApp(workflow.WorkflowActions, App):
         Binding("t", "toggle_theme", "Theme", show=False, id="theme"),
         Binding("F", "flow_graph", "Flow", show=False, id="flow"),
         Binding("i", "graphs", "Graphs", show=False, id="graphs"),
+        Binding("c", "clients", "Clients", show=False, id="clients"),
+        Binding("o", "topics", "Topics", show=False, id="topics"),
+        Binding("e", "expert", "Expert info", show=False, id="expert"),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("q", "quit_app", "Quit", id="quit"),
         # every way out asks the same question as q (Textual's ctrl+c only shows a hint, its ctrl+q
@@ -125,6 +133,9 @@ class SnifferApp(workflow.WorkflowActions, App):
         "save": "Save the displayed frames or all frames to a pcapng file",
         "goto_frame": "Go to a frame by its number",
         "toggle_theme": "Switch between the dark and the light theme",
+        "clients": "One row per MQTT connection: state, traffic, unacknowledged messages",
+        "topics": "The topic tree from the wire: counts, rates, last payloads, who publishes",
+        "expert": "Expert information: the notes by severity and group, with their frames",
         "help": "Show the keys",
         "flow_graph": "Flow graph of the selected frame's connection: an arrow per MQTT packet",
         "graphs": "Graphs: MQTT messages per second and acknowledgement times",
@@ -149,6 +160,8 @@ class SnifferApp(workflow.WorkflowActions, App):
             tracker.record = True
             self.store.backfill = tracker.backfill
         self.loader = Loader(source, self.store, dissector, self._notify_loaded)
+        self.sessions = SessionModel(self.store)  # what the Clients, Topics and Expert views show
+        self.loader.sessions = self.sessions
         self._loaded_pending = False
         self.paused = False
         self.show_secrets = show_secrets
@@ -535,6 +548,42 @@ class SnifferApp(workflow.WorkflowActions, App):
         """Select stored row `row` in the packet list (a view's Enter); say so if the filter hides it."""
         if row is not None and not self.plist.select_row(row):
             self.notify(f"Frame {row + 1} is not displayed (display filter)", severity="warning")
+
+    # -- session views -----------------------------------------------------------------------
+    def _open_view(self, view: type[SessionView]) -> None:
+        if isinstance(self.screen, SessionView):
+            self.pop_screen()  # one view at a time: c, o, e switch between them
+        self.push_screen(view(self.sessions))
+
+    def action_clients(self) -> None:
+        """Open the Clients view."""
+        self._open_view(ClientsView)
+
+    def action_topics(self) -> None:
+        """Open the Topics view."""
+        self._open_view(TopicsView)
+
+    def action_expert(self) -> None:
+        """Open the Expert Information view."""
+        self._open_view(ExpertView)
+
+    def filter_to(self, text: str) -> None:
+        """Apply `text` as the display filter, shown in the bar (a view's Enter)."""
+        self.filter_bar.value = text
+        self.apply_filter(text)
+        self.plist.focus()
+
+    def go_to_frame(self, number: int) -> None:
+        """Select frame `number` in the packet list, clearing the display filter if it hides the frame."""
+        row = number - 1
+        if not self.plist.select_row(row):
+            self.filter_bar.value = ""
+            self.apply_filter("")
+            if not self.plist.select_row(row):
+                self.notify(f"Frame {number} is not loaded", severity="warning")
+                return
+            self.notify(f"Display filter cleared to show frame {number}")
+        self.plist.focus()
 
     def action_help(self) -> None:
         """Show the keys."""

@@ -53,6 +53,7 @@ class Loader:
         self.started = time.monotonic()
         self.loaded_at: float | None = None
         self._frames: list[Any] = []  # the Frames of the batch being dissected
+        self.sessions: Any = None  # the session views' model (sniffer.ui.session_model), fed every stored Frame
         self.row = self._frames.append  # the driver's sink: each Frame as it is made
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -91,6 +92,8 @@ class Loader:
         else:
             for fr in frames:
                 add(fr)
+        if self.sessions is not None:
+            self.sessions.feed(frames)
         self._match_new(first_row, frames)
         frames.clear()
         self._tick()

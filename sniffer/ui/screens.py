@@ -32,6 +32,7 @@ KEYS: list[tuple[str, str]] = [
     *WORKFLOW_KEYS,
     ("F", "flow graph of the selected connection (Enter selects the frame)"),
     ("i", "graphs: messages per second, acknowledgement times"),
+    ("c o e", "Clients / Topics / Expert information views"),
     ("Ctrl+P", "command palette (every action)"),
     ("?", "this help"),
     ("q Ctrl+C", "quit (asks if a live capture is unsaved; Ctrl+Q and the palette too)"),

@@ -1,0 +1,92 @@
+"""What the session views (Clients, Topics, Expert information) share: a full screen over the packet
+list that redraws itself when the session model has news, and display-filter literals for wire text.
+
+A view polls `SessionModel.version` a few times a second (REFRESH) instead of redrawing on every
+loader notification: a burst of batches costs one redraw, and the last batch of a capture is never
+missed (a throttled notification would need a trailing-edge timer anyway).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from sniffer.textesc import escape
+
+REFRESH = 0.3  # seconds between checks for news (a redraw only when there is some)
+PREVIEW_CHARS = 24  # payload characters shown in a topic's row
+
+
+def filter_literal(s: str) -> str:
+    """`s` as a display-filter string literal that decodes back to exactly `s` and shows no control
+    character: backslash and quote escaped, then every non-printable character written as the
+    lexer's octal / \\x / \\u escape (sniffer.textesc.escape writes those)."""
+    return '"' + escape(s.replace("\\", "\\\\").replace('"', '\\"')) + '"'
+
+
+def preview(data: bytes, chars: int = PREVIEW_CHARS) -> str:
+    """A payload's head for one line: escaped UTF-8 text, or hex when it is not text; "…" when cut."""
+    try:
+        text = data.decode()
+    except UnicodeDecodeError as e:
+        if e.reason != "unexpected end of data":  # not text (a character cut by the head's end is)
+            hexed = data[: chars // 3].hex(" ")
+            return hexed + (" …" if len(data) > chars // 3 else "")
+        text = data[: e.start].decode()
+    shown = escape(text)
+    return shown[:chars] + "…" if len(shown) > chars else shown
+
+
+def wire(s: str | None, missing: str = "?") -> Text:
+    """A client id or topic for a widget: escaped, and a Text, so markup in it stays literal."""
+    if s is None:
+        return Text(missing, style="dim")
+    return Text(escape(s)) if s else Text('""', style="dim")
+
+
+class SessionView(Screen[None]):
+    """A full-screen view of the session model; Esc (or q) goes back to the packets."""
+
+    BINDINGS = [Binding("escape,q", "close", "Back")]
+    TITLE = ""
+    HINT = ""
+    DEFAULT_CSS = """
+    SessionView .view-title { height: 1; background: $panel; padding: 0 1; }
+    SessionView .view-hint { height: 1; padding: 0 1; color: $text-muted; }
+    """
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.model = model
+        self.seen = -1  # the model version shown
+
+    def compose(self) -> ComposeResult:
+        yield Static("", classes="view-title")
+        yield from self.body()
+        yield Static(self.HINT, classes="view-hint")
+        yield Footer()
+
+    def body(self) -> ComposeResult:
+        raise NotImplementedError
+
+    def on_mount(self) -> None:
+        self.poll()
+        self.set_interval(REFRESH, self.poll)
+
+    def poll(self) -> None:
+        version = self.model.version  # an int read: no lock needed
+        if version != self.seen:
+            self.seen = version
+            self.query_one(".view-title", Static).update(Text(self.redraw(), style="bold"))
+
+    def redraw(self) -> str:
+        """Rebuild from the model; returns the title line."""
+        raise NotImplementedError
+
+    def action_close(self) -> None:
+        self.dismiss(None)
