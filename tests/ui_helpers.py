@@ -70,7 +70,9 @@ async def palette_run(pilot, text: str) -> None:
     await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), what="the palette")
     await pilot.press(*text)
     palette = app.screen
-    await wait_for(pilot, lambda: palette.query_one("CommandList").option_count > 0, what="palette matches")
+    matches = palette.query_one("CommandList")
+    # the search runs in a worker: Enter before a match is highlighted does nothing (a loaded machine)
+    await wait_for(pilot, lambda: matches.option_count > 0 and matches.highlighted is not None, what="palette matches")
     await pilot.press("enter")
     await wait_for(pilot, lambda: not isinstance(app.screen, CommandPalette), what="the palette to close")
 

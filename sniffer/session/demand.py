@@ -1,6 +1,6 @@
 """When the session layer has to run: only when an output shows what it says.
 
-The tracker adds about 2,700 instructions per frame (8-9 % of the summary pass, 20-40 % of its CPU
+The tracker adds about 2,800 instructions per frame (9 % of the summary pass, 20-30 % of its CPU
 time on a busy machine: bench/RESULTS.md); the summary lines and most `-T fields` columns show
 nothing of it, so a headless pass runs it only for -V, JSON, the session's fields named with -e,
 a display filter that uses them, statistics and the UI (which always shows it).
