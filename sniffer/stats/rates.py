@@ -73,13 +73,15 @@ class RateStat:
             return list(self.all)
         return list(self.publish) + [0] * (len(self.all) - len(self.publish))
 
-    def ack_times(self) -> list[float]:
-        """The acknowledgement times (seconds, mqtt.time of the ACKS responses), sorted."""
+    def ack_times(self, sort: bool = True) -> list[float]:
+        """The acknowledgement times (seconds, mqtt.time of the ACKS responses), sorted unless `sort` is
+        False (a caller holding a lock sorts its copy after releasing it)."""
         lat = self.latency
         out: list[float] = []
         for t in ACKS:
             out.extend(lat.times[lat.row_of[t]])
-        out.sort()
+        if sort:
+            out.sort()
         return out
 
     def render(self, duration: float) -> str:
