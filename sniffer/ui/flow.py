@@ -314,6 +314,7 @@ class FlowScreen(Screen[int | None]):
     stored row chosen (Enter)."""
 
     BINDINGS = [Binding("escape,q,F", "close", "Close"), Binding("c", "toggle_client", "Connection / client")]
+    IS_VIEW = True  # the app's packet-list keys sleep while it is on top (SnifferApp.check_action)
     DEFAULT_CSS = """
     FlowScreen #flow-title { height: auto; background: $panel; padding: 0 1; }
     FlowScreen #flow-header { height: 1; text-style: bold; }

@@ -53,6 +53,7 @@ class SessionView(Screen[None]):
     """A full-screen view of the session model; Esc (or q) goes back to the packets."""
 
     BINDINGS = [Binding("escape,q", "close", "Back")]
+    IS_VIEW = True  # the app's packet-list keys sleep while it is on top (SnifferApp.check_action)
     TITLE = ""
     HINT = ""
     DEFAULT_CSS = """
