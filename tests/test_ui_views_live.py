@@ -5,6 +5,9 @@ whole UI in tmux on `lo` with real mosquitto and paho traffic.
 
 from __future__ import annotations
 
+import sys
+import time
+
 import pytest
 from textual.widgets._footer import FooterKey
 
@@ -105,3 +108,137 @@ def test_a_view_shows_only_its_keys_and_the_packet_keys_do_nothing(key):
             await wait_for(pilot, lambda: app.paused, what="paused")
 
     run(go())
+
+
+# -- a real terminal, a live capture, a real broker ------------------------------------------------------
+
+
+class Peer:
+    """A paho client on the test's broker that never reconnects by itself (a taken-over connection must
+    stay closed, not fight back for its client id)."""
+
+    def __init__(self, port: int, cid: str) -> None:
+        import paho.mqtt.client as mqtt
+
+        self.c = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv311, reconnect_on_failure=False
+        )
+        self.got: list[str] = []
+        self.c.on_message = lambda _c, _u, msg: self.got.append(msg.topic)
+        self.c.connect("127.0.0.1", port, keepalive=30)
+        self.c.loop_start()
+        _wait(self.c.is_connected, f"{cid} connected")
+
+    def publish(self, topic: str, payload: str) -> None:
+        self.c.publish(topic, payload, qos=1).wait_for_publish(5)
+
+    def close(self) -> None:
+        if self.c.is_connected():
+            self.c.disconnect()
+        self.c.loop_stop()
+
+
+def _wait(cond, what: str, timeout: float = 10.0) -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def test_each_view_by_its_key_on_a_live_capture_in_tmux(tmp_path, root):
+    """`mqttsniff -i lo` in tmux while paho clients talk through mosquitto: a QoS 1 subscriber and
+    publisher, and a client id taken over by a second connection. c, o, e, F and i open the views; each
+    shows what the traffic did, and traffic arriving while a view is open appears in it."""
+    import paho.mqtt.client as mqtt  # noqa: F401  (fails here, not in a thread, when paho is missing)
+
+    from tests.capture_helpers import Tmux
+    from tests.conftest import REPO, require_tool, start_broker
+
+    require_tool("mosquitto")
+    peers: list[Peer] = []
+    with start_broker(tmp_path) as broker:
+        cmd = (f"cd {REPO} && PYTHONPATH={REPO} {sys.executable} -m sniffer -i lo -f 'tcp port {broker.port}'"
+               " ; echo EXITED $? ; sleep 30")  # fmt: skip
+        t = Tmux(cmd, name="liveviews", forbid=("Traceback",))
+        try:
+            t.wait_for(lambda s: "capturing" in s)
+            sub = Peer(broker.port, "lv-sub")
+            peers.append(sub)
+            sub.c.subscribe("lv/#", qos=1)
+            pub = Peer(broker.port, "lv-pub")
+            peers.append(pub)
+            for i in range(3):
+                pub.publish("lv/temp", f"{20 + i}")
+            _wait(lambda: len(sub.got) == 3, "the deliveries")
+            first = Peer(broker.port, "lv-dup")
+            peers.append(first)
+            second = Peer(broker.port, "lv-dup")  # the broker closes the first connection
+            peers.append(second)
+            _wait(lambda: not first.c.is_connected(), "the takeover")
+
+            # Clients: one row per connection, the first lv-dup taken over
+            t.keys("c")
+            screen = t.wait_for(lambda s: "Clients" in s and "lv-dup" in s and "taken over" in s)
+            assert "lv-sub" in screen and "lv-pub" in screen
+            late = Peer(broker.port, "lv-late")  # a new connection while the view is open
+            peers.append(late)
+            t.wait_for(lambda s: "lv-late" in s)
+            t.keys("Escape")
+            t.wait_for(lambda s: "Details" in s)  # the packet list again
+
+            # Topics: the tree from the wire; a topic published while the view is open appears
+            t.keys("o")
+            screen = t.wait_for(lambda s: "Topics" in s and "▼ lv" in s and "temp" in s)
+            assert "news" not in screen
+            late.publish("late/news", "hello")
+            t.wait_for(lambda s: "▼ late" in s and "news" in s and "hello" in s)
+            t.keys("Escape")
+            t.wait_for(lambda s: "Details" in s)  # the packet list again
+
+            # Expert information: the takeover notes
+            t.keys("e")
+            screen = t.wait_for(lambda s: "taken over" in s)
+            t.keys("Escape")
+            t.wait_for(lambda s: "Details" in s)  # the packet list again
+
+            # Flow of the publisher's connection: arrows both ways, new PUBLISHes added live
+            t.keys("g")
+            t.keys("-l", '/mqtt.clientid == "lv-pub"')
+            t.keys("Enter")
+            t.wait_for(lambda s: "shown 1" in s)
+            t.keys("F")
+            screen = t.wait_for(lambda s: 'client "lv-pub"' in s and "PUBACK id=3" in s)
+            lines = screen.splitlines()
+            assert any("PUBLISH" in ln and "─▶│" in ln for ln in lines), screen  # client → broker
+            assert any("PUBACK id=3" in ln and "│◀─" in ln for ln in lines), screen  # broker → client
+            pub.publish("lv/temp", "late")
+            t.wait_for(lambda s: "PUBACK id=4" in s)
+            t.keys("Escape")
+            t.wait_for(lambda s: "Details" in s)  # the packet list again
+
+            # Graphs: the titles, and the acknowledgement count growing with new traffic
+            t.keys("i")
+            # acknowledged so far: a CONNACK per connection, the SUBACK, and each QoS 1 lv/temp PUBLISH
+            # twice (the broker's PUBACK to lv-pub, lv-sub's to the broker), late/news once (no subscriber)
+            acked = len(peers) + 1 + 2 * 4 + 1
+            screen = t.wait_for(lambda s: "MQTT packets per second" in s and _acks(s) == acked)
+            assert "no MQTT packets yet" not in screen and "median -" not in screen
+            for i in range(3):
+                pub.publish("lv/temp", f"again {i}")
+            t.wait_for(lambda s: _acks(s) == acked + 2 * 3)
+            t.keys("Escape")
+            t.wait_for(lambda s: "Acknowledgement times" not in s)
+            t.keys("q")
+            t.wait_for(lambda s: "not saved" in s)
+            t.keys("y")
+            assert "EXITED 0" in t.wait_for(lambda s: "EXITED" in s)
+        finally:
+            for p in peers:
+                p.close()
+            t.close()
+
+
+def _acks(screen: str) -> int:
+    """The number of acknowledgement times the Graphs view says it has."""
+    line = next((ln for ln in screen.splitlines() if "PINGRESP):" in ln), "PINGRESP): -1")
+    return int(line.split("PINGRESP):", 1)[1].split()[0].replace(",", ""))
