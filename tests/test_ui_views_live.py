@@ -88,6 +88,12 @@ def test_a_view_shows_only_its_keys_and_the_packet_keys_do_nothing(key):
             assert own <= shown, shown
             assert not {a for a in shown if a in app_keys} - VIEW_KEEPS, shown
             assert "help" in shown
+            # nor does the command palette offer them (it lists the app's keys by their description)
+            titles = [c.title for c in app.get_system_commands(screen)]
+            asleep = [b.description for b in app.BINDINGS if b.action not in VIEW_KEEPS | {"quit_app"}]
+            assert not [t for t in titles if t.split(" (")[0] in asleep], titles
+            assert not [t for t in titles if t.startswith(("Time display", "First packet", "Clear display filter"))]
+            assert any(t.startswith("Help") for t in titles)
             # the packet list's keys act on nothing while the view is on top
             row, bottom, n = app.plist.selected_row, app.bottom.current, len(app.screen_stack)
             time_mode = app.plist.time_mode

@@ -666,14 +666,17 @@ class SnifferApp(workflow.WorkflowActions, App):
             if cmd.title not in ("Quit", "Screenshot"):
                 yield cmd
         yield SystemCommand("Screenshot", "Save an SVG screenshot of the screen", self.action_save_screenshot)
+        view = getattr(screen, "IS_VIEW", False)  # a view hides the packet list: none of its commands
         for binding in self.BINDINGS:
-            if binding.key == "ctrl+c":
-                continue  # the second key of Quit, listed once
+            if binding.key == "ctrl+c" or (view and binding.action in LIST_ACTIONS):
+                continue  # (ctrl+c: the second key of Quit, listed once)
             action = binding.action.split("(")[0]
             doc = self.DESCRIPTIONS.get(action, binding.description)
             key = self.get_key_display(binding)
             key = key.capitalize() if len(key) > 1 else key  # "Space", as the help and the README say
             yield SystemCommand(f"{binding.description} ({key})", doc, self._runner(binding.action))
+        if view:
+            return
         plist = self.plist
         yield SystemCommand("First packet (g)", "Jump to the first packet", plist.action_first)
         yield SystemCommand("Last packet (G)", "Jump to the last packet and follow new ones", plist.action_last)
