@@ -13,7 +13,7 @@ from textual.widgets._footer import FooterKey
 
 from sniffer.ui.flow import FlowScreen
 from sniffer.ui.graphs import GraphsScreen
-from sniffer.ui.screens import SaveScreen
+from sniffer.ui.screens import QuitScreen, SaveScreen
 from sniffer.ui.views_clients import ClientsView
 from sniffer.ui.views_expert import ExpertView
 from sniffer.ui.views_topics import TopicsView
@@ -87,7 +87,7 @@ def test_a_view_shows_only_its_keys_and_the_packet_keys_do_nothing(key):
             # the view's own keys are shown; of the app's, only help/quit-like ones
             assert own <= shown, shown
             assert not {a for a in shown if a in app_keys} - VIEW_KEEPS, shown
-            assert "help" in shown
+            assert "help" in shown and "app.quit_app" in shown  # Help and Quit (ctrl+c: q closes the view)
             # nor does the command palette offer them (it lists the app's keys by their description)
             titles = [c.title for c in app.get_system_commands(screen)]
             asleep = [b.description for b in app.BINDINGS if b.action not in VIEW_KEEPS | {"quit_app"}]
@@ -107,6 +107,11 @@ def test_a_view_shows_only_its_keys_and_the_packet_keys_do_nothing(key):
             assert app.plist.time_mode == time_mode  # T
             assert app.plist.selected_row == row and len(app.screen_stack) == n
             assert not any(isinstance(s, SaveScreen) for s in app.screen_stack)
+            # the footer's Quit asks, as q does on the packet list; "n" stays in the view
+            await pilot.press("ctrl+c")
+            await wait_for(pilot, lambda: isinstance(app.screen, QuitScreen), what="the quit question")
+            await pilot.press("n")
+            await wait_for(pilot, lambda: app.screen is screen, what="the view again")
             # back on the packet list the keys work again
             await pilot.press("escape")
             await wait_for(pilot, lambda: not isinstance(app.screen, view), what="closed")

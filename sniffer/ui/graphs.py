@@ -29,6 +29,7 @@ from sniffer.stats.layout import median, percentile
 from sniffer.stats.rates import ACKS, RateStat
 from sniffer.store import CLS_TCP_CONTROL
 from sniffer.textesc import escape
+from sniffer.ui.views_common import QUIT
 
 REFRESH = 0.5  # seconds between live updates
 BINS = 20  # of the acknowledgement-time histogram
@@ -123,6 +124,7 @@ class GraphsScreen(Screen[None]):
         Binding("escape,q,i", "close", "Close"),
         Binding("m", "toggle_kind", "All / PUBLISH"),
         Binding("s", "cycle_scope", "Scope"),
+        QUIT,
     ]
     IS_VIEW = True  # the app's packet-list keys sleep while it is on top (SnifferApp.check_action)
     DEFAULT_CSS = """
