@@ -5,8 +5,8 @@ The whole capture's is the session model's (sniffer.ui.session_model), fed by th
 batch: opening the view reads no stored row, and the view rereads it at most twice a second when it
 changed. A topic's or a client's the model does not keep: for that scope a worker thread reads the
 stored MQTT rows (TCP-only rows skipped by their colour class, no frame rebuilt for them) and the new
-rows of a live capture at most twice a second. The plots
-are textual-plotext widgets, imported when the view opens (start-up does not pay for plotext).
+rows of a live capture at most twice a second. The plots are textual-plotext widgets, imported when
+the view opens (start-up does not pay for plotext).
 Keys: `m` all PDUs / PUBLISH only, `s` scope: everything / the selected frame's topic / its client.
 Wire text (a topic, a client id) is escaped before it reaches a plot title: plotext's output is read
 back as ANSI text, so a raw ESC in a topic would style the screen.
