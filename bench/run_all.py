@@ -339,8 +339,9 @@ def proc_cpu(pid: int) -> float:
         return float("nan")
 
 
-def run_rate_ui(bl, port: int, rate: int, seconds: float, work: Path) -> dict:
-    """The UI live in a real terminal (tmux), with tcpdump beside it; its exit summary gives the counts."""
+def run_rate_ui(bl, port: int, rate: int, seconds: float, work: Path, view: str = "") -> dict:
+    """The UI live in a real terminal (tmux), with tcpdump beside it; its exit summary gives the counts.
+    `view`: a view's key (o: Topics) pressed once the capture runs, the view kept open during the flood."""
     expr = f"tcp port {port}"
     sess = f"mqsbench{os.getpid()}"
     # Textual draws on stderr, so the exit summary lands in the pane: keep the pane after exit and read it
@@ -359,11 +360,20 @@ def run_rate_ui(bl, port: int, rate: int, seconds: float, work: Path) -> dict:
             if time.monotonic() > deadline:
                 raise RuntimeError("the UI did not start: " + tmux("capture-pane", "-p", "-t", sess)[-300:])
             time.sleep(0.1)
+        if view:
+            tmux("send-keys", "-t", sess, view)
+            while "Esc: back" not in tmux("capture-pane", "-p", "-t", sess):  # every view's hint line says it
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the view {view} did not open")
+                time.sleep(0.1)
         pid = int(tmux("display-message", "-p", "-t", sess, "#{pane_pid}").strip())
         cpu0 = proc_cpu(pid)
         sent = bl.flood(port, rate, seconds)
         time.sleep(1.5)
         cpu1 = proc_cpu(pid)
+        if view:
+            tmux("send-keys", "-t", sess, "Escape")  # back to the packet list (q in a view closes it)
+            time.sleep(0.5)
         tmux("send-keys", "-t", sess, "q")
         time.sleep(0.5)
         tmux("send-keys", "-t", sess, "y")  # "quit anyway?" (a live capture is unsaved)
@@ -416,6 +426,7 @@ def live(rep: Report, a: argparse.Namespace) -> None:
         time.sleep(0.3)
         heads: dict[int, list[dict]] = {r: [] for r in rates}
         uis: dict[int, list[dict]] = {r: [] for r in rates}
+        topics: list[dict] = []  # the UI at the highest rate with the Topics view open
         try:
             base = med(bl.idle_cpu(bl.free_port()) for _ in range(max(1, min(a.runs, 2))))
             for i in range(a.runs):
@@ -432,6 +443,10 @@ def live(rep: Report, a: argparse.Namespace) -> None:
                         file=sys.stderr,
                         flush=True,
                     )
+                t = run_rate_ui(bl, port, max(rates), a.seconds, work, view="o")
+                topics.append(t)
+                print(f"  run {i + 1} rate {max(rates)}, Topics view open: UI {t['ui']}/{t['ui_drop']} "
+                      f"(tcpdump {t['tcpdump']}/{t['tcpdump_drop']})", file=sys.stderr, flush=True)  # fmt: skip
         finally:
             sub.terminate()
             broker.terminate()
@@ -492,6 +507,28 @@ def live(rep: Report, a: argparse.Namespace) -> None:
     )  # fmt: skip
     rep.text("Runs that lost packets where tcpdump lost none: " + ("; ".join(bad) if bad else "none") + ".")
     rep.text()
+    rep.text(f"Run B again at {max(rates):,}/s with the Topics view open (`o` pressed once the capture runs):")
+    rep.text()
+    rep.table(topics_header(), topics_rows(rep, topics, max(rates)))
+    rep.text()
+
+
+def topics_header() -> list[str]:
+    return ["run", "msgs/s", "sent", "UI", "kernel drops", "queue drops", "UI µs/pkt", "tcpdump", "drops", "target"]
+
+
+def topics_rows(rep: Report, runs: list[dict], rate: int) -> list[list[str]]:
+    """One row per run of the UI with the Topics view open, tcpdump's counts beside; the issue's target:
+    0 drops where tcpdump has 0."""
+    ok = all(t["ui_drop"] + max(t["ui_qdrop"], 0) == 0 and t["ui"] >= 0 for t in runs if t["tcpdump_drop"] == 0)
+    target = rep.target(
+        "live", f"UI with the Topics view open: 0 drops where tcpdump has 0 ({rate}/s)", "see table", ok
+    )
+    return [
+        [str(i), f"{rate:,}", f"{t['sent']:,}", f"{t['ui']:,}", f"{t['ui_drop']:,}", f"{t['ui_qdrop']:,}",
+         f"{t['ui_us']:.1f}", f"{t['tcpdump']:,}", f"{t['tcpdump_drop']:,}", target]
+        for i, t in enumerate(runs, 1)
+    ]  # fmt: skip
 
 
 # -- 3. start-up -----------------------------------------------------------------------------------

@@ -53,9 +53,28 @@ class RateStat:
             lat.times[lat.row_of[msgtype]].append(time)
 
     def frame(self, f: Frame) -> None:
+        pdus = f.pdus
+        if not pdus:  # most frames (TCP's own): the session model feeds every one, live
+            return
         rel = f.rel_ts
         client, topic = self.client, self.topic
-        for p in f.pdus:
+        if client is None and topic is None:
+            # everything counted (the session model's stat, fed every frame): pdu() and ack() inlined
+            k = min(int(rel), MAX_SECONDS) if rel > 0 else 0
+            counts, times, row_of = self.all, self.latency.times, self.latency.row_of
+            for p in pdus:
+                t = p.msgtype
+                if k < len(counts):
+                    counts[k] += 1
+                else:
+                    self._bin(counts, k)
+                if t == C.PUBLISH:
+                    self._bin(self.publish, k)
+                a = p.ann
+                if a is not None and a.time >= 0 and t in ACKS:
+                    times[row_of[t]].append(a.time)
+            return
+        for p in pdus:
             a = p.ann
             if client is not None and (a is None or a.client != client):
                 continue
@@ -73,13 +92,15 @@ class RateStat:
             return list(self.all)
         return list(self.publish) + [0] * (len(self.all) - len(self.publish))
 
-    def ack_times(self) -> list[float]:
-        """The acknowledgement times (seconds, mqtt.time of the ACKS responses), sorted."""
+    def ack_times(self, sort: bool = True) -> list[float]:
+        """The acknowledgement times (seconds, mqtt.time of the ACKS responses), sorted unless `sort` is
+        False (a caller holding a lock sorts its copy after releasing it)."""
         lat = self.latency
         out: list[float] = []
         for t in ACKS:
             out.extend(lat.times[lat.row_of[t]])
-        out.sort()
+        if sort:
+            out.sort()
         return out
 
     def render(self, duration: float) -> str:

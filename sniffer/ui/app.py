@@ -441,6 +441,10 @@ class SnifferApp(workflow.WorkflowActions, App):
 
     # -- filter ------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # a view (Clients, Topics, Expert, Flow, Graphs) hides the packet list: its keys (Follow,
+        # Payload, Save, Pause ...) neither act on it nor show in the view's footer
+        if action in LIST_ACTIONS and getattr(self.screen, "IS_VIEW", False):
+            return False
         # a "/" typed into the filter bar or a dialog is text; and no filter editing under a dialog
         return not (action == "edit_filter" and (isinstance(self.focused, Input) or len(self.screen_stack) > 1))
 
@@ -542,7 +546,7 @@ class SnifferApp(workflow.WorkflowActions, App):
         """The Graphs view (messages per second, acknowledgement times)."""
         from sniffer.ui.graphs import GraphsScreen
 
-        self.push_screen(GraphsScreen(self.store, self.plist.selected_row))
+        self.push_screen(GraphsScreen(self.store, self.plist.selected_row, self.sessions))
 
     def select_stored_row(self, row: int | None) -> None:
         """Select stored row `row` in the packet list (a view's Enter); say so if the filter hides it."""
@@ -662,14 +666,17 @@ class SnifferApp(workflow.WorkflowActions, App):
             if cmd.title not in ("Quit", "Screenshot"):
                 yield cmd
         yield SystemCommand("Screenshot", "Save an SVG screenshot of the screen", self.action_save_screenshot)
+        view = getattr(screen, "IS_VIEW", False)  # a view hides the packet list: none of its commands
         for binding in self.BINDINGS:
-            if binding.key == "ctrl+c":
-                continue  # the second key of Quit, listed once
+            if binding.key == "ctrl+c" or (view and binding.action in LIST_ACTIONS):
+                continue  # (ctrl+c: the second key of Quit, listed once)
             action = binding.action.split("(")[0]
             doc = self.DESCRIPTIONS.get(action, binding.description)
             key = self.get_key_display(binding)
             key = key.capitalize() if len(key) > 1 else key  # "Space", as the help and the README say
             yield SystemCommand(f"{binding.description} ({key})", doc, self._runner(binding.action))
+        if view:
+            return
         plist = self.plist
         yield SystemCommand("First packet (g)", "Jump to the first packet", plist.action_first)
         yield SystemCommand("Last packet (G)", "Jump to the last packet and follow new ones", plist.action_last)
@@ -695,6 +702,12 @@ class SnifferApp(workflow.WorkflowActions, App):
 
     def status_loaded(self) -> bool:
         return self.loader.done.is_set() and not self.loader.scanning
+
+
+# the app's keys a view keeps: help, quit, the theme, and those opening a view; the others act on the
+# packet list (a key added to the app is asleep in the views unless it is listed here)
+VIEW_KEEPS = frozenset({"help", "quit_app", "toggle_theme", "clients", "topics", "expert", "flow_graph", "graphs"})
+LIST_ACTIONS = frozenset(b.action for b in SnifferApp.BINDINGS if b.action not in VIEW_KEEPS)
 
 
 def screenshot_dirs() -> list[str]:

@@ -37,6 +37,7 @@ from sniffer.mqtt import constants as C
 from sniffer.store import CLS_TCP_CONTROL
 from sniffer.textesc import escape
 from sniffer.ui.packet_list import PALETTE, row_style
+from sniffer.ui.views_common import QUIT
 
 # short names for the arrows (Wireshark's Flow Graph labels are the Info column's words)
 SHORT = ("Reserved", "CONNECT", "CONNACK", "PUBLISH", "PUBACK", "PUBREC", "PUBREL", "PUBCOMP", "SUBSCRIBE",
@@ -313,7 +314,8 @@ class FlowScreen(Screen[int | None]):
     """The Flow view of the connection (or, `c`, the client) of stored row `row`; dismissed with the
     stored row chosen (Enter)."""
 
-    BINDINGS = [Binding("escape,q,F", "close", "Close"), Binding("c", "toggle_client", "Connection / client")]
+    BINDINGS = [Binding("escape,q,F", "close", "Close"), Binding("c", "toggle_client", "Connection / client"), QUIT]
+    IS_VIEW = True  # the app's packet-list keys sleep while it is on top (SnifferApp.check_action)
     DEFAULT_CSS = """
     FlowScreen #flow-title { height: auto; background: $panel; padding: 0 1; }
     FlowScreen #flow-header { height: 1; text-style: bold; }

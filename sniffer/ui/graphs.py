@@ -1,9 +1,12 @@
 """The Graphs view (key i): MQTT messages per second over time and the acknowledgement-time histogram.
 
-The numbers come from sniffer.stats.rates.RateStat (the same aggregator a headless output can use),
-fed by a worker thread that reads the stored MQTT rows (TCP-only rows skipped by their colour class,
-no frame rebuilt for them); a live capture feeds it the new rows at most twice a second. The plots
-are textual-plotext widgets, imported when the view opens (start-up does not pay for plotext).
+The numbers come from sniffer.stats.rates.RateStat (the same aggregator a headless output can use).
+The whole capture's is the session model's (sniffer.ui.session_model), fed by the loader with every
+batch: opening the view reads no stored row, and the view rereads it at most twice a second when it
+changed. A topic's or a client's the model does not keep: for that scope a worker thread reads the
+stored MQTT rows (TCP-only rows skipped by their colour class, no frame rebuilt for them) and the new
+rows of a live capture at most twice a second. The plots are textual-plotext widgets, imported when
+the view opens (start-up does not pay for plotext).
 Keys: `m` all PDUs / PUBLISH only, `s` scope: everything / the selected frame's topic / its client.
 Wire text (a topic, a client id) is escaped before it reaches a plot title: plotext's output is read
 back as ANSI text, so a raw ESC in a topic would style the screen.
@@ -26,6 +29,7 @@ from sniffer.stats.layout import median, percentile
 from sniffer.stats.rates import ACKS, RateStat
 from sniffer.store import CLS_TCP_CONTROL
 from sniffer.textesc import escape
+from sniffer.ui.views_common import QUIT
 
 REFRESH = 0.5  # seconds between live updates
 BINS = 20  # of the acknowledgement-time histogram
@@ -120,15 +124,19 @@ class GraphsScreen(Screen[None]):
         Binding("escape,q,i", "close", "Close"),
         Binding("m", "toggle_kind", "All / PUBLISH"),
         Binding("s", "cycle_scope", "Scope"),
+        QUIT,
     ]
+    IS_VIEW = True  # the app's packet-list keys sleep while it is on top (SnifferApp.check_action)
     DEFAULT_CSS = """
     GraphsScreen #graphs-title, GraphsScreen #graphs-acks { height: auto; background: $panel; padding: 0 1; }
     GraphsScreen PlotextPlot { height: 1fr; }
     """
 
-    def __init__(self, store: Any, row: int) -> None:
+    def __init__(self, store: Any, row: int, model: Any = None) -> None:
         super().__init__()
         self.store = store
+        self.model = model  # the session model: the whole capture's numbers, or None (read the store)
+        self.seen = -1  # the model version shown
         self.topic, self.client = scope_of(store, row)
         self.scope = "all"
         self.publish_only = False
@@ -155,9 +163,22 @@ class GraphsScreen(Screen[None]):
 
     # -- data (worker thread) --------------------------------------------------------------------------
     def _feed_more(self) -> None:
-        if not self.busy and self.fed < self.store.count:
+        if self.busy:
+            return
+        model = self.model
+        if model is not None and self.scope == "all":
+            version = model.version  # an int read: no lock needed
+            if version != self.seen:
+                self.busy = True
+                self._read_model(self.stat, version)
+        elif self.fed < self.store.count:
             self.busy = True
             self._feed(self.stat, self.fed, self.store.count)
+
+    @work(thread=True, exclusive=False, group="graphs")
+    def _read_model(self, stat: RateStat, version: int) -> None:
+        per_all, per_pub, times, frames = self.model.rates()  # (the sort is done out of the UI thread)
+        self.app.call_from_thread(self._fed, stat, frames, (per_all, per_pub, times), version)
 
     @work(thread=True, exclusive=False, group="graphs")
     def _feed(self, stat: RateStat, start: int, end: int) -> None:
@@ -168,14 +189,15 @@ class GraphsScreen(Screen[None]):
         snap = (stat.per_second(False), stat.per_second(True), stat.ack_times())
         self.app.call_from_thread(self._fed, stat, end, snap)
 
-    def _fed(self, stat: RateStat, end: int, snap: tuple[list[int], list[int], list[float]]) -> None:
+    def _fed(self, stat: RateStat, end: int, snap: tuple[list[int], list[int], list[float]], version: int = -1) -> None:
         self.busy = False
         if not self.is_attached:  # closed meanwhile
             return
         if stat is not self.stat:  # the scope changed meanwhile: that work is void
             self._feed_more()
             return
-        self.fed = end
+        self.fed = end  # (from the model: the frames it has counted)
+        self.seen = version
         self.data = snap
         self._draw()
 
@@ -184,6 +206,7 @@ class GraphsScreen(Screen[None]):
         client = self.client if self.scope == "client" else None
         self.stat = RateStat(topic=topic, client=client)
         self.fed = 0
+        self.seen = -1
         self.data = ([], [], [])
         self._draw()
         self._feed_more()

@@ -2,7 +2,8 @@
 
 The loader hands every stored batch of Frames (annotated by the session tracker) to `feed()`;
 the Clients, Topics and Expert views read copies through `clients()`, `topics()` and
-`expert()`. One lock guards the aggregators, so the UI thread never iterates a dict the loader
+`expert()`, the Graphs view its counts per second and acknowledgement times through `rates()`.
+One lock guards the aggregators, so the UI thread never iterates a dict the loader
 is changing; `version` grows with every change, so a view redraws only when there is news.
 
 Expert notes cost a tree per MQTT frame (as much CPU as dissecting it), so they are gathered only
@@ -19,6 +20,7 @@ from typing import Any
 from sniffer.pipeline import Frame
 from sniffer.stats.clients import ClientsStat, ConnInfo
 from sniffer.stats.expert import BLOCKS, ExpertStat, Key
+from sniffer.stats.rates import RateStat
 from sniffer.stats.topics import TopicInfo, TopicsStat
 
 EXPERT_FRAMES = 500  # frames listed per kind of note in the Expert view (the count is always whole)
@@ -31,6 +33,9 @@ class SessionModel:
         self.lock = threading.Lock()
         self.clients_stat = ClientsStat()
         self.topics_stat = TopicsStat()
+        # the Graphs view's numbers of the whole capture (a topic's or a client's it counts itself)
+        self.rates_stat = RateStat()
+        self.frames = 0  # frames fed so far
         self.version = 0  # changes so far
         self.first_ts: float | None = None
         self.last_ts = 0.0
@@ -53,6 +58,7 @@ class SessionModel:
             notes_in = self.expert_live.notes_in
             notes = [(f.number, n) for f in frames if f.number > since for n in (notes_in(f),) if n]
         clients, topics, add = self.clients_stat.frame, self.topics_stat.frame, self.expert_live.add
+        rates = self.rates_stat.frame
         with self.lock:
             for f in frames:
                 if self.first_ts is None:
@@ -60,6 +66,8 @@ class SessionModel:
                 self.last_ts = f.ts
                 clients(f)
                 topics(f)
+                rates(f)
+            self.frames += len(frames)
             for number, n in notes:
                 add(number, n)
             self.version += 1
@@ -102,6 +110,17 @@ class SessionModel:
         """(the nodes at the top and under `expanded` topics, PUBLISH messages, topics published)."""
         with self.lock:
             return (self.topics_stat.nodes(expanded), *self.topics_stat.totals())
+
+    def rates(self) -> tuple[list[int], list[int], list[float], int]:
+        """(PDUs per second, PUBLISH per second, sorted acknowledgement times, frames counted) of the
+        whole capture; copied under the lock, sorted after it (the loader does not wait for a sort)."""
+        with self.lock:
+            stat = self.rates_stat
+            per_all, per_pub = stat.per_second(False), stat.per_second(True)
+            times = stat.ack_times(sort=False)
+            frames = self.frames
+        times.sort()
+        return per_all, per_pub, times, frames
 
     def expert(self) -> list[tuple[Key, int, list[tuple[int, str]]]]:
         """The notes as ExpertStat.groups() gives them, the earlier frames' before the live ones."""

@@ -49,10 +49,16 @@ def wire(s: str | None, missing: str = "?") -> Text:
     return Text(escape(s)) if s else Text('""', style="dim")
 
 
+# Quit, shown in every view's footer (q closes a view there): the app's own ctrl+c binding is a hidden
+# priority one, which the footer would list in place of a plain one
+QUIT = Binding("ctrl+c", "app.quit_app", "Quit", priority=True)
+
+
 class SessionView(Screen[None]):
     """A full-screen view of the session model; Esc (or q) goes back to the packets."""
 
-    BINDINGS = [Binding("escape,q", "close", "Back")]
+    BINDINGS = [Binding("escape,q", "close", "Back"), QUIT]
+    IS_VIEW = True  # the app's packet-list keys sleep while it is on top (SnifferApp.check_action)
     TITLE = ""
     HINT = ""
     DEFAULT_CSS = """
