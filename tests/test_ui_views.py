@@ -404,3 +404,39 @@ def test_expert_notes_of_stored_and_live_frames_equal_a_headless_count():
                 assert [c.data for c in node.children] == [no for no, _m in frames]
 
     run(go())
+
+
+def test_clients_view_with_10000_connections_formats_only_the_screen():
+    """10,000 connections (one CONNECT each, through the real loader and dissector): the view holds
+    them all, yet opening it formats only the lines on screen and builds no widget per row; the
+    last connection is one key away and costs one more screenful."""
+    n = 10_000
+    fl = FrameList()
+    t = T0
+    for i in range(n):
+        flow = TcpFlow(fl, client=(f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", 40000 + i % 20000))
+        t = flow.send(0, E.connect(f"dev-{i}"), t + 10, ack=False)
+    recs = [(ts / 1e6, data, len(data), 1) for ts, data in fl.frames_list]
+    height = 30
+
+    async def go():
+        app = make_app(recs)
+        async with app.run_test(size=(120, height)) as pilot:
+            await settle(app, pilot, n, timeout=60)
+            view = await open_view(app, pilot, "c", ClientsView)
+            table = view.query_one(ClientTable)
+            assert table.count == n and "10000 connections" in str(view.query_one(Static).content)
+            assert 0 < table.formatted <= height  # not 10,000 rows
+            assert len(list(view.query("*"))) < 30  # no widget per row
+            lines = [table.render_line(y).text for y in range(table.scrollable_content_region.height)]
+            assert "dev-0 " in lines[1] and "dev-1 " in lines[2]
+            before = table.formatted
+            await pilot.press("end")
+            await pilot.pause()
+            assert table.current is not None and table.current.client == f"dev-{n - 1}"
+            shown = "\n".join(table.render_line(y).text for y in range(table.scrollable_content_region.height))
+            assert f"dev-{n - 1} " in shown and "dev-0 " not in shown
+            assert table.formatted - before <= height
+            assert f"dev-{n - 1}" in str(view.query_one("#client-info", Static).content)
+
+    run(go())
