@@ -150,7 +150,7 @@ def test_clients_view_rows_and_enter_filters_the_connection():
             await settle(app, pilot, len(FRAMES))
             view = await open_view(app, pilot, "c", ClientsView)
             table = view.query_one(ClientTable)
-            rows = {cells[0]: cells for cells in table.texts}
+            rows = {cells[0]: cells for cells in map(table.line_texts, range(table.count))}
             assert sorted(rows) == ["0", "1", "2", "3", "4"]
             heads = list(COLUMNS)
             state, unacked, client = heads.index("State"), heads.index("Unacked"), heads.index("Client ID")
@@ -276,7 +276,7 @@ def test_hostile_client_id_topic_and_payload_are_shown_escaped():
             assert isinstance(info, Text) and escape(HOSTILE_ID) in info.plain  # markup literal, ESC/BEL escaped
             assert "[bold red]evil[/bold red]\\033]0;pwned\\a" in info.plain
             assert not any("red" in str(span.style) for span in info.spans)  # the markup styled nothing
-            cell = table.texts[table.index_of(4)][1]
+            cell = table.line_texts(table.index_of(4))[1]
             assert "\x1b" not in cell and cell.startswith("[bold red]evil")
             screen = "\n".join(table.render_line(y).text for y in range(table.count + 1))
             assert "\x1b" not in screen and "\x07" not in screen and "[bold red]evil" in screen
@@ -347,15 +347,15 @@ def test_views_update_live_and_are_in_the_palette_and_help():
             table = app.screen.query_one(ClientTable)
             before = table.count
             state = COLUMNS.index("State")
-            assert 0 < before < 5 and table.texts[table.index_of(0)][state] == "connected"
+            assert 0 < before < 5 and table.line_texts(table.index_of(0))[state] == "connected"
             app.source.push(RECORDS[20:])
             await wait_for(pilot, lambda: table.count == 5, what="the new connections in the view")
             # a row already shown changes in place: dev-1's connection ends with the last frames
             await wait_for(
-                pilot, lambda: "keep-alive expired" in table.texts[table.index_of(0)][state], what="dev-1 ended"
+                pilot, lambda: "keep-alive expired" in table.line_texts(table.index_of(0))[state], what="dev-1 ended"
             )
             # and its column widens to the longer text (found by hand: "taken over (FIN by b" was cut)
-            ended = table.texts[table.index_of(0)][state]
+            ended = table.line_texts(table.index_of(0))[state]
             await pilot.pause()
             assert table.widths[state] >= len(ended) > len("connected")
             line = table.render_line(1 + table.index_of(0) - round(table.scroll_y)).text
