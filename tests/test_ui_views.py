@@ -440,3 +440,21 @@ def test_clients_view_with_10000_connections_formats_only_the_screen():
             assert f"dev-{n - 1}" in str(view.query_one("#client-info", Static).content)
 
     run(go())
+
+
+def test_connections_copied_between_frames_equal_a_fresh_count():
+    """ClientsStat.connections() copies only the connections changed since its last call (the
+    Clients view asks every 0.3 s): asked after every frame, it says what one count of the whole
+    capture says, each connection in its place."""
+    from sniffer.stats.clients import ClientsStat
+
+    whole = ClientsStat()
+    for f in FRAMES:
+        whole.frame(f)
+    want = whole.connections()
+    assert len(want) == 5 and any(c.ended for c in want) and any(c.unacked for c in want)
+    stepwise = ClientsStat()
+    for f in FRAMES:
+        stepwise.frame(f)
+        stepwise.connections()
+    assert stepwise.connections() == want
