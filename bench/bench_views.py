@@ -42,6 +42,7 @@ from sniffer.ui.views_expert import ExpertView  # noqa: E402
 from sniffer.ui.views_topics import TopicsView  # noqa: E402
 
 TARGET_MS = 100.0  # issue 13: "with 100,000 topics and 10,000 clients the views render in under 100 ms"
+OPEN_TIMEOUT = 120  # seconds
 BATCH = 2000  # frames per feed() (the loader's batches are of this order)
 VIEWS: tuple[tuple[str, type[SessionView]], ...] = (("Clients", ClientsView), ("Topics", TopicsView),
                                                       ("Expert information", ExpertView))  # fmt: skip
@@ -101,6 +102,8 @@ async def measure(model: SessionModel, more: list[Frame]) -> dict[str, tuple[flo
             # pause(0): the pending messages handled, then the screen rendered (pause() would also wait
             # for the process to look idle, 20 ms at least)
             while not (app.screen is view and view.seen == model.version):
+                if time.perf_counter() - t0 > OPEN_TIMEOUT:  # a view that fails to mount: say so, never spin
+                    raise SystemExit(f"bench_views: the {name} view did not show the model in {OPEN_TIMEOUT} s")
                 await pilot.pause(0)
             await pilot.pause(0)
             opened = time.perf_counter() - t0
