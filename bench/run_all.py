@@ -684,6 +684,11 @@ def ui_scale(rep: Report, cap: str, frames: int, a: argparse.Namespace) -> None:
         ["spill file per packet (frame bytes on disk)", f"{m('spill_bytes_per_pkt'):.0f} B", ""],
         ["peak RSS of the whole UI run", f"{m('peak_rss_mib'):.0f} MiB", ""],
     ]
+    views = result_line([sys.executable, str(HERE / "bench_views.py"), "--json", "--runs", str(a.ui_runs)])
+    for name in ("Clients", "Topics", "Expert information"):  # bench_views: 100,000 topics, 10,000 connections
+        o, f, e = (views[name][k] for k in ("open_ms", "refresh_ms", "empty_open_ms"))
+        t = rep.target("UI", f"{name} view open and refresh < 100 ms", f"{o:.0f} / {f:.0f} ms", max(o, f) < 100)
+        rows.append([f"{name} view: open / refresh (empty model: {e:.0f} ms)", f"{o:.0f} / {f:.0f} ms", t])
     for expr in ui_runs[0].get("filters", {}):
         dt = med(r["filters"][expr][0] for r in ui_runs)
         t = rep.target("UI", f"UI filter `{expr}` over {n:,} frames < 2 s", f"{dt:.2f} s", dt < 2)
@@ -705,7 +710,8 @@ def ui_scale(rep: Report, cap: str, frames: int, a: argparse.Namespace) -> None:
     rep.text(
         f"`bench/bench_ui.py {os.path.basename(cap)}` (the real app under Textual's run_test, 120×40; median of "
         f"{len(ui_runs)} run(s)) and `bench/bench_filter.py --frames {fn}` (each compiled expression over "
-        f"{fn:,} stored frames, {flt['unique']:,} distinct)."
+        f"{fn:,} stored frames, {flt['unique']:,} distinct); `bench/bench_views.py` (the Clients, Topics and "
+        "Expert views over 100,000 topics and 10,000 connections)."
     )
     rep.text()
     rep.table(["what", "measured", "target"], rows)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from rich.style import Style
 from rich.text import Text
-from textual.widgets import DataTable, Static, Tree
+from textual.widgets import Static, Tree
 
 from sniffer.filter import compile_filter
 from sniffer.pipeline import Dissector
@@ -19,7 +19,7 @@ from sniffer.synth import mqtt_encode as E
 from sniffer.synth.flows import TcpFlow
 from sniffer.synth.pcap_write import FrameList
 from sniffer.textesc import escape
-from sniffer.ui.views_clients import ClientsView
+from sniffer.ui.views_clients import COLUMNS, ClientsView, ClientTable
 from sniffer.ui.views_common import filter_literal
 from sniffer.ui.views_expert import ExpertView
 from sniffer.ui.views_topics import TopicsView
@@ -92,10 +92,6 @@ def matching(expr: str) -> list[int]:
     return [f.number for f in FRAMES if pred.matches(f)]
 
 
-def table_text(table: DataTable) -> list[str]:
-    return ["  ".join(str(c) for c in table.get_row_at(i)) for i in range(table.row_count)]
-
-
 def labels(tree: Tree) -> dict[str, object]:
     """Every node's plain label text -> its data."""
     out: dict[str, object] = {}
@@ -153,10 +149,10 @@ def test_clients_view_rows_and_enter_filters_the_connection():
         async with app.run_test(size=(160, 30)) as pilot:
             await settle(app, pilot, len(FRAMES))
             view = await open_view(app, pilot, "c", ClientsView)
-            table = view.query_one(DataTable)
-            rows = {str(table.get_row_at(i)[0]): table.get_row_at(i) for i in range(table.row_count)}
+            table = view.query_one(ClientTable)
+            rows = {cells[0]: cells for cells in map(table.line_texts, range(table.count))}
             assert sorted(rows) == ["0", "1", "2", "3", "4"]
-            heads = [str(c.label) for c in table.ordered_columns]
+            heads = list(COLUMNS)
             state, unacked, client = heads.index("State"), heads.index("Unacked"), heads.index("Client ID")
             assert str(rows["0"][client]) == "dev-1" and "keep-alive expired" in str(rows["0"][state])
             assert str(rows["0"][unacked]) == "1"  # the QoS 1 PUBLISH never acknowledged
@@ -166,7 +162,7 @@ def test_clients_view_rows_and_enter_filters_the_connection():
             assert str(rows["1"][heads.index("Keep-alive")]) == "60 s"
             assert "5 connections, 3 open, 4 client ids, 1 unacknowledged" in str(view.query_one(Static).content)
             # Enter on the taken-over connection: the list shows exactly its frames
-            table.move_cursor(row=table.get_row_index("2"))
+            table.move_cursor(table.index_of(2))
             await pilot.press("enter")
             want = [f.number for f in FRAMES if f.stream == 2]
             await wait_for(pilot, lambda: not isinstance(app.screen, ClientsView), what="the view to close")
@@ -273,16 +269,16 @@ def test_hostile_client_id_topic_and_payload_are_shown_escaped():
         async with app.run_test(size=(200, 40)) as pilot:
             await settle(app, pilot, len(FRAMES))
             view = await open_view(app, pilot, "c", ClientsView)
-            table = view.query_one(DataTable)
-            table.move_cursor(row=table.get_row_index("4"))
+            table = view.query_one(ClientTable)
+            table.move_cursor(table.index_of(4))
             await pilot.pause()
             info = view.query_one("#client-info", Static).content
             assert isinstance(info, Text) and escape(HOSTILE_ID) in info.plain  # markup literal, ESC/BEL escaped
             assert "[bold red]evil[/bold red]\\033]0;pwned\\a" in info.plain
             assert not any("red" in str(span.style) for span in info.spans)  # the markup styled nothing
-            cell = table.get_row_at(table.get_row_index("4"))[1]
-            assert isinstance(cell, Text) and "\x1b" not in cell.plain and cell.plain.startswith("[bold red]evil")
-            screen = "\n".join(view.query_one(DataTable).render_line(y).text for y in range(table.row_count + 1))
+            cell = table.line_texts(table.index_of(4))[1]
+            assert "\x1b" not in cell and cell.startswith("[bold red]evil")
+            screen = "\n".join(table.render_line(y).text for y in range(table.count + 1))
             assert "\x1b" not in screen and "\x07" not in screen and "[bold red]evil" in screen
             await pilot.press("escape")
             view = await open_view(app, pilot, "o", TopicsView)
@@ -348,18 +344,22 @@ def test_views_update_live_and_are_in_the_palette_and_help():
             await settle(app, pilot)
             await palette_run(pilot, "Clients")
             await wait_for(pilot, lambda: isinstance(app.screen, ClientsView), what="the Clients view")
-            table = app.screen.query_one(DataTable)
-            before = table.row_count
-            assert 0 < before < 5 and str(table.get_row("0")[2]) == "connected"
+            table = app.screen.query_one(ClientTable)
+            before = table.count
+            state = COLUMNS.index("State")
+            assert 0 < before < 5 and table.line_texts(table.index_of(0))[state] == "connected"
             app.source.push(RECORDS[20:])
-            await wait_for(pilot, lambda: table.row_count == 5, what="the new connections in the view")
+            await wait_for(pilot, lambda: table.count == 5, what="the new connections in the view")
             # a row already shown changes in place: dev-1's connection ends with the last frames
-            state = [str(c.label) for c in table.ordered_columns].index("State")
-            await wait_for(pilot, lambda: "keep-alive expired" in str(table.get_row("0")[state]), what="dev-1 ended")
+            await wait_for(
+                pilot, lambda: "keep-alive expired" in table.line_texts(table.index_of(0))[state], what="dev-1 ended"
+            )
             # and its column widens to the longer text (found by hand: "taken over (FIN by b" was cut)
-            ended = str(table.get_row("0")[state])
+            ended = table.line_texts(table.index_of(0))[state]
             await pilot.pause()
-            assert table.ordered_columns[state].content_width >= len(ended) > len("connected")
+            assert table.widths[state] >= len(ended) > len("connected")
+            line = table.render_line(1 + table.index_of(0) - round(table.scroll_y)).text
+            assert ended in line
             await palette_run(pilot, "Topics")  # from one view to the next: one view on the stack
             await wait_for(pilot, lambda: isinstance(app.screen, TopicsView), what="the Topics view")
             assert len(app.screen_stack) == 2
@@ -404,3 +404,57 @@ def test_expert_notes_of_stored_and_live_frames_equal_a_headless_count():
                 assert [c.data for c in node.children] == [no for no, _m in frames]
 
     run(go())
+
+
+def test_clients_view_with_10000_connections_formats_only_the_screen():
+    """10,000 connections (one CONNECT each, through the real loader and dissector): the view holds
+    them all, yet opening it formats only the lines on screen and builds no widget per row; the
+    last connection is one key away and costs one more screenful."""
+    n = 10_000
+    fl = FrameList()
+    t = T0
+    for i in range(n):
+        flow = TcpFlow(fl, client=(f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", 40000 + i % 20000))
+        t = flow.send(0, E.connect(f"dev-{i}"), t + 10, ack=False)
+    recs = [(ts / 1e6, data, len(data), 1) for ts, data in fl.frames_list]
+    height = 30
+
+    async def go():
+        app = make_app(recs)
+        async with app.run_test(size=(120, height)) as pilot:
+            await settle(app, pilot, n, timeout=60)
+            view = await open_view(app, pilot, "c", ClientsView)
+            table = view.query_one(ClientTable)
+            assert table.count == n and "10000 connections" in str(view.query_one(Static).content)
+            assert 0 < table.formatted <= height  # not 10,000 rows
+            assert len(list(view.query("*"))) < 30  # no widget per row
+            lines = [table.render_line(y).text for y in range(table.scrollable_content_region.height)]
+            assert "dev-0 " in lines[1] and "dev-1 " in lines[2]
+            before = table.formatted
+            await pilot.press("end")
+            await pilot.pause()
+            assert table.current is not None and table.current.client == f"dev-{n - 1}"
+            shown = "\n".join(table.render_line(y).text for y in range(table.scrollable_content_region.height))
+            assert f"dev-{n - 1} " in shown and "dev-0 " not in shown
+            assert table.formatted - before <= height
+            assert f"dev-{n - 1}" in str(view.query_one("#client-info", Static).content)
+
+    run(go())
+
+
+def test_connections_copied_between_frames_equal_a_fresh_count():
+    """ClientsStat.connections() copies only the connections changed since its last call (the
+    Clients view asks every 0.3 s): asked after every frame, it says what one count of the whole
+    capture says, each connection in its place."""
+    from sniffer.stats.clients import ClientsStat
+
+    whole = ClientsStat()
+    for f in FRAMES:
+        whole.frame(f)
+    want = whole.connections()
+    assert len(want) == 5 and any(c.ended for c in want) and any(c.unacked for c in want)
+    stepwise = ClientsStat()
+    for f in FRAMES:
+        stepwise.frame(f)
+        stepwise.connections()
+    assert stepwise.connections() == want

@@ -8,7 +8,7 @@ bytes each); the acknowledgement times are kept as an array of doubles for the m
 from __future__ import annotations
 
 from array import array
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from sniffer.mqtt import constants as C
 from sniffer.pipeline import Frame
@@ -95,6 +95,10 @@ def _ending(c: _Conn, f: Frame) -> str:
 class ClientsStat:
     def __init__(self) -> None:
         self.conns: dict[int, _Conn] = {}
+        # connections() copies only the connections changed since its last call (the UI asks every
+        # 0.3 s under the model's lock: 10,000 copies took 30 ms); in the order of self.conns
+        self._info: dict[int, ConnInfo | None] = {}
+        self._dirty: set[int] = set()
 
     def frame(self, f: Frame) -> None:
         seg = f.seg
@@ -104,6 +108,8 @@ class ClientsStat:
         if f.pdus:
             if c is None:
                 c = self.conns[f.stream] = _Conn(_client_addr(f), f.number)
+                self._info[f.stream] = None
+            self._dirty.add(f.stream)
             c.last = f.number
             c.last_ts = f.ts
             for p in f.pdus:
@@ -135,11 +141,14 @@ class ClientsStat:
             c.ended = _ending(c, f)
             c.last = f.number
             c.last_ts = f.ts
+            self._dirty.add(f.stream)
 
     def connections(self) -> list[ConnInfo]:
         """Every connection so far, in order of first frame (what render() and the UI's Clients view show)."""
-        return [
-            ConnInfo(
+        info, conns = self._info, self.conns
+        for stream in self._dirty:
+            c = conns[stream]
+            info[stream] = ConnInfo(
                 stream,
                 c.client,
                 c.addr,
@@ -154,8 +163,8 @@ class ClientsStat:
                 c.last,
                 c.last_ts,
             )  # fmt: skip
-            for stream, c in self.conns.items()
-        ]
+        self._dirty.clear()
+        return cast("list[ConnInfo]", list(info.values()))  # every entry is filled above
 
     def render(self, duration: float) -> str:
         by_client: dict[str | None, list[ConnInfo]] = {}
