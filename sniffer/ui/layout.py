@@ -1,0 +1,161 @@
+"""Pane sizes (packet list / details / bytes): resized with + and -, remembered in the user's config dir.
+
+The sizes are weights (Textual `fr` units, summing to TOTAL) kept in
+$XDG_CONFIG_HOME/mqttsniff/layout.json (~/.config/mqttsniff without XDG_CONFIG_HOME). Under sudo the
+invoking user's directory is used and what is written there is handed to that user; a file that
+cannot be read or makes no sense is ignored, a failed save only skipped: the layout is a comfort.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pwd
+from typing import Any
+
+from textual.binding import Binding
+
+PANES = ("list", "details", "bottom")  # top to bottom
+DEFAULT = (4, 3, 3)
+TOTAL = sum(DEFAULT) * 2  # finer steps than the default's: one step is a twentieth of the height
+MIN = 1
+
+BINDINGS = [
+    Binding("plus,equals_sign", "pane_size(1)", "Grow pane", show=False, id="pane-grow"),
+    Binding("minus", "pane_size(-1)", "Shrink pane", show=False, id="pane-shrink"),
+]
+DESCRIPTIONS = {"pane_size": "Grow (+) or shrink (-) the focused pane: packet list, details or bytes (remembered)"}
+KEYS = [("+ -", "grow / shrink the focused pane (packets, details, bytes; remembered across runs)")]
+
+
+def _sudo_user() -> pwd.struct_passwd | None:
+    """The user who ran sudo, when we run as root through it."""
+    name = os.environ.get("SUDO_USER")
+    if not name or os.geteuid() != 0 or name == "root":
+        return None
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        return None
+
+
+def config_dir() -> str:
+    user = _sudo_user()
+    if user is not None:  # sudo keeps root's environment: the invoking user's directory instead
+        return os.path.join(user.pw_dir, ".config", "mqttsniff")
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "mqttsniff")
+
+
+def config_path() -> str:
+    return os.path.join(config_dir(), "layout.json")
+
+
+def load() -> tuple[int, ...]:
+    """The remembered sizes, or DEFAULT_SIZES when there are none or they cannot be used."""
+    try:
+        with open(config_path(), encoding="utf-8") as f:
+            data = json.load(f)
+        sizes = tuple(data["sizes"])
+    except (OSError, ValueError, TypeError, KeyError):
+        return default_sizes()
+    if len(sizes) != len(PANES) or not all(type(s) is int and s >= MIN for s in sizes) or sum(sizes) != TOTAL:
+        return default_sizes()
+    return sizes
+
+
+def default_sizes() -> tuple[int, ...]:
+    return tuple(s * TOTAL // sum(DEFAULT) for s in DEFAULT)
+
+
+def save(sizes: tuple[int, ...]) -> bool:
+    """Write the sizes; False when it cannot be done (it is then skipped, silently)."""
+    user = _sudo_user()
+    if os.geteuid() == 0 and os.environ.get("SUDO_USER") and user is None:
+        return False  # sudo, but the invoking user is unknown: no root-owned file in someone's home
+    path = config_path()
+    tmp = path + ".tmp"
+    try:
+        made = _makedirs(os.path.dirname(path))
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({"sizes": list(sizes)}, f)
+        if user is not None:
+            for p in [*made, tmp]:
+                os.chown(p, user.pw_uid, user.pw_gid)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        return False
+    return True
+
+
+def _makedirs(path: str) -> list[str]:
+    """Create `path` and its missing parents; the ones created, outermost first."""
+    missing = []
+    while path and not os.path.isdir(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    for p in reversed(missing):
+        os.mkdir(p, 0o755)
+    return list(reversed(missing))
+
+
+def resized(sizes: tuple[int, ...], pane: int, step: int) -> tuple[int, ...]:
+    """`pane` grown (step 1) or shrunk (-1) by one unit, taken from / given to a neighbour."""
+    new = list(sizes)
+    if step > 0:
+        # take from the largest other pane that can give
+        others = [i for i in range(len(new)) if i != pane and new[i] > MIN]
+        if not others:
+            return sizes
+        give = max(others, key=lambda i: new[i])
+        new[give] -= 1
+        new[pane] += 1
+    else:
+        if new[pane] <= MIN:
+            return sizes
+        nxt = pane + 1 if pane + 1 < len(new) else pane - 1  # the pane below (the bytes: above)
+        new[pane] -= 1
+        new[nxt] += 1
+    return tuple(new)
+
+
+class LayoutActions:
+    """Apply, resize and remember the pane sizes; mixed into SnifferApp."""
+
+    pane_sizes: tuple[int, ...] = default_sizes()
+    focused: Any
+
+    def pane_widgets(self) -> list[Any]:
+        app: Any = self
+        return [app.query_one("#list-pane"), app.details, app.bottom]
+
+    def restore_layout(self) -> None:
+        self.pane_sizes = load()
+        self.apply_layout()
+
+    def apply_layout(self) -> None:
+        for widget, size in zip(self.pane_widgets(), self.pane_sizes, strict=True):
+            widget.styles.height = f"{size}fr"
+
+    def focused_pane(self) -> int:
+        """Which pane holds the focus (the packet list when it is elsewhere, e.g. the filter bar)."""
+        widget = self.focused
+        panes = self.pane_widgets()
+        while widget is not None:
+            if widget in panes:
+                return panes.index(widget)
+            widget = widget.parent
+        return 0
+
+    def action_pane_size(self, step: int) -> None:
+        """Grow (+) or shrink (-) the focused pane; the sizes are saved for the next run."""
+        new = resized(self.pane_sizes, self.focused_pane(), step)
+        if new == self.pane_sizes:
+            self.bell()  # type: ignore[attr-defined]
+            return
+        self.pane_sizes = new
+        self.apply_layout()
+        save(new)
