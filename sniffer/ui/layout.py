@@ -74,6 +74,8 @@ def save(sizes: tuple[int, ...]) -> bool:
     user = _sudo_user()
     if os.geteuid() == 0 and os.environ.get("SUDO_USER") and user is None:
         return False  # sudo, but the invoking user is unknown: no root-owned file in someone's home
+    if user is not None and not os.path.isdir(user.pw_dir):
+        return False  # (nobody's /nonexistent): not created as root
     path = config_path()
     tmp = path + ".tmp"
     try:
