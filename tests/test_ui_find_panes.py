@@ -306,6 +306,7 @@ def test_under_sudo_the_file_goes_to_the_invoking_user_and_is_theirs(tmp_path, m
     home.mkdir()
     user = pwd.struct_passwd(("someone", "x", 54321, 54322, "", str(home), "/bin/sh"))
     monkeypatch.setenv("SUDO_USER", "someone")
+    monkeypatch.delenv("XDG_CONFIG_HOME")  # sudo resets the environment
     monkeypatch.setattr(layout.pwd, "getpwnam", lambda name: user if name == "someone" else pwd.getpwnam(name))
     assert layout.config_dir() == str(home / ".config" / "mqttsniff")
     assert layout.save((10, 5, 5))

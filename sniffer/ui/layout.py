@@ -2,7 +2,7 @@
 
 The sizes are weights (Textual `fr` units, summing to TOTAL) kept in
 $XDG_CONFIG_HOME/mqttsniff/layout.json (~/.config/mqttsniff without XDG_CONFIG_HOME). Under sudo the
-invoking user's directory is used and what is written there is handed to that user; a file that
+invoking user's ~/.config is used and what is written there is handed to that user; a file that
 cannot be read or makes no sense is ignored, a failed save only skipped: the layout is a comfort.
 """
 
@@ -41,10 +41,11 @@ def _sudo_user() -> pwd.struct_passwd | None:
 
 
 def config_dir() -> str:
-    user = _sudo_user()
-    if user is not None:  # sudo keeps root's environment: the invoking user's directory instead
-        return os.path.join(user.pw_dir, ".config", "mqttsniff")
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    base = os.environ.get("XDG_CONFIG_HOME")  # kept by `sudo -E`: then it is the user's already
+    if not base:
+        user = _sudo_user()  # sudo's HOME is root's: the invoking user's directory instead
+        home = user.pw_dir if user is not None else os.path.expanduser("~")
+        base = os.path.join(home, ".config")
     return os.path.join(base, "mqttsniff")
 
 
