@@ -247,13 +247,37 @@ def test_resize_keys_change_the_panes_and_a_new_app_starts_with_them(config_home
     run(reopen())
 
 
+def test_dragging_the_borders_resizes_the_panes_and_is_remembered(config_home):
+    async def drag(app, pilot, pane, rows: int) -> None:
+        y = pane.region.y  # its top border: the hkey line above its title
+        await pilot.mouse_down(offset=(10, y))
+        await pilot.hover(offset=(10, y + rows))
+        await pilot.mouse_up(offset=(10, y + rows))
+        await wait_for(pilot, lambda: abs(pane.region.y - (y + rows)) <= 1, what=f"the border {rows:+} rows")
+
+    async def go() -> tuple[int, ...]:
+        app = make_app()
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(app, pilot)
+            before = heights(app)
+            await drag(app, pilot, app.details, -6)  # the list/details border up
+            await drag(app, pilot, app.bottom, 4)  # the details/bytes border down
+            after = heights(app)
+            assert abs(after[0] - (before[0] - 6)) <= 1 and abs(after[2] - (before[2] - 4)) <= 1, (before, after)
+            assert sum(after) == sum(before)
+            return app.pane_sizes
+
+    sizes = asyncio_run(go())
+    assert tuple(json.loads((config_home / "mqttsniff" / "layout.json").read_text())["sizes"]) == sizes
+
+
 def test_a_pane_does_not_shrink_away():
     async def go():
         app = make_app()
         async with app.run_test(size=(120, 40)) as pilot:
             await settle(app, pilot)
             app.details.focus()
-            await pilot.press(*["minus"] * (layout.TOTAL + 2))
+            await pilot.press(*["minus"] * (layout.TOTAL // layout.STEP + 2))
             await pilot.pause()
             assert app.pane_sizes[1] == layout.MIN and sum(app.pane_sizes) == layout.TOTAL
             assert app.details.region.height >= 1
@@ -263,7 +287,15 @@ def test_a_pane_does_not_shrink_away():
 
 @pytest.mark.parametrize(
     "content",
-    [b"{not json", b'{"sizes": [1, 2]}', b'{"sizes": ["a", "b", "c"]}', b'{"sizes": [0, 10, 10]}', b"[]", b"\xff\xfe"],
+    [
+        b"{not json",
+        b'{"sizes": [1, 2]}',
+        b'{"sizes": ["a", "b", "c"]}',
+        b'{"sizes": [0, 50, 50]}',
+        b'{"sizes": [40, 30, 29]}',
+        b"[]",
+        b"\xff\xfe",
+    ],
 )
 def test_a_broken_config_file_is_ignored(config_home, content):
     path = config_home / "mqttsniff" / "layout.json"
@@ -309,15 +341,15 @@ def test_under_sudo_the_file_goes_to_the_invoking_user_and_is_theirs(tmp_path, m
     monkeypatch.delenv("XDG_CONFIG_HOME")  # sudo resets the environment
     monkeypatch.setattr(layout.pwd, "getpwnam", lambda name: user if name == "someone" else pwd.getpwnam(name))
     assert layout.config_dir() == str(home / ".config" / "mqttsniff")
-    assert layout.save((10, 5, 5))
+    assert layout.save((50, 25, 25))
     for p in (home / ".config", home / ".config" / "mqttsniff", home / ".config" / "mqttsniff" / "layout.json"):
         st = p.stat()
         assert (st.st_uid, st.st_gid) == (54321, 54322), p
-    assert layout.load() == (10, 5, 5)
+    assert layout.load() == (50, 25, 25)
     # a user whose home does not exist (nobody's /nonexistent): nothing is created as root
     gone = pwd.struct_passwd(("someone", "x", 54321, 54322, "", str(tmp_path / "nonexistent"), "/bin/sh"))
     monkeypatch.setattr(layout.pwd, "getpwnam", lambda name: gone)
-    assert not layout.save((10, 5, 5))
+    assert not layout.save((50, 25, 25))
     assert not (tmp_path / "nonexistent").exists()
 
 

@@ -1,4 +1,4 @@
-"""Pane sizes (packet list / details / bytes): resized with + and -, remembered in the user's config dir.
+"""Pane sizes (packet list / details / bytes): + and - or a drag of a border, remembered in the config dir.
 
 The sizes are weights (Textual `fr` units, summing to TOTAL) kept in
 $XDG_CONFIG_HOME/mqttsniff/layout.json (~/.config/mqttsniff without XDG_CONFIG_HOME). Under sudo the
@@ -17,9 +17,10 @@ from typing import Any
 from textual.binding import Binding
 
 PANES = ("list", "details", "bottom")  # top to bottom
-DEFAULT = (4, 3, 3)
-TOTAL = sum(DEFAULT) * 2  # finer steps than the default's: one step is a twentieth of the height
-MIN = 1
+DEFAULT = (40, 30, 30)  # percent, as app.tcss's 4fr 3fr 3fr
+TOTAL = 100
+STEP = 5  # a key press moves a border by a twentieth of the height
+MIN = 5  # no pane shrinks below a twentieth (a row or two): it could not be found again
 
 BINDINGS = [
     Binding("plus,equals_sign", "pane_size(1)", "Grow pane", show=False, id="pane-grow"),
@@ -67,7 +68,7 @@ def load() -> tuple[int, ...]:
 
 
 def default_sizes() -> tuple[int, ...]:
-    return tuple(s * TOTAL // sum(DEFAULT) for s in DEFAULT)
+    return DEFAULT
 
 
 def save(sizes: tuple[int, ...]) -> bool:
@@ -106,30 +107,45 @@ def _makedirs(path: str) -> list[str]:
 
 
 def resized(sizes: tuple[int, ...], pane: int, step: int) -> tuple[int, ...]:
-    """`pane` grown (step 1) or shrunk (-1) by one unit, taken from / given to a neighbour."""
+    """`pane` grown (step 1) or shrunk (-1) by STEP, taken from / given to a neighbour."""
     new = list(sizes)
     if step > 0:
         # take from the largest other pane that can give
-        others = [i for i in range(len(new)) if i != pane and new[i] > MIN]
-        if not others:
+        give = max((i for i in range(len(new)) if i != pane), key=lambda i: new[i])
+        amount = min(STEP, new[give] - MIN)
+        if amount <= 0:
             return sizes
-        give = max(others, key=lambda i: new[i])
-        new[give] -= 1
-        new[pane] += 1
+        new[give] -= amount
+        new[pane] += amount
     else:
-        if new[pane] <= MIN:
+        amount = min(STEP, new[pane] - MIN)
+        if amount <= 0:
             return sizes
         nxt = pane + 1 if pane + 1 < len(new) else pane - 1  # the pane below (the bytes: above)
-        new[pane] -= 1
-        new[nxt] += 1
+        new[pane] -= amount
+        new[nxt] += amount
+    return tuple(new)
+
+
+def dragged(sizes: tuple[int, ...], border: int, offset: int, height: int) -> tuple[int, ...]:
+    """The sizes with `border` (0: list/details, 1: details/bytes) moved to `offset` rows from the
+    top of the `height` rows the panes share; the two panes beside it keep their sum."""
+    new = list(sizes)
+    pair = new[border] + new[border + 1]
+    above = sum(new[:border])
+    # rounded up: Textual rounds fr shares down, and the border should land on the pointer's row
+    want = -(-offset * TOTAL // max(height, 1)) - above  # the upper pane's new size
+    new[border] = max(MIN, min(want, pair - MIN))
+    new[border + 1] = pair - new[border]
     return tuple(new)
 
 
 class LayoutActions:
     """Apply, resize and remember the pane sizes; mixed into SnifferApp."""
 
-    pane_sizes: tuple[int, ...] = default_sizes()
+    pane_sizes: tuple[int, ...] = DEFAULT
     focused: Any
+    _drag_border: int = -1  # the border being dragged with the mouse, -1: none
 
     def pane_widgets(self) -> list[Any]:
         app: Any = self
@@ -162,3 +178,35 @@ class LayoutActions:
         self.pane_sizes = new
         self.apply_layout()
         save(new)
+
+    # -- mouse: drag the top border of the details or of the bytes pane --------------------------
+    def on_mouse_down(self, event: Any) -> None:
+        app: Any = self
+        if len(app.screen_stack) > 1:
+            return  # a dialog or a view is on top: its clicks are its own
+        panes = self.pane_widgets()
+        for border, pane in enumerate(panes[1:]):
+            if pane.region.height and event.screen_y == pane.region.y:
+                self._drag_border = border
+                app.capture_mouse(pane)
+                event.stop()
+                return
+
+    def on_mouse_move(self, event: Any) -> None:
+        if self._drag_border < 0:
+            return
+        panes = self.pane_widgets()
+        top = panes[0].region.y
+        height = sum(p.region.height for p in panes)
+        new = dragged(self.pane_sizes, self._drag_border, event.screen_y - top, height)
+        if new != self.pane_sizes:
+            self.pane_sizes = new
+            self.apply_layout()
+
+    def on_mouse_up(self, event: Any) -> None:
+        if self._drag_border < 0:
+            return
+        self._drag_border = -1
+        app: Any = self
+        app.capture_mouse(None)
+        save(self.pane_sizes)
