@@ -16,7 +16,7 @@ import pytest
 from sniffer.filter import compile_filter
 from sniffer.ui import layout
 from sniffer.ui.find import FindScreen
-from tests.ui_helpers import dissected, make_app, records, run, settle, wait_for
+from tests.ui_helpers import dissected, make_app, palette_run, records, run, settle, wait_for
 
 FRAMES = dissected()
 RECORDS = records()
@@ -184,6 +184,20 @@ def test_nothing_found_says_so_and_keeps_the_selection():
             await find(app, pilot, "no such text anywhere")
             assert app.selected_row == 5
             assert app.find_note.startswith("No displayed packet matches"), app.find_note
+
+    run(go())
+
+
+def test_the_palette_finds_and_resizes():
+    async def go():
+        app = make_app()
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(app, pilot)
+            app.plist.focus()
+            await palette_run(pilot, "Grow pane")
+            assert app.pane_sizes[0] == layout.DEFAULT[0] + layout.STEP
+            await palette_run(pilot, "Find packet")
+            await wait_for(pilot, lambda: isinstance(app.screen, FindScreen), what="the find dialog")
 
     run(go())
 

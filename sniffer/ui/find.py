@@ -27,7 +27,7 @@ TITLES = {"info": "String in Info", "bytes": "Bytes (hex)", "filter": "Display f
 CHUNK = 4096  # rows between checks for a newer search (the worker is cancelled by it)
 
 BINDINGS = [
-    Binding("ctrl+f", "find", "Find", show=False, id="find", key_display="Ctrl+F"),
+    Binding("ctrl+f", "find", "Find packet", show=False, id="find", key_display="Ctrl+F"),
     Binding("n", "find_next(1)", "Find next", show=False, id="find-next"),
     Binding("N", "find_next(-1)", "Find previous", show=False, id="find-prev"),
 ]
@@ -157,6 +157,8 @@ class FindActions:
 
     def action_find_next(self, step: int) -> None:
         """The next (1) or previous (-1) displayed packet matching the last search."""
+        if len(self.screen_stack) > 1:  # type: ignore[attr-defined]
+            return  # an "n" under a dialog (its radio buttons have the focus) is not for the list
         if not self.find_text:
             self.action_find()
             return
@@ -188,9 +190,9 @@ class FindActions:
             self.call_from_thread(self._find_done, rows, d, wrapped, step)  # type: ignore[attr-defined]
 
     def _find_done(self, rows: Any, d: int, wrapped: bool, step: int) -> None:
-        what = f"{TITLES[self.find_kind].lower()} {self.find_text}"
         if d < 0:
-            self._find_said(f"No displayed packet matches {what}", error=True)
+            what = f"{TITLES[self.find_kind]}: {self.find_text}"
+            self._find_said(f"No displayed packet matches ({what})", error=True)
             return
         row = rows[d] if rows is not None else d
         self.plist.select_row(row)

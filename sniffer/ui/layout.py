@@ -171,6 +171,9 @@ class LayoutActions:
 
     def action_pane_size(self, step: int) -> None:
         """Grow (+) or shrink (-) the focused pane; the sizes are saved for the next run."""
+        app: Any = self
+        if len(app.screen_stack) > 1:
+            return  # a "+" under a dialog: the focus is in the dialog, no pane to grow
         new = resized(self.pane_sizes, self.focused_pane(), step)
         if new == self.pane_sizes:
             self.bell()  # type: ignore[attr-defined]
