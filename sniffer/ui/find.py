@@ -32,7 +32,7 @@ BINDINGS = [
     Binding("N", "find_next(-1)", "Find previous", show=False, id="find-prev"),
 ]
 DESCRIPTIONS = {
-    "find": "Find a packet by a string in Info, by bytes (de:ad:be:ef) or by a display filter",
+    "find": "Find a packet by a string in Info, hex bytes (de:ad:be:ef) or a display filter",
     "find_next": "Find the next (n) or previous (N) packet matching the last search",
 }
 KEYS = [("Ctrl+F n N", "find a packet (Info string, hex bytes, display filter) / next / previous match")]

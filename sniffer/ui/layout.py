@@ -23,10 +23,10 @@ STEP = 5  # a key press moves a border by a twentieth of the height
 MIN = 5  # no pane shrinks below a twentieth (a row or two): it could not be found again
 
 BINDINGS = [
-    Binding("plus,equals_sign", "pane_size(1)", "Grow pane", show=False, id="pane-grow"),
-    Binding("minus", "pane_size(-1)", "Shrink pane", show=False, id="pane-shrink"),
+    Binding("plus,equals_sign", "pane_size(1)", "Grow pane", show=False, id="pane-grow", key_display="+"),
+    Binding("minus", "pane_size(-1)", "Shrink pane", show=False, id="pane-shrink", key_display="-"),
 ]
-DESCRIPTIONS = {"pane_size": "Grow (+) or shrink (-) the focused pane: packet list, details or bytes (remembered)"}
+DESCRIPTIONS = {"pane_size": "Grow (+) or shrink (-) the focused pane; the sizes are remembered"}
 KEYS = [("+ -", "grow / shrink the focused pane (packets, details, bytes; remembered across runs)")]
 
 
