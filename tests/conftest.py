@@ -9,11 +9,15 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# the UI remembers its pane sizes in the user's config dir (sniffer/ui/layout.py): every test, and the
+# programs they start, get a fresh one, neither reading the developer's (a snapshot would differ) nor writing it
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="mqttsniff-test-config-")
 CORPUS = REPO / "tests" / "captures"
 
 

@@ -25,7 +25,7 @@ from textual.widgets import ContentSwitcher, Footer, Input, Static, Tree
 from sniffer.output.text import secret_ranges
 from sniffer.store import PacketStore
 from sniffer.textesc import escape as text_escape
-from sniffer.ui import filtering, payload, workflow
+from sniffer.ui import filtering, find, layout, payload, workflow
 from sniffer.ui.detail import DetailTree
 from sniffer.ui.goto import GotoScreen
 from sniffer.ui.hexview import HexView
@@ -95,7 +95,7 @@ class Loaded(Message):
     """The loader has new rows or a new view (coalesced: at most one waits in the queue)."""
 
 
-class SnifferApp(workflow.WorkflowActions, App):
+class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutActions, App):
     TITLE = "mqttsniff"
     CSS_PATH = "app.tcss"
     BINDINGS = [
@@ -121,6 +121,8 @@ class SnifferApp(workflow.WorkflowActions, App):
         # and palette Quit exit at once): priority, so the filter bar's copy does not swallow it
         Binding("ctrl+c", "quit_app", "Quit", show=False, priority=True),
         *workflow.BINDINGS,  # apply/prepare as filter, time format and reference, copy, export
+        *find.BINDINGS,  # find packet, next / previous match
+        *layout.BINDINGS,  # grow / shrink the focused pane
     ]
     # what each action does, for the command palette (the actions' docstrings are for developers)
     DESCRIPTIONS = {
@@ -141,6 +143,8 @@ class SnifferApp(workflow.WorkflowActions, App):
         "graphs": "Graphs: MQTT messages per second and acknowledgement times",
         "quit_app": "Quit (asks first when a live capture has unsaved frames)",
         **workflow.DESCRIPTIONS,
+        **find.DESCRIPTIONS,
+        **layout.DESCRIPTIONS,
     }
 
     def __init__(
@@ -212,6 +216,7 @@ class SnifferApp(workflow.WorkflowActions, App):
         self.details.border_title = "Details"
         self.hexv.border_title = "Bytes"
         self.payload_pane.border_title = "Payload"
+        self.restore_layout()  # the pane sizes of the last run
         self.plist.focus()
         self.plist.tail = bool(self.source.live)
         self.loader.start()

@@ -10,6 +10,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
+from sniffer.ui.find import KEYS as FIND_KEYS
+from sniffer.ui.layout import KEYS as LAYOUT_KEYS
 from sniffer.ui.workflow import KEYS as WORKFLOW_KEYS
 
 # (key, what it does): the help screen and the README's table are this list.
@@ -30,6 +32,8 @@ KEYS: list[tuple[str, str]] = [
     ("w", "save displayed or all frames to pcapng"),
     ("t", "dark / light theme"),
     *WORKFLOW_KEYS,
+    *FIND_KEYS,
+    *LAYOUT_KEYS,
     ("F", "flow graph of the selected connection (Enter selects the frame)"),
     ("i", "graphs: messages per second, acknowledgement times"),
     ("c o e", "Clients / Topics / Expert information views"),
