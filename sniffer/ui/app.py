@@ -110,7 +110,7 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
         Binding("w", "save", "Save", id="save"),
         Binding("ctrl+g", "goto_frame", "Go to frame", show=False, id="goto"),
         Binding("t", "toggle_theme", "Theme", show=False, id="theme"),
-        Binding("F", "flow_graph", "Flow", show=False, id="flow"),
+        Binding("F", "flow_graph", "Flow graph", show=False, id="flow"),
         Binding("i", "graphs", "Graphs", show=False, id="graphs"),
         Binding("c", "clients", "Clients", show=False, id="clients"),
         Binding("o", "topics", "Topics", show=False, id="topics"),
