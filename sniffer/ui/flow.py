@@ -36,7 +36,7 @@ from sniffer.filter.index import MQ_MANY, MQ_ONE
 from sniffer.mqtt import constants as C
 from sniffer.store import CLS_TCP_CONTROL
 from sniffer.textesc import escape
-from sniffer.ui.packet_list import PALETTE, row_style
+from sniffer.ui.packet_list import PALETTE, keep_in_view, row_style
 from sniffer.ui.views_common import QUIT
 
 # short names for the arrows (Wireshark's Flow Graph labels are the Info column's words)
@@ -265,14 +265,8 @@ class FlowGraph(ScrollView, can_focus=True):
         self.refresh()
 
     def scroll_to_cursor(self) -> None:
-        if self.cursor < 0:
-            return
-        h = max(self.scrollable_content_region.height, 1)
-        top = round(self.scroll_y)
-        if self.cursor < top:
-            self.scroll_to(y=self.cursor, animate=False, immediate=True)
-        elif self.cursor >= top + h:
-            self.scroll_to(y=self.cursor - h + 1, animate=False, immediate=True)
+        if self.cursor >= 0:
+            keep_in_view(self, self.cursor, self.scrollable_content_region.height)
 
     def action_move(self, delta: int) -> None:
         self._set(self.cursor + delta)

@@ -160,6 +160,17 @@ class ListHeader(Widget):
         return header_text(self.size.width + x, plist.columns(), extra)[x:]
 
 
+def keep_in_view(view: ScrollView, line: int, rows: int) -> None:
+    """Scroll `view` the least that shows `line` among its `rows` visible lines (the virtual lists:
+    packets, clients, flow arrows)."""
+    h = max(rows, 1)
+    top = round(view.scroll_y)
+    if line < top:
+        view.scroll_to(y=line, animate=False, immediate=True)
+    elif line >= top + h:
+        view.scroll_to(y=line - h + 1, animate=False, immediate=True)
+
+
 class PacketList(ScrollView, can_focus=True):
     """Virtual list of the displayed rows; the cursor is a display index."""
 
@@ -332,14 +343,8 @@ class PacketList(ScrollView, can_focus=True):
         self.post_message(self.Selected(self.selected_row))
 
     def scroll_to_cursor(self) -> None:
-        if self.cursor < 0:
-            return
-        h = max(self.scrollable_content_region.height, 1)
-        top = round(self.scroll_y)
-        if self.cursor < top:
-            self.scroll_to(y=self.cursor, animate=False, immediate=True)
-        elif self.cursor >= top + h:
-            self.scroll_to(y=self.cursor - h + 1, animate=False, immediate=True)
+        if self.cursor >= 0:
+            keep_in_view(self, self.cursor, self.scrollable_content_region.height)
 
     def _set_tail(self, tail: bool) -> None:
         if tail != self.tail:

@@ -28,6 +28,7 @@ from textual.widgets import Static
 
 from sniffer.stats.clients import VERSIONS, ConnInfo
 from sniffer.textesc import escape
+from sniffer.ui.packet_list import keep_in_view
 from sniffer.ui.views_common import SessionView, wire
 
 # what tells a connection's story first, so that it fits 80 columns; the traffic counts after
@@ -244,12 +245,7 @@ class ClientTable(ScrollView, can_focus=True):
         self._set_cursor(row)
 
     def scroll_to_cursor(self) -> None:
-        h = max(self.scrollable_content_region.height - 1, 1)  # rows under the header
-        top = round(self.scroll_y)
-        if self.cursor < top:
-            self.scroll_to(y=self.cursor, animate=False, immediate=True)
-        elif self.cursor >= top + h:
-            self.scroll_to(y=self.cursor - h + 1, animate=False, immediate=True)
+        keep_in_view(self, self.cursor, self.scrollable_content_region.height - 1)  # rows under the header
 
     def action_move(self, delta: float) -> None:
         self._set_cursor(self.cursor + int(delta))
