@@ -59,6 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="cap on the bytes of unfinished PDUs held across all connections (oldest given up first)",
     )
     src.add_argument("--no-detect", action="store_true", help="do not recognise MQTT on other ports from a CONNECT")
+    src.add_argument(
+        "-o",
+        dest="prefs",
+        action="append",
+        default=[],
+        metavar="NAME:VALUE",
+        help="a preference, as tshark's -o (repeatable; see README)",
+    )
 
     out = p.add_argument_group("output")
     out.add_argument("-T", dest="fmt", choices=["text", "fields", "json", "ndjson"], default="text")
@@ -211,6 +219,12 @@ def run(argv: list[str] | None = None) -> int:
     if args.fields and args.fmt != "fields":
         raise UsageError("-e needs -T fields")
     fopts = _field_options(args.field_opts)
+    from sniffer.prefs import PrefError, parse
+
+    try:
+        args.prefs = parse(args.prefs)  # NAME -> [values]
+    except PrefError as e:
+        raise UsageError(str(e)) from None
     ports = {1883} | _decode_as_ports(args.decode_as)
     dfilter = _display_filter(args.display_filter) if args.display_filter else None
     stats = _statistics(args)

@@ -170,6 +170,8 @@ def test_unknown_field_suggests_names() -> None:
         ["-r", str(MQTT5), "-c", "0"],
         ["-r", str(MQTT5), "-E", "bogus=1", "-T", "fields", "-e", "frame.number"],
         ["--no-such-option"],
+        ["-r", str(MQTT5), "-o", "no.such.pref:1"],  # tshark's -o: unknown preference
+        ["-r", str(MQTT5), "-o", "no-colon"],
     ],
 )
 def test_bad_arguments_one_line(args: list[str]) -> None:
