@@ -34,7 +34,6 @@ from typing import Any, Final
 
 from sniffer.mqtt import constants as C
 from sniffer.mqtt.decoder import PDU
-from sniffer.mqtt.skim import Bad, properties
 from sniffer.session.facts import connack_facts, connect_facts, disconnect_reason, filters_of, suback_codes
 
 FANOUT_WINDOW: Final = 10.0  # seconds a publication stays a candidate for the broker's deliveries
@@ -443,7 +442,7 @@ class Tracker:
                        f"Size of {c.max_packet[d]} the receiver announced")  # fmt: skip
         key = None
         data = p.data
-        pos = _payload_at(p)
+        pos = p.payload_at
         msgid = p.msgid
         if qos and msgid >= 0:
             key = _key(p.topic or "", data, pos)
@@ -703,24 +702,6 @@ def fill(pdus: list[PDU], entries: Any) -> None:
 
 
 _WANTS: Final = {PUBACK: (0, 1), PUBREC: (0, 2), PUBCOMP: (2, 2)}  # (stage, QoS) of the flow each answers
-
-
-def _payload_at(p: PDU) -> int:
-    """Where the application message of a PUBLISH starts in p.data (-1 if its header cannot be walked)."""
-    d = p.data
-    hl = p.hdr_len
-    end = len(d)
-    try:
-        if hl + 2 > end:
-            return -1
-        pos = hl + 2 + (d[hl] << 8 | d[hl + 1])
-        if p.flags & 6:
-            pos += 2
-        if p.version == V5:
-            pos = pos + 1 if pos < end and d[pos] == 0 else properties(d, pos, end)[0]
-        return pos if pos <= end else -1
-    except (Bad, IndexError, TypeError, ValueError):
-        return -1
 
 
 def _key(topic: str, data: bytes, pos: int) -> Key:
