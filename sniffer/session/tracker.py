@@ -594,18 +594,18 @@ class Tracker:
         while ts - order[head].ts > FANOUT_WINDOW or len(order) - head > FANOUT_MAX:
             old = order[head]
             head += 1
+            if pubs.get(old.key) is old:
+                # the newest of its key: the whole chain has left the window, and so goes the key
+                # (at each expiry: rebuilding the table now and then allocated and freed it whole)
+                del pubs[old.key]
             old.older = None
             old.ts = GONE  # a delivery's walk down the chain of its key stops here
             if old.data is not None:
                 self.held -= old.size
                 old.data = None
         if head > 4096 and head * 2 > len(order):
-            # Now and then, not at every expiry: the keys whose newest publication has left the
-            # window go (a delivery stops at an expired one anyway).
-            del order[:head]
+            del order[:head]  # now and then, not at every expiry: a list with a moving start
             head = 0
-            oldest = order[0].ts
-            self.pubs = {k: q for k, q in pubs.items() if q.ts >= oldest}
         self.head = head
         unhashed = self.unhashed
         u = self.uhead
