@@ -139,7 +139,7 @@ Key = tuple[object, ...]
 class _Pub:
     """A client's publication, a candidate for the broker's deliveries."""
 
-    __slots__ = ("ts", "frame", "client", "idx", "key", "size", "data", "pos", "digest", "older", "to")
+    __slots__ = ("ts", "frame", "client", "idx", "key", "size", "data", "pos", "digest", "older", "to1", "to")
 
     def __init__(
         self, ts: float, frame: int, client: str | None, idx: int, key: Key, size: int, data: bytes | None, pos: int
@@ -154,7 +154,13 @@ class _Pub:
         self.pos = pos  # where its payload starts
         self.digest = 0  # a large payload's hash, once made
         self.older: _Pub | None = None  # the previous publication with the same key (a chain, newest first)
-        self.to: set[int] | None = None  # streams it was delivered on (most publications reach none)
+        self.to1 = -1  # the first stream it was delivered on (most publications reach none or few)
+        self.to: set[int] | None = None  # the streams after the first
+
+    def reached(self, stream: int) -> bool:
+        """Was it delivered on `stream` already?"""
+        to = self.to
+        return self.to1 == stream or (to is not None and stream in to)
 
 
 class Conn:
@@ -634,32 +640,40 @@ class Tracker:
         stream = c.stream
         big = len(data) - pos > SMALL
         h = hash(memoryview(data)[pos:]) if big else 0
-        fit: list[_Pub] = []  # newest first
+        # the newest fitting publication, and how many fit (a list only when several do: rare)
+        found: _Pub | None = None
+        more: list[_Pub] | None = None
         while q is not None:
             if ts - q.ts > FANOUT_WINDOW:
                 break  # the rest of the chain has expired
-            if q.ts <= ts and (dup or q.to is None or stream not in q.to) and (not big or self._digest(q) == h):
-                fit.append(q)
+            if q.ts <= ts and (dup or not q.reached(stream)) and (not big or self._digest(q) == h):
+                if found is None:
+                    found = q
+                elif more is None:
+                    more = [found, q]
+                else:
+                    more.append(q)
             q = q.older
-        if not fit:
+        if found is None:
             return
-        if len(fit) > 1 and (not dup or len({q.client for q in fit}) > 1):
-            names = ", ".join(f"{q.frame} ({q.client})" for q in reversed(fit[-LIST_MAX:]))
-            self._note(c, d, p, "ambiguous_publisher", f"{len(fit)} publications match this delivery (topic and "
+        if more is not None and (not dup or len({q.client for q in more}) > 1):
+            names = ", ".join(f"{q.frame} ({q.client})" for q in reversed(more[-LIST_MAX:]))
+            self._note(c, d, p, "ambiguous_publisher", f"{len(more)} publications match this delivery (topic and "
                        f"payload): frames {names}")  # fmt: skip
             return
-        q = fit[0]
+        q = found
         ann = self._mine(c, d, p)
         ann.publisher = q.client
         ann.published_in = q.frame
         ann.fanout_delay = _dt(ts, q.ts)
-        to = q.to
-        if to is None:
+        if q.reached(stream):
+            return  # a DUP delivery again on a stream it reached
+        if q.to1 < 0:
+            q.to1 = stream  # most publications reach one or a few streams: no set for the first
+        elif q.to is None:
             q.to = {stream}
-        elif stream not in to:
-            to.add(stream)
         else:
-            return
+            q.to.add(stream)
         self._later(q.frame, q.idx, "delivered_in", frame)
 
     # ---- bounded state ---------------------------------------------------------------
