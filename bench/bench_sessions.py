@@ -34,6 +34,7 @@ import tempfile
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -153,18 +154,31 @@ def cost(path: str, runs: int) -> dict[str, tuple[float, float]]:
     return {name: (statistics.median(secs[name]), statistics.median(ratios[name])) for name, _r, _f in plan}
 
 
-def paired(path: str, runs: int, chunk: int = 2000) -> list[float]:
-    """The summary pass with the session layer on / off, measured in step: two SummaryDissectors over
-    the same records, alternating every `chunk` frames (which goes first alternates too), each
-    chunk timed by the thread's CPU clock. Load from other processes on a shared machine then falls
-    on both alike, where whole passes minutes apart catch different loads. One ratio per run."""
+PAIRED_FIELDS = ["frame.number", "frame.time_relative", "ip.src", "mqtt.msgtype", "mqtt.topic", "mqtt.msgid"]
+
+
+def paired(path: str, runs: int, chunk: int = 2000, kind: str = "summary") -> list[float]:
+    """A pass with the session layer on / off, measured in step: two dissectors over the same
+    records, alternating every `chunk` frames (which goes first alternates too), each chunk timed by
+    the thread's CPU clock. Load from other processes on a shared machine then falls on both alike,
+    where whole passes minutes apart catch different loads. One ratio per run.
+
+    kind "summary": the summary lines (SummaryDissector); "fields": `-T fields` lines of
+    PAIRED_FIELDS (a Dissector's Frames through the Printer's line), the same output either way."""
+    from sniffer.output.printer import OutputOptions, Printer
+
     recs = list(open_capture(path))
     gc.collect()
     gc.freeze()
     ratios = []
     with open(os.devnull, "w") as null:
+        line = Printer(OutputOptions(fmt="fields", fields=PAIRED_FIELDS), null).line
+        assert line is not None
         for _ in range(runs):
-            pair = (SummaryDissector(sessions=False), SummaryDissector(sessions=True))
+            if kind == "summary":
+                pair: tuple[Any, Any] = (SummaryDissector(sessions=False), SummaryDissector(sessions=True))
+            else:
+                pair = (Dissector(sessions=False), Dissector(sessions=True))
             spent = [0.0, 0.0]
             for start in range(0, len(recs), chunk):
                 part = recs[start : start + chunk]
@@ -172,8 +186,12 @@ def paired(path: str, runs: int, chunk: int = 2000) -> list[float]:
                     f = pair[which].frame
                     lines = []
                     t0 = time.thread_time()
-                    for n, (ts, data, ol, lt) in enumerate(part, start + 1):
-                        lines.append(f(n, ts, lt, data, ol))
+                    if kind == "summary":
+                        for n, (ts, data, ol, lt) in enumerate(part, start + 1):
+                            lines.append(f(n, ts, lt, data, ol))
+                    else:
+                        for n, (ts, data, ol, lt) in enumerate(part, start + 1):
+                            lines.append(line(f(n, ts, lt, data, ol)))
                     null.write("\n".join(lines) + "\n")
                     spent[which] += time.thread_time() - t0
             ratios.append(spent[1] / spent[0])

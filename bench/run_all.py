@@ -755,6 +755,8 @@ def sessions(rep: Report, cap: str, a: argparse.Namespace, work: str) -> None:
         t = rep.target("sessions", f"summary pass with the tracker on ≤ 1.15× off ({shape})",
                        f"{cpu:.2f}× CPU{by_ins}", cpu <= 1.15)  # fmt: skip
         rows.append(["summary pass, on / off, in step (2,000-frame chunks alternating)", "", f"{cpu:.2f}×", t])
+        fr = statistics.median(bs.paired(path, max(a.runs, 3), kind="fields"))
+        rows.append(["`-T fields` pass (6 fields), on / off, in step", "", f"{fr:.2f}×", "(context)"])
         for name, ref in (
             ("the same with -2", "`-T fields` with session fields"),
             ("the same with -2 ", "`-V`, first 20,000 frames"),
