@@ -1,6 +1,7 @@
 """Every benchmark in one command: offline vs tshark/scapy/pyshark, live capture, start-up, UI scale.
 
-    python bench/run_all.py [--quick] [--frames 1000000] [--runs 3] [--only offline,slices,live,startup,ui,sessions]
+    python bench/run_all.py [--quick] [--frames 1000000] [--runs 3]
+                            [--only offline,shapes,slices,live,startup,ui,sessions]
 
 Prints one table per section and writes bench/RESULTS.md with the machine's description. Each figure
 is the median of --runs runs (1 with --quick); each ratio is taken within one run, then the median of
@@ -34,7 +35,7 @@ import bench_libs  # noqa: E402
 FIELDS = ["-e", "frame.number", "-e", "mqtt.msgtype", "-e", "mqtt.topic"]
 ME = [sys.executable, "-m", "sniffer"]  # the console script is the same entry point (sniffer.cli:main)
 OK, NO = "✓", "✗"
-SECTIONS = ("offline", "slices", "live", "startup", "ui", "sessions")
+SECTIONS = ("offline", "shapes", "slices", "live", "startup", "ui", "sessions")
 
 
 class Report:
@@ -242,6 +243,67 @@ def offline(rep: Report, cap: str, a: argparse.Namespace, work: str) -> None:
     )
     rep.text(f"- summary lines: mqttsniff {sum_ms:,}, tshark {sum_ts:,} (one per frame).")
     rep.text()
+
+
+# -- 1b. traffic shapes (issue 17) -------------------------------------------------------------------
+SHAPES = {  # name -> how the capture is made (bench/gen_capture.py arguments, or the public captures)
+    "32 clients, mostly small messages": ["--clients", "32", "--large-share", "0.004"],
+    "200 clients, 1 % large payloads (the bench's own)": [],
+    "the public captures (tests/captures), repeated": None,
+}
+
+
+def shape_capture(work: str, name: str, frames: int) -> str:
+    args = SHAPES[name]
+    path = os.path.join(work, f"shape-{list(SHAPES).index(name)}-{frames}.pcap")
+    if args is None:
+        cmd = [sys.executable, str(HERE / "replicate_public.py"), path, "--frames", str(frames)]
+    else:
+        cmd = [sys.executable, str(HERE / "gen_capture.py"), path, "--frames", str(frames), *args]
+    subprocess.run(cmd, check=True, capture_output=True)
+    return path
+
+
+def shapes(rep: Report, a: argparse.Namespace, work: str) -> None:
+    """Like with like on three traffic shapes: the summary against `tshark -r`, `-T fields` against
+    `tshark -T fields`, `-T json` against `tshark -T json` (its first frames: tshark's JSON is slow)."""
+    frames = 40_000 if a.quick else 200_000
+    jframes = min(a.json_frames, frames)
+    rep.text(f"## 1b. Traffic shapes: like with like, {frames:,} frames each")
+    rep.text()
+    rep.text(
+        f"Median of {a.runs} interleaved run(s) of each pair; wall seconds of the child, output to a file. "
+        "Each mqttsniff command is compared with the tshark command that does the same job: the summary "
+        "(one line per frame) with `tshark -r F`, `-T fields` with `tshark -T fields` (same fields, "
+        f"outputs compared), `-T json` with `tshark -T json` on the first {jframes:,} frames (`-c`). "
+        "Issue 17's goals: ≥ 10× for `-T fields` and ≥ 5× for the summary on every shape."
+    )
+    rep.text()
+    rows = []
+    for name in SHAPES:
+        cap = shape_capture(work, name, frames)
+        ts, me = ["tshark", "-r", cap], [*ME, "-r", cap]
+        pairs = {
+            "summary": (me, ts),
+            "-T fields": (me + ["-T", "fields", *FIELDS], ts + ["-T", "fields", *FIELDS]),
+            "-T json": (me + ["-c", str(jframes), "-T", "json"], ts + ["-c", str(jframes), "-T", "json"]),
+        }
+        res: dict[str, list[tuple[float, int]]] = {}
+        for i in range(a.runs):
+            for job, (mine, theirs) in pairs.items():
+                for who, cmd in (("ms", mine), ("ts", theirs)):
+                    res.setdefault(f"{who} {job}", []).append(timed(cmd, os.path.join(work, f"{who}-{job}.out")))
+            print(f"  shapes: {name}: run {i + 1}/{a.runs} done", file=sys.stderr, flush=True)
+        ratio, _rss, secs = _stats(res)
+        differ = lines_differ(os.path.join(work, "ms--T fields.out"), os.path.join(work, "ts--T fields.out"))
+        for job, goal in (("summary", 5.0), ("-T fields", 10.0), ("-T json", None)):
+            r = ratio(f"ms {job}", f"ts {job}")
+            mark = ""
+            if goal is not None:
+                extra = f", {differ} lines differ" if job == "-T fields" else ""
+                mark = rep.target("shapes", f"{job} ≥ {goal:g}× tshark ({name})", f"{r:.1f}×{extra}", r >= goal)
+            rows.append([name, job, f"{secs(f'ms {job}'):.2f}", f"{secs(f'ts {job}'):.2f}", f"{r:.1f}×", mark])
+    rep.table(["shape", "output", "mqttsniff s", "tshark s", "× tshark", "goal"], rows, right_from=2)
 
 
 def slices(rep: Report, cap: str, a: argparse.Namespace, work: str) -> None:
@@ -879,6 +941,8 @@ def main() -> int:
         for section in order:
             if section == "offline":
                 offline(rep, cap, a, work)
+            elif section == "shapes":
+                shapes(rep, a, work)
             elif section == "slices":
                 slices(rep, cap, a, work)
             elif section == "live":
