@@ -13,30 +13,25 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, Final
 
 from sniffer.fields import FT, Node
+from sniffer.output.jsondup import DupList
 from sniffer.output.text import MASK, masked_hex, secret_ranges
 from sniffer.textesc import json_safe, json_string
 
 
 def _put(obj: dict[str, Any], key: str, value: Any) -> None:
-    if key in obj:
-        old = obj[key]
-        if isinstance(old, list) and getattr(old, "_dup", False):
-            old.append(value)
-        else:
-            lst = _DupList([old, value])
-            obj[key] = lst
-    else:
+    old = obj.get(key, _ABSENT)
+    if old is _ABSENT:
         obj[key] = value
+    elif isinstance(old, DupList):
+        old.append(value)
+    else:
+        obj[key] = DupList([old, value])
 
 
-class _DupList(list):
-    """A list made of repeated keys (kept apart from values that are lists themselves)."""
-
-    _dup = True
-
+_ABSENT: Final = object()
 
 # Byte ranges of secrets per data source (sniffer.output.text.secret_ranges); empty: secrets shown.
 Masked = dict[int, list[tuple[int, int]]]
