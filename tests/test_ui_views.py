@@ -20,7 +20,7 @@ from sniffer.synth.flows import TcpFlow
 from sniffer.synth.pcap_write import FrameList
 from sniffer.textesc import escape
 from sniffer.ui.views_clients import COLUMNS, ClientsView, ClientTable
-from sniffer.ui.views_common import filter_literal
+from sniffer.ui.views_common import REFRESH, filter_literal
 from sniffer.ui.views_expert import ExpertView
 from sniffer.ui.views_topics import TopicsView
 from tests.ui_helpers import make_app, palette_run, run, settle, wait_for
@@ -371,6 +371,64 @@ def test_views_update_live_and_are_in_the_palette_and_help():
             await pilot.pause()
             helptext = "\n".join(str(s.content) for s in app.screen.query(Static))
             assert "Clients / Topics / Expert information" in helptext
+
+    run(go())
+
+
+def test_a_closed_view_is_kept_asleep_and_shows_the_news_when_opened_again():
+    """Mounting and laying out a new Screen costs Textual about 100 ms whatever the data (bench_views):
+    a view is made once and kept. Closed, it does not redraw; opened again it is the same screen, its
+    cursor and open nodes where they were, showing what came in meanwhile. One view of each kind at
+    most on the stack, however the views were opened from each other."""
+
+    async def go():
+        app = make_app(RECORDS[:20], live=True)
+        async with app.run_test(size=(160, 30)) as pilot:
+            await settle(app, pilot)
+            clients = await open_view(app, pilot, "c", ClientsView)
+            table = clients.query_one(ClientTable)
+            before = table.count
+            assert 0 < before < 5
+            table.move_cursor(1)
+            await pilot.press("o")  # Clients -> Topics: one view on the stack
+            topics = app.screen
+            await wait_for(pilot, lambda: isinstance(topics, TopicsView) and topics.seen >= 0, what="the Topics view")
+            assert app.screen_stack[1:] == [topics]
+            kitchen = topics.reveal("home/kitchen")
+            kitchen.expand()
+            topics.query_one(Tree).move_cursor(kitchen)
+            await wait_for(pilot, lambda: "home/kitchen/temp" in topics.by_topic, what="home/kitchen opened")
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: len(app.screen_stack) == 1, what="back to the packets")
+            seen_c, seen_t = clients.seen, topics.seen
+            app.source.push(RECORDS[20:])
+            await settle(app, pilot, len(RECORDS))
+            await wait_for(pilot, lambda: app.sessions.version != seen_c, what="the model to move on")
+            await pilot.pause(REFRESH * 2)  # two poll periods: a view polling while closed would redraw
+            assert (clients.seen, topics.seen, table.count) == (seen_c, seen_t, before)
+            assert "office" not in topics.by_topic  # a topic of the later frames
+            await pilot.press("c")
+            await wait_for(pilot, lambda: app.screen is clients, what="the same Clients view again")
+            await wait_for(pilot, lambda: table.count == 5, what="the connections that came meanwhile")
+            assert table.cursor == 1 and clients.seen == app.sessions.version
+            await pilot.press("o")
+            await wait_for(pilot, lambda: app.screen is topics, what="the same Topics view again")
+            await wait_for(pilot, lambda: "office" in topics.by_topic, what="the topics that came meanwhile")
+            assert topics.query_one(Tree).cursor_node is kitchen and kitchen.is_expanded
+            assert app.screen_stack[1:] == [topics]
+            # Topics -> F (a Flow view over it) -> o: back to the Topics view, the Flow view closed
+            await pilot.press("F")
+            await wait_for(pilot, lambda: len(app.screen_stack) == 3, what="the Flow view")
+            await pilot.press("c")  # the Flow view's own c (connection / client): not the Clients view
+            await pilot.pause()
+            assert len(app.screen_stack) == 3
+            await pilot.press("o")
+            await wait_for(pilot, lambda: app.screen_stack[1:] == [topics], what="the Topics view alone")
+            # c -> F -> o: a view over the Flow view of the Clients view, each screen once
+            await pilot.press("c", "F", "o")
+            await wait_for(pilot, lambda: app.screen is topics, what="the Topics view")
+            assert [type(s).__name__ for s in app.screen_stack[1:]] == ["ClientsView", "FlowScreen", "TopicsView"]
+            assert app.screen_stack[1] is clients
 
     run(go())
 

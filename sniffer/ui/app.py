@@ -34,7 +34,7 @@ from sniffer.ui.packet_list import ListHeader, PacketList
 from sniffer.ui.screens import HelpScreen, QuitScreen, SaveScreen
 from sniffer.ui.session_model import SessionModel
 from sniffer.ui.views_clients import ClientsView
-from sniffer.ui.views_common import SessionView
+from sniffer.ui.views_common import SessionView, show_view
 from sniffer.ui.views_expert import ExpertView
 from sniffer.ui.views_topics import TopicsView
 
@@ -560,9 +560,7 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
 
     # -- session views -----------------------------------------------------------------------
     def _open_view(self, view: type[SessionView]) -> None:
-        if isinstance(self.screen, SessionView):
-            self.pop_screen()  # one view at a time: c, o, e switch between them
-        self.push_screen(view(self.sessions))
+        show_view(self, view, self.sessions)  # one view at a time: c, o, e switch between them
 
     def action_clients(self) -> None:
         """Open the Clients view."""

@@ -36,7 +36,6 @@ class ExpertView(SessionView):
 
     def on_mount(self) -> None:
         self.model.want_expert()  # the notes are gathered from the first time someone looks
-        super().on_mount()
         self.query_one(Tree).focus()
 
     def _node(self, key: tuple[str, ...], text: Text, expand: bool) -> TreeNode[int]:
