@@ -1,8 +1,8 @@
 """The packet list: a Line-API virtual list over the store's compact rows (never a DataTable).
 
 `render_line(y)` formats only the rows on screen; rendered rows are kept in an LRU cache of
-strips keyed by (row, width, selected, focus, theme, column widths). `virtual_size` is the number
-of displayed rows, so jumping anywhere in a million rows costs one screenful of formatting.
+strips keyed by (row, width, selected, focus, theme, column widths and order). `virtual_size` is
+the number of displayed rows, so jumping anywhere in a million rows costs one screenful of formatting.
 Colours follow the spirit of Wireshark's colouring rules: one colour per MQTT packet family,
 TCP control frames dimmed, RST red, malformed frames marked with "!" on a red background. Rows whose frame
 holds an expert note of Error or Warning severity anywhere in its tree (the store's severity column,
