@@ -7,15 +7,15 @@ Builds in memory (sniffer.synth) a capture of --clients MQTT connections that to
 some QoS 1 never acknowledged, every tenth connection closed without DISCONNECT), dissects it with
 the real Dissector (session tracker on) and feeds the Frames to the UI's SessionModel in batches,
 as the loader does, with the expert notes asked for. Then, under Textual's run_test (120×40), for
-each view opened as the app opens it (sniffer.ui.views_common.show_view: made and installed the
-first time, kept after): the time until the view has drawn the model and the app is idle, the first
-time (first open: Textual mounts and lays out the new Screen) and again after it was closed and half
-of the news arrived (open again: a further 1 % of connections and topics, and one more frame on every
-tenth known connection); then, the rest of the news arriving while it is shown, from the view's poll
+each view as the app has it (sniffer.ui.views_common: made once, mounted hidden a second after the
+app starts, kept after it is closed): the time until the view has drawn the model and the app is
+idle, the first time it is shown (first open) and again after it was closed and half of the news
+arrived (open again: a further 1 % of connections and topics, and one more frame on every tenth
+known connection); then, the rest of the news arriving while it is shown, from the view's poll
 until drawn again (refresh). Median of --runs; prints a Markdown table against the issue's target
-(< 100 ms for opening again and refreshing), beside the same view first opened on an empty model:
-what Textual itself costs to mount, lay out and draw a new screen (Footer, CSS), which no first open
-can go below.
+(< 100 ms), beside a view opened cold on an empty model, without being mounted ahead: what Textual
+itself costs to mount, lay out and draw a new screen (Footer, CSS), which mounting ahead moves out
+of the key press.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from sniffer.synth.flows import TcpFlow  # noqa: E402
 from sniffer.synth.pcap_write import FrameList  # noqa: E402
 from sniffer.ui.session_model import SessionModel  # noqa: E402
 from sniffer.ui.views_clients import ClientsView  # noqa: E402
-from sniffer.ui.views_common import SessionView, show_view  # noqa: E402
+from sniffer.ui.views_common import SessionView, show_view, warm_view  # noqa: E402
 from sniffer.ui.views_expert import ExpertView  # noqa: E402
 from sniffer.ui.views_topics import TopicsView  # noqa: E402
 
@@ -106,12 +106,17 @@ async def shown(pilot, app: App, view: SessionView, model: SessionModel, t0: flo
     return (time.perf_counter() - t0) * 1000
 
 
-async def measure(model: SessionModel, more: list[Frame]) -> dict[str, tuple[float, ...]]:
-    """Per view: first open, open again after news, refresh after news while shown, its poll()."""
+async def measure(model: SessionModel, more: list[Frame], warm: bool = True) -> dict[str, tuple[float, ...]]:
+    """Per view: first open, open again after news, refresh after news while shown, its poll().
+    `warm`: the views mounted hidden first, as the app does a second after it starts (warm_view)."""
     out = {}
     app = Host()
     half = len(more) // 2
     async with app.run_test(size=(120, 40)) as pilot:
+        if warm:
+            for _name, cls in VIEWS:
+                warm_view(app, cls, model)
+                await pilot.pause()
         for name, cls in VIEWS:
             t0 = time.perf_counter()
             view = show_view(app, cls, model)  # as the app opens it: made and installed the first time
@@ -154,7 +159,7 @@ def main() -> int:
     print(f"capture: {len(frames):,} + {len(more):,} frames, made and dissected in {time.perf_counter() - t0:.1f} s",
           file=sys.stderr)  # fmt: skip
     runs: list[dict[str, tuple[float, ...]]] = []
-    empty = [asyncio.run(measure(SessionModel(), [])) for _ in range(a.runs)]
+    empty = [asyncio.run(measure(SessionModel(), [], warm=False)) for _ in range(a.runs)]
     for _ in range(a.runs):
         model = SessionModel()
         model.want_expert()  # no store: every frame's notes are counted as fed, as for a live capture
@@ -174,13 +179,13 @@ def main() -> int:
           f"fed in {fed:.1f} s")  # fmt: skip
     print()
     print("| view | first open (ms) | open again, after news (ms) | refresh after news (ms) "
-          "| of which the view's redraw() | first open, empty model (ms) | target | |")  # fmt: skip
+          "| of which the view's redraw() | cold open, empty model, not mounted ahead (ms) | target | |")  # fmt: skip
     print("|---|---:|---:|---:|---:|---:|---|---|")
     result = {}
     for name, _cls in VIEWS:
         first, o, f, p = (statistics.median(r[name][k] for r in runs) for k in range(4))
         e = statistics.median(r[name][0] for r in empty)
-        ok = o < TARGET_MS and f < TARGET_MS
+        ok = first < TARGET_MS and o < TARGET_MS and f < TARGET_MS
         result[name] = {"first_open_ms": first, "open_ms": o, "refresh_ms": f, "redraw_ms": p, "empty_open_ms": e}
         print(f"| {name} | {first:.0f} | {o:.0f} | {f:.0f} | {p:.0f} | {e:.0f} | < {TARGET_MS:.0f} ms "
               f"| {'✓' if ok else '✗'} |")  # fmt: skip

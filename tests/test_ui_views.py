@@ -433,6 +433,40 @@ def test_a_closed_view_is_kept_asleep_and_shows_the_news_when_opened_again():
     run(go())
 
 
+def test_the_views_are_mounted_ahead_hidden_and_the_first_key_only_shows_them():
+    """A second after the start the app mounts the three views hidden (Textual's ~100 ms per new
+    Screen, spent while nobody waits): the packets keep the screen and the focus, the expert notes
+    are not gathered before someone looks, and c, o, e show the mounted views, up to date."""
+    from sniffer.ui.app import WARM_VIEWS_AFTER
+
+    kinds = {"c": ClientsView, "o": TopicsView, "e": ExpertView}
+
+    async def go():
+        app = make_app(RECORDS)
+        async with app.run_test(size=(160, 30)) as pilot:
+            await settle(app, pilot, len(FRAMES))
+            names = [f"view-{cls.__name__}" for cls in kinds.values()]
+
+            def mounted() -> bool:
+                return all(app.is_screen_installed(n) and app.get_screen(n).is_mounted for n in names)
+
+            await wait_for(pilot, mounted, timeout=WARM_VIEWS_AFTER + 10, what="the views mounted ahead")
+            await pilot.pause()
+            views = [app.get_screen(n) for n in names]
+            assert len(app.screen_stack) == 1 and app.focused is app.plist
+            assert app.sessions.expert() == []  # nobody has looked: no trees built for the notes
+            for key, cls in kinds.items():
+                await pilot.press(key)
+                await wait_for(pilot, lambda cls=cls: isinstance(app.screen, cls), what=cls.__name__)
+                assert app.screen in views  # the one mounted ahead, not a new one
+            view = await open_view(app, pilot, "e", ExpertView)
+            assert app.sessions.expert() and view.nodes  # asked for when shown, then drawn
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: len(app.screen_stack) == 1, what="back to the packets")
+
+    run(go())
+
+
 def test_expert_notes_of_stored_and_live_frames_equal_a_headless_count():
     """The Expert view asks for notes mid-capture: the frames stored before are read back from the
     store, the later ones counted as they come; together they are what -z expert counts."""

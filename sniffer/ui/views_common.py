@@ -7,7 +7,8 @@ missed (a throttled notification would need a trailing-edge timer anyway).
 
 Each view is made once and kept installed (show_view): mounting and laying out a new Screen costs
 Textual about 100 ms whatever the data, while showing a mounted one again costs a redraw of the
-lines on screen. A hidden view does not poll; it catches up with the model when shown again.
+lines on screen. The app mounts them hidden soon after it starts (warm_view), so even the first
+key press only shows one. A hidden view does not poll; it catches up with the model when shown.
 """
 
 from __future__ import annotations
@@ -87,8 +88,9 @@ class SessionView(Screen[None]):
     def on_mount(self) -> None:
         # Textual calls the on_mount of every class in the MRO: a subclass's own on_mount runs first
         # and must not call this one again (that started a second timer, which polled while hidden)
+        # mounted ahead, hidden (warm_view), it draws the model once too: its first show catches up
         self.poll()
-        self._poller = self.set_interval(REFRESH, self.poll)
+        self._poller = self.set_interval(REFRESH, self.poll, pause=not self.is_current)
 
     def on_screen_resume(self) -> None:
         # shown again: what arrived while it was hidden, before the first paint
@@ -117,15 +119,30 @@ class SessionView(Screen[None]):
         self.dismiss(None)
 
 
+def installed_view(app: App, cls: type[SessionView], model: Any) -> SessionView:
+    """The app's one view `cls` of `model`, made and installed on first use."""
+    name = f"view-{cls.__name__}"
+    if not app.is_screen_installed(name):
+        app.install_screen(cls(model), name)
+    return app.get_screen(name, cls)
+
+
+def warm_view(app: App, cls: type[SessionView], model: Any) -> None:
+    """Mount the view `cls` hidden, ahead of its first show: Textual's ~100 ms of composing and
+    mounting a new Screen spent while nobody waits. This is the first step of Textual's own
+    push_screen (App._register), without the push; where a Textual lacks it, the first show mounts."""
+    view = installed_view(app, cls, model)
+    register = getattr(app, "_register", None)
+    if not view.is_running and register is not None:
+        register(app, view)
+
+
 def show_view(app: App, cls: type[SessionView], model: Any) -> SessionView:
     """Show the view `cls` of `model`, made and installed on first use, then kept (reopened at once).
 
     One view at a time: another session view on top is replaced; if this one is already in the
     stack (under a Flow or Graphs view opened from it), the screens above it are closed."""
-    name = f"view-{cls.__name__}"
-    if not app.is_screen_installed(name):
-        app.install_screen(cls(model), name)
-    view = app.get_screen(name, cls)
+    view = installed_view(app, cls, model)
     if app.screen is view:
         return view
     if view in app.screen_stack:
