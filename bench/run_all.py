@@ -691,13 +691,15 @@ def ui_scale(rep: Report, cap: str, frames: int, a: argparse.Namespace) -> None:
         first, o, f, e = (views[name][k] for k in ("first_open_ms", "open_ms", "refresh_ms", "empty_open_ms"))
         t = rep.target(
             "UI",
-            f"{name} view open again and refresh < 100 ms ({vt:,} topics, {vc:,} connections)",
-            f"{o:.0f} / {f:.0f} ms",
-            max(o, f) < 100,
+            f"{name} view first open, open again, refresh < 100 ms ({vt:,} topics, {vc:,} connections)",
+            f"{first:.0f} / {o:.0f} / {f:.0f} ms",
+            max(first, o, f) < 100,
         )
-        rows.append([f"{name} view: open again / refresh after news", f"{o:.0f} / {f:.0f} ms", t])
-        # the first open mounts a new Screen: Textual's own cost, shown beside an empty model's
-        rows.append([f"{name} view: first open (on an empty model)", f"{first:.0f} ms ({e:.0f} ms)", ""])
+        rows.append(
+            [f"{name} view: first open / open again / refresh after news", f"{first:.0f} / {o:.0f} / {f:.0f} ms", t]
+        )
+        # what the app's mounting ahead saves: Textual's cost of a new Screen, at the first key press
+        rows.append([f"{name} view: cold open on an empty model, not mounted ahead", f"{e:.0f} ms", ""])
     for expr in ui_runs[0].get("filters", {}):
         dt = med(r["filters"][expr][0] for r in ui_runs)
         t = rep.target("UI", f"UI filter `{expr}` over {n:,} frames < 2 s", f"{dt:.2f} s", dt < 2)
@@ -720,8 +722,8 @@ def ui_scale(rep: Report, cap: str, frames: int, a: argparse.Namespace) -> None:
         f"`bench/bench_ui.py {os.path.basename(cap)}` (the real app under Textual's run_test, 120×40; median of "
         f"{len(ui_runs)} run(s)) and `bench/bench_filter.py --frames {fn}` (each compiled expression over "
         f"{fn:,} stored frames, {flt['unique']:,} distinct); `bench/bench_views.py` (the Clients, Topics and "
-        f"Expert views over {vt:,} topics and {vc:,} connections, opened as the app opens them: made the first "
-        "time, kept after)."
+        f"Expert views over {vt:,} topics and {vc:,} connections, as the app has them: mounted hidden a "
+        "second after the start, kept after they are closed)."
     )
     rep.text()
     rep.table(["what", "measured", "target"], rows)
