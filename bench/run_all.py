@@ -746,11 +746,22 @@ def ui_scale(rep: Report, cap: str, frames: int, a: argparse.Namespace) -> None:
         ["spill file per packet (frame bytes on disk)", f"{m('spill_bytes_per_pkt'):.0f} B", ""],
         ["peak RSS of the whole UI run", f"{m('peak_rss_mib'):.0f} MiB", ""],
     ]
-    views = result_line([sys.executable, str(HERE / "bench_views.py"), "--json", "--runs", str(a.ui_runs)])
-    for name in ("Clients", "Topics", "Expert information"):  # bench_views: 100,000 topics, 10,000 connections
-        o, f, e = (views[name][k] for k in ("open_ms", "refresh_ms", "empty_open_ms"))
-        t = rep.target("UI", f"{name} view open and refresh < 100 ms", f"{o:.0f} / {f:.0f} ms", max(o, f) < 100)
-        rows.append([f"{name} view: open / refresh (empty model: {e:.0f} ms)", f"{o:.0f} / {f:.0f} ms", t])
+    vc, vt = a.views_clients, a.views_topics
+    views = result_line([sys.executable, str(HERE / "bench_views.py"), "--json", "--runs", str(a.ui_runs),
+                         "--clients", str(vc), "--topics", str(vt)])  # fmt: skip
+    for name in ("Clients", "Topics", "Expert information"):
+        first, o, f, e = (views[name][k] for k in ("first_open_ms", "open_ms", "refresh_ms", "empty_open_ms"))
+        t = rep.target(
+            "UI",
+            f"{name} view first open, open again, refresh < 100 ms ({vt:,} topics, {vc:,} connections)",
+            f"{first:.0f} / {o:.0f} / {f:.0f} ms",
+            max(first, o, f) < 100,
+        )
+        rows.append(
+            [f"{name} view: first open / open again / refresh after news", f"{first:.0f} / {o:.0f} / {f:.0f} ms", t]
+        )
+        # what the app's mounting ahead saves: Textual's cost of a new Screen, at the first key press
+        rows.append([f"{name} view: cold open on an empty model, not mounted ahead", f"{e:.0f} ms", ""])
     for expr in ui_runs[0].get("filters", {}):
         dt = med(r["filters"][expr][0] for r in ui_runs)
         t = rep.target("UI", f"UI filter `{expr}` over {n:,} frames < 2 s", f"{dt:.2f} s", dt < 2)
@@ -773,7 +784,8 @@ def ui_scale(rep: Report, cap: str, frames: int, a: argparse.Namespace) -> None:
         f"`bench/bench_ui.py {os.path.basename(cap)}` (the real app under Textual's run_test, 120×40; median of "
         f"{len(ui_runs)} run(s)) and `bench/bench_filter.py --frames {fn}` (each compiled expression over "
         f"{fn:,} stored frames, {flt['unique']:,} distinct); `bench/bench_views.py` (the Clients, Topics and "
-        "Expert views over 100,000 topics and 10,000 connections)."
+        f"Expert views over {vt:,} topics and {vc:,} connections, as the app has them: mounted hidden a "
+        "second after the start, kept after they are closed)."
     )
     rep.text()
     rep.table(["what", "measured", "target"], rows)
@@ -871,6 +883,8 @@ def main() -> int:
     a.pyshark_frames = 1_000 if q else 2_000
     a.ui_runs = 1 if q else min(a.runs, 2)
     a.filter_frames = 200_000 if q else 1_000_000
+    # bench_views: the scale (100,000 topics, 10,000 connections); a tenth with --quick
+    a.views_clients, a.views_topics = (1_000, 10_000) if q else (10_000, 100_000)
     for t in ("tshark", "editcap", "tcpdump", "tmux", "mosquitto"):
         if not shutil.which(t):
             raise SystemExit(f"run_all: {t} is not installed (see README: the test set-up command installs it)")

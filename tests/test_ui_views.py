@@ -20,7 +20,7 @@ from sniffer.synth.flows import TcpFlow
 from sniffer.synth.pcap_write import FrameList
 from sniffer.textesc import escape
 from sniffer.ui.views_clients import COLUMNS, ClientsView, ClientTable
-from sniffer.ui.views_common import filter_literal
+from sniffer.ui.views_common import REFRESH, filter_literal
 from sniffer.ui.views_expert import ExpertView
 from sniffer.ui.views_topics import TopicsView
 from tests.ui_helpers import make_app, palette_run, run, settle, wait_for
@@ -371,6 +371,98 @@ def test_views_update_live_and_are_in_the_palette_and_help():
             await pilot.pause()
             helptext = "\n".join(str(s.content) for s in app.screen.query(Static))
             assert "Clients / Topics / Expert information" in helptext
+
+    run(go())
+
+
+def test_a_closed_view_is_kept_asleep_and_shows_the_news_when_opened_again():
+    """Mounting and laying out a new Screen costs Textual about 100 ms whatever the data (bench_views):
+    a view is made once and kept. Closed, it does not redraw; opened again it is the same screen, its
+    cursor and open nodes where they were, showing what came in meanwhile. One view of each kind at
+    most on the stack, however the views were opened from each other."""
+
+    async def go():
+        app = make_app(RECORDS[:20], live=True)
+        async with app.run_test(size=(160, 30)) as pilot:
+            await settle(app, pilot)
+            clients = await open_view(app, pilot, "c", ClientsView)
+            table = clients.query_one(ClientTable)
+            before = table.count
+            assert 0 < before < 5
+            table.move_cursor(1)
+            await pilot.press("o")  # Clients -> Topics: one view on the stack
+            topics = app.screen
+            await wait_for(pilot, lambda: isinstance(topics, TopicsView) and topics.seen >= 0, what="the Topics view")
+            assert app.screen_stack[1:] == [topics]
+            kitchen = topics.reveal("home/kitchen")
+            kitchen.expand()
+            topics.query_one(Tree).move_cursor(kitchen)
+            await wait_for(pilot, lambda: "home/kitchen/temp" in topics.by_topic, what="home/kitchen opened")
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: len(app.screen_stack) == 1, what="back to the packets")
+            seen_c, seen_t = clients.seen, topics.seen
+            app.source.push(RECORDS[20:])
+            await settle(app, pilot, len(RECORDS))
+            await wait_for(pilot, lambda: app.sessions.version != seen_c, what="the model to move on")
+            await pilot.pause(REFRESH * 2)  # two poll periods: a view polling while closed would redraw
+            assert (clients.seen, topics.seen, table.count) == (seen_c, seen_t, before)
+            assert "office" not in topics.by_topic  # a topic of the later frames
+            await pilot.press("c")
+            await wait_for(pilot, lambda: app.screen is clients, what="the same Clients view again")
+            await wait_for(pilot, lambda: table.count == 5, what="the connections that came meanwhile")
+            assert table.cursor == 1 and clients.seen == app.sessions.version
+            await pilot.press("o")
+            await wait_for(pilot, lambda: app.screen is topics, what="the same Topics view again")
+            await wait_for(pilot, lambda: "office" in topics.by_topic, what="the topics that came meanwhile")
+            assert topics.query_one(Tree).cursor_node is kitchen and kitchen.is_expanded
+            assert app.screen_stack[1:] == [topics]
+            # Topics -> F (a Flow view over it) -> o: back to the Topics view, the Flow view closed
+            await pilot.press("F")
+            await wait_for(pilot, lambda: len(app.screen_stack) == 3, what="the Flow view")
+            await pilot.press("c")  # the Flow view's own c (connection / client): not the Clients view
+            await pilot.pause()
+            assert len(app.screen_stack) == 3
+            await pilot.press("o")
+            await wait_for(pilot, lambda: app.screen_stack[1:] == [topics], what="the Topics view alone")
+            # c -> F -> o: a view over the Flow view of the Clients view, each screen once
+            await pilot.press("c", "F", "o")
+            await wait_for(pilot, lambda: app.screen is topics, what="the Topics view")
+            assert [type(s).__name__ for s in app.screen_stack[1:]] == ["ClientsView", "FlowScreen", "TopicsView"]
+            assert app.screen_stack[1] is clients
+
+    run(go())
+
+
+def test_the_views_are_mounted_ahead_hidden_and_the_first_key_only_shows_them():
+    """A second after the start the app mounts the three views hidden (Textual's ~100 ms per new
+    Screen, spent while nobody waits): the packets keep the screen and the focus, the expert notes
+    are not gathered before someone looks, and c, o, e show the mounted views, up to date."""
+    from sniffer.ui.app import WARM_VIEWS_AFTER
+
+    kinds = {"c": ClientsView, "o": TopicsView, "e": ExpertView}
+
+    async def go():
+        app = make_app(RECORDS)
+        async with app.run_test(size=(160, 30)) as pilot:
+            await settle(app, pilot, len(FRAMES))
+            names = [f"view-{cls.__name__}" for cls in kinds.values()]
+
+            def mounted() -> bool:
+                return all(app.is_screen_installed(n) and app.get_screen(n).is_mounted for n in names)
+
+            await wait_for(pilot, mounted, timeout=WARM_VIEWS_AFTER + 10, what="the views mounted ahead")
+            await pilot.pause()
+            views = [app.get_screen(n) for n in names]
+            assert len(app.screen_stack) == 1 and app.focused is app.plist
+            assert app.sessions.expert() == []  # nobody has looked: no trees built for the notes
+            for key, cls in kinds.items():
+                await pilot.press(key)
+                await wait_for(pilot, lambda cls=cls: isinstance(app.screen, cls), what=cls.__name__)
+                assert app.screen in views  # the one mounted ahead, not a new one
+            view = await open_view(app, pilot, "e", ExpertView)
+            assert app.sessions.expert() and view.nodes  # asked for when shown, then drawn
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: len(app.screen_stack) == 1, what="back to the packets")
 
     run(go())
 

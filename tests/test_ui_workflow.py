@@ -1,6 +1,7 @@
 """Pilot tests of the everyday Wireshark workflow in the UI (issue 13): column widths and sideways
 scrolling, time display formats and the time reference, the Client column and Apply as Column,
-Apply/Prepare as Filter, copy (OSC 52) and export of a payload or PDU bytes.
+column order (keys, palette, mouse), Apply/Prepare as Filter, copy (OSC 52) and export of a payload
+or PDU bytes.
 
 Frames are the demo capture or captures written by sniffer/synth, through the real dissector;
 expected values come from the dissector's Frames, the filter engine and the stored timestamps,
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 from rich.text import Text
 
+from sniffer.expert_level import ERROR
 from sniffer.filter import compile_filter
 from sniffer.output.text import summary_line
 from sniffer.synth import mqtt_encode as m
@@ -204,6 +206,120 @@ def test_client_column_and_apply_as_column():
             assert [c.field for c in app.plist.cells.columns] == ["mqtt.msgid", "mqtt.client"]
 
     run(go())
+
+
+def titles(app) -> list[str]:
+    """The packet list's column titles, left to right, as the header shows them."""
+    header = str(app.list_header.render())
+    known = ["No.", "Time", "Source", "Destination", "Protocol", "Length", "Info", "Client"]
+    return sorted((t for t in known if f" {t} " in f" {header} "), key=lambda t: f" {header} ".index(f" {t} "))
+
+
+def test_columns_move_left_and_right_by_key_and_the_cells_follow():
+    shown = PUBLISH
+
+    async def go():
+        app = make_app()
+        async with app.run_test(size=(120, 30)) as pilot:
+            await settle(app, pilot, len(FRAMES))
+            await select(app, pilot, shown.number)
+            d = app.plist.cursor
+            before = line_of(app, d)
+            assert titles(app) == ["No.", "Time", "Source", "Destination", "Protocol", "Length", "Info"]
+            await pilot.press("greater_than_sign")  # no column chosen yet: nothing moves, it says why
+            await pilot.pause()
+            assert titles(app)[1] == "Time" and line_of(app, d) == before
+            await pilot.press("right_square_bracket", "right_square_bracket")  # No., then Time
+            assert app.plist.col_key == "#time"
+            header = app.list_header.render()
+            assert [header.plain[sp.start : sp.end].strip() for sp in header.spans] == ["Time"]  # highlighted
+            await pilot.press("greater_than_sign")
+            assert titles(app) == ["No.", "Source", "Time", "Destination", "Protocol", "Length", "Info"]
+            # the cells moved with their titles: the time ends where its title ends (right-aligned),
+            # the address starts where its title starts
+            line, header = line_of(app, d), str(app.list_header.render())
+            rel = f"{shown.rel_ts:.6f}"
+            assert header.index("Time") + 4 == line.index(rel) + len(rel), (header, line)
+            assert header.index("Source") == line.index(shown.src) < line.index(rel), (header, line)
+            assert line.index(rel) < line.index(shown.dst)
+            await pilot.press("less_than_sign", "less_than_sign")  # back, then in front of No.
+            assert titles(app)[:3] == ["Time", "No.", "Source"]
+            await pilot.press("less_than_sign")  # already first: a bell, nothing moves
+            assert titles(app)[:3] == ["Time", "No.", "Source"]
+            # Info moved left of Length: cut to its width, Length after it, the line still starts right
+            await pilot.press("left_square_bracket")  # from Time (first) to the last: Info
+            assert app.plist.col_key == "#info"
+            await pilot.press("less_than_sign")
+            line, header = line_of(app, d), str(app.list_header.render())
+            assert titles(app)[-2:] == ["Info", "Length"]
+            assert header.index("Length") + 6 == line.index(f" {shown.orig_len} ") + 1 + len(str(shown.orig_len))
+            assert "Publish Message" in line and "…" in line  # the topic is cut: Info has a width now
+            # the keys are in the help and in the README's key table
+            await pilot.press("question_mark")
+            await pilot.pause()
+            helptext = "\n".join(str(w.render()) for w in app.screen.query("Static"))
+            assert "[ ] < >" in helptext and "move it left, right" in helptext
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert "| `[` `]` `<` `>` | choose a packet list column" in readme
+
+    run(go())
+
+
+def test_the_palette_moves_a_column_by_name_and_custom_columns_keep_their_place():
+    async def go():
+        app = make_app()
+        async with app.run_test(size=(120, 30)) as pilot:
+            await settle(app, pilot, len(FRAMES))
+            await palette_run(pilot, "Move column Protocol left")
+            assert titles(app) == ["No.", "Time", "Source", "Protocol", "Destination", "Length", "Info"]
+            await palette_run(pilot, "Show the Client column")  # a new column comes before Info
+            assert titles(app)[-2:] == ["Client", "Info"]
+            for _ in range(7):
+                await palette_run(pilot, "Move column Client left")
+            assert titles(app)[0] == "Client"
+            first = FRAMES[3]  # the CONNECT: its client id in the first cell
+            assert line_of(app, first.number - 1).startswith(first.pdus[0].ann.client[:19])
+            await palette_run(pilot, "Move column Info left")  # Info not last: a new column goes at the end
+            await select(app, pilot, PUBLISH.number)
+            await select_field(app, pilot, "mqtt.msgid")
+            await palette_run(pilot, "Apply as column")
+            assert app.plist.order[-1] == "mqtt.msgid" and app.plist.order[-2] == "#len"
+            await palette_run(pilot, "Remove column Client")  # the others keep their order
+            assert titles(app) == ["No.", "Time", "Source", "Protocol", "Destination", "Info", "Length"]
+            assert app.plist.order == ["#no", "#time", "#src", "#proto", "#dst", "#info", "#len", "mqtt.msgid"]
+
+    run(go())
+
+
+def test_a_click_on_a_title_chooses_its_column_and_a_drag_moves_it():
+    async def go():
+        app = make_app()
+        async with app.run_test(size=(120, 30)) as pilot:
+            await settle(app, pilot, len(FRAMES))
+            header = str(app.list_header.render())
+            await pilot.click("ListHeader", offset=(header.index("Protocol") + 2, 0))
+            assert app.plist.col_key == "#proto"
+            x_len, x_no = header.index("Length") + 1, header.index("No.") + 1
+            await pilot.mouse_down("ListHeader", offset=(x_len, 0))
+            await pilot.mouse_up("ListHeader", offset=(x_no, 0))
+            await pilot.pause()
+            assert titles(app) == ["Length", "No.", "Time", "Source", "Destination", "Protocol", "Info"]
+            assert app.plist.col_key == "#len"
+            await pilot.press("greater_than_sign")  # the keys go on from the dragged column
+            assert titles(app)[:2] == ["No.", "Length"]
+
+    run(go())
+
+
+def test_the_mark_stays_in_front_of_the_number_wherever_the_number_column_goes():
+    row = (1234, 1.5, "10.0.0.1", "10.0.0.2", "MQTT", 70, "Publish Message", 3)
+    cols = widths(120, 8, (4, 8, 2))
+    moved = (1, 2, 0, 3, 4, 5, 6)  # Time, Source, No., ...
+    line = row_text(row, 120, cols, severity=ERROR, order=moved)
+    assert line.startswith("  1.500000") and "! 1234 " in line, line
+    assert line.index("1234") > line.index("10.0.0.1")
+    assert header_text(120, cols, order=moved).split()[:3] == ["Time", "Source", "No."]
 
 
 # -- filters from a field -------------------------------------------------------------------

@@ -34,7 +34,7 @@ from sniffer.ui.packet_list import ListHeader, PacketList
 from sniffer.ui.screens import HelpScreen, QuitScreen, SaveScreen
 from sniffer.ui.session_model import SessionModel
 from sniffer.ui.views_clients import ClientsView
-from sniffer.ui.views_common import SessionView
+from sniffer.ui.views_common import SessionView, show_view, warm_view
 from sniffer.ui.views_expert import ExpertView
 from sniffer.ui.views_topics import TopicsView
 
@@ -227,6 +227,7 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
         # the trailing edge of the coalesced updates: rows that came in just after the last message
         self.set_interval(0.1, self._poll)
         self._update_status()
+        self.set_timer(WARM_VIEWS_AFTER, self._warm_views)
 
     def on_unmount(self) -> None:
         self.loader.stop()
@@ -560,9 +561,14 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
 
     # -- session views -----------------------------------------------------------------------
     def _open_view(self, view: type[SessionView]) -> None:
-        if isinstance(self.screen, SessionView):
-            self.pop_screen()  # one view at a time: c, o, e switch between them
-        self.push_screen(view(self.sessions))
+        show_view(self, view, self.sessions)  # one view at a time: c, o, e switch between them
+
+    def _warm_views(self, todo: tuple[type[SessionView], ...] = (ClientsView, TopicsView, ExpertView)) -> None:
+        """Mount the session views hidden, one per turn (each is Textual's ~100 ms of mounting a
+        Screen), so that c, o and e only show them."""
+        warm_view(self, todo[0], self.sessions)
+        if todo[1:]:
+            self.set_timer(WARM_VIEWS_STEP, lambda: self._warm_views(todo[1:]))
 
     def action_clients(self) -> None:
         """Open the Clients view."""
@@ -708,6 +714,9 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
     def status_loaded(self) -> bool:
         return self.loader.done.is_set() and not self.loader.scanning
 
+
+WARM_VIEWS_AFTER = 1.0  # seconds: the first screen is up and the loader under way; the views come later
+WARM_VIEWS_STEP = 0.25  # between two views: keys typed meanwhile wait one view's mounting at most
 
 # the app's keys a view keeps: help, quit, the theme, and those opening a view; the others act on the
 # packet list (a key added to the app is asleep in the views unless it is listed here)

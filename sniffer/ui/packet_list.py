@@ -1,8 +1,8 @@
 """The packet list: a Line-API virtual list over the store's compact rows (never a DataTable).
 
 `render_line(y)` formats only the rows on screen; rendered rows are kept in an LRU cache of
-strips keyed by (row, width, selected, focus, theme, column widths). `virtual_size` is the number
-of displayed rows, so jumping anywhere in a million rows costs one screenful of formatting.
+strips keyed by (row, width, selected, focus, theme, column widths and order). `virtual_size` is
+the number of displayed rows, so jumping anywhere in a million rows costs one screenful of formatting.
 Colours follow the spirit of Wireshark's colouring rules: one colour per MQTT packet family,
 TCP control frames dimmed, RST red, malformed frames marked with "!" on a red background. Rows whose frame
 holds an expert note of Error or Warning severity anywhere in its tree (the store's severity column,
@@ -12,10 +12,12 @@ sniffer.expert_level) are marked too: "!" and the error colours for an error, "â
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
 from rich.segment import Segment
 from rich.style import Style
+from rich.text import Text
 from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
@@ -29,7 +31,7 @@ from sniffer.expert_level import ERROR, WARNING
 from sniffer.store import CLS_MALFORMED, CLS_OTHER, CLS_TCP_CONTROL, CLS_TCP_DATA, CLS_TCP_RST
 from sniffer.textesc import escape
 from sniffer.ui import timefmt
-from sniffer.ui.columns import NARROW_WIDTH, WIDTH, Cells
+from sniffer.ui.columns import NARROW_WIDTH, WIDTH, Cells, Column
 
 # family of each MQTT message type (1..15) for colouring
 _FAMILY = {1: "conn", 2: "conn", 3: "pub", 4: "ack", 5: "ack", 6: "ack", 7: "ack", 8: "sub", 9: "sub",
@@ -78,15 +80,55 @@ def _fit(text: str, width: int, right: bool) -> str:
 
 
 NARROW_TITLES = ("No.", "Time", "Source", "Destination", "Prot", "Len")
+# the columns' keys in the list's order (PacketList.order): the built-in ones (COLUMNS, then Info),
+# and a custom column's field name (never starts with "#")
+BUILTIN_KEYS = ("#no", "#time", "#src", "#dst", "#proto", "#len")
+INFO_KEY = "#info"
+DEFAULT_ORDER = (*BUILTIN_KEYS, INFO_KEY)
+INFO_WIDTH = 40  # the Info column when moved left of another one (last, it takes the rest of the line)
+NARROW_INFO_WIDTH = 24
 
 
-def header_text(width: int, cols: tuple[int, ...], extra: tuple[str, ...] = ()) -> str:
-    """The titles line; `extra`: the custom columns' titles (their widths end `cols`)."""
+RIGHTS = tuple(c[2] for c in COLUMNS)  # the built-ins' alignment (custom columns and Info: left)
+
+
+def arranged(cells: Sequence[str], rights: Sequence[bool], cols: Sequence[int], order: Sequence[int] | None,
+             info_width: int) -> str:  # fmt: skip
+    """The cells (built-ins, custom ones, Info last) fitted to their widths `cols` and joined by a
+    space in `order` (indices into cells; None: as they come). Info is whole when it comes last."""
+    info = len(cells) - 1
+    if order is None:
+        order = range(len(cells))
+    last = order[-1]
+    parts = []
+    for i in order:
+        if i == info:
+            parts.append(cells[i] if i == last else _fit(cells[i], info_width, False))
+        else:
+            parts.append(_fit(cells[i], cols[i], rights[i]))
+    return " ".join(parts)
+
+
+def spans(cols: Sequence[int], order: Sequence[int], info_width: int) -> list[tuple[int, int]]:
+    """Where each column of `order` starts and ends on the line (Info last: to the line's end, -1)."""
+    info = len(cols)
+    out = []
+    at = 0
+    for i in order:
+        w = cols[i] if i != info else info_width if i != order[-1] else -1
+        out.append((at, at + w if w >= 0 else -1))
+        at += w + 1
+    return out
+
+
+def header_text(
+    width: int, cols: tuple[int, ...], extra: tuple[str, ...] = (), order: Sequence[int] | None = None,
+    info_width: int = INFO_WIDTH,
+) -> str:  # fmt: skip
+    """The titles line; `extra`: the custom columns' titles (their widths end `cols`); `order`: the
+    columns' order (indices: built-ins, custom ones, Info; None: that order)."""
     titles = NARROW_TITLES if width < NARROW else [c[0] for c in COLUMNS]
-    n = len(COLUMNS)
-    parts = [_fit(name, w, c[2]) for name, c, w in zip(titles, COLUMNS, cols[:n], strict=True)]
-    parts += [_fit(name, w, False) for name, w in zip(extra, cols[n:], strict=True)]
-    line = " ".join(parts) + " Info"
+    line = arranged([*titles, *extra, "Info"], RIGHTS + (False,) * (len(extra) + 1), cols, order, info_width)
     return line[:width].ljust(width)
 
 
@@ -111,21 +153,24 @@ def row_text(
     time_text: str | None = None,
     extra: tuple[str, ...] = (),
     severity: int = 0,
+    order: Sequence[int] | None = None,
+    info_width: int = INFO_WIDTH,
 ) -> str:
     """The row's line, `width` characters; `time_text`: the Time cell in the chosen display format
     (default: seconds since the first frame); `extra`: the custom columns' cells, already escaped;
-    `severity`: the frame's highest expert note (a sign in the first cell)."""
+    `severity`: the frame's highest expert note (a sign in the first cell of No.); `order`: as for
+    header_text."""
     number, rel, src, dst, proto, length, info, cls = row
-    n = len(COLUMNS)
-    cells = (str(number), f"{rel:.6f}" if time_text is None else time_text, src, dst, proto, str(length))
-    parts = [_fit(v, w, right) for v, (_n, _w, right), w in zip(cells, COLUMNS, cols[:n], strict=True)]
-    parts += [_fit(v, w, False) for v, w in zip(extra, cols[n:], strict=True)]
-    # a Segment goes to the terminal as is: the Info text comes with its topics escaped
-    # (mqtt.dissect.info); escaping again is a no-op that keeps any other text from the store safe
-    line = " ".join(parts) + " " + escape(info)
+    no = str(number)
     sign = mark(cls, severity)
-    if sign:
-        line = sign + line[1:]  # Wireshark marks malformed frames and expert notes; the colour says it too
+    if sign:  # Wireshark marks malformed frames and expert notes; the colour says it too
+        # in the cell kept free in front of the widest number (widths()), wherever No. is
+        no = sign + _fit(no, cols[0], True)[1:]
+    cells = (no, f"{rel:.6f}" if time_text is None else time_text, src, dst, proto, str(length), *extra,
+             # a Segment goes to the terminal as is: the Info text comes with its topics escaped
+             # (mqtt.dissect.info); escaping again is a no-op that keeps any other text from the store safe
+             escape(info))  # fmt: skip
+    line = arranged(cells, RIGHTS + (False,) * (len(extra) + 1), cols, order, info_width)
     return line[:width].ljust(width)
 
 
@@ -147,17 +192,61 @@ def row_style(cls: int, dark: bool, severity: int = 0) -> str:
 
 
 class ListHeader(Widget):
-    """The column titles above the packet list."""
+    """The column titles above the packet list; the column chosen with [ ] is highlighted. A click
+    on a title chooses its column, a drag moves it to where it is let go (Wireshark's header drag)."""
 
     DEFAULT_CSS = "ListHeader { height: 1; text-style: bold; background: $panel; }"
 
-    def render(self) -> str:
-        plist = self.parent.query_one(PacketList) if self.parent else None
+    def __init__(self) -> None:
+        super().__init__()
+        self._dragged: str | None = None  # the key of the column a press on its title picked up
+
+    def plist(self) -> PacketList | None:
+        return self.parent.query_one(PacketList) if self.parent else None
+
+    def render(self) -> Text:
+        plist = self.plist()
         if plist is None:
-            return header_text(self.size.width, widths(self.size.width, 15))
+            return Text(header_text(self.size.width, widths(self.size.width, 15)))
         x = plist.hscroll  # the titles scroll with the rows
         extra = tuple(c.title for c in plist.cells.columns)
-        return header_text(self.size.width + x, plist.columns(), extra)[x:]
+        cols, order, info_w = plist.columns(), plist.arrangement(), plist.info_width()
+        text = Text(header_text(self.size.width + x, cols, extra, order, info_w)[x:])
+        if plist.col_key in plist.order:
+            start, end = spans(cols, order, info_w)[plist.order.index(plist.col_key)]
+            text.stylize("reverse", max(start - x, 0), len(text) if end < 0 else max(end - x, 0))
+        return text
+
+    def key_at(self, x: int) -> str | None:
+        """The key of the column whose title is at column `x` of the header (None: a gap)."""
+        plist = self.plist()
+        if plist is None:
+            return None
+        x += plist.hscroll
+        for key, (start, end) in zip(
+            plist.order, spans(plist.columns(), plist.arrangement(), plist.info_width()), strict=True
+        ):
+            if start <= x and (end < 0 or x < end):
+                return key
+        return None
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        self._dragged = self.key_at(event.x)
+        if self._dragged is not None:
+            self.capture_mouse()
+
+    def on_mouse_up(self, event: events.MouseUp) -> None:
+        key, self._dragged = self._dragged, None
+        self.release_mouse()
+        plist = self.plist()
+        if key is None or plist is None:
+            return
+        plist.col_key = key  # a click (or a drop): this column is the chosen one
+        target = self.key_at(event.x)
+        if target is not None and target != key:
+            plist.move_column(key, plist.order.index(target) - plist.order.index(key))
+        plist.invalidate()
+        self.refresh()
 
 
 def keep_in_view(view: ScrollView, line: int, rows: int) -> None:
@@ -212,6 +301,9 @@ class PacketList(ScrollView, can_focus=True):
         self.time_mode = timefmt.RELATIVE
         self.ref_row = -1  # the time reference (a stored row), -1: none
         self.cells = Cells(store)  # the custom columns (Client, Apply as Column)
+        self.order: list[str] = list(DEFAULT_ORDER)  # the columns' keys, left to right
+        self.col_key: str | None = None  # the column chosen with [ ] (its title highlighted)
+        self._arrangement: tuple[int, ...] = tuple(range(len(DEFAULT_ORDER)))
         self.hscroll = 0  # characters scrolled to the right (the end of Info at 80 columns)
         self._longest = 0  # the longest line drawn so far: how far right there is anything to see
 
@@ -301,6 +393,62 @@ class PacketList(ScrollView, can_focus=True):
         base = widths(self.size.width, store.max_addr_len(), (no, t, n))
         extra = NARROW_WIDTH if self.size.width < NARROW else WIDTH
         return base + (extra,) * len(self.cells.columns)
+
+    def info_width(self) -> int:
+        return NARROW_INFO_WIDTH if self.size.width < NARROW else INFO_WIDTH
+
+    # -- columns: which, in which order ------------------------------------------------------
+    def arrangement(self) -> tuple[int, ...]:
+        """The order as indices into (built-ins, custom columns, Info): what row_text takes."""
+        return self._arrangement
+
+    def _arrange(self) -> None:
+        index = {k: i for i, k in enumerate(BUILTIN_KEYS)}
+        index.update((c.field, len(BUILTIN_KEYS) + i) for i, c in enumerate(self.cells.columns))
+        index[INFO_KEY] = len(index)
+        self._arrangement = tuple(index[k] for k in self.order)
+        self.invalidate()
+
+    def set_columns(self, columns: list[Column]) -> None:
+        """Show these custom columns: those kept stay where they were; a new one comes before Info
+        when Info is last (where Wireshark's default layout has it), else at the end."""
+        fields = [c.field for c in columns]
+        order = [k for k in self.order if k.startswith("#") or k in fields]
+        for f in fields:
+            if f not in order:
+                order.insert(len(order) - 1 if order[-1] == INFO_KEY else len(order), f)
+        self.cells.set(columns)
+        self.order = order
+        if self.col_key not in order:
+            self.col_key = None
+        self._arrange()
+
+    def column_title(self, key: str) -> str:
+        if key == INFO_KEY:
+            return "Info"
+        if key in BUILTIN_KEYS:
+            return COLUMNS[BUILTIN_KEYS.index(key)][0]
+        return next((c.title for c in self.cells.columns if c.field == key), key)
+
+    def move_column(self, key: str, step: int) -> bool:
+        """Move column `key` `step` places (negative: left); False when it cannot go further."""
+        order = self.order
+        i = order.index(key)
+        j = max(0, min(i + step, len(order) - 1))
+        if j == i:
+            return False
+        order.insert(j, order.pop(i))
+        self._arrange()
+        return True
+
+    def choose_column(self, step: int) -> str:
+        """Choose the next (1) or previous (-1) column, from none: the first or the last."""
+        order = self.order
+        if self.col_key not in order:
+            self.col_key = order[0] if step > 0 else order[-1]
+        else:
+            self.col_key = order[(order.index(self.col_key) + step) % len(order)]
+        return self.col_key
 
     def time_text(self, d: int) -> str:
         """The Time cell of display index `d` in the chosen format (Wireshark's View â†’ Time Display
@@ -411,7 +559,7 @@ class PacketList(ScrollView, can_focus=True):
         dark = self.app.current_theme.dark
         cols = self.columns()
         x = self.hscroll
-        shown = (self.time_mode, self.ref_row, x)
+        shown = (self.time_mode, self.ref_row, x, self._arrangement)
         key = (row, width, selected, self.has_focus if selected else False, self.app.theme, cols, shown)
         strip = self._cache.get(key)
         if strip is not None:
@@ -419,7 +567,8 @@ class PacketList(ScrollView, can_focus=True):
             return strip
         sev = self.store.severity(row)
         # made wider than the screen: its true length says how far right the list can scroll
-        text = row_text(self.store.row(row), width + x + 256, cols, self.time_text(d), self.cells.row(row), sev)
+        text = row_text(self.store.row(row), width + x + 256, cols, self.time_text(d), self.cells.row(row), sev,
+                        self._arrangement, self.info_width())  # fmt: skip
         self._longest = max(self._longest, len(text.rstrip()))
         text = text[x : x + width]
         style = base + Style.parse(row_style(self.store.cls(row), dark, sev))

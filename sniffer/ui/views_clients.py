@@ -328,7 +328,6 @@ class ClientsView(SessionView):
         yield Static("", id="client-info")
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.query_one(ClientTable).focus()
 
     def redraw(self) -> str:

@@ -4,6 +4,11 @@ list that redraws itself when the session model has news, and display-filter lit
 A view polls `SessionModel.version` a few times a second (REFRESH) instead of redrawing on every
 loader notification: a burst of batches costs one redraw, and the last batch of a capture is never
 missed (a throttled notification would need a trailing-edge timer anyway).
+
+Each view is made once and kept installed (show_view): mounting and laying out a new Screen costs
+Textual about 100 ms whatever the data, while showing a mounted one again costs a redraw of the
+lines on screen. The app mounts them hidden soon after it starts (warm_view), so even the first
+key press only shows one. A hidden view does not poll; it catches up with the model when shown.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Static
@@ -81,8 +86,24 @@ class SessionView(Screen[None]):
         raise NotImplementedError
 
     def on_mount(self) -> None:
+        # Textual calls the on_mount of every class in the MRO: a subclass's own on_mount runs first
+        # and must not call this one again (that started a second timer, which polled while hidden)
+        # mounted ahead, hidden (warm_view), it draws the model once too: its first show catches up
         self.poll()
-        self.set_interval(REFRESH, self.poll)
+        self._poller = self.set_interval(REFRESH, self.poll, pause=not self.is_current)
+
+    def on_screen_resume(self) -> None:
+        # shown again: what arrived while it was hidden, before the first paint
+        self.poll()
+        poller = getattr(self, "_poller", None)  # (the first show may come before the mount)
+        if poller is not None:
+            poller.resume()
+
+    def on_screen_suspend(self) -> None:
+        # hidden (closed, or under another view): no redraws nobody sees
+        poller = getattr(self, "_poller", None)
+        if poller is not None:
+            poller.pause()
 
     def poll(self) -> None:
         version = self.model.version  # an int read: no lock needed
@@ -96,3 +117,39 @@ class SessionView(Screen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+def installed_view(app: App, cls: type[SessionView], model: Any) -> SessionView:
+    """The app's one view `cls` of `model`, made and installed on first use."""
+    name = f"view-{cls.__name__}"
+    if not app.is_screen_installed(name):
+        app.install_screen(cls(model), name)
+    return app.get_screen(name, cls)
+
+
+def warm_view(app: App, cls: type[SessionView], model: Any) -> None:
+    """Mount the view `cls` hidden, ahead of its first show: Textual's ~100 ms of composing and
+    mounting a new Screen spent while nobody waits. This is the first step of Textual's own
+    push_screen (App._register), without the push; where a Textual lacks it, the first show mounts."""
+    view = installed_view(app, cls, model)
+    register = getattr(app, "_register", None)
+    if not view.is_running and register is not None:
+        register(app, view)
+
+
+def show_view(app: App, cls: type[SessionView], model: Any) -> SessionView:
+    """Show the view `cls` of `model`, made and installed on first use, then kept (reopened at once).
+
+    One view at a time: another session view on top is replaced; if this one is already in the
+    stack (under a Flow or Graphs view opened from it), the screens above it are closed."""
+    view = installed_view(app, cls, model)
+    if app.screen is view:
+        return view
+    if view in app.screen_stack:
+        while app.screen is not view:
+            app.pop_screen()
+    elif isinstance(app.screen, SessionView):
+        app.switch_screen(view)
+    else:
+        app.push_screen(view)
+    return view

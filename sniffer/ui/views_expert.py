@@ -35,9 +35,14 @@ class ExpertView(SessionView):
         yield tree
 
     def on_mount(self) -> None:
-        self.model.want_expert()  # the notes are gathered from the first time someone looks
-        super().on_mount()
+        if self.is_current:  # opened (not mounted ahead, hidden): asked for before the first poll
+            self.model.want_expert()
         self.query_one(Tree).focus()
+
+    def on_screen_resume(self) -> None:
+        # the notes are gathered from the first time someone looks (not when mounted ahead, hidden);
+        # SessionView's on_screen_resume then shows them
+        self.model.want_expert()
 
     def _node(self, key: tuple[str, ...], text: Text, expand: bool) -> TreeNode[int]:
         tn = self.nodes.get(key)

@@ -125,7 +125,6 @@ class TopicsView(SessionView):
                 yield Static("", id="topic-text")
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.query_one(Tree).focus()
 
     def redraw(self) -> str:

@@ -1,5 +1,5 @@
 """The everyday Wireshark workflow, as app actions: time display formats and the time reference,
-custom columns (Client, Apply as Column), Apply/Prepare as Filter (and/or the current filter),
+custom columns (Client, Apply as Column, moved left or right), Apply/Prepare as Filter (and/or the current filter),
 copy to the clipboard (OSC 52) and export of a PUBLISH payload or PDU bytes.
 
 A mixin of SnifferApp (sniffer.ui.app), which provides the widgets (plist, details, filter_bar),
@@ -32,6 +32,12 @@ BINDINGS = [
     Binding("y", "copy_value", "Copy value", show=False, id="copy-value"),
     Binding("Y", "copy_summary", "Copy summary", show=False, id="copy-summary"),
     Binding("x", "export_bytes", "Export bytes", show=False, id="export"),
+    Binding(
+        "left_square_bracket", "choose_column(-1)", "Previous column", show=False, id="column-prev", key_display="["
+    ),
+    Binding("right_square_bracket", "choose_column(1)", "Next column", show=False, id="column-next", key_display="]"),
+    Binding("less_than_sign", "move_column(-1)", "Move column left", show=False, id="column-left", key_display="<"),
+    Binding("greater_than_sign", "move_column(1)", "Move column right", show=False, id="column-right", key_display=">"),
 ]
 DESCRIPTIONS = {
     "apply_field_filter": "Apply the selected tree field as the display filter (field == value)",
@@ -43,6 +49,8 @@ DESCRIPTIONS = {
     "copy_value": "Copy the selected tree field's value to the clipboard (OSC 52)",
     "copy_summary": "Copy the selected packet's summary line to the clipboard (OSC 52)",
     "export_bytes": "Export the selected PUBLISH payload or MQTT PDU bytes to a file",
+    "choose_column": "Choose a packet list column ([ ]): its title is highlighted",
+    "move_column": "Move the chosen packet list column left (<) or right (>)",
 }
 # the keys for the help screen (sniffer.ui.screens.KEYS)
 KEYS = [
@@ -51,6 +59,7 @@ KEYS = [
     ("T Ctrl+T", "time display format (relative, UTC, delta displayed, epoch) / time reference"),
     ("y Y", "copy the field's value / the packet's summary line (OSC 52)"),
     ("x", "export the PUBLISH payload or the PDU bytes to a file"),
+    ("[ ] < >", "choose a list column (or click its title) / move it left, right (or drag)"),
     ("← →", "scroll the packet list or the tree sideways"),
 ]
 
@@ -147,7 +156,7 @@ class WorkflowActions:
 
     # -- columns -----------------------------------------------------------------------------
     def set_columns(self, columns: list[Column]) -> None:
-        self.plist.cells.set(columns)
+        self.plist.set_columns(columns)
         self._redraw_list()
 
     def toggle_client_column(self) -> None:
@@ -167,6 +176,27 @@ class WorkflowActions:
 
     def remove_column(self, col: Column) -> None:
         self.set_columns([c for c in self.plist.cells.columns if c != col])
+
+    def action_choose_column(self, step: int) -> None:
+        """Choose the next / previous packet list column (the one < and > move)."""
+        self.plist.choose_column(step)
+        self._redraw_list()
+
+    def action_move_column(self, step: int) -> None:
+        """Move the chosen column left (-1) or right (1), as a drag of its title in Wireshark."""
+        key = self.plist.col_key
+        if key is None:
+            self._say("Choose a column first: [ or ] (or click its title)", error=True)
+            return
+        self.shift_column(key, step)
+
+    def shift_column(self, key: str, step: int) -> None:
+        plist = self.plist
+        if not plist.move_column(key, step):
+            self.bell()  # type: ignore[attr-defined]
+            return
+        plist.col_key = key
+        self._redraw_list()
 
     # -- clipboard ---------------------------------------------------------------------------
     def action_copy_value(self) -> None:
@@ -242,3 +272,11 @@ class WorkflowActions:
                 f"Remove the {col.field} column from the packet list",
                 lambda c=col: self.remove_column(c),
             )
+        for key in self.plist.order:  # every column, by name, as a drag of its title would
+            title = escape(self.plist.column_title(key))
+            for step, side in ((-1, "left"), (1, "right")):
+                yield SystemCommand(
+                    f"Move column {title} {side}",
+                    f"Move the {title} column one place to the {side} in the packet list",
+                    lambda k=key, s=step: self.shift_column(k, s),
+                )
