@@ -7,7 +7,9 @@ rejects any other name with one line, as tshark does for an unknown preference.
 from __future__ import annotations
 
 # name -> (repeatable, help). Add a line here for each new preference.
-KNOWN: dict[str, tuple[bool, str]] = {}
+KNOWN: dict[str, tuple[bool, str]] = {
+    "mqtt.decode": (True, 'decode payloads on matching topics: "TOPIC_FILTER=DECODER" (sniffer/payload/choose.py)'),
+}
 
 
 class PrefError(ValueError):
