@@ -88,7 +88,9 @@ class _Reader:
                 raise Malformed(f"CBOR nested deeper than {MAX_DEPTH} levels: not shown further", p, WARN)
             per = 2 if major == 5 else 1
             fd = F.CBOR_MAP if major == 5 else F.CBOR_ARRAY
-            node = ctx.node(fd, None, p, 0, "")
+            kind, unit = ("Map", "pairs") if major == 5 else ("Array", "items")
+            declared = f"{arg} {unit}" if arg >= 0 else "indefinite length"
+            node = ctx.node(fd, None, p, 0, f"{kind}: ({declared})")  # what a fault inside leaves shown
             parent.children.append(node)
             r, count = q, 0
             while arg < 0 or count < arg:
@@ -101,8 +103,7 @@ class _Reader:
                 for _ in range(per):
                     r = self.item(node, r, depth + 1)
                 count += 1
-            what = f"{count} pairs" if major == 5 else f"{count} items"
-            node.text = f"{'Map' if major == 5 else 'Array'}: ({what})"
+            node.text = f"{kind}: ({count} {unit})"
             if ctx.whole is None:
                 node.length = r - p
             return r

@@ -18,8 +18,6 @@ import os
 from collections.abc import Callable
 from typing import Final
 
-from sniffer.payload.jsontree import is_document
-
 DECODERS: Final = ("text", "json", "cbor", "msgpack", "sparkplug", "hex")
 COMPRESSIONS: Final = ("gzip", "zlib", "deflate")
 ALIASES: Final = {"sparkplugb": "sparkplug", "spb": "sparkplug", "messagepack": "msgpack", "utf8": "text"}
@@ -184,6 +182,8 @@ def content_type_spec(ct: str) -> str | None:
 
 def choose(topic: str, content_type: str | None, pfi: int, data: bytes) -> tuple[tuple[str, ...], str] | None:
     """(decoder spec, why) for one payload, or None: shown as the bytes it is."""
+    from sniffer.payload.jsontree import is_document  # loaded with the first payload looked at
+
     for rule in Config.rules:
         if rule.match(topic):
             return rule.spec, f"topic filter {rule.topic_filter} ({rule.origin})"

@@ -21,20 +21,29 @@ _MODULES: Final = {
     "sparkplug": ("sniffer.payload.sparkplug", "Sparkplug B"),
 }
 _WBITS: Final = {"gzip": 31, "zlib": 15, "deflate": -15}
+_CHUNK: Final = 64 * 1024
 
 
 def inflate(data: bytes, kind: str, limit: int) -> bytes:
-    """`data` decompressed; Malformed past `limit` bytes of output (nothing larger is ever allocated)."""
+    """`data` decompressed; Malformed past `limit` bytes of output. Two passes: the first only measures
+    (64 KiB at a time, discarded), so a bomb costs CPU up to the limit and never memory; the second
+    makes exactly the bytes measured."""
     d = zlib.decompressobj(_WBITS[kind])
+    total, rest = 0, data
     try:
-        out = d.decompress(data, limit + 1)  # max_length: zlib stops producing there
+        while True:
+            chunk = d.decompress(rest, _CHUNK)
+            total += len(chunk)
+            if total > limit:
+                raise Malformed(f"decompresses to more than {limit} bytes (--max-pdu): stopped there", 0)
+            rest = d.unconsumed_tail
+            if d.eof or (not rest and not chunk):
+                break
+        if not d.eof:
+            raise Malformed(f"{kind} data cut short after {total} bytes of output", len(data))
+        return zlib.decompressobj(_WBITS[kind]).decompress(data, total)
     except zlib.error as e:
         raise Malformed(f"not {kind} data ({e})", 0) from None
-    if len(out) > limit:
-        raise Malformed(f"decompresses to more than {limit} bytes (--max-pdu): stopped there", 0)
-    if not d.eof:
-        raise Malformed(f"{kind} data cut short after {len(out)} bytes of output", len(data))
-    return out
 
 
 def _text(ctx: Ctx, data: bytes) -> Node:

@@ -116,8 +116,8 @@ class _Reader:
             if d[p : p + 1] != b'"':
                 raise Malformed("an object member must start with a quoted key", p)
             kstart = p
-            key, p = self.string(p)
-            p = self.ws(p)
+            key, kend = self.string(p)
+            p = self.ws(kend)
             if d[p : p + 1] != b":":
                 raise Malformed("':' expected after an object key", p)
             p = self.ws(p + 1)
@@ -130,7 +130,7 @@ class _Reader:
                 member.children.append(ctx.generated(F.JSON_PATH_WITH_VALUE, f"{mpath}:{text}"))
                 member.children.append(ctx.generated(F.JSON_MEMBER_WITH_VALUE, f"{key}:{text}"))
             member.children.extend(holder.children)
-            member.children.append(ctx.node(F.JSON_KEY, key, kstart + 1, p - kstart - 1))
+            member.children.append(ctx.node(F.JSON_KEY, key, kstart + 1, kend - kstart - 2))
             member.children.append(ctx.generated(F.JSON_PATH, mpath))
             if ctx.whole is None:
                 member.length = end - kstart
