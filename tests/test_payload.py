@@ -12,6 +12,7 @@ import gzip
 import json
 import os
 import random
+import shlex
 import subprocess
 import sys
 import tracemalloc
@@ -411,3 +412,43 @@ def test_summary_and_plain_fields_never_load_a_decoder(tmp_path: Path) -> None:
 @pytest.mark.parametrize("spec", ["gzip+json", "zlib+cbor", "sparkplugb", "text"])
 def test_decoder_specs_parse(spec: str) -> None:
     assert C.parse_spec(spec)[-1] in C.DECODERS + C.COMPRESSIONS
+
+
+def plant_capture(path: Path) -> Path:
+    """The capture of the README's Payloads section (deterministic: synth's clock and sequence numbers)."""
+    P = message_classes()["Payload"]
+    p = P(timestamp=1_764_000_000_000, seq=42)
+    p.metrics.add(name="Temperature", alias=1, datatype=10, double_value=71.25)
+    p.metrics.add(name="Running", alias=2, datatype=11, boolean_value=True)
+    with PcapWriter(str(path)) as w:
+        f = TcpFlow(w)
+        t = f.open(1_764_000_000_000_000)
+        t = f.send(0, m.connect("edge1", version=5), t + 1000)
+        t = f.send(1, m.connack(version=5), t + 1000)
+        for topic, payload, props in (
+            ("spBv1.0/Plant1/DDATA/Edge1/Pump7", p.SerializeToString(), None),
+            ("lab/cbor", cbor2.dumps({"rpm": 1450}), {"content_type": "application/cbor"}),
+            ("lab/gz", gzip.compress(json.dumps({"temperature": 21.5}).encode(), mtime=0), None),
+            ("lab/json", json.dumps({"temperature": 19.0}).encode(), None),
+        ):
+            t = f.send(0, m.publish(topic, payload, version=5, props=props), t + 1000)
+    return path
+
+
+def test_readme_payloads_block_is_the_real_output(tmp_path: Path) -> None:
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("### Payloads\n", 1)[1].split("```\n$ mqttsniff -r plant.pcap", 1)[1].split("```", 1)[0]
+    pcap = plant_capture(tmp_path / "plant.pcap")
+    commands = ("$ mqttsniff -r plant.pcap" + block).split("$ mqttsniff ")[1:]
+    assert len(commands) == 2
+    for chunk in commands:
+        head, *shown = chunk.replace("\\\n    ", "").splitlines()
+        argv = [a if a != "plant.pcap" else str(pcap) for a in shlex.split(head)]
+        real = [line.rstrip() for line in run(*argv).stdout.splitlines()]
+        pos = 0
+        for line in shown:
+            if line == "…":
+                continue
+            while pos < len(real) and real[pos] != line.rstrip():
+                pos += 1
+            assert pos < len(real), f"README line not in the real output (or out of order): {line!r}"
