@@ -452,3 +452,9 @@ def test_readme_payloads_block_is_the_real_output(tmp_path: Path) -> None:
             while pos < len(real) and real[pos] != line.rstrip():
                 pos += 1
             assert pos < len(real), f"README line not in the real output (or out of order): {line!r}"
+
+
+def test_alink_json_is_named_as_such_in_the_tree() -> None:
+    out = run("--demo", "-V", "-O", "mqtt", "-Y", "mqtt.msgtype == 3").stdout
+    assert "JavaScript Object Notation (Alink JSON request: method thing.event.property.post, id 1, version 1.0)" in out
+    assert "JavaScript Object Notation (Alink JSON reply: id " in out

@@ -111,4 +111,10 @@ def decode_message(
         name = "json"
     ctx = Ctx(start, source, whole)
     nodes.extend(_run(name, ctx, data, topic))
+    if name == "json" and ctx.root is not None:
+        from sniffer.payload.alink import name_of
+
+        alink = name_of(data)
+        if alink is not None:  # Alibaba Cloud IoT's Alink JSON, named as such (as the UI did)
+            ctx.root.text += f" ({alink})"
     return name, why, nodes

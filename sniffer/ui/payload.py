@@ -9,10 +9,10 @@ escaped (sniffer.textesc), only the line breaks and tabs of a text payload stay 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from sniffer.fields import Node
 from sniffer.output.text import hexdump, tree_lines
+from sniffer.payload.alink import alink_summary
 from sniffer.textesc import escape, json_safe
 
 MODES = ("auto", "text", "json", "hex")
@@ -64,13 +64,6 @@ def payloads(nodes: list[Node], sources: list[tuple[str, bytes]]) -> list[Payloa
 def decoded_view(p: Payload, show_secrets: bool = False, width: int = 0) -> str:
     """The payload as the dissector decoded it, with its hex dump beside it (below when narrow)."""
     left = tree_lines(p.decoded, show_secrets) if p.decoded else ["(not decoded: no decoder chosen)"]
-    if p.decoded and p.data[:1] in (b"{", b"["):
-        try:
-            head = alink_summary(json.loads(p.data.decode("utf-8")))
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            head = None
-        if head:
-            left.insert(0, head)
     right = hexdump(p.data)
     pad = max((len(s) for s in left), default=0) + 3
     if width and pad + 74 > width:
@@ -79,20 +72,6 @@ def decoded_view(p: Payload, show_secrets: bool = False, width: int = 0) -> str:
     left += [""] * (rows - len(left))
     right += [""] * (rows - len(right))
     return "\n".join(f"{a:<{pad}}{b}".rstrip() for a, b in zip(left, right, strict=True))
-
-
-def alink_summary(doc: Any) -> str | None:
-    """'Alink JSON: method … id …' when the document is an Alink request or reply."""
-    if not isinstance(doc, dict):
-        return None
-    method = doc.get("method")
-    if isinstance(method, str) and method.startswith("thing."):
-        head = f"Alink JSON request: method {method}, id {doc.get('id')}, version {doc.get('version', '?')}"
-    elif "code" in doc and "id" in doc and ("data" in doc or "message" in doc):
-        head = f"Alink JSON reply: id {doc.get('id')}, code {doc.get('code')}"
-    else:
-        return None
-    return escape(head)  # the values are the sender's
 
 
 def _text_view(text: str) -> str:
@@ -114,6 +93,7 @@ def render(data: bytes, mode: str = "auto") -> tuple[str, str]:
                 return "json", "(not JSON)\n" + "\n".join(hexdump(data))
         if doc is not None and (mode == "json" or isinstance(doc, (dict, list))):
             head = alink_summary(doc)
+            head = escape(head) if head else None  # the values are the sender's
             body = json_safe(json.dumps(doc, indent=2, ensure_ascii=False))
             return "json", f"{head}\n{body}" if head else body
     if mode in ("auto", "text"):
