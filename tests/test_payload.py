@@ -36,7 +36,7 @@ PAYLOAD_MODULES = ("sniffer.payload.jsontree", "sniffer.payload.cbortree", "snif
 
 
 def write_capture(path: Path, pubs: list[tuple], version: int = 4) -> Path:
-    """One connection publishing (topic, payload[, props]) each; frame numbers: PUBLISH k is frame 6 + 2k."""
+    """One connection publishing (topic, payload[, props]) each; PUBLISH k (from 0) is frame 8 + 2k."""
     with PcapWriter(str(path)) as w:
         f = TcpFlow(w)
         t = f.open(1_700_000_000_000_000)
@@ -458,3 +458,50 @@ def test_alink_json_is_named_as_such_in_the_tree() -> None:
     out = run("--demo", "-V", "-O", "mqtt", "-Y", "mqtt.msgtype == 3").stdout
     assert "JavaScript Object Notation (Alink JSON request: method thing.event.property.post, id 1, version 1.0)" in out
     assert "JavaScript Object Notation (Alink JSON reply: id " in out
+
+
+def sparkplug_session(path: Path) -> Path:
+    """An edge node's life: NBIRTH (bdSeq 3), DBIRTH, data by alias, a lost message, seq wrapping, NDEATH."""
+    P = message_classes()["Payload"]
+
+    def msg(seq: int | None, *metrics: dict) -> bytes:
+        p = P(timestamp=1_764_000_000_000)
+        if seq is not None:
+            p.seq = seq
+        for mt in metrics:
+            p.metrics.add(**mt)
+        return p.SerializeToString()
+
+    pubs = [
+        ("spBv1.0/G/NBIRTH/E", msg(0, {"name": "bdSeq", "datatype": 8, "long_value": 3},
+                                   {"name": "Temperature", "alias": 1, "datatype": 10, "double_value": 20.0})),
+        ("spBv1.0/G/DBIRTH/E/D", msg(1, {"name": "Speed", "alias": 7, "datatype": 3, "int_value": 0})),
+        ("spBv1.0/G/NDATA/E", msg(2, {"alias": 1, "datatype": 10, "double_value": 21.0})),
+        ("spBv1.0/G/DDATA/E/D", msg(4, {"alias": 7, "datatype": 3, "int_value": 5}, {"alias": 9, "int_value": 1})),
+    ]  # fmt: skip
+    pubs += [("spBv1.0/G/NDATA/E", msg(s, {"alias": 1, "double_value": 1.0})) for s in range(5, 256)]
+    pubs += [("spBv1.0/G/NDATA/E", msg(0, {"alias": 1, "double_value": 1.0}))]  # 255 -> 0: no gap
+    pubs += [("spBv1.0/G/NDEATH/E", msg(None, {"name": "bdSeq", "datatype": 8, "long_value": 2}))]
+    pubs += [("spBv1.0/H/NDATA/E2", msg(9, {"alias": 1, "double_value": 1.0}))]  # never born in the capture
+    return write_capture(path, pubs)
+
+
+def test_sparkplug_state_births_seq_gaps_bdseq_and_aliases(tmp_path: Path) -> None:
+    pcap = sparkplug_session(tmp_path / "spb-session.pcap")
+    out = run("-r", str(pcap), "-Y", "mqtt.msgtype == 3", "-T", "fields", "-E", "aggregator=|",
+              "-e", "sparkplugb.messagetype", "-e", "_ws.expert.message").stdout.splitlines()  # fmt: skip
+    rows = [line.split("\t") for line in out]
+    assert rows[0] == ["NBIRTH", "Edge node G/E born (bdSeq 3, seq 0, 2 metrics)"]
+    assert rows[1] == ["DBIRTH", ""]
+    assert rows[2] == ["NDATA", "Metric aliases: 1 = 'Temperature' (birth in frame 8)"]
+    assert rows[3][1].split("|") == [
+        "seq 4 from G/E/D after 2: 1 message of the edge node missing (or out of order)",
+        "Metric aliases: 7 = 'Speed' (birth in frame 10), 9 = unknown",
+    ]
+    wrapped = [r for r in rows if r[0] == "NDATA"][-2]  # seq 0 after 255
+    assert "seq" not in wrapped[1] and wrapped[1].startswith("Metric aliases: 1 = ")
+    assert rows[-2] == ["NDEATH", "Edge node G/E dead (bdSeq 2)|NDEATH bdSeq 2 does not match bdSeq 3 of the NBIRTH"
+                        " in frame 8: a death of another session"]  # fmt: skip
+    assert rows[-1][1] == "NDATA from H/E2 before any NBIRTH of its edge node in this capture (started mid-session?)"
+    gaps = run("-r", str(pcap), "-Y", "mqtt.analysis.sparkplug_seq_gap || mqtt.analysis.sparkplug_bdseq_mismatch")
+    assert gaps.stdout.count("Publish Message") == 2
