@@ -505,3 +505,11 @@ def test_sparkplug_state_births_seq_gaps_bdseq_and_aliases(tmp_path: Path) -> No
     assert rows[-1][1] == "NDATA from H/E2 before any NBIRTH of its edge node in this capture (started mid-session?)"
     gaps = run("-r", str(pcap), "-Y", "mqtt.analysis.sparkplug_seq_gap || mqtt.analysis.sparkplug_bdseq_mismatch")
     assert gaps.stdout.count("Publish Message") == 2
+
+
+def test_payload_fields_are_in_the_glossary() -> None:
+    names = {line.split("\t")[2] for line in run("-G", "fields").stdout.splitlines()}
+    for name in ("mqtt.msg_decoded_as", "json.key", "json.member_with_value", "cbor.type.textstring", "msgpack.string",
+                 "sparkplugb.groupid", "sparkplug.seq", "sparkplug.metric.name", "sparkplug.metric.alias",
+                 "mqtt.analysis.sparkplug_seq_gap"):  # fmt: skip
+        assert name in names, name
