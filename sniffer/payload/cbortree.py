@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 
-from sniffer.fields import WARN, Node
+from sniffer.fields import NOTE, Node
 from sniffer.payload import fields as F
 from sniffer.payload.context import MAX_DEPTH, Ctx, Malformed
 
@@ -85,7 +85,7 @@ class _Reader:
             return end
         if major in (4, 5):
             if depth >= MAX_DEPTH:
-                raise Malformed(f"CBOR nested deeper than {MAX_DEPTH} levels: not shown further", p, WARN)
+                raise Malformed(f"CBOR nested deeper than {MAX_DEPTH} levels: not shown further", p, NOTE)
             per = 2 if major == 5 else 1
             fd = F.CBOR_MAP if major == 5 else F.CBOR_ARRAY
             kind, unit = ("Map", "pairs") if major == 5 else ("Array", "items")
@@ -109,7 +109,7 @@ class _Reader:
             return r
         if major == 6:
             if depth >= MAX_DEPTH:
-                raise Malformed(f"CBOR nested deeper than {MAX_DEPTH} levels: not shown further", p, WARN)
+                raise Malformed(f"CBOR nested deeper than {MAX_DEPTH} levels: not shown further", p, NOTE)
             node = ctx.node(F.CBOR_TAG_ITEM, None, p, 0, f"Tag: {arg}")
             node.children.append(ctx.node(F.CBOR_TAG, arg, p, q - p))
             parent.children.append(node)

@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from sniffer.fields import ERROR, FieldDef, Node, item, note
 
-MAX_ITEMS: Final = 20_000
+MAX_ITEMS: Final = 100_000  # ~30 MB of nodes at most in one tree
 MAX_DEPTH: Final = 64  # nesting levels of JSON/CBOR/MessagePack shown (every output walks trees recursively)
 
 
@@ -25,7 +25,7 @@ class Malformed(Exception):
         super().__init__(reason)
         self.reason = reason
         self.offset = offset
-        self.severity = severity  # WARN: the payload is fine, mqttsniff stopped showing it (too deep)
+        self.severity = severity  # NOTE: the payload is fine, mqttsniff stopped showing it (too deep)
 
 
 class TooMany(Exception):
@@ -57,6 +57,9 @@ class Ctx:
 
     def generated(self, fd: FieldDef, value: Any) -> Node:
         """A bracketed item that takes no bytes (Wireshark's generated items)."""
+        self.left -= 1
+        if self.left < 0:
+            raise TooMany
         start, _ = self._at(0, 0)
         return item(fd, value, start, 0, self.source, f"[{fd.name}: {fd.display(value)}]")
 

@@ -8,7 +8,7 @@ import importlib
 import zlib
 from typing import Final
 
-from sniffer.fields import ERROR, WARN, Node, item
+from sniffer.fields import ERROR, NOTE, Node, item
 from sniffer.payload import choose as C
 from sniffer.payload.context import MAX_ITEMS, Ctx, Malformed, TooMany
 from sniffer.payload.fields import UNCOMPRESSED
@@ -76,7 +76,7 @@ def _run(name: str, ctx: Ctx, data: bytes, topic: str) -> list[Node]:
             what = "Malformed payload" if e.severity == ERROR else "Payload"
             holder.children.append(ctx.note(e.severity, f"{what} ({title}): {e.reason}", e.offset, 0))
         elif isinstance(e, TooMany):
-            holder.children.append(ctx.note(WARN, f"More than {MAX_ITEMS} items: the rest is not shown", 0, 0))
+            holder.children.append(ctx.note(NOTE, f"More than {MAX_ITEMS} items: the rest is not shown", 0, 0))
         else:
             holder.children.append(ctx.note(ERROR, f"Payload decoder bug: {type(e).__name__}: {e}", 0, 0))
     return out

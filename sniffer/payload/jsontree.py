@@ -13,7 +13,7 @@ import json
 import re
 from typing import Final
 
-from sniffer.fields import WARN, FieldDef, Node
+from sniffer.fields import NOTE, FieldDef, Node
 from sniffer.payload import fields as F
 from sniffer.payload.context import MAX_DEPTH, Ctx, Malformed
 
@@ -93,7 +93,7 @@ class _Reader:
         c = d[p]
         if c == 0x7B or c == 0x5B:  # { [
             if depth >= MAX_DEPTH:
-                raise Malformed(f"JSON nested deeper than {MAX_DEPTH} levels: not shown further", p, WARN)
+                raise Malformed(f"JSON nested deeper than {MAX_DEPTH} levels: not shown further", p, NOTE)
             node = ctx.node(F.JSON_OBJECT if c == 0x7B else F.JSON_ARRAY, None, p, 0,
                             "Object" if c == 0x7B else "Array")  # fmt: skip
             parent.children.append(node)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 
-from sniffer.fields import WARN, Node
+from sniffer.fields import NOTE, Node
 from sniffer.payload import fields as F
 from sniffer.payload.context import MAX_DEPTH, Ctx, Malformed
 
@@ -59,7 +59,7 @@ class _Reader:
             return q + n
         if 0x80 <= b <= 0x9F or b in _ARRAY or b in _MAP:
             if depth >= MAX_DEPTH:
-                raise Malformed(f"MessagePack nested deeper than {MAX_DEPTH} levels: not shown further", p, WARN)
+                raise Malformed(f"MessagePack nested deeper than {MAX_DEPTH} levels: not shown further", p, NOTE)
             is_map = 0x80 <= b <= 0x8F or b in _MAP
             if b <= 0x9F:
                 n, q = b & 0x0F, p + 1
