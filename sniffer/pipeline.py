@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Final, Generic, TypeVar
 
-from sniffer import payload
+from sniffer import credentials, payload
 from sniffer.fields import FT, Node, item, register
 from sniffer.mqtt import dissect as mqtt_dissect
 from sniffer.mqtt.decoder import PDU, DirectionDecoder, Session
@@ -231,6 +231,8 @@ class Frame:
                     node = mqtt_dissect.dissect(pdu, 0, source)
                 if decode and pdu.msgtype == 3:
                     payload.attach(node, pdu.topic or "")
+                elif decode and pdu.msgtype == 1:
+                    credentials.attach(node, self.ts)
                 annotate(node, pdu.ann)
                 nodes.append(node)
         seg = self.seg

@@ -22,6 +22,7 @@ from typing import Any
 from sniffer.fields import FT, REGISTRY, Base, Node
 from sniffer.mqtt.skim import filter_topics
 from sniffer.output.text import MASK, masked_hex, secret_ranges
+from sniffer.payload import CREDENTIAL_PROTOCOLS
 from sniffer.payload import layers_for as payload_layers
 from sniffer.payload.fields import PAYLOAD_PROTOCOLS
 from sniffer.session import fields as SF
@@ -202,7 +203,7 @@ class FieldPrinter:
         for n in tree_fields:  # a decoded payload's fields need the MQTT tree with its payloads decoded
             self.protocols |= payload_layers(n)
         # fields that only PDUs carry: a frame without one has none of them, no tree built
-        self.pdu_only = self.protocols <= {"mqtt", "payload", *PAYLOAD_PROTOCOLS}
+        self.pdu_only = self.protocols <= {"mqtt", "payload", *PAYLOAD_PROTOCOLS, *CREDENTIAL_PROTOCOLS}
         if self.protocols & {"ip", "ipv6", "tcp", "eth", "vlan", "sll", "null", "raw"}:
             self.protocols.add("frame")  # the link/IP/TCP layers are built together
         if occurrence in ("a", "0") and not quote and (not tree_fields or self.pdu_fast):

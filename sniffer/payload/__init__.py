@@ -18,6 +18,8 @@ from sniffer.fields import Node, item
 from sniffer.payload import sparkplug as _sparkplug  # noqa: F401  (registers the sparkplug.* fields)
 from sniffer.payload.fields import PAYLOAD_PROTOCOLS
 
+CREDENTIAL_PROTOCOLS: Final = frozenset({"aliyun", "azure"})  # sniffer.credentials (a CONNECT's, same demand)
+
 # The pseudo-layer a tree is asked for when an output needs decoded payloads but no payload field
 # of a protocol (mqtt.msg_decoded_as, mqtt.msg_text); the payload protocols imply it.
 LAYER: Final = "payload"
@@ -26,7 +28,7 @@ MQTT_PAYLOAD_FIELDS: Final = frozenset({"mqtt.msg_decoded_as", "mqtt.msg_text", 
 
 def layers_for(abbrev: str) -> set[str]:
     """The tree layers a field needs besides its own protocol: a payload field needs MQTT decoded."""
-    if abbrev in MQTT_PAYLOAD_FIELDS or abbrev.split(".", 1)[0] in PAYLOAD_PROTOCOLS:
+    if abbrev in MQTT_PAYLOAD_FIELDS or abbrev.split(".", 1)[0] in PAYLOAD_PROTOCOLS | CREDENTIAL_PROTOCOLS:
         return {"mqtt", LAYER}
     return set()
 
@@ -36,7 +38,7 @@ def wanted(protocols: Iterable[str] | None) -> bool:
     if protocols is None:
         return True
     ps = set(protocols)
-    return LAYER in ps or not ps.isdisjoint(PAYLOAD_PROTOCOLS)
+    return LAYER in ps or not ps.isdisjoint(PAYLOAD_PROTOCOLS) or not ps.isdisjoint(CREDENTIAL_PROTOCOLS)
 
 
 def attach(root: Node, topic: str) -> None:

@@ -1,0 +1,89 @@
+"""Cloud-platform credentials in CONNECT (sniffer/credentials): paho clients log in to a real mosquitto
+the way Alibaba Cloud IoT and Azure IoT Hub devices do, captured on lo by tcpdump; mqttsniff decodes
+the parts and, given the device secret, says whether the password matches and why not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from capture_helpers import Tcpdump, needs_root
+from conftest import REPO, start_broker
+
+pytestmark = needs_root
+
+PRODUCT, DEVICE, SECRET = "a1B2c3D4e5F", "boiler-7", "s3cr3t-Device-Key-0123456789abcd"
+
+
+def aliyun_login(ts_ms: int, method: str = "hmacsha1", signed_with: str | None = None,
+                 secret: str = SECRET) -> tuple[str, str, str]:  # fmt: skip
+    core = "boiler7-fw2"
+    content = f"clientId{core}deviceName{DEVICE}productKey{PRODUCT}timestamp{ts_ms}"
+    digest = {"hmacsha1": hashlib.sha1, "hmacsha256": hashlib.sha256, "hmacmd5": hashlib.md5}[signed_with or method]
+    password = hmac.new(secret.encode(), content.encode(), digest).hexdigest()
+    return f"{core}|securemode=3,signmethod={method},timestamp={ts_ms}|", f"{DEVICE}&{PRODUCT}", password
+
+
+def connect(port: int, client_id: str, username: str, password: str) -> None:
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
+    c.username_pw_set(username, password)
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    time.sleep(0.2)
+    c.disconnect()
+    c.loop_stop()
+
+
+def run(pcap: Path, port: int, *args: str) -> str:
+    res = subprocess.run([sys.executable, "-m", "sniffer", "-r", str(pcap), "-d", f"tcp.port=={port},mqtt", *args],
+                         capture_output=True, text=True, cwd=REPO, timeout=60)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    return res.stdout
+
+
+def test_aliyun_and_azure_logins_decoded_and_checked(tmp_path: Path) -> None:
+    now = int(time.time() * 1000)
+    logins = [
+        aliyun_login(now),  # right
+        aliyun_login(now, secret="not-the-secret"),  # a wrong secret on the device
+        aliyun_login(now - 86_400_000),  # signed a day ago: right, but the timestamp is noted
+        aliyun_login(now, method="hmacsha1", signed_with="hmacsha256"),  # signed with another method
+    ]
+    sas_expiry = int(time.time()) - 3600
+    sas = f"SharedAccessSignature sr=hub1.azure-devices.net%2Fdevices%2Fdev9&sig=YWJj%2BZA%3D%3D&se={sas_expiry}"
+    with start_broker(tmp_path) as broker:
+        dump = Tcpdump("lo", f"tcp port {broker.port}", tmp_path / "logins.pcap")
+        try:
+            for cid, user, pw in logins:
+                connect(broker.port, cid, user, pw)
+            connect(broker.port, "dev9", "hub1.azure-devices.net/dev9/?api-version=2021-04-12", sas)
+        finally:
+            dump.stop()
+    pcap, port = tmp_path / "logins.pcap", broker.port
+    secret = f"mqtt.secret:{PRODUCT}/{DEVICE}={SECRET}"
+    out = run(pcap, port, "-o", secret, "-Y", "mqtt.msgtype == 1", "-T", "fields", "-E", "aggregator=|",
+              "-e", "aliyun.device_name", "-e", "aliyun.product_key", "-e", "aliyun.signmethod",
+              "-e", "aliyun.password_check", "-e", "azure.sas.resource", "-e", "_ws.expert.message")  # fmt: skip
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert len(rows) == 5
+    assert rows[0][:4] == [DEVICE, PRODUCT, "hmacsha1", "password matches (hmacsha1 over clientId, deviceName, "
+                           "productKey, timestamp)"]  # fmt: skip
+    assert rows[1][3] == "password does not match" and "does not match the device secret" in rows[1][5]
+    assert (
+        rows[2][3].startswith("password matches") and "The signed timestamp is 86400 s before the capture" in rows[2][5]
+    )
+    assert rows[3][3] == "password does not match: it is signed with hmacsha256, the client id says hmacsha1"
+    assert rows[4][4] == "hub1.azure-devices.net/devices/dev9" and "The SAS token expired 36" in rows[4][5]
+    # without the secret: the parts, no verdict; the secret itself is never printed, in any output
+    plain = run(pcap, port, "-Y", "aliyun", "-T", "fields", "-e", "aliyun.password_form", "-e", "aliyun.password_check")
+    assert plain.splitlines()[0] == "40 hex digits (as 40 hex digits of hmacsha1)\t"
+    for args in (["-V"], ["-T", "json"], ["-x"]):
+        assert SECRET not in run(pcap, port, "-o", secret, *args)
+    # -Y on a verdict
+    assert run(pcap, port, "-o", secret, "-Y", 'aliyun.password_check contains "does not match"').count("Connect") == 2
