@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import subprocess
 import sys
 import time
@@ -87,3 +88,59 @@ def test_aliyun_and_azure_logins_decoded_and_checked(tmp_path: Path) -> None:
         assert SECRET not in run(pcap, port, "-o", secret, *args)
     # -Y on a verdict
     assert run(pcap, port, "-o", secret, "-Y", 'aliyun.password_check contains "does not match"').count("Connect") == 2
+
+
+# -- the seed device: the npm package aliyun-iot-mqtt 0.0.1 ------------------------------------------
+
+SEED_SCRIPT = r"""
+// aliyun-iot-mqtt connects to <productKey>.iot-as-mqtt.cn-shanghai.aliyuncs.com:1883: point it at the
+// test's broker (what an /etc/hosts line and a port forward would do), and let the test set the clock.
+const net = require('net');
+const port = parseInt(process.env.BROKER_PORT, 10);
+const orig = net.createConnection;
+net.createConnection = function (...args) {
+  if (typeof args[0] === 'object') { args[0] = Object.assign({}, args[0], { port: port, host: '127.0.0.1' }); }
+  else { args[0] = port; args[1] = '127.0.0.1'; }
+  return orig.apply(this, args);
+};
+if (process.env.NOW_MS) { const t = parseInt(process.env.NOW_MS, 10); Date.now = () => t; }
+const aliyun = require('aliyun-iot-mqtt');
+const c = aliyun.getAliyunIotMqttClient({ productKey: process.env.PK, deviceName: process.env.DN,
+  deviceSecret: process.env.DS, regionId: 'cn-shanghai' });
+c.on('connect', () => c.end());
+c.on('error', (e) => { console.error(String(e)); process.exit(1); });
+c.on('close', () => process.exit(0));
+setTimeout(() => process.exit(2), 10000);
+"""
+
+
+def test_seed_device_aliyun_iot_mqtt_npm_package(tmp_path: Path) -> None:
+    from conftest import require_tool
+
+    npm, node = require_tool("npm"), require_tool("node")
+    pkg = tmp_path / "seed"
+    pkg.mkdir()
+    res = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--silent", "aliyun-iot-mqtt@0.0.1"],
+                         cwd=pkg, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    (pkg / "seed.js").write_text(SEED_SCRIPT)
+    day_ago = int(time.time() * 1000) - 86_400_000
+    with start_broker(tmp_path) as broker:
+        dump = Tcpdump("lo", f"tcp port {broker.port}", tmp_path / "seed.pcap")
+        try:
+            for secret, now in ((SECRET, ""), ("wrong-secret", ""), (SECRET, str(day_ago))):
+                env = {"BROKER_PORT": str(broker.port), "PK": PRODUCT, "DN": DEVICE, "DS": secret, "NOW_MS": now,
+                       "PATH": "/usr/bin:/bin"}  # fmt: skip
+                r = subprocess.run([node, "seed.js"], cwd=pkg, env=env, capture_output=True, text=True, timeout=30)
+                assert r.returncode == 0, r.stderr
+        finally:
+            dump.stop()
+    fields = ["-T", "fields", "-e", "aliyun.password_check", "-e", "_ws.expert.message"]
+    out = run(tmp_path / "seed.pcap", broker.port, "-o", f"mqtt.secret:{PRODUCT}/{DEVICE}={SECRET}", "-Y",
+              "mqtt.msgtype == 1", *fields)  # fmt: skip
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert len(rows) == 3
+    matched = "password matches (hmacsha1 over clientId, deviceName, productKey, regionId=cn-shanghai, timestamp)"
+    assert rows[0] == [matched, ""]
+    assert rows[1][0] == "password does not match" and "does not match the device secret" in rows[1][1]
+    assert rows[2][0] == matched and re.search(r"The signed timestamp is 864\d\d s before the capture time", rows[2][1])

@@ -43,6 +43,11 @@ AZ_EXPIRY: Final = register("azure.sas.expiry", "SAS expiry (se)", A, NB)
 AZ_POLICY: Final = register("azure.sas.policy", "SAS policy (skn)", S, NB)
 
 _DIGESTS: Final = {"hmacsha1": hashlib.sha1, "hmacsha256": hashlib.sha256, "hmacmd5": hashlib.md5}
+# Alibaba Cloud IoT regions (the regionId some SDKs sign)
+REGIONS: Final = ("cn-shanghai", "cn-beijing", "cn-shenzhen", "cn-hangzhou", "cn-qingdao", "cn-zhangjiakou",
+                  "cn-huhehaote", "cn-chengdu", "cn-hongkong", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3",
+                  "ap-southeast-5", "ap-northeast-1", "ap-south-1", "us-west-1", "us-east-1", "eu-central-1",
+                  "eu-west-1", "me-east-1")  # fmt: skip
 SKEW_NOTE: Final = 15 * 60  # seconds between a signed timestamp and the capture worth a note
 
 
@@ -146,7 +151,7 @@ def _aliyun(client_id: str, username: str, password: str | None, ts: float, at: 
             )
             return top
     kids.append(_gen(AL_CHECK, "password does not match", at))
-    tried = "; ".join(n for n, _ in variants)
+    tried = "; ".join(n for n, _ in variants if "regionId" not in n) + f"; with regionId, {len(REGIONS)} regions"
     kids.append(note(WARN, f"Password does not match the device secret given for {product}/{device} (tried "
                      f"{tried}): wrong secret, or the signed values differ from those sent (a timestamp signed"
                      " other than the client id's)", at.start, 0, at.source))  # fmt: skip
@@ -164,6 +169,11 @@ def _aliyun_variants(core: str, device: str, product: str, params: dict[str, str
     if extra:
         sets.append((", ".join(sorted({**base, **extra, **({"timestamp": stamp} if stamp else {})})),
                      {**base, **extra, **({"timestamp": stamp} if stamp else {})}))  # fmt: skip
+    # Some SDKs sign every option they were given: aliyun-iot-mqtt 0.0.1 signs regionId too, which the
+    # CONNECT does not carry; the platform's regions are few, so each is tried.
+    for region in REGIONS:
+        kv = {**base, "regionId": region, **({"timestamp": stamp} if stamp else {})}
+        sets.append((", ".join(f"{k}={region}" if k == "regionId" else k for k in sorted(kv)), kv))
     for name, kv in sets:
         out.append((name, "".join(f"{k}{kv[k]}" for k in sorted(kv))))
     return out
