@@ -211,6 +211,14 @@ def test_cbor_and_msgpack_values_equal_what_was_encoded(tmp_path: Path) -> None:
     assert mp["msgpack.string"].split("|") == ["temperature", "count", "neg", "raw", "list", "x"]
     assert mp["msgpack.integer.u32"] == "70000" and mp["msgpack.integer.8"] == "-3"
     assert mp["msgpack.bin"] == "0102" and float(mp["msgpack.float"]) == 21.5 and mp["msgpack.boolean"] == "1"
+    # a float is written back exactly (not to 9 decimals): a filter made from what is shown matches it
+    third = write_capture(tmp_path / "third.pcap", [("c/1", cbor2.dumps(1 / 3))])
+    (row,) = fields(third, ["cbor.type.float64"], "-o", "mqtt.decode:c/#=cbor")
+    assert row["cbor.type.float64"] == repr(1 / 3)
+    shown = run(
+        "-r", str(third), "-o", "mqtt.decode:c/#=cbor", "-Y", f"cbor.type.float64 == {row['cbor.type.float64']}"
+    )
+    assert shown.stdout.count("Publish Message") == 1
 
 
 def test_sparkplug_b_values_equal_what_protobuf_encoded(tmp_path: Path) -> None:

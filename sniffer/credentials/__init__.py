@@ -111,7 +111,7 @@ def _aliyun(client_id: str, username: str, password: str | None, ts: float, at: 
     if stamp is not None and stamp.isdigit():
         signed = int(stamp) / 1000
         kids.append(_gen(AL_TIMESTAMP, signed, at))
-        offset = ts - signed
+        offset = round(ts - signed, 6)  # to the microsecond, as every time here (and a filter made from it matches)
         kids.append(_gen(AL_SKEW, offset, at, f"Capture time minus timestamp: {offset:.3f} seconds"))
         if abs(offset) > SKEW_NOTE:
             kids.append(note(WARN, f"The signed timestamp is {abs(offset):.0f} s {'before' if offset > 0 else 'after'}"

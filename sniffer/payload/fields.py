@@ -13,7 +13,7 @@ from typing import Final
 
 from sniffer.fields import FT, Base, FieldDef, register
 
-S, U, SI, B, BY, N, D, P = FT.STRING, FT.UINT, FT.INT, FT.BOOLEAN, FT.BYTES, FT.NONE, FT.DOUBLE, FT.PROTOCOL
+S, U, SI, B, BY, N, D, P = FT.STRING, FT.UINT, FT.INT, FT.BOOLEAN, FT.BYTES, FT.NONE, FT.FLOAT, FT.PROTOCOL
 NB, DEC = Base.NONE, Base.DEC
 
 # JSON, as Wireshark's JSON dissector (json.value.number is the number's text, as there)
