@@ -5,6 +5,7 @@ the parts and, given the device secret, says whether the password matches and wh
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import paho.mqtt.client as mqtt
 from capture_helpers import Tcpdump, needs_root
@@ -20,6 +22,7 @@ from conftest import REPO, start_broker
 pytestmark = needs_root
 
 PRODUCT, DEVICE, SECRET = "a1B2c3D4e5F", "boiler-7", "s3cr3t-Device-Key-0123456789abcd"
+AZURE_KEY = base64.b64encode(b"azure-device-key-32-bytes-long!!").decode()
 
 
 def aliyun_login(ts_ms: int, method: str = "hmacsha1", signed_with: str | None = None,
@@ -57,13 +60,20 @@ def test_aliyun_and_azure_logins_decoded_and_checked(tmp_path: Path) -> None:
         aliyun_login(now, method="hmacsha1", signed_with="hmacsha256"),  # signed with another method
     ]
     sas_expiry = int(time.time()) - 3600
-    sas = f"SharedAccessSignature sr=hub1.azure-devices.net%2Fdevices%2Fdev9&sig=YWJj%2BZA%3D%3D&se={sas_expiry}"
+    sas = f"SharedAccessSignature sr=hub1.azure-devices.net%2Fdevices%2Fdev9&sig=YWJjZA%3D%3D&se={sas_expiry}"
+    # a valid token for dev10, signed as Azure's SDKs sign: base64(HMAC-SHA256(key, encoded resource \n expiry))
+    good_exp = int(time.time()) + 3600
+    sr10 = quote("hub1.azure-devices.net/devices/dev10", safe="")
+    sig10 = base64.b64encode(hmac.new(base64.b64decode(AZURE_KEY), f"{sr10}\n{good_exp}".encode(), hashlib.sha256)
+                             .digest()).decode()  # fmt: skip
+    sas10 = f"SharedAccessSignature sr={sr10}&sig={quote(sig10, safe='')}&se={good_exp}"
     with start_broker(tmp_path) as broker:
         dump = Tcpdump("lo", f"tcp port {broker.port}", tmp_path / "logins.pcap")
         try:
             for cid, user, pw in logins:
                 connect(broker.port, cid, user, pw)
             connect(broker.port, "dev9", "hub1.azure-devices.net/dev9/?api-version=2021-04-12", sas)
+            connect(broker.port, "dev10", "hub1.azure-devices.net/dev10/?api-version=2021-04-12", sas10)
         finally:
             dump.stop()
     pcap, port = tmp_path / "logins.pcap", broker.port
@@ -72,7 +82,7 @@ def test_aliyun_and_azure_logins_decoded_and_checked(tmp_path: Path) -> None:
               "-e", "aliyun.device_name", "-e", "aliyun.product_key", "-e", "aliyun.signmethod",
               "-e", "aliyun.password_check", "-e", "azure.sas.resource", "-e", "_ws.expert.message")  # fmt: skip
     rows = [line.split("\t") for line in out.splitlines()]
-    assert len(rows) == 5
+    assert len(rows) == 6
     assert rows[0][:4] == [DEVICE, PRODUCT, "hmacsha1", "password matches (hmacsha1 over clientId, deviceName, "
                            "productKey, timestamp)"]  # fmt: skip
     assert rows[1][3] == "password does not match" and "does not match the device secret" in rows[1][5]
@@ -81,6 +91,10 @@ def test_aliyun_and_azure_logins_decoded_and_checked(tmp_path: Path) -> None:
     )
     assert rows[3][3] == "password does not match: it is signed with hmacsha256, the client id says hmacsha1"
     assert rows[4][4] == "hub1.azure-devices.net/devices/dev9" and "The SAS token expired 36" in rows[4][5]
+    azure = run(pcap, port, "-o", f"mqtt.secret:hub1.azure-devices.net/dev10={AZURE_KEY}", "-o",
+                f"mqtt.secret:hub1.azure-devices.net/dev9={AZURE_KEY}", "-Y", "azure", "-T", "fields",
+                "-e", "azure.device_id", "-e", "azure.sas.check")  # fmt: skip
+    assert azure.splitlines() == ["dev9\tsignature does not match", "dev10\tsignature matches"]
     # without the secret: the parts, no verdict; the secret itself is never printed, in any output
     plain = run(pcap, port, "-Y", "aliyun", "-T", "fields", "-e", "aliyun.password_form", "-e", "aliyun.password_check")
     assert plain.splitlines()[0] == "40 hex digits (as 40 hex digits of hmacsha1)\t"

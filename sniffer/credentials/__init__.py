@@ -4,7 +4,8 @@ Alibaba Cloud IoT (client id `core|securemode=3,signmethod=hmacsha1,timestamp=�
 `deviceName&productKey`, password `hex(HMAC(deviceSecret, content))`) and Azure IoT Hub (user name
 `hub/device/?api-version=…`, password `SharedAccessSignature sr=…&sig=…&se=…`). With the device secret
 (`-o mqtt.secret:"productKey/deviceName=SECRET"`, repeatable; never printed) the HMAC is recomputed over
-the content strings clients are known to sign, and the tree says which matched or that none did.
+the content strings clients are known to sign, and the tree says which matched or that none did; an Azure
+device key (`-o mqtt.secret:"hub.azure-devices.net/deviceId=BASE64KEY"`) checks the SAS signature.
 Runs where payloads are decoded (sniffer.payload's demand): only a tree asked for it pays, only CONNECTs.
 """
 
@@ -15,7 +16,7 @@ import hashlib
 import hmac
 import time
 from typing import Final
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs, quote, unquote
 
 from sniffer.fields import FT, NOTE, WARN, Base, Node, item, note, register
 
@@ -41,6 +42,7 @@ AZ_DEVICE: Final = register("azure.device_id", "Device ID", S, NB)
 AZ_RESOURCE: Final = register("azure.sas.resource", "SAS resource (sr)", S, NB)
 AZ_EXPIRY: Final = register("azure.sas.expiry", "SAS expiry (se)", A, NB)
 AZ_POLICY: Final = register("azure.sas.policy", "SAS policy (skn)", S, NB)
+AZ_CHECK: Final = register("azure.sas.check", "SAS signature check", S, NB)
 
 _DIGESTS: Final = {"hmacsha1": hashlib.sha1, "hmacsha256": hashlib.sha256, "hmacmd5": hashlib.md5}
 # Alibaba Cloud IoT regions (the regionId some SDKs sign)
@@ -203,9 +205,28 @@ def _azure(username: str | None, password: str, ts: float, at: Node) -> Node:
         kids.append(note(WARN, "The SAS token has no expiry (se)", at.start, 0, at.source))
     if "sig" not in q:
         kids.append(note(WARN, "The SAS token has no signature (sig)", at.start, 0, at.source))
-    else:
-        try:
-            base64.b64decode(q["sig"][0], validate=True)
-        except ValueError:
-            kids.append(note(NOTE, "The SAS signature is not base64", at.start, 0, at.source))
+        return top
+    try:
+        sig = base64.b64decode(q["sig"][0], validate=True)
+    except ValueError:
+        kids.append(note(NOTE, "The SAS signature is not base64", at.start, 0, at.source))
+        return top
+    device = kids[1].value if len(kids) > 1 and kids[1].fdef is AZ_DEVICE else ""
+    hub = kids[0].value if kids and kids[0].fdef is AZ_HUB else ""
+    secret = Secrets.by_device.get(f"{hub}/{device}")
+    if secret is None:
+        return top
+    try:
+        key = base64.b64decode(secret, validate=True)
+    except ValueError:
+        key = secret.encode()
+    # the string signed is the URL-encoded resource, a newline and the expiry (Azure's SAS docs); the
+    # token carries that encoded resource, some SDKs encode it in lower case
+    raw_sr = password.split("sr=", 1)[1].split("&", 1)[0] if "sr=" in password else ""
+    tried = {raw_sr, raw_sr.lower(), quote(sr, safe=""), quote(sr, safe="").lower()}
+    ok = any(hmac.compare_digest(hmac.new(key, f"{r}\n{se}".encode(), hashlib.sha256).digest(), sig) for r in tried)
+    kids.append(_gen(AZ_CHECK, "signature matches" if ok else "signature does not match", at))
+    if not ok:
+        kids.append(note(WARN, f"SAS signature does not match the device key given for {hub}/{device}",
+                         at.start, 0, at.source))  # fmt: skip
     return top
