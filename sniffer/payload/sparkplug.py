@@ -3,10 +3,10 @@ protobuf message classes built from the same table.
 
 Why a walker and not protobuf's own parser: the walker gives every field its byte range (the hex
 pane highlights it), shows what it decoded before a fault instead of a bare DecodeError, and never
-allocates more than the payload. There is no protoc here and no well-kept PyPI package of the schema
-(pysparkplug pins an old protobuf), so `message_classes()` builds Tahu's `Payload` with protobuf's
-descriptor_pb2 and message_factory from the same table: the tests encode with it and check that the
-walker reads what protobuf wrote. protobuf is imported only by that function.
+allocates more than the payload. The schema is a page of data: rather than protoc output or another
+package to keep in step with protobuf's releases, `message_classes()` builds Tahu's `Payload` with
+protobuf's descriptor_pb2 and message_factory from the same table: the tests encode with it and check
+that the walker reads what protobuf wrote. protobuf is imported only by that function.
 """
 
 from __future__ import annotations

@@ -30,9 +30,6 @@ class Payload:
         self.decoded = decoded  # the decoder's nodes under the Message item (empty: not decoded)
         self.decoded_as = decoded_as  # the "[Message decoded as: ...]" text, "" if none
 
-    def __iter__(self):  # type: ignore[no-untyped-def]  # (title, data), as callers unpack it
-        return iter((self.title, self.data))
-
 
 def payloads(nodes: list[Node], sources: list[tuple[str, bytes]]) -> list[Payload]:
     """Every message payload in the frame's tree (PUBLISH and CONNECT will), with its decoded subtree."""
