@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 import re
 import subprocess
 import sys
@@ -100,6 +101,19 @@ def test_aliyun_and_azure_logins_decoded_and_checked(tmp_path: Path) -> None:
     assert plain.splitlines()[0] == "40 hex digits (as 40 hex digits of hmacsha1)\t"
     for args in (["-V"], ["-T", "json"], ["-x"]):
         assert SECRET not in run(pcap, port, "-o", secret, *args)
+    # the secret from secrets.toml (beside decoders.toml), out of the process list
+    conf = tmp_path / "conf" / "mqttsniff"
+    conf.mkdir(parents=True)
+    (conf / "secrets.toml").write_text(f'[devices]\n"{PRODUCT}/{DEVICE}" = "{SECRET}"\n')
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "conf")}
+    res = subprocess.run([sys.executable, "-m", "sniffer", "-r", str(pcap), "-d", f"tcp.port=={port},mqtt", "-Y",
+                          "aliyun", "-T", "fields", "-e", "aliyun.password_check"], capture_output=True, text=True,
+                         cwd=REPO, timeout=60, env=env)  # fmt: skip
+    assert res.stdout.splitlines()[0].startswith("password matches"), res.stderr
+    (conf / "secrets.toml").write_text(f'[devices]\n"{PRODUCT}/{DEVICE}" = {SECRET}\n')  # not TOML
+    res = subprocess.run([sys.executable, "-m", "sniffer", "-r", str(pcap)], capture_output=True, text=True,
+                         cwd=REPO, timeout=60, env=env)  # fmt: skip
+    assert res.returncode == 2 and "not valid TOML" in res.stderr and SECRET not in res.stderr
     # -Y on a verdict
     assert run(pcap, port, "-o", secret, "-Y", 'aliyun.password_check contains "does not match"').count("Connect") == 2
 

@@ -63,14 +63,46 @@ class SecretConfigError(ValueError):
     pass
 
 
-def configure(items: list[str]) -> None:
+def configure(items: list[str], path: str | None = None) -> None:
+    """Secrets from -o mqtt.secret values, then the [devices] table of secrets.toml beside decoders.toml
+    (out of the process list and the shell history); -o wins. Raises SecretConfigError."""
     table: dict[str, str] = {}
+    for who, secret in _from_file(path if path is not None else _secrets_path()).items():
+        table[who] = secret
     for i in items:
         who, sep, secret = i.partition("=")
         if not sep or "/" not in who or not secret:
             raise SecretConfigError("bad mqtt.secret: expected productKey/deviceName=SECRET")
         table[who.strip()] = secret
     Secrets.by_device = table
+
+
+def _secrets_path() -> str:
+    import os
+
+    from sniffer.payload.choose import config_path
+
+    return os.path.join(os.path.dirname(config_path()), "secrets.toml")
+
+
+def _from_file(path: str) -> dict[str, str]:
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        return {}
+    except OSError as e:
+        raise SecretConfigError(f"cannot read {path}: {e.strerror}") from None
+    import tomllib
+
+    try:
+        doc = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        raise SecretConfigError(f"{path}: not valid TOML") from None  # (no detail: it could quote a secret)
+    devices = doc.get("devices", {})
+    if not isinstance(devices, dict) or not all(isinstance(v, str) and "/" in k for k, v in devices.items()):
+        raise SecretConfigError(f'{path}: expected a [devices] table of "productKey/deviceName" = "SECRET" lines')
+    return dict(devices)
 
 
 def _gen(fd, value, at: Node, text: str | None = None) -> Node:  # type: ignore[no-untyped-def]
