@@ -521,3 +521,9 @@ def test_payload_fields_are_in_the_glossary() -> None:
                  "sparkplugb.groupid", "sparkplug.seq", "sparkplug.metric.name", "sparkplug.metric.alias",
                  "mqtt.analysis.sparkplug_seq_gap"):  # fmt: skip
         assert name in names, name
+
+
+def test_readme_credentials_example_is_the_real_output() -> None:
+    block = (REPO / "README.md").read_text().split("$ mqttsniff --demo -Y aliyun ", 1)[1].split("```", 1)[0]
+    head, *shown = block.splitlines()
+    assert run("--demo", "-Y", "aliyun", *shlex.split(head)).stdout.splitlines() == shown
