@@ -93,8 +93,12 @@ def _from_file(path: str) -> dict[str, str]:
         return {}
     except OSError as e:
         raise SecretConfigError(f"cannot read {path}: {e.strerror}") from None
-    import tomllib
+    from sniffer.payload.choose import DecodeConfigError, toml_module
 
+    try:
+        tomllib = toml_module(path)
+    except DecodeConfigError as e:
+        raise SecretConfigError(str(e)) from None
     try:
         doc = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError):

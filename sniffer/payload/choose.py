@@ -133,8 +133,7 @@ def rules_from_file(path: str) -> list[Rule]:
         return []
     except OSError as e:
         raise DecodeConfigError(f"cannot read {path}: {e.strerror}") from None
-    import tomllib
-
+    tomllib = toml_module(path)
     try:
         doc = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
@@ -151,6 +150,18 @@ def rules_from_file(path: str) -> list[Rule]:
         except DecodeConfigError as e:
             raise DecodeConfigError(f"{path}: {e}") from None
     return rules
+
+
+def toml_module(path: str):  # type: ignore[no-untyped-def]
+    """tomllib (Python 3.11+), or tomli on 3.10; without either a config file is one clear line."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ModuleNotFoundError:
+            raise DecodeConfigError(f"{path}: reading TOML needs Python 3.11 or the tomli package") from None
+    return tomllib
 
 
 class Config:
