@@ -225,6 +225,19 @@ def run(argv: list[str] | None = None) -> int:
         args.prefs = parse(args.prefs)  # NAME -> [values]
     except PrefError as e:
         raise UsageError(str(e)) from None
+    from sniffer.payload.choose import DecodeConfigError, configure
+
+    try:  # the topic -> payload decoder table: -o mqtt.decode, then decoders.toml
+        configure(args.prefs.get("mqtt.decode", []), args.max_pdu)
+    except DecodeConfigError as e:
+        raise UsageError(str(e)) from None
+    from sniffer.credentials import SecretConfigError
+    from sniffer.credentials import configure as configure_secrets
+
+    try:
+        configure_secrets(args.prefs.get("mqtt.secret", []))
+    except SecretConfigError as e:
+        raise UsageError(str(e)) from None
     ports = {1883} | _decode_as_ports(args.decode_as)
     dfilter = _display_filter(args.display_filter) if args.display_filter else None
     stats = _statistics(args)

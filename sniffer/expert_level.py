@@ -11,7 +11,8 @@ a note: the common quiet shapes (a PUBLISH with a plain topic and no properties,
 ping) are recognised from the PDU's header alone, and the others are looked up by the bytes the notes depend
 on (a PUBLISH's topic and properties, not its packet id or payload), a device repeating its shapes.
 tests/test_ui_marks.py checks the result against the full tree of every frame of every capture in the corpus
-and every vector of the expert tests.
+and every vector of the expert tests. Notes of decoded payloads (sniffer.payload) are not read: they exist only
+once a payload is decoded, which the packet list never does.
 """
 
 from __future__ import annotations

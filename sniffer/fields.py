@@ -28,6 +28,7 @@ class FT(enum.Enum):
     IPV6 = "ipv6"
     ETHER = "ether"
     DOUBLE = "double"  # also relative times in seconds
+    FLOAT = "float"  # a number from a payload, shown as written back exactly (repr), not to 9 decimals
     ABSTIME = "abstime"  # seconds since the epoch, as float
 
 
@@ -44,6 +45,7 @@ _INT: Final = FT.INT
 _BOOLEAN: Final = FT.BOOLEAN
 _BYTES: Final = FT.BYTES
 _DOUBLE: Final = FT.DOUBLE
+_FLOAT: Final = FT.FLOAT
 _ABSTIME: Final = FT.ABSTIME
 _NONE: Final = FT.NONE
 _HEX: Final = Base.HEX
@@ -113,6 +115,8 @@ class FieldDef:
             return bytes(value).hex() if value else "<MISSING>"
         if ft is _DOUBLE:
             return f"{value:.9f}"
+        if ft is _FLOAT:
+            return repr(float(value))
         if ft is _ABSTIME:
             return abs_time_str(value)
         return str(value)
@@ -130,6 +134,8 @@ class FieldDef:
             return bytes(value).hex() if value else "<MISSING>"  # what tshark 4.0 prints for empty bytes
         if ft is _DOUBLE:
             return f"{value:.9f}"
+        if ft is _FLOAT:
+            return repr(float(value))
         if ft is _ABSTIME:
             return abs_time_str(value)
         if ft is _NONE:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Final, Generic, TypeVar
 
+from sniffer import credentials, payload
 from sniffer.fields import FT, Node, item, register
 from sniffer.mqtt import dissect as mqtt_dissect
 from sniffer.mqtt.decoder import PDU, DirectionDecoder, Session
@@ -217,7 +218,8 @@ class Frame:
                     self.delta,
                 )
             )
-        if self.pdus and (want is None or "mqtt" in want):
+        decode = payload.wanted(want)  # payload decoders only where an output asks for what they show
+        if self.pdus and (want is None or "mqtt" in want or decode):
             source = 0
             for pdu in self.pdus:
                 loc = self.pdu_location(pdu)
@@ -227,6 +229,10 @@ class Frame:
                     source += 1
                     nodes.append(self._reassembly_node(pdu, source))
                     node = mqtt_dissect.dissect(pdu, 0, source)
+                if decode and pdu.msgtype == 3:
+                    payload.attach(node, pdu.topic or "")
+                elif decode and pdu.msgtype == 1:
+                    credentials.attach(node, self.ts)
                 annotate(node, pdu.ann)
                 nodes.append(node)
         seg = self.seg

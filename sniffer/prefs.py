@@ -7,7 +7,10 @@ rejects any other name with one line, as tshark does for an unknown preference.
 from __future__ import annotations
 
 # name -> (repeatable, help). Add a line here for each new preference.
-KNOWN: dict[str, tuple[bool, str]] = {}
+KNOWN: dict[str, tuple[bool, str]] = {
+    "mqtt.decode": (True, 'decode payloads on matching topics: "TOPIC_FILTER=DECODER" (sniffer/payload/choose.py)'),
+    "mqtt.secret": (True, 'a device secret to check cloud credentials: "productKey/deviceName=SECRET" (never printed)'),
+}
 
 
 class PrefError(ValueError):

@@ -124,7 +124,7 @@ def test_ui_after_dropping_root_with_an_unreadable_python(user, unreadable_pytho
             t.keys("G")
             t.wait_for(lambda s: "Topic: drop/test" in s)
             t.keys("p")
-            t.wait_for(lambda s: "shown as json" in s)
+            t.wait_for(lambda s: "Message decoded as: json" in s)
             t.keys("?")
             t.wait_for(lambda s: "mqttsniff keys" in s and "Esc closes" in s)  # (the key list scrolls)
             t.keys("Escape")  # (tmux holds an Escape a moment, to tell it from Alt+key: wait for it)

@@ -330,14 +330,18 @@ def test_payload_views_and_alink_json():
             await pilot.press("p")
             assert app.bottom.current == "payload"
             text = str(app.payload_text.render())
-            assert "shown as json" in text and "Alink JSON request: method thing.event.property.post" in text
-            assert '\n  "params": {' in text  # pretty-printed
+            # auto: the dissector's decoded tree (as in the detail pane), the hex dump beside or below it
+            assert (
+                "[Message decoded as: json]" in text and "Alink JSON request: method thing.event.property.post" in text
+            )
+            assert "Member: params" in text and "0000  7b" in text
             seen = []
             for _ in range(4):
                 await pilot.press("v")
                 seen.append((app.payload_mode, str(app.payload_text.render())))
             assert [m for m, _ in seen] == ["text", "json", "hex", "auto"]
             assert '"method":"thing.event.property.post"' in seen[0][1].replace(" ", "")
+            assert '\n  "params": {' in seen[1][1]  # pretty-printed
             assert "0000  7b" in seen[2][1]  # hex dump of '{'
             await pilot.press("p")
             assert app.bottom.current == "bytes"

@@ -19,10 +19,14 @@ from typing import Any
 
 from sniffer.fields import REGISTRY, FieldDef, Node
 from sniffer.filter.literals import KIND_OF, normalizer
+from sniffer.payload import CREDENTIAL_PROTOCOLS
+from sniffer.payload import layers_for as payload_layers
+from sniffer.payload.fields import PAYLOAD_PROTOCOLS
 
 Getter = Callable[[Any], list]
 NET_PROTOCOLS = frozenset({"frame", "eth", "vlan", "sll", "null", "ip", "ipv6", "tcp", "raw"})
 PUBLISH, PUBREL, SUBSCRIBE, UNSUBSCRIBE = 3, 6, 8, 10
+PUBLISH_ONLY, CONNECT_ONLY = frozenset({PUBLISH}), frozenset({1})
 V31 = 3
 
 
@@ -42,7 +46,8 @@ class TreePlan:
         self.wanted.add(abbrev)
         proto = abbrev.split(".", 1)[0]
         self.protocols.add(proto)
-        if proto != "mqtt":
+        self.protocols |= payload_layers(abbrev)  # payload fields: the MQTT tree with payloads decoded
+        if proto != "mqtt" and proto not in PAYLOAD_PROTOCOLS:
             self.mqtt_only = False
         if proto in NET_PROTOCOLS:
             self.protocols.add("frame")  # link/IP/TCP layers are built together
@@ -126,6 +131,8 @@ def is_property_field(abbrev: str) -> bool:
 def pdu_admits(abbrev: str) -> Callable[[int, int], bool] | None:
     """(msgtype, version) -> may a PDU of that type hold this field? None: any PDU may."""
     types = PDU_TYPES.get(abbrev)
+    if types is None and payload_layers(abbrev):  # a decoded payload: only a PUBLISH has one; credentials: CONNECT
+        types = CONNECT_ONLY if abbrev.split(".", 1)[0] in CREDENTIAL_PROTOCOLS else PUBLISH_ONLY
     if types is not None:
         return lambda t, v: t in types
     if is_property_field(abbrev):

@@ -31,6 +31,7 @@ KIND_OF = {
     FT.IPV4: "ipv4",
     FT.IPV6: "ipv6",
     FT.DOUBLE: "float",
+    FT.FLOAT: "float",
     FT.ABSTIME: "time",
     FT.NONE: "none",
 }

@@ -22,6 +22,9 @@ from typing import Any
 from sniffer.fields import FT, REGISTRY, Base, Node
 from sniffer.mqtt.skim import filter_topics
 from sniffer.output.text import MASK, masked_hex, secret_ranges
+from sniffer.payload import CREDENTIAL_PROTOCOLS
+from sniffer.payload import layers_for as payload_layers
+from sniffer.payload.fields import PAYLOAD_PROTOCOLS
 from sniffer.session import fields as SF
 from sniffer.textesc import escape
 
@@ -197,6 +200,10 @@ class FieldPrinter:
         self.tree_fields = tree_fields
         self.pdu_fast = bool(tree_fields) and tree_fields <= PDU_FAST.keys()
         self.protocols = {n.split(".", 1)[0] for n in tree_fields}
+        for n in tree_fields:  # a decoded payload's fields need the MQTT tree with its payloads decoded
+            self.protocols |= payload_layers(n)
+        # fields that only PDUs carry: a frame without one has none of them, no tree built
+        self.pdu_only = self.protocols <= {"mqtt", "payload", *PAYLOAD_PROTOCOLS, *CREDENTIAL_PROTOCOLS}
         if self.protocols & {"ip", "ipv6", "tcp", "eth", "vlan", "sll", "null", "raw"}:
             self.protocols.add("frame")  # the link/IP/TCP layers are built together
         if occurrence in ("a", "0") and not quote and (not tree_fields or self.pdu_fast):
@@ -244,7 +251,7 @@ class FieldPrinter:
         found: dict[str, list[str]] = {}
         if self.tree_fields:
             pdus = frame.pdus
-            if self.protocols == {"mqtt"} and not pdus and not _session_end(frame):
+            if self.pdu_only and not pdus and not _session_end(frame):
                 found = {}
             elif self.pdu_fast and pdus and not _session_end(frame) and all(map(_simple, pdus)):
                 found = {name: PDU_FAST[name](pdus) for name in self.tree_fields}

@@ -74,6 +74,13 @@ ANALYSIS: Final[dict[str, tuple[str, str, str]]] = {
     "publish_before_connack": ("PUBLISH before CONNACK", "Error", "Protocol"),
     "second_connect": ("Second CONNECT on a connection", "Error", "Protocol"),
     "ambiguous_publisher": ("Publisher ambiguous", "Note", "Sequence"),
+    # Sparkplug B state (sniffer.payload.spstate)
+    "sparkplug_birth": ("Sparkplug B edge node birth", "Note", "Sequence"),
+    "sparkplug_death": ("Sparkplug B edge node death", "Note", "Sequence"),
+    "sparkplug_seq_gap": ("Sparkplug B seq gap", "Warning", "Sequence"),
+    "sparkplug_bdseq_mismatch": ("Sparkplug B bdSeq mismatch", "Warning", "Sequence"),
+    "sparkplug_no_birth": ("Sparkplug B data before birth", "Note", "Sequence"),
+    "sparkplug_alias": ("Sparkplug B metric aliases", "Chat", "Sequence"),
 }
 ANALYSIS_FIELDS: Final[dict[str, FieldDef]] = {
     key: register(f"mqtt.analysis.{key}", label, N, Base.NONE) for key, (label, _sev, _grp) in ANALYSIS.items()

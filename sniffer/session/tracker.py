@@ -34,6 +34,7 @@ from typing import Any, Final
 
 from sniffer.mqtt import constants as C
 from sniffer.mqtt.decoder import PDU
+from sniffer.payload.spstate import SparkplugState
 from sniffer.session.facts import connack_facts, connect_facts, disconnect_reason, filters_of, suback_codes
 
 FANOUT_WINDOW: Final = 10.0  # seconds a publication stays a candidate for the broker's deliveries
@@ -243,6 +244,7 @@ class Tracker:
         self.record = record
         self.backfill: dict[int, list[tuple[int, str, Any]]] = {}
         self.prefill = prefill  # backfill of an earlier pass, applied as frames are annotated
+        self.sparkplug = SparkplugState()
 
     # ---- events ------------------------------------------------------------------------
 
@@ -474,6 +476,9 @@ class Tracker:
         topic = p.topic
         if p.error is not None or topic is None or pos < 0:
             return
+        if topic.startswith("spBv1.0/"):  # Sparkplug B state (births, seq, bdSeq, aliases): its own room
+            for note_key, message in self.sparkplug.publish(frame, topic, data[pos:], d == 0):
+                self._note(c, d, p, note_key, message)
         if key is None:
             key = _key(topic, data, pos)
         if d == 0:

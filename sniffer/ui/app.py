@@ -424,7 +424,14 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
             widget.update(Text("(no message payload in this frame)", style="dim"))
             return
         out = Text()
-        for title, data in items:
+        for p in items:
+            title, data = p.title, p.data
+            if self.payload_mode == "auto":  # as the dissector decoded it (the detail tree's own nodes)
+                shown = p.decoded_as or "not decoded"
+                out.append(f"{title} — {len(data)} bytes, {shown} (v cycles auto/text/json/hex)\n", "bold")
+                width = (self.payload_pane.size.width or self.size.width) - 2  # less the scroll bar
+                out.append(payload.decoded_view(p, self.show_secrets, width) + "\n")
+                continue
             used, text = payload.render(data, self.payload_mode)
             out.append(f"{title} — {len(data)} bytes, shown as {used} (v cycles auto/text/json/hex)\n", "bold")
             out.append(text + "\n")

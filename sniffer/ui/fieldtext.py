@@ -14,7 +14,7 @@ from sniffer.ui.timefmt import absolute
 
 MASK: Final = "********"
 # types written bare in a filter, as Wireshark writes them
-_BARE: Final = (FT.UINT, FT.INT, FT.DOUBLE, FT.IPV4, FT.IPV6, FT.ETHER)
+_BARE: Final = (FT.UINT, FT.INT, FT.DOUBLE, FT.FLOAT, FT.IPV4, FT.IPV6, FT.ETHER)
 
 
 class NotAField(ValueError):
