@@ -7,7 +7,9 @@ rejects any other name with one line, as tshark does for an unknown preference.
 from __future__ import annotations
 
 # name -> (repeatable, help). Add a line here for each new preference.
-KNOWN: dict[str, tuple[bool, str]] = {}
+KNOWN: dict[str, tuple[bool, str]] = {
+    "tls.keylog_file": (False, "NSS key log file (SSLKEYLOGFILE) to decrypt TLS with (also --tls-keylog)"),
+}
 
 
 class PrefError(ValueError):

@@ -1,0 +1,91 @@
+"""NSS key log files (SSLKEYLOGFILE): the secrets of each TLS session, by client random.
+
+TLS 1.2 sessions appear as `CLIENT_RANDOM <client random> <master secret>`, TLS 1.3 ones as the
+`CLIENT_/SERVER_HANDSHAKE_TRAFFIC_SECRET` and `CLIENT_/SERVER_TRAFFIC_SECRET_0` lines. A client
+appends a line per new session, so the file is read incrementally: refresh() reads only what was
+added since (a half-written last line waits for its newline), which lets a live capture decrypt a
+session whose keys appear after its first records.
+"""
+
+from __future__ import annotations
+
+import os
+
+LABELS = frozenset(
+    {
+        "CLIENT_RANDOM",
+        "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+        "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+        "CLIENT_TRAFFIC_SECRET_0",
+        "SERVER_TRAFFIC_SECRET_0",
+    }
+)
+
+
+class KeyLogError(ValueError):
+    """A key log that cannot be read at all (missing, a directory): one line for the user."""
+
+
+class KeyLog:
+    """The secrets of one key log file: {label: {client random: secret}}, grown by refresh()."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.offset = 0  # bytes of the file consumed (whole lines only)
+        self.secrets: dict[str, dict[bytes, bytes]] = {label: {} for label in LABELS}
+        self.lines = 0  # lines understood, for the user
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as e:
+            raise KeyLogError(f"cannot read the TLS key log '{path}': {e.strerror or e}") from None
+        if os.path.isdir(path):
+            raise KeyLogError(f"the TLS key log '{path}' is a directory")
+        self.refresh()
+
+    def refresh(self) -> bool:
+        """Read the lines appended since the last call; True if any secret was added."""
+        try:
+            size = os.stat(self.path).st_size
+        except OSError:
+            return False  # gone for now (rotated, being rewritten): keep what we have
+        if size < self.offset:
+            self.offset = 0  # truncated and rewritten: read it again
+        if size == self.offset:
+            return False
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            chunk = f.read(size - self.offset)
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            return False  # a line still being written
+        self.offset += end + 1
+        added = False
+        for line in chunk[: end + 1].splitlines():
+            added |= self.add_line(line)
+        return added
+
+    def add_line(self, line: bytes) -> bool:
+        parts = line.split()
+        if len(parts) != 3 or parts[0].startswith(b"#"):
+            return False
+        label = parts[0].decode("ascii", "replace")
+        table = self.secrets.get(label)
+        if table is None:
+            return False  # EXPORTER_SECRET, EARLY secrets, ...: not needed to read the traffic
+        try:
+            random, secret = bytes.fromhex(parts[1].decode("ascii")), bytes.fromhex(parts[2].decode("ascii"))
+        except (ValueError, UnicodeDecodeError):
+            return False
+        if len(random) != 32 or not secret:
+            return False
+        table[random] = secret
+        self.lines += 1
+        return True
+
+    def get(self, label: str, client_random: bytes) -> bytes | None:
+        return self.secrets[label].get(client_random)
+
+    def all(self) -> list[tuple[str, bytes, bytes]]:
+        """Every (label, client random, secret), for a pcapng Decryption Secrets Block."""
+        return [(label, r, s) for label, table in sorted(self.secrets.items()) for r, s in table.items()]

@@ -1,0 +1,129 @@
+"""Real MQTT-over-TLS sessions for the TLS tests: certificates made by openssl, a mosquitto with a TLS
+listener, paho-mqtt clients through Python's ssl writing an NSS key log, captured live on lo by tcpdump.
+
+Not a test module: imported by tests/test_tls*.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from capture_helpers import Tcpdump, _wait
+from conftest import free_port, require_tool
+
+
+def make_certs(workdir: Path) -> tuple[Path, Path, Path]:
+    """(CA certificate, server certificate, server key), made with openssl: a CA and a leaf for 127.0.0.1."""
+    openssl = require_tool("openssl")
+    ca_key, ca, key, csr, cert = (workdir / n for n in ("ca.key", "ca.crt", "server.key", "server.csr", "server.crt"))
+    ext = workdir / "san.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for cmd in (
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=mqttsniff test CA",
+         "-keyout", ca_key, "-out", ca],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", key, "-out", csr],
+        ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-days", "2",
+         "-extfile", ext, "-out", cert],
+    ):  # fmt: skip
+        res = subprocess.run([openssl, *map(str, cmd)], capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
+    for p in (ca, cert, key):
+        p.chmod(0o644)
+    return ca, cert, key
+
+
+@contextlib.contextmanager
+def tls_broker(workdir: Path, extra: str = ""):
+    """A mosquitto with one TLS listener on 127.0.0.1:<free port>; yields (port, CA path)."""
+    exe = require_tool("mosquitto")
+    ca, cert, key = make_certs(workdir)
+    port = free_port()
+    conf = workdir / "mosquitto-tls.conf"
+    conf.write_text(
+        f"listener {port} 127.0.0.1\ncafile {ca}\ncertfile {cert}\nkeyfile {key}\n"
+        f"allow_anonymous true\npersistence false\nuser root\n{extra}"
+    )
+    proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"mosquitto did not start: {proc.stderr.read().decode(errors='replace')}")
+            time.sleep(0.05)
+    try:
+        yield port, ca
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def client_context(ca: Path, keylog: Path, version: str, ciphers: str | None = None) -> ssl.SSLContext:
+    """A client SSLContext forced to TLS 1.2 or 1.3, writing its secrets to `keylog`."""
+    ctx = ssl.create_default_context(cafile=str(ca))
+    v = ssl.TLSVersion.TLSv1_2 if version == "1.2" else ssl.TLSVersion.TLSv1_3
+    ctx.minimum_version = ctx.maximum_version = v
+    if ciphers:
+        ctx.set_ciphers(ciphers)
+    ctx.keylog_filename = str(keylog)
+    return ctx
+
+
+def paho_session(port: int, ctx: ssl.SSLContext, cid: str, topics: list[tuple[str, bytes, int]]) -> int:
+    """One paho client over TLS: subscribe to '#'... no: subscribe to its topics, publish each, disconnect.
+    Returns how many messages came back (each publish is delivered to itself once)."""
+    import paho.mqtt.client as mqtt
+
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv311)
+    got: list[str] = []
+    acks: set[int] = set()
+    c.on_message = lambda _c, _u, m: got.append(m.topic)
+    c.on_subscribe = lambda _c, _u, mid, *_: acks.add(mid)
+    c.tls_set_context(ctx)
+    c.connect("127.0.0.1", port, keepalive=30)
+    c.loop_start()
+    _wait(c.is_connected, what=f"{cid} CONNACK")
+    _, mid = c.subscribe([(t, q) for t, _p, q in topics])
+    _wait(lambda: mid in acks, what="SUBACK")
+    for topic, payload, qos in topics:
+        c.publish(topic, payload, qos).wait_for_publish(5)
+    _wait(lambda: len(got) >= len(topics), what="messages back")
+    c.disconnect()
+    c.loop_stop()
+    return len(got)
+
+
+TOPICS = [
+    ("plant/line1/temp", b'{"t": 21.5}', 0),
+    ("plant/line1/humidity", b"55", 1),
+    ("plant/line2/big", bytes(range(256)) * 80, 1),  # 20 KiB: one PDU over two TLS records
+    ("plant/line2/state", b"on", 2),
+]
+
+
+def capture_session(workdir: Path, version: str, ciphers: str | None = None) -> tuple[Path, Path, int]:
+    """A TLS session captured on lo: (pcap, key log, the broker's port)."""
+    keylog = workdir / f"keys-{version}.log"
+    pcap = workdir / f"tls{version}.pcap"
+    with tls_broker(workdir) as (port, ca):
+        dump = Tcpdump("lo", f"tcp port {port}", pcap)
+        try:
+            got = paho_session(port, client_context(ca, keylog, version, ciphers), f"tls-{version}", TOPICS)
+            time.sleep(0.3)
+        finally:
+            dump.stop()
+    assert got == len(TOPICS)
+    return pcap, keylog, port
