@@ -18,6 +18,30 @@ from capture_helpers import Tcpdump, _wait
 from conftest import free_port, require_tool
 
 
+def tcp_turns(pcap: Path, port: int) -> list[tuple[int, bytes]]:
+    """The TCP payload of a capture's one connection as (side, bytes) turns, 0 = the client (the port is
+    the server's): what tests replay with sniffer.synth's TcpFlow, cut or coalesced differently."""
+    import struct
+
+    from capture_helpers import read_pcap
+
+    turns: list[tuple[int, bytes]] = []
+    for _ts, data, _orig in read_pcap(pcap):
+        ihl = (data[14] & 0x0F) * 4
+        tcp = 14 + ihl
+        total = struct.unpack_from("!H", data, 16)[0]
+        sport = struct.unpack_from("!H", data, tcp)[0]
+        payload = data[tcp + (data[tcp + 12] >> 4) * 4 : 14 + total]
+        if not payload:
+            continue
+        side = 1 if sport == port else 0
+        if turns and turns[-1][0] == side:
+            turns[-1] = (side, turns[-1][1] + payload)
+        else:
+            turns.append((side, payload))
+    return turns
+
+
 def make_certs(workdir: Path) -> tuple[Path, Path, Path]:
     """(CA certificate, server certificate, server key), made with openssl: a CA and a leaf for 127.0.0.1."""
     openssl = require_tool("openssl")
@@ -78,13 +102,14 @@ def client_context(ca: Path, keylog: Path, version: str, ciphers: str | None = N
     ctx.minimum_version = ctx.maximum_version = v
     if ciphers:
         ctx.set_ciphers(ciphers)
+    ctx.set_alpn_protocols(["mqtt"])  # as AWS IoT clients do: what tells MQTT from HTTPS on 443
     ctx.keylog_filename = str(keylog)
     return ctx
 
 
 def paho_session(port: int, ctx: ssl.SSLContext, cid: str, topics: list[tuple[str, bytes, int]]) -> int:
-    """One paho client over TLS: subscribe to '#'... no: subscribe to its topics, publish each, disconnect.
-    Returns how many messages came back (each publish is delivered to itself once)."""
+    """One paho client over TLS (to "localhost", so the ClientHello names it: SNI): subscribes to its
+    topics, publishes each, disconnects. Returns how many messages came back (each comes back once)."""
     import paho.mqtt.client as mqtt
 
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv311)
@@ -93,7 +118,7 @@ def paho_session(port: int, ctx: ssl.SSLContext, cid: str, topics: list[tuple[st
     c.on_message = lambda _c, _u, m: got.append(m.topic)
     c.on_subscribe = lambda _c, _u, mid, *_: acks.add(mid)
     c.tls_set_context(ctx)
-    c.connect("127.0.0.1", port, keepalive=30)
+    c.connect("localhost", port, keepalive=30)
     c.loop_start()
     _wait(c.is_connected, what=f"{cid} CONNACK")
     _, mid = c.subscribe([(t, q) for t, _p, q in topics])
@@ -114,14 +139,19 @@ TOPICS = [
 ]
 
 
-def capture_session(workdir: Path, version: str, ciphers: str | None = None) -> tuple[Path, Path, int]:
-    """A TLS session captured on lo: (pcap, key log, the broker's port)."""
+def capture_session(
+    workdir: Path, version: str, ciphers: str | None = None, broker_conf: str = "", options: int = 0
+) -> tuple[Path, Path, int]:
+    """A TLS session captured on lo: (pcap, key log, the broker's port). `ciphers` picks the TLS 1.2
+    suite (OpenSSL names), `broker_conf` e.g. mosquitto's ciphers_tls1.3, `options` OpenSSL's SSL_OP_*."""
     keylog = workdir / f"keys-{version}.log"
     pcap = workdir / f"tls{version}.pcap"
-    with tls_broker(workdir) as (port, ca):
+    with tls_broker(workdir, broker_conf) as (port, ca):
         dump = Tcpdump("lo", f"tcp port {port}", pcap)
+        ctx = client_context(ca, keylog, version, ciphers)
+        ctx.options |= options
         try:
-            got = paho_session(port, client_context(ca, keylog, version, ciphers), f"tls-{version}", TOPICS)
+            got = paho_session(port, ctx, f"tls-{version}", TOPICS)
             time.sleep(0.3)
         finally:
             dump.stop()

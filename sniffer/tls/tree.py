@@ -107,6 +107,12 @@ def _record(r: tuple, src: int, plain_source: int, has_mqtt: bool, data: bytes, 
         _items(rec, items, at, isrc)
     elif ctype == 20 and not decrypted:
         rec.add(Node(F.CCS, None, base + 5, length, "Change Cipher Spec Message", [], src))
+    elif ctype == 22 and not decrypted:  # TLS 1.2's Finished, without its key
+        rec.text = f"{vname} Record Layer: Handshake Protocol: Encrypted Handshake Message"
+        rec.add(Node(F.HANDSHAKE, None, base + 5, length, "Handshake Protocol: Encrypted Handshake Message", [], src))
+    elif ctype == 21 and not decrypted:
+        rec.text = f"{vname} Record Layer: Encrypted Alert"
+        rec.add(Node(F.ALERT, None, base + 5, length, "Alert Message: Encrypted Alert", [], src))
     elif kind == 23 or not decrypted:
         rec.add(item(F.APP_DATA, bytes(data[base + 5 : base + 5 + length]), base + 5, length, src))
         if decrypted and kind == 23 and has_mqtt:

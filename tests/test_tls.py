@@ -1,0 +1,267 @@
+"""MQTT inside TLS, decrypted with a key log: real mosquitto TLS listener, paho clients through Python's
+ssl writing the key log, captured live on lo by tcpdump; tshark -o tls.keylog_file on the same capture
+is the reference for every mqtt.* and tls.* field both decode."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import tls_helpers as T
+from capture_helpers import needs_root, read_pcap
+from conftest import REPO
+
+from sniffer.pipeline import Dissector
+from sniffer.synth.flows import TcpFlow
+from sniffer.synth.pcap_write import PcapWriter
+from sniffer.tls.keylog import KeyLog
+
+MQTT_FIELDS = ["mqtt.msgtype", "mqtt.msgid", "mqtt.topic", "mqtt.len", "mqtt.qos", "mqtt.clientid", "mqtt.msg"]
+TLS_FIELDS = [
+    "tls.record.content_type",
+    "tls.record.opaque_type",
+    "tls.record.version",
+    "tls.record.length",
+    "tls.handshake.type",
+    "tls.handshake.version",
+    "tls.handshake.random",
+    "tls.handshake.extensions_server_name",
+    "tls.handshake.extensions_alpn_str",
+    "tls.handshake.ciphersuite",
+    "tls.handshake.extensions.supported_version",
+    "tls.app_data",
+]
+FIELDS = ["frame.number", *MQTT_FIELDS, *TLS_FIELDS]
+
+# (TLS version, TLS 1.2 suite for the client, broker configuration, OpenSSL options): one capture each
+VARIANTS = {
+    "tls1.3-aes256gcm": ("1.3", None, "", 0),
+    "tls1.2-aes128gcm": ("1.2", "ECDHE-RSA-AES128-GCM-SHA256", "", 0),
+    "tls1.3-chacha20": ("1.3", None, "ciphers_tls1.3 TLS_CHACHA20_POLY1305_SHA256\n", 0),
+    "tls1.2-chacha20": ("1.2", "ECDHE-RSA-CHACHA20-POLY1305", "", 0),
+    "tls1.2-cbc-sha-etm": ("1.2", "ECDHE-RSA-AES128-SHA", "", 0),  # OpenSSL's default: encrypt-then-MAC
+    "tls1.2-cbc-sha384-mac-then-encrypt": ("1.2", "ECDHE-RSA-AES256-SHA384", "", 0x80000),  # SSL_OP_NO_ENCRYPT_THEN_MAC
+}
+
+
+@pytest.fixture(scope="module")
+def captures(tmp_path_factory) -> dict[str, tuple[Path, Path, int]]:
+    """Every variant captured once for the module (live on lo: needs root)."""
+    if os.geteuid() != 0:
+        pytest.fail("live capture needs root: run the README's test command as root")
+    out = {}
+    for name, (version, ciphers, conf, options) in VARIANTS.items():
+        out[name] = T.capture_session(tmp_path_factory.mktemp(name), version, ciphers, conf, options)
+    return out
+
+
+def mqttsniff(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
+    res = subprocess.run(
+        [sys.executable, "-m", "sniffer", *args], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
+    if ok:
+        assert res.returncode == 0, res.stderr
+        assert res.stderr == "", res.stderr
+    return res
+
+
+def fields_args(fields: list[str]) -> list[str]:
+    return ["-T", "fields", "-E", "aggregator=|", *(a for f in fields for a in ("-e", f))]
+
+
+def tshark_rows(tshark: str, pcap: Path, port: int, keylog: Path | None, fields: list[str]) -> list[str]:
+    cmd = [tshark, "-r", str(pcap), "-d", f"tcp.port=={port},tls", "-d", f"tls.port=={port},mqtt"]
+    if keylog is not None:
+        cmd += ["-o", f"tls.keylog_file:{keylog}"]
+    res = subprocess.run([*cmd, *fields_args(fields)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    return res.stdout.splitlines()
+
+
+def ours(pcap: Path, port: int, keylog: Path | None, fields: list[str], *extra: str) -> list[str]:
+    args = ["-r", str(pcap), "-d", f"tcp.port=={port},tls", *fields_args(fields), *extra]
+    if keylog is not None:
+        args += ["-o", f"tls.keylog_file:{keylog}"]
+    return mqttsniff(*args).stdout.splitlines()
+
+
+@needs_root
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_decrypted_session_agrees_with_tshark(captures, variant, tshark):
+    """Every mqtt.* and tls.* field, frame by frame, as tshark -o tls.keylog_file decodes the capture."""
+    pcap, keylog, port = captures[variant]
+    got = ours(pcap, port, keylog, FIELDS)
+    assert got == tshark_rows(tshark, pcap, port, keylog, FIELDS)
+    types = [t for line in got for t in line.split("\t")[1].split("|") if t]
+    # what the client did: CONNECT, SUBSCRIBE, 4 PUBLISH out and 4 back, DISCONNECT (and the acks)
+    assert types.count("1") == 1 and types.count("8") == 1 and types.count("3") == 8 and types.count("14") == 1
+    assert any("plant/line2/big" in line for line in got)  # a 20 KiB PUBLISH across two TLS records
+
+
+@needs_root
+def test_session_layer_filters_and_statistics_see_the_decrypted_mqtt(captures):
+    pcap, keylog, port = captures["tls1.3-aes256gcm"]
+    rows = ours(pcap, port, keylog, ["mqtt.msgtype", "mqtt.client"], "-Y", "mqtt.msgtype == 3")
+    assert len(rows) == 8 and all(r.endswith("tls-1.3") for r in rows), rows  # mqtt.client from the session tracker
+    stats = mqttsniff("-r", str(pcap), "-d", f"tcp.port=={port},tls", "--tls-keylog", str(keylog), "-q",
+                      "-z", "mqtt,topics").stdout  # fmt: skip
+    assert "plant" in stats and "line2" in stats and "big" in stats
+    tree = mqttsniff("-r", str(pcap), "-d", f"tcp.port=={port},tls", "--tls-keylog", str(keylog), "-V", "-x",
+                     "-Y", 'mqtt.topic == "plant/line1/temp"').stdout  # fmt: skip
+    assert "Transport Layer Security" in tree and "MQ Telemetry Transport Protocol, Publish Message" in tree
+    assert "Decrypted TLS (" in tree  # the bytes of the decrypted record, as Wireshark's tab
+
+
+@needs_root
+def test_without_keys_the_handshake_still_tells_sni_alpn_and_the_missing_client_random(captures, tshark):
+    pcap, _keylog, port = captures["tls1.2-aes128gcm"]
+    fields = ["frame.number", *TLS_FIELDS]
+    got = ours(pcap, port, None, fields)
+    assert got == tshark_rows(tshark, pcap, port, None, fields)
+    joined = "\n".join(got)
+    assert "localhost" in joined and "mqtt" in joined  # SNI, ALPN
+    notes = ours(pcap, port, None, ["_ws.expert.message"], "-Y", '_ws.expert.message contains "no key"')
+    random = [r for r in tshark_rows(tshark, pcap, port, None, ["tls.handshake.type", "tls.handshake.random"])
+              if r.startswith("1\t")][0].split("\t")[1]  # fmt: skip
+    assert notes == [f"no key for client random {random}: no key log given (-o tls.keylog_file:PATH)"]
+    assert mqttsniff("-r", str(pcap), "-d", f"tcp.port=={port},tls", "-Y", "mqtt").stdout == ""
+
+
+@needs_root
+def test_a_wrong_key_makes_records_malformed_never_an_exception(captures, tmp_path):
+    pcap, keylog, port = captures["tls1.3-aes256gcm"]
+    bad = tmp_path / "bad.log"
+    lines = []
+    for line in keylog.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 3:  # flip the secret's first hex digit
+            parts[2] = ("0" if parts[2][0] != "0" else "1") + parts[2][1:]
+        lines.append(" ".join(parts))
+    bad.write_text("\n".join(lines) + "\n")
+    rows = ours(pcap, port, bad, ["mqtt.msgtype", "_ws.expert.message"], "-Y", "tls.record.opaque_type == 23")
+    assert rows and all("Malformed TLS record: authentication failed" in r for r in rows), rows
+    assert all(r.split("\t")[0] == "" for r in rows)  # no MQTT from garbage
+
+
+@needs_root
+@pytest.mark.parametrize("cut", ["tiny segments", "coalesced"])
+def test_records_split_over_segments_or_several_per_segment(captures, tmp_path, cut):
+    """The captured TLS byte streams replayed on port 8883 (no -d) in 1-to-9-byte segments (records split
+    over many segments, headers included), or each direction's turn in one segment (many records per segment):
+    the same MQTT PDUs come out as from the capture itself."""
+    pcap, keylog, port = captures["tls1.2-aes128gcm"]
+    want = ours(pcap, port, keylog, ["mqtt.msgtype", "mqtt.msgid", "mqtt.topic", "mqtt.len"], "-Y", "mqtt")
+    replay = tmp_path / "replay.pcap"
+    with PcapWriter(str(replay)) as w:
+        flow = TcpFlow(w, ("127.0.0.1", 40001), ("127.0.0.1", 8883), mss=65000)
+        t = flow.open(1_000_000)
+        for side, data in T.tcp_turns(pcap, port):
+            split = [1 + i % 9 for i in range(len(data))] if cut == "tiny segments" else [len(data)]
+            t = flow.send(side, data, t + 1000, split=split)
+        flow.close(t + 1000)
+    args = ["-r", str(replay), "-o", f"tls.keylog_file:{keylog}", *fields_args(["mqtt.msgtype", "mqtt.msgid",
+            "mqtt.topic", "mqtt.len"]), "-Y", "mqtt"]  # fmt: skip
+    got = mqttsniff(*args).stdout.splitlines()
+
+    def column(rows: list[str], k: int) -> list[str]:  # every value of field k, in order (frames differ)
+        return [v for r in rows for v in r.split("\t")[k].split("|") if v]
+
+    for k in range(4):
+        assert column(got, k) == column(want, k)
+    assert column(got, 0).count("3") == 8
+
+
+@needs_root
+def test_port_443_is_tls_only_when_alpn_offers_mqtt(captures, tmp_path):
+    pcap, keylog, port = captures["tls1.2-aes128gcm"]
+    turns = T.tcp_turns(pcap, port)
+    for alpn, expect in ((b"mqtt", True), (b"h2\x00\x00", False)):
+        replay = tmp_path / f"443-{expect}.pcap"
+        hello = turns[0][1]
+        if not expect:  # the same ClientHello offering "h2xx" (same length) instead of "mqtt"
+            hello = hello.replace(b"\x04mqtt", b"\x04" + alpn)
+        with PcapWriter(str(replay)) as w:
+            flow = TcpFlow(w, ("127.0.0.1", 40002), ("127.0.0.1", 443), mss=65000)
+            t = flow.open(1_000_000)
+            for i, (side, data) in enumerate(turns):
+                t = flow.send(side, hello if i == 0 else data, t + 1000)
+            flow.close(t + 1000)
+        rows = mqttsniff("-r", str(replay), "--tls-keylog", str(keylog), "-Y", "mqtt.msgtype == 3").stdout
+        assert (rows.count("\n") == 8) is expect, rows
+
+
+def test_key_log_lines_added_after_the_records_still_decrypt(captures, tmp_path):
+    """The key log is empty while the handshake and the first records go by, and gets its lines (a
+    half-written last line first) afterwards: the held records are decrypted when the keys appear."""
+    pcap, keylog, port = captures["tls1.3-aes256gcm"]
+    frames = read_pcap(pcap)
+
+    def decode(grow: bool) -> tuple[list[int], list[str]]:
+        log = tmp_path / f"grow-{grow}.log"
+        log.write_text("" if grow else keylog.read_text())
+        d = Dissector(sessions=False)
+        d.tls_ports = frozenset({port})
+        d.tls_keylog = KeyLog(str(log))
+        types, notes = [], []
+        for number, (ts, data, orig) in enumerate(frames, 1):
+            if grow and number == len(frames) // 2:
+                text = keylog.read_text()
+                with log.open("a") as f:
+                    f.write(text[:-10])  # the last line still being written: not read yet
+                    f.flush()
+                    f.write(text[-10:])
+            fr = d.frame(number, ts, 1, data, orig)
+            types += [p.msgtype for p in fr.pdus]
+            notes += [n.text for top in fr.tree() for n in top.walk() if "decrypted late" in n.text]
+        return types, notes
+
+    direct, none = decode(False)
+    late, notes = decode(True)
+    # the same PDUs (a direction's held records come out with its next frame, so the interleaving differs)
+    assert sorted(late) == sorted(direct) and direct.count(3) == 8 and not none
+    assert notes  # the records that waited for their keys say so
+
+
+def test_key_log_parsing_and_growth(tmp_path):
+    log = tmp_path / "k.log"
+    cr = "ab" * 32
+    log.write_text(f"# comment\nCLIENT_RANDOM {cr} {'11' * 48}\nEXPORTER_SECRET {cr} {'22' * 32}\nCLIENT_TRAFF")
+    k = KeyLog(str(log))
+    assert k.get("CLIENT_RANDOM", bytes.fromhex(cr)) == bytes.fromhex("11" * 48) and k.lines == 1
+    with log.open("a") as f:
+        f.write(f"IC_SECRET_0 {cr} {'33' * 32}\nSERVER_TRAFFIC_SECRET_0 zz {'44' * 32}\n")
+    assert k.refresh()
+    assert k.get("CLIENT_TRAFFIC_SECRET_0", bytes.fromhex(cr)) == bytes.fromhex("33" * 32) and k.lines == 2
+    bad = mqttsniff("--demo", "--tls-keylog", str(tmp_path / "missing.log"), ok=False)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "missing.log" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+@needs_root
+def test_live_capture_decrypts_with_keys_written_during_the_capture(tmp_path):
+    """mqttsniff -i lo starts with an empty key log; the client writes its secrets while it talks."""
+    keylog = tmp_path / "live.log"
+    keylog.write_text("")
+    with T.tls_broker(tmp_path) as (port, ca):
+        cmd = [sys.executable, "-m", "sniffer", "-i", "lo", "-f", f"tcp port {port}", "-d", f"tcp.port=={port},tls",
+               "--tls-keylog", str(keylog), *fields_args(["mqtt.msgtype", "mqtt.topic"])]  # fmt: skip
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+        err = b""
+        while b"capturing on" not in err:
+            chunk = os.read(proc.stderr.fileno(), 4096)
+            assert chunk, err
+            err += chunk
+        try:
+            T.paho_session(port, T.client_context(ca, keylog, "1.3"), "live", T.TOPICS)
+            time.sleep(0.5)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            out, rest = proc.communicate(timeout=30)
+    assert proc.returncode == 0, (err + rest).decode()
+    types = [t for line in out.decode().splitlines() for t in line.split("\t")[0].split("|") if t]
+    assert types.count("3") == 8 and types.count("1") == 1, out.decode()
