@@ -265,3 +265,23 @@ def test_live_capture_decrypts_with_keys_written_during_the_capture(tmp_path):
     assert proc.returncode == 0, (err + rest).decode()
     types = [t for line in out.decode().splitlines() for t in line.split("\t")[0].split("|") if t]
     assert types.count("3") == 8 and types.count("1") == 1, out.decode()
+
+
+@needs_root
+def test_cryptography_is_imported_only_when_keys_are_used(captures):
+    """Plain MQTT (and TLS without a key log) never pays for importing `cryptography`."""
+    pcap, keylog, port = captures["tls1.2-aes128gcm"]
+    probe = (
+        "import sys, io, contextlib\n"
+        "from sniffer.cli import run\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    run(sys.argv[1:])\n"
+        "print('cryptography' in sys.modules)\n"
+    )
+    for args, imported in (
+        (["--demo", "--no-ui", "-V"], "False"),
+        (["-r", str(pcap), "-d", f"tcp.port=={port},tls", "-V"], "False"),
+        (["-r", str(pcap), "-d", f"tcp.port=={port},tls", "-V", "--tls-keylog", str(keylog)], "True"),
+    ):
+        res = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, cwd=REPO)
+        assert res.stdout.strip() == imported, (args, res.stderr)
