@@ -118,6 +118,20 @@ def test_session_layer_filters_and_statistics_see_the_decrypted_mqtt(captures):
 
 
 @needs_root
+def test_password_inside_tls_is_masked_in_every_output(captures):
+    pcap, keylog, port = captures["tls1.2-chacha20"]
+    base = ["-r", str(pcap), "-d", f"tcp.port=={port},tls", "--tls-keylog", str(keylog), "-Y", "mqtt.msgtype == 1"]
+    secret = T.PASSWORD.encode()
+    for extra in (["-V", "-x"], ["-T", "json", "-x"], ["-T", "fields", "-e", "mqtt.passwd"]):
+        out = mqttsniff(*base, *extra).stdout
+        assert (
+            "********" in out and T.PASSWORD not in out and secret.hex() not in out and secret[:8].hex(" ") not in out
+        )
+    shown = mqttsniff(*base, "-V", "-x", "--show-secrets").stdout
+    assert T.PASSWORD in shown and "Decrypted TLS (" in shown
+
+
+@needs_root
 def test_without_keys_the_handshake_still_tells_sni_alpn_and_the_missing_client_random(captures, tshark):
     pcap, _keylog, port = captures["tls1.2-aes128gcm"]
     fields = ["frame.number", *TLS_FIELDS]

@@ -118,6 +118,7 @@ def paho_session(port: int, ctx: ssl.SSLContext, cid: str, topics: list[tuple[st
     c.on_message = lambda _c, _u, m: got.append(m.topic)
     c.on_subscribe = lambda _c, _u, mid, *_: acks.add(mid)
     c.tls_set_context(ctx)
+    c.username_pw_set("device-7", PASSWORD)  # masked in the decrypted bytes as in plain ones
     c.connect("localhost", port, keepalive=30)
     c.loop_start()
     _wait(c.is_connected, what=f"{cid} CONNACK")
@@ -131,6 +132,7 @@ def paho_session(port: int, ctx: ssl.SSLContext, cid: str, topics: list[tuple[st
     return len(got)
 
 
+PASSWORD = "s3cret-over-tls"
 TOPICS = [
     ("plant/line1/temp", b'{"t": 21.5}', 0),
     ("plant/line1/humidity", b"55", 1),
