@@ -257,13 +257,15 @@ def test_key_log_parsing_and_growth(tmp_path):
 
 
 @needs_root
-def test_live_capture_decrypts_with_keys_written_during_the_capture(tmp_path):
+def test_live_capture_decrypts_with_keys_written_during_the_capture(tmp_path, tshark):
     """mqttsniff -i lo starts with an empty key log; the client writes its secrets while it talks."""
     keylog = tmp_path / "live.log"
     keylog.write_text("")
     with T.tls_broker(tmp_path) as (port, ca):
+        written = tmp_path / "live.pcapng"
         cmd = [sys.executable, "-m", "sniffer", "-i", "lo", "-f", f"tcp port {port}", "-d", f"tcp.port=={port},tls",
-               "--tls-keylog", str(keylog), *fields_args(["mqtt.msgtype", "mqtt.topic"])]  # fmt: skip
+               "--tls-keylog", str(keylog), "-w", str(written),
+               *fields_args(["mqtt.msgtype", "mqtt.topic"])]  # fmt: skip
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
         err = b""
         while b"capturing on" not in err:
@@ -279,6 +281,25 @@ def test_live_capture_decrypts_with_keys_written_during_the_capture(tmp_path):
     assert proc.returncode == 0, (err + rest).decode()
     types = [t for line in out.decode().splitlines() for t in line.split("\t")[0].split("|") if t]
     assert types.count("3") == 8 and types.count("1") == 1, out.decode()
+    # -w wrote the session's keys into the pcapng (Decryption Secrets Blocks): it opens decrypted in
+    # tshark and in mqttsniff without any key log
+    theirs = tshark_rows(tshark, written, port, None, ["mqtt.msgtype"])
+    assert [t for r in theirs for t in r.split("|") if t].count("3") == 8
+    again = ours(written, port, None, ["mqtt.msgtype"])
+    assert again == theirs
+
+
+@needs_root
+def test_pcapng_decryption_secrets_block_is_read(captures, tmp_path, tshark):
+    """editcap --inject-secrets puts the key log into the pcapng: no -o tls.keylog_file needed."""
+    pcap, keylog, port = captures["tls1.3-chacha20"]
+    injected = tmp_path / "with-keys.pcapng"
+    res = subprocess.run([T.require_tool("editcap"), "--inject-secrets", f"tls,{keylog}", str(pcap), str(injected)],
+                         capture_output=True, text=True)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    got = ours(injected, port, None, FIELDS)
+    assert got == tshark_rows(tshark, injected, port, None, FIELDS)
+    assert sum(r.split("\t")[1].split("|").count("3") for r in got) == 8
 
 
 @needs_root

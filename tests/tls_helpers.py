@@ -17,6 +17,8 @@ import pytest
 from capture_helpers import Tcpdump, _wait
 from conftest import free_port, require_tool
 
+__all__ = ["require_tool"]
+
 
 def tcp_turns(pcap: Path, port: int) -> list[tuple[int, bytes]]:
     """The TCP payload of a capture's one connection as (side, bytes) turns, 0 = the client (the port is

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import struct
+from collections.abc import Callable
 
 import sniffer
 
@@ -58,6 +59,13 @@ def encode(frames: list, stamps: list[int]) -> bytes:
     return b"".join(parts)
 
 
+def secrets_block(keylog_lines: bytes) -> bytes:
+    """A Decryption Secrets Block carrying NSS key log lines (secrets type "TLSK"), as editcap
+    --inject-secrets writes: Wireshark then opens the file decrypted."""
+    body = struct.pack("<II", 0x544C534B, len(keylog_lines)) + keylog_lines + _PAD[len(keylog_lines) & 3]
+    return _block(10, body)
+
+
 class PcapngWriter:
     """Appends batches to ``path`` (created with mode 0644 by whoever runs this: drop privileges first)."""
 
@@ -67,6 +75,9 @@ class PcapngWriter:
         self.good = 0  # end of the last complete block on disk
         self.frames = 0
         self.failed: OSError | None = None
+        # key log lines appended since the last call (sniffer.tls.keylog.KeyLogTail), written as a
+        # Decryption Secrets Block before the batch that follows them
+        self.secrets: Callable[[], bytes] | None = None
         self._write(header(linktype, snaplen, ifname, filter_expr))
 
     def _write(self, blob: bytes) -> None:
@@ -101,7 +112,12 @@ class PcapngWriter:
     def write(self, frames: list, stamps: list[int]) -> None:
         """Write one batch; raises OSError (the file keeps every earlier batch)."""
         if frames:
-            self._write(encode(frames, stamps))
+            blob = encode(frames, stamps)
+            if self.secrets is not None:
+                lines = self.secrets()
+                if lines:
+                    blob = secrets_block(lines) + blob
+            self._write(blob)
             self.frames += len(frames)
 
     def close(self) -> None:

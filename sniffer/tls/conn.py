@@ -274,7 +274,8 @@ class TlsConnection:
         suite = self.facts.get("suite", -1)
         if suite >= 0 and suite not in SUITES:
             return f"cipher suite 0x{suite:04x} is not one mqttsniff decrypts"
-        where = "no key log given (-o tls.keylog_file:PATH)" if self.keylog is None else "not in the key log"
+        given = self.keylog is not None and (self.keylog.path is not None or self.keylog.lines > 0)
+        where = "not in the key log" if given else "no key log given (-o tls.keylog_file:PATH)"
         return f"no key for client random {cr.hex()}: {where}"
 
     # -- Info -------------------------------------------------------------------------------------

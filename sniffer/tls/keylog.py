@@ -27,13 +27,21 @@ class KeyLogError(ValueError):
 
 
 class KeyLog:
-    """The secrets of one key log file: {label: {client random: secret}}, grown by refresh()."""
+    """The secrets of one key log file: {label: {client random: secret}}, grown by refresh().
 
-    def __init__(self, path: str) -> None:
+    `path` None: no file, only what `blocks` brings: the Decryption Secrets Blocks of a pcapng
+    file, a list its reader appends to as it reads (sniffer.net.pcapfile.CaptureReader.secrets)."""
+
+    def __init__(self, path: str | None, blocks: list[bytes] | None = None) -> None:
         self.path = path
         self.offset = 0  # bytes of the file consumed (whole lines only)
         self.secrets: dict[str, dict[bytes, bytes]] = {label: {} for label in LABELS}
         self.lines = 0  # lines understood, for the user
+        self.blocks = blocks if blocks is not None else []
+        self.blocks_read = 0
+        if path is None:
+            self.refresh()
+            return
         try:
             with open(path, "rb"):
                 pass
@@ -45,6 +53,17 @@ class KeyLog:
 
     def refresh(self) -> bool:
         """Read the lines appended since the last call; True if any secret was added."""
+        added = False
+        while self.blocks_read < len(self.blocks):
+            for line in self.blocks[self.blocks_read].splitlines():
+                added |= self.add_line(line)
+            self.blocks_read += 1
+        if self.path is None:
+            return added
+        return self._read_file() or added
+
+    def _read_file(self) -> bool:
+        assert self.path is not None
         try:
             size = os.stat(self.path).st_size
         except OSError:
@@ -89,3 +108,28 @@ class KeyLog:
     def all(self) -> list[tuple[str, bytes, bytes]]:
         """Every (label, client random, secret), for a pcapng Decryption Secrets Block."""
         return [(label, r, s) for label, table in sorted(self.secrets.items()) for r, s in table.items()]
+
+
+class KeyLogTail:
+    """The lines appended to a key log file since the last call (whole lines only): what a live
+    capture's -w file gets as Decryption Secrets Blocks (sniffer.capture.pcapng.PcapngWriter.secrets)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.offset = 0
+
+    def __call__(self) -> bytes:
+        try:
+            size = os.stat(self.path).st_size
+            if size < self.offset:
+                self.offset = 0
+            if size == self.offset:
+                return b""
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                chunk = f.read(size - self.offset)
+        except OSError:
+            return b""
+        end = chunk.rfind(b"\n") + 1
+        self.offset += end
+        return chunk[:end]
