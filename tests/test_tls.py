@@ -320,3 +320,21 @@ def test_cryptography_is_imported_only_when_keys_are_used(captures):
     ):
         res = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, cwd=REPO)
         assert res.stdout.strip() == imported, (args, res.stderr)
+
+
+@needs_root
+@pytest.mark.parametrize(
+    "version,suite",
+    [
+        ("1.3", "TLS_AES_128_CCM_SHA256"),
+        ("1.3", "TLS_AES_128_CCM_8_SHA256"),
+        ("1.2", "AES128-CCM"),  # TLS_RSA_WITH_AES_128_CCM, as mbedTLS devices offer
+        ("1.2", "AES256-CCM8"),
+    ],
+)
+def test_aes_ccm_suites_agree_with_tshark(tmp_path, tshark, version, suite):
+    pcap, keylog, port = T.capture_s_client(tmp_path, version, suite)
+    got = ours(pcap, port, keylog, FIELDS)
+    assert got == tshark_rows(tshark, pcap, port, keylog, FIELDS)
+    types = [t for line in got for t in line.split("\t")[1].split("|") if t]
+    assert types == ["1", "2", "3", "14"]

@@ -161,3 +161,37 @@ def capture_session(
             dump.stop()
     assert got == len(TOPICS)
     return pcap, keylog, port
+
+
+# A raw MQTT 3.1.1 session for clients that only move bytes (openssl s_client): CONNECT "ccm",
+# PUBLISH "a/ccm" "hi" (QoS 0), DISCONNECT.
+RAW_CONNECT = bytes.fromhex("100f00044d5154540402003c0003") + b"ccm"
+RAW_PUBLISH_DISCONNECT = bytes.fromhex("30090005") + b"a/ccmhi" + b"\xe0\x00"
+
+
+def capture_s_client(workdir: Path, version: str, suite: str) -> tuple[Path, Path, int]:
+    """A session through `openssl s_client` forced to one suite (what Python's ssl cannot pick for
+    TLS 1.3, e.g. AES-CCM), the broker allowing just that suite: (pcap, key log, port)."""
+    openssl = require_tool("openssl")
+    conf = f"ciphers_tls1.3 {suite}\n" if version == "1.3" else f"ciphers {suite}\n"
+    keylog, pcap = workdir / "keys.log", workdir / "s_client.pcap"
+    with tls_broker(workdir, conf) as (port, ca):
+        dump = Tcpdump("lo", f"tcp port {port}", pcap)
+        cmd = [openssl, "s_client", "-connect", f"127.0.0.1:{port}", "-CAfile", str(ca), "-keylogfile", str(keylog)]
+        cmd += ["-quiet", *(("-tls1_3", "-ciphersuites") if version == "1.3" else ("-tls1_2", "-cipher")), suite]
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            assert proc.stdin is not None
+            time.sleep(0.5)  # the handshake
+            proc.stdin.write(RAW_CONNECT)
+            proc.stdin.flush()
+            time.sleep(0.3)  # the CONNACK
+            proc.stdin.write(RAW_PUBLISH_DISCONNECT)
+            proc.stdin.flush()
+            time.sleep(0.3)
+            out, err = proc.communicate(timeout=10)
+            time.sleep(0.2)
+        finally:
+            dump.stop()
+    assert out.startswith(b"\x20\x02\x00\x00"), err  # CONNACK, accepted: the session really ran
+    return pcap, keylog, port
