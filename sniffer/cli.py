@@ -10,7 +10,7 @@ import argparse
 import os
 import re
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sniffer import __version__
 
@@ -153,19 +153,24 @@ def _decode_as_ports(specs: list[str], proto: str = "mqtt") -> set[int]:
     return ports
 
 
-def _tls_setup(dissector: RowDissector, args: argparse.Namespace) -> None:
-    """TLS ports (8883 and -d tcp.port==N,tls) and the key log (-o tls.keylog_file, --tls-keylog)."""
+def _tls_options(args: argparse.Namespace) -> tuple[frozenset[int], Any]:
+    """TLS ports (8883 and -d tcp.port==N,tls) and the key log (-o tls.keylog_file, --tls-keylog), if any."""
     from sniffer.pipeline import DEFAULT_TLS_PORTS
 
-    dissector.tls_ports = DEFAULT_TLS_PORTS | _decode_as_ports(args.decode_as, "tls")
+    ports = DEFAULT_TLS_PORTS | _decode_as_ports(args.decode_as, "tls")
     path = args.tls_keylog or (args.prefs.get("tls.keylog_file") or [None])[0]
-    if path:
-        from sniffer.tls.keylog import KeyLog, KeyLogError
+    if not path:
+        return ports, None
+    from sniffer.tls.keylog import KeyLog, KeyLogError
 
-        try:
-            dissector.tls_keylog = KeyLog(path)
-        except KeyLogError as e:
-            raise UsageError(str(e)) from None
+    try:
+        return ports, KeyLog(path)
+    except KeyLogError as e:
+        raise UsageError(str(e)) from None
+
+
+def _tls_setup(dissector: RowDissector, args: argparse.Namespace) -> None:
+    dissector.tls_ports, dissector.tls_keylog = _tls_options(args)
 
 
 def _tls_secrets_blocks(dissector: RowDissector, source: FileSource) -> None:
@@ -305,7 +310,8 @@ def run(argv: list[str] | None = None) -> int:
     if args.two_pass:
         from sniffer.stats.twopass import first_pass
 
-        kw["prefill"] = first_pass(path, args.count, ports, **kw)
+        tls_ports, tls_keylog = _tls_options(args)
+        kw["prefill"] = first_pass(path, args.count, ports, **kw, tls_ports=tls_ports, tls_keylog=tls_keylog)
     # -z sees every Frame: no line straight from the dissector then
     lines = dfilter is None and printer.line is not None and stats is None
     if not args.interface and lines and opts.fmt == "text":

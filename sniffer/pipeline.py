@@ -354,6 +354,9 @@ class RowDissector(Generic[Row]):
         sessions: bool = True,
         record: bool = False,
         prefill: dict[int, list[tuple[int, str, Any]]] | None = None,
+        *,
+        tls_ports: frozenset[int] = DEFAULT_TLS_PORTS,
+        tls_keylog: Any = None,
     ) -> None:
         self.ports = frozenset(mqtt_ports)
         # The session layer (sniffer.session): `record` keeps what later frames change in earlier
@@ -363,9 +366,9 @@ class RowDissector(Generic[Row]):
         self.detect = detect
         self.max_buffered = max_buffered
         self.streams = TcpStreams(self.ports)
-        # TLS (sniffer.tls): ports whose connections are TLS, and the key log (set by the CLI)
-        self.tls_ports: frozenset[int] = DEFAULT_TLS_PORTS
-        self.tls_keylog: Any = None
+        # TLS (sniffer.tls): ports whose connections are TLS, and the key log (a sniffer.tls.keylog.KeyLog)
+        self.tls_ports = tls_ports
+        self.tls_keylog = tls_keylog
         self.mqtt: dict[int, MqttConnection | None] = {}
         # Decoders holding bytes of an unfinished PDU -> bytes held, oldest first (insertion order),
         # and their total: the cap on buffered bytes applies to all connections together.

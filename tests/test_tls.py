@@ -338,3 +338,13 @@ def test_aes_ccm_suites_agree_with_tshark(tmp_path, tshark, version, suite):
     assert got == tshark_rows(tshark, pcap, port, keylog, FIELDS)
     types = [t for line in got for t in line.split("\t")[1].split("|") if t]
     assert types == ["1", "2", "3", "14"]
+
+
+@needs_root
+def test_two_pass_links_requests_to_later_responses_inside_tls(captures):
+    """-2's first pass decrypts too: a CONNECT names its CONNACK (mqtt.response_in)."""
+    pcap, keylog, port = captures["tls1.2-aes128gcm"]
+    one = ours(pcap, port, keylog, ["mqtt.response_in"], "-Y", "mqtt.msgtype == 1")
+    two = ours(pcap, port, keylog, ["mqtt.response_in"], "-Y", "mqtt.msgtype == 1", "-2")
+    connack = ours(pcap, port, keylog, ["frame.number"], "-Y", "mqtt.msgtype == 2")
+    assert one == [""] and two == connack and connack[0].isdigit()
