@@ -518,7 +518,7 @@ class RowDissector(Generic[Row]):
         elif dec.pending:
             _drain(dec, pdus)  # a PDU given up under the memory cap, shown on this direction's next frame
         self.held_secret = ()
-        if events and dec.buffered and conn.tls is None:  # (TLS: the frame's bytes are ciphertext)
+        if events and dec.buffered and (conn.tls is None or conn.tls.plain):  # (TLS: the bytes are ciphertext)
             ptype = dec.pending_type()
             if ptype in SECRET_TYPES:  # the segment ends inside a PDU that may carry a password
                 chunks = dec.held(MAX_PARSE)

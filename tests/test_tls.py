@@ -348,3 +348,41 @@ def test_two_pass_links_requests_to_later_responses_inside_tls(captures):
     two = ours(pcap, port, keylog, ["mqtt.response_in"], "-Y", "mqtt.msgtype == 1", "-2")
     connack = ours(pcap, port, keylog, ["frame.number"], "-Y", "mqtt.msgtype == 2")
     assert one == [""] and two == connack and connack[0].isdigit()
+
+
+def test_plain_mqtt_on_port_8883_still_decodes(tmp_path):
+    """Port 8883 means TLS, but a broker that speaks plain MQTT there (it happens) is still decoded."""
+    from sniffer.synth import mqtt_encode as E
+
+    path = tmp_path / "plain8883.pcap"
+    with PcapWriter(str(path)) as w:
+        flow = TcpFlow(w, ("10.0.0.2", 40000), ("10.0.0.1", 8883))
+        t = flow.open(1_000_000)
+        t = flow.send(0, E.connect("plain-on-8883"), t + 1000)
+        t = flow.send(1, E.connack(), t + 1000)
+        t = flow.send(0, E.publish("a/b", b"x", qos=1, msgid=5), t + 1000)
+        t = flow.send(1, E.puback(5), t + 1000)
+        flow.close(t + 1000)
+    out = mqttsniff("-r", str(path), "-T", "fields", "-e", "mqtt.msgtype", "-e", "tls.record.length", "-Y", "mqtt")
+    assert out.stdout.splitlines() == ["1\t", "2\t", "3\t", "4\t"]
+
+
+@needs_root
+def test_keys_logged_after_their_records_are_moved_before_them_in_the_written_pcapng(captures, tmp_path, tshark):
+    """A live client logs its keys just after the server's encrypted flight went by: -w writes the secrets
+    block as soon as the lines appear, and at close moves every such block to the front, so that tshark
+    (which reads in one pass) decrypts the file too."""
+    from sniffer.capture.pcapng import PcapngWriter
+
+    pcap, keylog, port = captures["tls1.3-aes256gcm"]
+    frames = read_pcap(pcap)
+    out = tmp_path / "late.pcapng"
+    w = PcapngWriter(str(out), 1, 262144, "lo")
+    half = len(frames) // 2
+    for part, secrets in ((frames[:half], None), (frames[half:], lambda: keylog.read_bytes())):
+        w.secrets = secrets
+        w.write([(ts, 1, d, o) for ts, d, o in part], [int(ts * 1e9) for ts, _d, _o in part])
+    w.close()
+    theirs = tshark_rows(tshark, out, port, None, ["mqtt.msgtype"])
+    assert [t for r in theirs for t in r.split("|") if t].count("3") == 8
+    assert ours(out, port, None, ["mqtt.msgtype"]) == theirs

@@ -78,6 +78,7 @@ class PcapngWriter:
         # key log lines appended since the last call (sniffer.tls.keylog.KeyLogTail), written as a
         # Decryption Secrets Block before the batch that follows them
         self.secrets: Callable[[], bytes] | None = None
+        self.late_secrets = False  # a secrets block follows packets: close() moves them all to the front
         self._write(header(linktype, snaplen, ifname, filter_expr))
 
     def _write(self, blob: bytes) -> None:
@@ -117,6 +118,7 @@ class PcapngWriter:
                 lines = self.secrets()
                 if lines:
                     blob = secrets_block(lines) + blob
+                    self.late_secrets |= self.frames > 0
             self._write(blob)
             self.frames += len(frames)
 
@@ -126,3 +128,50 @@ class PcapngWriter:
                 os.fsync(self.fd)
             os.close(self.fd)
             self.fd = -1
+            if self.late_secrets and self.failed is None:
+                with contextlib.suppress(OSError):
+                    hoist_secrets(self.path)
+
+
+def hoist_secrets(path: str) -> None:
+    """Rewrite a pcapng file of ours with every Decryption Secrets Block right after the header blocks.
+
+    A TLS client logs its keys a moment after the records they protect went by, so a live capture
+    writes them after those records; Wireshark reads the file in one pass and would not decrypt
+    them. The file on disk stays valid throughout (a new file replaces it whole)."""
+    secrets: list[bytes] = []
+    with open(path, "rb") as f:
+        while True:
+            head = f.read(8)
+            if len(head) < 8:
+                break
+            btype, total = struct.unpack("<II", head)
+            if total < 12:
+                return  # not a file of ours: leave it alone
+            if btype == 10:
+                secrets.append(head + f.read(total - 8))
+            else:
+                f.seek(total - 8, os.SEEK_CUR)
+    if not secrets:
+        return
+    tmp = f"{path}.mqttsniff-tmp"
+    with open(path, "rb") as src, open(tmp, "wb") as dst:
+        written = False
+        while True:
+            head = src.read(8)
+            if len(head) < 8:
+                break
+            btype, total = struct.unpack("<II", head)
+            block = head + src.read(total - 8)
+            if btype == 10:
+                continue
+            if not written and btype not in (0x0A0D0D0A, 1):  # after the section and interface headers
+                dst.write(b"".join(secrets))
+                written = True
+            dst.write(block)
+        if not written:
+            dst.write(b"".join(secrets))
+        dst.flush()
+        os.fsync(dst.fileno())
+    os.chmod(tmp, os.stat(path).st_mode & 0o777)
+    os.replace(tmp, path)

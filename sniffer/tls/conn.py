@@ -51,6 +51,19 @@ def is_mqtt_client_hello(payload: bytes) -> bool:
     return bool(MQTT_ALPN.intersection(facts.get("alpn", ())))
 
 
+def _feed_plain(events: list[tuple], number: int, poff: int, decoder: Any, pdus: list) -> None:
+    """Plain MQTT on a TLS port: the events go to the decoder as the pipeline gives them to it."""
+    for ev in events:
+        if ev[0] == "data":
+            decoder.feed_into(ev[1], (number, poff + ev[2]), pdus)
+        elif ev[0] in ("gap", "cut"):
+            decoder.gap(ev[1], ev[0] == "cut")
+            pdu = decoder.next_pdu()
+            while pdu is not None:
+                pdus.append(pdu)
+                pdu = decoder.next_pdu()
+
+
 class _Direction:
     __slots__ = ("buf", "cur", "cur_off", "encrypted", "cipher", "phase", "secret", "waiting", "waited", "broken")
 
@@ -78,11 +91,21 @@ class TlsConnection:
         self.dirs = (_Direction(), _Direction())
         self.noted_missing = False
         self.version = 0  # negotiated (0x0303, 0x0304), 0 until the ServerHello
+        # plain MQTT on a TLS port (the client's first byte is a CONNECT's, not a handshake record's):
+        # its bytes go to the MQTT decoders as they are
+        self.plain = False
+        self.started = False
 
     # -- the pipeline's entry point ---------------------------------------------------------------
     def feed(self, seg: Any, events: list[tuple], number: int, poff: int, decoder: Any, pdus: list) -> None:
         """Decode one frame's events of one direction; plaintext to `decoder`, tree data to seg.tls."""
         direction = seg.direction
+        if not self.started and events and events[0][0] == "data" and len(events[0][1]):
+            self.started = True
+            self.plain = events[0][1][0] == 0x10 and direction == 0
+        if self.plain:
+            _feed_plain(events, number, poff, decoder, pdus)
+            return
         d = self.dirs[direction]
         records: list[Record] = []
         plain: list[bytes] = []
