@@ -386,3 +386,72 @@ def test_keys_logged_after_their_records_are_moved_before_them_in_the_written_pc
     theirs = tshark_rows(tshark, out, port, None, ["mqtt.msgtype"])
     assert [t for r in theirs for t in r.split("|") if t].count("3") == 8
     assert ours(out, port, None, ["mqtt.msgtype"]) == theirs
+
+
+@needs_root
+@pytest.mark.parametrize("variant", ["tls1.3-aes256gcm", "tls1.2-cbc-sha-etm"])
+def test_mangled_tls_bytes_are_data_never_an_exception(captures, variant):
+    """Bytes flipped, lengths blown up and records cut inside the TLS payload of a real session: every
+    frame still dissects, its tree, Info and data sources build, and what cannot be read says why."""
+    import random
+
+    pcap, keylog, port = captures[variant]
+    frames = read_pcap(pcap)
+    rng = random.Random(14)
+    errors = 0
+    for trial in range(60):
+        d = Dissector(sessions=trial % 2 == 0)
+        d.tls_ports = frozenset({port})
+        d.tls_keylog = KeyLog(str(keylog))
+        for number, (ts, data, orig) in enumerate(frames, 1):
+            ihl = (data[14] & 0x0F) * 4
+            poff = 14 + ihl + (data[14 + ihl + 12] >> 4) * 4
+            if len(data) > poff and rng.random() < 0.3:
+                buf = bytearray(data)
+                kind = rng.randrange(3)
+                if kind == 0:  # flip bytes (record headers, handshake lengths, ciphertext)
+                    for _ in range(rng.randint(1, 4)):
+                        buf[rng.randrange(poff, len(buf))] ^= 1 << rng.randrange(8)
+                elif kind == 1:  # a record length of 0xffff or 0
+                    at = poff + rng.randrange(max(1, min(8, len(buf) - poff - 4))) + 3
+                    buf[at : at + 2] = rng.choice([b"\xff\xff", b"\x00\x00", b"\x40\x01"])
+                else:  # a handshake length from another world
+                    at = rng.randrange(poff, len(buf))
+                    buf[at : at + 3] = b"\xff\xff\xff"[: len(buf) - at]
+                data = bytes(buf[: len(data)])
+            fr = d.frame(number, ts, 1, data, orig)
+            nodes = fr.tree()
+            fr.sources()
+            assert isinstance(fr.info, str)
+            errors += sum(1 for top in nodes for n in top.walk() if n.severity == "Error")
+    assert errors  # the damage was seen, as malformed records with their reasons
+
+
+def _record(ctype: int, body: bytes) -> bytes:
+    return bytes([ctype, 3, 3]) + len(body).to_bytes(2, "big") + body
+
+
+def _handshake(htype: int, body: bytes) -> bytes:
+    return _record(22, bytes([htype]) + len(body).to_bytes(3, "big") + body)
+
+
+def test_a_suite_that_cannot_be_in_the_negotiated_version_is_a_note_not_an_exception(tmp_path):
+    """A (forged) TLS 1.3 ServerHello choosing a TLS 1.2 CBC suite, keys for it in the key log: the
+    application data stays encrypted with a note; nothing raises."""
+    cr, sr = bytes(range(32)), bytes(range(32, 64))
+    hello = b"\x03\x03" + cr + b"\x00" + b"\x00\x02\x13\x01" + b"\x01\x00" + b"\x00\x00"
+    server = b"\x03\x03" + sr + b"\x00" + b"\xc0\x13" + b"\x00" + b"\x00\x06" + b"\x00\x2b\x00\x02\x03\x04"
+    log = tmp_path / "keys.log"
+    log.write_text("".join(f"{label} {cr.hex()} {'11' * 32}\n" for label in (
+        "CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET", "CLIENT_RANDOM")))  # fmt: skip
+    path = tmp_path / "forged.pcap"
+    with PcapWriter(str(path)) as w:
+        flow = TcpFlow(w, ("10.0.0.2", 40000), ("10.0.0.1", 8883))
+        t = flow.open(1_000_000)
+        t = flow.send(0, _handshake(1, hello), t + 1000)
+        t = flow.send(1, _handshake(2, server) + _record(23, bytes(48)), t + 1000)
+        t = flow.send(0, _record(23, bytes(64)), t + 1000)
+        flow.close(t + 1000)
+    out = mqttsniff("-r", str(path), "--tls-keylog", str(log), "-T", "fields", "-e", "tls.handshake.ciphersuite",
+                    "-e", "_ws.expert.message", "-Y", "tls")  # fmt: skip
+    assert "0xc013" in out.stdout and "is not one mqttsniff decrypts in TLS 1.3" in out.stdout, out.stdout

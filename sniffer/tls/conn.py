@@ -266,6 +266,8 @@ class TlsConnection:
         cr, sr = facts.get("client_random"), facts.get("server_random")
         if self.keylog is None or suite is None or cr is None or sr is None:
             return False
+        if suite.tls13 != (self.version == 0x0304):
+            return False  # a suite the version cannot use (a forged or broken ServerHello): no keys
         side = "CLIENT" if direction == 0 else "SERVER"
         if self.version == 0x0304:
             label = f"{side}_HANDSHAKE_TRAFFIC_SECRET" if d.phase == "hs" else f"{side}_TRAFFIC_SECRET_0"
@@ -297,6 +299,9 @@ class TlsConnection:
         suite = self.facts.get("suite", -1)
         if suite >= 0 and suite not in SUITES:
             return f"cipher suite 0x{suite:04x} is not one mqttsniff decrypts"
+        if suite >= 0 and SUITES[suite].tls13 != (self.version == 0x0304):
+            name = self.proto().replace("TLSv", "TLS ")
+            return f"cipher suite 0x{suite:04x} is not one mqttsniff decrypts in {name}"
         given = self.keylog is not None and (self.keylog.path is not None or self.keylog.lines > 0)
         where = "not in the key log" if given else "no key log given (-o tls.keylog_file:PATH)"
         return f"no key for client random {cr.hex()}: {where}"

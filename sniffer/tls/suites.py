@@ -17,6 +17,11 @@ class Suite(NamedTuple):
     mac: str  # "" for AEAD, else "sha1" / "sha256" / "sha384"
     hash: str  # "sha256" or "sha384": the PRF (1.2) or HKDF (1.3) hash
 
+    @property
+    def tls13(self) -> bool:
+        """A TLS 1.3 suite (usable only there; the others only before 1.3)."""
+        return self.name.startswith(("TLS_AES_", "TLS_CHACHA20_POLY1305_SHA256"))
+
 
 def _s(name: str, cipher: str, key: int, mac: str = "") -> Suite:
     iv = {"gcm": 4, "ccm": 4, "ccm8": 4, "chacha": 12, "cbc": 16}[cipher]
