@@ -455,3 +455,32 @@ def test_a_suite_that_cannot_be_in_the_negotiated_version_is_a_note_not_an_excep
     out = mqttsniff("-r", str(path), "--tls-keylog", str(log), "-T", "fields", "-e", "tls.handshake.ciphersuite",
                     "-e", "_ws.expert.message", "-Y", "tls")  # fmt: skip
     assert "0xc013" in out.stdout and "is not one mqttsniff decrypts in TLS 1.3" in out.stdout, out.stdout
+
+
+@needs_root
+def test_certificate_subject_in_the_clear_and_decrypted(captures, tshark):
+    """TLS 1.2 sends the server's certificate in the clear; TLS 1.3 once decrypted: its subject either way
+    (the certificates were made with -subj /CN=localhost; tshark's x509 fields agree)."""
+    for variant, keys in (("tls1.2-aes128gcm", False), ("tls1.3-aes256gcm", True)):
+        pcap, keylog, port = captures[variant]
+        got = ours(pcap, port, keylog if keys else None, ["frame.number", "tls.handshake.certificate.subject"], "-Y",
+                   "tls.handshake.certificate.subject")  # fmt: skip
+        assert [r.split("\t")[1] for r in got] == ["CN=localhost"]
+        theirs = tshark_rows(tshark, pcap, port, keylog if keys else None, ["frame.number", "x509sat.uTF8String"])
+        frame = got[0].split("\t")[0]
+        assert any(r.startswith(frame + "\t") and "localhost" in r for r in theirs)
+
+
+def test_sni_and_alpn_from_the_wire_never_reach_the_terminal_raw(tmp_path):
+    hello_ext = b"\x00\x00\x00\x11\x00\x0f\x00\x00\x0c" + b"\x1b]0;pwned\x07!" + b"\x00\x10\x00\x07\x00\x05\x04\x1b[2J"
+    hello = b"\x03\x03" + bytes(32) + b"\x00\x00\x02\x13\x01\x01\x00" + len(hello_ext).to_bytes(2, "big") + hello_ext
+    path = tmp_path / "evil.pcap"
+    with PcapWriter(str(path)) as w:
+        flow = TcpFlow(w, ("10.0.0.2", 40000), ("10.0.0.1", 8883))
+        t = flow.open(1_000_000)
+        flow.close(flow.send(0, _handshake(1, hello), t + 1000) + 1000)
+    for args in (["-V"], ["-T", "json"], ["-T", "fields", "-e", "tls.handshake.extensions_server_name",
+                                           "-e", "tls.handshake.extensions_alpn_str"], []):  # fmt: skip
+        out = mqttsniff("-r", str(path), *args).stdout
+        assert "\x1b" not in out and "\x07" not in out
+        assert "pwned" in out or not args

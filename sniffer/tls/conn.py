@@ -222,7 +222,7 @@ class TlsConnection:
             items = [("tls.alert_message", None, 0, 2, 0), ("tls.alert_message.level", plain[0], 0, 1, 1),
                      ("tls.alert_message.desc", plain[1], 1, 1, 1)]  # fmt: skip
         elif inner == CT_HANDSHAKE:
-            items, error = parse_handshakes(plain, {})
+            items, error = parse_handshakes(plain, {}, self.version == 0x0304)
             if self.version == 0x0304:
                 for it in items:
                     if it[0] == "tls.handshake.type" and it[1] == 20 and d.phase == "hs":

@@ -55,6 +55,10 @@ CIPHERSUITE = register("tls.handshake.ciphersuite", "Cipher Suite", U, HEX, size
 EXT_TYPE = register("tls.handshake.extension.type", "Type", U, DEC, size=2)
 SNI = register("tls.handshake.extensions_server_name", "Server Name", S)
 ALPN = register("tls.handshake.extensions_alpn_str", "ALPN Next Protocol", S)
+# mqttsniff's own (Wireshark shows the certificate through its x509 dissectors): the first certificate's subject
+CERT_SUBJECT = register(
+    "tls.handshake.certificate.subject", "Certificate Subject", S, blurb="subject of the peer's own certificate"
+)
 SUPPORTED_VERSION = register(
     "tls.handshake.extensions.supported_version", "Supported Version", U, HEX, size=2, values=VERSIONS
 )

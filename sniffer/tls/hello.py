@@ -26,8 +26,9 @@ def _u(data: bytes, pos: int, n: int, end: int) -> int:
     return int.from_bytes(data[pos : pos + n], "big")
 
 
-def parse_handshakes(data: bytes, facts: dict[str, Any]) -> tuple[list[Item], str | None]:
-    """Items of every handshake message in `data` (one record's payload) and an error, if any."""
+def parse_handshakes(data: bytes, facts: dict[str, Any], tls13: bool = False) -> tuple[list[Item], str | None]:
+    """Items of every handshake message in `data` (one record's payload) and an error, if any.
+    `tls13`: the messages are TLS 1.3's (a Certificate has a request context and per-entry extensions)."""
     items: list[Item] = []
     pos, end = 0, len(data)
     while pos + 4 <= end:
@@ -44,6 +45,8 @@ def parse_handshakes(data: bytes, facts: dict[str, Any]) -> tuple[list[Item], st
                 _hello(data, pos + 4, body_end, True, items, facts)
             elif htype == 2:
                 _hello(data, pos + 4, body_end, False, items, facts)
+            elif htype == 11:
+                _certificate(data, pos + 4, body_end, tls13, items)
         except Short:
             return items, f"handshake message type {htype} shorter than its fields say"
         pos = body_end
@@ -116,3 +119,76 @@ def _hello(data: bytes, pos: int, end: int, client: bool, items: list[Item], fac
             etm = True
         pos = body + elen
     facts["etm_client" if client else "etm_server"] = etm
+
+
+def _certificate(data: bytes, pos: int, end: int, tls13: bool, items: list[Item]) -> None:
+    """The subject of the first (the peer's own) certificate of a Certificate message."""
+    if tls13:
+        pos += 1 + _u(data, pos, 1, end)  # certificate_request_context
+    pos += 3  # certificate_list length
+    n = _u(data, pos, 3, end)
+    if n == 0 or pos + 3 + n > end:
+        return
+    subject = x509_subject(data[pos + 3 : pos + 3 + n])
+    if subject is not None:
+        items.append(("tls.handshake.certificate.subject", subject, pos + 3, n, 1))
+
+
+# RFC 4514's short names of the attributes a device certificate names itself with
+_ATTRS = {b"\x55\x04\x03": "CN", b"\x55\x04\x06": "C", b"\x55\x04\x07": "L", b"\x55\x04\x08": "ST",
+          b"\x55\x04\x0a": "O", b"\x55\x04\x0b": "OU", b"\x55\x04\x05": "serialNumber",
+          b"\x2a\x86\x48\x86\xf7\x0d\x01\x09\x01": "emailAddress"}  # fmt: skip
+
+
+def _tlv(der: bytes, pos: int, end: int) -> tuple[int, int, int]:
+    """(tag, start of the value, end of the value) of the DER element at pos."""
+    if pos + 2 > end:
+        raise Short
+    tag, first = der[pos], der[pos + 1]
+    pos += 2
+    if first & 0x80:
+        k = first & 0x7F
+        if k == 0 or k > 4 or pos + k > end:
+            raise Short
+        length = int.from_bytes(der[pos : pos + k], "big")
+        pos += k
+    else:
+        length = first
+    if pos + length > end:
+        raise Short
+    return tag, pos, pos + length
+
+
+def x509_subject(der: bytes) -> str | None:
+    """The subject of a DER X.509 certificate as "CN=..., O=..." (RFC 5280 4.1), None if unreadable.
+    Only walks the structure down to the subject Name: no signature is checked, nothing is trusted."""
+    try:
+        _t, pos, end = _tlv(der, 0, len(der))  # Certificate
+        _t, pos, end = _tlv(der, pos, end)  # tbsCertificate
+        fields = []
+        while pos < end and len(fields) < 6:
+            tag, vpos, vend = _tlv(der, pos, end)
+            fields.append((tag, vpos, vend))
+            pos = vend
+        if fields and fields[0][0] == 0xA0:
+            fields = fields[1:]  # [0] version
+        if len(fields) < 5 or fields[4][0] != 0x30:
+            return None
+        _tag, pos, end = fields[4]  # serial, signature, issuer, validity, subject
+        parts = []
+        while pos < end:
+            _t, rpos, rend = _tlv(der, pos, end)  # RelativeDistinguishedName (a SET)
+            pos = rend
+            while rpos < rend:
+                _t, apos, aend = _tlv(der, rpos, rend)  # AttributeTypeAndValue
+                rpos = aend
+                otag, opos, oend = _tlv(der, apos, aend)
+                vtag, vpos, vend = _tlv(der, oend, aend)
+                oid = der[opos:oend]
+                name = _ATTRS.get(oid) or ".".join(str(b) for b in oid)
+                raw = der[vpos:vend]
+                value = raw.decode("utf-16-be", "replace") if vtag == 0x1E else raw.decode("utf-8", "replace")
+                parts.append(f"{name}={value}")
+        return ",".join(parts)
+    except Short:
+        return None
