@@ -42,6 +42,11 @@ HS_NAMES = {1: "Client Hello", 2: "Server Hello", 4: "New Session Ticket", 8: "E
 Record = tuple[int, bytes, int, int, int, int, int, int, list, "str | None", "str | None"]
 
 
+def has_notes(tls: tuple) -> bool:
+    """Whether a frame's TLS records (seg.tls) carry an expert note (a malformed record, a missing key)."""
+    return any(r[9] or r[10] for r in tls[0])
+
+
 def is_mqtt_client_hello(payload: bytes) -> bool:
     """A ClientHello whose ALPN offers MQTT (how port 443 is told apart from HTTPS)."""
     if len(payload) < 9 or payload[0] != CT_HANDSHAKE or payload[5] != 1:
