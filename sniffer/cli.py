@@ -173,19 +173,6 @@ def _tls_setup(dissector: RowDissector, args: argparse.Namespace) -> None:
     dissector.tls_ports, dissector.tls_keylog = _tls_options(args)
 
 
-def _tls_secrets_blocks(dissector: RowDissector, source: FileSource) -> None:
-    """A pcapng file's Decryption Secrets Blocks feed the TLS key log (as they are read)."""
-    reader = source.reader
-    if reader.format != "pcapng":
-        return
-    if dissector.tls_keylog is None:
-        from sniffer.tls.keylog import KeyLog
-
-        dissector.tls_keylog = KeyLog(None, reader.secrets)
-    else:
-        dissector.tls_keylog.blocks = reader.secrets
-
-
 def demo_path() -> str:
     from importlib.resources import files
 
@@ -340,7 +327,9 @@ def run(argv: list[str] | None = None) -> int:
     from sniffer.source import FileSource
 
     source = FileSource(path, args.count)
-    _tls_secrets_blocks(dissector, source)
+    from sniffer.tls.keylog import use_secrets_blocks
+
+    use_secrets_blocks(dissector, source.reader)
     sink: LineSink | PrinterSink
     if lines:
         # One line per frame (summary, -T fields): written a batch at a time, no Printer call per frame

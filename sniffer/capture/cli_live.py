@@ -95,11 +95,6 @@ def run(args: argparse.Namespace, dissector, printer, stop: StopSignals) -> int:
     try:
         cap = open_live(args, ui=False, stop=stop)
         cap.start()
-        keylog = getattr(dissector, "tls_keylog", None)
-        if cap.writer is not None and keylog is not None and keylog.path is not None:
-            from sniffer.tls.keylog import KeyLogTail
-
-            cap.writer.secrets = KeyLogTail(keylog.path)  # -w: the sessions' keys go into the file (DSB)
     except LiveCaptureError as exc:
         _warn(str(exc))
         return exc.exit_code

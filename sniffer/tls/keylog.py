@@ -10,6 +10,7 @@ session whose keys appear after its first records.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 LABELS = frozenset(
     {
@@ -133,3 +134,13 @@ class KeyLogTail:
         end = chunk.rfind(b"\n") + 1
         self.offset += end
         return chunk[:end]
+
+
+def use_secrets_blocks(dissector: Any, reader: Any) -> None:
+    """A pcapng file's Decryption Secrets Blocks feed the dissector's key log, as the reader meets them."""
+    if reader.format != "pcapng":
+        return
+    if dissector.tls_keylog is None:
+        dissector.tls_keylog = KeyLog(None, reader.secrets)
+    else:
+        dissector.tls_keylog.blocks = reader.secrets
