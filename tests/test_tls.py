@@ -90,11 +90,36 @@ def ours(pcap: Path, port: int, keylog: Path | None, fields: list[str], *extra: 
     return mqttsniff(*args).stdout.splitlines()
 
 
+@pytest.fixture(scope="module")
+def every_mqtt_field(tshark) -> list[str]:
+    """Every mqtt.* field Wireshark registers (all of which mqttsniff registers too, test_tshark_agreement)."""
+    from sniffer import pipeline  # noqa: F401  (registers every field)
+    from sniffer.fields import REGISTRY
+
+    out = subprocess.run([tshark, "-G", "fields"], capture_output=True, text=True, check=True).stdout
+    names = [p[2] for p in (line.split("\t") for line in out.splitlines()) if len(p) > 2 and p[0] == "F"]
+    return [n for n in names if n.startswith("mqtt.") and n in REGISTRY]
+
+
+COLUMNS = ["frame.number", "_ws.col.Protocol", "frame.len", "tcp.len", "tcp.stream"]
+
+
 @needs_root
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_decrypted_session_agrees_with_tshark(captures, variant, tshark):
-    """Every mqtt.* and tls.* field, frame by frame, as tshark -o tls.keylog_file decodes the capture."""
+def test_decrypted_session_agrees_with_tshark(captures, variant, tshark, every_mqtt_field):
+    """Every mqtt.* field Wireshark has and the tls.* fields, frame by frame, as tshark -o tls.keylog_file
+    decodes the capture (the password too: --show-secrets)."""
     pcap, keylog, port = captures[variant]
+    every = [*COLUMNS, *every_mqtt_field, *TLS_FIELDS]
+    theirs = tshark_rows(tshark, pcap, port, keylog, every)
+    mine = ours(pcap, port, keylog, every, "--show-secrets")
+    diffs = [
+        f"frame {a.split(chr(9))[0]}: {name}: tshark={t!r} mqttsniff={o!r}"
+        for a, b in zip(theirs, mine, strict=True)
+        for name, t, o in zip(every, a.split("\t"), b.split("\t"), strict=True)
+        if t != o
+    ]
+    assert len(mine) == len(theirs) and not diffs, "\n".join(diffs[:30])
     got = ours(pcap, port, keylog, FIELDS)
     assert got == tshark_rows(tshark, pcap, port, keylog, FIELDS)
     types = [t for line in got for t in line.split("\t")[1].split("|") if t]
