@@ -511,3 +511,28 @@ def test_sni_and_alpn_from_the_wire_never_reach_the_terminal_raw(tmp_path):
         out = mqttsniff("-r", str(path), *args).stdout
         assert "\x1b" not in out and "\x07" not in out
         assert "pwned" in out or not args
+
+
+def test_records_waiting_for_keys_are_bounded_and_counted(captures, tmp_path):
+    """Records that wait for their keys are capped across the capture (KeyLog.max_held); those past the cap
+    are counted, so that once the keys appear the records after them still decrypt (right sequence numbers)."""
+    pcap, keylog, port = captures["tls1.2-aes128gcm"]
+    frames = read_pcap(pcap)
+    log = tmp_path / "empty.log"
+    log.write_text("")
+    d = Dissector(sessions=False)
+    d.tls_ports = frozenset({port})
+    d.tls_keylog = KeyLog(str(log))
+    d.tls_keylog.max_held = 200  # a few small records, not the 20 KiB PUBLISH
+    types, texts, peak = [], [], 0
+    for number, (ts, data, orig) in enumerate(frames, 1):
+        if number == len(frames) * 2 // 3:
+            log.write_text(keylog.read_text())
+        fr = d.frame(number, ts, 1, data, orig)
+        peak = max(peak, d.tls_keylog.held)
+        types += [p.msgtype for p in fr.pdus]
+        texts += [n.text for top in fr.tree() for n in top.walk()]
+    assert peak <= 200
+    assert any("were not kept (the cap on bytes held" in t for t in texts)
+    assert not any("authentication failed" in t for t in texts)  # the sequence numbers stayed right
+    assert 14 in types  # the DISCONNECT, after the keys appeared, decrypted

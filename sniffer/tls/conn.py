@@ -14,6 +14,7 @@ a connection has keys to use.
 
 from __future__ import annotations
 
+import collections
 from typing import Any
 
 from sniffer.tls.fields import ALERT_DESCS, ALERT_LEVELS
@@ -22,7 +23,8 @@ from sniffer.tls.keylog import KeyLog
 from sniffer.tls.suites import SUITES
 
 MAX_RECORD = (1 << 14) + 2048  # RFC 5246 6.2.3: the largest ciphertext fragment
-MAX_WAITING = 4 * 1024 * 1024  # bytes of records held per direction until their keys appear
+MAX_WAITING = 4 * 1024 * 1024  # bytes of records held per direction until their keys appear (and KeyLog.max_held
+# across all connections)
 MQTT_ALPN = frozenset({"mqtt", "x-amzn-mqtt-ca"})
 HRR_RANDOM = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
 CT_CCS, CT_ALERT, CT_HANDSHAKE, CT_APP = 20, 21, 22, 23
@@ -70,7 +72,9 @@ def _feed_plain(events: list[tuple], number: int, poff: int, decoder: Any, pdus:
 
 
 class _Direction:
-    __slots__ = ("buf", "cur", "cur_off", "encrypted", "cipher", "phase", "secret", "waiting", "waited", "broken")
+    __slots__ = (
+        "buf", "cur", "cur_off", "encrypted", "cipher", "phase", "secret", "waiting", "waited", "dropped", "broken",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.buf = b""  # bytes of an unfinished record (and the current frame's data behind it)
@@ -80,10 +84,12 @@ class _Direction:
         self.cipher: Any = None  # sniffer.tls.crypto.RecordCipher once keys are known
         self.phase = "hs"  # TLS 1.3: "hs" (handshake traffic secret) until Finished, then "app"
         self.secret = b""  # TLS 1.3: the current application traffic secret (KeyUpdate derives the next)
-        self.waiting: list[
-            tuple[int, int, bytes, int]
-        ] = []  # records held until keys appear: ctype, version, payload, frame
-        self.waited = 0  # their bytes
+        # records held until their keys appear (ctype, version, payload, frame), and their bytes
+        self.waiting: collections.deque[tuple[int, int, bytes, int]] = collections.deque()
+        self.waited = 0
+        # records not held (over the caps) after the held ones: counted, so that the sequence number of
+        # the records after them is still right once the keys appear
+        self.dropped = 0
         self.broken = ""  # why this direction is no longer followed
 
 
@@ -115,7 +121,8 @@ class TlsConnection:
         records: list[Record] = []
         plain: list[bytes] = []
         state = [0, number, decoder, pdus, plain]  # bytes of plaintext so far, and where it goes
-        if d.waiting and not d.broken:
+        if (d.waiting or d.dropped) and not d.broken:
+            # records held for their keys come out with this direction's next data (their PDUs belong to it)
             self._retry_waiting(direction, records, state)
         for ev in events:
             if d.broken:
@@ -189,12 +196,23 @@ class TlsConnection:
             records.append((frame_off, raw, ctype, version, len(payload), -1, -1, -1, items, error, None))
             return
         note = None
-        if d.cipher is None and not self._keys(direction):
+        if d.cipher is None:
+            if d.waiting or d.dropped:
+                self._retry_waiting(direction, records, state)  # records before this one come first
+            else:
+                self._keys(direction)
+        if d.cipher is None:
             # no key (yet): keep the record for when the key log grows, if it can
             note = self._missing_note()
-            if self.keylog is not None and d.waited + len(payload) <= MAX_WAITING and self.facts.get("client_random"):
-                d.waiting.append((ctype, version, payload, state[1]))
-                d.waited += len(payload)
+            keylog = self.keylog
+            n = len(payload)
+            if keylog is not None and self.facts.get("client_random"):
+                if not d.dropped and d.waited + n <= MAX_WAITING and keylog.held + n <= keylog.max_held:
+                    d.waiting.append((ctype, version, payload, state[1]))
+                    d.waited += n
+                    keylog.held += n
+                else:
+                    d.dropped += 1
             records.append((frame_off, raw, ctype, version, len(payload), -1, -1, -1, [], None, note))
             return
         records.append(self._decrypt(direction, ctype, version, payload, frame_off, raw, state, note))
@@ -241,17 +259,29 @@ class TlsConnection:
         return (frame_off, raw, ctype, version, len(payload), inner, off, len(plain), items, error, note)
 
     def _retry_waiting(self, direction: int, records: list[Record], state: list) -> None:
+        """Decrypt the records held for this direction, in order, as far as the key log now allows."""
         d = self.dirs[direction]
-        if not self._keys(direction):
-            return
-        waiting, d.waiting, d.waited = d.waiting, [], 0
-        for ctype, version, payload, frame in waiting:
+        keylog = self.keylog
+        assert keylog is not None  # (only a key log makes records wait)
+        waiting = d.waiting
+        while waiting:
             if d.cipher is None and not self._keys(direction):
-                break
+                return  # (TLS 1.3: the application secret may come after the handshake ones)
+            ctype, version, payload, frame = waiting.popleft()
+            d.waited -= len(payload)
+            keylog.held -= len(payload)
             hdr = bytes([ctype]) + version.to_bytes(2, "big") + len(payload).to_bytes(2, "big")
             rec = self._decrypt(direction, ctype, version, payload, -1, hdr + payload, state, None)
             late = f"decrypted late: this record came in frame {frame}, before its key was in the key log"
             records.append((*rec[:10], late))  # type: ignore[arg-type]
+        if d.dropped and (d.cipher is not None or self._keys(direction)):
+            d.cipher.seq += d.dropped
+            lost = (
+                f"{d.dropped} records that came before their key were not kept (the cap on bytes held for"
+                " keys still to come was reached): they are not decrypted, the records after them are"
+            )
+            records.append((-1, b"", -1, 0, 0, -1, -1, -1, [], None, lost))
+            d.dropped = 0
 
     # -- keys -------------------------------------------------------------------------------------
     def _server_hello(self) -> None:

@@ -23,6 +23,9 @@ LABELS = frozenset(
 )
 
 
+MAX_HELD = 64 * 1024 * 1024
+
+
 class KeyLogError(ValueError):
     """A key log that cannot be read at all (missing, a directory): one line for the user."""
 
@@ -40,6 +43,10 @@ class KeyLog:
         self.lines = 0  # lines understood, for the user
         self.blocks = blocks if blocks is not None else []
         self.blocks_read = 0
+        # bytes of encrypted records all connections hold until their keys appear (sniffer.tls.conn):
+        # bounded across the whole capture, not per connection, so many keyless sessions cannot add up
+        self.held = 0
+        self.max_held = MAX_HELD
         if path is None:
             self.refresh()
             return

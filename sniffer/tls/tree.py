@@ -83,8 +83,9 @@ def _record(r: tuple, src: int, plain_source: int, has_mqtt: bool, data: bytes, 
     frame_off, raw, ctype, version, length, inner, plain_off, plain_len, items, error, extra = r
     base = frame_off if src == 0 else 0
     if ctype < 0 or error and length == 0 and not raw and frame_off < 0:
-        n = Node(None, None, 0, 0, "[TLS stream not followed]", [], 0)
-        n.add(note(WARN, error or "TLS stream not followed", 0, 0, 0))
+        message = error or extra or "TLS stream not followed"
+        n = Node(None, None, 0, 0, f"[{message}]", [], 0)
+        n.add(note(WARN, message, 0, 0, 0))
         return n
     kind = inner if inner >= 0 else ctype
     vname = proto  # Wireshark names every record after the negotiated version
