@@ -45,6 +45,7 @@ VARIANTS = {
     "tls1.3-chacha20": ("1.3", None, "ciphers_tls1.3 TLS_CHACHA20_POLY1305_SHA256\n", 0),
     "tls1.2-chacha20": ("1.2", "ECDHE-RSA-CHACHA20-POLY1305", "", 0),
     "tls1.2-cbc-sha-etm": ("1.2", "ECDHE-RSA-AES128-SHA", "", 0),  # OpenSSL's default: encrypt-then-MAC
+    "tls1.2-cbc-sha256": ("1.2", "ECDHE-RSA-AES128-SHA256", "", 0),
     "tls1.2-cbc-sha384-mac-then-encrypt": ("1.2", "ECDHE-RSA-AES256-SHA384", "", 0x80000),  # SSL_OP_NO_ENCRYPT_THEN_MAC
 }
 

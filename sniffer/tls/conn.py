@@ -171,8 +171,8 @@ class TlsConnection:
                 return
             pos = end
         d.buf = buf[pos:]
+        d.cur_off += pos - d.cur  # (the frame offset of the new buf[0] when it lies in this frame)
         d.cur = 0
-        d.cur_off += pos
 
     def _record(
         self, direction: int, ctype: int, version: int, payload: bytes, frame_off: int, raw: bytes,
