@@ -121,6 +121,12 @@ def test_decrypted_session_agrees_with_tshark(captures, variant, tshark, every_m
         if t != o
     ]
     assert len(mine) == len(theirs) and not diffs, "\n".join(diffs[:30])
+    # the Info of the frames that carry TLS records but no MQTT PDU (Client Hello, Server Hello, Change Cipher
+    # Spec, Finished, New Session Ticket, Alert (Level: Warning, Description: Close Notify), ...)
+    info = ["frame.number", "_ws.col.Protocol", "_ws.col.Info"]
+    tls_only = [r for r in tshark_rows(tshark, pcap, port, keylog, info) if r.split("\t")[1].startswith("TLS")]
+    mine_info = {r.split("\t")[0]: r for r in ours(pcap, port, keylog, info)}
+    assert tls_only and [mine_info[r.split("\t")[0]] for r in tls_only] == tls_only
     got = ours(pcap, port, keylog, FIELDS)
     assert got == tshark_rows(tshark, pcap, port, keylog, FIELDS)
     types = [t for line in got for t in line.split("\t")[1].split("|") if t]
