@@ -164,9 +164,10 @@ def test_password_inside_tls_is_masked_in_every_output(captures):
 
 
 @needs_root
-def test_without_keys_the_handshake_still_tells_sni_alpn_and_the_missing_client_random(captures, tshark):
-    pcap, _keylog, port = captures["tls1.2-aes128gcm"]
-    fields = ["frame.number", *TLS_FIELDS]
+@pytest.mark.parametrize("variant", ["tls1.2-aes128gcm", "tls1.3-aes256gcm"])
+def test_without_keys_the_handshake_still_tells_sni_alpn_and_the_missing_client_random(captures, tshark, variant):
+    pcap, _keylog, port = captures[variant]
+    fields = ["frame.number", "_ws.col.Protocol", "_ws.col.Info", *TLS_FIELDS]
     got = ours(pcap, port, None, fields)
     assert got == tshark_rows(tshark, pcap, port, None, fields)
     joined = "\n".join(got)
