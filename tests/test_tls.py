@@ -544,3 +544,26 @@ def test_records_waiting_for_keys_are_bounded_and_counted(captures, tmp_path):
     assert any("were not kept (the cap on bytes held" in t for t in texts)
     assert not any("authentication failed" in t for t in texts)  # the sequence numbers stayed right
     assert 14 in types  # the DISCONNECT, after the keys appeared, decrypted
+
+
+@needs_root
+def test_packet_list_marks_tls_notes_as_the_tree_has_them(captures, tmp_path):
+    """The UI's row marks (sniffer.expert_level.frame_level, no tree built) see a TLS record's notes: the
+    missing key (Warning) and a record failing authentication (Error), exactly as the full tree has them."""
+    from sniffer.expert_level import frame_level, tree_level
+
+    pcap, keylog, port = captures["tls1.2-aes128gcm"]
+    bad = tmp_path / "bad.log"
+    lines = [line.split() for line in keylog.read_text().splitlines()]
+    bad.write_text("".join(f"{p[0]} {p[1]} {'00' * 48}\n" for p in lines if len(p) == 3))  # the wrong master
+    seen = set()
+    for log in (None, bad):
+        d = Dissector()
+        d.tls_ports = frozenset({port})
+        d.tls_keylog = None if log is None else KeyLog(str(log))
+        for number, (ts, data, orig) in enumerate(read_pcap(pcap), 1):
+            fr = d.frame(number, ts, 1, data, orig)
+            want = max((tree_level(n) for n in fr.tree()), default=0)
+            assert frame_level(fr) == want, number
+            seen.add(want)
+    assert {3, 4} <= seen  # a Warning (no key) and an Error (authentication failed) were both met

@@ -79,6 +79,12 @@ def nodes(frame: Any, want: set[str] | None) -> list[Node]:
     return out
 
 
+def records_layer(tls: tuple, data: bytes) -> list[Node]:
+    """The record nodes of a frame's TLS layer alone (what its expert notes are read from)."""
+    records, plain, proto, _info = tls
+    return [_record(r, 0 if r[0] >= 0 else 1, 0, False, data if r[0] >= 0 else r[1], proto) for r in records]
+
+
 def _record(r: tuple, src: int, plain_source: int, has_mqtt: bool, data: bytes, proto: str) -> Node:
     frame_off, raw, ctype, version, length, inner, plain_off, plain_len, items, error, extra = r
     base = frame_off if src == 0 else 0
