@@ -567,3 +567,18 @@ def test_packet_list_marks_tls_notes_as_the_tree_has_them(captures, tmp_path):
             assert frame_level(fr) == want, number
             seen.add(want)
     assert {3, 4} <= seen  # a Warning (no key) and an Error (authentication failed) were both met
+
+
+def test_a_session_caught_after_its_handshake_says_so(tmp_path):
+    path = tmp_path / "midway.pcap"
+    with PcapWriter(str(path)) as w:
+        flow = TcpFlow(w, ("10.0.0.2", 40000), ("10.0.0.1", 8883))
+        t = flow.open(1_000_000)
+        t = flow.send(0, _record(23, bytes(40)) + _record(23, bytes(30)), t + 1000)
+        flow.close(flow.send(1, _record(23, bytes(25)), t + 1000) + 1000)
+    rows = mqttsniff("-r", str(path), "-T", "fields", "-e", "_ws.col.Info", "-e", "_ws.expert.message", "-Y", "tls")
+    assert rows.stdout.splitlines() == [
+        "Application Data, Application Data\tencrypted records of a session whose handshake was not captured:"
+        " cannot be decrypted",
+        "Application Data\t",
+    ]

@@ -180,7 +180,8 @@ class TlsConnection:
     ) -> None:  # fmt: skip
         d = self.dirs[direction]
         # TLS 1.3 protects application_data records only (ChangeCipherSpec stays clear, RFC 8446 D.4)
-        protected = ctype == CT_APP if self.version == 0x0304 else d.encrypted
+        protected = ctype == CT_APP if self.version in (0x0304, 0) else d.encrypted
+        # (version 0: no ServerHello seen; application data then is a session whose handshake was not captured)
         if not protected:
             items: list = []
             error = None
