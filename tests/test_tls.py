@@ -582,3 +582,13 @@ def test_a_session_caught_after_its_handshake_says_so(tmp_path):
         " cannot be decrypted",
         "Application Data\t",
     ]
+
+
+@needs_root
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_node_tls_keylog_session_agrees_with_tshark(tmp_path, tshark, version):
+    """`node --tls-keylog=FILE`, the way to get keys from MQTT.js clients (README): Node's TLS stack."""
+    pcap, keylog, port = T.capture_node(tmp_path, version)
+    got = ours(pcap, port, keylog, FIELDS)
+    assert got == tshark_rows(tshark, pcap, port, keylog, FIELDS)
+    assert [t for line in got for t in line.split("\t")[1].split("|") if t] == ["1", "2", "3", "14"]

@@ -195,3 +195,44 @@ def capture_s_client(workdir: Path, version: str, suite: str) -> tuple[Path, Pat
             dump.stop()
     assert out.startswith(b"\x20\x02\x00\x00"), err  # CONNACK, accepted: the session really ran
     return pcap, keylog, port
+
+
+# Node's own TLS (the stack MQTT.js runs on) with `node --tls-keylog`: a raw MQTT session over tls.connect
+NODE_CLIENT = """
+const tls = require("tls"), fs = require("fs");
+const [port, ca, version] = process.argv.slice(2);
+const s = tls.connect({host: "127.0.0.1", port: +port, ca: fs.readFileSync(ca), servername: "localhost",
+                       ALPNProtocols: ["mqtt"], minVersion: version, maxVersion: version}, () => {
+  s.write(Buffer.from(process.env.CONNECT, "hex"));
+});
+let got = Buffer.alloc(0);
+s.on("data", (d) => {
+  got = Buffer.concat([got, d]);
+  if (got.length >= 4 && got[0] === 0x20) {
+    s.end(Buffer.from(process.env.PUBLISH_DISCONNECT, "hex"));
+    process.stdout.write(got.toString("hex"));
+  }
+});
+s.on("error", (e) => { console.error(e.message); process.exit(1); });
+"""
+
+
+def capture_node(workdir: Path, version: str) -> tuple[Path, Path, int]:
+    """A session from `node --tls-keylog=FILE` (TLSv1.2 or TLSv1.3): (pcap, key log, port)."""
+    import os
+
+    node = require_tool("node")
+    script = workdir / "client.js"
+    script.write_text(NODE_CLIENT)
+    keylog, pcap = workdir / "node-keys.log", workdir / "node.pcap"
+    env = {**os.environ, "CONNECT": RAW_CONNECT.hex(), "PUBLISH_DISCONNECT": RAW_PUBLISH_DISCONNECT.hex()}
+    with tls_broker(workdir) as (port, ca):
+        dump = Tcpdump("lo", f"tcp port {port}", pcap)
+        try:
+            res = subprocess.run([node, f"--tls-keylog={keylog}", str(script), str(port), str(ca), f"TLSv{version}"],
+                                 capture_output=True, text=True, env=env, timeout=20)  # fmt: skip
+            time.sleep(0.3)
+        finally:
+            dump.stop()
+    assert res.returncode == 0 and res.stdout.startswith("20020000"), res.stderr
+    return pcap, keylog, port
