@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Final, Generic, TypeVar
 
+import sniffer.tls.fields  # noqa: F401  (registers tls.*; the TLS code itself loads on first use)
 from sniffer.fields import FT, Node, item, register
 from sniffer.mqtt import dissect as mqtt_dissect
 from sniffer.mqtt.decoder import PDU, DirectionDecoder, Session
@@ -22,7 +23,6 @@ from sniffer.net.reassembly import SEGMENT_SUFFIX, Seg, TcpStreams, tcp_info
 from sniffer.net.tree import NET_LAYERS, dissect_layers
 from sniffer.session.tracker import Tracker
 from sniffer.session.tree import add_expert_items, annotate, close_node
-from sniffer.tls.conn import TlsConnection, is_mqtt_client_hello
 
 DEFAULT_PORTS: Final = frozenset({1883})
 DEFAULT_TLS_PORTS: Final = frozenset({8883})  # and 443 when the ClientHello's ALPN offers MQTT
@@ -48,13 +48,13 @@ class MqttConnection:
 
     __slots__ = ("session", "decoders", "tls")
 
-    def __init__(self, max_pdu: int, tls: TlsConnection | None = None) -> None:
+    def __init__(self, max_pdu: int, tls: Any = None) -> None:
         self.session = Session()
         self.decoders = (
             DirectionDecoder(self.session, True, max_pdu),
             DirectionDecoder(self.session, False, max_pdu),
         )
-        self.tls = tls
+        self.tls = tls  # a sniffer.tls.conn.TlsConnection, or None for plain TCP
 
 
 def frame_info(code: int, pdus: list[PDU] | None, seg: Seg | None, toff: int, data: bytes, linktype: int) -> str:
@@ -436,6 +436,8 @@ class RowDissector(Generic[Row]):
 
     def _tls_connection(self, sport: int, dport: int, payload: bytes) -> MqttConnection | None:
         """MQTT over TLS on a TLS port, or on 443 when the ClientHello's ALPN offers MQTT."""
+        from sniffer.tls.conn import TlsConnection, is_mqtt_client_hello
+
         if sport in self.tls_ports or dport in self.tls_ports or is_mqtt_client_hello(payload):
             return MqttConnection(self.max_pdu, TlsConnection(self.tls_keylog))
         return None

@@ -6,21 +6,21 @@ the fixed IV length of TLS 1.2's key block, the MAC hash of CBC suites and the P
 
 from __future__ import annotations
 
-from typing import NamedTuple
 
+class Suite:
+    """One suite's parameters (a plain class: a NamedTuple costs a millisecond at every start-up)."""
 
-class Suite(NamedTuple):
-    name: str
-    cipher: str  # "gcm", "ccm", "ccm8", "chacha", "cbc"
-    key_len: int
-    iv_len: int  # TLS 1.2 key block's write IV (the implicit nonce part); 12 for TLS 1.3
-    mac: str  # "" for AEAD, else "sha1" / "sha256" / "sha384"
-    hash: str  # "sha256" or "sha384": the PRF (1.2) or HKDF (1.3) hash
+    __slots__ = ("name", "cipher", "key_len", "iv_len", "mac", "hash", "tls13")
 
-    @property
-    def tls13(self) -> bool:
-        """A TLS 1.3 suite (usable only there; the others only before 1.3)."""
-        return self.name.startswith(("TLS_AES_", "TLS_CHACHA20_POLY1305_SHA256"))
+    def __init__(self, name: str, cipher: str, key_len: int, iv_len: int, mac: str, hash: str) -> None:
+        self.name = name
+        self.cipher = cipher  # "gcm", "ccm", "ccm8", "chacha", "cbc"
+        self.key_len = key_len
+        self.iv_len = iv_len  # TLS 1.2 key block's write IV (the implicit nonce part); 12 for TLS 1.3
+        self.mac = mac  # "" for AEAD, else "sha1" / "sha256" / "sha384"
+        self.hash = hash  # "sha256" or "sha384": the PRF (1.2) or HKDF (1.3) hash
+        # a TLS 1.3 suite (usable only there; the others only before 1.3)
+        self.tls13 = name.startswith(("TLS_AES_", "TLS_CHACHA20_POLY1305_SHA256"))
 
 
 def _s(name: str, cipher: str, key: int, mac: str = "") -> Suite:
