@@ -10,7 +10,7 @@ import argparse
 import os
 import re
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sniffer import __version__
 
@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="tcp.port==N,mqtt",
-        help="decode TCP port N as MQTT (repeatable)",
+        help="decode TCP port N as MQTT, or as MQTT over TLS with tcp.port==N,tls (repeatable)",
     )
     src.add_argument("--max-pdu", type=int, default=16 * 1024 * 1024, metavar="BYTES", help="buffer cap per PDU")
     src.add_argument(
@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME:VALUE",
         help="a preference, as tshark's -o (repeatable; see README)",
     )
+    src.add_argument("--tls-keylog", metavar="PATH", help="TLS key log file: -o tls.keylog_file:PATH")
 
     out = p.add_argument_group("output")
     out.add_argument("-T", dest="fmt", choices=["text", "fields", "json", "ndjson"], default="text")
@@ -140,14 +141,36 @@ def _field_options(opts: list[str]) -> dict[str, str]:
     return out
 
 
-def _decode_as_ports(specs: list[str]) -> set[int]:
+def _decode_as_ports(specs: list[str], proto: str = "mqtt") -> set[int]:
+    """The ports of the -d specs naming `proto` (mqtt or tls); a spec naming neither is an error."""
     ports = set()
     for spec in specs:
-        m = re.fullmatch(r"tcp\.port\s*==\s*(\d+)\s*,\s*mqtt", spec.strip())
+        m = re.fullmatch(r"tcp\.port\s*==\s*(\d+)\s*,\s*(mqtt|tls)", spec.strip())
         if not m or not 0 < int(m.group(1)) < 65536:
-            raise UsageError(f"bad -d '{spec}': expected tcp.port==N,mqtt")
-        ports.add(int(m.group(1)))
+            raise UsageError(f"bad -d '{spec}': expected tcp.port==N,mqtt or tcp.port==N,tls")
+        if m.group(2) == proto:
+            ports.add(int(m.group(1)))
     return ports
+
+
+def _tls_options(args: argparse.Namespace) -> tuple[frozenset[int], Any]:
+    """TLS ports (8883 and -d tcp.port==N,tls) and the key log (-o tls.keylog_file, --tls-keylog), if any."""
+    from sniffer.pipeline import DEFAULT_TLS_PORTS
+
+    ports = DEFAULT_TLS_PORTS | _decode_as_ports(args.decode_as, "tls")
+    path = args.tls_keylog or (args.prefs.get("tls.keylog_file") or [None])[0]
+    if not path:
+        return ports, None
+    from sniffer.tls.keylog import KeyLog, KeyLogError
+
+    try:
+        return ports, KeyLog(path)
+    except KeyLogError as e:
+        raise UsageError(str(e)) from None
+
+
+def _tls_setup(dissector: RowDissector, args: argparse.Namespace) -> None:
+    dissector.tls_ports, dissector.tls_keylog = _tls_options(args)
 
 
 def demo_path() -> str:
@@ -248,11 +271,9 @@ def run(argv: list[str] | None = None) -> int:
         from sniffer.pipeline import Dissector
         from sniffer.ui import launch
 
-        return launch.run(
-            args,
-            Dissector(ports, max_pdu=args.max_pdu, detect=not args.no_detect, max_buffered=args.max_buffered),
-            stop,
-        )
+        ui_dissector = Dissector(ports, max_pdu=args.max_pdu, detect=not args.no_detect, max_buffered=args.max_buffered)
+        _tls_setup(ui_dissector, args)
+        return launch.run(args, ui_dissector, stop)
 
     path = demo_path() if args.demo else args.read
     from sniffer.output.fields import UnknownField
@@ -289,7 +310,8 @@ def run(argv: list[str] | None = None) -> int:
     if args.two_pass:
         from sniffer.stats.twopass import first_pass
 
-        kw["prefill"] = first_pass(path, args.count, ports, **kw)
+        tls_ports, tls_keylog = _tls_options(args)
+        kw["prefill"] = first_pass(path, args.count, ports, **kw, tls_ports=tls_ports, tls_keylog=tls_keylog)
     # -z sees every Frame: no line straight from the dissector then
     lines = dfilter is None and printer.line is not None and stats is None
     if not args.interface and lines and opts.fmt == "text":
@@ -300,6 +322,7 @@ def run(argv: list[str] | None = None) -> int:
         dissector: RowDissector = SummaryDissector(ports, **kw)
     else:
         dissector = Dissector(ports, **kw)
+    _tls_setup(dissector, args)
     if dfilter is not None:
         # -Y: print only matching frames; numbers stay those of the capture, as in tshark
         show, matches = printer.frame, dfilter.matches
@@ -317,6 +340,9 @@ def run(argv: list[str] | None = None) -> int:
     from sniffer.source import FileSource
 
     source = FileSource(path, args.count)
+    from sniffer.tls.keylog import use_secrets_blocks
+
+    use_secrets_blocks(dissector, source.reader)
     sink: LineSink | PrinterSink
     if lines:
         # One line per frame (summary, -T fields): written a batch at a time, no Printer call per frame

@@ -150,6 +150,10 @@ def frame_level(frame: Any) -> int:
     """Highest severity of every expert note in the frame's full tree (0: none)."""
     seg = frame.seg
     level = _seg_level(seg) if seg is not None and (seg.analysis or seg.note or seg.session_notes) else NONE
+    if seg is not None and seg.tls is not None:  # TLS records: a malformed one, a missing key
+        from sniffer.tls.tree import records_layer
+
+        level = max(level, max((tree_level(n) for n in records_layer(seg.tls, frame.data)), default=NONE))
     for p in frame.pdus:
         pl = pdu_level(p)
         if pl > level:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Final, Generic, TypeVar
 
+import sniffer.tls.fields  # noqa: F401  (registers tls.*; the TLS code itself loads on first use)
 from sniffer import credentials, payload
 from sniffer.fields import FT, Node, item, register
 from sniffer.mqtt import dissect as mqtt_dissect
@@ -25,6 +26,7 @@ from sniffer.session.tracker import Tracker
 from sniffer.session.tree import add_expert_items, annotate, close_node
 
 DEFAULT_PORTS: Final = frozenset({1883})
+DEFAULT_TLS_PORTS: Final = frozenset({8883})  # and 443 when the ClientHello's ALPN offers MQTT
 DEFAULT_MAX_PDU: Final = 16 * 1024 * 1024
 # All bytes of unfinished PDUs held across every connection (--max-buffered): a peer that sends
 # most of a large PDU and stops costs memory until its connection ends; beyond this, the oldest
@@ -42,16 +44,18 @@ INFO_TCP, INFO_SEGMENT, INFO_FIRST_SEGMENT, INFO_MQTT = range(4)
 
 
 class MqttConnection:
-    """MQTT state of one TCP stream: a shared session and one decoder per direction."""
+    """MQTT state of one TCP stream: a shared session and one decoder per direction; `tls` when the
+    stream is TLS (its records are decrypted and the plaintext fed to the decoders, sniffer.tls)."""
 
-    __slots__ = ("session", "decoders")
+    __slots__ = ("session", "decoders", "tls")
 
-    def __init__(self, max_pdu: int) -> None:
+    def __init__(self, max_pdu: int, tls: Any = None) -> None:
         self.session = Session()
         self.decoders = (
             DirectionDecoder(self.session, True, max_pdu),
             DirectionDecoder(self.session, False, max_pdu),
         )
+        self.tls = tls  # a sniffer.tls.conn.TlsConnection, or None for plain TCP
 
 
 def frame_info(code: int, pdus: list[PDU] | None, seg: Seg | None, toff: int, data: bytes, linktype: int) -> str:
@@ -178,7 +182,9 @@ class Frame:
     @property
     def tcp(self) -> dict:
         """What the TCP tree needs: this frame's Seg and the protocol above TCP."""
-        return {"seg": self.seg, "upper": "mqtt" if self.pdus else ""}
+        seg = self.seg
+        upper = "tls" if seg is not None and seg.tls is not None else "mqtt" if self.pdus else ""
+        return {"seg": seg, "upper": upper}
 
     @property
     def malformed(self) -> bool:
@@ -195,6 +201,10 @@ class Frame:
 
     def sources(self) -> list[tuple[str, bytes]]:
         """The data sources of this frame: the frame itself, then each reassembled PDU."""
+        if self.seg is not None and self.seg.tls is not None:
+            from sniffer.tls import tree as tls_tree
+
+            return tls_tree.sources(self)
         out = [(f"Frame ({len(self.data)} bytes)", self.data)]
         for pdu in self.pdus:
             if self.pdu_location(pdu) is None:
@@ -219,7 +229,13 @@ class Frame:
                 )
             )
         decode = payload.wanted(want)  # payload decoders only where an output asks for what they show
-        if self.pdus and (want is None or "mqtt" in want or decode):
+        seg = self.seg
+        if seg is not None and seg.tls is not None:
+            if want is None or "tls" in want or "mqtt" in want or decode:
+                from sniffer.tls import tree as tls_tree
+
+                nodes.extend(tls_tree.nodes(self, want, decode))
+        elif self.pdus and (want is None or "mqtt" in want or decode):
             source = 0
             for pdu in self.pdus:
                 loc = self.pdu_location(pdu)
@@ -229,13 +245,10 @@ class Frame:
                     source += 1
                     nodes.append(self._reassembly_node(pdu, source))
                     node = mqtt_dissect.dissect(pdu, 0, source)
-                if decode and pdu.msgtype == 3:
-                    payload.attach(node, pdu.topic or "")
-                elif decode and pdu.msgtype == 1:
-                    credentials.attach(node, self.ts)
+                if decode:
+                    decode_payload(node, pdu, self.ts)
                 annotate(node, pdu.ann)
                 nodes.append(node)
-        seg = self.seg
         if seg is not None and seg.session_notes and (want is None or "mqtt" in want):
             nodes.append(close_node(seg.session_notes, 0))
         add_expert_items(nodes)
@@ -268,6 +281,15 @@ class Frame:
             pos += n
         top.add(item(F_REASSEMBLED, len(pdu.data), 0, len(pdu.data), source))
         return top
+
+
+def decode_payload(node: Node, pdu: PDU, ts: float) -> None:
+    """A PUBLISH's payload decoded (sniffer.payload), a CONNECT's cloud credentials read
+    (sniffer.credentials), under the PDU's tree `node`: plain MQTT and MQTT inside TLS alike."""
+    if pdu.msgtype == 3:
+        payload.attach(node, pdu.topic or "")
+    elif pdu.msgtype == 1:
+        credentials.attach(node, ts)
 
 
 def _looks_like_connect(payload: bytes | memoryview) -> bool:
@@ -319,7 +341,7 @@ def unfinished_note(pdus: list[PDU]) -> str:
     parts = []
     for p in pdus:
         name = mqtt_dissect.JUNK_NAME if p.msgtype < 0 else mqtt_dissect.C.MSGTYPE_LIST[p.msgtype]
-        frames = sorted({sp[0][0] for sp in p.spans if sp[0] is not None})
+        frames = sorted({abs(sp[0][0]) for sp in p.spans if sp[0] is not None})  # (TLS tags are negative)
         where = ", ".join(f"#{n}" for n in frames[:8]) + (", …" if len(frames) > 8 else "")
         parts.append(f"{len(p.data)} bytes of an unfinished MQTT PDU ({name}; frames {where}): {p.error}")
     return "Connection closed with " + "; ".join(parts)
@@ -345,6 +367,9 @@ class RowDissector(Generic[Row]):
         sessions: bool = True,
         record: bool = False,
         prefill: dict[int, list[tuple[int, str, Any]]] | None = None,
+        *,
+        tls_ports: frozenset[int] = DEFAULT_TLS_PORTS,
+        tls_keylog: Any = None,
     ) -> None:
         self.ports = frozenset(mqtt_ports)
         # The session layer (sniffer.session): `record` keeps what later frames change in earlier
@@ -354,6 +379,9 @@ class RowDissector(Generic[Row]):
         self.detect = detect
         self.max_buffered = max_buffered
         self.streams = TcpStreams(self.ports)
+        # TLS (sniffer.tls): ports whose connections are TLS, and the key log (a sniffer.tls.keylog.KeyLog)
+        self.tls_ports = tls_ports
+        self.tls_keylog = tls_keylog
         self.mqtt: dict[int, MqttConnection | None] = {}
         # Decoders holding bytes of an unfinished PDU -> bytes held, oldest first (insertion order),
         # and their total: the cap on buffered bytes applies to all connections together.
@@ -419,6 +447,14 @@ class RowDissector(Generic[Row]):
             oldest.evict(f"the {self.max_buffered}-byte cap on bytes held for unfinished PDUs was reached")
             self.dropped_pdus += 1
 
+    def _tls_connection(self, sport: int, dport: int, payload: bytes) -> MqttConnection | None:
+        """MQTT over TLS on a TLS port, or on 443 when the ClientHello's ALPN offers MQTT."""
+        from sniffer.tls.conn import TlsConnection, is_mqtt_client_hello
+
+        if sport in self.tls_ports or dport in self.tls_ports or is_mqtt_client_hello(payload):
+            return MqttConnection(self.max_pdu, TlsConnection(self.tls_keylog))
+        return None
+
     def frame(self, number: int, ts: float, linktype: int, data: bytes, orig_len: int) -> Row:
         first = self.first_ts
         if first is None:
@@ -454,6 +490,8 @@ class RowDissector(Generic[Row]):
             conn = None
             if sport in self.ports or dport in self.ports or self.detect and plen and _looks_like_connect(payload):
                 conn = MqttConnection(self.max_pdu)
+            elif sport in self.tls_ports or dport in self.tls_ports or 443 in (sport, dport) and plen:
+                conn = self._tls_connection(sport, dport, payload)
             if conn is not None or plen:
                 self.mqtt[stream] = conn  # decided once the stream carried data (or is on a named port)
 
@@ -480,7 +518,9 @@ class RowDissector(Generic[Row]):
         if events:
             continues_pdu = dec.buffered  # bytes of an unfinished PDU were waiting
             ev = events[0]
-            if len(events) == 1 and ev[0] == "data":
+            if conn.tls is not None:  # TLS: records decrypted, their plaintext fed to dec
+                conn.tls.feed(seg, events, number, poff, dec, pdus)
+            elif len(events) == 1 and ev[0] == "data":
                 # the common case: ("data", bytes, offset) of this frame's payload, in order
                 dec.feed_into(ev[1], (number, poff + ev[2]), pdus)
             else:
@@ -493,7 +533,7 @@ class RowDissector(Generic[Row]):
         elif dec.pending:
             _drain(dec, pdus)  # a PDU given up under the memory cap, shown on this direction's next frame
         self.held_secret = ()
-        if events and dec.buffered:
+        if events and dec.buffered and (conn.tls is None or conn.tls.plain):  # (TLS: the bytes are ciphertext)
             ptype = dec.pending_type()
             if ptype in SECRET_TYPES:  # the segment ends inside a PDU that may carry a password
                 chunks = dec.held(MAX_PARSE)
@@ -534,6 +574,8 @@ class RowDissector(Generic[Row]):
                     seg.session_notes = notes
         if pdus:
             proto, info = "MQTT", INFO_MQTT
+        elif seg.tls is not None:
+            proto, info = seg.tls[2], seg.tls[3]
         elif plen and events:
             proto, info = "TCP", INFO_SEGMENT if continues_pdu else INFO_FIRST_SEGMENT
         else:

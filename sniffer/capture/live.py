@@ -25,6 +25,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from sniffer.capture import bpf
 from sniffer.capture.interfaces import ARPHRD_ETHER, ARPHRD_LOOPBACK, ARPHRD_NONE, InterfaceError, lookup
@@ -87,6 +88,7 @@ class LiveCapture:
         self.latency_ms = latency_ms  # longest a packet waits in a partly filled ring block
         self.sock: PacketSocket | None = None
         self.writer: PcapngWriter | None = None
+        self.secrets: Any = None  # key log lines for the -w file (sniffer.tls.keylog.KeyLogTail), or None
         self.error: str | None = None  # why the capture ended early (interface down, disk full)
         self._stats = CaptureStats()
         self._queue: collections.deque[list[Frame]] = collections.deque()
@@ -163,6 +165,7 @@ class LiveCapture:
                 self.writer = PcapngWriter(
                     self.write_path, self.sock.linktype, self.snaplen, self.iface_name, self.bpf_expr
                 )
+                self.writer.secrets = self.secrets
             except OSError as exc:
                 self.sock.close()
                 raise LiveCaptureError(f"mqttsniff: cannot write {self.write_path}: {exc.strerror or exc}") from None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import struct
+from collections.abc import Callable
 
 import sniffer
 
@@ -58,6 +59,13 @@ def encode(frames: list, stamps: list[int]) -> bytes:
     return b"".join(parts)
 
 
+def secrets_block(keylog_lines: bytes) -> bytes:
+    """A Decryption Secrets Block carrying NSS key log lines (secrets type "TLSK"), as editcap
+    --inject-secrets writes: Wireshark then opens the file decrypted."""
+    body = struct.pack("<II", 0x544C534B, len(keylog_lines)) + keylog_lines + _PAD[len(keylog_lines) & 3]
+    return _block(10, body)
+
+
 class PcapngWriter:
     """Appends batches to ``path`` (created with mode 0644 by whoever runs this: drop privileges first)."""
 
@@ -67,6 +75,10 @@ class PcapngWriter:
         self.good = 0  # end of the last complete block on disk
         self.frames = 0
         self.failed: OSError | None = None
+        # key log lines appended since the last call (sniffer.tls.keylog.KeyLogTail), written as a
+        # Decryption Secrets Block before the batch that follows them
+        self.secrets: Callable[[], bytes] | None = None
+        self.late_secrets = False  # a secrets block follows packets: close() moves them all to the front
         self._write(header(linktype, snaplen, ifname, filter_expr))
 
     def _write(self, blob: bytes) -> None:
@@ -101,7 +113,13 @@ class PcapngWriter:
     def write(self, frames: list, stamps: list[int]) -> None:
         """Write one batch; raises OSError (the file keeps every earlier batch)."""
         if frames:
-            self._write(encode(frames, stamps))
+            blob = encode(frames, stamps)
+            if self.secrets is not None:
+                lines = self.secrets()
+                if lines:
+                    blob = secrets_block(lines) + blob
+                    self.late_secrets |= self.frames > 0
+            self._write(blob)
             self.frames += len(frames)
 
     def close(self) -> None:
@@ -110,3 +128,50 @@ class PcapngWriter:
                 os.fsync(self.fd)
             os.close(self.fd)
             self.fd = -1
+            if self.late_secrets and self.failed is None:
+                with contextlib.suppress(OSError):
+                    hoist_secrets(self.path)
+
+
+def hoist_secrets(path: str) -> None:
+    """Rewrite a pcapng file of ours with every Decryption Secrets Block right after the header blocks.
+
+    A TLS client logs its keys a moment after the records they protect went by, so a live capture
+    writes them after those records; Wireshark reads the file in one pass and would not decrypt
+    them. The file on disk stays valid throughout (a new file replaces it whole)."""
+    secrets: list[bytes] = []
+    with open(path, "rb") as f:
+        while True:
+            head = f.read(8)
+            if len(head) < 8:
+                break
+            btype, total = struct.unpack("<II", head)
+            if total < 12:
+                return  # not a file of ours: leave it alone
+            if btype == 10:
+                secrets.append(head + f.read(total - 8))
+            else:
+                f.seek(total - 8, os.SEEK_CUR)
+    if not secrets:
+        return
+    tmp = f"{path}.mqttsniff-tmp"
+    with open(path, "rb") as src, open(tmp, "wb") as dst:
+        written = False
+        while True:
+            head = src.read(8)
+            if len(head) < 8:
+                break
+            btype, total = struct.unpack("<II", head)
+            block = head + src.read(total - 8)
+            if btype == 10:
+                continue
+            if not written and btype not in (0x0A0D0D0A, 1):  # after the section and interface headers
+                dst.write(b"".join(secrets))
+                written = True
+            dst.write(block)
+        if not written:
+            dst.write(b"".join(secrets))
+        dst.flush()
+        os.fsync(dst.fileno())
+    os.chmod(tmp, os.stat(path).st_mode & 0o777)
+    os.replace(tmp, path)

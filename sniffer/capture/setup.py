@@ -161,6 +161,11 @@ def open_live(args: argparse.Namespace, ui: bool, stop: StopSignals | None = Non
         write_path=getattr(args, "write", None),
         latency_ms=UI_LATENCY_MS if ui else HEADLESS_LATENCY_MS,
     )
+    keylog = getattr(args, "tls_keylog", None) or (getattr(args, "prefs", None) or {}).get("tls.keylog_file", [None])[0]
+    if keylog and cap.write_path:
+        from sniffer.tls.keylog import KeyLogTail
+
+        cap.secrets = KeyLogTail(keylog)  # -w: the sessions' keys go into the file (Decryption Secrets Blocks)
     if stop is not None:
         stop.attach(cap)
     cap.open()

@@ -68,6 +68,8 @@ class CaptureReader:
         self.ticks = 0
         self.tsresol = 6
         self._ifx: list[tuple[int, int]] = []  # per pcapng interface: (if_tsresol, if_tsoffset in ticks)
+        # TLS key log lines from pcapng Decryption Secrets Blocks, in file order (sniffer.tls reads them)
+        self.secrets: list[bytes] = []
         self._buf = b""
         self._fill(4)
         magic = self._buf[:4]
@@ -257,6 +259,10 @@ class CaptureReader:
                     lt, div, tsoff, _ = ifaces[ifid]
                     ts = ((hi << 32) | lo) / div if hi < 0x80000000 else _signed_ts(hi, lo, div)
                     yield ts + tsoff, buf[pos + 28 : pos + 28 + caplen], olen, lt
+            elif btype == 10:  # Decryption Secrets Block: TLS key log lines ("TLSK")
+                stype, slen = struct.unpack_from(e + "II", buf, pos + 8)
+                if stype == 0x544C534B and 20 + slen <= blocklen:
+                    self.secrets.append(buf[pos + 16 : pos + 16 + slen])
             elif btype == 1:  # Interface Description Block
                 ifaces.append(_parse_idb(buf, pos, blocklen, e))
                 if self.linktype == -1:

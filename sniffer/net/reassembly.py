@@ -88,6 +88,7 @@ class Seg:
         "options",
         "note",
         "session_notes",
+        "tls",
     )
 
     def __init__(self) -> None:
@@ -107,6 +108,7 @@ class Seg:
         self.options = b""
         self.note = ""  # an expert note of the layer above on this TCP frame (set by the pipeline)
         self.session_notes: list[tuple[str, str]] = []  # how an MQTT connection ended (the session layer)
+        self.tls: tuple | None = None  # the TLS records of this frame, for its tree (sniffer.tls.conn)
 
     @property
     def closing(self) -> bool:

@@ -61,9 +61,11 @@ class SummaryDissector(RowDissector[str]):
         else:
             key = 4 * stream + 2 * seg.direction + (proto == "MQTT")
             mid = self._mids.get(key)
-            if mid is None:
+            if mid is None or seg.tls is not None:  # a TLS frame's protocol varies (TLSv1, TLSv1.3, MQTT)
                 src, dst = addr_str(addrs[0], addrs[1]), addr_str(addrs[0], addrs[2])
-                mid = self._mids[key] = SUMMARY_MID % (src, dst, proto)
+                mid = SUMMARY_MID % (src, dst, proto)
+                if seg.tls is None:
+                    self._mids[key] = mid
         if not isinstance(info, str):
             info = frame_info(info, pdus, seg, toff, data, linktype)
         return f"{SUMMARY_HEAD % (number, rel_ts)}{mid}{orig_len} {info}"

@@ -68,6 +68,8 @@ class ExpertStat:
         seg = f.seg
         if seg is not None and (seg.analysis or seg.note):
             nodes = f.tree()
+        elif seg is not None and seg.tls is not None and tls_notes(seg.tls):  # a TLS record's own notes
+            nodes = f.tree(("tls", "mqtt"))
         elif f.pdus or seg is not None and seg.session_notes:
             nodes = f.tree(("mqtt",))
         else:
@@ -105,3 +107,9 @@ class ExpertStat:
             lines.append(f"{no:10d} {sev:>9} {grp:>10} {proto:>10}  {escape(msg)}")
         lines.append(RULER)
         return "\n".join(lines) + "\n"
+
+
+def tls_notes(tls: tuple) -> bool:
+    from sniffer.tls.conn import has_notes  # (the TLS code loads with the first TLS frame)
+
+    return has_notes(tls)

@@ -69,6 +69,9 @@ def run(args: argparse.Namespace, dissector, stop: StopSignals | None = None) ->
         source = FileSource(demo_path(), args.count, name="demo.pcap (sample)")
     else:
         source = FileSource(args.read, args.count)
+        from sniffer.tls.keylog import use_secrets_blocks
+
+        use_secrets_blocks(dissector, source.reader)  # a pcapng file's TLS keys (Decryption Secrets Blocks)
 
     from sniffer.ui.app import SnifferApp
 
