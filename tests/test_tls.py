@@ -147,6 +147,10 @@ def test_session_layer_filters_and_statistics_see_the_decrypted_mqtt(captures):
                      "-Y", 'mqtt.topic == "plant/line1/temp"').stdout  # fmt: skip
     assert "Transport Layer Security" in tree and "MQ Telemetry Transport Protocol, Publish Message" in tree
     assert "Decrypted TLS (" in tree  # the bytes of the decrypted record, as Wireshark's tab
+    # payloads are decoded inside TLS as on plain TCP: the JSON {"t": 21.5} of plant/line1/temp
+    assert "[Message decoded as: json]" in tree
+    found = ours(pcap, port, keylog, ["mqtt.topic", "json.value.number"], "-Y", 'json.key == "t"')
+    assert found == ["plant/line1/temp\t21.5"] * 2, found  # the PUBLISH and its delivery back
 
 
 @needs_root
