@@ -43,6 +43,33 @@ def header(linktype: int, snaplen: int, ifname: str, filter_expr: str | None = N
     return shb + idb
 
 
+def header_multi(interfaces: list[tuple[int, int, str, str | None]]) -> bytes:
+    """Section Header Block + one Interface Description Block per (linktype, snaplen, name, filter)."""
+    blocks = [header(*interfaces[0])]
+    for linktype, snaplen, ifname, filter_expr in interfaces[1:]:
+        one = header(linktype, snaplen, ifname, filter_expr)
+        blocks.append(one[int.from_bytes(one[4:8], "little") :])  # its IDB, without the SHB
+    return b"".join(blocks)
+
+
+def encode_records(records: list) -> bytes:
+    """EPBs for merged records (ts, data, orig_len, linktype, ticks, tsresol, interface id), ns stamps."""
+    pack = _EPB.pack
+    parts = []
+    append = parts.append
+    for rec in records:
+        data = rec[1]
+        res = rec[5]
+        ns = rec[4] * 10 ** (9 - res) if res <= 9 else round(rec[0] * 1e9)
+        n = len(data)
+        pad = _PAD[n & 3]
+        total = 32 + n + len(pad)
+        append(pack(6, total, rec[6], ns >> 32, ns & 0xFFFFFFFF, n, rec[2]))
+        append(data)
+        append(pad + total.to_bytes(4, "little"))
+    return b"".join(parts)
+
+
 def encode(frames: list, stamps: list[int]) -> bytes:
     """The EPBs for a batch of (ts, linktype, data, orig_len) frames with ns timestamps."""
     pack = _EPB.pack
@@ -110,3 +137,22 @@ class PcapngWriter:
                 os.fsync(self.fd)
             os.close(self.fd)
             self.fd = -1
+
+
+class MultiPcapngWriter(PcapngWriter):
+    """One pcapng for several capture sources: an Interface Description Block per source (name, link type,
+    filter), each frame's Enhanced Packet Block naming its source's interface id."""
+
+    def __init__(self, path: str, interfaces: list[tuple[int, int, str, str | None]]) -> None:
+        self.path = path
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        self.good = 0
+        self.frames = 0
+        self.failed: OSError | None = None
+        self._write(header_multi(interfaces))
+
+    def write_records(self, records: list) -> None:
+        """Write merged records (see encode_records); raises OSError (the file keeps every earlier batch)."""
+        if records:
+            self._write(encode_records(records))
+            self.frames += len(records)
