@@ -2,9 +2,10 @@
 
 Used whenever `-i` names a remote or more than one interface. Each member keeps its own capture thread
 (LiveCapture) or reader thread (RemoteCapture); this source takes their batches in the consumer's
-thread and hands them on ordered by time: a batch waits WINDOW seconds after it arrived, then every
-waiting frame of that age is merged by timestamp, so frames of two gateways within that window come
-out in time order (a link slower than WINDOW can still put a frame after a later one of another source).
+thread and hands them on ordered by time: a frame waits until this host's clock is WINDOW seconds past
+its timestamp, then every frame released together is
+merged by timestamp, so frames of two gateways come out in time order unless one link delivers later
+than WINDOW (a batch that waited 2 x WINDOW goes whatever its timestamps say).
 
 Merged records carry the member's index as a 7th item: (ts, data, orig_len, linktype, ticks,
 tsresol, index); `interface_names[index]` is the frame's `frame.interface_name`. `-w` writes one
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from operator import itemgetter
 from typing import Any
@@ -74,7 +76,7 @@ class MultiCapture:
         for m in self.members:
             m.request_stop()
 
-    def _take(self, i: int, member: Any, pending: list[tuple[float, list[Any]]]) -> bool:
+    def _take(self, i: int, member: Any, pending: list[tuple[float, int, list[Any]]]) -> bool:
         """Move member i's queued batches into pending; False once it has ended and is drained."""
         while True:
             batch = member.get_batch(0)
@@ -87,31 +89,48 @@ class MultiCapture:
                 recs = [(f[0], f[2], f[3], f[1], ns, 9, i) for f, ns in zip(batch, stamps, strict=False)]
             else:
                 recs = [(*r, i) for r in batch]
-            pending.append((time.monotonic(), recs))
+            pending.append((time.monotonic(), i, recs))
+
+    def _release(self, pending: list[tuple[float, int, list[Any]]], final: bool) -> tuple[list[Any], list[Any]]:
+        """(records to hand on now, in time order; what still waits). A record goes once this host's clock
+        is WINDOW past its time (the other sources had that long to deliver older frames), or its batch
+        has waited 2 x WINDOW (a source whose clock runs ahead: --align-clocks). One cutoff for all: a
+        per-source correction by measured offsets (±0.5 ms of noise) put same-clock frames out of order."""
+        if final or self.window == 0.0:
+            parts = [recs for _, _, recs in pending]
+            keep: list[Any] = []
+        else:
+            cutoff = time.time() - self.window
+            stale = time.monotonic() - 2 * self.window
+            parts, keep = [], []
+            for arrival, i, recs in pending:
+                k = len(recs) if arrival <= stale else bisect_right(recs, cutoff, key=_TS)
+                if k:
+                    parts.append(recs if k == len(recs) else recs[:k])
+                if k < len(recs):
+                    keep.append((arrival, i, recs[k:]))
+        if len(parts) == 1:
+            return parts[0], keep
+        return sorted((r for recs in parts for r in recs), key=_TS), keep
 
     def batches(self) -> Iterator[list[Any]]:
         members = list(enumerate(self.members))
         running = {i for i, _ in members}
-        pending: list[tuple[float, list[Any]]] = []
+        pending: list[tuple[float, int, list[Any]]] = []
         deadline = time.monotonic() + self.duration if self.duration else None
         while True:
             for i, m in members:
                 if i in running and not self._take(i, m, pending):
                     running.discard(i)
-            now = time.monotonic()
-            if deadline is not None and now >= deadline and not self._stopping:
+            if deadline is not None and time.monotonic() >= deadline and not self._stopping:
                 self.request_stop()
-            cut = now - self.window if running else float("inf")
-            ready = [recs for when, recs in pending if when <= cut]
-            if ready:
-                pending = [(when, recs) for when, recs in pending if when > cut]
-                out = ready[0] if len(ready) == 1 else sorted((r for recs in ready for r in recs), key=_TS)
+            out, pending = self._release(pending, final=not running)
+            if out:
                 if self.count:
                     out = out[: self.count - self.delivered]
                 self._write(out)
                 self.delivered += len(out)
-                if out:
-                    yield out
+                yield out
                 if self.count and self.delivered >= self.count:
                     self.request_stop()
                     return
@@ -234,6 +253,7 @@ def open_multi(
                     ssh_options=getattr(args, "ssh_options", None) or [],
                     align=bool(getattr(args, "align_clocks", False)),
                     on_event=warn,
+                    buffer_mb=opts.buffer_mb or 8.0,
                 )
                 members[k] = rc
                 rc.open()
