@@ -64,6 +64,7 @@ class MultiCapture:
         self.window = WINDOW if len(members) > 1 else 0.0
         self.error: str | None = None
         self.delivered = 0
+        self.events: list[str] = []  # link events for the UI (its status bar shows the last one)
         self._stopping = False
 
     def start(self) -> None:
@@ -178,11 +179,14 @@ class MultiCapture:
             c, k, q = member_counts(m)
             state = getattr(m, "status", "capturing")
             parts.append(
-                f"{m.iface_name} {c}"
+                f"{m.iface_name}: {c}"
                 + (f" ({k + q} dropped)" if k + q else "")
                 + ("" if state == "capturing" else f" [{state}]")
             )
-        return "  ".join(parts)
+        text = "  ".join(parts)
+        if self.events and any(getattr(m, "status", "capturing") != "capturing" for m in self.members):
+            text += f"  {self.events[-1]}"  # why a link is down, while it is
+        return text
 
     def errors(self) -> list[str]:
         out = [self.error] if self.error else []
