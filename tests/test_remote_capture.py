@@ -317,15 +317,18 @@ def test_two_gateways_merged_by_time_with_one_idb_each(gateways, keys, tmp_path)
         assert per_direction(in_file, gw.name()) == reference
         n = sum(1 for r in ours if r[0] == gw.name())
         assert any(ln.startswith(f"{gw.name()}: {n} packets captured") for ln in sn.lines), sn.lines
-    # the display filter on the source
+    # the display filter on the source, over the -w file: exactly gw2's frames, in order
     res = subprocess.run(
         [sys.executable, "-m", "sniffer", "-r", str(out), "-Y", f'frame.interface_name == "{gateways[1].name()}"']
-        + ["-T", "fields", "-e", "tcp.dstport", "-e", "tcp.srcport"],
+        + ["-T", "fields", *[a for f in FIELDS for a in ("-e", f)]],
         capture_output=True,
         text=True,
         env=env(),
     )
     assert res.returncode == 0, res.stderr
+    assert [tuple(line.split("\t")) for line in res.stdout.splitlines()] == [
+        r for r in in_file if r[0] == gateways[1].name()
+    ]
 
 
 def test_link_faults_reconnect_and_the_other_gateway_goes_on(gateways, keys, tmp_path):
@@ -393,3 +396,80 @@ def test_list_remote_interfaces(gateways, keys):
     assert res.returncode == 0, res.stderr
     assert f"ssh://root@{gw.addr}:{SSH_PORT}/{gw.gw_if} " in res.stdout
     assert f"/{gateways[0].gw_if} " not in res.stdout  # the gateway's own interfaces, not ours
+
+
+@pytest.fixture
+def fast_clock_sshd(gateways, keys, tmp_path):
+    """A second sshd in gateway 2 whose `date` runs an hour ahead (a bind mount in its own mount namespace):
+    a gateway with a wrong clock, as far as the offset probe can tell; its packets keep the kernel's time."""
+    gw = gateways[1]
+    real = tmp_path / "date.real"
+    real.write_bytes(Path("/usr/bin/date").read_bytes())
+    real.chmod(0o755)
+    fake = tmp_path / "date"
+    fake.write_text(
+        f'#!/bin/sh\nt=$({real} +%s.%N)\nawk "BEGIN {{ printf \\"MQTTSNIFF-CLOCK%.6f\\n\\", $t + 3600 }}"\n'
+    )
+    fake.chmod(0o755)
+    cfg = gw.dir / "sshd_config"
+    cfg2 = tmp_path / "sshd_config"
+    cfg2.write_text(cfg.read_text().replace(f"Port {SSH_PORT}", "Port 2223").replace("sshd.pid", "sshd2.pid"))
+    proc = subprocess.Popen(
+        [require_tool("unshare"), "-m", "sh", "-c", f'mount --bind "{fake}" /usr/bin/date && exec ip netns exec'
+         f' {gw.ns} /usr/sbin/sshd -D -e -f "{cfg2}"'],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    (keys / "known_hosts").write_text(
+        (keys / "known_hosts").read_text()
+        + f"[{gw.addr}]:2223 {' '.join((keys / 'host_key.pub').read_text().split()[:2])}\n"
+    )
+    wait_port(gw.addr, 2223, proc)
+    try:
+        yield f"ssh://root@{gw.addr}:2223/{gw.gw_if}"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+KEY = ["-e", "tcp.srcport", "-e", "tcp.seq_raw", "-e", "tcp.ack_raw", "-e", "tcp.len"]  # one frame
+
+
+def test_clock_offset_measured_and_aligned(gateways, keys, fast_clock_sshd, tmp_path):
+    gw = gateways[1]
+    for align in (False, True):
+        ref = Reference(gw, tmp_path / f"ref{align}.pcap")
+        sn = Sniffer(
+            ["-i", fast_clock_sshd, *ssh_options(keys), "-T", "fields", "-e", "frame.time_epoch", *KEY]
+            + (["--align-clocks"] if align else [])
+        )
+        sn.wait("capturing on")
+        publish(gw, 3, tag=f"clock{align}")
+        time.sleep(1.0)
+        code, stdout = sn.stop()
+        ref.stop()
+        assert code == 0, sn.lines
+        start = next(ln for ln in sn.lines if "capturing on" in ln)
+        offset_ms = float(start.split("clock offset ")[1].split(" ms")[0])
+        assert abs(offset_ms - 3_600_000) < 50, start  # an hour ahead, within the round trip
+        res = subprocess.run(
+            [
+                require_tool("tshark"),
+                "-r",
+                str(ref.path),
+                "-T",
+                "fields",
+                "-e",
+                "frame.time_epoch",
+                *KEY,
+            ],
+            capture_output=True,
+            text=True,
+        )
+        reference = {tuple(k): float(t) for t, *k in (line.split("\t") for line in res.stdout.splitlines())}
+        ours = {tuple(k): float(t) for t, *k in (line.split("\t") for line in stdout.splitlines())}
+        assert ours.keys() == reference.keys() and ours
+        shift = -offset_ms / 1000 if align else 0.0
+        worst = max(abs(ours[k] - (reference[k] + shift)) for k in ours)
+        assert worst < 1.5e-4, (align, offset_ms, worst)  # the offset is shown to 0.1 ms
+        assert any("(applied)" in ln for ln in sn.lines) == align
