@@ -273,6 +273,7 @@ def test_one_gateway_equals_tcpdump_beside_it_without_the_ssh_session(gateways, 
     code, stdout = sn.stop()
     ref.stop()
     assert code == 0, sn.lines
+    assert gw.pids("tcpdump") == [], "the remote tcpdump was left running on the gateway"
     ours = [tuple(line.split("\t")) for line in stdout.splitlines()]
     assert ours, sn.lines
     assert {r[0] for r in ours} == {gw.name()}
@@ -333,8 +334,9 @@ def test_two_gateways_merged_by_time_with_one_idb_each(gateways, keys, tmp_path)
 
 def test_link_faults_reconnect_and_the_other_gateway_goes_on(gateways, keys, tmp_path):
     gw1, gw2 = gateways
+    out = tmp_path / "faults.pcapng"
     sn = Sniffer(["-i", gw1.url(), "-i", gw2.url(), *ssh_options(keys), "-T", "fields", "-e", "frame.interface_name"]
-                 + ["-e", "mqtt.topic"])  # fmt: skip
+                 + ["-e", "mqtt.topic", "-w", str(out)])  # fmt: skip
     sn.wait("capturing on", 2)
     # 1. the remote tcpdump dies: the link is reported lost, then back
     victims = gw1.pids("tcpdump")
@@ -361,6 +363,15 @@ def test_link_faults_reconnect_and_the_other_gateway_goes_on(gateways, keys, tmp
     assert any(r[0] == gw2.name() and "during" in r[1] for r in rows if len(r) > 1), "gw2 stopped with gw1"
     assert any(r[0] == gw1.name() and "after" in r[1] for r in rows if len(r) > 1), "nothing after the reconnect"
     assert any(ln.startswith(f"{gw1.name()}:") and "2 reconnects" in ln for ln in sn.lines), sn.lines
+    # each gap is marked in the -w file: a comment on gw1's first frame after it (tshark's frame.comment)
+    res = subprocess.run(
+        [require_tool("tshark"), "-r", str(out), "-Y", "frame.comment", "-T", "fields", "-e", "frame.interface_name"]
+        + ["-e", "frame.comment"],
+        capture_output=True,
+        text=True,
+    )
+    marks = [line.split("\t") for line in res.stdout.splitlines()]
+    assert len(marks) == 2 and all(m[0] == gw1.name() and m[1].startswith(f"gap: {gw1.name()}") for m in marks), marks
 
 
 def run_fail(args: list[str]) -> subprocess.CompletedProcess:

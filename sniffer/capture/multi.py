@@ -65,6 +65,7 @@ class MultiCapture:
         self.error: str | None = None
         self.delivered = 0
         self.events: list[str] = []  # link events for the UI (its status bar shows the last one)
+        self._notes: dict[int, str] = {}  # id(record) -> comment, for records still waiting to be written
         self._stopping = False
 
     def start(self) -> None:
@@ -90,6 +91,9 @@ class MultiCapture:
                 recs = [(f[0], f[2], f[3], f[1], ns, 9, i) for f, ns in zip(batch, stamps, strict=False)]
             else:
                 recs = [(*r, i) for r in batch]
+                marks = getattr(member, "gap_marks", None)
+                if marks:  # the first frame after a reconnect carries the gap's note into the -w file
+                    self._notes[id(recs[0])] = marks.popleft()
             pending.append((time.monotonic(), i, recs))
 
     def _release(self, pending: list[tuple[float, int, list[Any]]], final: bool) -> tuple[list[Any], list[Any]]:
@@ -142,9 +146,13 @@ class MultiCapture:
 
     def _write(self, records: list[Any]) -> None:
         if self.writer is None or self.writer.failed is not None:
+            self._notes.clear()
             return
+        comments = None
+        if self._notes:
+            comments = {k: self._notes.pop(id(r)) for k, r in enumerate(records) if id(r) in self._notes}
         try:
-            self.writer.write_records(records)
+            self.writer.write_records(records, comments)
         except OSError as exc:
             self.error = (
                 f"writing {self.writer.path} failed: {exc.strerror or exc}; capture stopped, "

@@ -52,21 +52,25 @@ def header_multi(interfaces: list[tuple[int, int, str, str | None]]) -> bytes:
     return b"".join(blocks)
 
 
-def encode_records(records: list) -> bytes:
-    """EPBs for merged records (ts, data, orig_len, linktype, ticks, tsresol, interface id), ns stamps."""
+def encode_records(records: list, comments: dict[int, str] | None = None) -> bytes:
+    """EPBs for merged records (ts, data, orig_len, linktype, ticks, tsresol, interface id), ns stamps;
+    `comments` puts an opt_comment (tshark's frame.comment) on the records at those positions."""
     pack = _EPB.pack
     parts = []
     append = parts.append
-    for rec in records:
+    for k, rec in enumerate(records):
         data = rec[1]
         res = rec[5]
         ns = rec[4] * 10 ** (9 - res) if res <= 9 else round(rec[0] * 1e9)
         n = len(data)
         pad = _PAD[n & 3]
-        total = 32 + n + len(pad)
+        opts = b""
+        if comments and k in comments:
+            opts = _option(1, comments[k].encode()) + _option(0, b"")
+        total = 32 + n + len(pad) + len(opts)
         append(pack(6, total, rec[6], ns >> 32, ns & 0xFFFFFFFF, n, rec[2]))
         append(data)
-        append(pad + total.to_bytes(4, "little"))
+        append(pad + opts + total.to_bytes(4, "little"))
     return b"".join(parts)
 
 
@@ -151,8 +155,8 @@ class MultiPcapngWriter(PcapngWriter):
         self.failed: OSError | None = None
         self._write(header_multi(interfaces))
 
-    def write_records(self, records: list) -> None:
+    def write_records(self, records: list, comments: dict[int, str] | None = None) -> None:
         """Write merged records (see encode_records); raises OSError (the file keeps every earlier batch)."""
         if records:
-            self._write(encode_records(records))
+            self._write(encode_records(records, comments))
             self.frames += len(records)

@@ -370,6 +370,7 @@ class RemoteCapture:
         self.kernel_dropped = 0  # as the remote tcpdump reports it when a connection ends
         self.reconnects = 0
         self.gaps: list[tuple[float, float]] = []  # (lost at, back at), local clock
+        self.gap_marks: deque[str] = deque()  # a note for the first frame after each gap (-w: its comment)
         self.error: str | None = None
         self.status = "connecting"
         self._conn: _Connection | None = None
@@ -487,6 +488,10 @@ class RemoteCapture:
                 if not self._reconnect_loop():
                     return
                 self.gaps.append((lost, time.time()))
+                self.gap_marks.append(
+                    f"gap: {self.target.name} was not captured for {time.time() - lost:.1f} s before this frame"
+                    f" ({why.split(': ', 1)[-1]})"
+                )
                 self.reconnects += 1
                 self.on_event(f"{self.target.name}: reconnected after {time.time() - lost:.1f} s (gap in the capture)")
         finally:
