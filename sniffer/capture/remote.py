@@ -17,6 +17,7 @@ sees it (through a jump host that is the jump host's address, which is what the 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import select
@@ -33,6 +34,7 @@ CLOCK = "MQTTSNIFF-CLOCK"
 PROBES = 3  # clock probes per connection; the one with the shortest round trip is kept
 CONNECT_TIMEOUT = 15.0  # seconds for ssh to connect and the remote tcpdump to start
 BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # seconds between reconnect attempts
+PIPE_SIZE = 1 << 20  # ssh's stdout pipe (Linux's default limit for a user: /proc/sys/fs/pipe-max-size)
 MAX_QUEUED = 200_000  # frames waiting for the consumer before whole batches are dropped (and counted)
 EXIT_NO_TCPDUMP = 127
 EXIT_NO_SSH_CONNECTION = 125
@@ -203,6 +205,11 @@ class _Connection:
             stderr=subprocess.PIPE,
             start_new_session=False,
         )
+        if self.proc.stdout is not None:
+            # a 1 MiB pipe (64 KiB by default) rides out the moments the dissector holds the GIL: a full
+            # pipe stalls ssh, then the remote tcpdump, whose kernel ring then drops
+            with contextlib.suppress(OSError, AttributeError):
+                fcntl.fcntl(self.proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
         self.stderr: list[str] = []
         self._lines: deque[tuple[float, str]] = deque()
         self._cond = threading.Condition()
