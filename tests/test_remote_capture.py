@@ -344,8 +344,9 @@ def test_link_faults_reconnect_and_the_other_gateway_goes_on(gateways, keys, tmp
     for pid in victims:
         os.kill(pid, signal.SIGKILL)
     publish(gw2, 5, tag="during")  # the other gateway goes on meanwhile
-    sn.wait(f"{gw1.name()}: link lost")
+    sn.wait(f"{gw1.name()}: link lost (the remote tcpdump was killed)")
     sn.wait(f"{gw1.name()}: reconnected")
+    publish(gw1, 3, tag="between")
     # 2. sshd dies with its sessions: reconnect attempts fail until it is back
     gw1.sshd.kill()
     gw1.sshd.wait()
@@ -484,3 +485,48 @@ def test_clock_offset_measured_and_aligned(gateways, keys, fast_clock_sshd, tmp_
         worst = max(abs(ours[k] - (reference[k] + shift)) for k in ours)
         assert worst < 1.5e-4, (align, offset_ms, worst)  # the offset is shown to 0.1 ms
         assert any("(applied)" in ln for ln in sn.lines) == align
+
+
+def test_ctrl_c_on_the_terminal_stops_cleanly(gateways, keys, tmp_path):
+    """A terminal's Ctrl-C signals the whole foreground group, ssh included: the capture must still end
+    as mqttsniff's own stop does (every frame, the remote counts), not as a lost link."""
+    gw = gateways[0]
+    ref = Reference(gw, tmp_path / "ref.pcap")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sniffer", "-i", gw.url(), *ssh_options(keys), "-T", "fields"]
+        + [a for f in FIELDS for a in ("-e", f)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(),
+        start_new_session=True,  # its own process group, as a shell gives a foreground job
+    )
+    line = proc.stderr.readline()
+    assert "capturing on" in line, line
+    publish(gw, 10, tag="ctrlc")
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    ref.stop()
+    assert proc.returncode == 0, err
+    assert "link lost" not in err and "reconnect" not in err, err
+    ours = per_direction([tuple(ln.split("\t")) for ln in out.splitlines()])
+    assert ours == per_direction(tshark_rows(ref.path), None), err
+    assert gw.pids("tcpdump") == [], "the remote tcpdump was left running on the gateway"
+
+
+def test_batch_mode_unless_the_user_chose_and_always_on_reconnect_under_the_ui():
+    """ssh_config(5): the first value given for an option wins, so the position of BatchMode decides."""
+    from sniffer.capture.remote import parse_url, ssh_argv
+
+    target = parse_url("ssh://pi@gw:2200/eth0")
+
+    def batch(argv: list[str]) -> str:
+        return next(argv[k + 1] for k, a in enumerate(argv) if a == "-o" and argv[k + 1].lower().startswith("batch"))
+
+    assert batch(ssh_argv(target, "true", [])) == "BatchMode=yes"
+    assert batch(ssh_argv(target, "true", ["BatchMode=no"])) == "BatchMode=no"  # prompts on the terminal
+    assert batch(ssh_argv(target, "true", ["BatchMode=no"], force_batch=True)) == "BatchMode=yes"
+    argv = ssh_argv(target, "true", ["ProxyJump=bastion"])
+    assert argv[-3:] == ["--", "pi@gw", "true"] and argv[argv.index("-p") + 1] == "2200"
+    assert "ProxyJump=bastion" in argv

@@ -93,7 +93,10 @@ class MultiCapture:
                 recs = [(*r, i) for r in batch]
                 marks = getattr(member, "gap_marks", None)
                 if marks:  # the first frame after a reconnect carries the gap's note into the -w file
-                    self._notes[id(recs[0])] = marks.popleft()
+                    notes = []
+                    while marks:  # (two gaps with no frame between: both notes on this one)
+                        notes.append(marks.popleft())
+                    self._notes[id(recs[0])] = "; ".join(notes)
             pending.append((time.monotonic(), i, recs))
 
     def _release(self, pending: list[tuple[float, int, list[Any]]], final: bool) -> tuple[list[Any], list[Any]]:
@@ -267,6 +270,7 @@ def open_multi(
                     on_event=warn,
                     buffer_mb=opts.buffer_mb or 8.0,
                 )
+                rc.quiet_reconnects = ui  # no prompt drawn over the UI: see ssh_argv
                 members[k] = rc
                 rc.open()
     except (LiveCaptureError, RemoteError):

@@ -42,6 +42,7 @@ EXIT_NO_SSH_CONNECTION = 125
 _HOST = re.compile(r"[A-Za-z0-9_.%-]+|\[[0-9A-Fa-f:.%A-Za-z]+\]")
 _USER = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?")
 _TCPDUMP_COUNTS = re.compile(r"\d+ packets? (captured|received by filter|dropped by kernel)")
+_KILLED = re.compile(r"\b(Killed|Terminated|Hangup)\b")
 _IFACE = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")
 
 
@@ -138,12 +139,16 @@ def remote_script(
     )
 
 
-def ssh_argv(target: RemoteTarget, script: str, ssh_options: list[str]) -> list[str]:
-    """The ssh command line: the user's options as -o, BatchMode=yes unless they chose, keep-alives."""
+def ssh_argv(target: RemoteTarget, script: str, ssh_options: list[str], force_batch: bool = False) -> list[str]:
+    """The ssh command line: the user's options as -o, BatchMode=yes unless they chose, keep-alives.
+
+    `force_batch`: BatchMode=yes whatever the user chose (ssh takes the first value given for an
+    option), for a reconnect while the UI owns the terminal: a prompt there would be drawn over it.
+    MQTTSNIFF_SSH replaces the `ssh` command itself (the tests use `ssh -F /dev/null`)."""
     ssh = shlex.split(os.environ.get("MQTTSNIFF_SSH", "ssh"))
     argv = [*ssh, "-T", "-x", "-a"]
     keys = {o.partition("=")[0].strip().lower() for o in ssh_options}
-    if "batchmode" not in keys:
+    if "batchmode" not in keys or force_batch:
         argv += ["-o", "BatchMode=yes"]
     if "serveraliveinterval" not in keys:  # a dead link ends in ~15 s instead of TCP's minutes
         argv += ["-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3"]
@@ -162,6 +167,9 @@ def explain(target: RemoteTarget, returncode: int | None, stderr_lines: list[str
     noise = ("Warning: Permanently added", "listening on", "tcpdump: listening", "Could not chdir to home directory")
     lines = [ln for ln in lines if not ln.startswith(noise) and not _TCPDUMP_COUNTS.match(ln)]
     first = lines[0] if lines else ""
+    killed = _KILLED.search(first)
+    if killed and "tcpdump" in first:  # the remote shell's job notice quotes our whole command line
+        first = f"the remote tcpdump was {killed.group(1).lower()}"
     where = f"{target.name}:"
     if returncode == EXIT_NO_TCPDUMP and "not found" in first and sudo and sudo in first.replace("tcpdump", ""):
         return f"{where} {sudo} not found on {target.host} (--remote-sudo {'doas' if sudo == 'sudo' else 'sudo'}?)"
@@ -361,6 +369,7 @@ class RemoteCapture:
     ) -> None:
         self.target = target
         self.buffer_mb = buffer_mb  # the remote tcpdump's -B
+        self.quiet_reconnects = False  # reconnect with BatchMode=yes whatever was asked (set under the UI)
         self.iface_name = target.name
         self.bpf_expr = bpf_expr
         self.snaplen = snaplen
@@ -393,19 +402,20 @@ class RemoteCapture:
 
     # -- connecting -----------------------------------------------------------------------------
 
-    def argv(self) -> list[str]:
+    def argv(self, reconnect: bool = False) -> list[str]:
         return ssh_argv(
             self.target,
             remote_script(self.target.iface, self.bpf_expr, self.snaplen, self.sudo, buffer_mb=self.buffer_mb),
             self.ssh_options,
+            force_batch=reconnect and self.quiet_reconnects,
         )
 
-    def _connect(self) -> None:
+    def _connect(self, reconnect: bool = False) -> None:
         """One connection up to tcpdump's pcap header; RemoteError with the remote's own line if not."""
         from sniffer.net.pcapfile import CaptureError, CaptureReader
 
         try:
-            conn = _Connection(self.argv())
+            conn = _Connection(self.argv(reconnect))
         except OSError as exc:
             raise RemoteError(f"{self.target.name}: cannot run ssh: {exc.strerror or exc}") from None
         self._conn = conn
@@ -517,7 +527,7 @@ class RemoteCapture:
                     return False
                 time.sleep(0.05)
             try:
-                self._connect()
+                self._connect(reconnect=True)
                 return True
             except RemoteError as exc:
                 attempt += 1
