@@ -530,3 +530,39 @@ def test_batch_mode_unless_the_user_chose_and_always_on_reconnect_under_the_ui()
     argv = ssh_argv(target, "true", ["ProxyJump=bastion"])
     assert argv[-3:] == ["--", "pi@gw", "true"] and argv[argv.index("-p") + 1] == "2200"
     assert "ProxyJump=bastion" in argv
+
+
+def test_ui_status_bar_counts_each_source_and_the_tree_names_it(gateways, keys, monkeypatch):
+    """Two gateways in the UI (headless Textual): per-source counts in the status bar, and a stored frame
+    rebuilt for the tree still says which gateway it came from."""
+    import argparse
+
+    from ui_helpers import run, wait_for
+
+    from sniffer.capture.multi import open_multi
+    from sniffer.pipeline import Dissector
+    from sniffer.ui.app import SnifferApp
+
+    monkeypatch.setenv("MQTTSNIFF_SSH", "ssh -F /dev/null")
+    opts = [o for o in ssh_options(keys) if o != "--ssh-option"]
+    args = argparse.Namespace(interfaces=[gw.url() for gw in gateways], ssh_options=opts, capture_filter=None)
+    multi = open_multi(args, ui=True, warn=lambda message: None)
+    app = SnifferApp(multi, Dissector())
+
+    async def go() -> None:
+        async with app.run_test(size=(200, 40)) as pilot:
+            publish(gateways[0], 2, tag="ui")
+            publish(gateways[1], 3, tag="ui")
+            want = [(gw.name(), multi.members[k]) for k, gw in enumerate(gateways)]
+            await wait_for(pilot, lambda: all(m.captured >= 10 for _, m in want), 20, "frames of both gateways")
+            await wait_for(pilot, lambda: app.store.count == sum(m.captured for _, m in want), 20, "the store")
+            text = app.status_text()
+            for name, m in want:
+                assert f"{name}: {m.captured}" in text, text
+            names = {app.store.frame(i).tree()[0].children[0].value for i in range(app.store.count)}
+            assert names == {gw.name() for gw in gateways}
+
+    try:
+        run(go())
+    finally:
+        multi.stop()
