@@ -519,6 +519,10 @@ class PacketStore:
 
         return frame_at
 
+    def interface_name(self, i: int) -> str:
+        """Row i's capture source when several were merged (frame.interface_name), else ""."""
+        return "" if self._iface_ids is None else self._iface_names[self._iface_ids[i]]
+
     def _add_iface(self, name: str) -> None:
         if self._iface_ids is None:
             self._iface_names.append("")
@@ -563,7 +567,7 @@ class PacketStore:
         fr = Frame(*common, self.proto(i), info, self._stream[i], tcp, pdus, addrs,
                    src=self._strings[src], dst=self._strings[dst], held_secret=held)  # fmt: skip
         if self._iface_ids is not None:
-            fr.iface = self._iface_names[self._iface_ids[i]]
+            fr.iface = self.interface_name(i)
         return fr
 
     # -- accounting --------------------------------------------------------------------------

@@ -532,7 +532,7 @@ def test_batch_mode_unless_the_user_chose_and_always_on_reconnect_under_the_ui()
     assert "ProxyJump=bastion" in argv
 
 
-def test_ui_status_bar_counts_each_source_and_the_tree_names_it(gateways, keys, monkeypatch):
+def test_ui_status_bar_counts_each_source_and_the_tree_names_it(gateways, keys, monkeypatch, tmp_path):
     """Two gateways in the UI (headless Textual): per-source counts in the status bar, and a stored frame
     rebuilt for the tree still says which gateway it came from."""
     import argparse
@@ -561,6 +561,14 @@ def test_ui_status_bar_counts_each_source_and_the_tree_names_it(gateways, keys, 
                 assert f"{name}: {m.captured}" in text, text
             names = {app.store.frame(i).tree()[0].children[0].value for i in range(app.store.count)}
             assert names == {gw.name() for gw in gateways}
+            # `w` saves them with their names: an interface block per gateway, as tshark reads it
+            from sniffer.ui.save import write_pcapng
+
+            saved = tmp_path / "saved.pcapng"
+            write_pcapng(str(saved), app.store, range(app.store.count))
+            rows = tshark_rows(saved)
+            for name, m in want:
+                assert sum(1 for r in rows if r[0] == name) == m.captured
 
     try:
         run(go())
