@@ -561,8 +561,10 @@ class RemoteCapture:
     def request_stop(self) -> None:
         """Ask the capture to stop, without waiting; safe in a signal handler (a flag and a byte, no lock)."""
         self._stopping = True
-        with contextlib.suppress(OSError):
-            os.write(self._wake_w, b"x")
+        fd = self._wake_w
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                os.write(fd, b"x")
 
     def stop(self, timeout: float = 3.0) -> None:
         """Stop cleanly (the remote tcpdump's last packets and counts arrive), by force after `timeout`."""
@@ -579,6 +581,12 @@ class RemoteCapture:
         with self._cond:
             self._done.set()
             self._cond.notify_all()
+        if self._thread is None or not self._thread.is_alive():
+            fds = (self._wake_r, self._wake_w)
+            self._wake_r = self._wake_w = -1  # first, so a late signal never writes to a reused fd
+            for fd in fds:
+                if fd >= 0:
+                    os.close(fd)
 
     def summary(self) -> str:
         parts = [
