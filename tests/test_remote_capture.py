@@ -410,6 +410,44 @@ def test_list_remote_interfaces(gateways, keys):
     assert f"/{gateways[0].gw_if} " not in res.stdout  # the gateway's own interfaces, not ours
 
 
+def sshd_with(gw: Gateway, keys: Path, port: int, binds: dict[Path, str], tmp_path: Path) -> subprocess.Popen:
+    """Another sshd in the gateway, in a mount namespace of its own where files are bind-mounted over
+    system paths (a gateway without tcpdump, with a wrong clock) for its sessions only."""
+    cfg = tmp_path / f"sshd_config_{port}"
+    cfg.write_text(
+        (gw.dir / "sshd_config")
+        .read_text()
+        .replace(f"Port {SSH_PORT}", f"Port {port}")
+        .replace("sshd.pid", f"{port}.pid")
+    )
+    mounts = " && ".join(f'mount --bind "{src}" "{dst}"' for src, dst in binds.items())
+    proc = subprocess.Popen(
+        [require_tool("unshare"), "-m", "sh", "-c",
+         f'{mounts} && exec ip netns exec {gw.ns} /usr/sbin/sshd -D -e -f "{cfg}"'],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    hostkey = " ".join((keys / "host_key.pub").read_text().split()[:2])
+    (keys / "known_hosts").write_text((keys / "known_hosts").read_text() + f"[{gw.addr}]:{port} {hostkey}\n")
+    wait_port(gw.addr, port, proc)
+    return proc
+
+
+def test_no_tcpdump_on_the_gateway_is_one_line(gateways, keys, tmp_path):
+    gw = gateways[0]
+    missing = tmp_path / "not-a-program"
+    missing.write_text("")  # mode 0644: what the shell finds there cannot run
+    proc = sshd_with(gw, keys, 2224, {missing: require_tool("tcpdump")}, tmp_path)
+    try:
+        res = run_fail(["-i", f"ssh://root@{gw.addr}:2224/{gw.gw_if}", *ssh_options(keys)])
+    finally:
+        proc.kill()
+        proc.wait()
+    lines = res.stderr.splitlines()
+    assert res.returncode == 1 and len(lines) == 1, lines
+    assert lines[0].startswith(f"mqttsniff: {gw.name()}: tcpdump not found on {gw.addr} (install it there"), lines
+
+
 @pytest.fixture
 def fast_clock_sshd(gateways, keys, tmp_path):
     """A second sshd in gateway 2 whose `date` runs an hour ahead (a bind mount in its own mount namespace):
@@ -423,20 +461,7 @@ def fast_clock_sshd(gateways, keys, tmp_path):
         f'#!/bin/sh\nt=$({real} +%s.%N)\nawk "BEGIN {{ printf \\"MQTTSNIFF-CLOCK%.6f\\n\\", $t + 3600 }}"\n'
     )
     fake.chmod(0o755)
-    cfg = gw.dir / "sshd_config"
-    cfg2 = tmp_path / "sshd_config"
-    cfg2.write_text(cfg.read_text().replace(f"Port {SSH_PORT}", "Port 2223").replace("sshd.pid", "sshd2.pid"))
-    proc = subprocess.Popen(
-        [require_tool("unshare"), "-m", "sh", "-c", f'mount --bind "{fake}" /usr/bin/date && exec ip netns exec'
-         f' {gw.ns} /usr/sbin/sshd -D -e -f "{cfg2}"'],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    (keys / "known_hosts").write_text(
-        (keys / "known_hosts").read_text()
-        + f"[{gw.addr}]:2223 {' '.join((keys / 'host_key.pub').read_text().split()[:2])}\n"
-    )
-    wait_port(gw.addr, 2223, proc)
+    proc = sshd_with(gw, keys, 2223, {fake: "/usr/bin/date"}, tmp_path)
     try:
         yield f"ssh://root@{gw.addr}:2223/{gw.gw_if}"
     finally:

@@ -112,7 +112,8 @@ def remote_script(
     elevate = {"sudo": "sudo -n ", "doas": "doas -n ", None: ""}[sudo]
     head = (
         'PATH="$PATH:/usr/sbin:/sbin:/usr/local/sbin"; '
-        "command -v tcpdump >/dev/null 2>&1 || "
+        # (bash's command -v also names a file it cannot run)
+        't=$(command -v tcpdump 2>/dev/null) && [ -x "$t" ] || '
         f"{{ echo 'tcpdump: not found on the remote host' >&2; exit {EXIT_NO_TCPDUMP}; }}; "
     )
     if list_only:
