@@ -410,7 +410,9 @@ def test_list_remote_interfaces(gateways, keys):
     assert f"/{gateways[0].gw_if} " not in res.stdout  # the gateway's own interfaces, not ours
 
 
-def sshd_with(gw: Gateway, keys: Path, port: int, binds: dict[Path, str], tmp_path: Path) -> subprocess.Popen:
+def sshd_with(
+    gw: Gateway, keys: Path, port: int, binds: dict[Path, str], tmp_path: Path, wrap: str = ""
+) -> subprocess.Popen:
     """Another sshd in the gateway, in a mount namespace of its own where files are bind-mounted over
     system paths (a gateway without tcpdump, with a wrong clock) for its sessions only."""
     cfg = tmp_path / f"sshd_config_{port}"
@@ -420,10 +422,10 @@ def sshd_with(gw: Gateway, keys: Path, port: int, binds: dict[Path, str], tmp_pa
         .replace(f"Port {SSH_PORT}", f"Port {port}")
         .replace("sshd.pid", f"{port}.pid")
     )
-    mounts = " && ".join(f'mount --bind "{src}" "{dst}"' for src, dst in binds.items())
+    mounts = " && ".join([f'mount --bind "{src}" "{dst}"' for src, dst in binds.items()] or ["true"])
     proc = subprocess.Popen(
         [require_tool("unshare"), "-m", "sh", "-c",
-         f'{mounts} && exec ip netns exec {gw.ns} /usr/sbin/sshd -D -e -f "{cfg}"'],
+         f'{mounts} && exec {wrap} ip netns exec {gw.ns} /usr/sbin/sshd -D -e -f "{cfg}"'],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -446,6 +448,22 @@ def test_no_tcpdump_on_the_gateway_is_one_line(gateways, keys, tmp_path):
     lines = res.stderr.splitlines()
     assert res.returncode == 1 and len(lines) == 1, lines
     assert lines[0].startswith(f"mqttsniff: {gw.name()}: tcpdump not found on {gw.addr} (install it there"), lines
+
+
+def test_no_permission_on_the_gateway_is_one_line(gateways, keys, tmp_path):
+    gw = gateways[0]
+    # root without CAP_NET_RAW in its sessions (the capability bounding set): tcpdump may not capture
+    drop = f"{require_tool('setpriv')} --bounding-set -net_raw,-net_admin"
+    proc = sshd_with(gw, keys, 2225, {}, tmp_path, wrap=drop)
+    try:
+        res = run_fail(["-i", f"ssh://root@{gw.addr}:2225/{gw.gw_if}", *ssh_options(keys)])
+    finally:
+        proc.kill()
+        proc.wait()
+    lines = res.stderr.splitlines()
+    assert res.returncode == 1 and len(lines) == 1, lines
+    assert lines[0].startswith(f"mqttsniff: {gw.name()}: no permission to capture on {gw.addr}: tcpdump:"), lines
+    assert lines[0].endswith("(try --remote-sudo)"), lines
 
 
 @pytest.fixture
