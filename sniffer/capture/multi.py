@@ -90,7 +90,7 @@ class MultiCapture:
                 stamps = member.last_stamps
                 recs = [(f[0], f[2], f[3], f[1], ns, 9, i) for f, ns in zip(batch, stamps, strict=False)]
             else:
-                recs = [(*r, i) for r in batch]
+                recs = batch  # a RemoteCapture's records carry their index already (no second tuple each)
                 marks = getattr(member, "gap_marks", None)
                 if marks:  # the first frame after a reconnect carries the gap's note into the -w file
                     notes = []
@@ -271,6 +271,7 @@ def open_multi(
                     buffer_mb=opts.buffer_mb or 8.0,
                 )
                 rc.quiet_reconnects = ui  # no prompt drawn over the UI: see ssh_argv
+                rc.index = k
                 members[k] = rc
                 rc.open()
     except (LiveCaptureError, RemoteError):

@@ -352,7 +352,7 @@ class _Pipe:
 class RemoteCapture:
     """A capture on a remote interface, with the LiveCapture consumer interface (get_batch, batches, stats).
 
-    Records are the sources' exact layout: (ts, data, orig_len, linktype, ticks, tsresol). ``on_event``
+    Records are the merged sources' layout: (ts, data, orig_len, linktype, ticks, tsresol, index). ``on_event``
     receives one-line messages (link lost, reconnected) from the reader thread.
     """
 
@@ -371,6 +371,7 @@ class RemoteCapture:
         self.target = target
         self.buffer_mb = buffer_mb  # the remote tcpdump's -B
         self.quiet_reconnects = False  # reconnect with BatchMode=yes whatever was asked (set under the UI)
+        self.index = 0  # its place among merged sources: the 7th item of each record (sniffer.capture.multi)
         self.iface_name = target.name
         self.bpf_expr = bpf_expr
         self.snaplen = snaplen
@@ -453,12 +454,13 @@ class RemoteCapture:
         reader = self._reader
         shift = -self.offset if self.align and self.offset is not None else 0.0
         tshift: int | None = None  # the shift in the stream's own ticks, once its resolution is known
+        index = self.index
         batch = self._batch
         append = batch.append
         for ts, data, olen, lt in reader:
             if tshift is None:
                 tshift = round(shift * 10**reader.tsresol) if shift else 0
-            append((ts + shift, data, olen, lt, reader.ticks + tshift, reader.tsresol))
+            append((ts + shift, data, olen, lt, reader.ticks + tshift, reader.tsresol, index))
             if len(batch) >= 2000:
                 self._flush()
         self._flush()
