@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -528,6 +529,22 @@ def test_clock_offset_measured_and_aligned(gateways, keys, fast_clock_sshd, tmp_
         worst = max(abs(ours[k] - (reference[k] + shift)) for k in ours)
         assert worst < 1.5e-4, (align, offset_ms, worst)  # the offset is shown to 0.1 ms
         assert any("(applied)" in ln for ln in sn.lines) == align
+    # the UI's status bar shows the offset too
+    import argparse
+
+    from sniffer.capture.multi import open_multi
+
+    os.environ["MQTTSNIFF_SSH"] = env()["MQTTSNIFF_SSH"]
+    try:
+        opts = [o for o in ssh_options(keys) if o != "--ssh-option"]
+        args = argparse.Namespace(interfaces=[fast_clock_sshd], ssh_options=opts, capture_filter=None)
+        multi = open_multi(args, ui=True, warn=lambda message: None)
+        try:
+            assert re.search(r"clock \+(3599|3600)\d{3} ms", multi.status()), multi.status()
+        finally:
+            multi.stop()
+    finally:
+        del os.environ["MQTTSNIFF_SSH"]
 
 
 def test_ctrl_c_on_the_terminal_stops_cleanly(gateways, keys, tmp_path):

@@ -184,14 +184,20 @@ class MultiCapture:
         return False
 
     def status(self) -> str:
-        """Per-source counts for the UI's status bar: name captured/dropped, and any link not capturing."""
+        """Per-source counts for the UI's status bar: name captured/dropped, a remote clock off by a
+        millisecond or more (and whether --align-clocks applies it), any link not capturing."""
         parts = []
         for m in self.members:
             c, k, q = member_counts(m)
             state = getattr(m, "status", "capturing")
+            offset = getattr(m, "offset", None)
+            clock = ""
+            if offset is not None and abs(offset) >= 0.001:
+                clock = f" clock {offset * 1000:+.0f} ms" + (" aligned" if getattr(m, "align", False) else "")
             parts.append(
                 f"{m.iface_name}: {c}"
                 + (f" ({k + q} dropped)" if k + q else "")
+                + clock
                 + ("" if state == "capturing" else f" [{state}]")
             )
         text = "  ".join(parts)
