@@ -39,7 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     src = p.add_argument_group("input")
     src.add_argument("-r", dest="read", metavar="FILE", help="read a pcap/pcapng file ('-' for standard input)")
-    src.add_argument("-i", dest="interface", metavar="IFACE", help="capture live on this interface (needs root)")
+    src.add_argument(
+        "-i",
+        dest="interface",
+        action="append",
+        metavar="IFACE",
+        help="capture live on this interface (needs root), or ssh://[user@]host[:port]/IFACE (repeatable)",
+    )
     src.add_argument("--demo", action="store_true", help="read the bundled demo capture")
     src.add_argument("-c", dest="count", type=int, metavar="N", help="stop after N frames")
     src.add_argument(
@@ -218,7 +224,8 @@ def run(argv: list[str] | None = None) -> int:
     from sniffer.capture import cli_live
 
     if args.list_interfaces:
-        return cli_live.list_interfaces()
+        return cli_live.list_interfaces(args)
+    cli_live.split_interfaces(args)  # args.interfaces: every -i; args.interface: the first (None: no -i)
     stop = None
     if args.interface:
         # First thing on the live path, before the slow imports: from here on a stop signal always

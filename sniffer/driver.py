@@ -48,13 +48,23 @@ def drive(
     frame = dissector.frame
     done = sink.batch
     number = first - 1
+    # merged sources (sniffer.capture.multi) put each record's source index 7th: the Frame learns its name
+    names: list[str] | None = getattr(source, "interface_names", None)
     for batch in source.batches():
         start = number + 1
         put = sink.row
         try:
-            for rec in batch:
-                number += 1
-                put(frame(number, rec[0], rec[3], rec[1], rec[2]))
+            if names is None:
+                for rec in batch:
+                    number += 1
+                    put(frame(number, rec[0], rec[3], rec[1], rec[2]))
+            else:
+                for rec in batch:
+                    number += 1
+                    row = frame(number, rec[0], rec[3], rec[1], rec[2])
+                    if not isinstance(row, str):
+                        row.iface = names[rec[6]]
+                    put(row)
         finally:
             done(start, batch, number - start + 1)
         if stop is not None and stop():

@@ -19,6 +19,7 @@ from sniffer.mqtt import dissect as mqtt_dissect
 from sniffer.mqtt.decoder import PDU, DirectionDecoder, Session
 from sniffer.mqtt.secrets import MAX_PARSE, SECRET_TYPES, held_frame_ranges
 from sniffer.net import frame as netframe
+from sniffer.net.fields import FRAME_INTERFACE_NAME
 from sniffer.net.frame import addr_str, parse
 from sniffer.net.reassembly import SEGMENT_SUFFIX, Seg, TcpStreams, tcp_info
 from sniffer.net.tree import NET_LAYERS, dissect_layers
@@ -114,6 +115,7 @@ class Frame:
         "_info",
         "_toff",
         "held_secret",
+        "iface",
     )
 
     def __init__(
@@ -154,6 +156,7 @@ class Frame:
         self._toff = toff  # offset of the TCP header in data, -1 if not known
         # frame offsets of secret bytes of a CONNECT/CONNACK/AUTH not complete in this frame (masked in dumps)
         self.held_secret = held_secret
+        self.iface = ""  # the capture source's name when several are merged (frame.interface_name)
 
     @property
     def src(self) -> str:
@@ -228,6 +231,8 @@ class Frame:
                     self.delta,
                 )
             )
+            if self.iface and nodes:  # first in the frame layer, as Wireshark's "Interface id" is
+                nodes[0].children.insert(0, item(FRAME_INTERFACE_NAME, self.iface, 0, 0))
         decode = payload.wanted(want)  # payload decoders only where an output asks for what they show
         seg = self.seg
         if seg is not None and seg.tls is not None:

@@ -85,6 +85,13 @@ class FileSource:
         self.reader = open_capture(path)
         self.reader.exact = exact
         self.batch_size = 1 if path == "-" else BATCH
+        # a pcapng of several named interfaces (mqttsniff -i gw1 -i gw2 -w): records carry the interface
+        # id 7th and the driver names each frame's source (frame.interface_name) from this list
+        if path != "-" and self.reader.format == "pcapng":
+            from sniffer.net.pcapfile import leading_interfaces
+
+            if len([n for n in leading_interfaces(path) if n]) >= 2:
+                self.interface_names = self.reader.if_names  # filled by the reader as it meets each IDB
         self._stopped = False
         self._captured = 0
         try:
@@ -98,11 +105,15 @@ class FileSource:
 
     def _records(self) -> Iterator[Any]:
         reader = self.reader
-        if self.exact:
-            # the reader sets ticks/tsresol before it yields each record
-            records: Iterator[Any] = ((*r, reader.ticks, reader.tsresol) for r in reader)
-        else:
-            records = iter(reader)  # the reader's own tuples, no generator in between
+        if hasattr(self, "interface_names"):
+            if self.exact:
+                records: Iterator[Any] = ((*r, reader.ticks, reader.tsresol, reader.ifid) for r in reader)
+            else:  # (no exact time: headless sinks read only the first four)
+                records = ((*r, 0, 9, reader.ifid) for r in reader)
+            return records if self.count is None else islice(records, self.count)
+        # with exact=True the reader sets ticks/tsresol before it yields each record; otherwise the
+        # reader's own tuples, no generator in between
+        records = ((*r, reader.ticks, reader.tsresol) for r in reader) if self.exact else iter(reader)
         return records if self.count is None else islice(records, self.count)
 
     def batches(self) -> Iterator[list[Any]]:

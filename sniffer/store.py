@@ -143,6 +143,9 @@ class PacketStore:
         self._proto = array("B")
         self._link = array("H")
         self._stream = array("i")
+        # the capture source of each row when several are merged (frame.interface_name); None until one is
+        self._iface_names: list[str] = []
+        self._iface_ids: array | None = None
         self._cls = array("B")
         # highest expert severity of the frame's notes (sniffer.expert_level: 0 none .. 4 Error), set once:
         # notes are only ever put on the frame itself, so what the backfill adds later never changes it
@@ -328,6 +331,9 @@ class PacketStore:
         self._proto.append(pid)
         self._link.append(frame.linktype & 0xFFFF)
         self._stream.append(frame.stream)
+        name = getattr(frame, "iface", "")
+        if name or self._iface_ids is not None:
+            self._add_iface(name)
         self._cls.append(colour_class(frame))
         self._sev.append(frame_level(frame))
         base, text, ends = self._itail
@@ -513,6 +519,18 @@ class PacketStore:
 
         return frame_at
 
+    def interface_name(self, i: int) -> str:
+        """Row i's capture source when several were merged (frame.interface_name), else ""."""
+        return "" if self._iface_ids is None else self._iface_names[self._iface_ids[i]]
+
+    def _add_iface(self, name: str) -> None:
+        if self._iface_ids is None:
+            self._iface_names.append("")
+            self._iface_ids = array("H", bytes(2 * self.count))  # the rows before had none
+        if name not in self._iface_names:
+            self._iface_names.append(name)
+        self._iface_ids.append(self._iface_names.index(name))
+
     def frame(self, i: int) -> Any:
         """The full Frame of row i (summary, bytes, TCP analysis, MQTT PDUs); build its tree with .tree()."""
         off = self._off[i]
@@ -546,8 +564,11 @@ class PacketStore:
                 n = 4 if a[0] == 4 else 16
                 addrs = (a[0], a[1].to_bytes(n, "big"), b[1].to_bytes(n, "big"))
         info = INFO_MQTT if lazy_info and pdus else self.info(i)
-        return Frame(*common, self.proto(i), info, self._stream[i], tcp, pdus, addrs,
-                     src=self._strings[src], dst=self._strings[dst], held_secret=held)  # fmt: skip
+        fr = Frame(*common, self.proto(i), info, self._stream[i], tcp, pdus, addrs,
+                   src=self._strings[src], dst=self._strings[dst], held_secret=held)  # fmt: skip
+        if self._iface_ids is not None:
+            fr.iface = self.interface_name(i)
+        return fr
 
     # -- accounting --------------------------------------------------------------------------
     def ram_bytes(self) -> int:

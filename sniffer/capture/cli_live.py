@@ -30,6 +30,9 @@ LIVE_ONLY = {
     "buffer_mb": "-B",
     "snaplen": "-s",
     "no_promisc": "-p",
+    "remote_sudo": "--remote-sudo",
+    "ssh_options": "--ssh-option",
+    "align_clocks": "--align-clocks",
 }
 
 
@@ -49,8 +52,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("-w", dest="write", metavar="FILE", help="also write the captured frames to a pcapng file")
     g.add_argument("-a", dest="autostop", metavar="duration:SECONDS", help="stop after this many seconds")
-    g.add_argument("-D", dest="list_interfaces", action="store_true", help="list the interfaces and exit")
+    g.add_argument(
+        "-D",
+        dest="list_interfaces",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="ssh://HOST",
+        help="list the interfaces (of a remote host too) and exit",
+    )
     g.add_argument("-Z", dest="user", metavar="USER", help="after opening the capture, run as USER ('root' keeps root)")
+    r = p.add_argument_group("remote capture (with -i ssh://[user@]host[:port]/IFACE; see README)")
+    r.add_argument(
+        "--remote-sudo",
+        nargs="?",
+        const="sudo",
+        choices=["sudo", "doas"],
+        help="run the remote tcpdump through sudo -n (or doas -n): no password prompt, NOPASSWD needed",
+    )
+    r.add_argument(
+        "--ssh-option",
+        dest="ssh_options",
+        action="append",
+        metavar="KEY=VALUE",
+        help="an ssh -o option (repeatable), e.g. ProxyJump=bastion; BatchMode=no allows ssh's prompts",
+    )
+    r.add_argument(
+        "--align-clocks", action="store_true", help="shift each remote's timestamps by its measured clock offset"
+    )
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -67,7 +96,39 @@ def check_args(args: argparse.Namespace) -> None:
     check_options(args)  # for the UI too: a bad -a/-s/-B is a usage error before anything opens
 
 
-def list_interfaces() -> int:
+def split_interfaces(args: argparse.Namespace) -> None:
+    """args.interfaces: every -i in order; args.interface: the first (what the single-interface paths read)."""
+    names = args.interface or []
+    args.interfaces = names
+    args.interface = names[0] if names else None
+    if names and not any(n.startswith("ssh://") for n in names) and len(names) == 1:
+        return
+    if getattr(args, "read", None) or getattr(args, "demo", False):
+        return  # "give only one of -r, -i and --demo" comes next
+    from sniffer.capture.remote import RemoteError, is_remote, parse_url
+
+    for n in names:
+        if is_remote(n):
+            try:
+                parse_url(n)
+            except RemoteError as exc:
+                from sniffer.cli import UsageError
+
+                raise UsageError(str(exc)) from None
+
+
+def list_interfaces(args: argparse.Namespace | None = None) -> int:
+    where = getattr(args, "list_interfaces", True)
+    if isinstance(where, str):
+        from sniffer.capture.remote import RemoteError, list_remote
+
+        try:
+            text = list_remote(where, getattr(args, "ssh_options", None) or [], getattr(args, "remote_sudo", None))
+        except RemoteError as exc:
+            _warn(str(exc))
+            return exc.exit_code
+        sys.stdout.write(text)
+        return 0
     from sniffer.capture.interfaces import format_list
 
     sys.stdout.write(format_list() + "\n")
@@ -87,6 +148,10 @@ def run(args: argparse.Namespace, dissector, printer, stop: StopSignals) -> int:
     ``stop`` was installed by the CLI before the heavy imports: signals only ask the capture thread
     to stop, and this loop then drains what was captured, so nothing raises out of the middle of it.
     """
+    from sniffer.capture.multi import wants_multi
+
+    if wants_multi(args):
+        return run_multi(args, dissector, printer, stop)
     from sniffer.capture.live import LiveCaptureError
     from sniffer.capture.setup import open_live
     from sniffer.driver import PrinterSink, drive
@@ -126,3 +191,49 @@ def run(args: argparse.Namespace, dissector, printer, stop: StopSignals) -> int:
         _warn(cap.error)
         return 1
     return 0
+
+
+def run_multi(args: argparse.Namespace, dissector, printer, stop: StopSignals) -> int:
+    """Several interfaces or remotes (sniffer.capture.multi) merged, headless; per-source counts at exit."""
+    from sniffer.capture.live import LiveCaptureError
+    from sniffer.capture.multi import open_multi
+    from sniffer.capture.remote import RemoteError, format_offset
+    from sniffer.driver import PrinterSink, drive
+    from sniffer.textesc import escape
+
+    def warn(message: str) -> None:
+        _warn(escape(message))  # a remote's words never drive the terminal
+
+    try:
+        multi = open_multi(args, ui=False, stop=stop, warn=warn)
+        multi.start()
+    except (LiveCaptureError, RemoteError) as exc:
+        warn(str(exc))
+        return exc.exit_code
+    for m in multi.members:
+        offset = getattr(m, "offset", None)
+        clock = f", {format_offset(offset, m.rtt)}" if hasattr(m, "rtt") else ""
+        warn(f"capturing on {m.iface_name}, link-type {LINKTYPE_NAMES.get(m.linktype, m.linktype)}{clock}")
+    printer.line_buffered = False
+    code = 0
+    try:
+        drive(multi, dissector, PrinterSink(printer, flush=True), stop=lambda: stop.count > 1)
+        printer.close()
+    except BrokenPipeError:
+        multi.request_stop()
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 1
+        multi.stop()
+        sys.stderr.write("".join(escape(line) + "\n" for line in multi.summary().splitlines()))
+        _warn(BROKEN_PIPE)
+        return code
+    finally:
+        multi.stop()
+    sys.stderr.write("".join(escape(line) + "\n" for line in multi.summary().splitlines()))
+    if dissector.cap_message():
+        _warn(dissector.cap_message())
+    for error in multi.errors():
+        warn(error)
+        code = 1
+    return code

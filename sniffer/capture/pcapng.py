@@ -44,6 +44,37 @@ def header(linktype: int, snaplen: int, ifname: str, filter_expr: str | None = N
     return shb + idb
 
 
+def header_multi(interfaces: list[tuple[int, int, str, str | None]]) -> bytes:
+    """Section Header Block + one Interface Description Block per (linktype, snaplen, name, filter)."""
+    blocks = [header(*interfaces[0])]
+    for linktype, snaplen, ifname, filter_expr in interfaces[1:]:
+        one = header(linktype, snaplen, ifname, filter_expr)
+        blocks.append(one[int.from_bytes(one[4:8], "little") :])  # its IDB, without the SHB
+    return b"".join(blocks)
+
+
+def encode_records(records: list, comments: dict[int, str] | None = None) -> bytes:
+    """EPBs for merged records (ts, data, orig_len, linktype, ticks, tsresol, interface id), ns stamps;
+    `comments` puts an opt_comment (tshark's frame.comment) on the records at those positions."""
+    pack = _EPB.pack
+    parts = []
+    append = parts.append
+    for k, rec in enumerate(records):
+        data = rec[1]
+        res = rec[5]
+        ns = rec[4] * 10 ** (9 - res) if res <= 9 else round(rec[0] * 1e9)
+        n = len(data)
+        pad = _PAD[n & 3]
+        opts = b""
+        if comments and k in comments:
+            opts = _option(1, comments[k].encode()) + _option(0, b"")
+        total = 32 + n + len(pad) + len(opts)
+        append(pack(6, total, rec[6], ns >> 32, ns & 0xFFFFFFFF, n, rec[2]))
+        append(data)
+        append(pad + opts + total.to_bytes(4, "little"))
+    return b"".join(parts)
+
+
 def encode(frames: list, stamps: list[int]) -> bytes:
     """The EPBs for a batch of (ts, linktype, data, orig_len) frames with ns timestamps."""
     pack = _EPB.pack
@@ -175,3 +206,22 @@ def hoist_secrets(path: str) -> None:
         os.fsync(dst.fileno())
     os.chmod(tmp, os.stat(path).st_mode & 0o777)
     os.replace(tmp, path)
+
+
+class MultiPcapngWriter(PcapngWriter):
+    """One pcapng for several capture sources: an Interface Description Block per source (name, link type,
+    filter), each frame's Enhanced Packet Block naming its source's interface id."""
+
+    def __init__(self, path: str, interfaces: list[tuple[int, int, str, str | None]]) -> None:
+        self.path = path
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        self.good = 0
+        self.frames = 0
+        self.failed: OSError | None = None
+        self._write(header_multi(interfaces))
+
+    def write_records(self, records: list, comments: dict[int, str] | None = None) -> None:
+        """Write merged records (see encode_records); raises OSError (the file keeps every earlier batch)."""
+        if records:
+            self._write(encode_records(records, comments))
+            self.frames += len(records)

@@ -147,8 +147,11 @@ class _AfterDrop(importlib.abc.MetaPathFinder):
         )
 
 
-def open_live(args: argparse.Namespace, ui: bool, stop: StopSignals | None = None) -> LiveCapture:
-    """The capture for ``args``, open, with privileges dropped, not yet started; LiveCaptureError if not."""
+def open_live(args: argparse.Namespace, ui: bool, stop: StopSignals | None = None, drop: bool = True) -> LiveCapture:
+    """The capture for ``args``, open, with privileges dropped, not yet started; LiveCaptureError if not.
+
+    ``drop=False`` keeps root, for several interfaces opened in turn (sniffer.capture.multi drops once
+    with drop_after(), before it starts ssh as the user)."""
     opts = check_options(args)
     cap = LiveCapture(
         args.interface,
@@ -169,15 +172,22 @@ def open_live(args: argparse.Namespace, ui: bool, stop: StopSignals | None = Non
     if stop is not None:
         stop.attach(cap)
     cap.open()
+    if drop:
+        drop_after(args, ui, [cap])
+    return cap
+
+
+def drop_after(args: argparse.Namespace, ui: bool, caps: list[LiveCapture]) -> None:
+    """Preload what the run needs, then drop root (-Z); LiveCaptureError (sockets closed) if that fails."""
     try:
         user = getattr(args, "user", None)
         if target_user(user) is not None:
             preload(ui)
         name = drop_privileges(user)
     except (ValueError, OSError) as exc:
-        if cap.sock is not None:
-            cap.sock.close()
+        for cap in caps:
+            if cap.sock is not None:
+                cap.sock.close()
         raise LiveCaptureError(str(exc) if str(exc).startswith("mqttsniff:") else f"mqttsniff: {exc}") from None
     if name is not None:
         sys.meta_path.append(_AfterDrop(name))
-    return cap

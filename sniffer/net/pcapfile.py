@@ -70,6 +70,10 @@ class CaptureReader:
         self._ifx: list[tuple[int, int]] = []  # per pcapng interface: (if_tsresol, if_tsoffset in ticks)
         # TLS key log lines from pcapng Decryption Secrets Blocks, in file order (sniffer.tls reads them)
         self.secrets: list[bytes] = []
+        # pcapng: each interface's if_name ("" if none), and the interface id of the record yielded last
+        # (a capture merged from several sources: sniffer.source reads them into frame.interface_name)
+        self.if_names: list[str] = []
+        self.ifid = 0
         self._buf = b""
         self._fill(4)
         magic = self._buf[:4]
@@ -217,6 +221,7 @@ class CaptureReader:
                     raise CaptureError(f"{self.path}: bad pcapng byte-order magic 0x{bom.hex()}")
                 ifaces = []  # interfaces are per section
                 self._ifx = []
+                self.if_names.clear()
             btype, blocklen = struct.unpack_from(e + "II", buf, pos)
             if blocklen < 12 or blocklen % 4 or blocklen > MAX_BLOCK:
                 raise CaptureError(f"{self.path}: corrupt pcapng block (type {btype}, length {blocklen}), stopping")
@@ -235,6 +240,7 @@ class CaptureReader:
                 if ifid < len(ifaces):
                     if self.exact:
                         self._exact_ts(ifid, hi, lo)
+                    self.ifid = ifid
                     lt, div, tsoff, _ = ifaces[ifid]
                     ts = ((hi << 32) | lo) / div if hi < 0x80000000 else _signed_ts(hi, lo, div)
                     yield ts + tsoff, buf[pos + 28 : pos + 28 + caplen], olen, lt
@@ -268,6 +274,7 @@ class CaptureReader:
                 if self.linktype == -1:
                     self.linktype = ifaces[-1][0]
                 self._ifx.append(_idb_exact(buf, pos, blocklen, e))
+                self.if_names.append(_idb_name(buf, pos, blocklen, e))
             pos = end
 
 
@@ -301,6 +308,40 @@ def _idb_options(buf: bytes, pos: int, blocklen: int, e: str) -> tuple[int, int]
             off = struct.unpack_from(e + "q", buf, v)[0]
         p = v + ((ln + 3) & ~3)
     return res, off
+
+
+def _idb_name(buf: bytes, pos: int, blocklen: int, e: str) -> str:
+    """An Interface Description Block's if_name (option 2), "" if it has none."""
+    p, end = pos + 16, pos + blocklen - 4
+    while p + 4 <= end:
+        code, ln = struct.unpack_from(e + "HH", buf, p)
+        if code == 0:
+            break
+        if code == 2:
+            return bytes(buf[p + 4 : min(p + 4 + ln, end)]).decode("utf-8", "replace")
+        p += 4 + ((ln + 3) & ~3)
+    return ""
+
+
+def leading_interfaces(path: str) -> list[str]:
+    """The if_names of the Interface Description Blocks a pcapng file opens with ([] if not pcapng or unreadable)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+    except OSError:
+        return []
+    if head[:4] != PCAPNG_SHB or len(head) < 12:
+        return []
+    e = "<" if head[8:12] == b"\x4d\x3c\x2b\x1a" else ">"
+    names, pos = [], 0
+    while pos + 12 <= len(head):
+        btype, blocklen = struct.unpack_from(e + "II", head, pos)
+        if blocklen < 12 or pos + blocklen > len(head) or btype not in (0x0A0D0D0A, 1):
+            break
+        if btype == 1:
+            names.append(_idb_name(head, pos, blocklen, e))
+        pos += blocklen
+    return names
 
 
 def _idb_exact(buf: bytes, pos: int, blocklen: int, e: str) -> tuple[int, int]:

@@ -286,6 +286,9 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
         if self.source.capture_filter:
             parts.append(f"capture filter: {escape(text_escape(self.source.capture_filter))}")
         parts.append(f"captured {captured:,} · shown {plist.count:,} · dropped {kdrops + qdrops:,}")
+        per_source = getattr(self.source, "status", None)  # several sources (sniffer.capture.multi): each one's counts
+        if callable(per_source):
+            parts.append(escape(text_escape(per_source())))
         if self.source.live:
             parts.append(f"{self.loader.update_rate():,.0f} pkt/s")
         if self.loader.scanning:

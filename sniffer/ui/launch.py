@@ -53,7 +53,26 @@ def run(args: argparse.Namespace, dissector, stop: StopSignals | None = None) ->
     from sniffer.ui.sources import FileSource, LiveSource
 
     live = None
-    if args.interface:
+    multi = None
+    from sniffer.capture.multi import wants_multi
+
+    if args.interface and wants_multi(args):
+        # several -i or ssh:// remotes: connected here, before the UI opens (an ssh prompt the user
+        # allowed with --ssh-option BatchMode=no reaches the plain terminal); link events go to the
+        # status bar while the UI runs and to stderr after it
+        from sniffer.capture.live import LiveCaptureError
+        from sniffer.capture.multi import open_multi
+        from sniffer.capture.remote import RemoteError
+
+        events: list[str] = []
+        try:
+            multi = open_multi(args, ui=True, stop=stop, warn=events.append)
+        except (LiveCaptureError, RemoteError) as e:
+            sys.stderr.write(f"mqttsniff: {escape(str(e)).removeprefix('mqttsniff: ')}\n")
+            return e.exit_code
+        multi.events = events
+        source = multi
+    elif args.interface:
         from sniffer.capture.live import LiveCaptureError
         from sniffer.capture.setup import open_live
 
@@ -84,6 +103,13 @@ def run(args: argparse.Namespace, dissector, stop: StopSignals | None = None) ->
         source.stop()
         app.loader.join(2.0)
         app.store.close()
+    if multi is not None:
+        for line in [*multi.events, *multi.summary().splitlines()]:
+            sys.stderr.write(f"{escape(line)}\n")
+        if multi.errors():
+            for error in multi.errors():
+                sys.stderr.write(f"mqttsniff: {escape(error)}\n")
+            return 1
     if live is not None:
         sys.stderr.write(live.summary() + "\n")
         if getattr(live, "error", None):

@@ -1,4 +1,4 @@
-"""Write stored frames to a pcapng file (one interface block per link type and timestamp resolution),
+"""Write stored frames to a pcapng file (one interface block per link type, timestamp resolution and source),
 from the store's spill, with each frame's timestamp exactly as it was captured (integer ticks)."""
 
 from __future__ import annotations
@@ -27,14 +27,18 @@ def _shb() -> bytes:
     return _block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + opts)
 
 
-def _idb(linktype: int, tsresol: int) -> bytes:
-    opts = _option(9, bytes([tsresol])) + _option(0, b"")  # if_tsresol: the source's resolution
+def _idb(linktype: int, tsresol: int, name: str = "") -> bytes:
+    opts = _option(9, bytes([tsresol]))  # if_tsresol: the source's resolution
+    if name:  # merged sources keep their names (frame.interface_name)
+        opts += _option(2, name.encode())
+    opts += _option(0, b"")
     return _block(1, struct.pack("<HHI", linktype, 0, 0) + opts)
 
 
 def write_pcapng(path: str, store: Any, rows: Iterable[int], progress: Callable[[int], None] | None = None) -> int:
     """Write `rows` of `store` to `path`; returns the number of frames written (OSError on failure)."""
-    interfaces: dict[tuple[int, int], int] = {}
+    interfaces: dict[tuple[int, int, str], int] = {}
+    name_of = getattr(store, "interface_name", None)
     n = 0
     tmp = path + ".part"
     with open(tmp, "wb") as f:
@@ -42,10 +46,11 @@ def write_pcapng(path: str, store: Any, rows: Iterable[int], progress: Callable[
         for i in rows:
             _ts, data, orig_len, linktype = store.raw(i)
             ticks, tsresol = store.exact_ts(i)
-            ifid = interfaces.get((linktype, tsresol))
+            name = name_of(i) if name_of is not None else ""
+            ifid = interfaces.get((linktype, tsresol, name))
             if ifid is None:
-                ifid = interfaces[linktype, tsresol] = len(interfaces)
-                f.write(_idb(linktype, tsresol))
+                ifid = interfaces[linktype, tsresol, name] = len(interfaces)
+                f.write(_idb(linktype, tsresol, name))
             ticks = min(max(ticks, 0), MAX_TICKS)  # an EPB holds 64 unsigned bits (extreme stamps clamped)
             pad = b"\0" * (-len(data) % 4)
             total = 32 + len(data) + len(pad)
