@@ -7,7 +7,9 @@
    the tracker on; every N/10 connections it prints the tracker's tables and the traced memory,
    which must stay flat (closed connections leave the tracker).
 2. Cost, on each capture (default: two shapes of 200k frames from bench/gen_capture.py), runs
-   interleaved, CPU seconds, the median of each ratio taken within a run:
+   interleaved, CPU seconds, the median of each ratio taken within a run; and the summary pass off
+   and on measured in step, alternating every 2,000 frames in one process (paired()), the ratio
+   the issue's target is judged by, since whole passes on a shared machine catch different loads:
    - the headless summary pass (`mqttsniff -r F` in-process: file, dissector, lines to /dev/null)
      with the session layer off (as before it existed; it stays off there unless asked for) and on;
    - the dissector alone, off and on, and the two passes of -2;
@@ -32,6 +34,7 @@ import tempfile
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -151,6 +154,51 @@ def cost(path: str, runs: int) -> dict[str, tuple[float, float]]:
     return {name: (statistics.median(secs[name]), statistics.median(ratios[name])) for name, _r, _f in plan}
 
 
+PAIRED_FIELDS = ["frame.number", "frame.time_relative", "ip.src", "mqtt.msgtype", "mqtt.topic", "mqtt.msgid"]
+
+
+def paired(path: str, runs: int, chunk: int = 2000, kind: str = "summary") -> list[float]:
+    """A pass with the session layer on / off, measured in step: two dissectors over the same
+    records, alternating every `chunk` frames (which goes first alternates too), each chunk timed by
+    the thread's CPU clock. Load from other processes on a shared machine then falls on both alike,
+    where whole passes minutes apart catch different loads. One ratio per run.
+
+    kind "summary": the summary lines (SummaryDissector); "fields": `-T fields` lines of
+    PAIRED_FIELDS (a Dissector's Frames through the Printer's line), the same output either way."""
+    from sniffer.output.printer import OutputOptions, Printer
+
+    recs = list(open_capture(path))
+    gc.collect()
+    gc.freeze()
+    ratios = []
+    with open(os.devnull, "w") as null:
+        line = Printer(OutputOptions(fmt="fields", fields=PAIRED_FIELDS), null).line
+        assert line is not None
+        for _ in range(runs):
+            if kind == "summary":
+                pair: tuple[Any, Any] = (SummaryDissector(sessions=False), SummaryDissector(sessions=True))
+            else:
+                pair = (Dissector(sessions=False), Dissector(sessions=True))
+            spent = [0.0, 0.0]
+            for start in range(0, len(recs), chunk):
+                part = recs[start : start + chunk]
+                for which in (0, 1) if start // chunk % 2 == 0 else (1, 0):
+                    f = pair[which].frame
+                    lines = []
+                    t0 = time.thread_time()
+                    if kind == "summary":
+                        for n, (ts, data, ol, lt) in enumerate(part, start + 1):
+                            lines.append(f(n, ts, lt, data, ol))
+                    else:
+                        for n, (ts, data, ol, lt) in enumerate(part, start + 1):
+                            lines.append(line(f(n, ts, lt, data, ol)))
+                    null.write("\n".join(lines) + "\n")
+                    spent[which] += time.thread_time() - t0
+            ratios.append(spent[1] / spent[0])
+    gc.unfreeze()
+    return ratios
+
+
 # One pass in a child process under cachegrind: `mode` and the frame count as arguments.
 _PASS = r"""
 import itertools, sys
@@ -261,6 +309,11 @@ def main() -> None:
         print("|---|---:|---:|")
         for name, (s, r) in cost(path, a.runs).items():
             print(f"| {name} | {s:.2f} | {r:.2f}x |")
+        ratios = paired(path, a.runs)
+        print(
+            f"\nsummary pass on / off, in step (chunks of 2,000 frames): {statistics.median(ratios):.3f}x "
+            f"(runs: {', '.join(f'{r:.3f}' for r in ratios)})"
+        )
         ins = instructions(path)
         if ins is not None:
             print("\n| pass (first 40,000 frames) | instructions per frame |")

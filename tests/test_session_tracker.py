@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 from sniffer.mqtt.decoder import PDU, DirectionDecoder, Session
-from sniffer.session.tracker import HOLD_MAX, Tracker, fill
+from sniffer.session.tracker import FANOUT_WINDOW, HOLD_MAX, Tracker, fill
 from sniffer.synth import mqtt_encode as E
 
 
@@ -115,6 +115,25 @@ def test_fanout_names_the_publisher_and_marks_ambiguity() -> None:
         and second.ann.delivered_in == (w.frame,)
         and len(first.ann.delivered_in) == 1
     )
+
+
+def test_publications_leave_the_window_with_their_keys() -> None:
+    """Publications older than FANOUT_WINDOW are forgotten and their topic/payload keys leave the
+    table as they expire: the table stays the size of the window, and a late delivery matches none."""
+    w = Wire()
+    for s, cid in enumerate(("pub", "sub")):
+        w.send(s, 0, E.connect(cid), 0.0)
+        w.send(s, 1, E.connack(), 0.01)
+    per_s = 50
+    for i in range(int(FANOUT_WINDOW * 3 * per_s)):  # three windows of distinct publications
+        w.send(0, 0, E.publish(f"t/{i}", b"v%d" % i), 1.0 + i / per_s)
+    in_window = FANOUT_WINDOW * per_s
+    assert in_window <= w.t.remembered() <= in_window + 2
+    assert in_window <= len(w.t.pubs) <= in_window + 2  # a key per remembered publication, no more
+    late = w.send(1, 1, E.publish("t/0", b"v0"), 40.0)  # its publication left the window long ago
+    assert late.ann.published_in == 0 and not notes(late)
+    fresh = w.send(1, 1, E.publish(f"t/{i}", b"v%d" % i), 40.0)
+    assert fresh.ann.publisher == "pub"
 
 
 def test_large_payloads_are_matched_exactly_and_held_within_the_cap() -> None:

@@ -81,6 +81,7 @@ class PDU:
         "alias",
         "alias_state",
         "lost_before",
+        "payload_at",
         "ann",
     )
 
@@ -112,6 +113,7 @@ class PDU:
         self.alias = 0
         self.alias_state = 0
         self.lost_before = 0
+        self.payload_at = -1  # PUBLISH: where its application message starts in data (-1: not found)
         self.ann: Any = None  # what the session layer says of it (sniffer.session.tracker.Ann)
 
     def __repr__(self) -> str:
@@ -616,6 +618,7 @@ class DirectionDecoder:
                     pdu.topic = data[hl + 2 : p].decode("utf-8", "replace")
                     if q != p:
                         pdu.msgid = data[p] << 8 | data[p + 1]
+                    pdu.payload_at = q if version != C.V5 else q + 1
                     return pdu
             elif _PUBACK <= t <= _PUBCOMP and len(data) == hl + 2:
                 # Hot path: a bare PUBACK/PUBREC/PUBREL/PUBCOMP (packet id only): what
@@ -650,7 +653,7 @@ class DirectionDecoder:
             version = C.V311
         pdu = PDU(data, t, flags, hl, rem, spans, version, inferred, error)
         if t == _PUBLISH:
-            err, topic, msgid, alias = publish(data, hl, flags, version)
+            err, topic, msgid, alias, pdu.payload_at = publish(data, hl, flags, version)
             pdu.msgid = msgid
             if alias:
                 pdu.alias = alias

@@ -90,8 +90,8 @@ def properties(d: bytes, p: int, end: int) -> tuple[int, int]:
     return p, alias
 
 
-def publish(d: bytes, hl: int, flags: int, version: int) -> tuple[str | None, str, int, int]:
-    """(error, topic, msgid or -1, topic alias or 0) of a PUBLISH."""
+def publish(d: bytes, hl: int, flags: int, version: int) -> tuple[str | None, str, int, int, int]:
+    """(error, topic, msgid or -1, topic alias or 0, where the payload starts or -1) of a PUBLISH."""
     end = len(d)
     topic = ""
     msgid = -1
@@ -103,10 +103,10 @@ def publish(d: bytes, hl: int, flags: int, version: int) -> tuple[str | None, st
             msgid = _u16(d, p, end, "message identifier")
             p += 2
         if version == C.V5:
-            alias = properties(d, p, end)[1]
+            p, alias = properties(d, p, end)
     except Bad as e:
-        return str(e), topic, msgid, alias
-    return None, topic, msgid, alias
+        return str(e), topic, msgid, alias, -1
+    return None, topic, msgid, alias, p if p <= end else -1
 
 
 def _connect(d: bytes, p: int, end: int) -> None:

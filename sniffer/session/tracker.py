@@ -34,7 +34,6 @@ from typing import Any, Final
 
 from sniffer.mqtt import constants as C
 from sniffer.mqtt.decoder import PDU
-from sniffer.mqtt.skim import Bad, properties
 from sniffer.session.facts import connack_facts, connect_facts, disconnect_reason, filters_of, suback_codes
 
 FANOUT_WINDOW: Final = 10.0  # seconds a publication stays a candidate for the broker's deliveries
@@ -140,7 +139,7 @@ Key = tuple[object, ...]
 class _Pub:
     """A client's publication, a candidate for the broker's deliveries."""
 
-    __slots__ = ("ts", "frame", "client", "idx", "key", "size", "data", "pos", "digest", "older", "to")
+    __slots__ = ("ts", "frame", "client", "idx", "key", "size", "data", "pos", "digest", "older", "to1", "to")
 
     def __init__(
         self, ts: float, frame: int, client: str | None, idx: int, key: Key, size: int, data: bytes | None, pos: int
@@ -155,7 +154,13 @@ class _Pub:
         self.pos = pos  # where its payload starts
         self.digest = 0  # a large payload's hash, once made
         self.older: _Pub | None = None  # the previous publication with the same key (a chain, newest first)
-        self.to: set[int] | None = None  # streams it was delivered on (most publications reach none)
+        self.to1 = -1  # the first stream it was delivered on (most publications reach none or few)
+        self.to: set[int] | None = None  # the streams after the first
+
+    def reached(self, stream: int) -> bool:
+        """Was it delivered on `stream` already?"""
+        to = self.to
+        return self.to1 == stream or (to is not None and stream in to)
 
 
 class Conn:
@@ -443,7 +448,7 @@ class Tracker:
                        f"Size of {c.max_packet[d]} the receiver announced")  # fmt: skip
         key = None
         data = p.data
-        pos = _payload_at(p)
+        pos = p.payload_at
         msgid = p.msgid
         if qos and msgid >= 0:
             key = _key(p.topic or "", data, pos)
@@ -595,18 +600,18 @@ class Tracker:
         while ts - order[head].ts > FANOUT_WINDOW or len(order) - head > FANOUT_MAX:
             old = order[head]
             head += 1
+            if pubs.get(old.key) is old:
+                # the newest of its key: the whole chain has left the window, and so goes the key
+                # (at each expiry: rebuilding the table now and then allocated and freed it whole)
+                del pubs[old.key]
             old.older = None
             old.ts = GONE  # a delivery's walk down the chain of its key stops here
             if old.data is not None:
                 self.held -= old.size
                 old.data = None
         if head > 4096 and head * 2 > len(order):
-            # Now and then, not at every expiry: the keys whose newest publication has left the
-            # window go (a delivery stops at an expired one anyway).
-            del order[:head]
+            del order[:head]  # now and then, not at every expiry: a list with a moving start
             head = 0
-            oldest = order[0].ts
-            self.pubs = {k: q for k, q in pubs.items() if q.ts >= oldest}
         self.head = head
         unhashed = self.unhashed
         u = self.uhead
@@ -635,32 +640,40 @@ class Tracker:
         stream = c.stream
         big = len(data) - pos > SMALL
         h = hash(memoryview(data)[pos:]) if big else 0
-        fit: list[_Pub] = []  # newest first
+        # the newest fitting publication, and how many fit (a list only when several do: rare)
+        found: _Pub | None = None
+        more: list[_Pub] | None = None
         while q is not None:
             if ts - q.ts > FANOUT_WINDOW:
                 break  # the rest of the chain has expired
-            if q.ts <= ts and (dup or q.to is None or stream not in q.to) and (not big or self._digest(q) == h):
-                fit.append(q)
+            if q.ts <= ts and (dup or not q.reached(stream)) and (not big or self._digest(q) == h):
+                if found is None:
+                    found = q
+                elif more is None:
+                    more = [found, q]
+                else:
+                    more.append(q)
             q = q.older
-        if not fit:
+        if found is None:
             return
-        if len(fit) > 1 and (not dup or len({q.client for q in fit}) > 1):
-            names = ", ".join(f"{q.frame} ({q.client})" for q in reversed(fit[-LIST_MAX:]))
-            self._note(c, d, p, "ambiguous_publisher", f"{len(fit)} publications match this delivery (topic and "
+        if more is not None and (not dup or len({q.client for q in more}) > 1):
+            names = ", ".join(f"{q.frame} ({q.client})" for q in reversed(more[-LIST_MAX:]))
+            self._note(c, d, p, "ambiguous_publisher", f"{len(more)} publications match this delivery (topic and "
                        f"payload): frames {names}")  # fmt: skip
             return
-        q = fit[0]
+        q = found
         ann = self._mine(c, d, p)
         ann.publisher = q.client
         ann.published_in = q.frame
         ann.fanout_delay = _dt(ts, q.ts)
-        to = q.to
-        if to is None:
+        if q.reached(stream):
+            return  # a DUP delivery again on a stream it reached
+        if q.to1 < 0:
+            q.to1 = stream  # most publications reach one or a few streams: no set for the first
+        elif q.to is None:
             q.to = {stream}
-        elif stream not in to:
-            to.add(stream)
         else:
-            return
+            q.to.add(stream)
         self._later(q.frame, q.idx, "delivered_in", frame)
 
     # ---- bounded state ---------------------------------------------------------------
@@ -703,24 +716,6 @@ def fill(pdus: list[PDU], entries: Any) -> None:
 
 
 _WANTS: Final = {PUBACK: (0, 1), PUBREC: (0, 2), PUBCOMP: (2, 2)}  # (stage, QoS) of the flow each answers
-
-
-def _payload_at(p: PDU) -> int:
-    """Where the application message of a PUBLISH starts in p.data (-1 if its header cannot be walked)."""
-    d = p.data
-    hl = p.hdr_len
-    end = len(d)
-    try:
-        if hl + 2 > end:
-            return -1
-        pos = hl + 2 + (d[hl] << 8 | d[hl + 1])
-        if p.flags & 6:
-            pos += 2
-        if p.version == V5:
-            pos = pos + 1 if pos < end and d[pos] == 0 else properties(d, pos, end)[0]
-        return pos if pos <= end else -1
-    except (Bad, IndexError, TypeError, ValueError):
-        return -1
 
 
 def _key(topic: str, data: bytes, pos: int) -> Key:

@@ -15,7 +15,6 @@ from typing import NamedTuple
 from sniffer.filter.topic import check_filter, compile_topic_filter
 from sniffer.mqtt import constants as C
 from sniffer.mqtt.decoder import PDU
-from sniffer.mqtt.skim import Bad, properties
 from sniffer.pipeline import Frame
 from sniffer.session.facts import filters_of
 from sniffer.stats.layout import block, table, text
@@ -55,16 +54,8 @@ class TopicInfo(NamedTuple):
 
 def payload_at(p: PDU) -> int:
     """Where the application message of a PUBLISH starts (len(p.data) when it cannot be found)."""
-    d, pos, end = p.data, p.hdr_len, len(p.data)
-    try:
-        pos += 2 + (d[pos] << 8 | d[pos + 1])
-        if p.flags & 6:
-            pos += 2  # packet identifier
-        if p.version == C.V5:
-            pos = properties(d, pos, end)[0]
-    except (Bad, IndexError):
-        return end
-    return min(pos, end)
+    pos = p.payload_at
+    return pos if pos >= 0 else len(p.data)
 
 
 def payload_len(p: PDU) -> int:
