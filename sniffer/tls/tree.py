@@ -33,6 +33,10 @@ def sources(frame: Any) -> list[tuple[str, bytes]]:
             out.append((f"Reassembled TCP ({len(r[1])} bytes)", r[1]))
     if plain:
         out.append((f"Decrypted TLS ({len(plain)} bytes)", plain))
+    if frame.seg.ws is not None:  # wss://: WebSocket's sources and the MQTT inside (sniffer.ws)
+        from sniffer.ws import tree as ws_tree
+
+        return ws_tree.sources(frame, out)
     for pdu in frame.pdus:
         if _pdu_in_plain(pdu, frame.number) < 0:
             out.append((f"Reassembled TLS ({len(pdu.data)} bytes)", pdu.data))
@@ -66,6 +70,10 @@ def nodes(frame: Any, want: set[str] | None) -> list[Node]:
             top.length = max(top.length, node.start + node.length - top.start) if src == 0 else top.length
             top.add(node)
         out.append(top)
+    if frame.seg.ws is not None:  # wss://: the WebSocket layer, then the MQTT inside it (sniffer.ws)
+        from sniffer.ws import tree as ws_tree
+
+        return out + ws_tree.nodes(frame, want, plain_source, source)
     if frame.pdus and (want is None or "mqtt" in want):
         for pdu in frame.pdus:
             at = _pdu_in_plain(pdu, frame.number)
