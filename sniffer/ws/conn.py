@@ -19,6 +19,7 @@ frame is held until complete up to --max-pdu bytes, an HTTP header block up to M
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 from sniffer.ws.fields import OPCODES
@@ -31,8 +32,9 @@ WARN, ERROR = "Warning", "Error"
 #   where  0: in the frame at `off`; 1: in the frame's "Decrypted TLS" source at `off`;
 #          -1: over several segments, its bytes in `raw` (a "Reassembled" source of its own)
 # ("http", where, off, raw, block, notes)
-# ("ws", where, off, raw, b0, b1, length, hdr_len, key, uoff, ulen, notes, b"")
-#        uoff, ulen: its unmasked payload in the frame's "Unmasked data" source (-1 if empty);
+# ("ws", where, off, raw, b0, b1, length, hdr_len, key, uoff, ulen, notes, how)
+#        uoff, ulen: its unmasked payload in the frame's "Unmasked data" source (-1 if empty), or with
+#        how == "deflate" the bytes it inflated to (permessage-deflate, RFC 7692);
 #        where -2: no frame, only a note (the direction stopped being followed)
 # notes: tuple of (severity, message)
 
@@ -76,7 +78,7 @@ def _wants_mqtt(headers: list[tuple[str, str, int, int]]) -> bool:
 class WsDirection:
     """One direction: HTTP header block, then WebSocket frames; binary payloads to `inner` (MQTT)."""
 
-    __slots__ = ("conn", "inner", "client", "mode", "buf", "chunks", "message", "max_pdu")
+    __slots__ = ("conn", "inner", "client", "mode", "buf", "chunks", "message", "max_pdu", "inflater", "compressed")
 
     def __init__(self, conn: WsConnection, inner: Any, client: bool, mode: str, max_pdu: int) -> None:
         self.conn = conn
@@ -88,6 +90,8 @@ class WsDirection:
         self.buf = b""
         self.chunks: list[tuple[int, int, int]] = []  # (position in buf, tag number, tag offset)
         self.message = -1  # opcode of the fragmented message in progress, -1 if none
+        self.inflater: Any = None  # permessage-deflate: this direction's zlib stream (the LZ77 window spans messages)
+        self.compressed = False  # the message in progress is compressed (RSV1 on its first frame)
         self.max_pdu = max_pdu
 
     # -- the MQTT decoder's face (TLS calls these) -------------------------------------------------
@@ -193,7 +197,9 @@ class WsDirection:
             code = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
             if code == 101:
                 self.mode = "ws"
-                conn.deflate = "permessage-deflate" in _header(headers, "sec-websocket-extensions")
+                ext = _header(headers, "sec-websocket-extensions")
+                conn.deflate = "permessage-deflate" in ext
+                conn.no_takeover = ("client_no_context_takeover" in ext, "server_no_context_takeover" in ext)
             else:
                 notes = ((WARN, f"the server refused the Upgrade (status {code}): not followed"),)
                 self.mode = "off"
@@ -271,7 +277,7 @@ class WsDirection:
         opcode, fin = b0 & 0x0F, b0 & 0x80
         notes: list[tuple[str, str]] = []
         conn = self.conn
-        if b0 & 0x70 and not (conn.deflate and b0 & 0x40):
+        if b0 & 0x70 and not (conn.deflate and b0 & 0x40 and opcode in (1, 2) and not b0 & 0x30):
             notes.append((WARN, "reserved bits set without an extension that defines them (RFC 6455 5.2)"))
         if not self.client and b1 & 0x80:
             notes.append((WARN, "a masked frame from the server (RFC 6455 5.1: servers do not mask)"))
@@ -282,6 +288,7 @@ class WsDirection:
             if self.message >= 0:
                 notes.append((ERROR, "a new message before the fragmented one ended (RFC 6455 5.4)"))
             self.message = -1 if fin else opcode
+            self.compressed = conn.deflate and bool(b0 & 0x40)
             data_kind = opcode
         elif opcode == 0:
             if self.message < 0:
@@ -299,21 +306,46 @@ class WsDirection:
         uoff, ulen = -1, 0
         if data_kind == 1:
             notes.append((WARN, "a text frame: MQTT over WebSocket uses binary frames only (MQTT 5.0 6.0)"))
-        elif data_kind == 2 and conn.deflate and b0 & 0x40:
-            notes.append((WARN, "a compressed message (permessage-deflate): not decoded as MQTT"))
-        if length:  # every payload goes to the frame's "Unmasked data" (its tree items point there)
-            uoff, ulen = conn.unmasked_add(payload, bool(key))
-            if data_kind == 2 and not (conn.deflate and b0 & 0x40):
+        how = ""
+        if data_kind >= 0 and self.compressed:
+            how = "deflate"
+            payload = self._inflate(payload, opcode != 0, bool(fin), notes)
+        if payload:  # every payload goes to the frame's "Unmasked data" (its tree items point there)
+            uoff, ulen = conn.unmasked_add(payload, bool(key), how)
+            if data_kind == 2:
                 self.inner.feed_into(payload, (-conn.number, uoff), out)
         where, off, raw = self._locate(pos, pos + hl + length)
-        record = ("ws", where, off, raw, b0, b1, length, hl, key, uoff, ulen, tuple(notes), b"")
+        record = ("ws", where, off, raw, b0, b1, length, hl, key, uoff, ulen, tuple(notes), how)
         conn.records.append(record)
+
+    def _inflate(self, data: bytes, first: bool, fin: bool, notes: list[tuple[str, str]]) -> bytes:
+        """A compressed message's frame inflated (RFC 7692 7.2.2: the message ends with 00 00 ff ff added);
+        bounded by --max-pdu per frame. Bad data stops the direction: the window is lost with it."""
+        if self.inflater is None or first and self.conn.no_takeover[0 if self.client else 1]:
+            self.inflater = zlib.decompressobj(-15)
+        inflater = self.inflater
+        try:
+            out = inflater.decompress(data, self.max_pdu)
+            if fin and not inflater.unconsumed_tail:
+                out += inflater.decompress(b"\x00\x00\xff\xff", self.max_pdu)
+        except zlib.error as e:
+            notes.append(
+                (ERROR, f"permessage-deflate: bad compressed data ({e}); the rest of this direction is not followed")
+            )
+            self.mode = "off"
+            return b""
+        if inflater.unconsumed_tail:
+            notes.append(
+                (ERROR, f"permessage-deflate: a frame inflating past --max-pdu ({self.max_pdu} bytes); not followed")
+            )
+            self.mode = "off"
+        return out
 
 
 class WsConnection:
     """WebSocket state of one TCP stream; `dirs` are the objects its bytes are fed to."""
 
-    __slots__ = ("dirs", "number", "records", "unmasked", "masked", "deflate")
+    __slots__ = ("dirs", "number", "records", "unmasked", "masked", "deflate", "no_takeover")
 
     def __init__(self, decoders: tuple[Any, Any], max_pdu: int, auto: bool = False) -> None:
         mode = "auto" if auto else "http"
@@ -324,8 +356,9 @@ class WsConnection:
         self.number = 0  # the frame whose records are being collected
         self.records: list[tuple] = []
         self.unmasked = bytearray()  # the frame's "Unmasked data" source
-        self.masked = False  # any of it came from masked frames
+        self.masked = ""  # "masked" if any of it came from masked frames, "deflate" if inflated
         self.deflate = False  # permessage-deflate was agreed (RSV1 marks a compressed message)
+        self.no_takeover = (False, False)  # client's, server's: each message starts a fresh zlib stream
 
     def decide(self, http: bool) -> None:
         """Inside TLS: an HTTP Upgrade (the client's first bytes are a GET) or plain MQTT."""
@@ -338,12 +371,13 @@ class WsConnection:
             self.number = number
             self.records = []
             self.unmasked = bytearray()
-            self.masked = False
+            self.masked = ""
 
-    def unmasked_add(self, payload: bytes, masked: bool) -> tuple[int, int]:
+    def unmasked_add(self, payload: bytes, masked: bool, how: str) -> tuple[int, int]:
         off = len(self.unmasked)
         self.unmasked += payload
-        self.masked = self.masked or masked
+        if how or not self.masked and masked:
+            self.masked = how or "masked"
         return off, len(payload)
 
     def feed(self, direction: int, events: list[tuple], number: int, poff: int, out: list) -> None:
@@ -366,7 +400,7 @@ class WsConnection:
             return
         records = self.records
         self.records = []
-        seg.ws = (records, bytes(self.unmasked), self.masked, *_proto_info(records))
+        seg.ws = (records, bytes(self.unmasked), self.masked, *_proto_info(records), self.deflate)
         self.unmasked = bytearray()
 
 

@@ -17,6 +17,7 @@ CLOSE_CODES = {1000: "Normal Closure", 1001: "Going Away", 1002: "Protocol error
 WS = register("websocket", "WebSocket", FT.PROTOCOL, Base.NONE)
 FIN = register("websocket.fin", "Fin", B, mask=0x80)
 RSV = register("websocket.rsv", "Reserved", U, HEX, mask=0x70)
+PMC = register("websocket.pmc", "Per-Message Compressed", B, mask=0x40)
 OPCODE = register("websocket.opcode", "Opcode", U, DEC, mask=0x0F, values=OPCODES)
 MASK = register("websocket.mask", "Mask", B, mask=0x80)
 PAYLOAD_LENGTH = register("websocket.payload_length", "Payload length", U, DEC, mask=0x7F)

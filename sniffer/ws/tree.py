@@ -17,17 +17,22 @@ REASONS = {101: "Switching Protocols", 200: "OK", 400: "Bad Request", 401: "Unau
 
 
 def _pdu_in_unmasked(pdu: Any, number: int) -> int:
-    """Offset of the PDU in this frame's unmasked bytes if it lies whole there, else -1."""
-    spans = pdu.spans
-    if len(spans) == 1:
-        tag, chunk_off, pdu_off, length = spans[0]
-        if tag is not None and tag[0] == -number and pdu_off == 0 and length == len(pdu.data):
-            return int(tag[1] + chunk_off)
-    return -1
+    """Offset of the PDU in this frame's unmasked bytes if it lies whole there, else -1 (a PDU over several
+    WebSocket frames of one segment lies there whole too: their payloads follow each other)."""
+    start = at = -1
+    done = 0
+    for tag, chunk_off, pdu_off, length in pdu.spans:
+        if tag is None or tag[0] != -number or pdu_off != done or start >= 0 and tag[1] + chunk_off != at:
+            return -1
+        if start < 0:
+            start = tag[1] + chunk_off
+        at = tag[1] + chunk_off + length
+        done += length
+    return int(start) if done == len(pdu.data) else -1
 
 
 def _unmasked_name(ws: tuple) -> str:
-    return "Unmasked data" if ws[2] else "WebSocket payload"
+    return {"deflate": "Decompressed data", "masked": "Unmasked data"}.get(ws[2], "WebSocket payload")
 
 
 def sources(frame: Any, out: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
@@ -67,7 +72,7 @@ def nodes(frame: Any, want: set[str] | None, plain_source: int, source: int) -> 
             if want is None or "http" in want:
                 out.append(_http(r, src, base))
         elif want is None or "websocket" in want:
-            out.append(_ws(r, src, base, un_source, unmasked))
+            out.append(_ws(r, src, base, un_source, unmasked, ws[5]))
     if frame.pdus and (want is None or "mqtt" in want):
         for pdu in frame.pdus:
             at = _pdu_in_unmasked(pdu, frame.number)
@@ -123,8 +128,8 @@ def _http(r: tuple, src: int, base: int) -> Node:
     return top
 
 
-def _ws(r: tuple, src: int, base: int, un_source: int, unmasked: bytes) -> Node:
-    _kind, where, _off, _raw, b0, b1, length, hl, key, uoff, ulen, notes, _ = r
+def _ws(r: tuple, src: int, base: int, un_source: int, unmasked: bytes, deflate: bool) -> Node:
+    _kind, where, _off, _raw, b0, b1, length, hl, key, uoff, ulen, notes, how = r
     if where == -2:  # the direction stopped being followed: only the note
         n = Node(F.WS, None, 0, 0, "WebSocket", [], 0)
         for severity, message in notes:
@@ -135,6 +140,9 @@ def _ws(r: tuple, src: int, base: int, un_source: int, unmasked: bytes) -> Node:
     top.add(item(F.FIN, bool(b0 & 0x80), base, 1, src, text=f"{bits(b0, 0x80)} = Fin: {bool(b0 & 0x80)}"))
     rsv = (b0 & 0x70) >> 4
     top.add(item(F.RSV, rsv, base, 1, src, text=f"{bits(b0, 0x70)} = Reserved: 0x{rsv:x}"))
+    if deflate:  # permessage-deflate agreed: RSV1 says whether the message is compressed (Wireshark's pmc)
+        pmc = bool(b0 & 0x40)
+        top.add(item(F.PMC, pmc, base, 1, src, text=f"{bits(b0, 0x40)} = Per-Message Compressed: {pmc}"))
     name = F.OPCODES.get(opcode, "Unknown")
     top.add(item(F.OPCODE, opcode, base, 1, src, text=f"{bits(b0, 0x0F)} = Opcode: {name} ({opcode})"))
     top.add(item(F.MASK, bool(b1 & 0x80), base + 1, 1, src, text=f"{bits(b1, 0x80)} = Mask: {bool(b1 & 0x80)}"))
@@ -146,7 +154,7 @@ def _ws(r: tuple, src: int, base: int, un_source: int, unmasked: bytes) -> Node:
         top.add(item(F.PAYLOAD_LENGTH_64, length, base + 2, 8, src))
     if b1 & 0x80:
         top.add(item(F.MASKING_KEY, bytes(key), base + hl - 4, 4, src))
-    whole = uoff >= 0 and ulen == length  # (a frame stopped for its length has no payload here)
+    whole = uoff >= 0 and (ulen == length or how == "deflate")  # (a frame stopped for its length has none here)
     if length and whole:
         if b1 & 0x80:
             top.add(Node(F.MASKED_PAYLOAD, None, base + hl, length, "Masked payload", [], src))
