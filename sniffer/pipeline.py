@@ -247,7 +247,7 @@ class Frame:
             )
         seg = self.seg
         if seg is not None and seg.tls is not None:
-            if want is None or "tls" in want or "mqtt" in want:
+            if want is None or not want.isdisjoint(("tls", "mqtt", "websocket", "http")):
                 from sniffer.tls import tree as tls_tree
 
                 nodes.extend(tls_tree.nodes(self, want))
