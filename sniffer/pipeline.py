@@ -582,7 +582,7 @@ class RowDissector(Generic[Row]):
             if unfinished:
                 seg.note = unfinished_note(unfinished)
         if conn.ws is not None:
-            conn.ws.finish(seg, number)
+            conn.ws.finish(seg, number, pdus)
         tracker = self.tracker
         if tracker is not None:
             if pdus:

@@ -462,3 +462,19 @@ def test_mangled_websocket_bytes_never_raise(tmp_path):
         pcap = write_flow(tmp_path / f"m{i}.pcap", [(0, bytes(mangled))], close=i % 2 == 0)
         res = mqttsniff("-r", str(pcap), "-V", "-x", ok=False)
         assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+
+
+@pytest.mark.parametrize("cut", [-3, -12])
+def test_a_password_in_a_connect_split_over_frames_is_masked_in_every_frame(tmp_path, cut):
+    """MQTT.js-style: a CONNECT over two WebSocket frames in two segments. Its password lies in the first
+    frame's Unmasked data (held while the CONNECT is incomplete) and in the second's: masked in both."""
+    password = b"QZXhunter2-very-secretQZX"
+    connect = E.connect("pw-client", username="alice", password=password)
+    pcap = write_flow(tmp_path / "pw.pcap", [(0, wsframe(2, connect[:cut], fin=False)), (0, wsframe(0, connect[cut:]))])
+    for extra in (["-V", "-x"], ["-T", "json", "-x"]):
+        out = mqttsniff("-r", str(pcap), *extra).stdout
+        assert "Unmasked data (" in out or extra[1] == "json"
+        for piece in (password[:3], password[-3:]):
+            assert piece.hex(" ") not in out and piece.hex() not in out and piece.decode() not in out, extra
+    shown = mqttsniff("-r", str(pcap), "-V", "-x", "--show-secrets").stdout
+    assert password.decode() in shown

@@ -22,6 +22,7 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
+from sniffer.mqtt.secrets import MAX_PARSE, SECRET_TYPES, held_frame_ranges, secret_ranges
 from sniffer.ws.fields import OPCODES
 
 MAX_HEADER = 16 * 1024  # an Upgrade request or answer longer than this is not followed
@@ -394,14 +395,37 @@ class WsConnection:
                     out.append(pdu)
                     pdu = d.inner.next_pdu()
 
-    def finish(self, seg: Any, number: int) -> None:
-        """Leave this frame's records on its segment (seg.ws) for the tree, with the Protocol and Info."""
+    def finish(self, seg: Any, number: int, pdus: list) -> None:
+        """Leave this frame's records on its segment (seg.ws) for the tree, with the Protocol and Info, and
+        where secrets lie in its Unmasked data."""
         if self.number != number or not self.records:
             return
         records = self.records
         self.records = []
-        seg.ws = (records, bytes(self.unmasked), self.masked, *_proto_info(records), self.deflate)
+        secrets = self._secrets(seg.direction, number, pdus)
+        seg.ws = (records, bytes(self.unmasked), self.masked, *_proto_info(records), self.deflate, secrets)
         self.unmasked = bytearray()
+
+    def _secrets(self, direction: int, number: int, pdus: list) -> tuple[tuple[int, int], ...]:
+        """Ranges of the Unmasked data holding a password or authentication data: of PDUs completed here
+        but begun in an earlier frame (the tree marks only their reassembled copy), and of a CONNECT/AUTH
+        still incomplete (no tree marks it yet: MQTT.js sends a CONNECT in pieces)."""
+        out: list[tuple[int, int]] = []
+        for pdu in pdus:
+            if pdu.msgtype in SECRET_TYPES and len(pdu.spans) > 1:
+                for a, b in secret_ranges(pdu.data[:MAX_PARSE], pdu.msgtype):
+                    for tag, chunk_off, pdu_off, length in pdu.spans:
+                        lo, hi = max(a, pdu_off), min(b, pdu_off + length)
+                        if lo < hi and tag is not None and tag[0] == -number:
+                            base = tag[1] + chunk_off - pdu_off
+                            out.append((lo + base, hi + base))
+        inner = self.dirs[direction].inner
+        if inner.buffered:
+            ptype = inner.pending_type()
+            if ptype in SECRET_TYPES:
+                chunks = inner.held(MAX_PARSE)
+                out += [(0, len(self.unmasked))] if chunks is None else held_frame_ranges(chunks, ptype, -number)
+        return tuple(out)
 
 
 def _proto_info(records: list[tuple]) -> tuple[str, str]:

@@ -35,6 +35,14 @@ def _unmasked_name(ws: tuple) -> str:
     return {"deflate": "Decompressed data", "masked": "Unmasked data"}.get(ws[2], "WebSocket payload")
 
 
+def unmasked_source(frame: Any) -> int:
+    """The index of the frame's Unmasked data among its data sources (where seg.ws[6]'s secrets lie)."""
+    for i, (name, _data) in enumerate(frame.sources()):
+        if name.startswith(("Unmasked data (", "Decompressed data (", "WebSocket payload (")):
+            return i
+    return -1
+
+
 def sources(frame: Any, out: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
     """`out` (the frame, and TLS's sources) followed by records over several segments, the unmasked
     payloads, then the MQTT PDUs spread over several WebSocket frames."""
@@ -163,7 +171,9 @@ def _ws(r: tuple, src: int, base: int, un_source: int, unmasked: bytes, deflate:
         if opcode == 1:
             payload.add(item(F.TEXT, data.decode("utf-8", "replace"), uoff, ulen, un_source))
         elif opcode == 0:
-            payload.add(item(F.CONTINUE, data, uoff, ulen, un_source))
+            # (the bytes stay out of the label: they may hold part of a password, which the outputs
+            # mask in bytes values and dumps, not in labels)
+            payload.add(item(F.CONTINUE, data, uoff, ulen, un_source, text=f"Continue: {ulen} bytes"))
         elif opcode == 8:
             close = payload.add(Node(F.CLOSE, None, uoff, ulen, "Close", [], un_source))
             if ulen >= 2:
