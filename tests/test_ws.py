@@ -431,6 +431,7 @@ def test_bad_websocket_input_is_data_with_a_reason(tmp_path, bad, reason):
     assert "Connect Command" in res.stdout
     err = mqttsniff("-r", str(pcap), "-Y", "_ws.expert", *fields_args(["_ws.expert.message"])).stdout
     assert reason in err
+    assert reason in mqttsniff("-r", str(pcap), "-q", "-z", "expert").stdout  # counted by -z expert too
 
 
 def test_a_frame_cut_by_the_end_of_the_capture_is_noted(tmp_path):

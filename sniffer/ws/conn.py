@@ -40,6 +40,11 @@ WARN, ERROR = "Warning", "Error"
 # notes: tuple of (severity, message)
 
 
+def has_notes(ws: tuple) -> bool:
+    """Whether a frame's HTTP/WebSocket records (seg.ws) carry an expert note."""
+    return any(r[5] if r[0] == "http" else r[11] for r in ws[0])
+
+
 def is_mqtt_upgrade(payload: bytes) -> bool:
     """A client's first segment: an HTTP Upgrade to WebSocket offering an MQTT subprotocol."""
     if payload[:4] != b"GET ":
