@@ -23,7 +23,7 @@ from sniffer.net.tree import NET_LAYERS, dissect_layers
 from sniffer.session.tracker import Tracker
 from sniffer.session.tree import add_expert_items, annotate, close_node
 from sniffer.tls.conn import TlsConnection, is_mqtt_client_hello
-from sniffer.ws.conn import WsConnection, is_mqtt_upgrade
+from sniffer.ws.conn import WsConnection, WsDirection, is_mqtt_upgrade
 
 DEFAULT_PORTS: Final = frozenset({1883})
 DEFAULT_TLS_PORTS: Final = frozenset({8883})  # and 443 when the ClientHello's ALPN offers MQTT
@@ -394,7 +394,7 @@ class RowDissector(Generic[Row]):
         self.mqtt: dict[int, MqttConnection | None] = {}
         # Decoders holding bytes of an unfinished PDU -> bytes held, oldest first (insertion order),
         # and their total: the cap on buffered bytes applies to all connections together.
-        self.holders: dict[DirectionDecoder, int] = {}
+        self.holders: dict[DirectionDecoder | WsDirection, int] = {}  # (WebSocket: a frame held until whole)
         self.buffered = 0
         self.dropped_pdus = 0  # PDUs given up because the cap was reached (status bar, exit counts)
         self.first_ts: float | None = None
@@ -428,7 +428,7 @@ class RowDissector(Generic[Row]):
         for index in streams.forgotten:
             conn = self.mqtt.pop(index, None)
             if conn is not None:
-                for dec in conn.decoders:
+                for dec in (*conn.decoders, *(conn.ws.dirs if conn.ws is not None else ())):
                     if dec in self.holders:
                         self._account(dec, 0)
         streams.forgotten.clear()
@@ -442,7 +442,7 @@ class RowDissector(Generic[Row]):
             f"reached: {self.dropped_pdus} PDUs were given up (shown as malformed, 'dropped')"
         )
 
-    def _account(self, dec: DirectionDecoder, held: int) -> None:
+    def _account(self, dec: DirectionDecoder | WsDirection, held: int) -> None:
         """Record that `dec` now holds `held` bytes; over the cap, the oldest holders give up."""
         holders = self.holders
         self.buffered += held - holders.get(dec, 0)
@@ -542,6 +542,11 @@ class RowDissector(Generic[Row]):
                 self._account(dec, held)
                 if dec.pending:
                     _drain(dec, pdus)  # this direction's own PDU was given up
+            if ws is not None:  # the WebSocket frame held until whole counts too
+                wdir = ws.dirs[seg.direction]
+                wheld = wdir.buffered_bytes
+                if wheld or wdir in self.holders:
+                    self._account(wdir, wheld)
         elif dec.pending:
             _drain(dec, pdus)  # a PDU given up under the memory cap, shown on this direction's next frame
         self.held_secret = ()
@@ -559,7 +564,10 @@ class RowDissector(Generic[Row]):
             # stays a TCP frame; a note on it tells what was left unfinished and where it was.
             if conn.ws is not None:
                 conn.ws.begin(number)
-                conn.ws.dirs[seg.direction].closed()
+                wdir = conn.ws.dirs[seg.direction]
+                wdir.closed()
+                if wdir in self.holders:
+                    self._account(wdir, 0)
             if dec.pending:
                 _drain(dec, pdus)
             unfinished: list[PDU] = []

@@ -479,3 +479,32 @@ def test_a_password_in_a_connect_split_over_frames_is_masked_in_every_frame(tmp_
             assert piece.hex(" ") not in out and piece.hex() not in out and piece.decode() not in out, extra
     shown = mqttsniff("-r", str(pcap), "-V", "-x", "--show-secrets").stdout
     assert password.decode() in shown
+
+
+def test_websocket_frames_held_count_against_max_buffered(tmp_path):
+    """Two connections each hold part of a large WebSocket frame: past --max-buffered the oldest gives its
+    frame up (noted on its next frame, one line on stderr) and the other still decodes."""
+    big_a = wsframe(2, E.publish("cap/a", b"a" * 8000))
+    big_b = wsframe(2, E.publish("cap/b", b"b" * 8000))
+    path = tmp_path / "cap.pcap"
+    with PcapWriter(str(path)) as w:
+        flows = [TcpFlow(w, client=("192.168.1.20", 50000 + i), server=("10.0.0.1", 8083)) for i in range(2)]
+        t = 1_700_000_000_000_000
+        for flow in flows:
+            t = flow.open(t + 1000)
+            t = flow.send(0, UPGRADE, t + 1000)
+            t = flow.send(1, SWITCHED, t + 1000)
+            t = flow.send(0, wsframe(2, E.connect("capped")), t + 1000)
+        t = flows[0].send(0, big_a[:4000], t + 1000)
+        t = flows[1].send(0, big_b[:4000], t + 1000)
+        t = flows[0].send(0, big_a[4000:], t + 1000)
+        t = flows[1].send(0, big_b[4000:], t + 1000)
+        t = flows[0].send(0, wsframe(2, E.pingreq()), t + 1000)
+    res = mqttsniff("-r", str(path), "--max-buffered", "10000", "-V", ok=False)
+    assert res.returncode == 0 and "Traceback" not in res.stderr
+    assert "--max-buffered" in res.stderr
+    assert "bytes were held was given up" in res.stdout
+    topics = mqttsniff("-r", str(path), "--max-buffered", "10000", *fields_args(["mqtt.topic"]), ok=False).stdout
+    assert column(topics.splitlines(), 0) == ["cap/b"]
+    whole = mqttsniff("-r", str(path), *fields_args(["mqtt.topic"])).stdout  # without the cap both decode
+    assert column(whole.splitlines(), 0) == ["cap/a", "cap/b"]

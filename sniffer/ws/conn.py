@@ -133,6 +133,17 @@ class WsDirection:
     def next_pdu(self) -> Any:
         return self.inner.next_pdu()
 
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes held for an unfinished WebSocket frame or header block (the pipeline's --max-buffered)."""
+        return len(self.buf)
+
+    def evict(self, why: str) -> None:
+        """The pipeline's cap on held bytes was reached: the frame held is given up, and with it the
+        framing of this direction (noted on its next frame)."""
+        if self.buf:
+            self._stop(f"a WebSocket frame of which {len(self.buf)} bytes were held was given up: {why}", carry=True)
+
     def closed(self) -> None:
         """The TCP direction ended: a WebSocket frame or header block still incomplete is noted."""
         if self.buf and self.mode in ("ws", "http"):
@@ -142,8 +153,9 @@ class WsDirection:
             self._stop(f"connection closed inside a {what}: {len(self.buf)}{total} bytes captured")
 
     # -- internals ---------------------------------------------------------------------------------
-    def _stop(self, why: str) -> None:
-        self.conn.records.append(("ws", -2, 0, b"", 0, 0, 0, 0, b"", -1, 0, ((ERROR, why),), b""))
+    def _stop(self, why: str, carry: bool = False) -> None:
+        note = ("ws", -2, 0, b"", 0, 0, 0, 0, b"", -1, 0, ((ERROR, why),), "")
+        (self.conn.carry if carry else self.conn.records).append(note)
         self.mode = "off"
         self.buf = b""
         self.chunks = []
@@ -351,7 +363,7 @@ class WsDirection:
 class WsConnection:
     """WebSocket state of one TCP stream; `dirs` are the objects its bytes are fed to."""
 
-    __slots__ = ("dirs", "number", "records", "unmasked", "masked", "deflate", "no_takeover")
+    __slots__ = ("dirs", "number", "records", "unmasked", "masked", "deflate", "no_takeover", "carry")
 
     def __init__(self, decoders: tuple[Any, Any], max_pdu: int, auto: bool = False) -> None:
         mode = "auto" if auto else "http"
@@ -361,6 +373,7 @@ class WsConnection:
         )
         self.number = 0  # the frame whose records are being collected
         self.records: list[tuple] = []
+        self.carry: list[tuple] = []  # notes made between this connection's frames, for its next one
         self.unmasked = bytearray()  # the frame's "Unmasked data" source
         self.masked = ""  # "masked" if any of it came from masked frames, "deflate" if inflated
         self.deflate = False  # permessage-deflate was agreed (RSV1 marks a compressed message)
@@ -375,7 +388,7 @@ class WsConnection:
     def begin(self, number: int) -> None:
         if number != self.number:
             self.number = number
-            self.records = []
+            self.records, self.carry = self.carry, []
             self.unmasked = bytearray()
             self.masked = ""
 
