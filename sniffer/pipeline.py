@@ -186,17 +186,10 @@ class Frame:
     def tcp(self) -> dict:
         """What the TCP tree needs: this frame's Seg and the protocol above TCP."""
         seg = self.seg
-        upper = (
-            ""
-            if seg is None
-            else "tls"
-            if seg.tls is not None
-            else "websocket"
-            if seg.ws is not None
-            else "mqtt"
-            if self.pdus
-            else ""
-        )
+        upper = "" if seg is None else "tls" if seg.tls is not None else "mqtt" if self.pdus else ""
+        if seg is not None and seg.tls is None and seg.ws is not None:  # as Wireshark: tcp:http:websocket
+            ws_frames = any(r[0] == "ws" for r in seg.ws[0])
+            upper = "http:websocket" + (":mqtt" if self.pdus else "") if ws_frames else "http"
         return {"seg": seg, "upper": upper}
 
     @property

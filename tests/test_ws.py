@@ -273,6 +273,10 @@ def test_tree_has_http_websocket_and_mqtt_and_an_unmasked_data_source(captures):
     summary = mqttsniff("-r", str(pcap)).stdout.splitlines()
     assert any(" HTTP " in line and "GET /" in line for line in summary)
     assert sum(" MQTT " in line for line in summary) >= 10
+    # frame.protocols as tshark's, MQTT where tshark stops at data
+    protocols = mqttsniff("-r", str(pcap), *fields_args(["frame.protocols"])).stdout.splitlines()
+    theirs = tshark_rows(pcap, ["frame.protocols"])
+    assert [p.replace(":websocket:data", ":websocket:mqtt") for p in theirs] == protocols
     fields = mqttsniff("-G", "fields").stdout
     for f in ("websocket.opcode", "websocket.masking_key", "http.sec_websocket_protocol"):
         assert f"\t{f}\t" in fields
