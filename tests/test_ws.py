@@ -512,3 +512,56 @@ def test_websocket_frames_held_count_against_max_buffered(tmp_path):
     assert column(topics.splitlines(), 0) == ["cap/b"]
     whole = mqttsniff("-r", str(path), *fields_args(["mqtt.topic"])).stdout  # without the cap both decode
     assert column(whole.splitlines(), 0) == ["cap/a", "cap/b"]
+
+
+def _session_turns(seed: int) -> list[tuple[int, bytes]]:
+    """A whole ws:// session, both directions, with one byte of it (HTTP or WebSocket) changed."""
+    import random
+
+    rnd = random.Random(seed)
+    turns = [
+        (0, UPGRADE),
+        (1, SWITCHED.replace(b"mqtt\r\n\r\n", b"mqtt\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n")),
+        (0, wsframe(2, E.connect("fz", username="u", password="p"), fin=False) + wsframe(0, b"")),
+        (1, wsframe(2, E.connack(), key=None)),
+        (0, wsframe(2, E.publish("f/t", bytes(rnd.randrange(256) for _ in range(300)), qos=1, msgid=1), form=127)),
+        (1, wsframe(8, (1001).to_bytes(2, "big") + b"going", key=None)),
+    ]
+    k = rnd.randrange(len(turns))
+    side, data = turns[k]
+    mangled = bytearray(data)
+    mangled[rnd.randrange(len(mangled))] = rnd.choice([0x00, 0xFF, 0x7F, 0x7E, 0xB2, rnd.randrange(256)])
+    turns[k] = (side, bytes(mangled))
+    return turns
+
+
+@pytest.mark.parametrize("status", [b"1\xb21", b"\xb9\xb2", b"", b"99999999999999999999"])
+def test_a_status_code_that_is_not_ascii_digits_is_a_refusal_not_an_exception(tmp_path, status):
+    """latin-1 '²' (0xb2) and '¹' are digits to str.isdigit() but not to int()."""
+    with PcapWriter(str(tmp_path / "st.pcap")) as w:
+        flow = TcpFlow(w, server=("10.0.0.1", 8083))
+        t = flow.open(1_700_000_000_000_000)
+        t = flow.send(0, UPGRADE, t + 1000)
+        flow.send(1, SWITCHED.replace(b"101", status), t + 1000)
+    out = mqttsniff("-r", str(tmp_path / "st.pcap"), "-V").stdout
+    assert "the server refused the Upgrade" in out
+
+
+def test_mangled_http_and_websocket_bytes_in_either_direction_never_raise():
+    """In process, 300 mangled sessions: every frame's tree, sources and Info build without an exception."""
+    from sniffer.pipeline import Dissector
+    from sniffer.synth.pcap_write import FrameList
+
+    for seed in range(300):
+        sink = FrameList()
+        flow = TcpFlow(sink, server=("10.0.0.1", 8083))
+        t = flow.open(1_700_000_000_000_000)
+        for side, data in _session_turns(seed):
+            t = flow.send(side, data, t + 1000, split=[7, 100] if seed % 3 == 0 else None)
+        flow.close(t + 1000)
+        d = Dissector()
+        for i, (ts, data) in enumerate(sink.frames_list, 1):
+            f = d.frame(i, ts / 1e6, 1, data, len(data))
+            f.tree()
+            f.sources()
+            assert isinstance(f.info, str)

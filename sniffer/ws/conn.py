@@ -72,6 +72,13 @@ def parse_header(block: bytes) -> tuple[str, list[tuple[str, str, int, int]]]:
     return lines[0], headers
 
 
+def status_code(line: str) -> int:
+    """The status code of an HTTP response line, -1 if none (latin-1 '²' is a digit to isdigit(), not int())."""
+    parts = line.split(" ", 2)
+    code = parts[1] if len(parts) > 1 else ""
+    return int(code) if code.isascii() and code.isdigit() and len(code) <= 9 else -1
+
+
 def _header(headers: list[tuple[str, str, int, int]], name: str) -> str:
     return next((v for n, v, _o, _l in headers if n == name), "")
 
@@ -211,8 +218,7 @@ class WsDirection:
                 notes = ((WARN, "not an Upgrade to WebSocket with an MQTT subprotocol: not followed"),)
                 self.mode = "off"
         else:
-            parts = line.split(" ", 2)
-            code = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+            code = status_code(line)
             if code == 101:
                 self.mode = "ws"
                 ext = _header(headers, "sec-websocket-extensions")

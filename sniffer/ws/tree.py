@@ -10,7 +10,7 @@ from sniffer.fields import Node, bits, item, note
 from sniffer.mqtt import dissect as mqtt_dissect
 from sniffer.session.tree import annotate
 from sniffer.ws import fields as F
-from sniffer.ws.conn import parse_header
+from sniffer.ws.conn import parse_header, status_code
 
 REASONS = {101: "Switching Protocols", 200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
            404: "Not Found", 426: "Upgrade Required", 500: "Internal Server Error"}  # fmt: skip
@@ -107,8 +107,8 @@ def _http(r: tuple, src: int, base: int) -> Node:
     if line.startswith("HTTP/"):
         top.add(item(F.RESPONSE, True, base, 0, src)).hidden = True
         first.add(item(F.RESPONSE_VERSION, parts[0], base, len(parts[0]), src))
-        if len(parts) > 1 and parts[1].isdigit():
-            code = int(parts[1])
+        code = status_code(line)
+        if code >= 0:
             at = base + len(parts[0]) + 1
             first.add(item(F.CODE, code, at, len(parts[1]), src))
             first.add(item(F.CODE_DESC, REASONS.get(code, ""), at, len(parts[1]), src)).hidden = True
