@@ -525,14 +525,24 @@ def _session_turns(seed: int) -> list[tuple[int, bytes]]:
         (0, wsframe(2, E.connect("fz", username="u", password="p"), fin=False) + wsframe(0, b"")),
         (1, wsframe(2, E.connack(), key=None)),
         (0, wsframe(2, E.publish("f/t", bytes(rnd.randrange(256) for _ in range(300)), qos=1, msgid=1), form=127)),
+        (0, wsframe(2, _deflate(E.publish("f/z", b"zz" * 200)), rsv=4)),  # compressed (RFC 7692)
         (1, wsframe(8, (1001).to_bytes(2, "big") + b"going", key=None)),
     ]
-    k = rnd.randrange(len(turns))
-    side, data = turns[k]
-    mangled = bytearray(data)
-    mangled[rnd.randrange(len(mangled))] = rnd.choice([0x00, 0xFF, 0x7F, 0x7E, 0xB2, rnd.randrange(256)])
-    turns[k] = (side, bytes(mangled))
+    for _ in range(rnd.choice([1, 1, 2, 4])):
+        k = rnd.randrange(len(turns))
+        side, data = turns[k]
+        mangled = bytearray(data)
+        mangled[rnd.randrange(len(mangled))] = rnd.choice([0x00, 0xFF, 0x7F, 0x7E, 0xB2, 0xC1, rnd.randrange(256)])
+        turns[k] = (side, bytes(mangled))
     return turns
+
+
+def _deflate(data: bytes) -> bytes:
+    """A permessage-deflate message body: raw deflate, sync-flushed, without the trailing 00 00 ff ff."""
+    import zlib
+
+    c = zlib.compressobj(wbits=-15)
+    return (c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]
 
 
 @pytest.mark.parametrize("status", [b"1\xb21", b"\xb9\xb2", b"", b"99999999999999999999"])
@@ -548,11 +558,11 @@ def test_a_status_code_that_is_not_ascii_digits_is_a_refusal_not_an_exception(tm
 
 
 def test_mangled_http_and_websocket_bytes_in_either_direction_never_raise():
-    """In process, 300 mangled sessions: every frame's tree, sources and Info build without an exception."""
+    """In process, 500 mangled sessions: every frame's tree, sources and Info build without an exception."""
     from sniffer.pipeline import Dissector
     from sniffer.synth.pcap_write import FrameList
 
-    for seed in range(300):
+    for seed in range(500):
         sink = FrameList()
         flow = TcpFlow(sink, server=("10.0.0.1", 8083))
         t = flow.open(1_700_000_000_000_000)
@@ -565,3 +575,33 @@ def test_mangled_http_and_websocket_bytes_in_either_direction_never_raise():
             f.tree()
             f.sources()
             assert isinstance(f.info, str)
+
+
+def test_permessage_deflate_with_context_takeover_and_fragments(tmp_path):
+    """RFC 7692: the compressor's window spans messages (the second PUBLISH is mostly a back-reference to
+    the first), and a compressed message may be fragmented (RSV1 on its first frame only)."""
+    import zlib
+
+    c = zlib.compressobj(wbits=-15)
+    first, second, third = (E.publish("z/t", b"same-payload " * 40, qos=1, msgid=i) for i in (1, 2, 3))
+    m1 = (c.compress(first) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]
+    m2 = (c.compress(second) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]
+    m3 = (c.compress(third) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]
+    assert len(m2) < len(second) // 4  # (the window did carry over)
+    switched = SWITCHED.replace(b"mqtt\r\n\r\n", b"mqtt\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n")
+    with PcapWriter(str(tmp_path / "z.pcap")) as w:
+        flow = TcpFlow(w, server=("10.0.0.1", 8083))
+        t = flow.open(1_700_000_000_000_000)
+        t = flow.send(0, UPGRADE, t + 1000)
+        t = flow.send(1, switched, t + 1000)
+        t = flow.send(0, wsframe(2, E.connect("zipper")), t + 1000)  # not compressed: RSV1 clear
+        t = flow.send(0, wsframe(2, m1, rsv=4), t + 1000)
+        t = flow.send(0, wsframe(2, m2, rsv=4), t + 1000)
+        t = flow.send(0, wsframe(2, m3[:5], rsv=4, fin=False) + wsframe(0, m3[5:]), t + 1000)
+        flow.close(t + 1000)
+    pcap = tmp_path / "z.pcap"
+    rows = mqttsniff("-r", str(pcap), *fields_args(["mqtt.msgtype", "mqtt.msgid", "mqtt.clientid"])).stdout
+    assert column(rows.splitlines(), 0) == ["1", "3", "3", "3"] and column(rows.splitlines(), 1) == ["1", "2", "3"]
+    ours = mqttsniff("-r", str(pcap), *fields_args(["frame.number", *WS_FIELDS])).stdout.splitlines()
+    assert ours == tshark_rows(pcap, ["frame.number", *WS_FIELDS], "-d", "tcp.port==8083,http")
+    assert "Decompressed data (" in mqttsniff("-r", str(pcap), "-x").stdout
