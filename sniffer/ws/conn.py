@@ -427,7 +427,8 @@ class WsConnection:
         records = self.records
         self.records = []
         secrets = self._secrets(seg.direction, number, pdus)
-        seg.ws = (records, bytes(self.unmasked), self.masked, *_proto_info(records), self.deflate, secrets)
+        proto, info = ("MQTT", "") if pdus else _proto_info(records)  # (MQTT's Info comes from its PDUs)
+        seg.ws = (records, bytes(self.unmasked), self.masked, proto, info, self.deflate, secrets)
         self.unmasked = bytearray()
 
     def _secrets(self, direction: int, number: int, pdus: list) -> tuple[tuple[int, int], ...]:
