@@ -286,7 +286,8 @@ def test_tree_has_http_websocket_and_mqtt_and_an_unmasked_data_source(captures):
 def test_live_capture_decodes_mqtt_over_websocket(tmp_path):
     with ws_broker(tmp_path) as (port, _ca):
         fields = fields_args(["mqtt.msgtype", "mqtt.topic", "websocket.opcode"])
-        cmd = [sys.executable, "-m", "sniffer", "-i", "lo", "-f", f"tcp port {port}", *fields]
+        written = tmp_path / "live.pcapng"
+        cmd = [sys.executable, "-m", "sniffer", "-i", "lo", "-f", f"tcp port {port}", "-w", str(written), *fields]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
         err = b""
         while b"capturing on" not in err:
@@ -304,6 +305,9 @@ def test_live_capture_decodes_mqtt_over_websocket(tmp_path):
     types = column(rows, 0)
     assert types.count("3") == 2 * len(PAHO_MESSAGES)
     assert sorted(t for t in column(rows, 1) if t != "pws/#") == sorted([t for t, _n, _q in PAHO_MESSAGES] * 2)
+    # the file it wrote reads back the same
+    again = mqttsniff("-r", str(written), *fields_args(["mqtt.msgtype", "mqtt.topic", "websocket.opcode"]))
+    assert again.stdout.splitlines() == rows
 
 
 @needs_root
