@@ -187,9 +187,10 @@ class Frame:
         """What the TCP tree needs: this frame's Seg and the protocol above TCP."""
         seg = self.seg
         upper = "" if seg is None else "tls" if seg.tls is not None else "mqtt" if self.pdus else ""
-        if seg is not None and seg.tls is None and seg.ws is not None:  # as Wireshark: tcp:http:websocket
+        if seg is not None and seg.ws is not None:  # as Wireshark: tcp:http:websocket, tcp:tls:http:websocket
             ws_frames = any(r[0] == "ws" for r in seg.ws[0])
             upper = "http:websocket" + (":mqtt" if self.pdus else "") if ws_frames else "http"
+            upper = "tls:" + upper if seg.tls is not None else upper
         return {"seg": seg, "upper": upper}
 
     @property

@@ -59,11 +59,13 @@ def nodes(frame: Any, want: set[str] | None) -> list[Node]:
     if plain:
         source += 1
         plain_source = source
+    ws = frame.seg.ws is not None  # wss://: the application data is HTTP (the Upgrade, then WebSocket)
+    app = "Hypertext Transfer Protocol" if ws else "MQ Telemetry Transport Protocol"
     if want is None or "tls" in want:
         top = Node(F.PROTO, None, 0, 0, "Transport Layer Security", [], 0)
         first = True
         for r, src in zip(records, rec_source, strict=True):
-            node = _record(r, src, plain_source, bool(frame.pdus), frame.data if src == 0 else r[1], proto)
+            node = _record(r, src, plain_source, bool(frame.pdus) or ws, frame.data if src == 0 else r[1], proto, app)
             if first and src == 0:
                 top.start = node.start
             first = False
@@ -87,7 +89,10 @@ def nodes(frame: Any, want: set[str] | None) -> list[Node]:
     return out
 
 
-def _record(r: tuple, src: int, plain_source: int, has_mqtt: bool, data: bytes, proto: str) -> Node:
+def _record(
+    r: tuple, src: int, plain_source: int, has_mqtt: bool, data: bytes, proto: str,
+    app: str = "MQ Telemetry Transport Protocol",
+) -> Node:  # fmt: skip
     frame_off, raw, ctype, version, length, inner, plain_off, plain_len, items, error, extra = r
     base = frame_off if src == 0 else 0
     if ctype < 0 or error and length == 0 and not raw and frame_off < 0:
@@ -97,7 +102,7 @@ def _record(r: tuple, src: int, plain_source: int, has_mqtt: bool, data: bytes, 
     kind = inner if inner >= 0 else ctype
     vname = proto  # Wireshark names every record after the negotiated version
     if inner == 23 and has_mqtt:
-        label = f"{vname} Record Layer: Application Data Protocol: MQ Telemetry Transport Protocol"
+        label = f"{vname} Record Layer: Application Data Protocol: {app}"
     else:
         label = f"{vname} Record Layer: {F.CONTENT_TYPES.get(kind, 'Unknown')} Protocol"
     rec = Node(F.RECORD, None, base, 5 + length, label, [], src)
@@ -124,7 +129,7 @@ def _record(r: tuple, src: int, plain_source: int, has_mqtt: bool, data: bytes, 
     elif kind == 23 or not decrypted:
         rec.add(item(F.APP_DATA, bytes(data[base + 5 : base + 5 + length]), base + 5, length, src))
         if decrypted and kind == 23 and has_mqtt:
-            rec.add(item(F.APP_DATA_PROTO, "MQ Telemetry Transport Protocol", plain_off, plain_len, plain_source))
+            rec.add(item(F.APP_DATA_PROTO, app, plain_off, plain_len, plain_source))
     if error:
         rec.add(note(ERROR, f"Malformed TLS record: {error}", base, 5 + length, src))
     if extra:
