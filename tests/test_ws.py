@@ -623,3 +623,23 @@ def test_permessage_deflate_with_context_takeover_and_fragments(tmp_path):
     ours = mqttsniff("-r", str(pcap), *fields_args(["frame.number", *WS_FIELDS])).stdout.splitlines()
     assert ours == tshark_rows(pcap, ["frame.number", *WS_FIELDS], "-d", "tcp.port==8083,http")
     assert "Decompressed data (" in mqttsniff("-r", str(pcap), "-x").stdout
+
+
+def test_http_headers_and_close_reasons_from_the_wire_never_reach_the_terminal_raw(tmp_path):
+    up = UPGRADE.replace(b"Host: broker", b"Host: br\x1b]0;pwned\x07oker").replace(
+        b"\r\n\r\n", b"\r\nX-Evil: \x1b[2J\x9b31m\r\n\r\n"
+    )
+    with PcapWriter(str(tmp_path / "evil.pcap")) as w:
+        flow = TcpFlow(w, server=("10.0.0.1", 8083))
+        t = flow.open(1_700_000_000_000_000)
+        t = flow.send(0, up, t + 1000)
+        t = flow.send(1, SWITCHED, t + 1000)
+        flow.send(1, wsframe(8, (1000).to_bytes(2, "big") + "bye\x1b[31m\u202e".encode(), key=None), t + 1000)
+    fields = ["-T", "fields", "-e", "http.host", "-e", "websocket.payload.close.reason"]
+    for args in (["-V"], fields, ["-T", "json"], []):
+        out = subprocess.run(
+            [sys.executable, "-m", "sniffer", "-r", str(tmp_path / "evil.pcap"), *args], capture_output=True, cwd=REPO
+        ).stdout
+        assert b"\x1b" not in out and b"\x07" not in out and b"\xc2\x9b" not in out and "\u202e".encode() not in out
+    tree = mqttsniff("-r", str(tmp_path / "evil.pcap"), "-V").stdout
+    assert "Host: br\\033]0;pwned\\aoker\\r\\n" in tree and "Reason: bye\\033[31m\\u202E" in tree
