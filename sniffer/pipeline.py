@@ -23,7 +23,8 @@ from sniffer.net.tree import NET_LAYERS, dissect_layers
 from sniffer.session.tracker import Tracker
 from sniffer.session.tree import add_expert_items, annotate, close_node
 from sniffer.tls.conn import TlsConnection, is_mqtt_client_hello
-from sniffer.ws.conn import WsConnection, WsDirection, is_mqtt_upgrade
+from sniffer.ws.conn import WsConnection, WsDirection
+from sniffer.ws.http import is_mqtt_upgrade
 
 DEFAULT_PORTS: Final = frozenset({1883})
 DEFAULT_TLS_PORTS: Final = frozenset({8883})  # and 443 when the ClientHello's ALPN offers MQTT

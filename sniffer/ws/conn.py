@@ -24,9 +24,8 @@ from typing import Any
 
 from sniffer.mqtt.secrets import MAX_PARSE, SECRET_TYPES, held_frame_ranges, secret_ranges
 from sniffer.ws.fields import OPCODES
+from sniffer.ws.http import MAX_HEADER, header, parse_header, status_code, wants_mqtt
 
-MAX_HEADER = 16 * 1024  # an Upgrade request or answer longer than this is not followed
-MQTT_PROTOCOLS = frozenset({"mqtt", "mqttv3.1"})
 WARN, ERROR = "Warning", "Error"
 
 # A record of seg.ws[0]: an HTTP header block or a WebSocket frame, where its bytes lie:
@@ -43,49 +42,6 @@ WARN, ERROR = "Warning", "Error"
 def has_notes(ws: tuple) -> bool:
     """Whether a frame's HTTP/WebSocket records (seg.ws) carry an expert note."""
     return any(r[5] if r[0] == "http" else r[11] for r in ws[0])
-
-
-def is_mqtt_upgrade(payload: bytes) -> bool:
-    """A client's first segment: an HTTP Upgrade to WebSocket offering an MQTT subprotocol."""
-    if payload[:4] != b"GET ":
-        return False
-    block = bytes(payload[:MAX_HEADER])
-    end = block.find(b"\r\n\r\n")
-    if end < 0:
-        return False
-    _line, headers = parse_header(block[: end + 4])
-    return _wants_mqtt(headers)
-
-
-def parse_header(block: bytes) -> tuple[str, list[tuple[str, str, int, int]]]:
-    """Start line and headers of an HTTP header block: (name lower-cased, value, offset, length of line)."""
-    text = block.decode("latin-1")
-    lines = text.split("\r\n")
-    headers: list[tuple[str, str, int, int]] = []
-    pos = len(lines[0]) + 2
-    for line in lines[1:]:
-        if line:
-            name, sep, value = line.partition(":")
-            if sep:
-                headers.append((name.strip().lower(), value.strip(), pos, len(line) + 2))
-        pos += len(line) + 2
-    return lines[0], headers
-
-
-def status_code(line: str) -> int:
-    """The status code of an HTTP response line, -1 if none (latin-1 '²' is a digit to isdigit(), not int())."""
-    parts = line.split(" ", 2)
-    code = parts[1] if len(parts) > 1 else ""
-    return int(code) if code.isascii() and code.isdigit() and len(code) <= 9 else -1
-
-
-def _header(headers: list[tuple[str, str, int, int]], name: str) -> str:
-    return next((v for n, v, _o, _l in headers if n == name), "")
-
-
-def _wants_mqtt(headers: list[tuple[str, str, int, int]]) -> bool:
-    protocols = {p.strip().lower() for p in _header(headers, "sec-websocket-protocol").split(",")}
-    return "websocket" in _header(headers, "upgrade").lower() and bool(protocols & MQTT_PROTOCOLS)
 
 
 class WsDirection:
@@ -212,7 +168,7 @@ class WsDirection:
         conn = self.conn
         self._consume(end + 4)
         if self.client:
-            if _wants_mqtt(headers):
+            if wants_mqtt(headers):
                 self.mode = "ws"
             else:
                 notes = ((WARN, "not an Upgrade to WebSocket with an MQTT subprotocol: not followed"),)
@@ -221,7 +177,7 @@ class WsDirection:
             code = status_code(line)
             if code == 101:
                 self.mode = "ws"
-                ext = _header(headers, "sec-websocket-extensions")
+                ext = header(headers, "sec-websocket-extensions")
                 conn.deflate = "permessage-deflate" in ext
                 conn.no_takeover = ("client_no_context_takeover" in ext, "server_no_context_takeover" in ext)
             else:

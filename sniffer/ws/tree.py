@@ -10,7 +10,7 @@ from sniffer.fields import Node, bits, item, note
 from sniffer.mqtt import dissect as mqtt_dissect
 from sniffer.session.tree import annotate
 from sniffer.ws import fields as F
-from sniffer.ws.conn import parse_header, status_code
+from sniffer.ws.http import parse_header, status_code
 
 REASONS = {101: "Switching Protocols", 200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
            404: "Not Found", 426: "Upgrade Required", 500: "Internal Server Error"}  # fmt: skip
