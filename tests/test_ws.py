@@ -643,3 +643,36 @@ def test_http_headers_and_close_reasons_from_the_wire_never_reach_the_terminal_r
         assert b"\x1b" not in out and b"\x07" not in out and b"\xc2\x9b" not in out and "\u202e".encode() not in out
     tree = mqttsniff("-r", str(tmp_path / "evil.pcap"), "-V").stdout
     assert "Host: br\\033]0;pwned\\aoker\\r\\n" in tree and "Reason: bye\\033[31m\\u202E" in tree
+
+
+def test_a_segment_lost_inside_a_websocket_frame_keeps_the_framing(tmp_path):
+    """A hole inside a large frame's payload (a segment lost, or frames cut by -s): that frame's PDU is lost,
+    the frames after it still decode, in step by the frame's length, and a note says what went missing."""
+    from sniffer.synth.impair import data_frames, drop
+    from sniffer.synth.pcap_write import FrameList
+
+    sink = FrameList()
+    flow = TcpFlow(sink, server=("10.0.0.1", 8083))
+    t = flow.open(1_700_000_000_000_000)
+    t = flow.send(0, UPGRADE, t + 1000)
+    t = flow.send(1, SWITCHED, t + 1000)
+    t = flow.send(0, wsframe(2, E.connect("holey")), t + 1000)
+    t = flow.send(0, wsframe(2, E.publish("h/big", b"x" * 6000, qos=1, msgid=1)), t + 1000)  # 5 segments
+    t = flow.send(0, wsframe(2, E.publish("h/after", b"y", qos=1, msgid=2)), t + 1000)
+    flow.close(t + 1000)
+    client = data_frames(sink.frames_list, 50000)
+    frames = drop(sink.frames_list, [client[4]])  # (the upgrade, the CONNECT, then the big frame's 3rd segment)
+    path = tmp_path / "hole.pcap"
+    with PcapWriter(str(path)) as w:
+        for ts, fr in frames:
+            w.write(ts, fr)
+    rows = mqttsniff("-r", str(path), *fields_args(["mqtt.msgtype", "mqtt.topic"])).stdout.splitlines()
+    assert column(rows, 1) == ["h/after"] and column(rows, 0) == ["1", "3"]
+    out = mqttsniff("-r", str(path), "-V").stdout
+    assert "not captured" in out and "not followed" not in out
+    # cut by the snapshot length: each segment of the big PUBLISH loses its tail, the next frame still decodes
+    with PcapWriter(str(tmp_path / "snap.pcap"), snaplen=400) as w:
+        for ts, fr in sink.frames_list:
+            w.write(ts, fr)
+    cut = mqttsniff("-r", str(tmp_path / "snap.pcap"), *fields_args(["mqtt.topic"]), ok=False)
+    assert cut.returncode == 0 and column(cut.stdout.splitlines(), 0) == ["h/after"]

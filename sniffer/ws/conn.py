@@ -47,7 +47,9 @@ def has_notes(ws: tuple) -> bool:
 class WsDirection:
     """One direction: HTTP header block, then WebSocket frames; binary payloads to `inner` (MQTT)."""
 
-    __slots__ = ("conn", "inner", "client", "mode", "buf", "chunks", "message", "max_pdu", "inflater", "compressed")
+    __slots__ = (
+        "conn", "inner", "client", "mode", "buf", "chunks", "message", "max_pdu", "inflater", "compressed", "skip",
+    )  # fmt: skip
 
     def __init__(self, conn: WsConnection, inner: Any, client: bool, mode: str, max_pdu: int) -> None:
         self.conn = conn
@@ -61,6 +63,7 @@ class WsDirection:
         self.message = -1  # opcode of the fragmented message in progress, -1 if none
         self.inflater: Any = None  # permessage-deflate: this direction's zlib stream (the LZ77 window spans messages)
         self.compressed = False  # the message in progress is compressed (RSV1 on its first frame)
+        self.skip = 0  # bytes still to come of a frame whose payload a hole made useless
         self.max_pdu = max_pdu
 
     # -- the MQTT decoder's face (TLS calls these) -------------------------------------------------
@@ -74,6 +77,12 @@ class WsDirection:
             return
         if self.mode == "off":
             return
+        if self.skip:
+            n = min(self.skip, len(data))
+            self.skip -= n
+            data, tag = data[n:], (tag[0], tag[1] + n)
+            if not data:
+                return
         if self.buf:
             self.chunks.append((len(self.buf), tag[0], tag[1]))
             self.buf += bytes(data)
@@ -86,12 +95,36 @@ class WsDirection:
             self._frames(out)
 
     def gap(self, nbytes: int, limited: bool = False) -> None:
+        """`nbytes` of the stream were not captured. Inside a frame whose header was seen, its length says
+        where the next frame starts: that frame's payload is lost to MQTT (told as a gap of that size, so
+        MQTT keeps in step too) and the framing goes on. Elsewhere (or in a compressed message, whose
+        window is lost) this direction is not followed further."""
         if self.mode == "pass":
             self.inner.gap(nbytes, limited)
             return
-        if self.mode != "off":
-            self._stop(f"{nbytes} bytes missing (a gap in the capture): the rest of this direction is not followed")
-            self.inner.gap(nbytes, limited)
+        if self.mode == "off":
+            return
+        if self.skip:  # (a hole inside the frame already being skipped)
+            self.skip = max(0, self.skip - nbytes)
+            return
+        need = self._need() if self.mode == "ws" and self.buf else 0
+        if need and len(self.buf) + nbytes <= need and not self.compressed and not self.buf[0] & 0x40:
+            hl = self._header_len()
+            why = "cut by the snapshot length" if limited else "a gap in the capture"
+            msg = f"{nbytes} bytes of a {need - hl}-byte WebSocket payload not captured ({why}): its data is lost"
+            self.conn.records.append(("ws", -2, 0, b"", 0, 0, 0, 0, b"", -1, 0, ((WARN, msg),), ""))
+            self.skip = need - len(self.buf) - nbytes
+            if self.buf[0] & 0x0F in (0, 2) and (self.buf[0] & 0x0F or self.message == 2):
+                self.inner.gap(need - hl, limited)
+            if not self.buf[0] & 0x80 and self.buf[0] & 0x0F:
+                self.message = self.buf[0] & 0x0F  # a first fragment: continuations follow
+            elif self.buf[0] & 0x80 and self.buf[0] & 0x0F in (0, 1, 2):
+                self.message = -1
+            self.buf, self.chunks = b"", []
+            return
+        self._stop(f"{nbytes} bytes missing ({'cut by the snapshot length' if limited else 'a gap in the capture'}): "
+                   "the rest of this direction is not followed")  # fmt: skip
+        self.inner.gap(nbytes, limited)
 
     def next_pdu(self) -> Any:
         return self.inner.next_pdu()
@@ -188,6 +221,11 @@ class WsDirection:
             self._frames(out)
         elif self.mode == "off":
             self.buf, self.chunks = b"", []
+
+    def _header_len(self) -> int:
+        """The header length of the frame at the start of buf (its first bytes are there)."""
+        n = self.buf[1] & 0x7F
+        return (4 if n == 126 else 10 if n == 127 else 2) + (4 if self.buf[1] & 0x80 else 0)
 
     def _need(self) -> int:
         """The whole length of the frame at the start of buf, 0 while its header is incomplete."""
@@ -368,8 +406,10 @@ class WsConnection:
         for ev in events:
             if ev[0] == "data":
                 d.feed_into(ev[1], (number, poff + ev[2]), out)
-            else:  # a hole ("gap", "cut") or bytes filling one late: the framing is lost
-                d.gap(ev[1] if ev[0] != "late" else len(ev[1]), ev[0] == "cut")
+            elif ev[0] == "late":  # bytes filling a hole already declared lost (and skipped as such)
+                continue
+            else:  # a hole ("gap", "cut")
+                d.gap(ev[1], ev[0] == "cut")
                 pdu = d.inner.next_pdu()
                 while pdu is not None:
                     out.append(pdu)
