@@ -25,6 +25,8 @@ from sniffer.net.reassembly import SEGMENT_SUFFIX, Seg, TcpStreams, tcp_info
 from sniffer.net.tree import NET_LAYERS, dissect_layers
 from sniffer.session.tracker import Tracker
 from sniffer.session.tree import add_expert_items, annotate, close_node
+from sniffer.ws.conn import WsConnection, WsDirection
+from sniffer.ws.http import is_mqtt_upgrade
 
 DEFAULT_PORTS: Final = frozenset({1883})
 DEFAULT_TLS_PORTS: Final = frozenset({8883})  # and 443 when the ClientHello's ALPN offers MQTT
@@ -46,17 +48,20 @@ INFO_TCP, INFO_SEGMENT, INFO_FIRST_SEGMENT, INFO_MQTT = range(4)
 
 class MqttConnection:
     """MQTT state of one TCP stream: a shared session and one decoder per direction; `tls` when the
-    stream is TLS (its records are decrypted and the plaintext fed to the decoders, sniffer.tls)."""
+    stream is TLS (its records are decrypted and the plaintext fed to the decoders, sniffer.tls); `ws`
+    when MQTT may ride WebSocket (an HTTP Upgrade; inside TLS, if the plaintext starts with one), whose
+    per-direction de-framers sit in front of the decoders (sniffer.ws)."""
 
-    __slots__ = ("session", "decoders", "tls")
+    __slots__ = ("session", "decoders", "tls", "ws")
 
-    def __init__(self, max_pdu: int, tls: Any = None) -> None:
+    def __init__(self, max_pdu: int, tls: Any = None, ws: bool = False) -> None:
         self.session = Session()
         self.decoders = (
             DirectionDecoder(self.session, True, max_pdu),
             DirectionDecoder(self.session, False, max_pdu),
         )
         self.tls = tls  # a sniffer.tls.conn.TlsConnection, or None for plain TCP
+        self.ws = WsConnection(self.decoders, max_pdu, auto=tls is not None) if ws or tls is not None else None
 
 
 def frame_info(code: int, pdus: list[PDU] | None, seg: Seg | None, toff: int, data: bytes, linktype: int) -> str:
@@ -186,7 +191,11 @@ class Frame:
     def tcp(self) -> dict:
         """What the TCP tree needs: this frame's Seg and the protocol above TCP."""
         seg = self.seg
-        upper = "tls" if seg is not None and seg.tls is not None else "mqtt" if self.pdus else ""
+        upper = "" if seg is None else "tls" if seg.tls is not None else "mqtt" if self.pdus else ""
+        if seg is not None and seg.ws is not None:  # as Wireshark: tcp:http:websocket, tcp:tls:http:websocket
+            ws_frames = any(r[0] == "ws" for r in seg.ws[0])
+            upper = "http:websocket" + (":mqtt" if self.pdus else "") if ws_frames else "http"
+            upper = "tls:" + upper if seg.tls is not None else upper
         return {"seg": seg, "upper": upper}
 
     @property
@@ -208,6 +217,10 @@ class Frame:
             from sniffer.tls import tree as tls_tree
 
             return tls_tree.sources(self)
+        if self.seg is not None and self.seg.ws is not None:
+            from sniffer.ws import tree as ws_tree
+
+            return ws_tree.sources(self, [(f"Frame ({len(self.data)} bytes)", self.data)])
         out = [(f"Frame ({len(self.data)} bytes)", self.data)]
         for pdu in self.pdus:
             if self.pdu_location(pdu) is None:
@@ -236,10 +249,14 @@ class Frame:
         decode = payload.wanted(want)  # payload decoders only where an output asks for what they show
         seg = self.seg
         if seg is not None and seg.tls is not None:
-            if want is None or "tls" in want or "mqtt" in want or decode:
+            if want is None or decode or not want.isdisjoint(("tls", "mqtt", "websocket", "http")):
                 from sniffer.tls import tree as tls_tree
 
                 nodes.extend(tls_tree.nodes(self, want, decode))
+        elif seg is not None and seg.ws is not None:
+            from sniffer.ws import tree as ws_tree
+
+            nodes.extend(ws_tree.nodes(self, want, 0, 0, decode))
         elif self.pdus and (want is None or "mqtt" in want or decode):
             source = 0
             for pdu in self.pdus:
@@ -390,7 +407,7 @@ class RowDissector(Generic[Row]):
         self.mqtt: dict[int, MqttConnection | None] = {}
         # Decoders holding bytes of an unfinished PDU -> bytes held, oldest first (insertion order),
         # and their total: the cap on buffered bytes applies to all connections together.
-        self.holders: dict[DirectionDecoder, int] = {}
+        self.holders: dict[DirectionDecoder | WsDirection, int] = {}  # (WebSocket: a frame held until whole)
         self.buffered = 0
         self.dropped_pdus = 0  # PDUs given up because the cap was reached (status bar, exit counts)
         self.first_ts: float | None = None
@@ -424,7 +441,7 @@ class RowDissector(Generic[Row]):
         for index in streams.forgotten:
             conn = self.mqtt.pop(index, None)
             if conn is not None:
-                for dec in conn.decoders:
+                for dec in (*conn.decoders, *(conn.ws.dirs if conn.ws is not None else ())):
                     if dec in self.holders:
                         self._account(dec, 0)
         streams.forgotten.clear()
@@ -438,7 +455,7 @@ class RowDissector(Generic[Row]):
             f"reached: {self.dropped_pdus} PDUs were given up (shown as malformed, 'dropped')"
         )
 
-    def _account(self, dec: DirectionDecoder, held: int) -> None:
+    def _account(self, dec: DirectionDecoder | WsDirection, held: int) -> None:
         """Record that `dec` now holds `held` bytes; over the cap, the oldest holders give up."""
         holders = self.holders
         self.buffered += held - holders.get(dec, 0)
@@ -497,6 +514,8 @@ class RowDissector(Generic[Row]):
                 conn = MqttConnection(self.max_pdu)
             elif sport in self.tls_ports or dport in self.tls_ports or 443 in (sport, dport) and plen:
                 conn = self._tls_connection(sport, dport, payload)
+            if conn is None and plen > 4 and payload[:4] == b"GET " and is_mqtt_upgrade(payload):
+                conn = MqttConnection(self.max_pdu, ws=True)  # MQTT over WebSocket, on any port
             if conn is not None or plen:
                 self.mqtt[stream] = conn  # decided once the stream carried data (or is on a named port)
 
@@ -523,8 +542,11 @@ class RowDissector(Generic[Row]):
         if events:
             continues_pdu = dec.buffered  # bytes of an unfinished PDU were waiting
             ev = events[0]
-            if conn.tls is not None:  # TLS: records decrypted, their plaintext fed to dec
-                conn.tls.feed(seg, events, number, poff, dec, pdus)
+            ws = conn.ws
+            if conn.tls is not None:  # TLS: records decrypted, their plaintext fed to dec (or WebSocket)
+                conn.tls.feed(seg, events, number, poff, dec if ws is None else ws.dirs[seg.direction], pdus)
+            elif ws is not None:  # WebSocket: frames de-framed, their payloads fed to dec
+                ws.feed(seg.direction, events, number, poff, pdus)
             elif len(events) == 1 and ev[0] == "data":
                 # the common case: ("data", bytes, offset) of this frame's payload, in order
                 dec.feed_into(ev[1], (number, poff + ev[2]), pdus)
@@ -535,10 +557,17 @@ class RowDissector(Generic[Row]):
                 self._account(dec, held)
                 if dec.pending:
                     _drain(dec, pdus)  # this direction's own PDU was given up
+            if ws is not None:  # the WebSocket frame held until whole counts too
+                wdir = ws.dirs[seg.direction]
+                wheld = wdir.buffered_bytes
+                if wheld or wdir in self.holders:
+                    self._account(wdir, wheld)
         elif dec.pending:
             _drain(dec, pdus)  # a PDU given up under the memory cap, shown on this direction's next frame
         self.held_secret = ()
-        if events and dec.buffered and (conn.tls is None or conn.tls.plain):  # (TLS: the bytes are ciphertext)
+        if (
+            events and dec.buffered and (conn.tls.plain if conn.tls is not None else conn.ws is None)
+        ):  # (TLS: the bytes are ciphertext)
             ptype = dec.pending_type()
             if ptype in SECRET_TYPES:  # the segment ends inside a PDU that may carry a password
                 chunks = dec.held(MAX_PARSE)
@@ -548,6 +577,12 @@ class RowDissector(Generic[Row]):
         if seg.closed:
             # FIN/RST: a PDU still incomplete in this direction will never complete. The frame
             # stays a TCP frame; a note on it tells what was left unfinished and where it was.
+            if conn.ws is not None:
+                conn.ws.begin(number)
+                wdir = conn.ws.dirs[seg.direction]
+                wdir.closed()
+                if wdir in self.holders:
+                    self._account(wdir, 0)
             if dec.pending:
                 _drain(dec, pdus)
             unfinished: list[PDU] = []
@@ -569,6 +604,8 @@ class RowDissector(Generic[Row]):
                 self._account(dec, 0)
             if unfinished:
                 seg.note = unfinished_note(unfinished)
+        if conn.ws is not None:
+            conn.ws.finish(seg, number, pdus)
         tracker = self.tracker
         if tracker is not None:
             if pdus:
@@ -579,6 +616,8 @@ class RowDissector(Generic[Row]):
                     seg.session_notes = notes
         if pdus:
             proto, info = "MQTT", INFO_MQTT
+        elif seg.ws is not None:
+            proto, info = seg.ws[3], seg.ws[4]
         elif seg.tls is not None:
             proto, info = seg.tls[2], seg.tls[3]
         elif plen and events:

@@ -89,6 +89,7 @@ class Seg:
         "note",
         "session_notes",
         "tls",
+        "ws",
     )
 
     def __init__(self) -> None:
@@ -109,6 +110,7 @@ class Seg:
         self.note = ""  # an expert note of the layer above on this TCP frame (set by the pipeline)
         self.session_notes: list[tuple[str, str]] = []  # how an MQTT connection ended (the session layer)
         self.tls: tuple | None = None  # the TLS records of this frame, for its tree (sniffer.tls.conn)
+        self.ws: tuple | None = None  # its HTTP Upgrade / WebSocket records (sniffer.ws.conn)
 
     @property
     def closing(self) -> bool:

@@ -61,10 +61,12 @@ class SummaryDissector(RowDissector[str]):
         else:
             key = 4 * stream + 2 * seg.direction + (proto == "MQTT")
             mid = self._mids.get(key)
-            if mid is None or seg.tls is not None:  # a TLS frame's protocol varies (TLSv1, TLSv1.3, MQTT)
+            # a TLS or WebSocket frame's protocol varies (TLSv1.3, HTTP, WebSocket): only MQTT's is cached
+            varies = proto != "MQTT" and (seg.tls is not None or seg.ws is not None)
+            if mid is None or varies:
                 src, dst = addr_str(addrs[0], addrs[1]), addr_str(addrs[0], addrs[2])
                 mid = SUMMARY_MID % (src, dst, proto)
-                if seg.tls is None:
+                if not varies:
                     self._mids[key] = mid
         if not isinstance(info, str):
             info = frame_info(info, pdus, seg, toff, data, linktype)

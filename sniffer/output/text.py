@@ -87,6 +87,11 @@ def secret_ranges(nodes: Iterable[Node], frame=None) -> dict[int, list[tuple[int
                     own.append((lo + base, hi + base))
     if own:
         ranges.setdefault(0, []).extend(own)
+    seg = getattr(frame, "seg", None)
+    if seg is not None and getattr(seg, "ws", None) is not None and seg.ws[6]:  # MQTT over WebSocket
+        from sniffer.ws.tree import unmasked_source
+
+        ranges.setdefault(unmasked_source(frame), []).extend(seg.ws[6])
     return ranges
 
 

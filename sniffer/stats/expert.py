@@ -16,6 +16,7 @@ from sniffer.pipeline import Frame
 from sniffer.session import fields as SF
 from sniffer.stats.layout import RULER
 from sniffer.textesc import escape
+from sniffer.ws.conn import has_notes as ws_notes
 
 _SESSION_LABELS = {fd: SF.ANALYSIS[key][0] for key, fd in SF.ANALYSIS_FIELDS.items()}
 _GROUP_NAMES = {v: k for k, v in SF.GROUPS.items()}
@@ -70,6 +71,8 @@ class ExpertStat:
             nodes = f.tree()
         elif seg is not None and seg.tls is not None and tls_notes(seg.tls):  # a TLS record's own notes
             nodes = f.tree(("tls", "mqtt"))
+        elif seg is not None and seg.ws is not None and ws_notes(seg.ws):  # a WebSocket frame's own notes
+            nodes = f.tree(("tls", "http", "websocket", "mqtt"))
         elif f.pdus or seg is not None and seg.session_notes:
             nodes = f.tree(("mqtt",))
         else:

@@ -33,6 +33,10 @@ def sources(frame: Any) -> list[tuple[str, bytes]]:
             out.append((f"Reassembled TCP ({len(r[1])} bytes)", r[1]))
     if plain:
         out.append((f"Decrypted TLS ({len(plain)} bytes)", plain))
+    if frame.seg.ws is not None:  # wss://: WebSocket's sources and the MQTT inside (sniffer.ws)
+        from sniffer.ws import tree as ws_tree
+
+        return ws_tree.sources(frame, out)
     for pdu in frame.pdus:
         if _pdu_in_plain(pdu, frame.number) < 0:
             out.append((f"Reassembled TLS ({len(pdu.data)} bytes)", pdu.data))
@@ -56,17 +60,23 @@ def nodes(frame: Any, want: set[str] | None, decode: bool = False) -> list[Node]
     if plain:
         source += 1
         plain_source = source
+    ws = frame.seg.ws is not None  # wss://: the application data is HTTP (the Upgrade, then WebSocket)
+    app = "Hypertext Transfer Protocol" if ws else "MQ Telemetry Transport Protocol"
     if want is None or "tls" in want:
         top = Node(F.PROTO, None, 0, 0, "Transport Layer Security", [], 0)
         first = True
         for r, src in zip(records, rec_source, strict=True):
-            node = _record(r, src, plain_source, bool(frame.pdus), frame.data if src == 0 else r[1], proto)
+            node = _record(r, src, plain_source, bool(frame.pdus) or ws, frame.data if src == 0 else r[1], proto, app)
             if first and src == 0:
                 top.start = node.start
             first = False
             top.length = max(top.length, node.start + node.length - top.start) if src == 0 else top.length
             top.add(node)
         out.append(top)
+    if frame.seg.ws is not None:  # wss://: the WebSocket layer, then the MQTT inside it (sniffer.ws)
+        from sniffer.ws import tree as ws_tree
+
+        return out + ws_tree.nodes(frame, want, plain_source, source, decode)
     if frame.pdus and (want is None or "mqtt" in want or decode):
         from sniffer.pipeline import decode_payload
 
@@ -90,7 +100,10 @@ def records_layer(tls: tuple, data: bytes) -> list[Node]:
     return [_record(r, 0 if r[0] >= 0 else 1, 0, False, data if r[0] >= 0 else r[1], proto) for r in records]
 
 
-def _record(r: tuple, src: int, plain_source: int, has_mqtt: bool, data: bytes, proto: str) -> Node:
+def _record(
+    r: tuple, src: int, plain_source: int, has_mqtt: bool, data: bytes, proto: str,
+    app: str = "MQ Telemetry Transport Protocol",
+) -> Node:  # fmt: skip
     frame_off, raw, ctype, version, length, inner, plain_off, plain_len, items, error, extra = r
     base = frame_off if src == 0 else 0
     if ctype < 0 or error and length == 0 and not raw and frame_off < 0:
@@ -101,7 +114,7 @@ def _record(r: tuple, src: int, plain_source: int, has_mqtt: bool, data: bytes, 
     kind = inner if inner >= 0 else ctype
     vname = proto  # Wireshark names every record after the negotiated version
     if inner == 23 and has_mqtt:
-        label = f"{vname} Record Layer: Application Data Protocol: MQ Telemetry Transport Protocol"
+        label = f"{vname} Record Layer: Application Data Protocol: {app}"
     else:
         label = f"{vname} Record Layer: {F.CONTENT_TYPES.get(kind, 'Unknown')} Protocol"
     rec = Node(F.RECORD, None, base, 5 + length, label, [], src)
@@ -128,7 +141,7 @@ def _record(r: tuple, src: int, plain_source: int, has_mqtt: bool, data: bytes, 
     elif kind == 23 or not decrypted:
         rec.add(item(F.APP_DATA, bytes(data[base + 5 : base + 5 + length]), base + 5, length, src))
         if decrypted and kind == 23 and has_mqtt:
-            rec.add(item(F.APP_DATA_PROTO, "MQ Telemetry Transport Protocol", plain_off, plain_len, plain_source))
+            rec.add(item(F.APP_DATA_PROTO, app, plain_off, plain_len, plain_source))
     if error:
         rec.add(note(ERROR, f"Malformed TLS record: {error}", base, 5 + length, src))
     if extra:
