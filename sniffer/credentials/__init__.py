@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 import time
 from typing import Final
 from urllib.parse import parse_qs, quote, unquote
@@ -91,6 +92,10 @@ def _from_file(path: str) -> dict[str, str]:
             raw = f.read()
     except FileNotFoundError:
         return {}
+    except PermissionError:
+        if not os.path.lexists(path):  # a directory on the way we may not enter: no file we can see
+            return {}
+        raise SecretConfigError(f"cannot read {path}: permission denied") from None
     except OSError as e:
         raise SecretConfigError(f"cannot read {path}: {e.strerror}") from None
     from sniffer.payload.choose import DecodeConfigError, toml_module

@@ -131,6 +131,10 @@ def rules_from_file(path: str) -> list[Rule]:
             raw = f.read()
     except FileNotFoundError:
         return []
+    except PermissionError:
+        if not os.path.lexists(path):  # a directory on the way we may not enter: no file we can see
+            return []
+        raise DecodeConfigError(f"cannot read {path}: permission denied") from None
     except OSError as e:
         raise DecodeConfigError(f"cannot read {path}: {e.strerror}") from None
     tomllib = toml_module(path)
