@@ -59,7 +59,13 @@ def _private_accesses(path: Path) -> list[str]:
 
 
 # third-party privates we have to use, with the reason
-ALLOWED = {("sniffer/synth/pcap_write.py", "w._write_header"): "scapy's pcapng writer has no public header call"}
+ALLOWED = {
+    ("sniffer/synth/pcap_write.py", "w._write_header"): "scapy's pcapng writer has no public header call",
+    ("sniffer/ui/views_common.py", "getattr(app, '_register', None)"): (
+        "Textual has no public call that mounts a screen without showing it (the session views are mounted"
+        " ahead, hidden); App._register is the first step of its own push_screen, used only where present"
+    ),
+}
 
 
 def test_no_module_reads_another_modules_private_attributes() -> None:

@@ -101,6 +101,10 @@ class PcapngWriter:
     """Appends batches to ``path`` (created with mode 0644 by whoever runs this: drop privileges first)."""
 
     def __init__(self, path: str, linktype: int, snaplen: int, ifname: str, filter_expr: str | None = None) -> None:
+        self._open(path, header(linktype, snaplen, ifname, filter_expr))
+
+    def _open(self, path: str, head: bytes) -> None:
+        """Create the file and write its header blocks; every writer's state starts here."""
         self.path = path
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         self.good = 0  # end of the last complete block on disk
@@ -110,7 +114,7 @@ class PcapngWriter:
         # Decryption Secrets Block before the batch that follows them
         self.secrets: Callable[[], bytes] | None = None
         self.late_secrets = False  # a secrets block follows packets: close() moves them all to the front
-        self._write(header(linktype, snaplen, ifname, filter_expr))
+        self._write(head)
 
     def _write(self, blob: bytes) -> None:
         if self.failed is not None:
@@ -213,12 +217,7 @@ class MultiPcapngWriter(PcapngWriter):
     filter), each frame's Enhanced Packet Block naming its source's interface id."""
 
     def __init__(self, path: str, interfaces: list[tuple[int, int, str, str | None]]) -> None:
-        self.path = path
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        self.good = 0
-        self.frames = 0
-        self.failed: OSError | None = None
-        self._write(header_multi(interfaces))
+        self._open(path, header_multi(interfaces))
 
     def write_records(self, records: list, comments: dict[int, str] | None = None) -> None:
         """Write merged records (see encode_records); raises OSError (the file keeps every earlier batch)."""
