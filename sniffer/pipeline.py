@@ -9,7 +9,7 @@ asked, for -V, JSON, fields output or the UI's selected packet.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final, Generic, TypeVar
 
 import sniffer.tls.fields  # noqa: F401  (registers tls.*; the TLS code itself loads on first use)
@@ -312,6 +312,27 @@ def decode_payload(node: Node, pdu: PDU, ts: float) -> None:
         payload.attach(node, pdu.topic or "")
     elif pdu.msgtype == 1:
         credentials.attach(node, ts)
+
+
+def inner_pdu_nodes(
+    frame: Frame, at_of: Callable[[PDU, int], int], inner_source: int, source: int, decode: bool
+) -> list[Node]:
+    """The MQTT trees of a frame whose PDUs came out of another layer (decrypted TLS, unmasked
+    WebSocket): a PDU lying whole in that layer's bytes (at_of(pdu, frame number) >= 0) points into
+    source `inner_source`, one reassembled from several frames gets a source of its own after `source`."""
+    out: list[Node] = []
+    for pdu in frame.pdus:
+        at = at_of(pdu, frame.number)
+        if at >= 0:
+            node = mqtt_dissect.dissect(pdu, at, inner_source)
+        else:
+            source += 1
+            node = mqtt_dissect.dissect(pdu, 0, source)
+        if decode:
+            decode_payload(node, pdu, frame.ts)
+        annotate(node, pdu.ann)
+        out.append(node)
+    return out
 
 
 def _looks_like_connect(payload: bytes | memoryview) -> bool:

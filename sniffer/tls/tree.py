@@ -7,8 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from sniffer.fields import ERROR, REGISTRY, WARN, FieldDef, Node, item, note
-from sniffer.mqtt import dissect as mqtt_dissect
-from sniffer.session.tree import annotate
 from sniffer.tls import fields as F
 
 _PROTO_NAMES = {0x0301: "TLSv1", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2", 0x0304: "TLSv1.3"}
@@ -78,19 +76,9 @@ def nodes(frame: Any, want: set[str] | None, decode: bool = False) -> list[Node]
 
         return out + ws_tree.nodes(frame, want, plain_source, source, decode)
     if frame.pdus and (want is None or "mqtt" in want or decode):
-        from sniffer.pipeline import decode_payload
+        from sniffer.pipeline import inner_pdu_nodes
 
-        for pdu in frame.pdus:
-            at = _pdu_in_plain(pdu, frame.number)
-            if at >= 0:
-                node = mqtt_dissect.dissect(pdu, at, plain_source)
-            else:
-                source += 1
-                node = mqtt_dissect.dissect(pdu, 0, source)
-            if decode:
-                decode_payload(node, pdu, frame.ts)
-            annotate(node, pdu.ann)
-            out.append(node)
+        out += inner_pdu_nodes(frame, _pdu_in_plain, plain_source, source, decode)
     return out
 
 

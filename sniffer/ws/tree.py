@@ -7,8 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from sniffer.fields import Node, bits, item, note
-from sniffer.mqtt import dissect as mqtt_dissect
-from sniffer.session.tree import annotate
 from sniffer.ws import fields as F
 from sniffer.ws.http import parse_header, status_code
 
@@ -83,19 +81,9 @@ def nodes(frame: Any, want: set[str] | None, plain_source: int, source: int, dec
         elif want is None or "websocket" in want:
             out.append(_ws(r, src, base, un_source, unmasked, ws[5]))
     if frame.pdus and (want is None or "mqtt" in want or decode):
-        from sniffer.pipeline import decode_payload
+        from sniffer.pipeline import inner_pdu_nodes
 
-        for pdu in frame.pdus:
-            at = _pdu_in_unmasked(pdu, frame.number)
-            if at >= 0:
-                node = mqtt_dissect.dissect(pdu, at, un_source)
-            else:
-                source += 1
-                node = mqtt_dissect.dissect(pdu, 0, source)
-            if decode:
-                decode_payload(node, pdu, frame.ts)
-            annotate(node, pdu.ann)
-            out.append(node)
+        out += inner_pdu_nodes(frame, _pdu_in_unmasked, un_source, source, decode)
     return out
 
 
