@@ -9,13 +9,14 @@ word, topic id, MQTT 5 property ids, ports, TCP flags and length), which it host
 filters from the index and the columns the store makes public (`column()`, `addresses()`), no Frame
 rebuilt for them.
 
-Frame bytes go to an unlinked spill file, each record followed by a pickle of the frame's
-dissection context: the TCP segment analysis (`Frame.seg`) and the MQTT PDUs completed in the
-frame (`Frame.pdus`, with their reassembled bytes, protocol version and resolved topic alias),
-flattened to (class id, slot values) tuples; bytes that also occur in the frame (a PDU lying
-whole in it, a segment's payload) are stored as an (offset, length) reference, not a copy.
+Frame bytes go to an unlinked spill file, each record followed by the frame's dissection
+context (written with marshal, or pickle for a value marshal does not know): the TCP segment
+analysis (`Frame.seg`) and the MQTT PDUs completed in the frame (`Frame.pdus`, with their
+reassembled bytes, protocol version, resolved topic alias and session annotation), flattened to
+(class id, slot values) tuples; bytes that also occur in the frame (a PDU lying whole in it, a
+segment's payload) are stored as an (offset, length) reference, not a copy.
 Why store that context rather than re-run the dissector from the start of the TCP stream when a
-frame is selected: selecting a frame then costs one `pread` and one unpickle, whatever its
+frame is selected: selecting a frame then costs one `pread` and one unmarshal, whatever its
 position in a stream that may be a million frames long, and the result is exactly what the
 dissector computed when the frame arrived (MQTT 5 topic aliases, the version learned from
 CONNECT, out-of-order reassembly). The context costs disk (a few hundred bytes per frame), not RAM.
@@ -27,6 +28,7 @@ rows below `count`, which is published after every column of a row is written.
 from __future__ import annotations
 
 import io
+import marshal
 import operator
 import os
 import pickle
@@ -178,7 +180,7 @@ class PacketStore:
         self._write_lock = threading.Lock()  # pending buffer vs. readers of not-yet-flushed records
         self._classes: list[tuple[type, tuple[str, ...]]] = []  # Seg, PDU classes of the context
         self._class_ids: dict[type, int] = {}
-        self._flatten: list[tuple[Any, tuple[str, ...], tuple[int, ...], tuple[int, ...]]] = []
+        self._flatten: list[tuple[Any, tuple[str, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]] = []
         self._pickle_buf = io.BytesIO()
         self._pickler = _ContextPickler(self._pickle_buf, protocol=pickle.HIGHEST_PROTOCOL)
         self.context_failures = 0
@@ -209,16 +211,17 @@ class PacketStore:
             slots = _slots_of(cls)
             shared = tuple(k for k, n in enumerate(slots) if n == "data")
             events = tuple(k for k, n in enumerate(slots) if n in ("events", "rev_events"))
+            nested = tuple(k for k, n in enumerate(slots) if n == "ann")  # a PDU's session annotation
             cid = self._class_ids[cls] = len(self._classes)
             self._classes.append((cls, slots))
-            self._flatten.append((operator.attrgetter(*slots), slots, shared, events))
+            self._flatten.append((operator.attrgetter(*slots), slots, shared, events, nested))
         return cid
 
     def _flat(self, obj: Any, find: Any) -> tuple:
         """(class id, slot values) of a Seg or PDU: plain tuples pickle several times faster than
         __slots__ objects; payload bytes that lie in the frame become references into it."""
         cid = self._class_id(type(obj))
-        get, slots, shared, events = self._flatten[cid]
+        get, slots, shared, events, nested = self._flatten[cid]
         try:
             vals = get(obj)
         except AttributeError:
@@ -235,6 +238,10 @@ class PacketStore:
             if vals[k]:
                 fixed = fixed or list(vals)
                 fixed[k] = _events(vals[k], find)
+        for k in nested:
+            if vals[k] is not None:
+                fixed = fixed or list(vals)
+                fixed[k] = self._flat(vals[k], find)
         return cid, vals if fixed is None else tuple(fixed)
 
     def _unflat(self, flat: tuple, data: bytes) -> Any:
@@ -247,6 +254,8 @@ class PacketStore:
                 v = data[v[0] : v[0] + v[1]]
             elif n in ("events", "rev_events") and v:
                 v = _unshare_events(v, data)
+            elif n == "ann" and type(v) is tuple:
+                v = self._unflat(v, data)
             setattr(obj, n, v)
         return obj
 
@@ -254,17 +263,23 @@ class PacketStore:
         tcp = frame.seg
         if tcp is None and not frame.pdus:
             return b"" if frame.delta == 0.0 else pickle.dumps((None, [], frame.delta))
-        buf = self._pickle_buf
-        buf.seek(0)
-        buf.truncate()
-        self._pickler.clear_memo()
         try:
             find = frame.data.find
             if tcp is not None:
                 tcp = self._flat(tcp, find)
             ctx = (tcp, [self._flat(p, find) for p in frame.pdus], frame.delta)
             held = getattr(frame, "held_secret", ())
-            self._pickler.dump((*ctx, held) if held else ctx)  # secrets of a PDU completed later
+            if held:  # secrets of a PDU completed later
+                ctx = (*ctx, held)
+            try:  # marshal: several times faster than pickle for plain tuples, which these nearly always are
+                return marshal.dumps(ctx)
+            except ValueError:  # an object marshal does not know (its first byte is never pickle's 0x80)
+                pass
+            buf = self._pickle_buf
+            buf.seek(0)
+            buf.truncate()
+            self._pickler.clear_memo()
+            self._pickler.dump(ctx)
         except Exception:  # an unpicklable context: the frame is still listed, its tree is partial
             self.context_failures += 1
             return b""
@@ -546,7 +561,8 @@ class PacketStore:
         data = blob[pos : pos + dlen]
         tcp, pdus, delta, held = None, [], 0.0, ()
         if clen:
-            tcp, pdus, delta, *rest = pickle.loads(blob[pos + dlen : pos + dlen + clen])
+            ctx = blob[pos + dlen : pos + dlen + clen]
+            tcp, pdus, delta, *rest = pickle.loads(ctx) if ctx[0] == 0x80 else marshal.loads(ctx)
             held = rest[0] if rest else ()
             if tcp is not None:
                 tcp = self._unflat(tcp, data)

@@ -155,6 +155,30 @@ def test_session_layer_filters_and_statistics_see_the_decrypted_mqtt(captures):
     assert found == ["plant/line1/temp\t21.5"] * 2, found  # the PUBLISH and its delivery back
 
 
+def test_decrypted_frames_rebuilt_from_the_ui_store_are_the_dissectors(captures):
+    """The UI's packet store keeps each frame's dissection context (the TLS records and decrypted bytes
+    included) and rebuilds the same tree and bytes panes from it."""
+    from sniffer.net.pcapfile import open_capture
+    from sniffer.output.text import hex_sources, tree_lines
+    from sniffer.pipeline import DEFAULT_TLS_PORTS, Dissector
+    from sniffer.store import PacketStore
+    from sniffer.tls.keylog import KeyLog
+
+    for variant in ("tls1.3-aes256gcm", "tls1.2-cbc-sha256"):
+        pcap, keylog, port = captures[variant]
+        d = Dissector(tls_ports=DEFAULT_TLS_PORTS | {port}, tls_keylog=KeyLog(str(keylog)))
+        store, frames = PacketStore(), []
+        for n, (ts, data, ol, lt) in enumerate(open_capture(str(pcap)), 1):
+            frames.append(d.frame(n, ts, lt, data, ol))
+            store.add(frames[-1])
+        assert sum(len(f.pdus) for f in frames) >= 10, variant
+        for i, f in enumerate(frames):
+            g = store.frame(i)
+            assert tree_lines(g.tree(), show_secrets=True) == tree_lines(f.tree(), show_secrets=True), (variant, i)
+            assert hex_sources(g, g.tree(), True) == hex_sources(f, f.tree(), True), (variant, i)
+        assert store.context_failures == 0
+
+
 @needs_root
 def test_password_inside_tls_is_masked_in_every_output(captures):
     pcap, keylog, port = captures["tls1.2-chacha20"]

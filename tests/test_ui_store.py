@@ -124,3 +124,27 @@ def test_pdu_view_and_shared_bytes(corpus_files):
     shared = [len(p.data) for f in frames for p in f.pdus if len(p.data) >= old and f.pdu_location(p)]
     # PDU bytes not stored twice (a reference costs a few bytes)
     assert copied.spill_bytes() - store.spill_bytes() >= sum(shared) - 8 * len(shared)
+
+
+class _Topic(str):
+    """A str subclass: marshal cannot write it, pickle can."""
+
+
+def test_a_context_marshal_cannot_write_is_pickled_and_rebuilt():
+    """The context is written with marshal (plain tuples, several times faster than pickle); a value
+    marshal does not know falls back to pickle, and the frame is rebuilt all the same."""
+    d, store = Dissector(), PacketStore()
+    marshalled = pickled = 0
+    for n, (ts, data, ol, lt) in enumerate(open_capture(str(DEMO)), 1):
+        f = d.frame(n, ts, lt, data, ol)
+        want = tree_lines(f.tree(), show_secrets=True)
+        for p in f.pdus:
+            if p.topic is not None:
+                p.topic = _Topic(p.topic)
+        ctx = store._context(f)
+        marshalled += bool(ctx) and ctx[0] != 0x80
+        pickled += bool(ctx) and ctx[0] == 0x80
+        row = store.add(f)
+        assert tree_lines(store.frame(row).tree(), show_secrets=True) == want, n
+    assert pickled >= 5 and marshalled >= 10, (pickled, marshalled)
+    assert store.context_failures == 0

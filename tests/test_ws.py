@@ -441,6 +441,31 @@ def test_mqtt_split_over_frames_and_several_in_one_frame(tmp_path):
     assert "Status code: Normal Closure (1000)" in v and "Reason: bye now" in v
 
 
+def test_websocket_frames_rebuilt_from_the_ui_store_are_the_dissectors(tmp_path):
+    """The UI's packet store keeps each frame's dissection context (the WebSocket state of its segment
+    included) and rebuilds the same tree and bytes panes from it."""
+    from sniffer.net.pcapfile import open_capture
+    from sniffer.output.text import hex_sources, tree_lines
+    from sniffer.pipeline import Dissector
+    from sniffer.store import PacketStore
+
+    pub = E.publish("s/t", b"x" * 400, qos=1, msgid=7)
+    pcap = write_flow(tmp_path / "store.pcap", [
+        (0, wsframe(2, E.connect("store-client"))), (1, wsframe(2, E.connack(), key=None)),
+        (0, wsframe(2, pub[:5], fin=False)), (0, wsframe(0, pub[5:])), (1, wsframe(2, E.puback(7), key=None)),
+    ])  # fmt: skip
+    d, store, frames = Dissector(), PacketStore(), []
+    for n, (ts, data, ol, lt) in enumerate(open_capture(str(pcap)), 1):
+        frames.append(d.frame(n, ts, lt, data, ol))
+        store.add(frames[-1])
+    assert sum(len(f.pdus) for f in frames) == 4
+    for i, f in enumerate(frames):
+        g = store.frame(i)
+        assert tree_lines(g.tree(), show_secrets=True) == tree_lines(f.tree(), show_secrets=True), i
+        assert hex_sources(g, g.tree(), True) == hex_sources(f, f.tree(), True), i
+    assert store.context_failures == 0
+
+
 @pytest.mark.parametrize(
     "bad, reason",
     [
