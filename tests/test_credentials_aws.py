@@ -261,3 +261,30 @@ def test_passwords_never_shown_by_the_aws_subtree(capture) -> None:
     lines = [line.split("\t") for line in shown.splitlines()]
     assert sorted(p for p, _ in lines) == sorted(aws)  # --show-secrets shows mqtt.passwd, never in aws.password
     assert all(p not in a for p, a in lines)
+
+
+def test_plain_connect_with_aws_user_name_parameters_is_read_and_escaped(tmp_path: Path) -> None:
+    """No TLS (a capture behind a TLS-terminating proxy): the user name's AWS SDK parameters alone make the
+    subtree; what the device chose is escaped in every output, the password never shown."""
+    import struct
+
+    from sniffer.synth.flows import TcpFlow
+    from sniffer.synth.pcap_write import PcapWriter
+
+    def s(b: bytes) -> bytes:
+        return struct.pack("!H", len(b)) + b
+
+    cid, user, pw = b"dev\x1b[31m", "u?SDK=Py\nthon&Version=1.2&Platform=\u202eLinux".encode(), b"topsecret-42"
+    body = s(b"MQTT") + bytes([4, 0xC2]) + struct.pack("!H", 30) + s(cid) + s(user) + s(pw)
+    pcap = tmp_path / "plain.pcap"
+    with PcapWriter(str(pcap)) as w:
+        flow = TcpFlow(w, ("10.0.0.1", 40000), ("10.0.0.2", 1883))
+        t = flow.open(1_000_000)
+        flow.close(flow.send(0, bytes([0x10, len(body)]) + body, t + 1000) + 1000)
+    out = mqttsniff(pcap, "-Y", "aws", "-T", "fields", "-e", "aws.clientid", "-e", "aws.sdk", "-e", "aws.sdk.platform",
+                    "-e", "aws.password")  # fmt: skip
+    assert out.splitlines() == ["dev\\033[31m\tPy\\nthon\t\\u202ELinux\tpresent, 12 bytes"]
+    for args in (["-V"], ["-T", "json"]):
+        text = mqttsniff(pcap, *args)
+        assert "AWS IoT Core credentials" in text or '"aws"' in text
+        assert "\x1b" not in text and "\u202e" not in text and "topsecret-42" not in text

@@ -204,10 +204,11 @@ def connect_node(client_id: str | None, username: str | None, password: bytes | 
                          "reads as a space): AWS asks for it URL encoded")  # fmt: skip
             elif custom or NAME in raw or SIGNATURE in raw:
                 kids.append(_gen(A_TOKEN_KEY, key, s, src))  # the authorizer's token key (its value is the token)
-    if password is not None:
-        n = len(password)
-        kids.append(_gen(A_PASSWORD, f"present, {n} bytes (AWS IoT Core passes it base64-encoded to the custom "
-                                     "authorizer)", s, src))  # fmt: skip
+    if password is not None:  # (its length only: the value is a secret, masked everywhere else too)
+        shown = f"present, {len(password)} bytes"
+        if custom or hello is not None and "mqtt" in hello[1]:
+            shown += " (AWS IoT Core passes it base64-encoded to the custom authorizer)"
+        kids.append(_gen(A_PASSWORD, shown, s, src))
     if custom and hello is not None and not hello[3]:
         port, alpn = hello[2], hello[1]
         if port == 443 and "x-amzn-mqtt-ca" in alpn and "mqtt" not in alpn:
