@@ -305,13 +305,14 @@ class Frame:
         return top
 
 
-def decode_payload(node: Node, pdu: PDU, ts: float) -> None:
+def decode_payload(node: Node, pdu: PDU, ts: float, hello: tuple | None = None) -> None:
     """A PUBLISH's payload decoded (sniffer.payload), a CONNECT's cloud credentials read
-    (sniffer.credentials), under the PDU's tree `node`: plain MQTT and MQTT inside TLS alike."""
+    (sniffer.credentials), under the PDU's tree `node`: plain MQTT and MQTT inside TLS alike
+    (`hello`: the TLS connection's SNI, ALPN and server port, sniffer.credentials.aws)."""
     if pdu.msgtype == 3:
         payload.attach(node, pdu.topic or "")
     elif pdu.msgtype == 1:
-        credentials.attach(node, ts)
+        credentials.attach(node, ts, hello)
 
 
 def inner_pdu_nodes(
@@ -321,6 +322,10 @@ def inner_pdu_nodes(
     WebSocket): a PDU lying whole in that layer's bytes (at_of(pdu, frame number) >= 0) points into
     source `inner_source`, one reassembled from several frames gets a source of its own after `source`."""
     out: list[Node] = []
+    seg = frame.seg
+    hello = seg.tls[4] if seg is not None and seg.tls is not None else None  # (what a CONNECT's AWS IoT checks need)
+    if hello is not None and seg is not None and seg.ws is not None:
+        hello = (*hello[:3], True)
     for pdu in frame.pdus:
         at = at_of(pdu, frame.number)
         if at >= 0:
@@ -329,7 +334,7 @@ def inner_pdu_nodes(
             source += 1
             node = mqtt_dissect.dissect(pdu, 0, source)
         if decode:
-            decode_payload(node, pdu, frame.ts)
+            decode_payload(node, pdu, frame.ts, hello)
         annotate(node, pdu.ann)
         out.append(node)
     return out

@@ -6,6 +6,7 @@ Alibaba Cloud IoT (client id `core|securemode=3,signmethod=hmacsha1,timestamp=â€
 (`-o mqtt.secret:"productKey/deviceName=SECRET"`, repeatable; never printed) the HMAC is recomputed over
 the content strings clients are known to sign, and the tree says which matched or that none did; an Azure
 device key (`-o mqtt.secret:"hub.azure-devices.net/deviceId=BASE64KEY"`) checks the SAS signature.
+AWS IoT Core (its endpoint from the TLS ClientHello, client id and user name parameters) is sniffer.credentials.aws.
 Runs where payloads are decoded (sniffer.payload's demand): only a tree asked for it pays, only CONNECTs.
 """
 
@@ -19,11 +20,12 @@ import time
 from typing import Final
 from urllib.parse import parse_qs, quote, unquote
 
+from sniffer.credentials import aws
 from sniffer.fields import FT, NOTE, WARN, Base, Node, item, note, register
 
 S, D, A, U = FT.STRING, FT.DOUBLE, FT.ABSTIME, FT.UINT
 NB = Base.NONE
-PROTOCOLS: Final = frozenset({"aliyun", "azure"})
+PROTOCOLS: Final = frozenset({"aliyun", "azure", "aws"})
 
 ALIYUN: Final = register("aliyun", "Alibaba Cloud IoT credentials", FT.PROTOCOL, NB)
 AL_CLIENT: Final = register("aliyun.clientid", "Client ID", S, NB)
@@ -128,11 +130,17 @@ def _values(root: Node) -> dict[str, Node]:
     return out
 
 
-def attach(root: Node, ts: float) -> None:
-    """Add the credentials subtree to one CONNECT's MQTT node, if its credentials follow a known platform."""
+def attach(root: Node, ts: float, hello: aws.Hello | None = None) -> None:
+    """Add the credentials subtree to one CONNECT's MQTT node, if its credentials follow a known platform.
+    `hello`: the SNI, ALPN and server port of its TLS connection's ClientHello (sniffer.credentials.aws)."""
     v = _values(root)
     cid, user, pw = v.get("mqtt.clientid"), v.get("mqtt.username"), v.get("mqtt.passwd")
-    if cid is not None and "|" in str(cid.value) and user is not None and "&" in str(user.value):
+    username = None if user is None else str(user.value)
+    if aws.wanted(username, hello):
+        at = cid if cid is not None else root
+        root.children.append(aws.connect_node(None if cid is None else str(cid.value), username,
+                                              None if pw is None else pw.value, hello, at))  # fmt: skip
+    elif cid is not None and "|" in str(cid.value) and user is not None and "&" in str(user.value):
         root.children.append(_aliyun(str(cid.value), str(user.value), None if pw is None else str(pw.value), ts, cid))
     elif pw is not None and str(pw.value).startswith("SharedAccessSignature "):
         root.children.append(_azure(None if user is None else str(user.value), str(pw.value), ts, pw))

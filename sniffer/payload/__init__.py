@@ -18,7 +18,7 @@ from sniffer.fields import Node, item
 from sniffer.payload import sparkplug as _sparkplug  # noqa: F401  (registers the sparkplug.* fields)
 from sniffer.payload.fields import PAYLOAD_PROTOCOLS
 
-CREDENTIAL_PROTOCOLS: Final = frozenset({"aliyun", "azure"})  # sniffer.credentials (a CONNECT's, same demand)
+CREDENTIAL_PROTOCOLS: Final = frozenset({"aliyun", "azure", "aws"})  # sniffer.credentials (a CONNECT's, same demand)
 
 # The pseudo-layer a tree is asked for when an output needs decoded payloads but no payload field
 # of a protocol (mqtt.msg_decoded_as, mqtt.msg_text); the payload protocols imply it.

@@ -45,8 +45,9 @@ Record = tuple[int, bytes, int, int, int, int, int, int, list, "str | None", "st
 
 
 def has_notes(tls: tuple) -> bool:
-    """Whether a frame's TLS records (seg.tls) carry an expert note (a malformed record, a missing key)."""
-    return any(r[9] or r[10] for r in tls[0])
+    """Whether a frame's TLS records (seg.tls) may carry an expert note (a malformed record, a missing key, an
+    AWS IoT ClientHello's)."""
+    return any(r[9] or r[10] or r[2] == CT_HANDSHAKE and any(it[0] == "tls.aws" for it in r[8]) for r in tls[0])
 
 
 def is_mqtt_client_hello(payload: bytes) -> bool:
@@ -106,6 +107,10 @@ class TlsConnection:
         # its bytes go to the MQTT decoders as they are
         self.plain = False
         self.started = False
+        self.port = 0  # the server's port (AWS IoT Core's port/ALPN table, sniffer.credentials.aws)
+        # (SNI, ALPN offered, server port, False) once the ClientHello is seen: left on the client's frames
+        # with plaintext (seg.tls[4]), where a CONNECT's credentials are read (False: WebSocket is told there)
+        self.hello: tuple | None = None
 
     # -- the pipeline's entry point ---------------------------------------------------------------
     def feed(self, seg: Any, events: list[tuple], number: int, poff: int, decoder: Any, pdus: list) -> None:
@@ -113,6 +118,7 @@ class TlsConnection:
         direction = seg.direction
         if not self.started and events and events[0][0] == "data" and len(events[0][1]):
             self.started = True
+            self.port = seg.dport if direction == 0 else seg.sport
             self.plain = events[0][1][0] == 0x10 and direction == 0
         if self.plain:
             _feed_plain(events, number, poff, decoder, pdus)
@@ -140,7 +146,8 @@ class TlsConnection:
             d.cur_off = off
             self._records(direction, records, state)
         if records or plain:
-            seg.tls = (records, b"".join(plain), self.proto(), self._info(records))
+            hello = self.hello if direction == 0 and plain else None
+            seg.tls = (records, b"".join(plain), self.proto(), self._info(records), hello)
 
     def proto(self) -> str:
         v = self.version or self.facts.get("client_version", 0x0303)
@@ -189,6 +196,7 @@ class TlsConnection:
                 items, error = parse_handshakes(payload, self.facts)
                 if items and items[0][1] == 1:
                     self.facts.setdefault("client_version", version)
+                    self._client_hello(items)
                 if items and items[0][1] == 2:
                     self._server_hello()
             elif ctype == CT_CCS and self.version != 0x0304:
@@ -283,6 +291,19 @@ class TlsConnection:
             )
             records.append((-1, b"", -1, 0, 0, -1, -1, -1, [], None, lost))
             d.dropped = 0
+
+    def _client_hello(self, items: list) -> None:
+        """Keep the SNI and ALPN for the CONNECT; an AWS IoT endpoint gets its subtree on the ClientHello (a
+        "tls.aws" item after the SNI's: sniffer.tls.tree builds it, sniffer.credentials.aws says what it is)."""
+        sni = str(self.facts.get("sni", ""))
+        alpn = tuple(self.facts.get("alpn", ()))
+        self.hello = (sni, alpn, self.port, False)
+        from sniffer.credentials.aws import endpoint
+
+        if sni and endpoint(sni) is not None:
+            at = next((it for it in items if it[0] == "tls.handshake.extensions_server_name"), None)
+            if at is not None:
+                items.append(("tls.aws", (self.port, sni, alpn), at[2], at[3], 1))
 
     # -- keys -------------------------------------------------------------------------------------
     def _server_hello(self) -> None:

@@ -24,7 +24,7 @@ def _pdu_in_plain(pdu: Any, number: int) -> int:
 
 def sources(frame: Any) -> list[tuple[str, bytes]]:
     """Frame, records reassembled from several segments, the decrypted bytes, PDUs across records."""
-    records, plain, _proto, _info = frame.seg.tls
+    records, plain = frame.seg.tls[:2]
     out = [(f"Frame ({len(frame.data)} bytes)", frame.data)]
     for r in records:
         if r[0] < 0 and r[1]:
@@ -44,7 +44,7 @@ def sources(frame: Any) -> list[tuple[str, bytes]]:
 def nodes(frame: Any, want: set[str] | None, decode: bool = False) -> list[Node]:
     """The TLS layer (if wanted), then the MQTT PDUs decrypted in this frame (if wanted), their
     payloads decoded if `decode` (sniffer.payload)."""
-    records, plain, proto, _info = frame.seg.tls
+    records, plain, proto = frame.seg.tls[:3]
     out: list[Node] = []
     source = 0
     rec_source: list[int] = []
@@ -84,7 +84,7 @@ def nodes(frame: Any, want: set[str] | None, decode: bool = False) -> list[Node]
 
 def records_layer(tls: tuple, data: bytes) -> list[Node]:
     """The record nodes of a frame's TLS layer alone (what its expert notes are read from)."""
-    records, plain, proto, _info = tls
+    records, proto = tls[0], tls[2]
     return [_record(r, 0 if r[0] >= 0 else 1, 0, False, data if r[0] >= 0 else r[1], proto) for r in records]
 
 
@@ -142,6 +142,14 @@ def _items(parent: Node, items: list, at: int, src: int) -> None:
     stack: list[Node] = [parent]
     for abbrev, value, off, length, depth in items:
         fd: FieldDef = REGISTRY[abbrev]
+        if abbrev == "tls.aws":  # an AWS IoT endpoint's ClientHello (sniffer.credentials.aws): under the hello
+            from sniffer.credentials.aws import hello_node
+
+            aws = hello_node(*value, at + off, length, src)
+            if aws is not None:
+                del stack[depth + 1 :]
+                stack[-1].add(aws)
+            continue
         if abbrev == "tls.handshake":
             name = F.HANDSHAKE_TYPES.get(value, f"Unknown ({value})")
             n = Node(fd, None, at + off, length, f"Handshake Protocol: {name}", [], src)
