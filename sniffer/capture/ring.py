@@ -244,6 +244,9 @@ class RingWriter:
 
     def _switch(self) -> None:
         old = self.file
+        # Keys logged since the last batch go to this file too: a TLS client logs them a moment after
+        # its handshake went by, and the file holding the handshake is the one that can use them.
+        self._poll_keys()
         old.close()  # fsync; keys that came after its frames are moved to its front
         new = self._open_next()  # raises OSError (failed is set): the capture stops
         self._done_frames += old.frames
