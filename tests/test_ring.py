@@ -413,6 +413,29 @@ def test_disk_full_one_line_and_every_file_opens(tmp_path):
         subprocess.run(["umount", str(mnt)], check=False)
 
 
+def test_kill_9_every_file_opens_and_holds_its_frames(tmp_path):
+    """A ring being written survives a crash like the single -w file: after kill -9, every file opens
+    in tshark, the one being written included, and together they hold every frame sent more than a
+    second before the kill."""
+    with start_broker(tmp_path) as broker:
+        expr = f"tcp dst port {broker.port}"
+        ref = Tcpdump("lo", expr, tmp_path / "ref.pcap")
+        live = Live("-i", "lo", "-f", expr, "-w", str(tmp_path / "out.pcapng"), "-b", "filesize:15", "-q")
+        try:
+            publish(broker.port, 80, [900, 30])
+            time.sleep(1.5)  # everything above is now more than a second old
+            live.proc.kill()
+            live.proc.wait(timeout=10)
+        finally:
+            if live.proc.poll() is None:
+                live.proc.kill()
+            ref.stop()
+    files = ring_files(tmp_path)
+    assert len(files) >= 3
+    ours = [without_time(r) for f in files for r in rows(f)]
+    assert ours == [without_time(r) for r in rows(ref.path)]
+
+
 @pytest.mark.parametrize(
     "args, words",
     [
