@@ -146,6 +146,8 @@ class RingWriter:
         self.deleted = 0  # files removed by files:N
         self.kept: deque[tuple[str, PcapngWriter]] = deque()  # the files on disk (files:N), oldest first
         self._done_frames = 0  # frames in the files closed before the current one
+        self.opened_mono = 0.0  # when the current file was opened (time.monotonic)
+        self.next_interval = 0.0  # interval:S: the wall-clock time of the next switch
         self.file = self._open_next()
 
     # -- the PcapngWriter interface -----------------------------------------------------------------
@@ -173,7 +175,11 @@ class RingWriter:
     def tick(self) -> None:
         """Switch files if a time condition is due, frames or not; called by the writing thread's loop."""
         if self.failed is None and self._due():
-            self._switch()
+            try:
+                self._switch()
+            except OSError as exc:
+                self._fail(exc)
+                raise
 
     def until_switch(self) -> float | None:
         """Seconds until the next time switch (None without duration/interval): how long the loop may sleep."""
@@ -225,12 +231,15 @@ class RingWriter:
             self.deleted += 1
         now = time.time()
         name = file_name(self.prefix, self.suffix, self.number + 1, now)
+        new: PcapngWriter | None = None
         try:
             new = PcapngWriter.with_header(name, self.head)
             if self.keys:
                 new.write_secrets(bytes(self.keys))
-        except OSError as exc:
-            self.failed, self.failed_path = exc, name
+        except OSError:
+            if new is not None:
+                new.close()
+            self.failed_path = name
             with contextlib.suppress(OSError):  # a header cut short is no capture: leave no such file
                 os.unlink(name)
             raise
@@ -282,6 +291,11 @@ class RingWriter:
                     blob, count = blob[cut:], count - n
                 self._switch()
         except OSError as exc:
-            if self.failed is None:
-                self.failed, self.failed_path = exc, self.file.path
+            self._fail(exc)
             raise
+
+    def _fail(self, exc: OSError) -> None:
+        """Refuse further writes; the error names the file that could not be written (or created)."""
+        if self.failed is None:
+            self.failed = exc
+            self.failed_path = self.failed_path or self.file.path
