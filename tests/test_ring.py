@@ -376,6 +376,31 @@ def test_each_file_carries_the_tls_keys_so_far(tmp_path):
     assert sessions == 3
 
 
+def test_a_new_file_carries_the_newest_mib_of_keys(tmp_path):
+    """A key log of 2 MiB (a long capture's worth): the file being written when it is read gets it all,
+    each next file starts with the newest whole lines up to 1 MiB, not with every key ever logged."""
+    keylog = tmp_path / "keys.log"
+    lines = [f"CLIENT_RANDOM {os.urandom(32).hex()} {os.urandom(48).hex()}\n".encode() for _ in range(12000)]
+    keylog.write_bytes(b"".join(lines))
+    assert keylog.stat().st_size > 2 << 20
+    out = tmp_path / "out.pcapng"
+    res = subprocess.run(
+        [*CMD, "-i", "lo", "-f", "tcp port 9", "--tls-keylog", str(keylog), "-w", str(out), "-b", "duration:0.5"]
+        + ["-a", "duration:1.8", "-q"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
+    assert res.returncode == 0, res.stderr
+    files = ring_files(tmp_path)
+    assert len(files) >= 3
+    assert secrets_in(files[0]) == keylog.read_bytes()
+    tail = b"".join(lines[-((1 << 20) // len(lines[0])) :])
+    for f in files[1:]:
+        assert secrets_in(f) == tail, f.name
+
+
 def test_disk_full_one_line_and_every_file_opens(tmp_path):
     """A 64 KiB tmpfs fills up mid-file: one line, exit 1, every file a valid capture; with files:2 the
     same traffic fits, since the ring never keeps more than two 20 kB files."""

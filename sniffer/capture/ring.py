@@ -13,11 +13,11 @@ file's number from 1 (5 digits, wrapping at 100000, as dumpcap) and the local ti
 suffix is whatever follows the last dot of the file name (none: the number and time end the name).
 
 Each file is a complete capture: the same header blocks (Section Header, one Interface Description Block
-per source) and, with a TLS key log, a Decryption Secrets Block with every key seen so far, so each file
-opens on its own, decrypted. A file is written like the single -w file (sniffer.capture.pcapng:
-unbuffered, cut back to its last whole block on a write error). Size switches happen as frames are
-written; time switches also when nothing arrives (``tick``), so an idle capture still gets a file per
-period, as with dumpcap. Everything runs in the thread that writes: no locks.
+per source) and, with a TLS key log, a Decryption Secrets Block with the keys logged so far (the newest
+MiB of them: CARRIED_KEYS), so each file opens on its own, decrypted. A file is written like the single
+-w file (sniffer.capture.pcapng: unbuffered, cut back to its last whole block on a write error). Size
+switches happen as frames are written; time switches also when nothing arrives (``tick``), so an idle
+capture still gets a file per period, as with dumpcap. Everything runs in the thread that writes: no locks.
 """
 
 from __future__ import annotations
@@ -35,6 +35,10 @@ from sniffer.capture.pcapng import PcapngWriter, encode, encode_records
 MAX_NUMBER = 100_000  # file numbers wrap here (dumpcap's RINGBUFFER_MAX_NUM_FILES), so five digits suffice
 MAX_FILESIZE_KB = 2_000_000_000  # 2 TB, dumpcap's limit
 MAX_SECONDS = 10**9
+# The key log lines a new file starts with: the newest this many bytes. Only the file that holds a TLS
+# session's handshake can decrypt it (Wireshark needs its ClientHello), and keys logged while a file is
+# open go into that file as they come, so older keys only cost room in every file of a week-long capture.
+CARRIED_KEYS = 1 << 20
 
 
 class RingError(ValueError):
@@ -138,7 +142,8 @@ class RingWriter:
         self.opts = opts
         # key log lines appended since the last call (sniffer.tls.keylog.KeyLogTail), or None
         self.secrets: Callable[[], bytes] | None = None
-        self.keys = bytearray()  # every key log line so far: each new file starts with them
+        # the key log lines so far (the newest CARRIED_KEYS bytes): each new file starts with them
+        self.keys = bytearray()
         self.failed: OSError | None = None
         self.failed_path = ""
         self.number = 0  # files opened
@@ -267,6 +272,8 @@ class RingWriter:
         lines = self.secrets()
         if lines:
             self.keys += lines
+            if len(self.keys) > CARRIED_KEYS:  # whole lines only
+                del self.keys[: self.keys.index(b"\n", len(self.keys) - CARRIED_KEYS) + 1]
             self.file.write_secrets(lines)
 
     def _put(self, blob: bytes, count: int) -> None:
