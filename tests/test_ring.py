@@ -330,18 +330,37 @@ def test_several_sources_every_file_has_each_interface(tmp_path):
     assert f"{seen['lo'] * 2} packets written to {len(files)} files" in err
 
 
-def test_each_file_carries_the_tls_keys_so_far(tmp_path):
+@pytest.fixture
+def silent_interface():
+    """One end of a veth pair of the test's own, up, with no TCP on it: a second source that adds no frame."""
+    ip = require_tool("ip")
+    name = f"ringv{os.getpid() % 10000}"
+    subprocess.run([ip, "link", "add", name, "type", "veth", "peer", "name", f"{name}p"], check=True)
+    try:
+        for end in (name, f"{name}p"):
+            subprocess.run([ip, "link", "set", end, "up"], check=True)
+        yield name
+    finally:
+        subprocess.run([ip, "link", "del", name], check=False)
+
+
+@pytest.mark.parametrize("sources", ["one", "two"])
+def test_each_file_carries_the_tls_keys_so_far(tmp_path, sources, request):
     """With a key log, every file starts with the keys logged before it opened, and the file holding a
     session opens decrypted in tshark with no key log of its own. Three TLS 1.3 sessions, each started
-    just after a switch (duration:2), so each lies in a file of its own."""
+    just after a switch (duration:2), so each lies in a file of its own. The same with two sources (the
+    merged writer), the second a silent veth."""
     import tls_helpers as T
 
     keylog = tmp_path / "keys.log"
     keylog.write_text("")
     tshark = require_tool("tshark")
+    interfaces = ["-i", "lo"]
+    if sources == "two":
+        interfaces += ["-i", request.getfixturevalue("silent_interface")]
     with T.tls_broker(tmp_path) as (port, ca):
         live = Live(
-            "-i", "lo", "-f", f"tcp port {port}", "--tls-keylog", str(keylog), "-w", str(tmp_path / "out.pcapng"),
+            *interfaces, "-f", f"tcp port {port}", "--tls-keylog", str(keylog), "-w", str(tmp_path / "out.pcapng"),
             "-b", "duration:2", "-q",
         )  # fmt: skip
         try:
