@@ -23,7 +23,9 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
 
 class UsageError(Exception):
-    pass
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code  # 1 where tshark's own check exits 1 (a bad -b)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -405,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         return run(argv)
     except UsageError as e:
         _warn(str(e))
-        return EXIT_USAGE
+        return e.exit_code
     except BrokenPipeError:
         # A reader such as `head` went away: say so in one line and fail, like tcpdump ("Unable to
         # write output: Broken pipe"); stdout goes to /dev/null so Python's flush at exit stays quiet.

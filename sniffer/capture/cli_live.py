@@ -25,6 +25,7 @@ LINKTYPE_NAMES = {1: "EN10MB (Ethernet)", 101: "RAW (Raw IP)", 113: "LINUX_SLL (
 LIVE_ONLY = {
     "capture_filter": "-f",
     "write": "-w",
+    "ring": "-b",
     "autostop": "-a",
     "user": "-Z",
     "buffer_mb": "-B",
@@ -51,6 +52,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="kernel capture buffer in MB (8 headless, 32 under the UI)",
     )
     g.add_argument("-w", dest="write", metavar="FILE", help="also write the captured frames to a pcapng file")
+    g.add_argument(
+        "-b",
+        "--ring-buffer",
+        dest="ring",
+        action="append",
+        metavar="KEY:N",
+        help="with -w, write a series of files (dumpcap's ring buffer): filesize:KB duration:S interval:S"
+        " packets:N files:N (repeatable, see README)",
+    )
     g.add_argument("-a", dest="autostop", metavar="duration:SECONDS", help="stop after this many seconds")
     g.add_argument(
         "-D",

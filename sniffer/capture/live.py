@@ -30,8 +30,9 @@ from typing import Any
 from sniffer.capture import bpf
 from sniffer.capture.interfaces import ARPHRD_ETHER, ARPHRD_LOOPBACK, ARPHRD_NONE, InterfaceError, lookup
 from sniffer.capture.packet_socket import Frame, InterfaceDown, PacketSocket
-from sniffer.capture.pcapng import PcapngWriter
+from sniffer.capture.pcapng import PcapngWriter, header
 from sniffer.capture.privileges import permission_message
+from sniffer.capture.ring import RingOptions, RingWriter
 
 DEFAULT_FILTER = "tcp and port 1883"
 DEFAULT_SNAPLEN = 262144
@@ -73,6 +74,7 @@ class LiveCapture:
         max_queued_bytes: int = 256 << 20,
         use_ring: bool = True,
         latency_ms: int = 10,
+        ring: RingOptions | None = None,
     ) -> None:
         self.iface_name = iface
         self.bpf_expr = bpf_expr if bpf_expr is not None else DEFAULT_FILTER
@@ -82,12 +84,13 @@ class LiveCapture:
         self.count = count
         self.duration = duration
         self.write_path = write_path
+        self.ring = ring  # -b: write_path names a series of files (sniffer.capture.ring)
         self.max_queued_frames = max_queued_frames
         self.max_queued_bytes = max_queued_bytes
         self.use_ring = use_ring
         self.latency_ms = latency_ms  # longest a packet waits in a partly filled ring block
         self.sock: PacketSocket | None = None
-        self.writer: PcapngWriter | None = None
+        self.writer: PcapngWriter | RingWriter | None = None
         self.secrets: Any = None  # key log lines for the -w file (sniffer.tls.keylog.KeyLogTail), or None
         self.error: str | None = None  # why the capture ended early (interface down, disk full)
         self._stats = CaptureStats()
@@ -162,9 +165,11 @@ class LiveCapture:
         assert self.sock is not None
         if self.write_path:
             try:
-                self.writer = PcapngWriter(
-                    self.write_path, self.sock.linktype, self.snaplen, self.iface_name, self.bpf_expr
-                )
+                head = header(self.sock.linktype, self.snaplen, self.iface_name, self.bpf_expr)
+                if self.ring is not None:
+                    self.writer = RingWriter(self.write_path, head, self.ring)
+                else:
+                    self.writer = PcapngWriter.with_header(self.write_path, head)
                 self.writer.secrets = self.secrets
             except OSError as exc:
                 self.sock.close()
@@ -191,6 +196,15 @@ class LiveCapture:
                     self._publish_kernel_stats()
                     next_stats = now + STATS_INTERVAL
                 wait_ms = 250 if deadline is None else max(1, min(250, int((deadline - now) * 1000) + 1))
+                if self.writer is not None:
+                    try:
+                        self.writer.tick()  # -b duration/interval: a new file on time, packets or not
+                    except OSError as exc:
+                        self.error = self.writer.failure(exc)
+                        break
+                    switch = self.writer.until_switch()
+                    if switch is not None:
+                        wait_ms = max(1, min(wait_ms, int(switch * 1000) + 1))
                 if not sock.wait(wait_ms, self._wake_r):
                     continue
                 frames, stamps = sock.read()
@@ -206,10 +220,7 @@ class LiveCapture:
                     except OSError as exc:
                         stats.captured += len(frames)
                         self._enqueue(frames, stamps)
-                        self.error = (
-                            f"writing {self.write_path} failed: {exc.strerror or exc}; capture stopped, "
-                            f"the file keeps the {self.writer.frames} frames written before"
-                        )
+                        self.error = self.writer.failure(exc)
                         break
                     stats.written = self.writer.frames
                 stats.captured += len(frames)
@@ -322,6 +333,8 @@ class LiveCapture:
         ]
         if os.environ.get("MQTTSNIFF_BENCH") and s.captured:
             lines.append(f"capture thread: {s.capture_cpu / s.captured * 1e6:.2f} us CPU per packet")
-        if self.write_path:
+        if self.writer is not None:
+            lines.append(self.writer.written())
+        elif self.write_path:
             lines.append(f"{s.written} packet{'s' if s.written != 1 else ''} written to {self.write_path}")
         return "\n".join(lines)

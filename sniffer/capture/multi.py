@@ -25,8 +25,9 @@ from operator import itemgetter
 from typing import Any
 
 from sniffer.capture.live import DEFAULT_FILTER, LiveCapture, LiveCaptureError
-from sniffer.capture.pcapng import MultiPcapngWriter
+from sniffer.capture.pcapng import MultiPcapngWriter, header_multi
 from sniffer.capture.remote import RemoteCapture, RemoteError, is_remote, parse_url
+from sniffer.capture.ring import RingWriter
 
 WINDOW = 0.25  # seconds a batch waits for the other sources before it is merged and handed on
 POLL = 0.01  # seconds between looks at quiet sources
@@ -51,7 +52,7 @@ class MultiCapture:
         capture_filter: str,
         count: int = 0,
         duration: float | None = None,
-        writer: MultiPcapngWriter | None = None,
+        writer: MultiPcapngWriter | RingWriter | None = None,
     ) -> None:
         self.members = members
         self.interface_names = [m.iface_name for m in members]
@@ -133,6 +134,12 @@ class MultiCapture:
             if deadline is not None and time.monotonic() >= deadline and not self._stopping:
                 self.request_stop()
             out, pending = self._release(pending, final=not running)
+            if self.writer is not None and self.writer.failed is None:
+                try:
+                    self.writer.tick()  # -b duration/interval: a new file on time, frames or not
+                except OSError as exc:
+                    self.error = self.writer.failure(exc)
+                    self.request_stop()
             if out:
                 if self.count:
                     out = out[: self.count - self.delivered]
@@ -157,10 +164,7 @@ class MultiCapture:
         try:
             self.writer.write_records(records, comments)
         except OSError as exc:
-            self.error = (
-                f"writing {self.writer.path} failed: {exc.strerror or exc}; capture stopped, "
-                f"the file keeps the {self.writer.frames} frames written before"
-            )
+            self.error = self.writer.failure(exc)
             self.request_stop()
 
     def stop(self) -> None:
@@ -223,7 +227,7 @@ class MultiCapture:
             else:
                 lines.append(m.summary())
         if self.writer is not None:
-            lines.append(f"{self.writer.frames} packets written to {self.writer.path}")
+            lines.append(self.writer.written())
         return "\n".join(lines)
 
 
@@ -238,7 +242,7 @@ def open_multi(
     args: argparse.Namespace, ui: bool, stop: Any = None, warn: Callable[[str], None] | None = None
 ) -> MultiCapture:
     """Every -i of args opened (see the module docstring); LiveCaptureError or RemoteError with one line."""
-    from sniffer.capture.setup import check_options, drop_after, open_live
+    from sniffer.capture.setup import check_options, drop_after, keylog_tail, open_live
 
     opts = check_options(args)
     names: list[str] = args.interfaces
@@ -256,7 +260,7 @@ def open_multi(
         for n in names:
             if n not in targets:
                 one = argparse.Namespace(
-                    **{**vars(args), "interface": n, "count": None, "autostop": None, "write": None}
+                    **{**vars(args), "interface": n, "count": None, "autostop": None, "write": None, "ring": None}
                 )
                 cap = open_live(one, ui, None, drop=False)
                 locals_.append(cap)
@@ -286,12 +290,16 @@ def open_multi(
                 with contextlib.suppress(Exception):
                     m.stop() if isinstance(m, RemoteCapture) else (m.sock.close() if m.sock else None)
         raise
-    writer = None
+    writer: MultiPcapngWriter | RingWriter | None = None
     path = getattr(args, "write", None)
     if path:
         ifaces = [(m.linktype, opts.snaplen, m.iface_name, bpf_expr) for m in members]
         try:
-            writer = MultiPcapngWriter(path, ifaces)
+            if opts.ring is not None:  # -b: a series of files, each with every source's header block
+                writer = RingWriter(path, header_multi(ifaces), opts.ring)
+            else:
+                writer = MultiPcapngWriter(path, ifaces)
+            writer.secrets = keylog_tail(args)  # the sessions' TLS keys go into the file(s)
         except OSError as exc:
             for m in members:
                 with contextlib.suppress(Exception):

@@ -103,6 +103,13 @@ class PcapngWriter:
     def __init__(self, path: str, linktype: int, snaplen: int, ifname: str, filter_expr: str | None = None) -> None:
         self._open(path, header(linktype, snaplen, ifname, filter_expr))
 
+    @classmethod
+    def with_header(cls, path: str, head: bytes) -> PcapngWriter:
+        """A writer whose file starts with ``head`` (header() or header_multi()): one file of a ring."""
+        writer = cls.__new__(cls)
+        writer._open(path, head)
+        return writer
+
     def _open(self, path: str, head: bytes) -> None:
         """Create the file and write its header blocks; every writer's state starts here."""
         self.path = path
@@ -114,7 +121,12 @@ class PcapngWriter:
         # Decryption Secrets Block before the batch that follows them
         self.secrets: Callable[[], bytes] | None = None
         self.late_secrets = False  # a secrets block follows packets: close() moves them all to the front
-        self._write(head)
+        try:
+            self._write(head)
+        except OSError:
+            os.close(self.fd)  # no file to write to: nothing may keep it open
+            self.fd = -1
+            raise
 
     def _write(self, blob: bytes) -> None:
         if self.failed is not None:
@@ -148,14 +160,44 @@ class PcapngWriter:
     def write(self, frames: list, stamps: list[int]) -> None:
         """Write one batch; raises OSError (the file keeps every earlier batch)."""
         if frames:
-            blob = encode(frames, stamps)
-            if self.secrets is not None:
-                lines = self.secrets()
-                if lines:
-                    blob = secrets_block(lines) + blob
-                    self.late_secrets |= self.frames > 0
-            self._write(blob)
+            self._write(self._keys_before(encode(frames, stamps)))
             self.frames += len(frames)
+
+    def _keys_before(self, blob: bytes) -> bytes:
+        """``blob`` after a Decryption Secrets Block with the key log lines that came since the last batch."""
+        if self.secrets is not None:
+            lines = self.secrets()
+            if lines:
+                self.late_secrets |= self.frames > 0
+                return secrets_block(lines) + blob
+        return blob
+
+    def write_blocks(self, blob: bytes, frames: int) -> None:
+        """Write Enhanced Packet Blocks encoded already (``frames`` of them); raises OSError like write()."""
+        self._write(blob)
+        self.frames += frames
+
+    def write_secrets(self, keylog_lines: bytes) -> None:
+        """A Decryption Secrets Block now; after packets, close() moves it to the front."""
+        self._write(secrets_block(keylog_lines))
+        self.late_secrets |= self.frames > 0
+
+    def tick(self) -> None:
+        """Nothing to switch: one file (sniffer.capture.ring.RingWriter switches files here)."""
+
+    def until_switch(self) -> float | None:
+        return None
+
+    def written(self) -> str:
+        """The summary's line on the -w file."""
+        return f"{self.frames} packet{'' if self.frames == 1 else 's'} written to {self.path}"
+
+    def failure(self, exc: OSError) -> str:
+        """The line for a write that failed (disk full): what stopped and what the file keeps."""
+        return (
+            f"writing {self.path} failed: {exc.strerror or exc}; capture stopped, "
+            f"the file keeps the {self.frames} frames written before"
+        )
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -222,5 +264,5 @@ class MultiPcapngWriter(PcapngWriter):
     def write_records(self, records: list, comments: dict[int, str] | None = None) -> None:
         """Write merged records (see encode_records); raises OSError (the file keeps every earlier batch)."""
         if records:
-            self._write(encode_records(records, comments))
+            self._write(self._keys_before(encode_records(records, comments)))
             self.frames += len(records)

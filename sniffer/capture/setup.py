@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 from sniffer.capture.live import DEFAULT_FILTER, DEFAULT_SNAPLEN, LiveCapture, LiveCaptureError
 from sniffer.capture.privileges import drop_privileges, target_user
+from sniffer.capture.ring import RingError, RingOptions
+from sniffer.capture.ring import parse as parse_ring
 from sniffer.capture.signals import StopSignals
 
 # Headless: the printer keeps up, so small ring blocks flushed every 10 ms. Under the UI new packets
@@ -62,10 +64,10 @@ UI_LAZY_MODULES = (
 )
 
 
-def _usage(message: str) -> Exception:
+def _usage(message: str, exit_code: int = 2) -> Exception:
     from sniffer.cli import UsageError
 
-    return UsageError(message)
+    return UsageError(message, exit_code)
 
 
 @dataclass
@@ -73,6 +75,7 @@ class LiveOptions:
     duration: float | None
     snaplen: int
     buffer_mb: float | None  # None: the path's default
+    ring: RingOptions | None  # -b: -w writes a series of files
 
 
 def _duration(spec: str | None) -> float | None:
@@ -97,7 +100,13 @@ def check_options(args: argparse.Namespace) -> LiveOptions:
     buffer_mb = getattr(args, "buffer_mb", None)
     if buffer_mb is not None and not 0 < buffer_mb < 1 << 20:
         raise _usage("-B needs a buffer size in MB > 0")
-    return LiveOptions(duration, snaplen or DEFAULT_SNAPLEN, buffer_mb)
+    ring = None
+    if getattr(args, "ring", None):
+        try:
+            ring = parse_ring(args.ring, getattr(args, "write", None))
+        except RingError as exc:
+            raise _usage(str(exc), 1) from None  # 1 as tshark and dumpcap exit on a bad -b
+    return LiveOptions(duration, snaplen or DEFAULT_SNAPLEN, buffer_mb, ring)
 
 
 def preload(ui: bool) -> None:
@@ -163,18 +172,27 @@ def open_live(args: argparse.Namespace, ui: bool, stop: StopSignals | None = Non
         duration=opts.duration,
         write_path=getattr(args, "write", None),
         latency_ms=UI_LATENCY_MS if ui else HEADLESS_LATENCY_MS,
+        ring=opts.ring,
     )
-    keylog = getattr(args, "tls_keylog", None) or (getattr(args, "prefs", None) or {}).get("tls.keylog_file", [None])[0]
-    if keylog and cap.write_path:
-        from sniffer.tls.keylog import KeyLogTail
-
-        cap.secrets = KeyLogTail(keylog)  # -w: the sessions' keys go into the file (Decryption Secrets Blocks)
+    if cap.write_path:
+        cap.secrets = keylog_tail(args)
     if stop is not None:
         stop.attach(cap)
     cap.open()
     if drop:
         drop_after(args, ui, [cap])
     return cap
+
+
+def keylog_tail(args: argparse.Namespace):
+    """With a TLS key log (--tls-keylog, -o tls.keylog_file), its new lines for the -w file(s) as Decryption
+    Secrets Blocks (sniffer.tls.keylog.KeyLogTail); else None."""
+    keylog = getattr(args, "tls_keylog", None) or (getattr(args, "prefs", None) or {}).get("tls.keylog_file", [None])[0]
+    if not keylog:
+        return None
+    from sniffer.tls.keylog import KeyLogTail
+
+    return KeyLogTail(keylog)
 
 
 def drop_after(args: argparse.Namespace, ui: bool, caps: list[LiveCapture]) -> None:
