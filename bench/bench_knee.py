@@ -45,6 +45,13 @@ REPO = HERE.parent
 FILTER = "tcp port 1883"  # every frame of the generated capture matches it
 TMUX = ["tmux", "-L", "knee"]  # our own tmux server: other users' sessions are never touched
 CAPTURERS = ("tcpdump", "headless", "summary", "ui")
+# mqttsniff as found on PYTHONPATH (e.g. a compiled checkout), else this checkout's; children start in the
+# work directory so that `python -m` does not put this checkout first on sys.path
+SNIFFER_PATH = os.environ.get("PYTHONPATH") or str(REPO)
+
+
+def sniffer_env(**extra: str) -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=SNIFFER_PATH, **extra)
 
 
 def die(message: str) -> None:
@@ -63,6 +70,25 @@ def proc_cpu(pid: int) -> float:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError):
         return float("nan")
+
+
+def catch_up(pid: int, a: argparse.Namespace) -> float:
+    """Seconds until the process goes idle after the flood (less than --idle of a core over 0.5 s): how far
+    behind the flood its consumer was. Its queue (200,000 frames) and the kernel ring hide a consumer slower
+    than the offered rate for a few seconds without a drop; a user watching for minutes would not be spared."""
+    t0 = time.monotonic()
+    time.sleep(a.drain)  # the last partly filled ring block (50 ms at most) reaches the capturer
+    window: list[tuple[float, float]] = []
+    while True:
+        now, cpu = time.monotonic(), proc_cpu(pid)
+        window.append((now, cpu))
+        while len(window) > 1 and now - window[0][0] > 0.5:
+            window.pop(0)
+        if now - window[0][0] >= 0.45 and (cpu - window[0][1]) / (now - window[0][0]) < a.idle:
+            return max(0.0, window[0][0] - t0 - a.drain)  # busy until the window began, past the drain
+        if now - t0 > 120 or cpu != cpu:  # nan: the process is gone
+            return now - t0 - a.drain
+        time.sleep(0.05)
 
 
 def grab(pattern: str, text: str, default: int = -1) -> int:
@@ -175,13 +201,13 @@ def run_process(kind: str, net: Veth, a: argparse.Namespace, send) -> dict:
         if kind == "headless":
             cmd += ["-w", str(out_file)]
         marker = b"capturing on"
-        env = dict(os.environ, MQTTSNIFF_BENCH="1")  # the summary adds the capture thread's CPU per packet
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO, env=env)
+        env = sniffer_env(MQTTSNIFF_BENCH="1")  # the summary adds the capture thread's CPU per packet
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=a.work, env=env)
     try:
         err = wait_stderr(proc, marker)
         cpu0 = proc_cpu(proc.pid)
         res = send()
-        time.sleep(a.drain)  # the last ring blocks reach the capturer
+        res["lag_s"] = catch_up(proc.pid, a)
         proc.send_signal(signal.SIGINT)
         _, status, usage = os.wait4(proc.pid, 0)  # mqttsniff prints what it has queued, then its counts
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -218,9 +244,9 @@ def run_ui(net: Veth, a: argparse.Namespace, send) -> dict:
     """The UI in a real terminal: a tmux pane of our own server; its exit summary gives the counts."""
     sess = "kneeui"
     # the same environment as the headless runs (a tmux server keeps the one it started with)
-    env = " ".join(f"{k}={shlex.quote(os.environ[k])}" for k in ("PYTHONPATH", "MQTTSNIFF_PURE") if k in os.environ)
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sniffer_env().items() if k in ("PYTHONPATH", "MQTTSNIFF_PURE"))
     cmd = (
-        f"cd {shlex.quote(str(REPO))} && exec env {env} MQTTSNIFF_BENCH=1 {shlex.quote(sys.executable)} -m sniffer"
+        f"cd {shlex.quote(a.work)} && exec env {env} MQTTSNIFF_BENCH=1 {shlex.quote(sys.executable)} -m sniffer"
         f" -i {net.outside} -f '{FILTER}' -B {a.buffer_mb:g}"
     )
     tmux("kill-session", "-t", sess)
@@ -236,7 +262,7 @@ def run_ui(net: Veth, a: argparse.Namespace, send) -> dict:
         pid = int(tmux("display-message", "-p", "-t", sess, "#{pane_pid}").strip())
         cpu0 = proc_cpu(pid)
         res = send()
-        time.sleep(a.drain)
+        res["lag_s"] = catch_up(pid, a)
         cpu1 = proc_cpu(pid)
         screen = tmux("capture-pane", "-p", "-t", sess)
         # rows of the packet list with MQTT in the Protocol column: the dissector decoded the flood
@@ -254,7 +280,7 @@ def run_ui(net: Veth, a: argparse.Namespace, send) -> dict:
     finally:
         tmux("kill-session", "-t", sess)
     res.update(counts_mqttsniff(text))
-    res["cpu_s"] = cpu1 - cpu0  # during the flood and the drain (10 Hz refresh included)
+    res["cpu_s"] = cpu1 - cpu0  # during the flood and until caught up (10 Hz refresh included)
     if res["captured"] < 0:
         res["error"] = text.strip()[-300:]
     return res
@@ -276,6 +302,8 @@ def measure(kind: str, net: Veth, a: argparse.Namespace, pcap: Path, rate: int |
     # what reached the interface but neither the capturer nor its drop counters: lost without a trace
     res["missing"] = max(0, res["arrived"] - res["captured"] - max(res["kernel_drop"], 0))
     res["dropped"] = lost_counted + res["missing"] if res["captured"] >= 0 else -1
+    handled = max(res["captured"] - max(res["queue_drop"], 0), 0)  # frames the consumer dissected
+    res["sustained_pps"] = handled / (res["send_s"] + res["lag_s"]) if res["send_s"] > 0 else float("nan")
     res["us_per_pkt"] = res["cpu_s"] / res["captured"] * 1e6 if res["captured"] > 0 else float("nan")
     return res
 
@@ -300,7 +328,7 @@ def check_decode(net: Veth, a: argparse.Namespace, pcap: Path) -> dict:
     out = Path(a.work) / "summary.txt"
     cmd = [sys.executable, "-m", "sniffer", "-i", net.outside, "-f", FILTER, "-B", f"{a.buffer_mb:g}"]
     with open(out, "wb") as f:
-        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.PIPE, cwd=REPO)
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.PIPE, cwd=a.work, env=sniffer_env())
         try:
             err = wait_stderr(proc, b"capturing on")
             net.replay(small, 10_000, count)
@@ -319,29 +347,36 @@ def check_decode(net: Veth, a: argparse.Namespace, pcap: Path) -> dict:
 
 
 # -- reporting --------------------------------------------------------------------------------------
-def knees(results: list[dict], capturers: list[str]) -> dict:
-    """Per capturer: the first rate (in the order run) where any repeat dropped, the highest clean offered
-    rate below it (packets/s achieved), and the top rate reached."""
+def knees(results: list[dict], capturers: list[str], max_lag: float) -> dict:
+    """Per capturer, over the rates in the order run: the first where any repeat dropped a packet (the
+    knee as the issue asks: "the rate of the first drop"), the first where any repeat dropped or fell more
+    than ``max_lag`` seconds behind the flood (the knee of a capture that lasts: a queue hides a slow
+    consumer only for seconds), the highest offered rate below the latter (packets/s achieved, the
+    slowest repeat), and the best rate the consumer sustained (frames handled / (flood + lag))."""
     out = {}
     rates = list(dict.fromkeys(r["rate"] for r in results))
     for kind in capturers:
-        first_drop = None
-        clean_pps = 0.0
+        mine = [r for r in results if r["kind"] == kind]
+        drop = keep = None
+        clean = 0.0
         for rate in rates:
-            runs = [r for r in results if r["rate"] == rate and r["kind"] == kind]
-            if not runs:
-                continue
-            if any(r["dropped"] != 0 for r in runs):
-                first_drop = min(runs, key=lambda r: r["pps"])
-                break
-            clean_pps = max(clean_pps, min(r["pps"] for r in runs))
-        top = max((r["pps"] for r in results if r["kind"] == kind), default=0.0)
+            runs = [r for r in mine if r["rate"] == rate]
+            if drop is None and any(r["dropped"] != 0 for r in runs):
+                drop = min(runs, key=lambda r: r["pps"])
+            if keep is None and any(r["dropped"] != 0 or r["lag_s"] > max_lag for r in runs):
+                keep = min(runs, key=lambda r: r["pps"])
+            if keep is None and runs:
+                clean = max(clean, min(r["pps"] for r in runs))
         out[kind] = {
-            "dropped": first_drop is not None,
-            "knee_rate": first_drop["rate"] if first_drop else None,
-            "knee_pps": first_drop["pps"] if first_drop else None,
-            "clean_pps": clean_pps,
-            "top_pps": top,
+            "drop_rate": drop["rate"] if drop else None,
+            "drop_pps": drop["pps"] if drop else None,
+            "keep_rate": keep["rate"] if keep else None,
+            "keep_pps": keep["pps"] if keep else None,
+            "dropped": drop is not None,
+            "fell_behind": keep is not None,
+            "clean_pps": clean,
+            "top_pps": max((r["pps"] for r in mine), default=0.0),
+            "sustained_pps": max((r["sustained_pps"] for r in mine), default=0.0),
         }
     return out
 
@@ -352,7 +387,7 @@ def rate_name(rate: int | None) -> str:
 
 HEADER = (
     f"{'#':>2} {'rate':>8} {'capturer':>8} {'offered':>8} {'pkts/s':>8} {'arrived':>8} {'captured':>8}"
-    f" {'kdrop':>7} {'qdrop':>7} {'miss':>6} {'µs/pkt':>6} {'ring':>5} {'load':>5}"
+    f" {'kdrop':>7} {'qdrop':>7} {'miss':>6} {'lag s':>5} {'kept/s':>7} {'µs/pkt':>6} {'ring':>5} {'load':>5}"
 )
 
 
@@ -360,7 +395,8 @@ def print_row(r: dict) -> None:
     print(
         f"{r['repeat']:>2} {rate_name(r['rate']):>8} {r['kind']:>8} {r['offered']:>8} {r['pps']:>8.0f}"
         f" {r['arrived']:>8} {r['captured']:>8} {r['kernel_drop']:>7} {r['queue_drop']:>7} {r['missing']:>6}"
-        f" {r['us_per_pkt']:>6.1f} {r['thread_us']:>5.2f} {r['load']:>5.2f}"
+        f" {r['lag_s']:>5.1f} {r['sustained_pps']:>7.0f} {r['us_per_pkt']:>6.1f} {r['thread_us']:>5.2f}"
+        f" {r['load']:>5.2f}"
         + (f"  MQTT rows {r['mqtt_rows']}" if "mqtt_rows" in r else "")
         + (f"  ERROR {r['error']!r}" if "error" in r else ""),
         flush=True,
@@ -375,7 +411,9 @@ def main() -> int:
     ap.add_argument("--buffer-mb", type=float, default=32.0, help="kernel buffer for every capturer (mqttsniff -B)")
     ap.add_argument("--capturers", default=",".join(CAPTURERS), help=f"any of {','.join(CAPTURERS)}")
     ap.add_argument("--capture", help="replay this capture (default: generate one with bench/gen_capture.py)")
-    ap.add_argument("--drain", type=float, default=1.5, help="seconds between the end of the flood and the stop")
+    ap.add_argument("--drain", type=float, default=0.3, help="seconds after the flood before watching for idle")
+    ap.add_argument("--idle", type=float, default=0.2, help="share of a core below which a capturer is idle")
+    ap.add_argument("--max-lag", type=float, default=0.5, help="seconds behind the flood still counted as keeping up")
     ap.add_argument("--json", action="store_true", help="end with one 'RESULT {json}' line (for run_all.py)")
     a = ap.parse_args()
     if os.geteuid() != 0:
@@ -393,7 +431,9 @@ def main() -> int:
     paced = [r for r in rates if r is not None]
     need = int(max(paced, default=200_000) * a.seconds)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # a background job inherits SIGINT ignored
-    version = run([sys.executable, "-m", "sniffer", "--version"], check=False).stdout.strip()
+    version = subprocess.run(
+        [sys.executable, "-m", "sniffer", "--version"], capture_output=True, text=True, cwd="/", env=sniffer_env()
+    ).stdout.strip()
     tmpfs = "/dev/shm" if os.path.isdir("/dev/shm") else None
     results: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="bench-knee-", dir=tmpfs) as work:
@@ -435,15 +475,23 @@ def main() -> int:
                             print_row(r)
         finally:
             run([*TMUX, "kill-server"], check=False)
-    k = knees(results, capturers)
+    k = knees(results, capturers, a.max_lag)
     print()
     for kind, v in k.items():
-        where = (
-            f"first drop at {rate_name(v['knee_rate'])} ({v['knee_pps']:,.0f} packets/s achieved)"
+        drop = (
+            f"first drop at {rate_name(v['drop_rate'])} ({v['drop_pps']:,.0f} packets/s achieved)"
             if v["dropped"]
             else f"no drop up to {v['top_pps']:,.0f} packets/s (the sender's top)"
         )
-        print(f"knee {kind:>8}: {where}; clean up to {v['clean_pps']:,.0f} packets/s")
+        keep = (
+            f"first drop or > {a.max_lag:g} s behind at {rate_name(v['keep_rate'])} ({v['keep_pps']:,.0f}/s)"
+            if v["fell_behind"]
+            else "kept up at every rate"
+        )
+        print(
+            f"knee {kind:>8}: {drop}; {keep}; clean up to {v['clean_pps']:,.0f} packets/s;"
+            f" sustained at best {v['sustained_pps']:,.0f}/s"
+        )
     if a.json:
         print("RESULT " + json.dumps({"version": version, "buffer_mb": a.buffer_mb, "seconds": a.seconds,
                                       "decode": decode, "runs": results, "knees": k}))  # fmt: skip
@@ -451,4 +499,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # the namespace, veth and tmux server are already gone (finally)
+        sys.exit("bench_knee: interrupted")
