@@ -240,6 +240,25 @@ def tmux(*args: str) -> str:
     return subprocess.run([*TMUX, *args], capture_output=True, text=True).stdout
 
 
+def quit_ui(sess: str, timeout: float = 90) -> None:
+    """q, then y at the "Quit anyway?" question (a live capture unsaved); a busy UI may take seconds to
+    show it, so answer what the screen shows rather than typing ahead."""
+    deadline = time.monotonic() + timeout
+    tmux("send-keys", "-t", sess, "Escape")  # leave the filter bar
+    time.sleep(0.3)
+    tmux("send-keys", "-t", sess, "q")
+    asked = time.monotonic()
+    while tmux("display-message", "-p", "-t", sess, "#{pane_dead}").strip() != "1":
+        if time.monotonic() > deadline:
+            die("the UI did not quit")
+        if "Quit anyway?" in tmux("capture-pane", "-p", "-t", sess):
+            tmux("send-keys", "-t", sess, "y")
+        elif time.monotonic() - asked > 10:
+            tmux("send-keys", "-t", sess, "q")  # a key lost while the UI was busy
+            asked = time.monotonic()
+        time.sleep(0.3)
+
+
 def run_ui(net: Veth, a: argparse.Namespace, send) -> dict:
     """The UI in a real terminal: a tmux pane of our own server; its exit summary gives the counts."""
     sess = "kneeui"
@@ -276,14 +295,7 @@ def run_ui(net: Veth, a: argparse.Namespace, send) -> dict:
         while time.monotonic() < deadline and not res["mqtt_rows"]:
             time.sleep(0.3)
             res["mqtt_rows"] = len(re.findall(r"\sMQTT\s+\d+\s", tmux("capture-pane", "-p", "-t", sess)))
-        tmux("send-keys", "-t", sess, "q")
-        time.sleep(0.5)
-        tmux("send-keys", "-t", sess, "y")  # "quit anyway?": the live capture was not saved
-        deadline = time.monotonic() + 60
-        while tmux("display-message", "-p", "-t", sess, "#{pane_dead}").strip() != "1":
-            if time.monotonic() > deadline:
-                die("the UI did not quit")
-            time.sleep(0.1)
+        quit_ui(sess)
         text = tmux("capture-pane", "-p", "-J", "-S", "-200", "-t", sess)
     finally:
         tmux("kill-session", "-t", sess)
