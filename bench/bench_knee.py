@@ -73,21 +73,28 @@ def proc_cpu(pid: int) -> float:
 
 
 def catch_up(pid: int, a: argparse.Namespace) -> float:
-    """Seconds until the process goes idle after the flood (less than --idle of a core over 0.5 s): how far
-    behind the flood its consumer was. Its queue (200,000 frames) and the kernel ring hide a consumer slower
-    than the offered rate for a few seconds without a drop; a user watching for minutes would not be spared."""
+    """Seconds from the end of the flood until the process goes idle (less than --idle of a core over
+    0.5 s): how far behind the flood its consumer was. Its queue (200,000 frames) and the kernel ring hide
+    a consumer slower than the offered rate for a few seconds without a drop; a user watching for minutes
+    would not be spared. Returns after --drain seconds at the earliest: tcpdump hands over a partly filled
+    ring block only after its 1 s timeout, and a stop before that loses the block uncounted."""
     t0 = time.monotonic()
-    time.sleep(a.drain)  # the last partly filled ring block (50 ms at most) reaches the capturer
     window: list[tuple[float, float]] = []
+    idle_since: float | None = None
     while True:
         now, cpu = time.monotonic(), proc_cpu(pid)
+        if cpu != cpu:  # nan: the process is gone
+            return now - t0
         window.append((now, cpu))
         while len(window) > 1 and now - window[0][0] > 0.5:
             window.pop(0)
-        if now - window[0][0] >= 0.45 and (cpu - window[0][1]) / (now - window[0][0]) < a.idle:
-            return max(0.0, window[0][0] - t0 - a.drain)  # busy until the window began, past the drain
-        if now - t0 > a.drain + a.max_wait or cpu != cpu:  # nan: the process is gone
-            return now - t0 - a.drain  # still busy: at least this far behind
+        span = now - window[0][0]
+        if idle_since is None and span >= 0.45 and (cpu - window[0][1]) / span < a.idle:
+            idle_since = window[0][0]  # busy until this window began
+        if idle_since is not None and now - t0 >= a.drain:
+            return max(0.0, idle_since - t0)
+        if now - t0 > a.max_wait:
+            return now - t0  # still busy: at least this far behind
         time.sleep(0.05)
 
 
@@ -431,7 +438,7 @@ def main() -> int:
     ap.add_argument("--buffer-mb", type=float, default=32.0, help="kernel buffer for every capturer (mqttsniff -B)")
     ap.add_argument("--capturers", default=",".join(CAPTURERS), help=f"any of {','.join(CAPTURERS)}")
     ap.add_argument("--capture", help="replay this capture (default: generate one with bench/gen_capture.py)")
-    ap.add_argument("--drain", type=float, default=0.3, help="seconds after the flood before watching for idle")
+    ap.add_argument("--drain", type=float, default=1.5, help="seconds after the flood before a capturer is stopped")
     ap.add_argument("--idle", type=float, default=0.2, help="share of a core below which a capturer is idle")
     ap.add_argument("--max-wait", type=float, default=30.0, help="seconds to wait at most for a capturer to catch up")
     ap.add_argument("--all-rates", action="store_true", help="also run a capturer at rates above one where it dropped")
