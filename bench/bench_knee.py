@@ -15,13 +15,16 @@ the same packets (the first RATE x SECONDS frames of the capture, a slice on tmp
 
 For each run: packets offered (tcpreplay's successful sends), arrived (the veth's rx_packets), captured,
 dropped by the kernel (PACKET_STATISTICS), dropped by mqttsniff's queue, missing (arrived - captured -
-kernel drops: lost without being counted), the capturer's CPU per packet and the 1-minute load average.
-The knee of a capturer is the first rate where any run lost a packet. The UI's screen is checked for
-MQTT rows and a headless run's summary (on tmpfs, once) for as many MQTT lines as tshark finds.
+kernel drops: lost without being counted), how long the capturer stayed busy after the flood (its queue
+of 200,000 frames hides a slower consumer for seconds), the rate it sustained, its CPU per packet and the
+1-minute load average. Two knees per capturer: the first rate where any run lost a packet (the issue's),
+and the first where any run lost one or was more than --max-lag seconds behind. A slow run at 10,000/s
+with the summary kept checks that it has as many MQTT lines as tshark finds; the UI, that its display
+filter `mqtt` shows MQTT rows.
 
 The sender and the kernel's veth receive path share the machine with the capturer: on 2 cores the
-sender's top speed (~200,000 packets/s here) bounds what can be offered. The namespace, the veth and
-the tmux server are removed at the end, also on error or Ctrl-C.
+sender's top speed (170,000-275,000 packets/s here, with the load of other jobs) bounds what can be
+offered. The namespace, the veth and the tmux server are removed at the end, also on error or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -469,6 +472,8 @@ def main() -> int:
         a.work = work
         if a.capture:
             src = Path(a.capture)
+            if not src.is_file():
+                die(f"no capture file {a.capture}")
         else:
             src = Path(work) / f"gen-{need}.pcap"
             t0 = time.monotonic()
