@@ -297,7 +297,9 @@ class TcpStreams:
                 if n:
                     d.nextseq = d.tobeacked = (seq + n) & M32
                     if seq == d.nxt:
-                        seg.events = [("data", bytes(payload), 0)]
+                        # (the pipeline hands bytes: bytes() of them costs a call that returns them)
+                        data = payload if isinstance(payload, bytes) else bytes(payload)
+                        seg.events = [("data", data, 0)]
                         d.nxt = (seq + n) & M32
                     else:
                         events: list[tuple] = []

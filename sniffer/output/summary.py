@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from sniffer.mqtt.decoder import PDU
 from sniffer.net.frame import addr_str
 from sniffer.net.reassembly import Seg
-from sniffer.output.text import SUMMARY_HEAD, SUMMARY_MID
+from sniffer.output.text import SUMMARY_MID, summary_head
 from sniffer.pipeline import DEFAULT_MAX_BUFFERED, DEFAULT_MAX_PDU, DEFAULT_PORTS, RowDissector, frame_info
 
 
@@ -70,4 +70,4 @@ class SummaryDissector(RowDissector[str]):
                     self._mids[key] = mid
         if not isinstance(info, str):
             info = frame_info(info, pdus, seg, toff, data, linktype)
-        return f"{SUMMARY_HEAD % (number, rel_ts)}{mid}{orig_len} {info}"
+        return f"{summary_head(number, rel_ts)}{mid}{orig_len} {info}"
