@@ -34,9 +34,11 @@ class SummaryDissector(RowDissector[str]):
         detect: bool = True,
         max_buffered: int = DEFAULT_MAX_BUFFERED,
         sessions: bool = False,
+        prefill: dict[int, list[tuple[int, str, Any]]] | None = None,
     ) -> None:
-        # The summary line shows nothing of the session layer: it runs only when asked for.
-        super().__init__(mqtt_ports, max_pdu, detect, max_buffered, sessions)
+        # The summary line shows nothing of the session layer: it runs only when asked for (-2 does,
+        # handing the first pass's record over as `prefill`).
+        super().__init__(mqtt_ports, max_pdu, detect, max_buffered, sessions, False, prefill)
         # 4 * stream + 2 * direction + (MQTT or not) -> Source, Destination and Protocol columns
         self._mids: dict[int, str] = {}
 
@@ -109,9 +111,14 @@ class FieldsDissector(RowDissector[str]):
         line: Callable[[Frame], str],
         separator: str = "\t",
         aggregator: str = ",",
-        **kw: Any,
+        max_pdu: int = DEFAULT_MAX_PDU,
+        detect: bool = True,
+        max_buffered: int = DEFAULT_MAX_BUFFERED,
+        sessions: bool = False,
+        prefill: dict[int, list[tuple[int, str, Any]]] | None = None,
     ) -> None:
-        super().__init__(mqtt_ports, **kw)
+        # (no **kw: the compiled build passed them on wrongly)
+        super().__init__(mqtt_ports, max_pdu, detect, max_buffered, sessions, False, prefill)
         self._codes = [DIRECT_FIELDS.index(f) for f in fields]  # ValueError for any other field
         self._line = line
         self._sep = separator
