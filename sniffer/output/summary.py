@@ -170,7 +170,7 @@ class FieldsDissector(RowDissector[str]):
                     src,
                     dst,
                     held,
-                )  # fmt: skip
+                )
             )
         cells: list[str] = []
         agg = self._agg
