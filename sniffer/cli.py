@@ -323,12 +323,20 @@ def run(argv: list[str] | None = None) -> int:
         kw["prefill"] = first_pass(path, args.count, ports, **kw, tls_ports=tls_ports, tls_keylog=tls_keylog)
     # -z sees every Frame: no line straight from the dissector then
     lines = dfilter is None and printer.line is not None and stats is None
-    if not args.interface and lines and opts.fmt == "text":
+    direct = (
+        not args.interface and lines and (opts.fmt == "text" or printer.fields is not None and printer.fields.direct)
+    )
+    if direct and opts.fmt == "text":
         # The summary read from a file: lines straight from the dissector, without a Frame at all
         # (sniffer.output.summary).
         from sniffer.output.summary import SummaryDissector
 
         dissector: RowDissector = SummaryDissector(ports, **kw)
+    elif direct and printer.fields is not None:
+        from sniffer.output.summary import FieldsDissector  # -T fields lines without a Frame either
+
+        f = printer.fields
+        dissector = FieldsDissector(ports, f.names, f.line, f.separator, f.aggregator, **kw)
     else:
         dissector = Dissector(ports, **kw)
     _tls_setup(dissector, args)
@@ -356,7 +364,7 @@ def run(argv: list[str] | None = None) -> int:
     if lines:
         # One line per frame (summary, -T fields): written a batch at a time, no Printer call per frame
         printer.flush()  # the -E header=y line
-        render = None if opts.fmt == "text" else printer.line  # a SummaryDissector's rows are lines
+        render = None if direct else printer.line  # a Summary/FieldsDissector's rows are lines
         sink = LineSink(sys.stdout, render, line_buffered=args.read == "-")
     else:
         sink = PrinterSink(printer)

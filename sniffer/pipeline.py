@@ -20,7 +20,7 @@ from sniffer.mqtt.decoder import PDU, DirectionDecoder, Session
 from sniffer.mqtt.secrets import MAX_PARSE, SECRET_TYPES, held_frame_ranges
 from sniffer.net import frame as netframe
 from sniffer.net.fields import FRAME_INTERFACE_NAME
-from sniffer.net.frame import addr_str, parse
+from sniffer.net.frame import addr_str, parse_tcp
 from sniffer.net.reassembly import SEGMENT_SUFFIX, Seg, TcpStreams, tcp_info
 from sniffer.net.tree import NET_LAYERS, dissect_layers
 from sniffer.session.tracker import Tracker
@@ -510,13 +510,15 @@ class RowDissector(Generic[Row]):
         prev = self.prev_ts
         delta = 0.0 if prev is None else ts - prev
         self.prev_ts = ts
-        parsed = parse(linktype, data)
+        # (a C struct, not a tuple, in the compiled build: parse_tcp never returns None)
+        ipver, src_b, dst_b, sport, dport, seq, ack, flags, window, poff, plen, toff, wire_len = parse_tcp(
+            linktype, data
+        )
         info: str | int
-        if parsed is None:
+        if not ipver:  # not IP+TCP
             src, dst, proto, info = netframe.proto_info(linktype, data)
             return self._row(number, ts, ts - first, delta, linktype, data, orig_len, proto, info, src=src, dst=dst)
 
-        ipver, src_b, dst_b, sport, dport, seq, ack, flags, window, poff, plen, toff, wire_len = parsed
         cut = 0
         if wire_len > plen and orig_len > len(data):
             # The snapshot length cut the frame: the rest of the payload was on the wire (the

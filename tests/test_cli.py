@@ -119,6 +119,16 @@ def test_count_stops_early() -> None:
     assert len(out) == 3
 
 
+@pytest.mark.parametrize("fmt", [[], ["-T", "fields", "-e", "frame.number", "-e", "mqtt.msgtype", "-e", "mqtt.topic"]])
+def test_two_pass_prints_what_one_pass_does(fmt: list[str]) -> None:
+    # -2 with the summary (or these fields) once failed: "internal error: TypeError: SummaryDissector.__init__()
+    # got an unexpected keyword argument 'prefill'"; neither shows anything of the session layer
+    one = mqttsniff("-r", str(QOS2_31), *fmt)
+    two = mqttsniff("-r", str(QOS2_31), "-2", *fmt)
+    assert one.returncode == 0 and two.returncode == 0, two.stderr.decode()
+    assert two.stdout == one.stdout and one.stdout.count(b"\n") == 15
+
+
 def test_read_from_stdin_is_the_same_as_the_file() -> None:
     whole = mqttsniff("-r", str(QOS2_31)).stdout
     piped = mqttsniff("-r", "-", stdin=QOS2_31.read_bytes()).stdout

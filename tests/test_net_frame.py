@@ -166,3 +166,44 @@ def test_corpus_every_frame_is_tcp():
         for _ts, data, _ol, lt in open_capture(str(f)):
             p = parse(lt, data)
             assert p is not None, f
+
+
+def _same_as_general_path(eth_frame: bytes) -> None:
+    """parse() of an Ethernet frame (its IPv4/IPv6 fast paths) says what the general path says of the
+    same packet behind a Linux cooked header (linktype 113: the ethertype at 14, the packet at 16)."""
+    if len(eth_frame) < 14:
+        return
+    fast, general = parse(1, eth_frame), parse(113, b"\x00" * 14 + eth_frame[12:])
+    if general is None:
+        assert fast is None
+        return
+    assert fast is not None
+    assert fast[:9] == general[:9]
+    assert (fast[9] + 2, fast[10], fast[11] + 2, fast[12]) == general[9:]
+
+
+def test_fast_paths_agree_with_the_general_path():
+    for l3, et in (
+        (ipv4(SEG), 0x0800),
+        (ipv4(SEG, pad=b"\x00" * 6), 0x0800),
+        (ipv4(tcp(seq=0xFFFFFFFF, ack=0x80000001, flags=0xFF, win=65535)), 0x0800),
+        (ipv6(SEG), 0x86DD),
+        (ipv6(tcp(sport=65535, dport=1, payload=b"x" * 300)), 0x86DD),
+    ):
+        data = eth(l3, et)
+        _same_as_general_path(data)
+        p = parse(1, data)
+        assert p is not None and p[0] == (4 if et == 0x0800 else 6)
+        for cut in range(len(data)):  # every truncation, including inside the TCP header
+            _same_as_general_path(data[:cut])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from([eth(ipv4(SEG)), eth(ipv6(SEG), 0x86DD), eth(ipv4(tcp(payload=b"y" * 40)))]),
+    st.integers(14, 90),  # the ethertype stays: a VLAN tag has no cooked-header equivalent
+    st.binary(min_size=1, max_size=4),
+)
+def test_fast_paths_agree_on_mutated_frames(data, pos, junk):
+    mutated = data[:pos] + junk + data[pos + len(junk) :]
+    _same_as_general_path(mutated)

@@ -1,7 +1,8 @@
 """Per-frame fast path: link layer → IPv4/IPv6 → TCP as one flat tuple.
 
-Rules: fixed-offset struct.unpack_from over the raw bytes, no object per layer,
-every offset checked against the captured length. A truncated or garbage frame
+Rules: fixed-offset reads over the raw bytes (byte by byte on the per-frame path, where the
+compiled build reads them natively; struct.unpack_from elsewhere), no object per layer, every
+offset checked against the captured length. A truncated or garbage frame
 gives None (parse) or a generic row (proto_info); nothing here raises.
 
 parse() result layout (PARSED_FIELDS names each slot):
@@ -61,10 +62,6 @@ AF_INET6_VALUES: Final = frozenset((10, 24, 28, 30))
 _u16: Final = struct.Struct("!H").unpack_from
 _u32le: Final = struct.Struct("<I").unpack_from
 _ipv4_hdr: Final = struct.Struct("!BxHxxHxB").unpack_from  # ver/ihl, total len, flags/frag, proto
-_tcp_hdr: Final = struct.Struct("!HHIIBBH").unpack_from  # ports, seq, ack, doff, flags, window
-# The most common frame, Ethernet + IPv4 without options + TCP, in one call: ethertype,
-# ver/ihl, total len, flags/frag, proto, src, dst, then the TCP fields of _tcp_hdr.
-_eth_ipv4_tcp: Final = struct.Struct("!12xHBxHxxHxB2x4s4sHHIIBBH").unpack_from
 
 # IPv6 extension headers that the parser walks (AH has its own length unit).
 _IPV6_EXT: Final = frozenset((0, 43, 60, 51))
@@ -153,52 +150,76 @@ def ipv6_walk(data: bytes, off: int, end: int) -> tuple[int, int, int]:
 
 def parse(linktype: int, data: bytes) -> Parsed | None:
     """The flat TCP tuple of a frame (see module doc), or None if not IP+TCP or truncated."""
+    p = parse_tcp(linktype, data)
+    return p if p[0] else None
+
+
+# parse_tcp()'s answer for a frame that is not IP+TCP (ipver 0)
+NOT_TCP: Final = (0, b"", b"", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+
+
+def parse_tcp(linktype: int, data: bytes) -> Parsed:
+    """parse() for the per-frame path: NOT_TCP (ipver 0) instead of None.
+
+    A fixed-size tuple that is never None is a C struct in the compiled build: returned and
+    unpacked without a tuple or a boxed int per field. For the same reason the headers are read
+    byte by byte (a native operation there) instead of with struct, which boxes every field.
+    """
     n = len(data)
     if linktype == 1 and n >= 54:
-        # Fast path: Ethernet + IPv4 (IHL 5) + TCP read with one unpack; anything else
-        # (VLAN, IPv6, IP options, a fragment, not TCP) takes the general path below.
-        # (The declared types make the compiled build do native int arithmetic on them.)
-        et: int
-        vihl: int
-        tot: int
-        frag: int
-        proto: int
-        src: bytes
-        dst: bytes
-        sport: int
-        dport: int
-        seq: int
-        ack: int
-        doff: int
-        fl: int
-        win: int
-        et, vihl, tot, frag, proto, src, dst, sport, dport, seq, ack, doff, fl, win = _eth_ipv4_tcp(data)
-        if et == 0x0800 and vihl == 0x45 and proto == 6 and not frag & 0x3FFF:
-            wend = end = 14 + tot if tot else n  # total length 0: TSO-offloaded capture
+        # Fast paths: Ethernet + IPv4 (IHL 5) or IPv6 with TCP right after the fixed header;
+        # anything else (VLAN, IP options, extension headers, a fragment, not TCP) takes _parse().
+        et = data[12] << 8 | data[13]
+        if et == 0x0800:
+            if data[14] == 0x45 and data[23] == 6 and not (data[20] & 0x3F or data[21]):
+                tot = data[16] << 8 | data[17]
+                wend = end = 14 + tot if tot else n  # total length 0: TSO-offloaded capture
+                if end > n:
+                    end = n
+                return _tcp(data, 4, data[26:30], data[30:34], 34, end, wend)
+        elif et == 0x86DD and n >= 74 and data[14] >> 4 == 6 and data[20] == 6:
+            plen = data[18] << 8 | data[19]
+            wend = end = 54 + plen if plen else n  # plen 0: jumbogram / offload
             if end > n:
                 end = n
-            hl = (doff >> 4) * 4
-            po = 34 + hl
-            if end < 54 or hl < 20 or po > end:
-                return None
-            return (4, src, dst, sport, dport, seq, ack, ((doff & 1) << 8) | fl, win, po, end - po, 34, wend - po)
+            return _tcp(data, 6, data[22:38], data[38:54], 54, end, wend)
     return _parse(linktype, data, n)
 
 
-def _parse(linktype: int, data: bytes, n: int) -> Parsed | None:
-    """parse() for every link type and IP header shape."""
+def _tcp(data: bytes, ipver: int, src: bytes, dst: bytes, t: int, end: int, wend: int) -> Parsed:
+    """The parse_tcp() tuple of a TCP header at `t`, its IP packet ending at `end` (captured) and
+    `wend` (on the wire)."""
+    if t + 20 > end:
+        return NOT_TCP
+    doff = data[t + 12]
+    hl = (doff >> 4) * 4
+    po = t + hl
+    if hl < 20 or po > end:
+        return NOT_TCP
+    return (
+        ipver,
+        src,
+        dst,
+        data[t] << 8 | data[t + 1],  # sport
+        data[t + 2] << 8 | data[t + 3],  # dport
+        data[t + 4] << 24 | data[t + 5] << 16 | data[t + 6] << 8 | data[t + 7],  # seq
+        data[t + 8] << 24 | data[t + 9] << 16 | data[t + 10] << 8 | data[t + 11],  # ack
+        ((doff & 1) << 8) | data[t + 13],  # flags (NS..FIN)
+        data[t + 14] << 8 | data[t + 15],  # window
+        po,
+        end - po,
+        t,
+        wend - po,
+    )
+
+
+def _parse(linktype: int, data: bytes, n: int) -> Parsed:
+    """parse_tcp() for every link type and IP header shape."""
     vihl: int  # struct fields, declared (native ints in the compiled build)
     tot: int
     frag: int
     proto: int
     plen: int
-    sport: int
-    dport: int
-    seq: int
-    ack: int
-    doff: int
-    fl: int
-    win: int
     # Inline the common link types; the rest go through l3_offset.
     if linktype == 1 and n >= 34:
         et = (data[12] << 8) | data[13]
@@ -209,23 +230,20 @@ def _parse(linktype: int, data: bytes, n: int) -> Parsed | None:
         et, off = l3_offset(linktype, data)
     if et == 0x0800:
         if n < off + 20:
-            return None
+            return NOT_TCP
         vihl, tot, frag, proto = _ipv4_hdr(data, off)
         if vihl >> 4 != 4 or proto != 6 or frag & 0x3FFF:  # not TCP, or a fragment
-            return None
+            return NOT_TCP
         ihl = (vihl & 15) * 4
         if ihl < 20:
-            return None
+            return NOT_TCP
         wend = end = off + tot if tot else n  # total length 0: TSO-offloaded capture
         if end > n:
             end = n
-        src = data[off + 12 : off + 16]
-        dst = data[off + 16 : off + 20]
-        t = off + ihl
-        ipver = 4
-    elif et == 0x86DD:
+        return _tcp(data, 4, data[off + 12 : off + 16], data[off + 16 : off + 20], off + ihl, end, wend)
+    if et == 0x86DD:
         if n < off + 40 or data[off] >> 4 != 6:
-            return None
+            return NOT_TCP
         plen = _u16(data, off + 4)[0]
         wend = end = off + 40 + plen if plen else n  # plen 0: jumbogram / offload
         if end > n:
@@ -236,20 +254,9 @@ def _parse(linktype: int, data: bytes, n: int) -> Parsed | None:
         else:
             nxt, t, fragoff = ipv6_walk(data, off, end)
             if nxt != 6 or fragoff:
-                return None
-        src = data[off + 8 : off + 24]
-        dst = data[off + 24 : off + 40]
-        ipver = 6
-    else:
-        return None
-    if t + 20 > end:
-        return None
-    sport, dport, seq, ack, doff, fl, win = _tcp_hdr(data, t)
-    hl = (doff >> 4) * 4
-    po = t + hl
-    if hl < 20 or po > end:
-        return None
-    return (ipver, src, dst, sport, dport, seq, ack, ((doff & 1) << 8) | fl, win, po, end - po, t, wend - po)
+                return NOT_TCP
+        return _tcp(data, 6, data[off + 8 : off + 24], data[off + 24 : off + 40], t, end, wend)
+    return NOT_TCP
 
 
 def tcp_header_offset(data: bytes, parsed: tuple) -> int:  # any length: older 11-slot tuples too

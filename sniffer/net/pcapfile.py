@@ -165,6 +165,7 @@ class CaptureReader:
         lt = self.linktype
         rh = self._rechdr
         exact = self.exact
+        little = self._endian == "<"
         units: int = self._div
         self.tsresol = 9 if units == 1_000_000_000 else 6
         buf, pos, blen = self._buf, 0, len(self._buf)
@@ -179,7 +180,13 @@ class CaptureReader:
             frac: int
             caplen: int
             olen: int
-            sec, frac, caplen, olen = hdr(buf, pos)
+            if little:  # read natively in the compiled build (struct boxes four ints per record)
+                sec = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16 | buf[pos + 3] << 24
+                frac = buf[pos + 4] | buf[pos + 5] << 8 | buf[pos + 6] << 16 | buf[pos + 7] << 24
+                caplen = buf[pos + 8] | buf[pos + 9] << 8 | buf[pos + 10] << 16 | buf[pos + 11] << 24
+                olen = buf[pos + 12] | buf[pos + 13] << 8 | buf[pos + 14] << 16 | buf[pos + 15] << 24
+            else:
+                sec, frac, caplen, olen = hdr(buf, pos)
             if caplen > MAX_FRAME:
                 raise CaptureError(
                     f"{self.path}: record claims {caplen} bytes (over {MAX_FRAME}): corrupt capture, stopping"

@@ -297,7 +297,9 @@ class TcpStreams:
                 if n:
                     d.nextseq = d.tobeacked = (seq + n) & M32
                     if seq == d.nxt:
-                        seg.events = [("data", bytes(payload), 0)]
+                        # (the pipeline hands bytes: bytes() of them costs a call that returns them)
+                        data = payload if isinstance(payload, bytes) else bytes(payload)
+                        seg.events = [("data", data, 0)]
                         d.nxt = (seq + n) & M32
                     else:
                         events: list[tuple] = []
@@ -617,10 +619,19 @@ def tcp_info(
         got = set(analysis)
         prefix = "".join(_ANALYSIS_PREFIX[a] for a in _PREFIX_ORDER if a in got)
     fl = _FLAGS_TEXT.get(flags) or flags_str(flags)
-    if flags & (ACK | URG) == ACK and len(options) == 12 and options[:4] == _TS_ONLY:
-        # The common segment (ACK, timestamps only) as one string: the general steps below
-        # build four. options_info()'s fast path, inline.
-        tsval, tsecr = _u32x2(options, 4)
+    if (
+        flags & (ACK | URG) == ACK
+        and len(options) == 12
+        and options[0] == 1
+        and options[1] == 1
+        and options[2] == 8
+        and options[3] == 10
+    ):
+        # The common segment (ACK, timestamps only, _TS_ONLY) as one string: the general steps below
+        # build four. options_info()'s fast path, inline, its bytes read one by one (natively in the
+        # compiled build: no slice, no struct tuple).
+        tsval = options[4] << 24 | options[5] << 16 | options[6] << 8 | options[7]
+        tsecr = options[8] << 24 | options[9] << 16 | options[10] << 8 | options[11]
         s = f"{prefix}{sport} → {dport} [{fl}] Seq={seq} Ack={ack} Win={win} Len={length} TSval={tsval} TSecr={tsecr}"
         return s + SEGMENT_SUFFIX if pdu_segment else s
     if flags & ACK:

@@ -20,7 +20,7 @@ from operator import attrgetter
 from typing import Any
 
 from sniffer.fields import FT, REGISTRY, Base, Node
-from sniffer.mqtt.skim import filter_topics
+from sniffer.output.summary import DIRECT_FIELDS, pdu_topics
 from sniffer.output.text import MASK, masked_hex, secret_ranges
 from sniffer.payload import CREDENTIAL_PROTOCOLS
 from sniffer.payload import layers_for as payload_layers
@@ -73,18 +73,6 @@ def _simple(pdu) -> bool:
     return pdu.error is None
 
 
-def _topics(pdus) -> list[str]:
-    out: list[str] = []
-    for p in pdus:
-        t = p.msgtype
-        if t == 3:
-            if p.topic is not None:
-                out.append(escape(p.topic))
-        elif t == 8 or t == 10:
-            out.extend([escape(x) for x in filter_topics(p.data, p.hdr_len, t, p.version)])
-    return out
-
-
 def _from_ann(fd: Any, attr: str, shown: Callable[[Any], bool], text: bool = False) -> Callable:
     """A session field read from the PDUs' annotations (pdu.ann), in the order and on the
     condition the tree shows it (sniffer.session.tree.annotate)."""
@@ -106,7 +94,7 @@ _show_fanout = SF.FANOUT_DELAY.tshark
 # frames whose PDUs are all _simple(); tests/test_output_fields.py checks they equal the tree's answer.
 PDU_FAST: dict[str, Callable] = {
     "mqtt.msgtype": lambda pdus: [str(p.msgtype) for p in pdus],
-    "mqtt.topic": _topics,
+    "mqtt.topic": pdu_topics,
     "mqtt.msgid": lambda pdus: [str(p.msgid) for p in pdus if p.msgid >= 0],
     "mqtt.client": _from_ann(SF.CLIENT, "client", _SET[0], text=True),
     "mqtt.client.username": _from_ann(SF.USERNAME, "username", _SET[0], text=True),
@@ -211,6 +199,12 @@ class FieldPrinter:
             # PDUs: a line is the fast cells and the PDUs' joined values (see _line_quick).
             self._cols = [(self.fast.get(name), PDU_FAST.get(name)) for name in names]
             self.line = self._line_quick  # type: ignore[method-assign]
+
+    @property
+    def direct(self) -> bool:
+        """The lines are _line_quick's of fields that sniffer.output.summary.FieldsDissector writes
+        without a Frame (the same lines)."""
+        return self.line == self._line_quick and all(n in DIRECT_FIELDS for n in self.names)
 
     def header(self) -> str:
         return self.separator.join(self.names)

@@ -5,18 +5,23 @@ nothing. `SummaryDissector` runs the very same `Dissector.frame()` (link/IP/TCP 
 reassembly, MQTT framing) but hands the row's fields to a formatter instead of `Frame`,
 so frame() returns the line without a Frame, its lazy properties or a Printer call per
 frame; the Source, Destination and Protocol columns are formatted once per stream direction.
+`FieldsDissector` does the same for the common `-T fields` columns (frame number, MQTT message
+types and topics), falling back to a Frame and the FieldPrinter where a frame needs its tree.
 sniffer.driver runs it (its LineSink writes the lines a batch at a time).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any, Final
 
 from sniffer.mqtt.decoder import PDU
+from sniffer.mqtt.skim import filter_topics
 from sniffer.net.frame import addr_str
 from sniffer.net.reassembly import Seg
-from sniffer.output.text import SUMMARY_HEAD, SUMMARY_MID
-from sniffer.pipeline import DEFAULT_MAX_BUFFERED, DEFAULT_MAX_PDU, DEFAULT_PORTS, RowDissector, frame_info
+from sniffer.output.text import SUMMARY_MID, summary_head
+from sniffer.pipeline import DEFAULT_MAX_BUFFERED, DEFAULT_MAX_PDU, DEFAULT_PORTS, Frame, RowDissector, frame_info
+from sniffer.textesc import escape
 
 
 class SummaryDissector(RowDissector[str]):
@@ -29,9 +34,11 @@ class SummaryDissector(RowDissector[str]):
         detect: bool = True,
         max_buffered: int = DEFAULT_MAX_BUFFERED,
         sessions: bool = False,
+        prefill: dict[int, list[tuple[int, str, Any]]] | None = None,
     ) -> None:
-        # The summary line shows nothing of the session layer: it runs only when asked for.
-        super().__init__(mqtt_ports, max_pdu, detect, max_buffered, sessions)
+        # The summary line shows nothing of the session layer: it runs only when asked for (-2 does,
+        # handing the first pass's record over as `prefill`).
+        super().__init__(mqtt_ports, max_pdu, detect, max_buffered, sessions, False, prefill)
         # 4 * stream + 2 * direction + (MQTT or not) -> Source, Destination and Protocol columns
         self._mids: dict[int, str] = {}
 
@@ -70,4 +77,114 @@ class SummaryDissector(RowDissector[str]):
                     self._mids[key] = mid
         if not isinstance(info, str):
             info = frame_info(info, pdus, seg, toff, data, linktype)
-        return f"{SUMMARY_HEAD % (number, rel_ts)}{mid}{orig_len} {info}"
+        return f"{summary_head(number, rel_ts)}{mid}{orig_len} {info}"
+
+
+# -T fields columns a FieldsDissector writes itself (sniffer.output.fields.FieldPrinter.direct says when)
+DIRECT_FIELDS: Final = ("frame.number", "frame.len", "mqtt.msgtype", "mqtt.topic", "mqtt.msgid")
+
+
+def pdu_topics(pdus: list[PDU]) -> list[str]:
+    """mqtt.topic of well-formed PDUs, escaped as -T fields prints them: a PUBLISH's topic, the
+    topic filters of a (UN)SUBSCRIBE."""
+    out: list[str] = []
+    for p in pdus:
+        t = p.msgtype
+        if t == 3:
+            if p.topic is not None:
+                out.append(escape(p.topic))
+        elif t == 8 or t == 10:
+            out.extend([escape(x) for x in filter_topics(p.data, p.hdr_len, t, p.version)])
+    return out
+
+
+class FieldsDissector(RowDissector[str]):
+    """A Dissector whose frame() returns the `-T fields` line of the frame (a str), for fields among
+    DIRECT_FIELDS printed every occurrence, unquoted: the line FieldPrinter._line_quick makes of a
+    Frame, without the Frame. A frame that needs its tree (a malformed PDU, the notes of an MQTT
+    connection's end) is made a Frame and handed to `line` (the FieldPrinter's)."""
+
+    def __init__(
+        self,
+        mqtt_ports: Iterable[int],
+        fields: list[str],
+        line: Callable[[Frame], str],
+        separator: str = "\t",
+        aggregator: str = ",",
+        max_pdu: int = DEFAULT_MAX_PDU,
+        detect: bool = True,
+        max_buffered: int = DEFAULT_MAX_BUFFERED,
+        sessions: bool = False,
+        prefill: dict[int, list[tuple[int, str, Any]]] | None = None,
+    ) -> None:
+        # (no **kw: the compiled build passed them on wrongly)
+        super().__init__(mqtt_ports, max_pdu, detect, max_buffered, sessions, False, prefill)
+        self._codes = [DIRECT_FIELDS.index(f) for f in fields]  # ValueError for any other field
+        self._line = line
+        self._sep = separator
+        self._agg = aggregator
+
+    def _row(
+        self,
+        number: int,
+        ts: float,
+        rel_ts: float,
+        delta: float,
+        linktype: int,
+        data: bytes,
+        orig_len: int,
+        proto: str,
+        info: str | int,
+        stream: int = -1,
+        seg: Seg | None = None,
+        pdus: list[PDU] | None = None,
+        addrs: tuple[int, bytes, bytes] | None = None,
+        toff: int = -1,
+        src: str = "",
+        dst: str = "",
+    ) -> str:
+        held, self.held_secret = self.held_secret, ()
+        slow = seg is not None and bool(seg.session_notes)
+        if pdus and not slow:
+            for p in pdus:
+                if p.error is not None:
+                    slow = True
+                    break
+        if slow:
+            return self._line(
+                Frame(
+                    number,
+                    ts,
+                    rel_ts,
+                    delta,
+                    linktype,
+                    data,
+                    orig_len,
+                    proto,
+                    info,
+                    stream,
+                    seg,
+                    pdus,
+                    addrs,
+                    toff,
+                    src,
+                    dst,
+                    held,
+                )
+            )
+        cells: list[str] = []
+        agg = self._agg
+        for code in self._codes:
+            if code == 0:
+                cells.append(str(number))
+            elif code == 1:
+                cells.append(str(orig_len))
+            elif not pdus:
+                cells.append("")
+            elif code == 2:
+                cells.append(agg.join([str(p.msgtype) for p in pdus]))
+            elif code == 3:
+                cells.append(agg.join(pdu_topics(pdus)))
+            else:
+                cells.append(agg.join([str(p.msgid) for p in pdus if p.msgid >= 0]))
+        return self._sep.join(cells)
