@@ -31,6 +31,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import bench_libs  # noqa: E402
+from bench_knee import proc_cpu  # noqa: E402  (CPU seconds of a running process, from /proc)
 
 FIELDS = ["-e", "frame.number", "-e", "mqtt.msgtype", "-e", "mqtt.topic"]
 ME = [sys.executable, "-m", "sniffer"]  # the console script is the same entry point (sniffer.cli:main)
@@ -390,15 +391,6 @@ def slices(rep: Report, cap: str, a: argparse.Namespace, work: str) -> None:
 # -- 2. live ---------------------------------------------------------------------------------------
 def tmux(*args: str) -> str:
     return subprocess.run(["tmux", *args], capture_output=True, text=True).stdout
-
-
-def proc_cpu(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError):
-        return float("nan")
 
 
 def run_rate_ui(bl, port: int, rate: int, seconds: float, work: Path, view: str = "") -> dict:
