@@ -467,6 +467,32 @@ def test_the_views_are_mounted_ahead_hidden_and_the_first_key_only_shows_them():
     run(go())
 
 
+def test_quitting_while_a_view_is_mounted_ahead_exits_cleanly(monkeypatch):
+    """CI caught it: q pressed as the app mounted a view ahead stopped that view's composing, and
+    its mount handler then looked for a widget that was never made (a traceback at exit). The app
+    exits at once after each view's mounting starts: it must end with code 0."""
+    import sniffer.ui.app as app_module
+
+    warm = app_module.warm_view
+    for cls in (ClientsView, TopicsView, ExpertView):
+
+        def warm_then_quit(app, view_cls, model, cls=cls):
+            warm(app, view_cls, model)
+            if view_cls is cls:
+                app.exit()
+
+        monkeypatch.setattr(app_module, "warm_view", warm_then_quit)
+
+        async def go(name: str = cls.__name__):
+            app = make_app(RECORDS)
+            async with app.run_test(size=(160, 30)) as pilot:
+                await wait_for(pilot, lambda: app.return_code is not None, timeout=15, what=f"the exit during {name}")
+            return app
+
+        app = run(go())
+        assert app.return_code == 0, cls
+
+
 def test_expert_notes_of_stored_and_live_frames_equal_a_headless_count():
     """The Expert view asks for notes mid-capture: the frames stored before are read back from the
     store, the later ones counted as they come; together they are what -z expert counts."""

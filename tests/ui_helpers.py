@@ -77,5 +77,5 @@ async def palette_run(pilot, text: str) -> None:
     await wait_for(pilot, lambda: not isinstance(app.screen, CommandPalette), what="the palette to close")
 
 
-def run(coro) -> None:
-    asyncio.run(coro)
+def run(coro):
+    return asyncio.run(coro)

@@ -328,6 +328,8 @@ class ClientsView(SessionView):
         yield Static("", id="client-info")
 
     def on_mount(self) -> None:
+        if not self.composed():  # the app exited while it was mounted ahead
+            return
         self.query_one(ClientTable).focus()
 
     def redraw(self) -> str:

@@ -89,6 +89,8 @@ class SessionView(Screen[None]):
         # Textual calls the on_mount of every class in the MRO: a subclass's own on_mount runs first
         # and must not call this one again (that started a second timer, which polled while hidden)
         # mounted ahead, hidden (warm_view), it draws the model once too: its first show catches up
+        if not self.composed():
+            return
         self.poll()
         self._poller = self.set_interval(REFRESH, self.poll, pause=not self.is_current)
 
@@ -105,7 +107,14 @@ class SessionView(Screen[None]):
         if poller is not None:
             poller.pause()
 
+    def composed(self) -> bool:
+        """Its widgets are there: an app that exits while a view is mounted ahead (warm_view) stops
+        composing it, and the mount handlers that still run must then leave it alone."""
+        return bool(self.query(".view-title"))
+
     def poll(self) -> None:
+        if not self.composed():
+            return
         version = self.model.version  # an int read: no lock needed
         if version != self.seen:
             self.seen = version

@@ -35,6 +35,8 @@ class ExpertView(SessionView):
         yield tree
 
     def on_mount(self) -> None:
+        if not self.composed():  # the app exited while it was mounted ahead
+            return
         if self.is_current:  # opened (not mounted ahead, hidden): asked for before the first poll
             self.model.want_expert()
         self.query_one(Tree).focus()

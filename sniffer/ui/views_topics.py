@@ -125,6 +125,8 @@ class TopicsView(SessionView):
                 yield Static("", id="topic-text")
 
     def on_mount(self) -> None:
+        if not self.composed():  # the app exited while it was mounted ahead
+            return
         self.query_one(Tree).focus()
 
     def redraw(self) -> str:
