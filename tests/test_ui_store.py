@@ -149,3 +149,42 @@ def test_a_context_marshal_cannot_write_is_pickled_and_rebuilt():
         assert tree_lines(store.frame(row).tree(), show_secrets=True) == want, n
     assert pickled >= 5 and marshalled >= 10, (pickled, marshalled)
     assert store.context_failures == 0
+
+
+def test_a_large_reassembled_payload_is_stored_compressed_and_rebuilt(tmp_path):
+    """A PUBLISH reassembled from many segments carries its whole payload in the context of the frame
+    that completes it (the bytes lie in no one frame): such contexts are stored zlib-compressed, and
+    the frame is rebuilt with the dissector's tree, bytes panes and payload."""
+    import json
+
+    from sniffer.store import _COMPRESS_AT
+    from sniffer.synth import mqtt_encode as E
+    from sniffer.synth.flows import TcpFlow
+    from sniffer.synth.pcap_write import FrameList
+
+    doc = json.dumps({"readings": [{"sensor": f"s{i}", "value": i * 0.5, "unit": "C"} for i in range(600)]})
+    fl = FrameList()
+    flow = TcpFlow(fl, client=("10.0.0.2", 40000))
+    t = flow.open(1_700_000_000_000_000)
+    t = flow.send(0, E.connect("big"), t + 1000)
+    t = flow.send(1, E.connack(), t + 1000)
+    t = flow.send(0, E.publish("plant/line1/batch", doc.encode()), t + 1000)
+    path = tmp_path / "big.pcap"
+    fl.save(str(path))
+    d, store = Dissector(), PacketStore()
+    frames, sizes, packed = [], [], []
+    for n, (ts, data, ol, lt) in enumerate(open_capture(str(path)), 1):
+        f = d.frame(n, ts, lt, data, ol)
+        ctx = store._context(f)
+        frames.append((store.add(f), f, tree_lines(f.tree(), show_secrets=True), f.sources()))
+        if ctx and ctx[0] == 0x78:
+            packed.append(f)
+            sizes.append(len(ctx))
+    assert len(doc) > 10 * _COMPRESS_AT
+    assert [len(f.pdus) for f in packed] == [1] and packed[0].pdus[0].data.endswith(doc.encode())
+    assert sizes[0] < len(doc) / 3  # stored compressed, not as the payload itself
+    for row, f, tree, panes in frames:
+        g = store.frame(row)
+        assert tree_lines(g.tree(), show_secrets=True) == tree, f.number
+        assert g.sources() == panes, f.number
+    assert store.context_failures == 0
