@@ -5,6 +5,7 @@ Not a test module: imported by tests/test_capture_*.py.
 
 from __future__ import annotations
 
+import itertools
 import os
 import select
 import signal
@@ -173,15 +174,25 @@ def run_scenario(port: int) -> dict:
     return {"a": a.got, "b": b.got, "big": len(big)}
 
 
+_TMUX_SERVERS = itertools.count()
+
+
 class Tmux:
     """A tmux server of the test's own (-L) with one session running ``cmd`` (110x36, xterm-256color).
     `forbid`: texts the screen must never show while a test waits on it (a traceback, say)."""
 
     def __init__(self, cmd: str, name: str = "mqttsniff", forbid: tuple[str, ...] = ()) -> None:
         self.exe = require_tool("tmux")
-        self.sock = f"{name}-{os.getpid()}"
+        # A socket of its own per instance: `kill-server` returns before the old server has gone, and a
+        # new session on the same socket then lands on the dying server ("server exited unexpectedly",
+        # an empty screen for the whole wait): on a loaded machine CI's next test did.
+        self.sock = f"{name}-{os.getpid()}-{next(_TMUX_SERVERS)}"
         self.forbid = forbid
-        self.tmux("new-session", "-d", "-s", "t", "-x", "110", "-y", "36", cmd)
+        env = {**os.environ, "TERM": "xterm-256color"}
+        new = [self.exe, "-L", self.sock, "new-session", "-d", "-s", "t", "-x", "110", "-y", "36", cmd]
+        res = subprocess.run(new, capture_output=True, text=True, env=env)
+        if res.returncode != 0:
+            pytest.fail(f"tmux did not start {cmd!r}: {res.stderr.strip()}")
 
     def tmux(self, *args: str) -> str:
         env = {**os.environ, "TERM": "xterm-256color"}
