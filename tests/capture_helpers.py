@@ -100,6 +100,8 @@ class _Client:
         self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cid, protocol=proto)
         self.got: list[tuple[str, int, int, bool]] = []
         self.acks: set[int] = set()
+        self.log: list[str] = []  # paho's debug lines: "Received PINGRESP" says a keepalive round trip is done
+        self.c.on_log = lambda _c, _u, _level, line: self.log.append(line)
         self.c.on_message = lambda _c, _u, m: self.got.append((m.topic, len(m.payload), m.qos, bool(m.retain)))
         self.c.on_subscribe = lambda _c, _u, mid, *_: self.acks.add(mid)
         self.c.on_unsubscribe = lambda _c, _u, mid, *_: self.acks.add(mid)
@@ -149,7 +151,10 @@ def run_scenario(port: int) -> dict:
     tb.join()
     b.subscribe([("r/#", 1)])  # the retained message comes back with its retain flag
     _wait(lambda: len(a.got) >= 5 and len(b.got) >= 5, what="deliveries")
-    time.sleep(2.2)  # A idles past its keepalive: PINGREQ / PINGRESP
+    # A idles past its keepalive: PINGREQ / PINGRESP. paho checks its keepalive once a second, so the
+    # PINGREQ leaves 1 to 2 s after A's last packet: a fixed 2.2 s wait raced it on a loaded machine
+    # (then the UNSUBSCRIBE below reset the keepalive and the capture had no PINGREQ at all)
+    _wait(lambda: "Received PINGRESP" in a.log, timeout=15, what="client-a's PINGREQ / PINGRESP")
     a.unsubscribe("s/+/x")
     # mosquitto_sub's debug lines (-d) say when its SUBACK came; stdbuf makes them arrive line by line.
     killed = subprocess.Popen(
