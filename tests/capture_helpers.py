@@ -71,6 +71,11 @@ class Tcpdump:
         return read_pcap(self.path)
 
 
+def packets(n: int) -> str:
+    """ "1 packet", "2 packets": how mqttsniff's summary counts (a slow machine may catch a single one)."""
+    return f"{n} packet{'' if n == 1 else 's'}"
+
+
 def tshark_fields(tshark: str, path: Path, port: int, fields: list[str]) -> list[str]:
     cmd = [tshark, "-r", str(path), "-d", f"tcp.port=={port},mqtt", "-T", "fields"]
     for f in fields:
