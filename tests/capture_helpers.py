@@ -5,6 +5,7 @@ Not a test module: imported by tests/test_capture_*.py.
 
 from __future__ import annotations
 
+import itertools
 import os
 import select
 import signal
@@ -70,6 +71,11 @@ class Tcpdump:
         return read_pcap(self.path)
 
 
+def packets(n: int) -> str:
+    """ "1 packet", "2 packets": how mqttsniff's summary counts (a slow machine may catch a single one)."""
+    return f"{n} packet{'' if n == 1 else 's'}"
+
+
 def tshark_fields(tshark: str, path: Path, port: int, fields: list[str]) -> list[str]:
     cmd = [tshark, "-r", str(path), "-d", f"tcp.port=={port},mqtt", "-T", "fields"]
     for f in fields:
@@ -99,6 +105,8 @@ class _Client:
         self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cid, protocol=proto)
         self.got: list[tuple[str, int, int, bool]] = []
         self.acks: set[int] = set()
+        self.log: list[str] = []  # paho's debug lines: "Received PINGRESP" says a keepalive round trip is done
+        self.c.on_log = lambda _c, _u, _level, line: self.log.append(line)
         self.c.on_message = lambda _c, _u, m: self.got.append((m.topic, len(m.payload), m.qos, bool(m.retain)))
         self.c.on_subscribe = lambda _c, _u, mid, *_: self.acks.add(mid)
         self.c.on_unsubscribe = lambda _c, _u, mid, *_: self.acks.add(mid)
@@ -148,7 +156,10 @@ def run_scenario(port: int) -> dict:
     tb.join()
     b.subscribe([("r/#", 1)])  # the retained message comes back with its retain flag
     _wait(lambda: len(a.got) >= 5 and len(b.got) >= 5, what="deliveries")
-    time.sleep(2.2)  # A idles past its keepalive: PINGREQ / PINGRESP
+    # A idles past its keepalive: PINGREQ / PINGRESP. paho checks its keepalive once a second, so the
+    # PINGREQ leaves 1 to 2 s after A's last packet: a fixed 2.2 s wait raced it on a loaded machine
+    # (then the UNSUBSCRIBE below reset the keepalive and the capture had no PINGREQ at all)
+    _wait(lambda: "Received PINGRESP" in a.log, timeout=15, what="client-a's PINGREQ / PINGRESP")
     a.unsubscribe("s/+/x")
     # mosquitto_sub's debug lines (-d) say when its SUBACK came; stdbuf makes them arrive line by line.
     killed = subprocess.Popen(
@@ -173,15 +184,25 @@ def run_scenario(port: int) -> dict:
     return {"a": a.got, "b": b.got, "big": len(big)}
 
 
+_TMUX_SERVERS = itertools.count()
+
+
 class Tmux:
     """A tmux server of the test's own (-L) with one session running ``cmd`` (110x36, xterm-256color).
     `forbid`: texts the screen must never show while a test waits on it (a traceback, say)."""
 
     def __init__(self, cmd: str, name: str = "mqttsniff", forbid: tuple[str, ...] = ()) -> None:
         self.exe = require_tool("tmux")
-        self.sock = f"{name}-{os.getpid()}"
+        # A socket of its own per instance: `kill-server` returns before the old server has gone, and a
+        # new session on the same socket then lands on the dying server ("server exited unexpectedly",
+        # an empty screen for the whole wait): on a loaded machine CI's next test did.
+        self.sock = f"{name}-{os.getpid()}-{next(_TMUX_SERVERS)}"
         self.forbid = forbid
-        self.tmux("new-session", "-d", "-s", "t", "-x", "110", "-y", "36", cmd)
+        env = {**os.environ, "TERM": "xterm-256color"}
+        new = [self.exe, "-L", self.sock, "new-session", "-d", "-s", "t", "-x", "110", "-y", "36", cmd]
+        res = subprocess.run(new, capture_output=True, text=True, env=env)
+        if res.returncode != 0:
+            pytest.fail(f"tmux did not start {cmd!r}: {res.stderr.strip()}")
 
     def tmux(self, *args: str) -> str:
         env = {**os.environ, "TERM": "xterm-256color"}

@@ -8,6 +8,7 @@ plus -D, -c, -a, Ctrl-C and dropping root to the sudo user.
 from __future__ import annotations
 
 import os
+import re
 import select
 import shutil
 import signal
@@ -21,7 +22,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from capture_helpers import needs_root
+from capture_helpers import needs_root, packets
 from conftest import REPO, free_port, require_tool
 
 pytestmark = needs_root
@@ -226,8 +227,8 @@ def test_broken_pipe_says_so_and_keeps_the_file(traffic, tmp_path):
     assert live.proc.returncode == 1, err  # the README: one line and a non-zero code
     assert "Traceback" not in err
     assert err.splitlines()[-1] == "mqttsniff: output closed (broken pipe)", err
-    captured = int(err.split(" packets captured")[0].split()[-1])
-    assert f"{captured} packets written" in err
+    captured = int(re.search(r"(\d+) packets? captured", err)[1])
+    assert f"{packets(captured)} written" in err
     assert tshark_count(out) == captured >= 1
 
 

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from capture_helpers import Tmux, needs_root
+from capture_helpers import Tmux, needs_root, packets
 from conftest import REPO, require_tool, start_broker
 
 pytestmark = needs_root
@@ -141,7 +141,7 @@ def test_stop_signal_always_ends_cleanly_with_the_counts(traffic: int, tmp_path:
         if mode == "fields":  # flushed up to the last frame, none lost in between
             assert [ln.split("\t")[0] for ln in lines] == [str(i) for i in range(1, len(lines) + 1)], what
         if mode == "write":
-            assert f"{captured} packets written to {out}" in err, f"{what}\n{err}"
+            assert f"{packets(captured)} written to {out}" in err, f"{what}\n{err}"
             assert tshark_count(out) == captured, what
         if when != "handlers" and when >= 0.2:
             assert captured > 0, f"{what}: the publisher's traffic was not captured\n{err}"

@@ -345,3 +345,45 @@ def test_saving_keeps_the_captured_timestamps_exactly(tmp_path):
         out = tmp_path / f"saved-{original.name}.pcapng"
         run(save(original, out))
         assert _tshark_epochs(out) == want, original.name
+
+
+def test_an_exit_while_a_screen_is_mounting_ends_cleanly():
+    """The exit (ctrl+c, or SIGTERM: both call app.exit) can come while a screen a key pushed is still
+    mounting: Textual then stops composing it but still runs its on_mount, whose query_one found
+    nothing (NoMatches, a traceback and exit code 1; CI caught the same with a session view). Each
+    screen is pushed and the app exits in the same turn: the exit must be clean."""
+    from sniffer.ui.export import ExportScreen
+    from sniffer.ui.find import FindScreen
+    from sniffer.ui.flow import FlowScreen
+    from sniffer.ui.goto import GotoScreen
+    from sniffer.ui.graphs import GraphsScreen
+    from sniffer.ui.screens import SaveScreen
+
+    publish = next(f.number for f in FRAMES if f.pdus and f.pdus[0].msgtype == 3) - 1  # x exports its payload
+    screens = {"F": FlowScreen, "i": GraphsScreen, "w": SaveScreen, "ctrl+g": GotoScreen, "ctrl+f": FindScreen}
+    screens["x"] = ExportScreen
+    pushed: list[object] = []
+    for key, kind in screens.items():
+        pushed.clear()
+
+        async def go(key: str = key):
+            app = make_app()
+            async with app.run_test(size=(120, 40)) as pilot:
+                await settle(app, pilot, len(FRAMES))
+                assert app.plist.select_row(publish)
+                push = app.push_screen
+
+                def push_then_exit(screen, *args, **kw):
+                    done = push(screen, *args, **kw)
+                    pushed.append(screen)
+                    app.exit()  # before the screen's compose has run
+                    return done
+
+                app.push_screen = push_then_exit
+                await pilot.press(key)
+                await wait_for(pilot, lambda: app.return_code is not None, timeout=15, what=f"the exit after {key}")
+            return app
+
+        app = run(go())
+        assert [type(s) for s in pushed] == [kind], key
+        assert app.return_code == 0, key

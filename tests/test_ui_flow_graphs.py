@@ -8,6 +8,7 @@ median and p95) comes from what the test sent, not from the code under test.
 from __future__ import annotations
 
 import math
+import re
 
 from sniffer.mqtt import constants as C
 from sniffer.stats.rates import RateStat
@@ -500,7 +501,8 @@ def test_views_in_tmux_on_a_live_capture(tmp_path, root):
             # the ack time on the PUBACK arrow, the flow time on the PUBCOMP
             puback = next(ln for ln in screen.splitlines() if "PUBACK id=6" in ln)
             assert " s" in puback.split("ack of", 1)[1]
-            assert "flow 0.0" in next(ln for ln in screen.splitlines() if "PUBCOMP id=5" in ln)
+            # (any time: a loaded machine takes more than the 0.1 s "flow 0.0" once assumed)
+            assert re.search(r"flow \d+\.\d{6} s", next(ln for ln in screen.splitlines() if "PUBCOMP id=5" in ln))
             # live: a new PUBLISH appears in the open view
             c.publish("tmux/q1", "late", qos=1).wait_for_publish(5)
             t.wait_for(lambda s: "PUBACK id=7" in s)

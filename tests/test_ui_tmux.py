@@ -5,41 +5,14 @@ clients talk through a test-started mosquitto; `tmux capture-pane` shows what a 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import time
 
 import pytest
 
+from tests.capture_helpers import Tmux
 from tests.conftest import REPO, require_tool, start_broker
 
 pytestmark = pytest.mark.usefixtures("root")  # live capture on lo: fails loudly without root
-
-
-class Tmux:
-    def __init__(self, tmux: str, name: str) -> None:
-        self.tmux = tmux
-        self.name = name
-
-    def run(self, *args: str) -> str:
-        return subprocess.run([self.tmux, *args], capture_output=True, text=True, check=True).stdout
-
-    def screen(self) -> str:
-        return self.run("capture-pane", "-p", "-t", self.name)
-
-    def keys(self, *keys: str) -> None:
-        self.run("send-keys", "-t", self.name, *keys)
-
-    def wait_for(self, predicate, timeout: float = 15.0) -> str:
-        end = time.monotonic() + timeout
-        screen = ""
-        while time.monotonic() < end:
-            screen = self.screen()
-            if predicate(screen):
-                return screen
-            time.sleep(0.2)
-        raise AssertionError(f"timed out; the terminal shows:\n{screen}")
 
 
 def _publish(port: int, topic: str, n: int) -> None:
@@ -55,17 +28,13 @@ def _publish(port: int, topic: str, n: int) -> None:
 
 
 def test_live_ui_in_tmux(tmp_path):
-    tmux = require_tool("tmux")
     require_tool("mosquitto")
-    name = f"mqttsniff-ui-{os.getpid()}"
     with start_broker(tmp_path) as broker:
         cmd = (
             f"cd {REPO} && PYTHONPATH={REPO} {sys.executable} -m sniffer -i lo -f 'tcp port {broker.port}'"
             " ; echo EXITED $? ; sleep 30"  # Textual draws on stderr: it stays on the terminal
         )
-        subprocess.run([tmux, "new-session", "-d", "-s", name, "-x", "110", "-y", "36", cmd], check=True,
-                       env={**os.environ, "TERM": "xterm-256color"})  # fmt: skip
-        t = Tmux(tmux, name)
+        t = Tmux(cmd, "mqttsniff-ui", forbid=("Traceback",))
         try:
             t.wait_for(lambda s: "capturing" in s and f"tcp port {broker.port}" in s)
             _publish(broker.port, "ui/test/temp", 3)
@@ -78,10 +47,10 @@ def test_live_ui_in_tmux(tmp_path):
             # fast over SSH or pasted: every key must land in the bar (the "q" once quit the UI)
             t.keys("-l", "/mqtt.msgtype == 3")
             t.keys("Enter")
-            screen = t.wait_for(lambda s: "Connect Command" not in s and s.count("Publish Message") >= 3)
+            # the list and the status bar are drawn in separate refreshes: wait for both
+            screen = t.wait_for(lambda s: "Connect Command" not in s and "shown 3" in s)
             rows = [ln for ln in screen.splitlines() if " MQTT " in ln]
             assert len(rows) == 3 and all("Publish Message" in r for r in rows), screen
-            assert "shown 3" in screen
             # the selected PUBLISH's detail (the cursor follows the last one)
             t.keys("G")
             screen = t.wait_for(lambda s: "Topic: ui/test/temp" in s)
@@ -97,4 +66,27 @@ def test_live_ui_in_tmux(tmp_path):
             screen = t.wait_for(lambda s: "EXITED" in s)
             assert "EXITED 0" in screen and "packets captured" in screen  # the capture's summary
         finally:
-            subprocess.run([tmux, "kill-session", "-t", name], capture_output=True)
+            t.close()
+
+
+def test_tmux_terminals_of_one_name_never_share_a_server():
+    """Each Tmux is a server of its own: one opened while another of the same name runs, or right after
+    it was closed, shows its own command. (They once shared a socket per name and process: a session
+    started just after `kill-server` went to the dying server, whose screen stayed empty: CI failed so.)"""
+    first = Tmux("echo FIRST; sleep 30", "mqttsniff-same")
+    try:
+        second = Tmux("echo SECOND; sleep 30", "mqttsniff-same")
+        try:
+            assert "SECOND" in second.wait_for(lambda s: "SECOND" in s, timeout=10)
+            assert "FIRST" in first.wait_for(lambda s: "FIRST" in s, timeout=10)
+        finally:
+            second.close()
+        assert "FIRST" in first.screen()  # closing one left the other running
+    finally:
+        first.close()
+    for i in range(5):  # back to back, as consecutive tests open them
+        t = Tmux(f"echo AGAIN{i}; sleep 30", "mqttsniff-same")
+        try:
+            t.wait_for(lambda s, i=i: f"AGAIN{i}" in s, timeout=10)
+        finally:
+            t.close()

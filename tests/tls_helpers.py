@@ -7,6 +7,8 @@ Not a test module: imported by tests/test_tls*.py.
 from __future__ import annotations
 
 import contextlib
+import os
+import select
 import socket
 import ssl
 import subprocess
@@ -181,15 +183,21 @@ def capture_s_client(workdir: Path, version: str, suite: str) -> tuple[Path, Pat
         cmd += ["-quiet", *(("-tls1_3", "-ciphersuites") if version == "1.3" else ("-tls1_2", "-cipher")), suite]
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
-            assert proc.stdin is not None
-            time.sleep(0.5)  # the handshake
+            assert proc.stdin is not None and proc.stdout is not None
+            # s_client reads its stdin once the handshake is done: the CONNECT waits in the pipe till then
             proc.stdin.write(RAW_CONNECT)
             proc.stdin.flush()
-            time.sleep(0.3)  # the CONNACK
+            # the PUBLISH only after the CONNACK has come (a fixed sleep let a slow broker's CONNACK follow
+            # it on the wire, and the test checks the order of the packets)
+            out = b""
+            deadline = time.monotonic() + 20
+            while len(out) < 4 and time.monotonic() < deadline and proc.poll() is None:
+                if select.select([proc.stdout], [], [], 0.2)[0]:
+                    out += os.read(proc.stdout.fileno(), 4096)
             proc.stdin.write(RAW_PUBLISH_DISCONNECT)
             proc.stdin.flush()
-            time.sleep(0.3)
-            out, err = proc.communicate(timeout=10)
+            rest, err = proc.communicate(timeout=10)  # -quiet ignores EOF: it ends when the broker closes
+            out += rest
             time.sleep(0.2)
         finally:
             dump.stop()

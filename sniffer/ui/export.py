@@ -110,7 +110,8 @@ class ExportScreen(ModalScreen[tuple[str, int] | None]):
                 yield Button("Cancel", id="export-cancel")
 
     def on_mount(self) -> None:
-        self.query_one("#export-path", Input).focus()
+        for path in self.query("#export-path"):  # none when the app exited while this was mounting
+            path.focus()
 
     def _done(self) -> None:
         path = self.query_one("#export-path", Input).value.strip()

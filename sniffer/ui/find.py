@@ -115,7 +115,8 @@ class FindScreen(ModalScreen[tuple[str, str] | None]):
             yield Label("[dim]Enter finds the next match, n / N then; Esc cancels[/dim]")
 
     def on_mount(self) -> None:
-        self.query_one("#find-text", Input).focus()
+        for text in self.query("#find-text"):  # none when the app exited while this was mounting
+            text.focus()
 
     def chosen_kind(self) -> str:
         pressed = self.query_one("#find-kind", RadioSet).pressed_button

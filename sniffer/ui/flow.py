@@ -330,6 +330,8 @@ class FlowScreen(Screen[int | None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        if not self.query(FlowGraph):  # the app exited while it was mounting: its compose never ran
+            return
         self.graph = self.query_one(FlowGraph)
         self.graph.focus()
         self._title()

@@ -37,7 +37,8 @@ class GotoScreen(ModalScreen[int | None]):
             yield Label("[dim]Enter goes, Esc cancels[/dim]")
 
     def on_mount(self) -> None:
-        self.query_one("#goto-number", Input).focus()
+        for number in self.query("#goto-number"):  # none when the app exited while this was mounting
+            number.focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

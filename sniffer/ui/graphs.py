@@ -157,6 +157,8 @@ class GraphsScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        if not self.query("#graphs-title"):  # the app exited while it was mounting: its compose never ran
+            return
         self._draw()
         self._feed_more()
         self.set_interval(REFRESH, self._feed_more)

@@ -92,7 +92,8 @@ class SaveScreen(ModalScreen[tuple[str, bool] | None]):
                 yield Button("Cancel", id="save-cancel")
 
     def on_mount(self) -> None:
-        self.query_one("#save-path", Input).focus()
+        for path in self.query("#save-path"):  # none when the app exited while this was mounting
+            path.focus()
 
     def _done(self) -> None:
         path = self.query_one("#save-path", Input).value.strip()
