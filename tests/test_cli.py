@@ -242,3 +242,50 @@ def test_stdin_streams_lines_before_the_input_ends() -> None:
     finally:
         proc.stdin.close()
         proc.wait(timeout=20)
+
+
+# Modules the headless path must not import (issue 17, start-up): the live-capture machinery (ctypes,
+# socket.py, threads), and what only a rare path needs: hashlib/hmac/base64 (a cloud CONNECT's
+# credentials), difflib (a misspelt -e field), dataclasses (~8 ms), importlib.resources (--demo).
+HEADLESS_UNNEEDED = (
+    "sniffer.capture.live",
+    "ctypes",
+    "socket",
+    "hashlib",
+    "hmac",
+    "base64",
+    "difflib",
+    "dataclasses",
+    "importlib.resources",
+    "textual",
+    "rich",
+    "scapy",
+    "cryptography",
+)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-c", "1"],
+        ["-T", "fields", "-e", "mqtt.topic"],
+        ["-T", "json"],
+        ["-T", "ndjson"],
+        ["-V"],
+        ["--demo", "-c", "1"],
+    ],
+)
+def test_headless_start_up_imports_only_what_it_uses(args: list[str]) -> None:
+    """Every import costs each start-up (the first headless line came 234 ms after the start): reading a
+    capture without cloud credentials imports none of HEADLESS_UNNEEDED."""
+    cap = REPO / "tests" / "captures" / "mqtt31_paho-python_pubsub-retain-ping__zeek.pcap"
+    argv = args if "--demo" in args else ["-r", str(cap), *args]
+    code = (
+        "import sys; from sniffer.cli import main; code = main(sys.argv[1:]);"
+        f"sys.stderr.write(repr(sorted(m for m in {HEADLESS_UNNEEDED!r} if m in sys.modules)));"
+        "sys.exit(code)"
+    )
+    res = subprocess.run([sys.executable, "-c", code, *argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         text=True, cwd=REPO, env=os.environ, timeout=60)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.endswith("[]"), f"imported: {res.stderr[-300:]}"

@@ -13,7 +13,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from sniffer.capture.live import DEFAULT_FILTER, DEFAULT_SNAPLEN
+from sniffer.capture import DEFAULT_FILTER, DEFAULT_SNAPLEN
 
 if TYPE_CHECKING:
     from sniffer.capture.signals import StopSignals

@@ -27,15 +27,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sniffer.capture import bpf
+from sniffer.capture import DEFAULT_FILTER, DEFAULT_SNAPLEN, bpf  # (the defaults live in the light package)
 from sniffer.capture.interfaces import ARPHRD_ETHER, ARPHRD_LOOPBACK, ARPHRD_NONE, InterfaceError, lookup
 from sniffer.capture.packet_socket import Frame, InterfaceDown, PacketSocket
 from sniffer.capture.pcapng import PcapngWriter, header
 from sniffer.capture.privileges import permission_message
 from sniffer.capture.ring import RingOptions, RingWriter
 
-DEFAULT_FILTER = "tcp and port 1883"
-DEFAULT_SNAPLEN = 262144
 STATS_INTERVAL = 0.5  # seconds between reads of the kernel's counters
 
 

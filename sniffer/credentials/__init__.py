@@ -12,14 +12,12 @@ Runs where payloads are decoded (sniffer.payload's demand): only a tree asked fo
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import os
 import time
 from typing import Final
-from urllib.parse import parse_qs, quote, unquote
 
+# hashlib (OpenSSL), hmac, base64 and urllib.parse are imported where a cloud CONNECT is checked:
+# every command imports this module (its fields are registered), few captures hold such a CONNECT
 from sniffer.credentials import aws
 from sniffer.fields import FT, NOTE, WARN, Base, Node, item, note, register
 
@@ -47,7 +45,7 @@ AZ_EXPIRY: Final = register("azure.sas.expiry", "SAS expiry (se)", A, NB)
 AZ_POLICY: Final = register("azure.sas.policy", "SAS policy (skn)", S, NB)
 AZ_CHECK: Final = register("azure.sas.check", "SAS signature check", S, NB)
 
-_DIGESTS: Final = {"hmacsha1": hashlib.sha1, "hmacsha256": hashlib.sha256, "hmacmd5": hashlib.md5}
+_DIGESTS: Final = {"hmacsha1": "sha1", "hmacsha256": "sha256", "hmacmd5": "md5"}  # hashlib's names
 # Alibaba Cloud IoT regions (the regionId some SDKs sign)
 REGIONS: Final = ("cn-shanghai", "cn-beijing", "cn-shenzhen", "cn-hangzhou", "cn-qingdao", "cn-zhangjiakou",
                   "cn-huhehaote", "cn-chengdu", "cn-hongkong", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3",
@@ -171,8 +169,11 @@ def _aliyun(client_id: str, username: str, password: str | None, ts: float, at: 
     kids.append(_gen(AL_PRODUCT, product, at))
     if password is None:
         return top
+    import hashlib
+    import hmac
+
     digest = _DIGESTS.get(method.lower())
-    want = digest().digest_size * 2 if digest is not None else 0
+    want = hashlib.new(digest).digest_size * 2 if digest is not None else 0
     is_hex = all(c in "0123456789abcdefABCDEF" for c in password)
     form = f"{len(password)} {'hex digits' if is_hex else 'characters'}"
     if digest is not None:
@@ -231,6 +232,11 @@ def _aliyun_variants(core: str, device: str, product: str, params: dict[str, str
 
 
 def _azure(username: str | None, password: str, ts: float, at: Node) -> Node:
+    import base64
+    import hashlib
+    import hmac
+    from urllib.parse import parse_qs, quote, unquote
+
     top = item(AZURE, "", at.start, 0, at.source, text="[Azure IoT Hub credentials]")
     kids = top.children
     if username is not None and "/" in username:

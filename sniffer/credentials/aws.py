@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import re
 from typing import Final
-from urllib.parse import parse_qsl
 
 from sniffer.fields import FT, NOTE, WARN, Base, Node, item, note, register
 
@@ -143,6 +142,8 @@ def wanted(username: str | None, hello: Hello | None) -> bool:
         return True
     if username is None or "?" not in username:
         return False
+    from urllib.parse import parse_qsl  # (here: urllib.parse costs every start-up ~3 ms)
+
     query = username.rpartition("?")[2]
     keys = {k for k, _ in parse_qsl(query, keep_blank_values=True)}
     return NAME in keys or SIGNATURE in keys or "SDK" in keys
@@ -185,6 +186,8 @@ def connect_node(client_id: str | None, username: str | None, password: bytes | 
             warn(WARN, "Client ID starts with '$': AWS IoT Core client ids can't")
     custom = False
     if username is not None:
+        from urllib.parse import parse_qsl
+
         base, sep, query = username.rpartition("?")
         if not sep:
             base, query = username, ""

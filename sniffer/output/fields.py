@@ -14,7 +14,6 @@ column nor drive the terminal of whoever reads the output.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from operator import attrgetter
 from typing import Any
@@ -116,6 +115,8 @@ class UnknownField(ValueError):
 
     def __init__(self, name: str) -> None:
         self.name = name
+        import difflib  # only for this error (it costs every start-up a millisecond otherwise)
+
         self.suggestions = difflib.get_close_matches(name, list(REGISTRY) + list(COLUMNS), n=3, cutoff=0.6)
         hint = f" (did you mean {', '.join(self.suggestions)}?)" if self.suggestions else ""
         super().__init__(f"unknown field '{name}'{hint}")

@@ -32,6 +32,7 @@ def _put(obj: dict[str, Any], key: str, value: Any) -> None:
 
 
 _ABSENT: Final = object()
+_BYTES: Final = FT.BYTES
 
 # Byte ranges of secrets per data source (sniffer.output.text.secret_ranges); empty: secrets shown.
 Masked = dict[int, list[tuple[int, int]]]
@@ -60,10 +61,15 @@ def _emit(obj: dict[str, Any], n: Node, show_secrets: bool, masked: Masked) -> N
         return
     if fd.secret and not show_secrets:
         value = MASK
-    else:  # a bytes item covering a secret (tcp.payload of a CONNECT) shows ** for its bytes
-        value = (masked_hex(n, masked) if masked else None) or fd.tshark(n.value)
-        if fd.ftype is FT.BYTES:  # tshark's JSON writes bytes as 10:cc:01 (-T fields: 10cc01), none as ""
-            value = ":".join([value[i : i + 2] for i in range(0, len(value), 2)]) if n.value else ""
+    elif fd.ftype is _BYTES:  # tshark's JSON writes bytes as 10:cc:01 (-T fields: 10cc01), none as ""
+        # a bytes item covering a secret (tcp.payload of a CONNECT) shows ** for its bytes
+        hexed = masked_hex(n, masked) if masked and n.value else None
+        if hexed:
+            value = ":".join([hexed[i : i + 2] for i in range(0, len(hexed), 2)])
+        else:
+            value = bytes(n.value).hex(":") if n.value else ""
+    else:
+        value = fd.tshark(n.value)
     _put(obj, fd.abbrev, value)
     if n.children:
         _put(obj, fd.abbrev + "_tree", _layer(n, show_secrets, masked))

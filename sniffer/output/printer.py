@@ -8,7 +8,6 @@ live, `line_buffered=True` flushes after every frame so `| grep` sees lines at o
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TextIO
 
 from sniffer.output.fields import FieldPrinter
@@ -16,19 +15,34 @@ from sniffer.output.json_out import JsonArrayWriter, json_record, ndjson_line
 from sniffer.output.text import hex_sources, summary_line, tree_lines
 
 
-@dataclass
 class OutputOptions:
-    fmt: str = "text"  # text | fields | json | ndjson
-    fields: list[str] = field(default_factory=list)
-    verbose: bool = False  # -V
-    hex: bool = False  # -x
-    only_protocols: set[str] | None = None  # -O: protocols shown expanded with -V
-    show_secrets: bool = False
-    separator: str = "\t"
-    aggregator: str = ","
-    occurrence: str = "a"
-    quote: str = ""
-    header: bool = False
+    """What the headless output prints. (A plain class: dataclasses costs every start-up ~8 ms of imports.)"""
+
+    def __init__(
+        self,
+        fmt: str = "text",  # text | fields | json | ndjson
+        fields: list[str] | None = None,
+        verbose: bool = False,  # -V
+        hex: bool = False,  # -x
+        only_protocols: set[str] | None = None,  # -O: protocols shown expanded with -V
+        show_secrets: bool = False,
+        separator: str = "\t",
+        aggregator: str = ",",
+        occurrence: str = "a",
+        quote: str = "",
+        header: bool = False,
+    ) -> None:
+        self.fmt = fmt
+        self.fields: list[str] = [] if fields is None else fields
+        self.verbose = verbose
+        self.hex = hex
+        self.only_protocols = only_protocols
+        self.show_secrets = show_secrets
+        self.separator = separator
+        self.aggregator = aggregator
+        self.occurrence = occurrence
+        self.quote = quote
+        self.header = header
 
 
 class Printer:

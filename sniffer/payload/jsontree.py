@@ -19,6 +19,7 @@ from sniffer.payload.context import MAX_DEPTH, Ctx, Malformed
 
 _NUMBER: Final = re.compile(rb"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _WS: Final = re.compile(rb"[ \t\r\n]*")
+_PLAIN: Final = re.compile(rb'[^"\\\x00-\x1f]*')  # string contents without escapes or control characters
 _LITERALS: Final = ((b"true", F.JSON_TRUE, "true"), (b"false", F.JSON_FALSE, "false"), (b"null", F.JSON_NULL, "null"))
 
 
@@ -46,12 +47,22 @@ class _Reader:
         self.d = d
 
     def ws(self, p: int) -> int:
-        m = _WS.match(self.d, p)
+        d = self.d
+        if p < len(d) and d[p] > 0x20:  # compact JSON: no whitespace here (space, tab, CR, LF are <= 0x20)
+            return p
+        m = _WS.match(d, p)
         return m.end() if m is not None else p
 
     def string(self, p: int) -> tuple[str, int]:
         """The JSON string starting at d[p] == '"': (its value, position after it)."""
         d = self.d
+        m = _PLAIN.match(d, p + 1)
+        q = m.end() if m is not None else p + 1
+        if d[q : q + 1] == b'"':  # no escape, no control character: its UTF-8 is its value
+            try:
+                return d[p + 1 : q].decode("utf-8", "surrogatepass"), q + 1  # as json.loads decodes bytes
+            except UnicodeDecodeError:
+                pass  # json.loads below words the error
         q = p + 1
         while True:
             i = d.find(b'"', q)
@@ -68,25 +79,26 @@ class _Reader:
         except ValueError as e:
             raise Malformed(f"invalid string ({e.args[0].split(':')[0]})", p) from None
 
-    def scalar(self, p: int) -> tuple[FieldDef, str, int, object]:
-        """(field, text for 'with value' items, end, item value) of a scalar at p."""
+    def scalar(self, p: int) -> tuple[FieldDef, str, int, str | None]:
+        """(field, text for 'with value' items, end, item value: None for true, false and null) of a scalar at p."""
         d = self.d
-        c = d[p : p + 1]
-        if c == b'"':
+        c = d[p]
+        if c == 0x22:  # "
             s, q = self.string(p)
             return F.JSON_STRING, s, q, s
-        for lit, fd, text in _LITERALS:
-            if d.startswith(lit, p):
-                return fd, text, p + len(lit), None
+        if c == 0x74 or c == 0x66 or c == 0x6E:  # t f n: only a literal may start so
+            for lit, fd, text in _LITERALS:
+                if d.startswith(lit, p):
+                    return fd, text, p + len(lit), None
         m = _NUMBER.match(d, p)
         if m is None or m.end() == p:
-            shown = c.decode("latin-1") if c else "end of data"
+            shown = chr(c)  # latin-1, as the bytes' first character
             raise Malformed(f"unexpected {shown!r} where a value should be", p)
         text = m.group().decode()
         return F.JSON_NUMBER, text, m.end(), text
 
-    def value(self, parent: Node, p: int, path: str, depth: int) -> tuple[int, str | None]:
-        """Append the value at p (already past whitespace) to parent; (end, its text if a scalar)."""
+    def value(self, out: list[Node], p: int, path: str, depth: int) -> tuple[int, str | None]:
+        """Append the value at p (already past whitespace) to `out`; (end, its text if a scalar)."""
         d, ctx = self.d, self.ctx
         if p >= len(d):
             raise Malformed("data ends where a value should be", p)
@@ -96,16 +108,14 @@ class _Reader:
                 raise Malformed(f"JSON nested deeper than {MAX_DEPTH} levels: not shown further", p, NOTE)
             node = ctx.node(F.JSON_OBJECT if c == 0x7B else F.JSON_ARRAY, None, p, 0,
                             "Object" if c == 0x7B else "Array")  # fmt: skip
-            parent.children.append(node)
+            out.append(node)
             end = self.obj(node, p, path, depth) if c == 0x7B else self.arr(node, p, path, depth)
             if ctx.whole is None:
                 node.length = end - p
             return end, None
         fd, text, end, value = self.scalar(p)
-        shown = text if value is not None else None
-        node = ctx.node(fd, value, p, end - p, None if value is not None else fd.name)
-        parent.children.append(node)
-        return end, shown if shown is not None else text
+        out.append(ctx.node(fd, value, p, end - p, None if value is not None else fd.name))
+        return end, text
 
     def obj(self, node: Node, p: int, path: str, depth: int) -> int:
         d, ctx = self.d, self.ctx
@@ -124,14 +134,16 @@ class _Reader:
             mpath = f"{path}/{key}"
             member = ctx.node(F.JSON_MEMBER, key, kstart, 0)
             node.children.append(member)
-            holder = Node(None, None, 0, 0, "")
-            end, text = self.value(holder, p, mpath, depth + 1)
+            # the value is hung under the member once whole: a value that fails part-way is not shown
+            value: list[Node] = []
+            end, text = self.value(value, p, mpath, depth + 1)
+            kids = member.children
             if text is not None:  # a scalar: Wireshark's generated items lead
-                member.children.append(ctx.generated(F.JSON_PATH_WITH_VALUE, f"{mpath}:{text}"))
-                member.children.append(ctx.generated(F.JSON_MEMBER_WITH_VALUE, f"{key}:{text}"))
-            member.children.extend(holder.children)
-            member.children.append(ctx.node(F.JSON_KEY, key, kstart + 1, kend - kstart - 2))
-            member.children.append(ctx.generated(F.JSON_PATH, mpath))
+                kids.append(ctx.generated(F.JSON_PATH_WITH_VALUE, f"{mpath}:{text}"))
+                kids.append(ctx.generated(F.JSON_MEMBER_WITH_VALUE, f"{key}:{text}"))
+            kids.extend(value)
+            kids.append(ctx.node(F.JSON_KEY, key, kstart + 1, kend - kstart - 2))
+            kids.append(ctx.generated(F.JSON_PATH, mpath))
             if ctx.whole is None:
                 member.length = end - kstart
             p = self.ws(end)
@@ -148,13 +160,14 @@ class _Reader:
         if d[p : p + 1] == b"]":
             return p + 1
         epath = f"{path}/[]"
+        kids = node.children
         while True:
-            holder = Node(None, None, 0, 0, "")
-            end, text = self.value(holder, p, epath, depth + 1)
+            value: list[Node] = []  # as in obj(): an element is shown once whole
+            end, text = self.value(value, p, epath, depth + 1)
             if text is not None:
-                node.children.append(ctx.generated(F.JSON_PATH_WITH_VALUE, f"{epath}:{text}"))
-                node.children.append(ctx.generated(F.JSON_MEMBER_WITH_VALUE, f"[]:{text}"))
-            node.children.extend(holder.children)
+                kids.append(ctx.generated(F.JSON_PATH_WITH_VALUE, f"{epath}:{text}"))
+                kids.append(ctx.generated(F.JSON_MEMBER_WITH_VALUE, f"[]:{text}"))
+            kids.extend(value)
             p = self.ws(end)
             c = d[p : p + 1]
             if c == b"]":
@@ -168,7 +181,7 @@ def decode(ctx: Ctx, data: bytes, topic: str) -> Node:
     root = ctx.root = ctx.node(F.JSON, "", 0, len(data), "JavaScript Object Notation")
     r = _Reader(ctx, data)
     p = r.ws(3 if data.startswith(b"\xef\xbb\xbf") else 0)  # a byte order mark is tolerated (RFC 8259 8.1)
-    end, _ = r.value(root, p, "", 0)
+    end, _ = r.value(root.children, p, "", 0)
     p = r.ws(end)
     if p != len(data):
         raise Malformed(f"{len(data) - p} bytes after the JSON value", p)
