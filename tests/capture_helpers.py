@@ -225,9 +225,17 @@ class Tmux:
             for bad in self.forbid:
                 assert bad not in screen, screen
             if predicate(screen):
+                if self.forbid:  # a traceback taller than the terminal has its first line scrolled off
+                    whole = self.history()
+                    for bad in self.forbid:
+                        assert bad not in whole, whole
                 return screen
             time.sleep(0.1)
         raise AssertionError(f"timed out; the terminal shows:\n{screen}")
+
+    def history(self) -> str:
+        """The screen with what scrolled off it (the normal screen's: a UI's alternate screen keeps none)."""
+        return self.tmux("capture-pane", "-p", "-J", "-S", "-2000", "-t", "t")
 
     def close(self) -> None:
         self.tmux("kill-server")

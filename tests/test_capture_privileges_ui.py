@@ -139,7 +139,7 @@ def test_ui_after_dropping_root_with_an_unreadable_python(user, unreadable_pytho
             t.wait_for(lambda s: "not saved" in s)
             t.keys("y")
             screen = t.wait_for(lambda s: "EXITED" in s)
-            assert "EXITED 0" in screen, screen
+            assert "EXITED 0" in screen, t.history()
             assert "packets captured" in screen, screen
         finally:
             t.close()

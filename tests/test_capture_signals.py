@@ -209,7 +209,7 @@ def test_stop_signal_under_the_ui_restores_the_terminal(traffic: int, tmp_path: 
         assert t.pane("#{alternate_on}") == "1"  # the UI is up, on the alternate screen
         os.kill(int(pidfile.read_text()), sig)
         screen = t.wait_for(lambda s: "EXITED" in s)
-        assert "EXITED 0" in screen, screen
+        assert "EXITED 0" in screen, t.history()
         assert "Traceback" not in screen, screen
         assert SUMMARY.search("\n".join(ln.rstrip() for ln in screen.splitlines())), screen
         # the terminal is back: main screen, no mouse reporting, cursor shown, keys echo again
@@ -237,6 +237,6 @@ def test_autostop_under_the_ui_is_checked_and_honoured(traffic: int, tmp_path: P
         t.wait_for(lambda s: "not saved" in s)
         t.tmux("send-keys", "-t", "t", "y")
         screen = t.wait_for(lambda s: "EXITED" in s)
-        assert "EXITED 0" in screen and SUMMARY.search(screen), screen
+        assert "EXITED 0" in screen and SUMMARY.search(screen), t.history()
     finally:
         t.close()

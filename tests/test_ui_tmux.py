@@ -64,7 +64,7 @@ def test_live_ui_in_tmux(tmp_path):
             t.wait_for(lambda s: "not saved" in s)
             t.keys("y")
             screen = t.wait_for(lambda s: "EXITED" in s)
-            assert "EXITED 0" in screen and "packets captured" in screen  # the capture's summary
+            assert "EXITED 0" in screen and "packets captured" in screen, t.history()  # the summary
         finally:
             t.close()
 

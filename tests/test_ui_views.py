@@ -493,6 +493,37 @@ def test_quitting_while_a_view_is_mounted_ahead_exits_cleanly(monkeypatch):
         assert app.return_code == 0, cls
 
 
+def test_a_view_whose_widgets_an_exit_removed_ignores_late_messages():
+    """CI again: an exit removed a view's widgets while a highlight message (sent by its last redraw)
+    was still queued; the handler then updated a side pane that was gone (a traceback at exit, its
+    locals a TopicInfo). With the panes removed, highlights and a redraw with news do nothing."""
+
+    async def go():
+        app = make_app(RECORDS)
+        async with app.run_test(size=(160, 30)) as pilot:
+            await settle(app, pilot, len(FRAMES))
+            topics = await open_view(app, pilot, "o", TopicsView)
+            tree = topics.query_one(Tree)
+            node = tree.cursor_node
+            assert node is not None and node.data is not None
+            await topics.query_one("#topic-info").remove()
+            await tree.remove()
+            topics._show(node)  # was: NoMatches for #topic-text
+            topics.seen = -1
+            topics.poll()  # was: NoMatches for the tree
+            clients = await open_view(app, pilot, "c", ClientsView)
+            table = clients.query_one(ClientTable)
+            conn = table.current
+            assert conn is not None
+            await clients.query_one("#client-info").remove()
+            clients._highlighted(ClientTable.Highlighted(conn))  # was: NoMatches for #client-info
+            await pilot.pause()
+            app.exit()
+        return app
+
+    assert run(go()).return_code == 0
+
+
 def test_expert_notes_of_stored_and_live_frames_equal_a_headless_count():
     """The Expert view asks for notes mid-capture: the frames stored before are read back from the
     store, the later ones counted as they come; together they are what -z expert counts."""

@@ -342,7 +342,9 @@ class ClientsView(SessionView):
 
     @on(ClientTable.Highlighted)
     def _highlighted(self, event: ClientTable.Highlighted) -> None:
-        self.query_one("#client-info", Static).update(describe(event.conn))
+        info = self.widget("#client-info", Static)
+        if info is not None:
+            info.update(describe(event.conn))
 
     @on(ClientTable.Chosen)
     def _chosen(self, event: ClientTable.Chosen) -> None:

@@ -13,15 +13,19 @@ key press only shows one. A hidden view does not poll; it catches up with the mo
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer, Static
 
 from sniffer.textesc import escape
+
+W = TypeVar("W", bound=Widget)
 
 REFRESH = 0.3  # seconds between checks for news (a redraw only when there is some)
 PREVIEW_CHARS = 24  # payload characters shown in a topic's row
@@ -118,7 +122,15 @@ class SessionView(Screen[None]):
         version = self.model.version  # an int read: no lock needed
         if version != self.seen:
             self.seen = version
-            self.query_one(".view-title", Static).update(Text(self.redraw(), style="bold"))
+            try:
+                self.query_one(".view-title", Static).update(Text(self.redraw(), style="bold"))
+            except NoMatches:  # an exit is taking the view's widgets down under a last poll: nothing to draw
+                self.seen = -1
+
+    def widget(self, selector: str, kind: type[W]) -> W | None:
+        """The view's widget `selector`, or None while an exit takes the view down (a highlight
+        message that Textual delivers after the widget it would update was removed)."""
+        return next(iter(self.query(selector).results(kind)), None)
 
     def redraw(self) -> str:
         """Rebuild from the model; returns the title line."""

@@ -178,7 +178,9 @@ class TopicsView(SessionView):
         self.poll()
 
     def _show(self, tn: TreeNode[TopicInfo] | None) -> None:
-        text = self.query_one("#topic-text", Static)
+        text = self.widget("#topic-text", Static)
+        if text is None:
+            return
         info = tn.data if tn is not None else None
         text.update(details(info, self.duration) if info is not None else Text("No PUBLISH seen yet", style="dim"))
 
