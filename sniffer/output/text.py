@@ -93,15 +93,11 @@ def secret_ranges(nodes: Iterable[Node], frame=None) -> dict[int, list[tuple[int
     later frame (`Frame.held_secret`, found while the PDU was still incomplete).
     """
     ranges: dict[int, list[tuple[int, int]]] = {}
-    # every node of every layer in tree order, without a generator per node (every JSON frame comes here)
-    stack = list(nodes)[::-1]
-    while stack:
-        n = stack.pop()
-        fd = n.fdef
-        if fd is not None and fd.secret and n.length and not any(_secret(c) for c in n.children):
-            ranges.setdefault(n.source, []).append((n.start, n.start + n.length))
-        if n.children:
-            stack.extend(reversed(n.children))
+    for top in nodes:
+        for n in top.walk():  # (one generator per layer: Node.walk keeps its own stack)
+            fd = n.fdef
+            if fd is not None and fd.secret and n.length and not any(_secret(c) for c in n.children):
+                ranges.setdefault(n.source, []).append((n.start, n.start + n.length))
     if frame is None:
         return ranges
     own = list(getattr(frame, "held_secret", ()))
