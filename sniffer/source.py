@@ -75,15 +75,20 @@ class FileSource:
     capture_filter = ""
     saved_to = None
 
-    def __init__(self, path: str, count: int | None = None, name: str | None = None, exact: bool = False) -> None:
+    def __init__(
+        self, path: str, count: int | None = None, name: str | None = None, exact: bool = False, offsets: bool = False
+    ) -> None:
         from sniffer.net.pcapfile import open_capture  # raises CaptureError with a user message
 
         self.path = path
         self.name = name or os.path.basename(path)
         self.count = count
-        self.exact = exact
+        self.exact = exact or offsets
         self.reader = open_capture(path)
-        self.reader.exact = exact
+        self.reader.exact = self.exact
+        # offsets=True: records are (ts, data, orig_len, linktype, ticks, tsresol, interface id, file
+        # offset of the data), the offset -1 where the file cannot be read again there (gzip, a pipe)
+        self.offsets = offsets and self.reader.seekable
         self.batch_size = 1 if path == "-" else BATCH
         # a pcapng of several named interfaces (mqttsniff -i gw1 -i gw2 -w): records carry the interface
         # id 7th and the driver names each frame's source (frame.interface_name) from this list
@@ -105,9 +110,12 @@ class FileSource:
 
     def _records(self) -> Iterator[Any]:
         reader = self.reader
+        if self.offsets:  # the UI's store: exact time, interface id and where the frame's bytes lie
+            records: Iterator[Any] = ((*r, reader.ticks, reader.tsresol, reader.ifid, reader.offset) for r in reader)
+            return records if self.count is None else islice(records, self.count)
         if hasattr(self, "interface_names"):
             if self.exact:
-                records: Iterator[Any] = ((*r, reader.ticks, reader.tsresol, reader.ifid) for r in reader)
+                records = ((*r, reader.ticks, reader.tsresol, reader.ifid) for r in reader)
             else:  # (no exact time: headless sinks read only the first four)
                 records = ((*r, 0, 9, reader.ifid) for r in reader)
             return records if self.count is None else islice(records, self.count)

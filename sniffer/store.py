@@ -21,6 +21,15 @@ position in a stream that may be a million frames long, and the result is exactl
 dissector computed when the frame arrived (MQTT 5 topic aliases, the version learned from
 CONNECT, out-of-order reassembly). The context costs disk (a few hundred bytes per frame), not RAM.
 
+A frame read from a plain capture file (the UI's FileSource) is not copied: its row keeps the
+file offset of its bytes (FILE_ROW set in the offset column), and its tree is rebuilt by
+dissecting the file again (sniffer.replay: its TCP stream from the stream's first frame, or
+every frame in order for a scan). What the session layer said of its PDUs, which may span
+connections, is kept instead, in a short annotation record in the spill (the connection's
+shared annotation by reference). Loading then skips the context (half the cost of a row) and
+the spill holds only those records. Rows stored after the load hit the --max-buffered cap keep
+their context as live rows do (a stream replayed alone would not hit the cap the same way).
+
 Appends come from one writer thread (the UI's loader); readers on the UI thread only look at
 rows below `count`, which is published after every column of a row is written.
 """
@@ -37,12 +46,14 @@ import tempfile
 import threading
 import zlib
 from array import array
+from bisect import bisect_left
 from typing import Any
 
 from sniffer.expert_level import frame_level
 from sniffer.filter.index import RowIndex
 from sniffer.net.reassembly import SEGMENT_SUFFIX
 
+_ANN_LEN = struct.Struct("<I")  # length of a file row's annotation record
 _REC = struct.Struct("<III")  # frame length, context length, offset + 1 of the single PDU in the frame (0: none)
 _MIN_SHARED = 16  # bytes objects of the context at least this long are looked up in the frame's bytes
 
@@ -59,6 +70,7 @@ _FLUSH_AT = 1 << 20
 # cost falls on 2-3 % of frames. Its first byte is then zlib's 0x78, which neither marshal (a tuple:
 # 0x28/0x29, with its ref flag 0xa8/0xa9) nor pickle (0x80) writes first.
 _COMPRESS_AT = 2048
+FILE_ROW = 1 << 63  # flag in the offset column: the row's bytes lie in the capture file, at the rest
 _ZLIB_FIRST = 0x78
 INFO_BLOCK = 256  # rows of Info text compressed together
 
@@ -190,6 +202,16 @@ class PacketStore:
         self._pickle_buf = io.BytesIO()
         self._pickler = _ContextPickler(self._pickle_buf, protocol=pickle.HIGHEST_PROTOCOL)
         self.context_failures = 0
+        # a file source (attach_file): the replay engine, each stream's rows, the rows with an
+        # annotation record and that record's spill offset, and the shared annotations by reference
+        self.replay: Any = None
+        self._rows_of: dict[int, array] = {}
+        self._ann_rows = array("I")
+        self._ann_off = array("Q")
+        self._pdu_at = array("H")  # file rows: 1 + where the frame's single whole PDU starts, 0: none
+        self._shared_ids: dict[int, int] = {}
+        self._shared: list[Any] = []
+        self.file_rows_ok = True  # cleared once the load hit the --max-buffered cap: rows keep context
 
     # -- writing (one thread) ----------------------------------------------------------------
     def _intern(self, s: str) -> int:
@@ -295,6 +317,57 @@ class PacketStore:
                 return packed
         return out
 
+    def _annotations(self, frame: Any) -> bytes:
+        """The annotation record of a file row: per PDU its session annotation (an int: a shared one
+        by reference; a tuple: its own, flattened; None), and the closing frame's notes."""
+        seg = frame.seg
+        notes = None if seg is None else getattr(seg, "session_notes", None)
+        refs: list[Any] = []
+        some = False
+        for p in frame.pdus:
+            a = p.ann
+            if a is None:
+                refs.append(None)
+                continue
+            some = True
+            if a.shared:
+                k = self._shared_ids.get(id(a))
+                if k is None:  # (the object is kept alive in _shared: its id is never reused)
+                    k = self._shared_ids[id(a)] = len(self._shared)
+                    self._shared.append(a)
+                refs.append(k)
+            else:
+                refs.append(self._flat(a, None))
+        if not some and not notes:
+            return b""
+        return marshal.dumps((refs, notes))
+
+    def _apply_annotations(self, i: int, fr: Any) -> None:
+        """Put row i's annotation record (and the session layer's backfill) on a replayed Frame."""
+        rows = self._ann_rows
+        k = bisect_left(rows, i)
+        if k < len(rows) and rows[k] == i:
+            off = self._ann_off[k]
+            (n,) = _ANN_LEN.unpack(self._read(off, _ANN_LEN.size))
+            refs, notes = marshal.loads(self._read(off + _ANN_LEN.size, n))
+            for p, ref in zip(fr.pdus, refs, strict=False):
+                if ref is None:
+                    continue
+                p.ann = self._shared[ref] if type(ref) is int else self._unflat(ref, b"")
+            if notes and fr.seg is not None:
+                fr.seg.session_notes = notes
+        if self.backfill and fr.pdus:
+            from sniffer.session.tracker import fill
+
+            fill(fr.pdus, self.backfill.get(i + 1, ()))
+
+    def stream_rows(self, stream: int) -> array:
+        """The rows of one TCP stream, ascending (a file source's store keeps them: sniffer.replay)."""
+        return self._rows_of[stream]
+
+    def is_file_row(self, i: int) -> bool:
+        return bool(self._off[i] & FILE_ROW)
+
     @staticmethod
     def _pdu_offset(frame: Any) -> int:
         """1 + where the frame's one PDU lies whole in its bytes (read without unpickling), else 0."""
@@ -305,18 +378,51 @@ class PacketStore:
         off = frame.data.find(d) if len(d) else -1
         return off + 1
 
-    def add(self, frame: Any, ticks: int | None = None, tsresol: int = 9) -> int:
+    def attach_file(self, path: str, make_dissector: Any) -> None:
+        """Rows added with a file offset from now on keep only that offset (see the module docstring);
+        `make_dissector()` returns a dissector with the load's settings and no session layer."""
+        from sniffer.replay import Replay
+
+        self.replay = Replay(self, path, make_dissector)
+        self._pdu_at = array("H", bytes(2 * self.count))
+
+    def add(self, frame: Any, ticks: int | None = None, tsresol: int = 9, foff: int = -1) -> int:
         """Append one dissected frame; returns its row index. `ticks`/`tsresol`: its timestamp as the
-        capture file had it (see CaptureReader.exact); without them, nanoseconds from frame.ts."""
+        capture file had it (see CaptureReader.exact); without them, nanoseconds from frame.ts.
+        `foff`: where the frame's bytes lie in the attached capture file (-1: not there)."""
         data = frame.data
-        ctx = self._context(frame)
-        with self._write_lock:
-            off = self._flushed + len(self._pending)
-            self._pending += _REC.pack(len(data), len(ctx), self._pdu_offset(frame))
-            self._pending += data
-            self._pending += ctx
-            if len(self._pending) >= _FLUSH_AT:
-                self._flush_locked()
+        replay = self.replay
+        if replay is not None:
+            stream = frame.stream
+            if stream >= 0:
+                rows = self._rows_of.get(stream)
+                if rows is None:
+                    rows = self._rows_of[stream] = array("I")
+                rows.append(self.count)
+        if foff >= 0 and replay is not None and self.file_rows_ok:
+            ann = self._annotations(frame)
+            if ann:
+                with self._write_lock:
+                    self._ann_rows.append(self.count)
+                    self._ann_off.append(self._flushed + len(self._pending))
+                    self._pending += _ANN_LEN.pack(len(ann))
+                    self._pending += ann
+                    if len(self._pending) >= _FLUSH_AT:
+                        self._flush_locked()
+            p = self._pdu_offset(frame)
+            self._pdu_at.append(p if p < 0x10000 else 0)
+            off = foff | FILE_ROW
+        else:
+            ctx = self._context(frame)
+            with self._write_lock:
+                off = self._flushed + len(self._pending)
+                self._pending += _REC.pack(len(data), len(ctx), self._pdu_offset(frame))
+                self._pending += data
+                self._pending += ctx
+                if len(self._pending) >= _FLUSH_AT:
+                    self._flush_locked()
+            if replay is not None:
+                self._pdu_at.append(0)
         if self.first_ts is None:
             self.first_ts = frame.ts
         ts = frame.ts
@@ -394,6 +500,8 @@ class PacketStore:
 
     def close(self) -> None:
         self._spill.close()
+        if self.replay is not None:
+            self.replay.close()
 
     # -- reading (any thread, rows < count) ---------------------------------------------------
     def __len__(self) -> int:
@@ -483,7 +591,27 @@ class PacketStore:
         """(ts, frame bytes, original length, linktype) of row i, as capture readers yield them."""
         off = self._off[i]
         n = self._caplen[i]
+        if off & FILE_ROW:
+            return self._ts[i], self.replay.read(off & ~FILE_ROW, n), self._origlen[i], self._link[i]
         return self._ts[i], self._read(off + _REC.size, n), self._origlen[i], self._link[i]
+
+    def _file_frame(self, i: int) -> Any:
+        """Row i of the capture file, dissected again (sniffer.replay), as the load made it."""
+        return self._replayed(i, self.replay.frame(i))
+
+    def _replayed(self, i: int, fr: Any) -> Any:
+        """A replayed Frame of row i made whole: the load's stream number and relative time, its
+        source's name, the session annotations (each step sets what it sets on every call: the
+        replay hands the same Frame out again from its cache)."""
+        s = self._stream[i]
+        fr.stream = s
+        if fr.seg is not None:
+            fr.seg.stream = s
+        fr.rel_ts = self.rel_ts(i)
+        if self._iface_ids is not None:
+            fr.iface = self.interface_name(i)
+        self._apply_annotations(i, fr)
+        return fr
 
     def _end(self, i: int) -> int:
         """Spill offset just past record i."""
@@ -493,14 +621,40 @@ class PacketStore:
         """Frames of rows [start, end) read with one pread (a filter rescans the store this way)."""
         if start >= end:
             return []
+        if self.replay is not None:
+            at = self._sequential()
+            return [at(i) for i in range(start, end)]
         base = self._off[start]
         blob = self._read(base, self._end(end - 1) - base)
         return [self._build(i, blob, self._off[i] - base) for i in range(start, end)]
+
+    def _sequential(self) -> Any:
+        """i -> whole Frame of row i for a scan in row order (a file source: one replay shared by the
+        store's scans, so a filter's scan continues where the last chunk stopped)."""
+        at = getattr(self, "_seq_at", None)
+        if at is None:
+            seq = self.replay.sequential()
+
+            def at(i: int) -> Any:
+                if not self._off[i] & FILE_ROW:
+                    return self._context_frame(i)
+                return self._replayed(i, seq(i))
+
+            self._seq_at = at
+        return at
 
     def single_pdu_bytes(self, i: int) -> bytes | None:
         """Row i's frame bytes from where its single well-formed PDU starts, when that PDU lies whole in
         the frame (one pread, no unpickling); None otherwise."""
         off = self._off[i]
+        if self.replay is not None:
+            if off & FILE_ROW:
+                p = self._pdu_at[i]
+                if not p:
+                    return None
+                return self.replay.read((off & ~FILE_ROW) + p - 1, self._caplen[i] - p + 1)
+            dlen, _, p = _REC.unpack(self._read(off, _REC.size))
+            return self._read(off + _REC.size + p - 1, dlen - p + 1) if p else None
         dlen, _, p = _REC.unpack(self._read(off, _REC.size))
         if not p:
             return None
@@ -525,6 +679,16 @@ class PacketStore:
     def frame_reader(self, chunk: int = 256) -> Any:
         """i -> Frame of row i for a scan that needs a few frames: records read `chunk` at a time
         with one pread, the last frame kept (several tests of one row share it and its tree)."""
+        if self.replay is not None:
+            seq = self._sequential()
+            last: list[Any] = [-1, None]
+
+            def file_frame_at(i: int) -> Any:
+                if last[0] != i:
+                    last[0], last[1] = i, seq(i)
+                return last[1]
+
+            return file_frame_at
         state = [-1, -1, b"", 0, None]  # first row of the blob, end row, blob, blob offset, last (i, frame)
 
         def frame_at(i: int) -> Any:
@@ -559,7 +723,15 @@ class PacketStore:
     def frame(self, i: int) -> Any:
         """The full Frame of row i (summary, bytes, TCP analysis, MQTT PDUs); build its tree with .tree()."""
         off = self._off[i]
+        if self.replay is not None:
+            return self._file_frame(i) if off & FILE_ROW else self._context_frame(i)
         return self._build(i, self._read(off, self._end(i) - off), 0)
+
+    def _context_frame(self, i: int) -> Any:
+        """Row i from its spill record, in a store that has file rows too (its record's length is read first)."""
+        off = self._off[i]
+        dlen, clen, _ = _REC.unpack(self._read(off, _REC.size))
+        return self._build(i, self._read(off, _REC.size + dlen + clen), 0)
 
     def _build(self, i: int, blob: bytes, pos: int, lazy_info: bool = False) -> Any:
         """Frame of row i from its record at blob[pos:]. lazy_info: an MQTT frame's Info is left for
@@ -620,6 +792,8 @@ class PacketStore:
         total = sum(a.buffer_info()[1] * a.itemsize for a in cols) + len(text) + 4 * len(ends)
         total += sum(len(b) + 41 for b in self._iblocks)
         total += sum(len(s) + 49 for s in self._strings) + self.index.ram_bytes()
+        for a in (self._ann_rows, self._ann_off, self._pdu_at, *self._rows_of.values()):
+            total += a.buffer_info()[1] * a.itemsize
         return total + 40 * len(self._rel_other)
 
     def spill_bytes(self) -> int:

@@ -74,6 +74,12 @@ class CaptureReader:
         # (a capture merged from several sources: sniffer.source reads them into frame.interface_name)
         self.if_names: list[str] = []
         self.ifid = 0
+        # exact=True on a plain file: the file offset of the record's frame bytes (-1: not known, as
+        # in a gzipped capture or a pipe); the UI's store reads a frame there again instead of
+        # keeping a copy (sniffer.store). _base is the file offset of _buf[0].
+        self.offset = -1
+        self.seekable = path != "-"
+        self._base = 0
         self._buf = b""
         self._fill(4)
         magic = self._buf[:4]
@@ -85,6 +91,7 @@ class CaptureReader:
             f.seek(0)
             gz = gzip.GzipFile(fileobj=f)  # type: ignore[arg-type]
             self._f, self._read, self._buf = gz, gz.read, b""
+            self.seekable = False
             self._fill(4)
             magic = self._buf[:4]
         if magic in PCAP_MAGICS:
@@ -158,6 +165,7 @@ class CaptureReader:
         network = struct.unpack_from(self._endian + "I", self._buf, 20)[0]
         self.linktype = network & 0xFFFF  # upper bits may carry the FCS length
         self._buf = self._buf[24:]
+        self._base = 24
 
     def _iter_pcap(self) -> Iterator[tuple[float, bytes, int, int]]:
         hdr = struct.Struct(self._endian + "IIII").unpack_from
@@ -171,6 +179,7 @@ class CaptureReader:
         buf, pos, blen = self._buf, 0, len(self._buf)
         while True:
             if blen - pos < rh:
+                self._base += pos
                 self._buf = buf[pos:]
                 if not self._fill(rh):
                     self.truncated = len(self._buf) > 0
@@ -194,6 +203,7 @@ class CaptureReader:
             start = pos + rh
             end = start + caplen
             if end > blen:
+                self._base += pos
                 self._buf = buf[pos:]
                 if not self._fill(rh + caplen):
                     self.truncated = True
@@ -202,6 +212,7 @@ class CaptureReader:
                 continue
             if exact:
                 self.ticks = sec * units + frac
+                self.offset = self._base + start
             yield sec + frac / div, buf[start:end], olen, lt
             pos = end
 
@@ -212,6 +223,7 @@ class CaptureReader:
         buf, pos, blen = self._buf, 0, len(self._buf)
         while True:
             if blen - pos < 12:
+                self._base += pos
                 self._buf = buf[pos:]
                 if not self._fill(12):
                     self.truncated = len(self._buf) > 0
@@ -234,6 +246,7 @@ class CaptureReader:
                 raise CaptureError(f"{self.path}: corrupt pcapng block (type {btype}, length {blocklen}), stopping")
             end = pos + blocklen
             if end > blen:
+                self._base += pos
                 self._buf = buf[pos:]
                 if not self._fill(blocklen):
                     self.truncated = True
@@ -247,6 +260,7 @@ class CaptureReader:
                 if ifid < len(ifaces):
                     if self.exact:
                         self._exact_ts(ifid, hi, lo)
+                        self.offset = self._base + pos + 28
                     self.ifid = ifid
                     lt, div, tsoff, _ = ifaces[ifid]
                     ts = ((hi << 32) | lo) / div if hi < 0x80000000 else _signed_ts(hi, lo, div)
@@ -255,6 +269,7 @@ class CaptureReader:
                 olen = struct.unpack_from(e + "I", buf, pos + 8)[0]
                 if ifaces:
                     self.ticks = 0  # no timestamp
+                    self.offset = self._base + pos + 12
                     lt, div, tsoff, snap = ifaces[0]
                     caplen = min(olen, blocklen - 16, snap or MAX_FRAME)
                     if caplen > MAX_FRAME:
@@ -269,6 +284,8 @@ class CaptureReader:
                 if ifid < len(ifaces):
                     if self.exact:
                         self._exact_ts(ifid, hi, lo)
+                        self.offset = self._base + pos + 28
+                    self.ifid = ifid
                     lt, div, tsoff, _ = ifaces[ifid]
                     ts = ((hi << 32) | lo) / div if hi < 0x80000000 else _signed_ts(hi, lo, div)
                     yield ts + tsoff, buf[pos + 28 : pos + 28 + caplen], olen, lt

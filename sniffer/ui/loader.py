@@ -22,6 +22,18 @@ UPDATE_INTERVAL = 0.1  # seconds between notifications: the UI takes new packets
 SCAN_CHUNK = 5000  # rows per step of a rescan (a newer filter takes over between steps)
 
 
+def replay_dissector(d: Any) -> Callable[[], Any]:
+    """A factory of dissectors with `d`'s settings and no session layer (the store keeps what that
+    layer said), to dissect stored frames again (sniffer.replay)."""
+
+    def make() -> Any:
+        return type(d)(
+            d.ports, d.max_pdu, d.detect, d.max_buffered, sessions=False, tls_ports=d.tls_ports, tls_keylog=d.tls_keylog
+        )
+
+    return make
+
+
 class View:
     """One generation of the displayed rows. rows is None when no filter is set (all rows shown)."""
 
@@ -58,6 +70,9 @@ class Loader:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
+        if getattr(self.source, "offsets", False) and self.store.count == 0:
+            # a plain capture file: the store keeps offsets into it, not copies (sniffer.replay)
+            self.store.attach_file(self.source.path, replay_dissector(self.dissector))
         self.source.start()
         self._thread = threading.Thread(target=self._run, name="mqttsniff-loader", daemon=True)
         self._thread.start()
@@ -86,8 +101,15 @@ class Loader:
         frames = self._frames
         add = self.store.add
         first_row = self.store.count
-        if records and len(records[0]) > 4:  # a file's exact timestamps, kept for saving
+        if self.dissector.dropped_pdus and self.store.file_rows_ok:
+            # the cap on held bytes spans streams: a stream dissected again alone would not meet it
+            # the same way, so from this batch on rows keep their context
+            self.store.file_rows_ok = False
+        if records and len(records[0]) > 7:  # a file's exact timestamps and where each frame lies in it
             for rec, fr in zip(records, frames, strict=False):  # (frames may stop short after an error)
+                add(fr, rec[4], rec[5], rec[7])
+        elif records and len(records[0]) > 4:  # a file's exact timestamps, kept for saving
+            for rec, fr in zip(records, frames, strict=False):
                 add(fr, rec[4], rec[5])
         else:
             for fr in frames:

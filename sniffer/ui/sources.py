@@ -14,7 +14,8 @@ __all__ = ["BATCH", "FileSource", "LiveSource", "MemorySource", "PacketSource", 
 
 
 class FileSource(source.FileSource):
-    """A pcap/pcapng file for the UI: records carry their exact timestamps (ticks, tsresol)."""
+    """A pcap/pcapng file for the UI: records carry their exact timestamps (ticks, tsresol), and
+    where the frame's bytes lie in the file (the store reads them there again: sniffer.store)."""
 
     def __init__(self, path: str, count: int | None = None, name: str | None = None) -> None:
-        super().__init__(path, count, name, exact=True)
+        super().__init__(path, count, name, exact=True, offsets=True)

@@ -1,0 +1,131 @@
+"""Frames of a capture file rebuilt by dissecting the file again (the UI's store, file sources).
+
+A frame read from a file is stored as its file offset, not as a copy of its bytes and context
+(sniffer.store): its tree is rebuilt on demand by feeding a fresh dissector the frames that led
+to it, as Wireshark's second pass does. Two ways, one result:
+
+- one frame (a selection, the Flow view): only the frames of its TCP stream, from the stream's
+  first frame. The TCP and MQTT state of a stream depends on that stream alone; what the session
+  layer says across connections (deliveries, takeovers) is not recomputed but read from the
+  annotation record the store kept for the frame. A dissector per recently used stream is kept,
+  so walking down a stream costs one frame per step; the frames rebuilt last are kept too, so
+  walking back up costs nothing until they are evicted.
+- a run of rows (a display filter that needs trees, a scan): every frame from row 0 in order,
+  with one dissector, so the global state (the --max-buffered cap) is the load's own.
+
+Rules: the dissectors here never run the session layer (the store's annotations are applied
+instead); one lock serialises them (the UI thread and a filter's scan thread both read).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+STREAMS_KEPT = 1024  # dissectors kept, one per recently replayed stream
+FRAMES_KEPT = 4096  # rebuilt frames kept (walking back up a stream)
+SEQ_GAP = 20_000  # a sequential reader skips ahead by dissecting up to this many rows, else replays the stream
+
+
+class Replay:
+    """Rebuilds rows of `store` whose bytes lie in the capture file at `path`."""
+
+    def __init__(self, store: Any, path: str, make: Callable[[], Any]) -> None:
+        self.store = store
+        self.path = path
+        self.make = make  # a new dissector with the loader's settings, session layer off
+        self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        self.lock = threading.RLock()
+        self._streams: OrderedDict[int, list[Any]] = OrderedDict()  # stream -> [dissector, next k, last frame]
+        self._frames: OrderedDict[int, Any] = OrderedDict()  # row -> Frame (annotations not yet applied)
+        self.replayed = 0  # frames dissected again (tests, the benchmark)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+    def read(self, off: int, n: int) -> bytes:
+        data = os.pread(self.fd, n, off)
+        if len(data) != n:  # the file changed under us (cut short): say so rather than mis-decode
+            raise OSError(f"{self.path}: frame bytes at offset {off} are gone (file changed?)")
+        return data
+
+    def _dissect(self, d: Any, r: int) -> Any:
+        """Feed row r to dissector d, as the load did (same number, time and previous time)."""
+        st = self.store
+        d.first_ts = st.first_ts
+        d.prev_ts = st.ts(r - 1) if r > 0 else None
+        ts, data, orig_len, linktype = st.raw(r)
+        self.replayed += 1
+        return d.frame(r + 1, ts, linktype, data, orig_len)
+
+    def _keep(self, r: int, fr: Any) -> None:
+        frames = self._frames
+        frames[r] = fr
+        if len(frames) > FRAMES_KEPT:
+            frames.popitem(last=False)
+
+    def frame(self, i: int) -> Any:
+        """Row i's Frame as the dissector made it at load time, annotations not applied."""
+        with self.lock:
+            fr = self._frames.get(i)
+            if fr is not None:
+                self._frames.move_to_end(i)
+                return fr
+            s = self.store.stream(i)
+            if s < 0:  # not TCP: the frame alone says everything
+                fr = self._dissect(self.make(), i)
+                self._keep(i, fr)
+                return fr
+            rows = self.store.stream_rows(s)
+            k = _index(rows, i)
+            entry = self._streams.get(s)
+            if entry is None or entry[1] > k:
+                entry = [self.make(), 0]
+                self._streams[s] = entry
+                if len(self._streams) > STREAMS_KEPT:
+                    self._streams.popitem(last=False)
+            else:
+                self._streams.move_to_end(s)
+            d = entry[0]
+            while entry[1] <= k:
+                r = rows[entry[1]]
+                fr = self._dissect(d, r)
+                entry[1] += 1
+                self._keep(r, fr)
+            return self._frames[i]
+
+    def sequential(self) -> Callable[[int], Any]:
+        """i -> Frame of row i for increasing i (a scan): one dissector over every row from 0, so
+        nothing is dissected twice; a jump back, or far ahead, falls back to frame(i)."""
+        state: list[Any] = [None, 0]  # dissector, next row
+
+        def at(i: int) -> Any:
+            with self.lock:
+                d, nxt = state
+                if d is None or i < nxt or i - nxt > SEQ_GAP:
+                    if i > SEQ_GAP or (d is not None and i < nxt):
+                        return self.frame(i)
+                    d, nxt = self.make(), 0
+                fr = None
+                while nxt <= i:
+                    fr = self._dissect(d, nxt)
+                    nxt += 1
+                state[0], state[1] = d, nxt
+                return fr
+
+        return at
+
+
+def _index(rows: Any, i: int) -> int:
+    """Position of row i in a stream's ascending rows."""
+    from bisect import bisect_left
+
+    k = bisect_left(rows, i)
+    if k == len(rows) or rows[k] != i:
+        raise KeyError(f"row {i} is not in its stream's rows")
+    return k

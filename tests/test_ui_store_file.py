@@ -1,0 +1,171 @@
+"""A file source's store keeps offsets, not copies: frames dissected again from the file
+(sniffer.replay) are exactly the frames the load made, in any order of access."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import random
+import subprocess
+import sys
+
+import pytest
+
+from sniffer import source
+from sniffer.filter.rows import RowAccess
+from sniffer.output.text import hex_sources, tree_lines
+from sniffer.pipeline import Dissector
+from sniffer.store import FILE_ROW, PacketStore
+from sniffer.ui.loader import Loader
+from sniffer.ui.save import write_pcapng
+from sniffer.ui.sources import FileSource
+from tests.ui_helpers import DEMO
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _load(src, **kw):
+    """Load `src` as the UI does: the loader, a recording dissector, the store's backfill."""
+    store = PacketStore()
+    d = Dissector(record=True, **kw)
+    store.backfill = d.tracker.backfill
+    loader = Loader(src, store, d)
+    loader.start()
+    assert loader.done.wait(120)
+    assert loader.error is None, loader.error
+    return store
+
+
+def _text(fr) -> tuple:
+    nodes = fr.tree()
+    return (
+        tree_lines(nodes, show_secrets=True),
+        hex_sources(fr, nodes, True),
+        (fr.number, fr.info, fr.rel_ts, fr.delta, fr.stream, fr.src, fr.dst, fr.iface),
+    )
+
+
+def _same(copied, offsets, order, label):
+    for i in order:
+        assert _text(offsets.frame(i)) == _text(copied.frame(i)), (label, i)
+
+
+@pytest.fixture(scope="module")
+def interleaved(tmp_path_factory):
+    """A generated capture of 40 clients whose streams interleave (MQTT 3.1.1 and 5, QoS 0-2,
+    retained, large payloads split over segments)."""
+    out = tmp_path_factory.mktemp("gen") / "gen.pcap"
+    subprocess.run(
+        [sys.executable, os.path.join(REPO, "bench", "gen_capture.py"), str(out), "--frames", "6000",
+         "--clients", "40", "--seed", "3", "--large-share", "0.02"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return out
+
+
+def test_file_rows_rebuild_exactly_in_any_order(corpus_files, interleaved):
+    for path in [DEMO, *corpus_files, interleaved]:
+        copied = _load(source.FileSource(str(path), exact=True))  # every row with its context
+        offsets = _load(FileSource(str(path)))
+        n = copied.count
+        assert offsets.count == n and n > 0
+        assert all(offsets.is_file_row(i) for i in range(n)), path
+        rows = list(range(n))
+        rnd = random.Random(5).sample(rows, min(n, 400))
+        _same(copied, offsets, reversed(rows[-400:]), (path, "backwards"))
+        _same(copied, offsets, rnd, (path, "random"))
+        assert [_text(f) for f in offsets.frames(0, min(n, 2000))] == [
+            _text(copied.frame(i)) for i in range(min(n, 2000))
+        ], path
+        at = offsets.frame_reader()
+        for i in range(0, n, 7):
+            assert _text(at(i)) == _text(copied.frame(i)), (path, "reader", i)
+        assert offsets.row(n - 1) == copied.row(n - 1)
+        assert [offsets.raw(i) for i in rnd] == [copied.raw(i) for i in rnd]
+
+
+def test_the_spill_holds_annotations_only(interleaved):
+    size = os.path.getsize(interleaved)
+    copied = _load(source.FileSource(str(interleaved), exact=True))
+    offsets = _load(FileSource(str(interleaved)))
+    assert copied.spill_bytes() > size  # bytes and context: more than the capture
+    assert offsets.spill_bytes() < size / 10, (offsets.spill_bytes(), size)
+    assert offsets.ram_bytes() / offsets.count < 200
+
+
+def test_walking_a_stream_dissects_each_frame_once(interleaved):
+    store = _load(FileSource(str(interleaved)))
+    s = max(range(40), key=lambda k: len(store.stream_rows(k)))
+    rows = store.stream_rows(s)
+    assert len(rows) > 100
+    replay = store.replay
+    before = replay.replayed
+    for r in rows[:100]:
+        store.frame(r)
+    assert replay.replayed - before == 100  # down the stream: one frame per step
+    before = replay.replayed
+    for r in reversed(rows[:100]):
+        store.frame(r)
+    assert replay.replayed == before  # back up: the frames just rebuilt are kept
+
+
+def test_pdu_view_reads_the_file(corpus_files):
+    for path in [DEMO, *corpus_files]:
+        copied = _load(source.FileSource(str(path), exact=True))
+        offsets = _load(FileSource(str(path)))
+        a, b = RowAccess(copied), RowAccess(offsets)
+        views = 0
+        for i in range(copied.count):
+            va, vb = a.pdu_view(i), b.pdu_view(i)
+            assert (va is None) == (vb is None), (path, i)
+            if va is not None:
+                views += 1
+                assert (va.data, va.hdr_len, va.msgtype, va.flags, va.version) == (
+                    vb.data, vb.hdr_len, vb.msgtype, vb.flags, vb.version)  # fmt: skip
+        assert views or "malformed" in path.name or "invalid" in path.name, path
+
+
+def test_rows_after_the_buffered_cap_keep_their_context(corpus_files):
+    """The --max-buffered cap spans streams: once the load hits it, rows are stored with context."""
+    path = next(p for p in corpus_files if "100KB" in p.name)
+    copied = _load(source.FileSource(str(path), exact=True), max_buffered=20_000)
+    src = FileSource(str(path))
+    src.batch_size = 4  # several batches: those before the cap was hit keep file rows
+    offsets = _load(src, max_buffered=20_000)
+    kinds = [offsets.is_file_row(i) for i in range(offsets.count)]
+    assert True in kinds and False in kinds  # file rows until the cap, context rows after
+    assert kinds.index(False) > 0 and all(not k for k in kinds[kinds.index(False) :])
+    _same(copied, offsets, range(offsets.count), "cap")
+
+
+def test_a_gzipped_or_piped_capture_keeps_copies(tmp_path):
+    gz = tmp_path / "demo.pcap.gz"
+    gz.write_bytes(gzip.compress(DEMO.read_bytes()))
+    src = FileSource(str(gz))
+    assert not src.offsets
+    store = _load(src)
+    assert store.replay is None and not any(store._off[i] & FILE_ROW for i in range(store.count))
+    plain = _load(FileSource(str(DEMO)))
+    _same(plain, store, range(store.count), "gzip")
+
+
+def test_saving_over_the_file_being_read(tmp_path):
+    """Saving replaces the file (a new inode): the store keeps reading the one it loaded."""
+    path = tmp_path / "cap.pcap"
+    path.write_bytes(DEMO.read_bytes())
+    store = _load(FileSource(str(path)))
+    before = [_text(store.frame(i)) for i in range(store.count)]
+    assert write_pcapng(str(path), store, range(0, store.count, 2)) == (store.count + 1) // 2
+    store.replay._frames.clear()
+    store.replay._streams.clear()
+    assert [_text(store.frame(i)) for i in range(store.count)] == before
+
+
+def test_a_file_cut_under_the_store_is_an_error_not_garbage(tmp_path):
+    path = tmp_path / "cap.pcap"
+    path.write_bytes(DEMO.read_bytes())
+    store = _load(FileSource(str(path)))
+    with open(path, "r+b") as f:  # cut in place (the same inode): the last frames' bytes are gone
+        f.truncate(os.path.getsize(path) // 2)
+    with pytest.raises(OSError, match="are gone"):
+        store.raw(store.count - 1)
