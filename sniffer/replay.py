@@ -40,7 +40,7 @@ class Replay:
         self.make = make  # a new dissector with the loader's settings, session layer off
         self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         self.lock = threading.RLock()
-        self._streams: OrderedDict[int, list[Any]] = OrderedDict()  # stream -> [dissector, next k, last frame]
+        self._streams: OrderedDict[int, list[Any]] = OrderedDict()  # stream -> [dissector, next k, its rows]
         self._frames: OrderedDict[int, Any] = OrderedDict()  # row -> Frame (annotations not yet applied)
         self.replayed = 0  # frames dissected again (tests, the benchmark)
 
@@ -81,11 +81,15 @@ class Replay:
                 fr = self._dissect(self.make(), i)
                 self._keep(i, fr)
                 return fr
-            rows = self.store.stream_rows(s)
-            k = _index(rows, i)
             entry = self._streams.get(s)
+            rows = None if entry is None else entry[2]
+            if rows is None or not rows or rows[-1] < i:  # (a stream still growing while a file loads)
+                rows = self.store.stream_rows(s)
+                if entry is not None:
+                    entry[2] = rows
+            k = _index(rows, i)
             if entry is None or entry[1] > k:
-                entry = [self.make(), 0]
+                entry = [self.make(), 0, rows]
                 self._streams[s] = entry
                 if len(self._streams) > STREAMS_KEPT:
                     self._streams.popitem(last=False)

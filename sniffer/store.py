@@ -139,6 +139,31 @@ def colour_class(frame: Any) -> int:
     return CLS_TCP_CONTROL
 
 
+class _Constant:
+    """A column whose rows nearly always hold one value: that value, or an array once a row differs."""
+
+    __slots__ = ("typecode", "value", "column")
+
+    def __init__(self, typecode: str) -> None:
+        self.typecode = typecode
+        self.value = -1  # (before the first row)
+        self.column = array(typecode)  # empty while every row holds `value`
+
+    def append(self, v: int, row: int) -> None:
+        if self.column:
+            self.column.append(v)
+        elif row == 0:
+            self.value = v
+        elif v != self.value:
+            col = array(self.typecode, [self.value]) * row
+            col.append(v)
+            self.column = col  # (published whole: a reader sees the value or the full column)
+
+    def __getitem__(self, i: int) -> int:
+        col = self.column
+        return col[i] if col else self.value
+
+
 class PacketStore:
     """Compact rows for every frame seen; `frame(i)` rebuilds the full Frame of row i on demand."""
 
@@ -150,7 +175,9 @@ class PacketStore:
         # the exact timestamp: integer ticks of 10^-n s (2^-n with bit 7 of n set, as pcapng's
         # if_tsresol); saving writes these, so a frame's time is never rounded through a float
         self._ticks = array("Q")
-        self._tsres = array("B")
+        # tsresol and linktype are one value for a whole file as a rule: one value, until a row differs
+        # (then a column per row, as _iface_ids)
+        self._tsres = _Constant("B")
         self._ticks_other: dict[int, int] = {}  # rows whose ticks do not fit 64 unsigned bits
         # Time column: ts - first_ts is exactly the dissector's rel_ts (same float operation); rows
         # where it is not (a dissector that saw earlier frames) keep theirs here.
@@ -161,7 +188,7 @@ class PacketStore:
         self._src = array("I")
         self._dst = array("I")
         self._proto = array("B")
-        self._link = array("H")
+        self._link = _Constant("H")
         self._stream = array("i")
         # the capture source of each row when several are merged (frame.interface_name); None until one is
         self._iface_names: list[str] = []
@@ -202,12 +229,11 @@ class PacketStore:
         self._pickle_buf = io.BytesIO()
         self._pickler = _ContextPickler(self._pickle_buf, protocol=pickle.HIGHEST_PROTOCOL)
         self.context_failures = 0
-        # a file source (attach_file): the replay engine, each stream's rows, the rows with an
+        # a file source (attach_file): the replay engine, the rows with an
         # annotation record and that record's spill offset, and the shared annotations by reference
         self.replay: Any = None
-        self._rows_of: dict[int, array] = {}
         self._ann_rows = array("I")
-        self._ann_off = array("Q")
+        self._ann_off = array("I")
         self._pdu_at = array("H")  # file rows: 1 + where the frame's single whole PDU starts, 0: none
         self._shared_ids: dict[int, int] = {}
         self._shared: list[Any] = []
@@ -362,8 +388,21 @@ class PacketStore:
             fill(fr.pdus, self.backfill.get(i + 1, ()))
 
     def stream_rows(self, stream: int) -> array:
-        """The rows of one TCP stream, ascending (a file source's store keeps them: sniffer.replay)."""
-        return self._rows_of[stream]
+        """The rows of one TCP stream stored so far, ascending (sniffer.replay caches them): found in
+        the stream column by C-speed searches for the 4 bytes of the number, not kept per row."""
+        n = self.count
+        raw = self._stream[:n].tobytes()
+        pat = array("i", [stream]).tobytes()
+        out = array("I")
+        find = raw.find
+        pos = find(pat)
+        while pos >= 0:
+            if pos & 3:  # a match across two numbers
+                pos = find(pat, pos + 1)
+            else:
+                out.append(pos >> 2)
+                pos = find(pat, pos + 4)
+        return out
 
     def is_file_row(self, i: int) -> bool:
         return bool(self._off[i] & FILE_ROW)
@@ -392,19 +431,15 @@ class PacketStore:
         `foff`: where the frame's bytes lie in the attached capture file (-1: not there)."""
         data = frame.data
         replay = self.replay
-        if replay is not None:
-            stream = frame.stream
-            if stream >= 0:
-                rows = self._rows_of.get(stream)
-                if rows is None:
-                    rows = self._rows_of[stream] = array("I")
-                rows.append(self.count)
         if foff >= 0 and replay is not None and self.file_rows_ok:
             ann = self._annotations(frame)
             if ann:
                 with self._write_lock:
+                    aoff = self._flushed + len(self._pending)
+                    if aoff > 0xFFFF_FFFF and self._ann_off.typecode == "I":
+                        self._ann_off = array("Q", self._ann_off)  # (a spill past 4 GiB: wider offsets)
                     self._ann_rows.append(self.count)
-                    self._ann_off.append(self._flushed + len(self._pending))
+                    self._ann_off.append(aoff)
                     self._pending += _ANN_LEN.pack(len(ann))
                     self._pending += ann
                     if len(self._pending) >= _FLUSH_AT:
@@ -434,7 +469,7 @@ class PacketStore:
         else:
             self._ticks.append(0)
             self._ticks_other[self.count] = ticks
-        self._tsres.append(tsresol)
+        self._tsres.append(tsresol, self.count)
         rel = frame.rel_ts
         if ts - self.first_ts != rel:
             self._rel_other[self.count] = rel
@@ -460,7 +495,7 @@ class PacketStore:
                 self._proto_ids[frame.proto] = pid
                 self._protos.append(frame.proto)
         self._proto.append(pid)
-        self._link.append(frame.linktype & 0xFFFF)
+        self._link.append(frame.linktype & 0xFFFF, self.count)
         self._stream.append(frame.stream)
         name = getattr(frame, "iface", "")
         if name or self._iface_ids is not None:
@@ -776,14 +811,14 @@ class PacketStore:
         cols = (
             self._ts,
             self._ticks,
-            self._tsres,
+            self._tsres.column,
             self._off,
             self._caplen,
             self._origlen,
             self._src,
             self._dst,
             self._proto,
-            self._link,
+            self._link.column,
             self._stream,
             self._cls,
             self._sev,
@@ -792,7 +827,7 @@ class PacketStore:
         total = sum(a.buffer_info()[1] * a.itemsize for a in cols) + len(text) + 4 * len(ends)
         total += sum(len(b) + 41 for b in self._iblocks)
         total += sum(len(s) + 49 for s in self._strings) + self.index.ram_bytes()
-        for a in (self._ann_rows, self._ann_off, self._pdu_at, *self._rows_of.values()):
+        for a in (self._ann_rows, self._ann_off, self._pdu_at):
             total += a.buffer_info()[1] * a.itemsize
         return total + 40 * len(self._rel_other)
 

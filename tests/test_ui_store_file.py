@@ -169,3 +169,16 @@ def test_a_file_cut_under_the_store_is_an_error_not_garbage(tmp_path):
         f.truncate(os.path.getsize(path) // 2)
     with pytest.raises(OSError, match="are gone"):
         store.raw(store.count - 1)
+
+
+def test_a_column_of_one_value_widens_when_a_row_differs():
+    from sniffer.store import _Constant
+
+    col = _Constant("H")
+    for row, v in enumerate([1, 1, 1, 113, 1]):
+        col.append(v, row)
+        assert [col[i] for i in range(row + 1)] == [1, 1, 1, 113, 1][: row + 1]
+    same = _Constant("B")
+    for row in range(1000):
+        same.append(6, row)
+    assert same[999] == 6 and len(same.column) == 0  # no byte per row while every row agrees
