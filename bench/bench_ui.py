@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -73,6 +74,7 @@ async def bench(path: str) -> None:
         print(f"full load: {loaded:.1f} s for {n:,} frames ({n / loaded:,.0f} frames/s)")
         RESULT.update(load_s=loaded, frames=n, store_bytes_per_pkt=app.store.ram_bytes() / n)
         RESULT.update(rss_growth_per_pkt=grown / n, spill_bytes_per_pkt=app.store.spill_bytes() / n)
+        RESULT.update(capture_bytes_per_pkt=os.path.getsize(path) / n)
         print(
             f"RAM: store rows {app.store.ram_bytes() / n:.0f} bytes/packet; process RSS growth "
             f"{grown / n:.0f} bytes/packet ({grown / 2**20:.0f} MiB); "

@@ -28,6 +28,7 @@ from typing import Any
 
 STREAMS_KEPT = 1024  # dissectors kept, one per recently replayed stream
 FRAMES_KEPT = 4096  # rebuilt frames kept (walking back up a stream)
+FRAME_BYTES_KEPT = 32 << 20  # ... and at most this many bytes of theirs (frames and reassembled PDUs)
 SEQ_GAP = 20_000  # a sequential reader skips ahead by dissecting up to this many rows, else replays the stream
 
 
@@ -42,6 +43,7 @@ class Replay:
         self.lock = threading.RLock()
         self._streams: OrderedDict[int, list[Any]] = OrderedDict()  # stream -> [dissector, next k, its rows]
         self._frames: OrderedDict[int, Any] = OrderedDict()  # row -> Frame (annotations not yet applied)
+        self._bytes = 0  # of the frames kept
         self.replayed = 0  # frames dissected again (tests, the benchmark)
 
     def close(self) -> None:
@@ -66,8 +68,9 @@ class Replay:
     def _keep(self, r: int, fr: Any) -> None:
         frames = self._frames
         frames[r] = fr
-        if len(frames) > FRAMES_KEPT:
-            frames.popitem(last=False)
+        self._bytes += _size(fr)
+        while len(frames) > FRAMES_KEPT or self._bytes > FRAME_BYTES_KEPT and len(frames) > 1:
+            self._bytes -= _size(frames.popitem(last=False)[1])
 
     def frame(self, i: int) -> Any:
         """Row i's Frame as the dissector made it at load time, annotations not applied."""
@@ -123,6 +126,10 @@ class Replay:
                 return fr
 
         return at
+
+
+def _size(fr: Any) -> int:
+    return len(fr.data) + sum(len(p.data) for p in fr.pdus)
 
 
 def _index(rows: Any, i: int) -> int:

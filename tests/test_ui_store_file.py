@@ -182,3 +182,16 @@ def test_a_column_of_one_value_widens_when_a_row_differs():
     for row in range(1000):
         same.append(6, row)
     assert same[999] == 6 and len(same.column) == 0  # no byte per row while every row agrees
+
+
+def test_the_frames_kept_for_walking_back_are_bounded_in_bytes(corpus_files, monkeypatch):
+    import sniffer.replay as rp
+
+    path = next(p for p in corpus_files if "100KB" in p.name)  # reassembled PDUs of 100 KB
+    store = _load(FileSource(str(path)))
+    monkeypatch.setattr(rp, "FRAME_BYTES_KEPT", 150_000)
+    for i in range(store.count):
+        store.frame(i)
+        kept = store.replay._frames
+        assert store.replay._bytes == sum(rp._size(f) for f in kept.values())
+        assert store.replay._bytes <= 150_000 or len(kept) == 1
