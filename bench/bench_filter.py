@@ -62,6 +62,27 @@ def load_frames(path: str, unique: int) -> list:
     return frames
 
 
+class _Counting:
+    """The store, its frame_reader counting the Frames a filter rebuilds from the spill (the compiled
+    store's methods cannot be patched on it)."""
+
+    def __init__(self, store, built: list[int]) -> None:
+        self._store, self._built = store, built
+        self.single_pdu_bytes = store.single_pdu_bytes  # (bound once: called per row)
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+    def frame_reader(self, chunk: int = 256):
+        inner, built = self._store.frame_reader(chunk), self._built
+
+        def frame_at(i: int):
+            built[0] += 1
+            return inner(i)
+
+        return frame_at
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("expressions", nargs="*", help="filters to time (default: a mix, fast and tree-based)")
@@ -105,18 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stored {n:,} rows in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         frames = range(n)
         built = [0]
-        reader = store.frame_reader
-
-        def counting_reader(chunk: int = 256):  # count the Frames a filter rebuilds from the spill
-            inner = reader(chunk)
-
-            def frame_at(i: int):
-                built[0] += 1
-                return inner(i)
-
-            return frame_at
-
-        store.frame_reader = counting_reader
+        store = _Counting(store, built)
     kind = "stored rows (PacketStore)" if store is not None else "stored frames"
     print(f"{n:,} {kind} ({unique:,} distinct); times are the best of {a.repeat}")
     print(f"{'seconds':>8} {'per 1M':>7} {'µs/frame':>8} {'matched':>9}  expression")

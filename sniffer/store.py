@@ -47,11 +47,12 @@ import threading
 import zlib
 from array import array
 from bisect import bisect_left
-from typing import Any
+from typing import Any, cast
 
 from sniffer.expert_level import frame_level
 from sniffer.filter.index import RowIndex
 from sniffer.net.reassembly import SEGMENT_SUFFIX
+from sniffer.store_pickle import context_pickler
 
 _ANN_LEN = struct.Struct("<I")  # length of a file row's annotation record
 _REC = struct.Struct("<III")  # frame length, context length, offset + 1 of the single PDU in the frame (0: none)
@@ -73,16 +74,6 @@ _COMPRESS_AT = 2048
 FILE_ROW = 1 << 63  # flag in the offset column: the row's bytes lie in the capture file, at the rest
 _ZLIB_FIRST = 0x78
 INFO_BLOCK = 256  # rows of Info text compressed together
-
-
-class _ContextPickler(pickle.Pickler):
-    """Pickles the per-frame dissection context (plain tuples, see PacketStore._context); a stray
-    memoryview (a TCP payload slice) becomes bytes."""
-
-    def reducer_override(self, obj: Any) -> Any:
-        if isinstance(obj, memoryview):
-            return bytes, (obj.tobytes(),)
-        return NotImplemented
 
 
 def _slots_of(cls: type) -> tuple[str, ...]:
@@ -227,7 +218,7 @@ class PacketStore:
         self._class_ids: dict[type, int] = {}
         self._flatten: list[tuple[Any, tuple[str, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]] = []
         self._pickle_buf = io.BytesIO()
-        self._pickler = _ContextPickler(self._pickle_buf, protocol=pickle.HIGHEST_PROTOCOL)
+        self._pickler = context_pickler(self._pickle_buf)
         self.context_failures = 0
         # a file source (attach_file): the replay engine, the rows with an
         # annotation record and that record's spill offset, and the shared annotations by reference
@@ -237,6 +228,7 @@ class PacketStore:
         self._pdu_at = array("H")  # file rows: 1 + where the frame's single whole PDU starts, 0: none
         self._shared_ids: dict[int, int] = {}
         self._shared: list[Any] = []
+        self._seq_at: Any = None  # the scans' reader over file rows (_sequential)
         self.file_rows_ok = True  # cleared once the load hit the --max-buffered cap: rows keep context
 
     # -- writing (one thread) ----------------------------------------------------------------
@@ -321,7 +313,7 @@ class PacketStore:
             find = frame.data.find
             if tcp is not None:
                 tcp = self._flat(tcp, find)
-            ctx = (tcp, [self._flat(p, find) for p in frame.pdus], frame.delta)
+            ctx: tuple[Any, ...] = (tcp, [self._flat(p, find) for p in frame.pdus], frame.delta)
             held = getattr(frame, "held_secret", ())
             if held:  # secrets of a PDU completed later
                 ctx = (*ctx, held)
@@ -570,7 +562,7 @@ class PacketStore:
             r = self._rel_other.get(i)
             if r is not None:
                 return r
-        return self._ts[i] - self.first_ts
+        return self._ts[i] - cast(float, self.first_ts)
 
     def src(self, i: int) -> str:
         return self._strings[self._src[i]]
@@ -596,6 +588,8 @@ class PacketStore:
         return self._sev[i]
 
     def info(self, i: int) -> str:
+        text: Any
+        ends: Any
         base, text, ends = self._itail
         k = i - base
         if k < 0:
@@ -666,7 +660,7 @@ class PacketStore:
     def _sequential(self) -> Any:
         """i -> whole Frame of row i for a scan in row order (a file source: one replay shared by the
         store's scans, so a filter's scan continues where the last chunk stopped)."""
-        at = getattr(self, "_seq_at", None)
+        at = self._seq_at
         if at is None:
             seq = self.replay.sequential()
 
@@ -724,7 +718,7 @@ class PacketStore:
                 return last[1]
 
             return file_frame_at
-        state = [-1, -1, b"", 0, None]  # first row of the blob, end row, blob, blob offset, last (i, frame)
+        state: list[Any] = [-1, -1, b"", 0, None]  # first row of the blob, end row, blob, blob offset, last (i, frame)
 
         def frame_at(i: int) -> Any:
             last = state[4]

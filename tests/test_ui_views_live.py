@@ -18,7 +18,7 @@ from sniffer.ui.views_clients import ClientsView
 from sniffer.ui.views_expert import ExpertView
 from sniffer.ui.views_topics import TopicsView
 from tests.test_ui_flow_graphs import Capture, per_second
-from tests.ui_helpers import make_app, run, settle, wait_for
+from tests.ui_helpers import StoreSpy, make_app, run, settle, wait_for
 
 # -- Graphs from the session model ---------------------------------------------------------------------
 
@@ -36,10 +36,8 @@ def test_graphs_of_everything_come_from_the_model_without_reading_the_store():
         app = make_app(recs[:cut], live=True, name="live")
         async with app.run_test(size=(120, 40)) as pilot:
             await settle(app, pilot, cut)
-            store = app.store
-            for name in ("frame_reader", "frames"):  # the two ways a scan reads stored rows
-                real = getattr(store, name)
-                setattr(store, name, lambda *a, _n=name, _r=real: (reads.append(_n), _r(*a))[1])
+            # the two ways a scan reads stored rows, counted on the store the view is given
+            app.store = StoreSpy(app.store, ("frame_reader", "frames"), reads)
             assert app.plist.select_row(cut - 1)  # the first PUBLISH of "a/t"
             await pilot.press("i")
             await wait_for(pilot, lambda: isinstance(app.screen, GraphsScreen), what="the Graphs view")

@@ -79,3 +79,23 @@ async def palette_run(pilot, text: str) -> None:
 
 def run(coro):
     return asyncio.run(coro)
+
+
+class StoreSpy:
+    """Stands in for app.store where a test counts reads: forwards everything to the store and records
+    each call of the named methods (the compiled store's methods cannot be patched on it)."""
+
+    def __init__(self, store, names, calls: list) -> None:
+        self._store, self._names, self._calls = store, frozenset(names), calls
+
+    def __getattr__(self, name: str):
+        value = getattr(self._store, name)
+        if name not in self._names:
+            return value
+        calls = self._calls
+
+        def spy(*args):
+            calls.append(name if name != "frame" else args[0])
+            return value(*args)
+
+        return spy
