@@ -28,7 +28,9 @@ every frame in order for a scan). What the session layer said of its PDUs, which
 connections, is kept instead, in a short annotation record in the spill (the connection's
 shared annotation by reference). Loading then skips the context (half the cost of a row) and
 the spill holds only those records. Rows stored after the load hit the --max-buffered cap keep
-their context as live rows do (a stream replayed alone would not hit the cap the same way).
+their context as live rows do (a stream replayed alone would not hit the cap the same way), and so
+do a stream's frames after its first REPLAY_MAX (selecting any frame stays quick on a connection
+of millions of frames).
 
 Appends come from one writer thread (the UI's loader); readers on the UI thread only look at
 rows below `count`, which is published after every column of a row is written.
@@ -72,6 +74,9 @@ _FLUSH_AT = 1 << 20
 # 0x28/0x29, with its ref flag 0xa8/0xa9) nor pickle (0x80) writes first.
 _COMPRESS_AT = 2048
 FILE_ROW = 1 << 63  # flag in the offset column: the row's bytes lie in the capture file, at the rest
+# A stream's first frames are file rows, the rest keep their context: rebuilding a file row dissects at
+# most this many frames again (~7 us each: 70 ms), however long the connection
+REPLAY_MAX = 10_000
 _ZLIB_FIRST = 0x78
 INFO_BLOCK = 256  # rows of Info text compressed together
 
@@ -229,6 +234,7 @@ class PacketStore:
         self._shared_ids: dict[int, int] = {}
         self._shared: list[Any] = []
         self._seq_at: Any = None  # the scans' reader over file rows (_sequential)
+        self._stream_len = array("I")  # per TCP stream: frames stored so far (_replayable)
         self.file_rows_ok = True  # cleared once the load hit the --max-buffered cap: rows keep context
 
     # -- writing (one thread) ----------------------------------------------------------------
@@ -335,6 +341,19 @@ class PacketStore:
                 return packed
         return out
 
+    def _replayable(self, stream: int) -> bool:
+        """Whether this frame of `stream` may be a file row: the first REPLAY_MAX frames of a stream are,
+        so that rebuilding one dissects at most that many; later ones (a device's day-long connection)
+        keep their context, and selecting them stays one read."""
+        if stream < 0:
+            return True
+        lens = self._stream_len
+        if stream >= len(lens):
+            lens.extend(bytes(4 * (stream + 1 - len(lens))))  # (stream numbers are dense: 0, 1, 2, ...)
+        n = lens[stream] + 1
+        lens[stream] = n
+        return n <= REPLAY_MAX
+
     def _annotations(self, frame: Any) -> bytes:
         """The annotation record of a file row: per PDU its session annotation (an int: a shared one
         by reference; a tuple: its own, flattened; None), and the closing frame's notes."""
@@ -423,7 +442,7 @@ class PacketStore:
         `foff`: where the frame's bytes lie in the attached capture file (-1: not there)."""
         data = frame.data
         replay = self.replay
-        if foff >= 0 and replay is not None and self.file_rows_ok:
+        if foff >= 0 and replay is not None and self.file_rows_ok and self._replayable(frame.stream):
             ann = self._annotations(frame)
             if ann:
                 with self._write_lock:
@@ -821,7 +840,7 @@ class PacketStore:
         total = sum(a.buffer_info()[1] * a.itemsize for a in cols) + len(text) + 4 * len(ends)
         total += sum(len(b) + 41 for b in self._iblocks)
         total += sum(len(s) + 49 for s in self._strings) + self.index.ram_bytes()
-        for a in (self._ann_rows, self._ann_off, self._pdu_at):
+        for a in (self._ann_rows, self._ann_off, self._pdu_at, self._stream_len):
             total += a.buffer_info()[1] * a.itemsize
         return total + 40 * len(self._rel_other)
 

@@ -195,3 +195,25 @@ def test_the_frames_kept_for_walking_back_are_bounded_in_bytes(corpus_files, mon
         kept = store.replay._frames
         assert store.replay._bytes == sum(rp._size(f) for f in kept.values())
         assert store.replay._bytes <= 150_000 or len(kept) == 1
+
+
+def test_a_long_stream_keeps_context_after_its_first_frames(monkeypatch, interleaved):
+    """Rebuilding a file row dissects at most REPLAY_MAX frames of its stream: later frames of a long
+    connection keep their context, and every frame is still exactly the load's."""
+    import sniffer.store as st
+
+    monkeypatch.setattr(st, "REPLAY_MAX", 25)
+    copied = _load(source.FileSource(str(interleaved), exact=True))
+    offsets = _load(FileSource(str(interleaved)))
+    n = offsets.count
+    for s in range(5):
+        rows = offsets.stream_rows(s)
+        assert len(rows) > 25
+        assert [offsets.is_file_row(r) for r in rows] == [True] * 25 + [False] * (len(rows) - 25)
+    before = offsets.replay.replayed
+    rows = offsets.stream_rows(0)
+    offsets.frame(rows[-1])  # a context row: nothing dissected again
+    assert offsets.replay.replayed == before
+    rnd = random.Random(9).sample(range(n), 300)
+    _same(copied, offsets, rnd, "long streams")
+    assert [_text(f) for f in offsets.frames(0, 1500)] == [_text(copied.frame(i)) for i in range(1500)]
