@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +31,10 @@ STREAMS_KEPT = 1024  # dissectors kept, one per recently replayed stream
 FRAMES_KEPT = 4096  # rebuilt frames kept (walking back up a stream)
 FRAME_BYTES_KEPT = 32 << 20  # ... and at most this many bytes of theirs (frames and reassembled PDUs)
 SEQ_GAP = 20_000  # a sequential reader skips ahead by dissecting up to this many rows, else replays the stream
+
+
+class FileChanged(OSError):
+    """The capture file no longer holds a stored frame's bytes."""
 
 
 class Replay:
@@ -50,10 +55,16 @@ class Replay:
         with contextlib.suppress(OSError):
             os.close(self.fd)
 
-    def read(self, off: int, n: int) -> bytes:
+    def read(self, off: int, n: int, crc: int = -1) -> bytes:
+        """n bytes of the file at off; `crc`: the low 16 bits of their CRC-32 when stored, checked, so
+        a capture rewritten in place (`tcpdump -w` to the same name) is never shown as this one."""
         data = os.pread(self.fd, n, off)
-        if len(data) != n:  # the file changed under us (cut short): say so rather than mis-decode
-            raise OSError(f"{self.path}: frame bytes at offset {off} are gone (file changed?)")
+        if len(data) != n:
+            raise FileChanged(f"{self.path}: frame bytes at offset {off} are gone (the file changed on disk?)")
+        if crc >= 0 and zlib.crc32(data) & 0xFFFF != crc:
+            raise FileChanged(
+                f"{self.path}: the file changed on disk since it was loaded (bytes at offset {off} differ)"
+            )
         return data
 
     def _dissect(self, d: Any, r: int) -> Any:
@@ -99,11 +110,15 @@ class Replay:
             else:
                 self._streams.move_to_end(s)
             d = entry[0]
-            while entry[1] <= k:
-                r = rows[entry[1]]
-                fr = self._dissect(d, r)
-                entry[1] += 1
-                self._keep(r, fr)
+            try:
+                while entry[1] <= k:
+                    r = rows[entry[1]]
+                    fr = self._dissect(d, r)
+                    entry[1] += 1
+                    self._keep(r, fr)
+            except OSError:
+                self._streams.pop(s, None)  # its state is cut short: the next try starts the stream again
+                raise
             return self._frames[i]
 
     def sequential(self) -> Callable[[int], Any]:
@@ -119,6 +134,7 @@ class Replay:
                         return self.frame(i)
                     d, nxt = self.make(), 0
                 fr = None
+                state[0] = None  # (until this step ends well: an error leaves no half-fed dissector)
                 while nxt <= i:
                     fr = self._dissect(d, nxt)
                     nxt += 1

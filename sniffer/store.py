@@ -30,7 +30,9 @@ shared annotation by reference). Loading then skips the context (half the cost o
 the spill holds only those records. Rows stored after the load hit the --max-buffered cap keep
 their context as live rows do (a stream replayed alone would not hit the cap the same way), and so
 do a stream's frames after its first REPLAY_MAX (selecting any frame stays quick on a connection
-of millions of frames).
+of millions of frames). Each file row keeps 16 bits of its bytes' CRC-32: a capture rewritten in
+place while it is shown (`tcpdump -w` to the same name) gives rows without bytes and a reason
+(file_error), never another capture's frames.
 
 Appends come from one writer thread (the UI's loader); readers on the UI thread only look at
 rows below `count`, which is published after every column of a row is written.
@@ -235,6 +237,8 @@ class PacketStore:
         self._shared: list[Any] = []
         self._seq_at: Any = None  # the scans' reader over file rows (_sequential)
         self._stream_len = array("I")  # per TCP stream: frames stored so far (_replayable)
+        self._crc = array("H")  # per row: the low 16 bits of a file row's CRC-32 (Replay.read checks it)
+        self.file_error = ""  # why a file row could not be rebuilt (the status bar says it)
         self.file_rows_ok = True  # cleared once the load hit the --max-buffered cap: rows keep context
 
     # -- writing (one thread) ----------------------------------------------------------------
@@ -435,6 +439,7 @@ class PacketStore:
 
         self.replay = Replay(self, path, make_dissector)
         self._pdu_at = array("H", bytes(2 * self.count))
+        self._crc = array("H", bytes(2 * self.count))
 
     def add(self, frame: Any, ticks: int | None = None, tsresol: int = 9, foff: int = -1) -> int:
         """Append one dissected frame; returns its row index. `ticks`/`tsresol`: its timestamp as the
@@ -457,6 +462,7 @@ class PacketStore:
                         self._flush_locked()
             p = self._pdu_offset(frame)
             self._pdu_at.append(p if p < 0x10000 else 0)
+            self._crc.append(zlib.crc32(data) & 0xFFFF)
             off = foff | FILE_ROW
         else:
             ctx = self._context(frame)
@@ -469,6 +475,7 @@ class PacketStore:
                     self._flush_locked()
             if replay is not None:
                 self._pdu_at.append(0)
+                self._crc.append(0)
         if self.first_ts is None:
             self.first_ts = frame.ts
         ts = frame.ts
@@ -640,12 +647,27 @@ class PacketStore:
         off = self._off[i]
         n = self._caplen[i]
         if off & FILE_ROW:
-            return self._ts[i], self.replay.read(off & ~FILE_ROW, n), self._origlen[i], self._link[i]
+            return self._ts[i], self.replay.read(off & ~FILE_ROW, n, self._crc[i]), self._origlen[i], self._link[i]
         return self._ts[i], self._read(off + _REC.size, n), self._origlen[i], self._link[i]
 
     def _file_frame(self, i: int) -> Any:
         """Row i of the capture file, dissected again (sniffer.replay), as the load made it."""
-        return self._replayed(i, self.replay.frame(i))
+        try:
+            return self._replayed(i, self.replay.frame(i))
+        except OSError as e:
+            return self._gone(i, e)
+
+    def _gone(self, i: int, e: OSError) -> Any:
+        """Row i when the file no longer holds its bytes: its summary, no bytes (never another frame's
+        bytes); file_error says why."""
+        from sniffer.pipeline import Frame
+
+        self.file_error = str(e)
+        fr = Frame(i + 1, self._ts[i], self.rel_ts(i), 0.0, self._link[i], b"", self._origlen[i], self.proto(i),
+                   self.info(i), self._stream[i], src=self.src(i), dst=self.dst(i))  # fmt: skip
+        if self._iface_ids is not None:
+            fr.iface = self.interface_name(i)
+        return fr
 
     def _replayed(self, i: int, fr: Any) -> Any:
         """A replayed Frame of row i made whole: the load's stream number and relative time, its
@@ -686,7 +708,10 @@ class PacketStore:
             def at(i: int) -> Any:
                 if not self._off[i] & FILE_ROW:
                     return self._context_frame(i)
-                return self._replayed(i, seq(i))
+                try:
+                    return self._replayed(i, seq(i))
+                except OSError as e:
+                    return self._gone(i, e)
 
             self._seq_at = at
         return at
@@ -700,7 +725,11 @@ class PacketStore:
                 p = self._pdu_at[i]
                 if not p:
                     return None
-                return self.replay.read((off & ~FILE_ROW) + p - 1, self._caplen[i] - p + 1)
+                try:  # (the whole frame, so its checksum is checked)
+                    return self.replay.read(off & ~FILE_ROW, self._caplen[i], self._crc[i])[p - 1 :]
+                except OSError as e:
+                    self.file_error = str(e)
+                    return None
             dlen, _, p = _REC.unpack(self._read(off, _REC.size))
             return self._read(off + _REC.size + p - 1, dlen - p + 1) if p else None
         dlen, _, p = _REC.unpack(self._read(off, _REC.size))
@@ -840,7 +869,7 @@ class PacketStore:
         total = sum(a.buffer_info()[1] * a.itemsize for a in cols) + len(text) + 4 * len(ends)
         total += sum(len(b) + 41 for b in self._iblocks)
         total += sum(len(s) + 49 for s in self._strings) + self.index.ram_bytes()
-        for a in (self._ann_rows, self._ann_off, self._pdu_at, self._stream_len):
+        for a in (self._ann_rows, self._ann_off, self._pdu_at, self._stream_len, self._crc):
             total += a.buffer_info()[1] * a.itemsize
         return total + 40 * len(self._rel_other)
 

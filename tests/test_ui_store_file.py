@@ -217,3 +217,47 @@ def test_a_long_stream_keeps_context_after_its_first_frames(monkeypatch, interle
     rnd = random.Random(9).sample(range(n), 300)
     _same(copied, offsets, rnd, "long streams")
     assert [_text(f) for f in offsets.frames(0, 1500)] == [_text(copied.frame(i)) for i in range(1500)]
+
+
+def test_a_capture_rewritten_in_place_is_never_shown_as_the_loaded_one(tmp_path, corpus_files):
+    """`tcpdump -w cap.pcap` again while the UI shows cap.pcap truncates and rewrites the same inode: the
+    stored checksums notice, and the rows are shown with their summary and no bytes, with the reason."""
+    path = tmp_path / "cap.pcap"
+    path.write_bytes(DEMO.read_bytes())
+    store = _load(FileSource(str(path)))
+    n = store.count
+    other = next(p for p in corpus_files if "100KB" in p.name).read_bytes()
+    with open(path, "r+b") as f:  # the same inode, other bytes (longer than the demo)
+        f.write(other)
+    for i in (n - 1, 3, 0):
+        fr = store.frame(i)
+        assert fr.data == b"" and fr.number == i + 1 and fr.info == store.info(i)
+        assert "changed on disk" in store.file_error
+        assert fr.tree()  # the frame layer still says what was there
+    assert all(f.data == b"" for f in store.frames(0, n))
+    assert RowAccess(store).pdu_view(2) is None
+    with pytest.raises(OSError, match="changed on disk"):
+        store.raw(1)
+
+
+def test_the_ui_says_the_file_changed_instead_of_failing(tmp_path, corpus_files):
+    from sniffer.ui.app import SnifferApp
+    from tests.ui_helpers import run, settle
+
+    path = tmp_path / "cap.pcap"
+    path.write_bytes(DEMO.read_bytes())
+
+    async def go():
+        app = SnifferApp(FileSource(str(path)), Dissector())
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(app, pilot)
+            with open(path, "r+b") as f:
+                f.write(next(p for p in corpus_files if "100KB" in p.name).read_bytes())
+            app.store.replay._frames.clear()
+            app.store.replay._streams.clear()
+            await pilot.press("down", "down")
+            await pilot.pause(0.2)
+            assert "changed on disk" in app.status_text()
+            assert app._sel_frame is not None and app._sel_frame.data == b""
+
+    run(go())

@@ -327,6 +327,9 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
             self._show_payload()
             return
         frame = self.store.frame(row)
+        if self.store.file_error:  # the capture file changed on disk: the row is shown without its bytes
+            self.status_note = self.store.file_error
+            self._update_status()
         nodes = frame.tree()
         self._sel_frame, self._sel_nodes = frame, nodes
         sources = frame.sources()
