@@ -1,4 +1,4 @@
-"""Frames of a capture file rebuilt by dissecting the file again (the UI's store, file sources).
+"""Frames rebuilt by dissecting them again (the UI's store: a capture file's rows, a live capture's).
 
 A frame read from a file is stored as its file offset, not as a copy of its bytes and context
 (sniffer.store): its tree is rebuilt on demand by feeding a fresh dissector the frames that led
@@ -12,6 +12,8 @@ to it, as Wireshark's second pass does. Two ways, one result:
   walking back up costs nothing until they are evicted.
 - a run of rows (a display filter that needs trees, a scan): every frame from row 0 in order,
   with one dissector, so the global state (the --max-buffered cap) is the load's own.
+
+A live capture's rows work the same way, their bytes read from the store's spill instead of a file.
 
 Rules: the dissectors here never run the session layer (the store's annotations are applied
 instead); one lock serialises them (the UI thread and a filter's scan thread both read).
@@ -40,11 +42,12 @@ class FileChanged(OSError):
 class Replay:
     """Rebuilds rows of `store` whose bytes lie in the capture file at `path`."""
 
-    def __init__(self, store: Any, path: str, make: Callable[[], Any]) -> None:
+    def __init__(self, store: Any, path: str | None, make: Callable[[], Any]) -> None:
         self.store = store
-        self.path = path
+        self.path = path or ""
         self.make = make  # a new dissector with the loader's settings, session layer off
-        self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        # the capture file (-1: a live capture, whose rows' bytes are in the store's spill)
+        self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)) if path else -1
         self.lock = threading.RLock()
         self._streams: OrderedDict[int, list[Any]] = OrderedDict()  # stream -> [dissector, next k, its rows]
         self._frames: OrderedDict[int, Any] = OrderedDict()  # row -> Frame (annotations not yet applied)
@@ -52,8 +55,9 @@ class Replay:
         self.replayed = 0  # frames dissected again (tests, the benchmark)
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self.fd)
+        if self.fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
 
     def read(self, off: int, n: int, crc: int = -1) -> bytes:
         """n bytes of the file at off; `crc`: the low 16 bits of their CRC-32 when stored, checked, so

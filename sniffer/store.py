@@ -34,6 +34,9 @@ of millions of frames). Each file row keeps 16 bits of its bytes' CRC-32: a capt
 place while it is shown (`tcpdump -w` to the same name) gives rows without bytes and a reason
 (file_error), never another capture's frames.
 
+A live capture's rows are stored the same way, except that their bytes go to the spill (there is
+no file to read them from): SPILL_ROW, bytes and annotation record, no context.
+
 Appends come from one writer thread (the UI's loader); readers on the UI thread only look at
 rows below `count`, which is published after every column of a row is written.
 """
@@ -76,6 +79,8 @@ _FLUSH_AT = 1 << 20
 # 0x28/0x29, with its ref flag 0xa8/0xa9) nor pickle (0x80) writes first.
 _COMPRESS_AT = 2048
 FILE_ROW = 1 << 63  # flag in the offset column: the row's bytes lie in the capture file, at the rest
+SPILL_ROW = 1 << 62  # flag: the row's bytes are in the spill without context (a live row, dissected again)
+REPLAYED = FILE_ROW | SPILL_ROW
 # A stream's first frames are file rows, the rest keep their context: rebuilding a file row dissects at
 # most this many frames again (~7 us each: 70 ms), however long the connection
 REPLAY_MAX = 10_000
@@ -422,6 +427,10 @@ class PacketStore:
     def is_file_row(self, i: int) -> bool:
         return bool(self._off[i] & FILE_ROW)
 
+    def is_replayed_row(self, i: int) -> bool:
+        """Row i is rebuilt by dissecting again (its bytes in the file or the spill), not from a context."""
+        return bool(self._off[i] & REPLAYED)
+
     @staticmethod
     def _pdu_offset(frame: Any) -> int:
         """1 + where the frame's one PDU lies whole in its bytes (read without unpickling), else 0."""
@@ -432,8 +441,9 @@ class PacketStore:
         off = frame.data.find(d) if len(d) else -1
         return off + 1
 
-    def attach_file(self, path: str, make_dissector: Any) -> None:
-        """Rows added with a file offset from now on keep only that offset (see the module docstring);
+    def attach_file(self, path: str | None, make_dissector: Any) -> None:
+        """Rows added with a file offset from now on keep only that offset, rows without one (path None:
+        a live capture) their bytes in the spill but no context (see the module docstring);
         `make_dissector()` returns a dissector with the load's settings and no session layer."""
         from sniffer.replay import Replay
 
@@ -447,7 +457,8 @@ class PacketStore:
         `foff`: where the frame's bytes lie in the attached capture file (-1: not there)."""
         data = frame.data
         replay = self.replay
-        if foff >= 0 and replay is not None and self.file_rows_ok and self._replayable(frame.stream):
+        again = replay is not None and self.file_rows_ok and self._replayable(frame.stream)
+        if again and (foff >= 0 or replay.fd < 0):
             ann = self._annotations(frame)
             if ann:
                 with self._write_lock:
@@ -461,9 +472,19 @@ class PacketStore:
                     if len(self._pending) >= _FLUSH_AT:
                         self._flush_locked()
             p = self._pdu_offset(frame)
-            self._pdu_at.append(p if p < 0x10000 else 0)
-            self._crc.append(zlib.crc32(data) & 0xFFFF)
-            off = foff | FILE_ROW
+            if foff >= 0:
+                self._pdu_at.append(p if p < 0x10000 else 0)
+                self._crc.append(zlib.crc32(data) & 0xFFFF)
+                off = foff | FILE_ROW
+            else:  # a live row: its bytes in the spill, its context left out
+                with self._write_lock:
+                    off = (self._flushed + len(self._pending)) | SPILL_ROW
+                    self._pending += _REC.pack(len(data), 0, p)
+                    self._pending += data
+                    if len(self._pending) >= _FLUSH_AT:
+                        self._flush_locked()
+                self._pdu_at.append(0)
+                self._crc.append(0)
         else:
             ctx = self._context(frame)
             with self._write_lock:
@@ -648,6 +669,7 @@ class PacketStore:
         n = self._caplen[i]
         if off & FILE_ROW:
             return self._ts[i], self.replay.read(off & ~FILE_ROW, n, self._crc[i]), self._origlen[i], self._link[i]
+        off &= ~SPILL_ROW
         return self._ts[i], self._read(off + _REC.size, n), self._origlen[i], self._link[i]
 
     def _file_frame(self, i: int) -> Any:
@@ -706,7 +728,7 @@ class PacketStore:
             seq = self.replay.sequential()
 
             def at(i: int) -> Any:
-                if not self._off[i] & FILE_ROW:
+                if not self._off[i] & REPLAYED:
                     return self._context_frame(i)
                 try:
                     return self._replayed(i, seq(i))
@@ -730,6 +752,7 @@ class PacketStore:
                 except OSError as e:
                     self.file_error = str(e)
                     return None
+            off &= ~SPILL_ROW
             dlen, _, p = _REC.unpack(self._read(off, _REC.size))
             return self._read(off + _REC.size + p - 1, dlen - p + 1) if p else None
         dlen, _, p = _REC.unpack(self._read(off, _REC.size))
@@ -801,7 +824,7 @@ class PacketStore:
         """The full Frame of row i (summary, bytes, TCP analysis, MQTT PDUs); build its tree with .tree()."""
         off = self._off[i]
         if self.replay is not None:
-            return self._file_frame(i) if off & FILE_ROW else self._context_frame(i)
+            return self._file_frame(i) if off & REPLAYED else self._context_frame(i)
         return self._build(i, self._read(off, self._end(i) - off), 0)
 
     def _context_frame(self, i: int) -> Any:

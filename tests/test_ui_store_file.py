@@ -261,3 +261,37 @@ def test_the_ui_says_the_file_changed_instead_of_failing(tmp_path, corpus_files)
             assert app._sel_frame is not None and app._sel_frame.data == b""
 
     run(go())
+
+
+def _live(path, **kw):
+    """Load a capture as a live capture would arrive (MemorySource(live=True)): rows keep their bytes
+    in the spill, not their context, and are dissected again when read."""
+    from sniffer.net.pcapfile import open_capture
+    from sniffer.source import MemorySource
+
+    recs = list(open_capture(str(path)))
+    src = MemorySource(recs, live=True)
+    src.finish()
+    return _load(src, **kw)
+
+
+def test_live_rows_keep_bytes_not_context_and_rebuild_exactly(corpus_files, interleaved):
+    for path in [DEMO, *corpus_files, interleaved]:
+        copied = _load(source.FileSource(str(path), exact=True))
+        live = _live(path)
+        n = copied.count
+        assert live.count == n
+        assert all(live.is_replayed_row(i) and not live.is_file_row(i) for i in range(n)), path
+        rows = list(range(n))
+        _same(copied, live, reversed(rows[-300:]), (path, "live backwards"))
+        _same(copied, live, random.Random(2).sample(rows, min(n, 300)), (path, "live random"))
+        assert [_text(f) for f in live.frames(0, min(n, 1500))] == [
+            _text(copied.frame(i)) for i in range(min(n, 1500))
+        ], path
+        assert [live.raw(i) for i in rows[:50]] == [copied.raw(i) for i in rows[:50]]
+        a, b = RowAccess(copied), RowAccess(live)
+        for i in range(min(n, 500)):
+            va, vb = a.pdu_view(i), b.pdu_view(i)
+            assert (va is None) == (vb is None) and (va is None or va.data == vb.data), (path, i)
+    size = os.path.getsize(interleaved)
+    assert live.spill_bytes() < copied.spill_bytes() < 3 * size  # bytes and annotations, no context

@@ -90,9 +90,13 @@ class Loader:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
-        if getattr(self.source, "offsets", False) and self.store.count == 0:
-            # a plain capture file: the store keeps offsets into it, not copies (sniffer.replay)
-            self.store.attach_file(self.source.path, replay_dissector(self.dissector))
+        if self.store.count == 0 and self.store.replay is None:
+            if getattr(self.source, "offsets", False):
+                # a plain capture file: the store keeps offsets into it, not copies (sniffer.replay)
+                self.store.attach_file(self.source.path, replay_dissector(self.dissector))
+            elif getattr(self.source, "live", False):
+                # a live capture: the frames' bytes go to the spill, their trees are made again when read
+                self.store.attach_file(None, replay_dissector(self.dissector))
         self.source.start()
         self._thread = threading.Thread(target=self._run, name="mqttsniff-loader", daemon=True)
         self._thread.start()
