@@ -101,10 +101,12 @@ class Replay:
                 return fr
             entry = self._streams.get(s)
             rows = None if entry is None else entry[2]
-            if rows is None or not rows or rows[-1] < i:  # (a stream still growing while a file loads)
+            if rows is None or not rows:
                 rows = self.store.stream_rows(s)
                 if entry is not None:
                     entry[2] = rows
+            elif rows[-1] < i:  # a stream still growing (a file loading, a live capture): its new rows
+                rows.extend(self.store.stream_rows(s, rows[-1] + 1))
             k = _index(rows, i)
             if entry is None or entry[1] > k:
                 entry = [self.make(), 0, rows]

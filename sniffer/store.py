@@ -407,11 +407,12 @@ class PacketStore:
 
             fill(fr.pdus, self.backfill.get(i + 1, ()))
 
-    def stream_rows(self, stream: int) -> array:
-        """The rows of one TCP stream stored so far, ascending (sniffer.replay caches them): found in
-        the stream column by C-speed searches for the 4 bytes of the number, not kept per row."""
+    def stream_rows(self, stream: int, start: int = 0) -> array:
+        """The rows from `start` on of one TCP stream stored so far, ascending (sniffer.replay caches
+        them and asks only for newer ones): found in the stream column by C-speed searches for the 4
+        bytes of the number, not kept per row."""
         n = self.count
-        raw = self._stream[:n].tobytes()
+        raw = self._stream[start:n].tobytes()
         pat = array("i", [stream]).tobytes()
         out = array("I")
         find = raw.find
@@ -420,7 +421,7 @@ class PacketStore:
             if pos & 3:  # a match across two numbers
                 pos = find(pat, pos + 1)
             else:
-                out.append(pos >> 2)
+                out.append(start + (pos >> 2))
                 pos = find(pat, pos + 4)
         return out
 

@@ -295,3 +295,12 @@ def test_live_rows_keep_bytes_not_context_and_rebuild_exactly(corpus_files, inte
             assert (va is None) == (vb is None) and (va is None or va.data == vb.data), (path, i)
     size = os.path.getsize(interleaved)
     assert live.spill_bytes() < copied.spill_bytes() < 3 * size  # bytes and annotations, no context
+
+
+def test_a_stream_s_rows_are_found_from_any_start(interleaved):
+    store = _load(FileSource(str(interleaved)))
+    for s in range(4):
+        every = [i for i in range(store.count) if store.stream(i) == s]
+        assert list(store.stream_rows(s)) == every
+        mid = every[len(every) // 2]
+        assert list(store.stream_rows(s, mid)) == [i for i in every if i >= mid]
