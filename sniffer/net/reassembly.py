@@ -313,7 +313,7 @@ class TcpStreams:
 
     def _segment(
         self,
-        ent: tuple | None,
+        ent: tuple[_Conv, int, _Dir, _Dir] | None,  # (typed: mypyc reads its _Dir fields natively)
         ipver: int,
         src: bytes,
         dst: bytes,
