@@ -231,3 +231,23 @@ def test_options_info_reads_every_field():
     assert options_info(bytes.fromhex("020405b400020405b4")) == " MSS=1460"
     assert options_info(bytes.fromhex("020405b4080a0001")) == " MSS=1460"
     assert options_info(bytes.fromhex("0201020405b4")) == ""
+
+
+def test_conversations_on_the_same_ports_are_told_apart_by_address():
+    """Two clients behind the same source port (NAT, several captures merged): the table finds each
+    conversation by its ports and then its addresses, in both directions, and forgets only its own."""
+    c2 = b"\x0a\x00\x00\x03"
+    ts = TcpStreams()
+    one = ts.segment(4, C, S, 40000, 1883, 100, 0, SYN, b"")
+    two = ts.segment(4, c2, S, 40000, 1883, 900, 0, SYN, b"")
+    assert (one.stream, two.stream) == (0, 1) and one.new_stream and two.new_stream
+    back2 = ts.segment(4, S, c2, 1883, 40000, 7000, 901, SYN | ACK, b"")
+    back1 = ts.segment(4, S, C, 1883, 40000, 5000, 101, SYN | ACK, b"")
+    assert (back1.stream, back1.direction, back2.stream, back2.direction) == (0, 1, 1, 1)
+    data2 = ts.segment(4, c2, S, 40000, 1883, 901, 7001, PSH | ACK, memoryview(b"\x20\x02\x00\x00"))
+    assert (data2.stream, data2.seq, data2.ack) == (1, 1, 1)
+    # port reuse by the first client only: a new stream for it, the second's is untouched
+    again = ts.segment(4, C, S, 40000, 1883, 5555, 0, SYN, b"")
+    assert again.stream == 2 and again.new_stream
+    assert ts.segment(4, c2, S, 40000, 1883, 905, 7001, ACK, b"").stream == 1
+    assert ts.segment(4, S, C, 1883, 40000, 8000, 5556, SYN | ACK, b"").stream == 2
