@@ -8,7 +8,7 @@ import subprocess
 
 from sniffer.net.frame import parse, tcp_options
 from sniffer.net.pcapfile import open_capture
-from sniffer.net.reassembly import ACK, FIN, PSH, RST, SYN, TcpStreams, seg_info, tcp_info
+from sniffer.net.reassembly import ACK, FIN, PSH, RST, SYN, TcpStreams, options_info, seg_info, tcp_info
 from tests.conftest import CORPUS, require_tool
 
 C, S = b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02"
@@ -216,3 +216,38 @@ def test_closed_conversations_are_forgotten_after_a_while():
         assert last_ack.stream == i  # a late segment still finds its closed conversation
     assert len(ts) == n and len(ts._table) == 2 * LINGER
     assert ts.forgotten == list(range(500))
+
+
+def test_options_info_reads_every_field():
+    # each option's numbers read from the bytes, as Wireshark's Info shows them
+    syn = bytes.fromhex("020405b40402080a0001e240000000000103030a")  # MSS, SACK_PERM, TS, NOP, WS
+    assert options_info(syn) == " MSS=1460 SACK_PERM TSval=123456 TSecr=0 WS=1024"
+    assert options_info(bytes.fromhex("0303ff")) == " WS=16384"  # shifts above 14 count as 14
+    assert options_info(bytes.fromhex("0204ffff080a80000001fffffffe")) == " MSS=65535 TSval=2147483649 TSecr=4294967294"
+    # SACK edges relative to the acked side's base, modulo 2**32, two blocks
+    sack = bytes.fromhex("01010512000002000000030000000000000001ff")
+    assert options_info(sack, sack_base=0x100) == " SLE=256 SRE=512 SLE=4294967040 SRE=255"
+    # the walk stops at End of Option List, a length below 2 and a length past the end
+    assert options_info(bytes.fromhex("020405b400020405b4")) == " MSS=1460"
+    assert options_info(bytes.fromhex("020405b4080a0001")) == " MSS=1460"
+    assert options_info(bytes.fromhex("0201020405b4")) == ""
+
+
+def test_conversations_on_the_same_ports_are_told_apart_by_address():
+    """Two clients behind the same source port (NAT, several captures merged): the table finds each
+    conversation by its ports and then its addresses, in both directions, and forgets only its own."""
+    c2 = b"\x0a\x00\x00\x03"
+    ts = TcpStreams()
+    one = ts.segment(4, C, S, 40000, 1883, 100, 0, SYN, b"")
+    two = ts.segment(4, c2, S, 40000, 1883, 900, 0, SYN, b"")
+    assert (one.stream, two.stream) == (0, 1) and one.new_stream and two.new_stream
+    back2 = ts.segment(4, S, c2, 1883, 40000, 7000, 901, SYN | ACK, b"")
+    back1 = ts.segment(4, S, C, 1883, 40000, 5000, 101, SYN | ACK, b"")
+    assert (back1.stream, back1.direction, back2.stream, back2.direction) == (0, 1, 1, 1)
+    data2 = ts.segment(4, c2, S, 40000, 1883, 901, 7001, PSH | ACK, memoryview(b"\x20\x02\x00\x00"))
+    assert (data2.stream, data2.seq, data2.ack) == (1, 1, 1)
+    # port reuse by the first client only: a new stream for it, the second's is untouched
+    again = ts.segment(4, C, S, 40000, 1883, 5555, 0, SYN, b"")
+    assert again.stream == 2 and again.new_stream
+    assert ts.segment(4, c2, S, 40000, 1883, 905, 7001, ACK, b"").stream == 1
+    assert ts.segment(4, S, C, 1883, 40000, 8000, 5556, SYN | ACK, b"").stream == 2

@@ -1,4 +1,5 @@
-"""sniffer.output.text.summary_head: the No. and Time columns without %-formatting, character for character."""
+"""sniffer.output.text.summary_head and summary_mid: the No., Time, Source, Destination and Protocol columns without
+%-formatting, character for character."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sniffer.output.text import SUMMARY_HEAD, summary_head
+from sniffer.output.text import SUMMARY_HEAD, SUMMARY_MID, summary_head, summary_mid
 
 
 def same(number: int, rel: float) -> None:
@@ -71,3 +72,25 @@ def test_near_every_half_microsecond(k, ulps):
     for _ in range(abs(ulps)):
         rel = math.nextafter(rel, math.inf if ulps > 0 else -math.inf)
     same(k, rel)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(max_size=40), st.text(max_size=40), st.sampled_from(["MQTT", "TCP", "TLSv1.3", "WebSocket", ""]))
+def test_summary_mid_equals_the_format(src, dst, proto):
+    # the Source, Destination and Protocol columns, padded without %-formatting
+    assert summary_mid(src, dst, proto) == SUMMARY_MID % (src, dst, proto)
+
+
+def test_summary_mid_edges():
+    for a in (
+        "",
+        "1.2.3.4",
+        "10.0.0.100",
+        "192.168.1.10",
+        "255.255.255.255",
+        "fe80::1",
+        "2001:db8::a:b:c:d",
+        "\U0001f600",
+    ):
+        for b in ("", "::1", "192.168.100.200", "x" * 11, "x" * 12, "x" * 13):
+            assert summary_mid(a, b, "MQTT") == SUMMARY_MID % (a, b, "MQTT"), (a, b)

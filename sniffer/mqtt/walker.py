@@ -9,11 +9,13 @@ the item they concern.  Property blocks (MQTT 5) are dissected here too.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
-from sniffer.fields import ERROR, WARN, FieldDef, Node, bits, note
+from sniffer.fields import ERROR, FT, WARN, FieldDef, Node, bits, note
 from sniffer.mqtt import constants as C
 from sniffer.mqtt import fields as F
+
+_BOOLEAN: Final = FT.BOOLEAN  # (`is` against the member: FT.BOOLEAN.value is a Python-level property)
 
 
 class Cut(Exception):
@@ -121,7 +123,7 @@ class Walker:
     def bitfield(self, parent: Node, fd: FieldDef, byte: int, p: int) -> Node:
         """One masked sub-field of a flags byte, with Wireshark's bit picture."""
         raw = byte & fd.mask
-        if fd.ftype.value == "boolean":
+        if fd.ftype is _BOOLEAN:
             value: Any = bool(raw)
             shown = "Set" if value else "Not set"
         else:
@@ -139,7 +141,7 @@ class Walker:
         summary = [f"{fd.name}: {fd.display(byte)}"]
         for sf in subs:
             n = self.bitfield(top, sf, byte, p)
-            if sf.ftype.value == "boolean":
+            if sf.ftype is _BOOLEAN:
                 if n.value:
                     summary.append(sf.name)
             elif sf.values is not None:

@@ -181,7 +181,7 @@ class _Conv:
         self.client = client  # (address, port) of the client side
         self.dirs = (_Dir(), _Dir())
         self.closed = False
-        self.keys: tuple[tuple, tuple] = ((), ())  # its two entries in the table
+        self.keys: tuple[tuple[int, bytes, bytes], ...] = ()  # its two entries in the table: (ports, src, dst)
 
 
 class TcpStreams:
@@ -189,7 +189,11 @@ class TcpStreams:
 
     def __init__(self, server_ports: Collection[int] = MQTT_PORTS) -> None:
         self.server_ports = server_ports
-        self._table: dict[tuple, tuple[_Conv, int, _Dir, _Dir]] = {}
+        # Port pair (sport << 16 | dport) -> (src, dst, entry) of the conversations using it, nearly always
+        # one: an int key hashes and compares at a fraction of the cost of a (src, sport, dst, dport) tuple
+        # of fresh bytes, and the addresses are compared without hashing. An entry is (conv, direction of
+        # a segment sent with these addresses and ports, its _Dir, the other _Dir).
+        self._table: dict[int, list[tuple[bytes, bytes, tuple[_Conv, int, _Dir, _Dir]]]] = {}
         self._count = 0
         self._closed: deque[_Conv] = deque()  # closed both ways, oldest first (at most LINGER)
         self.forgotten: list[int] = []  # stream indexes dropped since the caller last cleared this
@@ -197,7 +201,30 @@ class TcpStreams:
     def __len__(self) -> int:
         return self._count
 
-    def _new_conv(self, key: tuple, src: bytes, sport: int, dst: bytes, dport: int, flags: int) -> _Conv:
+    def _find(self, src: bytes, sport: int, dst: bytes, dport: int) -> tuple[_Conv, int, _Dir, _Dir] | None:
+        """The table entry of a segment sent from (src, sport) to (dst, dport), None if none."""
+        cands = self._table.get(sport << 16 | dport)
+        if cands is not None:
+            for a, b, ent in cands:
+                if a == src and b == dst:
+                    return ent
+        return None
+
+    def _put(self, ports: int, src: bytes, dst: bytes, ent: tuple[_Conv, int, _Dir, _Dir]) -> None:
+        """Map (ports, src, dst) to `ent`, in place of the conversation they belonged to before."""
+        cands = self._table.get(ports)
+        if cands is None:
+            self._table[ports] = [(src, dst, ent)]
+            return
+        for i in range(len(cands)):
+            c = cands[i]
+            if c[0] == src and c[1] == dst:
+                cands[i] = (src, dst, ent)
+                return
+        cands.append((src, dst, ent))
+
+    def _new_conv(self, src: bytes, sport: int, dst: bytes, dport: int, flags: int) -> tuple[_Conv, int, _Dir, _Dir]:
+        """A new conversation; returns its entry for the direction (src, sport) -> (dst, dport)."""
         if flags & SYN:
             client = (src, sport) if not flags & ACK else (dst, dport)
         else:
@@ -210,15 +237,14 @@ class TcpStreams:
                 client = (src, sport)
         conv = _Conv(self._count, client)
         self._count += 1
-        # Each key maps to (conv, direction of a segment sent with that key, its _Dir, the other _Dir),
-        # so the per-segment lookup needs no tuple comparison.
         fwd = 0 if client == (src, sport) else 1
         d0, d1 = conv.dirs
-        rkey = (dst, dport, src, sport)
-        self._table[key] = (conv, fwd, d0, d1) if fwd == 0 else (conv, fwd, d1, d0)
-        self._table[rkey] = (conv, 1, d1, d0) if fwd == 0 else (conv, 0, d0, d1)
-        conv.keys = (key, rkey)
-        return conv
+        ent = (conv, fwd, d0, d1) if fwd == 0 else (conv, fwd, d1, d0)
+        pk, rpk = sport << 16 | dport, dport << 16 | sport
+        self._put(pk, src, dst, ent)
+        self._put(rpk, dst, src, (conv, 1, d1, d0) if fwd == 0 else (conv, 0, d0, d1))
+        conv.keys = ((pk, src, dst), (rpk, dst, src))
+        return ent
 
     def segment(
         self,
@@ -239,7 +265,7 @@ class TcpStreams:
         """Account one segment; `window` (raw header value) and `options` (raw TCP
         options) feed window scaling and analysis; `cut` counts the segment's bytes on
         the wire past the captured `payload` (a frame cut by the snapshot length)."""
-        ent = self._table.get((src, sport, dst, dport))
+        ent = self._find(src, sport, dst, dport)
         if ent is not None and not flags & 0x07 and not cut:  # no SYN/FIN/RST, captured whole
             conv, direction, d, r = ent
             base, rbase = d.base, r.base
@@ -313,7 +339,7 @@ class TcpStreams:
 
     def _segment(
         self,
-        ent: tuple | None,
+        ent: tuple[_Conv, int, _Dir, _Dir] | None,  # (typed: mypyc reads its _Dir fields natively)
         ipver: int,
         src: bytes,
         dst: bytes,
@@ -328,7 +354,6 @@ class TcpStreams:
         cut: int,
     ) -> Seg:
         """segment() in general."""
-        key = (src, sport, dst, dport)
         conv = ent[0] if ent is not None else None
         seg = Seg()
         if ent is not None and flags & SYN and not flags & ACK:
@@ -336,9 +361,9 @@ class TcpStreams:
             if ent[0].closed or (d.base >= 0 and seq != d.syn_seq):
                 conv = None  # port reuse: Wireshark starts a new stream
         if conv is None or ent is None:
-            conv = self._new_conv(key, src, sport, dst, dport, flags)
+            ent = self._new_conv(src, sport, dst, dport, flags)
+            conv = ent[0]
             seg.new_stream = True
-            ent = self._table[key]
         direction, d, r = ent[1], ent[2], ent[3]
         seg.stream, seg.direction = conv.index, direction
         seg.sport, seg.dport, seg.flags, seg.options = sport, dport, flags, options
@@ -402,10 +427,14 @@ class TcpStreams:
         closed.append(conv)
         while len(closed) > LINGER:
             old = closed.popleft()
-            for k in old.keys:
-                ent = self._table.get(k)
-                if ent is not None and ent[0] is old:
-                    del self._table[k]
+            for pk, a, b in old.keys:
+                cands = self._table.get(pk)
+                if cands is not None:
+                    keep = [c for c in cands if not (c[0] == a and c[1] == b and c[2][0] is old)]
+                    if not keep:
+                        del self._table[pk]
+                    elif len(keep) < len(cands):
+                        self._table[pk] = keep
             self.forgotten.append(old.index)
 
     # -- analysis (the common tcp.analysis.* flags, Wireshark's definitions) -----------
@@ -552,6 +581,11 @@ _TS_ONLY: Final = b"\x01\x01\x08\x0a"  # NOP, NOP, Timestamps: the options of al
 _u32x2: Final = struct.Struct("!II").unpack_from
 
 
+def _u32(b: bytes, p: int) -> int:
+    """The big-endian 32-bit number at b[p:p + 4]."""
+    return b[p] << 24 | b[p + 1] << 16 | b[p + 2] << 8 | b[p + 3]
+
+
 def options_info(options: bytes, sack_base: int = 0) -> str:
     """Wireshark's Info suffix for TCP options: " MSS=1460 SACK_PERM TSval=.. TSecr=.. WS=128"."""
     tsval: int
@@ -573,18 +607,20 @@ def options_info(options: bytes, sack_base: int = 0) -> str:
         ln = options[p + 1]
         if ln < 2 or p + ln > n:
             break
+        # (fields read byte by byte: native in the compiled build, where struct boxes them through a
+        # Python call; a SYN's options, on every fourth frame of a capture of short connections)
         if kind == 2 and ln == 4:
-            out.append(f"MSS={struct.unpack_from('!H', options, p + 2)[0]}")
+            out.append(f"MSS={options[p + 2] << 8 | options[p + 3]}")
         elif kind == 3 and ln == 3:
             out.append(f"WS={1 << min(options[p + 2], 14)}")
         elif kind == 4 and ln == 2:
             out.append("SACK_PERM")
         elif kind == 5 and ln >= 10:
             for q in range(p + 2, p + ln - 7, 8):
-                le, re_ = struct.unpack_from("!II", options, q)
+                le, re_ = _u32(options, q), _u32(options, q + 4)
                 out.append(f"SLE={(le - sack_base) & M32} SRE={(re_ - sack_base) & M32}")
         elif kind == 8 and ln == 10:
-            tsval, tsecr = struct.unpack_from("!II", options, p + 2)
+            tsval, tsecr = _u32(options, p + 2), _u32(options, p + 6)
             out.append(f"TSval={tsval} TSecr={tsecr}")
         p += ln
     return (" " + " ".join(out)) if out else ""

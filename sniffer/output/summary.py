@@ -19,7 +19,7 @@ from sniffer.mqtt.decoder import PDU
 from sniffer.mqtt.skim import filter_topics
 from sniffer.net.frame import addr_str
 from sniffer.net.reassembly import Seg
-from sniffer.output.text import SUMMARY_MID, summary_head
+from sniffer.output.text import summary_head, summary_mid
 from sniffer.pipeline import DEFAULT_MAX_BUFFERED, DEFAULT_MAX_PDU, DEFAULT_PORTS, Frame, RowDissector, frame_info
 from sniffer.textesc import escape
 
@@ -64,7 +64,7 @@ class SummaryDissector(RowDissector[str]):
         """Frame's arguments in, summary_line() of that Frame out."""
         mid: str | None
         if seg is None or addrs is None:
-            mid = SUMMARY_MID % (src, dst, proto)
+            mid = summary_mid(src, dst, proto)
         else:
             key = 4 * stream + 2 * seg.direction + (proto == "MQTT")
             mid = self._mids.get(key)
@@ -72,7 +72,7 @@ class SummaryDissector(RowDissector[str]):
             varies = proto != "MQTT" and (seg.tls is not None or seg.ws is not None)
             if mid is None or varies:
                 src, dst = addr_str(addrs[0], addrs[1]), addr_str(addrs[0], addrs[2])
-                mid = SUMMARY_MID % (src, dst, proto)
+                mid = summary_mid(src, dst, proto)
                 if not varies:
                     self._mids[key] = mid
         if not isinstance(info, str):
