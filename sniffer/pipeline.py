@@ -54,8 +54,8 @@ class MqttConnection:
 
     __slots__ = ("session", "decoders", "tls", "ws")
 
-    def __init__(self, max_pdu: int, tls: Any = None, ws: bool = False) -> None:
-        self.session = Session()
+    def __init__(self, max_pdu: int = DEFAULT_MAX_PDU, tls: Any = None, ws: bool = False) -> None:
+        self.session = Session()  # (defaults for all: a stream's checkpoint is unpickled, sniffer.replay)
         self.decoders = (
             DirectionDecoder(self.session, True, max_pdu),
             DirectionDecoder(self.session, False, max_pdu),

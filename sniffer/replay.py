@@ -5,9 +5,11 @@ A frame read from a file is stored as its file offset, not as a copy of its byte
 to it, as Wireshark's second pass does. Two ways, one result:
 
 - one frame (a selection, the Flow view): only the frames of its TCP stream, from the stream's
-  first frame. The TCP and MQTT state of a stream depends on that stream alone; what the session
-  layer says across connections (deliveries, takeovers) is not recomputed but read from the
-  annotation record the store kept for the frame. A dissector per recently used stream is kept,
+  first frame or from its last checkpoint before the frame (the stream's TCP and MQTT state, saved
+  by the loader every few thousand frames of a stream: snapshot(), restore()). The TCP and MQTT
+  state of a stream depends on that stream alone; what the session layer says across connections
+  (deliveries, takeovers) is not recomputed but read from the annotation record the store kept
+  for the frame. A dissector per recently used stream is kept,
   so walking down a stream costs one frame per step; the frames rebuilt last are kept too, so
   walking back up costs nothing until they are evicted.
 - a run of rows (a display filter that needs trees, a scan): every frame from row 0 in order,
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import threading
 import zlib
 from collections import OrderedDict
@@ -108,8 +111,9 @@ class Replay:
             elif rows[-1] < i:  # a stream still growing (a file loading, a live capture): its new rows
                 rows.extend(self.store.stream_rows(s, rows[-1] + 1))
             k = _index(rows, i)
-            if entry is None or entry[1] > k:
-                entry = [self.make(), 0, rows]
+            ck = self.store.checkpoint_before(s, k)
+            if entry is None or entry[1] > k or ck is not None and ck[0] > entry[1]:
+                entry = [self.make(), 0, rows] if ck is None else [restore(self.make(), ck[1]), ck[0], rows]
                 self._streams[s] = entry
                 if len(self._streams) > STREAMS_KEPT:
                     self._streams.popitem(last=False)
@@ -148,6 +152,35 @@ class Replay:
                 return fr
 
         return at
+
+
+def snapshot(d: Any, fr: Any) -> bytes | None:
+    """The state of `fr`'s TCP stream in dissector `d` (its conversation and MQTT connection), pickled,
+    or None where it cannot be (a TLS session's cipher objects; a conversation already forgotten)."""
+    seg, addrs = fr.seg, fr.addrs
+    if seg is None or addrs is None:
+        return None
+    ent = d.streams._find(addrs[1], seg.sport, addrs[2], seg.dport)
+    if ent is None or ent[0].index != fr.stream:
+        return None
+    try:
+        state = pickle.dumps((ent[0], d.mqtt.get(fr.stream)), pickle.HIGHEST_PROTOCOL)
+        pickle.loads(state)  # (what cannot be made again, e.g. a class whose __init__ needs arguments)
+    except Exception:
+        return None
+    return state
+
+
+def restore(d: Any, state: bytes) -> Any:
+    """Dissector `d` (fresh) given one stream's state from snapshot(): its conversation under both of its
+    table keys, as TcpStreams made them, and its MQTT connection."""
+    conv, conn = pickle.loads(state)
+    streams = d.streams
+    for ports, src, dst in conv.keys:
+        direction = 0 if conv.client == (src, ports >> 16) else 1
+        streams._put(ports, src, dst, (conv, direction, conv.dirs[direction], conv.dirs[1 - direction]))
+    d.mqtt[conv.index] = conn
+    return d
 
 
 def _size(fr: Any) -> int:

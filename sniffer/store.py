@@ -84,6 +84,9 @@ REPLAYED = FILE_ROW | SPILL_ROW
 # A stream's first frames are file rows, the rest keep their context: rebuilding a file row dissects at
 # most this many frames again (~7 us each: 70 ms), however long the connection
 REPLAY_MAX = 10_000
+# ... counted from the stream's last checkpoint (its TCP and MQTT state, pickled by the loader after a
+# batch once CHECK_EVERY frames of the stream came since the one before: sniffer.replay.snapshot)
+CHECK_EVERY = 5_000  # (taken after a batch: REPLAY_MAX >= CHECK_EVERY + a file's 2,000-record batch)
 _ZLIB_FIRST = 0x78
 INFO_BLOCK = 256  # rows of Info text compressed together
 
@@ -242,6 +245,8 @@ class PacketStore:
         self._shared: list[Any] = []
         self._seq_at: Any = None  # the scans' reader over file rows (_sequential)
         self._stream_len = array("I")  # per TCP stream: frames stored so far (_replayable)
+        self._ckpts: dict[int, list[tuple[int, int]]] = {}  # stream -> [(its frames before, spill offset)]
+        self._ck_failed: set[int] = set()  # streams whose state could not be saved (TLS)
         self._crc = array("H")  # per row: the low 16 bits of a file row's CRC-32 (Replay.read checks it)
         self.file_error = ""  # why a file row could not be rebuilt (the status bar says it)
         self.file_rows_ok = True  # cleared once the load hit the --max-buffered cap: rows keep context
@@ -361,7 +366,40 @@ class PacketStore:
             lens.extend(bytes(4 * (stream + 1 - len(lens))))  # (stream numbers are dense: 0, 1, 2, ...)
         n = lens[stream] + 1
         lens[stream] = n
-        return n <= REPLAY_MAX
+        cks = self._ckpts.get(stream)
+        return n - (cks[-1][0] if cks else 0) <= REPLAY_MAX
+
+    def checkpoint_due(self, stream: int) -> bool:
+        """CHECK_EVERY frames of `stream` were stored since its last checkpoint (and it can have one)."""
+        if stream in self._ck_failed or stream >= len(self._stream_len):
+            return False
+        cks = self._ckpts.get(stream)
+        return self._stream_len[stream] - (cks[-1][0] if cks else 0) >= CHECK_EVERY
+
+    def add_checkpoint(self, stream: int, state: bytes | None) -> None:
+        """The stream's state after its frames stored so far (None: it cannot be saved; no more tries)."""
+        if state is None:
+            self._ck_failed.add(stream)
+            return
+        with self._write_lock:
+            off = self._flushed + len(self._pending)
+            self._pending += _ANN_LEN.pack(len(state))
+            self._pending += state
+            if len(self._pending) >= _FLUSH_AT:
+                self._flush_locked()
+        self._ckpts.setdefault(stream, []).append((self._stream_len[stream], off))
+
+    def checkpoint_before(self, stream: int, k: int) -> tuple[int, bytes] | None:
+        """(position, state) of the stream's last checkpoint taken before its frame k (0-based), or None."""
+        best = None
+        for pos, off in self._ckpts.get(stream, ()):
+            if pos > k:
+                break
+            best = (pos, off)
+        if best is None:
+            return None
+        (n,) = _ANN_LEN.unpack(self._read(best[1], _ANN_LEN.size))
+        return best[0], self._read(best[1] + _ANN_LEN.size, n)
 
     def _annotations(self, frame: Any) -> bytes:
         """The annotation record of a file row: per PDU its session annotation (an int: a shared one

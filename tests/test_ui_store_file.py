@@ -263,14 +263,16 @@ def test_the_ui_says_the_file_changed_instead_of_failing(tmp_path, corpus_files)
     run(go())
 
 
-def _live(path, **kw):
+def _live(path, batch: int = 0, **kw):
     """Load a capture as a live capture would arrive (MemorySource(live=True)): rows keep their bytes
     in the spill, not their context, and are dissected again when read."""
     from sniffer.net.pcapfile import open_capture
     from sniffer.source import MemorySource
 
     recs = list(open_capture(str(path)))
-    src = MemorySource(recs, live=True)
+    src = MemorySource(None if batch else recs, live=True)
+    for k in range(0, len(recs) if batch else 0, batch or 1):
+        src.push(recs[k : k + batch])
     src.finish()
     return _load(src, **kw)
 
@@ -304,3 +306,29 @@ def test_a_stream_s_rows_are_found_from_any_start(interleaved):
         assert list(store.stream_rows(s)) == every
         mid = every[len(every) // 2]
         assert list(store.stream_rows(s, mid)) == [i for i in every if i >= mid]
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_checkpoints_let_long_streams_be_rebuilt_from_their_middle(monkeypatch, interleaved, live):
+    """Every few frames of a stream the loader saves its state; a frame is rebuilt from the last such
+    checkpoint before it, exactly, and rows stay file (or spill) rows however long the stream."""
+    import sniffer.store as st
+
+    monkeypatch.setattr(st, "REPLAY_MAX", 40)
+    monkeypatch.setattr(st, "CHECK_EVERY", 20)
+    copied = _load(source.FileSource(str(interleaved), exact=True))
+    if live:
+        again = _live(interleaved, batch=16)  # (checkpoints come after a batch: 16 + 20 <= 40)
+    else:
+        src = FileSource(str(interleaved))
+        src.batch_size = 16
+        again = _load(src)
+    n = again.count
+    assert all(again.is_replayed_row(i) for i in range(n))  # every checkpoint could be taken
+    rows = again.stream_rows(0)
+    assert len(rows) > 100 and len(again._ckpts[0]) >= 2
+    before = again.replay.replayed
+    again.frame(rows[-1])
+    assert again.replay.replayed - before <= 40 + 256  # from a checkpoint, not from the stream's start
+    _same(copied, again, random.Random(4).sample(range(n), 400), ("checkpoints", live))
+    _same(copied, again, reversed(rows), ("checkpoints, a stream backwards", live))

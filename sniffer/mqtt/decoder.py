@@ -179,7 +179,13 @@ class DirectionDecoder:
         "_lost",
     )
 
-    def __init__(self, session: Session, from_client: bool, max_pdu: int = DEFAULT_MAX_PDU) -> None:
+    # (defaults for all: unpickling a stream's checkpoint calls __init__ without arguments in the compiled
+    # build, then sets every attribute: sniffer.replay)
+    def __init__(
+        self, session: Session | None = None, from_client: bool = True, max_pdu: int = DEFAULT_MAX_PDU
+    ) -> None:
+        if session is None:
+            session = Session()
         self.session = session
         self.from_client = from_client
         self.max_pdu = max(int(max_pdu), 2)

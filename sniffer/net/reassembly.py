@@ -176,7 +176,9 @@ class _Dir:
 class _Conv:
     __slots__ = ("index", "client", "dirs", "closed", "keys")
 
-    def __init__(self, index: int, client: tuple[bytes, int]) -> None:
+    # (defaults: unpickling a stream's checkpoint calls __init__ without arguments in the compiled
+    # build before it sets the slots: sniffer.replay)
+    def __init__(self, index: int = 0, client: tuple[bytes, int] = (b"", 0)) -> None:
         self.index = index
         self.client = client  # (address, port) of the client side
         self.dirs = (_Dir(), _Dir())

@@ -139,11 +139,28 @@ class Loader:
         else:
             for fr in frames:
                 add(fr)
+        self._checkpoints(frames)
         if self.sessions is not None:
             self.sessions.feed(frames)
         self._match_new(first_row, frames)
         frames.clear()
         self._tick()
+
+    def _checkpoints(self, frames: list) -> None:
+        """Save the state of each stream of the batch that is due a checkpoint (its frames since the last
+        are many): a frame is then rebuilt from there, not from the stream's start (sniffer.replay)."""
+        store = self.store
+        if store.replay is None or not store.file_rows_ok:
+            return
+        last: dict[int, Any] = {}
+        for fr in frames:
+            if fr.stream >= 0:
+                last[fr.stream] = fr
+        for s, fr in last.items():
+            if store.checkpoint_due(s):
+                from sniffer.replay import snapshot
+
+                store.add_checkpoint(s, snapshot(self.dissector, fr))
 
     def update_rate(self) -> float:
         """The frames/s over the last second or so. Called by the loader per batch and by the UI's
