@@ -28,9 +28,10 @@ every frame in order for a scan). What the session layer said of its PDUs, which
 connections, is kept instead, in a short annotation record in the spill (the connection's
 shared annotation by reference). Loading then skips the context (half the cost of a row) and
 the spill holds only those records. Rows stored after the load hit the --max-buffered cap keep
-their context as live rows do (a stream replayed alone would not hit the cap the same way), and so
-do a stream's frames after its first REPLAY_MAX (selecting any frame stays quick on a connection
-of millions of frames). Each file row keeps 16 bits of its bytes' CRC-32: a capture rewritten in
+their context (a stream replayed alone would not hit the cap the same way), and so do a stream's
+frames more than REPLAY_MAX after its last checkpoint (the loader saves a stream's state every
+CHECK_EVERY frames; one that cannot be saved, TLS, has none): selecting any frame stays quick on a
+connection of millions of frames. Each file row keeps 16 bits of its bytes' CRC-32: a capture rewritten in
 place while it is shown (`tcpdump -w` to the same name) gives rows without bytes and a reason
 (file_error), never another capture's frames.
 
@@ -356,9 +357,9 @@ class PacketStore:
         return out
 
     def _replayable(self, stream: int) -> bool:
-        """Whether this frame of `stream` may be a file row: the first REPLAY_MAX frames of a stream are,
-        so that rebuilding one dissects at most that many; later ones (a device's day-long connection)
-        keep their context, and selecting them stays one read."""
+        """Whether this frame of `stream` may be dissected again when read: it is at most REPLAY_MAX
+        frames after the stream's start or its last checkpoint, so rebuilding it dissects at most that
+        many; otherwise it keeps its context, and selecting it stays one read."""
         if stream < 0:
             return True
         lens = self._stream_len
