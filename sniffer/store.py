@@ -881,7 +881,10 @@ class PacketStore:
         dlen, clen, _ = _REC.unpack_from(blob, pos)
         pos += _REC.size
         data = blob[pos : pos + dlen]
-        tcp, pdus, delta, held = None, [], 0.0, ()
+        tcp: Any = None
+        pdus: list[Any] = []
+        delta = 0.0
+        held: tuple[Any, ...] = ()  # (typed: an inferred tuple[()] rejects the real one in the compiled build)
         if clen:
             ctx = blob[pos + dlen : pos + dlen + clen]
             if ctx[0] == _ZLIB_FIRST:
