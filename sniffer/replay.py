@@ -160,11 +160,11 @@ def snapshot(d: Any, fr: Any) -> bytes | None:
     seg, addrs = fr.seg, fr.addrs
     if seg is None or addrs is None:
         return None
-    ent = d.streams._find(addrs[1], seg.sport, addrs[2], seg.dport)
-    if ent is None or ent[0].index != fr.stream:
+    conv = d.streams.conversation(addrs[1], seg.sport, addrs[2], seg.dport)
+    if conv is None or conv.index != fr.stream:
         return None
     try:
-        state = pickle.dumps((ent[0], d.mqtt.get(fr.stream)), pickle.HIGHEST_PROTOCOL)
+        state = pickle.dumps((conv, d.mqtt.get(fr.stream)), pickle.HIGHEST_PROTOCOL)
         pickle.loads(state)  # (what cannot be made again, e.g. a class whose __init__ needs arguments)
     except Exception:
         return None
@@ -175,10 +175,7 @@ def restore(d: Any, state: bytes) -> Any:
     """Dissector `d` (fresh) given one stream's state from snapshot(): its conversation under both of its
     table keys, as TcpStreams made them, and its MQTT connection."""
     conv, conn = pickle.loads(state)
-    streams = d.streams
-    for ports, src, dst in conv.keys:
-        direction = 0 if conv.client == (src, ports >> 16) else 1
-        streams._put(ports, src, dst, (conv, direction, conv.dirs[direction], conv.dirs[1 - direction]))
+    d.streams.adopt(conv)
     d.mqtt[conv.index] = conn
     return d
 

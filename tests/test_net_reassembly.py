@@ -251,3 +251,30 @@ def test_conversations_on_the_same_ports_are_told_apart_by_address():
     assert again.stream == 2 and again.new_stream
     assert ts.segment(4, c2, S, 40000, 1883, 905, 7001, ACK, b"").stream == 1
     assert ts.segment(4, S, C, 1883, 40000, 8000, 5556, SYN | ACK, b"").stream == 2
+
+
+def test_a_conversation_adopted_from_a_checkpoint_has_the_entries_it_had(corpus_files):
+    """sniffer.replay saves a stream's conversation (pickled) and a fresh TcpStreams adopts it: both of
+    its keys must give the direction and the _Dir pair the original table gave."""
+    import pickle
+
+    from sniffer.net.pcapfile import open_capture
+    from sniffer.net.reassembly import TcpStreams
+    from sniffer.pipeline import Dissector
+
+    checked = 0
+    for path in corpus_files:
+        d = Dissector(sessions=False)
+        for n, (ts, data, ol, lt) in enumerate(open_capture(str(path)), 1):
+            d.frame(n, ts, lt, data, ol)
+        for ports, cands in d.streams._table.items():
+            for src, dst, (conv, direction, mine, other) in cands:
+                copy = pickle.loads(pickle.dumps(conv))
+                fresh = TcpStreams()
+                fresh.adopt(copy)
+                got = fresh._find(src, ports >> 16, dst, ports & 0xFFFF)
+                assert got is not None and got[0] is copy and got[1] == direction
+                assert got[2] is copy.dirs[conv.dirs.index(mine)] and got[3] is copy.dirs[conv.dirs.index(other)]
+                assert fresh.conversation(src, ports >> 16, dst, ports & 0xFFFF) is copy
+                checked += 1
+    assert checked >= 20

@@ -225,6 +225,19 @@ class TcpStreams:
                 return
         cands.append((src, dst, ent))
 
+    def conversation(self, src: bytes, sport: int, dst: bytes, dport: int) -> _Conv | None:
+        """The conversation of a segment sent from (src, sport) to (dst, dport), None if none (its state is
+        what sniffer.replay saves as a stream's checkpoint)."""
+        ent = self._find(src, sport, dst, dport)
+        return None if ent is None else ent[0]
+
+    def adopt(self, conv: _Conv) -> None:
+        """Take a conversation made elsewhere (a checkpoint, unpickled) under both of its keys, with the
+        entries _new_conv makes: the direction of a key is 0 when it is sent from the client."""
+        for ports, src, dst in conv.keys:
+            direction = 0 if conv.client == (src, ports >> 16) else 1
+            self._put(ports, src, dst, (conv, direction, conv.dirs[direction], conv.dirs[1 - direction]))
+
     def _new_conv(self, src: bytes, sport: int, dst: bytes, dport: int, flags: int) -> tuple[_Conv, int, _Dir, _Dir]:
         """A new conversation; returns its entry for the direction (src, sport) -> (dst, dport)."""
         if flags & SYN:
