@@ -62,7 +62,7 @@ from sniffer.filter.index import RowIndex
 from sniffer.net.reassembly import SEGMENT_SUFFIX
 from sniffer.store_pickle import context_pickler
 
-_ANN_LEN = struct.Struct("<I")  # length of a file row's annotation record
+_ANN_LEN = struct.Struct("<I")  # length of a record in the spill (an annotation record, a checkpoint)
 _REC = struct.Struct("<III")  # frame length, context length, offset + 1 of the single PDU in the frame (0: none)
 _MIN_SHARED = 16  # bytes objects of the context at least this long are looked up in the frame's bytes
 
@@ -82,8 +82,8 @@ _COMPRESS_AT = 2048
 FILE_ROW = 1 << 63  # flag in the offset column: the row's bytes lie in the capture file, at the rest
 SPILL_ROW = 1 << 62  # flag: the row's bytes are in the spill without context (a live row, dissected again)
 REPLAYED = FILE_ROW | SPILL_ROW
-# A stream's first frames are file rows, the rest keep their context: rebuilding a file row dissects at
-# most this many frames again (~7 us each: 70 ms), however long the connection
+# Rebuilding a file or live row dissects at most this many frames again (~7 us each: 70 ms), however
+# long the connection: a frame further than that from its stream's start keeps its context
 REPLAY_MAX = 10_000
 # ... counted from the stream's last checkpoint (its TCP and MQTT state, pickled by the loader after a
 # batch once CHECK_EVERY frames of the stream came since the one before: sniffer.replay.snapshot)
@@ -382,13 +382,21 @@ class PacketStore:
         if state is None:
             self._ck_failed.add(stream)
             return
+        self._ckpts.setdefault(stream, []).append((self._stream_len[stream], self._put_record(state)))
+
+    def _put_record(self, blob: bytes) -> int:
+        """Append a length-prefixed record to the spill; returns its offset (read back by _record())."""
         with self._write_lock:
             off = self._flushed + len(self._pending)
-            self._pending += _ANN_LEN.pack(len(state))
-            self._pending += state
+            self._pending += _ANN_LEN.pack(len(blob))
+            self._pending += blob
             if len(self._pending) >= _FLUSH_AT:
                 self._flush_locked()
-        self._ckpts.setdefault(stream, []).append((self._stream_len[stream], off))
+        return off
+
+    def _record(self, off: int) -> bytes:
+        (n,) = _ANN_LEN.unpack(self._read(off, _ANN_LEN.size))
+        return self._read(off + _ANN_LEN.size, n)
 
     def checkpoint_before(self, stream: int, k: int) -> tuple[int, bytes] | None:
         """(position, state) of the stream's last checkpoint taken before its frame k (0-based), or None."""
@@ -399,8 +407,7 @@ class PacketStore:
             best = (pos, off)
         if best is None:
             return None
-        (n,) = _ANN_LEN.unpack(self._read(best[1], _ANN_LEN.size))
-        return best[0], self._read(best[1] + _ANN_LEN.size, n)
+        return best[0], self._record(best[1])
 
     def _annotations(self, frame: Any) -> bytes:
         """The annotation record of a file row: per PDU its session annotation (an int: a shared one
@@ -432,9 +439,7 @@ class PacketStore:
         rows = self._ann_rows
         k = bisect_left(rows, i)
         if k < len(rows) and rows[k] == i:
-            off = self._ann_off[k]
-            (n,) = _ANN_LEN.unpack(self._read(off, _ANN_LEN.size))
-            refs, notes = marshal.loads(self._read(off + _ANN_LEN.size, n))
+            refs, notes = marshal.loads(self._record(self._ann_off[k]))
             for p, ref in zip(fr.pdus, refs, strict=False):
                 if ref is None:
                     continue
@@ -501,16 +506,11 @@ class PacketStore:
         if again and (foff >= 0 or replay.fd < 0):
             ann = self._annotations(frame)
             if ann:
-                with self._write_lock:
-                    aoff = self._flushed + len(self._pending)
-                    if aoff > 0xFFFF_FFFF and self._ann_off.typecode == "I":
-                        self._ann_off = array("Q", self._ann_off)  # (a spill past 4 GiB: wider offsets)
-                    self._ann_rows.append(self.count)
-                    self._ann_off.append(aoff)
-                    self._pending += _ANN_LEN.pack(len(ann))
-                    self._pending += ann
-                    if len(self._pending) >= _FLUSH_AT:
-                        self._flush_locked()
+                aoff = self._put_record(ann)
+                if aoff > 0xFFFF_FFFF and self._ann_off.typecode == "I":
+                    self._ann_off = array("Q", self._ann_off)  # (a spill past 4 GiB: wider offsets)
+                self._ann_off.append(aoff)
+                self._ann_rows.append(self.count)
             p = self._pdu_offset(frame)
             if foff >= 0:
                 self._pdu_at.append(p if p < 0x10000 else 0)
