@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from sniffer.stats import StatsSink
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+# The UI's list on a live capture keeps this many frames by default (--keep-frames): ~250 MB of RAM at the
+# ~120 B a frame measured (bench/bench_soak.py), so a gateway watched for days stays within its memory.
+LIVE_KEEP_FRAMES = 2_000_000
 
 
 class UsageError(Exception):
@@ -108,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     out.add_argument("--show-secrets", action="store_true", help="show passwords instead of ********")
     out.add_argument("--no-ui", action="store_true", help="print packets instead of opening the UI on a terminal")
+    out.add_argument(
+        "--keep-frames",
+        type=int,
+        metavar="N",
+        help=f"the UI's list keeps the newest N frames at most, the older ones leave it (0: all; default: all of "
+        f"a file, {LIVE_KEEP_FRAMES:,} of a live capture); the session views count every frame",
+    )
     out.add_argument("-G", dest="glossary", choices=["fields"], help="list the registered fields and exit")
     from sniffer.capture.cli_live import add_arguments as add_live_arguments
 
@@ -237,6 +247,8 @@ def run(argv: list[str] | None = None) -> int:
     cli_live.check_args(args)
     if args.count is not None and args.count <= 0:
         raise UsageError("-c needs a positive number of frames")
+    if args.keep_frames is not None and args.keep_frames < 0:
+        raise UsageError("--keep-frames needs a number of frames (0: keep all)")
     for flag, value in (("--max-pdu", args.max_pdu), ("--max-buffered", args.max_buffered)):
         if value <= 0:  # 0 or less would give up every PDU without a word about why
             raise UsageError(f"{flag} needs a positive number of bytes")

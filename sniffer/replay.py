@@ -78,10 +78,21 @@ class Replay:
         """Feed row r to dissector d, as the load did (same number, time and previous time)."""
         st = self.store
         d.first_ts = st.first_ts
-        d.prev_ts = st.ts(r - 1) if r > 0 else None
+        d.prev_ts = st.ts(r - 1) if r > 0 else st.prev_ts
         ts, data, orig_len, linktype = st.raw(r)
         self.replayed += 1
-        return d.frame(r + 1, ts, linktype, data, orig_len)
+        return d.frame(st.number_base + r + 1, ts, linktype, data, orig_len)
+
+    def _fresh(self) -> Any:
+        """A dissector at row 0 of the store: new, or (a successor store, --keep-frames) holding the
+        streams carried over from the store before, new streams numbered after theirs."""
+        d = self.make()
+        st = self.store
+        if st.replay_from:
+            for state in st.carried_states():
+                restore(d, state)
+            d.streams.number_from(st.replay_from)
+        return d
 
     def _keep(self, r: int, fr: Any) -> None:
         frames = self._frames
@@ -142,11 +153,13 @@ class Replay:
                 if d is None or i < nxt or i - nxt > SEQ_GAP:
                     if i > SEQ_GAP or (d is not None and i < nxt):
                         return self.frame(i)
-                    d, nxt = self.make(), 0
+                    d, nxt = self._fresh(), 0
                 fr = None
                 state[0] = None  # (until this step ends well: an error leaves no half-fed dissector)
+                skips = self.store.replay_skips
                 while nxt <= i:
-                    fr = self._dissect(d, nxt)
+                    if nxt == i or not skips(nxt):  # (the store reads an orphan's context, never asks for it)
+                        fr = self._dissect(d, nxt)
                     nxt += 1
                 state[0], state[1] = d, nxt
                 return fr

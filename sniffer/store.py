@@ -38,6 +38,12 @@ place while it is shown (`tcpdump -w` to the same name) gives rows without bytes
 A live capture's rows are stored the same way, except that their bytes go to the spill (there is
 no file to read them from): SPILL_ROW, bytes and annotation record, no context.
 
+A bounded UI (--keep-frames) starts a new store, its `successor()`, when one is full: the frames
+numbered on from the last, the old store (its RAM and its spill) dropped once nobody reads it. The
+TCP streams still open then carry over as a checkpoint at their position 0 (the loader saves them);
+a stream that has none (TLS, forgotten) is an orphan there: its rows keep their context, and a scan
+in row order does not dissect them again (replay_skips).
+
 Appends come from one writer thread (the UI's loader); readers on the UI thread only look at
 rows below `count`, which is published after every column of a row is written.
 """
@@ -225,6 +231,7 @@ class PacketStore:
         self._rel_min = 0.0
         self._rel_max = 0.0
         self._len_max = 0
+        self._spill_dir = spill_dir
         self._spill = tempfile.TemporaryFile(dir=spill_dir, prefix="mqttsniff-spill-")  # noqa: SIM115
         self._fd = self._spill.fileno()
         self._flushed = 0  # bytes of the spill on disk
@@ -251,6 +258,35 @@ class PacketStore:
         self._crc = array("H")  # per row: the low 16 bits of a file row's CRC-32 (Replay.read checks it)
         self.file_error = ""  # why a file row could not be rebuilt (the status bar says it)
         self.file_rows_ok = True  # cleared once the load hit the --max-buffered cap: rows keep context
+        # a successor store (--keep-frames): frames stored before row 0, the time of the last of them,
+        # the streams that began before row 0 (numbered below this), and those of them without a state
+        self.number_base = 0
+        self.prev_ts: float | None = None
+        self.replay_from = 0
+        self._orphans: set[int] = set()
+
+    def successor(self) -> PacketStore:
+        """An empty store that goes on where this one stops (a bounded UI: --keep-frames): frame numbers,
+        capture start (the Time column), the session layer's backfill, the TCP stream numbers already
+        used; `attach_file` and the carried streams' checkpoints are the caller's (the loader's)."""
+        new = PacketStore(self._spill_dir)
+        new.number_base = self.number_base + self.count
+        new.first_ts = self.first_ts
+        new.prev_ts = self._ts[self.count - 1] if self.count else self.prev_ts
+        new.backfill = self.backfill
+        new.file_rows_ok = self.file_rows_ok
+        new.replay_from = max(self.replay_from, len(self._stream_len))
+        new._rel_min, new._rel_max, new._len_max = self._rel_min, self._rel_max, self._len_max
+        return new
+
+    def replay_skips(self, i: int) -> bool:
+        """Row i belongs to a stream carried over without its state (see successor()): a scan in row
+        order leaves it out, as its rows keep their context and its state cannot be rebuilt here."""
+        return bool(self._orphans) and self._stream[i] in self._orphans
+
+    def carried_states(self) -> list[bytes]:
+        """The states of the streams carried over from the store before, saved at their position 0."""
+        return [self._record(cks[0][1]) for s, cks in self._ckpts.items() if s < self.replay_from and cks[0][0] == 0]
 
     # -- writing (one thread) ----------------------------------------------------------------
     def _intern(self, s: str) -> int:
@@ -270,7 +306,7 @@ class PacketStore:
     def column_lens(self) -> tuple[int, int, int]:
         """Characters of the widest No., Time (%.6f) and Length values stored so far."""
         t = max(len(f"{self._rel_max:.6f}"), len(f"{self._rel_min:.6f}"))
-        return len(str(self.count)), t, len(str(self._len_max))
+        return len(str(self.number_base + self.count)), t, len(str(self._len_max))
 
     def _class_id(self, cls: type) -> int:
         cid = self._class_ids.get(cls)
@@ -368,6 +404,9 @@ class PacketStore:
         n = lens[stream] + 1
         lens[stream] = n
         cks = self._ckpts.get(stream)
+        if stream < self.replay_from and not cks:  # began before this store, state not carried over
+            self._orphans.add(stream)
+            return False
         return n - (cks[-1][0] if cks else 0) <= REPLAY_MAX
 
     def checkpoint_due(self, stream: int) -> bool:
@@ -382,6 +421,9 @@ class PacketStore:
         if state is None:
             self._ck_failed.add(stream)
             return
+        lens = self._stream_len
+        if stream >= len(lens):  # (a stream carried over by a successor store, before its first row here)
+            lens.extend(bytes(4 * (stream + 1 - len(lens))))
         self._ckpts.setdefault(stream, []).append((self._stream_len[stream], self._put_record(state)))
 
     def _put_record(self, blob: bytes) -> int:
@@ -449,7 +491,7 @@ class PacketStore:
         if self.backfill and fr.pdus:
             from sniffer.session.tracker import fill
 
-            fill(fr.pdus, self.backfill.get(i + 1, ()))
+            fill(fr.pdus, self.backfill.get(self.number_base + i + 1, ()))
 
     def stream_rows(self, stream: int, start: int = 0) -> array:
         """The rows from `start` on of one TCP stream stored so far, ascending (sniffer.replay caches
@@ -614,8 +656,10 @@ class PacketStore:
 
     def close(self) -> None:
         self._spill.close()
+        self._seq_at = None
         if self.replay is not None:
             self.replay.close()
+            self.replay.store = None  # (no cycle left: a store left behind is freed as soon as it is dropped)
 
     # -- reading (any thread, rows < count) ---------------------------------------------------
     def __len__(self) -> int:
@@ -693,7 +737,7 @@ class PacketStore:
     def row(self, i: int) -> tuple[int, float, str, str, str, int, str, int]:
         """(No., Time, Source, Destination, Protocol, Length, Info, colour class) of row i."""
         return (
-            i + 1,
+            self.number_base + i + 1,
             self.rel_ts(i),
             self._strings[self._src[i]],
             self._strings[self._dst[i]],
@@ -725,7 +769,8 @@ class PacketStore:
         from sniffer.pipeline import Frame
 
         self.file_error = str(e)
-        fr = Frame(i + 1, self._ts[i], self.rel_ts(i), 0.0, self._link[i], b"", self._origlen[i], self.proto(i),
+        number = self.number_base + i + 1
+        fr = Frame(number, self._ts[i], self.rel_ts(i), 0.0, self._link[i], b"", self._origlen[i], self.proto(i),
                    self.info(i), self._stream[i], src=self.src(i), dst=self.dst(i))  # fmt: skip
         if self._iface_ids is not None:
             fr.iface = self.interface_name(i)
@@ -897,8 +942,8 @@ class PacketStore:
             if self.backfill and pdus:
                 from sniffer.session.tracker import fill
 
-                fill(pdus, self.backfill.get(i + 1, ()))
-        common = (i + 1, self._ts[i], self.rel_ts(i), delta, self._link[i], data, self._origlen[i])
+                fill(pdus, self.backfill.get(self.number_base + i + 1, ()))
+        common = (self.number_base + i + 1, self._ts[i], self.rel_ts(i), delta, self._link[i], data, self._origlen[i])
         src, dst = self._src[i], self._dst[i]
         addrs = None
         if tcp is not None:  # the raw addresses of a TCP frame (Frame.addrs), as the dissector had them

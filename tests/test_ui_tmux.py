@@ -69,6 +69,39 @@ def test_live_ui_in_tmux(tmp_path):
             t.close()
 
 
+def test_bounded_live_ui_in_tmux(tmp_path):
+    """--keep-frames on a real capture: the oldest frames leave the list with a note in the status bar, the
+    list numbers on from there, and the first frame kept opens with its tree."""
+    import re
+
+    require_tool("mosquitto")
+    with start_broker(tmp_path) as broker:
+        cmd = (
+            f"cd {REPO} && PYTHONPATH={REPO} {sys.executable} -m sniffer -i lo -f 'tcp port {broker.port}'"
+            " --keep-frames 40 ; echo EXITED $? ; sleep 30"
+        )
+        t = Tmux(cmd, "mqttsniff-keep", forbid=("Traceback",))
+        try:
+            t.wait_for(lambda s: "capturing" in s and f"tcp port {broker.port}" in s)
+            _publish(broker.port, "ui/keep/temp", 30)
+            t.wait_for(lambda s: "Publish Ack (id=30)" in s)
+            _publish(broker.port, "ui/keep/more", 3)  # (the store that is full goes when frames come after it)
+            screen = t.wait_for(lambda s: "Publish Ack (id=3)" in s and "left the list" in s)
+            left = int(re.search(r"([\d,]+) left the list", screen).group(1).replace(",", ""))
+            assert left >= 40
+            t.keys("g")  # the first frame kept: numbered on from the frames that left
+            screen = t.wait_for(lambda s, n=left + 1: f"Frame {n}:" in s)
+            rows = [ln.split() for ln in screen.splitlines() if " TCP " in ln or " MQTT " in ln]
+            assert rows and rows[0][0] == str(left + 1), screen  # the list's first row
+            t.keys("q")
+            t.wait_for(lambda s: "not saved" in s)
+            t.keys("y")
+            screen = t.wait_for(lambda s: "EXITED" in s)
+            assert "EXITED 0" in screen, t.history()
+        finally:
+            t.close()
+
+
 def test_tmux_terminals_of_one_name_never_share_a_server():
     """Each Tmux is a server of its own: one opened while another of the same name runs, or right after
     it was closed, shows its own command. (They once shared a socket per name and process: a session

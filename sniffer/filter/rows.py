@@ -84,7 +84,8 @@ class RowAccess:
             return None
         st = self.store
         if abbrev == "frame.number":
-            return lambda i: i + 1
+            first = getattr(st, "number_base", 0) + 1  # (a bounded UI's later stores number on: --keep-frames)
+            return lambda i: i + first
         if abbrev == "frame.len":
             col = st.column("orig_len")
             return lambda i: col[i]
@@ -310,10 +311,10 @@ class RowAccess:
         if op is None or lhs.kind not in ("int", "float", "time"):
             return None
         st = self.store
-        ns: dict[str, Any] = {"c": const}
+        ns: dict[str, Any] = {"c": const, "first": getattr(st, "number_base", 0) + 1}
         if lhs.single is not None and lhs.label in ("frame.len", "frame.number", "frame.cap_len"):
             if lhs.label == "frame.number":
-                return eval(f"lambda i: i + 1 {op} c", ns)  # noqa: S307  (operator from a fixed table)
+                return eval(f"lambda i: i + first {op} c", ns)  # noqa: S307  (operator from a fixed table)
             ns["col"] = st.column("orig_len" if lhs.label == "frame.len" else "cap_len")
             return eval(f"lambda i: col[i] {op} c", ns)  # noqa: S307
         if lhs.label != "mqtt.msgtype":

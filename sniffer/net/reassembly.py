@@ -238,6 +238,10 @@ class TcpStreams:
             direction = 0 if conv.client == (src, ports >> 16) else 1
             self._put(ports, src, dst, (conv, direction, conv.dirs[direction], conv.dirs[1 - direction]))
 
+    def number_from(self, n: int) -> None:
+        """Number new conversations from n on (a replay that adopted conversations numbered below n)."""
+        self._count = max(self._count, n)
+
     def _new_conv(self, src: bytes, sport: int, dst: bytes, dport: int, flags: int) -> tuple[_Conv, int, _Dir, _Dir]:
         """A new conversation; returns its entry for the direction (src, sport) -> (dst, dport)."""
         if flags & SYN:

@@ -155,6 +155,7 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
         theme: str | None = None,
         display_filter: str = "",
         show_secrets: bool = False,
+        keep_frames: int = 0,
     ) -> None:
         super().__init__()
         self.source = source
@@ -166,6 +167,9 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
         self.loader = Loader(source, self.store, dissector, self._notify_loaded)
         self.sessions = SessionModel(self.store)  # what the Clients, Topics and Expert views show
         self.loader.sessions = self.sessions
+        self.loader.keep = keep_frames  # --keep-frames: the list keeps about this many frames, the newest
+        self._retired: list[PacketStore] = []  # stores the loader left behind, closed once nothing reads them
+        self.store_generation = 0  # stores adopted so far (a view opened on an older one answers nothing)
         self._loaded_pending = False
         self.paused = False
         self.show_secrets = show_secrets
@@ -253,12 +257,39 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
     def refresh_view(self, force: bool = False) -> None:
         view, shown, scanned = self.loader.displayed()
         plist = self.plist
+        if view.store is not None and view.store is not self.store:
+            self._adopt_store(view.store)
         new_gen = view.generation != self._view_gen
         if new_gen or force or not self.paused or plist.pending:
             self._view_gen = view.generation
             plist.set_view(view.rows, shown, new_gen, scanned)
             self.list_header.refresh()
         self._update_status()
+
+    def _adopt_store(self, store: PacketStore) -> None:
+        """The loader went on in a new store (--keep-frames): the list and the panes follow it; the old
+        store is closed once no screen (Flow, Graphs) and no expert catch-up reads it any more."""
+        self._retired.append(self.store)
+        self.store = store
+        self.store_generation += 1
+        self.plist.adopt(store)
+        if self.sessions.expert_progress() is None:  # (a catch-up under way reads the store it began on)
+            self.sessions.store = store
+        self.saved_count = 0  # (what the quit prompt would offer to save: this store's frames)
+        self.close_retired()
+
+    def close_retired(self, everything: bool = False) -> None:
+        """Close the stores left behind that nothing reads now (everything: at exit, all of them)."""
+        readers = {id(getattr(s, "store", None)) for s in self.screen_stack}
+        if self.sessions.expert_progress() is not None:
+            readers.add(id(self.sessions.store))  # (its catch-up thread reads the store it began on)
+        keep = []
+        for old in self._retired:
+            if everything or id(old) not in readers:
+                old.close()
+            else:
+                keep.append(old)
+        self._retired = keep
 
     # -- status bar --------------------------------------------------------------------------
     def status_text(self) -> str:
@@ -285,7 +316,10 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
         parts = [state, f"[b]{escape(text_escape(self.source.name))}[/b]"]  # a file name: any bytes
         if self.source.capture_filter:
             parts.append(f"capture filter: {escape(text_escape(self.source.capture_filter))}")
-        parts.append(f"captured {captured:,} · shown {plist.count:,} · dropped {kdrops + qdrops:,}")
+        counts = f"captured {captured:,} · shown {plist.count:,} · dropped {kdrops + qdrops:,}"
+        if self.loader.left:  # --keep-frames: the oldest frames left the list (the session views keep counting)
+            counts += f" · [yellow]{self.loader.left:,} left the list[/yellow]"
+        parts.append(counts)
         per_source = getattr(self.source, "status", None)  # several sources (sniffer.capture.multi): each one's counts
         if callable(per_source):
             parts.append(escape(text_escape(per_source())))
@@ -306,12 +340,15 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
         return " │ ".join(parts)
 
     def _update_status(self) -> None:
+        if self._retired:
+            self.close_retired()
         self.status_bar.update(self.status_text())
 
     # -- selection ---------------------------------------------------------------------------
     @on(PacketList.Selected)
     def _packet_selected(self, message: PacketList.Selected) -> None:
-        self.show_frame(message.row)
+        if message.store is None or message.store is self.store:  # (not a row of a store left behind)
+            self.show_frame(message.row)
 
     def show_frame(self, row: int) -> None:
         self.selected_row = row
@@ -366,15 +403,19 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
     # -- go to frame -------------------------------------------------------------------------
     def frame_problem(self, number: int) -> str | None:
         """Why frame `number` cannot be selected in the list (None: it can)."""
-        count = self.store.count
+        base = self.store.number_base
+        count = base + self.store.count
+        if 1 <= number <= base:
+            return f"Frame {number:,} left the list (--keep-frames: frames {base + 1:,}-{count:,} are kept)"
         if not 1 <= number <= count:
             if number > count and not self.loader.done.is_set():
                 return f"Frame {number:,} has not been read yet ({count:,} so far)"
             return f"There is no frame {number:,} (frames 1-{count:,})" if count else "No frames yet"
-        if self.plist.index_of(number - 1) < 0:
+        row = number - 1 - base
+        if self.plist.index_of(row) < 0:
             if self.plist.pending or self.loader.scanning:
                 return f"Frame {number:,} is not displayed yet (the filter is still being applied)"
-            if self.filter_text and number - 1 < self.loader.displayed()[2]:
+            if self.filter_text and row < self.loader.displayed()[2]:
                 return f"Frame {number:,} is hidden by the display filter: {self.filter_text}"
             return f"Frame {number:,} is not displayed yet" + (" (display paused)" if self.paused else "")
         return None
@@ -387,7 +428,7 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
             self.bell()
             self._update_status()
             return False
-        self.plist.select_row(number - 1)
+        self.plist.select_row(number - 1 - self.store.number_base)
         return True
 
     def action_goto_frame(self) -> None:
@@ -397,7 +438,7 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
             if number is not None:
                 self.goto_frame(number)
 
-        self.push_screen(GotoScreen(self.frame_problem, self.store.count), answered)
+        self.push_screen(GotoScreen(self.frame_problem, self.store.number_base + self.store.count), answered)
 
     def action_packet_step(self, delta: int) -> None:
         """Next / previous packet, from any pane."""
@@ -559,7 +600,15 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
         """The Flow view of the selected frame's connection; Enter there selects that frame here."""
         from sniffer.ui.flow import FlowScreen
 
-        self.push_screen(FlowScreen(self.store, self.plist.selected_row), self.select_stored_row)
+        gen = self.store_generation
+
+        def chosen(row: int | None) -> None:  # (a row of the store the view was opened on)
+            if gen == self.store_generation:
+                self.select_stored_row(row)
+            elif row is not None:
+                self.notify("That frame left the list (--keep-frames)", severity="warning")
+
+        self.push_screen(FlowScreen(self.store, self.plist.selected_row), chosen)
 
     def action_graphs(self) -> None:
         """The Graphs view (messages per second, acknowledgement times)."""
@@ -570,7 +619,8 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
     def select_stored_row(self, row: int | None) -> None:
         """Select stored row `row` in the packet list (a view's Enter); say so if the filter hides it."""
         if row is not None and not self.plist.select_row(row):
-            self.notify(f"Frame {row + 1} is not displayed (display filter)", severity="warning")
+            number = self.store.number_base + row + 1
+            self.notify(f"Frame {number} is not displayed (display filter)", severity="warning")
 
     # -- session views -----------------------------------------------------------------------
     def _open_view(self, view: type[SessionView]) -> None:
@@ -603,7 +653,10 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
 
     def go_to_frame(self, number: int) -> None:
         """Select frame `number` in the packet list, clearing the display filter if it hides the frame."""
-        row = number - 1
+        row = number - 1 - self.store.number_base
+        if row < 0:
+            self.notify(f"Frame {number} left the list (--keep-frames)", severity="warning")
+            return
         if not self.plist.select_row(row):
             self.filter_bar.value = ""
             self.apply_filter("")

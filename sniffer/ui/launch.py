@@ -95,14 +95,20 @@ def run(args: argparse.Namespace, dissector, stop: StopSignals | None = None) ->
     from sniffer.ui.app import SnifferApp
 
     theme = "textual-light" if os.environ.get("MQTTSNIFF_THEME", "").lower() == "light" else None
+    from sniffer.cli import LIVE_KEEP_FRAMES
+
+    keep = getattr(args, "keep_frames", None)
+    if keep is None:  # a file is finite; a live capture may run for days
+        keep = LIVE_KEEP_FRAMES if getattr(source, "live", False) else 0
     app = SnifferApp(source, dissector, theme=theme, display_filter=_display_filter(args),
-                     show_secrets=bool(getattr(args, "show_secrets", False)))  # fmt: skip
+                     show_secrets=bool(getattr(args, "show_secrets", False)), keep_frames=keep)  # fmt: skip
     try:
         _run_app(app, stop)
     finally:
         source.stop()
         app.loader.join(2.0)
         app.store.close()
+        app.close_retired(everything=True)
     if multi is not None:
         for line in [*multi.events, *multi.summary().splitlines()]:
             sys.stderr.write(f"{escape(line)}\n")

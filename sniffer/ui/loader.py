@@ -57,10 +57,11 @@ def replay_dissector(d: Any) -> Callable[[], Any]:
 class View:
     """One generation of the displayed rows. rows is None when no filter is set (all rows shown)."""
 
-    __slots__ = ("generation", "matcher", "rows", "scanned", "text")
+    __slots__ = ("generation", "matcher", "rows", "scanned", "store", "text")
 
-    def __init__(self, generation: int, matcher: Any, text: str) -> None:
+    def __init__(self, generation: int, matcher: Any, text: str, store: Any = None) -> None:
         self.generation = generation
+        self.store = store  # the store whose rows these are (a bounded UI changes stores: --keep-frames)
         self.matcher = matcher
         self.text = text
         self.rows: array | None = None if matcher is None else array("I")
@@ -74,7 +75,13 @@ class Loader:
         self.dissector = dissector
         self.notify = notify or (lambda: None)
         self.lock = threading.Lock()
-        self.view = View(0, None, "")
+        self.view = View(0, None, "", store)
+        # --keep-frames: the store is followed by a new one (store.successor()) once it holds this many
+        # frames; 0: one store for the whole run. `left` counts the frames that left the list.
+        self.keep = 0
+        self.left = 0
+        self._last_of: dict[int, Any] = {}  # per TCP stream of the store: its last Frame (carried over)
+        self._successor: Any = None  # the next store, once this one is full
         self._scanning = False
         self._thread: threading.Thread | None = None
         self._last_notify = 0.0
@@ -124,6 +131,8 @@ class Loader:
         """The driver's sink, after each batch: store its Frames (kept by row()), match them against
         the filter, tell the UI."""
         frames = self._frames
+        if self._successor is not None and frames:
+            self._next_store()
         add = self.store.add
         first_row = self.store.count
         if self.dissector.dropped_pdus and self.store.file_rows_ok:
@@ -144,7 +153,38 @@ class Loader:
             self.sessions.feed(frames)
         self._match_new(first_row, frames)
         frames.clear()
+        if self.keep and self.store.count >= self.keep and self._successor is None:
+            self._successor = self._prepare_successor()
         self._tick()
+
+    def _prepare_successor(self) -> Any:
+        """The store is full (--keep-frames): its successor, to go on in when the next frames come (the
+        end of a file leaves the full store shown). What the streams still open need to be dissected
+        again goes along, taken now: each one's state after its last frame, at position 0."""
+        from sniffer.replay import snapshot
+
+        old = self.store
+        new = old.successor()
+        if old.replay is not None:
+            new.attach_file(old.replay.path or None, replay_dissector(self.dissector))
+            if old.file_rows_ok:
+                for s, fr in self._last_of.items():
+                    new.add_checkpoint(s, snapshot(self.dissector, fr))
+        self._last_of.clear()
+        return new
+
+    def _next_store(self) -> None:
+        """Go on in the successor: the UI adopts it with the view (View.store) and drops the old store
+        once nothing reads it."""
+        new = self._successor
+        self._successor = None
+        self._forget_backfill(new.number_base)
+        with self.lock:
+            view = self.view
+            self.view = View(view.generation + 1, view.matcher, view.text, new)
+            self.store = new
+            self._scanning = False  # (a scan of the old store stops: its view is gone)
+            self.left = new.number_base
 
     def _checkpoints(self, frames: list) -> None:
         """Save the state of each stream of the batch that is due a checkpoint (its frames since the last
@@ -156,11 +196,21 @@ class Loader:
         for fr in frames:
             if fr.stream >= 0:
                 last[fr.stream] = fr
+        if self.keep:
+            self._last_of.update(last)
         for s, fr in last.items():
             if store.checkpoint_due(s):
                 from sniffer.replay import snapshot
 
                 store.add_checkpoint(s, snapshot(self.dissector, fr))
+
+    def _forget_backfill(self, upto: int) -> None:
+        """Drop what the session layer added to frames numbered up to `upto` (they left the list; a late
+        response to one of them adds an entry that goes at the next store)."""
+        backfill = self.store.backfill
+        if backfill:
+            for number in [n for n in backfill if n <= upto]:
+                del backfill[number]
 
     def update_rate(self) -> float:
         """The frames/s over the last second or so. Called by the loader per batch and by the UI's
@@ -168,7 +218,7 @@ class Loader:
         now = time.monotonic()
         t0, n0 = self._rate_mark
         if now - t0 >= 1.0:
-            count = self.store.count
+            count = self.left + self.store.count
             self.rate = (count - n0) / (now - t0)
             self._rate_mark = (now, count)
         return self.rate
@@ -202,7 +252,7 @@ class Loader:
     def set_filter(self, matcher: Any, text: str = "") -> View:
         """Switch to a new matcher (None = show all); rows already stored are scanned in a thread."""
         with self.lock:
-            view = View(self.view.generation + 1, matcher, text)
+            view = View(self.view.generation + 1, matcher, text, self.store)
             if matcher is None:
                 view.scanned = self.store.count
             self.view = view
@@ -216,6 +266,8 @@ class Loader:
         try:
             self._scan_rows(view)
         except Exception as e:  # shown in the status bar; the view keeps what was scanned
+            if self.view is not view:
+                return  # (a store left behind by --keep-frames may be closed under a late scan)
             self.error = f"filter: {type(e).__name__}: {e}"
             with self.lock:
                 if self.view is view:
@@ -223,7 +275,7 @@ class Loader:
             self.notify()
 
     def _scan_rows(self, view: View) -> None:
-        store = self.store
+        store = view.store or self.store
         matcher = view.matcher
         while True:
             with self.lock:

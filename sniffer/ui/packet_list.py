@@ -278,11 +278,12 @@ class PacketList(ScrollView, can_focus=True):
     cursor: reactive[int] = reactive(-1, init=False, always_update=False)
 
     class Selected(Message):
-        """The cursor moved onto a stored row (or -1: nothing displayed)."""
+        """The cursor moved onto a stored row (or -1: nothing displayed) of `store`."""
 
-        def __init__(self, row: int) -> None:
+        def __init__(self, row: int, store: Any = None) -> None:
             super().__init__()
             self.row = row
+            self.store = store  # (a bounded UI changes stores: a row of the one before means nothing now)
 
     class TailChanged(Message):
         def __init__(self, tail: bool) -> None:
@@ -308,6 +309,17 @@ class PacketList(ScrollView, can_focus=True):
         self._longest = 0  # the longest line drawn so far: how far right there is anything to see
 
     # -- data --------------------------------------------------------------------------------
+    def adopt(self, store: Any) -> None:
+        """The loader went on in a new store (--keep-frames): its rows replace the list's; the selection
+        and the time reference left with the old store's rows (set_view then places the cursor)."""
+        self.store = store
+        self.cells.store = store
+        self.cells.clear()
+        self._cache.clear()
+        self._want = -1
+        self.ref_row = -1
+        self.cursor = -1
+
     def store_row(self, d: int) -> int:
         return self.rows[d] if self.rows is not None else d
 
@@ -488,7 +500,7 @@ class PacketList(ScrollView, can_focus=True):
         # the row count may have just changed: scroll again once the new virtual size is laid out
         self.call_after_refresh(self.scroll_to_cursor)
         self.refresh()
-        self.post_message(self.Selected(self.selected_row))
+        self.post_message(self.Selected(self.selected_row, self.store))
 
     def scroll_to_cursor(self) -> None:
         if self.cursor >= 0:

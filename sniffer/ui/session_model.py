@@ -44,7 +44,7 @@ class SessionModel:
         self.expert_from = -1
         self.expert_live = ExpertStat()
         self.expert_earlier = ExpertStat()
-        self.caught_up = 0  # stored rows the catch-up has read (of expert_from)
+        self.caught_up = 0  # the frame number the catch-up has read up to (of expert_from)
 
     def feed(self, frames: Iterable[Frame]) -> None:
         """The loader thread, after each stored batch. The expert notes need the frames' trees, the
@@ -77,19 +77,22 @@ class SessionModel:
         with self.lock:
             if self.expert_from >= 0:
                 return
-            self.expert_from = self.store.count if self.store is not None else 0
+            st = self.store
+            self.expert_from = getattr(st, "number_base", 0) + st.count if st is not None else 0  # (a frame number)
         threading.Thread(target=self._catch_up, name="mqttsniff-expert", daemon=True).start()
 
     def _catch_up(self, chunk: int = CATCH_UP_CHUNK) -> None:
-        end = self.expert_from
+        store = self.store
+        base = getattr(store, "number_base", 0)  # (frames that left the list before, --keep-frames: not read back)
+        end = self.expert_from - base
         notes_in = self.expert_earlier.notes_in
         for start in range(0, end, chunk):
             stop = min(start + chunk, end)
-            notes = [(f.number, n) for f in self.store.frames(start, stop) for n in (notes_in(f),) if n]
+            notes = [(f.number, n) for f in store.frames(start, stop) for n in (notes_in(f),) if n]
             with self.lock:
                 for number, n in notes:
                     self.expert_earlier.add(number, n)
-                self.caught_up = stop
+                self.caught_up = base + stop
                 self.version += 1
 
     def expert_progress(self) -> float | None:

@@ -1,0 +1,251 @@
+"""A bounded UI (--keep-frames): the list goes on in a new store when one is full, older frames leave it,
+and every frame kept is still exactly the frame the load made (number, time, tree, bytes)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import subprocess
+import sys
+
+import pytest
+
+from sniffer import source
+from sniffer.filter.rows import RowAccess
+from sniffer.pipeline import Dissector
+from sniffer.store import PacketStore
+from sniffer.ui.loader import Loader
+from sniffer.ui.sources import FileSource
+from tests.test_ui_store_file import REPO, _text
+from tests.ui_helpers import DEMO
+
+
+class Recording(Loader):
+    """A loader that keeps the stores it leaves behind (the app closes them), to compare every row."""
+
+    def __init__(self, *a, **kw) -> None:
+        super().__init__(*a, **kw)
+        self.stores: list[PacketStore] = []
+
+    def _next_store(self) -> None:
+        self.stores.append(self.store)
+        super()._next_store()
+
+    def _forget_backfill(self, upto: int) -> None:
+        pass  # (the stores kept here are compared whole; test_the_backfill_of_frames_that_left_is_dropped)
+
+
+def _load(src, keep: int = 0) -> tuple[PacketStore, list[PacketStore]]:
+    store = PacketStore()
+    d = Dissector(record=True)
+    store.backfill = d.tracker.backfill
+    loader = Recording(src, store, d)
+    loader.keep = keep
+    loader.start()
+    assert loader.done.wait(120)
+    assert loader.error is None, loader.error
+    assert loader.left == loader.store.number_base
+    return loader.store, [*loader.stores, loader.store]
+
+
+def _live_source(path, batch: int):
+    from sniffer.net.pcapfile import open_capture
+    from sniffer.source import MemorySource
+
+    recs = list(open_capture(str(path)))
+    src = MemorySource(None, live=True)
+    for k in range(0, len(recs), batch):
+        src.push(recs[k : k + batch])
+    src.finish()
+    return src
+
+
+@pytest.fixture(scope="module")
+def interleaved(tmp_path_factory):
+    """40 clients whose streams interleave and run across every store of a bounded load."""
+    out = tmp_path_factory.mktemp("gen") / "gen.pcap"
+    subprocess.run(
+        [sys.executable, f"{REPO}/bench/gen_capture.py", str(out), "--frames", "5000", "--clients", "40",
+         "--seed", "7", "--large-share", "0.02"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return out
+
+
+def _check_generations(copied: PacketStore, stores: list[PacketStore], keep: int, batch: int, label) -> None:
+    """Each store numbers on from the one before, holds at most keep + one batch, and every way of
+    reading its rows gives the frames of the unbounded load."""
+    assert sum(s.count for s in stores) == copied.count, label
+    base = 0
+    for g, st in enumerate(stores):
+        assert st.number_base == base, (label, g)
+        assert 0 < st.count <= keep + batch or g == len(stores) - 1, (label, g, st.count)
+        n = st.count
+        rows = list(range(n))
+        for i in random.Random(g).sample(rows, min(n, 150)):
+            assert _text(st.frame(i)) == _text(copied.frame(base + i)), (label, g, "random", i)
+        for i in reversed(rows[-100:]):
+            assert _text(st.frame(i)) == _text(copied.frame(base + i)), (label, g, "backwards", i)
+        assert [_text(f) for f in st.frames(0, n)] == [_text(copied.frame(base + i)) for i in rows], (label, g)
+        at = st.frame_reader()
+        for i in range(0, n, 5):
+            assert _text(at(i)) == _text(copied.frame(base + i)), (label, g, "reader", i)
+        assert [st.row(i) for i in rows[:: max(1, n // 50)]] == [
+            copied.row(base + i) for i in rows[:: max(1, n // 50)]
+        ], (label, g)
+        base += n
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_a_bounded_load_keeps_every_kept_frame_exact(interleaved, live):
+    keep, batch = 700, 16
+    copied = PacketStore()
+    d = Dissector(record=True)
+    copied.backfill = d.tracker.backfill
+    full = Loader(source.FileSource(str(interleaved), exact=True), copied, d)  # rows with their context
+    full.start()
+    assert full.done.wait(120) and full.error is None
+    if live:
+        src = _live_source(interleaved, batch)
+    else:
+        src = FileSource(str(interleaved))
+        src.batch_size = batch
+    last, stores = _load(src, keep)
+    assert len(stores) >= 5
+    # the streams that span stores carry their state over: their rows are rebuilt, not copied
+    later = [st for st in stores[1:]]
+    replayed = sum(st.is_replayed_row(i) for st in later for i in range(st.count))
+    assert replayed > 0.95 * sum(st.count for st in later)
+    assert any(st.carried_states() for st in later)
+    _check_generations(copied, stores, keep, batch, ("live" if live else "file", interleaved.name))
+
+
+def test_bounded_loads_of_the_corpus_are_exact(corpus_files):
+    for path in [DEMO, *corpus_files]:
+        copied = PacketStore()
+        d = Dissector(record=True)
+        copied.backfill = d.tracker.backfill
+        full = Loader(source.FileSource(str(path), exact=True), copied, d)
+        full.start()
+        assert full.done.wait(120) and full.error is None
+        keep = max(20, copied.count // 4)
+        _, stores = _load(_live_source(path, 8), keep)
+        assert len(stores) >= 2 or copied.count < keep, path
+        _check_generations(copied, stores, keep, 8, path)
+
+
+def test_the_backfill_of_frames_that_left_is_dropped(interleaved):
+    store = PacketStore()
+    d = Dissector(record=True)
+    store.backfill = d.tracker.backfill
+    loader = Loader(FileSource(str(interleaved)), store, d)
+    loader.keep = 1000
+    loader.start()
+    assert loader.done.wait(120) and loader.error is None
+    base = loader.store.number_base
+    assert base >= 4000 and store.backfill is loader.store.backfill
+    kept = sorted(store.backfill)
+    assert kept and all(n > base - 1000 for n in kept)  # only late entries of the last store left behind
+    assert sum(n > base for n in kept) > 50
+
+
+def test_a_display_filter_on_frame_numbers_counts_on(interleaved):
+    last, stores = _load(FileSource(str(interleaved)), 1000)
+    assert last.number_base > 0
+    ra = RowAccess(last)
+    get = ra.single_getter("frame.number")
+    assert get is not None and get(0) == last.number_base + 1
+    from sniffer.filter import compile_filter
+
+    n = last.number_base + 10
+    rows = compile_filter(f"frame.number <= {n}", last).matches
+    assert [i for i in range(last.count) if rows(i)] == list(range(10))
+
+
+def test_the_ui_follows_the_new_store_and_says_what_left(interleaved):
+    """The app adopts each new store: the list numbers on, Go to on a frame that left says so, the
+    stores left behind are closed, and the session views counted every frame."""
+    from sniffer.ui.app import SnifferApp
+
+    src = _live_source(interleaved, 32)
+
+    async def go() -> None:
+        app = SnifferApp(src, Dissector(), keep_frames=600)
+        async with app.run_test(size=(160, 45)) as pilot:
+            for _ in range(300):
+                await pilot.pause(0.05)
+                if app.loader.done.is_set() and app.store is app.loader.store:
+                    break
+            await pilot.pause(0.3)
+            loader = app.loader
+            assert loader.left > 4000 and app.store.number_base == loader.left
+            assert app.store.count <= 600 + 32
+            assert app.plist.store is app.store and app.plist.count == app.store.count
+            assert app._retired == []  # nothing reads the old stores: closed
+            assert f"{loader.left:,} left the list" in app.status_text()
+            assert "left the list" in (app.frame_problem(1) or "")
+            assert app.frame_problem(loader.left + 1) is None
+            assert app.goto_frame(loader.left + 1)
+            await pilot.pause(0.2)
+            assert app._sel_frame is not None and app._sel_frame.number == loader.left + 1
+            assert app.sessions.frames == loader.left + app.store.count  # the session views count them all
+            assert app.apply_filter("mqtt")
+            for _ in range(100):
+                await pilot.pause(0.05)
+                if not loader.scanning:
+                    break
+            assert 0 < app.plist.count <= app.store.count
+            await pilot.press("q")
+
+    asyncio.run(go())
+
+
+def test_a_flow_view_keeps_the_store_it_shows_until_it_closes(interleaved):
+    """A Flow view opened before the list moves to a new store keeps reading its own store, which stays
+    open until the view closes; Enter on an arrow then says the frame left instead of selecting another."""
+    from sniffer.net.pcapfile import open_capture
+    from sniffer.source import MemorySource
+    from sniffer.ui.app import SnifferApp
+    from sniffer.ui.flow import FlowScreen
+
+    recs = list(open_capture(str(interleaved)))
+    src = MemorySource(None, live=True)
+    src.push(recs[:400])
+
+    async def go() -> None:
+        app = SnifferApp(src, Dissector(), keep_frames=300)
+        async with app.run_test(size=(160, 45)) as pilot:
+            for _ in range(200):
+                await pilot.pause(0.05)
+                if app.plist.count >= 400:
+                    break
+            first = app.store
+            app.plist.select_row(50)
+            await pilot.pause(0.1)
+            await pilot.press("F")
+            await pilot.pause(0.3)
+            assert isinstance(app.screen, FlowScreen) and app.screen.store is first
+            src.push(recs[400:500])  # the store is full: these go to a new one
+            for _ in range(200):
+                await pilot.pause(0.05)
+                if app.store is not first:
+                    break
+            await pilot.pause(1.2)  # (the status tick closes what nothing reads)
+            assert app.store is not first and app._retired == [first]
+            assert first.frame(10).number == 11  # still readable: the view reads it
+            await pilot.press("enter")  # an arrow's frame: of the store left behind
+            await pilot.pause(0.3)
+            assert not isinstance(app.screen, FlowScreen)
+            await pilot.pause(1.2)
+            assert app._retired == []
+            src.finish()
+            await pilot.press("q")
+
+    asyncio.run(go())
+
+
+def test_a_negative_keep_frames_is_one_line_and_exit_2():
+    p = subprocess.run([sys.executable, "-m", "sniffer", "--demo", "--no-ui", "--keep-frames=-1"],
+                       capture_output=True, text=True, cwd=REPO)  # fmt: skip
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr.strip().splitlines() == ["mqttsniff: --keep-frames needs a number of frames (0: keep all)"]
