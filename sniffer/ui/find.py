@@ -173,24 +173,27 @@ class FindActions:
             self._find_said("No packets to search", error=True)
             return
         self.find_note = "searching"
-        self._find_worker(plist.rows, plist.count, plist.cursor, step, test)
+        self._find_worker(plist.store, plist.rows, plist.count, plist.cursor, step, test)
 
     @work(thread=True, exclusive=True, group="find")
-    def _find_worker(self, rows: Any, count: int, start: int, step: int, test: Any) -> None:
+    def _find_worker(self, store: Any, rows: Any, count: int, start: int, step: int, test: Any) -> None:
         from textual.worker import get_current_worker
 
         worker = get_current_worker()
         if start < 0:  # nothing selected: start from the first (last) row
             start = -1 if step > 0 else count
         try:
-            d, wrapped = search(self.store, rows, count, start, step, test, lambda: worker.is_cancelled)
+            d, wrapped = search(store, rows, count, start, step, test, lambda: worker.is_cancelled)
         except Exception as e:  # a frame the filter trips on: say so, no traceback
             self.call_from_thread(self._find_said, f"Find failed: {e}", True)  # type: ignore[attr-defined]
             return
         if d != -2:
-            self.call_from_thread(self._find_done, rows, d, wrapped, step)  # type: ignore[attr-defined]
+            self.call_from_thread(self._find_done, rows, d, wrapped, step, store)  # type: ignore[attr-defined]
 
-    def _find_done(self, rows: Any, d: int, wrapped: bool, step: int) -> None:
+    def _find_done(self, rows: Any, d: int, wrapped: bool, step: int, store: Any = None) -> None:
+        if store is not None and store is not self.store:  # (--keep-frames: the list went on in a new store)
+            self._find_said("The list moved on to newer frames while searching: search again", error=True)
+            return
         if d < 0:
             what = f"{TITLES[self.find_kind]}: {self.find_text}"
             self._find_said(f"No displayed packet matches ({what})", error=True)

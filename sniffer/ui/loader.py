@@ -131,14 +131,34 @@ class Loader:
         """The driver's sink, after each batch: store its Frames (kept by row()), match them against
         the filter, tell the UI."""
         frames = self._frames
-        if self._successor is not None and frames:
-            self._next_store()
-        add = self.store.add
         first_row = self.store.count
-        if self.dissector.dropped_pdus and self.store.file_rows_ok:
+        last: dict[int, Any] = {}  # the batch's last Frame of each TCP stream
+        for fr in frames:
+            if fr.stream >= 0:
+                last[fr.stream] = fr
+        self._add(self.store, records, frames, last)
+        if self._successor is not None:  # (--keep-frames: the next store takes the newest frames too)
+            self._add(self._successor, records, frames, last)
+        if self.keep:
+            self._last_of.update(last)
+        if self.sessions is not None:
+            self.sessions.feed(frames)
+        self._match_new(first_row, frames)
+        frames.clear()
+        if self.keep:
+            if self._successor is None and self.store.count >= self.keep - self.keep // 2:
+                self._successor = self._prepare_successor()
+            elif self._successor is not None and self.store.count >= self.keep:
+                self._next_store()
+        self._tick()
+
+    def _add(self, store: Any, records: Sequence[Any], frames: list, last: dict[int, Any]) -> None:
+        """Store the batch's Frames in `store`, then the checkpoints due."""
+        add = store.add
+        if self.dissector.dropped_pdus and store.file_rows_ok:
             # the cap on held bytes spans streams: a stream dissected again alone would not meet it
             # the same way, so from this batch on rows keep their context
-            self.store.file_rows_ok = False
+            store.file_rows_ok = False
         if records and len(records[0]) > 7:  # a file's exact timestamps and where each frame lies in it
             for rec, fr in zip(records, frames, strict=False):  # (frames may stop short after an error)
                 add(fr, rec[4], rec[5], rec[7])
@@ -148,19 +168,13 @@ class Loader:
         else:
             for fr in frames:
                 add(fr)
-        self._checkpoints(frames)
-        if self.sessions is not None:
-            self.sessions.feed(frames)
-        self._match_new(first_row, frames)
-        frames.clear()
-        if self.keep and self.store.count >= self.keep and self._successor is None:
-            self._successor = self._prepare_successor()
-        self._tick()
+        self._checkpoints(store, last)
 
     def _prepare_successor(self) -> Any:
-        """The store is full (--keep-frames): its successor, to go on in when the next frames come (the
-        end of a file leaves the full store shown). What the streams still open need to be dissected
-        again goes along, taken now: each one's state after its last frame, at position 0."""
+        """The store is half full (--keep-frames): its successor, which takes every frame from now on
+        beside it and replaces it when it is full, so the list never starts empty: it keeps the newest
+        keep/2 to keep frames. What the streams still open need to be dissected again goes along, taken
+        now: each one's state after its last frame, at position 0."""
         from sniffer.replay import snapshot
 
         old = self.store
@@ -168,36 +182,38 @@ class Loader:
         if old.replay is not None:
             new.attach_file(old.replay.path or None, replay_dissector(self.dissector))
             if old.file_rows_ok:
-                for s, fr in self._last_of.items():
-                    new.add_checkpoint(s, snapshot(self.dissector, fr))
-        self._last_of.clear()
+                for s, fr in list(self._last_of.items()):
+                    state = snapshot(self.dissector, fr)
+                    new.add_checkpoint(s, state)
+                    if state is None:  # (closed and forgotten: nothing more to carry)
+                        del self._last_of[s]
         return new
 
     def _next_store(self) -> None:
         """Go on in the successor: the UI adopts it with the view (View.store) and drops the old store
-        once nothing reads it."""
+        once nothing reads it. The display filter goes on too: the rows the new store already holds
+        are scanned in a thread, as for a new filter (a scan of the old store stops: its view is gone)."""
         new = self._successor
         self._successor = None
         self._forget_backfill(new.number_base)
         with self.lock:
             view = self.view
-            self.view = View(view.generation + 1, view.matcher, view.text, new)
+            moved = View(view.generation + 1, view.matcher, view.text, new)
+            self.view = moved
             self.store = new
-            self._scanning = False  # (a scan of the old store stops: its view is gone)
             self.left = new.number_base
+            if moved.matcher is None:
+                moved.scanned = new.count
+                self._scanning = False
+            else:
+                self._scanning = True
+                threading.Thread(target=self._scan, args=(moved,), name="mqttsniff-filter", daemon=True).start()
 
-    def _checkpoints(self, frames: list) -> None:
+    def _checkpoints(self, store: Any, last: dict[int, Any]) -> None:
         """Save the state of each stream of the batch that is due a checkpoint (its frames since the last
         are many): a frame is then rebuilt from there, not from the stream's start (sniffer.replay)."""
-        store = self.store
         if store.replay is None or not store.file_rows_ok:
             return
-        last: dict[int, Any] = {}
-        for fr in frames:
-            if fr.stream >= 0:
-                last[fr.stream] = fr
-        if self.keep:
-            self._last_of.update(last)
         for s, fr in last.items():
             if store.checkpoint_due(s):
                 from sniffer.replay import snapshot
