@@ -94,7 +94,7 @@ def test_bounded_live_ui_in_tmux(tmp_path):
             rows = [ln.split() for ln in screen.splitlines() if " TCP " in ln or " MQTT " in ln]
             assert rows and rows[0][0] == str(left + 1), screen  # the list's first row
             t.keys("q")
-            t.wait_for(lambda s: "not saved" in s)
+            t.wait_for(lambda s: "not saved" in s and "older ones left the list" in s)
             t.keys("y")
             screen = t.wait_for(lambda s: "EXITED" in s)
             assert "EXITED 0" in screen, t.history()

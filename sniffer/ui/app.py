@@ -726,7 +726,7 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
                     lambda a: self._save_answer(a, then_quit=True),
                 )
 
-        self.push_screen(QuitScreen(n), answered)
+        self.push_screen(QuitScreen(n, self.loader.left), answered)
 
     async def action_quit(self) -> None:
         """Textual's ctrl+q: the same question as q."""

@@ -128,13 +128,16 @@ class QuitScreen(ModalScreen[str]):
     QuitScreen Horizontal { height: auto; }
     """
 
-    def __init__(self, unsaved: int) -> None:
+    def __init__(self, unsaved: int, left: int = 0) -> None:
         super().__init__()
         self.unsaved = unsaved
+        self.left = left  # frames that left the list (--keep-frames): no longer saveable
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(f"[b]{self.unsaved} captured frames are not saved.[/b]")
+            if self.left:
+                yield Label(f"({self.left:,} older ones left the list: --keep-frames; -w writes every frame)")
             yield Label("Quit anyway?  [b]y[/b] quit   [b]w[/b] save first   [b]n[/b]/Esc stay")
             with Horizontal():
                 yield Button("Quit", variant="error", id="quit")
