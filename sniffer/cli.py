@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 # The UI's list on a live capture keeps at most this many frames by default (--keep-frames; the stores hold
-# 1.5x as many rows at most, ~180 MB at the ~120 B a row measured by bench/bench_soak.py), so a gateway
+# 1.5x as many rows at most: RSS 200-350 MB, spill <= ~180 MB in a 30-minute bench/bench_soak.py run), so a gateway
 # watched for days stays within its memory.
 LIVE_KEEP_FRAMES = 1_000_000
 
