@@ -81,7 +81,7 @@ class Replay:
         d.prev_ts = st.ts(r - 1) if r > 0 else st.prev_ts
         ts, data, orig_len, linktype = st.raw(r)
         self.replayed += 1
-        return d.frame(st.number_base + r + 1, ts, linktype, data, orig_len)
+        return d.frame(st.number(r), ts, linktype, data, orig_len)
 
     def _fresh(self) -> Any:
         """A dissector at row 0 of the store: new, or (a successor store, --keep-frames) holding the

@@ -279,6 +279,14 @@ class PacketStore:
         new._rel_min, new._rel_max, new._len_max = self._rel_min, self._rel_max, self._len_max
         return new
 
+    def number(self, i: int) -> int:
+        """The frame number of row i: later stores of a bounded UI number on from the frames before."""
+        return self.number_base + i + 1
+
+    def row_of(self, number: int) -> int:
+        """The row of frame `number`: negative when it left with an earlier store, >= count if not yet here."""
+        return number - 1 - self.number_base
+
     def replay_skips(self, i: int) -> bool:
         """Row i belongs to a stream carried over without its state (see successor()): a scan in row
         order leaves it out, as its rows keep their context and its state cannot be rebuilt here."""
@@ -306,7 +314,7 @@ class PacketStore:
     def column_lens(self) -> tuple[int, int, int]:
         """Characters of the widest No., Time (%.6f) and Length values stored so far."""
         t = max(len(f"{self._rel_max:.6f}"), len(f"{self._rel_min:.6f}"))
-        return len(str(self.number_base + self.count)), t, len(str(self._len_max))
+        return len(str(self.number(self.count - 1))), t, len(str(self._len_max))
 
     def _class_id(self, cls: type) -> int:
         cid = self._class_ids.get(cls)
@@ -491,7 +499,7 @@ class PacketStore:
         if self.backfill and fr.pdus:
             from sniffer.session.tracker import fill
 
-            fill(fr.pdus, self.backfill.get(self.number_base + i + 1, ()))
+            fill(fr.pdus, self.backfill.get(self.number(i), ()))
 
     def stream_rows(self, stream: int, start: int = 0) -> array:
         """The rows from `start` on of one TCP stream stored so far, ascending (sniffer.replay caches
@@ -737,7 +745,7 @@ class PacketStore:
     def row(self, i: int) -> tuple[int, float, str, str, str, int, str, int]:
         """(No., Time, Source, Destination, Protocol, Length, Info, colour class) of row i."""
         return (
-            self.number_base + i + 1,
+            self.number(i),
             self.rel_ts(i),
             self._strings[self._src[i]],
             self._strings[self._dst[i]],
@@ -769,7 +777,7 @@ class PacketStore:
         from sniffer.pipeline import Frame
 
         self.file_error = str(e)
-        number = self.number_base + i + 1
+        number = self.number(i)
         fr = Frame(number, self._ts[i], self.rel_ts(i), 0.0, self._link[i], b"", self._origlen[i], self.proto(i),
                    self.info(i), self._stream[i], src=self.src(i), dst=self.dst(i))  # fmt: skip
         if self._iface_ids is not None:
@@ -942,8 +950,8 @@ class PacketStore:
             if self.backfill and pdus:
                 from sniffer.session.tracker import fill
 
-                fill(pdus, self.backfill.get(self.number_base + i + 1, ()))
-        common = (self.number_base + i + 1, self._ts[i], self.rel_ts(i), delta, self._link[i], data, self._origlen[i])
+                fill(pdus, self.backfill.get(self.number(i), ()))
+        common = (self.number(i), self._ts[i], self.rel_ts(i), delta, self._link[i], data, self._origlen[i])
         src, dst = self._src[i], self._dst[i]
         addrs = None
         if tcp is not None:  # the raw addresses of a TCP frame (Frame.addrs), as the dissector had them

@@ -48,6 +48,14 @@ def _load(src, keep: int = 0) -> tuple[PacketStore, list[PacketStore]]:
     return loader.store, [*loader.stores, loader.store]
 
 
+async def _listed(pilot, n: int) -> None:
+    """Wait (up to 10 s) until the app's list shows `n` rows."""
+    for _ in range(200):
+        await pilot.pause(0.05)
+        if pilot.app.plist.count >= n:
+            return
+
+
 def _live_source(path, batch: int):
     from sniffer.net.pcapfile import open_capture
     from sniffer.source import MemorySource
@@ -222,10 +230,7 @@ def test_a_flow_view_keeps_the_store_it_shows_until_it_closes(interleaved):
     async def go() -> None:
         app = SnifferApp(src, Dissector(), keep_frames=300)
         async with app.run_test(size=(160, 45)) as pilot:
-            for _ in range(200):
-                await pilot.pause(0.05)
-                if app.plist.count >= 400:
-                    break
+            await _listed(pilot, 400)
             first = app.store
             app.plist.select_row(50)
             await pilot.pause(0.1)
@@ -245,6 +250,63 @@ def test_a_flow_view_keeps_the_store_it_shows_until_it_closes(interleaved):
             assert not isinstance(app.screen, FlowScreen)
             await pilot.pause(1.2)
             assert app._retired == []
+            src.finish()
+            await pilot.press("q")
+
+    asyncio.run(go())
+
+
+def test_a_graphs_view_scoped_to_a_topic_or_client_counts_on_across_stores(interleaved):
+    """A Graphs view scoped to one topic (then one client) while the list moves through several stores
+    counts the frames the list held when the scope was chosen and every frame after: what RateStat
+    counts over those frames of the unbounded load. It keeps no store open once their rows are read."""
+    from sniffer.net.pcapfile import open_capture
+    from sniffer.source import MemorySource
+    from sniffer.stats.rates import RateStat
+    from sniffer.ui.app import SnifferApp
+    from sniffer.ui.graphs import GraphsScreen
+
+    recs = list(open_capture(str(interleaved)))
+    whole, _ = _load(FileSource(str(interleaved)))
+    src = MemorySource(None, live=True)
+    src.push(recs[:250])
+
+    async def counted(app, pilot, screen, n: int) -> None:
+        model = app.sessions
+        for _ in range(400):
+            await pilot.pause(0.05)
+            if model.frames == n and screen.store is None and screen.seen == model.version and not screen.busy:
+                return
+        raise AssertionError(f"{model.frames} of {n} frames counted; the view: {screen.fed}, {screen.store}")
+
+    async def go() -> None:
+        app = SnifferApp(src, Dissector(), keep_frames=400)
+        async with app.run_test(size=(160, 45)) as pilot:
+            await _listed(pilot, 250)
+            row = next(i for i in range(200) if any(p.msgtype == 3 for p in app.store.frame(i).pdus))
+            app.plist.select_row(row)
+            await pilot.pause(0.1)
+            await pilot.press("i")
+            await pilot.pause(0.5)
+            screen = app.screen
+            assert isinstance(screen, GraphsScreen) and screen.topic and screen.client
+            for scope, end in (("topic", 2500), ("client", len(recs))):
+                base = app.store.number_base  # the frames the list holds when the scope is chosen: from here
+                while screen.scope != scope:
+                    await pilot.press("s")
+                for k in range(app.loader.left + app.store.count, end, 32):  # stores of 200-400 frames go by
+                    src.push(recs[k : min(k + 32, end)])
+                await counted(app, pilot, screen, end)
+                assert app.loader.left > base + 2000, scope
+                want = RateStat(screen.stat.topic, screen.stat.client)
+                for i in range(base, end):
+                    want.frame(whole.frame(i))
+                assert screen.data == (want.per_second(), want.per_second(True), want.ack_times()), scope
+                assert sum(want.per_second(True)) > 10 and want.ack_times(), scope
+            await pilot.pause(1.2)
+            assert app._retired == []  # no store left behind is kept open for the view
+            await pilot.press("escape")
+            assert app.sessions.followers == []
             src.finish()
             await pilot.press("q")
 

@@ -84,7 +84,7 @@ class RowAccess:
             return None
         st = self.store
         if abbrev == "frame.number":
-            first = getattr(st, "number_base", 0) + 1  # (a bounded UI's later stores number on: --keep-frames)
+            first = st.number(0)  # (a bounded UI's later stores number on: --keep-frames)
             return lambda i: i + first
         if abbrev == "frame.len":
             col = st.column("orig_len")
@@ -311,7 +311,7 @@ class RowAccess:
         if op is None or lhs.kind not in ("int", "float", "time"):
             return None
         st = self.store
-        ns: dict[str, Any] = {"c": const, "first": getattr(st, "number_base", 0) + 1}
+        ns: dict[str, Any] = {"c": const, "first": st.number(0)}
         if lhs.single is not None and lhs.label in ("frame.len", "frame.number", "frame.cap_len"):
             if lhs.label == "frame.number":
                 return eval(f"lambda i: i + first {op} c", ns)  # noqa: S307  (operator from a fixed table)

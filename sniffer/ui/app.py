@@ -411,7 +411,7 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
             if number > count and not self.loader.done.is_set():
                 return f"Frame {number:,} has not been read yet ({count:,} so far)"
             return f"There is no frame {number:,} (frames 1-{count:,})" if count else "No frames yet"
-        row = number - 1 - base
+        row = self.store.row_of(number)
         if self.plist.index_of(row) < 0:
             if self.plist.pending or self.loader.scanning:
                 return f"Frame {number:,} is not displayed yet (the filter is still being applied)"
@@ -428,7 +428,7 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
             self.bell()
             self._update_status()
             return False
-        self.plist.select_row(number - 1 - self.store.number_base)
+        self.plist.select_row(self.store.row_of(number))
         return True
 
     def action_goto_frame(self) -> None:
@@ -438,7 +438,7 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
             if number is not None:
                 self.goto_frame(number)
 
-        self.push_screen(GotoScreen(self.frame_problem, self.store.number_base + self.store.count), answered)
+        self.push_screen(GotoScreen(self.frame_problem, self.store.number(self.store.count - 1)), answered)
 
     def action_packet_step(self, delta: int) -> None:
         """Next / previous packet, from any pane."""
@@ -619,7 +619,7 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
     def select_stored_row(self, row: int | None) -> None:
         """Select stored row `row` in the packet list (a view's Enter); say so if the filter hides it."""
         if row is not None and not self.plist.select_row(row):
-            number = self.store.number_base + row + 1
+            number = self.store.number(row)
             self.notify(f"Frame {number} is not displayed (display filter)", severity="warning")
 
     # -- session views -----------------------------------------------------------------------
@@ -653,7 +653,7 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
 
     def go_to_frame(self, number: int) -> None:
         """Select frame `number` in the packet list, clearing the display filter if it hides the frame."""
-        row = number - 1 - self.store.number_base
+        row = self.store.row_of(number)
         if row < 0:
             self.notify(f"Frame {number} left the list (--keep-frames)", severity="warning")
             return

@@ -201,9 +201,7 @@ class FindActions:
         row = rows[d] if rows is not None else d
         self.plist.select_row(row)
         end = "end" if step > 0 else "beginning"
-        note = f"Found frame {self.store.number_base + row + 1}" + (
-            f" (search wrapped past the {end})" if wrapped else ""
-        )
+        note = f"Found frame {self.store.number(row)}" + (f" (search wrapped past the {end})" if wrapped else "")
         self._find_said(note)
 
     def _find_said(self, text: str, error: bool = False) -> None:

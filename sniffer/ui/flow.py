@@ -248,7 +248,7 @@ class FlowGraph(ScrollView, can_focus=True):
         got = self.pdu_at(line)
         row = self.lines.rows[line]
         if got is None:
-            return f"{self.lines.store.number_base + row + 1:>7}".ljust(width), 0
+            return f"{self.lines.store.number(row):>7}".ljust(width), 0
         f, p = got
         a = p.ann
         direction = a.direction if a is not None else (f.seg.direction if f.seg is not None else 0)

@@ -3,10 +3,11 @@
 The numbers come from sniffer.stats.rates.RateStat (the same aggregator a headless output can use).
 The whole capture's is the session model's (sniffer.ui.session_model), fed by the loader with every
 batch: opening the view reads no stored row, and the view rereads it at most twice a second when it
-changed. A topic's or a client's the model does not keep: for that scope a worker thread reads the
-stored MQTT rows (TCP-only rows skipped by their colour class, no frame rebuilt for them) and the new
-rows of a live capture at most twice a second. The plots are textual-plotext widgets, imported when
-the view opens (start-up does not pay for plotext).
+changed. A topic's or a client's scope is counted in two parts: a worker thread reads the MQTT rows the
+list holds when the scope is chosen (TCP-only rows skipped by their colour class, no frame rebuilt for
+them), and the session model counts every frame after into a stat of the view's own (`follow`), so the
+view goes on counting when a bounded UI (--keep-frames) moves to a new store. The plots are
+textual-plotext widgets, imported when the view opens (start-up does not pay for plotext).
 Keys: `m` all PDUs / PUBLISH only, `s` scope: everything / the selected frame's topic / its client.
 Wire text (a topic, a client id) is escaped before it reaches a plot title: plotext's output is read
 back as ANSI text, so a raw ESC in a topic would style the screen.
@@ -54,6 +55,13 @@ def histogram(times: list[float], bins: int) -> tuple[list[float], list[int]]:
     for t in times:
         counts[min(int((t - lo) / width), bins - 1)] += 1
     return [lo + (k + 0.5) * width for k in range(bins)], counts
+
+
+def plus(a: list[int], b: list[int]) -> list[int]:
+    """Counts per second added, the shorter list padded with zeros."""
+    if len(a) < len(b):
+        a, b = b, a
+    return [x + b[k] for k, x in enumerate(a[: len(b)])] + a[len(b) :]
 
 
 def ms(t: float | None) -> str:
@@ -134,15 +142,22 @@ class GraphsScreen(Screen[None]):
 
     def __init__(self, store: Any, row: int, model: Any = None) -> None:
         super().__init__()
-        self.store = store
+        self.store: Any = store
         self.model = model  # the session model: the whole capture's numbers, or None (read the store)
         self.seen = -1  # the model version shown
         self.topic, self.client = scope_of(store, row)
+        if model is not None:
+            self.store = None  # read only for a narrower scope, then the app's newest (_restart)
         self.scope = "all"
         self.publish_only = False
         self.stat = RateStat()
         self.feeder: RowFeeder | None = None  # (worker thread) feeds self.stat
         self.fed = 0  # stored rows fed to self.stat
+        # a scope narrower than "all" with a session model: self.stat counts rows [0, backlog_end) of
+        # self.store (the frames stored when the scope was chosen), self.live the frames after (the model
+        # feeds it); self.store is let go once its rows are read
+        self.live: RateStat | None = None
+        self.backlog_end = 0
         self.busy = False
         # what the plots show: (per second all, per second PUBLISH, sorted ack times), set on the UI thread
         self.data: tuple[list[int], list[int], list[float]] = ([], [], [])
@@ -173,9 +188,20 @@ class GraphsScreen(Screen[None]):
             if version != self.seen:
                 self.busy = True
                 self._read_model(self.stat, version)
-        elif self.fed < self.store.count:
+        elif self.live is not None and model is not None:
+            version = model.version
+            if self.fed < self.backlog_end:
+                self.busy = True
+                self._feed(self.stat, self.fed, self.backlog_end, self.live, version)
+            elif version != self.seen:
+                if self.store is not None:  # its rows are read: a bounded UI may close it
+                    self.store = None
+                    self.app.close_retired()
+                self.busy = True
+                self._read_live(self.stat, self.live, version)
+        elif self.fed < self.store.count:  # (no session model: the store alone)
             self.busy = True
-            self._feed(self.stat, self.fed, self.store.count)
+            self._feed(self.stat, self.fed, self.store.count, None, -1)
 
     @work(thread=True, exclusive=False, group="graphs")
     def _read_model(self, stat: RateStat, version: int) -> None:
@@ -183,13 +209,25 @@ class GraphsScreen(Screen[None]):
         self.app.call_from_thread(self._fed, stat, frames, (per_all, per_pub, times), version)
 
     @work(thread=True, exclusive=False, group="graphs")
-    def _feed(self, stat: RateStat, start: int, end: int) -> None:
+    def _feed(self, stat: RateStat, start: int, end: int, live: RateStat | None, version: int) -> None:
         feeder = self.feeder
         if feeder is None or feeder.stat is not stat:
             feeder = self.feeder = RowFeeder(self.store, stat)
         feeder.feed(start, end)
-        snap = (stat.per_second(False), stat.per_second(True), stat.ack_times())
-        self.app.call_from_thread(self._fed, stat, end, snap)
+        self.app.call_from_thread(self._fed, stat, end, self._snap(stat, live), version)
+
+    @work(thread=True, exclusive=False, group="graphs")
+    def _read_live(self, stat: RateStat, live: RateStat, version: int) -> None:
+        self.app.call_from_thread(self._fed, stat, self.backlog_end, self._snap(stat, live), version)
+
+    def _snap(self, stat: RateStat, live: RateStat | None) -> tuple[list[int], list[int], list[float]]:
+        """What the plots show: `stat`'s counts (this thread's), plus `live`'s (copied under the model's lock)."""
+        per_all, per_pub, times = stat.per_second(False), stat.per_second(True), stat.ack_times(sort=False)
+        if live is not None:
+            l_all, l_pub, l_times, _frames = self.model.rates(live)
+            per_all, per_pub, times = plus(per_all, l_all), plus(per_pub, l_pub), times + l_times
+        times.sort()
+        return per_all, per_pub, times
 
     def _fed(self, stat: RateStat, end: int, snap: tuple[list[int], list[int], list[float]], version: int = -1) -> None:
         self.busy = False
@@ -208,6 +246,15 @@ class GraphsScreen(Screen[None]):
         client = self.client if self.scope == "client" else None
         self.stat = RateStat(topic=topic, client=client)
         self.fed = 0
+        self._unfollow()
+        if self.model is not None and self.scope != "all":
+            # the rows the list holds now are read here, the frames after them the model counts; a frame
+            # stored in a store the list has not taken yet (the loader just moved on) is in neither
+            self.live = RateStat(topic=topic, client=client)
+            after = self.model.follow(self.live)  # the last frame number the model had counted
+            self.store = self.app.store
+            self.backlog_end = min(max(self.store.row_of(after) + 1, 0), self.store.count)
+            self.app.close_retired()
         self.seen = -1
         self.data = ([], [], [])
         self._draw()
@@ -281,6 +328,14 @@ class GraphsScreen(Screen[None]):
             return
         self.scope = scope
         self._restart()
+
+    def _unfollow(self) -> None:
+        if self.live is not None and self.model is not None:
+            self.model.unfollow(self.live)
+        self.live = None
+
+    def on_unmount(self) -> None:
+        self._unfollow()
 
     def action_close(self) -> None:
         self.dismiss(None)

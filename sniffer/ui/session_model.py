@@ -35,6 +35,7 @@ class SessionModel:
         self.topics_stat = TopicsStat()
         # the Graphs view's numbers of the whole capture (a topic's or a client's it counts itself)
         self.rates_stat = RateStat()
+        self.followers: list[RateStat] = []  # Graphs views' stats of one topic or client: fed from follow() on
         self.frames = 0  # frames fed so far
         self.version = 0  # changes so far
         self.first_ts: float | None = None
@@ -67,6 +68,9 @@ class SessionModel:
                 clients(f)
                 topics(f)
                 rates(f)
+            for stat in self.followers:
+                for f in frames:
+                    stat.frame(f)
             self.frames += len(frames)
             for number, n in notes:
                 add(number, n)
@@ -78,12 +82,12 @@ class SessionModel:
             if self.expert_from >= 0:
                 return
             st = self.store
-            self.expert_from = getattr(st, "number_base", 0) + st.count if st is not None else 0  # (a frame number)
+            self.expert_from = st.number(st.count - 1) if st is not None else 0  # (a frame number)
         threading.Thread(target=self._catch_up, name="mqttsniff-expert", daemon=True).start()
 
     def _catch_up(self, chunk: int = CATCH_UP_CHUNK) -> None:
         store = self.store
-        base = getattr(store, "number_base", 0)  # (frames that left the list before, --keep-frames: not read back)
+        base = store.number_base  # (frames that left the list before, --keep-frames: not read back)
         end = self.expert_from - base
         notes_in = self.expert_earlier.notes_in
         for start in range(0, end, chunk):
@@ -114,11 +118,23 @@ class SessionModel:
         with self.lock:
             return (self.topics_stat.nodes(expanded), *self.topics_stat.totals())
 
-    def rates(self) -> tuple[list[int], list[int], list[float], int]:
-        """(PDUs per second, PUBLISH per second, sorted acknowledgement times, frames counted) of the
-        whole capture; copied under the lock, sorted after it (the loader does not wait for a sort)."""
+    def follow(self, stat: RateStat) -> int:
+        """Feed `stat` every frame from now on too (a Graphs view of one topic or client, which reads the
+        frames before from the store); the number of the last frame fed before (0: none)."""
         with self.lock:
-            stat = self.rates_stat
+            self.followers.append(stat)
+            return self.frames  # (frames are fed in order, numbered from 1)
+
+    def unfollow(self, stat: RateStat) -> None:
+        with self.lock:
+            self.followers = [s for s in self.followers if s is not stat]
+
+    def rates(self, stat: RateStat | None = None) -> tuple[list[int], list[int], list[float], int]:
+        """(PDUs per second, PUBLISH per second, sorted acknowledgement times, frames counted) of the
+        whole capture, or of a `stat` fed by follow(); copied under the lock, sorted after it (the loader
+        does not wait for a sort)."""
+        with self.lock:
+            stat = self.rates_stat if stat is None else stat
             per_all, per_pub = stat.per_second(False), stat.per_second(True)
             times = stat.ack_times(sort=False)
             frames = self.frames

@@ -91,7 +91,7 @@ class WorkflowActions:
         if plist.time_mode != timefmt.RELATIVE:
             parts.append(f"time: {timefmt.SHORT[plist.time_mode]}")
         if plist.ref_row >= 0:
-            parts.append(f"ref: {plist.store.number_base + plist.ref_row + 1}")
+            parts.append(f"ref: {plist.store.number(plist.ref_row)}")
         return parts
 
     # -- filters from a field ----------------------------------------------------------------
