@@ -117,6 +117,28 @@ def group_of(name: str) -> str:
     return "other"
 
 
+def short(name: str) -> str:
+    """A cachegrind "file:function" without the file's directories."""
+    return name.split("/")[-1] if "/" in name.split(":")[0] else name
+
+
+def per_frame(capture: str, n: int, args: list[str]) -> tuple[float, dict[str, float], list[tuple[str, float]]]:
+    """(instructions per frame, the same per group heaviest first, per function heaviest first) of
+    `python -m sniffer -r CAPTURE ARGS`: runs of -c 2n and -c n frames under cachegrind, their
+    difference divided by n (start-up and the end of the run cancel out)."""
+    base = [sys.executable, "-m", "sniffer", "-r", capture]
+    with tempfile.TemporaryDirectory(prefix="instr-") as tmp:
+        one = run([*base, "-c", str(n), *args], os.path.join(tmp, "one"))
+        two = run([*base, "-c", str(2 * n), *args], os.path.join(tmp, "two"))
+    diff = {k: two.get(k, 0) - one.get(k, 0) for k in set(one) | set(two)}
+    groups: dict[str, int] = defaultdict(int)
+    for k, v in diff.items():
+        groups[group_of(k)] += v
+    by_group = {g: v / n for g, v in sorted(groups.items(), key=lambda kv: -kv[1])}
+    by_fn = [(short(k), v / n) for k, v in sorted(diff.items(), key=lambda kv: -kv[1])]
+    return sum(diff.values()) / n, by_group, by_fn
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("capture")
@@ -139,20 +161,13 @@ def main() -> int:
             if v:
                 print(f"  {v / n:9,.0f}  {label}")
         return 0
-    with tempfile.TemporaryDirectory(prefix="instr-") as tmp:
-        one = run([*base, "-c", str(n), *a.args], os.path.join(tmp, "one"))
-        two = run([*base, "-c", str(2 * n), *a.args], os.path.join(tmp, "two"))
-    diff = {k: two.get(k, 0) - one.get(k, 0) for k in set(one) | set(two)}
-    total = sum(diff.values())
-    groups: dict[str, int] = defaultdict(int)
-    for k, v in diff.items():
-        groups[group_of(k)] += v
-    print(f"{total / n:,.0f} instructions per frame ({' '.join(a.args) or 'summary'}; {os.path.basename(a.capture)})")
-    for g, v in sorted(groups.items(), key=lambda kv: -kv[1]):
-        print(f"  {v / n:9,.0f}  {g}")
+    total, by_group, by_fn = per_frame(a.capture, n, a.args)
+    print(f"{total:,.0f} instructions per frame ({' '.join(a.args) or 'summary'}; {os.path.basename(a.capture)})")
+    for g, v in by_group.items():
+        print(f"  {v:9,.0f}  {g}")
     print("heaviest functions:")
-    for k, v in sorted(diff.items(), key=lambda kv: -kv[1])[: a.top]:
-        print(f"  {v / n:9,.0f}  {k.split('/')[-1] if '/' in k.split(':')[0] else k}")
+    for k, v in by_fn[: a.top]:
+        print(f"  {v:9,.0f}  {k}")
     return 0
 
 

@@ -1,7 +1,7 @@
 """Every benchmark in one command: offline vs tshark/scapy/pyshark, live capture, start-up, UI scale.
 
     python bench/run_all.py [--quick] [--frames 1000000] [--runs 3]
-                            [--only offline,shapes,slices,live,knee,startup,ui,sessions]
+                            [--only offline,shapes,profile,slices,live,knee,startup,ui,sessions]
 
 Prints one table per section and writes bench/RESULTS.md with the machine's description. Each figure
 is the median of --runs runs (1 with --quick); each ratio is taken within one run, then the median of
@@ -31,12 +31,13 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import bench_libs  # noqa: E402
+import instr_per_frame  # noqa: E402
 from bench_knee import proc_cpu  # noqa: E402  (CPU seconds of a running process, from /proc)
 
 FIELDS = ["-e", "frame.number", "-e", "mqtt.msgtype", "-e", "mqtt.topic"]
 ME = [sys.executable, "-m", "sniffer"]  # the console script is the same entry point (sniffer.cli:main)
 OK, NO = "✓", "✗"
-SECTIONS = ("offline", "shapes", "slices", "live", "knee", "startup", "ui", "sessions")
+SECTIONS = ("offline", "shapes", "profile", "slices", "live", "knee", "startup", "ui", "sessions")
 
 
 class Report:
@@ -305,6 +306,49 @@ def shapes(rep: Report, a: argparse.Namespace, work: str) -> None:
                 mark = rep.target("shapes", f"{job} ≥ {goal:g}× tshark ({name})", f"{r:.1f}×{extra}", r >= goal)
             rows.append([name, job, f"{secs(f'ms {job}'):.2f}", f"{secs(f'ts {job}'):.2f}", f"{r:.1f}×", mark])
     rep.table(["shape", "output", "mqttsniff s", "tshark s", "× tshark", "goal"], rows, right_from=2)
+
+
+def profile(rep: Report, a: argparse.Namespace, work: str) -> None:
+    """Where the time goes per frame on each shape (issue 17): cachegrind's instructions, exact and not
+    disturbed by the machine's load, by group of functions, for the summary and `-T fields`."""
+    if shutil.which("valgrind") is None:
+        raise SystemExit("run_all: the profile section needs valgrind (apt-get install -y valgrind)")
+    n = 2_000 if a.quick else 5_000
+    jobs = {"summary": [], "-T fields": ["-T", "fields", *FIELDS]}
+    rep.text(f"## 1c. Where the time goes per frame, by shape (`bench/instr_per_frame.py`, {n:,} frames)")
+    rep.text()
+    build = "compiled" if "(compiled)" in version([*ME, "--version"]) else "pure-Python"
+    rep.text(
+        f"Machine instructions per frame of the {build} build (valgrind's cachegrind: the runs of "
+        f"`-c {2 * n}` and `-c {n}` on each shape's capture, their difference divided by {n:,}, so start-up "
+        "cancels out), by group of functions (`instr_per_frame.GROUPS`: our modules by name, then CPython's "
+        "own work). valgrind counts each byte a `rep movsb` copies as an instruction, so the copies of large "
+        "frames weigh more here than on the CPU."
+    )
+    rep.text()
+    results: dict[tuple[str, str], tuple[float, dict[str, float], list[tuple[str, float]]]] = {}
+    for name in SHAPES:
+        cap = shape_capture(work, name, 4 * n)
+        for job, args in jobs.items():
+            results[name, job] = instr_per_frame.per_frame(cap, n, args)
+            print(f"  profile: {name}, {job}: {results[name, job][0]:,.0f} per frame", file=sys.stderr, flush=True)
+    cols = [(name, job) for job in jobs for name in SHAPES]
+    groups: list[str] = []
+    for key in cols:
+        groups += [g for g, v in results[key][1].items() if g not in groups and v >= 1]
+    short = {name: f"shape {i + 1}" for i, name in enumerate(SHAPES)}
+    rep.text(", ".join(f"{short[name]}: {name}" for name in SHAPES) + ".")
+    rep.text()
+    header = ["instructions per frame"] + [f"{job}, {short[name]}" for name, job in cols]
+    rows = [["**all**"] + [f"**{results[key][0]:,.0f}**" for key in cols]]
+    rows += [[g] + [f"{results[key][1].get(g, 0.0):,.0f}" for key in cols] for g in groups]
+    rep.table(header, rows)
+    rep.text("The five heaviest functions of each:")
+    rep.text()
+    for key in cols:
+        top = ", ".join(f"`{fn}` {v:,.0f}" for fn, v in results[key][2][:5])
+        rep.text(f"- {key[1]}, {short[key[0]]}: {top}")
+    rep.text()
 
 
 def slices(rep: Report, cap: str, a: argparse.Namespace, work: str) -> None:
@@ -1048,6 +1092,8 @@ def main() -> int:
                 offline(rep, cap, a, work)
             elif section == "shapes":
                 shapes(rep, a, work)
+            elif section == "profile":
+                profile(rep, a, work)
             elif section == "slices":
                 slices(rep, cap, a, work)
             elif section == "live":
