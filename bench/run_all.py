@@ -311,8 +311,6 @@ def shapes(rep: Report, a: argparse.Namespace, work: str) -> None:
 def profile(rep: Report, a: argparse.Namespace, work: str) -> None:
     """Where the time goes per frame on each shape (issue 17): cachegrind's instructions, exact and not
     disturbed by the machine's load, by group of functions, for the summary and `-T fields`."""
-    if shutil.which("valgrind") is None:
-        raise SystemExit("run_all: the profile section needs valgrind (apt-get install -y valgrind)")
     n = 2_000 if a.quick else 5_000
     jobs = {"summary": [], "-T fields": ["-T", "fields", *FIELDS]}
     rep.text(f"## 1c. Where the time goes per frame, by shape (`bench/instr_per_frame.py`, {n:,} frames)")
@@ -404,7 +402,7 @@ def slices(rep: Report, cap: str, a: argparse.Namespace, work: str) -> None:
              f"{r['ref_pdus'] / r['seconds']:,.0f}", f"{r['rss_kib'] / 1024:.0f}",
              f"tshark -T fields (first {jn:,})", f"{fps / ts_fps:.3f}×", ""]
         )  # fmt: skip
-    rep.text(f"## 1b. Offline on slices: JSON, scapy, pyshark (first {jn:,} frames of `{os.path.basename(cap)}`)")
+    rep.text(f"## 1d. Offline on slices: JSON, scapy, pyshark (first {jn:,} frames of `{os.path.basename(cap)}`)")
     rep.text()
     rep.text(
         f"Median of {a.runs} run(s). Slices are the first N frames (editcap). Command rows are whole-process times "
@@ -1026,6 +1024,8 @@ def main() -> int:
     sections = set(a.only.split(","))
     if sections - set(SECTIONS):
         raise SystemExit(f"run_all: unknown section(s) {', '.join(sections - set(SECTIONS))}; known: {SECTIONS}")
+    if "profile" in sections and not shutil.which("valgrind"):  # (checked before hours of other sections)
+        raise SystemExit("run_all: the profile section needs valgrind (apt-get install -y valgrind)")
     # a job started in the background by a non-interactive shell inherits SIGINT ignored, and so would every
     # capture we stop with SIGINT; a handler (not SIG_IGN) is reset to the default at exec
     signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -7,6 +7,7 @@ import asyncio
 import random
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -54,6 +55,7 @@ async def _listed(pilot, n: int) -> None:
         await pilot.pause(0.05)
         if pilot.app.plist.count >= n:
             return
+    raise AssertionError(f"the list shows {pilot.app.plist.count} rows, not {n}")
 
 
 def _live_source(path, batch: int):
@@ -256,57 +258,139 @@ def test_a_flow_view_keeps_the_store_it_shows_until_it_closes(interleaved):
     asyncio.run(go())
 
 
-def test_a_graphs_view_scoped_to_a_topic_or_client_counts_on_across_stores(interleaved):
+def test_a_graphs_view_scoped_to_a_topic_or_client_counts_on_across_stores(interleaved, monkeypatch):
     """A Graphs view scoped to one topic (then one client) while the list moves through several stores
-    counts the frames the list held when the scope was chosen and every frame after: what RateStat
-    counts over those frames of the unbounded load. It keeps no store open once their rows are read."""
+    counts the frames the loader's store held when the scope was chosen and every frame after: what
+    RateStat counts over those frames of the unbounded load, the frame at the boundary (one in scope)
+    once. Its rows are read slowly here, so stores move on while a worker still reads one: that store
+    stays open until the worker is done, and none is kept open after."""
     from sniffer.net.pcapfile import open_capture
     from sniffer.source import MemorySource
     from sniffer.stats.rates import RateStat
+    from sniffer.ui import graphs
     from sniffer.ui.app import SnifferApp
-    from sniffer.ui.graphs import GraphsScreen
 
+    feed = graphs.RowFeeder.feed
+
+    def slow_feed(self, start: int, end: int) -> None:
+        time.sleep(0.3)
+        feed(self, start, end)
+
+    monkeypatch.setattr(graphs.RowFeeder, "feed", slow_feed)
     recs = list(open_capture(str(interleaved)))
     whole, _ = _load(FileSource(str(interleaved)))
     src = MemorySource(None, live=True)
-    src.push(recs[:250])
+    pushed = 0
 
-    async def counted(app, pilot, screen, n: int) -> None:
-        model = app.sessions
-        for _ in range(400):
+    def push(upto: int) -> None:
+        nonlocal pushed
+        for k in range(pushed, upto, 32):
+            src.push(recs[k : min(k + 32, upto)])
+        pushed = max(pushed, upto)
+
+    async def until(pilot, done, what) -> None:
+        for _ in range(600):
             await pilot.pause(0.05)
-            if model.frames == n and screen.store is None and screen.seen == model.version and not screen.busy:
+            if done():
                 return
-        raise AssertionError(f"{model.frames} of {n} frames counted; the view: {screen.fed}, {screen.store}")
+        raise AssertionError(what if isinstance(what, str) else what())
 
     async def go() -> None:
         app = SnifferApp(src, Dissector(), keep_frames=400)
         async with app.run_test(size=(160, 45)) as pilot:
-            await _listed(pilot, 250)
-            row = next(i for i in range(200) if any(p.msgtype == 3 for p in app.store.frame(i).pdus))
+            model = app.sessions
+            push(250)
+            await until(pilot, lambda: model.frames == 250 and app.plist.count > 100, "the first frames")
+            row = next(i for i in range(app.store.count) if any(p.msgtype == 3 for p in app.store.frame(i).pdus))
             app.plist.select_row(row)
             await pilot.pause(0.1)
             await pilot.press("i")
-            await pilot.pause(0.5)
+            await until(pilot, lambda: isinstance(app.screen, graphs.GraphsScreen), "the Graphs view")
             screen = app.screen
-            assert isinstance(screen, GraphsScreen) and screen.topic and screen.client
+            topic, client = screen.topic, screen.client
+            assert topic and client
+            in_scope = {
+                "topic": lambda f: any(p.msgtype == 3 and p.topic == topic for p in f.pdus),
+                "client": lambda f: any(p.ann is not None and p.ann.client == client for p in f.pdus),
+            }
             for scope, end in (("topic", 2500), ("client", len(recs))):
-                base = app.store.number_base  # the frames the list holds when the scope is chosen: from here
+                # the last frame counted before the scope is chosen is one in scope (the boundary)
+                push(next(i for i in range(pushed, end) if in_scope[scope](whole.frame(i))) + 1)
+                await until(pilot, lambda: model.frames == pushed, "the frames pushed")
+                base = app.loader.store.number_base  # the rows of the loader's store are read from here
                 while screen.scope != scope:
                     await pilot.press("s")
-                for k in range(app.loader.left + app.store.count, end, 32):  # stores of 200-400 frames go by
-                    src.push(recs[k : min(k + 32, end)])
-                await counted(app, pilot, screen, end)
+                push(end)  # stores of 200 to 400 frames go by while the view reads one
+                await until(
+                    pilot,
+                    lambda end=end: model.frames == end and screen.store is None and screen.seen == model.version
+                    and not screen.busy,
+                    lambda scope=scope: f"{scope}: the view read {screen.fed} rows, the model {model.frames} frames",
+                )  # fmt: skip
                 assert app.loader.left > base + 2000, scope
                 want = RateStat(screen.stat.topic, screen.stat.client)
                 for i in range(base, end):
                     want.frame(whole.frame(i))
                 assert screen.data == (want.per_second(), want.per_second(True), want.ack_times()), scope
-                assert sum(want.per_second(True)) > 10 and want.ack_times(), scope
-            await pilot.pause(1.2)
-            assert app._retired == []  # no store left behind is kept open for the view
+                assert want.ack_times() and sum(want.per_second(True)) > (10 if scope == "topic" else 0), scope
+            await until(pilot, lambda: app._retired == [] and app._held == [], "stores left open")
             await pilot.press("escape")
-            assert app.sessions.followers == []
+            assert model.followers == []
+            src.finish()
+            await pilot.press("q")
+
+    asyncio.run(go())
+
+
+def test_a_store_a_graphs_worker_reads_stays_open_until_it_is_done(interleaved, monkeypatch):
+    """The view closes while its worker still reads a store the list has left: the store is closed only
+    once the worker is done, and the app goes on (a closed store's read would end it)."""
+    from sniffer.net.pcapfile import open_capture
+    from sniffer.source import MemorySource
+    from sniffer.ui import graphs
+    from sniffer.ui.app import SnifferApp
+
+    feed = graphs.RowFeeder.feed
+    reads: list[tuple[int, int]] = []
+
+    def slow_feed(self, start: int, end: int) -> None:
+        time.sleep(1.5)
+        feed(self, start, end)
+        reads.append((start, end))
+
+    monkeypatch.setattr(graphs.RowFeeder, "feed", slow_feed)
+    recs = list(open_capture(str(interleaved)))
+    src = MemorySource(None, live=True)
+    for k in range(0, 250, 25):
+        src.push(recs[k : k + 25])
+
+    async def go() -> None:
+        app = SnifferApp(src, Dissector(), keep_frames=300)
+        async with app.run_test(size=(160, 45)) as pilot:
+            await _listed(pilot, 250)
+            app.plist.select_row(next(i for i in range(250) if any(p.msgtype == 3 for p in app.store.frame(i).pdus)))
+            await pilot.press("i")
+            await pilot.pause(0.3)
+            await pilot.press("s")  # a topic: its worker reads the store's rows (slowly)
+            first = app.screen.store
+            assert first is app.store and app._held == [first]
+            for k in range(250, 1000, 25):
+                src.push(recs[k : k + 25])
+            await _listed(pilot, 1)
+            for _ in range(40):
+                await pilot.pause(0.05)
+                if app.store is not first:
+                    break
+            await pilot.press("escape")  # the view closes while its worker reads `first`
+            await pilot.pause(0.2)
+            assert app._retired == [first] and not reads  # held open: the worker has not read yet
+            for _ in range(100):
+                await pilot.pause(0.05)
+                if not app._held:
+                    break
+            await pilot.pause(1.2)  # (the status tick)
+            assert reads and app._retired == [] and app._held == [] and first.replay.store is None
+            assert app.is_running
             src.finish()
             await pilot.press("q")
 

@@ -169,6 +169,7 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
         self.loader.sessions = self.sessions
         self.loader.keep = keep_frames  # --keep-frames: the list keeps about this many frames, the newest
         self._retired: list[PacketStore] = []  # stores the loader left behind, closed once nothing reads them
+        self._held: list[Any] = []  # stores a worker thread is reading (a Graphs view's), one entry per read
         self.store_generation = 0  # stores adopted so far (a view opened on an older one answers nothing)
         self._loaded_pending = False
         self.paused = False
@@ -278,9 +279,19 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
         self.saved_count = 0  # (what the quit prompt would offer to save: this store's frames)
         self.close_retired()
 
+    def hold_store(self, store: Any) -> None:
+        """A worker thread reads `store` (until release_store): it is not closed meanwhile, even if the
+        screen that started the worker has closed or moved on."""
+        self._held.append(store)
+
+    def release_store(self, store: Any) -> None:
+        self._held.remove(store)
+        self.close_retired()
+
     def close_retired(self, everything: bool = False) -> None:
         """Close the stores left behind that nothing reads now (everything: at exit, all of them)."""
         readers = {id(getattr(s, "store", None)) for s in self.screen_stack}
+        readers.update(id(s) for s in self._held)
         if self.sessions.expert_progress() is not None:
             readers.add(id(self.sessions.store))  # (its catch-up thread reads the store it began on)
         keep = []

@@ -187,38 +187,54 @@ class GraphsScreen(Screen[None]):
             version = model.version  # an int read: no lock needed
             if version != self.seen:
                 self.busy = True
-                self._read_model(self.stat, version)
+                self._read_model(self.app, self.stat, version)
         elif self.live is not None and model is not None:
             version = model.version
             if self.fed < self.backlog_end:
+                self._start_feed(self.backlog_end, self.live, version)
+                return
+            self._let_go()  # its rows are read: a bounded UI may close the store
+            if version != self.seen:
                 self.busy = True
-                self._feed(self.stat, self.fed, self.backlog_end, self.live, version)
-            elif version != self.seen:
-                if self.store is not None:  # its rows are read: a bounded UI may close it
-                    self.store = None
-                    self.app.close_retired()
-                self.busy = True
-                self._read_live(self.stat, self.live, version)
-        elif self.fed < self.store.count:  # (no session model: the store alone)
-            self.busy = True
-            self._feed(self.stat, self.fed, self.store.count, None, -1)
+                self._read_live(self.app, self.stat, self.live, version)
+        elif self.store is not None and self.fed < self.store.count:  # (no session model: the store alone)
+            self._start_feed(self.store.count, None, -1)
+
+    def _start_feed(self, end: int, live: RateStat | None, version: int) -> None:
+        """Read rows [fed, end) of self.store in a worker; the app keeps that store open until it is done."""
+        self.busy = True
+        app = self.app  # (taken here: a worker of a screen that has closed finds no app of its own)
+        app.hold_store(self.store)
+        self._feed(app, self.store, self.stat, self.fed, end, live, version)
+
+    def _let_go(self) -> None:
+        if self.store is not None and self.model is not None:
+            self.store = None
+            self.feeder = None
+            self.app.close_retired()
 
     @work(thread=True, exclusive=False, group="graphs")
-    def _read_model(self, stat: RateStat, version: int) -> None:
+    def _read_model(self, app: Any, stat: RateStat, version: int) -> None:
         per_all, per_pub, times, frames = self.model.rates()  # (the sort is done out of the UI thread)
-        self.app.call_from_thread(self._fed, stat, frames, (per_all, per_pub, times), version)
+        app.call_from_thread(self._fed, stat, frames, (per_all, per_pub, times), version)
 
     @work(thread=True, exclusive=False, group="graphs")
-    def _feed(self, stat: RateStat, start: int, end: int, live: RateStat | None, version: int) -> None:
-        feeder = self.feeder
-        if feeder is None or feeder.stat is not stat:
-            feeder = self.feeder = RowFeeder(self.store, stat)
-        feeder.feed(start, end)
-        self.app.call_from_thread(self._fed, stat, end, self._snap(stat, live), version)
+    def _feed(
+        self, app: Any, store: Any, stat: RateStat, start: int, end: int, live: RateStat | None, version: int
+    ) -> None:
+        try:
+            feeder = self.feeder
+            if feeder is None or feeder.stat is not stat or feeder.store is not store:
+                feeder = self.feeder = RowFeeder(store, stat)
+            feeder.feed(start, end)
+            snap = self._snap(stat, live)
+        finally:
+            app.call_from_thread(app.release_store, store)
+        app.call_from_thread(self._fed, stat, end, snap, version)
 
     @work(thread=True, exclusive=False, group="graphs")
-    def _read_live(self, stat: RateStat, live: RateStat, version: int) -> None:
-        self.app.call_from_thread(self._fed, stat, self.backlog_end, self._snap(stat, live), version)
+    def _read_live(self, app: Any, stat: RateStat, live: RateStat, version: int) -> None:
+        app.call_from_thread(self._fed, stat, self.backlog_end, self._snap(stat, live), version)
 
     def _snap(self, stat: RateStat, live: RateStat | None) -> tuple[list[int], list[int], list[float]]:
         """What the plots show: `stat`'s counts (this thread's), plus `live`'s (copied under the model's lock)."""
@@ -247,14 +263,13 @@ class GraphsScreen(Screen[None]):
         self.stat = RateStat(topic=topic, client=client)
         self.fed = 0
         self._unfollow()
+        self._let_go()
         if self.model is not None and self.scope != "all":
-            # the rows the list holds now are read here, the frames after them the model counts; a frame
-            # stored in a store the list has not taken yet (the loader just moved on) is in neither
+            # the loader's newest store (the list may not have taken it yet) and the last frame the model
+            # had counted, taken together: rows up to that frame are read here, the model counts the later
             self.live = RateStat(topic=topic, client=client)
-            after = self.model.follow(self.live)  # the last frame number the model had counted
-            self.store = self.app.store
+            self.store, after = self.app.loader.follow(self.model, self.live)
             self.backlog_end = min(max(self.store.row_of(after) + 1, 0), self.store.count)
-            self.app.close_retired()
         self.seen = -1
         self.data = ([], [], [])
         self._draw()

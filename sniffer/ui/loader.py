@@ -317,6 +317,13 @@ class Loader:
             self._tick()
         self._tick(force=True)
 
+    def follow(self, model: Any, stat: Any) -> tuple[Any, int]:
+        """(the newest store, the number of the last frame the session model had counted) taken together,
+        `stat` fed by the model from that frame on (a Graphs view of one topic or client: it reads the
+        rows up to that frame from the store, so no frame is in neither and none in both)."""
+        with self.lock:  # (_next_store changes the store under it; the model's lock is taken inside)
+            return self.store, model.follow(stat)
+
     def snapshot(self) -> tuple[View, int, int]:
         """(view, displayed rows, stored rows) at this instant, consistent with each other."""
         with self.lock:

@@ -87,7 +87,8 @@ class SessionModel:
 
     def _catch_up(self, chunk: int = CATCH_UP_CHUNK) -> None:
         store = self.store
-        base = store.number_base  # (frames that left the list before, --keep-frames: not read back)
+        # frames that left the list before (--keep-frames) are not read back
+        base = store.number_base if store is not None else 0
         end = self.expert_from - base
         notes_in = self.expert_earlier.notes_in
         for start in range(0, end, chunk):
