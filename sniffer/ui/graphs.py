@@ -3,8 +3,8 @@
 The numbers come from sniffer.stats.rates.RateStat (the same aggregator a headless output can use).
 The whole capture's is the session model's (sniffer.ui.session_model), fed by the loader with every
 batch: opening the view reads no stored row, and the view rereads it at most twice a second when it
-changed. A topic's or a client's scope is counted in two parts: a worker thread reads the MQTT rows the
-list holds when the scope is chosen (TCP-only rows skipped by their colour class, no frame rebuilt for
+changed. A topic's or a client's scope is counted in two parts: a worker thread reads the MQTT rows of the
+loader's store stored when the scope is chosen (TCP-only rows skipped by their colour class, no frame rebuilt for
 them), and the session model counts every frame after into a stat of the view's own (`follow`), so the
 view goes on counting when a bounded UI (--keep-frames) moves to a new store. The plots are
 textual-plotext widgets, imported when the view opens (start-up does not pay for plotext).
