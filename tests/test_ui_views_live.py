@@ -36,8 +36,11 @@ def test_graphs_of_everything_come_from_the_model_without_reading_the_store():
         app = make_app(recs[:cut], live=True, name="live")
         async with app.run_test(size=(120, 40)) as pilot:
             await settle(app, pilot, cut)
-            # the two ways a scan reads stored rows, counted on the store the view is given
-            app.store = StoreSpy(app.store, ("frame_reader", "frames"), reads)
+            # the two ways a scan reads stored rows, counted on the store: the list's and the loader's (a
+            # scope's rows are read from the loader's newest store)
+            spy = StoreSpy(app.store, ("frame_reader", "frames"), reads)
+            with app.loader.lock:
+                app.store = app.loader.store = app.loader.view.store = spy
             assert app.plist.select_row(cut - 1)  # the first PUBLISH of "a/t"
             await pilot.press("i")
             await wait_for(pilot, lambda: isinstance(app.screen, GraphsScreen), what="the Graphs view")
