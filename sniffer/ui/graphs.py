@@ -140,20 +140,18 @@ class GraphsScreen(Screen[None]):
     GraphsScreen PlotextPlot { height: 1fr; }
     """
 
-    def __init__(self, store: Any, row: int, model: Any = None) -> None:
+    def __init__(self, store: Any, row: int, model: Any) -> None:
         super().__init__()
-        self.store: Any = store
-        self.model = model  # the session model: the whole capture's numbers, or None (read the store)
+        self.model = model  # the session model: the whole capture's numbers, and a scope's later frames
         self.seen = -1  # the model version shown
         self.topic, self.client = scope_of(store, row)
-        if model is not None:
-            self.store = None  # read only for a narrower scope, then the app's newest (_restart)
+        self.store: Any = None  # read only for a narrower scope: the loader's newest (_restart)
         self.scope = "all"
         self.publish_only = False
         self.stat = RateStat()
         self.feeder: RowFeeder | None = None  # (worker thread) feeds self.stat
         self.fed = 0  # stored rows fed to self.stat
-        # a scope narrower than "all" with a session model: self.stat counts rows [0, backlog_end) of
+        # a scope narrower than "all": self.stat counts rows [0, backlog_end) of
         # self.store (the frames stored when the scope was chosen), self.live the frames after (the model
         # feeds it); self.store is let go once its rows are read
         self.live: RateStat | None = None
@@ -182,33 +180,30 @@ class GraphsScreen(Screen[None]):
     def _feed_more(self) -> None:
         if self.busy:
             return
-        model = self.model
-        if model is not None and self.scope == "all":
-            version = model.version  # an int read: no lock needed
+        version = self.model.version  # an int read: no lock needed
+        live = self.live
+        if live is None:  # everything: the model's own numbers
             if version != self.seen:
                 self.busy = True
                 self._read_model(self.app, self.stat, version)
-        elif self.live is not None and model is not None:
-            version = model.version
-            if self.fed < self.backlog_end:
-                self._start_feed(self.backlog_end, self.live, version)
-                return
-            self._let_go()  # its rows are read: a bounded UI may close the store
-            if version != self.seen:
-                self.busy = True
-                self._read_live(self.app, self.stat, self.live, version)
-        elif self.store is not None and self.fed < self.store.count:  # (no session model: the store alone)
-            self._start_feed(self.store.count, None, -1)
+            return
+        if self.fed < self.backlog_end:
+            self._start_feed(live, version)
+            return
+        self._let_go()  # its rows are read: a bounded UI may close the store
+        if version != self.seen:
+            self.busy = True
+            self._read_live(self.app, self.stat, live, version)
 
-    def _start_feed(self, end: int, live: RateStat | None, version: int) -> None:
-        """Read rows [fed, end) of self.store in a worker; the app keeps that store open until it is done."""
+    def _start_feed(self, live: RateStat, version: int) -> None:
+        """Read rows [fed, backlog_end) of self.store in a worker; the app keeps that store open until it is done."""
         self.busy = True
         app = self.app  # (taken here: a worker of a screen that has closed finds no app of its own)
         app.hold_store(self.store)
-        self._feed(app, self.store, self.stat, self.fed, end, live, version)
+        self._feed(app, self.store, self.stat, self.fed, self.backlog_end, live, version)
 
     def _let_go(self) -> None:
-        if self.store is not None and self.model is not None:
+        if self.store is not None:
             self.store = None
             self.feeder = None
             self.app.close_retired()
@@ -219,9 +214,7 @@ class GraphsScreen(Screen[None]):
         app.call_from_thread(self._fed, stat, frames, (per_all, per_pub, times), version)
 
     @work(thread=True, exclusive=False, group="graphs")
-    def _feed(
-        self, app: Any, store: Any, stat: RateStat, start: int, end: int, live: RateStat | None, version: int
-    ) -> None:
+    def _feed(self, app: Any, store: Any, stat: RateStat, start: int, end: int, live: RateStat, version: int) -> None:
         try:
             feeder = self.feeder
             if feeder is None or feeder.stat is not stat or feeder.store is not store:
@@ -236,12 +229,11 @@ class GraphsScreen(Screen[None]):
     def _read_live(self, app: Any, stat: RateStat, live: RateStat, version: int) -> None:
         app.call_from_thread(self._fed, stat, self.backlog_end, self._snap(stat, live), version)
 
-    def _snap(self, stat: RateStat, live: RateStat | None) -> tuple[list[int], list[int], list[float]]:
+    def _snap(self, stat: RateStat, live: RateStat) -> tuple[list[int], list[int], list[float]]:
         """What the plots show: `stat`'s counts (this thread's), plus `live`'s (copied under the model's lock)."""
         per_all, per_pub, times = stat.per_second(False), stat.per_second(True), stat.ack_times(sort=False)
-        if live is not None:
-            l_all, l_pub, l_times, _frames = self.model.rates(live)
-            per_all, per_pub, times = plus(per_all, l_all), plus(per_pub, l_pub), times + l_times
+        l_all, l_pub, l_times, _frames = self.model.rates(live)
+        per_all, per_pub, times = plus(per_all, l_all), plus(per_pub, l_pub), times + l_times
         times.sort()
         return per_all, per_pub, times
 
@@ -264,7 +256,7 @@ class GraphsScreen(Screen[None]):
         self.fed = 0
         self._unfollow()
         self._let_go()
-        if self.model is not None and self.scope != "all":
+        if self.scope != "all":
             # the loader's newest store (the list may not have taken it yet) and the last frame the model
             # had counted, taken together: rows up to that frame are read here, the model counts the later
             self.live = RateStat(topic=topic, client=client)
@@ -345,7 +337,7 @@ class GraphsScreen(Screen[None]):
         self._restart()
 
     def _unfollow(self) -> None:
-        if self.live is not None and self.model is not None:
+        if self.live is not None:
             self.model.unfollow(self.live)
         self.live = None
 
