@@ -17,13 +17,18 @@ once a payload is decoded, which the packet list never does.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from sniffer.mqtt import constants as C
+from sniffer.mqtt.decoder import PDU
 from sniffer.mqtt.dissect import dissect
 from sniffer.mqtt.skim import Bad, varint
+from sniffer.net.reassembly import Seg
 from sniffer.session.fields import ANALYSIS
 from sniffer.session.tree import TCP_EXPERT
+
+if TYPE_CHECKING:
+    from sniffer.pipeline import Frame
 
 NONE, CHAT, NOTE, WARNING, ERROR = 0, 1, 2, 3, 4
 LEVELS: Final = {"Chat": CHAT, "Note": NOTE, "Warning": WARNING, "Error": ERROR}
@@ -52,7 +57,7 @@ def tree_level(root: Any) -> int:
     return level
 
 
-def _quiet(p: Any) -> bool:
+def _quiet(p: PDU) -> bool:
     """True when the MQTT dissector's tree of p surely holds no note (its shape is one of the common
     note-free ones); False means: build the tree and look."""
     t = p.msgtype
@@ -80,7 +85,7 @@ def _quiet(p: Any) -> bool:
     return False
 
 
-def _shape(p: Any) -> bytes | None:
+def _shape(p: PDU) -> bytes | None:
     """The bytes of p the MQTT dissector's notes depend on (with the fixed header's type, flags and
     version, and the alias state); None when not worth keeping (a CONNECT: one per connection)."""
     t = p.msgtype
@@ -103,7 +108,7 @@ def _shape(p: Any) -> bytes | None:
     return bytes(d[hl:])
 
 
-def _mqtt_level(p: Any) -> int:
+def _mqtt_level(p: PDU) -> int:
     """Highest severity of the notes in the MQTT tree of a well-formed PDU that is not quiet."""
     shape = _shape(p)
     if shape is None:
@@ -118,7 +123,7 @@ def _mqtt_level(p: Any) -> int:
     return level
 
 
-def pdu_level(p: Any) -> int:
+def pdu_level(p: PDU) -> int:
     """Highest severity of the notes in the MQTT tree of PDU p and of its session annotation."""
     level = NONE
     if p.version_inferred and p.msgtype >= 0 and p.msgtype != C.CONNECT:
@@ -136,7 +141,7 @@ def pdu_level(p: Any) -> int:
     return level
 
 
-def _seg_level(seg: Any) -> int:
+def _seg_level(seg: Seg) -> int:
     """Highest severity of the notes on a TCP frame: analysis flags, the pipeline's note, a connection's end."""
     level = WARNING if seg.note else NONE
     for name in seg.analysis:
@@ -146,7 +151,7 @@ def _seg_level(seg: Any) -> int:
     return level
 
 
-def frame_level(frame: Any) -> int:
+def frame_level(frame: Frame) -> int:
     """Highest severity of every expert note in the frame's full tree (0: none)."""
     seg = frame.seg
     level = _seg_level(seg) if seg is not None and (seg.analysis or seg.note or seg.session_notes) else NONE

@@ -61,12 +61,15 @@ import threading
 import zlib
 from array import array
 from bisect import bisect_left
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sniffer.expert_level import frame_level
 from sniffer.filter.index import RowIndex
 from sniffer.net.reassembly import SEGMENT_SUFFIX
 from sniffer.store_pickle import context_pickler
+
+if TYPE_CHECKING:
+    from sniffer.pipeline import Frame
 
 _ANN_LEN = struct.Struct("<I")  # length of a record in the spill (an annotation record, a checkpoint)
 _REC = struct.Struct("<III")  # frame length, context length, offset + 1 of the single PDU in the frame (0: none)
@@ -134,7 +137,7 @@ def _unshare_events(evs: list, data: bytes) -> list:
     return out
 
 
-def colour_class(frame: Any) -> int:
+def colour_class(frame: Frame) -> int:
     """The row's colour class from a dissected Frame (see the CLS_* constants)."""
     pdus = frame.pdus
     if pdus:
@@ -459,11 +462,11 @@ class PacketStore:
             return None
         return best[0], self._record(best[1])
 
-    def _annotations(self, frame: Any) -> bytes:
+    def _annotations(self, frame: Frame) -> bytes:
         """The annotation record of a file row: per PDU its session annotation (an int: a shared one
         by reference; a tuple: its own, flattened; None), and the closing frame's notes."""
         seg = frame.seg
-        notes = None if seg is None else getattr(seg, "session_notes", None)
+        notes = None if seg is None else seg.session_notes
         refs: list[Any] = []
         some = False
         for p in frame.pdus:
@@ -527,14 +530,18 @@ class PacketStore:
         return bool(self._off[i] & REPLAYED)
 
     @staticmethod
-    def _pdu_offset(frame: Any) -> int:
+    def _pdu_offset(frame: Frame) -> int:
         """1 + where the frame's one PDU lies whole in its bytes (read without unpickling), else 0."""
         pdus = frame.pdus
         if len(pdus) != 1 or pdus[0].error is not None:
             return 0
         d = pdus[0].data
-        off = frame.data.find(d) if len(d) else -1
-        return off + 1
+        if not d:
+            return 0
+        data = frame.data
+        if data.endswith(d):  # (where a whole PDU nearly always lies: at the end of the frame's TCP payload)
+            return len(data) - len(d) + 1
+        return data.find(d) + 1
 
     def attach_file(self, path: str | None, make_dissector: Any) -> None:
         """Rows added with a file offset from now on keep only that offset, rows without one (path None:
@@ -546,7 +553,7 @@ class PacketStore:
         self._pdu_at = array("H", bytes(2 * self.count))
         self._crc = array("H", bytes(2 * self.count))
 
-    def add(self, frame: Any, ticks: int | None = None, tsresol: int = 9, foff: int = -1) -> int:
+    def add(self, frame: Frame, ticks: int | None = None, tsresol: int = 9, foff: int = -1) -> int:
         """Append one dissected frame; returns its row index. `ticks`/`tsresol`: its timestamp as the
         capture file had it (see CaptureReader.exact); without them, nanoseconds from frame.ts.
         `foff`: where the frame's bytes lie in the attached capture file (-1: not there)."""
@@ -626,7 +633,7 @@ class PacketStore:
         self._proto.append(pid)
         self._link.append(frame.linktype & 0xFFFF, self.count)
         self._stream.append(frame.stream)
-        name = getattr(frame, "iface", "")
+        name = frame.iface
         if name or self._iface_ids is not None:
             self._add_iface(name)
         self._cls.append(colour_class(frame))
@@ -641,11 +648,12 @@ class PacketStore:
             self._itail = (base + INFO_BLOCK, bytearray(), array("I"))
         return row
 
-    def _addresses(self, frame: Any, src: int, dst: int) -> None:
+    def _addresses(self, frame: Frame, src: int, dst: int) -> None:
         """The raw IP addresses of a TCP frame's Source and Destination ids (Frame.addrs, rebuilt)."""
         seg = frame.seg
-        if seg is not None and seg.length < 1 << 20:
-            ipver, a, b = frame.addrs
+        addrs = frame.addrs
+        if seg is not None and addrs is not None and seg.length < 1 << 20:
+            ipver, a, b = addrs
             addr_of = self._addr_of
             if addr_of[src] is None:
                 addr_of[src] = (ipver, int.from_bytes(a, "big"))
