@@ -44,7 +44,7 @@ import bench_libs  # noqa: E402
 
 from sniffer.driver import LineSink, drive  # noqa: E402
 from sniffer.net.pcapfile import open_capture  # noqa: E402
-from sniffer.output.summary import SummaryDissector  # noqa: E402
+from sniffer.output.summary import ARROW_MARK, SummaryDissector  # noqa: E402
 from sniffer.pipeline import Dissector, TrackingDissector  # noqa: E402
 from sniffer.source import FileSource  # noqa: E402
 from sniffer.synth import mqtt_encode as E  # noqa: E402
@@ -111,7 +111,7 @@ def cost(path: str, runs: int) -> dict[str, tuple[float, float]]:
 
     def summary(sessions: bool) -> float:
         with open(os.devnull, "w") as null:
-            sink = LineSink(null)
+            sink = LineSink(null, arrow_mark=ARROW_MARK)
             t0 = time.process_time()
             drive(FileSource(path), SummaryDissector(sessions=sessions), sink)
             sink.close()
@@ -208,11 +208,11 @@ path, mode, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 if mode.startswith("summary"):
     import os
     from sniffer.driver import LineSink, drive
-    from sniffer.output.summary import SummaryDissector
+    from sniffer.output.summary import ARROW_MARK, SummaryDissector
     from sniffer.source import FileSource
     if mode != "summary-none":
         with open(os.devnull, "w") as null:
-            sink = LineSink(null)
+            sink = LineSink(null, arrow_mark=ARROW_MARK)
             drive(FileSource(path, n), SummaryDissector(sessions=mode == "summary-on"), sink)
             sink.close()
     sys.exit()

@@ -377,7 +377,10 @@ def run(argv: list[str] | None = None) -> int:
         # One line per frame (summary, -T fields): written a batch at a time, no Printer call per frame
         printer.flush()  # the -E header=y line
         render = None if direct else printer.line  # a Summary/FieldsDissector's rows are lines
-        sink = LineSink(sys.stdout, render, line_buffered=args.read == "-")
+        from sniffer.output.summary import ARROW_MARK
+
+        mark = ARROW_MARK if direct and opts.fmt == "text" else ""  # (a SummaryDissector's lines)
+        sink = LineSink(sys.stdout, render, line_buffered=args.read == "-", arrow_mark=mark)
     else:
         sink = PrinterSink(printer)
     _collector_for_trees()
@@ -436,7 +439,19 @@ def _finish(source: FileSource, number: int) -> int:
     return EXIT_OK
 
 
+def _printable_output() -> None:
+    """An output whose encoding lacks a character we print ("\u2192" on every summary line; a topic's
+    non-ASCII text), e.g. PYTHONIOENCODING=latin-1 or a non-UTF-8 locale, gets it as a \\u escape, as
+    Python prints to such a terminal, instead of the run ending on its first line."""
+    for stream in (sys.stdout, sys.stderr):
+        if (stream.encoding or "").lower().replace("-", "").replace("_", "") != "utf8":
+            reconfigure = getattr(stream, "reconfigure", None)
+            if reconfigure is not None:
+                reconfigure(errors="backslashreplace")
+
+
 def main(argv: list[str] | None = None) -> int:
+    _printable_output()
     try:
         return run(argv)
     except UsageError as e:

@@ -75,11 +75,20 @@ def drive(
 class LineSink:
     """Lines out, one write per batch: a SummaryDissector's rows are its lines; `render` makes the line
     of another dissector's row (the Printer's -T fields line of a Frame). `line_buffered` flushes each
-    batch (standard input streams)."""
+    batch (standard input streams). `arrow_mark`: the lines hold it for "\u2192" (the summary's
+    sniffer.output.summary.ARROW_MARK); the batch is encoded as ASCII-wide text and the arrow's bytes
+    put in at the byte level."""
 
-    def __init__(self, out: TextIO, render: Callable[[Any], str] | None = None, line_buffered: bool = False) -> None:
+    def __init__(
+        self,
+        out: TextIO,
+        render: Callable[[Any], str] | None = None,
+        line_buffered: bool = False,
+        arrow_mark: str = "",
+    ) -> None:
         self.out = out
         self.line_buffered = line_buffered
+        self.arrow_mark = arrow_mark
         self.lines: list[str] = []
         keep = self.lines.append
         if render is None:
@@ -90,10 +99,25 @@ class LineSink:
     def batch(self, first: int, records: Sequence[Any], count: int) -> None:
         lines = self.lines
         if lines:
-            self.out.write("\n".join(lines) + "\n")
+            text = "\n".join(lines) + "\n"
             lines.clear()
+            if self.arrow_mark:
+                self._write_marked(text)
+            else:
+                self.out.write(text)
             if self.line_buffered:
                 self.out.flush()
+
+    def _write_marked(self, text: str) -> None:
+        out, mark = self.out, self.arrow_mark
+        buf = getattr(out, "buffer", None)
+        enc, errors = getattr(out, "encoding", None) or "utf-8", getattr(out, "errors", None) or "strict"
+        # the mark as one byte that no other character's bytes hold (UTF-8, ASCII and the like, not UTF-16)
+        if buf is None or mark.encode(enc, errors) != mark.encode("ascii"):
+            out.write(text.replace(mark, "\u2192"))
+            return
+        out.flush()  # what was written as text before (the -E header line) goes first
+        buf.write(text.encode(enc, errors).replace(mark.encode(enc), "\u2192".encode(enc, errors)))
 
     def close(self) -> None:
         self.out.flush()

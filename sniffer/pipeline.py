@@ -64,8 +64,11 @@ class MqttConnection:
         self.ws = WsConnection(self.decoders, max_pdu, auto=tls is not None) if ws or tls is not None else None
 
 
-def frame_info(code: int, pdus: list[PDU] | None, seg: Seg | None, toff: int, data: bytes, linktype: int) -> str:
-    """The Info text of a TCP frame from its INFO_* code (Frame.info and the headless summary)."""
+def frame_info(
+    code: int, pdus: list[PDU] | None, seg: Seg | None, toff: int, data: bytes, linktype: int, arrow: str = "\u2192"
+) -> str:
+    """The Info text of a TCP frame from its INFO_* code (Frame.info and the headless summary); `arrow`
+    between the ports as tcp_info() takes it."""
     if pdus:
         if len(pdus) == 1:
             return mqtt_dissect.info(pdus[0])
@@ -92,6 +95,7 @@ def frame_info(code: int, pdus: list[PDU] | None, seg: Seg | None, toff: int, da
         seg.analysis,
         sack_base=seg.ack_base,
         pdu_segment=code == INFO_SEGMENT,
+        arrow=arrow,
     )
 
 

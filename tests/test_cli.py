@@ -190,6 +190,17 @@ def test_bad_arguments_one_line(args: list[str]) -> None:
     assert res.returncode == 2
 
 
+def test_an_output_without_the_arrow_gets_it_escaped() -> None:
+    """An output encoding that lacks "\u2192" (a latin-1 locale, PYTHONIOENCODING) gets every line, with
+    the arrows as \\u2192, not an internal error on the first one; UTF-8 gets the arrow's bytes."""
+    utf8 = mqttsniff("-r", str(MQTT5))
+    env = {**os.environ, "PYTHONIOENCODING": "latin-1"}
+    res = subprocess.run([sys.executable, "-m", "sniffer", "-r", str(MQTT5)], capture_output=True, cwd=REPO, env=env)
+    assert res.returncode == 0 and res.stderr == b"", res.stderr
+    assert "\u2192".encode() in utf8.stdout
+    assert res.stdout == utf8.stdout.replace("\u2192".encode(), b"\\u2192")
+
+
 def test_broken_pipe_is_quiet() -> None:
     big = CORPUS / "mqtt311_publish-100KB-both-directions__suricata-verify.pcap"
     cmd = f"{sys.executable} -m sniffer -r {big} -V -x | head -1"

@@ -659,12 +659,14 @@ def tcp_info(
     urgent: int = 0,
     sack_base: int = 0,
     pdu_segment: bool = False,
+    arrow: str = "\u2192",
 ) -> str:
     """Wireshark's Info text of a TCP frame from relative seq/ack and the calculated window.
 
     `analysis` holds Seg.analysis names (prefixes such as "[TCP Retransmission] ");
     `pdu_segment` appends " [TCP segment of a reassembled PDU]" (the caller knows when
     the payload is part of an upper-layer PDU completed in a later frame);
+    `arrow` stands between the ports (the headless summary's ASCII mark: sniffer.output.summary);
     `sack_base` is the raw seq that SACK edges are made relative to (the acked side's base).
     """
     tsval: int  # declared: native ints in the compiled build
@@ -687,12 +689,13 @@ def tcp_info(
         # compiled build: no slice, no struct tuple).
         tsval = options[4] << 24 | options[5] << 16 | options[6] << 8 | options[7]
         tsecr = options[8] << 24 | options[9] << 16 | options[10] << 8 | options[11]
-        s = f"{prefix}{sport} → {dport} [{fl}] Seq={seq} Ack={ack} Win={win} Len={length} TSval={tsval} TSecr={tsecr}"
+        s = f"{prefix}{sport} {arrow} {dport} [{fl}] Seq={seq} Ack={ack} Win={win} Len={length} TSval={tsval}"
+        s = f"{s} TSecr={tsecr}"
         return s + SEGMENT_SUFFIX if pdu_segment else s
     if flags & ACK:
-        s = f"{prefix}{sport} → {dport} [{fl}] Seq={seq} Ack={ack} Win={win}"
+        s = f"{prefix}{sport} {arrow} {dport} [{fl}] Seq={seq} Ack={ack} Win={win}"
     else:
-        s = f"{prefix}{sport} → {dport} [{fl}] Seq={seq} Win={win}"
+        s = f"{prefix}{sport} {arrow} {dport} [{fl}] Seq={seq} Win={win}"
     s = f"{s} Urg={urgent} Len={length}" if flags & URG else f"{s} Len={length}"
     if options:
         if len(options) == 12 and options[:4] == _TS_ONLY:  # options_info()'s fast path, inline

@@ -23,9 +23,17 @@ from sniffer.output.text import summary_head, summary_mid
 from sniffer.pipeline import DEFAULT_MAX_BUFFERED, DEFAULT_MAX_PDU, DEFAULT_PORTS, Frame, RowDissector, frame_info
 from sniffer.textesc import escape
 
+# Where tshark prints "\u2192" (between addresses, between ports), a summary line holds this ASCII mark,
+# and the LineSink that writes it puts the arrow's bytes in its place (sniffer.driver): one such
+# character made the whole line a 2-byte-per-character string, whose building and encoding took ~11 %
+# of a line (bench/RESULTS.md, section 1c). No line holds a control character otherwise: every text
+# from the wire is escaped where it is made (sniffer.textesc).
+ARROW_MARK: Final = "\x1f"
+
 
 class SummaryDissector(RowDissector[str]):
-    """A Dissector whose frame() returns the tshark summary line of the frame (a str)."""
+    """A Dissector whose frame() returns the tshark summary line of the frame (a str), each arrow in it
+    as ARROW_MARK (LineSink(arrow_mark=ARROW_MARK) writes it)."""
 
     def __init__(
         self,
@@ -61,10 +69,10 @@ class SummaryDissector(RowDissector[str]):
         src: str = "",
         dst: str = "",
     ) -> str:
-        """Frame's arguments in, summary_line() of that Frame out."""
+        """Frame's arguments in, summary_line() of that Frame out (its arrows as ARROW_MARK)."""
         mid: str | None
         if seg is None or addrs is None:
-            mid = summary_mid(src, dst, proto)
+            mid = summary_mid(src, dst, proto, ARROW_MARK)
         else:
             key = 4 * stream + 2 * seg.direction + (proto == "MQTT")
             mid = self._mids.get(key)
@@ -72,11 +80,11 @@ class SummaryDissector(RowDissector[str]):
             varies = proto != "MQTT" and (seg.tls is not None or seg.ws is not None)
             if mid is None or varies:
                 src, dst = addr_str(addrs[0], addrs[1]), addr_str(addrs[0], addrs[2])
-                mid = summary_mid(src, dst, proto)
+                mid = summary_mid(src, dst, proto, ARROW_MARK)
                 if not varies:
                     self._mids[key] = mid
         if not isinstance(info, str):
-            info = frame_info(info, pdus, seg, toff, data, linktype)
+            info = frame_info(info, pdus, seg, toff, data, linktype, ARROW_MARK)
         return f"{summary_head(number, rel_ts)}{mid}{orig_len} {info}"
 
 
