@@ -44,8 +44,9 @@ TCP streams still open then carry over as a checkpoint at their position 0 (the 
 a stream that has none (TLS, forgotten) is an orphan there: its rows keep their context, and a scan
 in row order does not dissect them again (replay_skips).
 
-Appends come from one writer thread (the UI's loader); readers on the UI thread only look at
-rows below `count`, which is published after every column of a row is written.
+Appends come from one writer thread (the UI's loader), a batch at a time: `put()` each row, then
+`publish()` the batch (its columns go into the arrays in one step each, then `count` moves on);
+readers on the UI thread only look at rows below `count`.
 """
 
 from __future__ import annotations
@@ -213,6 +214,20 @@ class PacketStore:
         # highest expert severity of the frame's notes (sniffer.expert_level: 0 none .. 4 Error), set once:
         # notes are only ever put on the frame itself, so what the backfill adds later never changes it
         self._sev = array("B")
+        # rows put() but not yet published, per column (see publish())
+        self._p_ts: list[float] = []
+        self._p_ticks: list[int] = []
+        self._p_off: list[int] = []
+        self._p_caplen: list[int] = []
+        self._p_origlen: list[int] = []
+        self._p_src: list[int] = []
+        self._p_dst: list[int] = []
+        self._p_proto: list[int] = []
+        self._p_stream: list[int] = []
+        self._p_cls: list[int] = []
+        self._p_sev: list[int] = []
+        self._p_pdu_at: list[int] = []
+        self._p_crc: list[int] = []
         # Info text: rows in blocks of INFO_BLOCK; a full block is zlib-compressed (Info texts repeat
         # their shapes: ~74 -> ~14 bytes a row); the open block is plain. Readers take the tuple
         # (first row of the open block, its text, its end offsets) once: the writer appends a block to
@@ -272,6 +287,7 @@ class PacketStore:
         """An empty store that goes on where this one stops (a bounded UI: --keep-frames): frame numbers,
         capture start (the Time column), the session layer's backfill, the TCP stream numbers already
         used; `attach_file` and the carried streams' checkpoints are the caller's (the loader's)."""
+        self.publish()
         new = PacketStore(self._spill_dir)
         new.number_base = self.number_base + self.count
         new.first_ts = self.first_ts
@@ -549,14 +565,23 @@ class PacketStore:
         `make_dissector()` returns a dissector with the load's settings and no session layer."""
         from sniffer.replay import Replay
 
+        self.publish()
         self.replay = Replay(self, path, make_dissector)
         self._pdu_at = array("H", bytes(2 * self.count))
         self._crc = array("H", bytes(2 * self.count))
 
     def add(self, frame: Frame, ticks: int | None = None, tsresol: int = 9, foff: int = -1) -> int:
-        """Append one dissected frame; returns its row index. `ticks`/`tsresol`: its timestamp as the
-        capture file had it (see CaptureReader.exact); without them, nanoseconds from frame.ts.
-        `foff`: where the frame's bytes lie in the attached capture file (-1: not there)."""
+        """put() one dissected frame and publish() it; returns its row index."""
+        row = self.put(frame, ticks, tsresol, foff)
+        self.publish()
+        return row
+
+    def put(self, frame: Frame, ticks: int | None = None, tsresol: int = 9, foff: int = -1) -> int:
+        """Append one dissected frame, readable once publish() is called; returns its row index.
+        `ticks`/`tsresol`: its timestamp as the capture file had it (see CaptureReader.exact); without
+        them, nanoseconds from frame.ts. `foff`: where the frame's bytes lie in the attached capture
+        file (-1: not there)."""
+        row = self.count + len(self._p_ts)
         data = frame.data
         replay = self.replay
         again = replay is not None and self.file_rows_ok and self._replayable(frame.stream)
@@ -567,11 +592,11 @@ class PacketStore:
                 if aoff > 0xFFFF_FFFF and self._ann_off.typecode == "I":
                     self._ann_off = array("Q", self._ann_off)  # (a spill past 4 GiB: wider offsets)
                 self._ann_off.append(aoff)
-                self._ann_rows.append(self.count)
+                self._ann_rows.append(row)
             p = self._pdu_offset(frame)
             if foff >= 0:
-                self._pdu_at.append(p if p < 0x10000 else 0)
-                self._crc.append(zlib.crc32(data) & 0xFFFF)
+                self._p_pdu_at.append(p if p < 0x10000 else 0)
+                self._p_crc.append(zlib.crc32(data) & 0xFFFF)
                 off = foff | FILE_ROW
             else:  # a live row: its bytes in the spill, its context left out
                 with self._write_lock:
@@ -580,8 +605,8 @@ class PacketStore:
                     self._pending += data
                     if len(self._pending) >= _FLUSH_AT:
                         self._flush_locked()
-                self._pdu_at.append(0)
-                self._crc.append(0)
+                self._p_pdu_at.append(0)
+                self._p_crc.append(0)
         else:
             ctx = self._context(frame)
             with self._write_lock:
@@ -592,61 +617,90 @@ class PacketStore:
                 if len(self._pending) >= _FLUSH_AT:
                     self._flush_locked()
             if replay is not None:
-                self._pdu_at.append(0)
-                self._crc.append(0)
+                self._p_pdu_at.append(0)
+                self._p_crc.append(0)
         if self.first_ts is None:
             self.first_ts = frame.ts
         ts = frame.ts
-        self._ts.append(ts)
+        self._p_ts.append(ts)
         if ticks is None:
             ticks = round(ts * 1e9) if -1e10 < ts < 1e10 else 0  # (inf/nan: no integer time)
         if 0 <= ticks <= 0xFFFF_FFFF_FFFF_FFFF:
-            self._ticks.append(ticks)
+            self._p_ticks.append(ticks)
         else:
-            self._ticks.append(0)
-            self._ticks_other[self.count] = ticks
-        self._tsres.append(tsresol, self.count)
+            self._p_ticks.append(0)
+            self._ticks_other[row] = ticks
+        self._tsres.append(tsresol, row)
         rel = frame.rel_ts
         if ts - self.first_ts != rel:
-            self._rel_other[self.count] = rel
+            self._rel_other[row] = rel
         if rel > self._rel_max:
             self._rel_max = rel
         elif rel < self._rel_min:
             self._rel_min = rel
         if frame.orig_len > self._len_max:
             self._len_max = frame.orig_len
-        self._off.append(off)
-        self._caplen.append(len(data))
-        self._origlen.append(frame.orig_len)
+        self._p_off.append(off)
+        self._p_caplen.append(len(data))
+        self._p_origlen.append(frame.orig_len)
         src = self._intern(frame.src)
         dst = self._intern(frame.dst)
-        self._src.append(src)
-        self._dst.append(dst)
+        self._p_src.append(src)
+        self._p_dst.append(dst)
         self._addresses(frame, src, dst)
-        self.index.add(self.count, frame)
+        self.index.add(row, frame)
         pid = self._proto_ids.get(frame.proto)
         if pid is None:
             pid = len(self._protos) if len(self._protos) < 255 else 255  # 255: "other" bucket
             if pid < 255:
                 self._proto_ids[frame.proto] = pid
                 self._protos.append(frame.proto)
-        self._proto.append(pid)
-        self._link.append(frame.linktype & 0xFFFF, self.count)
-        self._stream.append(frame.stream)
+        self._p_proto.append(pid)
+        self._link.append(frame.linktype & 0xFFFF, row)
+        self._p_stream.append(frame.stream)
         name = frame.iface
         if name or self._iface_ids is not None:
-            self._add_iface(name)
-        self._cls.append(colour_class(frame))
-        self._sev.append(frame_level(frame))
+            self._add_iface(name, row)
+        self._p_cls.append(colour_class(frame))
+        self._p_sev.append(frame_level(frame))
         base, text, ends = self._itail
         text += frame.info.encode("utf-8", "replace")
         ends.append(len(text))
-        row = self.count
-        self.count = row + 1  # publish last
         if len(ends) == INFO_BLOCK:
             self._iblocks.append(zlib.compress(ends.tobytes() + text, 3))
             self._itail = (base + INFO_BLOCK, bytearray(), array("I"))
         return row
+
+    def publish(self) -> None:
+        """Make the rows put() since the last call readable: their columns go into the arrays, a batch
+        at a time (array.append costs ~650 instructions a call: its lookup and argument parsing; a
+        list's append ~30, and packing a batch with struct a few per value), then `count` moves on."""
+        n = len(self._p_ts)
+        if not n:
+            return
+        for col, pend in self._pending_columns():
+            if pend:
+                col.frombytes(struct.pack(f"{len(pend)}{col.typecode}", *pend))
+                pend.clear()
+        self.index.publish()
+        self.count += n  # publish last
+
+    def _pending_columns(self) -> list[tuple[array, list]]:
+        return [
+            (self._ts, self._p_ts),
+            (self._ticks, self._p_ticks),
+            (self._off, self._p_off),
+            (self._caplen, self._p_caplen),
+            (self._origlen, self._p_origlen),
+            (self._src, self._p_src),
+            (self._dst, self._p_dst),
+            (self._proto, self._p_proto),
+            (self._stream, self._p_stream),
+            (self._cls, self._p_cls),
+            (self._sev, self._p_sev),
+            (self._pdu_at, self._p_pdu_at),
+            (self._crc, self._p_crc),
+        ]
 
     def _addresses(self, frame: Frame, src: int, dst: int) -> None:
         """The raw IP addresses of a TCP frame's Source and Destination ids (Frame.addrs, rebuilt)."""
@@ -913,10 +967,10 @@ class PacketStore:
         """Row i's capture source when several were merged (frame.interface_name), else ""."""
         return "" if self._iface_ids is None else self._iface_names[self._iface_ids[i]]
 
-    def _add_iface(self, name: str) -> None:
+    def _add_iface(self, name: str, row: int) -> None:
         if self._iface_ids is None:
             self._iface_names.append("")
-            self._iface_ids = array("H", bytes(2 * self.count))  # the rows before had none
+            self._iface_ids = array("H", bytes(2 * row))  # the rows before had none
         if name not in self._iface_names:
             self._iface_names.append(name)
         self._iface_ids.append(self._iface_names.index(name))

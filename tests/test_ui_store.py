@@ -188,3 +188,50 @@ def test_a_large_reassembled_payload_is_stored_compressed_and_rebuilt(tmp_path):
         assert tree_lines(g.tree(), show_secrets=True) == tree, f.number
         assert g.sources() == panes, f.number
     assert store.context_failures == 0
+
+
+def test_rows_put_in_batches_are_read_only_once_published_and_as_if_added_one_by_one(corpus_files):
+    """The loader put()s a batch of rows and publish()es it: until then `count` leaves them out (the UI
+    thread never reads a half-written batch); once published, every column, the Info text, the
+    filter's index and the rebuilt frames are those of the same rows added one at a time (file rows,
+    live rows with their bytes in the spill, rows with their context)."""
+    from sniffer.ui.loader import replay_dissector
+
+    for path in [DEMO, *corpus_files[:6]]:
+        d = Dissector(record=True)
+        reader = open_capture(str(path))
+        reader.exact = True
+        rows = [
+            (d.frame(n, ts, lt, data, ol), reader.ticks, reader.tsresol, reader.offset)
+            for n, (ts, data, ol, lt) in enumerate(reader, 1)
+        ]
+        for mode in ("file", "live", "context"):
+            one, batched = PacketStore(), PacketStore()
+            for s in (one, batched):
+                s.backfill = d.tracker.backfill
+                if mode != "context":
+                    s.attach_file(str(path) if mode == "file" else None, replay_dissector(d))
+            for k in range(0, len(rows), 7):
+                for f, ticks, tsresol, foff in rows[k : k + 7]:
+                    foff = foff if mode == "file" else -1
+                    assert one.add(f, ticks, tsresol, foff) == one.count - 1
+                    assert batched.put(f, ticks, tsresol, foff) == one.count - 1
+                assert batched.count == k  # put, not yet published
+                batched.publish()
+                assert batched.count == one.count
+            assert any(one.is_file_row(i) for i in range(one.count)) == (mode == "file")
+            for i in range(one.count):
+                assert batched.row(i) == one.row(i), (path, mode, i)
+                assert (batched.exact_ts(i), batched.stream(i), batched.severity(i)) == (
+                    one.exact_ts(i),
+                    one.stream(i),
+                    one.severity(i),
+                )
+                assert batched.raw(i) == one.raw(i)
+                assert tree_lines(batched.frame(i).tree(), True) == tree_lines(one.frame(i).tree(), True)
+            for name in ("orig_len", "cap_len", "stream", "src", "dst"):
+                assert batched.column(name) == one.column(name)
+            for col in ("mq", "mlen", "topic", "ports", "tcpw", "props"):
+                assert len(getattr(batched.index, col)) == batched.count
+            for col in ("mq", "mlen", "topic", "ports", "tcpw", "props", "more", "tlist", "topics"):
+                assert getattr(batched.index, col) == getattr(one.index, col), (path, mode, col)

@@ -12,6 +12,7 @@ One writer thread; readers look at rows below the store's count only.
 from __future__ import annotations
 
 import contextlib
+import struct
 from array import array
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,9 @@ class RowIndex:
         self.ports = array("I")
         self.tcpw = array("I")
         self.props = array("I")  # sniffer.filter.props: PROP_BIT per property id, PROP_UNKNOWN
+        # rows added but not yet published, one list per column (mq, mlen, topic, ports, tcpw, props):
+        # the store publishes them with its own rows (PacketStore.publish)
+        self._pend: tuple[list[int], ...] = ([], [], [], [], [], [])
         self.more: dict[int, tuple[int, ...]] = {}
         self.topics: list[str] = [""]  # id 0: no topic
         # all mqtt.topic values (topic ids) of frames with topic filters or an alias-less PUBLISH without
@@ -81,7 +85,7 @@ class RowIndex:
             self.tlist[row] = tuple(self._topic_id(t) for t in get(frame))
 
     def add(self, row: int, frame: Frame) -> None:
-        """Index stored row `row` (the next one), the dissected `frame`."""
+        """Index stored row `row` (the next one), the dissected `frame`; readable once published."""
         w = mlen = tid = 0
         pdus = frame.pdus
         if pdus:
@@ -107,18 +111,27 @@ class RowIndex:
                     props |= PROP_UNKNOWN if p.error is not None else property_mask(p)
                 except Exception:  # odd bytes: the tree decides
                     props |= PROP_UNKNOWN
-        self.props.append(props)
         seg = frame.seg
         ports = tcpw = 0
         if seg is not None and seg.length < 1 << 20:
             w |= MQ_SEG
             ports = seg.sport << 16 | seg.dport
             tcpw = seg.flags & 0xFFF | seg.length << 12
-        self.mq.append(w)
-        self.mlen.append(mlen)
-        self.topic.append(tid)
-        self.ports.append(ports)
-        self.tcpw.append(tcpw)
+        pend = self._pend
+        pend[0].append(w)
+        pend[1].append(mlen)
+        pend[2].append(tid)
+        pend[3].append(ports)
+        pend[4].append(tcpw)
+        pend[5].append(props)
+
+    def publish(self) -> None:
+        """The rows added since the last call into the columns (the store's publish() calls this)."""
+        cols = (self.mq, self.mlen, self.topic, self.ports, self.tcpw, self.props)
+        for col, pend in zip(cols, self._pend, strict=True):
+            if pend:
+                col.frombytes(struct.pack(f"{len(pend)}I", *pend))
+                pend.clear()
 
     def ram_bytes(self) -> int:
         """Bytes of RAM the columns take."""

@@ -153,8 +153,8 @@ class Loader:
         self._tick()
 
     def _add(self, store: Any, records: Sequence[Any], frames: list, last: dict[int, Any]) -> None:
-        """Store the batch's Frames in `store`, then the checkpoints due."""
-        add = store.add
+        """Store the batch's Frames in `store` (readable together, at the end), then the checkpoints due."""
+        add = store.put
         if self.dissector.dropped_pdus and store.file_rows_ok:
             # the cap on held bytes spans streams: a stream dissected again alone would not meet it
             # the same way, so from this batch on rows keep their context
@@ -168,6 +168,7 @@ class Loader:
         else:
             for fr in frames:
                 add(fr)
+        store.publish()
         self._checkpoints(store, last)
 
     def _prepare_successor(self) -> Any:
