@@ -62,6 +62,7 @@ import threading
 import zlib
 from array import array
 from bisect import bisect_left
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from sniffer.expert_level import frame_level
@@ -670,6 +671,24 @@ class PacketStore:
             self._iblocks.append(zlib.compress(ends.tobytes() + text, 3))
             self._itail = (base + INFO_BLOCK, bytearray(), array("I"))
         return row
+
+    def put_batch(self, frames: list[Frame], records: Sequence[Any]) -> None:
+        """put() a batch of Frames with the source's records they were made from (sniffer.source:
+        with a file's exact timestamps from the 5th field on, and where the frame lies in it 8th);
+        frames may stop short of the records after an error."""
+        put = self.put
+        n = min(len(frames), len(records))
+        if records and len(records[0]) > 7:
+            for k in range(n):
+                rec = records[k]
+                put(frames[k], rec[4], rec[5], rec[7])
+        elif records and len(records[0]) > 4:
+            for k in range(n):
+                rec = records[k]
+                put(frames[k], rec[4], rec[5])
+        else:
+            for fr in frames:
+                put(fr)
 
     def publish(self) -> None:
         """Make the rows put() since the last call readable: their columns go into the arrays, a batch

@@ -154,20 +154,11 @@ class Loader:
 
     def _add(self, store: Any, records: Sequence[Any], frames: list, last: dict[int, Any]) -> None:
         """Store the batch's Frames in `store` (readable together, at the end), then the checkpoints due."""
-        add = store.put
         if self.dissector.dropped_pdus and store.file_rows_ok:
             # the cap on held bytes spans streams: a stream dissected again alone would not meet it
             # the same way, so from this batch on rows keep their context
             store.file_rows_ok = False
-        if records and len(records[0]) > 7:  # a file's exact timestamps and where each frame lies in it
-            for rec, fr in zip(records, frames, strict=False):  # (frames may stop short after an error)
-                add(fr, rec[4], rec[5], rec[7])
-        elif records and len(records[0]) > 4:  # a file's exact timestamps, kept for saving
-            for rec, fr in zip(records, frames, strict=False):
-                add(fr, rec[4], rec[5])
-        else:
-            for fr in frames:
-                add(fr)
+        store.put_batch(frames, records)
         store.publish()
         self._checkpoints(store, last)
 

@@ -61,10 +61,11 @@ class SessionModel:
         clients, topics, add = self.clients_stat.frame, self.topics_stat.frame, self.expert_live.add
         rates = self.rates_stat.frame
         with self.lock:
-            for f in frames:
+            if frames:
                 if self.first_ts is None:
-                    self.first_ts = f.ts
-                self.last_ts = f.ts
+                    self.first_ts = frames[0].ts
+                self.last_ts = frames[-1].ts
+            for f in frames:
                 clients(f)
                 topics(f)
                 rates(f)
