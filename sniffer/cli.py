@@ -338,12 +338,14 @@ def run(argv: list[str] | None = None) -> int:
     direct = (
         not args.interface and lines and (opts.fmt == "text" or printer.fields is not None and printer.fields.direct)
     )
+    arrow_mark = ""  # what the dissector's lines hold for "\u2192" (LineSink)
     if direct and opts.fmt == "text":
         # The summary read from a file: lines straight from the dissector, without a Frame at all
         # (sniffer.output.summary).
-        from sniffer.output.summary import SummaryDissector
+        from sniffer.output.summary import ARROW_MARK, SummaryDissector
 
         dissector: RowDissector = SummaryDissector(ports, **kw)
+        arrow_mark = ARROW_MARK
     elif direct and printer.fields is not None:
         from sniffer.output.summary import FieldsDissector  # -T fields lines without a Frame either
 
@@ -377,10 +379,7 @@ def run(argv: list[str] | None = None) -> int:
         # One line per frame (summary, -T fields): written a batch at a time, no Printer call per frame
         printer.flush()  # the -E header=y line
         render = None if direct else printer.line  # a Summary/FieldsDissector's rows are lines
-        from sniffer.output.summary import ARROW_MARK
-
-        mark = ARROW_MARK if direct and opts.fmt == "text" else ""  # (a SummaryDissector's lines)
-        sink = LineSink(sys.stdout, render, line_buffered=args.read == "-", arrow_mark=mark)
+        sink = LineSink(sys.stdout, render, line_buffered=args.read == "-", arrow_mark=arrow_mark)
     else:
         sink = PrinterSink(printer)
     _collector_for_trees()
