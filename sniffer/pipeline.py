@@ -23,6 +23,7 @@ from sniffer.net.fields import FRAME_INTERFACE_NAME
 from sniffer.net.frame import addr_str, parse_tcp
 from sniffer.net.reassembly import SEGMENT_SUFFIX, Seg, TcpStreams, tcp_info
 from sniffer.net.tree import NET_LAYERS, dissect_layers
+from sniffer.session.backfill import Backfill
 from sniffer.session.tracker import Tracker
 from sniffer.session.tree import add_expert_items, annotate, close_node
 from sniffer.ws.conn import WsConnection, WsDirection
@@ -418,7 +419,7 @@ class RowDissector(Generic[Row]):
         max_buffered: int = DEFAULT_MAX_BUFFERED,
         sessions: bool = True,
         record: bool = False,
-        prefill: dict[int, list[tuple[int, str, Any]]] | None = None,
+        prefill: Backfill | None = None,
         *,
         tls_ports: frozenset[int] = DEFAULT_TLS_PORTS,
         tls_keylog: Any = None,

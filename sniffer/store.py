@@ -72,6 +72,7 @@ from sniffer.store_pickle import context_pickler
 
 if TYPE_CHECKING:
     from sniffer.pipeline import Frame
+    from sniffer.session.backfill import Backfill
 
 _ANN_LEN = struct.Struct("<I")  # length of a record in the spill (an annotation record, a checkpoint)
 _REC = struct.Struct("<III")  # frame length, context length, offset + 1 of the single PDU in the frame (0: none)
@@ -188,7 +189,7 @@ class PacketStore:
     def __init__(self, spill_dir: str | None = None) -> None:
         # What the session layer learned of stored frames after storing them (a response names its
         # request): sniffer.session.tracker.Tracker.backfill, applied whenever a frame is rebuilt.
-        self.backfill: dict[int, list] | None = None
+        self.backfill: Backfill | None = None
         self._ts = array("d")
         # the exact timestamp: integer ticks of 10^-n s (2^-n with bit 7 of n set, as pcapng's
         # if_tsresol); saving writes these, so a frame's time is never rounded through a float
@@ -519,7 +520,7 @@ class PacketStore:
         if self.backfill and fr.pdus:
             from sniffer.session.tracker import fill
 
-            fill(fr.pdus, self.backfill.get(self.number(i), ()))
+            fill(fr.pdus, self.backfill.get(self.number(i)))
 
     def stream_rows(self, stream: int, start: int = 0) -> array:
         """The rows from `start` on of one TCP stream stored so far, ascending (sniffer.replay caches
@@ -1031,7 +1032,7 @@ class PacketStore:
             if self.backfill and pdus:
                 from sniffer.session.tracker import fill
 
-                fill(pdus, self.backfill.get(self.number(i), ()))
+                fill(pdus, self.backfill.get(self.number(i)))
         common = (self.number(i), self._ts[i], self.rel_ts(i), delta, self._link[i], data, self._origlen[i])
         src, dst = self._src[i], self._dst[i]
         addrs = None

@@ -37,7 +37,7 @@ class Wire:
         """What a later frame said of an earlier one goes to the backfill only (that frame is out
         already); apply it as the UI's store and the second pass of -2 do."""
         for frame, pdus in self.sent.items():
-            fill(pdus, self.t.backfill.get(frame, ()))
+            fill(pdus, self.t.backfill.get(frame))
 
     def close(self, stream: int, direction: int, ts: float, rst: bool = False) -> list:
         self.frame += 1

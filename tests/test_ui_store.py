@@ -20,7 +20,7 @@ def _load(path):
         s.add(f)
         frames.append(f)
     for f in frames:  # what later frames said of earlier ones, as the store applies it
-        fill(f.pdus, d.tracker.backfill.get(f.number, ()))
+        fill(f.pdus, d.tracker.backfill.get(f.number))
     return s, frames
 
 

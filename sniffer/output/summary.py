@@ -13,7 +13,7 @@ sniffer.driver runs it (its LineSink writes the lines a batch at a time).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, Final
+from typing import Final
 
 from sniffer.mqtt.decoder import PDU
 from sniffer.mqtt.skim import filter_topics
@@ -21,6 +21,7 @@ from sniffer.net.frame import addr_str
 from sniffer.net.reassembly import Seg
 from sniffer.output.text import summary_head, summary_mid
 from sniffer.pipeline import DEFAULT_MAX_BUFFERED, DEFAULT_MAX_PDU, DEFAULT_PORTS, Frame, RowDissector, frame_info
+from sniffer.session.backfill import Backfill
 from sniffer.textesc import escape
 
 # Where tshark prints "\u2192" (between addresses, between ports), a summary line holds this ASCII mark,
@@ -42,7 +43,7 @@ class SummaryDissector(RowDissector[str]):
         detect: bool = True,
         max_buffered: int = DEFAULT_MAX_BUFFERED,
         sessions: bool = False,
-        prefill: dict[int, list[tuple[int, str, Any]]] | None = None,
+        prefill: Backfill | None = None,
     ) -> None:
         # The summary line shows nothing of the session layer: it runs only when asked for (-2 does,
         # handing the first pass's record over as `prefill`).
@@ -123,7 +124,7 @@ class FieldsDissector(RowDissector[str]):
         detect: bool = True,
         max_buffered: int = DEFAULT_MAX_BUFFERED,
         sessions: bool = False,
-        prefill: dict[int, list[tuple[int, str, Any]]] | None = None,
+        prefill: Backfill | None = None,
     ) -> None:
         # (no **kw: the compiled build passed them on wrongly)
         super().__init__(mqtt_ports, max_pdu, detect, max_buffered, sessions, False, prefill)

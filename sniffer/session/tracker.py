@@ -13,8 +13,8 @@ Annotations out: each PDU's `ann` (an `Ann`, shared by the plain PDUs of one con
 direction, a PDU's own when it has links or notes) and, for a closing frame, a list of notes.
 A response is only known after its request, whose frame is out by then: what a later frame says
 of an earlier one (`response_in`, `delivered_in`) never changes that frame's annotation; with
-`record=True` it is kept in `backfill` (frame -> [(pdu index, attribute, value)]), which the UI's
-store and the second pass of `-2` apply with `fill()`.
+`record=True` it is kept in `backfill` (frame -> [(pdu index, attribute, value)], a compact
+sniffer.session.backfill.Backfill), which the UI's store and the second pass of `-2` apply with `fill()`.
 
 Cost (bench/bench_sessions.py): most PDUs get the connection's shared annotation and no object of
 their own; a request is remembered by frame and index only; a publication by its topic, payload
@@ -35,6 +35,7 @@ from typing import Any, Final
 from sniffer.mqtt import constants as C
 from sniffer.mqtt.decoder import PDU
 from sniffer.payload.spstate import SparkplugState
+from sniffer.session.backfill import Backfill
 from sniffer.session.facts import connack_facts, connect_facts, disconnect_reason, filters_of, suback_codes
 
 FANOUT_WINDOW: Final = 10.0  # seconds a publication stays a candidate for the broker's deliveries
@@ -229,7 +230,7 @@ class Conn:
 class Tracker:
     """All MQTT sessions of one capture."""
 
-    def __init__(self, record: bool = False, prefill: dict[int, list[tuple[int, str, Any]]] | None = None) -> None:
+    def __init__(self, record: bool = False, prefill: Backfill | None = None) -> None:
         self.conns: dict[int, Conn] = {}
         self.clients: dict[str, Conn] = {}  # client id -> the open connection holding it
         # Publications of the last FANOUT_WINDOW seconds: by key the newest (a chain to the older ones
@@ -242,7 +243,7 @@ class Tracker:
         self.uhead = 0
         self.held = 0  # their payload bytes
         self.record = record
-        self.backfill: dict[int, list[tuple[int, str, Any]]] = {}
+        self.backfill = Backfill()
         self.prefill = prefill  # backfill of an earlier pass, applied as frames are annotated
         self.sparkplug = SparkplugState()
 
@@ -291,7 +292,7 @@ class Tracker:
                     self._client_activity(c, frame, ts, p)
                 c.last_client = ts
         if self.prefill is not None:
-            fill(pdus, self.prefill.get(frame, ()))
+            fill(pdus, self.prefill.get(frame))
 
     def closed(self, frame: int, ts: float, stream: int, direction: int, rst: bool) -> list[tuple[str, str]]:
         """A FIN or RST sent by `direction`. Returns the notes for this frame (how the connection
@@ -337,15 +338,11 @@ class Tracker:
 
     # ---- the second pass and the UI ---------------------------------------------------
 
-    def _later(self, frame: int, idx: int, attr: str, value: Any) -> None:
+    def _later(self, frame: int, idx: int, attr: str, value: int) -> None:
         """What a later frame says of an earlier one (a response, a delivery). That frame is out
         already: the value is only recorded, for the UI's store and the second pass of -2."""
         if self.record:
-            lst = self.backfill.get(frame)
-            if lst is None:
-                self.backfill[frame] = [(idx, attr, value)]
-            else:
-                lst.append((idx, attr, value))
+            self.backfill.add(frame, idx, attr, value)
 
     # ---- per packet type ------------------------------------------------------------------
     # A PDU gets its connection's shared plain annotation unless it carries something of its own

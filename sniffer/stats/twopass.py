@@ -15,9 +15,10 @@ from typing import Any
 
 from sniffer.net.pcapfile import open_capture
 from sniffer.pipeline import TrackingDissector
+from sniffer.session.backfill import Backfill
 
 
-def first_pass(path: str, count: int | None, ports: Iterable[int], **kw: Any) -> dict[int, list[tuple[int, str, Any]]]:
+def first_pass(path: str, count: int | None, ports: Iterable[int], **kw: Any) -> Backfill:
     """Dissect the first `count` frames (all if None) of `path`; the tracker's backfill."""
     dissector = TrackingDissector(ports, record=True, **kw)
     reader = open_capture(path)

@@ -216,9 +216,8 @@ class Loader:
         """Drop what the session layer added to frames numbered up to `upto` (they left the list; a late
         response to one of them adds an entry that goes at the next store)."""
         backfill = self.store.backfill
-        if backfill:
-            for number in [n for n in backfill if n <= upto]:
-                del backfill[number]
+        if backfill is not None:
+            backfill.forget(upto)
 
     def update_rate(self) -> float:
         """The frames/s over the last second or so. Called by the loader per batch and by the UI's
