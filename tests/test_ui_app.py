@@ -7,6 +7,8 @@ a MemorySource (no root needed). Expected values come from the dissector's own F
 
 from __future__ import annotations
 
+import asyncio
+
 from sniffer.filter import compile_filter
 from sniffer.net.pcapfile import open_capture
 from sniffer.store import CLS_MALFORMED, CLS_TCP_CONTROL
@@ -232,6 +234,45 @@ def test_pause_tail_and_new_rows_counter():
             await pilot.press("G")
             assert "new" not in app.status_text() and app.plist.cursor == 39
             assert "capturing" in app.status_text() and "tcp port 1883" in app.status_text()
+
+    run(go())
+
+
+def test_following_new_packets_the_details_keep_up_at_their_own_pace():
+    """In tail mode the details follow the newest packet at most every FOLLOW_DETAILS_EVERY seconds and
+    show the last one once the flood ends; a key the user presses is answered at once."""
+    from sniffer.ui.app import FOLLOW_DETAILS_EVERY
+
+    recs = records()
+
+    async def go():
+        app = make_app(recs[:10], live=True)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(app, pilot, 10)
+            assert app.plist.tail
+            shown = []
+            real = app.show_frame
+
+            def counting(row: int) -> None:
+                shown.append(row)
+                real(row)
+
+            app.show_frame = counting
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            for i in range(10, 50):  # a packet every 50 ms: the list follows each display tick (10 a second)
+                app.source.push(recs[i : i + 1])
+                await pilot.pause(0.05)
+            took = loop.time() - start
+            await settle(app, pilot, 50)
+            assert app.plist.cursor == 49  # the list itself followed every packet
+            await wait_for(pilot, lambda: shown and shown[-1] == 49, what="the details on the last packet")
+            assert app.selected_row == 49 and tree_labels(app)[0].startswith("Frame 50:")
+            # without the limit: one rebuild per display tick that brought a packet (~10 a second)
+            assert len(shown) <= took / FOLLOW_DETAILS_EVERY + 2, (len(shown), took)
+            n = len(shown)
+            await pilot.press("k")  # the user's move: shown now, not at the end of a window
+            assert shown[n:] == [48] and app.selected_row == 48
 
     run(go())
 

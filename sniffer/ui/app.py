@@ -180,6 +180,9 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
         self.saved_count = 0
         self.selected_row = -1
         self._sel_frame: Any = None
+        self._details_at = 0.0  # when the details last showed a frame (monotonic)
+        self._follow_row = -1  # the newest row while following new packets
+        self._follow_timer: Any = None
         self._sel_nodes: list = []
         self._view_gen = -1
         self._highlight_from_hex = False
@@ -358,11 +361,30 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
     # -- selection ---------------------------------------------------------------------------
     @on(PacketList.Selected)
     def _packet_selected(self, message: PacketList.Selected) -> None:
-        if message.store is None or message.store is self.store:  # (not a row of a store left behind)
+        if message.store is not None and message.store is not self.store:
+            return  # a row of a store left behind
+        if not message.follow:
             self.show_frame(message.row)
+            return
+        # Following new packets: the details show the newest at most every FOLLOW_DETAILS_EVERY seconds
+        # (the last one always, once the window ends). Each one rebuilds a frame and its tree, ~20 ms
+        # under a flood; ten a second took a third of the UI thread and slowed the loader that shares
+        # the interpreter with it.
+        self._follow_row = message.row
+        wait = self._details_at + FOLLOW_DETAILS_EVERY - time.monotonic()
+        if wait <= 0:
+            self.show_frame(message.row)
+        elif self._follow_timer is None:
+            self._follow_timer = self.set_timer(wait, self._follow_due)
+
+    def _follow_due(self) -> None:
+        self._follow_timer = None
+        if self.plist.tail and self._follow_row == self.plist.selected_row:  # (nothing else moved it since)
+            self.show_frame(self._follow_row)
 
     def show_frame(self, row: int) -> None:
         self.selected_row = row
+        self._details_at = time.monotonic()
         if self.status_note:
             self.status_note = ""
             self._update_status()
@@ -792,6 +814,7 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
         return self.loader.done.is_set() and not self.loader.scanning
 
 
+FOLLOW_DETAILS_EVERY = 0.5  # seconds: how often the details follow the newest packet in tail mode
 WARM_VIEWS_AFTER = 1.0  # seconds: the first screen is up and the loader under way; the views come later
 WARM_VIEWS_STEP = 0.25  # between two views: keys typed meanwhile wait one view's mounting at most
 

@@ -280,10 +280,11 @@ class PacketList(ScrollView, can_focus=True):
     class Selected(Message):
         """The cursor moved onto a stored row (or -1: nothing displayed) of `store`."""
 
-        def __init__(self, row: int, store: Any = None) -> None:
+        def __init__(self, row: int, store: Any = None, follow: bool = False) -> None:
             super().__init__()
             self.row = row
             self.store = store  # (a bounded UI changes stores: a row of the one before means nothing now)
+            self.follow = follow  # the cursor followed new packets (tail mode), no key or click moved it
 
     class TailChanged(Message):
         def __init__(self, tail: bool) -> None:
@@ -353,7 +354,7 @@ class PacketList(ScrollView, can_focus=True):
         elif new_generation:
             self._set_cursor((count - 1 if self.tail else 0) if count else -1, force=True)
         elif self.tail and count:
-            self._set_cursor(count - 1)
+            self._set_cursor(count - 1, follow=True)
             self.call_after_refresh(self.scroll_to_cursor)
         else:
             if grew > 0:
@@ -490,7 +491,7 @@ class PacketList(ScrollView, can_focus=True):
             header.refresh()
 
     # -- cursor ------------------------------------------------------------------------------
-    def _set_cursor(self, d: int, force: bool = False) -> None:
+    def _set_cursor(self, d: int, force: bool = False, follow: bool = False) -> None:
         self._want = -1  # a move (the user's or the view's) settles the selection
         d = max(-1, min(d, self.count - 1))
         if d == self.cursor and not force:
@@ -500,7 +501,7 @@ class PacketList(ScrollView, can_focus=True):
         # the row count may have just changed: scroll again once the new virtual size is laid out
         self.call_after_refresh(self.scroll_to_cursor)
         self.refresh()
-        self.post_message(self.Selected(self.selected_row, self.store))
+        self.post_message(self.Selected(self.selected_row, self.store, follow))
 
     def scroll_to_cursor(self) -> None:
         if self.cursor >= 0:
