@@ -8,6 +8,7 @@ a MemorySource (no root needed). Expected values come from the dissector's own F
 from __future__ import annotations
 
 import asyncio
+import time
 
 from sniffer.filter import compile_filter
 from sniffer.net.pcapfile import open_capture
@@ -273,6 +274,17 @@ def test_following_new_packets_the_details_keep_up_at_their_own_pace():
             n = len(shown)
             await pilot.press("k")  # the user's move: shown now, not at the end of a window
             assert shown[n:] == [48] and app.selected_row == 48
+            # the details lag behind the newest row when the user goes to that very row (a click, a go-to):
+            # the cursor does not move, so no new selection comes; the details must still get there
+            await pilot.press("G")
+            assert app.selected_row == 49
+            app._details_at = time.monotonic() + 2  # a window that outlasts a slow machine's next steps
+            app.source.push(recs[50:51])
+            await settle(app, pilot, 51)
+            assert app.plist.cursor == 50 and app.selected_row == 49  # (within the 0.5 s window)
+            assert app.plist.select_row(50) and not app.plist.tail
+            await wait_for(pilot, lambda: app.selected_row == 50, what="the details on the row gone to")
+            assert tree_labels(app)[0].startswith("Frame 51:")
 
     run(go())
 

@@ -37,7 +37,7 @@ class Backfill:
             return  # the frame has left (a bounded UI): nothing will show it again
         head = self.head
         if i >= len(head):
-            head.frombytes(bytes(4 * (i + 1 - len(head))))
+            head.frombytes(bytes(head.itemsize * (i + 1 - len(head))))
         old = head[i]
         if old == 0:
             self.frames += 1

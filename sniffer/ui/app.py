@@ -379,8 +379,11 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
 
     def _follow_due(self) -> None:
         self._follow_timer = None
-        if self.plist.tail and self._follow_row == self.plist.selected_row:  # (nothing else moved it since)
-            self.show_frame(self._follow_row)
+        # Still on that row (nothing else moved it) and the details not on it yet. Tail mode may have ended
+        # meanwhile without a new selection: a click or a go-to on the row already highlighted.
+        row = self._follow_row
+        if row == self.plist.selected_row and row != self.selected_row:
+            self.show_frame(row)
 
     def show_frame(self, row: int) -> None:
         self.selected_row = row

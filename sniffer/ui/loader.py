@@ -214,7 +214,7 @@ class Loader:
 
     def _forget_backfill(self, upto: int) -> None:
         """Drop what the session layer added to frames numbered up to `upto` (they left the list; a late
-        response to one of them adds an entry that goes at the next store)."""
+        response to one of them is not recorded)."""
         backfill = self.store.backfill
         if backfill is not None:
             backfill.forget(upto)
