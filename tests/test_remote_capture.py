@@ -568,6 +568,12 @@ def test_ctrl_c_on_the_terminal_stops_cleanly(gateways, keys, tmp_path):
     assert "capturing on" in line, line
     publish(gw, 10, tag="ctrlc")
     time.sleep(1.0)
+    # ssh must not die of the same signal at the same moment (a race that looked like a lost link)
+    ssh_pids = subprocess.run(["pgrep", "-P", str(proc.pid), "ssh"], capture_output=True, text=True).stdout.split()
+    assert len(ssh_pids) == 1, ssh_pids
+    status = Path(f"/proc/{ssh_pids[0]}/status").read_text()
+    ignored = int(next(ln for ln in status.splitlines() if ln.startswith("SigIgn:")).split()[1], 16)
+    assert ignored & (1 << (signal.SIGINT - 1)), "ssh does not ignore SIGINT"
     os.killpg(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     ref.stop()
@@ -576,6 +582,40 @@ def test_ctrl_c_on_the_terminal_stops_cleanly(gateways, keys, tmp_path):
     ours = per_direction([tuple(ln.split("\t")) for ln in out.splitlines()])
     assert ours == per_direction(tshark_rows(ref.path), None), err
     assert gw.pids("tcpdump") == [], "the remote tcpdump was left running on the gateway"
+
+
+def test_ctrl_c_while_ssh_connects_ends_the_wait_in_one_line(keys, tmp_path):
+    """ssh ignores SIGINT (so that a terminal's Ctrl-C cannot cut a capture short): a Ctrl-C while it still
+    connects must then end the wait itself, with one line, the shell's code for SIGINT, and no ssh left."""
+    import socket
+
+    silent = socket.socket()  # a host that accepts and never says a word: ssh waits for its banner
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)
+    port = silent.getsockname()[1]
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sniffer", "-i", f"ssh://root@127.0.0.1:{port}/lo", *ssh_options(keys)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env(),
+            start_new_session=True,
+        )
+        conn, _ = silent.accept()  # ssh is connected and waiting: the moment a user gives up
+        time.sleep(0.5)
+        started = time.monotonic()
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+        took = time.monotonic() - started
+        conn.close()
+    finally:
+        silent.close()
+    lines = err.splitlines()
+    assert proc.returncode == 130 and len(lines) == 1 and "interrupted while connecting" in lines[0], lines
+    assert took < 3, took  # ssh's own ConnectTimeout is 10 s: the wait was ended, not timed out
+    left = subprocess.run(["pgrep", "-f", "--", f"-p {port} "], capture_output=True, text=True).stdout.split()
+    assert left == [], "ssh was left running"
 
 
 def test_batch_mode_unless_the_user_chose_and_always_on_reconnect_under_the_ui():

@@ -283,6 +283,8 @@ def open_multi(
                 rc.quiet_reconnects = ui  # no prompt drawn over the UI: see ssh_argv
                 rc.index = k
                 members[k] = rc
+                if stop is not None:
+                    stop.attach(rc)  # a Ctrl-C while ssh connects (a prompt, a slow host) ends the wait
                 rc.open()
     except (LiveCaptureError, RemoteError):
         for m in members:

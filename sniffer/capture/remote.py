@@ -17,15 +17,18 @@ sees it (through a jump host that is the jump host's address, which is what the 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import re
 import select
 import shlex
+import shutil
 import subprocess
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +41,11 @@ PIPE_SIZE = 1 << 20  # ssh's stdout pipe (Linux's default limit for a user: /pro
 MAX_QUEUED = 200_000  # frames waiting for the consumer before whole batches are dropped (and counted)
 EXIT_NO_TCPDUMP = 127
 EXIT_NO_SSH_CONNECTION = 125
+EXIT_INTERRUPTED = 130  # a stop signal while connecting, as a shell reports a job ended by SIGINT
+# ssh starts with SIGINT ignored (ssh keeps an ignored SIGINT ignored): a terminal's Ctrl-C signals the
+# whole foreground group, and ssh dying of it at the same moment as our stop looked like a lost link and
+# cut off the remote tcpdump's last packets and counts. mqttsniff's own stop ends ssh cleanly instead.
+_NO_SIGINT = ("/bin/sh", "-c", 'trap "" INT; exec "$@"', "mqttsniff-ssh")
 
 _HOST = re.compile(r"[A-Za-z0-9_.%-]+|\[[0-9A-Fa-f:.%A-Za-z]+\]")
 _USER = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?")
@@ -206,9 +214,12 @@ def format_offset(offset: float | None, rtt: float | None) -> str:
 class _Connection:
     """One ssh process: started, probed, its stdout a pcap stream; its stderr collected by a thread."""
 
-    def __init__(self, argv: list[str]) -> None:
+    def __init__(self, argv: list[str], abort: Callable[[], bool] | None = None) -> None:
+        if shutil.which(argv[0]) is None:  # said here: behind the shell it would be a line on stderr
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), argv[0])
+        self.abort = abort  # a stop request: waits for the remote give up at once
         self.proc = subprocess.Popen(
-            argv,
+            [*_NO_SIGINT, *argv],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -240,7 +251,7 @@ class _Connection:
             self._cond.notify_all()
 
     def wait_line(self, prefix: str, timeout: float) -> tuple[float, str] | None:
-        """The next stderr line starting with prefix (and when it came), None on EOF or timeout."""
+        """The next stderr line starting with prefix (and when it came), None on EOF, timeout or abort."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
@@ -248,12 +259,12 @@ class _Connection:
                     when, line = self._lines.popleft()
                     if line.startswith(prefix):
                         return when, line
-                if self._eof:
+                if self._eof or (self.abort is not None and self.abort()):
                     return None
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return None
-                self._cond.wait(left)
+                self._cond.wait(min(left, 0.1))  # a signal handler cannot notify: the abort flag is polled
 
     def probe_clock(self) -> tuple[float | None, float | None]:
         """(remote - local offset, round trip) from the best of PROBES probes; (None, None) if unknown."""
@@ -417,14 +428,16 @@ class RemoteCapture:
         from sniffer.net.pcapfile import CaptureError, CaptureReader
 
         try:
-            conn = _Connection(self.argv(reconnect))
+            conn = _Connection(self.argv(reconnect), abort=lambda: self._stopping)
         except OSError as exc:
             raise RemoteError(f"{self.target.name}: cannot run ssh: {exc.strerror or exc}") from None
         self._conn = conn
         if conn.wait_line(READY, CONNECT_TIMEOUT) is None:
+            self._check_interrupted(conn)
             code = conn.close(grace=2.0)
             raise RemoteError(explain(self.target, code, conn.stderr, self.sudo))
         self.offset, self.rtt = conn.probe_clock()
+        self._check_interrupted(conn)
         assert conn.proc.stdout is not None
         try:
             pipe = _Pipe(conn.proc.stdout.fileno(), self._wake_r, self._flush, conn.end_input)
@@ -436,6 +449,13 @@ class RemoteCapture:
         self._reader = reader
         self.linktype = reader.linktype
         self.status = "capturing"
+
+    def _check_interrupted(self, conn: _Connection) -> None:
+        """A stop request while connecting: end ssh (ignoring SIGINT, it would go on) and say so."""
+        if self._stopping:
+            conn.close()
+            self._conn = None
+            raise RemoteError(f"{self.target.name}: interrupted while connecting", EXIT_INTERRUPTED)
 
     def open(self) -> None:
         """Connect (before the UI opens: a prompt the user allowed reaches the plain terminal)."""

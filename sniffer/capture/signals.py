@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from sniffer.capture.live import LiveCapture
+    from sniffer.capture.multi import MultiCapture
+    from sniffer.capture.remote import RemoteCapture
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -29,7 +31,7 @@ class StopSignals:
     def __init__(self) -> None:
         self.signum = 0  # the first stop signal received, 0 for none
         self.count = 0  # how many arrived: a second one while draining stops the draining
-        self._capture: LiveCapture | None = None
+        self._capture: LiveCapture | MultiCapture | RemoteCapture | None = None
         self._old: dict[int, object] = {}
 
     def install(self) -> StopSignals:
@@ -47,7 +49,7 @@ class StopSignals:
         for sig, old in self._old.items():
             signal.signal(sig, old if old is not None else signal.SIG_DFL)  # type: ignore[arg-type]
 
-    def attach(self, capture: LiveCapture) -> None:
+    def attach(self, capture: LiveCapture | MultiCapture | RemoteCapture) -> None:
         """Stop this capture on the next signal, or at once if one already came."""
         self._capture = capture
         if self.signum:
