@@ -618,6 +618,45 @@ def test_ctrl_c_while_ssh_connects_ends_the_wait_in_one_line(keys, tmp_path):
     assert left == [], "ssh was left running"
 
 
+def test_a_stop_during_a_reconnect_attempt_ends_it_without_a_retry_line(keys):
+    """A reconnect attempt hangs on a silent host; the user stops: the attempt ends at once, with no
+    "(attempt 1; retrying in ...)" line for an attempt nobody wants any more."""
+    import socket
+    import threading
+
+    from sniffer.capture.remote import RemoteCapture, parse_url
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)
+    port = silent.getsockname()[1]
+    events: list[str] = []
+    opts = [o for o in ssh_options(keys) if o != "--ssh-option"]
+    rc = RemoteCapture(parse_url(f"ssh://root@127.0.0.1:{port}/lo"), "tcp", 262144, ssh_options=opts,
+                       on_event=events.append)  # fmt: skip
+    result: list[bool] = []
+    old = os.environ.get("MQTTSNIFF_SSH")
+    os.environ["MQTTSNIFF_SSH"] = env()["MQTTSNIFF_SSH"]
+    try:
+        t = threading.Thread(target=lambda: result.append(rc._reconnect_loop()))
+        t.start()
+        conn, _ = silent.accept()  # the first attempt (after a second's backoff) is waiting for a banner
+        time.sleep(0.3)
+        rc.request_stop()
+        t.join(5)
+        conn.close()
+    finally:
+        silent.close()
+        if old is None:
+            del os.environ["MQTTSNIFF_SSH"]
+        else:
+            os.environ["MQTTSNIFF_SSH"] = old
+    assert not t.is_alive() and result == [False], result
+    assert events == [], events
+    left = subprocess.run(["pgrep", "-f", "--", f"-p {port} "], capture_output=True, text=True).stdout.split()
+    assert left == [], "ssh was left running"
+
+
 def test_batch_mode_unless_the_user_chose_and_always_on_reconnect_under_the_ui():
     """ssh_config(5): the first value given for an option wins, so the position of BatchMode decides."""
     from sniffer.capture.remote import parse_url, ssh_argv

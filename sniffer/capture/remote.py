@@ -217,7 +217,7 @@ class _Connection:
     def __init__(self, argv: list[str], abort: Callable[[], bool] | None = None) -> None:
         if shutil.which(argv[0]) is None:  # said here: behind the shell it would be a line on stderr
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), argv[0])
-        self.abort = abort  # a stop request: waits for the remote give up at once
+        self.abort = abort  # asked while waiting on the remote: True (a stop request) ends the wait
         self.proc = subprocess.Popen(
             [*_NO_SIGINT, *argv],
             stdin=subprocess.PIPE,
@@ -553,6 +553,8 @@ class RemoteCapture:
                 self._connect(reconnect=True)
                 return True
             except RemoteError as exc:
+                if self._stopping:  # (stopped during the attempt: no "retrying" line)
+                    return False
                 attempt += 1
                 self.on_event(f"{exc} (attempt {attempt}; retrying in {BACKOFF[min(attempt, len(BACKOFF) - 1)]:.0f} s)")
         return False
