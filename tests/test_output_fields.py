@@ -69,3 +69,106 @@ def test_fields_dissector_lines_equal_the_printers(generated: str, sessions: boo
             assert lines.frame(no, ts, lt, data, orig_len) == printer.line(frame), f"{path} frame {no}"
             slow += frame.malformed or bool(frame.seg is not None and frame.seg.session_notes)
     assert slow >= (100 if sessions else 1), "malformed PDUs (and connection ends) must take the Frame's way"
+
+
+def _reshaped(generated: str):
+    """(label, Frames) of real frames reshaped the ways a capture can differ from plain Ethernet/IP/TCP:
+    other link types (plain too), and VLAN tags, IPv4 fragments, IPv6 extension headers, cut TCP headers,
+    odd IPv4 header lengths (not plain: the tree's way)."""
+    eth = list(open_capture(generated))[:400]
+    v6 = list(open_capture(str(CORPUS / "mqtt31_publish-qos2_mosquitto_ipv6__suricata-verify.pcap")))
+
+    def vlan(d: bytes) -> bytes:
+        return d[:12] + b"\x81\x00\x00\x05" + d[12:]
+
+    def sll(d: bytes) -> bytes:
+        return b"\x00\x04\x00\x01\x00\x06" + d[6:12] + b"\x00\x00" + d[12:14] + d[14:]
+
+    def fragment(d: bytes) -> bytes:
+        return d[:20] + bytes([d[20] | 0x20]) + d[21:]  # More fragments
+
+    def ihl(d: bytes) -> bytes:
+        return d[:14] + bytes([0x44]) + d[15:]  # a 16-byte IPv4 header
+
+    def cut(d: bytes) -> bytes:
+        return d[: 14 + 20 + 12]  # the TCP header cut short
+
+    def hop_by_hop(d: bytes) -> bytes:
+        plen = int.from_bytes(d[18:20], "big") + 8
+        return d[:18] + plen.to_bytes(2, "big") + b"\x00" + d[21:54] + b"\x06\x00" + bytes(6) + d[54:]
+
+    shapes = [
+        ("sll", eth, sll, 113),
+        ("raw", eth, lambda d: d[14:], 101),
+        ("ipv4 linktype", eth, lambda d: d[14:], 228),
+        ("vlan", eth, vlan, 1),
+        ("fragment", eth, fragment, 1),
+        ("ihl", eth, ihl, 1),
+        ("cut", eth, cut, 1),
+        ("hop-by-hop", v6, hop_by_hop, 1),
+    ]
+    for label, records, change, lt in shapes:
+        d = Dissector()
+        frames = []
+        for no, (ts, data, orig_len, _lt) in enumerate(records, 1):
+            data = change(data)
+            frames.append(d.frame(no, ts, lt, data, max(orig_len, len(data))))
+        yield label, frames
+
+
+def _all_frames(generated: str):
+    for path in [generated, *(str(p) for p in sorted(CORPUS.glob("*.pcap*")))]:
+        yield path, frames_of(path)
+    yield from _reshaped(generated)
+
+
+def test_link_ip_tcp_fields_from_headers_equal_the_tree(generated: str) -> None:
+    """-e ip.src, tcp.srcport, … are read from a plain frame's headers (sniffer.output.net_fast): the same
+    values as the frame's tree, frame by frame; frames that are not plain (VLAN, fragments, IPv6 extension
+    headers, truncated headers) take the tree's way."""
+    from sniffer.output.net_fast import NET_FAST, headers
+
+    names = sorted(NET_FAST)
+    plain: dict[str, int] = {}
+    other: dict[str, int] = {}
+    for label, frames in _all_frames(generated):
+        for frame in frames:
+            tree = collect(frame.tree({"frame", "eth", "ip", "ipv6", "tcp"}), set(names), False)
+            h = headers(frame)
+            if h is None:
+                other[label] = other.get(label, 0) + 1
+                continue
+            plain[label] = plain.get(label, 0) + 1
+            for name in names:
+                assert NET_FAST[name](h) == tree.get(name, []), f"{label} frame {frame.number} {name}"
+    assert plain[generated] > 19000 and all(plain.get(k, 0) >= 300 for k in ("sll", "raw", "ipv4 linktype"))
+    assert plain[str(CORPUS / "mqtt31_publish-qos2_mosquitto_ipv6__suricata-verify.pcap")] == 15
+    assert all(other.get(k, 0) >= 10 and not plain.get(k) for k in ("vlan", "fragment", "ihl", "cut", "hop-by-hop"))
+
+
+@pytest.mark.parametrize(
+    ("options", "join"),
+    [({}, ","), ({"aggregator": ";", "separator": "|"}, ";"), ({"occurrence": "f"}, None), ({"quote": '"'}, ",")],
+)
+def test_field_lines_with_link_ip_tcp_fields_equal_the_tree(generated: str, options: dict, join: str | None) -> None:
+    """Whole -T fields lines mixing header fields, frame fields, MQTT fields and a field only the tree has:
+    equal to the line made of the tree's values, on plain frames and the others, whatever -E says."""
+    from sniffer.output.net_fast import NET_FAST
+
+    names = ["frame.number", *sorted(NET_FAST), "mqtt.msgtype", "mqtt.topic", "tcp.seq"]
+    quick = ["frame.number", *sorted(NET_FAST), "mqtt.msgtype", "mqtt.topic"]
+    printers = [(FieldPrinter(names, **options), names), (FieldPrinter(quick, **options), quick)]
+    sep = options.get("separator", "\t")
+    quote = options.get("quote", "")
+    # (the quick line: every occurrence, unquoted)
+    assert (printers[1][0].line == printers[1][0]._line_quick) == ("occurrence" not in options and not quote)
+    for label, frames in _all_frames(generated):
+        for frame in frames:
+            tree = collect(frame.tree({"frame", "eth", "ip", "ipv6", "tcp", "mqtt"}), set(names[1:]), False)
+            for printer, fields in printers:
+                cells = [f"{quote}{frame.number}{quote}"]
+                for name in fields[1:]:
+                    values = tree.get(name, [])
+                    text = values[0] if join is None and values else (join or ",").join(values)
+                    cells.append(f"{quote}{text}{quote}" if values and quote else text)
+                assert printer.line(frame) == sep.join(cells), f"{label} frame {frame.number}"

@@ -3,8 +3,9 @@
 A field occurring several times in a frame (several PDUs, several properties)
 has its values joined by the aggregator (',' by default, tshark's -E aggregator).
 Columns (`_ws.col.*`) and frame.* fields come from the summary row; MQTT
-message types from the framed PDUs; anything else from the on-demand tree of
-only the protocols the requested fields belong to.
+message types from the framed PDUs; addresses, ports and the like from a plain
+frame's headers (sniffer.output.net_fast); anything else from the on-demand tree
+of only the protocols the requested fields belong to.
 
 Values from the wire are escaped as tshark 4.0 escapes them (\b \t \n \f \r), and
 further: the controls tshark writes raw (ESC, BEL, C1 controls, bidi overrides, …) are
@@ -19,6 +20,7 @@ from operator import attrgetter
 from typing import Any
 
 from sniffer.fields import FT, REGISTRY, Base, Node
+from sniffer.output.net_fast import NET_FAST, headers
 from sniffer.output.summary import DIRECT_FIELDS, pdu_topics
 from sniffer.output.text import MASK, masked_hex, secret_ranges
 from sniffer.payload import CREDENTIAL_PROTOCOLS
@@ -179,6 +181,9 @@ class FieldPrinter:
         self.occurrence = occurrence
         self.quote = quote
         self.fast: dict[str, Callable] = {}
+        # link/IP/TCP fields read from a plain frame's headers (sniffer.output.net_fast); from the tree
+        # with the others when the frame is not plain
+        self.net: dict[str, Callable] = {}
         tree_fields: set[str] = set()
         for name in names:
             fn = COLUMNS.get(name) or _frame_fast(name)
@@ -186,20 +191,31 @@ class FieldPrinter:
                 self.fast[name] = fn
             else:
                 tree_fields.add(name)
+                if name in NET_FAST:
+                    self.net[name] = NET_FAST[name]
         self.tree_fields = tree_fields
-        self.pdu_fast = bool(tree_fields) and tree_fields <= PDU_FAST.keys()
-        self.protocols = {n.split(".", 1)[0] for n in tree_fields}
-        for n in tree_fields:  # a decoded payload's fields need the MQTT tree with its payloads decoded
-            self.protocols |= payload_layers(n)
+        self.all_protocols = self._protocols(tree_fields)  # the tree of a frame that is not plain
+        rest = tree_fields - self.net.keys()  # what the tree answers on a plain frame too
+        self.rest = rest
+        self.pdu_fast = bool(rest) and rest <= PDU_FAST.keys()
+        self.protocols = self._protocols(rest)
         # fields that only PDUs carry: a frame without one has none of them, no tree built
         self.pdu_only = self.protocols <= {"mqtt", "payload", *PAYLOAD_PROTOCOLS, *CREDENTIAL_PROTOCOLS}
-        if self.protocols & {"ip", "ipv6", "tcp", "eth", "vlan", "sll", "null", "raw"}:
-            self.protocols.add("frame")  # the link/IP/TCP layers are built together
-        if occurrence in ("a", "0") and not quote and (not tree_fields or self.pdu_fast):
+        if occurrence in ("a", "0") and not quote and (not rest or self.pdu_fast):
             # Every value of every field, unquoted, nothing that needs a tree on well-formed
-            # PDUs: a line is the fast cells and the PDUs' joined values (see _line_quick).
-            self._cols = [(self.fast.get(name), PDU_FAST.get(name)) for name in names]
+            # PDUs and plain frames: a line is the fast cells and the joined values (see _line_quick).
+            self._cols = [(self.fast.get(name), PDU_FAST.get(name), self.net.get(name)) for name in names]
             self.line = self._line_quick  # type: ignore[method-assign]
+
+    @staticmethod
+    def _protocols(fields: set[str]) -> set[str]:
+        """The layers frame.tree() must build to hold `fields`."""
+        protocols = {n.split(".", 1)[0] for n in fields}
+        for n in fields:  # a decoded payload's fields need the MQTT tree with its payloads decoded
+            protocols |= payload_layers(n)
+        if protocols & {"ip", "ipv6", "tcp", "eth", "vlan", "sll", "null", "raw"}:
+            protocols.add("frame")  # the link/IP/TCP layers are built together
+        return protocols
 
     @property
     def direct(self) -> bool:
@@ -233,25 +249,43 @@ class FieldPrinter:
         frames with a malformed PDU, whose values come from the tree."""
         if _session_end(frame):  # the [MQTT session] items of a connection's end: from the tree
             return FieldPrinter.line(self, frame)
+        h = None
+        if self.net:
+            h = headers(frame)
+            if h is None:  # not a plain frame: its tree says
+                return FieldPrinter.line(self, frame)
         pdus = frame.pdus
+        agg = self.aggregator
         if not pdus:
-            return self.separator.join([fn(frame) if fn is not None else "" for fn, _ in self._cols])
+            return self.separator.join(
+                [fn(frame) if fn is not None else agg.join(nf(h)) if nf is not None else "" for fn, _, nf in self._cols]
+            )
         for p in pdus:
             if p.error is not None:  # not _simple()
                 return FieldPrinter.line(self, frame)
-        agg = self.aggregator
-        return self.separator.join([fn(frame) if fn is not None else agg.join(pf(pdus)) for fn, pf in self._cols])
+        return self.separator.join(
+            [
+                fn(frame) if fn is not None else agg.join(nf(h)) if nf is not None else agg.join(pf(pdus))
+                for fn, pf, nf in self._cols
+            ]
+        )
 
     def line(self, frame) -> str:
         found: dict[str, list[str]] = {}
-        if self.tree_fields:
+        h = headers(frame) if self.net else None
+        if self.net and h is None:  # not a plain frame: every field from its tree
+            found = collect(frame.tree(self.all_protocols), self.tree_fields, self.show_secrets, frame)
+        elif self.rest:
             pdus = frame.pdus
             if self.pdu_only and not pdus and not _session_end(frame):
                 found = {}
             elif self.pdu_fast and pdus and not _session_end(frame) and all(map(_simple, pdus)):
-                found = {name: PDU_FAST[name](pdus) for name in self.tree_fields}
+                found = {name: PDU_FAST[name](pdus) for name in self.rest}
             else:
-                found = collect(frame.tree(self.protocols), self.tree_fields, self.show_secrets, frame)
+                found = collect(frame.tree(self.protocols), self.rest, self.show_secrets, frame)
+        if h is not None:
+            for name, nf in self.net.items():
+                found[name] = nf(h)
         cells = []
         for name in self.names:
             fn = self.fast.get(name)

@@ -1,0 +1,106 @@
+"""`-T fields` values of the link, IP and TCP layers read from a plain frame's headers, without its tree.
+
+Building a frame's link/IP/TCP tree costs ~100 µs (every item with its text), so `-e ip.src` alone made
+`-T fields` slower than tshark. A plain frame is Ethernet without VLAN tags, Linux cooked capture v1 or raw
+IP; IPv4 that is not a fragment, or IPv6 without extension headers; a TCP header that fits; and a TCP
+segment the pipeline tracked (frame.seg). For those, `headers()` reads what sniffer.net.tree would put in
+the tree, and NET_FAST turns it into the same values, in the same order (tests/test_output_fields.py
+checks them against the tree, frame by frame, on every capture we have). Anything else is None: the
+caller builds the tree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sniffer.fields import FieldDef
+from sniffer.net import fields as F
+from sniffer.net.frame import ETH_IPV4, ETH_IPV6, LT_ETHERNET, LT_IPV4, LT_IPV6, LT_RAW, LT_SLL, addr_str, mac_str
+from sniffer.textesc import escape
+
+_RAW = (LT_RAW, 12, 14)
+
+# (eth dst, eth src or None, IP version, src, dst, tcp.srcport, tcp.dstport, tcp.len, tcp.stream)
+Headers = tuple[Any, Any, int, str, str, int, int, int, int]
+
+
+def headers(frame: Any) -> Headers | None:
+    """What the tree's link/IP/TCP layers hold for a plain frame (module docstring); None otherwise."""
+    seg = frame.seg
+    if seg is None:
+        return None
+    data: bytes = frame.data
+    lt: int = frame.linktype
+    n = len(data)
+    edst = esrc = None
+    if lt == LT_ETHERNET:
+        if n < 14:
+            return None
+        et = data[12] << 8 | data[13]
+        edst, esrc, off = data[0:6], data[6:12], 14
+    elif lt == LT_SLL:
+        if n < 16:
+            return None
+        et, off = data[14] << 8 | data[15], 16
+    elif lt in _RAW:
+        if n < 1:
+            return None
+        ver = data[0] >> 4
+        et, off = (ETH_IPV4 if ver == 4 else ETH_IPV6 if ver == 6 else -1), 0
+    elif lt == LT_IPV4:
+        et, off = ETH_IPV4, 0
+    elif lt == LT_IPV6:
+        et, off = ETH_IPV6, 0
+    else:
+        return None
+    if et == ETH_IPV4:
+        if n < off + 20:
+            return None
+        ihl = (data[off] & 15) * 4
+        tot = data[off + 2] << 8 | data[off + 3]
+        if ihl < 20 or (data[off + 6] << 8 | data[off + 7]) & 0x3FFF or data[off + 9] != 6:
+            return None  # (odd header, a fragment, not TCP: the tree decides)
+        ipver, src, dst = 4, addr_str(4, data[off + 12 : off + 16]), addr_str(4, data[off + 16 : off + 20])
+        end = min(off + tot, n) if tot else n
+        t = off + ihl
+    elif et == ETH_IPV6:
+        if n < off + 40 or data[off + 6] != 6:  # (extension headers: the tree walks them)
+            return None
+        plen = data[off + 4] << 8 | data[off + 5]
+        ipver, src, dst = 6, addr_str(6, data[off + 8 : off + 24]), addr_str(6, data[off + 24 : off + 40])
+        end = min(off + 40 + plen, n) if plen else n
+        t = off + 40
+    else:
+        return None
+    if t + 20 > end:
+        return None
+    sport = data[t] << 8 | data[t + 1]
+    dport = data[t + 2] << 8 | data[t + 3]
+    return edst, esrc, ipver, src, dst, sport, dport, seg.length, seg.stream
+
+
+def _field(fd: FieldDef, get: Callable[[Headers], list]) -> Callable[[Headers], list[str]]:
+    show = fd.tshark
+    return lambda h: [escape(show(v)) for v in get(h)]  # as sniffer.output.fields.collect shows an item
+
+
+def _mac(b: bytes) -> str:
+    return mac_str(bytes(b))
+
+
+NET_FAST: dict[str, Callable[[Headers], list[str]]] = {
+    "eth.dst": _field(F.ETH_DST, lambda h: [_mac(h[0])] if h[0] is not None else []),
+    "eth.src": _field(F.ETH_SRC, lambda h: [_mac(h[1])] if h[1] is not None else []),
+    "ip.src": _field(F.IP_SRC, lambda h: [h[3]] if h[2] == 4 else []),
+    "ip.dst": _field(F.IP_DST, lambda h: [h[4]] if h[2] == 4 else []),
+    "ip.addr": _field(F.IP_ADDR, lambda h: [h[3], h[4]] if h[2] == 4 else []),
+    "ipv6.src": _field(F.IPV6_SRC, lambda h: [h[3]] if h[2] == 6 else []),
+    "ipv6.dst": _field(F.IPV6_DST, lambda h: [h[4]] if h[2] == 6 else []),
+    "ipv6.addr": _field(F.IPV6_ADDR, lambda h: [h[3], h[4]] if h[2] == 6 else []),
+    "tcp.srcport": _field(F.TCP_SRCPORT, lambda h: [h[5]]),
+    "tcp.dstport": _field(F.TCP_DSTPORT, lambda h: [h[6]]),
+    "tcp.port": _field(F.TCP_PORT, lambda h: [h[5], h[6]]),
+    "tcp.len": _field(F.TCP_LEN, lambda h: [h[7]]),
+    "tcp.stream": _field(F.TCP_STREAM, lambda h: [h[8]]),
+}
