@@ -73,7 +73,7 @@ _WIDE: Final = Context(prec=60)  # pcapng stamps stay below 2^65 s: 20 digits + 
 _NS: Final = Decimal("1e-9")
 
 
-def _ts_decimal(ts: float) -> Decimal:
+def ts_decimal(ts: float) -> Decimal:
     """A float timestamp as an exact 9-digit Decimal (µs precision kept, float noise dropped)."""
     # A context wide enough for any float: pcapng stamps reach 2^64 s (29 digits with the fraction),
     # past the default 28 digits, which made quantize() raise.
@@ -108,20 +108,20 @@ def _frame_node(linktype: int, data: bytes, number: int, ts: float, rel_ts: floa
         text=f"Frame {number}: {orig_len} bytes on wire ({orig_len * 8} bits), {cap} bytes captured ({cap * 8} bits)",
     )
     enc, ename = ENCAP.get(linktype, (-1, f"Unknown link type {linktype}"))
-    t = _ts_decimal(ts)
+    t = ts_decimal(ts)
     root.children += [
         item(F.FRAME_ENCAP, enc, 0, 0, text=f"Encapsulation type: {ename} ({enc})"),
         item(F.FRAME_TIME, t, 0, 0),
         item(F.FRAME_TIME_EPOCH, t, 0, 0, text=f"Epoch Time: {t} seconds"),
-        item(F.FRAME_TIME_DELTA, _ts_decimal(delta), 0, 0, text=f"[{F.FRAME_TIME_DELTA.name}: {delta:.9f} seconds]"),
+        item(F.FRAME_TIME_DELTA, ts_decimal(delta), 0, 0, text=f"[{F.FRAME_TIME_DELTA.name}: {delta:.9f} seconds]"),
         item(
             F.FRAME_TIME_DELTA_DISP,
-            _ts_decimal(delta),
+            ts_decimal(delta),
             0,
             0,
             text=f"[{F.FRAME_TIME_DELTA_DISP.name}: {delta:.9f} seconds]",
         ),
-        item(F.FRAME_TIME_REL, _ts_decimal(rel_ts), 0, 0, text=f"[{F.FRAME_TIME_REL.name}: {rel_ts:.9f} seconds]"),
+        item(F.FRAME_TIME_REL, ts_decimal(rel_ts), 0, 0, text=f"[{F.FRAME_TIME_REL.name}: {rel_ts:.9f} seconds]"),
         item(F.FRAME_NUMBER, number, 0, 0),
         item(F.FRAME_LEN, orig_len, 0, 0, text=f"Frame Length: {orig_len} bytes ({orig_len * 8} bits)"),
         item(F.FRAME_CAP_LEN, cap, 0, 0, text=f"Capture Length: {cap} bytes ({cap * 8} bits)"),
@@ -533,8 +533,8 @@ def _tcp(data: bytes, t: int, end: int, extra: dict, nodes: list[Node], protos: 
         ts_node = Node(None, None, t, 0, "[Timestamps]")
         rel, dl = extra["time_relative"], extra.get("time_delta", 0.0)
         ts_node.children += [
-            item(F.TCP_TIME_REL, _ts_decimal(rel), t, 0, text=f"[{F.TCP_TIME_REL.name}: {rel:.9f} seconds]"),
-            item(F.TCP_TIME_DELTA, _ts_decimal(dl), t, 0, text=f"[{F.TCP_TIME_DELTA.name}: {dl:.9f} seconds]"),
+            item(F.TCP_TIME_REL, ts_decimal(rel), t, 0, text=f"[{F.TCP_TIME_REL.name}: {rel:.9f} seconds]"),
+            item(F.TCP_TIME_DELTA, ts_decimal(dl), t, 0, text=f"[{F.TCP_TIME_DELTA.name}: {dl:.9f} seconds]"),
         ]
         kids.append(ts_node)
     if seg is not None and seg.analysis:

@@ -20,6 +20,7 @@ from operator import attrgetter
 from typing import Any
 
 from sniffer.fields import FT, REGISTRY, Base, Node
+from sniffer.net.tree import ts_decimal
 from sniffer.output.net_fast import NET_FAST, headers
 from sniffer.output.summary import DIRECT_FIELDS, pdu_topics
 from sniffer.output.text import MASK, masked_hex, secret_ranges
@@ -46,6 +47,11 @@ def _frame_fast(abbrev: str) -> Callable | None:
     fd = REGISTRY.get(abbrev)
     if fd is None:
         return None
+    if abbrev == "frame.cap_len":
+        return lambda f: str(len(f.data))
+    if abbrev == "frame.time":  # the tree's value, shown as the tree's item is (local time, tshark's format)
+        show = fd.tshark
+        return lambda f: escape(show(ts_decimal(f.ts)))
     attr = {
         "frame.number": "number",
         "frame.time_relative": "rel_ts",

@@ -17,12 +17,13 @@ from typing import Any
 from sniffer.fields import FieldDef
 from sniffer.net import fields as F
 from sniffer.net.frame import ETH_IPV4, ETH_IPV6, LT_ETHERNET, LT_IPV4, LT_IPV6, LT_RAW, LT_SLL, addr_str, mac_str
+from sniffer.net.reassembly import Seg
 from sniffer.textesc import escape
 
 _RAW = (LT_RAW, 12, 14)
 
-# (eth dst, eth src or None, IP version, src, dst, tcp.srcport, tcp.dstport, tcp.len, tcp.stream)
-Headers = tuple[Any, Any, int, str, str, int, int, int, int]
+# (eth dst, eth src or None, IP version, src, dst, frame bytes, offset of the TCP header, the frame's Seg)
+Headers = tuple[Any, Any, int, str, str, bytes, int, Seg]
 
 
 def headers(frame: Any) -> Headers | None:
@@ -75,9 +76,7 @@ def headers(frame: Any) -> Headers | None:
         return None
     if t + 20 > end:
         return None
-    sport = data[t] << 8 | data[t + 1]
-    dport = data[t + 2] << 8 | data[t + 3]
-    return edst, esrc, ipver, src, dst, sport, dport, seg.length, seg.stream
+    return edst, esrc, ipver, src, dst, data, t, seg
 
 
 def _field(fd: FieldDef, get: Callable[[Headers], list]) -> Callable[[Headers], list[str]]:
@@ -89,6 +88,20 @@ def _mac(b: bytes) -> str:
     return mac_str(bytes(b))
 
 
+def _u16(h: Headers, at: int) -> int:
+    d = h[5]
+    p = h[6] + at
+    return d[p] << 8 | d[p + 1]
+
+
+def _u32(h: Headers, at: int) -> int:
+    return _u16(h, at) << 16 | _u16(h, at + 2)
+
+
+def _tcp_flags(h: Headers) -> int:
+    return _u16(h, 12) & 0xFFF
+
+
 NET_FAST: dict[str, Callable[[Headers], list[str]]] = {
     "eth.dst": _field(F.ETH_DST, lambda h: [_mac(h[0])] if h[0] is not None else []),
     "eth.src": _field(F.ETH_SRC, lambda h: [_mac(h[1])] if h[1] is not None else []),
@@ -98,9 +111,18 @@ NET_FAST: dict[str, Callable[[Headers], list[str]]] = {
     "ipv6.src": _field(F.IPV6_SRC, lambda h: [h[3]] if h[2] == 6 else []),
     "ipv6.dst": _field(F.IPV6_DST, lambda h: [h[4]] if h[2] == 6 else []),
     "ipv6.addr": _field(F.IPV6_ADDR, lambda h: [h[3], h[4]] if h[2] == 6 else []),
-    "tcp.srcport": _field(F.TCP_SRCPORT, lambda h: [h[5]]),
-    "tcp.dstport": _field(F.TCP_DSTPORT, lambda h: [h[6]]),
-    "tcp.port": _field(F.TCP_PORT, lambda h: [h[5], h[6]]),
-    "tcp.len": _field(F.TCP_LEN, lambda h: [h[7]]),
-    "tcp.stream": _field(F.TCP_STREAM, lambda h: [h[8]]),
+    "tcp.srcport": _field(F.TCP_SRCPORT, lambda h: [_u16(h, 0)]),
+    "tcp.dstport": _field(F.TCP_DSTPORT, lambda h: [_u16(h, 2)]),
+    "tcp.port": _field(F.TCP_PORT, lambda h: [_u16(h, 0), _u16(h, 2)]),
+    "tcp.stream": _field(F.TCP_STREAM, lambda h: [h[7].stream]),
+    "tcp.len": _field(F.TCP_LEN, lambda h: [h[7].length]),
+    "tcp.seq": _field(F.TCP_SEQ, lambda h: [h[7].seq]),
+    "tcp.seq_raw": _field(F.TCP_SEQ_RAW, lambda h: [_u32(h, 4)]),
+    "tcp.nxtseq": _field(F.TCP_NXTSEQ, lambda h: [h[7].nxtseq]),
+    "tcp.ack": _field(F.TCP_ACK, lambda h: [h[7].ack]),
+    "tcp.ack_raw": _field(F.TCP_ACK_RAW, lambda h: [_u32(h, 8)]),
+    "tcp.hdr_len": _field(F.TCP_HDR_LEN, lambda h: [(h[5][h[6] + 12] >> 4) * 4]),
+    "tcp.flags": _field(F.TCP_FLAGS, lambda h: [_tcp_flags(h)]),
+    "tcp.window_size_value": _field(F.TCP_WINDOW_VALUE, lambda h: [_u16(h, 14)]),
+    "tcp.window_size": _field(F.TCP_WINDOW, lambda h: [h[7].win]),
 }
