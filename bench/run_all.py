@@ -35,6 +35,20 @@ import instr_per_frame  # noqa: E402
 from bench_knee import proc_cpu  # noqa: E402  (CPU seconds of a running process, from /proc)
 
 FIELDS = ["-e", "frame.number", "-e", "mqtt.msgtype", "-e", "mqtt.topic"]
+# the fields a user debugging a device adds: who talks to whom, on which connection, how much
+NET_FIELDS = [
+    *FIELDS,
+    "-e",
+    "frame.time_epoch",
+    "-e",
+    "ip.src",
+    "-e",
+    "tcp.srcport",
+    "-e",
+    "tcp.stream",
+    "-e",
+    "tcp.len",
+]
 ME = [sys.executable, "-m", "sniffer"]  # the console script is the same entry point (sniffer.cli:main)
 OK, NO = "✓", "✗"
 SECTIONS = ("offline", "shapes", "profile", "slices", "live", "knee", "startup", "ui", "sessions")
@@ -277,7 +291,8 @@ def shapes(rep: Report, a: argparse.Namespace, work: str) -> None:
         f"Median of {a.runs} interleaved run(s) of each pair; wall seconds of the child, output to a file. "
         "Each mqttsniff command is compared with the tshark command that does the same job: the summary "
         "(one line per frame) with `tshark -r F`, `-T fields` with `tshark -T fields` (same fields, "
-        f"outputs compared), `-T json` with `tshark -T json` on the first {jframes:,} frames (`-c`). "
+        f"outputs compared; `+net` adds `{' '.join(NET_FIELDS[len(FIELDS) :])}`), `-T json` with "
+        f"`tshark -T json` on the first {jframes:,} frames (`-c`). "
         "Issue 17's goals: ≥ 10× for `-T fields` and ≥ 5× for the summary on every shape."
     )
     rep.text()
@@ -288,6 +303,7 @@ def shapes(rep: Report, a: argparse.Namespace, work: str) -> None:
         pairs = {
             "summary": (me, ts),
             "-T fields": (me + ["-T", "fields", *FIELDS], ts + ["-T", "fields", *FIELDS]),
+            "-T fields +net": (me + ["-T", "fields", *NET_FIELDS], ts + ["-T", "fields", *NET_FIELDS]),
             "-T json": (me + ["-c", str(jframes), "-T", "json"], ts + ["-c", str(jframes), "-T", "json"]),
         }
         res: dict[str, list[tuple[float, int]]] = {}
@@ -297,12 +313,15 @@ def shapes(rep: Report, a: argparse.Namespace, work: str) -> None:
                     res.setdefault(f"{who} {job}", []).append(timed(cmd, os.path.join(work, f"{who}-{job}.out")))
             print(f"  shapes: {name}: run {i + 1}/{a.runs} done", file=sys.stderr, flush=True)
         ratio, _rss, secs = _stats(res)
-        differ = lines_differ(os.path.join(work, "ms--T fields.out"), os.path.join(work, "ts--T fields.out"))
-        for job, goal in (("summary", 5.0), ("-T fields", 10.0), ("-T json", None)):
+        differ = {
+            job: lines_differ(os.path.join(work, f"ms-{job}.out"), os.path.join(work, f"ts-{job}.out"))
+            for job in ("-T fields", "-T fields +net")
+        }
+        for job, goal in (("summary", 5.0), ("-T fields", 10.0), ("-T fields +net", 10.0), ("-T json", None)):
             r = ratio(f"ms {job}", f"ts {job}")
             mark = ""
             if goal is not None:
-                extra = f", {differ} lines differ" if job == "-T fields" else ""
+                extra = f", {differ[job]} lines differ" if job in differ else ""
                 mark = rep.target("shapes", f"{job} ≥ {goal:g}× tshark ({name})", f"{r:.1f}×{extra}", r >= goal)
             rows.append([name, job, f"{secs(f'ms {job}'):.2f}", f"{secs(f'ts {job}'):.2f}", f"{r:.1f}×", mark])
     rep.table(["shape", "output", "mqttsniff s", "tshark s", "× tshark", "goal"], rows, right_from=2)

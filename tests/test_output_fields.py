@@ -158,7 +158,8 @@ def test_field_lines_with_link_ip_tcp_fields_equal_the_tree(generated: str, opti
     equal to the line made of the tree's values, on plain frames and the others, whatever -E says."""
     from sniffer.output.net_fast import NET_FAST
 
-    names = ["frame.number", "frame.cap_len", "frame.time", *sorted(NET_FAST), "mqtt.msgtype", "mqtt.topic"]
+    names = ["frame.number", "frame.cap_len", "frame.time", "frame.time_epoch", "frame.time_relative"]
+    names += ["frame.time_delta", *sorted(NET_FAST), "mqtt.msgtype", "mqtt.topic"]
     names.append("tcp.options")  # (only the tree has it)
     quick = names[:-1]
     printers = [(FieldPrinter(names, **options), names), (FieldPrinter(quick, **options), quick)]

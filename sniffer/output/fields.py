@@ -66,8 +66,10 @@ def _frame_fast(abbrev: str) -> Callable | None:
         get = attrgetter(attr)
         return lambda f: str(get(f))  # what fd.tshark() prints for a decimal integer
     if fd.ftype is FT.DOUBLE:
-        # float epochs carry noise below the microsecond that tshark's integer times do not
-        return lambda f: fmt(round(getattr(f, attr), 6))
+        # the tree's exact decimal: a float epoch printed to 9 digits carries noise below the microsecond
+        # (1717000000.011348009) that tshark's integer times do not
+        get_ts = attrgetter(attr)
+        return lambda f: fmt(ts_decimal(get_ts(f)))
     return lambda f: fmt(getattr(f, attr))
 
 
