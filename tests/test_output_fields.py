@@ -178,3 +178,16 @@ def test_field_lines_with_link_ip_tcp_fields_equal_the_tree(generated: str, opti
                     text = values[0] if join is None and values else (join or ",").join(values)
                     cells.append(f"{quote}{text}{quote}" if values and quote else text)
                 assert printer.line(frame) == sep.join(cells), f"{label} frame {frame.number}"
+
+
+def test_seconds_as_the_tree_shows_them() -> None:
+    """frame.time_epoch/relative/delta: _seconds9 is the tree's f"{ts_decimal(t):.9f}" without a Decimal."""
+    import random
+
+    from sniffer.net.tree import ts_decimal
+    from sniffer.output.fields import _seconds9
+
+    rng = random.Random(5)
+    values = [0.0, -0.0, 1e-9, -1e-9, 0.5, -0.5, 5e-7, -5e-7, 1717000000.011348, -1717000000.9999996, 2**40 + 0.1234567]
+    values += [rng.uniform(-2e9, 2e9) for _ in range(20000)] + [rng.uniform(-1, 1) for _ in range(20000)]
+    assert [_seconds9(v) for v in values] == [f"{ts_decimal(v):.9f}" for v in values]

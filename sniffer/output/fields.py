@@ -66,11 +66,19 @@ def _frame_fast(abbrev: str) -> Callable | None:
         get = attrgetter(attr)
         return lambda f: str(get(f))  # what fd.tshark() prints for a decimal integer
     if fd.ftype is FT.DOUBLE:
-        # the tree's exact decimal: a float epoch printed to 9 digits carries noise below the microsecond
-        # (1717000000.011348009) that tshark's integer times do not
+        # what the tree shows, fd.tshark(ts_decimal(t)), without its Decimal: a float epoch printed to 9
+        # digits carries noise below the microsecond (1717000000.011348009) that tshark's times do not
         get_ts = attrgetter(attr)
-        return lambda f: fmt(ts_decimal(get_ts(f)))
+        return lambda f: _seconds9(get_ts(f))
     return lambda f: fmt(getattr(f, attr))
+
+
+def _seconds9(t: float) -> str:
+    """Seconds to the microsecond, with nine digits: f"{ts_decimal(t):.9f}" (sniffer.net.tree), faster."""
+    us = round(t * 1_000_000)
+    sign = "-" if us < 0 else ""
+    us = abs(us)
+    return f"{sign}{us // 1_000_000}.{us % 1_000_000:06d}000"
 
 
 def _simple(pdu) -> bool:
