@@ -61,19 +61,20 @@ def test_fields_dissector_lines_equal_the_printers(generated: str, sessions: boo
     assert printer.direct and not FieldPrinter(names, quote='"').direct
     assert not FieldPrinter(["frame.number", "mqtt.client"]).direct
     paths = [generated, *(str(p) for p in sorted(CORPUS.glob("*.pcap*")))]
+    captures = [(path, list(open_capture(path))) for path in paths] + list(_reshaped_records(generated))
     slow = 0
-    for path in paths:
+    for path, records in captures:
         frames = Dissector(sessions=sessions)
         lines = FieldsDissector(frames.ports, names, printer.line, "|", ";", sessions=sessions)
-        for no, (ts, data, orig_len, lt) in enumerate(open_capture(path), 1):
+        for no, (ts, data, orig_len, lt) in enumerate(records, 1):
             frame = frames.frame(no, ts, lt, data, orig_len)
             assert lines.frame(no, ts, lt, data, orig_len) == printer.line(frame), f"{path} frame {no}"
             slow += frame.malformed or bool(frame.seg is not None and frame.seg.session_notes)
     assert slow >= (100 if sessions else 1), "malformed PDUs (and connection ends) must take the Frame's way"
 
 
-def _reshaped(generated: str):
-    """(label, Frames) of real frames reshaped the ways a capture can differ from plain Ethernet/IP/TCP:
+def _reshaped_records(generated: str):
+    """(label, records) of real frames reshaped the ways a capture can differ from plain Ethernet/IP/TCP:
     other link types (plain too), and VLAN tags, IPv4 fragments, IPv6 extension headers, cut TCP headers,
     odd IPv4 header lengths (not plain: the tree's way)."""
     eth = list(open_capture(generated))[:400]
@@ -109,12 +110,14 @@ def _reshaped(generated: str):
         ("hop-by-hop", v6, hop_by_hop, 1),
     ]
     for label, records, change, lt in shapes:
+        yield label, [(ts, change(data), max(orig_len, len(change(data))), lt) for ts, data, orig_len, _ in records]
+
+
+def _reshaped(generated: str):
+    """(label, Frames) of _reshaped_records."""
+    for label, records in _reshaped_records(generated):
         d = Dissector()
-        frames = []
-        for no, (ts, data, orig_len, _lt) in enumerate(records, 1):
-            data = change(data)
-            frames.append(d.frame(no, ts, lt, data, max(orig_len, len(data))))
-        yield label, frames
+        yield label, [d.frame(no, ts, lt, data, olen) for no, (ts, data, olen, lt) in enumerate(records, 1)]
 
 
 def _all_frames(generated: str, limit: int | None = None):
@@ -181,11 +184,11 @@ def test_field_lines_with_link_ip_tcp_fields_equal_the_tree(generated: str, opti
 
 
 def test_seconds_as_the_tree_shows_them() -> None:
-    """frame.time_epoch/relative/delta: _seconds9 is the tree's f"{ts_decimal(t):.9f}" without a Decimal."""
+    """frame.time_epoch/relative/delta: seconds9 is the tree's f"{ts_decimal(t):.9f}" without a Decimal."""
     import random
 
+    from sniffer.net.tree import seconds9 as _seconds9
     from sniffer.net.tree import ts_decimal
-    from sniffer.output.fields import _seconds9
 
     rng = random.Random(5)
     values = [0.0, -0.0, 1e-9, -1e-9, 0.5, -0.5, 5e-7, -5e-7, 1717000000.011348, -1717000000.9999996, 2**40 + 0.1234567]

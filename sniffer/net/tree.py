@@ -80,6 +80,15 @@ def ts_decimal(ts: float) -> Decimal:
     return Decimal(round(ts * 1_000_000)).scaleb(-6, _WIDE).quantize(_NS, context=_WIDE)
 
 
+def seconds9(ts: float) -> str:
+    """f"{ts_decimal(ts):.9f}" (what -T fields prints of a time the tree holds), without the Decimal."""
+    us = round(ts * 1_000_000)
+    sign = "-" if us < 0 else ""
+    us = abs(us)
+    frac = str(1_000_000 + us % 1_000_000)  # "1" and the six digits: no format spec (slow compiled)
+    return f"{sign}{us // 1_000_000}.{frac[1:]}000"
+
+
 def bitfield(fd: FieldDef, raw: int, width: int, start: int, length: int, shown: str | None = None) -> Node:
     """A masked field: value = (raw & mask) >> shift, text '0100 .... = Label: shown'."""
     mask = fd.mask or (1 << width) - 1

@@ -20,7 +20,7 @@ from operator import attrgetter
 from typing import Any
 
 from sniffer.fields import FT, REGISTRY, Base, Node
-from sniffer.net.tree import ts_decimal
+from sniffer.net.tree import seconds9, ts_decimal
 from sniffer.output.net_fast import NET_FAST, headers
 from sniffer.output.summary import DIRECT_FIELDS, pdu_topics
 from sniffer.output.text import MASK, masked_hex, secret_ranges
@@ -66,19 +66,11 @@ def _frame_fast(abbrev: str) -> Callable | None:
         get = attrgetter(attr)
         return lambda f: str(get(f))  # what fd.tshark() prints for a decimal integer
     if fd.ftype is FT.DOUBLE:
-        # what the tree shows, fd.tshark(ts_decimal(t)), without its Decimal: a float epoch printed to 9
-        # digits carries noise below the microsecond (1717000000.011348009) that tshark's times do not
+        # what the tree shows (sniffer.net.tree.seconds9): a float epoch printed to 9 digits carries
+        # noise below the microsecond (1717000000.011348009) that tshark's times do not
         get_ts = attrgetter(attr)
-        return lambda f: _seconds9(get_ts(f))
+        return lambda f: seconds9(get_ts(f))
     return lambda f: fmt(getattr(f, attr))
-
-
-def _seconds9(t: float) -> str:
-    """Seconds to the microsecond, with nine digits: f"{ts_decimal(t):.9f}" (sniffer.net.tree), faster."""
-    us = round(t * 1_000_000)
-    sign = "-" if us < 0 else ""
-    us = abs(us)
-    return f"{sign}{us // 1_000_000}.{us % 1_000_000:06d}000"
 
 
 def _simple(pdu) -> bool:

@@ -14,11 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sniffer.fields import FieldDef
+from sniffer.fields import FT, Base, FieldDef
 from sniffer.net import fields as F
 from sniffer.net.frame import ETH_IPV4, ETH_IPV6, LT_ETHERNET, LT_IPV4, LT_IPV6, LT_RAW, LT_SLL, addr_str, mac_str
 from sniffer.net.reassembly import Seg
-from sniffer.textesc import escape
 
 _RAW = (LT_RAW, 12, 14)
 
@@ -28,11 +27,13 @@ Headers = tuple[Any, Any, int, str, str, bytes, int, Seg]
 
 def headers(frame: Any) -> Headers | None:
     """What the tree's link/IP/TCP layers hold for a plain frame (module docstring); None otherwise."""
-    seg = frame.seg
+    return headers_of(frame.data, frame.linktype, frame.seg)
+
+
+def headers_of(data: bytes, lt: int, seg: Seg | None) -> Headers | None:
+    """headers() of a frame not made into a Frame (sniffer.output.summary.FieldsDissector)."""
     if seg is None:
         return None
-    data: bytes = frame.data
-    lt: int = frame.linktype
     n = len(data)
     edst = esrc = None
     if lt == LT_ETHERNET:
@@ -80,8 +81,12 @@ def headers(frame: Any) -> Headers | None:
 
 
 def _field(fd: FieldDef, get: Callable[[Headers], list]) -> Callable[[Headers], list[str]]:
+    """As sniffer.output.fields.collect shows an item, escape(fd.tshark(value)); these values are numbers
+    and addresses made by addr_str/mac_str, which escape() leaves alone."""
+    if fd.ftype is FT.UINT and fd.base is Base.DEC:
+        return lambda h: [str(v) for v in get(h)]
     show = fd.tshark
-    return lambda h: [escape(show(v)) for v in get(h)]  # as sniffer.output.fields.collect shows an item
+    return lambda h: [show(v) for v in get(h)]
 
 
 def _mac(b: bytes) -> str:

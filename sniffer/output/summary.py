@@ -19,6 +19,8 @@ from sniffer.mqtt.decoder import PDU
 from sniffer.mqtt.skim import filter_topics
 from sniffer.net.frame import addr_str
 from sniffer.net.reassembly import Seg
+from sniffer.net.tree import seconds9
+from sniffer.output.net_fast import NET_FAST, headers_of
 from sniffer.output.text import summary_head, summary_mid
 from sniffer.pipeline import DEFAULT_MAX_BUFFERED, DEFAULT_MAX_PDU, DEFAULT_PORTS, Frame, RowDissector, frame_info
 from sniffer.session.backfill import Backfill
@@ -90,7 +92,9 @@ class SummaryDissector(RowDissector[str]):
 
 
 # -T fields columns a FieldsDissector writes itself (sniffer.output.fields.FieldPrinter.direct says when)
-DIRECT_FIELDS: Final = ("frame.number", "frame.len", "mqtt.msgtype", "mqtt.topic", "mqtt.msgid")
+_TIMES: Final = ("frame.time_epoch", "frame.time_relative", "frame.time_delta")
+DIRECT_FIELDS: Final = ("frame.number", "frame.len", "mqtt.msgtype", "mqtt.topic", "mqtt.msgid", *_TIMES, *NET_FAST)
+_NET_AT: Final = 5 + len(_TIMES)  # the code of the first NET_FAST field
 
 
 def pdu_topics(pdus: list[PDU]) -> list[str]:
@@ -129,6 +133,8 @@ class FieldsDissector(RowDissector[str]):
         # (no **kw: the compiled build passed them on wrongly)
         super().__init__(mqtt_ports, max_pdu, detect, max_buffered, sessions, False, prefill)
         self._codes = [DIRECT_FIELDS.index(f) for f in fields]  # ValueError for any other field
+        self._net = [NET_FAST[f] for f in DIRECT_FIELDS[_NET_AT:]]
+        self._wants_headers = any(c >= _NET_AT for c in self._codes)
         self._line = line
         self._sep = separator
         self._agg = aggregator
@@ -154,6 +160,10 @@ class FieldsDissector(RowDissector[str]):
     ) -> str:
         held, self.held_secret = self.held_secret, ()
         slow = seg is not None and bool(seg.session_notes)
+        h = None
+        if self._wants_headers and not slow:
+            h = headers_of(data, linktype, seg)
+            slow = h is None  # not a plain frame (sniffer.output.net_fast): its tree says
         if pdus and not slow:
             for p in pdus:
                 if p.error is not None:
@@ -188,6 +198,11 @@ class FieldsDissector(RowDissector[str]):
                 cells.append(str(number))
             elif code == 1:
                 cells.append(str(orig_len))
+            elif code >= _NET_AT:
+                assert h is not None
+                cells.append(agg.join(self._net[code - _NET_AT](h)))
+            elif code >= 5:
+                cells.append(seconds9(ts if code == 5 else rel_ts if code == 6 else delta))
             elif not pdus:
                 cells.append("")
             elif code == 2:
