@@ -75,13 +75,19 @@ def test_fields_dissector_lines_equal_the_printers(generated: str, sessions: boo
 
 def _reshaped_records(generated: str):
     """(label, records) of real frames reshaped the ways a capture can differ from plain Ethernet/IP/TCP:
-    other link types (plain too), and VLAN tags, IPv4 fragments, IPv6 extension headers, cut TCP headers,
-    odd IPv4 header lengths (not plain: the tree's way)."""
+    other link types, VLAN tags, IPv4 options, padding (plain too), and ARP, IPv4 fragments, IPv6
+    extension headers, cut TCP headers, odd IPv4 header lengths (not plain: the tree's way)."""
     eth = list(open_capture(generated))[:400]
     v6 = list(open_capture(str(CORPUS / "mqtt31_publish-qos2_mosquitto_ipv6__suricata-verify.pcap")))
 
     def vlan(d: bytes) -> bytes:
         return d[:12] + b"\x81\x00\x00\x05" + d[12:]
+
+    def qinq(d: bytes) -> bytes:
+        return d[:12] + b"\x88\xa8\x00\x07\x81\x00\x00\x05" + d[12:]
+
+    def arp(d: bytes) -> bytes:  # (not IP at all)
+        return d[:12] + b"\x08\x06" + d[14:]
 
     def sll(d: bytes) -> bytes:
         return b"\x00\x04\x00\x01\x00\x06" + d[6:12] + b"\x00\x00" + d[12:14] + d[14:]
@@ -95,6 +101,13 @@ def _reshaped_records(generated: str):
     def cut(d: bytes) -> bytes:
         return d[: 14 + 20 + 12]  # the TCP header cut short
 
+    def options(d: bytes) -> bytes:  # an IPv4 header of 24 bytes (one NOP option, three EOL)
+        tot = int.from_bytes(d[16:18], "big") + 4
+        return d[:14] + bytes([0x46, d[15]]) + tot.to_bytes(2, "big") + d[18:34] + b"\x01\x00\x00\x00" + d[34:]
+
+    def padded(d: bytes) -> bytes:  # Ethernet padding after the IP packet (its total length stays)
+        return d + bytes(10)
+
     def hop_by_hop(d: bytes) -> bytes:
         plen = int.from_bytes(d[18:20], "big") + 8
         return d[:18] + plen.to_bytes(2, "big") + b"\x00" + d[21:54] + b"\x06\x00" + bytes(6) + d[54:]
@@ -102,8 +115,16 @@ def _reshaped_records(generated: str):
     shapes = [
         ("sll", eth, sll, 113),
         ("raw", eth, lambda d: d[14:], 101),
+        ("raw 12", eth, lambda d: d[14:], 12),
+        ("raw 14", eth, lambda d: d[14:], 14),
         ("ipv4 linktype", eth, lambda d: d[14:], 228),
+        ("ipv6 linktype", v6, lambda d: d[14:], 229),
+        ("ipv6 sll", v6, sll, 113),
+        ("ipv4 options", eth, options, 1),
+        ("padded", eth, padded, 1),
         ("vlan", eth, vlan, 1),
+        ("qinq", eth, qinq, 1),
+        ("arp", eth, arp, 1),
         ("fragment", eth, fragment, 1),
         ("ihl", eth, ihl, 1),
         ("cut", eth, cut, 1),
@@ -130,7 +151,7 @@ def _all_frames(generated: str, limit: int | None = None):
 
 def test_link_ip_tcp_fields_from_headers_equal_the_tree(generated: str) -> None:
     """-e ip.src, tcp.srcport, … are read from a plain frame's headers (sniffer.output.net_fast): the same
-    values as the frame's tree, frame by frame; frames that are not plain (VLAN, fragments, IPv6 extension
+    values as the frame's tree, frame by frame; frames that are not plain (not IP, fragments, IPv6 extension
     headers, truncated headers) take the tree's way."""
     from sniffer.output.net_fast import NET_FAST, headers
 
@@ -147,9 +168,12 @@ def test_link_ip_tcp_fields_from_headers_equal_the_tree(generated: str) -> None:
             plain[label] = plain.get(label, 0) + 1
             for name in names:
                 assert NET_FAST[name](h) == tree.get(name, []), f"{label} frame {frame.number} {name}"
-    assert plain[generated] > 19000 and all(plain.get(k, 0) >= 300 for k in ("sll", "raw", "ipv4 linktype"))
+    assert plain[generated] > 19000
+    shapes = ("sll", "raw", "raw 12", "raw 14", "ipv4 linktype", "ipv4 options", "vlan", "qinq")
+    assert all(plain.get(k, 0) >= 300 for k in shapes), plain
+    assert plain.get("padded", 0) >= 300 and plain.get("ipv6 linktype") == plain.get("ipv6 sll") == 15
     assert plain[str(CORPUS / "mqtt31_publish-qos2_mosquitto_ipv6__suricata-verify.pcap")] == 15
-    assert all(other.get(k, 0) >= 10 and not plain.get(k) for k in ("vlan", "fragment", "ihl", "cut", "hop-by-hop"))
+    assert all(other.get(k, 0) >= 10 and not plain.get(k) for k in ("arp", "fragment", "ihl", "cut", "hop-by-hop"))
 
 
 @pytest.mark.parametrize(

@@ -574,6 +574,7 @@ def test_ctrl_c_on_the_terminal_stops_cleanly(gateways, keys, tmp_path):
     status = Path(f"/proc/{ssh_pids[0]}/status").read_text()
     ignored = int(next(ln for ln in status.splitlines() if ln.startswith("SigIgn:")).split()[1], 16)
     assert ignored & (1 << (signal.SIGINT - 1)), "ssh does not ignore SIGINT"
+    assert ignored & (1 << (signal.SIGHUP - 1)), "ssh does not ignore SIGHUP (a terminal closing)"
     os.killpg(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     ref.stop()
@@ -592,6 +593,7 @@ def test_ctrl_c_while_ssh_connects_ends_the_wait_in_one_line(keys, tmp_path):
     silent = socket.socket()  # a host that accepts and never says a word: ssh waits for its banner
     silent.bind(("127.0.0.1", 0))
     silent.listen(4)
+    silent.settimeout(20)  # (ssh never connecting fails the test, not hangs it)
     port = silent.getsockname()[1]
     try:
         proc = subprocess.Popen(
@@ -629,6 +631,7 @@ def test_a_stop_during_a_reconnect_attempt_ends_it_without_a_retry_line(keys):
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(4)
+    silent.settimeout(20)
     port = silent.getsockname()[1]
     events: list[str] = []
     opts = [o for o in ssh_options(keys) if o != "--ssh-option"]
@@ -647,6 +650,7 @@ def test_a_stop_during_a_reconnect_attempt_ends_it_without_a_retry_line(keys):
         conn.close()
     finally:
         silent.close()
+        rc.stop()  # (its wake pipe)
         if old is None:
             del os.environ["MQTTSNIFF_SSH"]
         else:

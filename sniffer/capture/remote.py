@@ -9,9 +9,11 @@ so that prompt reaches the plain terminal; a reconnect under the UI would prompt
 
 One remote shell script (POSIX sh, BusyBox ash included) does everything in one connection: it finds
 tcpdump, says it is ready, answers a few clock probes (a line in, `date +%s.%N` out, timed by us: the
-offset of the remote clock with the round trip as its error), then `exec`s tcpdump with the user's
+offset of the remote clock with the round trip as its error), then runs tcpdump with the user's
 capture filter and `not (the SSH connection itself)`, taken from `$SSH_CONNECTION` as the remote side
 sees it (through a jump host that is the jump host's address, which is what the packets carry there).
+tcpdump runs in the background beside a watcher that stops it when the script's stdin ends: mqttsniff's
+stop, or the connection's end.
 """
 
 from __future__ import annotations
@@ -42,10 +44,11 @@ MAX_QUEUED = 200_000  # frames waiting for the consumer before whole batches are
 EXIT_NO_TCPDUMP = 127
 EXIT_NO_SSH_CONNECTION = 125
 EXIT_INTERRUPTED = 130  # a stop signal while connecting, as a shell reports a job ended by SIGINT
-# ssh starts with SIGINT ignored (ssh keeps an ignored SIGINT ignored): a terminal's Ctrl-C signals the
-# whole foreground group, and ssh dying of it at the same moment as our stop looked like a lost link and
-# cut off the remote tcpdump's last packets and counts. mqttsniff's own stop ends ssh cleanly instead.
-_NO_SIGINT = ("/bin/sh", "-c", 'trap "" INT; exec "$@"', "mqttsniff-ssh")
+# ssh starts with SIGINT and SIGHUP ignored (ssh keeps them ignored): a terminal's Ctrl-C (or its closing)
+# signals the whole foreground group, and ssh dying of it at the same moment as our stop looked like a lost
+# link and cut off the remote tcpdump's last packets and counts. mqttsniff's own stop ends ssh cleanly
+# instead, and if mqttsniff dies, ssh's stdin ends and so does the remote script.
+_NO_SIGINT = ("/bin/sh", "-c", 'trap "" INT HUP; exec "$@"', "mqttsniff-ssh")
 
 _HOST = re.compile(r"[A-Za-z0-9_.%-]+|\[[0-9A-Fa-f:.%A-Za-z]+\]")
 _USER = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?")
@@ -427,6 +430,8 @@ class RemoteCapture:
         """One connection up to tcpdump's pcap header; RemoteError with the remote's own line if not."""
         from sniffer.net.pcapfile import CaptureError, CaptureReader
 
+        if self._stopping:  # (stopped before: no ssh started, no prompt flashed on the terminal)
+            raise RemoteError(f"{self.target.name}: interrupted while connecting", EXIT_INTERRUPTED)
         try:
             conn = _Connection(self.argv(reconnect), abort=lambda: self._stopping)
         except OSError as exc:
@@ -442,7 +447,8 @@ class RemoteCapture:
         try:
             pipe = _Pipe(conn.proc.stdout.fileno(), self._wake_r, self._flush, conn.end_input)
             reader = CaptureReader(pipe, self.target.name, close=False)  # type: ignore[arg-type]
-        except CaptureError:
+        except CaptureError:  # (a stop while tcpdump opened the interface ends the stream before its header)
+            self._check_interrupted(conn)
             code = conn.close(grace=2.0)
             raise RemoteError(explain(self.target, code, conn.stderr, self.sudo)) from None
         reader.exact = True

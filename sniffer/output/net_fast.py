@@ -1,9 +1,10 @@
 """`-T fields` values of the link, IP and TCP layers read from a plain frame's headers, without its tree.
 
 Building a frame's link/IP/TCP tree costs ~100 µs (every item with its text), so `-e ip.src` alone made
-`-T fields` slower than tshark. A plain frame is Ethernet without VLAN tags, Linux cooked capture v1 or raw
-IP; IPv4 that is not a fragment, or IPv6 without extension headers; a TCP header that fits; and a TCP
-segment the pipeline tracked (frame.seg). For those, `headers()` reads what sniffer.net.tree would put in
+`-T fields` slower than tshark. A plain frame is Ethernet (802.1Q/802.1ad tags included), Linux cooked
+capture v1 or raw IP; IPv4 that is not a fragment, or IPv6 without extension headers; a TCP header that fits; and a TCP
+segment the pipeline tracked (frame.seg). Link types: Ethernet (1), Linux cooked v1 (113), raw IP (101, 12,
+14, 228, 229). For those, `headers()` reads what sniffer.net.tree would put in
 the tree, and NET_FAST turns it into the same values, in the same order (tests/test_output_fields.py
 checks them against the tree, frame by frame, on every capture we have). Anything else is None: the
 caller builds the tree.
@@ -16,7 +17,18 @@ from typing import Any
 
 from sniffer.fields import FT, Base, FieldDef
 from sniffer.net import fields as F
-from sniffer.net.frame import ETH_IPV4, ETH_IPV6, LT_ETHERNET, LT_IPV4, LT_IPV6, LT_RAW, LT_SLL, addr_str, mac_str
+from sniffer.net.frame import (
+    ETH_IPV4,
+    ETH_IPV6,
+    LT_ETHERNET,
+    LT_IPV4,
+    LT_IPV6,
+    LT_RAW,
+    LT_SLL,
+    VLAN_TPIDS,
+    addr_str,
+    mac_str,
+)
 from sniffer.net.reassembly import Seg
 
 _RAW = (LT_RAW, 12, 14)
@@ -41,6 +53,9 @@ def headers_of(data: bytes, lt: int, seg: Seg | None) -> Headers | None:
             return None
         et = data[12] << 8 | data[13]
         edst, esrc, off = data[0:6], data[6:12], 14
+        while et in VLAN_TPIDS and off + 4 <= n:  # 802.1Q / 802.1ad tags, as the tree's _link walks them
+            et = data[off + 2] << 8 | data[off + 3]
+            off += 4
     elif lt == LT_SLL:
         if n < 16:
             return None

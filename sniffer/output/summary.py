@@ -5,8 +5,9 @@ nothing. `SummaryDissector` runs the very same `Dissector.frame()` (link/IP/TCP 
 reassembly, MQTT framing) but hands the row's fields to a formatter instead of `Frame`,
 so frame() returns the line without a Frame, its lazy properties or a Printer call per
 frame; the Source, Destination and Protocol columns are formatted once per stream direction.
-`FieldsDissector` does the same for the common `-T fields` columns (frame number, MQTT message
-types and topics), falling back to a Frame and the FieldPrinter where a frame needs its tree.
+`FieldsDissector` does the same for the common `-T fields` columns (frame number, length and times,
+MQTT message types, topics and ids, and the link/IP/TCP fields of sniffer.output.net_fast), falling
+back to a Frame and the FieldPrinter where a frame needs its tree.
 sniffer.driver runs it (its LineSink writes the lines a batch at a time).
 """
 
@@ -115,7 +116,8 @@ class FieldsDissector(RowDissector[str]):
     """A Dissector whose frame() returns the `-T fields` line of the frame (a str), for fields among
     DIRECT_FIELDS printed every occurrence, unquoted: the line FieldPrinter._line_quick makes of a
     Frame, without the Frame. A frame that needs its tree (a malformed PDU, the notes of an MQTT
-    connection's end) is made a Frame and handed to `line` (the FieldPrinter's)."""
+    connection's end, with link/IP/TCP fields one that is not plain: an IPv4 fragment, no TCP segment) is
+    made a Frame and handed to `line` (the FieldPrinter's)."""
 
     def __init__(
         self,
