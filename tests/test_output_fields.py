@@ -216,5 +216,7 @@ def test_seconds_as_the_tree_shows_them() -> None:
 
     rng = random.Random(5)
     values = [0.0, -0.0, 1e-9, -1e-9, 0.5, -0.5, 5e-7, -5e-7, 1717000000.011348, -1717000000.9999996, 2**40 + 0.1234567]
+    values += [2.0**33 - 1e-6, 2.0**33, -(2.0**33), 2.0**40 - 1, 2.0**62, 2.0**64 - 1]  # (the exact way past 2^33 s)
     values += [rng.uniform(-2e9, 2e9) for _ in range(20000)] + [rng.uniform(-1, 1) for _ in range(20000)]
     assert [_seconds9(v) for v in values] == [f"{ts_decimal(v):.9f}" for v in values]
+    assert _seconds9(2.0**40 - 1) == "1099511627775.000000000"  # (the product with 10^6 rounded: .000064)

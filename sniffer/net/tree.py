@@ -71,17 +71,26 @@ ECN_LONG = {
 _BOOLEAN: Final = FT.BOOLEAN
 _WIDE: Final = Context(prec=60)  # pcapng stamps stay below 2^65 s: 20 digits + 9 decimals
 _NS: Final = Decimal("1e-9")
+_US: Final = Decimal("1e-6")
+
+
+_BIG = 2.0**33  # seconds (year 2242): below it, ts * 10^6 is an exact enough float (< 2^53) to round
 
 
 def ts_decimal(ts: float) -> Decimal:
     """A float timestamp as an exact 9-digit Decimal (µs precision kept, float noise dropped)."""
     # A context wide enough for any float: pcapng stamps reach 2^64 s (29 digits with the fraction),
     # past the default 28 digits, which made quantize() raise.
-    return Decimal(round(ts * 1_000_000)).scaleb(-6, _WIDE).quantize(_NS, context=_WIDE)
+    if -_BIG < ts < _BIG:
+        return Decimal(round(ts * 1_000_000)).scaleb(-6, _WIDE).quantize(_NS, context=_WIDE)
+    # (past it the product rounds: 1099511627775.0 s became ...775.000064; the float's own value is exact)
+    return Decimal(ts).quantize(_US, context=_WIDE).quantize(_NS, context=_WIDE)
 
 
 def seconds9(ts: float) -> str:
     """f"{ts_decimal(ts):.9f}" (what -T fields prints of a time the tree holds), without the Decimal."""
+    if not -_BIG < ts < _BIG:
+        return f"{ts_decimal(ts):.9f}"
     us = round(ts * 1_000_000)
     sign = "-" if us < 0 else ""
     us = abs(us)
