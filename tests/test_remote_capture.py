@@ -585,16 +585,23 @@ def test_ctrl_c_on_the_terminal_stops_cleanly(gateways, keys, tmp_path):
     assert gw.pids("tcpdump") == [], "the remote tcpdump was left running on the gateway"
 
 
+def silent_host():
+    """(a listening socket, its port): a host that accepts and never says a word, so ssh waits for its banner;
+    accept() times out after 20 s (ssh never connecting fails the test, not hangs it)."""
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)
+    silent.settimeout(20)
+    return silent, silent.getsockname()[1]
+
+
 def test_ctrl_c_while_ssh_connects_ends_the_wait_in_one_line(keys, tmp_path):
     """ssh ignores SIGINT (so that a terminal's Ctrl-C cannot cut a capture short): a Ctrl-C while it still
     connects must then end the wait itself, with one line, the shell's code for SIGINT, and no ssh left."""
-    import socket
 
-    silent = socket.socket()  # a host that accepts and never says a word: ssh waits for its banner
-    silent.bind(("127.0.0.1", 0))
-    silent.listen(4)
-    silent.settimeout(20)  # (ssh never connecting fails the test, not hangs it)
-    port = silent.getsockname()[1]
+    silent, port = silent_host()
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "sniffer", "-i", f"ssh://root@127.0.0.1:{port}/lo", *ssh_options(keys)],
@@ -623,16 +630,11 @@ def test_ctrl_c_while_ssh_connects_ends_the_wait_in_one_line(keys, tmp_path):
 def test_a_stop_during_a_reconnect_attempt_ends_it_without_a_retry_line(keys):
     """A reconnect attempt hangs on a silent host; the user stops: the attempt ends at once, with no
     "(attempt 1; retrying in ...)" line for an attempt nobody wants any more."""
-    import socket
     import threading
 
     from sniffer.capture.remote import RemoteCapture, parse_url
 
-    silent = socket.socket()
-    silent.bind(("127.0.0.1", 0))
-    silent.listen(4)
-    silent.settimeout(20)
-    port = silent.getsockname()[1]
+    silent, port = silent_host()
     events: list[str] = []
     opts = [o for o in ssh_options(keys) if o != "--ssh-option"]
     rc = RemoteCapture(parse_url(f"ssh://root@127.0.0.1:{port}/lo"), "tcp", 262144, ssh_options=opts,
