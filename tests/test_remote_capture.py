@@ -588,8 +588,6 @@ def test_ctrl_c_on_the_terminal_stops_cleanly(gateways, keys, tmp_path):
 def silent_host():
     """(a listening socket, its port): a host that accepts and never says a word, so ssh waits for its banner;
     accept() times out after 20 s (ssh never connecting fails the test, not hangs it)."""
-    import socket
-
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(4)
