@@ -451,6 +451,25 @@ def test_no_tcpdump_on_the_gateway_is_one_line(gateways, keys, tmp_path):
     assert lines[0].startswith(f"mqttsniff: {gw.name()}: tcpdump not found on {gw.addr} (install it there"), lines
 
 
+def test_a_broken_ssh_wrapper_is_not_taken_for_a_missing_tcpdump(tmp_path):
+    """MQTTSNIFF_SSH names a script whose interpreter is missing: the shell that starts it exits 127, the
+    code the remote script uses for "no tcpdump"; the line must be the shell's, not that one."""
+    wrapper = tmp_path / "ssh-wrapper"
+    wrapper.write_text("#!/no/such/interpreter\n")
+    wrapper.chmod(0o755)
+    res = subprocess.run(
+        [sys.executable, "-m", "sniffer", "-i", "ssh://root@127.0.0.1:1/lo"],
+        capture_output=True,
+        text=True,
+        env=dict(env(), MQTTSNIFF_SSH=str(wrapper)),
+        timeout=60,
+    )
+    lines = res.stderr.splitlines()
+    assert res.returncode == 1 and len(lines) == 1, (res.returncode, lines)
+    assert "tcpdump not found" not in lines[0] and str(wrapper) in lines[0], lines
+    assert "Traceback" not in res.stderr
+
+
 def test_no_permission_on_the_gateway_is_one_line(gateways, keys, tmp_path):
     gw = gateways[0]
     # root without CAP_NET_RAW in its sessions (the capability bounding set): tcpdump may not capture
@@ -595,9 +614,11 @@ def silent_host():
     return silent, silent.getsockname()[1]
 
 
-def test_ctrl_c_while_ssh_connects_ends_the_wait_in_one_line(keys, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_while_ssh_connects_ends_the_wait_in_one_line(keys, tmp_path, sig):
     """ssh ignores SIGINT (so that a terminal's Ctrl-C cannot cut a capture short): a Ctrl-C while it still
-    connects must then end the wait itself, with one line, the shell's code for SIGINT, and no ssh left."""
+    connects must then end the wait itself, with one line, the shell's code for the signal (130 for SIGINT,
+    143 for SIGTERM), and no ssh left."""
 
     silent, port = silent_host()
     try:
@@ -612,14 +633,14 @@ def test_ctrl_c_while_ssh_connects_ends_the_wait_in_one_line(keys, tmp_path):
         conn, _ = silent.accept()  # ssh is connected and waiting: the moment a user gives up
         time.sleep(0.5)
         started = time.monotonic()
-        os.killpg(proc.pid, signal.SIGINT)
+        os.killpg(proc.pid, sig)
         out, err = proc.communicate(timeout=10)
         took = time.monotonic() - started
         conn.close()
     finally:
         silent.close()
     lines = err.splitlines()
-    assert proc.returncode == 130 and len(lines) == 1 and "interrupted while connecting" in lines[0], lines
+    assert proc.returncode == 128 + sig and len(lines) == 1 and "interrupted while connecting" in lines[0], lines
     assert took < 3, took  # ssh's own ConnectTimeout is 10 s: the wait was ended, not timed out
     left = subprocess.run(["pgrep", "-f", "--", f"-p {port} "], capture_output=True, text=True).stdout.split()
     assert left == [], "ssh was left running"

@@ -26,7 +26,7 @@ from typing import Any
 
 from sniffer.capture.live import DEFAULT_FILTER, LiveCapture, LiveCaptureError
 from sniffer.capture.pcapng import MultiPcapngWriter, header_multi
-from sniffer.capture.remote import RemoteCapture, RemoteError, is_remote, parse_url
+from sniffer.capture.remote import EXIT_INTERRUPTED, RemoteCapture, RemoteError, is_remote, parse_url
 from sniffer.capture.ring import RingWriter
 
 WINDOW = 0.25  # seconds a batch waits for the other sources before it is merged and handed on
@@ -286,7 +286,9 @@ def open_multi(
                 if stop is not None:
                     stop.attach(rc)  # a Ctrl-C while ssh connects (a prompt, a slow host) ends the wait
                 rc.open()
-    except (LiveCaptureError, RemoteError):
+    except (LiveCaptureError, RemoteError) as exc:
+        if isinstance(exc, RemoteError) and exc.exit_code == EXIT_INTERRUPTED and stop is not None and stop.signum:
+            exc.exit_code = 128 + stop.signum  # as a shell reports a job ended by that signal (130: SIGINT)
         for m in members:
             if m is not None:
                 with contextlib.suppress(Exception):

@@ -42,8 +42,9 @@ BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # seconds between reconnect attempts
 PIPE_SIZE = 1 << 20  # ssh's stdout pipe (Linux's default limit for a user: /proc/sys/fs/pipe-max-size)
 MAX_QUEUED = 200_000  # frames waiting for the consumer before whole batches are dropped (and counted)
 EXIT_NO_TCPDUMP = 127
+NO_TCPDUMP_LINE = "tcpdump: not found on the remote host"  # the remote script's own line for it
 EXIT_NO_SSH_CONNECTION = 125
-EXIT_INTERRUPTED = 130  # a stop signal while connecting, as a shell reports a job ended by SIGINT
+EXIT_INTERRUPTED = 130  # a stop request while connecting (sniffer.capture.multi: 128 + the signal's number)
 # ssh starts with SIGINT and SIGHUP ignored (ssh keeps them ignored): a terminal's Ctrl-C (or its closing)
 # signals the whole foreground group, and ssh dying of it at the same moment as our stop looked like a lost
 # link and cut off the remote tcpdump's last packets and counts. mqttsniff's own stop ends ssh cleanly
@@ -125,7 +126,7 @@ def remote_script(
         'PATH="$PATH:/usr/sbin:/sbin:/usr/local/sbin"; '
         # (bash's command -v also names a file it cannot run)
         't=$(command -v tcpdump 2>/dev/null) && [ -x "$t" ] || '
-        f"{{ echo 'tcpdump: not found on the remote host' >&2; exit {EXIT_NO_TCPDUMP}; }}; "
+        f"{{ echo '{NO_TCPDUMP_LINE}' >&2; exit {EXIT_NO_TCPDUMP}; }}; "
     )
     if list_only:
         return head + f"exec {elevate}tcpdump -D"
@@ -183,9 +184,11 @@ def explain(target: RemoteTarget, returncode: int | None, stderr_lines: list[str
     if killed and "tcpdump" in first:  # the remote shell's job notice quotes our whole command line
         first = f"the remote tcpdump was {killed.group(1).lower()}"
     where = f"{target.name}:"
+    # 127 is also any shell's "command not found" (e.g. a wrapper named by MQTTSNIFF_SSH whose interpreter
+    # is missing): tcpdump is missing only when the script's own line says so
     if returncode == EXIT_NO_TCPDUMP and "not found" in first and sudo and sudo in first.replace("tcpdump", ""):
         return f"{where} {sudo} not found on {target.host} (--remote-sudo {'doas' if sudo == 'sudo' else 'sudo'}?)"
-    if returncode == EXIT_NO_TCPDUMP and "not found" in first:
+    if returncode == EXIT_NO_TCPDUMP and first.startswith(NO_TCPDUMP_LINE):
         return (
             f"{where} tcpdump not found on {target.host}"
             " (install it there, e.g. apt-get install tcpdump or opkg install tcpdump)"

@@ -4,8 +4,9 @@ Installed by the CLI as soon as the command line says ``-i``, before the heavy i
 a stop signal only *asks* the capture to stop (a flag and a byte down a pipe, as tcpdump's cleanup
 does), so a signal at any moment (during imports, while the socket opens, mid-batch, during the
 final flush) ends the run the same way: output flushed, -w file closed, counts printed, exit 0 (as
-tcpdump). Only a remote capture still connecting over ssh exits 130 ("interrupted while connecting",
-sniffer.capture.remote): nothing was captured. Light on purpose: only ``signal`` is imported.
+tcpdump). Only a remote capture still connecting over ssh exits 128 + the signal (130 for SIGINT:
+"interrupted while connecting", sniffer.capture.remote): nothing was captured. Light on purpose: only
+``signal`` is imported.
 """
 
 from __future__ import annotations
