@@ -512,3 +512,50 @@ def test_tree_remembers_opened_subtrees():
             assert isinstance(app.details, DetailTree)
 
     run(go())
+
+
+def test_rows_arriving_below_a_full_window_move_the_scrollbar_without_a_layout():
+    """Rows that arrive below a full window (the user on the first row, not following) change nothing on
+    screen but the scrollbar. It is updated alone (PacketList._set_height), without the layout pass of the
+    whole screen a new virtual size asks for (~10 a second while a file loads), and must still be exact:
+    its range, where End goes, the rows shown there, what stays on screen meanwhile."""
+    recs = records()
+
+    async def go():
+        app = make_app([], live=True)
+        async with app.run_test(size=(100, 30)) as pilot:
+            plist = app.plist
+            app.source.push(recs[:30])
+            await settle(app, pilot, 30)
+            await pilot.press("home")
+            await pilot.pause()
+            window = plist.scrollable_content_region.height
+            assert 5 < window < 30 and plist.show_vertical_scrollbar, window
+
+            def screen() -> list[str]:
+                return ["".join(s.text for s in plist.render_line(y)) for y in range(window)]
+
+            shown = screen()
+            layouts = 0
+            relayout = app.screen._refresh_layout
+
+            def counted(*a, **kw):
+                nonlocal layouts
+                layouts += 1
+                return relayout(*a, **kw)
+
+            app.screen._refresh_layout = counted
+            for k in range(31, len(recs) + 1):
+                app.source.push([recs[k - 1]])
+                await settle(app, pilot, k)
+                assert plist.virtual_size.height == k
+                assert plist.vertical_scrollbar.window_virtual_size == k
+                assert plist.max_scroll_y == k - window
+            app.screen._refresh_layout = relayout
+            assert layouts == 0, layouts
+            assert screen() == shown and plist.cursor == 0
+            await pilot.press("end")
+            await wait_for(pilot, lambda: round(plist.scroll_y) == len(recs) - window, what="the end of the list")
+            assert screen()[-1].split()[0] == str(len(recs)), screen()[-1]
+
+    run(go())

@@ -172,6 +172,7 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
         self._held: list[Any] = []  # stores a worker thread is reading (a Graphs view's), one entry per read
         self.store_generation = 0  # stores adopted so far (a view opened on an older one answers nothing)
         self._loaded_pending = False
+        self._status_shown = ""  # the status bar's text (updated only when it changes)
         self.paused = False
         self.show_secrets = show_secrets
         self.payload_mode = "auto"
@@ -356,7 +357,12 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
     def _update_status(self) -> None:
         if self._retired:
             self.close_retired()
-        self.status_bar.update(self.status_text())
+        text = self.status_text()
+        if text != self._status_shown:
+            # one line high whatever it says (app.tcss): no layout pass (Static's default), which
+            # laid out the whole screen ~10 times a second while a file loaded
+            self._status_shown = text
+            self.status_bar.update(text, layout=False)
 
     # -- selection ---------------------------------------------------------------------------
     @on(PacketList.Selected)

@@ -336,9 +336,11 @@ class PacketList(ScrollView, can_focus=True):
         when the filter was applied (often none yet)."""
         old_row = self._want if self._want >= 0 else self.selected_row
         grew = count - self.count if not new_generation else 0
+        # rows added below a full window change nothing on screen but the scrollbar (see _set_height)
+        unseen = grew > 0 and self.count >= round(self.scroll_y) + self.scrollable_content_region.height
         self.rows = rows
         self.count = count
-        self.virtual_size = Size(self.size.width, count)
+        self._set_height(count)
         if new_generation:
             self._cache.clear()
             self.new_since = 0
@@ -361,7 +363,32 @@ class PacketList(ScrollView, can_focus=True):
                 self.new_since += grew
             if self.cursor < 0 and count:
                 self._set_cursor(0)
+            elif unseen:
+                return
         self.refresh()
+
+    def _set_height(self, count: int) -> None:
+        """The virtual height: `count` rows. Assigning virtual_size asks for a layout pass of the whole
+        screen, which repaints every pane; while a file loads that came ~10 times a second and took
+        about a tenth of the load's time from the loader (one interpreter). Once the rows overflow the
+        window either way, only the scrollbar changes: it is updated alone (Widget._scroll_update, what
+        the layout pass would call; the assignment where a Textual lacks it)."""
+        new = Size(self.size.width, count)
+        old = self.virtual_size
+        if new == old:
+            return
+        update = getattr(self, "_scroll_update", None)
+        window = self.scrollable_content_region.height
+        if (
+            update is not None
+            and self.show_vertical_scrollbar
+            and old.width == new.width
+            and min(old.height, count) > window
+        ):
+            self.set_reactive(PacketList.virtual_size, new)
+            update(new)
+        else:
+            self.virtual_size = new
 
     @property
     def pending(self) -> bool:
