@@ -172,6 +172,7 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
         self._held: list[Any] = []  # stores a worker thread is reading (a Graphs view's), one entry per read
         self.store_generation = 0  # stores adopted so far (a view opened on an older one answers nothing)
         self._loaded_pending = False
+        self._refreshed_at = 0.0  # when refresh_view last ran (time.monotonic())
         self._status_shown = ""  # the status bar's text (updated only when it changes)
         self.paused = False
         self.show_secrets = show_secrets
@@ -234,7 +235,7 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
             self.apply_filter(self.initial_filter)
         self.set_interval(1.0, self._update_status)
         # the trailing edge of the coalesced updates: rows that came in just after the last message
-        self.set_interval(0.1, self._poll)
+        self.set_interval(POLL_EVERY, self._poll)
         self._update_status()
         self.set_timer(WARM_VIEWS_AFTER, self._warm_views)
 
@@ -254,12 +255,15 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
 
     def _poll(self) -> None:
         view, shown, _total = self.loader.snapshot()
+        if view.generation == self._view_gen and time.monotonic() - self._refreshed_at < POLL_EVERY * 0.9:
+            return  # a Loaded message just did it (while rows stream in, one refresh per interval, not two)
         if view.generation != self._view_gen or (shown != self.plist.count and not self.paused) or self.plist.pending:
             self.refresh_view()
         elif self.plist.tail:
             self.plist.scroll_to_cursor()  # a layout pass may have clamped the scroll before the rows came
 
     def refresh_view(self, force: bool = False) -> None:
+        self._refreshed_at = time.monotonic()
         view, shown, scanned = self.loader.displayed()
         plist = self.plist
         if view.store is not None and view.store is not self.store:
@@ -824,6 +828,7 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
 
 
 FOLLOW_DETAILS_EVERY = 0.5  # seconds: how often the details follow the newest packet in tail mode
+POLL_EVERY = 0.1  # seconds: the list catches up with rows no Loaded message announced (the loader's trailing edge)
 WARM_VIEWS_AFTER = 1.0  # seconds: the first screen is up and the loader under way; the views come later
 WARM_VIEWS_STEP = 0.25  # between two views: keys typed meanwhile wait one view's mounting at most
 
