@@ -741,3 +741,28 @@ def test_ui_status_bar_counts_each_source_and_the_tree_names_it(gateways, keys, 
         run(go())
     finally:
         multi.stop()
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ("sh: 1: doas: not found", "doas not found on gw (--remote-sudo sudo?)"),  # dash
+        ("bash: line 1: doas: command not found", "doas not found on gw"),
+        ("zsh:1: command not found: doas", "doas not found on gw"),
+        ("sh: doas: not found", "doas not found on gw"),  # busybox
+        ("tcpdump: not found on the remote host", "tcpdump not found on gw (install it there"),
+        # a broken wrapper (MQTTSNIFF_SSH) whose path names doas: the shell's own words, nothing guessed
+        (
+            "/bin/sh: 1: exec: /usr/local/bin/doas-ssh: not found",
+            "/bin/sh: 1: exec: /usr/local/bin/doas-ssh: not found",
+        ),
+        ("/bin/sh: 1: exec: /opt/tcpdump-ssh: not found", "/bin/sh: 1: exec: /opt/tcpdump-ssh: not found"),
+    ],
+)
+def test_exit_127_is_read_from_who_said_not_found(line, says):
+    """Exit code 127 is both the remote script's "no tcpdump" and any shell's "command not found": the line
+    decides which (sniffer.capture.remote.explain), from the shells' own wordings."""
+    from sniffer.capture.remote import explain, parse_url
+
+    out = explain(parse_url("ssh://root@gw/eth0"), 127, [line], "doas")
+    assert out.startswith(f"gw:eth0: {says}"), out

@@ -518,8 +518,11 @@ def test_rows_arriving_below_a_full_window_move_the_scrollbar_without_a_layout()
     """Rows that arrive below a full window (the user on the first row, not following) change nothing on
     screen but the scrollbar. It is updated alone (PacketList._set_height), without the layout pass of the
     whole screen a new virtual size asks for (~10 a second while a file loads), and must still be exact:
-    its range, where End goes, the rows shown there, what stays on screen meanwhile."""
+    its range, where End goes, the rows shown there. Rows that widen a column (here the Time column, at
+    1,000 s) must have the rows on screen drawn again: what is painted (Textual's compositor, not a fresh
+    render) must match the header."""
     recs = records()
+    later = [(ts + 1000.0, *rest) for ts, *rest in recs[40:]]  # relative times past 1,000 s: a wider Time
 
     async def go():
         app = make_app([], live=True)
@@ -532,10 +535,18 @@ def test_rows_arriving_below_a_full_window_move_the_scrollbar_without_a_layout()
             window = plist.scrollable_content_region.height
             assert 5 < window < 30 and plist.show_vertical_scrollbar, window
 
-            def screen() -> list[str]:
+            def drawn() -> list[str]:
                 return ["".join(s.text for s in plist.render_line(y)) for y in range(window)]
 
-            shown = screen()
+            def painted() -> list[str]:
+                """The list's rows as the screen holds them (the widget's cached lines where not refreshed)."""
+                update = app.screen._compositor.render_full_update()
+                box = plist.scrollable_content_region
+                lines = ["".join(seg.text for strip in row for seg in strip) for row in update.strips]
+                return [ln[box.x : box.x + box.width] for ln in lines[box.y : box.y + window]]
+
+            shown = drawn()
+            assert painted() == shown
             layouts = 0
             relayout = app.screen._refresh_layout
 
@@ -545,7 +556,7 @@ def test_rows_arriving_below_a_full_window_move_the_scrollbar_without_a_layout()
                 return relayout(*a, **kw)
 
             app.screen._refresh_layout = counted
-            for k in range(31, len(recs) + 1):
+            for k in range(31, 41):
                 app.source.push([recs[k - 1]])
                 await settle(app, pilot, k)
                 assert plist.virtual_size.height == k
@@ -553,9 +564,15 @@ def test_rows_arriving_below_a_full_window_move_the_scrollbar_without_a_layout()
                 assert plist.max_scroll_y == k - window
             app.screen._refresh_layout = relayout
             assert layouts == 0, layouts
-            assert screen() == shown and plist.cursor == 0
+            assert drawn() == shown and painted() == shown and plist.cursor == 0
+            narrow = plist.columns()
+            app.source.push(later)
+            await settle(app, pilot, len(recs))
+            await pilot.pause()
+            assert plist.columns() != narrow  # (the test's premise: a column widened)
+            assert painted() == drawn() != shown
             await pilot.press("end")
             await wait_for(pilot, lambda: round(plist.scroll_y) == len(recs) - window, what="the end of the list")
-            assert screen()[-1].split()[0] == str(len(recs)), screen()[-1]
+            assert drawn()[-1].split()[0] == str(len(recs)), drawn()[-1]
 
     run(go())

@@ -185,8 +185,13 @@ def explain(target: RemoteTarget, returncode: int | None, stderr_lines: list[str
         first = f"the remote tcpdump was {killed.group(1).lower()}"
     where = f"{target.name}:"
     # 127 is also any shell's "command not found" (e.g. a wrapper named by MQTTSNIFF_SSH whose interpreter
-    # is missing): tcpdump is missing only when the script's own line says so
-    if returncode == EXIT_NO_TCPDUMP and "not found" in first and sudo and sudo in first.replace("tcpdump", ""):
+    # is missing, whatever its path): sudo/doas are missing only when the shell names them as the command
+    # (dash, bash, busybox; zsh words it the other way round), tcpdump only when the script's own line says so
+    if (
+        returncode == EXIT_NO_TCPDUMP
+        and sudo
+        and re.search(rf"(?:^|[\s:]){sudo}: (?:command )?not found|not found: {sudo}$", first)
+    ):
         return f"{where} {sudo} not found on {target.host} (--remote-sudo {'doas' if sudo == 'sudo' else 'sudo'}?)"
     if returncode == EXIT_NO_TCPDUMP and first.startswith(NO_TCPDUMP_LINE):
         return (

@@ -308,6 +308,7 @@ class PacketList(ScrollView, can_focus=True):
         self._arrangement: tuple[int, ...] = tuple(range(len(DEFAULT_ORDER)))
         self.hscroll = 0  # characters scrolled to the right (the end of Info at 80 columns)
         self._longest = 0  # the longest line drawn so far: how far right there is anything to see
+        self._drawn_columns: tuple[int, ...] = ()  # the column widths of the last row drawn
 
     # -- data --------------------------------------------------------------------------------
     def adopt(self, store: Any) -> None:
@@ -336,7 +337,8 @@ class PacketList(ScrollView, can_focus=True):
         when the filter was applied (often none yet)."""
         old_row = self._want if self._want >= 0 else self.selected_row
         grew = count - self.count if not new_generation else 0
-        # rows added below a full window change nothing on screen but the scrollbar (see _set_height)
+        # rows added below a full window change nothing on screen but the scrollbar (see _set_height),
+        # unless they widen a column (No., Time, an address): then the rows shown are drawn again
         unseen = grew > 0 and self.count >= round(self.scroll_y) + self.scrollable_content_region.height
         self.rows = rows
         self.count = count
@@ -363,7 +365,7 @@ class PacketList(ScrollView, can_focus=True):
                 self.new_since += grew
             if self.cursor < 0 and count:
                 self._set_cursor(0)
-            elif unseen:
+            elif unseen and self.columns() == self._drawn_columns:
                 return
         self.refresh()
 
@@ -597,7 +599,7 @@ class PacketList(ScrollView, can_focus=True):
         row = self.store_row(d)
         selected = d == self.cursor
         dark = self.app.current_theme.dark
-        cols = self.columns()
+        cols = self._drawn_columns = self.columns()
         x = self.hscroll
         shown = (self.time_mode, self.ref_row, x, self._arrangement)
         key = (row, width, selected, self.has_focus if selected else False, self.app.theme, cols, shown)
