@@ -146,3 +146,38 @@ NET_FAST: dict[str, Callable[[Headers], list[str]]] = {
     "tcp.window_size_value": _field(F.TCP_WINDOW_VALUE, lambda h: [_u16(h, 14)]),
     "tcp.window_size": _field(F.TCP_WINDOW, lambda h: [h[7].win]),
 }
+
+
+def _one(fd: FieldDef, get: Callable[[Headers], Any]) -> Callable[[Headers], str]:
+    """The cell of a field that has at most one value on a plain frame: what joining _field's list gives,
+    without the list and the join (sniffer.output.summary.FieldsDissector's line)."""
+    if fd.ftype is FT.UINT and fd.base is Base.DEC:
+        return lambda h: str(get(h))
+    show = fd.tshark
+    return lambda h: show(get(h))
+
+
+def _ip_cell(show: Callable[[Any], str], version: int, at: int) -> Callable[[Headers], str]:
+    return lambda h: show(h[at]) if h[2] == version else ""
+
+
+# NET_FAST's single-valued fields as cells (tests/test_output_fields.py checks each equals the joined list)
+NET_ONE: dict[str, Callable[[Headers], str]] = {
+    "ip.src": _ip_cell(F.IP_SRC.tshark, 4, 3),
+    "ip.dst": _ip_cell(F.IP_DST.tshark, 4, 4),
+    "ipv6.src": _ip_cell(F.IPV6_SRC.tshark, 6, 3),
+    "ipv6.dst": _ip_cell(F.IPV6_DST.tshark, 6, 4),
+    "tcp.srcport": _one(F.TCP_SRCPORT, lambda h: _u16(h, 0)),
+    "tcp.dstport": _one(F.TCP_DSTPORT, lambda h: _u16(h, 2)),
+    "tcp.stream": _one(F.TCP_STREAM, lambda h: h[7].stream),
+    "tcp.len": _one(F.TCP_LEN, lambda h: h[7].length),
+    "tcp.seq": _one(F.TCP_SEQ, lambda h: h[7].seq),
+    "tcp.seq_raw": _one(F.TCP_SEQ_RAW, lambda h: _u32(h, 4)),
+    "tcp.nxtseq": _one(F.TCP_NXTSEQ, lambda h: h[7].nxtseq),
+    "tcp.ack": _one(F.TCP_ACK, lambda h: h[7].ack),
+    "tcp.ack_raw": _one(F.TCP_ACK_RAW, lambda h: _u32(h, 8)),
+    "tcp.hdr_len": _one(F.TCP_HDR_LEN, lambda h: (h[5][h[6] + 12] >> 4) * 4),
+    "tcp.flags": _one(F.TCP_FLAGS, _tcp_flags),
+    "tcp.window_size_value": _one(F.TCP_WINDOW_VALUE, lambda h: _u16(h, 14)),
+    "tcp.window_size": _one(F.TCP_WINDOW, lambda h: h[7].win),
+}

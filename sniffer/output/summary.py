@@ -21,7 +21,7 @@ from sniffer.mqtt.skim import filter_topics
 from sniffer.net.frame import addr_str
 from sniffer.net.reassembly import Seg
 from sniffer.net.tree import seconds9
-from sniffer.output.net_fast import NET_FAST, headers_of
+from sniffer.output.net_fast import NET_FAST, NET_ONE, Headers, headers_of
 from sniffer.output.text import summary_head, summary_mid
 from sniffer.pipeline import DEFAULT_MAX_BUFFERED, DEFAULT_MAX_PDU, DEFAULT_PORTS, Frame, RowDissector, frame_info
 from sniffer.session.backfill import Backfill
@@ -112,6 +112,10 @@ def pdu_topics(pdus: list[PDU]) -> list[str]:
     return out
 
 
+def _joined(values: Callable[[Headers], list[str]], aggregator: str) -> Callable[[Headers], str]:
+    return lambda h: aggregator.join(values(h))
+
+
 class FieldsDissector(RowDissector[str]):
     """A Dissector whose frame() returns the `-T fields` line of the frame (a str), for fields among
     DIRECT_FIELDS printed every occurrence, unquoted: the line FieldPrinter._line_quick makes of a
@@ -135,7 +139,8 @@ class FieldsDissector(RowDissector[str]):
         # (no **kw: the compiled build passed them on wrongly)
         super().__init__(mqtt_ports, max_pdu, detect, max_buffered, sessions, False, prefill)
         self._codes = [DIRECT_FIELDS.index(f) for f in fields]  # ValueError for any other field
-        self._net = [NET_FAST[f] for f in DIRECT_FIELDS[_NET_AT:]]
+        # each header field's cell: the single-valued ones directly, the others (ip.addr, tcp.port, eth.*) joined
+        self._net = [NET_ONE.get(f) or _joined(NET_FAST[f], aggregator) for f in DIRECT_FIELDS[_NET_AT:]]
         self._wants_headers = any(c >= _NET_AT for c in self._codes)
         self._line = line
         self._sep = separator
@@ -202,7 +207,7 @@ class FieldsDissector(RowDissector[str]):
                 cells.append(str(orig_len))
             elif code >= _NET_AT:
                 assert h is not None
-                cells.append(agg.join(self._net[code - _NET_AT](h)))
+                cells.append(self._net[code - _NET_AT](h))
             elif code >= 5:
                 cells.append(seconds9(ts if code == 5 else rel_ts if code == 6 else delta))
             elif not pdus:
