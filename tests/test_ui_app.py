@@ -545,8 +545,6 @@ def test_rows_arriving_below_a_full_window_move_the_scrollbar_without_a_layout()
                 lines = ["".join(seg.text for strip in row for seg in strip) for row in update.strips]
                 return [ln[box.x : box.x + box.width] for ln in lines[box.y : box.y + window]]
 
-            shown = drawn()
-            assert painted() == shown
             layouts = 0
             relayout = app.screen._refresh_layout
 
@@ -556,6 +554,14 @@ def test_rows_arriving_below_a_full_window_move_the_scrollbar_without_a_layout()
                 return relayout(*a, **kw)
 
             app.screen._refresh_layout = counted
+            for _ in range(50):  # the layouts Home asked for (the details pane of frame 1) are over
+                before = layouts
+                await pilot.pause(0.1)
+                if layouts == before:
+                    break
+            layouts = 0
+            shown = drawn()
+            assert painted() == shown
             for k in range(31, 41):
                 app.source.push([recs[k - 1]])
                 await settle(app, pilot, k)
