@@ -156,7 +156,7 @@ def test_link_ip_tcp_fields_from_headers_equal_the_tree(generated: str) -> None:
     from sniffer.output.net_fast import NET_FAST, NET_ONE, headers
 
     names = sorted(NET_FAST)
-    assert set(NET_ONE) < set(NET_FAST) and len(NET_ONE) == 17
+    assert set(NET_ONE) < set(NET_FAST) and len(NET_ONE) == 19
     plain: dict[str, int] = {}
     other: dict[str, int] = {}
     for label, frames in _all_frames(generated):

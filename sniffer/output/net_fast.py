@@ -95,15 +95,6 @@ def headers_of(data: bytes, lt: int, seg: Seg | None) -> Headers | None:
     return edst, esrc, ipver, src, dst, data, t, seg
 
 
-def _field(fd: FieldDef, get: Callable[[Headers], list]) -> Callable[[Headers], list[str]]:
-    """As sniffer.output.fields.collect shows an item, escape(fd.tshark(value)); these values are numbers
-    and addresses made by addr_str/mac_str, which escape() leaves alone."""
-    if fd.ftype is FT.UINT and fd.base is Base.DEC:
-        return lambda h: [str(v) for v in get(h)]
-    show = fd.tshark
-    return lambda h: [show(v) for v in get(h)]
-
-
 def _mac(b: bytes) -> str:
     return mac_str(bytes(b))
 
@@ -122,62 +113,79 @@ def _tcp_flags(h: Headers) -> int:
     return _u16(h, 12) & 0xFFF
 
 
-NET_FAST: dict[str, Callable[[Headers], list[str]]] = {
-    "eth.dst": _field(F.ETH_DST, lambda h: [_mac(h[0])] if h[0] is not None else []),
-    "eth.src": _field(F.ETH_SRC, lambda h: [_mac(h[1])] if h[1] is not None else []),
-    "ip.src": _field(F.IP_SRC, lambda h: [h[3]] if h[2] == 4 else []),
-    "ip.dst": _field(F.IP_DST, lambda h: [h[4]] if h[2] == 4 else []),
-    "ip.addr": _field(F.IP_ADDR, lambda h: [h[3], h[4]] if h[2] == 4 else []),
-    "ipv6.src": _field(F.IPV6_SRC, lambda h: [h[3]] if h[2] == 6 else []),
-    "ipv6.dst": _field(F.IPV6_DST, lambda h: [h[4]] if h[2] == 6 else []),
-    "ipv6.addr": _field(F.IPV6_ADDR, lambda h: [h[3], h[4]] if h[2] == 6 else []),
-    "tcp.srcport": _field(F.TCP_SRCPORT, lambda h: [_u16(h, 0)]),
-    "tcp.dstport": _field(F.TCP_DSTPORT, lambda h: [_u16(h, 2)]),
-    "tcp.port": _field(F.TCP_PORT, lambda h: [_u16(h, 0), _u16(h, 2)]),
-    "tcp.stream": _field(F.TCP_STREAM, lambda h: [h[7].stream]),
-    "tcp.len": _field(F.TCP_LEN, lambda h: [h[7].length]),
-    "tcp.seq": _field(F.TCP_SEQ, lambda h: [h[7].seq]),
-    "tcp.seq_raw": _field(F.TCP_SEQ_RAW, lambda h: [_u32(h, 4)]),
-    "tcp.nxtseq": _field(F.TCP_NXTSEQ, lambda h: [h[7].nxtseq]),
-    "tcp.ack": _field(F.TCP_ACK, lambda h: [h[7].ack]),
-    "tcp.ack_raw": _field(F.TCP_ACK_RAW, lambda h: [_u32(h, 8)]),
-    "tcp.hdr_len": _field(F.TCP_HDR_LEN, lambda h: [(h[5][h[6] + 12] >> 4) * 4]),
-    "tcp.flags": _field(F.TCP_FLAGS, lambda h: [_tcp_flags(h)]),
-    "tcp.window_size_value": _field(F.TCP_WINDOW_VALUE, lambda h: [_u16(h, 14)]),
-    "tcp.window_size": _field(F.TCP_WINDOW, lambda h: [h[7].win]),
-}
+def _show(fd: FieldDef) -> Callable[[Any], str]:
+    """As sniffer.output.fields.collect shows an item, escape(fd.tshark(value)); these values are numbers
+    and addresses made by addr_str/mac_str, which escape() leaves alone."""
+    return str if fd.ftype is FT.UINT and fd.base is Base.DEC else fd.tshark
 
 
-def _one(fd: FieldDef, get: Callable[[Headers], Any]) -> Callable[[Headers], str]:
-    """The cell of a field that has at most one value on a plain frame: what joining _field's list gives,
-    without the list and the join (sniffer.output.summary.FieldsDissector's line)."""
-    if fd.ftype is FT.UINT and fd.base is Base.DEC:
-        return lambda h: str(get(h))
+def _values(fd: FieldDef, get: Callable[[Headers], list]) -> Callable[[Headers], list[str]]:
+    show = _show(fd)
+    return lambda h: [show(v) for v in get(h)]
+
+
+def _one_value(fd: FieldDef, get: Callable[[Headers], Any]) -> Callable[[Headers], list[str]]:
+    show = _show(fd)
+
+    def values(h: Headers) -> list[str]:
+        v = get(h)
+        return [] if v is None else [show(v)]
+
+    return values
+
+
+def _cell(fd: FieldDef, get: Callable[[Headers], Any]) -> Callable[[Headers], str]:
+    """What joining _one_value's list gives, without the list and the join (FieldsDissector's line)."""
+    if fd.ftype is FT.UINT and fd.base is Base.DEC:  # (str() called directly: the compiled build inlines it)
+
+        def number(h: Headers) -> str:
+            v = get(h)
+            return "" if v is None else str(v)
+
+        return number
     show = fd.tshark
-    return lambda h: show(get(h))
+
+    def cell(h: Headers) -> str:
+        v = get(h)
+        return "" if v is None else show(v)
+
+    return cell
 
 
-def _ip_cell(show: Callable[[Any], str], version: int, at: int) -> Callable[[Headers], str]:
-    return lambda h: show(h[at]) if h[2] == version else ""
-
-
-# NET_FAST's single-valued fields as cells (tests/test_output_fields.py checks each equals the joined list)
-NET_ONE: dict[str, Callable[[Headers], str]] = {
-    "ip.src": _ip_cell(F.IP_SRC.tshark, 4, 3),
-    "ip.dst": _ip_cell(F.IP_DST.tshark, 4, 4),
-    "ipv6.src": _ip_cell(F.IPV6_SRC.tshark, 6, 3),
-    "ipv6.dst": _ip_cell(F.IPV6_DST.tshark, 6, 4),
-    "tcp.srcport": _one(F.TCP_SRCPORT, lambda h: _u16(h, 0)),
-    "tcp.dstport": _one(F.TCP_DSTPORT, lambda h: _u16(h, 2)),
-    "tcp.stream": _one(F.TCP_STREAM, lambda h: h[7].stream),
-    "tcp.len": _one(F.TCP_LEN, lambda h: h[7].length),
-    "tcp.seq": _one(F.TCP_SEQ, lambda h: h[7].seq),
-    "tcp.seq_raw": _one(F.TCP_SEQ_RAW, lambda h: _u32(h, 4)),
-    "tcp.nxtseq": _one(F.TCP_NXTSEQ, lambda h: h[7].nxtseq),
-    "tcp.ack": _one(F.TCP_ACK, lambda h: h[7].ack),
-    "tcp.ack_raw": _one(F.TCP_ACK_RAW, lambda h: _u32(h, 8)),
-    "tcp.hdr_len": _one(F.TCP_HDR_LEN, lambda h: (h[5][h[6] + 12] >> 4) * 4),
-    "tcp.flags": _one(F.TCP_FLAGS, _tcp_flags),
-    "tcp.window_size_value": _one(F.TCP_WINDOW_VALUE, lambda h: _u16(h, 14)),
-    "tcp.window_size": _one(F.TCP_WINDOW, lambda h: h[7].win),
+# Each field with the one value it has on a plain frame (None: none, e.g. ip.src on IPv6) ...
+_ONE: dict[str, tuple[FieldDef, Callable[[Headers], Any]]] = {
+    "eth.dst": (F.ETH_DST, lambda h: _mac(h[0]) if h[0] is not None else None),
+    "eth.src": (F.ETH_SRC, lambda h: _mac(h[1]) if h[1] is not None else None),
+    "ip.src": (F.IP_SRC, lambda h: h[3] if h[2] == 4 else None),
+    "ip.dst": (F.IP_DST, lambda h: h[4] if h[2] == 4 else None),
+    "ipv6.src": (F.IPV6_SRC, lambda h: h[3] if h[2] == 6 else None),
+    "ipv6.dst": (F.IPV6_DST, lambda h: h[4] if h[2] == 6 else None),
+    "tcp.srcport": (F.TCP_SRCPORT, lambda h: _u16(h, 0)),
+    "tcp.dstport": (F.TCP_DSTPORT, lambda h: _u16(h, 2)),
+    "tcp.stream": (F.TCP_STREAM, lambda h: h[7].stream),
+    "tcp.len": (F.TCP_LEN, lambda h: h[7].length),
+    "tcp.seq": (F.TCP_SEQ, lambda h: h[7].seq),
+    "tcp.seq_raw": (F.TCP_SEQ_RAW, lambda h: _u32(h, 4)),
+    "tcp.nxtseq": (F.TCP_NXTSEQ, lambda h: h[7].nxtseq),
+    "tcp.ack": (F.TCP_ACK, lambda h: h[7].ack),
+    "tcp.ack_raw": (F.TCP_ACK_RAW, lambda h: _u32(h, 8)),
+    "tcp.hdr_len": (F.TCP_HDR_LEN, lambda h: (h[5][h[6] + 12] >> 4) * 4),
+    "tcp.flags": (F.TCP_FLAGS, _tcp_flags),
+    "tcp.window_size_value": (F.TCP_WINDOW_VALUE, lambda h: _u16(h, 14)),
+    "tcp.window_size": (F.TCP_WINDOW, lambda h: h[7].win),
 }
+# ... and the fields with two (both ends' addresses or ports)
+_TWO: dict[str, tuple[FieldDef, Callable[[Headers], list]]] = {
+    "ip.addr": (F.IP_ADDR, lambda h: [h[3], h[4]] if h[2] == 4 else []),
+    "ipv6.addr": (F.IPV6_ADDR, lambda h: [h[3], h[4]] if h[2] == 6 else []),
+    "tcp.port": (F.TCP_PORT, lambda h: [_u16(h, 0), _u16(h, 2)]),
+}
+
+# every field's values, as the tree would give them (the Frame path, sniffer.output.fields)
+NET_FAST: dict[str, Callable[[Headers], list[str]]] = {
+    **{name: _one_value(fd, get) for name, (fd, get) in _ONE.items()},
+    **{name: _values(fd, get) for name, (fd, get) in _TWO.items()},
+}
+# the single-valued fields as cells (sniffer.output.summary.FieldsDissector; the test checks each equals the
+# joined list of NET_FAST)
+NET_ONE: dict[str, Callable[[Headers], str]] = {name: _cell(fd, get) for name, (fd, get) in _ONE.items()}

@@ -139,7 +139,7 @@ class FieldsDissector(RowDissector[str]):
         # (no **kw: the compiled build passed them on wrongly)
         super().__init__(mqtt_ports, max_pdu, detect, max_buffered, sessions, False, prefill)
         self._codes = [DIRECT_FIELDS.index(f) for f in fields]  # ValueError for any other field
-        # each header field's cell: the single-valued ones directly, the others (ip.addr, tcp.port, eth.*) joined
+        # each header field's cell: the single-valued ones directly, the others (ip.addr, ipv6.addr, tcp.port) joined
         self._net = [NET_ONE.get(f) or _joined(NET_FAST[f], aggregator) for f in DIRECT_FIELDS[_NET_AT:]]
         self._wants_headers = any(c >= _NET_AT for c in self._codes)
         self._line = line
