@@ -153,10 +153,10 @@ def test_link_ip_tcp_fields_from_headers_equal_the_tree(generated: str) -> None:
     """-e ip.src, tcp.srcport, … are read from a plain frame's headers (sniffer.output.net_fast): the same
     values as the frame's tree, frame by frame; frames that are not plain (not IP, fragments, IPv6 extension
     headers, truncated headers) take the tree's way."""
-    from sniffer.output.net_fast import NET_FAST, NET_ONE, headers
+    from sniffer.output.net_fast import NET_FAST, ONE_CODE, cell, headers
 
     names = sorted(NET_FAST)
-    assert set(NET_ONE) < set(NET_FAST) and len(NET_ONE) == 19
+    assert set(ONE_CODE) < set(NET_FAST) and len(ONE_CODE) == 19
     plain: dict[str, int] = {}
     other: dict[str, int] = {}
     for label, frames in _all_frames(generated):
@@ -169,9 +169,9 @@ def test_link_ip_tcp_fields_from_headers_equal_the_tree(generated: str) -> None:
             plain[label] = plain.get(label, 0) + 1
             for name in names:
                 assert NET_FAST[name](h) == tree.get(name, []), f"{label} frame {frame.number} {name}"
-            for name, cell in NET_ONE.items():  # (FieldsDissector's cells: one value at most, no join)
+            for name, code in ONE_CODE.items():  # (FieldsDissector's cells: one value at most, no join)
                 values = NET_FAST[name](h)
-                assert len(values) <= 1 and cell(h) == ",".join(values), f"{label} frame {frame.number} {name}"
+                assert len(values) <= 1 and cell(code, h) == ",".join(values), f"{label} frame {frame.number} {name}"
     assert plain[generated] > 19000
     shapes = ("sll", "raw", "raw 12", "raw 14", "ipv4 linktype", "ipv4 options", "vlan", "qinq")
     assert all(plain.get(k, 0) >= 300 for k in shapes), plain

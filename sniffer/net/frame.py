@@ -56,6 +56,13 @@ ETH_IPV4: Final = 0x0800
 ETH_IPV6: Final = 0x86DD
 ETH_ARP: Final = 0x0806
 VLAN_TPIDS: Final = frozenset((0x8100, 0x88A8, 0x9100))
+
+
+def vlan_tagged(ethertype: int) -> bool:
+    """`ethertype in VLAN_TPIDS` as comparisons: the set lookup cost ~200 instructions a frame compiled."""
+    return ethertype == 0x8100 or ethertype == 0x88A8 or ethertype == 0x9100
+
+
 # BSD AF_INET6 differs per OS (Linux 10, NetBSD/OpenBSD 24, FreeBSD 28, Darwin 30).
 AF_INET6_VALUES: Final = frozenset((10, 24, 28, 30))
 
@@ -80,7 +87,7 @@ def l3_offset(linktype: int, data: bytes) -> tuple[int, int]:
             return -1, 0
         et = _u16(data, 12)[0]
         off = 14
-        while et in VLAN_TPIDS:
+        while vlan_tagged(et):
             if n < off + 4:
                 return -1, 0
             et = _u16(data, off + 2)[0]
@@ -284,7 +291,7 @@ def tcp_options(data: bytes, parsed: tuple) -> bytes:
     return bytes(data[t + 20 : parsed[9]])
 
 
-_addr_cache: dict[bytes, str] = {}
+_addr_cache: Final[dict[bytes, str]] = {}  # (Final: a C global when compiled, not a module lookup)
 
 
 def addr_str(ipver: int, addr: bytes) -> str:

@@ -74,7 +74,7 @@ _NS: Final = Decimal("1e-9")
 _US: Final = Decimal("1e-6")
 
 
-_BIG = 2.0**33  # seconds (year 2242): below it, ts * 10^6 is an exact enough float (< 2^53) to round
+_BIG: Final = 2.0**33  # seconds (year 2242): below it, ts * 10^6 is an exact enough float (< 2^53) to round
 
 
 def ts_decimal(ts: float) -> Decimal:

@@ -4,18 +4,19 @@ Building a frame's link/IP/TCP tree costs ~100 µs (every item with its text), s
 `-T fields` slower than tshark. A plain frame is Ethernet (802.1Q/802.1ad tags included), Linux cooked
 capture v1 or raw IP; IPv4 that is not a fragment, or IPv6 without extension headers; a TCP header that fits; and a TCP
 segment the pipeline tracked (frame.seg). Link types: Ethernet (1), Linux cooked v1 (113), raw IP (101, 12,
-14, 228, 229). For those, `headers()` reads what sniffer.net.tree would put in
-the tree, and NET_FAST turns it into the same values, in the same order (tests/test_output_fields.py
-checks them against the tree, frame by frame, on every capture we have). Anything else is None: the
-caller builds the tree.
+14, 228, 229). For those, `headers()` finds the headers sniffer.net.tree would read, `value()` reads a
+field from them, and NET_FAST (lists of values, for a Frame) and `cell()` (one -T fields cell, for
+sniffer.output.summary.FieldsDissector) give what the tree would give, in the same order
+(tests/test_output_fields.py checks them against the tree, frame by frame, on every capture we have).
+Anything else is None: the caller builds the tree.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
-from sniffer.fields import FT, Base, FieldDef
+from sniffer.fields import FieldDef
 from sniffer.net import fields as F
 from sniffer.net.frame import (
     ETH_IPV4,
@@ -25,16 +26,17 @@ from sniffer.net.frame import (
     LT_IPV6,
     LT_RAW,
     LT_SLL,
-    VLAN_TPIDS,
     addr_str,
     mac_str,
+    vlan_tagged,
 )
 from sniffer.net.reassembly import Seg
 
 _RAW = (LT_RAW, 12, 14)
 
-# (eth dst, eth src or None, IP version, src, dst, frame bytes, offset of the TCP header, the frame's Seg)
-Headers = tuple[Any, Any, int, str, str, bytes, int, Seg]
+# (frame bytes, offset of the Ethernet header or -1, IP version, offset of the IP header, offset of the TCP
+# header, the frame's Seg): offsets, not values, so that a line makes only the strings it prints
+Headers = tuple[bytes, int, int, int, int, Seg]
 
 
 def headers(frame: Any) -> Headers | None:
@@ -47,13 +49,13 @@ def headers_of(data: bytes, lt: int, seg: Seg | None) -> Headers | None:
     if seg is None:
         return None
     n = len(data)
-    edst = esrc = None
+    eth = -1
     if lt == LT_ETHERNET:
         if n < 14:
             return None
         et = data[12] << 8 | data[13]
-        edst, esrc, off = data[0:6], data[6:12], 14
-        while et in VLAN_TPIDS and off + 4 <= n:  # 802.1Q / 802.1ad tags, as the tree's _link walks them
+        eth, off = 0, 14
+        while vlan_tagged(et) and off + 4 <= n:  # 802.1Q / 802.1ad tags, as the tree's _link walks them
             et = data[off + 2] << 8 | data[off + 3]
             off += 4
     elif lt == LT_SLL:
@@ -78,114 +80,135 @@ def headers_of(data: bytes, lt: int, seg: Seg | None) -> Headers | None:
         tot = data[off + 2] << 8 | data[off + 3]
         if ihl < 20 or (data[off + 6] << 8 | data[off + 7]) & 0x3FFF or data[off + 9] != 6:
             return None  # (odd header, a fragment, not TCP: the tree decides)
-        ipver, src, dst = 4, addr_str(4, data[off + 12 : off + 16]), addr_str(4, data[off + 16 : off + 20])
+        ipver = 4
         end = min(off + tot, n) if tot else n
         t = off + ihl
     elif et == ETH_IPV6:
         if n < off + 40 or data[off + 6] != 6:  # (extension headers: the tree walks them)
             return None
         plen = data[off + 4] << 8 | data[off + 5]
-        ipver, src, dst = 6, addr_str(6, data[off + 8 : off + 24]), addr_str(6, data[off + 24 : off + 40])
+        ipver = 6
         end = min(off + 40 + plen, n) if plen else n
         t = off + 40
     else:
         return None
     if t + 20 > end:
         return None
-    return edst, esrc, ipver, src, dst, data, t, seg
-
-
-def _mac(b: bytes) -> str:
-    return mac_str(bytes(b))
+    return data, eth, ipver, off, t, seg
 
 
 def _u16(h: Headers, at: int) -> int:
-    d = h[5]
-    p = h[6] + at
+    d = h[0]
+    p = h[4] + at
     return d[p] << 8 | d[p + 1]
 
 
-def _u32(h: Headers, at: int) -> int:
-    return _u16(h, at) << 16 | _u16(h, at + 2)
+def _ip(h: Headers, version: int, dst: bool) -> str | None:
+    """The frame's IP source or destination, None if it is not IP `version`."""
+    if h[2] != version:
+        return None
+    d = h[0]
+    p = h[3] + (8 if version == 6 else 12) + (0 if not dst else 16 if version == 6 else 4)
+    return addr_str(version, d[p : p + (16 if version == 6 else 4)])
 
 
-def _tcp_flags(h: Headers) -> int:
-    return _u16(h, 12) & 0xFFF
+def _mac(h: Headers, at: int) -> str | None:
+    e = h[1]
+    return None if e < 0 else mac_str(bytes(h[0][e + at : e + at + 6]))
 
 
-def _show(fd: FieldDef) -> Callable[[Any], str]:
-    """As sniffer.output.fields.collect shows an item, escape(fd.tshark(value)); these values are numbers
-    and addresses made by addr_str/mac_str, which escape() leaves alone."""
-    return str if fd.ftype is FT.UINT and fd.base is Base.DEC else fd.tshark
+# The single-valued fields, in the order of value()'s codes (the most asked first). One function holds
+# their getters: called natively by the compiled build, where a table of lambdas cost two generic calls a cell.
+ONE_FIELDS: tuple[tuple[str, FieldDef], ...] = (
+    ("tcp.stream", F.TCP_STREAM),
+    ("tcp.srcport", F.TCP_SRCPORT),
+    ("tcp.dstport", F.TCP_DSTPORT),
+    ("tcp.len", F.TCP_LEN),
+    ("ip.src", F.IP_SRC),
+    ("ip.dst", F.IP_DST),
+    ("ipv6.src", F.IPV6_SRC),
+    ("ipv6.dst", F.IPV6_DST),
+    ("tcp.seq", F.TCP_SEQ),
+    ("tcp.nxtseq", F.TCP_NXTSEQ),
+    ("tcp.ack", F.TCP_ACK),
+    ("tcp.flags", F.TCP_FLAGS),
+    ("tcp.window_size", F.TCP_WINDOW),
+    ("tcp.window_size_value", F.TCP_WINDOW_VALUE),
+    ("tcp.hdr_len", F.TCP_HDR_LEN),
+    ("tcp.seq_raw", F.TCP_SEQ_RAW),
+    ("tcp.ack_raw", F.TCP_ACK_RAW),
+    ("eth.src", F.ETH_SRC),
+    ("eth.dst", F.ETH_DST),
+)
+ONE_CODE: dict[str, int] = {name: code for code, (name, _) in enumerate(ONE_FIELDS)}
+_HEX_CODE: Final = ONE_CODE["tcp.flags"]  # (the one field not shown in decimal; Final: a C global compiled)
 
 
-def _values(fd: FieldDef, get: Callable[[Headers], list]) -> Callable[[Headers], list[str]]:
-    show = _show(fd)
-    return lambda h: [show(v) for v in get(h)]
+def value(code: int, h: Headers) -> Any:
+    """The value of ONE_FIELDS[code] on a plain frame; None where it has none (ip.src on IPv6, eth.* off
+    Ethernet)."""
+    if code < 4:
+        return h[5].stream if code == 0 else _u16(h, 0) if code == 1 else _u16(h, 2) if code == 2 else h[5].length
+    if code < 8:
+        return _ip(h, 4 if code < 6 else 6, code == 5 or code == 7)
+    seg = h[5]
+    if code == 8:
+        return seg.seq
+    if code == 9:
+        return seg.nxtseq
+    if code == 10:
+        return seg.ack
+    if code == 11:
+        return _u16(h, 12) & 0xFFF
+    if code == 12:
+        return seg.win
+    if code == 13:
+        return _u16(h, 14)
+    if code == 14:
+        return (h[0][h[4] + 12] >> 4) * 4
+    if code == 15:
+        return _u16(h, 4) << 16 | _u16(h, 6)
+    if code == 16:
+        return _u16(h, 8) << 16 | _u16(h, 10)
+    return _mac(h, 6 if code == 17 else 0)
 
 
-def _one_value(fd: FieldDef, get: Callable[[Headers], Any]) -> Callable[[Headers], list[str]]:
-    show = _show(fd)
+def cell(code: int, h: Headers) -> str:
+    """ONE_FIELDS[code]'s -T fields cell: what collect() would show of the tree's item (below), or ""."""
+    v = value(code, h)
+    if v is None:
+        return ""
+    if code == _HEX_CODE:
+        return F.TCP_FLAGS.tshark(v)
+    return str(v)  # (numbers in decimal; addresses made by addr_str/mac_str, which escape() leaves alone)
+
+
+def _one_values(fd: FieldDef, code: int) -> Callable[[Headers], list[str]]:
+    show = fd.tshark
 
     def values(h: Headers) -> list[str]:
-        v = get(h)
+        v = value(code, h)
         return [] if v is None else [show(v)]
 
     return values
 
 
-def _cell(fd: FieldDef, get: Callable[[Headers], Any]) -> Callable[[Headers], str]:
-    """What joining _one_value's list gives, without the list and the join (FieldsDissector's line)."""
-    if fd.ftype is FT.UINT and fd.base is Base.DEC:  # (str() called directly: the compiled build inlines it)
-
-        def number(h: Headers) -> str:
-            v = get(h)
-            return "" if v is None else str(v)
-
-        return number
+def _two_values(fd: FieldDef, first: int, second: int) -> Callable[[Headers], list[str]]:
     show = fd.tshark
 
-    def cell(h: Headers) -> str:
-        v = get(h)
-        return "" if v is None else show(v)
+    def values(h: Headers) -> list[str]:
+        a = value(first, h)
+        return [] if a is None else [show(a), show(value(second, h))]
 
-    return cell
+    return values
 
 
-# Each field with the one value it has on a plain frame (None: none, e.g. ip.src on IPv6) ...
-_ONE: dict[str, tuple[FieldDef, Callable[[Headers], Any]]] = {
-    "eth.dst": (F.ETH_DST, lambda h: _mac(h[0]) if h[0] is not None else None),
-    "eth.src": (F.ETH_SRC, lambda h: _mac(h[1]) if h[1] is not None else None),
-    "ip.src": (F.IP_SRC, lambda h: h[3] if h[2] == 4 else None),
-    "ip.dst": (F.IP_DST, lambda h: h[4] if h[2] == 4 else None),
-    "ipv6.src": (F.IPV6_SRC, lambda h: h[3] if h[2] == 6 else None),
-    "ipv6.dst": (F.IPV6_DST, lambda h: h[4] if h[2] == 6 else None),
-    "tcp.srcport": (F.TCP_SRCPORT, lambda h: _u16(h, 0)),
-    "tcp.dstport": (F.TCP_DSTPORT, lambda h: _u16(h, 2)),
-    "tcp.stream": (F.TCP_STREAM, lambda h: h[7].stream),
-    "tcp.len": (F.TCP_LEN, lambda h: h[7].length),
-    "tcp.seq": (F.TCP_SEQ, lambda h: h[7].seq),
-    "tcp.seq_raw": (F.TCP_SEQ_RAW, lambda h: _u32(h, 4)),
-    "tcp.nxtseq": (F.TCP_NXTSEQ, lambda h: h[7].nxtseq),
-    "tcp.ack": (F.TCP_ACK, lambda h: h[7].ack),
-    "tcp.ack_raw": (F.TCP_ACK_RAW, lambda h: _u32(h, 8)),
-    "tcp.hdr_len": (F.TCP_HDR_LEN, lambda h: (h[5][h[6] + 12] >> 4) * 4),
-    "tcp.flags": (F.TCP_FLAGS, _tcp_flags),
-    "tcp.window_size_value": (F.TCP_WINDOW_VALUE, lambda h: _u16(h, 14)),
-    "tcp.window_size": (F.TCP_WINDOW, lambda h: h[7].win),
-}
-# ... and the fields with two (both ends' addresses or ports)
-_TWO: dict[str, tuple[FieldDef, Callable[[Headers], list]]] = {
-    "ip.addr": (F.IP_ADDR, lambda h: [h[3], h[4]] if h[2] == 4 else []),
-    "ipv6.addr": (F.IPV6_ADDR, lambda h: [h[3], h[4]] if h[2] == 6 else []),
-    "tcp.port": (F.TCP_PORT, lambda h: [_u16(h, 0), _u16(h, 2)]),
-}
-
-# every field's values, as the tree would give them (the Frame path, sniffer.output.fields)
+# Every field's values, as sniffer.output.fields.collect shows the tree's items: escape(fd.tshark(value)),
+# escape() leaving these numbers and addresses alone (the Frame path; tests/test_output_fields.py checks
+# them against the tree on every capture)
 NET_FAST: dict[str, Callable[[Headers], list[str]]] = {
-    **{name: _one_value(fd, get) for name, (fd, get) in _ONE.items()},
-    **{name: _values(fd, get) for name, (fd, get) in _TWO.items()},
+    **{name: _one_values(fd, code) for code, (name, fd) in enumerate(ONE_FIELDS)},
+    "ip.addr": _two_values(F.IP_ADDR, ONE_CODE["ip.src"], ONE_CODE["ip.dst"]),
+    "ipv6.addr": _two_values(F.IPV6_ADDR, ONE_CODE["ipv6.src"], ONE_CODE["ipv6.dst"]),
+    "tcp.port": _two_values(F.TCP_PORT, ONE_CODE["tcp.srcport"], ONE_CODE["tcp.dstport"]),
 }
-# the single-valued fields as cells (sniffer.output.summary.FieldsDissector; the test checks each equals the
-# joined list of NET_FAST)
-NET_ONE: dict[str, Callable[[Headers], str]] = {name: _cell(fd, get) for name, (fd, get) in _ONE.items()}

@@ -21,7 +21,7 @@ from sniffer.mqtt.skim import filter_topics
 from sniffer.net.frame import addr_str
 from sniffer.net.reassembly import Seg
 from sniffer.net.tree import seconds9
-from sniffer.output.net_fast import NET_FAST, NET_ONE, Headers, headers_of
+from sniffer.output.net_fast import NET_FAST, ONE_CODE, Headers, cell, headers_of
 from sniffer.output.text import summary_head, summary_mid
 from sniffer.pipeline import DEFAULT_MAX_BUFFERED, DEFAULT_MAX_PDU, DEFAULT_PORTS, Frame, RowDissector, frame_info
 from sniffer.session.backfill import Backfill
@@ -139,8 +139,11 @@ class FieldsDissector(RowDissector[str]):
         # (no **kw: the compiled build passed them on wrongly)
         super().__init__(mqtt_ports, max_pdu, detect, max_buffered, sessions, False, prefill)
         self._codes = [DIRECT_FIELDS.index(f) for f in fields]  # ValueError for any other field
-        # each header field's cell: the single-valued ones directly, the others (ip.addr, ipv6.addr, tcp.port) joined
-        self._net = [NET_ONE.get(f) or _joined(NET_FAST[f], aggregator) for f in DIRECT_FIELDS[_NET_AT:]]
+        # each header field's cell: the single-valued ones by their code in net_fast.cell (called natively),
+        # the others (ip.addr, ipv6.addr, tcp.port) joined
+        net = DIRECT_FIELDS[_NET_AT:]
+        self._one = [ONE_CODE.get(f, -1) for f in net]
+        self._net = [_joined(NET_FAST[f], aggregator) for f in net]
         self._wants_headers = any(c >= _NET_AT for c in self._codes)
         self._line = line
         self._sep = separator
@@ -207,7 +210,8 @@ class FieldsDissector(RowDissector[str]):
                 cells.append(str(orig_len))
             elif code >= _NET_AT:
                 assert h is not None
-                cells.append(self._net[code - _NET_AT](h))
+                one = self._one[code - _NET_AT]
+                cells.append(cell(one, h) if one >= 0 else self._net[code - _NET_AT](h))
             elif code >= 5:
                 cells.append(seconds9(ts if code == 5 else rel_ts if code == 6 else delta))
             elif not pdus:
