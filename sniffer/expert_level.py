@@ -39,10 +39,10 @@ _TCP: Final = {abbrev[len("tcp.analysis.") :]: LEVELS[sev] for abbrev, sev in TC
 _ACKS: Final = {C.PUBACK: 0, C.PUBREC: 0, C.PUBCOMP: 0, C.PUBREL: 2}  # type -> its required header flags
 _BARE: Final = (C.PINGREQ, C.PINGRESP, C.DISCONNECT)
 _HAS_MSGID: Final = C.HAS_MSGID
-_CACHE_MAX = 4096
+_CACHE_MAX: Final = 4096
 # (type, flags, version, alias state, version inferred, bytes lost before, shape bytes) -> level of
 # the MQTT notes: a cache bounded by clearing, written by the one thread that stores frames
-_levels: dict[tuple[int, int, int, int, bool, bool, bytes], int] = {}
+_levels: Final[dict[tuple[int, int, int, int, bool, bool, bytes], int]] = {}
 
 
 def tree_level(root: Any) -> int:

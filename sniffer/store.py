@@ -63,7 +63,7 @@ import zlib
 from array import array
 from bisect import bisect_left
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from sniffer.expert_level import frame_level
 from sniffer.filter.index import RowIndex
@@ -74,33 +74,33 @@ if TYPE_CHECKING:
     from sniffer.pipeline import Frame
     from sniffer.session.backfill import Backfill
 
-_ANN_LEN = struct.Struct("<I")  # length of a record in the spill (an annotation record, a checkpoint)
-_REC = struct.Struct("<III")  # frame length, context length, offset + 1 of the single PDU in the frame (0: none)
-_MIN_SHARED = 16  # bytes objects of the context at least this long are looked up in the frame's bytes
+_ANN_LEN: Final = struct.Struct("<I")  # length of a record in the spill (an annotation record, a checkpoint)
+_REC: Final = struct.Struct("<III")  # frame length, context length, offset + 1 of the single PDU in the frame (0: none)
+_MIN_SHARED: Final = 16  # bytes objects of the context at least this long are looked up in the frame's bytes
 
 # Colour classes (one byte per row): the MQTT message type of the first PDU (1..15), or one of these.
-CLS_OTHER = 0
-CLS_TCP_CONTROL = 16  # TCP without payload (handshake, ACK, FIN): dimmed like Wireshark's greyed rows
-CLS_TCP_DATA = 17  # TCP payload that completes no PDU (segment of a reassembled PDU)
-CLS_TCP_RST = 18
-CLS_MALFORMED = 0x40  # flag: a PDU of the frame is malformed
+CLS_OTHER: Final = 0
+CLS_TCP_CONTROL: Final = 16  # TCP without payload (handshake, ACK, FIN): dimmed like Wireshark's greyed rows
+CLS_TCP_DATA: Final = 17  # TCP payload that completes no PDU (segment of a reassembled PDU)
+CLS_TCP_RST: Final = 18
+CLS_MALFORMED: Final = 0x40  # flag: a PDU of the frame is malformed
 
 _FLUSH_AT = 1 << 20
 # A context at least this long (a reassembled PDU's payload, which lies in no one frame) is stored
 # zlib-compressed: those few frames made half the spill file (JSON and text shrink ~5x), and the
 # cost falls on 2-3 % of frames. Its first byte is then zlib's 0x78, which neither marshal (a tuple:
 # 0x28/0x29, with its ref flag 0xa8/0xa9) nor pickle (0x80) writes first.
-_COMPRESS_AT = 2048
-FILE_ROW = 1 << 63  # flag in the offset column: the row's bytes lie in the capture file, at the rest
-SPILL_ROW = 1 << 62  # flag: the row's bytes are in the spill without context (a live row, dissected again)
-REPLAYED = FILE_ROW | SPILL_ROW
+_COMPRESS_AT: Final = 2048
+FILE_ROW: Final = 1 << 63  # flag in the offset column: the row's bytes lie in the capture file, at the rest
+SPILL_ROW: Final = 1 << 62  # flag: the row's bytes are in the spill without context (a live row, dissected again)
+REPLAYED: Final = FILE_ROW | SPILL_ROW
 # Rebuilding a file or live row dissects at most this many frames again (~7 us each: 70 ms), however
 # long the connection: a frame further than that from its stream's start keeps its context
 REPLAY_MAX = 10_000
 # ... counted from the stream's last checkpoint (its TCP and MQTT state, pickled by the loader after a
 # batch once CHECK_EVERY frames of the stream came since the one before: sniffer.replay.snapshot)
 CHECK_EVERY = 5_000  # (taken after a batch: REPLAY_MAX >= CHECK_EVERY + a file's 2,000-record batch)
-_ZLIB_FIRST = 0x78
+_ZLIB_FIRST: Final = 0x78
 INFO_BLOCK = 256  # rows of Info text compressed together
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import struct
 from array import array
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from sniffer.filter.props import PROP_UNKNOWN, property_mask
 from sniffer.mqtt.decoder import PDU
@@ -24,12 +24,12 @@ if TYPE_CHECKING:
 
 # The MQ word of a row (RowIndex.mq): msgtype | flags << 4 | version << 8, then these bits.
 MQ_TYPE = 0x000F
-MQ_HAS_MSGID = 0x0800  # msgid << 16
-MQ_ONE = 0x1000  # exactly one PDU
-MQ_MANY = 0x2000  # several PDUs: the others in RowIndex.more
+MQ_HAS_MSGID: Final = 0x0800  # msgid << 16
+MQ_ONE: Final = 0x1000  # exactly one PDU
+MQ_MANY: Final = 0x2000  # several PDUs: the others in RowIndex.more
 MQ_NPDU = 0x3000
-MQ_SEG = 0x4000  # TCP segment record: ports, flags, length, addresses
-MQ_COMPLEX = 0x8000  # a malformed PDU: the filter rebuilds the Frame
+MQ_SEG: Final = 0x4000  # TCP segment record: ports, flags, length, addresses
+MQ_COMPLEX: Final = 0x8000  # a malformed PDU: the filter rebuilds the Frame
 
 
 class RowIndex:

@@ -10,10 +10,10 @@ tests/test_filter_rows.py checks both against the tree over the corpus and gener
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, Final
 
-PROP_UNKNOWN = 1 << 31
-_PROP_SIZE = {"byte": 1, "u16": 2, "u32": 4}
+PROP_UNKNOWN: Final = 1 << 31
+_PROP_SIZE: Final = {"byte": 1, "u16": 2, "u32": 4}
 
 
 @functools.cache

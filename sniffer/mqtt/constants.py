@@ -89,7 +89,7 @@ RETAIN_HANDLING_NAMES = {
 }
 
 # MQTT 5 reason codes (section 2.4), names as Wireshark spells them.
-_RC = {
+_RC: Final = {
     0x00: "Success",
     0x04: "Disconnect with Will Message",
     0x10: "No matching subscribers",

@@ -66,10 +66,10 @@ def info(pdu: PDU) -> str:
     return cut_info(s)
 
 
-_PUBLISH_FLAGS = (F.MSGTYPE, F.DUPFLAG, F.QOS, F.RETAIN)
-_V31_QOS1_FLAGS = (F.MSGTYPE, F.DUPFLAG, F.QOS, F.RETAIN_RESERVED)
-_OTHER_FLAGS = (F.MSGTYPE, F.HDR_RESERVED)
-_CONNECT_FLAGS = (
+_PUBLISH_FLAGS: Final = (F.MSGTYPE, F.DUPFLAG, F.QOS, F.RETAIN)
+_V31_QOS1_FLAGS: Final = (F.MSGTYPE, F.DUPFLAG, F.QOS, F.RETAIN_RESERVED)
+_OTHER_FLAGS: Final = (F.MSGTYPE, F.HDR_RESERVED)
+_CONNECT_FLAGS: Final = (
     F.CONFLAG_UNAME,
     F.CONFLAG_PASSWD,
     F.CONFLAG_RETAIN,
@@ -78,7 +78,7 @@ _CONNECT_FLAGS = (
     F.CONFLAG_CLEANSESS,
     F.CONFLAG_RESERVED,
 )
-_SUBOPTS = (F.SUBOPTS_RESERVED, F.SUBOPTS_RETAIN, F.SUBOPTS_RAP, F.SUBOPTS_NL, F.SUBOPTS_QOS)
+_SUBOPTS: Final = (F.SUBOPTS_RESERVED, F.SUBOPTS_RETAIN, F.SUBOPTS_RAP, F.SUBOPTS_NL, F.SUBOPTS_QOS)
 
 
 def dissect(pdu: PDU, base: int = 0, source: int = 0) -> Node:
@@ -379,7 +379,7 @@ def _disconnect(w: Walker, root: Node, pdu: PDU, p: int) -> int:
     return p
 
 
-_BODY = {
+_BODY: Final = {
     C.CONNECT: _connect,
     C.CONNACK: _connack,
     C.PUBLISH: _publish,

@@ -190,8 +190,8 @@ def _topics_fit(d: bytes, p: int, end: int, with_options: bool, v5: bool) -> boo
     return True
 
 
-_V5_SUBACK = frozenset(C.REASON_NAMES[C.SUBACK])
-_V3_SUBACK = frozenset({0, 1, 2, 0x80})
+_V5_SUBACK: Final = frozenset(C.REASON_NAMES[C.SUBACK])
+_V3_SUBACK: Final = frozenset({0, 1, 2, 0x80})
 
 
 def infer_version(d: bytes, hl: int, t: int, flags: int) -> tuple[int, bool]:

@@ -580,7 +580,7 @@ _PREFIX_ORDER: Final = (
 )
 
 
-_FLAGS_TEXT: dict[int, str] = {}  # flags_str() per flags value (at most 4096 of them)
+_FLAGS_TEXT: Final[dict[int, str]] = {}  # flags_str() per flags value (at most 4096 of them)
 
 
 def flags_str(flags: int) -> str:

@@ -32,7 +32,7 @@ from sniffer.net.frame import (
 )
 from sniffer.net.reassembly import Seg
 
-_RAW = (LT_RAW, 12, 14)
+_RAW: Final = (LT_RAW, 12, 14)
 
 # (frame bytes, offset of the Ethernet header or -1, IP version, offset of the IP header, offset of the TCP
 # header, the frame's Seg): offsets, not values, so that a line makes only the strings it prints

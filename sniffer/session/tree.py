@@ -7,6 +7,8 @@ field of sniffer.session.fields, so -T fields, JSON, -Y and the UI read them lik
 
 from __future__ import annotations
 
+from typing import Final
+
 from sniffer.fields import Node, item
 from sniffer.session import fields as F
 from sniffer.session.tracker import Ann
@@ -85,7 +87,7 @@ def close_node(notes: list[tuple[str, str]], at: int) -> Node:
 
 
 # Wireshark's severities of the TCP analysis flags (epan/dissectors/packet-tcp.c), all in "Sequence".
-TCP_EXPERT = {
+TCP_EXPERT: Final = {
     "tcp.analysis.retransmission": "Note",
     "tcp.analysis.spurious_retransmission": "Note",
     "tcp.analysis.out_of_order": "Warning",

@@ -8,14 +8,14 @@ bytes each); the acknowledgement times are kept as an array of doubles for the m
 from __future__ import annotations
 
 from array import array
-from typing import NamedTuple, cast
+from typing import Final, NamedTuple, cast
 
 from sniffer.mqtt import constants as C
 from sniffer.pipeline import Frame
 from sniffer.session.facts import connect_facts
 from sniffer.stats.layout import block, median, secs, table, text
 
-VERSIONS = {3: "3.1", 4: "3.1.1", 5: "5.0"}
+VERSIONS: Final = {3: "3.1", 4: "3.1.1", 5: "5.0"}
 FIN, RST = 0x01, 0x04
 
 

@@ -10,6 +10,7 @@ responses listed in ACKS (those only), kept in a `LatencyStat`'s columns (the `-
 from __future__ import annotations
 
 from array import array
+from typing import Final
 
 from sniffer.mqtt import constants as C
 from sniffer.pipeline import Frame
@@ -17,8 +18,8 @@ from sniffer.stats.latency import LatencyStat
 from sniffer.stats.layout import block, median, percentile, secs, table, text
 
 # the responses whose mqtt.time is an acknowledgement time (the Graphs view's histogram)
-ACKS = (C.CONNACK, C.PUBACK, C.PUBREC, C.PUBCOMP, C.SUBACK, C.PINGRESP)
-MAX_SECONDS = 366 * 86400  # a capture longer than a year (or a stamp far off) is not binned past it
+ACKS: Final = (C.CONNACK, C.PUBACK, C.PUBREC, C.PUBCOMP, C.SUBACK, C.PINGRESP)
+MAX_SECONDS: Final = 366 * 86400  # a capture longer than a year (or a stamp far off) is not binned past it
 
 
 class RateStat:

@@ -10,7 +10,7 @@ rules, sniffer.filter.topic). Memory: one node per distinct topic level.
 from __future__ import annotations
 
 from collections.abc import Callable, Container
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from sniffer.filter.topic import check_filter, compile_topic_filter
 from sniffer.mqtt import constants as C
@@ -19,8 +19,8 @@ from sniffer.pipeline import Frame
 from sniffer.session.facts import filters_of
 from sniffer.stats.layout import block, table, text
 
-NAMES_MAX = 6  # client ids listed per topic, then "+N"
-PREVIEW = 64  # payload bytes kept per topic for the UI's "last payload"
+NAMES_MAX: Final = 6  # client ids listed per topic, then "+N"
+PREVIEW: Final = 64  # payload bytes kept per topic for the UI's "last payload"
 
 
 class _Node:
