@@ -112,7 +112,7 @@ class FieldDef:
         if ft is _BOOLEAN:
             return "True" if value else "False"
         if ft is _BYTES:
-            return bytes(value).hex() if value else "<MISSING>"
+            return bytes_label(value)
         if ft is _DOUBLE:
             return f"{value:.9f}"
         if ft is _FLOAT:
@@ -141,6 +141,19 @@ class FieldDef:
         if ft is _NONE:
             return "1"  # a label item: tshark prints 1 when present (e.g. tcp.analysis, mqtt.properties)
         return str(value)
+
+
+LABEL_BYTES: Final = 36  # bytes a label shows in hex before "…" (Wireshark's MAX_BYTE_STR_LEN of 72 characters)
+
+
+def bytes_label(value: Any) -> str:
+    """A bytes field as its tree label shows it: Wireshark's first 36 bytes in hex and "…" after them (a
+    300 KB payload is not a 600,000-character line); the whole value is in -T fields, JSON and the hex pane."""
+    if not value:
+        return "<MISSING>"
+    if len(value) <= LABEL_BYTES:
+        return bytes(value).hex()
+    return bytes(value[:LABEL_BYTES]).hex() + "…"
 
 
 NOT_REPRESENTABLE: Final = "Not representable"  # Wireshark's text for a time it cannot convert

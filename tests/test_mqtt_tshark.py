@@ -149,3 +149,47 @@ def test_empty_message_prints_missing_in_tshark(tshark, corpus_files):
     from sniffer.mqtt import fields as F
 
     assert F.MSG.tshark(b"") == "<MISSING>"
+
+
+def test_verbose_bytes_labels_are_tsharks(tshark, corpus_files):
+    """Every bytes field's -V label (a PUBLISH's Message, binary properties) is tshark's, from its PDML: the
+    first 36 bytes in hex and "…" after them, so a 100 KB payload is an 88-byte line, not a 200,000-character one.
+    -T fields keeps the whole value."""
+    import html
+    import re
+    import sys
+
+    from tests.conftest import REPO
+
+    g = subprocess.run([tshark, "-G", "fields"], capture_output=True, text=True, check=True).stdout
+    byte_fields = {f[2] for f in (ln.split("\t") for ln in g.splitlines()) if len(f) > 3 and f[2].startswith("mqtt.")}
+    byte_fields = {n for n in byte_fields if f"\t{n}\tFT_BYTES\t" in g}
+    assert "mqtt.msg" in byte_fields
+    checked, cut = 0, 0
+    for path in corpus_files:
+        pdml = subprocess.run([tshark, "-r", str(path), "-T", "pdml"], capture_output=True, text=True, check=True)
+        labels = [
+            html.unescape(showname)
+            for name, showname in re.findall(r'<field name="([^"]+)" showname="([^"]*)"', pdml.stdout)
+            if name in byte_fields
+        ]
+        if not labels:
+            continue
+        ours = subprocess.run(
+            [sys.executable, "-m", "sniffer", "-r", str(path), "-V", "--show-secrets"],
+            capture_output=True, text=True, check=True, cwd=REPO,
+        ).stdout  # fmt: skip
+        lines = {ln.strip() for ln in ours.splitlines()}
+        for label in labels:
+            assert label in lines, (path.name, label[:120])
+            checked += 1
+            cut += label.endswith("…")
+        names = tuple({label.split(": ", 1)[0] + ": " for label in labels})
+        assert max(len(ln) for ln in lines if ln.startswith(names)) < 100, path.name  # none holds a whole payload
+    assert checked >= 20 and cut >= 3, (checked, cut)  # short values whole, long ones cut, both really occur
+    big = next(p for p in corpus_files if "100KB" in p.name)
+    whole = subprocess.run(
+        [sys.executable, "-m", "sniffer", "-r", str(big), "-T", "fields", "-e", "mqtt.msg"],
+        capture_output=True, text=True, check=True, cwd=REPO,
+    ).stdout  # fmt: skip
+    assert max(len(ln) for ln in whole.splitlines()) == 100_000 * 2  # the 100,000-byte payload whole in hex

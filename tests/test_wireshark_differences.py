@@ -85,3 +85,19 @@ def test_qos3_and_reserved_type_are_flagged(tshark: str) -> None:
         # tshark's only notes there are TCP sequence analysis ("/Sequence"): nothing about MQTT
         mqtt_notes = [line for line in theirs.splitlines() if "Expert Info" in line and "/Sequence)" not in line]
         assert not mqtt_notes, f"Wireshark now flags {cap.name}: {mqtt_notes}"
+
+
+def test_a_long_string_label_is_whole(tshark: str) -> None:
+    """tshark cuts every -V label at 240 bytes (`Topic [truncated]: oversize/ttt…`): an 8 KB topic loses all but
+    its first ~220 characters, and with them what a user looks for at its end. Ours shows the whole topic (a bytes
+    label, by contrast, is cut at 36 bytes as tshark's: tests/test_mqtt_tshark.py)."""
+    cap = next(CORPUS.glob("*8KB-topic*"))
+    theirs = subprocess.run([tshark, "-r", str(cap), "-V"], capture_output=True, text=True, timeout=60).stdout
+    cut = [ln.strip() for ln in theirs.splitlines() if ln.strip().startswith("Topic [truncated]: oversize/")]
+    assert cut and all(len(ln.encode()) < 240 for ln in cut)
+    mine = subprocess.run([*ours(cap), "-V"], capture_output=True, text=True, timeout=60, cwd=REPO).stdout
+    topics = {t for (t,) in fields(ours(cap), "mqtt.topic") if t.startswith("oversize/")}
+    assert topics and min(len(t) for t in topics) > 8000
+    labels = {ln.strip() for ln in mine.splitlines()}
+    assert all(f"Topic: {t}" in labels for t in topics)
+    assert not any("[truncated]" in ln for ln in labels)

@@ -67,10 +67,12 @@ def combine(current: str, new: str, op: str) -> str:
 
 
 def value_text(node: Node, show_secrets: bool = False) -> str:
-    """The field's value as the tree shows it (Copy → Value), escaped; a label's whole text."""
+    """The field's value as the tree shows it (Copy → Value), escaped; a label's whole text; bytes whole in hex."""
     fd = node.fdef
     if fd is None or fd.ftype is FT.PROTOCOL or fd.ftype is FT.NONE:
         return escape(node.text)
     if fd.secret and not show_secrets:
         return MASK
+    if fd.ftype is FT.BYTES and node.value:  # (the whole value: the label stops at 36 bytes, as Wireshark's)
+        return bytes(node.value).hex()
     return escape(fd.display(node.value))
