@@ -9,8 +9,13 @@ Known differences, where Wireshark 4.0 is wrong, are named below and asserted.
 
 from __future__ import annotations
 
+import html
+import re
 import subprocess
+import sys
 from collections import defaultdict
+
+from conftest import REPO
 
 from sniffer.mqtt.decoder import DirectionDecoder, Session
 from sniffer.mqtt.dissect import dissect, info
@@ -155,15 +160,9 @@ def test_verbose_bytes_labels_are_tsharks(tshark, corpus_files):
     """Every bytes field's -V label (a PUBLISH's Message, binary properties) is tshark's, from its PDML: the
     first 36 bytes in hex and "…" after them, so a 100 KB payload is an 88-byte line, not a 200,000-character one.
     -T fields keeps the whole value."""
-    import html
-    import re
-    import sys
-
-    from tests.conftest import REPO
-
     g = subprocess.run([tshark, "-G", "fields"], capture_output=True, text=True, check=True).stdout
-    byte_fields = {f[2] for f in (ln.split("\t") for ln in g.splitlines()) if len(f) > 3 and f[2].startswith("mqtt.")}
-    byte_fields = {n for n in byte_fields if f"\t{n}\tFT_BYTES\t" in g}
+    rows = (ln.split("\t") for ln in g.splitlines())
+    byte_fields = {f[2] for f in rows if len(f) > 3 and f[2].startswith("mqtt.") and f[3] == "FT_BYTES"}
     assert "mqtt.msg" in byte_fields
     checked, cut = 0, 0
     for path in corpus_files:

@@ -55,11 +55,11 @@ LT_RAW_ALIASES: Final = (12, 14)
 ETH_IPV4: Final = 0x0800
 ETH_IPV6: Final = 0x86DD
 ETH_ARP: Final = 0x0806
-VLAN_TPIDS: Final = frozenset((0x8100, 0x88A8, 0x9100))
 
 
 def vlan_tagged(ethertype: int) -> bool:
-    """`ethertype in VLAN_TPIDS` as comparisons: the set lookup cost ~200 instructions a frame compiled."""
+    """A VLAN tag's TPID (802.1Q, 802.1ad, the old QinQ 0x9100): comparisons, where a frozenset lookup cost
+    ~200 instructions a frame compiled."""
     return ethertype == 0x8100 or ethertype == 0x88A8 or ethertype == 0x9100
 
 

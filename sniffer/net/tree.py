@@ -25,9 +25,9 @@ from sniffer.net.frame import (
     LT_NULL,
     LT_SLL,
     LT_SLL2,
-    VLAN_TPIDS,
     addr_str,
     mac_str,
+    vlan_tagged,
 )
 from sniffer.net.reassembly import flags_str
 
@@ -192,7 +192,7 @@ def _link(linktype: int, data: bytes, nodes: list[Node], protos: list[str]) -> t
         nodes.append(eth)
         protos += ["eth", "ethertype"]
         off = 14
-        while et in VLAN_TPIDS and off + 4 <= n:
+        while vlan_tagged(et) and off + 4 <= n:
             tpid = et
             tci, et = struct.unpack_from("!HH", data, off)
             if tpid == 0x88A8:

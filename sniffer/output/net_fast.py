@@ -107,9 +107,11 @@ def _ip(h: Headers, version: int, dst: bool) -> str | None:
     """The frame's IP source or destination, None if it is not IP `version`."""
     if h[2] != version:
         return None
-    d = h[0]
-    p = h[3] + (8 if version == 6 else 12) + (0 if not dst else 16 if version == 6 else 4)
-    return addr_str(version, d[p : p + (16 if version == 6 else 4)])
+    if version == 4:
+        p = h[3] + (16 if dst else 12)
+        return addr_str(4, h[0][p : p + 4])
+    p = h[3] + (24 if dst else 8)
+    return addr_str(6, h[0][p : p + 16])
 
 
 def _mac(h: Headers, at: int) -> str | None:
