@@ -16,7 +16,8 @@ the same packets (the first RATE x SECONDS frames of the capture, a slice on tmp
 For each run: packets offered (tcpreplay's successful sends), arrived (the veth's rx_packets), captured,
 dropped by the kernel (PACKET_STATISTICS), dropped by mqttsniff's queue, missing (arrived - captured -
 kernel drops: lost without being counted), how long the capturer stayed busy after the flood (its queue
-of 200,000 frames hides a slower consumer for seconds), the rate it sustained, its CPU per packet and the
+of 200,000 frames, then its backlog on disk, hide a slower consumer: it catches up later instead of dropping),
+the rate it sustained, its CPU per packet and the
 1-minute load average. Two knees per capturer: the first rate where any run lost a packet (the issue's),
 and the first where any run lost one or was more than --max-lag seconds behind. A slow run at 10,000/s
 with the summary kept checks that it has as many MQTT lines as tshark finds; the UI, that its display
@@ -77,10 +78,11 @@ def proc_cpu(pid: int) -> float:
 
 def catch_up(pid: int, a: argparse.Namespace) -> float:
     """Seconds from the end of the flood until the process goes idle (less than --idle of a core over
-    0.5 s): how far behind the flood its consumer was. Its queue (200,000 frames) and the kernel ring hide
-    a consumer slower than the offered rate for a few seconds without a drop; a user watching for minutes
-    would not be spared. Returns after --drain seconds at the earliest: tcpdump hands over a partly filled
-    ring block only after its 1 s timeout, and a stop before that loses the block uncounted."""
+    0.5 s): how far behind the flood its consumer was. Its queue (200,000 frames), its backlog on disk
+    (sniffer.capture.backlog, up to 1 GiB) and the kernel ring let a consumer slower than the offered rate
+    catch up later without a drop; a user watching a flood that lasts sees it later and later. Returns
+    after --drain seconds at the earliest: tcpdump hands over a partly filled ring block only after its
+    1 s timeout, and a stop before that loses the block uncounted."""
     t0 = time.monotonic()
     window: list[tuple[float, float]] = []
     idle_since: float | None = None

@@ -688,14 +688,19 @@ def knee(rep: Report, cap: str, a: argparse.Namespace) -> None:
         detail.append([str(r["repeat"]), rate_name(r["rate"]), names.get(r["kind"], r["kind"]), f"{r['offered']:,}",
                        f"{r['pps']:,.0f}", f"{r['captured']:,}", f"{r['kernel_drop']:,}", f"{r['queue_drop']:,}",
                        f"{r['missing']:,}", f"{r['lag_s']:.1f}", f"{r['load']:.2f}"])  # fmt: skip
-    # UI goal: 0 drops, and not falling behind, at >= 100,000 packets/s (tcpreplay's pacing reaches 99.7 %)
+    # UI goal: 0 drops at >= 100,000 packets/s (tcpreplay's pacing reaches 99.7 %); beside it, ours: not
+    # falling behind there either (a backlog on disk keeps every packet, shown late)
     ui = k.get("ui")
     if ui:
-        ok = ui["clean_pps"] >= 99_000
+        if ui["dropped"]:  # the first drop came at a rate above 100,000/s (None: top speed, beyond the paced ones)
+            ok = (ui["drop_rate"] is None or ui["drop_rate"] > 100_000) and ui["drop_pps"] > 100_000
+        else:
+            ok = ui["top_pps"] >= 99_000
+        rep.target("knee", "UI: 0 drops at ≥ 100,000 packets/s of MQTT",
+                   f"first drop {knee_text(ui, 'drop')}", ok)  # fmt: skip
         behind = f"> 0.5 s behind or dropping from {knee_text(ui, 'keep')}" if ui["fell_behind"] else "kept up"
-        rep.target("knee", "UI: 0 drops at ≥ 100,000 packets/s of MQTT (and not falling behind)",
-                   f"first drop {knee_text(ui, 'drop')}; {behind}; sustained {ui['sustained_pps']:,.0f}/s at best",
-                   ok)  # fmt: skip
+        rep.target("knee", "UI: keeps up (≤ 0.5 s behind) at ≥ 100,000 packets/s",
+                   f"{behind}; sustained {ui['sustained_pps']:,.0f}/s at best", ui["clean_pps"] >= 99_000)  # fmt: skip
     h, t = k.get("headless"), k.get("tcpdump")
     if h and t:
         h_knee = h["drop_pps"] if h["dropped"] else None
@@ -717,7 +722,8 @@ def knee(rep: Report, cap: str, a: argparse.Namespace) -> None:
         f"on the outer end for the same packets ({seconds:g} s of each rate), with the same kernel buffer "
         f"({res['buffer_mb']:g} MB: `-B`), filter `tcp port 1883`; {repeat} pass(es). The first-drop knee is the "
         "issue's; the second also counts a capturer still busy more than 0.5 s after the flood (its queue of "
-        '200,000 frames hides a slower consumer for seconds, not for a capture that lasts). "sustained" = '
+        "200,000 frames, then its backlog on disk, keep every packet of a burst the dissector cannot follow: "
+        'it shows them late). "sustained" = '
         "frames dissected / (flood + catch-up time); µs/pkt = the capturer's CPU per packet; ring = mqttsniff's "
         "capture thread. The sender shares the 2 cores: at high rates it reaches less than asked (column "
         f'"sent/s"). Decode check: {d["mqtt_lines"]:,} MQTT summary lines from {d["frames"]:,} frames at '

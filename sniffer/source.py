@@ -203,6 +203,10 @@ class LiveSource:
         s = self.capture.stats
         return s.captured, s.kernel_dropped, s.queue_dropped
 
+    def waiting(self) -> tuple[int, int]:
+        """Frames captured and not dissected yet: (in memory, on disk: the dissector fell behind)."""
+        return self.capture.waiting()
+
     def truncated(self) -> bool:
         return False
 

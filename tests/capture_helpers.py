@@ -71,6 +71,44 @@ class Tcpdump:
         return read_pcap(self.path)
 
 
+def capture_scenario(work: Path, **options) -> dict:
+    """run_scenario() against a broker of its own, captured at the same time by LiveCapture (writing
+    work/ours.pcapng; `options` go to LiveCapture) and by tcpdump. The consumer reads nothing until
+    the scenario is over and the capture stopped."""
+    from conftest import start_broker
+
+    from sniffer.capture import LiveCapture
+
+    with start_broker(work) as broker:
+        expr = f"tcp port {broker.port}"
+        ref = Tcpdump("lo", expr, work / "ref.pcap")
+        cap = LiveCapture("lo", expr, write_path=str(work / "ours.pcapng"), **options)
+        cap.open()
+        cap.start()
+        try:
+            observed = run_scenario(broker.port)
+            time.sleep(0.5)  # let the last FIN/ACKs and the last block reach both
+            waiting = cap.waiting()
+        finally:
+            stopped_at = time.time()  # tcpdump stops after us: what it sees later is not ours to see
+            cap.stop()
+            ref_frames = ref.stop()
+        frames = [f for batch in cap.batches() for f in batch]
+    return {
+        "port": broker.port,
+        "frames": frames,
+        "waiting": waiting,
+        "ref": [f for f in ref_frames if f[0] < stopped_at],
+        "stats": cap.stats,
+        "summary": cap.summary(),
+        "mode": cap.mode,
+        "file": work / "ours.pcapng",
+        "ref_file": work / "ref.pcap",
+        "observed": observed,
+        "tcpdump_stderr": ref.stderr,
+    }
+
+
 def packets(n: int) -> str:
     """ "1 packet", "2 packets": how mqttsniff's summary counts (a slow machine may catch a single one)."""
     return f"{n} packet{'' if n == 1 else 's'}"

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from capture_helpers import Tcpdump, flow_key, needs_root, run_scenario, tshark_fields
+from capture_helpers import Tcpdump, capture_scenario, flow_key, needs_root, run_scenario, tshark_fields
 from conftest import start_broker
 
 pytestmark = needs_root
@@ -23,34 +23,7 @@ MQTT_TYPES = {str(t) for t in range(1, 15)}  # CONNECT .. DISCONNECT
 @pytest.fixture(scope="module")
 def captured(tmp_path_factory):
     """One scenario, captured at the same time by LiveCapture (with -w) and tcpdump."""
-    from sniffer.capture import LiveCapture
-
-    work = tmp_path_factory.mktemp("live")
-    with start_broker(work) as broker:
-        expr = f"tcp port {broker.port}"
-        ref = Tcpdump("lo", expr, work / "ref.pcap")
-        cap = LiveCapture("lo", expr, write_path=str(work / "ours.pcapng"))
-        cap.open()
-        cap.start()
-        try:
-            observed = run_scenario(broker.port)
-            time.sleep(0.5)  # let the last FIN/ACKs and the last block reach both
-        finally:
-            stopped_at = time.time()  # tcpdump stops after us: what it sees later is not ours to see
-            cap.stop()
-            ref_frames = ref.stop()
-        frames = [f for batch in cap.batches() for f in batch]
-    return {
-        "port": broker.port,
-        "frames": frames,
-        "ref": [f for f in ref_frames if f[0] < stopped_at],
-        "stats": cap.stats,
-        "mode": cap.mode,
-        "file": work / "ours.pcapng",
-        "ref_file": work / "ref.pcap",
-        "observed": observed,
-        "tcpdump_stderr": ref.stderr,
-    }
+    return capture_scenario(tmp_path_factory.mktemp("live"))
 
 
 def test_uses_the_mmap_ring(captured):

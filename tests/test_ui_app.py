@@ -582,3 +582,23 @@ def test_rows_arriving_below_a_full_window_move_the_scrollbar_without_a_layout()
             assert drawn()[-1].split()[0] == str(len(recs)), drawn()[-1]
 
     run(go())
+
+
+def test_status_says_how_many_frames_wait_on_disk():
+    """A live source whose dissector fell behind (sniffer.capture.backlog): the status bar says how
+    many frames wait, once some wait on disk, and says nothing of it otherwise."""
+    recs = records()
+
+    async def go():
+        app = make_app(recs[:10], live=True)
+        waiting = [(30, 0)]
+        app.source.waiting = lambda: waiting[0]
+        async with app.run_test(size=(160, 24)) as pilot:
+            await settle(app, pilot, 10)
+            assert "waiting" not in app.status_text()  # frames in memory only: the normal case
+            waiting[0] = (200_000, 1_234_567)
+            assert "1,434,567 waiting (on disk)" in app.status_text()
+            waiting[0] = (0, 0)
+            assert "waiting" not in app.status_text()
+
+    run(go())

@@ -3,7 +3,9 @@
 The capture thread owns the socket and the ``-w`` file; the consumer (the dissecting pipeline, the
 headless printer, the UI) reads whole batches of ``(ts, linktype, data, orig_len)`` at its own pace
 and is never called from the capture thread. When the consumer falls behind and the queue is full,
-whole batches are dropped from the queue (and counted), but the ``-w`` file still gets every frame.
+the batches wait on disk (sniffer.capture.backlog) and come after it in order; only beyond that
+file's limit, or on a disk that fails, are whole batches dropped (and counted). The ``-w`` file gets
+every frame either way.
 
 Usage::
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import errno
 import os
 import threading
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sniffer.capture import DEFAULT_FILTER, DEFAULT_SNAPLEN, bpf  # (the defaults live in the light package)
+from sniffer.capture.backlog import MAX_BYTES, Backlog
 from sniffer.capture.interfaces import ARPHRD_ETHER, ARPHRD_LOOPBACK, ARPHRD_NONE, InterfaceError, lookup
 from sniffer.capture.packet_socket import Frame, InterfaceDown, PacketSocket
 from sniffer.capture.pcapng import PcapngWriter, header
@@ -50,7 +54,9 @@ class CaptureStats:
     captured: int = 0  # frames taken from the kernel (each loopback packet once)
     kernel_received: int = 0  # frames that passed the filter, as the kernel counts them
     kernel_dropped: int = 0  # dropped by the kernel: the ring/buffer was full
-    queue_dropped: int = 0  # dropped by mqttsniff: the consumer's queue was full
+    queue_dropped: int = 0  # dropped by mqttsniff: the consumer's queue and the backlog on disk were full
+    backlogged: int = 0  # frames that waited on disk (the consumer fell behind; they came later, in order)
+    backlog_peak: int = 0  # most frames that waited on disk at once
     written: int = 0  # frames in the -w file
     capture_cpu: float = 0.0  # CPU seconds spent by the capture thread (ring walk, copies, -w)
 
@@ -70,6 +76,7 @@ class LiveCapture:
         write_path: str | None = None,
         max_queued_frames: int = 200_000,
         max_queued_bytes: int = 256 << 20,
+        max_backlog_bytes: int = MAX_BYTES,
         use_ring: bool = True,
         latency_ms: int = 10,
         ring: RingOptions | None = None,
@@ -97,6 +104,7 @@ class LiveCapture:
         self.last_stamps: list[int] = []  # integer ns of the frames get_batch() returned last
         self._queued_frames = 0
         self._queued_bytes = 0
+        self._backlog = Backlog(max_backlog_bytes)  # (guarded by _cond too)
         self._cond = threading.Condition()
         # A plain flag, not an Event: request_stop() runs inside signal handlers, where taking a lock the
         # interrupted main thread may hold (Event.set) could deadlock.
@@ -249,11 +257,17 @@ class LiveCapture:
     def _enqueue(self, frames: list[Frame], stamps: list[int]) -> None:
         size = sum(len(f[2]) for f in frames)
         with self._cond:
+            backlog = self._backlog
             if (
-                self._queued_frames + len(frames) > self.max_queued_frames
+                backlog.frames  # (frames wait on disk: newer ones go after them)
+                or self._queued_frames + len(frames) > self.max_queued_frames
                 or self._queued_bytes + size > self.max_queued_bytes
             ):
-                self._stats.queue_dropped += len(frames)
+                if backlog.add(frames, stamps):
+                    self._stats.backlogged, self._stats.backlog_peak = backlog.total, backlog.peak
+                    self._cond.notify()
+                else:
+                    self._stats.queue_dropped += len(frames)
                 return
             self._queue.append(frames)
             self._stamps.append(stamps)  # the kernel's integer nanoseconds, beside the float times
@@ -266,7 +280,8 @@ class LiveCapture:
     def get_batch(self, timeout: float | None = None) -> list[Frame] | None:
         """The next batch; [] if none arrived within ``timeout``; None once stopped and drained."""
         with self._cond:
-            if not self._queue and not self._done.is_set():
+            backlog = self._backlog
+            if not self._queue and not backlog.frames and not self._done.is_set():
                 self._cond.wait(timeout)
             if self._queue:
                 batch = self._queue.popleft()
@@ -274,7 +289,24 @@ class LiveCapture:
                 self._queued_frames -= len(batch)
                 self._queued_bytes -= sum(len(f[2]) for f in batch)
                 return batch
-            return None if self._done.is_set() else []
+            if backlog.frames:  # (after the queue: the file holds newer frames)
+                try:
+                    batch, self.last_stamps = backlog.take()
+                except OSError as exc:  # (the file cannot be read back: its frames are lost, and counted)
+                    self._stats.queue_dropped += backlog.frames
+                    backlog.error = exc.strerror or str(exc)
+                    backlog.frames = 0
+                    return []
+                return batch
+            if self._done.is_set():
+                backlog.close()
+                return None
+            return []
+
+    def waiting(self) -> tuple[int, int]:
+        """Frames captured and not taken by the consumer yet: (in memory, on disk)."""
+        with self._cond:
+            return self._queued_frames, self._backlog.frames
 
     def batches(self, poll: float = 0.5):
         """Yield batches as they arrive until the capture has stopped and everything queued was read."""
@@ -317,8 +349,7 @@ class LiveCapture:
 
     @property
     def stats(self) -> CaptureStats:
-        s = self._stats
-        return CaptureStats(s.captured, s.kernel_received, s.kernel_dropped, s.queue_dropped, s.written, s.capture_cpu)
+        return dataclasses.replace(self._stats)  # a copy: the capture thread goes on counting
 
     def summary(self) -> str:
         """tcpdump's closing lines, plus our own queue drops."""
@@ -329,6 +360,13 @@ class LiveCapture:
             f"{s.kernel_dropped} packet{'s' if s.kernel_dropped != 1 else ''} dropped by kernel",
             f"{s.queue_dropped} packet{'s' if s.queue_dropped != 1 else ''} dropped by mqttsniff (queue full)",
         ]
+        if s.backlogged:  # a burst outran the dissector: say so, and that nothing was lost to it
+            lines.append(
+                f"{s.backlogged} packet{'s' if s.backlogged != 1 else ''} waited on disk while mqttsniff "
+                f"caught up (at most {s.backlog_peak} at once)"
+            )
+        if self._backlog.error:
+            lines.append(f"the backlog on disk failed ({self._backlog.error}): what did not fit was dropped")
         if os.environ.get("MQTTSNIFF_BENCH") and s.captured:
             lines.append(f"capture thread: {s.capture_cpu / s.captured * 1e6:.2f} us CPU per packet")
         if self.writer is not None:

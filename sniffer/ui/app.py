@@ -336,6 +336,11 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
         if self.source.capture_filter:
             parts.append(f"capture filter: {escape(text_escape(self.source.capture_filter))}")
         counts = f"captured {captured:,} · shown {plist.count:,} · dropped {kdrops + qdrops:,}"
+        waiting = getattr(self.source, "waiting", None)  # a burst the dissector has not caught up with yet
+        if callable(waiting):
+            memory, disk = waiting()
+            if disk:
+                counts += f" · [yellow]{memory + disk:,} waiting (on disk)[/yellow]"
         if self.loader.left:  # --keep-frames: the oldest frames left the list (the session views keep counting)
             counts += f" · [yellow]{self.loader.left:,} left the list[/yellow]"
         parts.append(counts)

@@ -1,0 +1,150 @@
+"""A consumer slower than the traffic loses nothing: what does not fit in the capture's queue waits on
+disk (sniffer.capture.backlog) and comes after it, in capture order.
+
+Live part: a real mosquitto and paho clients on `lo`, LiveCapture with a queue of a few frames and
+nobody reading until the scenario is over, tcpdump beside it as the reference. The frames handed to
+the consumer must be the -w file's frames, the same ones in the same order, and tcpdump's.
+"""
+
+from __future__ import annotations
+
+import collections
+import subprocess
+import tempfile
+import time
+
+import pytest
+from capture_helpers import capture_scenario, needs_root, run_scenario
+from conftest import start_broker
+
+from sniffer.capture.backlog import READ_CHUNK, Backlog
+from sniffer.net.pcapfile import open_capture
+
+
+def _frames(n: int, size: int = 100, start: int = 0) -> tuple[list, list]:
+    frames = [(1.5 + i / 1000, 1, bytes([i % 251]) * size + i.to_bytes(4, "big"), size + 10) for i in range(start, n)]
+    return frames, [1_500_000_000 + i * 1_000_000 for i in range(start, n)]
+
+
+def test_frames_come_back_in_order_with_their_stamps() -> None:
+    b = Backlog()
+    frames, stamps = _frames(1000)
+    for i in range(0, 1000, 64):  # batches as the capture thread hands them over
+        assert b.add(frames[i : i + 64], stamps[i : i + 64])
+    assert len(b) == 1000 and b.total == 1000 and b.peak == 1000
+    got, got_stamps = [], []
+    while len(b):
+        f, s = b.take()
+        assert f, "take() returns at least one frame while frames wait"
+        got += f
+        got_stamps += s
+    assert got == frames and got_stamps == stamps
+    assert b.take() == ([], [])
+    # emptied: the file starts again at 0 (its disk space goes back), and takes new frames
+    assert b._write == 0 and b._read == 0 and b._file is not None
+    assert b._file.seek(0, 2) == 0
+    more, more_stamps = _frames(1010, start=1000)
+    assert b.add(more, more_stamps)
+    assert b.take() == (more, more_stamps) and b.total == 1010
+    b.close()
+
+
+def test_a_frame_larger_than_a_read_comes_back_whole() -> None:
+    b = Backlog()
+    big = (2.0, 1, bytes(range(256)) * (READ_CHUNK // 256 + 10), READ_CHUNK + 3000)
+    small, stamps = _frames(3)
+    assert b.add([small[0], big, small[1]], [stamps[0], 7, stamps[1]])
+    got = []
+    while len(b):
+        got += b.take()[0]
+    assert got == [small[0], big, small[1]]
+    b.close()
+
+
+def test_past_its_limit_a_batch_is_refused_whole() -> None:
+    frames, stamps = _frames(100)
+    b = Backlog(max_bytes=50 * (110 + 28))  # room for 50 frames of 104 bytes and their headers
+    assert b.add(frames[:40], stamps[:40])
+    assert not b.add(frames[40:60], stamps[40:60])  # would pass the limit: nothing of it is written
+    assert b.add(frames[60:70], stamps[60:70])
+    got = []
+    while len(b):
+        got += b.take()[0]
+    assert got == frames[:40] + frames[60:70]
+    b.close()
+
+
+@pytest.fixture(scope="module")
+def slow_consumer(tmp_path_factory):
+    """The scenario captured with a queue of 20 frames that nobody reads until it is over."""
+    return capture_scenario(tmp_path_factory.mktemp("backlog"), max_queued_frames=20)
+
+
+@needs_root
+def test_a_slow_consumer_gets_every_frame_in_capture_order(slow_consumer) -> None:
+    got = slow_consumer["frames"]
+    s = slow_consumer["stats"]
+    assert s.queue_dropped == 0 and s.kernel_dropped == 0
+    assert s.captured == len(got) == s.written
+    assert s.backlogged > len(got) - 40 and s.backlog_peak > 100, s  # nearly all of them waited on disk
+    memory, disk = slow_consumer["waiting"]
+    assert memory <= 20 and disk > 100
+    # exactly the -w file's frames, in its order, with its times (both come from the same capture)
+    written = [(ts, data, orig) for ts, data, orig, _lt in open_capture(str(slow_consumer["file"]))]
+    assert [(data, orig) for _ts, _lt, data, orig in got] == [(d, o) for _t, d, o in written]
+    assert all(abs(ts - w[0]) < 1e-6 for (ts, *_), w in zip(got, written, strict=True))
+    # and tcpdump's frames, each once
+    ours = collections.Counter((data, orig) for _ts, _lt, data, orig in got)
+    assert len(slow_consumer["ref"]) > 40
+    assert ours == collections.Counter((data, orig) for _ts, data, orig in slow_consumer["ref"])
+
+
+@needs_root
+def test_the_summary_says_frames_waited(slow_consumer) -> None:
+    s = slow_consumer["stats"]
+    assert "0 packets dropped by mqttsniff (queue full)" in slow_consumer["summary"]
+    assert (
+        f"{s.backlogged} packets waited on disk while mqttsniff caught up (at most {s.backlog_peak} at once)"
+        in slow_consumer["summary"]
+    )
+
+
+@pytest.fixture
+def tiny_tmp(tmp_path, monkeypatch):
+    """A 64 KiB tmpfs as the temporary directory: a backlog there fills after a few frames."""
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], check=True)
+    monkeypatch.setattr(tempfile, "tempdir", str(mnt))
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+@needs_root
+def test_a_full_disk_drops_what_does_not_fit_counts_it_and_keeps_the_order(tiny_tmp, tmp_path) -> None:
+    from sniffer.capture import LiveCapture
+
+    with start_broker(tmp_path) as broker:
+        cap = LiveCapture(
+            "lo", f"tcp port {broker.port}", write_path=str(tmp_path / "all.pcapng"), max_queued_frames=20
+        )
+        cap.open()
+        cap.start()
+        try:
+            run_scenario(broker.port)  # its 300 KB PUBLISH alone is more than the disk holds
+            time.sleep(0.5)
+        finally:
+            cap.stop()
+        got = [f for batch in cap.batches() for f in batch]
+    s = cap.stats
+    summary = cap.summary()
+    assert s.queue_dropped > 0 and s.backlogged > 0, summary
+    assert s.captured == len(got) + s.queue_dropped == s.written, summary
+    assert "the backlog on disk failed (No space left on device)" in summary
+    assert f"{s.queue_dropped} packets dropped by mqttsniff (queue full)" in summary
+    # what the consumer got is the -w file's frames in its order, with whole batches left out
+    written = iter([(data, orig) for _ts, data, orig, _lt in open_capture(str(tmp_path / "all.pcapng"))])
+    assert all(f in written for f in ((data, orig) for _ts, _lt, data, orig in got))
+    assert not list(tiny_tmp.iterdir())  # the backlog file was never more than an unlinked temporary
