@@ -18,6 +18,7 @@ import contextlib
 import os
 import struct
 import tempfile
+from typing import IO
 
 from sniffer.capture.packet_socket import Frame
 
@@ -32,7 +33,7 @@ class Backlog:
     def __init__(self, max_bytes: int = MAX_BYTES, directory: str | None = None) -> None:
         self.max_bytes = max_bytes
         self.directory = directory
-        self._file = None  # opened at the first overflow (a capture that keeps up never makes one)
+        self._file: IO[bytes] | None = None  # opened at the first overflow (a capture that keeps up never makes one)
         self._write = 0  # end of the records written
         self._read = 0  # start of the first record not read yet
         self.frames = 0  # frames waiting in the file
