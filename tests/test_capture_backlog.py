@@ -17,7 +17,7 @@ import pytest
 from capture_helpers import capture_scenario, needs_root, run_scenario
 from conftest import start_broker
 
-from sniffer.capture.backlog import READ_CHUNK, Backlog
+from sniffer.capture.backlog import READ_CHUNK, TAKE_FRAMES, Backlog
 from sniffer.net.pcapfile import open_capture
 
 
@@ -28,14 +28,14 @@ def _frames(n: int, size: int = 100, start: int = 0) -> tuple[list, list]:
 
 def test_frames_come_back_in_order_with_their_stamps() -> None:
     b = Backlog()
-    frames, stamps = _frames(1000)
-    for i in range(0, 1000, 64):  # batches as the capture thread hands them over
+    frames, stamps = _frames(5000)
+    for i in range(0, 5000, 64):  # batches as the capture thread hands them over
         assert b.add(frames[i : i + 64], stamps[i : i + 64])
-    assert len(b) == 1000 and b.total == 1000 and b.peak == 1000
+    assert len(b) == 5000 and b.total == 5000 and b.peak == 5000
     got, got_stamps = [], []
     while len(b):
         f, s = b.take()
-        assert f, "take() returns at least one frame while frames wait"
+        assert 0 < len(f) <= TAKE_FRAMES, "at least one frame while frames wait, a batch at most"
         got += f
         got_stamps += s
     assert got == frames and got_stamps == stamps
@@ -43,9 +43,9 @@ def test_frames_come_back_in_order_with_their_stamps() -> None:
     # emptied: the file starts again at 0 (its disk space goes back), and takes new frames
     assert b._write == 0 and b._read == 0 and b._file is not None
     assert b._file.seek(0, 2) == 0
-    more, more_stamps = _frames(1010, start=1000)
+    more, more_stamps = _frames(5010, start=5000)
     assert b.add(more, more_stamps)
-    assert b.take() == (more, more_stamps) and b.total == 1010
+    assert b.take() == (more, more_stamps) and b.total == 5010
     b.close()
 
 
@@ -104,7 +104,7 @@ def test_the_summary_says_frames_waited(slow_consumer) -> None:
     s = slow_consumer["stats"]
     assert "0 packets dropped by mqttsniff (queue full)" in slow_consumer["summary"]
     assert (
-        f"{s.backlogged} packets waited on disk while mqttsniff caught up (at most {s.backlog_peak} at once)"
+        f"{s.backlogged} packets waited on disk for the dissector (at most {s.backlog_peak} at once)"
         in slow_consumer["summary"]
     )
 

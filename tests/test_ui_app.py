@@ -602,3 +602,30 @@ def test_status_says_how_many_frames_wait_on_disk():
             assert "waiting" not in app.status_text()
 
     run(go())
+
+
+def test_quitting_stops_the_loader_after_its_batch():
+    """The app going (Loader.stop) ends the loader after the batch it is storing, not after the whole
+    backlog a live capture still holds: the store is closed right after, and a loader still storing
+    into it failed with EBADF (found quitting the UI during a flood)."""
+    import threading
+
+    from sniffer.pipeline import Dissector
+    from sniffer.store import PacketStore
+    from sniffer.ui.loader import Loader
+    from sniffer.ui.sources import MemorySource
+
+    recs = records()
+    src = MemorySource(name="flood", live=True)
+    for _ in range(2000):  # far more batches than are stored before stop()
+        src.push(recs)
+    store = PacketStore()
+    started = threading.Event()
+    loader = Loader(src, store, Dissector(), notify=started.set)
+    loader.start()
+    assert started.wait(10), "no batch stored"
+    loader.stop()
+    loader.join(5)
+    assert loader.done.is_set() and loader.error is None
+    assert 0 < store.count < 2000 * len(recs)
+    store.close()

@@ -23,7 +23,8 @@ from typing import IO
 from sniffer.capture.packet_socket import Frame
 
 _HEAD = struct.Struct("<dqIII")  # ts, stamp (ns), linktype, orig_len, caplen
-READ_CHUNK = 4 << 20  # bytes read from the file per batch handed to the consumer
+READ_CHUNK = 1 << 20  # bytes read from the file per batch handed to the consumer at most
+TAKE_FRAMES = 4096  # frames per batch at most (a consumer stores, shows and can stop between batches)
 MAX_BYTES = 1 << 30  # default size of the file at most (frames beyond it are dropped, and counted)
 
 
@@ -76,7 +77,7 @@ class Backlog:
         return True
 
     def take(self) -> tuple[list[Frame], list[int]]:
-        """The oldest frames waiting (up to READ_CHUNK bytes of them, at least one), with their stamps.
+        """The oldest frames waiting (up to TAKE_FRAMES, READ_CHUNK bytes of them, at least one), with their stamps.
         Once all are read, the file is emptied and starts again at 0."""
         frames: list[Frame] = []
         stamps: list[int] = []
@@ -86,7 +87,7 @@ class Backlog:
         buf = os.pread(self._file.fileno(), want, self._read)
         pos = 0
         unpack = _HEAD.unpack_from
-        while pos + _HEAD.size <= len(buf):
+        while pos + _HEAD.size <= len(buf) and len(frames) < TAKE_FRAMES:
             ts, ns, linktype, orig_len, caplen = unpack(buf, pos)
             end = pos + _HEAD.size + caplen
             if end > len(buf):

@@ -360,10 +360,10 @@ class LiveCapture:
             f"{s.kernel_dropped} packet{'s' if s.kernel_dropped != 1 else ''} dropped by kernel",
             f"{s.queue_dropped} packet{'s' if s.queue_dropped != 1 else ''} dropped by mqttsniff (queue full)",
         ]
-        if s.backlogged:  # a burst outran the dissector: say so, and that nothing was lost to it
+        if s.backlogged:  # a burst outran the dissector: say so (they were not dropped)
             lines.append(
-                f"{s.backlogged} packet{'s' if s.backlogged != 1 else ''} waited on disk while mqttsniff "
-                f"caught up (at most {s.backlog_peak} at once)"
+                f"{s.backlogged} packet{'s' if s.backlogged != 1 else ''} waited on disk for the dissector "
+                f"(at most {s.backlog_peak} at once)"
             )
         if self._backlog.error:
             lines.append(f"the backlog on disk failed ({self._backlog.error}): what did not fit was dropped")

@@ -83,6 +83,7 @@ class Loader:
         self._last_of: dict[int, Any] = {}  # per TCP stream of the store: its last Frame (carried over)
         self._successor: Any = None  # the next store, once this one is full
         self._scanning = False
+        self._quitting = False  # stop() was called: the app is going
         self._thread: threading.Thread | None = None
         self._last_notify = 0.0
         self.done = threading.Event()  # the source is exhausted
@@ -109,6 +110,9 @@ class Loader:
         self._thread.start()
 
     def stop(self) -> None:
+        """The app is quitting: stop the source, and stop storing after the current batch (a live
+        capture's backlog would otherwise be dissected into a store about to be closed)."""
+        self._quitting = True
         self.source.stop()
 
     def join(self, timeout: float | None = None) -> None:
@@ -118,7 +122,7 @@ class Loader:
     def _run(self) -> None:
         _collector_for_loading()
         try:
-            drive(self.source, self.dissector, self, first=self.store.count + 1)
+            drive(self.source, self.dissector, self, first=self.store.count + 1, stop=lambda: self._quitting)
         except Exception as e:  # shown in the status bar; what was loaded stays usable
             self.error = f"{type(e).__name__}: {e}"
         finally:
