@@ -9,6 +9,7 @@ the consumer must be the -w file's frames, the same ones in the same order, and 
 from __future__ import annotations
 
 import collections
+import marshal
 import subprocess
 import tempfile
 import time
@@ -17,7 +18,7 @@ import pytest
 from capture_helpers import capture_scenario, needs_root, run_scenario
 from conftest import start_broker
 
-from sniffer.capture.backlog import READ_CHUNK, TAKE_FRAMES, Backlog
+from sniffer.capture.backlog import Backlog
 from sniffer.net.pcapfile import open_capture
 
 
@@ -26,51 +27,56 @@ def _frames(n: int, size: int = 100, start: int = 0) -> tuple[list, list]:
     return frames, [1_500_000_000 + i * 1_000_000 for i in range(start, n)]
 
 
-def test_frames_come_back_in_order_with_their_stamps() -> None:
-    b = Backlog()
-    frames, stamps = _frames(5000)
-    for i in range(0, 5000, 64):  # batches as the capture thread hands them over
-        assert b.add(frames[i : i + 64], stamps[i : i + 64])
-    assert len(b) == 5000 and b.total == 5000 and b.peak == 5000
-    got, got_stamps = [], []
+def _drain(b: Backlog) -> list:
+    out = []
     while len(b):
-        f, s = b.take()
-        assert 0 < len(f) <= TAKE_FRAMES, "at least one frame while frames wait, a batch at most"
-        got += f
-        got_stamps += s
-    assert got == frames and got_stamps == stamps
-    assert b.take() == ([], [])
-    # emptied: the file starts again at 0 (its disk space goes back), and takes new frames
+        batch = b.take()
+        assert batch is not None, "take() returns a batch while frames wait"
+        out.append(batch)
+    assert b.take() is None
+    return out
+
+
+def test_batches_come_back_in_order_as_they_were_added() -> None:
+    b = Backlog()
+    frames, stamps = _frames(1000)
+    batches = [(frames[i : i + 64], stamps[i : i + 64]) for i in range(0, 1000, 64)]  # as a capture hands them
+    for batch in batches:
+        assert b.add(batch, len(batch[0]))
+    assert len(b) == 1000 and b.total == 1000 and b.peak == 1000
+    # marshal gives lists back for lists and tuples for tuples: the batch is the same value
+    assert _drain(b) == batches
+    # emptied: the file starts again at 0 (its disk space goes back), and takes new batches
     assert b._write == 0 and b._read == 0 and b._file is not None
     assert b._file.seek(0, 2) == 0
-    more, more_stamps = _frames(5010, start=5000)
-    assert b.add(more, more_stamps)
-    assert b.take() == (more, more_stamps) and b.total == 5010
+    more = _frames(1010, start=1000)
+    assert b.add(more, 10)
+    assert b.take() == more and b.total == 1010 and len(b) == 0
+    # a remote capture's records (7 fields, the source's index last) go through the same way
+    records = [(1.5, b"\x00" * 60, 60, 1, 1_500_000_000, 9, 2)]
+    assert b.add(records, 1) and b.take() == records
     b.close()
 
 
-def test_a_frame_larger_than_a_read_comes_back_whole() -> None:
+def test_a_large_frame_comes_back_whole() -> None:
     b = Backlog()
-    big = (2.0, 1, bytes(range(256)) * (READ_CHUNK // 256 + 10), READ_CHUNK + 3000)
-    small, stamps = _frames(3)
-    assert b.add([small[0], big, small[1]], [stamps[0], 7, stamps[1]])
-    got = []
-    while len(b):
-        got += b.take()[0]
-    assert got == [small[0], big, small[1]]
+    big = (2.0, 1, bytes(range(256)) * 4200, 1_075_200)
+    small, stamps = _frames(2)
+    assert b.add(([small[0], big, small[1]], [stamps[0], 7, stamps[1]]), 3)
+    assert b.take() == ([small[0], big, small[1]], [stamps[0], 7, stamps[1]])
     b.close()
 
 
 def test_past_its_limit_a_batch_is_refused_whole() -> None:
     frames, stamps = _frames(100)
-    b = Backlog(max_bytes=50 * (110 + 28))  # room for 50 frames of 104 bytes and their headers
-    assert b.add(frames[:40], stamps[:40])
-    assert not b.add(frames[40:60], stamps[40:60])  # would pass the limit: nothing of it is written
-    assert b.add(frames[60:70], stamps[60:70])
-    got = []
-    while len(b):
-        got += b.take()[0]
-    assert got == frames[:40] + frames[60:70]
+    one = len(marshal.dumps((frames[:10], stamps[:10]))) + 4
+    b = Backlog(max_bytes=5 * one)  # room for 5 batches of 10 frames
+    for i in range(0, 40, 10):
+        assert b.add((frames[i : i + 10], stamps[i : i + 10]), 10)
+    assert not b.add((frames[40:60], stamps[40:60]), 20)  # would pass the limit: nothing of it is kept
+    assert b.add((frames[60:70], stamps[60:70]), 10)
+    assert len(b) == 50 and b.total == 50
+    assert [f for batch, _s in _drain(b) for f in batch] == frames[:40] + frames[60:70]
     b.close()
 
 

@@ -766,3 +766,40 @@ def test_exit_127_is_read_from_who_said_not_found(line, says):
 
     out = explain(parse_url("ssh://root@gw/eth0"), 127, [line], "doas")
     assert out.startswith(f"gw:eth0: {says}"), out
+
+
+def test_a_slow_consumer_of_a_gateway_gets_every_frame_from_the_backlog(gateways, keys, monkeypatch, tmp_path):
+    """The records of a remote capture that nobody reads wait on disk once 20 are queued in memory
+    (sniffer.capture.backlog), and come out in order: the same frames as tcpdump inside the gateway."""
+    from sniffer.capture import remote
+    from sniffer.output.printer import OutputOptions, Printer
+    from sniffer.pipeline import Dissector
+
+    monkeypatch.setattr(remote, "MAX_QUEUED", 20)
+    monkeypatch.setenv("MQTTSNIFF_SSH", env()["MQTTSNIFF_SSH"])
+    gw = gateways[0]
+    ref = Reference(gw, tmp_path / "ref.pcap")
+    opts = [o for o in ssh_options(keys) if o != "--ssh-option"]
+    rc = remote.RemoteCapture(remote.parse_url(gw.url()), "tcp port 1883", 262144, ssh_options=opts)
+    rc.open()
+    rc.start()
+    try:
+        publish(gw, 60)
+        time.sleep(1.0)
+        memory, disk = rc.waiting()
+    finally:
+        rc.stop()
+        ref.stop()
+    records = [r for batch in iter(lambda: rc.get_batch(1), None) for r in batch]
+    assert rc.queue_dropped == 0 and rc.captured == len(records), rc.summary()
+    assert memory <= 20 and disk > 100, (memory, disk)
+    assert (
+        ", 0 dropped by mqttsniff, " in rc.summary() and " waited on disk for the dissector (at most " in rc.summary()
+    )
+    lines = []
+    with open(os.devnull, "w") as null:
+        line = Printer(OutputOptions(fmt="fields", fields=FIELDS[1:]), null).line
+        d = Dissector()
+        for n, (ts, data, olen, lt, *_rest) in enumerate(records, 1):
+            lines.append(tuple([gw.name(), *line(d.frame(n, ts, lt, data, olen)).split("\t")]))
+    assert per_direction(lines) == per_direction(tshark_rows(ref.path), None)

@@ -20,7 +20,6 @@ Usage::
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import dataclasses
 import errno
@@ -31,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sniffer.capture import DEFAULT_FILTER, DEFAULT_SNAPLEN, bpf  # (the defaults live in the light package)
-from sniffer.capture.backlog import MAX_BYTES, Backlog
+from sniffer.capture.backlog import MAX_BYTES, Handoff
 from sniffer.capture.interfaces import ARPHRD_ETHER, ARPHRD_LOOPBACK, ARPHRD_NONE, InterfaceError, lookup
 from sniffer.capture.packet_socket import Frame, InterfaceDown, PacketSocket
 from sniffer.capture.pcapng import PcapngWriter, header
@@ -99,12 +98,9 @@ class LiveCapture:
         self.secrets: Any = None  # key log lines for the -w file (sniffer.tls.keylog.KeyLogTail), or None
         self.error: str | None = None  # why the capture ended early (interface down, disk full)
         self._stats = CaptureStats()
-        self._queue: collections.deque[list[Frame]] = collections.deque()
-        self._stamps: collections.deque[list[int]] = collections.deque()
+        # batches on their way to the consumer, (frames, stamps: the kernel's integer nanoseconds)
+        self._handoff = Handoff(max_queued_frames, max_queued_bytes, max_backlog_bytes)  # (guarded by _cond)
         self.last_stamps: list[int] = []  # integer ns of the frames get_batch() returned last
-        self._queued_frames = 0
-        self._queued_bytes = 0
-        self._backlog = Backlog(max_backlog_bytes)  # (guarded by _cond too)
         self._cond = threading.Condition()
         # A plain flag, not an Event: request_stop() runs inside signal handlers, where taking a lock the
         # interrupted main thread may hold (Event.set) could deadlock.
@@ -257,56 +253,34 @@ class LiveCapture:
     def _enqueue(self, frames: list[Frame], stamps: list[int]) -> None:
         size = sum(len(f[2]) for f in frames)
         with self._cond:
-            backlog = self._backlog
-            if (
-                backlog.frames  # (frames wait on disk: newer ones go after them)
-                or self._queued_frames + len(frames) > self.max_queued_frames
-                or self._queued_bytes + size > self.max_queued_bytes
-            ):
-                if backlog.add(frames, stamps):
-                    self._stats.backlogged, self._stats.backlog_peak = backlog.total, backlog.peak
-                    self._cond.notify()
-                else:
-                    self._stats.queue_dropped += len(frames)
-                return
-            self._queue.append(frames)
-            self._stamps.append(stamps)  # the kernel's integer nanoseconds, beside the float times
-            self._queued_frames += len(frames)
-            self._queued_bytes += size
-            self._cond.notify()
+            handoff = self._handoff
+            if handoff.put((frames, stamps), len(frames), size):
+                self._cond.notify()
+            stats, backlog = self._stats, handoff.backlog
+            stats.queue_dropped, stats.backlogged, stats.backlog_peak = handoff.dropped, backlog.total, backlog.peak
 
     # -- the consumer's side ------------------------------------------------------------------------
 
     def get_batch(self, timeout: float | None = None) -> list[Frame] | None:
         """The next batch; [] if none arrived within ``timeout``; None once stopped and drained."""
         with self._cond:
-            backlog = self._backlog
-            if not self._queue and not backlog.frames and not self._done.is_set():
+            handoff = self._handoff
+            if not handoff.pending and not self._done.is_set():
                 self._cond.wait(timeout)
-            if self._queue:
-                batch = self._queue.popleft()
-                self.last_stamps = self._stamps.popleft()
-                self._queued_frames -= len(batch)
-                self._queued_bytes -= sum(len(f[2]) for f in batch)
+            item = handoff.get()
+            self._stats.queue_dropped = handoff.dropped  # (a backlog that could not be read back)
+            if item is not None:
+                batch, self.last_stamps = item
                 return batch
-            if backlog.frames:  # (after the queue: the file holds newer frames)
-                try:
-                    batch, self.last_stamps = backlog.take()
-                except OSError as exc:  # (the file cannot be read back: its frames are lost, and counted)
-                    self._stats.queue_dropped += backlog.frames
-                    backlog.error = exc.strerror or str(exc)
-                    backlog.frames = 0
-                    return []
-                return batch
-            if self._done.is_set():
-                backlog.close()
+            if self._done.is_set() and not handoff.pending:
+                handoff.backlog.close()
                 return None
             return []
 
     def waiting(self) -> tuple[int, int]:
         """Frames captured and not taken by the consumer yet: (in memory, on disk)."""
         with self._cond:
-            return self._queued_frames, self._backlog.frames
+            return self._handoff.frames, self._handoff.backlog.frames
 
     def batches(self, poll: float = 0.5):
         """Yield batches as they arrive until the capture has stopped and everything queued was read."""
@@ -365,8 +339,9 @@ class LiveCapture:
                 f"{s.backlogged} packet{'s' if s.backlogged != 1 else ''} waited on disk for the dissector "
                 f"(at most {s.backlog_peak} at once)"
             )
-        if self._backlog.error:
-            lines.append(f"the backlog on disk failed ({self._backlog.error}): what did not fit was dropped")
+        error = self._handoff.backlog.error
+        if error:
+            lines.append(f"the backlog on disk failed ({error}): what did not fit was dropped")
         if os.environ.get("MQTTSNIFF_BENCH") and s.captured:
             lines.append(f"capture thread: {s.capture_cpu / s.captured * 1e6:.2f} us CPU per packet")
         if self.writer is not None:

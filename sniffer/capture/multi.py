@@ -31,6 +31,7 @@ from sniffer.capture.ring import RingWriter
 
 WINDOW = 0.25  # seconds a batch waits for the other sources before it is merged and handed on
 POLL = 0.01  # seconds between looks at quiet sources
+TAKE_AT_ONCE = 16  # batches taken from a source per look once its frames wait on disk
 
 _TS = itemgetter(0)
 
@@ -80,8 +81,13 @@ class MultiCapture:
             m.request_stop()
 
     def _take(self, i: int, member: Any, pending: list[tuple[float, int, list[Any]]]) -> bool:
-        """Move member i's queued batches into pending; False once it has ended and is drained."""
+        """Move member i's queued batches into pending; False once it has ended and is drained. A few at
+        a time from a member whose frames wait on disk (sniffer.capture.backlog): not the whole file."""
+        taken = 0
         while True:
+            if taken >= TAKE_AT_ONCE and member.waiting()[1]:
+                return True
+            taken += 1
             batch = member.get_batch(0)
             if batch is None:
                 return False
@@ -209,6 +215,11 @@ class MultiCapture:
             text += f"  {self.events[-1]}"  # why a link is down, while it is
         return text
 
+    def waiting(self) -> tuple[int, int]:
+        """Frames captured and not taken yet, over all sources: (in memory, on disk)."""
+        counts = [m.waiting() for m in self.members]
+        return sum(c[0] for c in counts), sum(c[1] for c in counts)
+
     def errors(self) -> list[str]:
         out = [self.error] if self.error else []
         out += [m.error for m in self.members if getattr(m, "error", None)]
@@ -220,10 +231,13 @@ class MultiCapture:
         for m in self.members:
             if isinstance(m, LiveCapture):
                 s = m.stats
-                lines.append(
+                line = (
                     f"{m.iface_name}: {s.captured} packets captured, {s.kernel_dropped} dropped by kernel,"
                     f" {s.queue_dropped} dropped by mqttsniff"
                 )
+                if s.backlogged:
+                    line += f", {s.backlogged} waited on disk for the dissector (at most {s.backlog_peak} at once)"
+                lines.append(line)
             else:
                 lines.append(m.summary())
         if self.writer is not None:

@@ -34,13 +34,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sniffer.capture.backlog import Handoff
+
 READY = "MQTTSNIFF-READY"
 CLOCK = "MQTTSNIFF-CLOCK"
 PROBES = 3  # clock probes per connection; the one with the shortest round trip is kept
 CONNECT_TIMEOUT = 15.0  # seconds for ssh to connect and the remote tcpdump to start
 BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # seconds between reconnect attempts
 PIPE_SIZE = 1 << 20  # ssh's stdout pipe (Linux's default limit for a user: /proc/sys/fs/pipe-max-size)
-MAX_QUEUED = 200_000  # frames waiting for the consumer before whole batches are dropped (and counted)
+MAX_QUEUED = 200_000  # frames waiting in memory for the consumer before batches wait on disk (backlog)
+MAX_QUEUED_BYTES = 256 << 20
 EXIT_NO_TCPDUMP = 127
 NO_TCPDUMP_LINE = "tcpdump: not found on the remote host"  # the remote script's own line for it
 EXIT_NO_SSH_CONNECTION = 125
@@ -416,8 +419,8 @@ class RemoteCapture:
         self._conn: _Connection | None = None
         self._reader: Any = None
         self._batch: list[Any] = []
-        self._queue: deque[list[Any]] = deque()
-        self._queued = 0
+        # batches of records on their way to the consumer: in memory, then on disk (guarded by _cond)
+        self._handoff = Handoff(MAX_QUEUED, MAX_QUEUED_BYTES)
         self._cond = threading.Condition()
         self._stopping = False
         self._done = threading.Event()
@@ -575,27 +578,32 @@ class RemoteCapture:
 
     def _enqueue(self, batch: list[Any]) -> None:
         with self._cond:
-            if self._queued + len(batch) > MAX_QUEUED:
-                self.queue_dropped += len(batch)
-                self.captured += len(batch)
-                return
             self.captured += len(batch)
-            self._queue.append(batch)
-            self._queued += len(batch)
-            self._cond.notify_all()
+            if self._handoff.put(batch, len(batch), sum(len(r[1]) for r in batch)):
+                self._cond.notify_all()
+            self.queue_dropped = self._handoff.dropped
 
     # -- the consumer's side --------------------------------------------------------------------
 
     def get_batch(self, timeout: float | None = None) -> list[Any] | None:
         """The next batch; [] if none within ``timeout``; None once stopped and drained."""
         with self._cond:
-            if not self._queue and not self._done.is_set():
+            handoff = self._handoff
+            if not handoff.pending and not self._done.is_set():
                 self._cond.wait(timeout)
-            if self._queue:
-                batch = self._queue.popleft()
-                self._queued -= len(batch)
+            batch = handoff.get()
+            self.queue_dropped = handoff.dropped  # (a backlog that could not be read back)
+            if batch is not None:
                 return batch
-            return None if self._done.is_set() else []
+            if self._done.is_set() and not handoff.pending:
+                handoff.backlog.close()
+                return None
+            return []
+
+    def waiting(self) -> tuple[int, int]:
+        """Frames received and not taken by the consumer yet: (in memory, on disk)."""
+        with self._cond:
+            return self._handoff.frames, self._handoff.backlog.frames
 
     def request_stop(self) -> None:
         """Ask the capture to stop, without waiting; safe in a signal handler (a flag and a byte, no lock)."""
@@ -633,6 +641,11 @@ class RemoteCapture:
             f"{self.kernel_dropped} dropped by the remote kernel",
             f"{self.queue_dropped} dropped by mqttsniff",
         ]
+        backlog = self._handoff.backlog
+        if backlog.total:
+            parts.append(f"{backlog.total} waited on disk for the dissector (at most {backlog.peak} at once)")
+        if backlog.error:
+            parts.append(f"the backlog on disk failed ({backlog.error})")
         if self.reconnects:
             gap = sum(b - a for a, b in self.gaps)
             parts.append(f"{self.reconnects} reconnect{'s' if self.reconnects != 1 else ''} ({gap:.1f} s of gaps)")
