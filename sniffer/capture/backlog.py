@@ -21,6 +21,7 @@ import marshal
 import os
 import struct
 import tempfile
+import threading
 from collections import deque
 from typing import IO, Any
 
@@ -156,3 +157,20 @@ class Handoff:
                 backlog.error = str(exc)
                 self.dropped += backlog.lose()
         return None
+
+    def next(self, cond: threading.Condition, done: threading.Event, timeout: float | None) -> Any:
+        """A capture's get_batch(), with its `cond` held: waits up to `timeout` for a batch. The batch,
+        [] if none came, None once `done` is set and nothing waits (the backlog's file is closed then)."""
+        if not self.pending and not done.is_set():
+            cond.wait(timeout)
+        batch = self.get()
+        if batch is not None:
+            return batch
+        if done.is_set() and not self.pending:
+            self.backlog.close()
+            return None
+        return []
+
+    def waiting(self) -> tuple[int, int]:
+        """Frames not taken yet: (in memory, on disk)."""
+        return self.frames, self.backlog.frames

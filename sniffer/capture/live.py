@@ -264,23 +264,17 @@ class LiveCapture:
     def get_batch(self, timeout: float | None = None) -> list[Frame] | None:
         """The next batch; [] if none arrived within ``timeout``; None once stopped and drained."""
         with self._cond:
-            handoff = self._handoff
-            if not handoff.pending and not self._done.is_set():
-                self._cond.wait(timeout)
-            item = handoff.get()
-            self._stats.queue_dropped = handoff.dropped  # (a backlog that could not be read back)
-            if item is not None:
-                batch, self.last_stamps = item
-                return batch
-            if self._done.is_set() and not handoff.pending:
-                handoff.backlog.close()
-                return None
-            return []
+            item = self._handoff.next(self._cond, self._done, timeout)
+            self._stats.queue_dropped = self._handoff.dropped  # (a backlog that could not be read back)
+        if not item:
+            return item  # (None: stopped and drained; []: nothing yet)
+        batch, self.last_stamps = item
+        return batch
 
     def waiting(self) -> tuple[int, int]:
         """Frames captured and not taken by the consumer yet: (in memory, on disk)."""
         with self._cond:
-            return self._handoff.frames, self._handoff.backlog.frames
+            return self._handoff.waiting()
 
     def batches(self, poll: float = 0.5):
         """Yield batches as they arrive until the capture has stopped and everything queued was read."""

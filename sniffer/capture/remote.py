@@ -588,22 +588,14 @@ class RemoteCapture:
     def get_batch(self, timeout: float | None = None) -> list[Any] | None:
         """The next batch; [] if none within ``timeout``; None once stopped and drained."""
         with self._cond:
-            handoff = self._handoff
-            if not handoff.pending and not self._done.is_set():
-                self._cond.wait(timeout)
-            batch = handoff.get()
-            self.queue_dropped = handoff.dropped  # (a backlog that could not be read back)
-            if batch is not None:
-                return batch
-            if self._done.is_set() and not handoff.pending:
-                handoff.backlog.close()
-                return None
-            return []
+            batch = self._handoff.next(self._cond, self._done, timeout)
+            self.queue_dropped = self._handoff.dropped  # (a backlog that could not be read back)
+            return batch
 
     def waiting(self) -> tuple[int, int]:
         """Frames received and not taken by the consumer yet: (in memory, on disk)."""
         with self._cond:
-            return self._handoff.frames, self._handoff.backlog.frames
+            return self._handoff.waiting()
 
     def request_stop(self) -> None:
         """Ask the capture to stop, without waiting; safe in a signal handler (a flag and a byte, no lock)."""
