@@ -362,6 +362,7 @@ def run(argv: list[str] | None = None) -> int:
         stats.tee(printer, args.quiet)  # every frame to the statistics, then (unless -q) to the printer
 
     if stop is not None:
+        tune_collector()
         code = cli_live.run(args, dissector, printer, stop)
         if stats is not None:
             stats.report(sys.stdout)
@@ -382,7 +383,7 @@ def run(argv: list[str] | None = None) -> int:
         sink = LineSink(sys.stdout, render, line_buffered=args.read == "-", arrow_mark=arrow_mark)
     else:
         sink = PrinterSink(printer)
-    _collector_for_trees()
+    tune_collector()
     try:
         number = drive(source, dissector, sink)
     finally:
@@ -393,13 +394,15 @@ def run(argv: list[str] | None = None) -> int:
     return _finish(source, number)
 
 
-def _collector_for_trees() -> None:
-    """Tune the cyclic garbage collector for reading a file. -V, JSON and -Y build a tree of 100-1,000
-    nodes per frame and drop it, freed by reference counting (trees hold no cycles); at the default
-    threshold (a pass every 700 allocations) the collector walks the live tree again and again, and its
-    older generations everything start-up made: ~15 % of -T ndjson's CPU time on a 5,000-frame slice. Start-up's
-    objects are frozen out of its passes, and a pass comes every 100,000 allocations (cyclic garbage, rare
-    here, is still freed)."""
+def tune_collector() -> None:
+    """Tune the cyclic garbage collector for a headless run (a file or a live capture). -V, JSON and -Y
+    build a tree of 100-1,000 nodes per frame and drop it, freed by reference counting (trees hold no
+    cycles); the session layer keeps each connection's state and the last 10 s of publications. At the
+    default threshold (a pass every 700 allocations) the collector walks the live tree and that state
+    again and again, and its older generations everything start-up made: ~15 % of -T ndjson's CPU time
+    on a 5,000-frame slice. Start-up's objects are frozen out of its passes, and a pass comes every
+    100,000 allocations (cyclic garbage, rare here, is still freed). The UI tunes its own
+    (sniffer.ui.loader)."""
     import gc
 
     gc.freeze()
