@@ -18,6 +18,7 @@ import pytest
 from capture_helpers import capture_scenario, needs_root, run_scenario
 from conftest import start_broker
 
+from sniffer.capture import backlog as backlog_module
 from sniffer.capture.backlog import Backlog
 from sniffer.net.pcapfile import open_capture
 
@@ -47,14 +48,35 @@ def test_batches_come_back_in_order_as_they_were_added() -> None:
     # marshal gives lists back for lists and tuples for tuples: the batch is the same value
     assert _drain(b) == batches
     # emptied: the file starts again at 0 (its disk space goes back), and takes new batches
-    assert b._write == 0 and b._read == 0 and b._file is not None
-    assert b._file.seek(0, 2) == 0
+    assert len(b._segs) == 1 and b._segs[0][1:] == [0, 0] and b.bytes == 0
+    assert b._segs[0][0].seek(0, 2) == 0
     more = _frames(1010, start=1000)
     assert b.add(more, 10)
     assert b.take() == more and b.total == 1010 and len(b) == 0
     # a remote capture's records (7 fields, the source's index last) go through the same way
     records = [(1.5, b"\x00" * 60, 60, 1, 1_500_000_000, 9, 2)]
     assert b.add(records, 1) and b.take() == records
+    b.close()
+
+
+def test_a_consumer_that_never_quite_catches_up_frees_the_disk_behind_it(monkeypatch) -> None:
+    """The limit is on what waits, not on what was ever written: a backlog that never empties (a
+    consumer a little slower than a long burst) goes on taking batches, and the files read to their
+    end are closed (their disk space goes back)."""
+    monkeypatch.setattr(backlog_module, "SEGMENT", 4000)
+    frames, stamps = _frames(3000)
+    batches = [(frames[i : i + 10], stamps[i : i + 10]) for i in range(0, 3000, 10)]
+    one = len(marshal.dumps(batches[0])) + 4
+    b = Backlog(max_bytes=8 * one)  # room for 8 batches waiting; 300 go through
+    got = []
+    for i, batch in enumerate(batches):
+        assert b.add(batch, 10), i
+        if i % 2 or len(b) > 60:  # reads a little less than comes, so something always waits
+            got.append(b.take())
+        assert len(b._segs) <= 3 and b.bytes <= 8 * one  # the disk holds what waits, about
+    assert len(b) > 0 and b.total == 3000
+    got += _drain(b)
+    assert got == batches
     b.close()
 
 

@@ -23,54 +23,63 @@ import struct
 import tempfile
 import threading
 from collections import deque
-from typing import IO, Any
+from typing import Any
 
 _LEN = struct.Struct("<I")  # bytes of the marshalled batch that follows
-MAX_BYTES = 1 << 30  # default size of the file at most (batches beyond it are dropped, and counted)
+MAX_BYTES = 1 << 30  # default bytes waiting at most (batches beyond it are dropped, and counted)
+SEGMENT = 64 << 20  # bytes per file: a file read to its end is closed and its disk space goes back
 
 
 class Backlog:
-    """An append-only file of batches read back in order. Not thread-safe: the capture's lock guards it."""
+    """Batches in files, read back in order. Written in segments (files of SEGMENT bytes or so, oldest
+    first): a consumer that never quite catches up still frees the disk behind it, and the limit is on
+    what waits, not on what was ever written. Not thread-safe: the capture's lock guards it."""
 
     def __init__(self, max_bytes: int = MAX_BYTES, directory: str | None = None) -> None:
         self.max_bytes = max_bytes
         self.directory = directory
-        self._file: IO[bytes] | None = None  # opened at the first overflow (a capture that keeps up never makes one)
-        self._write = 0  # end of the batches written
-        self._read = 0  # start of the first batch not read yet
-        self._counts: list[int] = []  # frames of each batch waiting, oldest first from _next
-        self._next = 0
-        self.frames = 0  # frames waiting in the file
+        # [file, end written, start not read yet] per segment, oldest first (none until the first overflow:
+        # a capture that keeps up never makes one)
+        self._segs: deque[list[Any]] = deque()
+        self._counts: deque[int] = deque()  # frames of each batch waiting, oldest first
+        self.bytes = 0  # bytes waiting (lengths included)
+        self.frames = 0  # frames waiting
         self.peak = 0  # most frames that waited at once
-        self.total = 0  # frames that went through the file
+        self.total = 0  # frames that went through the files
         self.error: str | None = None  # why the last add() failed (the disk), for the summary
 
     def __len__(self) -> int:
         return self.frames
 
     def add(self, batch: Any, frames: int) -> bool:
-        """Append a batch of `frames` frames (lists, tuples, bytes, numbers); False (nothing kept) if the
-        file would pass max_bytes or cannot be written."""
+        """Append a batch of `frames` frames (lists, tuples, bytes, numbers); False (nothing kept) if what
+        waits would pass max_bytes or the disk cannot take it."""
         blob = marshal.dumps(batch)
-        if self._write + _LEN.size + len(blob) > self.max_bytes:
-            return False
         buf = _LEN.pack(len(blob)) + blob
+        if self.bytes + len(buf) > self.max_bytes:
+            return False
+        seg = self._segs[-1] if self._segs and self._segs[-1][1] < SEGMENT else None
         try:
-            if self._file is None:
-                self._file = tempfile.TemporaryFile(dir=self.directory, prefix="mqttsniff-backlog-")  # noqa: SIM115
-            fd, done = self._file.fileno(), 0
-            while done < len(buf):  # (a disk filling up writes part, then says why the rest cannot be)
-                n = os.pwrite(fd, memoryview(buf)[done:], self._write + done)
-                if n <= 0:
-                    raise OSError(0, "nothing written")
-                done += n
+            if seg is None:  # the first file, or the last one is full: a new one
+                fresh = tempfile.TemporaryFile(dir=self.directory, prefix="mqttsniff-backlog-")  # noqa: SIM115
+                try:
+                    _write_all(fresh.fileno(), buf, 0)
+                except OSError:
+                    fresh.close()
+                    raise
+                self._segs.append([fresh, len(buf), 0])
+            else:
+                try:
+                    _write_all(seg[0].fileno(), buf, seg[1])
+                except OSError:
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(seg[0].fileno(), seg[1])  # the part written goes
+                    raise
+                seg[1] += len(buf)
         except OSError as exc:
             self.error = exc.strerror or str(exc)
-            if self._file is not None:
-                with contextlib.suppress(OSError):
-                    os.ftruncate(self._file.fileno(), self._write)  # the part written goes
             return False
-        self._write += len(buf)
+        self.bytes += len(buf)
         self._counts.append(frames)
         self.frames += frames
         self.total += frames
@@ -78,37 +87,51 @@ class Backlog:
         return True
 
     def take(self) -> Any:
-        """The oldest batch waiting, as it was added (None if none waits). Once all are read, the file
-        is emptied and starts again at 0. OSError if the file cannot be read back."""
-        if self._next >= len(self._counts) or self._file is None:
+        """The oldest batch waiting, as it was added (None if none waits). A file read to its end is
+        closed (its disk space goes back), the last one emptied to start again at 0. OSError if a file
+        cannot be read back."""
+        if not self._counts:
             return None
-        fd = self._file.fileno()
-        (size,) = _LEN.unpack(os.pread(fd, _LEN.size, self._read))
-        blob = os.pread(fd, size, self._read + _LEN.size)
+        seg = self._segs[0]
+        fd, at = seg[0].fileno(), seg[2]
+        (size,) = _LEN.unpack(os.pread(fd, _LEN.size, at))
+        blob = os.pread(fd, size, at + _LEN.size)
         if len(blob) != size:
             raise OSError(0, f"backlog cut short ({len(blob)} of {size} bytes)")
         batch = marshal.loads(blob)
-        self._read += _LEN.size + size
-        self.frames -= self._counts[self._next]
-        self._next += 1
-        if self._next == len(self._counts):
-            self._read = self._write = self._next = 0
-            self._counts.clear()
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, 0)  # the disk space goes back at once
+        seg[2] = at + _LEN.size + size
+        self.bytes -= _LEN.size + size
+        self.frames -= self._counts.popleft()
+        if seg[2] >= seg[1]:  # this file is read to its end
+            if len(self._segs) > 1:
+                self._segs.popleft()[0].close()
+            else:
+                seg[1] = seg[2] = 0
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, 0)
         return batch
 
     def lose(self) -> int:
-        """Forget every batch waiting (the file cannot be read back); returns how many frames went."""
+        """Forget every batch waiting (a file cannot be read back); returns how many frames went."""
         lost = self.frames
-        self.frames = self._read = self._write = self._next = 0
+        self.close()
         self._counts.clear()
+        self.frames = self.bytes = 0
         return lost
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        while self._segs:
+            self._segs.popleft()[0].close()
+
+
+def _write_all(fd: int, buf: bytes, at: int) -> None:
+    """pwrite all of buf at `at` (a disk filling up writes part, then says why the rest cannot be)."""
+    done = 0
+    while done < len(buf):
+        n = os.pwrite(fd, memoryview(buf)[done:], at + done)
+        if n <= 0:
+            raise OSError(0, "nothing written")
+        done += n
 
 
 class Handoff:
