@@ -1,6 +1,6 @@
 """The batches a capture's consumer has not taken yet, on disk once its queue in memory is full.
 
-A burst faster than the dissector (the UI takes ~45,000 frames/s, a flood can bring 150,000) used to
+A burst faster than the dissector (the UI takes 45,000-62,000 frames/s, a flood can bring 150,000) used to
 overflow the capture's queue, and whole batches were dropped. Wireshark never drops there: dumpcap
 writes every packet to a file and Wireshark reads it behind. This is the same idea inside one
 process: the capture thread (a LiveCapture's, a RemoteCapture's reader) appends what does not fit in
