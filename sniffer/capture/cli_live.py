@@ -1,6 +1,7 @@
 """The command line's live path: `-i IFACE` with tcpdump/tshark's capture options, `-D`.
 
-Frames go capture thread -> bounded queue -> this (main) thread -> sniffer.driver, the same loop,
+Frames go capture thread -> queue (then, if this thread falls behind, the backlog on disk: sniffer.capture.backlog)
+-> this (main) thread -> sniffer.driver, the same loop,
 Dissector and Printer as `-r`; output is flushed once per batch (batches leave the kernel at least every 10 ms), so
 `-T fields` streams as packets arrive without a write(2) per line at high rates.
 """
