@@ -89,8 +89,6 @@ class LiveCapture:
         self.duration = duration
         self.write_path = write_path
         self.ring = ring  # -b: write_path names a series of files (sniffer.capture.ring)
-        self.max_queued_frames = max_queued_frames
-        self.max_queued_bytes = max_queued_bytes
         self.use_ring = use_ring
         self.latency_ms = latency_ms  # longest a packet waits in a partly filled ring block
         self.sock: PacketSocket | None = None
