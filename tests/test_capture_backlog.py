@@ -176,3 +176,43 @@ def test_a_full_disk_drops_what_does_not_fit_counts_it_and_keeps_the_order(tiny_
     written = iter([(data, orig) for _ts, data, orig, _lt in open_capture(str(tmp_path / "all.pcapng"))])
     assert all(f in written for f in ((data, orig) for _ts, _lt, data, orig in got))
     assert not list(tiny_tmp.iterdir())  # the backlog file was never more than an unlinked temporary
+
+
+def test_the_merge_of_several_sources_waits_for_one_whose_older_frames_are_on_disk() -> None:
+    """Several -i: a source whose frames wait on disk gives a few batches per look. Frames of the other
+    sources newer than the last one it gave wait too, or they would go out before its older ones."""
+    from sniffer.capture.multi import MultiCapture
+
+    mc = MultiCapture([], "tcp")
+    mc.window = 0.25  # (as with two sources or more)
+    old = time.monotonic() - 60  # batches that arrived long ago: released at once, but for the horizon
+    pending = [
+        (old, 0, [(100.0, b"a", 1, 1), (100.5, b"b", 1, 1)]),
+        (old, 1, [(100.2, b"c", 1, 1), (103.0, b"d", 1, 1)]),
+    ]
+    out, keep = mc._release(list(pending), final=False)
+    assert [r[0] for r in out] == [100.0, 100.2, 100.5, 103.0] and keep == []
+    mc._held_back = {0: 100.5}  # source 0 stopped at 100.5 with more on disk
+    out, keep = mc._release(list(pending), final=False)
+    assert [r[0] for r in out] == [100.0, 100.2, 100.5]
+    assert [(i, [r[0] for r in recs]) for _a, i, recs in keep] == [(1, [103.0])]
+
+
+@needs_root
+def test_stopped_before_the_dissector_caught_up_says_how_many_were_not_dissected(tmp_path) -> None:
+    from sniffer.capture import LiveCapture
+
+    with start_broker(tmp_path) as broker:
+        cap = LiveCapture("lo", f"tcp port {broker.port}", max_queued_frames=20)
+        cap.open()
+        cap.start()
+        try:
+            run_scenario(broker.port)
+            time.sleep(0.5)
+        finally:
+            cap.stop()
+        first = cap.get_batch(1)  # the consumer takes one batch, then the user stops for good
+    s = cap.stats
+    left = s.captured - len(first)
+    assert first and left > 100 and s.queue_dropped == 0
+    assert f"{left} packets captured but not dissected (stopped before)" in cap.summary()

@@ -4,10 +4,11 @@ A burst faster than the dissector (the UI takes 45,000-62,000 frames/s, a flood 
 overflow the capture's queue, and whole batches were dropped. Wireshark never drops there: dumpcap
 writes every packet to a file and Wireshark reads it behind. This is the same idea inside one
 process: the capture thread (a LiveCapture's, a RemoteCapture's reader) appends what does not fit in
-memory to an unlinked temporary file, in arrival order; the consumer reads the queue first, then this
-file, and only when the file is empty again do new batches go back to memory. The consumer shows every
-packet, seconds late instead of never. A file over `max_bytes`, or a disk that fails (full), still
-drops (counted, as before).
+memory to unlinked temporary files (in $TMPDIR, segments of SEGMENT bytes), in arrival order; the
+consumer reads the queue first, then the files, and only when they are empty again do new batches go
+back to memory. The consumer shows every packet, seconds late instead of never. More than `max_bytes`
+waiting (the disk then holds up to one segment more), or a disk that fails (full), still drops
+(counted, as before).
 
 A batch is written as it came (a length, then the batch in `marshal`'s format: ~0.14 µs a frame to
 write and as much to read, a quarter of packing each frame's header). The file lives and dies with the
@@ -54,7 +55,11 @@ class Backlog:
     def add(self, batch: Any, frames: int) -> bool:
         """Append a batch of `frames` frames (lists, tuples, bytes, numbers); False (nothing kept) if what
         waits would pass max_bytes or the disk cannot take it."""
-        blob = marshal.dumps(batch)
+        try:
+            blob = marshal.dumps(batch)
+        except ValueError as exc:  # (not a batch of plain values: never from the captures)
+            self.error = str(exc)
+            return False
         buf = _LEN.pack(len(blob)) + blob
         if self.bytes + len(buf) > self.max_bytes:
             return False
@@ -94,7 +99,10 @@ class Backlog:
             return None
         seg = self._segs[0]
         fd, at = seg[0].fileno(), seg[2]
-        (size,) = _LEN.unpack(os.pread(fd, _LEN.size, at))
+        head = os.pread(fd, _LEN.size, at)
+        if len(head) != _LEN.size:
+            raise OSError(0, "backlog cut short (no length)")
+        (size,) = _LEN.unpack(head)
         blob = os.pread(fd, size, at + _LEN.size)
         if len(blob) != size:
             raise OSError(0, f"backlog cut short ({len(blob)} of {size} bytes)")
@@ -176,7 +184,7 @@ class Handoff:
         if backlog.frames:
             try:
                 return backlog.take()
-            except (OSError, ValueError, EOFError) as exc:  # unreadable: its frames are lost, and counted
+            except (OSError, ValueError, EOFError, TypeError, struct.error) as exc:  # unreadable: lost, and counted
                 backlog.error = str(exc)
                 self.dropped += backlog.lose()
         return None

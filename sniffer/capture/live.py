@@ -333,7 +333,11 @@ class LiveCapture:
             )
         error = self._handoff.backlog.error
         if error:
-            lines.append(f"the backlog on disk failed ({error}): what did not fit was dropped")
+            lines.append(f"the backlog on disk failed ({error}): its packets were dropped")
+        with self._cond:
+            left = self._handoff.pending
+        if left:  # stopped before the dissector caught up (a second Ctrl-C, quitting the UI)
+            lines.append(f"{left} packet{'s' if left != 1 else ''} captured but not dissected (stopped before)")
         if os.environ.get("MQTTSNIFF_BENCH") and s.captured:
             lines.append(f"capture thread: {s.capture_cpu / s.captured * 1e6:.2f} us CPU per packet")
         if self.writer is not None:

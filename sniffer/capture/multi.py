@@ -68,6 +68,9 @@ class MultiCapture:
         self.delivered = 0
         self.events: list[str] = []  # link events for the UI (its status bar shows the last one)
         self._notes: dict[int, str] = {}  # id(record) -> comment, for records still waiting to be written
+        # per source whose frames wait on disk and were taken only in part: the time of the last record
+        # taken (records after the smallest such time wait, so the merge stays in time order)
+        self._held_back: dict[int, float] = {}
         self._stopping = False
 
     def start(self) -> None:
@@ -83,9 +86,12 @@ class MultiCapture:
     def _take(self, i: int, member: Any, pending: list[tuple[float, int, list[Any]]]) -> bool:
         """Move member i's queued batches into pending; False once it has ended and is drained. A few at
         a time from a member whose frames wait on disk (sniffer.capture.backlog): not the whole file."""
+        self._held_back.pop(i, None)
         taken = 0
         while True:
             if taken >= TAKE_AT_ONCE and member.waiting()[1]:
+                # its older frames are still on disk: nothing newer than what it gave may be merged yet
+                self._held_back[i] = pending[-1][2][-1][0]
                 return True
             taken += 1
             batch = member.get_batch(0)
@@ -98,12 +104,8 @@ class MultiCapture:
                 recs = [(f[0], f[2], f[3], f[1], ns, 9, i) for f, ns in zip(batch, stamps, strict=False)]
             else:
                 recs = batch  # a RemoteCapture's records carry their index already (no second tuple each)
-                marks = getattr(member, "gap_marks", None)
-                if marks:  # the first frame after a reconnect carries the gap's note into the -w file
-                    notes = []
-                    while marks:  # (two gaps with no frame between: both notes on this one)
-                        notes.append(marks.popleft())
-                    self._notes[id(recs[0])] = "; ".join(notes)
+                if member.last_note:  # the first frame after a reconnect carries the gap's note into the -w file
+                    self._notes[id(recs[0])] = member.last_note
             pending.append((time.monotonic(), i, recs))
 
     def _release(self, pending: list[tuple[float, int, list[Any]]], final: bool) -> tuple[list[Any], list[Any]]:
@@ -118,8 +120,13 @@ class MultiCapture:
             cutoff = time.time() - self.window
             stale = time.monotonic() - 2 * self.window
             parts, keep = [], []
+            horizon = min(self._held_back.values(), default=None)
+            if horizon is not None:
+                cutoff = min(cutoff, horizon)
             for arrival, i, recs in pending:
                 k = len(recs) if arrival <= stale else bisect_right(recs, cutoff, key=_TS)
+                if horizon is not None:
+                    k = min(k, bisect_right(recs, horizon, key=_TS))
                 if k:
                     parts.append(recs if k == len(recs) else recs[:k])
                 if k < len(recs):
@@ -237,6 +244,9 @@ class MultiCapture:
                 )
                 if s.backlogged:
                     line += f", {s.backlogged} waited on disk for the dissector (at most {s.backlog_peak} at once)"
+                left = sum(m.waiting())
+                if left:  # stopped before the dissector caught up
+                    line += f", {left} not dissected (stopped before)"
                 lines.append(line)
             else:
                 lines.append(m.summary())

@@ -413,7 +413,9 @@ class RemoteCapture:
         self.kernel_dropped = 0  # as the remote tcpdump reports it when a connection ends
         self.reconnects = 0
         self.gaps: list[tuple[float, float]] = []  # (lost at, back at), local clock
-        self.gap_marks: deque[str] = deque()  # a note for the first frame after each gap (-w: its comment)
+        # a note for the first frame after each gap (-w: its comment), until the next batch carries it
+        self.gap_marks: deque[str] = deque()
+        self.last_note: str | None = None  # the note of the batch get_batch() returned last
         self.error: str | None = None
         self.status = "connecting"
         self._conn: _Connection | None = None
@@ -577,9 +579,13 @@ class RemoteCapture:
         return False
 
     def _enqueue(self, batch: list[Any]) -> None:
+        note = None
+        if self.gap_marks:  # the first batch after a reconnect carries the gap's note, through the backlog too
+            note = "; ".join(self.gap_marks)  # (two gaps with no frame between: both notes on this one)
+            self.gap_marks.clear()
         with self._cond:
             self.captured += len(batch)
-            if self._handoff.put(batch, len(batch), sum(len(r[1]) for r in batch)):
+            if self._handoff.put((batch, note), len(batch), sum(len(r[1]) for r in batch)):
                 self._cond.notify_all()
             self.queue_dropped = self._handoff.dropped
 
@@ -588,9 +594,12 @@ class RemoteCapture:
     def get_batch(self, timeout: float | None = None) -> list[Any] | None:
         """The next batch; [] if none within ``timeout``; None once stopped and drained."""
         with self._cond:
-            batch = self._handoff.next(self._cond, self._done, timeout)
+            item = self._handoff.next(self._cond, self._done, timeout)
             self.queue_dropped = self._handoff.dropped  # (a backlog that could not be read back)
-            return batch
+        if not item:
+            return item  # (None: stopped and drained; []: nothing yet)
+        batch, self.last_note = item
+        return batch
 
     def waiting(self) -> tuple[int, int]:
         """Frames received and not taken by the consumer yet: (in memory, on disk)."""
@@ -638,6 +647,10 @@ class RemoteCapture:
             parts.append(f"{backlog.total} waited on disk for the dissector (at most {backlog.peak} at once)")
         if backlog.error:
             parts.append(f"the backlog on disk failed ({backlog.error})")
+        with self._cond:
+            left = self._handoff.pending
+        if left:  # stopped before the dissector caught up
+            parts.append(f"{left} not dissected (stopped before)")
         if self.reconnects:
             gap = sum(b - a for a, b in self.gaps)
             parts.append(f"{self.reconnects} reconnect{'s' if self.reconnects != 1 else ''} ({gap:.1f} s of gaps)")
