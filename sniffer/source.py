@@ -111,17 +111,12 @@ class FileSource:
     def _records(self) -> Iterator[Any]:
         reader = self.reader
         if self.offsets:  # the UI's store: exact time, interface id and where the frame's bytes lie
-            records: Iterator[Any] = ((*r, reader.ticks, reader.tsresol, reader.ifid, reader.offset) for r in reader)
-            return records if self.count is None else islice(records, self.count)
-        if hasattr(self, "interface_names"):
-            if self.exact:
-                records = ((*r, reader.ticks, reader.tsresol, reader.ifid) for r in reader)
-            else:  # (no exact time: headless sinks read only the first four)
-                records = ((*r, 0, 9, reader.ifid) for r in reader)
-            return records if self.count is None else islice(records, self.count)
-        # with exact=True the reader sets ticks/tsresol before it yields each record; otherwise the
-        # reader's own tuples, no generator in between
-        records = ((*r, reader.ticks, reader.tsresol) for r in reader) if self.exact else iter(reader)
+            reader.width = 8
+        elif hasattr(self, "interface_names"):  # (without exact time (0, 9): headless sinks read the first four)
+            reader.width = 7
+        elif self.exact:  # the reader sets ticks/tsresol before it yields each record
+            reader.width = 6
+        records: Iterator[Any] = iter(reader)
         return records if self.count is None else islice(records, self.count)
 
     def batches(self) -> Iterator[list[Any]]:

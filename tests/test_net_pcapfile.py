@@ -110,6 +110,32 @@ def test_pcapng_agrees_with_tshark(tmp_path):
     assert [int(x) for x in out[::2]] == [o for _t, _d, o, _l in frames]
 
 
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_pcapng_wide_records(tmp_path, order):
+    """The records sniffer.source asks for (reader.width 6/7/8): exact ticks, the interface id (a Simple
+    Packet Block's is 0, as tshark says), and the file offset where the frame's bytes lie."""
+    tshark = require_tool("tshark")
+    p = tmp_path / "x.pcapng"
+    raw = pcapng_bytes(order, 9)
+    p.write_bytes(raw)
+    ifids = subprocess.run([tshark, "-r", str(p), "-T", "fields", "-e", "frame.interface_id"],
+                           capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    assert ifids == ["0", "1", "0"]
+    for width in (4, 6, 7, 8):
+        r = open_capture(str(p))
+        r.exact, r.width = True, width
+        recs = list(r)
+        assert [len(x) for x in recs] == [width] * 3
+        assert [x[:4] for x in recs] == [x[:4] for x in read_all(p)[1]]
+        if width >= 6:
+            t = 1_700_000_000 * 10**9 + 10**9 // 4
+            assert [(x[4], x[5]) for x in recs] == [(t, 9), (t, 6), (0, 9)]  # (interface 1 in µs; the SPB has no time)
+        if width >= 7:
+            assert [str(x[6]) for x in recs] == ifids
+        if width == 8:
+            assert [raw[x[7] : x[7] + len(x[1])] for x in recs] == [x[1] for x in recs]
+
+
 def test_errors(tmp_path):
     with pytest.raises(CaptureError, match="no such file"):
         open_capture(str(tmp_path / "missing.pcap"))
