@@ -677,19 +677,20 @@ class PacketStore:
         """put() a batch of Frames with the source's records they were made from (sniffer.source:
         with a file's exact timestamps from the 5th field on, and where the frame lies in it 8th);
         frames may stop short of the records after an error."""
-        put = self.put
+        # (self.put(...) each time: a native method call in the compiled build, where a bound method
+        # taken once is called through Python's call protocol)
         n = min(len(frames), len(records))
         if records and len(records[0]) > 7:
             for k in range(n):
                 rec = records[k]
-                put(frames[k], rec[4], rec[5], rec[7])
+                self.put(frames[k], rec[4], rec[5], rec[7])
         elif records and len(records[0]) > 4:
             for k in range(n):
                 rec = records[k]
-                put(frames[k], rec[4], rec[5])
+                self.put(frames[k], rec[4], rec[5])
         else:
             for fr in frames:
-                put(fr)
+                self.put(fr)
 
     def publish(self) -> None:
         """Make the rows put() since the last call readable: their columns go into the arrays, a batch
