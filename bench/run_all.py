@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -262,16 +263,25 @@ def offline(rep: Report, cap: str, a: argparse.Namespace, work: str) -> None:
 
 
 # -- 1b. traffic shapes (issue 17) -------------------------------------------------------------------
-SHAPES = {  # name -> how the capture is made (bench/gen_capture.py arguments, or the public captures)
+SHAPES: dict[str, Any] = {  # name -> how the capture is made (gen_capture.py arguments, None: public, "pcapng")
     "32 clients, mostly small messages": ["--clients", "32", "--large-share", "0.004"],
     "200 clients, 1 % large payloads (the bench's own)": [],
     "the public captures (tests/captures), repeated": None,
+    # the file format Wireshark, dumpcap and `mqttsniff -w` write: the bench's own, converted by editcap
+    "200 clients, 1 % large payloads, as pcapng": "pcapng",
 }
 
 
 def shape_capture(work: str, name: str, frames: int) -> str:
     args = SHAPES[name]
     path = os.path.join(work, f"shape-{list(SHAPES).index(name)}-{frames}.pcap")
+    if args != "pcapng" and os.path.exists(path):  # (made already: the pcapng shape's base)
+        return path
+    if args == "pcapng":
+        base = shape_capture(work, "200 clients, 1 % large payloads (the bench's own)", frames)
+        path += "ng"
+        subprocess.run(["editcap", "-F", "pcapng", base, path], check=True, capture_output=True)
+        return path
     if args is None:
         cmd = [sys.executable, str(HERE / "replicate_public.py"), path, "--frames", str(frames)]
     else:
