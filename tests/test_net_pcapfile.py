@@ -162,6 +162,22 @@ def test_errors(tmp_path):
         next(it)
 
 
+@pytest.mark.parametrize("order", ["<", ">"])
+@pytest.mark.parametrize(("btype", "length"), [(6, 28), (2, 24), (3, 12), (10, 16), (1, 16)])
+def test_pcapng_block_too_short_for_its_fields(tmp_path, order, btype, length):
+    """A block shorter than its own fixed fields, last in the file: the frames before it, then one clear error
+    (not an IndexError from reading past the file's end); tshark stops there too."""
+    tshark = require_tool("tshark")
+    p = tmp_path / "short.pcapng"
+    p.write_bytes(pcapng_bytes(order) + struct.pack(order + "II", btype, length) + b"\0" * (length - 8))
+    frames = []
+    with pytest.raises(CaptureError, match=f"corrupt pcapng block \\(type {btype}, length {length}\\)"):
+        frames.extend(open_capture(str(p)))
+    assert len(frames) == 3
+    run = subprocess.run([tshark, "-r", str(p)], capture_output=True, text=True)
+    assert run.returncode != 0 and len(run.stdout.splitlines()) == 3
+
+
 def test_truncated_file_stops_at_last_whole_record(tmp_path):
     whole = pcap_bytes([(1, 0, FRAME), (2, 0, FRAME), (3, 0, FRAME)])
     for cut in (len(whole) - 10, len(whole) - 60, len(whole) - 1):

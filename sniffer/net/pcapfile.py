@@ -277,6 +277,8 @@ class CaptureReader:
                     return
                 buf, pos, blen = self._buf, 0, len(self._buf)
                 continue
+            if blocklen < _min_block(btype):  # (its fixed fields would be read past its end)
+                raise CaptureError(f"{self.path}: corrupt pcapng block (type {btype}, length {blocklen}), stopping")
             if btype == 6 or btype == 2:  # Enhanced Packet Block; obsolete Packet Block (16-bit ids)
                 if btype == 6:
                     ifid = _u32(buf, pos + 8, little)
@@ -328,6 +330,17 @@ class CaptureReader:
                 self._ifx.append(_idb_exact(buf, pos, blocklen, e))
                 self.if_names.append(_idb_name(buf, pos, blocklen, e))
             pos = end
+
+
+def _min_block(btype: int) -> int:
+    """The shortest a block of this type can be: its header, the fixed fields read here, its trailing length."""
+    if btype == 6 or btype == 2:  # (Enhanced) Packet Block
+        return 32
+    if btype == 3:
+        return 16
+    if btype == 1 or btype == 10:  # Interface Description, Decryption Secrets
+        return 20
+    return 28 if btype == 0x0A0D0D0A else 12  # Section Header
 
 
 def _u32(b: bytes, p: int, little: bool) -> int:
