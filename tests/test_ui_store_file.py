@@ -19,6 +19,7 @@ from sniffer.store import FILE_ROW, PacketStore
 from sniffer.ui.loader import Loader
 from sniffer.ui.save import write_pcapng
 from sniffer.ui.sources import FileSource
+from tests.conftest import require_tool
 from tests.ui_helpers import DEMO
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -63,8 +64,11 @@ def interleaved(tmp_path_factory):
     return out
 
 
-def test_file_rows_rebuild_exactly_in_any_order(corpus_files, interleaved):
-    for path in [DEMO, *corpus_files, interleaved]:
+def test_file_rows_rebuild_exactly_in_any_order(corpus_files, interleaved, tmp_path):
+    # the generated capture as pcapng too (what Wireshark and -w write): its rows' file offsets are pcapng's
+    as_ng = tmp_path / "gen.pcapng"
+    subprocess.run([require_tool("editcap"), "-F", "pcapng", str(interleaved), str(as_ng)], check=True)
+    for path in [DEMO, *corpus_files, interleaved, as_ng]:
         copied = _load(source.FileSource(str(path), exact=True))  # every row with its context
         offsets = _load(FileSource(str(path)))
         n = copied.count
