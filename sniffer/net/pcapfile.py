@@ -266,7 +266,8 @@ class CaptureReader:
                 self.if_names.clear()
             btype = _u32(buf, pos, little)
             blocklen = _u32(buf, pos + 4, little)
-            if blocklen < 12 or blocklen % 4 or blocklen > MAX_BLOCK:
+            # (shorter than its own fixed fields: they would be read past its end)
+            if blocklen < _min_block(btype) or blocklen % 4 or blocklen > MAX_BLOCK:
                 raise CaptureError(f"{self.path}: corrupt pcapng block (type {btype}, length {blocklen}), stopping")
             end = pos + blocklen
             if end > blen:
@@ -277,8 +278,6 @@ class CaptureReader:
                     return
                 buf, pos, blen = self._buf, 0, len(self._buf)
                 continue
-            if blocklen < _min_block(btype):  # (its fixed fields would be read past its end)
-                raise CaptureError(f"{self.path}: corrupt pcapng block (type {btype}, length {blocklen}), stopping")
             if btype == 6 or btype == 2:  # Enhanced Packet Block; obsolete Packet Block (16-bit ids)
                 if btype == 6:
                     ifid = _u32(buf, pos + 8, little)
