@@ -65,6 +65,9 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final, cast
 
+from librt.strings import BytesWriter
+
+from sniffer.colbuf import drain, put_f64, put_i32, put_u8, put_u16, put_u32, put_u64
 from sniffer.expert_level import frame_level
 from sniffer.filter.index import RowIndex
 from sniffer.net.reassembly import SEGMENT_SUFFIX
@@ -216,20 +219,21 @@ class PacketStore:
         # highest expert severity of the frame's notes (sniffer.expert_level: 0 none .. 4 Error), set once:
         # notes are only ever put on the frame itself, so what the backfill adds later never changes it
         self._sev = array("B")
-        # rows put() but not yet published, per column (see publish())
-        self._p_ts: list[float] = []
-        self._p_ticks: list[int] = []
-        self._p_off: list[int] = []
-        self._p_caplen: list[int] = []
-        self._p_origlen: list[int] = []
-        self._p_src: list[int] = []
-        self._p_dst: list[int] = []
-        self._p_proto: list[int] = []
-        self._p_stream: list[int] = []
-        self._p_cls: list[int] = []
-        self._p_sev: list[int] = []
-        self._p_pdu_at: list[int] = []
-        self._p_crc: list[int] = []
+        # rows put() but not yet published, per column, as bytes (see publish() and sniffer.colbuf)
+        self._pend_rows = 0
+        self._p_ts = BytesWriter()
+        self._p_ticks = BytesWriter()
+        self._p_off = BytesWriter()
+        self._p_caplen = BytesWriter()
+        self._p_origlen = BytesWriter()
+        self._p_src = BytesWriter()
+        self._p_dst = BytesWriter()
+        self._p_proto = BytesWriter()
+        self._p_stream = BytesWriter()
+        self._p_cls = BytesWriter()
+        self._p_sev = BytesWriter()
+        self._p_pdu_at = BytesWriter()
+        self._p_crc = BytesWriter()
         # Info text: rows in blocks of INFO_BLOCK; a full block is zlib-compressed (Info texts repeat
         # their shapes: ~74 -> ~14 bytes a row); the open block is plain. Readers take the tuple
         # (first row of the open block, its text, its end offsets) once: the writer appends a block to
@@ -583,7 +587,7 @@ class PacketStore:
         `ticks`/`tsresol`: its timestamp as the capture file had it (see CaptureReader.exact); without
         them, nanoseconds from frame.ts. `foff`: where the frame's bytes lie in the attached capture
         file (-1: not there)."""
-        row = self.count + len(self._p_ts)
+        row = self.count + self._pend_rows
         data = frame.data
         replay = self.replay
         again = replay is not None and self.file_rows_ok and self._replayable(frame.stream)
@@ -597,8 +601,8 @@ class PacketStore:
                 self._ann_rows.append(row)
             p = self._pdu_offset(frame)
             if foff >= 0:
-                self._p_pdu_at.append(p if p < 0x10000 else 0)
-                self._p_crc.append(zlib.crc32(data) & 0xFFFF)
+                put_u16(self._p_pdu_at, p if p < 0x10000 else 0)
+                put_u16(self._p_crc, zlib.crc32(data) & 0xFFFF)
                 off = foff | FILE_ROW
             else:  # a live row: its bytes in the spill, its context left out
                 with self._write_lock:
@@ -607,8 +611,8 @@ class PacketStore:
                     self._pending += data
                     if len(self._pending) >= _FLUSH_AT:
                         self._flush_locked()
-                self._p_pdu_at.append(0)
-                self._p_crc.append(0)
+                put_u16(self._p_pdu_at, 0)
+                put_u16(self._p_crc, 0)
         else:
             ctx = self._context(frame)
             with self._write_lock:
@@ -619,18 +623,18 @@ class PacketStore:
                 if len(self._pending) >= _FLUSH_AT:
                     self._flush_locked()
             if replay is not None:
-                self._p_pdu_at.append(0)
-                self._p_crc.append(0)
+                put_u16(self._p_pdu_at, 0)
+                put_u16(self._p_crc, 0)
         if self.first_ts is None:
             self.first_ts = frame.ts
         ts = frame.ts
-        self._p_ts.append(ts)
+        put_f64(self._p_ts, ts)
         if ticks is None:
             ticks = round(ts * 1e9) if -1e10 < ts < 1e10 else 0  # (inf/nan: no integer time)
         if 0 <= ticks <= 0xFFFF_FFFF_FFFF_FFFF:
-            self._p_ticks.append(ticks)
+            put_u64(self._p_ticks, ticks)
         else:
-            self._p_ticks.append(0)
+            put_u64(self._p_ticks, 0)
             self._ticks_other[row] = ticks
         self._tsres.append(tsresol, row)
         rel = frame.rel_ts
@@ -642,13 +646,13 @@ class PacketStore:
             self._rel_min = rel
         if frame.orig_len > self._len_max:
             self._len_max = frame.orig_len
-        self._p_off.append(off)
-        self._p_caplen.append(len(data))
-        self._p_origlen.append(frame.orig_len)
+        put_u64(self._p_off, off)
+        put_u32(self._p_caplen, len(data))
+        put_u32(self._p_origlen, frame.orig_len)
         src = self._intern(frame.src)
         dst = self._intern(frame.dst)
-        self._p_src.append(src)
-        self._p_dst.append(dst)
+        put_u32(self._p_src, src)
+        put_u32(self._p_dst, dst)
         self._addresses(frame, src, dst)
         self.index.add(row, frame)
         pid = self._proto_ids.get(frame.proto)
@@ -657,20 +661,21 @@ class PacketStore:
             if pid < 255:
                 self._proto_ids[frame.proto] = pid
                 self._protos.append(frame.proto)
-        self._p_proto.append(pid)
+        put_u8(self._p_proto, pid)
         self._link.append(frame.linktype & 0xFFFF, row)
-        self._p_stream.append(frame.stream)
+        put_i32(self._p_stream, frame.stream)
         name = frame.iface
         if name or self._iface_ids is not None:
             self._add_iface(name, row)
-        self._p_cls.append(colour_class(frame))
-        self._p_sev.append(frame_level(frame))
+        put_u8(self._p_cls, colour_class(frame))
+        put_u8(self._p_sev, frame_level(frame))
         base, text, ends = self._itail
         text += frame.info.encode("utf-8", "replace")
         ends.append(len(text))
         if len(ends) == INFO_BLOCK:
             self._iblocks.append(zlib.compress(ends.tobytes() + text, 3))
             self._itail = (base + INFO_BLOCK, bytearray(), array("I"))
+        self._pend_rows += 1
         return row
 
     def put_batch(self, frames: list[Frame], records: Sequence[Any]) -> None:
@@ -694,19 +699,17 @@ class PacketStore:
 
     def publish(self) -> None:
         """Make the rows put() since the last call readable: their columns go into the arrays, a batch
-        at a time (array.append costs ~650 instructions a call: its lookup and argument parsing; a
-        list's append ~30, and packing a batch with struct a few per value), then `count` moves on."""
-        n = len(self._p_ts)
+        at a time (each value was written as bytes when put: sniffer.colbuf), then `count` moves on."""
+        n = self._pend_rows
         if not n:
             return
         for col, pend in self._pending_columns():
-            if pend:
-                col.frombytes(struct.pack(f"{len(pend)}{col.typecode}", *pend))
-                pend.clear()
+            drain(pend, col)
+        self._pend_rows = 0
         self.index.publish()
         self.count += n  # publish last
 
-    def _pending_columns(self) -> list[tuple[array, list]]:
+    def _pending_columns(self) -> list[tuple[array, BytesWriter]]:
         return [
             (self._ts, self._p_ts),
             (self._ticks, self._p_ticks),

@@ -12,10 +12,12 @@ One writer thread; readers look at rows below the store's count only.
 from __future__ import annotations
 
 import contextlib
-import struct
 from array import array
 from typing import TYPE_CHECKING, Any, Final
 
+from librt.strings import BytesWriter
+
+from sniffer.colbuf import drain, put_u32
 from sniffer.filter.props import PROP_UNKNOWN, property_mask
 from sniffer.mqtt.decoder import PDU
 
@@ -42,9 +44,14 @@ class RowIndex:
         self.ports = array("I")
         self.tcpw = array("I")
         self.props = array("I")  # sniffer.filter.props: PROP_BIT per property id, PROP_UNKNOWN
-        # rows added but not yet published, one list per column (mq, mlen, topic, ports, tcpw, props):
-        # the store publishes them with its own rows (PacketStore.publish)
-        self._pend: tuple[list[int], ...] = ([], [], [], [], [], [])
+        # rows added but not yet published, as bytes (sniffer.colbuf), per column: the store publishes
+        # them with its own rows (PacketStore.publish)
+        self._p_mq = BytesWriter()
+        self._p_mlen = BytesWriter()
+        self._p_topic = BytesWriter()
+        self._p_ports = BytesWriter()
+        self._p_tcpw = BytesWriter()
+        self._p_props = BytesWriter()
         self.more: dict[int, tuple[int, ...]] = {}
         self.topics: list[str] = [""]  # id 0: no topic
         # all mqtt.topic values (topic ids) of frames with topic filters or an alias-less PUBLISH without
@@ -117,21 +124,21 @@ class RowIndex:
             w |= MQ_SEG
             ports = seg.sport << 16 | seg.dport
             tcpw = seg.flags & 0xFFF | seg.length << 12
-        pend = self._pend
-        pend[0].append(w)
-        pend[1].append(mlen)
-        pend[2].append(tid)
-        pend[3].append(ports)
-        pend[4].append(tcpw)
-        pend[5].append(props)
+        put_u32(self._p_mq, w)
+        put_u32(self._p_mlen, mlen)
+        put_u32(self._p_topic, tid)
+        put_u32(self._p_ports, ports)
+        put_u32(self._p_tcpw, tcpw)
+        put_u32(self._p_props, props)
 
     def publish(self) -> None:
         """The rows added since the last call into the columns (the store's publish() calls this)."""
-        cols = (self.mq, self.mlen, self.topic, self.ports, self.tcpw, self.props)
-        for col, pend in zip(cols, self._pend, strict=True):
-            if pend:
-                col.frombytes(struct.pack(f"{len(pend)}I", *pend))
-                pend.clear()
+        drain(self._p_mq, self.mq)
+        drain(self._p_mlen, self.mlen)
+        drain(self._p_topic, self.topic)
+        drain(self._p_ports, self.ports)
+        drain(self._p_tcpw, self.tcpw)
+        drain(self._p_props, self.props)
 
     def ram_bytes(self) -> int:
         """Bytes of RAM the columns take."""

@@ -22,6 +22,8 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, Final
 
+from librt.strings import read_i32_be, read_i32_le
+
 MAX_FRAME: Final = 256 * 1024  # loopback frames are 65,549 bytes; larger claims are corrupt files
 MAX_BLOCK: Final = 16 * 1024 * 1024  # pcapng non-packet blocks (name resolution, secrets) may be big
 BLOCK: Final = 1 << 20
@@ -343,10 +345,9 @@ def _min_block(btype: int) -> int:
 
 
 def _u32(b: bytes, p: int, little: bool) -> int:
-    """The unsigned 32-bit integer at b[p:p + 4] (read natively in the compiled build)."""
-    if little:
-        return b[p] | b[p + 1] << 8 | b[p + 2] << 16 | b[p + 3] << 24
-    return b[p] << 24 | b[p + 1] << 16 | b[p + 2] << 8 | b[p + 3]
+    """The unsigned 32-bit integer at b[p:p + 4] (read natively in the compiled build: librt)."""
+    v: int = read_i32_le(b, p) if little else read_i32_be(b, p)
+    return v & 0xFFFF_FFFF
 
 
 def _signed_ts(hi: int, lo: int, div: float) -> float:
