@@ -866,7 +866,12 @@ def result_line(cmd: list[str]) -> dict:
 
 
 def ui_scale(rep: Report, cap: str, frames: int, a: argparse.Namespace) -> None:
-    ui_runs = [result_line([sys.executable, str(HERE / "bench_ui.py"), cap, "--json"]) for _ in range(a.ui_runs)]
+    # Each UI run is followed by the headless summary of the same file: the machine's speed at that
+    # moment (it moved by 2.5x within hours on the shared VMs), so the load can be read against it too.
+    ui_runs, headless = [], []
+    for _ in range(a.ui_runs):
+        ui_runs.append(result_line([sys.executable, str(HERE / "bench_ui.py"), cap, "--json"]))
+        headless.append(timed(ME + ["-r", cap])[0])
     fn = a.filter_frames
     flt = result_line(
         [
@@ -906,6 +911,11 @@ def ui_scale(rep: Report, cap: str, frames: int, a: argparse.Namespace) -> None:
     rows = [
         ["first screen (app start to 30 rows, in-process)", f"{first * 1000:.0f} ms", t_first],
         ["full load (dissect + store every frame)", f"{load:.1f} s ({n / load:,.0f} frames/s)", t_load],
+        [
+            "the same file's headless summary (`mqttsniff -r F`), right after each UI run",
+            f"{med(headless):.1f} s (the UI's full load {load / med(headless):.1f}× it)",
+            "",
+        ],
         ["jump to end (G) + render", f"{m('jump_end_ms'):.1f} ms", t_jump],
         ["jump to 50% + render", f"{m('jump_50pct_ms'):.1f} ms", t_jump],
         ["select a frame (re-read, rebuild, tree)", f"{m('select_ms'):.1f} ms", ""],
