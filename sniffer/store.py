@@ -234,6 +234,7 @@ class PacketStore:
         self._p_sev = BytesWriter()
         self._p_pdu_at = BytesWriter()
         self._p_crc = BytesWriter()
+        self._p_ends = BytesWriter()  # the open Info block's end offsets (see _itail)
         # Info text: rows in blocks of INFO_BLOCK; a full block is zlib-compressed (Info texts repeat
         # their shapes: ~74 -> ~14 bytes a row); the open block is plain. Readers take the tuple
         # (first row of the open block, its text, its end offsets) once: the writer appends a block to
@@ -272,6 +273,9 @@ class PacketStore:
         self.replay: Any = None
         self._ann_rows = array("I")
         self._ann_off = array("I")
+        self._ann_wide = False  # _ann_off holds 64-bit offsets (a spill past 4 GiB)
+        self._p_ann_rows = BytesWriter()  # (rows put but not published, as the columns above)
+        self._p_ann_off = BytesWriter()
         self._pdu_at = array("H")  # file rows: 1 + where the frame's single whole PDU starts, 0: none
         self._shared_ids: dict[int, int] = {}
         self._shared: list[Any] = []
@@ -595,10 +599,15 @@ class PacketStore:
             ann = self._annotations(frame)
             if ann:
                 aoff = self._put_record(ann)
-                if aoff > 0xFFFF_FFFF and self._ann_off.typecode == "I":
-                    self._ann_off = array("Q", self._ann_off)  # (a spill past 4 GiB: wider offsets)
-                self._ann_off.append(aoff)
-                self._ann_rows.append(row)
+                if aoff > 0xFFFF_FFFF and not self._ann_wide:  # (a spill past 4 GiB: wider offsets)
+                    drain(self._p_ann_off, self._ann_off)
+                    self._ann_off = array("Q", self._ann_off)
+                    self._ann_wide = True
+                if self._ann_wide:
+                    put_u64(self._p_ann_off, aoff)
+                else:
+                    put_u32(self._p_ann_off, aoff)
+                put_u32(self._p_ann_rows, row)
             p = self._pdu_offset(frame)
             if foff >= 0:
                 put_u16(self._p_pdu_at, p if p < 0x10000 else 0)
@@ -671,8 +680,10 @@ class PacketStore:
         put_u8(self._p_sev, frame_level(frame))
         base, text, ends = self._itail
         text += frame.info.encode("utf-8", "replace")
-        ends.append(len(text))
-        if len(ends) == INFO_BLOCK:
+        pends = self._p_ends
+        put_u32(pends, len(text))
+        if len(ends) + (len(pends) >> 2) == INFO_BLOCK:
+            drain(pends, ends)
             self._iblocks.append(zlib.compress(ends.tobytes() + text, 3))
             self._itail = (base + INFO_BLOCK, bytearray(), array("I"))
         self._pend_rows += 1
@@ -705,6 +716,9 @@ class PacketStore:
             return
         for col, pend in self._pending_columns():
             drain(pend, col)
+        drain(self._p_ends, self._itail[2])
+        drain(self._p_ann_rows, self._ann_rows)
+        drain(self._p_ann_off, self._ann_off)
         self._pend_rows = 0
         self.index.publish()
         self.count += n  # publish last

@@ -25,9 +25,9 @@ from tests.ui_helpers import DEMO
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _load(src, **kw):
+def _load(src, store=None, **kw):
     """Load `src` as the UI does: the loader, a recording dissector, the store's backfill."""
-    store = PacketStore()
+    store = PacketStore() if store is None else store
     d = Dissector(record=True, **kw)
     store.backfill = d.tracker.backfill
     loader = Loader(src, store, d)
@@ -62,6 +62,23 @@ def interleaved(tmp_path_factory):
         check=True, capture_output=True,
     )  # fmt: skip
     return out
+
+
+def test_annotation_records_past_4_gib_of_spill(interleaved):
+    """A spill that passes 4 GiB mid-load: the annotation records' offsets widen to 64 bits (the rows
+    stored before keep theirs), and every row still rebuilds exactly. The spill is made to start just
+    below 4 GiB (a sparse file), not filled."""
+    copied = _load(source.FileSource(str(interleaved), exact=True))
+    store = PacketStore()
+    store._flushed = (1 << 32) - 20_000  # (the next record's offset: the spill's size so far)
+    offsets = _load(FileSource(str(interleaved)), store=store)
+    assert offsets._ann_off.typecode == "Q"  # the widening happened during this load
+    rows = offsets._ann_rows
+    offs = offsets._ann_off
+    assert len(rows) == len(offs) > 100
+    assert offs[0] < 1 << 32 < offs[-1]  # records on both sides of the boundary
+    assert all(a < b for a, b in zip(rows, rows[1:], strict=False))
+    _same(copied, offsets, range(copied.count), "past 4 GiB")
 
 
 def test_file_rows_rebuild_exactly_in_any_order(corpus_files, interleaved, tmp_path):
