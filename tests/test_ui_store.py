@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import struct
+
 from sniffer.filter.rows import RowAccess
 from sniffer.net.pcapfile import open_capture
 from sniffer.output.text import hex_sources, tree_lines
 from sniffer.pipeline import Dissector
 from sniffer.session.tracker import fill
-from sniffer.store import PacketStore
+from sniffer.store import PacketStore, colour_class
 from sniffer.ui.save import write_pcapng
-from tests.ui_helpers import DEMO
+from tests.ui_helpers import CORPUS, DEMO
 
 
 def _load(path):
@@ -32,7 +34,7 @@ def test_frames_rebuilt_from_the_store_match_the_dissector(corpus_files):
             for g in (store.frame(i), batch[i]):
                 assert tree_lines(g.tree(), show_secrets=True) == tree_lines(f.tree(), show_secrets=True), (path, i)
                 assert hex_sources(g, g.tree(), True) == hex_sources(f, f.tree(), True)
-            assert store.row(i) == (f.number, f.rel_ts, f.src, f.dst, f.proto, f.orig_len, f.info, store.cls(i))
+            assert store.row(i) == (f.number, f.rel_ts, f.src, f.dst, f.proto, f.orig_len, f.info, colour_class(f))
         assert store.context_failures == 0
 
 
@@ -235,3 +237,81 @@ def test_rows_put_in_batches_are_read_only_once_published_and_as_if_added_one_by
                 assert len(getattr(batched.index, col)) == batched.count
             for col in ("mq", "mlen", "topic", "ports", "tcpw", "props", "more", "tlist", "topics"):
                 assert getattr(batched.index, col) == getattr(one.index, col), (path, mode, col)
+
+
+def _edge_pcapng(path) -> None:
+    """The demo's frames, with non-TCP frames (ARP, UDP over IPv4 and IPv6: no TCP stream), frames cut
+    short (original length above the captured one) and timestamps of 2^63 ticks and more among them."""
+    eth = b"\xff" * 6 + b"\x02\x00\x00\x00\x00\x01"
+    arp = eth + b"\x08\x06" + bytes.fromhex("0001080006040001") + b"\x02" + bytes(5) + bytes([10, 0, 0, 1]) + bytes(10)
+    udp4 = eth + b"\x08\x00" + bytes.fromhex("4500002a000040004011") + bytes(2) + bytes([10, 0, 0, 1, 10, 0, 0, 2])
+    udp4 += bytes.fromhex("1388075b00160000") + b"x" * 14
+    udp6 = eth + b"\x86\xdd" + bytes.fromhex("600000000008" + "1140") + bytes(15) + b"\x01" + bytes(15) + b"\x02"
+    udp6 += bytes.fromhex("1388075b00080000")
+    odd = [arp, udp4, udp6]
+    frames = []
+    malformed = CORPUS / "mqtt5_malformed_connect-excessive-property-length__suricata-verify.pcap"
+    demo = [*open_capture(str(DEMO)), *open_capture(str(malformed))]
+    for k, (_ts, data, _ol, _lt) in enumerate(demo):
+        frames.append((data, len(data)))
+        if k % 5 == 0:
+            frames.append((odd[k % 3], len(odd[k % 3])))
+        if k % 7 == 3:
+            frames.append((data[:54], len(data) + 100_000))
+
+    def block(btype: int, body: bytes) -> bytes:
+        return struct.pack("<II", btype, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
+
+    out = [
+        block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)),
+        block(1, struct.pack("<HHI", 1, 0, 0) + struct.pack("<HHB3x", 9, 1, 9) + bytes(4)),  # ns resolution
+    ]
+    ticks = [0, 1, 2**63 - 1, 2**63, 2**64 - 1, 2**64 - 2]
+    for k, (data, ol) in enumerate(frames):
+        t = ticks[k] if k < len(ticks) else 1_700_000_000_000_000_000 + k * 1_234_567
+        body = struct.pack("<IIIII", 0, t >> 32, t & 0xFFFF_FFFF, len(data), ol) + data + bytes(-len(data) % 4)
+        out.append(block(6, body))
+    path.write_bytes(b"".join(out))
+
+
+def test_every_column_holds_the_frames_own_value(tmp_path):
+    """Each column a row keeps (written as bytes when put: sniffer.colbuf) reads back as the value of the
+    frame it was put from, at the edges of its range: stream -1, an original length above the captured
+    one, 64-bit ticks, the colour class's flags, the expert level; in file, live and context rows."""
+    from sniffer.expert_level import frame_level
+    from sniffer.ui.loader import replay_dissector
+
+    path = tmp_path / "edge.pcapng"
+    _edge_pcapng(path)
+    d = Dissector(record=True)
+    reader = open_capture(str(path))
+    reader.exact = True
+    rows = []
+    for n, (ts, data, ol, lt) in enumerate(reader, 1):
+        rows.append((d.frame(n, ts, lt, data, ol), reader.ticks, reader.tsresol, reader.offset))
+    frames = [r[0] for r in rows]
+    # the edges are there
+    assert any(f.stream == -1 for f in frames) and any(f.stream > 0 for f in frames)
+    assert any(f.orig_len > len(f.data) for f in frames)
+    assert {2**63 - 1, 2**63, 2**64 - 1} <= {r[1] for r in rows}
+    assert any(frame_level(f) for f in frames) and any(colour_class(f) > 0x3F for f in frames)
+    for mode in ("file", "live", "context"):
+        store = PacketStore()
+        store.backfill = d.tracker.backfill
+        if mode != "context":
+            store.attach_file(str(path) if mode == "file" else None, replay_dissector(d))
+        for k in range(0, len(rows), 5):
+            for f, ticks, tsresol, foff in rows[k : k + 5]:
+                store.put(f, ticks, tsresol, foff if mode == "file" else -1)
+            store.publish()
+        assert store.count == len(rows)
+        for i, (f, ticks, tsresol, _foff) in enumerate(rows):
+            got = (
+                (store.ts(i), store.exact_ts(i), store.rel_ts(i), store.src(i), store.dst(i), store.proto(i)),
+                (store.orig_len(i), store.stream(i), store.cls(i), store.severity(i), store.info(i), store.raw(i)),
+            )
+            want = (
+                (f.ts, (ticks, tsresol), f.rel_ts, f.src, f.dst, f.proto),
+                (f.orig_len, f.stream, colour_class(f), frame_level(f), f.info, (f.ts, f.data, f.orig_len, f.linktype)),
+            )
+            assert got == want, (mode, i)
