@@ -77,14 +77,14 @@ def frame_info(
     if code == INFO_FIRST_SEGMENT:
         return SEGMENT_SUFFIX.lstrip()  # a PDU starts here and completes later: Wireshark shows only this
     assert seg is not None  # every TCP frame has one
+    if toff < 0:
+        parsed = netframe.parse(linktype, data)
+        toff = netframe.tcp_header_offset(data, parsed) if parsed is not None else -1
     options = seg.options
-    if not options:  # segment() keeps the options of SYNs only; Info reads them from the frame
-        if toff >= 0:
-            options = data[toff + 20 : toff + (data[toff + 12] >> 4) * 4]
-        else:
-            parsed = netframe.parse(linktype, data)
-            options = netframe.tcp_options(data, parsed) if parsed is not None else b""
-    return tcp_info(
+    hend = toff + (data[toff + 12] >> 4) * 4 if toff >= 0 else 0  # where the TCP header ends
+    if not options and toff >= 0:  # segment() keeps the options of SYNs only; Info reads them from the frame
+        options = data[toff + 20 : hend]  # (those the snapshot length left, if it cut them)
+    text = tcp_info(
         seg.sport,
         seg.dport,
         seg.flags,
@@ -98,6 +98,8 @@ def frame_info(
         pdu_segment=code == INFO_SEGMENT,
         arrow=arrow,
     )
+    # the header itself cut by the snapshot length: tshark's exception text, after what it could read
+    return text + mqtt_dissect.LIMITED_INFO if hend > len(data) else text
 
 
 class Frame:
@@ -537,6 +539,10 @@ class RowDissector(Generic[Row]):
             ipver, src_b, dst_b, sport, dport, seq, ack, flags, payload, window=window, options=options, cut=cut
         )
         stream = seg.stream
+        if seg.analysis and toff + (data[toff + 12] >> 4) * 4 > poff:
+            # The snapshot length cut the header: tshark stops at the options and shows none of its
+            # analysis on this frame (the stream's state, kept above, still counts it).
+            seg.analysis = ()
         if self.streams.forgotten:  # closed long ago: their MQTT state goes too (days-long captures)
             self._forget()
 

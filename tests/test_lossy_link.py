@@ -9,7 +9,7 @@ import sys
 import tracemalloc
 from pathlib import Path
 
-from conftest import REPO
+from conftest import REPO, require_tool
 
 from sniffer.net.pcapfile import open_capture
 from sniffer.pipeline import Dissector
@@ -284,3 +284,47 @@ def test_ui_status_bar_says_when_the_buffer_cap_was_reached(tmp_path: Path) -> N
             assert app.loader.dissector.dropped_pdus >= 2
 
     run(go())
+
+
+# Real captures cut by editcap at snapshot lengths that keep the fixed 20 bytes of each TCP header but not
+# all its options (Ethernet + IPv4 with timestamps: 66 bytes a header; IPv6: 74 plus options).
+CUT_OPTIONS = {
+    "mqtt31_paho-python_pubsub-retain-ping__zeek.pcap": (54, 58, 60, 62, 64),
+    "mqtt31_publish-qos2_mosquitto_ipv6__suricata-verify.pcap": (74, 78, 80, 84),
+    "mqtt311_publish-100KB-both-directions__suricata-verify.pcap": (74, 78, 80),
+    "mqtt311_sub-unsub-qos1_2pdus-in-1-segment__suricata-verify.pcap": (74, 78, 80),
+}
+CUT_FIELDS = ("frame.number", "tcp.stream", "tcp.seq", "tcp.ack", "tcp.len", "tcp.flags", "tcp.window_size",
+              "tcp.options.mss_val", "tcp.analysis.flags", "mqtt.msgtype", "_ws.col.Info")  # fmt: skip
+
+
+def test_snapshot_length_inside_the_tcp_options_keeps_the_header(tmp_path: Path, tshark: str) -> None:
+    """A snap length that cuts a TCP header's options: the fixed header is read as tshark reads it
+    (stream, relative numbers, flags, window, the options that fit, then its exception text), the
+    segment still counts in its stream, and no analysis is shown on it (tshark stops before)."""
+    editcap = require_tool("editcap")
+    cut_rows = 0
+    for name, snaps in CUT_OPTIONS.items():
+        for snap in snaps:
+            path = tmp_path / f"{snap}-{name}"
+            subprocess.run([editcap, "-s", str(snap), str(REPO / "tests" / "captures" / name), str(path)], check=True)
+            ours, theirs = ours_and_tshark(tshark, str(path), *CUT_FIELDS)
+            assert ours == theirs, (name, snap)
+            cut_rows += sum(1 for r in ours if r.endswith("]") and r.split("\t")[2] and "[Packet size limited" in r)
+    assert cut_rows > 50  # the header-cut rows are there, with their sequence numbers
+    # the tree: the options that fit, then where the header was cut; no "malformed" option
+    path = tmp_path / "60.pcap"
+    subprocess.run(
+        [editcap, "-s", "60", str(REPO / "tests" / "captures" / next(iter(CUT_OPTIONS))), str(path)], check=True
+    )
+    tree = mqttsniff("-r", str(path), "-V", "-c", "1").stdout
+    theirs = subprocess.run([tshark, "-r", str(path), "-V", "-c", "1"], capture_output=True, text=True).stdout
+    for line in (
+        "    [Stream index: 0]",
+        "    Sequence Number: 1    (relative sequence number)",
+        "    [Next Sequence Number: 40    (relative sequence number)]",
+        "    Options: (12 bytes), No-Operation (NOP), No-Operation (NOP)",
+    ):
+        assert line in tree.splitlines() and line in theirs.splitlines(), line
+    assert "[Packet size limited during capture: TCP header truncated (26 of 32 bytes)]" in tree
+    assert "malformed" not in tree.lower()

@@ -25,7 +25,8 @@ _NAMES: Final = C.MSGTYPE_LIST
 _HAS_MSGID: Final = C.HAS_MSGID
 JUNK_NAME: Final = "Unrecognised data"
 MALFORMED_INFO: Final = "[Malformed Packet]"
-LIMITED_INFO: Final = f" [{LIMITED}]"
+# (no space before either: tshark appends its exception text to the Info as it stands)
+LIMITED_INFO: Final = f"[{LIMITED}]"
 
 
 def cut_info(s: str) -> str:

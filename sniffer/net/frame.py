@@ -200,9 +200,16 @@ def _tcp(data: bytes, ipver: int, src: bytes, dst: bytes, t: int, end: int, wend
         return NOT_TCP
     doff = data[t + 12]
     hl = (doff >> 4) * 4
-    po = t + hl
-    if hl < 20 or po > end:
+    if hl < 20:
         return NOT_TCP
+    po = t + hl
+    wire = wend - po
+    if po > end:
+        if wire < 0:  # the IP packet itself is shorter than the header: not a TCP segment we can read
+            return NOT_TCP
+        # The snapshot length cut the options: the fixed header is there, and tshark reads it. The
+        # options captured are data[t + 20 : end]; none of the payload was.
+        po = end
     return (
         ipver,
         src,
@@ -216,7 +223,7 @@ def _tcp(data: bytes, ipver: int, src: bytes, dst: bytes, t: int, end: int, wend
         po,
         end - po,
         t,
-        wend - po,
+        wire,
     )
 
 

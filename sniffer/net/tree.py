@@ -423,7 +423,10 @@ NET_LAYERS: Final = frozenset(
 _OPT_TITLES = {0: "End of Option List (EOL)", 1: "No-Operation (NOP)"}
 
 
-def _tcp_options(data: bytes, t: int, end: int, ack_base: int) -> Node:
+def _tcp_options(data: bytes, t: int, end: int, ack_base: int, declared: int) -> Node:
+    """The options item: `declared` bytes by the header length, data[t + 20 : end] of them captured
+    (an option the snapshot length cut is left out, not called malformed)."""
+    cut = t + 20 + declared > end
     opts = data[t + 20 : end]
     root = item(F.TCP_OPTIONS, bytes(opts), t + 20, len(opts))
     names: list[str] = []
@@ -440,7 +443,8 @@ def _tcp_options(data: bytes, t: int, end: int, ack_base: int) -> Node:
                 break
             continue
         if p + 1 >= end or data[p + 1] < 2 or p + data[p + 1] > end:
-            root.add(Node(None, None, p, end - p, "TCP Option - Unknown (malformed)", [kind_node]))
+            if not cut or p + 1 < end and data[p + 1] < 2:
+                root.add(Node(None, None, p, end - p, "TCP Option - Unknown (malformed)", [kind_node]))
             break
         ln = data[p + 1]
         kids = [kind_node, item(F.TCP_OPTION_LEN, ln, p + 1, 1)]
@@ -474,7 +478,7 @@ def _tcp_options(data: bytes, t: int, end: int, ack_base: int) -> Node:
         root.add(Node(fdef, data[p : p + ln], p, ln, f"TCP Option - {title}", kids))
         names.append(name)
         p += ln
-    root.text = f"Options: ({len(opts)} bytes), " + ", ".join(names)
+    root.text = f"Options: ({declared} bytes), " + ", ".join(names)
     return root
 
 
@@ -545,8 +549,8 @@ def _tcp(data: bytes, t: int, end: int, extra: dict, nodes: list[Node], protos: 
         item(F.TCP_CHECKSUM_STATUS, 2, t + 16, 0, text="[Checksum Status: Unverified]"),
         item(F.TCP_URGENT, urg, t + 18, 2),
     ]
-    if hl > 20 and t + hl <= end:
-        kids.append(_tcp_options(data, t, t + hl, seg.ack_base if seg is not None else 0))
+    if hl > 20:  # (options cut by the snapshot length: those captured, as tshark shows them)
+        kids.append(_tcp_options(data, t, min(t + hl, end), seg.ack_base if seg is not None else 0, hl - 20))
     if "time_relative" in extra:
         ts_node = Node(None, None, t, 0, "[Timestamps]")
         rel, dl = extra["time_relative"], extra.get("time_delta", 0.0)
@@ -567,7 +571,10 @@ def _tcp(data: bytes, t: int, end: int, extra: dict, nodes: list[Node], protos: 
     caught = max(end - t - hl, 0)
     if caught:
         kids.append(item(F.TCP_PAYLOAD, data[t + hl : end], t + hl, caught, text=f"TCP payload ({caught} bytes)"))
-    if caught < plen:
+    if t + hl > end:
+        cut = f"[Packet size limited during capture: TCP header truncated ({end - t} of {hl} bytes)]"
+        kids.append(Node(None, None, end, 0, cut))
+    elif caught < plen:
         kids.append(
             Node(None, None, end, 0, f"[Packet size limited during capture: TCP truncated ({caught} of {plen} bytes)]")
         )
