@@ -526,6 +526,12 @@ class RowDissector(Generic[Row]):
             src, dst, proto, info = netframe.proto_info(linktype, data)
             return self._row(number, ts, ts - first, delta, linktype, data, orig_len, proto, info, src=src, dst=dst)
 
+        hcut = False
+        if not plen and toff + (data[toff + 12] >> 4) * 4 > poff:  # the header ends past the captured bytes
+            if orig_len <= len(data):  # not the snapshot length: a header longer than its packet (malformed)
+                src, dst, proto, info = netframe.proto_info(linktype, data)
+                return self._row(number, ts, ts - first, delta, linktype, data, orig_len, proto, info, src=src, dst=dst)
+            hcut = True  # the snapshot length cut its options
         cut = 0
         if wire_len > plen and orig_len > len(data):
             # The snapshot length cut the frame: the rest of the payload was on the wire (the
@@ -536,10 +542,22 @@ class RowDissector(Generic[Row]):
         # Options matter to the stream state only on SYNs (window scale); Info reads them later.
         options = data[toff + 20 : poff] if flags & 0x02 else b""
         seg = self.streams.segment(
-            ipver, src_b, dst_b, sport, dport, seq, ack, flags, payload, window=window, options=options, cut=cut
+            ipver,
+            src_b,
+            dst_b,
+            sport,
+            dport,
+            seq,
+            ack,
+            flags,
+            payload,
+            window=window,
+            options=options,
+            cut=cut,
+            options_cut=hcut,
         )
         stream = seg.stream
-        if seg.analysis and toff + (data[toff + 12] >> 4) * 4 > poff:
+        if hcut and seg.analysis:
             # The snapshot length cut the header: tshark stops at the options and shows none of its
             # analysis on this frame (the stream's state, kept above, still counts it).
             seg.analysis = ()

@@ -293,8 +293,11 @@ CUT_OPTIONS = {
     "mqtt31_publish-qos2_mosquitto_ipv6__suricata-verify.pcap": (74, 78, 80, 84),
     "mqtt311_publish-100KB-both-directions__suricata-verify.pcap": (74, 78, 80),
     "mqtt311_sub-unsub-qos1_2pdus-in-1-segment__suricata-verify.pcap": (74, 78, 80),
+    # a SYN/ACK whose options (its window scale) are cut: that direction's scale stays unknown, not "none"
+    "mqtt31-and-311_vlan_azure-iot-device__ndpi.pcapng": (66, 70),
 }
 CUT_FIELDS = ("frame.number", "tcp.stream", "tcp.seq", "tcp.ack", "tcp.len", "tcp.flags", "tcp.window_size",
+              "tcp.window_size_scalefactor",
               "tcp.options.mss_val", "tcp.analysis.flags", "mqtt.msgtype", "_ws.col.Info")  # fmt: skip
 
 
@@ -328,3 +331,20 @@ def test_snapshot_length_inside_the_tcp_options_keeps_the_header(tmp_path: Path,
         assert line in tree.splitlines() and line in theirs.splitlines(), line
     assert "[Packet size limited during capture: TCP header truncated (26 of 32 bytes)]" in tree
     assert "malformed" not in tree.lower()
+
+
+def test_snapshot_length_inside_a_fixed_header_is_no_malformed_packet(tmp_path: Path, tshark: str) -> None:
+    """The snap length ends inside a PUBLISH's Remaining Length (a real capture cut at 68 bytes): tshark
+    says the capture was limited, not that the packet is malformed; so do we, naming what was captured."""
+    path = tmp_path / "68.pcapng"
+    name = "mqtt31-and-311_vlan_azure-iot-device__ndpi.pcapng"
+    subprocess.run(
+        [require_tool("editcap"), "-s", "68", str(REPO / "tests" / "captures" / name), str(path)], check=True
+    )
+    theirs = fields([tshark], str(path), "frame.number", "_ws.col.Info")
+    ours = fields([sys.executable, "-m", "sniffer"], str(path), "frame.number", "_ws.col.Info")
+    assert "6\t[Packet size limited during capture]" in theirs
+    assert "6\tPublish Message[Packet size limited during capture]" in ours
+    tree = mqttsniff("-r", str(path), "-V", "-c", "6").stdout
+    assert "Malformed" not in tree
+    assert "[Packet size limited during capture: fixed header cut, 390 bytes not captured]" in tree

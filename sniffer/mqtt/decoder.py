@@ -336,7 +336,11 @@ class DirectionDecoder:
         data, spans = self._take(self._avail)
         what = f"{LIMITED}: {nbytes} bytes not captured" if limited else f"{nbytes} bytes missing (TCP gap)"
         if hdr is None or hdr[0] < 0:
-            self._out.append(self._malformed(data, spans, f"fixed header cut: {what}"))
+            # (cut by the snapshot length: not the sender's fault, and marked so, as tshark marks it)
+            why = (
+                f"{LIMITED}: fixed header cut, {nbytes} bytes not captured" if limited else f"fixed header cut: {what}"
+            )
+            self._out.append(self._malformed(data, spans, why))
             self._resync = True
             self._lost += nbytes
             return

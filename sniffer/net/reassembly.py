@@ -280,10 +280,12 @@ class TcpStreams:
         window: int = 0,
         options: bytes = b"",
         cut: int = 0,
+        options_cut: bool = False,
     ) -> Seg:
         """Account one segment; `window` (raw header value) and `options` (raw TCP
         options) feed window scaling and analysis; `cut` counts the segment's bytes on
-        the wire past the captured `payload` (a frame cut by the snapshot length)."""
+        the wire past the captured `payload` (a frame cut by the snapshot length);
+        `options_cut`: the snapshot length cut the options themselves (`options` holds those before it)."""
         ent = self._find(src, sport, dst, dport)
         if ent is not None and not flags & 0x07 and not cut:  # no SYN/FIN/RST, captured whole
             conv, direction, d, r = ent
@@ -354,7 +356,9 @@ class TcpStreams:
                     seg.events = []
                 seg.closed = d.closed
                 return seg
-        return self._segment(ent, ipver, src, dst, sport, dport, seq, ack, flags, payload, window, options, cut)
+        return self._segment(
+            ent, ipver, src, dst, sport, dport, seq, ack, flags, payload, window, options, cut, options_cut
+        )
 
     def _segment(
         self,
@@ -371,6 +375,7 @@ class TcpStreams:
         window: int,
         options: bytes,
         cut: int,
+        options_cut: bool,
     ) -> Seg:
         """segment() in general."""
         conv = ent[0] if ent is not None else None
@@ -408,9 +413,11 @@ class TcpStreams:
         # Window scaling: learned from the SYNs; a SYN's own window is never scaled.
         if syn:
             shift = wscale_shift(options) if options else None
-            d.ws = shift if shift is not None else -2
-            if ackf and (d.ws == -2 or r.ws == -2):
-                d.ws = r.ws = -2
+            if shift is not None or not options_cut:
+                d.ws = shift if shift is not None else -2
+                if ackf and (d.ws == -2 or r.ws == -2):
+                    d.ws = r.ws = -2
+            # (else the option may have been among those cut: unknown, as tshark, which stops there, leaves it)
             seg.win, seg.win_scale = window, -1
         else:
             seg.win_scale = (1 << d.ws) if d.ws >= 0 else d.ws
