@@ -522,16 +522,12 @@ class RowDissector(Generic[Row]):
             linktype, data
         )
         info: str | int
-        if not ipver:  # not IP+TCP
+        # the header ends past the captured bytes: the snapshot length cut its options
+        hcut = ipver != 0 and not plen and toff + (data[toff + 12] >> 4) * 4 > poff
+        if not ipver or hcut and orig_len <= len(data):  # not IP+TCP, or a header longer than its uncut packet
             src, dst, proto, info = netframe.proto_info(linktype, data)
             return self._row(number, ts, ts - first, delta, linktype, data, orig_len, proto, info, src=src, dst=dst)
 
-        hcut = False
-        if not plen and toff + (data[toff + 12] >> 4) * 4 > poff:  # the header ends past the captured bytes
-            if orig_len <= len(data):  # not the snapshot length: a header longer than its packet (malformed)
-                src, dst, proto, info = netframe.proto_info(linktype, data)
-                return self._row(number, ts, ts - first, delta, linktype, data, orig_len, proto, info, src=src, dst=dst)
-            hcut = True  # the snapshot length cut its options
         cut = 0
         if wire_len > plen and orig_len > len(data):
             # The snapshot length cut the frame: the rest of the payload was on the wire (the
