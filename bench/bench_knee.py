@@ -1,6 +1,6 @@
 """Live drop point (issue 17): replay MQTT at rising rates into a veth pair and find where each capturer drops.
 
-Run as root:  python bench/bench_knee.py [--rates 25000,50000,100000,150000,200000,top] [--seconds 3]
+Run as root:  python bench/bench_knee.py [--rates 25000,50000,...,1000000,top] [--seconds 3]
                                          [--repeat 2] [--buffer-mb 32] [--capture FILE] [--json]
 
 A generated capture (bench/gen_capture.py: many MQTT 3.1.1/5 clients, QoS 0/1/2, 1 % large payloads;
@@ -49,6 +49,8 @@ REPO = HERE.parent
 FILTER = "tcp port 1883"  # every frame of the generated capture matches it
 TMUX = ["tmux", "-L", "knee"]  # our own tmux server: other users' sessions are never touched
 CAPTURERS = ("tcpdump", "headless", "summary", "ui")
+# Up to 1,000,000/s: where headless mqttsniff -w first drops since the capture thread hands whole ring blocks on
+DEFAULT_RATES = "25000,50000,100000,200000,450000,700000,1000000,top"
 # mqttsniff as found on PYTHONPATH (e.g. a compiled checkout), else this checkout's; children start in the
 # work directory so that `python -m` does not put this checkout first on sys.path
 SNIFFER_PATH = os.environ.get("PYTHONPATH") or str(REPO)
@@ -437,7 +439,7 @@ def print_row(r: dict) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rates", default="25000,50000,100000,150000,200000,top", help="packets/s; 'top': --topspeed")
+    ap.add_argument("--rates", default=DEFAULT_RATES, help="packets/s; 'top': --topspeed")
     ap.add_argument("--seconds", type=float, default=3.0, help="seconds of traffic per run (at the paced rates)")
     ap.add_argument("--repeat", type=int, default=2, help="passes over all rates and capturers")
     ap.add_argument("--buffer-mb", type=float, default=32.0, help="kernel buffer for every capturer (mqttsniff -B)")

@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE))
 
 import bench_libs  # noqa: E402
 import instr_per_frame  # noqa: E402
-from bench_knee import proc_cpu  # noqa: E402  (CPU seconds of a running process, from /proc)
+from bench_knee import DEFAULT_RATES, proc_cpu  # noqa: E402  (CPU seconds of a running process, from /proc)
 
 FIELDS = ["-e", "frame.number", "-e", "mqtt.msgtype", "-e", "mqtt.topic"]
 # the fields a user debugging a device adds: who talks to whom, on which connection, how much
@@ -669,7 +669,8 @@ def knee(rep: Report, cap: str, a: argparse.Namespace) -> None:
     rates, seconds, repeat = ("50000,100000,200000,top", 2.0, 1) if a.quick else (None, 3.0, 2)
     cmd = [sys.executable, str(HERE / "bench_knee.py"), "--json", "--seconds", f"{seconds:g}", "--repeat", str(repeat)]
     cmd += ["--rates", rates] if rates else []
-    if a.frames >= 200_000 * seconds:  # the run's own capture is long enough for the top paced rate
+    top_paced = max(int(r) for r in (rates or DEFAULT_RATES).split(",") if r != "top")
+    if a.frames >= top_paced * seconds:  # the run's own capture is long enough for the top paced rate
         cmd += ["--capture", cap]
     res = result_line(cmd)
     k, runs = res["knees"], res["runs"]
@@ -721,6 +722,8 @@ def knee(rep: Report, cap: str, a: argparse.Namespace) -> None:
         else:  # tcpdump never dropped: its knee lies above the sender's top speed, the ratio above this
             ok = False
             what = f"> {t['top_pps'] / h_knee:.1f}× (tcpdump: no drop up to the sender's {t['top_pps']:,.0f}/s)"
+            if t["top_pps"] < 2 * h_knee:  # not shown either way: this sender cannot reach 2× headless's knee
+                what += ", undecided: the sender cannot reach twice headless's knee"
         rep.target("knee", "headless knee within 2× of tcpdump's (same buffer, same packets)",
                    f"headless first drop at {h_knee or 0:,.0f}/s: {what}", ok)  # fmt: skip
     d = res["decode"]

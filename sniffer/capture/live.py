@@ -24,12 +24,15 @@ import contextlib
 import dataclasses
 import errno
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from sniffer.capture import DEFAULT_FILTER, DEFAULT_SNAPLEN, bpf  # (the defaults live in the light package)
+from librt.strings import BytesWriter
+
+from sniffer.capture import DEFAULT_FILTER, DEFAULT_SNAPLEN, blocks, bpf  # (the defaults live in the light package)
 from sniffer.capture.backlog import MAX_BYTES, Handoff
 from sniffer.capture.interfaces import ARPHRD_ETHER, ARPHRD_LOOPBACK, ARPHRD_NONE, InterfaceError, lookup
 from sniffer.capture.packet_socket import Frame, InterfaceDown, PacketSocket
@@ -38,6 +41,9 @@ from sniffer.capture.privileges import permission_message
 from sniffer.capture.ring import RingOptions, RingWriter
 
 STATS_INTERVAL = 0.5  # seconds between reads of the kernel's counters
+SWITCH_INTERVAL = 0.0005  # the GIL's switch interval while capturing (see start())
+# A batch between the capture thread and the consumer: (frames, their ns stamps), or (ring blocks, None)
+Batch = tuple[list[Frame], list[int]] | tuple[list[bytes], None]
 
 
 class LiveCaptureError(Exception):
@@ -96,9 +102,12 @@ class LiveCapture:
         self.secrets: Any = None  # key log lines for the -w file (sniffer.tls.keylog.KeyLogTail), or None
         self.error: str | None = None  # why the capture ended early (interface down, disk full)
         self._stats = CaptureStats()
-        # batches on their way to the consumer, (frames, stamps: the kernel's integer nanoseconds)
+        # batches on their way to the consumer: (frames, stamps: the kernel's integer nanoseconds), or
+        # (ring blocks, None), cut into frames by get_batch()
         self._handoff = Handoff(max_queued_frames, max_queued_bytes, max_backlog_bytes)  # (guarded by _cond)
         self.last_stamps: list[int] = []  # integer ns of the frames get_batch() returned last
+        self._linktype, self._cooked = 0, False
+        self._epbs = BytesWriter()  # the -w file's next EPBs (the capture thread's, reused: see _write)
         self._cond = threading.Condition()
         # A plain flag, not an Event: request_stop() runs inside signal handlers, where taking a lock the
         # interrupted main thread may hold (Event.set) could deadlock.
@@ -174,7 +183,12 @@ class LiveCapture:
             except OSError as exc:
                 self.sock.close()
                 raise LiveCaptureError(f"mqttsniff: cannot write {self.write_path}: {exc.strerror or exc}") from None
+        self._linktype, self._cooked = self.sock.linktype, self.sock.cooked  # how get_batch() cuts ring blocks
         self._wake_r, self._wake_w = os.pipe()
+        # The capture thread takes the GIL back after every poll() and write(): from a busy dissector that
+        # can take a whole switch interval (5 ms by default), while the ring fills. With 0.5 ms, headless -w
+        # first dropped at 1,000,000 packets/s instead of 700,000 (bench/bench_knee.py, RESULTS.md 2b).
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
         self._thread = threading.Thread(target=self._run, name="mqttsniff-capture", daemon=True)
         self._thread.start()
 
@@ -207,24 +221,20 @@ class LiveCapture:
                         wait_ms = max(1, min(wait_ms, int(switch * 1000) + 1))
                 if not sock.wait(wait_ms, self._wake_r):
                     continue
-                frames, stamps = sock.read()
-                if not frames:
+                item, n = self._read(sock)
+                if not n:
                     continue
-                if self.count:
-                    left = self.count - stats.captured
-                    if len(frames) > left:
-                        del frames[left:], stamps[left:]
                 if self.writer is not None:
                     try:
-                        self.writer.write(frames, stamps)
+                        self._write(self.writer, item)
                     except OSError as exc:
-                        stats.captured += len(frames)
-                        self._enqueue(frames, stamps)
+                        stats.captured += n
+                        self._enqueue(item, n)
                         self.error = self.writer.failure(exc)
                         break
                     stats.written = self.writer.frames
-                stats.captured += len(frames)
-                self._enqueue(frames, stamps)
+                stats.captured += n
+                self._enqueue(item, n)
                 if self.count and stats.captured >= self.count:
                     break
         except InterfaceDown as exc:
@@ -248,11 +258,44 @@ class LiveCapture:
         self._stats.kernel_received = self.sock.kernel_packets
         self._stats.kernel_dropped = self.sock.kernel_drops
 
-    def _enqueue(self, frames: list[Frame], stamps: list[int]) -> None:
-        size = sum(len(f[2]) for f in frames)
+    def _read(self, sock: PacketSocket) -> tuple[Batch, int]:
+        """What the ring holds now, and how many frames. Whole ring blocks as they are, cut into frames by
+        the consumer (get_batch): the capture thread shares the GIL with the dissector, and the fewer
+        objects it makes per packet, the higher the rate before the kernel drops (bench/bench_knee.py).
+        Frames with -c (the last batch is cut to the count) and without a ring (recvmsg)."""
+        raw = None if self.count else sock.read_blocks()
+        if raw is not None:
+            return (raw, None), sum(blocks.frame_count(b) for b in raw)
+        frames, stamps = sock.read()
+        if self.count:
+            left = self.count - self._stats.captured
+            if len(frames) > left:
+                del frames[left:], stamps[left:]
+        return (frames, stamps), len(frames)
+
+    def _write(self, writer: PcapngWriter | RingWriter, item: Batch) -> None:
+        """One batch into the -w file(s); raises OSError (they keep every earlier batch)."""
+        got: list[Any] = item[0]  # (frames, or ring blocks when stamps is None)
+        stamps = item[1]
+        if stamps is not None:
+            writer.write(got, stamps)
+            return
+        w, cooked = self._epbs, self._cooked
+        n = 0
+        for blk in got:
+            n += blocks.encode_block(w, blk, cooked)
+        # One write for the whole batch: each system call gives up the GIL, and taking it back from a busy
+        # dissector can take a switch interval (5 ms), while the ring fills.
+        blob = w.getvalue()
+        w.truncate(0)
+        writer.write_epbs(blob, n)
+
+    def _enqueue(self, item: Batch, frames: int) -> None:
+        got: list[Any] = item[0]
+        size = sum(len(b) for b in got) if item[1] is None else sum(len(f[2]) for f in got)
         with self._cond:
             handoff = self._handoff
-            if handoff.put((frames, stamps), len(frames), size):
+            if handoff.put(item, frames, size):
                 self._cond.notify()
             stats, backlog = self._stats, handoff.backlog
             stats.queue_dropped, stats.backlogged, stats.backlog_peak = handoff.dropped, backlog.total, backlog.peak
@@ -266,7 +309,13 @@ class LiveCapture:
             self._stats.queue_dropped = self._handoff.dropped  # (a backlog that could not be read back)
         if not item:
             return item  # (None: stopped and drained; []: nothing yet)
-        batch, self.last_stamps = item
+        batch, stamps = item
+        if stamps is None:  # ring blocks: cut into frames here, on the consumer's time (see _read)
+            raw, batch, stamps = batch, [], []
+            linktype, cooked = self._linktype, self._cooked
+            for blk in raw:
+                blocks.split_block(blk, linktype, cooked, batch, stamps)
+        self.last_stamps = stamps
         return batch
 
     def waiting(self) -> tuple[int, int]:

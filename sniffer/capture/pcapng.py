@@ -3,8 +3,9 @@
 Why not scapy's PcapNgWriter: it builds each block with several small packs and writes per packet
 through a buffered file; measured here (bench/bench_live.py --writer) it costs several µs per frame,
 a large multiple of the whole receive path. This writer packs one Enhanced Packet Block per frame
-and issues a single unbuffered ``os.write`` per batch, so nothing waits in a user-space buffer: a
-``kill -9`` loses at most the batch being written (batches leave the ring at least every 10 ms).
+(sniffer.capture.blocks.encode, compiled) and issues a single unbuffered ``os.write`` per batch, so
+nothing waits in a user-space buffer: a ``kill -9`` loses at most the batch being written (batches
+leave the ring at least every 10 ms).
 
 On a write error (ENOSPC, EIO, EDQUOT) the file is cut back to the end of the last complete block,
 so what was written stays a valid capture that tshark opens; the error is raised for the caller to
@@ -19,6 +20,7 @@ import struct
 from collections.abc import Callable
 
 import sniffer
+from sniffer.capture.blocks import encode  # re-exported: the live writers' EPBs
 
 _EPB = struct.Struct("<IIIIIII")  # type 6, total length, interface id, ts high, ts low, captured, original
 _PAD = (b"", b"\0\0\0", b"\0\0", b"\0")  # indexed by len % 4
@@ -57,7 +59,7 @@ def encode_records(records: list, comments: dict[int, str] | None = None) -> byt
     """EPBs for merged records (ts, data, orig_len, linktype, ticks, tsresol, interface id), ns stamps;
     `comments` puts an opt_comment (tshark's frame.comment) on the records at those positions."""
     pack = _EPB.pack
-    parts = []
+    parts: list[bytes] = []
     append = parts.append
     for k, rec in enumerate(records):
         data = rec[1]
@@ -72,21 +74,6 @@ def encode_records(records: list, comments: dict[int, str] | None = None) -> byt
         append(pack(6, total, rec[6], ns >> 32, ns & 0xFFFFFFFF, n, rec[2]))
         append(data)
         append(pad + opts + total.to_bytes(4, "little"))
-    return b"".join(parts)
-
-
-def encode(frames: list, stamps: list[int]) -> bytes:
-    """The EPBs for a batch of (ts, linktype, data, orig_len) frames with ns timestamps."""
-    pack = _EPB.pack
-    parts = []
-    append = parts.append
-    for (_ts, _lt, data, orig_len), ns in zip(frames, stamps, strict=False):
-        n = len(data)
-        pad = _PAD[n & 3]
-        total = 32 + n + len(pad)
-        append(pack(6, total, 0, ns >> 32, ns & 0xFFFFFFFF, n, orig_len))
-        append(data)
-        append(pad + total.to_bytes(4, "little"))
     return b"".join(parts)
 
 
@@ -160,8 +147,14 @@ class PcapngWriter:
     def write(self, frames: list, stamps: list[int]) -> None:
         """Write one batch; raises OSError (the file keeps every earlier batch)."""
         if frames:
-            self._write(self._keys_before(encode(frames, stamps)))
-            self.frames += len(frames)
+            self.write_epbs(encode(frames, stamps), len(frames))
+
+    def write_epbs(self, blob: bytes, frames: int) -> None:
+        """Write a batch of Enhanced Packet Blocks encoded already (``frames`` of them; after the key log
+        lines that came since the last batch); raises OSError like write()."""
+        if frames:
+            self._write(self._keys_before(blob))
+            self.frames += frames
 
     def _keys_before(self, blob: bytes) -> bytes:
         """``blob`` after a Decryption Secrets Block with the key log lines that came since the last batch."""

@@ -172,6 +172,11 @@ class RingWriter:
         if frames:
             self._put(encode(frames, stamps), len(frames))
 
+    def write_epbs(self, blob: bytes, frames: int) -> None:
+        """Enhanced Packet Blocks encoded already (``frames`` of them); raises OSError like write()."""
+        if frames:
+            self._put(blob, frames)
+
     def write_records(self, records: list, comments: dict[int, str] | None = None) -> None:
         """Merged records (sniffer.capture.pcapng.encode_records); raises OSError like write()."""
         if records:
