@@ -2,7 +2,7 @@
 
 Unknown interface, bad BPF, no privileges, the interface going down mid-capture (a veth pair in a
 network namespace made by the test), a full disk (a 64 KiB tmpfs), a broken pipe (`| head -1`: one line, exit 1),
-plus -D, -c, -a, Ctrl-C and dropping root to the sudo user.
+plus -D, -c, -a, Ctrl-C, dropping root to the sudo user, and VLAN tags the kernel moved into metadata.
 """
 
 from __future__ import annotations
@@ -309,6 +309,67 @@ def test_interface_down_mid_capture(veth_netns, tmp_path):
     assert "interface v0 went down" in stderr and "capture stopped" in stderr
     assert "5 packets captured" in stderr
     assert tshark_count(out) == 5
+
+
+# Tagged UDP frames sent raw on v0 (this kernel may have no 8021q module for a VLAN interface): an 802.1Q tag
+# (VLAN 7) and an 802.1ad one (VLAN 9); each arrives at v1 with the tag moved into the kernel's metadata.
+_SEND_TAGGED = r"""
+import socket, struct, sys
+def csum(b):
+    s = sum(struct.unpack('!10H', b))
+    s = (s & 0xFFFF) + (s >> 16)
+    return ~((s & 0xFFFF) + (s >> 16)) & 0xFFFF
+dst, src = bytes.fromhex(sys.argv[1].replace(':', '')), bytes.fromhex(sys.argv[2].replace(':', ''))
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(('v0', 0))
+for i, n in enumerate([1, 100, 1000, 1400, 9]):
+    udp = struct.pack('!HHHH', 40000 + i, 9, 8 + n, 0) + b'v' * n
+    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), i, 0, 64, 17, 0,
+                     bytes([198, 51, 100, 1]), bytes([198, 51, 100, 2]))
+    ip = ip[:10] + struct.pack('!H', csum(ip)) + ip[12:]
+    tag = struct.pack('!HH', 0x8100, 7) if i % 2 == 0 else struct.pack('!HH', 0x88A8, 0x2009)
+    s.send(dst + src + tag + b'\x08\x00' + ip + udp)
+"""
+
+
+def test_vlan_frames_keep_their_tag_byte_for_byte_as_tcpdump_writes_them(veth_netns, tmp_path):
+    """A tagged frame reaches the ring with its 802.1Q/802.1ad tag moved into the kernel's metadata
+    (TP_STATUS_VLAN_VALID, and the TPID): the tag is put back, so the -w file and the dissector get the frame
+    tcpdump writes. Real parts: a veth pair in a network namespace, tcpdump capturing beside us."""
+    ns, run = veth_netns
+    ip = require_tool("ip")
+    prefix = [ip, "netns", "exec", ns]
+    mac = {
+        dev: subprocess.run(
+            [*prefix, "cat", f"/sys/class/net/{dev}/address"], capture_output=True, text=True
+        ).stdout.strip()
+        for dev in ("v0", "v1")
+    }
+    ref_path, out = tmp_path / "ref.pcap", tmp_path / "vlan.pcapng"
+    ref = subprocess.Popen(
+        [*prefix, require_tool("tcpdump"), "-i", "v1", "-U", "-n", "-w", str(ref_path), "udp"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert "listening on" in ref.stderr.readline()
+    fields = ["-T", "fields", "-e", "vlan.id", "-e", "ieee8021ad.id", "-e", "udp.length"]
+    live = Live("-i", "v1", "-f", "udp", "-w", str(out), *fields, prefix=prefix)
+    run(sys.executable, "-c", _SEND_TAGGED, mac["v1"], mac["v0"])
+    time.sleep(1.0)
+    live.proc.send_signal(signal.SIGINT)
+    rc, stdout, stderr = live.finish()
+    ref.send_signal(signal.SIGINT)
+    ref.communicate(timeout=10)
+    from sniffer.net.pcapfile import open_capture
+
+    ours = [(r[1], r[2]) for r in open_capture(str(out))]
+    theirs = [(r[1], r[2]) for r in open_capture(str(ref_path))]
+    assert rc == 0 and "5 packets captured" in stderr, stderr
+    assert ours == theirs and len(ours) == 5
+    assert [d[12:16].hex() for d, _ in ours] == ["81000007", "88a82009", "81000007", "88a82009", "81000007"]
+    # the dissector read the tag and the UDP header behind it, as tshark reads the file
+    tshark = subprocess.run([require_tool("tshark"), "-r", str(out), *fields], capture_output=True, text=True)
+    assert stdout == tshark.stdout and stdout.splitlines()[:2] == ["7\t\t9", "\t9\t108"]
 
 
 # -- privileges ------------------------------------------------------------------------------------
