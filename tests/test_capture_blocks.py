@@ -20,6 +20,7 @@ CAPTURES = Path(__file__).parent / "captures"
 HDR = struct.Struct("<IIIIIIHHIIH")  # struct tpacket3_hdr with hv1, as linux/if_packet.h has it
 SOCKADDR_LL = struct.Struct("<H2siHBB8s")
 TP_STATUS_USER, VLAN_VALID, TPID_VALID = 1, 0x10, 0x40
+SNAP = 262144  # the default snapshot length: nothing cut
 
 
 def _source_module() -> ModuleType:
@@ -49,12 +50,17 @@ def _frames(n: int) -> list[tuple[float, bytes, int]]:
 
 
 def _block(
-    frames: list, vlan: dict[int, tuple[int, int | None]], cooked: bool = False, ends: list | None = None
+    frames: list,
+    vlan: dict[int, tuple[int, int | None]],
+    cooked: bool = False,
+    ends: list | None = None,
+    kept: int = SNAP,
 ) -> bytes:
     """A retired block as the kernel writes it: descriptor, then per frame a tpacket3_hdr (sockaddr_ll at
-    48), the frame at tp_mac (tp_net for SOCK_DGRAM), each record 16-byte aligned; blk_len = bytes used.
-    `vlan` maps a frame's index to the (TCI, TPID or None) the kernel stripped from it; `ends` gets where each
-    frame's bytes end in the block."""
+    48), the frame at tp_mac 82 (Ethernet; the network header at tp_net 96, where a SOCK_DGRAM socket's data
+    starts), each record 8-byte aligned (V3_ALIGNMENT); blk_len = bytes used. `vlan` maps a frame's index to
+    the (TCI, TPID or None) the kernel stripped from it; `kept`: the bytes the filter's snap length left of
+    each frame; `ends` gets where each frame's bytes end in the block."""
     body = bytearray(48)
     off = 48
     for i, (ts, data, orig) in enumerate(frames):
@@ -64,32 +70,43 @@ def _block(
             tci, maybe_tpid = vlan[i]
             status |= VLAN_VALID | (TPID_VALID if maybe_tpid is not None else 0)
             tpid = maybe_tpid or 0
-        mac, net = 80, 94
-        payload = data[14:] if cooked else data
-        start = net if cooked else mac
+        mac, net = (96, 96) if cooked else (82, 96)
+        payload = (data[14:] if cooked else data)[:kept]
         snap, wire = len(payload), orig - 14 if cooked else orig
-        rec = bytearray((start + snap + 15) & ~15)
+        rec = bytearray((mac + snap + 7) & ~7)
         last = i == len(frames) - 1
         HDR.pack_into(rec, 0, 0 if last else len(rec), sec, nsec, snap, wire, status, mac, net, 7, tci, tpid)
         SOCKADDR_LL.pack_into(rec, 48, 17, data[12:14], 2, 1, i % 5, 6, data[6:12] + b"\0\0")
-        rec[start : start + snap] = payload
+        rec[mac : mac + snap] = payload
         if ends is not None:
-            ends.append(off + start + snap)
+            ends.append(off + mac + snap)
         body += rec
         off += len(rec)
     struct.pack_into("<IIIIII", body, 0, 3, 0, TP_STATUS_USER, len(frames), 48, off)
     return bytes(body)
 
 
-def _tagged(data: bytes, tci: int, tpid: int) -> bytes:
-    return data[:12] + struct.pack(">HH", tpid, tci) + data[12:]
+def _libpcap(i: int, data: bytes, orig: int, tag: tuple[int, int | None] | None, cooked: bool, kept: int, snaplen: int):
+    """The (frame, original length) libpcap gives for a frame the kernel kept `kept` bytes of (pcap-linux.c's
+    pcap_handle_packet_mmap): the SLL header first if cooked; the tag put back at vlan_offset (12, or 14 in
+    an SLL header) if the kernel's length reaches it; then cut to the snapshot length."""
+    if cooked:
+        body = data[14:][:kept]
+        out, wire, at = struct.pack(">HHH", i % 5, 1, 6) + data[6:12] + b"\0\0" + data[12:14] + body, orig + 2, 14
+    else:
+        body = data[:kept]
+        out, wire, at = body, orig, 12
+    if tag is not None and len(body) >= at:
+        out = out[:at] + struct.pack(">HH", tag[1] or 0x8100, tag[0]) + out[at:]
+        wire += 4
+    return out[:snaplen], wire
 
 
 def test_a_block_gives_back_every_frame_with_its_time_and_length(blocks: ModuleType) -> None:
     frames = _frames(40)
     got: list = []
     stamps: list = []
-    assert blocks.split_block(_block(frames, {}), 1, False, got, stamps) == len(frames)
+    assert blocks.split_block(_block(frames, {}), 1, False, SNAP, got, stamps) == len(frames)
     assert [g[2] for g in got] == [f[1] for f in frames]
     assert [g[3] for g in got] == [f[2] for f in frames]
     assert {g[1] for g in got} == {1}
@@ -98,23 +115,25 @@ def test_a_block_gives_back_every_frame_with_its_time_and_length(blocks: ModuleT
         assert g[0] == ns // 10**9 + (ns % 10**9) * 1e-9  # the float the rest of the program has always had
 
 
-def test_a_stripped_vlan_tag_goes_back_where_it_was(blocks: ModuleType) -> None:
+@pytest.mark.parametrize("cooked", [False, True], ids=["ethernet", "cooked"])
+@pytest.mark.parametrize("snaplen", [SNAP, 200, 60, 18, 16, 14, 12, 10])
+def test_a_stripped_vlan_tag_goes_back_where_it_was_within_the_snap_length(
+    blocks: ModuleType, cooked: bool, snaplen: int
+) -> None:
     frames = _frames(6)
     vlan = {1: (0x0005, None), 2: (0xE00A, 0x88A8), 4: (0x0FFF, 0x8100)}
-    got: list = []
-    blocks.split_block(_block(frames, vlan), 1, False, got, [])
-    for i, ((_ts, data, orig), g) in enumerate(zip(frames, got, strict=True)):
-        if i in vlan:
-            tci, tpid = vlan[i]
-            assert g[2] == _tagged(data, tci, tpid or 0x8100) and g[3] == orig + 4
-        else:
-            assert g[2] == data and g[3] == orig
+    kept = max(snaplen - 16, 0) if cooked and snaplen != SNAP else snaplen  # (the SLL header counts in it)
+    for kept_now in sorted({kept, 11, 12, 13, 14, 15}):  # also lengths either side of where the tag goes
+        got: list = []
+        blocks.split_block(_block(frames, vlan, cooked, kept=kept_now), 113 if cooked else 1, cooked, snaplen, got, [])
+        want = [_libpcap(i, d, o, vlan.get(i), cooked, kept_now, snaplen) for i, (_t, d, o) in enumerate(frames)]
+        assert [(g[2], g[3]) for g in got] == want
 
 
 def test_cooked_frames_get_the_sll_header_from_the_sockaddr(blocks: ModuleType) -> None:
     frames = _frames(10)
     got: list = []
-    blocks.split_block(_block(frames, {}, cooked=True), 113, True, got, [])
+    blocks.split_block(_block(frames, {}, cooked=True), 113, True, SNAP, got, [])
     assert len(got) == len(frames)
     for i, ((_ts, data, orig), g) in enumerate(zip(frames, got, strict=True)):
         # LINKTYPE_LINUX_SLL: packet type, ARPHRD, address length, 8 address bytes, protocol; then layer 3
@@ -127,10 +146,10 @@ def test_a_short_copy_ends_at_the_last_whole_frame(blocks: ModuleType) -> None:
     ends: list[int] = []
     blk = _block(frames, {}, ends=ends)
     whole: list = []
-    blocks.split_block(blk, 1, False, whole, [])
+    blocks.split_block(blk, 1, False, SNAP, whole, [])
     for cut in (ends[-1] - 1, ends[len(ends) // 2], ends[len(ends) // 2] - 1, ends[0], 60, 10, 0):
         got: list = []
-        n = blocks.split_block(blk[:cut], 1, False, got, [])
+        n = blocks.split_block(blk[:cut], 1, False, SNAP, got, [])
         assert n == sum(1 for e in ends if e <= cut) == len(got) and got == whole[:n]
 
 
@@ -161,10 +180,10 @@ def test_epbs_from_a_block_are_those_of_its_frames(blocks: ModuleType, cooked: b
     for cut in (len(blk), ends[len(ends) // 2] - 1):
         got: list = []
         stamps: list = []
-        n = blocks.split_block(blk[:cut], 113 if cooked else 1, cooked, got, stamps)
+        n = blocks.split_block(blk[:cut], 113 if cooked else 1, cooked, SNAP, got, stamps)
         w = BytesWriter()
         w.write(b"before")  # a writer that still holds the last block's bytes until it is emptied
         w.truncate(0)
-        assert blocks.encode_block(w, blk[:cut], cooked) == n and w.getvalue() == blocks.encode(got, stamps)
+        assert blocks.encode_block(w, blk[:cut], cooked, SNAP) == n and w.getvalue() == blocks.encode(got, stamps)
     w = BytesWriter()
-    assert blocks.encode_block(w, b"", cooked) == 0 == len(w) and blocks.frame_count(b"") == 0
+    assert blocks.encode_block(w, b"", cooked, SNAP) == 0 == len(w) and blocks.frame_count(b"") == 0

@@ -332,10 +332,15 @@ for i, n in enumerate([1, 100, 1000, 1400, 9]):
 """
 
 
-def test_vlan_frames_keep_their_tag_byte_for_byte_as_tcpdump_writes_them(veth_netns, tmp_path):
+@pytest.mark.parametrize(
+    ("iface", "snaplen"),
+    [("v1", None), ("v1", "60"), ("v1", "14"), ("v1", "10"), ("any", None), ("any", "60")],
+)
+def test_vlan_frames_keep_their_tag_byte_for_byte_as_tcpdump_writes_them(veth_netns, tmp_path, iface, snaplen):
     """A tagged frame reaches the ring with its 802.1Q/802.1ad tag moved into the kernel's metadata
-    (TP_STATUS_VLAN_VALID, and the TPID): the tag is put back, so the -w file and the dissector get the frame
-    tcpdump writes. Real parts: a veth pair in a network namespace, tcpdump capturing beside us."""
+    (TP_STATUS_VLAN_VALID, and the TPID): the tag is put back, then the frame cut to the snap length, so the -w
+    file and the dissector get the frame tcpdump writes, on Ethernet and cooked (`-i any`, where the tag goes
+    before the SLL protocol). Real parts: a veth pair in a network namespace, tcpdump capturing beside us."""
     ns, run = veth_netns
     ip = require_tool("ip")
     prefix = [ip, "netns", "exec", ns]
@@ -345,31 +350,43 @@ def test_vlan_frames_keep_their_tag_byte_for_byte_as_tcpdump_writes_them(veth_ne
         ).stdout.strip()
         for dev in ("v0", "v1")
     }
+    snap = ["-s", snaplen] if snaplen else []
+    # (on v1, a filter that reads no further than the shortest snap length: libpcap's `udp` keeps nothing at
+    # -s 14 on a tagged frame; a cooked filter cannot read link-layer addresses)
+    expr = f"ether dst {mac['v1']}" if iface == "v1" else "udp"
     ref_path, out = tmp_path / "ref.pcap", tmp_path / "vlan.pcapng"
+    cooked = ["-y", "LINUX_SLL"] if iface == "any" else []
     ref = subprocess.Popen(
-        [*prefix, require_tool("tcpdump"), "-i", "v1", "-U", "-n", "-w", str(ref_path), "udp"],
+        [*prefix, require_tool("tcpdump"), "-i", iface, *cooked, *snap, "-U", "-n", "-w", str(ref_path), expr],
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert "listening on" in ref.stderr.readline()
+    said = ""
+    while "listening on" not in said and ref.poll() is None:  # (after "data link type", "snaplen raised")
+        said += ref.stderr.readline()
+    assert "listening on" in said, said
     fields = ["-T", "fields", "-e", "vlan.id", "-e", "ieee8021ad.id", "-e", "udp.length"]
-    live = Live("-i", "v1", "-f", "udp", "-w", str(out), *fields, prefix=prefix)
-    run(sys.executable, "-c", _SEND_TAGGED, mac["v1"], mac["v0"])
-    time.sleep(1.0)
-    live.proc.send_signal(signal.SIGINT)
-    rc, stdout, stderr = live.finish()
-    ref.send_signal(signal.SIGINT)
-    ref.communicate(timeout=10)
+    live = Live("-i", iface, *snap, "-f", expr, "-w", str(out), *fields, prefix=prefix)
+    try:
+        run(sys.executable, "-c", _SEND_TAGGED, mac["v1"], mac["v0"])
+        time.sleep(1.0)
+    finally:
+        live.proc.send_signal(signal.SIGINT)
+        ref.send_signal(signal.SIGINT)
+        rc, stdout, stderr = live.finish()
+        ref.communicate(timeout=10)
     from sniffer.net.pcapfile import open_capture
 
     ours = [(r[1], r[2]) for r in open_capture(str(out))]
     theirs = [(r[1], r[2]) for r in open_capture(str(ref_path))]
-    assert rc == 0 and "5 packets captured" in stderr, stderr
-    assert ours == theirs and len(ours) == 5
-    assert [d[12:16].hex() for d, _ in ours] == ["81000007", "88a82009", "81000007", "88a82009", "81000007"]
-    # the dissector read the tag and the UDP header behind it, as tshark reads the file
-    tshark = subprocess.run([require_tool("tshark"), "-r", str(out), *fields], capture_output=True, text=True)
-    assert stdout == tshark.stdout and stdout.splitlines()[:2] == ["7\t\t9", "\t9\t108"]
+    assert rc == 0 and f"{len(theirs)} packets captured" in stderr, stderr
+    assert ours == theirs and len(ours) == 5  # (`any`: those received on v1; sent raw on v0, they are no UDP)
+    assert all(len(d) <= int(snaplen or 262144) for d, _ in ours)
+    if iface == "v1" and not snaplen:
+        assert [d[12:16].hex() for d, _ in ours] == ["81000007", "88a82009", "81000007", "88a82009", "81000007"]
+        # the dissector read the tag and the UDP header behind it, as tshark reads the file
+        tshark = subprocess.run([require_tool("tshark"), "-r", str(out), *fields], capture_output=True, text=True)
+        assert stdout == tshark.stdout and stdout.splitlines()[:2] == ["7\t\t9", "\t9\t108"]
 
 
 # -- privileges ------------------------------------------------------------------------------------

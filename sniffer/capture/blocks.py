@@ -47,10 +47,12 @@ def frame_count(blk: bytes) -> int:
     return _u32(blk, _NUM_PKTS_OFF) if len(blk) >= _FIRST_OFF else 0
 
 
-def _frame_at(blk: bytes, off: int, cooked: bool) -> tuple[bytes, int, int, int, int]:
+def _frame_at(blk: bytes, off: int, cooked: bool, snaplen: int) -> tuple[bytes, int, int, int, int]:
     """The frame whose tpacket3_hdr is at `off`: (data, orig_len, sec, nsec, offset of the next header), as
-    libpcap gives it (a stripped VLAN tag put back; an SLL header for a cooked socket). The next offset is 0
-    after the last frame, -1 if this one reaches past the copy (then data is empty)."""
+    libpcap gives it: an SLL header for a cooked socket; a tag the kernel moved into metadata put back where
+    it was (before the Ethernet type, or the SLL protocol), if the kernel kept that much of the frame; then
+    cut to the snapshot length. The next offset is 0 after the last frame, -1 if this one reaches past the
+    copy (then data is empty)."""
     size = len(blk)
     nxt = _u32(blk, off)
     sec = _u32(blk, off + 4)
@@ -64,36 +66,46 @@ def _frame_at(blk: bytes, off: int, cooked: bool) -> tuple[bytes, int, int, int,
             return b"", 0, 0, 0, -1
         _fam, proto, _idx, hatype, pkttype, halen, addr = _SOCKADDR_LL.unpack_from(blk, off + SLL_OFF)
         data = _SLL_HDR.pack(pkttype, hatype, halen, addr, proto) + blk[off + net : off + net + snap]
-        return data, plen + 16, sec, nsec, nxt
-    mac = _u16(blk, off + 24)
-    if off + mac + snap > size:
-        return b"", 0, 0, 0, -1
-    data = blk[off + mac : off + mac + snap]
-    if status & TP_STATUS_VLAN_VALID:
-        # The kernel stripped the 802.1Q tag into metadata; put it back like libpcap.
+        plen += 16
+        at = 14  # (libpcap's vlan_offset: before the SLL protocol; it compares it with the kernel's length)
+    else:
+        mac = _u16(blk, off + 24)
+        if off + mac + snap > size:
+            return b"", 0, 0, 0, -1
+        data = blk[off + mac : off + mac + snap]
+        at = 12  # (after the two MAC addresses)
+    if status & TP_STATUS_VLAN_VALID and snap >= at:
         tci = _u32(blk, off + 32) & 0xFFFF
         tpid = _u16(blk, off + 36) if status & TP_STATUS_VLAN_TPID_VALID else 0x8100
-        data = data[:12] + bytes((tpid >> 8, tpid & 0xFF, tci >> 8, tci & 0xFF)) + data[12:]
+        data = data[:at] + bytes((tpid >> 8, tpid & 0xFF, tci >> 8, tci & 0xFF)) + data[at:]
         plen += 4
+    if len(data) > snaplen:  # the SLL header or the tag made it longer than asked for: libpcap cuts it
+        data = data[:snaplen]
     return data, plen, sec, nsec, nxt
 
 
-def split_block(blk: bytes, linktype: int, cooked: bool, frames: list, stamps: list) -> int:
+def split_block(blk: bytes, linktype: int, cooked: bool, snaplen: int, frames: list, stamps: list) -> int:
     """Append the frames of one retired block (a copy of it, from its descriptor on) as (ts, linktype, data,
     orig_len) to `frames` and their ns timestamps to `stamps`; returns how many. A header or frame that
     would reach past the copy ends the block there (the kernel never writes one; a copy could be short)."""
-    return _walk(blk, cooked, linktype, frames, stamps, None)
+    return _walk(blk, cooked, snaplen, linktype, frames, stamps, None)
 
 
-def encode_block(w: BytesWriter, blk: bytes, cooked: bool) -> int:
+def encode_block(w: BytesWriter, blk: bytes, cooked: bool, snaplen: int) -> int:
     """Write to `w` the Enhanced Packet Blocks (interface 0) of the frames split_block() finds in a block;
     returns how many: the -w file's bytes straight from the ring, without a frame object in between. (One
     writer for every block, emptied with truncate(0), keeps its buffer: no growing it block after block.)"""
-    return _walk(blk, cooked, 0, None, None, w)
+    return _walk(blk, cooked, snaplen, 0, None, None, w)
 
 
 def _walk(
-    blk: bytes, cooked: bool, linktype: int, frames: list | None, stamps: list | None, w: BytesWriter | None
+    blk: bytes,
+    cooked: bool,
+    snaplen: int,
+    linktype: int,
+    frames: list | None,
+    stamps: list | None,
+    w: BytesWriter | None,
 ) -> int:
     """split_block() into `frames` and `stamps`, or encode_block() into `w`."""
     size = len(blk)
@@ -103,7 +115,7 @@ def _walk(
     off = _u32(blk, _FIRST_OFF)
     done = 0
     while done < num and off + _HDR_LEN <= size:
-        data, plen, sec, nsec, nxt = _frame_at(blk, off, cooked)
+        data, plen, sec, nsec, nxt = _frame_at(blk, off, cooked, snaplen)
         if nxt < 0:
             break
         if w is not None:

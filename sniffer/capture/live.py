@@ -41,7 +41,31 @@ from sniffer.capture.privileges import permission_message
 from sniffer.capture.ring import RingOptions, RingWriter
 
 STATS_INTERVAL = 0.5  # seconds between reads of the kernel's counters
-SWITCH_INTERVAL = 0.0005  # the GIL's switch interval while capturing (see start())
+# The GIL's switch interval while a capture thread runs. That thread takes the GIL back after every poll()
+# and write(); from a busy dissector this can take a whole switch interval (5 ms by default) while the ring
+# fills. In bench/bench_knee.py headless -w kept up at 700,000 packets/s in both passes with 0.5 ms, and dropped
+# in one of two with 5 ms: a small gain, within this machine's noise, for no measured cost.
+SWITCH_INTERVAL = 0.0005
+_switch = {"users": 0, "saved": 0.005}  # captures running, and the interval before the first
+_switch_lock = threading.Lock()
+
+
+def _lower_switch_interval() -> None:
+    with _switch_lock:
+        if not _switch["users"]:
+            _switch["saved"] = sys.getswitchinterval()
+            sys.setswitchinterval(min(_switch["saved"], SWITCH_INTERVAL))
+        _switch["users"] += 1
+
+
+def _restore_switch_interval() -> None:
+    """Put the interval back when the last capture thread ends (the dissector may go on reading its queue)."""
+    with _switch_lock:
+        _switch["users"] -= 1
+        if not _switch["users"]:
+            sys.setswitchinterval(_switch["saved"])
+
+
 # A batch between the capture thread and the consumer: (frames, their ns stamps), or (ring blocks, None)
 Batch = tuple[list[Frame], list[int]] | tuple[list[bytes], None]
 
@@ -63,7 +87,7 @@ class CaptureStats:
     backlogged: int = 0  # frames that waited on disk (the consumer fell behind; they came later, in order)
     backlog_peak: int = 0  # most frames that waited on disk at once
     written: int = 0  # frames in the -w file
-    capture_cpu: float = 0.0  # CPU seconds spent by the capture thread (ring walk, copies, -w)
+    capture_cpu: float = 0.0  # CPU seconds spent by the capture thread (ring block copies, -w)
 
 
 class LiveCapture:
@@ -185,10 +209,7 @@ class LiveCapture:
                 raise LiveCaptureError(f"mqttsniff: cannot write {self.write_path}: {exc.strerror or exc}") from None
         self._linktype, self._cooked = self.sock.linktype, self.sock.cooked  # how get_batch() cuts ring blocks
         self._wake_r, self._wake_w = os.pipe()
-        # The capture thread takes the GIL back after every poll() and write(): from a busy dissector that
-        # can take a whole switch interval (5 ms by default), while the ring fills. With 0.5 ms, headless -w
-        # first dropped at 1,000,000 packets/s instead of 700,000 (bench/bench_knee.py, RESULTS.md 2b).
-        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
+        _lower_switch_interval()
         self._thread = threading.Thread(target=self._run, name="mqttsniff-capture", daemon=True)
         self._thread.start()
 
@@ -249,6 +270,7 @@ class LiveCapture:
                 self.writer.close()
                 stats.written = self.writer.frames
             sock.close()
+            _restore_switch_interval()
             with self._cond:
                 self._done.set()
                 self._cond.notify_all()
@@ -283,7 +305,7 @@ class LiveCapture:
         w, cooked = self._epbs, self._cooked
         n = 0
         for blk in got:
-            n += blocks.encode_block(w, blk, cooked)
+            n += blocks.encode_block(w, blk, cooked, self.snaplen)
         # One write for the whole batch: each system call gives up the GIL, and taking it back from a busy
         # dissector can take a switch interval (5 ms), while the ring fills.
         blob = w.getvalue()
@@ -314,7 +336,7 @@ class LiveCapture:
             raw, batch, stamps = batch, [], []
             linktype, cooked = self._linktype, self._cooked
             for blk in raw:
-                blocks.split_block(blk, linktype, cooked, batch, stamps)
+                blocks.split_block(blk, linktype, cooked, self.snaplen, batch, stamps)
         self.last_stamps = stamps
         return batch
 

@@ -192,7 +192,7 @@ class PacketSocket:
 
     def _read_ring(self, frames: list[Frame], stamps: list[int], max_blocks: int) -> None:
         for blk in self.read_blocks(max_blocks) or ():
-            blocks.split_block(blk, self.linktype, self.cooked, frames, stamps)
+            blocks.split_block(blk, self.linktype, self.cooked, self.snaplen, frames, stamps)
 
     def _read_recvmsg(self, frames: list[Frame], stamps: list[int], limit: int = 4096) -> None:
         cmsg_space = socket.CMSG_SPACE(16) + socket.CMSG_SPACE(_AUXDATA.size)

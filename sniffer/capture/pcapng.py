@@ -2,10 +2,10 @@
 
 Why not scapy's PcapNgWriter: it builds each block with several small packs and writes per packet
 through a buffered file; measured here (bench/bench_live.py --writer) it costs several µs per frame,
-a large multiple of the whole receive path. This writer packs one Enhanced Packet Block per frame
-(sniffer.capture.blocks.encode, compiled) and issues a single unbuffered ``os.write`` per batch, so
-nothing waits in a user-space buffer: a ``kill -9`` loses at most the batch being written (batches
-leave the ring at least every 10 ms).
+a large multiple of the whole receive path. This writer takes a batch of Enhanced Packet Blocks packed
+by sniffer.capture.blocks (compiled: from frames, or straight from ring blocks) and issues a single
+unbuffered ``os.write`` per batch, so nothing waits in a user-space buffer: a ``kill -9`` loses at most
+the batch being written (batches leave the ring at least every 10 ms).
 
 On a write error (ENOSPC, EIO, EDQUOT) the file is cut back to the end of the last complete block,
 so what was written stays a valid capture that tshark opens; the error is raised for the caller to
