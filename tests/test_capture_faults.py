@@ -389,6 +389,64 @@ def test_vlan_frames_keep_their_tag_byte_for_byte_as_tcpdump_writes_them(veth_ne
         assert stdout == tshark.stdout and stdout.splitlines()[:2] == ["7\t\t9", "\t9\t108"]
 
 
+_CAPTURE_WITHOUT_RING = r"""
+import sys
+from sniffer.capture import LiveCapture
+iface, snaplen, expr, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+cap = LiveCapture(iface, expr, snaplen=snaplen, write_path=out, use_ring=False, duration=3.0)
+cap.open()
+cap.start()
+print(cap.mode, flush=True)
+cap.wait(10)
+cap.stop()
+"""
+
+
+@pytest.mark.parametrize(("iface", "snaplen"), [("v1", 0), ("v1", 60), ("v1", 10), ("any", 0), ("any", 60)])
+def test_without_the_ring_vlan_frames_are_as_tcpdump_writes_them_too(veth_netns, tmp_path, iface, snaplen):
+    """The recvmsg fallback (a kernel or memory limit that refuses the ring) puts tags back and cuts to the snap
+    length by the same rule (the tag from PACKET_AUXDATA)."""
+    ns, run = veth_netns
+    prefix = [require_tool("ip"), "netns", "exec", ns]
+    mac = {
+        dev: subprocess.run(
+            [*prefix, "cat", f"/sys/class/net/{dev}/address"], capture_output=True, text=True
+        ).stdout.strip()
+        for dev in ("v0", "v1")
+    }
+    expr = f"ether dst {mac['v1']}" if iface == "v1" else "udp"
+    ref_path, out = tmp_path / "ref.pcap", tmp_path / "norings.pcapng"
+    snap = ["-s", str(snaplen)] if snaplen else []
+    cooked = ["-y", "LINUX_SLL"] if iface == "any" else []
+    ref = subprocess.Popen(
+        [*prefix, require_tool("tcpdump"), "-i", iface, *cooked, *snap, "-U", "-n", "-w", str(ref_path), expr],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    ours = subprocess.Popen(
+        [*prefix, sys.executable, "-c", _CAPTURE_WITHOUT_RING, iface, str(snaplen), expr, str(out)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    try:
+        said = ""
+        while "listening on" not in said and ref.poll() is None:
+            said += ref.stderr.readline()
+        assert "listening on" in said, said
+        assert ours.stdout.readline().strip() == "recvmsg"
+        run(sys.executable, "-c", _SEND_TAGGED, mac["v1"], mac["v0"])
+        assert ours.wait(15) == 0
+    finally:
+        ours.kill()
+        ref.send_signal(signal.SIGINT)
+        ref.communicate(timeout=10)
+    from sniffer.net.pcapfile import open_capture
+
+    mine = [(r[1], r[2]) for r in open_capture(str(out))]
+    assert mine == [(r[1], r[2]) for r in open_capture(str(ref_path))] and len(mine) == 5
+
+
 # -- privileges ------------------------------------------------------------------------------------
 
 

@@ -74,14 +74,25 @@ def _frame_at(blk: bytes, off: int, cooked: bool, snaplen: int) -> tuple[bytes, 
             return b"", 0, 0, 0, -1
         data = blk[off + mac : off + mac + snap]
         at = 12  # (after the two MAC addresses)
-    if status & TP_STATUS_VLAN_VALID and snap >= at:
-        tci = _u32(blk, off + 32) & 0xFFFF
-        tpid = _u16(blk, off + 36) if status & TP_STATUS_VLAN_TPID_VALID else 0x8100
+    data, plen = as_libpcap(data, plen, status, _u32(blk, off + 32), _u16(blk, off + 36), snap, at, snaplen)
+    return data, plen, sec, nsec, nxt
+
+
+def as_libpcap(
+    data: bytes, plen: int, status: int, tci: int, tpid: int, kept: int, at: int, snaplen: int
+) -> tuple[bytes, int]:
+    """A frame as libpcap's pcap_handle_packet_mmap finishes it: a tag the kernel moved into metadata (status
+    TP_STATUS_VLAN_VALID, its TCI, its TPID if TP_STATUS_VLAN_TPID_VALID) put back at `at` (12 on Ethernet, 14
+    in an SLL header) if the kernel kept `kept` >= `at` bytes, then cut to the snapshot length."""
+    if status & TP_STATUS_VLAN_VALID and kept >= at:
+        tci &= 0xFFFF
+        if not status & TP_STATUS_VLAN_TPID_VALID:
+            tpid = 0x8100
         data = data[:at] + bytes((tpid >> 8, tpid & 0xFF, tci >> 8, tci & 0xFF)) + data[at:]
         plen += 4
     if len(data) > snaplen:  # the SLL header or the tag made it longer than asked for: libpcap cuts it
         data = data[:snaplen]
-    return data, plen, sec, nsec, nxt
+    return data, plen
 
 
 def split_block(blk: bytes, linktype: int, cooked: bool, snaplen: int, frames: list, stamps: list) -> int:

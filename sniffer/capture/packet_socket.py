@@ -208,17 +208,20 @@ class PacketSocket:
                     raise InterfaceDown(os.strerror(exc.errno)) from exc
                 raise
             ts_ns = 0
-            plen = len(data)
+            kept = plen = len(data)
+            status = tci = tpid = 0
             for level, kind, cdata in ancdata:
                 if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
                     sec, nsec = struct.unpack_from("<qq", cdata)
                     ts_ns = sec * 1_000_000_000 + nsec
                 elif level == SOL_PACKET and kind == PACKET_AUXDATA:
-                    plen = _AUXDATA.unpack_from(cdata)[1]
+                    status, plen, _snap, _mac, _net, tci, tpid = _AUXDATA.unpack_from(cdata)
+            at = 12
             if self.cooked:
                 _ifname, proto, pkttype, hatype, hwaddr = addr
                 head = _SLL_HDR.pack(pkttype, hatype, len(hwaddr), hwaddr, struct.pack(">H", proto))
-                data, plen = head + data, plen + 16
+                data, plen, at = head + data, plen + 16, 14
+            data, plen = blocks.as_libpcap(data, plen, status, tci, tpid, kept, at, self.snaplen)
             frames.append((ts_ns * 1e-9, self.linktype, data, plen))
             stamps.append(ts_ns)
 
