@@ -1,11 +1,14 @@
-"""The capture thread's per-packet work, compiled: a TPACKET_V3 block into frames, frames into pcapng EPBs.
+"""Live capture's per-packet work, compiled: a TPACKET_V3 block into frames, blocks and frames into pcapng EPBs.
 
-Why here: the capture thread shares the GIL with the dissector, so every microsecond it spends on a packet
-lowers the rate at which the kernel starts to drop (bench/bench_knee.py). Walking the ring's packet headers
-with struct on the mmap cost ~0.7 µs a packet and packing each Enhanced Packet Block ~0.5 µs; here the
-capture thread copies a retired block out of the ring at once (one memcpy, the block then goes straight
-back to the kernel) and this module, compiled with mypyc, reads the headers from that copy with librt's
-native reads and writes the EPBs with its native writers. Nothing here touches the socket or the mmap.
+Why: the capture thread shares the GIL with the dissector, so every microsecond it spends on a packet lowers
+the rate at which the kernel starts to drop (bench/bench_knee.py). It used to walk the ring's packet headers
+with struct on the mmap (~0.7 µs a packet) and pack each Enhanced Packet Block (~0.5 µs). Now it copies each
+retired block out of the ring at once (one memcpy; the block goes straight back to the kernel) and hands the
+copy on; the consumer cuts it into frames here (split_block), and with -w the capture thread writes the EPBs
+straight from the copy (encode_block). Compiled with mypyc, the headers are read with librt's native reads
+and the EPBs written with its native writers. Frames come out as libpcap gives them (as_libpcap): VLAN tags
+the kernel moved into metadata put back, SLL headers for cooked sockets, cut to the snapshot length. Nothing
+here touches the socket or the mmap.
 """
 
 from __future__ import annotations
