@@ -332,29 +332,21 @@ for i, n in enumerate([1, 100, 1000, 1400, 9]):
 """
 
 
-@pytest.mark.parametrize(
-    ("iface", "snaplen"),
-    [("v1", None), ("v1", "60"), ("v1", "14"), ("v1", "10"), ("any", None), ("any", "60")],
-)
-def test_vlan_frames_keep_their_tag_byte_for_byte_as_tcpdump_writes_them(veth_netns, tmp_path, iface, snaplen):
-    """A tagged frame reaches the ring with its 802.1Q/802.1ad tag moved into the kernel's metadata
-    (TP_STATUS_VLAN_VALID, and the TPID): the tag is put back, then the frame cut to the snap length, so the -w
-    file and the dissector get the frame tcpdump writes, on Ethernet and cooked (`-i any`, where the tag goes
-    before the SLL protocol). Real parts: a veth pair in a network namespace, tcpdump capturing beside us."""
-    ns, run = veth_netns
-    ip = require_tool("ip")
-    prefix = [ip, "netns", "exec", ns]
+def _tagged_frames_setup(ns: str, iface: str, snaplen: int, ref_path: Path):
+    """For the VLAN tests: the netns's command prefix, v0's and v1's MACs, the capture filter, and tcpdump
+    capturing on `iface` (cooked for `any`) into `ref_path`, returned once it listens.
+
+    On v1 the filter reads no further than the shortest snap length (libpcap's `udp` keeps nothing at -s 14
+    on a tagged frame); a cooked filter cannot read link-layer addresses."""
+    prefix = [require_tool("ip"), "netns", "exec", ns]
     mac = {
         dev: subprocess.run(
             [*prefix, "cat", f"/sys/class/net/{dev}/address"], capture_output=True, text=True
         ).stdout.strip()
         for dev in ("v0", "v1")
     }
-    snap = ["-s", snaplen] if snaplen else []
-    # (on v1, a filter that reads no further than the shortest snap length: libpcap's `udp` keeps nothing at
-    # -s 14 on a tagged frame; a cooked filter cannot read link-layer addresses)
     expr = f"ether dst {mac['v1']}" if iface == "v1" else "udp"
-    ref_path, out = tmp_path / "ref.pcap", tmp_path / "vlan.pcapng"
+    snap = ["-s", str(snaplen)] if snaplen else []
     cooked = ["-y", "LINUX_SLL"] if iface == "any" else []
     ref = subprocess.Popen(
         [*prefix, require_tool("tcpdump"), "-i", iface, *cooked, *snap, "-U", "-n", "-w", str(ref_path), expr],
@@ -364,7 +356,25 @@ def test_vlan_frames_keep_their_tag_byte_for_byte_as_tcpdump_writes_them(veth_ne
     said = ""
     while "listening on" not in said and ref.poll() is None:  # (after "data link type", "snaplen raised")
         said += ref.stderr.readline()
-    assert "listening on" in said, said
+    if "listening on" not in said:
+        ref.kill()
+        pytest.fail(f"tcpdump did not start: {said}")
+    return prefix, mac, expr, ref
+
+
+@pytest.mark.parametrize(
+    ("iface", "snaplen"),
+    [("v1", 0), ("v1", 60), ("v1", 14), ("v1", 10), ("any", 0), ("any", 60)],
+)
+def test_vlan_frames_keep_their_tag_byte_for_byte_as_tcpdump_writes_them(veth_netns, tmp_path, iface, snaplen):
+    """A tagged frame reaches the ring with its 802.1Q/802.1ad tag moved into the kernel's metadata
+    (TP_STATUS_VLAN_VALID, and the TPID): the tag is put back, then the frame cut to the snap length, so the -w
+    file and the dissector get the frame tcpdump writes, on Ethernet and cooked (`-i any`, where the tag goes
+    before the SLL protocol). Real parts: a veth pair in a network namespace, tcpdump capturing beside us."""
+    ns, run = veth_netns
+    ref_path, out = tmp_path / "ref.pcap", tmp_path / "vlan.pcapng"
+    prefix, mac, expr, ref = _tagged_frames_setup(ns, iface, snaplen, ref_path)
+    snap = ["-s", str(snaplen)] if snaplen else []
     fields = ["-T", "fields", "-e", "vlan.id", "-e", "ieee8021ad.id", "-e", "udp.length"]
     live = Live("-i", iface, *snap, "-f", expr, "-w", str(out), *fields, prefix=prefix)
     try:
@@ -407,22 +417,8 @@ def test_without_the_ring_vlan_frames_are_as_tcpdump_writes_them_too(veth_netns,
     """The recvmsg fallback (a kernel or memory limit that refuses the ring) puts tags back and cuts to the snap
     length by the same rule (the tag from PACKET_AUXDATA)."""
     ns, run = veth_netns
-    prefix = [require_tool("ip"), "netns", "exec", ns]
-    mac = {
-        dev: subprocess.run(
-            [*prefix, "cat", f"/sys/class/net/{dev}/address"], capture_output=True, text=True
-        ).stdout.strip()
-        for dev in ("v0", "v1")
-    }
-    expr = f"ether dst {mac['v1']}" if iface == "v1" else "udp"
     ref_path, out = tmp_path / "ref.pcap", tmp_path / "norings.pcapng"
-    snap = ["-s", str(snaplen)] if snaplen else []
-    cooked = ["-y", "LINUX_SLL"] if iface == "any" else []
-    ref = subprocess.Popen(
-        [*prefix, require_tool("tcpdump"), "-i", iface, *cooked, *snap, "-U", "-n", "-w", str(ref_path), expr],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    prefix, mac, expr, ref = _tagged_frames_setup(ns, iface, snaplen, ref_path)
     ours = subprocess.Popen(
         [*prefix, sys.executable, "-c", _CAPTURE_WITHOUT_RING, iface, str(snaplen), expr, str(out)],
         stdout=subprocess.PIPE,
@@ -430,10 +426,6 @@ def test_without_the_ring_vlan_frames_are_as_tcpdump_writes_them_too(veth_netns,
         cwd=REPO,
     )
     try:
-        said = ""
-        while "listening on" not in said and ref.poll() is None:
-            said += ref.stderr.readline()
-        assert "listening on" in said, said
         assert ours.stdout.readline().strip() == "recvmsg"
         run(sys.executable, "-c", _SEND_TAGGED, mac["v1"], mac["v0"])
         assert ours.wait(15) == 0

@@ -162,10 +162,12 @@ class PacketSocket:
         """Frames ready now (may be empty), with their timestamps in ns; raises InterfaceDown."""
         frames: list[Frame] = []
         stamps: list[int] = []
-        if self.ring is not None:
-            self._read_ring(frames, stamps, max_blocks)
-        else:
-            self._read_recvmsg(frames, stamps)
+        raw = self.read_blocks(max_blocks)  # (it checks the socket's error when the ring is empty)
+        if raw is not None:
+            for blk in raw:
+                blocks.split_block(blk, self.linktype, self.cooked, self.snaplen, frames, stamps)
+            return frames, stamps
+        self._read_recvmsg(frames, stamps)
         if not frames:
             self._check_error()
         return frames, stamps
@@ -189,10 +191,6 @@ class PacketSocket:
         if not out:
             self._check_error()
         return out
-
-    def _read_ring(self, frames: list[Frame], stamps: list[int], max_blocks: int) -> None:
-        for blk in self.read_blocks(max_blocks) or ():
-            blocks.split_block(blk, self.linktype, self.cooked, self.snaplen, frames, stamps)
 
     def _read_recvmsg(self, frames: list[Frame], stamps: list[int], limit: int = 4096) -> None:
         cmsg_space = socket.CMSG_SPACE(16) + socket.CMSG_SPACE(_AUXDATA.size)

@@ -153,8 +153,7 @@ class PcapngWriter:
         """Write a batch of Enhanced Packet Blocks encoded already (``frames`` of them; after the key log
         lines that came since the last batch); raises OSError like write()."""
         if frames:
-            self._write(self._keys_before(blob))
-            self.frames += frames
+            self.write_blocks(self._keys_before(blob), frames)
 
     def _keys_before(self, blob: bytes) -> bytes:
         """``blob`` after a Decryption Secrets Block with the key log lines that came since the last batch."""
