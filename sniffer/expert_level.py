@@ -40,9 +40,9 @@ _ACKS: Final = {C.PUBACK: 0, C.PUBREC: 0, C.PUBCOMP: 0, C.PUBREL: 2}  # type -> 
 _BARE: Final = (C.PINGREQ, C.PINGRESP, C.DISCONNECT)
 _HAS_MSGID: Final = C.HAS_MSGID
 _CACHE_MAX: Final = 4096
-# (type, flags, version, alias state, version inferred, bytes lost before, shape bytes) -> level of
+# (type, flags, version, alias state, version inferred, bytes lost before, plain topic, shape bytes) -> level of
 # the MQTT notes: a cache bounded by clearing, written by the one thread that stores frames
-_levels: Final[dict[tuple[int, int, int, int, bool, bool, bytes], int]] = {}
+_levels: Final[dict[tuple[int, int, int, int, bool, bool, bool, bytes], int]] = {}
 
 
 def tree_level(root: Any) -> int:
@@ -68,9 +68,7 @@ def _quiet(p: PDU) -> bool:
     if t == C.PUBLISH:
         if f & 6 == 6 or f & 8 and not f & 6:  # QoS 3; DUP on QoS 0
             return False
-        topic = p.topic
-        # wildcards, invalid UTF-8 (decoded as U+FFFD), U+0000, an alias: the tree decides
-        if not topic or p.alias_state or not topic.isprintable() or "+" in topic or "#" in topic or "\ufffd" in topic:
+        if not _plain_topic(p):
             return False
         if p.version == C.V5:  # properties may carry notes: quiet only without any
             d = p.data
@@ -85,9 +83,20 @@ def _quiet(p: PDU) -> bool:
     return False
 
 
-def _shape(p: PDU) -> bytes | None:
+def _plain_topic(p: PDU) -> bool:
+    """True when a PUBLISH's topic surely carries no note: not empty, no wildcard, no alias, no
+    invalid UTF-8 (decoded as U+FFFD) and nothing unprintable such as U+0000."""
+    topic = p.topic
+    if not topic or p.alias_state:
+        return False
+    return topic.isprintable() and "+" not in topic and "#" not in topic and "\ufffd" not in topic
+
+
+def _shape(p: PDU, plain: bool) -> bytes | None:
     """The bytes of p the MQTT dissector's notes depend on (with the fixed header's type, flags and
-    version, and the alias state); None when not worth keeping (a CONNECT: one per connection)."""
+    version, and the alias state); None when not worth keeping (a CONNECT: one per connection).
+    `plain`: a PUBLISH whose topic carries no note (_plain_topic) is shaped by its properties alone,
+    so that a device publishing to many topics with the same properties hits the cache."""
     t = p.msgtype
     d = p.data
     hl = p.hdr_len
@@ -95,10 +104,11 @@ def _shape(p: PDU) -> bytes | None:
         try:
             end = hl + 2 + (d[hl] << 8 | d[hl + 1])
             pos = end + 2 if p.flags & 6 else end  # the packet id changes every time, and has no note
+            topic = b"" if plain else bytes(d[hl:end])
             if p.version != C.V5:
-                return bytes(d[hl:end])
+                return topic
             n, after = varint(d, pos, len(d))
-            return bytes(d[hl:end]) + bytes(d[pos : after + n])
+            return topic + bytes(d[pos : after + n])
         except (Bad, IndexError):
             return None
     if t in _HAS_MSGID:
@@ -110,10 +120,11 @@ def _shape(p: PDU) -> bytes | None:
 
 def _mqtt_level(p: PDU) -> int:
     """Highest severity of the notes in the MQTT tree of a well-formed PDU that is not quiet."""
-    shape = _shape(p)
+    plain = p.msgtype == C.PUBLISH and _plain_topic(p)
+    shape = _shape(p, plain)
     if shape is None:
         return tree_level(dissect(p, 0, 0))
-    key = (p.msgtype, p.flags, p.version, p.alias_state, p.version_inferred, p.lost_before > 0, shape)
+    key = (p.msgtype, p.flags, p.version, p.alias_state, p.version_inferred, p.lost_before > 0, plain, shape)
     level = _levels.get(key)
     if level is None:
         level = tree_level(dissect(p, 0, 0))

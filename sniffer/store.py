@@ -31,9 +31,9 @@ the spill holds only those records. Rows stored after the load hit the --max-buf
 their context (a stream replayed alone would not hit the cap the same way), and so do a stream's
 frames more than REPLAY_MAX after its last checkpoint (the loader saves a stream's state every
 CHECK_EVERY frames; one that cannot be saved, TLS, has none): selecting any frame stays quick on a
-connection of millions of frames. Each file row keeps 16 bits of its bytes' CRC-32: a capture rewritten in
-place while it is shown (`tcpdump -w` to the same name) gives rows without bytes and a reason
-(file_error), never another capture's frames.
+connection of millions of frames. Each file row keeps 16 bits of the CRC-32 of its first 64 bytes (the
+headers, sniffer.replay.CRC_SPAN): a capture rewritten in place while it is shown (`tcpdump -w` to the
+same name) gives rows without bytes and a reason (file_error), never another capture's frames.
 
 A live capture's rows are stored the same way, except that their bytes go to the spill (there is
 no file to read them from): SPILL_ROW, bytes and annotation record, no context.
@@ -71,6 +71,7 @@ from sniffer.colbuf import drain, put_f64, put_i32, put_u8, put_u16, put_u32, pu
 from sniffer.expert_level import frame_level
 from sniffer.filter.index import RowIndex
 from sniffer.net.reassembly import SEGMENT_SUFFIX
+from sniffer.replay import CRC_SPAN
 from sniffer.store_pickle import context_pickler
 
 if TYPE_CHECKING:
@@ -283,7 +284,7 @@ class PacketStore:
         self._stream_len = array("I")  # per TCP stream: frames stored so far (_replayable)
         self._ckpts: dict[int, list[tuple[int, int]]] = {}  # stream -> [(its frames before, spill offset)]
         self._ck_failed: set[int] = set()  # streams whose state could not be saved (TLS)
-        self._crc = array("H")  # per row: the low 16 bits of a file row's CRC-32 (Replay.read checks it)
+        self._crc = array("H")  # per row: low 16 bits of the CRC-32 of a file row's first bytes (Replay.read checks)
         self.file_error = ""  # why a file row could not be rebuilt (the status bar says it)
         self.file_rows_ok = True  # cleared once the load hit the --max-buffered cap: rows keep context
         # a successor store (--keep-frames): frames stored before row 0, the time of the last of them,
@@ -611,7 +612,7 @@ class PacketStore:
             p = self._pdu_offset(frame)
             if foff >= 0:
                 put_u16(self._p_pdu_at, p if p < 0x10000 else 0)
-                put_u16(self._p_crc, zlib.crc32(data) & 0xFFFF)
+                put_u16(self._p_crc, zlib.crc32(data[:CRC_SPAN]) & 0xFFFF)
                 off = foff | FILE_ROW
             else:  # a live row: its bytes in the spill, its context left out
                 with self._write_lock:

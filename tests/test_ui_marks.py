@@ -75,6 +75,28 @@ def test_pdu_severity_of_every_expert_vector(vector):
     assert max(pdu_level(p) for p in pdus) >= LEVELS[severity]
 
 
+def _v5_publish(topic: bytes, props: bytes) -> bytes:
+    body = len(topic).to_bytes(2, "big") + topic + bytes([len(props)]) + props + b"x"
+    return bytes([0x30, len(body)]) + body
+
+
+def test_publishes_that_share_properties_are_judged_by_their_own_topic():
+    """The cache of shapes keys a PUBLISH with a note-free topic by its properties alone: a topic that
+    carries a note (a wildcard, U+0000, invalid UTF-8, empty) must still get its own level, whatever
+    came before it with the same properties."""
+    expiry = b"\x02\x00\x00\x00\x3c"  # Message Expiry Interval 60: no note
+    unknown = b"\x7f\x00"  # an unknown property identifier: a note
+    topics = [b"plant/1/temp", b"plant/2/temp", b"plant/+/temp", b"a\x00b", b"bad\xff", b"plant/3/temp", b"#"]
+    for props in (expiry, unknown):
+        raws = [_v5_publish(t, props) for t in topics]
+        pdus = decode_all(raws, 5)
+        assert len(pdus) == len(topics)
+        for _ in range(2):  # the second time from the cache
+            assert [pdu_level(p) for p in pdus] == [tree_level(dissect(p)) for p in pdus]
+    levels = [pdu_level(p) for p in decode_all([_v5_publish(t, expiry) for t in topics], 5)]
+    assert levels[0] == levels[1] == levels[5] < levels[2] == WARNING  # (the wildcard's note is a Warning)
+
+
 # -- marked rows ------------------------------------------------------------------------------
 def line(app, row: int) -> str:
     app.plist.scroll_to(y=row, animate=False, immediate=True)
