@@ -31,7 +31,7 @@ the spill holds only those records. Rows stored after the load hit the --max-buf
 their context (a stream replayed alone would not hit the cap the same way), and so do a stream's
 frames more than REPLAY_MAX after its last checkpoint (the loader saves a stream's state every
 CHECK_EVERY frames; one that cannot be saved, TLS, has none): selecting any frame stays quick on a
-connection of millions of frames. Each file row keeps 16 bits of the CRC-32 of its first 64 bytes (the
+connection of millions of frames. Each file row keeps 16 bits of the CRC-32 of its first 128 bytes (the
 headers, sniffer.replay.CRC_SPAN): a capture rewritten in place while it is shown (`tcpdump -w` to the
 same name) gives rows without bytes and a reason (file_error), never another capture's frames.
 

@@ -10,7 +10,7 @@ import pytest
 from test_mqtt_expert import EXPERT
 from test_mqtt_vectors import decode_all
 
-from sniffer.expert_level import ERROR, LEVELS, WARNING, frame_level, pdu_level, tree_level
+from sniffer.expert_level import ERROR, LEVELS, WARNING, _levels, frame_level, pdu_level, tree_level
 from sniffer.filter import compile_filter
 from sniffer.mqtt.dissect import dissect
 from sniffer.net.tree import NET_LAYERS
@@ -81,20 +81,25 @@ def _v5_publish(topic: bytes, props: bytes) -> bytes:
 
 
 def test_publishes_that_share_properties_are_judged_by_their_own_topic():
-    """The cache of shapes keys a PUBLISH with a note-free topic by its properties alone: a topic that
-    carries a note (a wildcard, U+0000, invalid UTF-8, empty) must still get its own level, whatever
-    came before it with the same properties."""
+    """The cache of shapes keys a PUBLISH with a note-free topic by its properties alone (one entry for a
+    device's many topics), while a topic that carries a note (a wildcard, U+0000, invalid UTF-8, empty) or
+    an alias still gets its own level, whatever came before it with the same properties."""
     expiry = b"\x02\x00\x00\x00\x3c"  # Message Expiry Interval 60: no note
-    unknown = b"\x7f\x00"  # an unknown property identifier: a note
-    topics = [b"plant/1/temp", b"plant/2/temp", b"plant/+/temp", b"a\x00b", b"bad\xff", b"plant/3/temp", b"#"]
-    for props in (expiry, unknown):
-        raws = [_v5_publish(t, props) for t in topics]
-        pdus = decode_all(raws, 5)
-        assert len(pdus) == len(topics)
+    bad_format = b"\x01\x02"  # Payload Format Indicator 2: a Warning, not malformed (the cache is used)
+    alias = b"\x23\x00\x05"  # Topic Alias 5 beside a topic: an alias state of its own
+    topics = [b"plant/1/temp", b"plant/2/temp", b"plant/+/temp", b"a\x00b", b"bad\xff", b"plant/3/temp", b"#", b""]
+    for props in (expiry, bad_format, expiry + alias):
+        pdus = decode_all([_v5_publish(t, props) for t in topics], 5)
+        assert len(pdus) == len(topics) and all(p.error is None for p in pdus[:-1])
         for _ in range(2):  # the second time from the cache
             assert [pdu_level(p) for p in pdus] == [tree_level(dissect(p)) for p in pdus]
     levels = [pdu_level(p) for p in decode_all([_v5_publish(t, expiry) for t in topics], 5)]
-    assert levels[0] == levels[1] == levels[5] < levels[2] == WARNING  # (the wildcard's note is a Warning)
+    assert levels[0] == levels[1] == levels[5] == 0
+    assert levels[2] == levels[6] == WARNING  # wildcards in a PUBLISH topic
+    _levels.clear()
+    for t in (b"plant/1/temp", b"plant/2/temp", b"plant/3/temp", b"site/9/rh"):
+        assert pdu_level(decode_all([_v5_publish(t, expiry)], 5)[0]) == 0
+    assert len(_levels) == 1  # the four plain topics share one entry
 
 
 # -- marked rows ------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import os
 import random
+import struct
 import subprocess
 import sys
 
@@ -259,6 +260,54 @@ def test_a_capture_rewritten_in_place_is_never_shown_as_the_loaded_one(tmp_path,
     assert RowAccess(store).pdu_view(2) is None
     with pytest.raises(OSError, match="changed on disk"):
         store.raw(1)
+
+
+def _idle_ipv6_capture(path, seq: int, ts: int, linktype: int) -> None:
+    """An idle MQTT connection over IPv6 as `tcpdump -i any` (LINUX_SLL2, 276) or on Ethernet (1) writes it:
+    20 PINGREQ/PINGRESP pairs, every frame the same size; `seq` and `ts` set its sequence numbers and TCP
+    timestamps (another capture of such a connection differs only there and in the TCP checksum)."""
+    client, server = bytes(15) + b"\x01", bytes(15) + b"\x02"
+    frames = []
+    cseq, sseq = seq, seq * 3 + 17
+    for i in range(20):
+        t = ts + 60 * i
+        for out, payload in ((True, b"\xc0\x00"), (False, b"\xd0\x00")):
+            sport, dport = (40000, 1883) if out else (1883, 40000)
+            s_, a_ = (cseq, sseq) if out else (sseq, cseq)
+            opts = b"\x01\x01\x08\x0a" + struct.pack("!II", t, t + 5)
+            tcp = struct.pack("!HHIIBBHHH", sport, dport, s_, a_, 8 << 4, 0x18, 502, (s_ * 7 + t) & 0xFFFF, 0) + opts
+            ip6 = struct.pack("!IHBB", 0x60012345, len(tcp) + 2, 6, 64) + (client + server if out else server + client)
+            if linktype == 276:
+                link = struct.pack("!HHIHBB", 0x86DD, 0, 2, 1, 4 if out else 0, 6) + b"\x02\x42\xac\x11\x00\x02\x00\x00"
+            else:
+                link = b"\x02\x42\xac\x11\x00\x02\x02\x42\xac\x11\x00\x03\x86\xdd"
+            frames.append((t, link + ip6 + tcp + payload))
+            if out:
+                cseq += 2
+            else:
+                sseq += 2
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, linktype))
+        for i, (t, d) in enumerate(frames):
+            f.write(struct.pack("<IIII", t, i, len(d), len(d)) + d)
+
+
+@pytest.mark.parametrize("linktype", [276, 1], ids=["linux-sll2", "ethernet"])
+def test_another_capture_of_an_idle_ipv6_connection_is_noticed(tmp_path, linktype):
+    """Rewritten in place by a capture of the same idle connection taken later: every frame the same size at
+    the same offset, the same addresses and ports, and (IPv6) no IP id or checksum; only the TCP header's
+    numbers differ, which behind a cooked header begin after byte 60. The stored check must reach them."""
+    path = tmp_path / "idle.pcap"
+    _idle_ipv6_capture(path, 1000, 5000, linktype)
+    store = _load(FileSource(str(path)))
+    assert store.count == 40 and all(store._off[i] & FILE_ROW for i in range(40))
+    _idle_ipv6_capture(tmp_path / "later.pcap", 777777, 9999999, linktype)
+    with open(path, "r+b") as f:
+        f.write((tmp_path / "later.pcap").read_bytes())
+    assert os.path.getsize(path) == os.path.getsize(tmp_path / "later.pcap")
+    for i in (0, 5, 39):
+        with pytest.raises(OSError, match="changed on disk"):
+            store.raw(i)
 
 
 def test_the_ui_says_the_file_changed_instead_of_failing(tmp_path, corpus_files):

@@ -3,7 +3,7 @@
 open_capture(path) returns an iterable CaptureReader yielding
 (ts: float, data: bytes, orig_len: int, linktype: int) per frame. "-" reads standard
 input incrementally: each read returns what the pipe holds, so frames come out as
-tcpdump -U writes them. Files are read in 1 MiB blocks and record headers read byte by
+tcpdump -U writes them. Files are read in 64 KiB blocks and record headers read byte by
 byte (native integers in the compiled build); no object is built per record beyond the
 yielded tuple, which is as wide as the reader's `width` asks (sniffer.source's records).
 
