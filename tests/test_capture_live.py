@@ -156,6 +156,48 @@ def test_cli_streams_every_mqtt_packet_like_tshark(tmp_path, tshark):
     assert "0 packets dropped by kernel" in err.decode() and "0 packets dropped by mqttsniff" in err.decode()
 
 
+@pytest.mark.parametrize(
+    "out",
+    [[], ["-T", "fields", "-e", "frame.number", "-e", "mqtt.msgtype", "-e", "mqtt.topic", "-e", "mqtt.msgid"]],
+    ids=["summary", "fields"],
+)
+def test_live_lines_from_the_dissector_equal_those_of_the_written_file(tmp_path, out):
+    """The summary and a plain `-T fields` of one local interface come straight from the dissector, a batch of
+    lines at a time, as from a file (no Frame per packet): what streams live equals `mqttsniff -r` of the
+    -w file, line for line (the file's lines are checked against tshark's elsewhere)."""
+    import select
+    import signal
+    import sys
+
+    from conftest import REPO
+
+    with start_broker(tmp_path) as broker:
+        proc, err = start_cli(broker.port, "-w", str(tmp_path / "cli.pcapng"), *out)
+        try:
+            run_scenario(broker.port)
+            time.sleep(0.5)
+            ready, _, _ = select.select([proc.stdout], [], [], 2)
+            assert ready, "no output while capturing"
+        finally:
+            proc.send_signal(signal.SIGINT)
+            printed, rest = proc.communicate(timeout=30)
+    assert proc.returncode == 0, (err + rest).decode()
+    live = printed.decode().splitlines()
+    cmd = [sys.executable, "-m", "sniffer", "-r", str(tmp_path / "cli.pcapng"), "-d", f"tcp.port=={broker.port},mqtt"]
+    again = subprocess.run([*cmd, *out], capture_output=True, text=True, cwd=REPO, check=True).stdout.splitlines()
+    assert len(live) > 40 and len(live) == len(again)
+    if out:
+        assert live == again
+        return
+    assert any(" MQTT " in ln and "\u2192" in ln for ln in live)
+    # The Time column may differ by one in the last digit: both sides subtract float stamps (live: the kernel's
+    # seconds + ns * 1e-9; the file: its 64-bit ns count / 1e9), and a difference within ~0.25 us of a
+    # half-microsecond rounds either way (the same with a Frame per packet; tshark subtracts integers).
+    split = [ln.split(None, 2) for ln in live], [ln.split(None, 2) for ln in again]
+    assert [(n, rest) for n, _t, rest in split[0]] == [(n, rest) for n, _t, rest in split[1]]
+    assert all(abs(float(a[1]) - float(b[1])) <= 1.5e-6 for a, b in zip(*split, strict=True))
+
+
 def test_live_display_filter_prints_what_tshark_matches(tmp_path, tshark):
     """`mqttsniff -i lo -Y EXPR -w F`: only matching frames are printed (numbered as captured), the file keeps all."""
     import signal

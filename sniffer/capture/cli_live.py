@@ -153,19 +153,20 @@ def _warn(message: str) -> None:
     sys.stderr.flush()
 
 
-def run(args: argparse.Namespace, dissector, printer, stop: StopSignals) -> int:
+def run(args: argparse.Namespace, dissector, sink, stop: StopSignals) -> int:
     """Capture on ``args.interface`` until -c/-a/a stop signal/a fault; returns the exit code.
 
     ``stop`` was installed by the CLI before the heavy imports: signals only ask the capture thread
     to stop, and this loop then drains what was captured, so nothing raises out of the middle of it.
+    ``sink`` (sniffer.driver) takes the dissector's rows and writes them out after every batch.
     """
     from sniffer.capture.multi import wants_multi
 
     if wants_multi(args):
-        return run_multi(args, dissector, printer, stop)
+        return run_multi(args, dissector, sink, stop)
     from sniffer.capture.live import LiveCaptureError
     from sniffer.capture.setup import open_live
-    from sniffer.driver import PrinterSink, drive
+    from sniffer.driver import drive
     from sniffer.source import LiveSource
 
     try:
@@ -179,11 +180,10 @@ def run(args: argparse.Namespace, dissector, printer, stop: StopSignals) -> int:
         f" snapshot length {cap.snaplen} bytes,"
         f" filter {cap.bpf_expr!r}"
     )
-    printer.line_buffered = False  # flushed per batch below
     try:
         # a second Ctrl-C ends the run without waiting for the backlog to be printed
-        drive(LiveSource(cap, poll=0.5), dissector, PrinterSink(printer, flush=True), stop=lambda: stop.count > 1)
-        printer.close()
+        drive(LiveSource(cap, poll=0.5), dissector, sink, stop=lambda: stop.count > 1)
+        sink.close()
     except BrokenPipeError:
         # The reader (`head`) went away: stop, keep the -w file whole, say so (the README's promise).
         cap.request_stop()
@@ -204,12 +204,12 @@ def run(args: argparse.Namespace, dissector, printer, stop: StopSignals) -> int:
     return 0
 
 
-def run_multi(args: argparse.Namespace, dissector, printer, stop: StopSignals) -> int:
+def run_multi(args: argparse.Namespace, dissector, sink, stop: StopSignals) -> int:
     """Several interfaces or remotes (sniffer.capture.multi) merged, headless; per-source counts at exit."""
     from sniffer.capture.live import LiveCaptureError
     from sniffer.capture.multi import open_multi
     from sniffer.capture.remote import RemoteError, format_offset
-    from sniffer.driver import PrinterSink, drive
+    from sniffer.driver import drive
     from sniffer.textesc import escape
 
     def warn(message: str) -> None:
@@ -225,11 +225,10 @@ def run_multi(args: argparse.Namespace, dissector, printer, stop: StopSignals) -
         offset = getattr(m, "offset", None)
         clock = f", {format_offset(offset, m.rtt)}" if hasattr(m, "rtt") else ""
         warn(f"capturing on {m.iface_name}, link-type {LINKTYPE_NAMES.get(m.linktype, m.linktype)}{clock}")
-    printer.line_buffered = False
     code = 0
     try:
-        drive(multi, dissector, PrinterSink(printer, flush=True), stop=lambda: stop.count > 1)
-        printer.close()
+        drive(multi, dissector, sink, stop=lambda: stop.count > 1)
+        sink.close()
     except BrokenPipeError:
         multi.request_stop()
         with contextlib.suppress(OSError):
