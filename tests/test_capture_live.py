@@ -120,30 +120,36 @@ def start_cli(port: int, *args: str) -> tuple[subprocess.Popen, bytes]:
     return proc, err
 
 
-def test_cli_streams_every_mqtt_packet_like_tshark(tmp_path, tshark):
-    """`mqttsniff -i lo -f "tcp port $PORT" -T fields ...` while tcpdump captures the same traffic."""
+def stream_scenario(port: int, *args: str) -> tuple[list[str], str]:
+    """`mqttsniff -i lo ... ARGS` while the scenario runs, stopped by Ctrl-C: its lines (checked to stream
+    while the capture runs, not only at exit) and its stderr; it must exit 0."""
     import select
     import signal
 
+    proc, err = start_cli(port, *args)
+    try:
+        run_scenario(port)
+        time.sleep(0.5)
+        ready, _, _ = select.select([proc.stdout], [], [], 2)
+        assert ready, "no output while capturing"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, rest = proc.communicate(timeout=30)
+    err += rest
+    assert proc.returncode == 0, err.decode()
+    return out.decode().splitlines(), err.decode()
+
+
+def test_cli_streams_every_mqtt_packet_like_tshark(tmp_path, tshark):
+    """`mqttsniff -i lo -f "tcp port $PORT" -T fields ...` while tcpdump captures the same traffic."""
     fields = ["frame.number", "mqtt.msgtype", "mqtt.topic", "mqtt.msgid", "mqtt.qos", "mqtt.retain"]
     with start_broker(tmp_path) as broker:
         ref = Tcpdump("lo", f"tcp port {broker.port}", tmp_path / "ref.pcap")
-        proc, err = start_cli(
-            broker.port, "-w", str(tmp_path / "cli.pcapng"), "-T", "fields", *(a for f in fields for a in ("-e", f))
-        )
         try:
-            run_scenario(broker.port)
-            time.sleep(0.5)
-            # Lines stream while the capture runs (not only at exit).
-            ready, _, _ = select.select([proc.stdout], [], [], 2)
-            assert ready, "no output while capturing"
+            e = (a for f in fields for a in ("-e", f))
+            lines, err = stream_scenario(broker.port, "-w", str(tmp_path / "cli.pcapng"), "-T", "fields", *e)
         finally:
-            proc.send_signal(signal.SIGINT)
-            out, rest = proc.communicate(timeout=30)
             ref.stop()
-    err += rest
-    assert proc.returncode == 0, err.decode()
-    lines = out.decode().splitlines()
     # Every frame, in the order written, decoded as tshark decodes the file we wrote...
     assert lines == tshark_fields(tshark, tmp_path / "cli.pcapng", broker.port, fields)
     # ...and the same frames as tcpdump saw (numbering aside: two connections may interleave differently).
@@ -152,8 +158,8 @@ def test_cli_streams_every_mqtt_packet_like_tshark(tmp_path, tshark):
     assert len(lines) == len(ref_lines) and strip(lines) == strip(ref_lines)
     seen = {t for ln in lines for t in ln.split("\t")[1].split(",") if t}
     assert seen >= MQTT_TYPES
-    assert f"{len(lines)} packets captured" in err.decode()
-    assert "0 packets dropped by kernel" in err.decode() and "0 packets dropped by mqttsniff" in err.decode()
+    assert f"{len(lines)} packets captured" in err
+    assert "0 packets dropped by kernel" in err and "0 packets dropped by mqttsniff" in err
 
 
 @pytest.mark.parametrize(
@@ -165,24 +171,12 @@ def test_live_lines_from_the_dissector_equal_those_of_the_written_file(tmp_path,
     """The summary and a plain `-T fields` of one local interface come straight from the dissector, a batch of
     lines at a time, as from a file (no Frame per packet): what streams live equals `mqttsniff -r` of the
     -w file, line for line (the file's lines are checked against tshark's elsewhere)."""
-    import select
-    import signal
     import sys
 
     from conftest import REPO
 
     with start_broker(tmp_path) as broker:
-        proc, err = start_cli(broker.port, "-w", str(tmp_path / "cli.pcapng"), *out)
-        try:
-            run_scenario(broker.port)
-            time.sleep(0.5)
-            ready, _, _ = select.select([proc.stdout], [], [], 2)
-            assert ready, "no output while capturing"
-        finally:
-            proc.send_signal(signal.SIGINT)
-            printed, rest = proc.communicate(timeout=30)
-    assert proc.returncode == 0, (err + rest).decode()
-    live = printed.decode().splitlines()
+        live, _err = stream_scenario(broker.port, "-w", str(tmp_path / "cli.pcapng"), *out)
     cmd = [sys.executable, "-m", "sniffer", "-r", str(tmp_path / "cli.pcapng"), "-d", f"tcp.port=={broker.port},mqtt"]
     again = subprocess.run([*cmd, *out], capture_output=True, text=True, cwd=REPO, check=True).stdout.splitlines()
     assert len(live) > 40 and len(live) == len(again)
