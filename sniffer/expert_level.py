@@ -57,9 +57,9 @@ def tree_level(root: Any) -> int:
     return level
 
 
-def _quiet(p: PDU) -> bool:
+def _quiet(p: PDU, plain: bool) -> bool:
     """True when the MQTT dissector's tree of p surely holds no note (its shape is one of the common
-    note-free ones); False means: build the tree and look."""
+    note-free ones); False means: build the tree and look. `plain`: p is a PUBLISH with _plain_topic."""
     t = p.msgtype
     f = p.flags
     hl = p.hdr_len
@@ -68,7 +68,7 @@ def _quiet(p: PDU) -> bool:
     if t == C.PUBLISH:
         if f & 6 == 6 or f & 8 and not f & 6:  # QoS 3; DUP on QoS 0
             return False
-        if not _plain_topic(p):
+        if not plain:
             return False
         if p.version == C.V5:  # properties may carry notes: quiet only without any
             d = p.data
@@ -118,9 +118,8 @@ def _shape(p: PDU, plain: bool) -> bytes | None:
     return bytes(d[hl:])
 
 
-def _mqtt_level(p: PDU) -> int:
+def _mqtt_level(p: PDU, plain: bool) -> int:
     """Highest severity of the notes in the MQTT tree of a well-formed PDU that is not quiet."""
-    plain = p.msgtype == C.PUBLISH and _plain_topic(p)
     shape = _shape(p, plain)
     if shape is None:
         return tree_level(dissect(p, 0, 0))
@@ -143,8 +142,10 @@ def pdu_level(p: PDU) -> int:
         level = WARNING
     if p.error is not None:
         level = max(level, tree_level(dissect(p, 0, 0)))
-    elif not _quiet(p):
-        level = max(level, _mqtt_level(p))
+    else:
+        plain = p.msgtype == C.PUBLISH and _plain_topic(p)  # (one scan of the topic for both)
+        if not _quiet(p, plain):
+            level = max(level, _mqtt_level(p, plain))
     ann = p.ann
     if ann is not None and ann.notes:
         for key, _msg in ann.notes:

@@ -17,6 +17,7 @@ from sniffer.filter.rows import RowAccess
 from sniffer.output.text import hex_sources, tree_lines
 from sniffer.pipeline import Dissector
 from sniffer.store import FILE_ROW, PacketStore
+from sniffer.synth.pcap_write import PcapWriter
 from sniffer.ui.loader import Loader
 from sniffer.ui.save import write_pcapng
 from sniffer.ui.sources import FileSource
@@ -286,10 +287,10 @@ def _idle_ipv6_capture(path, seq: int, ts: int, linktype: int) -> None:
                 cseq += 2
             else:
                 sseq += 2
-    with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, linktype))
-        for i, (t, d) in enumerate(frames):
-            f.write(struct.pack("<IIII", t, i, len(d), len(d)) + d)
+    sink = PcapWriter(str(path), linktype)
+    for i, (t, d) in enumerate(frames):
+        sink.write(t * 1_000_000 + i, d)
+    sink.close()
 
 
 @pytest.mark.parametrize("linktype", [276, 1], ids=["linux-sll2", "ethernet"])
