@@ -384,7 +384,7 @@ def run(argv: list[str] | None = None) -> int:
     from sniffer.driver import LineSink, PrinterSink, drive
     from sniffer.source import FileSource
 
-    source = FileSource(path, args.count)
+    source = FileSource(path, args.count, exact=None)  # (nanosecond stamps kept where a file has them)
     from sniffer.tls.keylog import use_secrets_blocks
 
     use_secrets_blocks(dissector, source.reader)

@@ -19,7 +19,7 @@ propagates.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, TextIO
+from typing import Any, Final, Protocol, TextIO
 
 from sniffer.source import Source
 
@@ -34,7 +34,38 @@ class Sink(Protocol):
 
 
 class Dissecting(Protocol):
-    def frame(self, number: int, ts: float, linktype: int, data: bytes, orig_len: int) -> Any: ...
+    def frame(
+        self, number: int, ts: float, linktype: int, data: bytes, orig_len: int, ns: int | None = None, digits: int = 9
+    ) -> Any: ...
+
+
+def stamp_ns(ticks: int, tsresol: int) -> int | None:
+    """A record's time in integer ns (floored, as wiretap converts), or None for a microsecond stamp: a
+    float of seconds holds that exactly enough, and the fast path keeps it. Finer stamps need the integer
+    (a float since 1970 holds ~0.24 us); coarser ones too, since tshark truncates them to their digits."""
+    if tsresol == 9:
+        return ticks
+    if tsresol == 6:
+        return None
+    units = 1 << (tsresol & 0x7F) if tsresol & 0x80 else 10**tsresol  # 2^-n or 10^-n s
+    secs, rest = divmod(ticks, units)
+    if secs >= 1 << 63:  # wiretap keeps the seconds of a 64-bit tick count in a signed time_t
+        secs -= 1 << 64
+    return secs * 1_000_000_000 + rest * 1_000_000_000 // units
+
+
+def _digits(tsresol: int) -> int:
+    """The decimals tshark 4 shows a time of this resolution with in its Time column: the finest of 0, 1, 2,
+    3, 6 and 9 that the resolution reaches (10^-7 s: 6; 2^-10 s, 0.98 ms: 3; 2^-30 s: 9)."""
+    if tsresol & 0x80:
+        n = tsresol & 0x7F
+        reach = min(int(n * 0.30102999566398120), 9)  # floor(n * log10(2)) for the n a byte holds
+    else:
+        reach = min(tsresol, 9)
+    return max(d for d in (0, 1, 2, 3, 6, 9) if d <= reach)
+
+
+DIGITS: Final = tuple(_digits(r) for r in range(256))  # by tsresol byte
 
 
 def drive(
@@ -50,18 +81,34 @@ def drive(
     number = first - 1
     # merged sources (sniffer.capture.multi) put each record's source index 7th: the Frame learns its name
     names: list[str] | None = getattr(source, "interface_names", None)
+    # records whose 5th and 6th items are the exact stamp (ticks, tsresol): a live capture, a file read
+    # exactly (sniffer.source); a nanosecond stamp goes to the dissector beside the float
+    exact = getattr(source, "exact_stamps", False)
     for batch in source.batches():
         start = number + 1
         put = sink.row
         try:
-            if names is None:
+            # (a live batch without the kernel's stamps has four items a record)
+            if names is None and (not exact or batch and len(batch[0]) < 6):
                 for rec in batch:
                     number += 1
                     put(frame(number, rec[0], rec[3], rec[1], rec[2]))
+            elif names is None:
+                for rec in batch:
+                    number += 1
+                    res = rec[5]
+                    if res == 9:
+                        put(frame(number, rec[0], rec[3], rec[1], rec[2], rec[4]))
+                    else:
+                        put(frame(number, rec[0], rec[3], rec[1], rec[2], stamp_ns(rec[4], res), DIGITS[res]))
             else:
                 for rec in batch:
                     number += 1
-                    row = frame(number, rec[0], rec[3], rec[1], rec[2])
+                    if exact:
+                        res = rec[5]
+                        row = frame(number, rec[0], rec[3], rec[1], rec[2], stamp_ns(rec[4], res), DIGITS[res])
+                    else:
+                        row = frame(number, rec[0], rec[3], rec[1], rec[2])
                     if not isinstance(row, str):
                         row.iface = names[rec[6]]
                     put(row)

@@ -128,6 +128,7 @@ class Frame:
         "_toff",
         "held_secret",
         "iface",
+        "exact",
     )
 
     def __init__(
@@ -169,6 +170,9 @@ class Frame:
         # frame offsets of secret bytes of a CONNECT/CONNACK/AUTH not complete in this frame (masked in dumps)
         self.held_secret = held_secret
         self.iface = ""  # the capture source's name when several are merged (frame.interface_name)
+        # (time, relative time, delta in integer ns, the Time column's decimals) when the source does not
+        # stamp in microseconds (a live capture, a nanosecond file): frame.time* to the ns, as tshark's
+        self.exact: tuple[int, int, int, int] | None = None
 
     @property
     def src(self) -> str:
@@ -249,6 +253,7 @@ class Frame:
                     self.orig_len,
                     self.tcp if self.seg is not None else {},
                     self.delta,
+                    self.exact,
                 )
             )
             if self.iface and nodes:  # first in the frame layer, as Wireshark's "Interface id" is
@@ -445,6 +450,16 @@ class RowDissector(Generic[Row]):
         self.dropped_pdus = 0  # PDUs given up because the cap was reached (status bar, exit counts)
         self.first_ts: float | None = None
         self.prev_ts: float | None = None
+        # Stamps in integer ns (frame()'s `ns`): a float of seconds since 1970 holds only ~0.24 us, so the
+        # times tshark shows to the nanosecond are counted in integers beside it. row_ns is the frame's
+        # (None: no exact stamp, or none for the first or previous frame), with row_rel_ns/row_delta_ns
+        # and row_digits, the decimals of its Time column.
+        self.first_ns: int | None = None
+        self.prev_ns: int | None = None
+        self.row_ns: int | None = None
+        self.row_rel_ns = 0
+        self.row_delta_ns = 0
+        self.row_digits = 9
         # secret byte ranges of the frame being made (Frame.held_secret), set by frame() for _row()
         self.held_secret: tuple[tuple[int, int], ...] = ()
 
@@ -502,6 +517,18 @@ class RowDissector(Generic[Row]):
             oldest.evict(f"the {self.max_buffered}-byte cap on bytes held for unfinished PDUs was reached")
             self.dropped_pdus += 1
 
+    def _exact_times(self, ns: int | None, first: bool) -> None:
+        """row_ns, row_rel_ns, row_delta_ns of a frame stamped `ns` (None if it, the first frame or the
+        previous one had no exact stamp: the float path then, for this frame)."""
+        prev, self.prev_ns = self.prev_ns, ns
+        start = self.first_ns
+        if ns is None or start is None or prev is None and not first:
+            self.row_ns = None
+            return
+        self.row_ns = ns
+        self.row_rel_ns = ns - start
+        self.row_delta_ns = 0 if prev is None else ns - prev
+
     def _tls_connection(self, sport: int, dport: int, payload: bytes) -> MqttConnection | None:
         """MQTT over TLS on a TLS port, or on 443 when the ClientHello's ALPN offers MQTT."""
         from sniffer.tls.conn import TlsConnection, is_mqtt_client_hello
@@ -510,13 +537,21 @@ class RowDissector(Generic[Row]):
             return MqttConnection(self.max_pdu, TlsConnection(self.tls_keylog))
         return None
 
-    def frame(self, number: int, ts: float, linktype: int, data: bytes, orig_len: int) -> Row:
+    def frame(
+        self, number: int, ts: float, linktype: int, data: bytes, orig_len: int, ns: int | None = None, digits: int = 9
+    ) -> Row:
+        """The row of one frame; `ns`: its time in integer ns when its source does not stamp in microseconds
+        (sniffer.driver.stamp_ns), else None; `digits`: the decimals of its Time column then."""
         first = self.first_ts
+        prev = self.prev_ts
         if first is None:
             first = self.first_ts = ts
-        prev = self.prev_ts
+            self.first_ns = ns
         delta = 0.0 if prev is None else ts - prev
         self.prev_ts = ts
+        if ns is not None or self.row_ns is not None:
+            self._exact_times(ns, prev is None)
+            self.row_digits = digits
         # (a C struct, not a tuple, in the compiled build: parse_tcp never returns None)
         ipver, src_b, dst_b, sport, dport, seq, ack, flags, window, poff, plen, toff, wire_len = parse_tcp(
             linktype, data
@@ -718,10 +753,13 @@ class Dissector(RowDissector[Frame]):
         dst: str = "",
     ) -> Frame:
         held, self.held_secret = self.held_secret, ()
-        return Frame(
+        fr = Frame(
             number, ts, rel_ts, delta, linktype, data, orig_len, proto, info, stream, seg, pdus, addrs, toff, src, dst,
             held,
         )  # fmt: skip
+        if self.row_ns is not None:
+            fr.exact = (self.row_ns, self.row_rel_ns, self.row_delta_ns, self.row_digits)
+        return fr
 
 
 class TrackingDissector(RowDissector[None]):

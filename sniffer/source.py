@@ -76,15 +76,30 @@ class FileSource:
     saved_to = None
 
     def __init__(
-        self, path: str, count: int | None = None, name: str | None = None, exact: bool = False, offsets: bool = False
+        self,
+        path: str,
+        count: int | None = None,
+        name: str | None = None,
+        exact: bool | None = False,
+        offsets: bool = False,
     ) -> None:
         from sniffer.net.pcapfile import open_capture  # raises CaptureError with a user message
 
         self.path = path
         self.name = name or os.path.basename(path)
         self.count = count
-        self.exact = exact or offsets
         self.reader = open_capture(path)
+        # exact=None: exact stamps where the file's are not in microseconds (the headless outputs then show
+        # nanoseconds, as tshark does); a microsecond file goes without them (they cost 7-15 % of a summary),
+        # judged by its leading interface blocks (a later one finer than that is shown to the microsecond)
+        if exact is None:
+            exact = self.reader.fine_stamps()
+            if exact and self.reader.format == "pcapng" and path != "-":
+                from sniffer.net.pcapfile import leading_resolutions
+
+                exact = any(res != 6 for res in leading_resolutions(path) or [9])
+        self.exact = exact or offsets
+        self.exact_stamps = self.exact  # records carry (ticks, tsresol) 5th and 6th (sniffer.driver)
         self.reader.exact = self.exact
         # offsets=True: records are (ts, data, orig_len, linktype, ticks, tsresol, interface id, file
         # offset of the data), the offset -1 where the file cannot be read again there (gzip, a pipe)
@@ -167,6 +182,7 @@ class LiveSource:
     """
 
     live = True
+    exact_stamps = True  # the kernel's ns (a batch without them has four items a record)
 
     def __init__(self, capture: Any, name: str | None = None, poll: float = 0.1) -> None:
         self.capture = capture

@@ -41,6 +41,23 @@ def tshark() -> str:
     return require_tool("tshark")
 
 
+def sniff_out(*args: str) -> str:
+    """What `mqttsniff ARGS` prints (it must exit 0)."""
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "sniffer", *args], capture_output=True, text=True, cwd=REPO)
+    assert res.returncode == 0, res.stderr
+    return res.stdout
+
+
+def tshark_out(tshark: str, *args: str) -> str:
+    """What `tshark ARGS` prints (it must exit 0)."""
+    import subprocess
+
+    return subprocess.run([tshark, *args], capture_output=True, text=True, check=True).stdout
+
+
 @pytest.fixture(scope="session")
 def corpus_files() -> list[Path]:
     files = sorted(p for p in CORPUS.glob("*") if p.suffix in (".pcap", ".pcapng"))

@@ -162,15 +162,20 @@ def test_cli_streams_every_mqtt_packet_like_tshark(tmp_path, tshark):
     assert "0 packets dropped by kernel" in err and "0 packets dropped by mqttsniff" in err
 
 
+LIVE_FIELDS = ("frame.number", "frame.time_epoch", "frame.time_relative", "frame.time_delta", "mqtt.msgtype",
+               "mqtt.topic", "mqtt.msgid")  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "out",
-    [[], ["-T", "fields", "-e", "frame.number", "-e", "mqtt.msgtype", "-e", "mqtt.topic", "-e", "mqtt.msgid"]],
+    [[], ["-T", "fields", *(a for f in LIVE_FIELDS for a in ("-e", f))]],
     ids=["summary", "fields"],
 )
-def test_live_lines_from_the_dissector_equal_those_of_the_written_file(tmp_path, out):
+def test_live_lines_from_the_dissector_equal_those_of_the_written_file(tmp_path, tshark, out):
     """The summary and a plain `-T fields` of one local interface come straight from the dissector, a batch of
     lines at a time, as from a file (no Frame per packet): what streams live equals `mqttsniff -r` of the
-    -w file, line for line (the file's lines are checked against tshark's elsewhere)."""
+    -w file, line for line, and its times equal tshark's of that file, to the nanosecond (the kernel stamps
+    in ns: tshark shows nine decimals, live as from the file)."""
     import sys
 
     from conftest import REPO
@@ -179,17 +184,19 @@ def test_live_lines_from_the_dissector_equal_those_of_the_written_file(tmp_path,
         live, _err = stream_scenario(broker.port, "-w", str(tmp_path / "cli.pcapng"), *out)
     cmd = [sys.executable, "-m", "sniffer", "-r", str(tmp_path / "cli.pcapng"), "-d", f"tcp.port=={broker.port},mqtt"]
     again = subprocess.run([*cmd, *out], capture_output=True, text=True, cwd=REPO, check=True).stdout.splitlines()
-    assert len(live) > 40 and len(live) == len(again)
+    assert len(live) > 40 and live == again
     if out:
-        assert live == again
+        assert live == tshark_fields(tshark, tmp_path / "cli.pcapng", broker.port, list(LIVE_FIELDS))
         return
     assert any(" MQTT " in ln and "\u2192" in ln for ln in live)
-    # The Time column may differ by one in the last digit: both sides subtract float stamps (live: the kernel's
-    # seconds + ns * 1e-9; the file: its 64-bit ns count / 1e9), and a difference within ~0.25 us of a
-    # half-microsecond rounds either way (the same with a Frame per packet; tshark subtracts integers).
-    split = [ln.split(None, 2) for ln in live], [ln.split(None, 2) for ln in again]
-    assert [(n, rest) for n, _t, rest in split[0]] == [(n, rest) for n, _t, rest in split[1]]
-    assert all(abs(float(a[1]) - float(b[1])) <= 1.5e-6 for a, b in zip(*split, strict=True))
+    ref = subprocess.run(
+        [tshark, "-r", str(tmp_path / "cli.pcapng"), "-d", f"tcp.port=={broker.port},mqtt"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert [ln.split()[:2] for ln in live] == [ln.split()[:2] for ln in ref]  # No., Time
+    assert all(len(ln.split()[1].split(".")[1]) == 9 for ln in live)
 
 
 def test_live_display_filter_prints_what_tshark_matches(tmp_path, tshark):

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
-from conftest import REPO
+from conftest import sniff_out as run
+from conftest import tshark_out as ref
 
 from sniffer.synth.flows import ip_checksum
 from sniffer.synth.pcap_write import PcapWriter
@@ -24,16 +23,6 @@ def ipv4(proto: int, payload: bytes) -> bytes:
 
 def udp(sport: int, dport: int, payload: bytes, csum: int) -> bytes:
     return struct.pack("!HHHH", sport, dport, 8 + len(payload), csum) + payload
-
-
-def run(*args: str) -> str:
-    res = subprocess.run([sys.executable, "-m", "sniffer", *args], capture_output=True, text=True, cwd=REPO)
-    assert res.returncode == 0, res.stderr
-    return res.stdout
-
-
-def ref(tshark: str, *args: str) -> str:
-    return subprocess.run([tshark, *args], capture_output=True, text=True, check=True).stdout
 
 
 def udp_block(verbose: str) -> list[str]:

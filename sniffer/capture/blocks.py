@@ -135,8 +135,10 @@ def _walk(
         if w is not None:
             _put_epb(w, data, plen, sec * 1_000_000_000 + nsec)
         elif frames is not None and stamps is not None:
-            frames.append((sec + nsec * 1e-9, linktype, data, plen))
-            stamps.append(sec * 1_000_000_000 + nsec)
+            ns = sec * 1_000_000_000 + nsec
+            # ns / 1e9, as sniffer.net.pcapfile reads the -w file's ns ticks: the same float both ways
+            frames.append((ns / 1e9, linktype, data, plen))
+            stamps.append(ns)
         done += 1
         if not nxt:
             break

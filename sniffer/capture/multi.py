@@ -46,6 +46,7 @@ class MultiCapture:
     """The merged source (sniffer.source.Source) over members that are LiveCaptures or RemoteCaptures."""
 
     live = True
+    exact_stamps = True  # records carry (ticks, tsresol) 5th and 6th (sniffer.driver)
 
     def __init__(
         self,

@@ -220,7 +220,7 @@ class PacketSocket:
                 head = _SLL_HDR.pack(pkttype, hatype, len(hwaddr), hwaddr, struct.pack(">H", proto))
                 data, plen, at = head + data, plen + 16, 14
             data, plen = blocks.as_libpcap(data, plen, status, tci, tpid, kept, at, self.snaplen)
-            frames.append((ts_ns * 1e-9, self.linktype, data, plen))
+            frames.append((ts_ns / 1e9, self.linktype, data, plen))  # as the -w file reads back
             stamps.append(ts_ns)
 
     def _check_error(self) -> None:

@@ -138,6 +138,11 @@ class CaptureReader:
         self._buf = b"".join(parts)
         return have >= need
 
+    def fine_stamps(self) -> bool:
+        """Records may be stamped finer than the microsecond: a nanosecond pcap, or any pcapng (each
+        interface's if_tsresol says, as its block comes)."""
+        return self.format == "pcapng" or self._div > 1_000_000
+
     def position(self) -> int:
         """Bytes of the file read so far (a load's progress), -1 where unknown (a pipe, a closed file)."""
         try:
@@ -399,6 +404,16 @@ def _idb_name(buf: bytes, pos: int, blocklen: int, e: str) -> str:
 
 def leading_interfaces(path: str) -> list[str]:
     """The if_names of the Interface Description Blocks a pcapng file opens with ([] if not pcapng or unreadable)."""
+    return [_idb_name(head, pos, n, e) for head, pos, n, e in _leading_idbs(path)]
+
+
+def leading_resolutions(path: str) -> list[int]:
+    """The if_tsresol bytes of the Interface Description Blocks a pcapng file opens with (6 where absent)."""
+    return [_idb_options(head, pos, n, e)[0] for head, pos, n, e in _leading_idbs(path)]
+
+
+def _leading_idbs(path: str) -> list[tuple[bytes, int, int, str]]:
+    """(the file's first 64 KiB, offset, length, byte order) of each IDB among its first blocks."""
     try:
         with open(path, "rb") as f:
             head = f.read(1 << 16)
@@ -407,15 +422,15 @@ def leading_interfaces(path: str) -> list[str]:
     if head[:4] != PCAPNG_SHB or len(head) < 12:
         return []
     e = "<" if head[8:12] == b"\x4d\x3c\x2b\x1a" else ">"
-    names, pos = [], 0
+    out, pos = [], 0
     while pos + 12 <= len(head):
         btype, blocklen = struct.unpack_from(e + "II", head, pos)
         if blocklen < 12 or pos + blocklen > len(head) or btype not in (0x0A0D0D0A, 1):
             break
         if btype == 1:
-            names.append(_idb_name(head, pos, blocklen, e))
+            out.append((head, pos, blocklen, e))
         pos += blocklen
-    return names
+    return out
 
 
 def _idb_exact(buf: bytes, pos: int, blocklen: int, e: str) -> tuple[int, int]:

@@ -98,6 +98,22 @@ def seconds9(ts: float) -> str:
     return f"{sign}{us // 1_000_000}.{frac[1:]}000"
 
 
+def ns_decimal(ns: int) -> Decimal:
+    """An exact count of nanoseconds as a 9-digit Decimal (a nanosecond capture's time, as tshark keeps it)."""
+    return Decimal(ns).scaleb(-9, _WIDE).quantize(_NS, context=_WIDE)
+
+
+def ns_seconds(ns: int, digits: int = 9) -> str:
+    """Seconds of an integer count of ns with `digits` decimals, the rest cut off (tshark truncates a time
+    to its column's digits); with 9, f"{ns_decimal(ns):.9f}" without the Decimal."""
+    sign = "-" if ns < 0 else ""
+    ns = abs(ns)
+    if not digits:
+        return f"{sign}{ns // 1_000_000_000}"
+    frac = str(1_000_000_000 + ns % 1_000_000_000)  # "1" and the nine digits
+    return f"{sign}{ns // 1_000_000_000}.{frac[1 : digits + 1]}"
+
+
 def bitfield(fd: FieldDef, raw: int, width: int, start: int, length: int, shown: str | None = None) -> Node:
     """A masked field: value = (raw & mask) >> shift, text '0100 .... = Label: shown'."""
     mask = fd.mask or (1 << width) - 1
@@ -116,7 +132,9 @@ def _hidden(fd: FieldDef, value: Any, start: int, length: int) -> Node:
 
 
 def _frame_node(linktype: int, data: bytes, number: int, ts: float, rel_ts: float, orig_len: int, delta: float,
-                protocols: str) -> Node:  # fmt: skip
+                protocols: str, exact: tuple[int, int, int, int] | None = None) -> Node:  # fmt: skip
+    """`exact`: Frame.exact, the times in integer ns (a capture not stamped in microseconds), else None and
+    the float seconds hold the microseconds."""
     cap = len(data)
     root = item(
         F.FRAME,
@@ -126,20 +144,19 @@ def _frame_node(linktype: int, data: bytes, number: int, ts: float, rel_ts: floa
         text=f"Frame {number}: {orig_len} bytes on wire ({orig_len * 8} bits), {cap} bytes captured ({cap * 8} bits)",
     )
     enc, ename = ENCAP.get(linktype, (-1, f"Unknown link type {linktype}"))
-    t = ts_decimal(ts)
+    if exact is None:
+        t, rel, dt = ts_decimal(ts), ts_decimal(rel_ts), ts_decimal(delta)
+        rel_s, dt_s = f"{rel_ts:.9f}", f"{delta:.9f}"
+    else:
+        t, rel, dt = ns_decimal(exact[0]), ns_decimal(exact[1]), ns_decimal(exact[2])
+        rel_s, dt_s = ns_seconds(exact[1]), ns_seconds(exact[2])
     root.children += [
         item(F.FRAME_ENCAP, enc, 0, 0, text=f"Encapsulation type: {ename} ({enc})"),
         item(F.FRAME_TIME, t, 0, 0),
         item(F.FRAME_TIME_EPOCH, t, 0, 0, text=f"Epoch Time: {t} seconds"),
-        item(F.FRAME_TIME_DELTA, ts_decimal(delta), 0, 0, text=f"[{F.FRAME_TIME_DELTA.name}: {delta:.9f} seconds]"),
-        item(
-            F.FRAME_TIME_DELTA_DISP,
-            ts_decimal(delta),
-            0,
-            0,
-            text=f"[{F.FRAME_TIME_DELTA_DISP.name}: {delta:.9f} seconds]",
-        ),
-        item(F.FRAME_TIME_REL, ts_decimal(rel_ts), 0, 0, text=f"[{F.FRAME_TIME_REL.name}: {rel_ts:.9f} seconds]"),
+        item(F.FRAME_TIME_DELTA, dt, 0, 0, text=f"[{F.FRAME_TIME_DELTA.name}: {dt_s} seconds]"),
+        item(F.FRAME_TIME_DELTA_DISP, dt, 0, 0, text=f"[{F.FRAME_TIME_DELTA_DISP.name}: {dt_s} seconds]"),
+        item(F.FRAME_TIME_REL, rel, 0, 0, text=f"[{F.FRAME_TIME_REL.name}: {rel_s} seconds]"),
         item(F.FRAME_NUMBER, number, 0, 0),
         item(F.FRAME_LEN, orig_len, 0, 0, text=f"Frame Length: {orig_len} bytes ({orig_len * 8} bits)"),
         item(F.FRAME_CAP_LEN, cap, 0, 0, text=f"Capture Length: {cap} bytes ({cap * 8} bits)"),
@@ -621,12 +638,14 @@ def dissect_layers(
     orig_len: int,
     tcp_extra: dict,
     delta: float = 0.0,
+    exact: tuple[int, int, int, int] | None = None,
 ) -> list[Node]:
     """Frame, link, IP and TCP nodes of one frame.
 
     tcp_extra: "seg" (the Seg of this frame, for stream/relative numbers/window/analysis),
     optionally "time_relative"/"time_delta" (seconds within the TCP stream) and "upper"
-    (the protocol names above TCP for frame.protocols, e.g. "mqtt"). Never raises on
+    (the protocol names above TCP for frame.protocols, e.g. "mqtt"). `exact`: the frame's times in
+    integer ns (Frame.exact) when its capture is not stamped in microseconds. Never raises on
     truncated data: layers that do not fit are left out.
     """
     nodes: list[Node] = []
@@ -647,4 +666,4 @@ def dissect_layers(
             _udp(data, ipres[1], ipres[2], nodes, protos)
     except (IndexError, struct.error):  # a guard missed on garbage: keep what was built
         pass
-    return [_frame_node(linktype, data, number, ts, rel_ts, orig_len, delta, ":".join(protos)), *nodes]
+    return [_frame_node(linktype, data, number, ts, rel_ts, orig_len, delta, ":".join(protos), exact), *nodes]

@@ -20,7 +20,7 @@ from operator import attrgetter
 from typing import Any
 
 from sniffer.fields import FT, REGISTRY, Base, Node
-from sniffer.net.tree import seconds9, ts_decimal
+from sniffer.net.tree import ns_decimal, ns_seconds, seconds9, ts_decimal
 from sniffer.output.net_fast import NET_FAST, headers
 from sniffer.output.summary import DIRECT_FIELDS, pdu_topics
 from sniffer.output.text import MASK, masked_hex, secret_ranges
@@ -33,7 +33,7 @@ from sniffer.textesc import escape
 COLUMNS: dict[str, Callable] = {
     "_ws.col.No.": lambda f: str(f.number),
     "_ws.col.number": lambda f: str(f.number),
-    "_ws.col.Time": lambda f: f"{f.rel_ts:.6f}",
+    "_ws.col.Time": lambda f: f"{f.rel_ts:.6f}" if f.exact is None else ns_seconds(f.exact[1], f.exact[3]),
     "_ws.col.Source": lambda f: f.src,
     "_ws.col.Destination": lambda f: f.dst,
     "_ws.col.Protocol": lambda f: f.proto,
@@ -51,7 +51,7 @@ def _frame_fast(abbrev: str) -> Callable | None:
         return lambda f: str(len(f.data))
     if abbrev == "frame.time":  # the tree's value, shown as the tree's item is (local time, tshark's format)
         show = fd.tshark
-        return lambda f: escape(show(ts_decimal(f.ts)))
+        return lambda f: escape(show(ts_decimal(f.ts) if f.exact is None else ns_decimal(f.exact[0])))
     attr = {
         "frame.number": "number",
         "frame.time_relative": "rel_ts",
@@ -69,7 +69,8 @@ def _frame_fast(abbrev: str) -> Callable | None:
         # what the tree shows (sniffer.net.tree.seconds9): a float epoch printed to 9 digits carries
         # noise below the microsecond (1717000000.011348009) that tshark's times do not
         get_ts = attrgetter(attr)
-        return lambda f: seconds9(get_ts(f))
+        at = ("ts", "rel_ts", "delta").index(attr)  # where a nanosecond capture's Frame.exact holds it
+        return lambda f: seconds9(get_ts(f)) if f.exact is None else ns_seconds(f.exact[at])
     return lambda f: fmt(getattr(f, attr))
 
 

@@ -16,6 +16,7 @@ import time
 from typing import Any, Final
 
 from sniffer.fields import FT, Node
+from sniffer.net.tree import ns_seconds
 from sniffer.output.jsondup import DupList
 from sniffer.output.text import MASK, masked_hex, secret_ranges
 from sniffer.textesc import json_safe, json_string
@@ -100,7 +101,7 @@ def json_record(frame, nodes: list[Node], show_secrets: bool) -> dict[str, Any]:
 
 def ndjson_line(frame, nodes: list[Node], show_secrets: bool) -> str:
     rec = {
-        "timestamp": f"{frame.ts:.6f}",
+        "timestamp": f"{frame.ts:.6f}" if frame.exact is None else ns_seconds(frame.exact[0]),
         "frame_number": frame.number,
         "layers": layers(nodes, show_secrets, frame),
     }

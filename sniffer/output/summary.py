@@ -20,9 +20,9 @@ from sniffer.mqtt.decoder import PDU
 from sniffer.mqtt.skim import filter_topics
 from sniffer.net.frame import addr_str
 from sniffer.net.reassembly import Seg
-from sniffer.net.tree import seconds9
+from sniffer.net.tree import ns_seconds, seconds9
 from sniffer.output.net_fast import NET_FAST, ONE_CODE, Headers, cell, headers_of
-from sniffer.output.text import summary_head, summary_mid
+from sniffer.output.text import summary_head, summary_head_ns, summary_mid
 from sniffer.pipeline import DEFAULT_MAX_BUFFERED, DEFAULT_MAX_PDU, DEFAULT_PORTS, Frame, RowDissector, frame_info
 from sniffer.session.backfill import Backfill
 from sniffer.textesc import escape
@@ -89,7 +89,11 @@ class SummaryDissector(RowDissector[str]):
                     self._mids[key] = mid
         if not isinstance(info, str):
             info = frame_info(info, pdus, seg, toff, data, linktype, ARROW_MARK)
-        return f"{summary_head(number, rel_ts)}{mid}{orig_len} {info}"
+        if self.row_ns is None:
+            head = summary_head(number, rel_ts)
+        else:
+            head = summary_head_ns(number, self.row_rel_ns, self.row_digits)
+        return f"{head}{mid}{orig_len} {info}"
 
 
 # -T fields columns a FieldsDissector writes itself (sniffer.output.fields.FieldPrinter.direct says when)
@@ -180,27 +184,13 @@ class FieldsDissector(RowDissector[str]):
                     slow = True
                     break
         if slow:
-            return self._line(
-                Frame(
-                    number,
-                    ts,
-                    rel_ts,
-                    delta,
-                    linktype,
-                    data,
-                    orig_len,
-                    proto,
-                    info,
-                    stream,
-                    seg,
-                    pdus,
-                    addrs,
-                    toff,
-                    src,
-                    dst,
-                    held,
-                )
-            )
+            fr = Frame(
+                number, ts, rel_ts, delta, linktype, data, orig_len, proto, info, stream, seg, pdus, addrs, toff, src,
+                dst, held,
+            )  # fmt: skip
+            if self.row_ns is not None:
+                fr.exact = (self.row_ns, self.row_rel_ns, self.row_delta_ns, self.row_digits)
+            return self._line(fr)
         cells: list[str] = []
         agg = self._agg
         for code in self._codes:
@@ -213,7 +203,12 @@ class FieldsDissector(RowDissector[str]):
                 one = self._one[code - _NET_AT]
                 cells.append(cell(one, h) if one >= 0 else self._net[code - _NET_AT](h))
             elif code >= 5:
-                cells.append(seconds9(ts if code == 5 else rel_ts if code == 6 else delta))
+                if self.row_ns is None:
+                    cells.append(seconds9(ts if code == 5 else rel_ts if code == 6 else delta))
+                else:
+                    cells.append(
+                        ns_seconds(self.row_ns if code == 5 else self.row_rel_ns if code == 6 else self.row_delta_ns)
+                    )
             elif not pdus:
                 cells.append("")
             elif code == 2:

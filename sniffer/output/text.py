@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from sniffer.fields import FT, Node
+from sniffer.net.tree import ns_seconds
 from sniffer.textesc import escape
 
 MASK: Final = "********"
@@ -47,6 +48,21 @@ def summary_head(number: int, rel_ts: float) -> str:
     return SUMMARY_HEAD % (number, rel_ts)
 
 
+def summary_head_ns(number: int, rel_ns: int, digits: int) -> str:
+    """The No. and Time columns of a frame whose time is an integer count of ns (Frame.exact): the Time
+    column as tshark prints it, with the decimals of the capture's resolution (nine for nanoseconds),
+    the rest cut off, right-aligned in at least 10."""
+    n = str(number)
+    if digits == 9 and rel_ns >= 0:  # (every live frame: nine decimals fill the column, three at a time)
+        secs = rel_ns // 1_000_000_000  # (not divmod: a tuple a frame in the compiled build)
+        frac = rel_ns - secs * 1_000_000_000
+        ms = frac // 1_000_000
+        us = frac // 1000 - ms * 1000
+        return f"{_PADS[max(5 - len(n), 0)]}{n} {secs}.{_D3[ms]}{_D3[us]}{_D3[frac - (frac // 1000) * 1000]} "
+    t = ns_seconds(rel_ns, digits)
+    return f"{_PADS[max(5 - len(n), 0)]}{n} {_PADS[max(10 - len(t), 0)]}{t} "
+
+
 _PADS12: Final = tuple(" " * k for k in range(13))  # right/left-alignment in the Source and Destination columns
 
 
@@ -60,7 +76,10 @@ def summary_mid(src: str, dst: str, proto: str, arrow: str = "\u2192") -> str:
 
 def summary_line(frame) -> str:
     """One line per frame, aligned as tshark 4 prints it."""
-    head = summary_head(frame.number, frame.rel_ts)
+    exact = frame.exact
+    head = (
+        summary_head(frame.number, frame.rel_ts) if exact is None else summary_head_ns(frame.number, exact[1], exact[3])
+    )
     # the Info text is safe to print: its topics were escaped where it is made (mqtt.dissect.info)
     return f"{head}{SUMMARY_MID % (frame.src, frame.dst, frame.proto)}{frame.orig_len} {frame.info}"
 
