@@ -703,7 +703,7 @@ class RowDissector(Generic[Row]):
                 if notes:
                     seg.session_notes = notes
         if pdus:
-            proto, info = "MQTT", INFO_MQTT
+            proto, info = mqtt_dissect.protocol(pdus), INFO_MQTT
         elif seg.ws is not None:
             proto, info = seg.ws[3], seg.ws[4]
         elif seg.tls is not None:

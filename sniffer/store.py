@@ -341,6 +341,10 @@ class PacketStore:
         """Length of the longest Source/Destination seen (the list sizes its columns by it)."""
         return self._max_addr
 
+    def max_proto_len(self) -> int:
+        """Length of the longest Protocol seen (MQTT/JSON, TLSv1.3, WebSocket: the list sizes its column by it)."""
+        return max((len(p) for p in self._protos), default=0)
+
     def column_lens(self) -> tuple[int, int, int]:
         """Characters of the widest No., Time (%.6f) and Length values stored so far."""
         t = max(len(f"{self._rel_max:.6f}"), len(f"{self._rel_min:.6f}"))

@@ -120,6 +120,17 @@ def start_cli(port: int, *args: str) -> tuple[subprocess.Popen, bytes]:
     return proc, err
 
 
+def stop_cli(proc: subprocess.Popen, err: bytes) -> tuple[list[str], str]:
+    """Ctrl-C to a start_cli() capture: its lines and whole stderr, once it exited 0."""
+    import signal
+
+    proc.send_signal(signal.SIGINT)
+    out, rest = proc.communicate(timeout=30)
+    err += rest
+    assert proc.returncode == 0, err.decode()
+    return out.decode().splitlines(), err.decode()
+
+
 def stream_scenario(port: int, *args: str) -> tuple[list[str], str]:
     """`mqttsniff -i lo ... ARGS` while the scenario runs, stopped by Ctrl-C: its lines (checked to stream
     while the capture runs, not only at exit) and its stderr; it must exit 0."""
@@ -201,7 +212,6 @@ def test_live_lines_from_the_dissector_equal_those_of_the_written_file(tmp_path,
 
 def test_live_display_filter_prints_what_tshark_matches(tmp_path, tshark):
     """`mqttsniff -i lo -Y EXPR -w F`: only matching frames are printed (numbered as captured), the file keeps all."""
-    import signal
 
     dfilter = "mqtt.msgtype == 3 || mqtt.msgtype == 8"
     with start_broker(tmp_path) as broker:
@@ -213,10 +223,7 @@ def test_live_display_filter_prints_what_tshark_matches(tmp_path, tshark):
             run_scenario(broker.port)
             time.sleep(0.5)
         finally:
-            proc.send_signal(signal.SIGINT)
-            out, rest = proc.communicate(timeout=30)
-    assert proc.returncode == 0, (err + rest).decode()
-    lines = out.decode().splitlines()
+            lines, _err = stop_cli(proc, err)
     theirs = subprocess.run(
         [tshark, "-r", str(out_file), "-d", f"tcp.port=={broker.port},mqtt", "-Y", dfilter]
         + ["-T", "fields", "-e", "frame.number", "-e", "mqtt.msgtype"],

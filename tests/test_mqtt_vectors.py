@@ -285,7 +285,8 @@ VECTORS: list[tuple[str, int, bytes, str, dict]] = [
         "publish-5-props",
         5,
         publish("s/t", b"{}", qos=1, msgid=3, v5=ALL_PROPS_PUBLISH),
-        "Publish Message (id=3) [s/t]",
+        # (its Content Type is application/json: tshark's JSON dissector adds to the Info)
+        "Publish Message (id=3) [s/t], JavaScript Object Notation (application/json)",
         {
             "mqtt.property.subscription_identifier": [77, 300],
             "mqtt.property.topic_alias": [9],

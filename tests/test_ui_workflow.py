@@ -322,6 +322,26 @@ def test_the_mark_stays_in_front_of_the_number_wherever_the_number_column_goes()
     assert header_text(120, cols, order=moved).split()[:3] == ["Time", "Source", "No."]
 
 
+def test_the_protocol_column_grows_to_fit_mqtt_json():
+    """The demo's frame 23 is MQTT/JSON (its Content Type is application/json, as tshark shows it): on a wide
+    screen the Protocol column fits it whole, at 80 columns it keeps its 4 cells."""
+    json_frame = next(f for f in FRAMES if f.proto == "MQTT/JSON")
+
+    async def go():
+        for size, shown in (((140, 30), "MQTT/JSON "), ((80, 24), "MQT")):
+            app = make_app()
+            async with app.run_test(size=size) as pilot:
+                await settle(app, pilot, len(FRAMES))
+                await select(app, pilot, json_frame.number)
+                line = line_of(app, json_frame.number - 1)
+                assert shown in line and "…" not in line.split("Publish")[0] or size[0] < 100, line
+                assert "Publish Message" in line
+
+    run(go())
+    assert widths(140, 15, (2, 8, 3), len("MQTT/JSON"))[4] == 9 and widths(140, 15, (2, 8, 3), 4)[4] == 8
+    assert widths(140, 15, (2, 8, 3), 40)[4] == 14 and widths(80, 15, (2, 8, 3), 9)[4] == 4
+
+
 # -- filters from a field -------------------------------------------------------------------
 def test_every_field_of_the_demo_gives_a_filter_that_matches_its_frame():
     checked = 0

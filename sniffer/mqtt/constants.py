@@ -233,6 +233,7 @@ PROPERTY_KIND: tuple[str | None, ...] = tuple(PROPERTIES[i][2] if i in PROPERTIE
 # Properties that may legally appear more than once (User Property; Subscription Identifier in PUBLISH).
 REPEATABLE: Final = frozenset({0x26, 0x0B})
 PROP_TOPIC_ALIAS: Final = 0x23
+PROP_CONTENT_TYPE: Final = 0x03
 
 PAYLOAD_FORMAT_NAMES = {0: "Unspecified bytes", 1: "UTF-8 Encoded Character Data"}
 

@@ -82,6 +82,7 @@ class PDU:
         "alias_state",
         "lost_before",
         "payload_at",
+        "ctype_at",
         "ann",
     )
 
@@ -114,6 +115,7 @@ class PDU:
         self.alias_state = 0
         self.lost_before = 0
         self.payload_at = -1  # PUBLISH: where its application message starts in data (-1: not found)
+        self.ctype_at = -1  # MQTT 5 PUBLISH: where its Content Type's string (length first) lies in data, or -1
         self.ann: Any = None  # what the session layer says of it (sniffer.session.tracker.Ann)
 
     def __repr__(self) -> str:
@@ -663,7 +665,7 @@ class DirectionDecoder:
             version = C.V311
         pdu = PDU(data, t, flags, hl, rem, spans, version, inferred, error)
         if t == _PUBLISH:
-            err, topic, msgid, alias, pdu.payload_at = publish(data, hl, flags, version)
+            err, topic, msgid, alias, pdu.payload_at, pdu.ctype_at = publish(data, hl, flags, version)
             pdu.msgid = msgid
             if alias:
                 pdu.alias = alias

@@ -16,6 +16,7 @@ from typing import Final
 from sniffer.fields import ERROR, NOTE, WARN, FieldDef, Node, bits
 from sniffer.mqtt import constants as C
 from sniffer.mqtt import fields as F
+from sniffer.mqtt import media as M
 from sniffer.mqtt.decoder import LIMITED, PDU
 from sniffer.mqtt.skim import subscribe_topics
 from sniffer.mqtt.walker import Cut, Walker
@@ -52,6 +53,12 @@ def info(pdu: PDU) -> str:
             if topic is not None and not topic.isprintable():  # one C scan; escaping is rare
                 topic = escape_slow(topic)
             s = f"{s} [{topic}]"
+            if pdu.version == C.V5:
+                kind, ctype = media(pdu)
+                if kind == M.JSON:
+                    s = f"{s}, JavaScript Object Notation ({ctype})"
+                elif kind == M.TEXT:
+                    s = f"{s} ({ctype})"
             return cut_info(s)
         if pdu.topic:  # a PDU cut short after its topic: what was captured still names it
             s = f"{s} [{pdu.topic}]"
@@ -65,6 +72,37 @@ def info(pdu: PDU) -> str:
     if pdu.error is not None:
         s += LIMITED_INFO if pdu.error.startswith(LIMITED) else MALFORMED_INFO
     return cut_info(s)
+
+
+def media(pdu: PDU) -> tuple[int, str]:
+    """(sniffer.mqtt.media's family, the Content Type as sent) of a well-formed MQTT 5 PUBLISH whose Content
+    Type tshark hands to a dissector that changes its summary line, else (0, "")."""
+    at = pdu.ctype_at
+    if at < 0 or pdu.error is not None:
+        return 0, ""
+    d = pdu.data
+    raw = d[at + 2 : at + 2 + (d[at] << 8 | d[at + 1])]
+    kind = M.RAW_KINDS.get(raw, -1)  # the type as listed (lower case): no decoding
+    ctype = raw.decode("utf-8", "replace")
+    if kind < 0:
+        kind = M.KINDS.get(ctype.lower(), 0)
+    if kind == M.XML and (pdu.payload_at < 0 or len(d) - pdu.payload_at < 2):
+        return 0, ""  # (tshark's XML dissector throws on fewer than two bytes: "[Malformed Packet]")
+    return kind, ctype
+
+
+def protocol(pdus: list[PDU]) -> str:
+    """The Protocol column of a frame that completes these PDUs: MQTT, or tshark's MQTT/JSON, MQTT/XML when
+    the last one's Content Type is handed to such a dissector (each PDU sets the column anew)."""
+    last = pdus[-1]
+    if last.ctype_at < 0:  # (an MQTT 5 PUBLISH with a Content Type only)
+        return "MQTT"
+    kind, ctype = media(last)
+    if kind == M.JSON:
+        return "MQTT/JSON"
+    if kind == M.XML:
+        return M.XML_NAMES.get(ctype.lower(), "MQTT/XML")
+    return "MQTT"
 
 
 _PUBLISH_FLAGS: Final = (F.MSGTYPE, F.DUPFLAG, F.QOS, F.RETAIN)

@@ -58,13 +58,15 @@ def _string(d: bytes, p: int, end: int, what: str) -> int:
     return p
 
 
-def properties(d: bytes, p: int, end: int) -> tuple[int, int]:
-    """Walk a property block; (position after it, topic alias or 0)."""
+def properties(d: bytes, p: int, end: int) -> tuple[int, int, int]:
+    """Walk a property block; (position after it, topic alias or 0, where the Content Type's string
+    starts or -1)."""
     n, p = varint(d, p, end)
     stop = p + n
     if stop > end:
         raise Bad(f"property length {n} exceeds the packet")
     alias = 0
+    ctype = -1
     while p < stop:
         pid = d[p]
         kind = _KIND[pid]
@@ -84,18 +86,22 @@ def properties(d: bytes, p: int, end: int) -> tuple[int, int]:
         elif kind is _PAIR:
             p = _string(d, _string(d, p, stop, "property key"), stop, "property value")
         else:
+            if pid == C.PROP_CONTENT_TYPE:
+                ctype = p
             p = _string(d, p, stop, "property value")
         if p > stop:
             raise Bad(f"property 0x{pid:02x} runs past the property block")
-    return p, alias
+    return p, alias, ctype
 
 
-def publish(d: bytes, hl: int, flags: int, version: int) -> tuple[str | None, str, int, int, int]:
-    """(error, topic, msgid or -1, topic alias or 0, where the payload starts or -1) of a PUBLISH."""
+def publish(d: bytes, hl: int, flags: int, version: int) -> tuple[str | None, str, int, int, int, int]:
+    """(error, topic, msgid or -1, topic alias or 0, where the payload starts or -1, where the Content Type's
+    string starts or -1) of a PUBLISH."""
     end = len(d)
     topic = ""
     msgid = -1
     alias = 0
+    ctype = -1
     try:
         p = _string(d, hl, end, "topic")
         topic = d[hl + 2 : p].decode("utf-8", "replace")
@@ -103,10 +109,10 @@ def publish(d: bytes, hl: int, flags: int, version: int) -> tuple[str | None, st
             msgid = _u16(d, p, end, "message identifier")
             p += 2
         if version == C.V5:
-            p, alias = properties(d, p, end)
+            p, alias, ctype = properties(d, p, end)
     except Bad as e:
-        return str(e), topic, msgid, alias, -1
-    return None, topic, msgid, alias, p if p <= end else -1
+        return str(e), topic, msgid, alias, -1, -1
+    return None, topic, msgid, alias, p if p <= end else -1, ctype
 
 
 def _connect(d: bytes, p: int, end: int) -> None:

@@ -51,7 +51,7 @@ class SummaryDissector(RowDissector[str]):
         # The summary line shows nothing of the session layer: it runs only when asked for (-2 does,
         # handing the first pass's record over as `prefill`).
         super().__init__(mqtt_ports, max_pdu, detect, max_buffered, sessions, False, prefill)
-        # 4 * stream + 2 * direction + (MQTT or not) -> Source, Destination and Protocol columns
+        # 8 * stream + 4 * direction + a code of the protocol -> Source, Destination and Protocol columns
         self._mids: dict[int, str] = {}
 
     def _row(
@@ -78,10 +78,19 @@ class SummaryDissector(RowDissector[str]):
         if seg is None or addrs is None:
             mid = summary_mid(src, dst, proto, ARROW_MARK)
         else:
-            key = 4 * stream + 2 * seg.direction + (proto == "MQTT")
+            # cached for these protocols; others vary within a stream (TLSv1.3, HTTP, WebSocket): comparisons,
+            # not a dict, on this path of every frame
+            if proto == "MQTT":
+                code = 1
+            elif proto == "TCP":
+                code = 0
+            elif proto == "MQTT/JSON":
+                code = 2
+            else:
+                code = 3 if proto == "MQTT/XML" else -1
+            key = 8 * stream + 4 * seg.direction + code
             mid = self._mids.get(key)
-            # a TLS or WebSocket frame's protocol varies (TLSv1.3, HTTP, WebSocket): only MQTT's is cached
-            varies = proto != "MQTT" and (seg.tls is not None or seg.ws is not None)
+            varies = code < 0
             if mid is None or varies:
                 src, dst = addr_str(addrs[0], addrs[1]), addr_str(addrs[0], addrs[2])
                 mid = summary_mid(src, dst, proto, ARROW_MARK)

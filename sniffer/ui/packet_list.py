@@ -57,17 +57,18 @@ COLUMNS = (("No.", 6, True), ("Time", 10, True), ("Source", 15, False), ("Destin
 NARROW = 100  # below this width the columns shrink so Info keeps some room at 80 columns
 
 
-def widths(width: int, addr_len: int, lens: tuple[int, int, int] = (0, 0, 0)) -> tuple[int, ...]:
-    """Column widths for a screen `width` when the longest address seen is `addr_len` characters and
-    the widest No., Time and Length values are `lens` characters: those three grow to fit (a
-    number or a time is never cut), addresses are capped."""
+def widths(width: int, addr_len: int, lens: tuple[int, int, int] = (0, 0, 0), proto_len: int = 0) -> tuple[int, ...]:
+    """Column widths for a screen `width` when the longest address seen is `addr_len` characters, the
+    widest No., Time and Length values are `lens` characters and the longest Protocol `proto_len`: those
+    three grow to fit (a number or a time is never cut), addresses and (on a wide screen) the Protocol up to
+    a cap (MQTT/JSON, WebSocket are whole; at 80 columns the Protocol keeps its 4)."""
     no, t, n = lens
     no += 1  # a cell for the mark ("!", "▲") in front of the widest number: it never hides a digit
     if width < NARROW:
         a = max(min(addr_len, 15), 7)
         return (max(5, no), max(9, t), a, a, 4, max(5, n))
     a = max(min(addr_len, 39), 11)
-    return (max(6, no), max(10, t), a, a, 8, max(6, n))
+    return (max(6, no), max(10, t), a, a, max(8, min(proto_len, 14)), max(6, n))
 
 
 CACHE_ROWS = 2048
@@ -432,7 +433,7 @@ class PacketList(ScrollView, can_focus=True):
         no, t, n = store.column_lens()
         last = store.ts(store.count - 1) if store.count else None
         t = timefmt.width(self.time_mode, t, store.first_ts, last)
-        base = widths(self.size.width, store.max_addr_len(), (no, t, n))
+        base = widths(self.size.width, store.max_addr_len(), (no, t, n), store.max_proto_len())
         extra = NARROW_WIDTH if self.size.width < NARROW else WIDTH
         return base + (extra,) * len(self.cells.columns)
 
