@@ -39,14 +39,14 @@ class Dissecting(Protocol):
     ) -> Any: ...
 
 
-def stamp_ns(ticks: int, tsresol: int) -> int | None:
-    """A record's time in integer ns (floored, as wiretap converts), or None for a microsecond stamp: a
-    float of seconds holds that exactly enough, and the fast path keeps it. Finer stamps need the integer
-    (a float since 1970 holds ~0.24 us); coarser ones too, since tshark truncates them to their digits."""
+def stamp_ns(ticks: int, tsresol: int) -> int:
+    """A record's time in integer ns (floored, as wiretap converts). A float since 1970 holds only ~0.24 us;
+    a microsecond file read without exact stamps keeps the float path (sniffer.source.FileSource), one read
+    exactly (another interface of it is finer) counts in ns too, so that frames of both compare exactly."""
     if tsresol == 9:
         return ticks
     if tsresol == 6:
-        return None
+        return ticks * 1000
     units = 1 << (tsresol & 0x7F) if tsresol & 0x80 else 10**tsresol  # 2^-n or 10^-n s
     secs, rest = divmod(ticks, units)
     if secs >= 1 << 63:  # wiretap keeps the seconds of a 64-bit tick count in a signed time_t
@@ -82,8 +82,10 @@ def drive(
     # merged sources (sniffer.capture.multi) put each record's source index 7th: the Frame learns its name
     names: list[str] | None = getattr(source, "interface_names", None)
     # records whose 5th and 6th items are the exact stamp (ticks, tsresol): a live capture, a file read
-    # exactly (sniffer.source); a nanosecond stamp goes to the dissector beside the float
+    # exactly (sniffer.source); a nanosecond stamp goes to the dissector beside the float. A merged capture
+    # shows nine decimals for every frame, a remote's microseconds too: its -w file stores them in ns.
     exact = getattr(source, "exact_stamps", False)
+    forced = getattr(source, "stamp_digits", -1)
     for batch in source.batches():
         start = number + 1
         put = sink.row
@@ -106,7 +108,8 @@ def drive(
                     number += 1
                     if exact:
                         res = rec[5]
-                        row = frame(number, rec[0], rec[3], rec[1], rec[2], stamp_ns(rec[4], res), DIGITS[res])
+                        digits = forced if forced >= 0 else DIGITS[res]
+                        row = frame(number, rec[0], rec[3], rec[1], rec[2], stamp_ns(rec[4], res), digits)
                     else:
                         row = frame(number, rec[0], rec[3], rec[1], rec[2])
                     if not isinstance(row, str):

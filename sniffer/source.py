@@ -94,7 +94,7 @@ class FileSource:
         # judged by its leading interface blocks (a later one finer than that is shown to the microsecond)
         if exact is None:
             exact = self.reader.fine_stamps()
-            if exact and self.reader.format == "pcapng" and path != "-":
+            if exact and self.reader.format == "pcapng" and os.path.isfile(path):  # (a pipe is read once)
                 from sniffer.net.pcapfile import leading_resolutions
 
                 exact = any(res != 6 for res in leading_resolutions(path) or [9])
@@ -107,7 +107,7 @@ class FileSource:
         self.batch_size = 1 if path == "-" else BATCH
         # a pcapng of several named interfaces (mqttsniff -i gw1 -i gw2 -w): records carry the interface
         # id 7th and the driver names each frame's source (frame.interface_name) from this list
-        if path != "-" and self.reader.format == "pcapng":
+        if self.reader.format == "pcapng" and os.path.isfile(path):  # (reopening a pipe would take its data)
             from sniffer.net.pcapfile import leading_interfaces
 
             if len([n for n in leading_interfaces(path) if n]) >= 2:

@@ -152,3 +152,23 @@ def test_content_type_is_read_from_the_property_block(ctype: str) -> None:
     publishes = [p for p in pdus if p.msgtype == 3]
     assert len(publishes) == 3
     assert [media_of(p) for p in publishes] == [(media.JSON, ctype), (0, ""), (media.TEXT, "text/plain")]
+
+
+def test_odd_content_types_and_a_stream_caught_after_its_connect(tmp_path: Path, tshark: str) -> None:
+    """tshark's string ends at a NUL (`application/json\\0x` is JSON to it), it folds ASCII letters only (a Kelvin
+    sign does not make `k`), and a stream whose CONNECT was not captured is 3.1.1 to it: no Content Type read."""
+    segs = [[publish(0, "application/json\0xyz")], [publish(1, "text/plain\0")], [publish(2, "TEXT/PLAIN")],
+            [publish(3, "application/x-rtsp-udp-pac\u212aetpair")], [publish(4, "application/json\u00a0")]]  # fmt: skip
+    path = capture(tmp_path / "odd.pcap", segs)
+    ours = run("-r", str(path)).splitlines()
+    assert ours == tshark_out(tshark, "-r", str(path)).splitlines()
+    assert sum("MQTT/JSON" in ln for ln in ours) == 1 and sum("(text/plain)" in ln for ln in ours) == 1
+    fl = FrameList()
+    flow = TcpFlow(fl)
+    t = flow.open(1_000_000)  # no CONNECT: the capture starts with the session's PUBLISHes
+    for i in range(3):
+        t = flow.send(0, publish(i, "application/json", qos=1, msgid=i + 1), t + 1000)
+    fl.save(str(tmp_path / "late.pcap"))
+    ours = run("-r", str(tmp_path / "late.pcap")).splitlines()
+    assert ours == tshark_out(tshark, "-r", str(tmp_path / "late.pcap")).splitlines()
+    assert not any("JSON" in ln for ln in ours) and sum("Publish Message" in ln for ln in ours) == 3

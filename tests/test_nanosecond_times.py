@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, tshark_out
 from conftest import sniff_out as run
-from test_extreme_timestamps import pcapng
+from test_extreme_timestamps import _block, pcapng
 
 from sniffer.driver import DIGITS, stamp_ns
 from sniffer.net.pcapfile import open_capture
@@ -146,14 +146,14 @@ def test_a_microsecond_capture_keeps_six_digits(tmp_path: Path, tshark: str) -> 
         (1_764_000_000_123_456_789, 9, 1_764_000_000_123_456_789),
         (17_640_000_001_234_567, 7, 1_764_000_000_123_456_700),
         (1_764_000_000_123_456_789_012, 12, 1_764_000_000_123_456_789),
-        (1_764_000_000_123_456, 6, None),  # a microsecond: the float holds it (the fast path)
+        (1_764_000_000_123_456, 6, 1_764_000_000_123_456_000),  # (read exactly only beside a finer interface)
         (1_764_000_000_123, 3, 1_764_000_000_123_000_000),  # coarser: tshark truncates it to 3 decimals
         (3 << 30, 0x80 | 30, 3_000_000_000),
         ((3 << 30) + 1, 0x80 | 30, 3_000_000_000),  # 2^-30 s is 0.93 ns: floored, as wiretap does
         ((3 << 10) + 1, 0x80 | 10, 3_000_976_562),
     ],
 )
-def test_stamp_ns(ticks: int, tsresol: int, ns: int | None) -> None:
+def test_stamp_ns(ticks: int, tsresol: int, ns: int) -> None:
     assert stamp_ns(ticks, tsresol) == ns
 
 
@@ -180,3 +180,94 @@ def test_a_file_is_read_with_exact_stamps_only_where_they_are_not_microseconds(t
             assert src.exact is exact and src.exact_stamps is exact, path
         finally:
             src.reader.close()
+
+
+def two_interfaces(path: Path, first: int) -> Path:
+    """A pcapng with a nanosecond and a microsecond interface, frames alternating between them (interface
+    `first` stamps the first frame): each frame's Time column has its own interface's decimals."""
+    data = frames()
+    shb = _block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    ns_idb = _block(1, struct.pack("<HHI", 1, 0, 262144) + struct.pack("<HHB3x", 9, 1, 9) + struct.pack("<HH", 0, 0))
+    us_idb = _block(1, struct.pack("<HHI", 1, 0, 262144))
+    out = shb + ns_idb + us_idb
+    for i, (ns, fr) in enumerate(zip(stamps(len(data)), data, strict=True)):
+        ifid = (i + first) % 2
+        ticks = ns if ifid == 0 else ns // 1000
+        out += _block(6, struct.pack("<IIIII", ifid, ticks >> 32, ticks & 0xFFFFFFFF, len(fr), len(fr)) + fr)
+    path.write_bytes(out)
+    return path
+
+
+@pytest.mark.parametrize("first", [0, 1], ids=["ns-first", "us-first"])
+def test_interfaces_of_different_resolutions_in_one_file(tmp_path: Path, tshark: str, first: int) -> None:
+    path = two_interfaces(tmp_path / "two.pcapng", first)
+    ours = run("-r", str(path)).splitlines()
+    assert ours == tshark_out(tshark, "-r", str(path)).splitlines()
+    assert {len(ln.split()[1].split(".")[1]) for ln in ours} == {6, 9}
+    args = ["-T", "fields", *(a for f in TIME_FIELDS for a in ("-e", f))]
+    assert run("-r", str(path), *args) == tshark_out(tshark, "-r", str(path), *args)
+
+
+def test_a_negative_time_cut_to_zero_has_no_sign(tmp_path: Path, tshark: str) -> None:
+    """A frame 100 ns before the first, at 10^-7 s: -0.0000001 s has six decimals of zero, `0.000000` to tshark."""
+    data = frames()[:3]
+    ticks = [17_640_000_001_234_567, 17_640_000_001_234_566, 17_640_000_001_234_577]
+    path = tmp_path / "neg.pcapng"
+    path.write_bytes(pcapng(list(zip(ticks, data, strict=True)), 7))
+    ours = run("-r", str(path)).splitlines()
+    assert ours == tshark_out(tshark, "-r", str(path)).splitlines()
+    assert ours[1].split()[1] == "0.000000"
+    fields = ["-T", "fields", "-e", "frame.time_relative", "-e", "_ws.col.Time"]
+    assert run("-r", str(path), *fields).splitlines()[1] == "-0.000000100\t0.000000"
+
+
+def test_a_capture_read_through_a_named_pipe_loses_nothing(tmp_path: Path) -> None:
+    """`mqttsniff -r <(zcat big.pcapng)`: the path is a pipe, read once (its first blocks are not peeked at)."""
+    import os
+    import threading
+
+    src = resol_pcapng(tmp_path / "ns.pcapng", 9)
+    big = tmp_path / "big.pcapng"
+    body = src.read_bytes()
+    big.write_bytes(body + body[body.index(b"\x06\x00\x00\x00") :] * 200)  # > 64 KiB of packet blocks
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    feed = threading.Thread(target=lambda: fifo.write_bytes(big.read_bytes()))
+    feed.start()
+    try:
+        piped = run("-r", str(fifo))
+    finally:
+        feed.join(30)
+    assert piped == run("-r", str(big)) and len(piped.splitlines()) > 2000
+
+
+def test_a_merged_capture_counts_every_member_in_nanoseconds() -> None:
+    """A merged live capture (local interfaces in ns, an ssh:// member's tcpdump in us) writes every frame to -w
+    in ns, so its lines show nine decimals for all, exact across members (sniffer.capture.multi)."""
+    from sniffer.driver import LineSink, drive
+    from sniffer.output.summary import ARROW_MARK, SummaryDissector
+    from sniffer.source import MemorySource
+
+    data = frames()[:6]
+    base = 1_764_000_000_000_000_000
+    offs = [0, 1_000_500, 2_000_123, 3_000_000, 4_000_001, 5_000_999]  # ns after base; even rows from the remote
+    recs = []
+    for i, (off, fr) in enumerate(zip(offs, data, strict=True)):
+        ticks, res = ((base + off) // 1000, 6) if i % 2 == 0 else (base + off, 9)
+        recs.append(((base + off) / 1e9, fr, len(fr), 1, ticks, res, i % 2))
+    src = MemorySource(recs)
+    src.exact_stamps, src.stamp_digits, src.interface_names = True, 9, ["gw", "lo"]  # as MultiCapture has them
+
+    class Out:
+        text = ""
+
+        def write(self, s: str) -> None:
+            self.text += s
+
+        def flush(self) -> None:
+            pass
+
+    out = Out()
+    drive(src, SummaryDissector([1883]), LineSink(out, arrow_mark=ARROW_MARK))  # type: ignore[arg-type]
+    times = [ln.split()[1] for ln in out.text.splitlines()]
+    assert times == ["0.000000000", "0.001000500", "0.002000000", "0.003000000", "0.004000000", "0.005000999"]

@@ -47,6 +47,7 @@ class MultiCapture:
 
     live = True
     exact_stamps = True  # records carry (ticks, tsresol) 5th and 6th (sniffer.driver)
+    stamp_digits = 9  # every frame's Time with nine decimals, as the -w file (ns for all) reads back
 
     def __init__(
         self,

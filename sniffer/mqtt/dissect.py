@@ -78,14 +78,19 @@ def media(pdu: PDU) -> tuple[int, str]:
     """(sniffer.mqtt.media's family, the Content Type as sent) of a well-formed MQTT 5 PUBLISH whose Content
     Type tshark hands to a dissector that changes its summary line, else (0, "")."""
     at = pdu.ctype_at
-    if at < 0 or pdu.error is not None:
+    # (a stream caught after its CONNECT: tshark takes it for 3.1.1 and reads no properties)
+    if at < 0 or pdu.error is not None or pdu.version_inferred:
         return 0, ""
     d = pdu.data
     raw = d[at + 2 : at + 2 + (d[at] << 8 | d[at + 1])]
-    kind = M.RAW_KINDS.get(raw, -1)  # the type as listed (lower case): no decoding
-    ctype = raw.decode("utf-8", "replace")
+    if b"\0" in raw:  # tshark's string ends at a NUL
+        raw = raw[: raw.index(b"\0")]
+    kind = M.RAW_KINDS.get(raw, -1)  # the type as listed (lower case)
     if kind < 0:
-        kind = M.KINDS.get(ctype.lower(), 0)
+        kind = M.RAW_KINDS.get(raw.lower(), 0)  # ASCII letters only, as tshark folds them
+    if not kind:
+        return 0, ""
+    ctype = raw.decode("ascii", "replace")  # (a listed type, case aside: printable ASCII)
     if kind == M.XML and (pdu.payload_at < 0 or len(d) - pdu.payload_at < 2):
         return 0, ""  # (tshark's XML dissector throws on fewer than two bytes: "[Malformed Packet]")
     return kind, ctype

@@ -147,4 +147,4 @@ KINDS: Final = {
     **dict.fromkeys(_TEXT_TYPES, TEXT),
     **dict.fromkeys(_XML_TYPES, XML),
 }
-RAW_KINDS: Final = {k.encode(): v for k, v in KINDS.items()}  # the same, as the property's bytes
+RAW_KINDS: Final = {k.encode(): v for k, v in KINDS.items()}  # the same, as the property's bytes (looked up)

@@ -108,6 +108,8 @@ def ns_seconds(ns: int, digits: int = 9) -> str:
     to its column's digits); with 9, f"{ns_decimal(ns):.9f}" without the Decimal."""
     sign = "-" if ns < 0 else ""
     ns = abs(ns)
+    if sign and not ns // 10 ** (9 - digits):  # (a negative time cut to zero is shown as 0, as tshark does)
+        sign = ""
     if not digits:
         return f"{sign}{ns // 1_000_000_000}"
     frac = str(1_000_000_000 + ns % 1_000_000_000)  # "1" and the nine digits

@@ -19,3 +19,6 @@ class FileSource(source.FileSource):
 
     def __init__(self, path: str, count: int | None = None, name: str | None = None) -> None:
         super().__init__(path, count, name, exact=True, offsets=True)
+        # the store keeps each row's exact stamp from the records; the UI shows times to the microsecond, so its
+        # dissector is not handed nanoseconds (Frame.exact) it would not show
+        self.exact_stamps = False
