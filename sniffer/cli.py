@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from sniffer import __version__
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sniffer.pipeline import RowDissector
     from sniffer.source import FileSource
     from sniffer.stats import StatsSink
@@ -360,8 +362,7 @@ def run(argv: list[str] | None = None) -> int:
     _tls_setup(dissector, args)
     if dfilter is not None:
         # -Y: print only matching frames; numbers stay those of the capture, as in tshark
-        show, matches = printer.frame, dfilter.matches
-        printer.frame = lambda frame: show(frame) if matches(frame) else None
+        printer.frame = displayed_only(printer.frame, dfilter.matches)
     if stats is not None:
         stats.tee(printer, args.quiet)  # every frame to the statistics, then (unless -q) to the printer
 
@@ -405,6 +406,27 @@ def run(argv: list[str] | None = None) -> int:
         stats.report(sys.stdout)
     warn_buffer_cap(dissector)
     return _finish(source, number)
+
+
+def displayed_only(show: Callable[[Any], Any], matches: Callable[[Any], bool]) -> Callable[[Any], Any]:
+    """-Y: `show` only the frames that match. Each frame's frame.time_delta_displayed counts from the last
+    frame displayed (0 before any), as tshark's single pass does, when the filter is evaluated too."""
+    last: list[Any] = [None]  # (ts, ns or None) of the last displayed frame
+
+    def frame(fr: Any) -> Any:
+        prev = last[0]
+        exact = fr.exact
+        if prev is None:
+            fr.shown = (0.0, 0)
+        else:
+            secs = fr.ts - prev[0]
+            fr.shown = (secs, exact[0] - prev[1] if exact is not None and prev[1] is not None else round(secs * 1e9))
+        if not matches(fr):
+            return None
+        last[0] = (fr.ts, None if exact is None else exact[0])
+        return show(fr)
+
+    return frame
 
 
 def tune_collector() -> None:

@@ -129,6 +129,7 @@ class Frame:
         "held_secret",
         "iface",
         "exact",
+        "shown",
     )
 
     def __init__(
@@ -173,6 +174,9 @@ class Frame:
         # (time, relative time, delta in integer ns, the Time column's decimals) when the source does not
         # stamp in microseconds (a live capture, a nanosecond file): frame.time* to the ns, as tshark's
         self.exact: tuple[int, int, int, int] | None = None
+        # under a display filter, (seconds, ns) since the previous displayed frame (frame.time_delta_displayed;
+        # set by the filter, sniffer.cli), else None: every frame is displayed
+        self.shown: tuple[float, int] | None = None
 
     @property
     def src(self) -> str:
@@ -254,6 +258,7 @@ class Frame:
                     self.tcp if self.seg is not None else {},
                     self.delta,
                     self.exact,
+                    self.shown,
                 )
             )
             if self.iface and nodes:  # first in the frame layer, as Wireshark's "Interface id" is

@@ -271,3 +271,29 @@ def test_a_merged_capture_counts_every_member_in_nanoseconds() -> None:
     drive(src, SummaryDissector([1883]), LineSink(out, arrow_mark=ARROW_MARK))  # type: ignore[arg-type]
     times = [ln.split()[1] for ln in out.text.splitlines()]
     assert times == ["0.000000000", "0.001000500", "0.002000000", "0.003000000", "0.004000000", "0.005000999"]
+
+
+@pytest.mark.parametrize("which", ["us", "ns"])
+def test_the_displayed_delta_counts_from_the_last_displayed_frame(tmp_path: Path, tshark: str, which: str) -> None:
+    """Under -Y, frame.time_delta_displayed counts from the last frame displayed (0 before any), the filter itself
+    seeing that value, as tshark's single pass does; without -Y it is frame.time_delta."""
+    path = CAPTURE if which == "us" else ns_pcap(tmp_path / "ns.pcap")
+    fields = ["-T", "fields", "-e", "frame.number", "-e", "frame.time_delta_displayed", "-e", "frame.time_delta"]
+    for expr in ("mqtt.msgtype == 3", "tcp.len == 0", "frame.time_delta_displayed > 0.9", "frame.number >= 4"):
+        ours = run("-r", str(path), "-Y", expr, *fields).splitlines()
+        assert ours == tshark_out(tshark, "-r", str(path), "-Y", expr, *fields).splitlines(), expr
+    shown = run("-r", str(path), "-Y", "tcp.len == 0", *fields).splitlines()
+    assert len(shown) >= 2 and any(ln.split("\t")[1] != ln.split("\t")[2] for ln in shown[1:])
+    line = [ln for ln in run("-r", str(path), "-Y", "tcp.len == 0", "-V").splitlines() if "displayed frame" in ln]
+    assert line == [ln for ln in tshark_out(tshark, "-r", str(path), "-Y", "tcp.len == 0", "-V").splitlines()
+                    if "displayed frame" in ln] and len(line) == len(shown)  # fmt: skip
+
+
+def test_verbose_time_labels_of_the_public_captures_equal_tsharks(corpus_files: list[Path], tshark: str) -> None:
+    """-V's frame time labels of microsecond captures: printed from the microseconds, not the float difference
+    of two epochs (which showed `0.000042915` where tshark shows `0.000043000`)."""
+    want = re.compile(r"Arrival Time|Epoch Time|Time delta from previous|since reference or first frame")
+    for path in corpus_files:
+        ours = [ln for ln in run("-r", str(path), "-V").splitlines() if want.search(ln)]
+        assert ours == [ln for ln in tshark_out(tshark, "-r", str(path), "-V").splitlines() if want.search(ln)], path
+        assert ours

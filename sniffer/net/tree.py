@@ -134,9 +134,11 @@ def _hidden(fd: FieldDef, value: Any, start: int, length: int) -> Node:
 
 
 def _frame_node(linktype: int, data: bytes, number: int, ts: float, rel_ts: float, orig_len: int, delta: float,
-                protocols: str, exact: tuple[int, int, int, int] | None = None) -> Node:  # fmt: skip
+                protocols: str, exact: tuple[int, int, int, int] | None = None,
+                shown: tuple[float, int] | None = None) -> Node:  # fmt: skip
     """`exact`: Frame.exact, the times in integer ns (a capture not stamped in microseconds), else None and
-    the float seconds hold the microseconds."""
+    the float seconds hold the microseconds. `shown`: Frame.shown, the time since the previous displayed
+    frame under a display filter (seconds, and ns when exact), else None: every frame is displayed."""
     cap = len(data)
     root = item(
         F.FRAME,
@@ -148,16 +150,25 @@ def _frame_node(linktype: int, data: bytes, number: int, ts: float, rel_ts: floa
     enc, ename = ENCAP.get(linktype, (-1, f"Unknown link type {linktype}"))
     if exact is None:
         t, rel, dt = ts_decimal(ts), ts_decimal(rel_ts), ts_decimal(delta)
-        rel_s, dt_s = f"{rel_ts:.9f}", f"{delta:.9f}"
+        # (the labels from the microseconds too: the float difference of two epochs printed with nine decimals
+        # showed its noise, 0.000042915 for tshark's 0.000043000)
+        rel_s, dt_s = f"{rel:.9f}", f"{dt:.9f}"
     else:
         t, rel, dt = ns_decimal(exact[0]), ns_decimal(exact[1]), ns_decimal(exact[2])
         rel_s, dt_s = ns_seconds(exact[1]), ns_seconds(exact[2])
+    ddt, ddt_s = dt, dt_s
+    if shown is not None:
+        if exact is None:
+            ddt = ts_decimal(shown[0])
+            ddt_s = f"{ddt:.9f}"
+        else:
+            ddt, ddt_s = ns_decimal(shown[1]), ns_seconds(shown[1])
     root.children += [
         item(F.FRAME_ENCAP, enc, 0, 0, text=f"Encapsulation type: {ename} ({enc})"),
         item(F.FRAME_TIME, t, 0, 0),
         item(F.FRAME_TIME_EPOCH, t, 0, 0, text=f"Epoch Time: {t} seconds"),
         item(F.FRAME_TIME_DELTA, dt, 0, 0, text=f"[{F.FRAME_TIME_DELTA.name}: {dt_s} seconds]"),
-        item(F.FRAME_TIME_DELTA_DISP, dt, 0, 0, text=f"[{F.FRAME_TIME_DELTA_DISP.name}: {dt_s} seconds]"),
+        item(F.FRAME_TIME_DELTA_DISP, ddt, 0, 0, text=f"[{F.FRAME_TIME_DELTA_DISP.name}: {ddt_s} seconds]"),
         item(F.FRAME_TIME_REL, rel, 0, 0, text=f"[{F.FRAME_TIME_REL.name}: {rel_s} seconds]"),
         item(F.FRAME_NUMBER, number, 0, 0),
         item(F.FRAME_LEN, orig_len, 0, 0, text=f"Frame Length: {orig_len} bytes ({orig_len * 8} bits)"),
@@ -641,13 +652,14 @@ def dissect_layers(
     tcp_extra: dict,
     delta: float = 0.0,
     exact: tuple[int, int, int, int] | None = None,
+    shown: tuple[float, int] | None = None,
 ) -> list[Node]:
     """Frame, link, IP and TCP nodes of one frame.
 
     tcp_extra: "seg" (the Seg of this frame, for stream/relative numbers/window/analysis),
     optionally "time_relative"/"time_delta" (seconds within the TCP stream) and "upper"
     (the protocol names above TCP for frame.protocols, e.g. "mqtt"). `exact`: the frame's times in
-    integer ns (Frame.exact) when its capture is not stamped in microseconds. Never raises on
+    integer ns (Frame.exact) when its capture is not stamped in microseconds; `shown`, Frame.shown. Never raises on
     truncated data: layers that do not fit are left out.
     """
     nodes: list[Node] = []
@@ -668,4 +680,4 @@ def dissect_layers(
             _udp(data, ipres[1], ipres[2], nodes, protos)
     except (IndexError, struct.error):  # a guard missed on garbage: keep what was built
         pass
-    return [_frame_node(linktype, data, number, ts, rel_ts, orig_len, delta, ":".join(protos), exact), *nodes]
+    return [_frame_node(linktype, data, number, ts, rel_ts, orig_len, delta, ":".join(protos), exact, shown), *nodes]
