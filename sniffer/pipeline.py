@@ -534,6 +534,12 @@ class RowDissector(Generic[Row]):
         self.row_rel_ns = ns - start
         self.row_delta_ns = 0 if prev is None else ns - prev
 
+    def row_exact(self) -> tuple[int, int, int, int] | None:
+        """Frame.exact of the frame being made: its exact times, or None (the float path)."""
+        if self.row_ns is None:
+            return None
+        return self.row_ns, self.row_rel_ns, self.row_delta_ns, self.row_digits
+
     def _tls_connection(self, sport: int, dport: int, payload: bytes) -> MqttConnection | None:
         """MQTT over TLS on a TLS port, or on 443 when the ClientHello's ALPN offers MQTT."""
         from sniffer.tls.conn import TlsConnection, is_mqtt_client_hello
@@ -762,8 +768,7 @@ class Dissector(RowDissector[Frame]):
             number, ts, rel_ts, delta, linktype, data, orig_len, proto, info, stream, seg, pdus, addrs, toff, src, dst,
             held,
         )  # fmt: skip
-        if self.row_ns is not None:
-            fr.exact = (self.row_ns, self.row_rel_ns, self.row_delta_ns, self.row_digits)
+        fr.exact = self.row_exact()
         return fr
 
 

@@ -197,8 +197,7 @@ class FieldsDissector(RowDissector[str]):
                 number, ts, rel_ts, delta, linktype, data, orig_len, proto, info, stream, seg, pdus, addrs, toff, src,
                 dst, held,
             )  # fmt: skip
-            if self.row_ns is not None:
-                fr.exact = (self.row_ns, self.row_rel_ns, self.row_delta_ns, self.row_digits)
+            fr.exact = self.row_exact()
             return self._line(fr)
         cells: list[str] = []
         agg = self._agg
