@@ -68,6 +68,8 @@ from typing import TYPE_CHECKING, Any, Final, cast
 from librt.strings import BytesWriter
 
 from sniffer.colbuf import drain, put_f64, put_i32, put_u8, put_u16, put_u32, put_u64
+from sniffer.driver import DIGITS as _DIGITS
+from sniffer.driver import stamp_ns as _stamp_ns
 from sniffer.expert_level import frame_level
 from sniffer.filter.index import RowIndex
 from sniffer.net.reassembly import SEGMENT_SUFFIX
@@ -253,6 +255,11 @@ class PacketStore:
         self._proto_ids: dict[str, int] = {}
         self.count = 0  # rows readable by other threads
         self.first_ts: float | None = None
+        # the capture's first frame in integer ns (the Time column counts from it exactly, as tshark does),
+        # and the most decimals a row's resolution shows (sniffer.driver.DIGITS: 6 for us, 9 for ns)
+        self.first_ns: int | None = None
+        self.time_digits = 0
+        self._last_res = -1
         # extremes of the Time and Length columns: the list widens them to fit (as Wireshark does)
         self._rel_min = 0.0
         self._rel_max = 0.0
@@ -291,6 +298,7 @@ class PacketStore:
         # the streams that began before row 0 (numbered below this), and those of them without a state
         self.number_base = 0
         self.prev_ts: float | None = None
+        self.prev_ns: int | None = None
         self.replay_from = 0
         self._orphans: set[int] = set()
 
@@ -303,6 +311,9 @@ class PacketStore:
         new.number_base = self.number_base + self.count
         new.first_ts = self.first_ts
         new.prev_ts = self._ts[self.count - 1] if self.count else self.prev_ts
+        new.first_ns = self.first_ns
+        new.prev_ns = self.ns(self.count - 1) if self.count else self.prev_ns
+        new.time_digits = self.time_digits
         new.backfill = self.backfill
         new.file_rows_ok = self.file_rows_ok
         new.replay_from = max(self.replay_from, len(self._stream_len))
@@ -346,8 +357,9 @@ class PacketStore:
         return max((len(p) for p in self._protos), default=0)
 
     def column_lens(self) -> tuple[int, int, int]:
-        """Characters of the widest No., Time (%.6f) and Length values stored so far."""
-        t = max(len(f"{self._rel_max:.6f}"), len(f"{self._rel_min:.6f}"))
+        """Characters of the widest No., Time (with the stored rows' most decimals) and Length values so far."""
+        d = self.time_digits
+        t = max(len(f"{self._rel_max:.{d}f}"), len(f"{self._rel_min:.{d}f}"))
         return len(str(self.number(self.count - 1))), t, len(str(self._len_max))
 
     def _class_id(self, cls: type) -> int:
@@ -594,8 +606,8 @@ class PacketStore:
     def put(self, frame: Frame, ticks: int | None = None, tsresol: int = 9, foff: int = -1) -> int:
         """Append one dissected frame, readable once publish() is called; returns its row index.
         `ticks`/`tsresol`: its timestamp as the capture file had it (see CaptureReader.exact); without
-        them, nanoseconds from frame.ts. `foff`: where the frame's bytes lie in the attached capture
-        file (-1: not there)."""
+        them, microseconds from frame.ts (all a float since 1970 holds). `foff`: where the frame's bytes
+        lie in the attached capture file (-1: not there)."""
         row = self.count + self._pend_rows
         data = frame.data
         replay = self.replay
@@ -644,7 +656,14 @@ class PacketStore:
         ts = frame.ts
         put_f64(self._p_ts, ts)
         if ticks is None:
-            ticks = round(ts * 1e9) if -1e10 < ts < 1e10 else 0  # (inf/nan: no integer time)
+            ticks = round(ts * 1e6) if -1e10 < ts < 1e10 else 0  # (inf/nan: no integer time)
+            tsresol = 6
+        if tsresol != self._last_res:  # (one value for a whole file as a rule)
+            self._last_res = tsresol
+            if _DIGITS[tsresol] > self.time_digits:
+                self.time_digits = _DIGITS[tsresol]
+        if self.first_ns is None:
+            self.first_ns = _stamp_ns(ticks, tsresol)
         if 0 <= ticks <= 0xFFFF_FFFF_FFFF_FFFF:
             put_u64(self._p_ticks, ticks)
         else:
@@ -801,6 +820,35 @@ class PacketStore:
         ticks = self._ticks_other.get(i, self._ticks[i]) if self._ticks_other else self._ticks[i]
         return ticks, self._tsres[i]
 
+    def ns(self, i: int) -> int:
+        """Row i's time in integer ns since 1970 (sniffer.driver.stamp_ns of its exact timestamp)."""
+        ticks = self._ticks_other.get(i, self._ticks[i]) if self._ticks_other else self._ticks[i]
+        res = self._tsres[i]
+        if res == 9:  # (nearly every capture: a call to the general conversion costs a rebuilt frame ~6 %)
+            return ticks
+        if res == 6:
+            return ticks * 1000
+        return _stamp_ns(ticks, res)
+
+    def digits(self, i: int) -> int:
+        """The decimals row i's times are shown with: those of its resolution, as tshark's Time column."""
+        return _DIGITS[self._tsres[i]]
+
+    def rel_ns(self, i: int) -> int:
+        """Row i's time since the capture's first frame, in integer ns (rel_ts without a float's rounding)."""
+        if self._rel_other:
+            r = self._rel_other.get(i)
+            if r is not None:  # (a dissector that saw earlier frames: its float, to the microsecond)
+                return round(r * 1e6) * 1000
+        return self.ns(i) - cast(int, self.first_ns)
+
+    def exact(self, i: int) -> tuple[int, int, int, int]:
+        """Frame.exact of row i: (ns, since the first frame, since the previous captured frame, decimals)."""
+        ns = self.ns(i)
+        prev = self.ns(i - 1) if i > 0 else self.prev_ns
+        rel = self.rel_ns(i) if self._rel_other else ns - cast(int, self.first_ns)
+        return ns, rel, 0 if prev is None else ns - prev, _DIGITS[self._tsres[i]]
+
     def rel_ts(self, i: int) -> float:
         if self._rel_other:
             r = self._rel_other.get(i)
@@ -885,6 +933,7 @@ class PacketStore:
         number = self.number(i)
         fr = Frame(number, self._ts[i], self.rel_ts(i), 0.0, self._link[i], b"", self._origlen[i], self.proto(i),
                    self.info(i), self._stream[i], src=self.src(i), dst=self.dst(i))  # fmt: skip
+        fr.exact = self.exact(i)
         if self._iface_ids is not None:
             fr.iface = self.interface_name(i)
         return fr
@@ -898,6 +947,7 @@ class PacketStore:
         if fr.seg is not None:
             fr.seg.stream = s
         fr.rel_ts = self.rel_ts(i)
+        fr.exact = self.exact(i)
         if self._iface_ids is not None:
             fr.iface = self.interface_name(i)
         self._apply_annotations(i, fr)
@@ -1067,6 +1117,7 @@ class PacketStore:
         info = INFO_MQTT if lazy_info and pdus else self.info(i)
         fr = Frame(*common, self.proto(i), info, self._stream[i], tcp, pdus, addrs,
                    src=self._strings[src], dst=self._strings[dst], held_secret=held)  # fmt: skip
+        fr.exact = self.exact(i)
         if self._iface_ids is not None:
             fr.iface = self.interface_name(i)
         return fr

@@ -297,3 +297,100 @@ def test_verbose_time_labels_of_the_public_captures_equal_tsharks(corpus_files: 
         ours = [ln for ln in run("-r", str(path), "-V").splitlines() if want.search(ln)]
         assert ours == [ln for ln in tshark_out(tshark, "-r", str(path), "-V").splitlines() if want.search(ln)], path
         assert ours
+
+
+# Wireshark's View → Time Display Format in the UI, and tshark's -t for the same column
+UI_MODES = {"absolute": "ud", "delta": "dd", "epoch": "e", "relative": "r"}
+FRAME_TIMES = re.compile(r"^(Arrival Time|Epoch Time|\[Time delta from previous captured|\[Time since reference)")
+
+
+def test_the_ui_shows_the_times_tshark_shows(request, capture: Path, tshark: str) -> None:
+    """The UI's packet list (each Time Display Format, under a display filter for the delta) and its detail
+    tree show a capture's times with the decimals of its resolution, digit for digit as tshark does: the store
+    keeps each frame's exact ticks, so nothing goes through a float (Wireshark shows a dumpcap capture to the
+    nanosecond; a float since 1970 holds ~0.24 us)."""
+    from sniffer.pipeline import Dissector
+    from sniffer.ui.app import SnifferApp
+    from sniffer.ui.sources import FileSource
+    from tests.ui_helpers import run as run_ui
+    from tests.ui_helpers import settle, wait_for
+
+    want = {
+        mode: [
+            ln.split("\t")
+            for ln in tshark_out(
+                tshark,
+                "-r",
+                str(capture),
+                "-Y",
+                "mqtt",
+                "-t",
+                t,
+                "-T",
+                "fields",
+                "-e",
+                "frame.number",
+                "-e",
+                "_ws.col.Time",
+            ).splitlines()  # fmt: skip
+        ]
+        for mode, t in UI_MODES.items()
+    }
+    tree_want = [ln.strip() for ln in tshark_out(tshark, "-r", str(capture), "-V").splitlines()]
+    tree_want = [ln for ln in tree_want if FRAME_TIMES.match(ln)]
+    digits = RESOLUTIONS[request.node.callspec.params["capture"]][1]
+    n = len(frames())
+
+    async def go() -> None:
+        app = SnifferApp(FileSource(str(capture)), Dissector())
+        async with app.run_test(size=(140, 30)) as pilot:
+            await settle(app, pilot, n)
+            store, plist = app.store, app.plist
+            assert store.time_digits == digits
+            # the tree of every frame, as the detail pane shows it
+            shown = []
+            for row in range(n):
+                node = store.frame(row).tree()[0]
+                shown += [c.text for c in node.children if FRAME_TIMES.match(c.text)]
+            assert shown == tree_want and len(shown) == 4 * n
+            await pilot.press("slash", *"mqtt", "enter")
+            await settle(app, pilot, len(want["relative"]))
+            for mode in UI_MODES:
+                await pilot.press("T")
+                await wait_for(pilot, lambda mode=mode: plist.time_mode == mode, what=mode)
+                cells = [[str(store.number(plist.store_row(d))), plist.time_text(d)] for d in range(plist.count)]
+                assert cells == want[mode], mode
+                # whole in the list, under the column's title
+                plist.scroll_to(y=0, animate=False)
+                await pilot.pause()
+                line = "".join(s.text for s in plist.render_line(0))
+                header = str(app.list_header.render())
+                cell = cells[0][1]
+                assert cell in line and "…" not in line[: line.index(cell) + len(cell)], (mode, line)
+                assert header.index("Time") + 4 == line.index(cell) + len(cell), (mode, header, line)
+
+    run_ui(go())
+
+
+@pytest.mark.parametrize("keep", [0, 7], ids=["one-store", "bounded"])
+def test_the_ui_store_gives_every_frame_the_dissectors_exact_times(capture: Path, keep: int) -> None:
+    """What the UI's store rebuilds (Frame.exact: time, since the first frame, since the previous one,
+    decimals) equals what the headless dissector computed for the same frame, in one store and across
+    the successor stores of a bounded UI (--keep-frames), whose first row counts from the last row before."""
+    from sniffer.pipeline import Dissector
+    from sniffer.store import PacketStore
+
+    reader = open_capture(str(capture))
+    reader.exact = True
+    recs = [(rec[0], bytes(rec[1]), rec[2], rec[3], reader.ticks, reader.tsresol) for rec in reader]
+    headless, ui = Dissector(), Dissector()
+    want, got = [], []
+    store = PacketStore()
+    for n, (ts, data, orig_len, lt, ticks, res) in enumerate(recs, 1):
+        want.append(headless.frame(n, ts, lt, data, orig_len, stamp_ns(ticks, res), DIGITS[res]).exact)
+        if keep and store.count == keep:
+            got += [store.frame(i).exact for i in range(store.count)]
+            store = store.successor()
+        store.add(ui.frame(n, ts, lt, data, orig_len), ticks, res)
+    got += [store.frame(i).exact for i in range(store.count)]
+    assert got == want and len(got) == len(recs) and None not in got

@@ -431,8 +431,8 @@ class PacketList(ScrollView, can_focus=True):
     def columns(self) -> tuple[int, ...]:
         store = self.store
         no, t, n = store.column_lens()
-        last = store.ts(store.count - 1) if store.count else None
-        t = timefmt.width(self.time_mode, t, store.first_ts, last)
+        last = store.ns(store.count - 1) if store.count else None
+        t = timefmt.width(self.time_mode, t, store.first_ns, last, store.time_digits)
         base = widths(self.size.width, store.max_addr_len(), (no, t, n), store.max_proto_len())
         extra = NARROW_WIDTH if self.size.width < NARROW else WIDTH
         return base + (extra,) * len(self.cells.columns)
@@ -502,10 +502,9 @@ class PacketList(ScrollView, can_focus=True):
         if row == ref:
             return timefmt.REF
         mode = self.time_mode
-        ts = store.ts(row)
-        prev = store.ts(self.store_row(d - 1)) if mode == timefmt.DELTA and d > 0 else None
-        ref_ts = store.ts(ref) if 0 <= ref < row else None
-        return timefmt.cell(mode, ts, store.rel_ts(row), prev, ref_ts)
+        prev = store.ns(self.store_row(d - 1)) if mode == timefmt.DELTA and d > 0 else None
+        ref_ns = store.ns(ref) if 0 <= ref < row else None
+        return timefmt.cell(mode, store.ns(row), store.rel_ns(row), prev, ref_ns, store.digits(row))
 
     def invalidate(self) -> None:
         self._cache.clear()

@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Final
 
+from sniffer.net.tree import ns_seconds
+
 RELATIVE: Final = "relative"
 ABSOLUTE: Final = "absolute"
 DELTA: Final = "delta"
@@ -26,7 +28,7 @@ TITLES: Final = {
 SHORT: Final = {RELATIVE: "relative", ABSOLUTE: "UTC", DELTA: "delta", EPOCH: "epoch"}
 REF: Final = "*REF*"
 NOT_REPRESENTABLE: Final = "Not representable"
-ABS_WIDTH: Final = len("1970-01-01 00:00:00.000000")
+ABS_BASE: Final = len("1970-01-01 00:00:00")  # then a point and the decimals
 _EPOCH0: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -41,27 +43,39 @@ def absolute(ts: float) -> str:
     return f"{t:%Y-%m-%d %H:%M:%S}.{us:06d}"
 
 
-def cell(mode: str, ts: float, rel: float, prev_ts: float | None, ref_ts: float | None) -> str:
-    """The Time cell of a frame at `ts` (`rel` seconds after the capture's first frame); `prev_ts`:
-    the previous displayed frame's time (None: this is the first); `ref_ts`: the time of the last
-    reference frame at or before this one (None: no reference applies)."""
+def absolute_ns(ns: int, digits: int) -> str:
+    """UTC date and time of an integer count of ns since 1970, with `digits` decimals (the rest cut off,
+    as Wireshark's column does): "2024-05-29 08:00:02.337100123"."""
+    secs, frac = divmod(ns, 1_000_000_000)
+    try:
+        t = _EPOCH0 + timedelta(seconds=secs)
+    except OverflowError:  # past year 9999 (or before year 1)
+        return NOT_REPRESENTABLE
+    return f"{t:%Y-%m-%d %H:%M:%S}.{frac:09d}"[: ABS_BASE + 1 + digits] if digits else f"{t:%Y-%m-%d %H:%M:%S}"
+
+
+def cell(mode: str, ns: int, rel_ns: int, prev_ns: int | None, ref_ns: int | None, digits: int) -> str:
+    """The Time cell of a frame at `ns` (integer ns since 1970; `rel_ns` after the capture's first frame),
+    with `digits` decimals, those of its resolution (six for a microsecond capture, nine for nanoseconds:
+    Wireshark's automatic precision); `prev_ns`: the previous displayed frame's time (None: this is the
+    first); `ref_ns`: the time of the last reference frame at or before this one (None: no reference)."""
     if mode == ABSOLUTE:
-        return absolute(ts)
+        return absolute_ns(ns, digits)
     if mode == EPOCH:
-        return f"{ts:.6f}"
+        return ns_seconds(ns, digits)
     if mode == DELTA:
-        return f"{ts - prev_ts:.6f}" if prev_ts is not None else "0.000000"
-    return f"{ts - ref_ts:.6f}" if ref_ts is not None else f"{rel:.6f}"
+        return ns_seconds(ns - prev_ns if prev_ns is not None else 0, digits)
+    return ns_seconds(ns - ref_ns if ref_ns is not None else rel_ns, digits)
 
 
-def width(mode: str, rel_len: int, first_ts: float | None, last_ts: float | None) -> int:
+def width(mode: str, rel_len: int, first_ns: int | None, last_ns: int | None, digits: int) -> int:
     """Characters the Time column needs in `mode`: `rel_len` is the widest relative time stored;
     differences between frames (delta, from a reference) are bounded by it, plus a minus sign for
-    frames out of order."""
+    frames out of order; `digits`, the most decimals a stored row shows."""
     if mode == ABSOLUTE:
-        return ABS_WIDTH
+        return ABS_BASE + (1 + digits if digits else 0)
     if mode == EPOCH:
-        return max((len(f"{t:.6f}") for t in (first_ts, last_ts) if t is not None), default=rel_len)
+        return max((len(ns_seconds(t, digits)) for t in (first_ns, last_ns) if t is not None), default=rel_len)
     return rel_len + 1 if mode == DELTA else rel_len
 
 
