@@ -368,7 +368,15 @@ def test_the_ui_shows_the_times_tshark_shows(request, capture: Path, tshark: str
                 cell = cells[0][1]
                 assert cell in line and "…" not in line[: line.index(cell) + len(cell)], (mode, line)
                 assert header.index("Time") + 4 == line.index(cell) + len(cell), (mode, header, line)
+            # a display filter on a time compares the exact value, as tshark's does
+            await pilot.press("slash", "ctrl+u", *expr, "enter")
+            await settle(app, pilot, len(hit))
+            assert [str(store.number(plist.store_row(d))) for d in range(plist.count)] == hit
 
+    rel = tshark_out(tshark, "-r", str(capture), "-T", "fields", "-e", "frame.time_relative").splitlines()[6]
+    expr = f"frame.time_relative == {rel}"
+    hit = tshark_out(tshark, "-r", str(capture), "-Y", expr, "-T", "fields", "-e", "frame.number").split()
+    assert "7" in hit
     run_ui(go())
 
 
