@@ -365,6 +365,12 @@ def test_quit_asks_when_live_capture_is_unsaved(tmp_path):
             assert not isinstance(app.screen, QuitScreen) and app.is_running
             await pilot.press("q", "w")  # save first, then quit
             assert isinstance(app.screen, SaveScreen)
+            # an emptied name: the dialog stays and says why (it closed, saving nothing and saying nothing)
+            app.screen.query_one("#save-path").value = "  "
+            await pilot.press("enter")
+            assert isinstance(app.screen, SaveScreen) and app.is_running
+            assert "file name is needed" in str(app.screen.query_one("#save-note").render())
+            assert app.screen.focused is app.screen.query_one("#save-path")
             app.screen.query_one("#save-path").value = str(tmp_path / "live.pcapng")
             app.screen.query_one("#save-all").value = True
             await pilot.press("enter")

@@ -84,6 +84,7 @@ class SaveScreen(ModalScreen[tuple[str, bool] | None]):
         with Vertical():
             yield Label("[b]Save frames to pcapng[/b]")
             yield Input(value=name, id="save-path")
+            yield Label("", id="save-note")
             with RadioSet(id="save-which"):
                 yield RadioButton(f"Displayed frames ({self.displayed})", value=True, id="save-displayed")
                 yield RadioButton(f"All frames ({self.total})", id="save-all")
@@ -96,9 +97,14 @@ class SaveScreen(ModalScreen[tuple[str, bool] | None]):
             path.focus()
 
     def _done(self) -> None:
-        path = self.query_one("#save-path", Input).value.strip()
+        field = self.query_one("#save-path", Input)
+        path = field.value.strip()
+        if not path:  # (Enter on an emptied name closed the dialog, saving nothing and saying nothing)
+            self.query_one("#save-note", Label).update("[b]A file name is needed[/b] (Esc cancels)")
+            field.focus()
+            return
         everything = self.query_one("#save-all", RadioButton).value
-        self.dismiss((path, everything) if path else None)
+        self.dismiss((path, everything))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self._done()
