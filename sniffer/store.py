@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import io
 import marshal
+import math
 import operator
 import os
 import pickle
@@ -260,9 +261,11 @@ class PacketStore:
         self.first_ns: int | None = None
         self.time_digits = 0
         self._last_res = -1
-        # extremes of the Time and Length columns: the list widens them to fit (as Wireshark does)
-        self._rel_min = 0.0
-        self._rel_max = 0.0
+        # the decimals of every row when the source says (a merged capture: nine, as its -w file reads back)
+        self.forced_digits = -1
+        # extremes of the Time (ns since the first frame) and Length columns: the list widens them to fit
+        self.rel_min_ns = 0
+        self.rel_max_ns = 0
         self._len_max = 0
         self._spill_dir = spill_dir
         self._spill = tempfile.TemporaryFile(dir=spill_dir, prefix="mqttsniff-spill-")  # noqa: SIM115
@@ -314,10 +317,11 @@ class PacketStore:
         new.first_ns = self.first_ns
         new.prev_ns = self.ns(self.count - 1) if self.count else self.prev_ns
         new.time_digits = self.time_digits
+        new.forced_digits = self.forced_digits
         new.backfill = self.backfill
         new.file_rows_ok = self.file_rows_ok
         new.replay_from = max(self.replay_from, len(self._stream_len))
-        new._rel_min, new._rel_max, new._len_max = self._rel_min, self._rel_max, self._len_max
+        new.rel_min_ns, new.rel_max_ns, new._len_max = self.rel_min_ns, self.rel_max_ns, self._len_max
         return new
 
     def number(self, i: int) -> int:
@@ -356,11 +360,10 @@ class PacketStore:
         """Length of the longest Protocol seen (MQTT/JSON, TLSv1.3, WebSocket: the list sizes its column by it)."""
         return max((len(p) for p in self._protos), default=0)
 
-    def column_lens(self) -> tuple[int, int, int]:
-        """Characters of the widest No., Time (with the stored rows' most decimals) and Length values so far."""
-        d = self.time_digits
-        t = max(len(f"{self._rel_max:.{d}f}"), len(f"{self._rel_min:.{d}f}"))
-        return len(str(self.number(self.count - 1))), t, len(str(self._len_max))
+    def column_lens(self) -> tuple[int, int]:
+        """Characters of the widest No. and Length values stored so far (the Time column: rel_min_ns, rel_max_ns,
+        time_digits)."""
+        return len(str(self.number(self.count - 1))), len(str(self._len_max))
 
     def _class_id(self, cls: type) -> int:
         cid = self._class_ids.get(cls)
@@ -656,14 +659,21 @@ class PacketStore:
         ts = frame.ts
         put_f64(self._p_ts, ts)
         if ticks is None:
-            ticks = round(ts * 1e6) if -1e10 < ts < 1e10 else 0  # (inf/nan: no integer time)
+            ticks = round(ts * 1e6) if math.isfinite(ts) else 0  # (inf/nan: no integer time)
             tsresol = 6
         if tsresol != self._last_res:  # (one value for a whole file as a rule)
             self._last_res = tsresol
-            if _DIGITS[tsresol] > self.time_digits:
-                self.time_digits = _DIGITS[tsresol]
+            d = _DIGITS[tsresol] if self.forced_digits < 0 else self.forced_digits
+            if d > self.time_digits:
+                self.time_digits = d
+        ns = ticks if tsresol == 9 else _stamp_ns(ticks, tsresol)
         if self.first_ns is None:
-            self.first_ns = _stamp_ns(ticks, tsresol)
+            self.first_ns = ns
+        rel_ns = ns - self.first_ns
+        if rel_ns > self.rel_max_ns:
+            self.rel_max_ns = rel_ns
+        elif rel_ns < self.rel_min_ns:
+            self.rel_min_ns = rel_ns
         if 0 <= ticks <= 0xFFFF_FFFF_FFFF_FFFF:
             put_u64(self._p_ticks, ticks)
         else:
@@ -673,10 +683,6 @@ class PacketStore:
         rel = frame.rel_ts
         if ts - self.first_ts != rel:
             self._rel_other[row] = rel
-        if rel > self._rel_max:
-            self._rel_max = rel
-        elif rel < self._rel_min:
-            self._rel_min = rel
         if frame.orig_len > self._len_max:
             self._len_max = frame.orig_len
         put_u64(self._p_off, off)
@@ -831,8 +837,9 @@ class PacketStore:
         return _stamp_ns(ticks, res)
 
     def digits(self, i: int) -> int:
-        """The decimals row i's times are shown with: those of its resolution, as tshark's Time column."""
-        return _DIGITS[self._tsres[i]]
+        """The decimals row i's times are shown with: those of its resolution, as tshark's Time column (a merged
+        capture's: nine for every row)."""
+        return _DIGITS[self._tsres[i]] if self.forced_digits < 0 else self.forced_digits
 
     def rel_ns(self, i: int) -> int:
         """Row i's time since the capture's first frame, in integer ns (rel_ts without a float's rounding)."""
@@ -847,7 +854,7 @@ class PacketStore:
         ns = self.ns(i)
         prev = self.ns(i - 1) if i > 0 else self.prev_ns
         rel = self.rel_ns(i) if self._rel_other else ns - cast(int, self.first_ns)
-        return ns, rel, 0 if prev is None else ns - prev, _DIGITS[self._tsres[i]]
+        return ns, rel, 0 if prev is None else ns - prev, self.digits(i)
 
     def rel_ts(self, i: int) -> float:
         if self._rel_other:

@@ -338,6 +338,8 @@ def test_the_ui_shows_the_times_tshark_shows(request, capture: Path, tshark: str
     }
     tree_want = [ln.strip() for ln in tshark_out(tshark, "-r", str(capture), "-V").splitlines()]
     tree_want = [ln for ln in tree_want if FRAME_TIMES.match(ln)]
+    shown_want = [ln for ln in tshark_out(tshark, "-r", str(capture), "-Y", "mqtt", "-V").splitlines()
+                  if "Time delta from previous displayed frame" in ln]  # fmt: skip
     digits = RESOLUTIONS[request.node.callspec.params["capture"]][1]
     n = len(frames())
 
@@ -355,11 +357,20 @@ def test_the_ui_shows_the_times_tshark_shows(request, capture: Path, tshark: str
             assert shown == tree_want and len(shown) == 4 * n
             await pilot.press("slash", *"mqtt", "enter")
             await settle(app, pilot, len(want["relative"]))
+            # the tree's delta from the previous displayed frame, each displayed frame selected in turn
+            displayed = []
+            for d in range(plist.count):
+                row = plist.store_row(d)
+                app.select_stored_row(row)
+                await wait_for(pilot, lambda row=row: app.selected_row == row, what=f"row {row} in the tree")
+                displayed += [c.text for c in app._sel_nodes[0].children if "previous displayed" in c.text]
+            assert displayed == [ln.strip() for ln in shown_want] and displayed
             for mode in UI_MODES:
                 await pilot.press("T")
                 await wait_for(pilot, lambda mode=mode: plist.time_mode == mode, what=mode)
                 cells = [[str(store.number(plist.store_row(d))), plist.time_text(d)] for d in range(plist.count)]
                 assert cells == want[mode], mode
+                assert max(len(c[1]) for c in cells) <= plist.columns()[1], mode  # no cell is cut
                 # whole in the list, under the column's title
                 plist.scroll_to(y=0, animate=False)
                 await pilot.pause()
@@ -373,6 +384,19 @@ def test_the_ui_shows_the_times_tshark_shows(request, capture: Path, tshark: str
             await settle(app, pilot, len(hit))
             assert [str(store.number(plist.store_row(d))) for d in range(plist.count)] == hit
 
+    # Apply as Filter on a frame's Arrival Time finds that frame, as tshark's filter does
+    from sniffer.pipeline import Dissector as _D
+    from sniffer.ui.fieldtext import filter_text
+
+    first = open_capture(str(capture))
+    first.exact = True
+    ts, data, orig_len, lt = next(iter(first))[:4]
+    fr = _D().frame(1, ts, lt, bytes(data), orig_len, stamp_ns(first.ticks, first.tsresol), DIGITS[first.tsresol])
+    node = next(c for c in fr.tree()[0].children if c.fdef is not None and c.fdef.abbrev == "frame.time")
+    applied = filter_text(node)
+    found = run("-r", str(capture), "-Y", applied, "-T", "fields", "-e", "frame.number").split()
+    assert "1" in found and found == tshark_out(tshark, "-r", str(capture), "-Y", applied, "-T", "fields", "-e",
+                                                "frame.number").split(), applied  # fmt: skip
     rel = tshark_out(tshark, "-r", str(capture), "-T", "fields", "-e", "frame.time_relative").splitlines()[6]
     expr = f"frame.time_relative == {rel}"
     hit = tshark_out(tshark, "-r", str(capture), "-Y", expr, "-T", "fields", "-e", "frame.number").split()
@@ -402,3 +426,82 @@ def test_the_ui_store_gives_every_frame_the_dissectors_exact_times(capture: Path
         store.add(ui.frame(n, ts, lt, data, orig_len), ticks, res)
     got += [store.frame(i).exact for i in range(store.count)]
     assert got == want and len(got) == len(recs) and None not in got
+
+
+def test_time_literals_in_filters_keep_every_digit(tmp_path: Path, tshark: str) -> None:
+    """A date and time in a filter is exact to the nanosecond, in ISO or as tshark prints frame.time (`Nov 24,
+    2025 16:00:00.123456789`), so `frame.time == <a frame's time>` finds that frame, as tshark's filter does."""
+    path = ns_pcap(tmp_path / "ns.pcap")
+    literals = ("2025-11-24 16:00:00.123456789 UTC", "Nov 24, 2025 16:00:00.123456789 UTC",
+                "2025-11-24T16:00:00.123456789Z", "2025-11-24 16:00:00.1234567 UTC")  # fmt: skip
+    exprs = [f'frame.time == "{t}"' for t in literals]
+    exprs += ['frame.time > "2025-11-24 16:00:00.123456789 UTC"', 'frame.time <= "2025-11-24 16:00:00.999999999 UTC"']
+    for expr in exprs:
+        args = ("-r", str(path), "-Y", expr, "-T", "fields", "-e", "frame.number")
+        assert run(*args).split() == tshark_out(tshark, *args).split(), expr
+    assert run("-r", str(path), "-Y", 'frame.time == "Nov 24, 2025 16:00:00.123456789 UTC"', "-T", "fields", "-e",
+               "frame.number").split() == ["1"]  # fmt: skip
+
+
+def test_the_ui_time_column_is_whole_and_merged_captures_show_nine_decimals(tmp_path: Path, tshark: str) -> None:
+    """A frame 100 ns before the first (the Time column must have room for `-0.000000100`, which tshark shows),
+    and a merged capture (microsecond rows from an ssh:// member beside nanosecond ones: nine decimals for all,
+    as headless and as its -w file reads back)."""
+    from sniffer.pipeline import Dissector
+    from sniffer.source import MemorySource
+    from sniffer.ui.app import SnifferApp
+    from sniffer.ui.sources import FileSource
+    from tests.ui_helpers import run as run_ui
+    from tests.ui_helpers import settle, wait_for
+
+    data = frames()
+    early = tmp_path / "early.pcap"
+    out = struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 262144, 1)
+    for k, fr in enumerate(data):
+        ns = BASE_NS + (-100 if k == 1 else k * 1_000_000_007)
+        out += struct.pack("<IIII", ns // 10**9, ns % 10**9, len(fr), len(fr)) + fr
+    early.write_bytes(out)
+    want = {mode: tshark_out(tshark, "-r", str(early), "-t", t, "-T", "fields", "-e", "_ws.col.Time").split("\n")[:-1]
+            for mode, t in UI_MODES.items()}  # fmt: skip
+    assert want["relative"][1] == "-0.000000100"
+    offs = [0, 1_000_500, 2_000_123, 3_000_000, 4_000_001, 5_000_999]
+    merged = []
+    for i, (off, fr) in enumerate(zip(offs, data, strict=False)):
+        ticks, res = ((BASE_NS + off) // 1000, 6) if i % 2 == 0 else (BASE_NS + off, 9)
+        merged.append(((BASE_NS + off) / 1e9, fr, len(fr), 1, ticks, res))
+
+    async def go() -> None:
+        app = SnifferApp(FileSource(str(early)), Dissector())
+        async with app.run_test(size=(120, 30)) as pilot:
+            await settle(app, pilot, len(data))
+            plist = app.plist
+            for mode in UI_MODES:
+                await pilot.press("T")
+                await wait_for(pilot, lambda mode=mode: plist.time_mode == mode, what=mode)
+                cells = [plist.time_text(d) for d in range(plist.count)]
+                assert cells == want[mode], mode
+                assert max(map(len, cells)) <= plist.columns()[1], mode
+        src = MemorySource(merged)
+        src.stamp_digits = 9  # (as sniffer.capture.multi.MultiCapture has it)
+        app = SnifferApp(src, Dissector())
+        async with app.run_test(size=(120, 30)) as pilot:
+            await settle(app, pilot, len(merged))
+            times = [app.plist.time_text(d) for d in range(app.plist.count)]
+            assert times == ["0.000000000", "0.001000500", "0.002000000", "0.003000000", "0.004000000", "0.005000999"]
+
+    run_ui(go())
+
+
+def test_a_row_without_exact_stamps_keeps_its_microseconds_far_from_1970() -> None:
+    """A source without exact stamps (a test's, a capture without the kernel's ns) is stored to the microsecond
+    its float holds, whatever its date (a cut at 1e10 s stored year 2286 and later as 1970)."""
+    from sniffer.pipeline import Dissector
+    from sniffer.store import PacketStore
+
+    d, store = Dissector(), PacketStore()
+    data = frames()[:3]
+    for k, (ts, fr) in enumerate(zip((2e10, 2e10 + 0.5, 2e10 + 1.25), data, strict=True), 1):
+        store.add(d.frame(k, ts, 1, fr, len(fr)))
+    assert [store.exact(i)[1:] for i in range(3)] == [(0, 0, 6), (500_000_000, 500_000_000, 6),
+                                                      (1_250_000_000, 750_000_000, 6)]  # fmt: skip
+    assert store.ns(0) == 20_000_000_000 * 10**9

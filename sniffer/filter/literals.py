@@ -14,7 +14,8 @@ import ipaddress
 import re
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
+from decimal import Decimal
+from typing import Any, Final
 
 from sniffer.fields import FT, FieldDef
 from sniffer.filter.errors import FilterError
@@ -92,14 +93,26 @@ def _value_name(fd: FieldDef, name: str) -> int | None:
     return None
 
 
-def _time(text: str) -> float | None:
+# the seconds' fraction apart (a datetime holds microseconds; a frame's time is exact to the nanosecond)
+_FRACTION: Final = re.compile(r"^(.*\d:\d\d:\d\d)\.(\d+)(.*)$")
+
+
+def _time(text: str) -> Decimal | None:
+    """A date and time literal as exact seconds since 1970: ISO ("2024-05-01 12:00:00.123456789", "…Z",
+    "…+02:00") or as Wireshark prints frame.time ("May  1, 2024 12:00:00.123456789"), UTC with " UTC" or
+    "Z", else local time, every fraction digit kept."""
     s = text.strip()
     utc = s.endswith("UTC") or s.endswith("Z")
     if s.endswith("UTC"):
         s = s[:-3].strip()
+    frac = Decimal(0)
+    m = _FRACTION.match(s)
+    if m:
+        s = m[1] + m[3]
+        frac = Decimal("0." + m[2])
+    s = " ".join(s.split())  # (Wireshark pads a one-digit day: "May  1, 2024")
     for parse in (
         lambda x: datetime.fromisoformat(x.replace(" ", "T", 1) if "T" not in x else x),
-        lambda x: datetime.strptime(x, "%b %d, %Y %H:%M:%S.%f"),
         lambda x: datetime.strptime(x, "%b %d, %Y %H:%M:%S"),
     ):
         try:
@@ -108,8 +121,16 @@ def _time(text: str) -> float | None:
             continue
         if dt.tzinfo is None and utc:
             dt = dt.replace(tzinfo=timezone.utc)
-        return dt.timestamp()
+        try:
+            return Decimal(round(dt.timestamp())) + frac
+        except (OverflowError, ValueError, OSError):
+            return None
     return None
+
+
+def _to_time(v: Any) -> Decimal:
+    """A time field's value, exactly: a frame's times are Decimals to the ns; a float is taken as written."""
+    return v if isinstance(v, Decimal) else Decimal(repr(float(v)))
 
 
 def convert(atom: Any, kind: str, fd: FieldDef | None, what: str) -> Any:
@@ -231,8 +252,10 @@ def normalizer(kind: str) -> Callable[[Any], Any]:
         return lambda v: _to_ip(v, 4)
     if kind == "ipv6":
         return lambda v: _to_ip(v, 16)
-    if kind in ("float", "time"):
+    if kind == "float":
         return lambda v: float(v)
+    if kind == "time":
+        return _to_time
     return lambda v: v
 
 

@@ -400,6 +400,16 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
         if row == self.plist.selected_row and row != self.selected_row:
             self.show_frame(row)
 
+    def _displayed_delta(self, row: int) -> tuple[float, int] | None:
+        """Frame.shown of stored row `row`: the time since the previous frame the list displays (0 for the
+        first), as Wireshark's tree shows it under a display filter; None without a filter (the captured delta)."""
+        plist = self.plist
+        d = plist.index_of(row) if plist.rows is not None else -1
+        if d < 0:
+            return None
+        ns = self.store.ns(row) - self.store.ns(plist.store_row(d - 1)) if d > 0 else 0
+        return ns / 1e9, ns
+
     def show_frame(self, row: int) -> None:
         self.selected_row = row
         self._details_at = time.monotonic()
@@ -418,6 +428,7 @@ class SnifferApp(workflow.WorkflowActions, find.FindActions, layout.LayoutAction
         if self.store.file_error:  # the capture file changed on disk: the row is shown without its bytes
             self.status_note = self.store.file_error
             self._update_status()
+        frame.shown = self._displayed_delta(row)
         nodes = frame.tree()
         self._sel_frame, self._sel_nodes = frame, nodes
         sources = frame.sources()

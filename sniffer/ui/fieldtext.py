@@ -6,11 +6,12 @@ No Textual here: pure functions of a `Node`, so the tests check each against the
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Final
 
 from sniffer.fields import FT, Node
 from sniffer.textesc import escape
-from sniffer.ui.timefmt import absolute
+from sniffer.ui.timefmt import absolute, absolute_ns
 
 MASK: Final = "********"
 # types written bare in a filter, as Wireshark writes them
@@ -51,8 +52,10 @@ def filter_text(node: Node, show_secrets: bool = False) -> str:
     if ft in _BARE:
         return f"{fd.abbrev} == {fd.tshark(v)}"
     if ft is FT.ABSTIME:
-        # ISO in UTC to the microsecond: the filter reads Wireshark's "May 29, 2024 08:00:00.000000000"
-        # only to six fraction digits
+        # ISO in UTC: a frame's time (a Decimal, exact to the ns) with nine decimals, so a nanosecond capture's
+        # frame finds itself; a float (a payload's time) to the microsecond it holds
+        if isinstance(v, Decimal):
+            return f'{fd.abbrev} == "{absolute_ns(int(v.scaleb(9)), 9)} UTC"'
         return f'{fd.abbrev} == "{absolute(float(v))} UTC"'
     return f"{fd.abbrev} == {quote(fd.tshark(v))}"  # strings
 

@@ -34,6 +34,7 @@ from textual.widgets import Footer, Static
 
 from sniffer.filter.index import MQ_MANY, MQ_ONE
 from sniffer.mqtt import constants as C
+from sniffer.net.tree import ns_seconds
 from sniffer.store import CLS_TCP_CONTROL
 from sniffer.textesc import escape
 from sniffer.ui.packet_list import PALETTE, keep_in_view, row_style
@@ -254,7 +255,9 @@ class FlowGraph(ScrollView, can_focus=True):
         direction = a.direction if a is not None else (f.seg.direction if f.seg is not None else 0)
         ladder = arrow(label(p), ladder_width(width), direction == 0)
         note = comment(p) if self.lines.client is None else f"[stream {f.stream}] {comment(p)}"
-        text = f"{f.number:>7} {f.rel_ts:>10.6f} {ladder} {note}"
+        exact = f.exact  # (as the packet list: the capture's decimals, exact)
+        t = f"{f.rel_ts:.6f}" if exact is None else ns_seconds(exact[1], exact[3])
+        text = f"{f.number:>7} {t:>10} {ladder} {note}"
         return text[:width].ljust(width), p.msgtype & 0x0F
 
     # -- cursor ------------------------------------------------------------------------------------

@@ -98,6 +98,8 @@ class Loader:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
+        # a merged capture shows every frame with nine decimals, as headless (sniffer.driver)
+        self.store.forced_digits = getattr(self.source, "stamp_digits", -1)
         if self.store.count == 0 and self.store.replay is None:
             if getattr(self.source, "offsets", False):
                 # a plain capture file: the store keeps offsets into it, not copies (sniffer.replay)

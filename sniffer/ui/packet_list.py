@@ -430,9 +430,9 @@ class PacketList(ScrollView, can_focus=True):
 
     def columns(self) -> tuple[int, ...]:
         store = self.store
-        no, t, n = store.column_lens()
-        last = store.ns(store.count - 1) if store.count else None
-        t = timefmt.width(self.time_mode, t, store.first_ns, last, store.time_digits)
+        no, n = store.column_lens()
+        t = timefmt.width(self.time_mode, store.rel_min_ns, store.rel_max_ns, store.first_ns, store.time_digits,
+                          self.ref_row >= 0)  # fmt: skip
         base = widths(self.size.width, store.max_addr_len(), (no, t, n), store.max_proto_len())
         extra = NARROW_WIDTH if self.size.width < NARROW else WIDTH
         return base + (extra,) * len(self.cells.columns)

@@ -68,15 +68,20 @@ def cell(mode: str, ns: int, rel_ns: int, prev_ns: int | None, ref_ns: int | Non
     return ns_seconds(ns - ref_ns if ref_ns is not None else rel_ns, digits)
 
 
-def width(mode: str, rel_len: int, first_ns: int | None, last_ns: int | None, digits: int) -> int:
-    """Characters the Time column needs in `mode`: `rel_len` is the widest relative time stored;
-    differences between frames (delta, from a reference) are bounded by it, plus a minus sign for
-    frames out of order; `digits`, the most decimals a stored row shows."""
+def width(mode: str, rel_min: int, rel_max: int, first_ns: int | None, digits: int, ref: bool) -> int:
+    """Characters the Time column needs in `mode`: `rel_min`/`rel_max` are the extremes of the stored times
+    since the first frame (ns), `digits` the most decimals a stored row shows, `ref` whether a time reference
+    is set. A delta, or a time from a reference, is at most the span between the extremes, either way."""
     if mode == ABSOLUTE:
         return ABS_BASE + (1 + digits if digits else 0)
     if mode == EPOCH:
-        return max((len(ns_seconds(t, digits)) for t in (first_ns, last_ns) if t is not None), default=rel_len)
-    return rel_len + 1 if mode == DELTA else rel_len
+        first = first_ns or 0
+        return max(len(ns_seconds(first + rel_min, digits)), len(ns_seconds(first + rel_max, digits)))
+    span = len(ns_seconds(rel_min - rel_max, digits))  # (the widest difference: negative, out of order)
+    if mode == DELTA:
+        return span
+    rel = max(len(ns_seconds(rel_min, digits)), len(ns_seconds(rel_max, digits)))
+    return max(rel, span) if ref else rel
 
 
 def next_mode(mode: str) -> str:
