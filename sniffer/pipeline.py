@@ -206,10 +206,12 @@ class Frame:
     def tcp(self) -> dict:
         """What the TCP tree needs: this frame's Seg and the protocol above TCP."""
         seg = self.seg
-        upper = "" if seg is None else "tls" if seg.tls is not None else "mqtt" if self.pdus else ""
+        # (after mqtt, the layers tshark lists for the payloads' Content Types: mqtt:json, mqtt:xml:json, ...)
+        mqtt = "mqtt" + mqtt_dissect.payload_layers(self.pdus) if self.pdus else ""
+        upper = "" if seg is None else "tls" if seg.tls is not None else mqtt
         if seg is not None and seg.ws is not None:  # as Wireshark: tcp:http:websocket, tcp:tls:http:websocket
             ws_frames = any(r[0] == "ws" for r in seg.ws[0])
-            upper = "http:websocket" + (":mqtt" if self.pdus else "") if ws_frames else "http"
+            upper = "http:websocket" + (":" + mqtt if mqtt else "") if ws_frames else "http"
             upper = "tls:" + upper if seg.tls is not None else upper
         return {"seg": seg, "upper": upper}
 

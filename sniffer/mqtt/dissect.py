@@ -16,6 +16,7 @@ from typing import Final
 from sniffer.fields import ERROR, NOTE, WARN, FieldDef, Node, bits
 from sniffer.mqtt import constants as C
 from sniffer.mqtt import fields as F
+from sniffer.mqtt import json_grammar
 from sniffer.mqtt import media as M
 from sniffer.mqtt.decoder import LIMITED, PDU
 from sniffer.mqtt.skim import subscribe_topics
@@ -82,9 +83,7 @@ def media(pdu: PDU) -> tuple[int, str]:
     if at < 0 or pdu.error is not None or pdu.version_inferred:
         return 0, ""
     d = pdu.data
-    raw = d[at + 2 : at + 2 + (d[at] << 8 | d[at + 1])]
-    if b"\0" in raw:  # tshark's string ends at a NUL
-        raw = raw[: raw.index(b"\0")]
+    raw = _ctype(d, at)
     kind = M.RAW_KINDS.get(raw, -1)  # the type as listed (lower case)
     if kind < 0:
         kind = M.RAW_KINDS.get(raw.lower(), 0)  # ASCII letters only, as tshark folds them
@@ -94,6 +93,34 @@ def media(pdu: PDU) -> tuple[int, str]:
     if kind == M.XML and (pdu.payload_at < 0 or len(d) - pdu.payload_at < 2):
         return 0, ""  # (tshark's XML dissector throws on fewer than two bytes: "[Malformed Packet]")
     return kind, ctype
+
+
+def _ctype(d: bytes, at: int) -> bytes:
+    """The Content Type property's value at `at` (its length first), as tshark's string: it ends at a NUL."""
+    raw = d[at + 2 : at + 2 + (d[at] << 8 | d[at + 1])]
+    return raw[: raw.index(b"\0")] if b"\0" in raw else raw
+
+
+def payload_layers(pdus: list[PDU]) -> str:
+    """What tshark's frame.protocols lists after `mqtt` for these PDUs (":json", ":xml:json", ...): the layers
+    of the dissectors their Content Types hand the payloads to (sniffer.mqtt.media.LAYERS), PDU after PDU."""
+    out = ""
+    for pdu in pdus:
+        at = pdu.ctype_at
+        if at < 0 or pdu.error is not None or pdu.version_inferred:  # (as media())
+            continue
+        d = pdu.data
+        raw = _ctype(d, at)
+        layer = M.RAW_LAYERS.get(raw) or M.RAW_LAYERS.get(raw.lower())  # (ASCII letters only fold, as tshark's)
+        if layer is None:
+            continue
+        payload = d[pdu.payload_at :] if pdu.payload_at >= 0 else b""
+        if not payload and layer not in M.LAYERS_ON_EMPTY:
+            continue
+        out += f":{layer}"
+        if layer == "json" and not json_grammar.is_whole(payload):
+            out += ":data-text-lines"  # (what tshark's JSON parser left over, shown as text lines)
+    return out
 
 
 def protocol(pdus: list[PDU]) -> str:

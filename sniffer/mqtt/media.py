@@ -148,3 +148,21 @@ KINDS: Final = {
     **dict.fromkeys(_XML_TYPES, XML),
 }
 RAW_KINDS: Final = {k.encode(): v for k, v in KINDS.items()}  # the same, as the property's bytes (looked up)
+
+# What tshark's frame.protocols lists after `mqtt` for a payload of each type (measured with every candidate type
+# and five payloads): JSON types `json` (then `data-text-lines` for what its parser could not read:
+# sniffer.mqtt.json_grammar), text types `data-text-lines` (two of them name their own), XML types `xml`, and
+# two families that change no summary line: CBOR `cbor`, application/octet-stream `data`. An empty payload lists
+# nothing, except for `xml` and `cbor`, whose dissectors keep their layer on nothing too. Types whose dissectors
+# list what they make of the payload (SDP, OCSP, multipart, ...) are not named (README: where we differ).
+_OWN_TEXT: Final = {"application/x-www-form-urlencoded": "urlencoded-form", "message/http": "message-http"}
+LAYERS: Final = {
+    **{t: "json" for t in _JSON_TYPES},
+    **{t: _OWN_TEXT.get(t, "data-text-lines") for t in _TEXT_TYPES},
+    **{t: "xml" for t in _XML_TYPES},
+    "application/cbor": "cbor",
+    "application/senml+cbor": "cbor",
+    "application/octet-stream": "data",
+}
+RAW_LAYERS: Final = {k.encode(): v for k, v in LAYERS.items()}
+LAYERS_ON_EMPTY: Final = frozenset(("xml", "cbor"))
