@@ -87,10 +87,15 @@ def test_payload_dependent_types_are_not_named(tmp_path: Path, tshark: str) -> N
     assert all(not theirs[k].endswith("mqtt") and ours[k].endswith("mqtt") for k in mqtt)
 
 
+# one level of nesting: the inner value first, or after a sibling (which costs tshark's parser more levels)
+_LEVELS = {"a": (b"[", b"]"), "o": (b'{"k":', b"}"), "A": (b"[0,", b"]"), "O": (b'{"a":0,"k":', b"}")}
+
+
 def _nest(n: int, inner: bytes, kinds: str) -> bytes:
     s = inner
     for i in range(n):
-        s = b"[" + s + b"]" if kinds[i % len(kinds)] == "a" else b'{"k":' + s + b"}"
+        head, tail = _LEVELS[kinds[i % len(kinds)]]
+        s = head + s + tail
     return s
 
 
@@ -146,8 +151,9 @@ def _fuzz(n: int, seed: int) -> list[bytes]:
 
 
 def test_json_payloads_are_read_as_tsharks_parser_reads_them(tmp_path: Path, tshark: str) -> None:
-    deep = [_nest(n, inner, kinds) for n in range(14, 27) for inner in (b"1", b'"x"', b"{}", b'{"a":1}', b"NaN")
-            for kinds in ("a", "o", "ao", "oa", "aao", "ooa")]  # fmt: skip
+    shapes = [(n, inner, kinds) for n in range(10, 27) for inner in (b"1", b'"\\u0041"', b"{}", b'{"a":1}', b"NaN")
+              for kinds in ("a", "o", "ao", "oa", "aao", "ooa", "A", "O", "OA", "aO")]  # fmt: skip
+    deep = [_nest(*shape) for shape in shapes]
     bodies = [*PICKED, *deep, *_fuzz(1500, 17)]
     got = protocols(tshark, capture(tmp_path / "json.pcap", [[publish(i, "application/json", b)] for i, b in
                                                             enumerate(bodies)]))  # fmt: skip
@@ -158,9 +164,10 @@ def test_json_payloads_are_read_as_tsharks_parser_reads_them(tmp_path: Path, tsh
         assert verdict in ("json", "json:data-text-lines")
         assert json_grammar.is_whole(body) == json_grammar.by_rules(body) == whole, body
     assert 400 < verdicts.count("json") < len(bodies) - 400  # both verdicts, many times
-    # the fast path's bound: tshark refuses no document with fewer brackets for its depth
-    refused = [b for b, v in zip(deep, verdicts[len(PICKED) :], strict=False) if v != "json"]
-    assert refused and min(b.count(b"[") + b.count(b"{") for b in refused) >= json_grammar.SHALLOW
+    # the fast path's bound: tshark refuses no document nested at most FAST_NESTING deep, and one just past it
+    nesting = [n + (inner[:1] in (b"{", b"[")) for n, inner, _kinds in shapes]
+    refused = [d for d, v in zip(nesting, verdicts[len(PICKED) :], strict=False) if v != "json"]
+    assert min(refused) == json_grammar.FAST_NESTING + 2
 
 
 def test_a_live_capture_of_real_clients_lists_tsharks_protocols(tmp_path: Path, tshark: str) -> None:

@@ -20,9 +20,9 @@ import json
 from typing import Final
 
 MAX_DEPTH: Final = 100  # rule levels tshark's parser enters before it refuses
-# a document with fewer brackets than this cannot nest deep enough to meet the limit (the shallowest refusal
-# has 20: 19 objects each the value of the next, around {"a":1}; tests/test_frame_protocols.py measures it)
-SHALLOW: Final = 16
+# containers nested deeper than this may meet the limit: a level costs up to 7 rule levels (an object's second
+# member), so the shallowest refusal nests 14 deep (tests/test_frame_protocols.py measures it against tshark)
+FAST_NESTING: Final = 12
 
 # rule kinds
 _CHAR, _CHARS, _STR, _SEQ, _SOME, _ONEOF = range(6)
@@ -176,8 +176,8 @@ class _Parse:
         self.depth -= 1
         return off - start if count >= r.lo else -1
 
-    def whole(self) -> bool:
-        pos = 0
+    def whole(self, pos: int = 0) -> bool:
+        """Whether the documents from `pos` on take every byte (tshark hands what is left to data-text-lines)."""
         while True:
             at = pos + self.skip(pos)
             got = self.match(_TOP, at)
@@ -192,21 +192,49 @@ def _no_infinity(name: str) -> object:
     return None
 
 
+_DECODER: Final = json.JSONDecoder(strict=False, parse_constant=_no_infinity)
+
+
+def _nesting(doc: object) -> int:
+    """How deep containers nest in a parsed document (1: none inside it), counted up to past FAST_NESTING."""
+    deepest = 0
+    stack = [(doc, 1)]
+    while stack:
+        o, d = stack.pop()
+        if d > deepest:
+            deepest = d
+            if d > FAST_NESTING:
+                break
+        for c in o.values() if isinstance(o, dict) else o:  # type: ignore[attr-defined]
+            if isinstance(c, dict | list):
+                stack.append((c, d + 1))
+    return deepest
+
+
 def is_whole(payload: bytes) -> bool:
-    """Whether tshark's JSON dissector parses all of `payload` (an empty payload never reaches it)."""
-    if payload.count(b"[") + payload.count(b"{") < SHALLOW:
+    """Whether tshark's JSON dissector parses all of `payload` (an empty payload never reaches it).
+
+    Document after document, the standard parser reads what it can (its verdict is tshark's for an RFC 8259
+    object or array nested at most FAST_NESTING deep); from the first document it cannot read so, the rules."""
+    try:
+        text = payload.decode()
+    except UnicodeDecodeError:
+        return by_rules(payload)
+    pos, end, docs = 0, len(text), 0
+    while True:
+        while pos < end and text[pos] in " \t\r\n":
+            pos += 1
+        if pos == end:
+            return docs > 0  # (whitespace alone is left over: text lines to tshark)
+        if text[pos] not in "{[":
+            return False  # tshark's parser stops here: no object or array begins
         try:
-            text = payload.decode()
-        except UnicodeDecodeError:
-            text = ""
-        head = text.lstrip(" \t\r\n")[:1]
-        if head in ("{", "["):
-            try:
-                json.loads(text, strict=False, parse_constant=_no_infinity)
-                return True  # one RFC 8259 document, shallow: tshark's rules read it whole too
-            except (ValueError, RecursionError):
-                pass  # (not RFC 8259, which tshark's rules may still read: `{}{}`, `[1 2]`)
-    return by_rules(payload)
+            doc, after = _DECODER.raw_decode(text, pos)
+        except (ValueError, RecursionError):
+            doc, after = None, -1
+        if after < 0 or _nesting(doc) > FAST_NESTING:
+            return _Parse(payload).whole(len(text[:pos].encode()))  # (what is before it was read whole)
+        pos, docs = after, docs + 1
 
 
 def by_rules(payload: bytes) -> bool:
