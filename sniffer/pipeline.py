@@ -205,9 +205,26 @@ class Frame:
     @property
     def tcp(self) -> dict:
         """What the TCP tree needs: this frame's Seg and the protocol above TCP."""
+        return self._tcp(True)
+
+    def _mqtt_layers(self, media: bool) -> str:
+        """frame.protocols above TCP of the MQTT PDUs, as tshark lists them: `mqtt`, then (`media`) the layers of
+        the dissectors the payloads' Content Types are handed to (mqtt:json, mqtt:xml:json); a first PDU begun
+        in an earlier segment is dissected apart from the rest, which list `mqtt` again (mqtt:json:mqtt:xml)."""
+        pdus = self.pdus
+        if not pdus:
+            return ""
+        seg = self.seg  # (over TLS or WebSocket, PDUs lie in the records' data: no location in the frame)
+        plain = seg is not None and seg.tls is None and seg.ws is None
+        if plain and len(pdus) > 1 and self.pdu_location(pdus[0]) is None:
+            if not media:
+                return "mqtt:mqtt"
+            return f"mqtt{mqtt_dissect.payload_layers(pdus[:1])}:mqtt{mqtt_dissect.payload_layers(pdus[1:])}"
+        return "mqtt" + mqtt_dissect.payload_layers(pdus) if media else "mqtt"
+
+    def _tcp(self, media: bool) -> dict:
         seg = self.seg
-        # (after mqtt, the layers tshark lists for the payloads' Content Types: mqtt:json, mqtt:xml:json, ...)
-        mqtt = "mqtt" + mqtt_dissect.payload_layers(self.pdus) if self.pdus else ""
+        mqtt = self._mqtt_layers(media)
         upper = "" if seg is None else "tls" if seg.tls is not None else mqtt
         if seg is not None and seg.ws is not None:  # as Wireshark: tcp:http:websocket, tcp:tls:http:websocket
             ws_frames = any(r[0] == "ws" for r in seg.ws[0])
@@ -257,7 +274,9 @@ class Frame:
                     self.ts,
                     self.rel_ts,
                     self.orig_len,
-                    self.tcp if self.seg is not None else {},
+                    # (the payloads' layers in frame.protocols only where it is shown: a JSON payload is parsed
+                    # to name them)
+                    self._tcp(want is None or "frame.protocols" in want) if self.seg is not None else {},
                     self.delta,
                     self.exact,
                     self.shown,
@@ -599,6 +618,8 @@ class RowDissector(Generic[Row]):
             options=options,
             cut=cut,
             options_cut=hcut,
+            # (the stream's times in ns: a microsecond stamp's float holds its microseconds exactly)
+            at=ns if ns is not None else round(ts * 1e6) * 1000 if -1e15 < ts < 1e15 else 0,
         )
         stream = seg.stream
         if hcut and seg.analysis:

@@ -87,9 +87,11 @@ class Replay:
         st = self.store
         d.first_ts = st.first_ts
         d.prev_ts = st.ts(r - 1) if r > 0 else st.prev_ts
+        d.first_ns = st.first_ns  # (in ns too: the TCP stream's times count in them, as the load's did)
+        d.prev_ns = st.ns(r - 1) if r > 0 else st.prev_ns
         ts, data, orig_len, linktype = st.raw(r)
         self.replayed += 1
-        return d.frame(st.number(r), ts, linktype, data, orig_len)
+        return d.frame(st.number(r), ts, linktype, data, orig_len, st.ns(r), st.digits(r))
 
     def _fresh(self) -> Any:
         """A dissector at row 0 of the store: new, or (a successor store, --keep-frames) holding the

@@ -18,6 +18,7 @@ from conftest import tshark_out
 from test_content_type_summary import PAYLOAD_DEPENDENT, PLAIN, capture, publish
 
 from sniffer.mqtt import json_grammar, media
+from sniffer.synth import mqtt_encode as E
 from sniffer.synth.flows import TcpFlow
 from sniffer.synth.pcap_write import FrameList
 
@@ -62,7 +63,14 @@ def test_several_publishes_reassembly_and_odd_types(tmp_path: Path, tshark: str)
     ]
     big = publish(14, j, b'{"v":"' + b"x" * 3000 + b'"}')
     segs += [[big[:1000]], [big[1000:2000]], [big[2000:]]]
+    # a segment that ends a PUBLISH begun earlier and holds more PDUs: tshark dissects the rest apart, `mqtt` again
+    a, b = publish(15, j, b'{"v":"' + b"x" * 100 + b'"}'), publish(16, None, b"zz")
+    segs += [[a[:20]], [a[20:] + publish(17, j, b"{}") + publish(18, j, b"[]")], [b[:10]], [b[10:] + publish(19, None)],
+             [a[:30]], [a[30:] + E.pingreq()], [b[:10]], [b[10:] + publish(20, j, b"{}")], [a[:5]], [a[5:50]],
+             [a[50:] + publish(21, t, b"t") + publish(22, j, b"{}")[:10]], [publish(22, j, b"{}")[10:]]]  # fmt: skip
     got = protocols(tshark, capture(tmp_path / "pdus.pcap", segs))
+    assert any(p.endswith("mqtt:json:mqtt:json:json") for p in got)
+    assert any(p.endswith("mqtt:mqtt:json") for p in got) and any(p.endswith("mqtt:mqtt") for p in got)
     assert any(p.endswith("mqtt:json:json") for p in got)
     assert any(p.endswith("mqtt:xml:json:xml") for p in got)
     assert any(p.endswith("mqtt:cbor:data") for p in got)

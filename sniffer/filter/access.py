@@ -51,6 +51,8 @@ class TreePlan:
             self.mqtt_only = False
         if proto in NET_PROTOCOLS:
             self.protocols.add("frame")  # link/IP/TCP layers are built together
+        if abbrev == "frame.protocols":
+            self.protocols.add(abbrev)  # (its payload layers are worked out only when asked: sniffer.pipeline)
         if proto == "tcp":
             self.protocols.add("mqtt")  # tcp.segment / tcp.reassembled.* sit beside the MQTT layer
 

@@ -90,6 +90,9 @@ class Seg:
         "session_notes",
         "tls",
         "ws",
+        "timed",
+        "time_rel",
+        "time_delta",
     )
 
     def __init__(self) -> None:
@@ -111,6 +114,11 @@ class Seg:
         self.session_notes: list[tuple[str, str]] = []  # how an MQTT connection ended (the session layer)
         self.tls: tuple | None = None  # the TLS records of this frame, for its tree (sniffer.tls.conn)
         self.ws: tuple | None = None  # its HTTP Upgrade / WebSocket records (sniffer.ws.conn)
+        # tcp.time_relative / tcp.time_delta in ns: since the stream's first frame, since its previous one
+        # (timed: segment() was given the frame's time; tshark computes these by default)
+        self.timed = False
+        self.time_rel = 0
+        self.time_delta = 0
 
     @property
     def closing(self) -> bool:
@@ -174,7 +182,7 @@ class _Dir:
 
 
 class _Conv:
-    __slots__ = ("index", "client", "dirs", "closed", "keys")
+    __slots__ = ("index", "client", "dirs", "closed", "keys", "first_ns", "prev_ns")
 
     # (defaults: unpickling a stream's checkpoint calls __init__ without arguments in the compiled
     # build before it sets the slots: sniffer.replay)
@@ -184,6 +192,8 @@ class _Conv:
         self.dirs = (_Dir(), _Dir())
         self.closed = False
         self.keys: tuple[tuple[int, bytes, bytes], ...] = ()  # its two entries in the table: (ports, src, dst)
+        self.first_ns = 0  # the time of its first frame and of its last one (tcp.time_relative, tcp.time_delta)
+        self.prev_ns = 0
 
 
 class TcpStreams:
@@ -281,11 +291,13 @@ class TcpStreams:
         options: bytes = b"",
         cut: int = 0,
         options_cut: bool = False,
+        at: int | None = None,
     ) -> Seg:
         """Account one segment; `window` (raw header value) and `options` (raw TCP
         options) feed window scaling and analysis; `cut` counts the segment's bytes on
         the wire past the captured `payload` (a frame cut by the snapshot length);
-        `options_cut`: the snapshot length cut the options themselves (`options` holds those before it)."""
+        `options_cut`: the snapshot length cut the options themselves (`options` holds those before it);
+        `at`: the frame's time in ns, for the stream's times (Seg.time_rel, time_delta)."""
         ent = self._find(src, sport, dst, dport)
         if ent is not None and not flags & 0x07 and not cut:  # no SYN/FIN/RST, captured whole
             conv, direction, d, r = ent
@@ -308,6 +320,11 @@ class TcpStreams:
                 seg.ack_base = rbase
                 seg.nxtseq = (rel + n) & M32
                 seg.new_stream = False
+                if at is not None:
+                    seg.timed = True
+                    seg.time_rel = at - conv.first_ns
+                    seg.time_delta = at - conv.prev_ns
+                    conv.prev_ns = at
                 ws = d.ws
                 if ws >= 0:
                     seg.win_scale = 1 << ws
@@ -357,7 +374,7 @@ class TcpStreams:
                 seg.closed = d.closed
                 return seg
         return self._segment(
-            ent, ipver, src, dst, sport, dport, seq, ack, flags, payload, window, options, cut, options_cut
+            ent, ipver, src, dst, sport, dport, seq, ack, flags, payload, window, options, cut, options_cut, at
         )
 
     def _segment(
@@ -376,6 +393,7 @@ class TcpStreams:
         options: bytes,
         cut: int,
         options_cut: bool,
+        at: int | None,
     ) -> Seg:
         """segment() in general."""
         conv = ent[0] if ent is not None else None
@@ -388,6 +406,13 @@ class TcpStreams:
             ent = self._new_conv(src, sport, dst, dport, flags)
             conv = ent[0]
             seg.new_stream = True
+            if at is not None:
+                conv.first_ns = conv.prev_ns = at
+        if at is not None:
+            seg.timed = True
+            seg.time_rel = at - conv.first_ns
+            seg.time_delta = at - conv.prev_ns
+            conv.prev_ns = at
         direction, d, r = ent[1], ent[2], ent[3]
         seg.stream, seg.direction = conv.index, direction
         seg.sport, seg.dport, seg.flags, seg.options = sport, dport, flags, options

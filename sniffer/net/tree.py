@@ -581,12 +581,12 @@ def _tcp(data: bytes, t: int, end: int, extra: dict, nodes: list[Node], protos: 
     ]
     if hl > 20:  # (options cut by the snapshot length: those captured, as tshark shows them)
         kids.append(_tcp_options(data, t, min(t + hl, end), seg.ack_base if seg is not None else 0, hl - 20))
-    if "time_relative" in extra:
+    if seg is not None and seg.timed:  # (tshark computes the stream's times by default)
         ts_node = Node(None, None, t, 0, "[Timestamps]")
-        rel, dl = extra["time_relative"], extra.get("time_delta", 0.0)
+        rel, dl = seg.time_rel, seg.time_delta
         ts_node.children += [
-            item(F.TCP_TIME_REL, ts_decimal(rel), t, 0, text=f"[{F.TCP_TIME_REL.name}: {rel:.9f} seconds]"),
-            item(F.TCP_TIME_DELTA, ts_decimal(dl), t, 0, text=f"[{F.TCP_TIME_DELTA.name}: {dl:.9f} seconds]"),
+            item(F.TCP_TIME_REL, ns_decimal(rel), t, 0, text=f"[{F.TCP_TIME_REL.name}: {ns_seconds(rel)} seconds]"),
+            item(F.TCP_TIME_DELTA, ns_decimal(dl), t, 0, text=f"[{F.TCP_TIME_DELTA.name}: {ns_seconds(dl)} seconds]"),
         ]
         kids.append(ts_node)
     if seg is not None and seg.analysis:
@@ -656,9 +656,8 @@ def dissect_layers(
 ) -> list[Node]:
     """Frame, link, IP and TCP nodes of one frame.
 
-    tcp_extra: "seg" (the Seg of this frame, for stream/relative numbers/window/analysis),
-    optionally "time_relative"/"time_delta" (seconds within the TCP stream) and "upper"
-    (the protocol names above TCP for frame.protocols, e.g. "mqtt"). `exact`: the frame's times in
+    tcp_extra: "seg" (the Seg of this frame, for stream/relative numbers/window/analysis/stream times), and
+    "upper" (the protocol names above TCP for frame.protocols, e.g. "mqtt"). `exact`: the frame's times in
     integer ns (Frame.exact) when its capture is not stamped in microseconds; `shown`, Frame.shown. Never raises on
     truncated data: layers that do not fit are left out.
     """

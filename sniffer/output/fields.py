@@ -224,6 +224,8 @@ class FieldPrinter:
             protocols |= payload_layers(n)
         if protocols & {"ip", "ipv6", "tcp", "eth", "vlan", "sll", "null", "raw"}:
             protocols.add("frame")  # the link/IP/TCP layers are built together
+        if "frame.protocols" in fields:
+            protocols.add("frame.protocols")  # (its payload layers are worked out only when asked: sniffer.pipeline)
         return protocols
 
     @property

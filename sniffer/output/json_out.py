@@ -58,7 +58,10 @@ def _emit(obj: dict[str, Any], n: Node, show_secrets: bool, masked: Masked) -> N
         _put(obj, "_ws.expert", note)
         return
     if fd is None:
-        _put(obj, n.text, _layer(n, show_secrets, masked) if n.children else "")
+        text = n.text
+        if text[:1] == "[" and text[-1:] == "]":  # a generated item: tshark keys it without the brackets
+            text = text[1:-1]
+        _put(obj, text, _layer(n, show_secrets, masked) if n.children else "")
         return
     if fd.secret and not show_secrets:
         value = MASK

@@ -18,7 +18,5 @@ class FileSource(source.FileSource):
     where the frame's bytes lie in the file (the store reads them there again: sniffer.store)."""
 
     def __init__(self, path: str, count: int | None = None, name: str | None = None) -> None:
+        # (its dissector is handed each frame's ns, as headless: the TCP streams' times are exact)
         super().__init__(path, count, name, exact=True, offsets=True)
-        # the store keeps each row's exact stamp from the records; the UI shows times to the microsecond, so its
-        # dissector is not handed nanoseconds (Frame.exact) it would not show
-        self.exact_stamps = False
