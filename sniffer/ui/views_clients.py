@@ -330,7 +330,9 @@ class ClientsView(SessionView):
     def on_mount(self) -> None:
         if not self.composed():  # the app exited while it was mounted ahead
             return
-        self.query_one(ClientTable).focus()
+        for table in self.query(ClientTable):  # (none if the app stopped composing it: see composed())
+            table.focus()
+            break
 
     def redraw(self) -> str:
         conns = self.model.clients()

@@ -39,7 +39,9 @@ class ExpertView(SessionView):
             return
         if self.is_current:  # opened (not mounted ahead, hidden): asked for before the first poll
             self.model.want_expert()
-        self.query_one(Tree).focus()
+        for tree in self.query(Tree):  # (none if the app stopped composing it: see composed())
+            tree.focus()
+            break
 
     def on_screen_resume(self) -> None:
         # the notes are gathered from the first time someone looks (not when mounted ahead, hidden);

@@ -127,7 +127,9 @@ class TopicsView(SessionView):
     def on_mount(self) -> None:
         if not self.composed():  # the app exited while it was mounted ahead
             return
-        self.query_one(Tree).focus()
+        for tree in self.query(Tree):  # (none if the app stopped composing it: see composed())
+            tree.focus()
+            break
 
     def redraw(self) -> str:
         tree = self.query_one(TopicTree)
