@@ -202,11 +202,6 @@ class Frame:
         text = self._info = frame_info(info, self.pdus, self.seg, self._toff, self.data, self.linktype)
         return text
 
-    @property
-    def tcp(self) -> dict:
-        """What the TCP tree needs: this frame's Seg and the protocol above TCP."""
-        return self._tcp(True)
-
     def _mqtt_layers(self, media: bool) -> str:
         """frame.protocols above TCP of the MQTT PDUs, as tshark lists them: `mqtt`, then (`media`) the layers of
         the dissectors the payloads' Content Types are handed to (mqtt:json, mqtt:xml:json); a first PDU begun
@@ -223,6 +218,8 @@ class Frame:
         return "mqtt" + mqtt_dissect.payload_layers(pdus) if media else "mqtt"
 
     def _tcp(self, media: bool) -> dict:
+        """What the TCP tree needs: this frame's Seg and the protocols above TCP (`media`: with the payloads'
+        layers, which parse a JSON payload)."""
         seg = self.seg
         mqtt = self._mqtt_layers(media)
         upper = "" if seg is None else "tls" if seg.tls is not None else mqtt
@@ -573,7 +570,7 @@ class RowDissector(Generic[Row]):
         self, number: int, ts: float, linktype: int, data: bytes, orig_len: int, ns: int | None = None, digits: int = 9
     ) -> Row:
         """The row of one frame; `ns`: its time in integer ns when its source does not stamp in microseconds
-        (sniffer.driver.stamp_ns), else None; `digits`: the decimals of its Time column then."""
+        (sniffer.net.pcapfile.stamp_ns), else None; `digits`: the decimals of its Time column then."""
         first = self.first_ts
         prev = self.prev_ts
         if first is None:

@@ -69,10 +69,10 @@ from typing import TYPE_CHECKING, Any, Final, cast
 from librt.strings import BytesWriter
 
 from sniffer.colbuf import drain, put_f64, put_i32, put_u8, put_u16, put_u32, put_u64
-from sniffer.driver import DIGITS as _DIGITS
-from sniffer.driver import stamp_ns as _stamp_ns
 from sniffer.expert_level import frame_level
 from sniffer.filter.index import RowIndex
+from sniffer.net.pcapfile import DIGITS as _DIGITS
+from sniffer.net.pcapfile import stamp_ns as _stamp_ns
 from sniffer.net.reassembly import SEGMENT_SUFFIX
 from sniffer.replay import CRC_SPAN
 from sniffer.store_pickle import context_pickler
@@ -257,7 +257,7 @@ class PacketStore:
         self.count = 0  # rows readable by other threads
         self.first_ts: float | None = None
         # the capture's first frame in integer ns (the Time column counts from it exactly, as tshark does),
-        # and the most decimals a row's resolution shows (sniffer.driver.DIGITS: 6 for us, 9 for ns)
+        # and the most decimals a row's resolution shows (sniffer.net.pcapfile.DIGITS: 6 for us, 9 for ns)
         self.first_ns: int | None = None
         self.time_digits = 0
         self._last_res = -1
@@ -666,8 +666,7 @@ class PacketStore:
             d = _DIGITS[tsresol] if self.forced_digits < 0 else self.forced_digits
             if d > self.time_digits:
                 self.time_digits = d
-        # (in line for ns and us: the general conversion is a Python call, paid per row of a microsecond file)
-        ns = ticks if tsresol == 9 else ticks * 1000 if tsresol == 6 else _stamp_ns(ticks, tsresol)
+        ns = _stamp_ns(ticks, tsresol)
         if self.first_ns is None:
             self.first_ns = ns
         rel_ns = ns - self.first_ns
@@ -828,14 +827,9 @@ class PacketStore:
         return ticks, self._tsres[i]
 
     def ns(self, i: int) -> int:
-        """Row i's time in integer ns since 1970 (sniffer.driver.stamp_ns of its exact timestamp)."""
+        """Row i's time in integer ns since 1970 (sniffer.net.pcapfile.stamp_ns of its exact timestamp)."""
         ticks = self._ticks_other.get(i, self._ticks[i]) if self._ticks_other else self._ticks[i]
-        res = self._tsres[i]
-        if res == 9:  # (nearly every capture: a call to the general conversion costs a rebuilt frame ~6 %)
-            return ticks
-        if res == 6:
-            return ticks * 1000
-        return _stamp_ns(ticks, res)
+        return _stamp_ns(ticks, self._tsres[i])
 
     def digits(self, i: int) -> int:
         """The decimals row i's times are shown with: those of its resolution, as tshark's Time column (a merged

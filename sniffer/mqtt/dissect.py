@@ -78,12 +78,10 @@ def info(pdu: PDU) -> str:
 def media(pdu: PDU) -> tuple[int, str]:
     """(sniffer.mqtt.media's family, the Content Type as sent) of a well-formed MQTT 5 PUBLISH whose Content
     Type tshark hands to a dissector that changes its summary line, else (0, "")."""
-    at = pdu.ctype_at
-    # (a stream caught after its CONNECT: tshark takes it for 3.1.1 and reads no properties)
-    if at < 0 or pdu.error is not None or pdu.version_inferred:
+    raw = _ctype(pdu)
+    if raw is None:
         return 0, ""
     d = pdu.data
-    raw = _ctype(d, at)
     kind = M.RAW_KINDS.get(raw, -1)  # the type as listed (lower case)
     if kind < 0:
         kind = M.RAW_KINDS.get(raw.lower(), 0)  # ASCII letters only, as tshark folds them
@@ -95,8 +93,13 @@ def media(pdu: PDU) -> tuple[int, str]:
     return kind, ctype
 
 
-def _ctype(d: bytes, at: int) -> bytes:
-    """The Content Type property's value at `at` (its length first), as tshark's string: it ends at a NUL."""
+def _ctype(pdu: PDU) -> bytes | None:
+    """The Content Type of a well-formed MQTT 5 PUBLISH as tshark reads it (its string ends at a NUL), or None:
+    none, a malformed PDU, or a stream caught after its CONNECT (tshark takes it for 3.1.1: no properties)."""
+    at = pdu.ctype_at
+    if at < 0 or pdu.error is not None or pdu.version_inferred:
+        return None
+    d = pdu.data
     raw = d[at + 2 : at + 2 + (d[at] << 8 | d[at + 1])]
     return raw[: raw.index(b"\0")] if b"\0" in raw else raw
 
@@ -106,15 +109,13 @@ def payload_layers(pdus: list[PDU]) -> str:
     of the dissectors their Content Types hand the payloads to (sniffer.mqtt.media.LAYERS), PDU after PDU."""
     out = ""
     for pdu in pdus:
-        at = pdu.ctype_at
-        if at < 0 or pdu.error is not None or pdu.version_inferred:  # (as media())
+        raw = _ctype(pdu)
+        if raw is None:
             continue
-        d = pdu.data
-        raw = _ctype(d, at)
         layer = M.RAW_LAYERS.get(raw) or M.RAW_LAYERS.get(raw.lower())  # (ASCII letters only fold, as tshark's)
         if layer is None:
             continue
-        payload = d[pdu.payload_at :] if pdu.payload_at >= 0 else b""
+        payload = pdu.data[pdu.payload_at :] if pdu.payload_at >= 0 else b""
         if not payload and layer not in M.LAYERS_ON_EMPTY:
             continue
         out += f":{layer}"

@@ -463,3 +463,33 @@ def open_capture(path: str) -> CaptureReader:
     except OSError as e:
         raise CaptureError(f"{path}: cannot open: {e.strerror or e}") from None
     return CaptureReader(io.BufferedReader(f, buffer_size=BLOCK), path)
+
+
+# -- exact timestamps: a record's (ticks, tsresol) in ns, and the decimals tshark shows it with --------
+def stamp_ns(ticks: int, tsresol: int) -> int:
+    """A record's time in integer ns (floored, as wiretap converts). A float since 1970 holds only ~0.24 us;
+    a microsecond file read without exact stamps keeps the float path (sniffer.source.FileSource), one read
+    exactly (another interface of it is finer) counts in ns too, so that frames of both compare exactly."""
+    if tsresol == 9:
+        return ticks
+    if tsresol == 6:
+        return ticks * 1000
+    units = 1 << (tsresol & 0x7F) if tsresol & 0x80 else 10**tsresol  # 2^-n or 10^-n s
+    secs, rest = divmod(ticks, units)
+    if secs >= 1 << 63:  # wiretap keeps the seconds of a 64-bit tick count in a signed time_t
+        secs -= 1 << 64
+    return secs * 1_000_000_000 + rest * 1_000_000_000 // units
+
+
+def _digits(tsresol: int) -> int:
+    """The decimals tshark 4 shows a time of this resolution with in its Time column: the finest of 0, 1, 2,
+    3, 6 and 9 that the resolution reaches (10^-7 s: 6; 2^-10 s, 0.98 ms: 3; 2^-30 s: 9)."""
+    if tsresol & 0x80:
+        n = tsresol & 0x7F
+        reach = min(int(n * 0.30102999566398120), 9)  # floor(n * log10(2)) for the n a byte holds
+    else:
+        reach = min(tsresol, 9)
+    return max(d for d in (0, 1, 2, 3, 6, 9) if d <= reach)
+
+
+DIGITS: Final = tuple(_digits(r) for r in range(256))  # by tsresol byte
