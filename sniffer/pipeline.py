@@ -65,6 +65,15 @@ class MqttConnection:
         self.ws = WsConnection(self.decoders, max_pdu, auto=tls is not None) if ws or tls is not None else None
 
 
+def _begun_earlier(pdu: PDU, number: int) -> bool:
+    """Whether a PDU completed in frame `number` began in an earlier one (TCP reassembled it)."""
+    spans = pdu.spans
+    if len(spans) != 1:
+        return len(spans) > 1
+    tag = spans[0][0]
+    return tag is None or tag[0] != number
+
+
 def frame_info(
     code: int, pdus: list[PDU] | None, seg: Seg | None, toff: int, data: bytes, linktype: int, arrow: str = "\u2192"
 ) -> str:
@@ -217,11 +226,26 @@ class Frame:
             return f"mqtt{mqtt_dissect.payload_layers(pdus[:1])}:mqtt{mqtt_dissect.payload_layers(pdus[1:])}"
         return "mqtt" + mqtt_dissect.payload_layers(pdus) if media else "mqtt"
 
+    def _tls_layers(self, media: bool) -> str:
+        """frame.protocols above TCP of a TLS frame, as tshark lists them: `tls` per hand-off of TCP (a record
+        finished from earlier segments, then the rest of the segment: tls:mqtt:tls:mqtt), and in each, `mqtt`
+        (with the payloads' layers if `media`) per hand-off of TLS to MQTT (sniffer.tls.layers)."""
+        from sniffer.tls.layers import handoffs
+
+        seg = self.seg
+        assert seg is not None and seg.tls is not None
+        return ":".join(
+            "tls" + "".join(":mqtt" + (mqtt_dissect.payload_layers(g) if media else "") for g in groups)
+            for groups in handoffs(seg.tls, self.pdus)
+        )
+
     def _tcp(self, media: bool) -> dict:
         """What the TCP tree needs: this frame's Seg and the protocols above TCP (`media`: with the payloads'
         layers, which parse a JSON payload)."""
         seg = self.seg
         mqtt = self._mqtt_layers(media)
+        if seg is not None and seg.tls is not None and seg.ws is None:
+            return {"seg": seg, "upper": self._tls_layers(media)}
         upper = "" if seg is None else "tls" if seg.tls is not None else mqtt
         if seg is not None and seg.ws is not None:  # as Wireshark: tcp:http:websocket, tcp:tls:http:websocket
             ws_frames = any(r[0] == "ws" for r in seg.ws[0])
@@ -663,7 +687,9 @@ class RowDissector(Generic[Row]):
             ev = events[0]
             ws = conn.ws
             if conn.tls is not None:  # TLS: records decrypted, their plaintext fed to dec (or WebSocket)
-                conn.tls.feed(seg, events, number, poff, dec if ws is None else ws.dirs[seg.direction], pdus)
+                continues_pdu = conn.tls.feed(
+                    seg, events, number, poff, dec if ws is None else ws.dirs[seg.direction], pdus
+                )
             elif ws is not None:  # WebSocket: frames de-framed, their payloads fed to dec
                 ws.feed(seg.direction, events, number, poff, pdus)
             elif len(events) == 1 and ev[0] == "data":
@@ -735,9 +761,17 @@ class RowDissector(Generic[Row]):
                     seg.session_notes = notes
         if pdus:
             proto, info = mqtt_dissect.protocol(pdus), INFO_MQTT
+            if seg.tls is not None and seg.ws is None:
+                from sniffer.tls.layers import column
+
+                proto = column(seg.tls, pdus, proto)
+            elif len(pdus) > 1 and _begun_earlier(pdus[0], number):
+                # a first PDU finished from earlier segments with more after it: TCP then keeps the Protocol
+                # column it set (tshark's desegmentation makes the column read-only for the rest)
+                proto = mqtt_dissect.protocol(pdus[:1])
         elif seg.ws is not None:
             proto, info = seg.ws[3], seg.ws[4]
-        elif seg.tls is not None:
+        elif seg.tls is not None and (seg.tls[0] or seg.tls[1]):
             proto, info = seg.tls[2], seg.tls[3]
         elif plen and events:
             proto, info = "TCP", INFO_SEGMENT if continues_pdu else INFO_FIRST_SEGMENT

@@ -22,12 +22,15 @@ from sniffer.synth import mqtt_encode as E
 from sniffer.synth.flows import TcpFlow
 from sniffer.synth.pcap_write import FrameList
 
-FIELDS = ("-T", "fields", "-e", "frame.number", "-e", "frame.protocols")
+# (the Protocol column too: after a PDU finished from earlier segments with more behind it, TCP keeps the column
+# that PDU set, MQTT/JSON before a PINGREQ)
+FIELDS = ("-T", "fields", "-e", "frame.number", "-e", "frame.protocols", "-e", "_ws.col.Protocol")
 BODIES = (b"", b"a", b'{"a":1}', b"<a>1</a>", b"\x00\x01\xff\xfe")
 
 
 def protocols(tshark: str, path: Path) -> list[str]:
-    """tshark's frame.protocols of every frame of `path`, checked equal to ours (-T fields, and -V's line)."""
+    """tshark's frame.protocols of every frame of `path`, checked equal to ours with the Protocol column (-T
+    fields), and -V's line."""
     ours = run("-r", str(path), *FIELDS).splitlines()
     theirs = tshark_out(tshark, "-r", str(path), *FIELDS).splitlines()
     assert ours == theirs
@@ -74,6 +77,8 @@ def test_several_publishes_reassembly_and_odd_types(tmp_path: Path, tshark: str)
     assert any(p.endswith("mqtt:json:json") for p in got)
     assert any(p.endswith("mqtt:xml:json:xml") for p in got)
     assert any(p.endswith("mqtt:cbor:data") for p in got)
+    columns = [ln.split("\t")[2] for ln in run("-r", str(tmp_path / "pdus.pcap"), *FIELDS).splitlines()]
+    assert "eth:ethertype:ip:tcp:mqtt:json:mqtt\tMQTT/JSON" in [f"{p}\t{c}" for p, c in zip(got, columns, strict=True)]
     fl = FrameList()
     flow = TcpFlow(fl)
     at = flow.open(1_000_000)  # no CONNECT
@@ -206,4 +211,4 @@ def test_a_live_capture_of_real_clients_lists_tsharks_protocols(tmp_path: Path, 
     ours = run(*args).splitlines()
     assert ours == subprocess.run([tshark, *args], capture_output=True, text=True, check=True).stdout.splitlines()
     text = "\n".join(ours)
-    assert "mqtt:json\n" in text + "\n" and "mqtt:json:data-text-lines" in text and "mqtt:cbor" in text
+    assert "mqtt:json\tMQTT/JSON" in text and "mqtt:json:data-text-lines" in text and "mqtt:cbor" in text

@@ -4,6 +4,7 @@ is the reference for every mqtt.* and tls.* field both decode."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -75,8 +76,8 @@ def fields_args(fields: list[str]) -> list[str]:
     return ["-T", "fields", "-E", "aggregator=|", *(a for f in fields for a in ("-e", f))]
 
 
-def tshark_rows(tshark: str, pcap: Path, port: int, keylog: Path | None, fields: list[str]) -> list[str]:
-    cmd = [tshark, "-r", str(pcap), "-d", f"tcp.port=={port},tls", "-d", f"tls.port=={port},mqtt"]
+def tshark_rows(tshark: str, pcap: Path, port: int, keylog: Path | None, fields: list[str], *extra: str) -> list[str]:
+    cmd = [tshark, "-r", str(pcap), "-d", f"tcp.port=={port},tls", "-d", f"tls.port=={port},mqtt", *extra]
     if keylog is not None:
         cmd += ["-o", f"tls.keylog_file:{keylog}"]
     res = subprocess.run([*cmd, *fields_args(fields)], capture_output=True, text=True, timeout=120)
@@ -622,3 +623,83 @@ def test_node_tls_keylog_session_agrees_with_tshark(tmp_path, tshark, version):
     got = ours(pcap, port, keylog, FIELDS)
     assert got == tshark_rows(tshark, pcap, port, keylog, FIELDS)
     assert [t for line in got for t in line.split("\t")[1].split("|") if t] == ["1", "2", "3", "14"]
+
+
+def _layouts() -> dict[str, list[tuple[int, list[list[bytes]]]]]:
+    """Where TLS records and TCP segments cut an MQTT 5 byte stream (turns of segments of records)."""
+    from sniffer.synth import mqtt_encode as E
+
+    def pub(topic: str, payload: bytes, ctype: str) -> bytes:
+        return E.publish(topic, payload, version=5, props={"content_type": ctype})
+
+    a = pub("a/1", b'{"x":1}', "application/json")  # mqtt:json
+    b = pub("b/2", b"z" * 3000, "text/plain")  # mqtt:data-text-lines
+    c = pub("c/3", b"<a/>", "application/xml")  # mqtt:xml
+    e = pub("e/4", b"21.5", "application/json")  # mqtt:json:data-text-lines (tshark's parser wants a container)
+    h = len(b) // 2
+    start = [(0, [[E.connect("tls-layouts", version=5)]]), (1, [[E.connack(version=5)]])]
+    return {
+        "two PDUs in one record": [*start, (0, [[a + c]])],
+        "two records in one segment": [*start, (0, [[a, c]])],
+        "a PDU across two records of one segment": [*start, (0, [[a + b[:h], b[h:] + c]])],
+        "a PDU across two segments": [*start, (0, [[a + b[:h]], [b[h:] + c]])],
+        "a PDU across three records": [*start, (0, [[b[:100]], [b[100:200]], [b[200:] + e + c[:3]], [c[3:]]])],
+        "the start and the rest in one segment": [*start, (0, [[b[:100], b[100:]], [e]])],
+        "a rest, then a PDU begun": [*start, (0, [[b[:100]], [b[100:] + a[:4]], [a[4:], e]])],
+        "both directions": [*start, (0, [[a]]), (1, [[b[:h]], [b[h:], c]])],
+        "a whole PDU, then a record that begins one": [*start, (0, [[a, b[:100]], [b[100:]]])],
+        "a record's rest and a PDU's start, then a record": [*start, (0, [[b[:100]], [b[100:], a[:3]], [a[3:]]])],
+        # the third element re-cuts the turn's TCP segments: records across segments
+        "a record over four segments": [*start, (0, [[b + a]], [1000, 1000, 1000])],
+        "a record over three segments, then one": [*start, (0, [[b], [a]], [1000, 1000, 1040])],
+        "a record across two segments, then one": [*start, (0, [[a], [c]], [10])],
+        "a record across two, then a record's start": [*start, (0, [[c], [a]], [10, 40])],
+        "a record without a whole PDU across two, then one": [*start, (0, [[b[:100]], [c], [b[100:]]], [10])],
+        "the server's records across segments": [*start, (0, [[a]]), (1, [[b[:50], b[50:]], [c]], [20])],
+    }
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_frame_protocols_inside_tls_list_mqtt_per_record_hand_off_as_tshark(tmp_path, tshark, version):
+    """tshark hands each decrypted record to MQTT apart: frame.protocols lists `mqtt` (and the payloads'
+    layers) once per hand-off that completes a PDU, a PDU finished from earlier records being a hand-off of
+    its own (tls:mqtt:data-text-lines:mqtt:xml); TCP hands a record finished from earlier segments to TLS apart
+    from the rest (tls:mqtt:tls:mqtt); a segment that only begins a record is `tls`, one in a record's middle
+    `tcp` with TCP's Info; a hand-off that finished a reassembled PDU or record with more behind it leaves the
+    Protocol column as it was. frame.protocols, the Protocol column and the MQTT PDUs equal tshark's on every
+    frame of each layout, TLS 1.2 and 1.3; the Info column lists every PDU of the frame where tshark's shows only
+    what the last hand-off left (README, differences)."""
+    fields = ["frame.number", "frame.protocols", "_ws.col.Protocol", "mqtt.msgtype", "_ws.col.Info"]
+    compared = hidden = 0
+    certs = T.make_certs(tmp_path)
+    for name, layout in _layouts().items():
+        work = tmp_path / name.replace(" ", "-").replace(",", "").replace("'", "")
+        work.mkdir()
+        pcap, keylog = T.memory_session(work, version, layout, certs)
+        want = tshark_rows(tshark, pcap, 8883, keylog, fields)
+        got = ours(pcap, 8883, keylog, fields)
+        assert len(got) == len(want), name
+        for w, g in zip(want, got, strict=True):
+            wn, wp, wc, wt, wi = w.split("\t")
+            gn, gp, gc, gt, gi = g.split("\t")
+            # (tshark names the certificate's X.509 modules in the layers of the ServerHello's frame: README)
+            wp = ":".join(p for p in wp.split(":") if not p.startswith("x509"))
+            assert (gn, gp, gc, gt) == (wn, wp, wc, wt), (name, w, g)
+            if gi != wi:  # only where tshark's Info lost PDUs, and ours then names each
+                assert "mqtt" in gp and gi.count("Publish Message") == gt.split("|").count("3"), (name, w, g)
+                assert all(p in gi for p in wi.split("[TLS segment of a reassembled PDU]")[-1].split(", ")), (w, g)
+                hidden += gi.count("Publish Message") > wi.count("Publish Message")
+            compared += "tls:mqtt" in gp
+        # a segment that only begins a record has tshark's TLS layer, empty: -Y tls finds it, JSON names it
+        assert ours(pcap, 8883, keylog, ["frame.number"], "-Y", "tls") == tshark_rows(
+            tshark, pcap, 8883, keylog, ["frame.number"], "-Y", "tls"
+        )
+    assert compared >= 30
+    assert hidden >= 6  # (the README's difference, asserted on tshark's side: a release that fixes it fails here)
+    starts = [
+        r.split("\t") for r in ours(pcap, 8883, keylog, ["frame.number", "_ws.col.Info"], "-Y", "tls && !tls.record")
+    ]
+    assert starts and all(i == "[TCP segment of a reassembled PDU]" for _n, i in starts)
+    layers = json.loads(mqttsniff("-r", str(pcap), "-o", f"tls.keylog_file:{keylog}", "-T", "json", "-Y",
+                                  f"frame.number == {starts[0][0]}").stdout)[0]["_source"]["layers"]  # fmt: skip
+    assert layers["tls"] == "Transport Layer Security"

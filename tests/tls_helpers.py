@@ -244,3 +244,73 @@ def capture_node(workdir: Path, version: str) -> tuple[Path, Path, int]:
             dump.stop()
     assert res.returncode == 0 and res.stdout.startswith("20020000"), res.stderr
     return pcap, keylog, port
+
+
+def memory_session(
+    workdir: Path, version: str, layout: list[tuple], certs: tuple[Path, Path, Path] | None = None
+) -> tuple[Path, Path]:
+    """A TLS session between Python's ssl client and server over memory BIOs (real OpenSSL records, no
+    sockets), laid out as asked: `layout` is a list of turns (side 0 client, 1 server, segments[, cut]):
+    segments is a list of TCP segments, each a list of plaintexts that become one record each; `cut`, if
+    given, re-cuts the turn's bytes into segments of those sizes (a record across segments). Written as a TCP
+    flow to port 8883; returns (pcap, key log). What a broker's writes cannot choose: where records and
+    segments cut the MQTT byte stream. `certs`: make_certs()'s, made anew if not given."""
+    from sniffer.synth.flows import TcpFlow
+    from sniffer.synth.pcap_write import PcapWriter
+
+    ca, cert, key = certs or make_certs(workdir)
+    keylog, pcap = workdir / f"mem-{version}.keys", workdir / f"mem-{version}.pcap"
+    cctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    cctx.load_verify_locations(str(ca))
+    v = ssl.TLSVersion.TLSv1_2 if version == "1.2" else ssl.TLSVersion.TLSv1_3
+    cctx.minimum_version = cctx.maximum_version = v
+    cctx.keylog_filename = str(keylog)
+    sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    sctx.load_cert_chain(str(cert), str(key))
+    bios = [ssl.MemoryBIO() for _ in range(4)]  # client in/out, server in/out
+    ends = [
+        cctx.wrap_bio(bios[0], bios[1], server_hostname="localhost"),
+        sctx.wrap_bio(bios[2], bios[3], server_side=True),
+    ]
+    turns: list[tuple[int, list[bytes]]] = []
+
+    def deliver(side: int, data: bytes) -> None:
+        bios[2 if side == 0 else 0].write(data)
+        with contextlib.suppress(ssl.SSLWantReadError):
+            ends[1 - side].read(1 << 20)
+
+    for _ in range(6):  # the handshake, turn by turn
+        for side in (0, 1):
+            with contextlib.suppress(ssl.SSLWantReadError):
+                ends[side].do_handshake()
+            data = bios[1 + 2 * side].read()
+            if data:
+                turns.append((side, [data]))
+                deliver(side, data)
+    assert all(e.version() == f"TLSv{version}" for e in ends)
+    for side, segments, *cut in layout:
+        out = []
+        for segment in segments:
+            wire = b""
+            for plaintext in segment:
+                ends[side].write(plaintext)
+                wire += bios[1 + 2 * side].read()
+            out.append(wire)
+        wire = b"".join(out)
+        if cut:
+            out = [wire[sum(cut[0][:i]) : sum(cut[0][: i + 1])] for i in range(len(cut[0]))]
+            out.append(wire[sum(cut[0]) :])
+        turns.append((side, [o for o in out if o]))
+        deliver(side, wire)
+        reply = bios[3 - 2 * side].read()  # (TLS 1.3: the server's session tickets, after the client's first data)
+        if reply:
+            turns.append((1 - side, [reply]))
+            deliver(1 - side, reply)
+    with PcapWriter(str(pcap)) as w:
+        flow = TcpFlow(w, ("127.0.0.1", 40001), ("127.0.0.1", 8883), mss=65000)
+        t = flow.open(1_000_000)
+        for side, segs in turns:
+            for seg in segs:
+                t = flow.send(side, seg, t + 1000)
+        flow.close(t + 1000)
+    return pcap, keylog

@@ -113,8 +113,15 @@ class TlsConnection:
         self.hello: tuple | None = None
 
     # -- the pipeline's entry point ---------------------------------------------------------------
-    def feed(self, seg: Any, events: list[tuple], number: int, poff: int, decoder: Any, pdus: list) -> None:
-        """Decode one frame's events of one direction; plaintext to `decoder`, tree data to seg.tls."""
+    def feed(self, seg: Any, events: list[tuple], number: int, poff: int, decoder: Any, pdus: list) -> bool:
+        """Decode one frame's events of one direction; plaintext to `decoder`, tree data to seg.tls.
+
+        seg.tls[5] says how TCP handed this segment to TLS, as tshark's frame.protocols and Protocol column
+        show it: (split, rest, offset, length): records[:split] finish a record begun in an earlier segment
+        (a hand-off of its own), `rest` whether the segment holds more after them (another hand-off, whole
+        records or a record's start); offset/length, the TLS bytes of a segment that only begins a record
+        (then records is empty: tshark's empty TLS layer). Returns whether the segment only continues a record
+        begun earlier (the Info of a middle segment)."""
         direction = seg.direction
         if not self.started and events and events[0][0] == "data" and len(events[0][1]):
             self.started = True
@@ -122,7 +129,7 @@ class TlsConnection:
             self.plain = events[0][1][0] == 0x10 and direction == 0
         if self.plain:
             _feed_plain(events, number, poff, decoder, pdus)
-            return
+            return False
         d = self.dirs[direction]
         records: list[Record] = []
         plain: list[bytes] = []
@@ -130,6 +137,8 @@ class TlsConnection:
         if (d.waiting or d.dropped) and not d.broken:
             # records held for their keys come out with this direction's next data (their PDUs belong to it)
             self._retry_waiting(direction, records, state)
+        began = bool(d.buf) and not d.broken  # a record begun in an earlier segment is waiting for its rest
+        first = len(records)
         for ev in events:
             if d.broken:
                 break
@@ -145,9 +154,16 @@ class TlsConnection:
                 d.cur, d.buf = 0, data
             d.cur_off = off
             self._records(direction, records, state)
-        if records or plain:
+        ends = began and len(records) > first and records[first][0] < 0 and bool(records[first][1])
+        split = first + 1 if ends else 0
+        rest = any(r[0] >= 0 for r in records[first:]) or bool(d.buf) and (ends or not began)
+        span = (0, 0)
+        if not records and not plain and rest and events and events[0][0] == "data" and not d.broken:
+            span = (poff + events[0][2], len(d.buf))  # only a record's start: tshark's TLS layer, empty
+        if records or plain or span[1]:
             hello = self.hello if direction == 0 and plain else None
-            seg.tls = (records, b"".join(plain), self.proto(), self._info(records), hello)
+            seg.tls = (records, b"".join(plain), self.proto(), self._info(records), hello, (split, rest, *span))
+        return began and not ends and not records
 
     def proto(self) -> str:
         v = self.version or self.facts.get("client_version", 0x0303)

@@ -62,6 +62,8 @@ def nodes(frame: Any, want: set[str] | None, decode: bool = False) -> list[Node]
     app = "Hypertext Transfer Protocol" if ws else "MQ Telemetry Transport Protocol"
     if want is None or "tls" in want:
         top = Node(F.PROTO, None, 0, 0, "Transport Layer Security", [], 0)
+        if not records:  # a segment that only begins a record: tshark's layer is there, empty, over its bytes
+            top.start, top.length = frame.seg.tls[5][2:4]
         first = True
         for r, src in zip(records, rec_source, strict=True):
             node = _record(r, src, plain_source, bool(frame.pdus) or ws, frame.data if src == 0 else r[1], proto, app)
