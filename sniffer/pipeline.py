@@ -14,10 +14,10 @@ from typing import Any, Final, Generic, TypeVar
 
 import sniffer.tls.fields  # noqa: F401  (registers tls.*; the TLS code itself loads on first use)
 from sniffer import credentials, payload
-from sniffer.fields import FT, Node, item, register
+from sniffer.fields import FT, LABEL_BYTES, Node, bytes_label, item, register
 from sniffer.mqtt import dissect as mqtt_dissect
 from sniffer.mqtt.decoder import PDU, DirectionDecoder, Session
-from sniffer.mqtt.secrets import MAX_PARSE, SECRET_TYPES, held_frame_ranges
+from sniffer.mqtt.secrets import MAX_PARSE, SECRET_TYPES, held_frame_ranges, secret_ranges
 from sniffer.net import frame as netframe
 from sniffer.net.fields import FRAME_INTERFACE_NAME
 from sniffer.net.frame import addr_str, parse_tcp
@@ -29,6 +29,7 @@ from sniffer.session.tree import add_expert_items, annotate, close_node
 from sniffer.ws.conn import WsConnection, WsDirection
 from sniffer.ws.http import is_mqtt_upgrade
 
+SEGMENT_TEXT: Final = SEGMENT_SUFFIX.strip()  # an Info ending in it: the segment waits for the rest of a PDU
 DEFAULT_PORTS: Final = frozenset({1883})
 DEFAULT_TLS_PORTS: Final = frozenset({8883})  # and 443 when the ClientHello's ALPN offers MQTT
 DEFAULT_MAX_PDU: Final = 16 * 1024 * 1024
@@ -40,7 +41,10 @@ DEFAULT_MAX_BUFFERED: Final = 64 * 1024 * 1024
 # The bytes of an MQTT PDU that spans several segments are shown, like Wireshark,
 # as a separate data source of the frame in which the PDU completes.
 F_REASSEMBLED: Final = register("tcp.reassembled.length", "Reassembled TCP length", FT.UINT, size=4)
+F_SEGMENTS: Final = register("tcp.segments", "Reassembled TCP Segments", FT.NONE)
 F_SEGMENT: Final = register("tcp.segment", "TCP segment", FT.UINT, size=4)
+F_SEGMENT_COUNT: Final = register("tcp.segment.count", "Segment count", FT.UINT, size=4)
+F_REASSEMBLED_DATA: Final = register("tcp.reassembled.data", "Reassembled TCP Data", FT.BYTES)
 
 # Info of a frame, formatted when first read: plain TCP, a middle segment of an MQTT PDU,
 # the first segment of one, or the MQTT PDUs' own Info.
@@ -63,6 +67,11 @@ class MqttConnection:
         )
         self.tls = tls  # a sniffer.tls.conn.TlsConnection, or None for plain TCP
         self.ws = WsConnection(self.decoders, max_pdu, auto=tls is not None) if ws or tls is not None else None
+
+
+def _pdu_size(pdu: PDU) -> int:
+    """tshark's [PDU Size]: the length the fixed header declares (more than the bytes a short snapshot kept)."""
+    return pdu.hdr_len + pdu.remaining if pdu.remaining >= 0 and pdu.hdr_len else len(pdu.data)
 
 
 def _begun_earlier(pdu: PDU, number: int) -> bool:
@@ -245,13 +254,60 @@ class Frame:
         seg = self.seg
         mqtt = self._mqtt_layers(media)
         if seg is not None and seg.tls is not None and seg.ws is None:
-            return {"seg": seg, "upper": self._tls_layers(media)}
+            return {"seg": seg, "upper": self._tls_layers(media), "tail": self._segment_data()}
         upper = "" if seg is None else "tls" if seg.tls is not None else mqtt
         if seg is not None and seg.ws is not None:  # as Wireshark: tcp:http:websocket, tcp:tls:http:websocket
             ws_frames = any(r[0] == "ws" for r in seg.ws[0])
             upper = "http:websocket" + (":" + mqtt if mqtt else "") if ws_frames else "http"
             upper = "tls:" + upper if seg.tls is not None else upper
-        return {"seg": seg, "upper": upper}
+        return {"seg": seg, "upper": upper, "tail": self._segment_data()}
+
+    def _segment_data(self) -> tuple[list[tuple[int, int, int, int]], int]:
+        """What tshark's TCP desegmentation adds under TCP: ([(kind, value, offset, length)], held) with kind 0
+        a PDU's [PDU Size] (plain MQTT: each PDU this frame completes, over its bytes here) and kind 1 the
+        "TCP segment data" of one reassembled from earlier segments; `held`: the frame offset from which the
+        rest of the payload waits for a PDU or TLS record still to complete (a segment data item too), -1 none."""
+        seg = self.seg
+        out: list[tuple[int, int, int, int]] = []
+        if seg is None or not seg.length:
+            return out, -1
+        pdus = self.pdus
+        tls = seg.tls
+        if tls is not None and seg.ws is None:
+            # TLS: MQTT's PDU sizes, hand-off after hand-off, and the bytes of a record TCP reassembled or of one
+            # this segment begins
+            from sniffer.tls.layers import handoffs
+
+            split, _rest, tail, pieces, sized, _http = tls[5]
+            hand = handoffs(tls, pdus)
+            for k, groups in enumerate(hand):
+                for g in groups:
+                    for p in g:
+                        if sized > 0:
+                            out.append((0, _pdu_size(p), 0, 0))
+                        sized -= 1
+                if k == 0 and split and pieces and pieces[-1][0] == self.number:
+                    out.append((2, 0, 0, pieces[-1][1]))
+            return out, tail
+        if not pdus or seg.ws is not None:
+            # (inside WebSocket the PDUs are the frames' data: only a segment held whole is told)
+            info = self._info
+            held = info in (INFO_SEGMENT, INFO_FIRST_SEGMENT) if isinstance(info, int) else info.endswith(SEGMENT_TEXT)
+            return out, 0 if held and not pdus else -1
+        number, last = self.number, 0
+        for pdu in pdus:
+            loc = self.pdu_location(pdu)
+            if loc is not None:
+                out.append((0, _pdu_size(pdu), loc[0], loc[1]))
+                last = loc[0] + loc[1]
+                continue
+            tag, chunk_off, _pdu_off, length = pdu.spans[-1] if pdu.spans else (None, 0, 0, 0)
+            if tag is None or tag[0] != number:
+                continue  # (completed by the connection's end, not by bytes of this frame)
+            at = tag[1] + chunk_off
+            out += [(0, _pdu_size(pdu), at, length), (1, 0, at, length)]
+            last = at + length
+        return out, last if out else -1
 
     @property
     def malformed(self) -> bool:
@@ -336,7 +392,7 @@ class Frame:
         return nodes
 
     def _reassembly_node(self, pdu: PDU, source: int) -> Node:
-        """Wireshark's "[N Reassembled TCP Segments (X bytes): #4(1448), #5(52)]" item."""
+        """Wireshark's "[N Reassembled TCP Segments (X bytes): #4(1448), #5(52)]" item of a PDU."""
         parts: list[tuple[int, int]] = []
         for tag, _chunk_off, _pdu_off, length in pdu.spans:
             no = tag[0] if tag is not None else 0
@@ -344,24 +400,38 @@ class Frame:
                 parts[-1] = (no, parts[-1][1] + length)
             else:
                 parts.append((no, length))
-        listing = ", ".join(f"#{no}({n})" for no, n in parts)
-        top = Node(
-            None,
-            None,
-            0,
-            len(pdu.data),
-            f"[{len(parts)} Reassembled TCP Segments ({len(pdu.data)} bytes): {listing}]",
-            [],
-            source,
-        )
-        pos = 0
-        for no, n in parts:
-            top.add(
-                item(F_SEGMENT, no, pos, n, source, text=f"[Frame: {no}, payload: {pos}-{pos + n - 1} ({n} bytes)]")
-            )
-            pos += n
-        top.add(item(F_REASSEMBLED, len(pdu.data), 0, len(pdu.data), source))
-        return top
+        return reassembly_node(parts, pdu.data, source, data_label(pdu))
+
+
+def data_label(pdu: PDU) -> str:
+    """A reassembled PDU's bytes as its "[Reassembled … data: …]" label shows them (the first 36 in hex), the
+    bytes of a password or Authentication Data as ** (a label is text: the outputs' masking does not reach it)."""
+    if pdu.msgtype not in SECRET_TYPES:
+        return bytes_label(pdu.data)
+    shown = pdu.data[:LABEL_BYTES]
+    out = [f"{b:02x}" for b in shown]
+    for a, b in secret_ranges(bytes(shown), pdu.msgtype) if pdu.error is None else [(0, len(shown))]:
+        out[a:b] = ["**"] * (b - a)
+    return "".join(out) + ("…" if len(pdu.data) > LABEL_BYTES else "")
+
+
+def reassembly_node(
+    parts: list[tuple[int, int]] | tuple[tuple[int, int], ...], data: bytes, source: int, label: str | None = None
+) -> Node:
+    """Wireshark's "[N Reassembled TCP Segments (X bytes): #4(1448), #5(52)]" item (tcp.segments) of `data`,
+    reassembled from (frame, length) parts, its bytes in data source `source`; `label`: its bytes as shown."""
+    n = len(data)
+    listing = ", ".join(f"#{no}({k})" for no, k in parts)
+    top = Node(F_SEGMENTS, None, 0, n, f"[{len(parts)} Reassembled TCP Segments ({n} bytes): {listing}]", [], source)
+    pos = 0
+    for no, k in parts:
+        top.add(item(F_SEGMENT, no, pos, k, source, text=f"[Frame: {no}, payload: {pos}-{pos + k - 1} ({k} bytes)]"))
+        pos += k
+    top.add(item(F_SEGMENT_COUNT, len(parts), 0, 0, source, text=f"[Segment count: {len(parts)}]"))
+    top.add(item(F_REASSEMBLED, n, 0, n, source, text=f"[Reassembled TCP length: {n}]"))
+    shown = F_REASSEMBLED_DATA.display(data) if label is None else label
+    top.add(item(F_REASSEMBLED_DATA, data, 0, n, source, text=f"[Reassembled TCP Data: {shown}]"))
+    return top
 
 
 def decode_payload(node: Node, pdu: PDU, ts: float, hello: tuple | None = None) -> None:
@@ -375,17 +445,23 @@ def decode_payload(node: Node, pdu: PDU, ts: float, hello: tuple | None = None) 
 
 
 def inner_pdu_nodes(
-    frame: Frame, at_of: Callable[[PDU, int], int], inner_source: int, source: int, decode: bool
+    frame: Frame,
+    at_of: Callable[[PDU, int], int],
+    inner_source: int,
+    source: int,
+    decode: bool,
+    pdus: list[PDU] | None = None,
 ) -> list[Node]:
     """The MQTT trees of a frame whose PDUs came out of another layer (decrypted TLS, unmasked
     WebSocket): a PDU lying whole in that layer's bytes (at_of(pdu, frame number) >= 0) points into
-    source `inner_source`, one reassembled from several frames gets a source of its own after `source`."""
+    source `inner_source`, one reassembled from several frames gets a source of its own after `source`.
+    `pdus`: those of the frame's PDUs to show (all by default)."""
     out: list[Node] = []
     seg = frame.seg
     hello = seg.tls[4] if seg is not None and seg.tls is not None else None  # (what a CONNECT's AWS IoT checks need)
     if hello is not None and seg is not None and seg.ws is not None:
         hello = (*hello[:3], True)
-    for pdu in frame.pdus:
+    for pdu in frame.pdus if pdus is None else pdus:
         at = at_of(pdu, frame.number)
         if at >= 0:
             node = mqtt_dissect.dissect(pdu, at, inner_source)

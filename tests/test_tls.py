@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -659,6 +660,22 @@ def _layouts() -> dict[str, list[tuple[int, list[list[bytes]]]]]:
     }
 
 
+DESEGMENTATION = ["tcp.pdu.size", "tcp.segment_data", "tcp.segment", "tcp.segment.count", "tcp.reassembled.length",
+                  "tls.segment.data", "tls.segment", "tls.segment.count", "tls.reassembled.length"]  # fmt: skip
+V_LINES = re.compile(
+    r"^(?:Frame \d+|Transport Layer Security|    TLSv1.. Record Layer: Application Data.*|    TLS segment data .*"
+    r"|    \[PDU Size: .*|    TCP segment data .*|\[\d+ Reassembled T.. [Ss]egments .*|    \[Frame: \d+, pay.*"
+    r"|    \[Segment count: .*"
+    r"|    \[Reassembled (?:TCP|PDU) length: .*|MQ Telemetry Transport Protocol.*)$",
+    re.M,
+)
+
+
+def tshark_rows_raw(tshark: str, pcap: Path, args: list[str]) -> str:
+    cmd = [tshark, "-r", str(pcap), "-d", "tcp.port==8883,tls", "-d", "tls.port==8883,mqtt", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=120).stdout
+
+
 @pytest.mark.parametrize("version", ["1.2", "1.3"])
 def test_frame_protocols_inside_tls_list_mqtt_per_record_hand_off_as_tshark(tmp_path, tshark, version):
     """tshark hands each decrypted record to MQTT apart: frame.protocols lists `mqtt` (and the payloads'
@@ -690,6 +707,13 @@ def test_frame_protocols_inside_tls_list_mqtt_per_record_hand_off_as_tshark(tmp_
                 assert all(p in gi for p in wi.split("[TLS segment of a reassembled PDU]")[-1].split(", ")), (w, g)
                 hidden += gi.count("Publish Message") > wi.count("Publish Message")
             compared += "tls:mqtt" in gp
+        # what TCP's and TLS's desegmentation add: [PDU Size], TCP/TLS segment data, the reassembled items; and
+        # the layers' order in -V (a TLS layer per TCP hand-off, each followed by the MQTT it carried)
+        seg_fields = ["frame.number", *DESEGMENTATION]
+        assert ours(pcap, 8883, keylog, seg_fields) == tshark_rows(tshark, pcap, 8883, keylog, seg_fields), name
+        keys = ["-o", f"tls.keylog_file:{keylog}", "-V"]
+        tree = mqttsniff("-r", str(pcap), *keys).stdout
+        assert V_LINES.findall(tree) == V_LINES.findall(tshark_rows_raw(tshark, pcap, keys)), name
         # a segment that only begins a record has tshark's TLS layer, empty: -Y tls finds it, JSON names it
         assert ours(pcap, 8883, keylog, ["frame.number"], "-Y", "tls") == tshark_rows(
             tshark, pcap, 8883, keylog, ["frame.number"], "-Y", "tls"

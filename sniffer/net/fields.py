@@ -248,6 +248,9 @@ TCP_OPT_BY_KIND = {
 }
 TCP_OPT_UNKNOWN = register("tcp.options.unknown", "TCP Option - Unknown", BY, Base.NONE)
 TCP_PAYLOAD = register("tcp.payload", "TCP payload", BY, Base.NONE)
+# what tshark's TCP desegmentation adds: each PDU's size, and the bytes of PDUs that span segments
+TCP_PDU_SIZE = register("tcp.pdu.size", "PDU Size", U, DEC, size=4)
+TCP_SEGMENT_DATA = register("tcp.segment_data", "TCP segment data", BY, Base.NONE)
 
 # UDP (Wireshark's names; no stream index or timestamps: they need conversation state the on-demand tree lacks)
 UDP = register("udp", "User Datagram Protocol", P, Base.NONE)

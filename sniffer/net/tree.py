@@ -601,6 +601,9 @@ def _tcp(data: bytes, t: int, end: int, extra: dict, nodes: list[Node], protos: 
     caught = max(end - t - hl, 0)
     if caught:
         kids.append(item(F.TCP_PAYLOAD, data[t + hl : end], t + hl, caught, text=f"TCP payload ({caught} bytes)"))
+        tail = extra.get("tail")
+        if tail is not None:
+            _desegmented(data, t + hl, end, tail[0], tail[1], kids)
     if t + hl > end:
         cut = f"[Packet size limited during capture: TCP header truncated ({end - t} of {hl} bytes)]"
         kids.append(Node(None, None, end, 0, cut))
@@ -610,6 +613,25 @@ def _tcp(data: bytes, t: int, end: int, extra: dict, nodes: list[Node], protos: 
         )
     nodes.append(tcp)
     protos.append("tcp")
+
+
+def _desegmented(data: bytes, start: int, end: int, items: list, held: int, kids: list[Node]) -> None:
+    """tshark's items of TCP desegmentation after the payload (Frame._segment_data): [PDU Size: N] per PDU
+    (kind 0), "TCP segment data (N bytes)" for the bytes of a PDU (or TLS record) that spans segments (kind 1
+    at a frame offset, 2 at the payload's start), and for the payload from `held` on (-1: none)."""
+    for kind, value, off, length in items:
+        if kind == 0:
+            kids.append(item(F.TCP_PDU_SIZE, value, off, length, text=f"[PDU Size: {value}]"))
+            continue
+        if kind == 2:  # (at the payload's start)
+            off = start
+        if off < end:
+            n = min(length, end - off)
+            kids.append(item(F.TCP_SEGMENT_DATA, data[off : off + n], off, n, text=f"TCP segment data ({n} bytes)"))
+    if held >= 0 and max(held, start) < end:
+        at = max(held, start)
+        n = end - at
+        kids.append(item(F.TCP_SEGMENT_DATA, data[at:end], at, n, text=f"TCP segment data ({n} bytes)"))
 
 
 def _udp(data: bytes, u: int, end: int, nodes: list[Node], protos: list[str]) -> None:

@@ -226,6 +226,8 @@ class FieldPrinter:
             protocols.add("frame")  # the link/IP/TCP layers are built together
         if "frame.protocols" in fields:
             protocols.add("frame.protocols")  # (its payload layers are worked out only when asked: sniffer.pipeline)
+        if any(n.startswith(("tcp.segment", "tcp.reassembled")) and n != "tcp.segment_data" for n in fields):
+            protocols.add("mqtt")  # (the "[N Reassembled TCP Segments]" item sits beside the MQTT layer)
         return protocols
 
     @property

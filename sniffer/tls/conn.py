@@ -59,6 +59,18 @@ def is_mqtt_client_hello(payload: bytes) -> bool:
     return bool(MQTT_ALPN.intersection(facts.get("alpn", ())))
 
 
+def _pieces(parts: list[tuple[int, int]], n: int) -> tuple[tuple[int, int], ...]:
+    """The (frame, length) parts of the first n bytes of a buffer laid out as `parts`."""
+    out = []
+    for frame, length in parts:
+        if n <= 0:
+            break
+        take = min(length, n)
+        out.append((frame, take))
+        n -= take
+    return tuple(out)
+
+
 def _feed_plain(events: list[tuple], number: int, poff: int, decoder: Any, pdus: list) -> None:
     """Plain MQTT on a TLS port: the events go to the decoder as the pipeline gives them to it."""
     for ev in events:
@@ -75,10 +87,12 @@ def _feed_plain(events: list[tuple], number: int, poff: int, decoder: Any, pdus:
 class _Direction:
     __slots__ = (
         "buf", "cur", "cur_off", "encrypted", "cipher", "phase", "secret", "waiting", "waited", "dropped", "broken",
+        "parts",
     )  # fmt: skip
 
     def __init__(self) -> None:
         self.buf = b""  # bytes of an unfinished record (and the current frame's data behind it)
+        self.parts: list[tuple[int, int]] = []  # buf's bytes by frame: (frame number, length), in order
         self.cur = 0  # where in buf the current frame's data begins
         self.cur_off = 0  # the frame offset of buf[cur]
         self.encrypted = False  # records from here on are protected (TLS 1.2: after ChangeCipherSpec)
@@ -116,12 +130,14 @@ class TlsConnection:
     def feed(self, seg: Any, events: list[tuple], number: int, poff: int, decoder: Any, pdus: list) -> bool:
         """Decode one frame's events of one direction; plaintext to `decoder`, tree data to seg.tls.
 
-        seg.tls[5] says how TCP handed this segment to TLS, as tshark's frame.protocols and Protocol column
-        show it: (split, rest, offset, length): records[:split] finish a record begun in an earlier segment
-        (a hand-off of its own), `rest` whether the segment holds more after them (another hand-off, whole
-        records or a record's start); offset/length, the TLS bytes of a segment that only begins a record
-        (then records is empty: tshark's empty TLS layer). Returns whether the segment only continues a record
-        begun earlier (the Info of a middle segment)."""
+        seg.tls[5] says how TCP handed this segment to TLS, as tshark's frame.protocols, Protocol column and
+        TCP items show it: (split, rest, tail, pieces): records[:split] finish a record begun in an earlier
+        segment (a hand-off of its own), `rest` whether the segment holds more after them (another hand-off,
+        whole records or a record's start), `tail` the frame offset where a record this segment only begins
+        starts (-1 none; records empty and rest set: tshark's empty TLS layer over the whole payload), `pieces`
+        the (frame, length) parts of the record TCP reassembled ("[N Reassembled TCP Segments]"). Returns
+        whether the segment only continues a record begun earlier (the Info of a middle segment). A fifth
+        item counts the PDUs tshark gives a [PDU Size] under TCP, a sixth says the application is HTTP (wss://)."""
         direction = seg.direction
         if not self.started and events and events[0][0] == "data" and len(events[0][1]):
             self.started = True
@@ -133,12 +149,14 @@ class TlsConnection:
         d = self.dirs[direction]
         records: list[Record] = []
         plain: list[bytes] = []
-        state = [0, number, decoder, pdus, plain]  # bytes of plaintext so far, and where it goes
+        # bytes of plaintext so far, and where it goes; the count of PDUs tshark gives a [PDU Size] (-1: all)
+        state = [0, number, decoder, pdus, plain, -1]
         if (d.waiting or d.dropped) and not d.broken:
             # records held for their keys come out with this direction's next data (their PDUs belong to it)
             self._retry_waiting(direction, records, state)
         began = bool(d.buf) and not d.broken  # a record begun in an earlier segment is waiting for its rest
         first = len(records)
+        pieces: tuple[tuple[int, int], ...] = ()
         for ev in events:
             if d.broken:
                 break
@@ -150,19 +168,21 @@ class TlsConnection:
             if d.buf:
                 d.cur = len(d.buf)
                 d.buf += data
+                d.parts.append((number, len(data)))
             else:
                 d.cur, d.buf = 0, data
+                d.parts = [(number, len(data))]
             d.cur_off = off
-            self._records(direction, records, state)
+            pieces = self._records(direction, records, state, number) or pieces
         ends = began and len(records) > first and records[first][0] < 0 and bool(records[first][1])
         split = first + 1 if ends else 0
-        rest = any(r[0] >= 0 for r in records[first:]) or bool(d.buf) and (ends or not began)
-        span = (0, 0)
-        if not records and not plain and rest and events and events[0][0] == "data" and not d.broken:
-            span = (poff + events[0][2], len(d.buf))  # only a record's start: tshark's TLS layer, empty
-        if records or plain or span[1]:
+        tail = d.cur_off if d.buf and (ends or not began) and not d.broken else -1
+        rest = any(r[0] >= 0 for r in records[first:]) or tail >= 0
+        if records or plain or rest:
             hello = self.hello if direction == 0 and plain else None
-            seg.tls = (records, b"".join(plain), self.proto(), self._info(records), hello, (split, rest, *span))
+            http = getattr(decoder, "mode", "") in ("http", "ws")  # (wss://: the records carry HTTP, then WebSocket)
+            handed = (split, rest, tail, pieces if ends else (), state[5] if state[5] >= 0 else len(pdus), http)
+            seg.tls = (records, b"".join(plain), self.proto(), self._info(records), hello, handed)
         return began and not ends and not records
 
     def proto(self) -> str:
@@ -170,9 +190,12 @@ class TlsConnection:
         return {0x0301: "TLSv1", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2", 0x0304: "TLSv1.3"}.get(v, "TLS")
 
     # -- records ----------------------------------------------------------------------------------
-    def _records(self, direction: int, records: list[Record], state: list) -> None:
+    def _records(self, direction: int, records: list[Record], state: list, number: int) -> tuple:
+        """Cut this direction's buffer into records; returns the (frame, length) parts of a record it finished
+        that began in an earlier frame, else ()."""
         d = self.dirs[direction]
         buf, pos = d.buf, 0
+        pieces: tuple[tuple[int, int], ...] = ()
         while len(buf) - pos >= 5:
             ctype, length = buf[pos], int.from_bytes(buf[pos + 3 : pos + 5], "big")
             version = int.from_bytes(buf[pos + 1 : pos + 3], "big")
@@ -180,7 +203,7 @@ class TlsConnection:
                 d.broken = f"not a TLS record (type {ctype}, version 0x{version:04x}, length {length}): not followed"
                 records.append((-1, b"", ctype, version, length, -1, -1, -1, [], d.broken, None))
                 d.buf = b""
-                return
+                return pieces
             end = pos + 5 + length
             if end > len(buf):
                 break
@@ -188,14 +211,18 @@ class TlsConnection:
                 frame_off, raw = d.cur_off + pos - d.cur, b""
             else:
                 frame_off, raw = -1, buf[pos:end]
+                pieces = _pieces(d.parts, end - pos)
             self._record(direction, ctype, version, buf[pos + 5 : end], frame_off, raw, records, state)
             if d.broken:
                 d.buf = b""
-                return
+                return pieces
             pos = end
         d.buf = buf[pos:]
         d.cur_off += pos - d.cur  # (the frame offset of the new buf[0] when it lies in this frame)
         d.cur = 0
+        if pos:  # (what is left began after a finished record: in this frame)
+            d.parts = [(number, len(buf) - pos)] if len(buf) > pos else []
+        return pieces
 
     def _record(
         self, direction: int, ctype: int, version: int, payload: bytes, frame_off: int, raw: bytes,
@@ -265,7 +292,15 @@ class TlsConnection:
         items: list = []
         error = None
         if inner == CT_APP:
-            state[2].feed_into(plain, (-state[1], off), state[3])
+            dec, pdus = state[2], state[3]
+            mqtt = getattr(dec, "inner", dec)  # (WebSocket's direction passes plain MQTT to its decoder)
+            pending, before = mqtt.buffered, len(pdus)
+            dec.feed_into(plain, (-state[1], off), pdus)
+            made = len(pdus) - before
+            if state[5] < 0 and mqtt.buffered and made == (1 if pending else 0):
+                # MQTT was handed only a PDU's start (after the one it finished): tshark shows no [PDU Size]
+                # under TCP from here on in this frame (its lookup of the TCP tree loses its count of layers)
+                state[5] = len(pdus)
         elif inner == CT_ALERT and len(plain) >= 2:
             items = [("tls.alert_message", None, 0, 2, 0), ("tls.alert_message.level", plain[0], 0, 1, 1),
                      ("tls.alert_message.desc", plain[1], 1, 1, 1)]  # fmt: skip

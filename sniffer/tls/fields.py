@@ -41,6 +41,13 @@ VERSION = register("tls.record.version", "Version", U, HEX, size=2, values=VERSI
 LENGTH = register("tls.record.length", "Length", U, DEC, size=2)
 APP_DATA = register("tls.app_data", "Encrypted Application Data", BY)
 APP_DATA_PROTO = register("tls.app_data_proto", "Application Data Protocol", S)
+# an MQTT PDU across records, as TLS's desegmentation shows it
+SEGMENT_DATA = register("tls.segment.data", "TLS segment data", BY)
+SEGMENTS = register("tls.segments", "Reassembled TLS segments", N, Base.NONE)
+SEGMENT = register("tls.segment", "TLS segment", U, DEC, size=4)
+SEGMENT_COUNT = register("tls.segment.count", "Segment count", U, DEC, size=4)
+REASSEMBLED_LENGTH = register("tls.reassembled.length", "Reassembled PDU length", U, DEC, size=4)
+REASSEMBLED_DATA = register("tls.reassembled.data", "Reassembled PDU data", BY)
 CCS = register("tls.change_cipher_spec", "Change Cipher Spec Message", N, Base.NONE)
 ALERT = register("tls.alert_message", "Alert Message", N, Base.NONE)
 ALERT_LEVEL = register("tls.alert_message.level", "Level", U, DEC, values=ALERT_LEVELS)

@@ -10,6 +10,7 @@ from sniffer.fields import ERROR, REGISTRY, WARN, FieldDef, Node, item, note
 from sniffer.tls import fields as F
 
 _PROTO_NAMES = {0x0301: "TLSv1", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2", 0x0304: "TLSv1.3"}
+MQTT_APP = "MQ Telemetry Transport Protocol"
 
 
 def _pdu_in_plain(pdu: Any, number: int) -> int:
@@ -59,28 +60,111 @@ def nodes(frame: Any, want: set[str] | None, decode: bool = False) -> list[Node]
         source += 1
         plain_source = source
     ws = frame.seg.ws is not None  # wss://: the application data is HTTP (the Upgrade, then WebSocket)
-    app = "Hypertext Transfer Protocol" if ws else "MQ Telemetry Transport Protocol"
-    if want is None or "tls" in want:
-        top = Node(F.PROTO, None, 0, 0, "Transport Layer Security", [], 0)
-        if not records:  # a segment that only begins a record: tshark's layer is there, empty, over its bytes
-            top.start, top.length = frame.seg.tls[5][2:4]
-        first = True
-        for r, src in zip(records, rec_source, strict=True):
-            node = _record(r, src, plain_source, bool(frame.pdus) or ws, frame.data if src == 0 else r[1], proto, app)
-            if first and src == 0:
-                top.start = node.start
-            first = False
-            top.length = max(top.length, node.start + node.length - top.start) if src == 0 else top.length
-            top.add(node)
-        out.append(top)
-    if frame.seg.ws is not None:  # wss://: the WebSocket layer, then the MQTT inside it (sniffer.ws)
+    split, rest, _tail, pieces, _sized, http = frame.seg.tls[5]
+    app = "Hypertext Transfer Protocol" if ws or http else MQTT_APP
+    if pieces and (want is None or "tcp" in want or "mqtt" in want):
+        from sniffer.pipeline import reassembly_node  # (the record TCP reassembled, as for an MQTT PDU)
+
+        out.append(reassembly_node(pieces, records[split - 1][1], rec_source[split - 1]))
+    pieces_at = {} if ws or not (want is None or "tls" in want) else _segment_pieces(frame)
+    # one TLS layer per hand-off of TCP (the record it reassembled, then the rest of the segment), each followed by
+    # the MQTT it carried, as tshark shows them
+    cuts = [(0, split), (split, len(records))] if split and rest else [(0, len(records))]
+    pdus = frame.pdus
+    mqtt_wanted = bool(pdus) and not ws and (want is None or "mqtt" in want or decode)
+    for lo, hi in cuts:
+        if want is None or "tls" in want:
+            top = Node(F.PROTO, None, 0, 0, "Transport Layer Security", [], 0)
+            if not records:  # a segment that only begins a record: tshark's layer is there, empty, over its bytes
+                top.start = frame.seg.tls[5][2]
+                top.length = max(min(len(frame.data) - top.start, frame.seg.length), 0)
+            first = True
+            for r, src in zip(records[lo:hi], rec_source[lo:hi], strict=True):
+                node = _record(r, src, plain_source, True, frame.data if src == 0 else r[1], proto, app)
+                if first and src == 0:
+                    top.start = node.start
+                first = False
+                top.length = max(top.length, node.start + node.length - top.start) if src == 0 else top.length
+                top.add(node)
+                for at, n in pieces_at.get(r[6], ()):  # (after its record, as tshark places them)
+                    top.add(item(F.SEGMENT_DATA, plain[at : at + n], at, n, plain_source,
+                                 text=f"TLS segment data ({n} bytes)"))  # fmt: skip
+            out.append(top)
+        if not pdus or ws:
+            continue
+        offs = {r[6] for r in records[lo:hi]} if len(cuts) > 1 else None
+        mine = [
+            p for p in pdus if offs is None or (p.spans and p.spans[-1][0] is not None and p.spans[-1][0][1] in offs)
+        ]
+        # "[N Reassembled TLS segments]" of each PDU that spans records, the last finished first (as tshark places
+        # them); each PDU not whole in the decrypted bytes is the data source inner_pdu_nodes gives it
+        held = []
+        k = source
+        for pdu in mine:
+            if _pdu_in_plain(pdu, frame.number) < 0:
+                k += 1
+                if len(pdu.spans) > 1 and (want is None or "tls" in want or "mqtt" in want):
+                    held.append(_reassembled(pdu, k))
+        out += reversed(held)
+        if mqtt_wanted and mine:
+            from sniffer.pipeline import inner_pdu_nodes
+
+            out += inner_pdu_nodes(frame, _pdu_in_plain, plain_source, source, decode, mine)
+        source = k
+    if ws:  # wss://: the WebSocket layer, then the MQTT inside it (sniffer.ws)
         from sniffer.ws import tree as ws_tree
 
         return out + ws_tree.nodes(frame, want, plain_source, source, decode)
-    if frame.pdus and (want is None or "mqtt" in want or decode):
-        from sniffer.pipeline import inner_pdu_nodes
+    return out
 
-        out += inner_pdu_nodes(frame, _pdu_in_plain, plain_source, source, decode)
+
+def _reassembled(pdu: Any, source: int) -> Node:
+    """tshark's "[N Reassembled TLS segments (X bytes): #16(100), #18(2922)]" of an MQTT PDU, record by record."""
+    parts = [(-tag[0] if tag is not None else 0, length) for tag, _c, _p, length in pdu.spans]
+    n = len(pdu.data)
+    listing = ", ".join(f"#{no}({k})" for no, k in parts)
+    top = Node(F.SEGMENTS, None, 0, n, f"[{len(parts)} Reassembled TLS segments ({n} bytes): {listing}]", [], source)
+    pos = 0
+    for no, k in parts:
+        top.add(item(F.SEGMENT, no, pos, k, source, text=f"[Frame: {no}, payload: {pos}-{pos + k - 1} ({k} bytes)]"))
+        pos += k
+    top.add(item(F.SEGMENT_COUNT, len(parts), 0, 0, source, text=f"[Segment count: {len(parts)}]"))
+    top.add(item(F.REASSEMBLED_LENGTH, n, 0, n, source, text=f"[Reassembled PDU length: {n}]"))
+    from sniffer.pipeline import data_label  # (a password's bytes masked)
+
+    top.add(item(F.REASSEMBLED_DATA, pdu.data, 0, n, source, text=f"[Reassembled PDU data: {data_label(pdu)}]"))
+    return top
+
+
+def _segment_pieces(frame: Any) -> dict[int, list[tuple[int, int]]]:
+    """{record's plaintext offset: [(offset in the decrypted bytes, length)]}: tshark's "TLS segment data" of a
+    record that continues a PDU begun in an earlier one: the whole record (TLS's desegmentation adds it from the
+    piece on); and the tail that begins a PDU not finished in the record."""
+    number = -frame.number
+    head: dict[int, int] = {}  # record -> end of the piece of an earlier record's PDU it begins with
+    tail: dict[int, int] = {}  # record -> where a PDU that it does not finish begins
+    ends: dict[int, int] = {}  # record -> where its last PDU piece ends
+    for pdu in frame.pdus:
+        spans = pdu.spans
+        for i, (tag, chunk_off, _pdu_off, length) in enumerate(spans):
+            if tag is None or tag[0] != number:
+                continue
+            rec, at = tag[1], tag[1] + chunk_off
+            if i > 0 and at == rec:
+                head[rec] = at + length
+            elif i == 0 and len(spans) > 1:
+                tail[rec] = at
+            ends[rec] = max(ends.get(rec, rec), at + length)
+    out: dict[int, list[tuple[int, int]]] = {}
+    for r in frame.seg.tls[0]:
+        off, n = r[6], r[7]
+        if off < 0 or r[5] != 23 or not n:
+            continue
+        start = tail.get(off, ends.get(off, off))  # (bytes after every piece: a PDU this frame does not finish)
+        if off in head:  # (the whole record, from the piece it continues on: then the tail again, if any)
+            out[off] = [(off, n), (start, off + n - start)] if start < off + n else [(off, n)]
+        elif start < off + n:
+            out[off] = [(start, off + n - start)]
     return out
 
 
@@ -94,6 +178,7 @@ def _record(
     r: tuple, src: int, plain_source: int, has_mqtt: bool, data: bytes, proto: str,
     app: str = "MQ Telemetry Transport Protocol",
 ) -> Node:  # fmt: skip
+    """One record's node; `has_mqtt`: its decrypted data is the application's (MQTT, or HTTP of wss://)."""
     frame_off, raw, ctype, version, length, inner, plain_off, plain_len, items, error, extra = r
     base = frame_off if src == 0 else 0
     if ctype < 0 or error and length == 0 and not raw and frame_off < 0:
@@ -102,11 +187,23 @@ def _record(
         n.add(note(WARN, message, 0, 0, 0))
         return n
     kind = inner if inner >= 0 else ctype
-    vname = proto  # Wireshark names every record after the negotiated version
-    if inner == 23 and has_mqtt:
-        label = f"{vname} Record Layer: Application Data Protocol: {app}"
-    else:
-        label = f"{vname} Record Layer: {F.CONTENT_TYPES.get(kind, 'Unknown')} Protocol"
+    shakes = [it[1] for it in items if it[0] == "tls.handshake"] if kind == 22 else []
+    # Wireshark names a record after the negotiated version, the hellos' after their own header (not known yet)
+    vname = _PROTO_NAMES.get(version, proto) if 1 in shakes or 2 in shakes else proto
+    label = f"{vname} Record Layer: {F.CONTENT_TYPES.get(kind, 'Unknown')} Protocol"
+    if kind == 23 and (has_mqtt or inner < 0 and app == MQTT_APP):  # (MQTT's records, with keys or without)
+        label += f": {app}"
+    elif shakes:
+        label += ": " + (
+            F.HANDSHAKE_TYPES.get(shakes[0], "Unknown") if len(shakes) == 1 else "Multiple Handshake Messages"
+        )
+    elif kind == 20:
+        label += ": Change Cipher Spec"
+    elif kind == 21 and len(items) == 3:  # (an alert in the clear or decrypted: what it says)
+        level = F.ALERT_LEVELS.get(items[1][1], str(items[1][1]))
+        label = (
+            f"{vname} Record Layer: Alert (Level: {level}, Description: {F.ALERT_DESCS.get(items[2][1], items[2][1])})"
+        )
     rec = Node(F.RECORD, None, base, 5 + length, label, [], src)
     if ctype == 23 and proto == "TLSv1.3":  # the outer type hides the real one (RFC 8446 5.2)
         rec.add(item(F.OPAQUE_TYPE, ctype, base, 1, src))
@@ -131,7 +228,13 @@ def _record(
     elif kind == 23 or not decrypted:
         rec.add(item(F.APP_DATA, bytes(data[base + 5 : base + 5 + length]), base + 5, length, src))
         if decrypted and kind == 23 and has_mqtt:
-            rec.add(item(F.APP_DATA_PROTO, app, plain_off, plain_len, plain_source))
+            rec.add(
+                item(
+                    F.APP_DATA_PROTO, app, plain_off, plain_len, plain_source, text=f"[{F.APP_DATA_PROTO.name}: {app}]"
+                )
+            )
+        elif kind == 23 and app == MQTT_APP:  # (without keys too: the connection's application is known)
+            rec.add(item(F.APP_DATA_PROTO, app, base + 5, length, src, text=f"[{F.APP_DATA_PROTO.name}: {app}]"))
     if error:
         rec.add(note(ERROR, f"Malformed TLS record: {error}", base, 5 + length, src))
     if extra:
