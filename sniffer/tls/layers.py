@@ -13,7 +13,6 @@ from typing import Any
 from sniffer.mqtt import dissect as mqtt_dissect
 
 Group = list  # PDUs one hand-off of TLS to MQTT completes
-Handoff = list  # the MQTT groups of one hand-off of TCP to TLS, record by record: [(record index, [groups])]
 
 
 def _records_groups(tls: tuple, pdus: list) -> list[tuple[int, list[Group]]]:
