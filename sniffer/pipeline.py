@@ -14,7 +14,7 @@ from typing import Any, Final, Generic, TypeVar
 
 import sniffer.tls.fields  # noqa: F401  (registers tls.*; the TLS code itself loads on first use)
 from sniffer import credentials, payload
-from sniffer.fields import FT, LABEL_BYTES, Node, bytes_label, item, register
+from sniffer.fields import FT, LABEL_BYTES, FieldDef, Node, bytes_label, item, register
 from sniffer.mqtt import dissect as mqtt_dissect
 from sniffer.mqtt.decoder import PDU, DirectionDecoder, Session
 from sniffer.mqtt.secrets import MAX_PARSE, SECRET_TYPES, held_frame_ranges, secret_ranges
@@ -74,13 +74,14 @@ def _pdu_size(pdu: PDU) -> int:
     return pdu.hdr_len + pdu.remaining if pdu.remaining >= 0 and pdu.hdr_len else len(pdu.data)
 
 
-def _begun_earlier(pdu: PDU, number: int) -> bool:
-    """Whether a PDU completed in frame `number` began in an earlier one (TCP reassembled it)."""
+def whole_at(pdu: PDU, number: int) -> tuple[int, int] | None:
+    """(offset, length) of the PDU in frame `number` if it lies whole there, else None (TCP reassembled it)."""
     spans = pdu.spans
-    if len(spans) != 1:
-        return len(spans) > 1
-    tag = spans[0][0]
-    return tag is None or tag[0] != number
+    if len(spans) == 1:
+        tag, chunk_off, pdu_off, length = spans[0]
+        if tag is not None and tag[0] == number and pdu_off == 0 and length == len(pdu.data):
+            return tag[1] + chunk_off, length
+    return None
 
 
 def frame_info(
@@ -252,9 +253,9 @@ class Frame:
         """What the TCP tree needs: this frame's Seg and the protocols above TCP (`media`: with the payloads'
         layers, which parse a JSON payload)."""
         seg = self.seg
-        mqtt = self._mqtt_layers(media)
         if seg is not None and seg.tls is not None and seg.ws is None:
             return {"seg": seg, "upper": self._tls_layers(media), "tail": self._segment_data()}
+        mqtt = self._mqtt_layers(media)
         upper = "" if seg is None else "tls" if seg.tls is not None else mqtt
         if seg is not None and seg.ws is not None:  # as Wireshark: tcp:http:websocket, tcp:tls:http:websocket
             ws_frames = any(r[0] == "ws" for r in seg.ws[0])
@@ -314,13 +315,8 @@ class Frame:
         return any(p.error is not None for p in self.pdus)
 
     def pdu_location(self, pdu: PDU) -> tuple[int, int] | None:
-        """(frame offset of the PDU's first byte) if the PDU lies whole in this frame, else None."""
-        spans = pdu.spans
-        if len(spans) == 1:
-            tag, chunk_off, pdu_off, length = spans[0]
-            if tag is not None and tag[0] == self.number and pdu_off == 0 and length == len(pdu.data):
-                return tag[1] + chunk_off, length
-        return None
+        """(frame offset of the PDU's first byte, length) if the PDU lies whole in this frame, else None."""
+        return whole_at(pdu, self.number)
 
     def sources(self) -> list[tuple[str, bytes]]:
         """The data sources of this frame: the frame itself, then each reassembled PDU."""
@@ -415,22 +411,31 @@ def data_label(pdu: PDU) -> str:
     return "".join(out) + ("…" if len(pdu.data) > LABEL_BYTES else "")
 
 
+TCP_REASSEMBLY: Final = (F_SEGMENTS, F_SEGMENT, F_SEGMENT_COUNT, F_REASSEMBLED, F_REASSEMBLED_DATA)
+
+
 def reassembly_node(
-    parts: list[tuple[int, int]] | tuple[tuple[int, int], ...], data: bytes, source: int, label: str | None = None
+    parts: list[tuple[int, int]] | tuple[tuple[int, int], ...],
+    data: bytes,
+    source: int,
+    label: str | None = None,
+    fields: tuple[FieldDef, ...] = TCP_REASSEMBLY,
 ) -> Node:
     """Wireshark's "[N Reassembled TCP Segments (X bytes): #4(1448), #5(52)]" item (tcp.segments) of `data`,
-    reassembled from (frame, length) parts, its bytes in data source `source`; `label`: its bytes as shown."""
+    reassembled from (frame, length) parts, its bytes in data source `source`; `label`: its bytes as shown.
+    `fields`: the item's, its frames', count's, length's and data's (TLS's: "[N Reassembled TLS segments]")."""
+    segments, segment, count, length, whole = fields
     n = len(data)
     listing = ", ".join(f"#{no}({k})" for no, k in parts)
-    top = Node(F_SEGMENTS, None, 0, n, f"[{len(parts)} Reassembled TCP Segments ({n} bytes): {listing}]", [], source)
+    top = Node(segments, None, 0, n, f"[{len(parts)} {segments.name} ({n} bytes): {listing}]", [], source)
     pos = 0
     for no, k in parts:
-        top.add(item(F_SEGMENT, no, pos, k, source, text=f"[Frame: {no}, payload: {pos}-{pos + k - 1} ({k} bytes)]"))
+        top.add(item(segment, no, pos, k, source, text=f"[Frame: {no}, payload: {pos}-{pos + k - 1} ({k} bytes)]"))
         pos += k
-    top.add(item(F_SEGMENT_COUNT, len(parts), 0, 0, source, text=f"[Segment count: {len(parts)}]"))
-    top.add(item(F_REASSEMBLED, n, 0, n, source, text=f"[Reassembled TCP length: {n}]"))
-    shown = F_REASSEMBLED_DATA.display(data) if label is None else label
-    top.add(item(F_REASSEMBLED_DATA, data, 0, n, source, text=f"[Reassembled TCP Data: {shown}]"))
+    top.add(item(count, len(parts), 0, 0, source, text=f"[{count.name}: {len(parts)}]"))
+    top.add(item(length, n, 0, n, source, text=f"[{length.name}: {n}]"))
+    shown = whole.display(data) if label is None else label
+    top.add(item(whole, data, 0, n, source, text=f"[{whole.name}: {shown}]"))
     return top
 
 
@@ -841,7 +846,7 @@ class RowDissector(Generic[Row]):
                 from sniffer.tls.layers import column
 
                 proto = column(seg.tls, pdus, proto)
-            elif len(pdus) > 1 and _begun_earlier(pdus[0], number):
+            elif len(pdus) > 1 and whole_at(pdus[0], number) is None:
                 # a first PDU finished from earlier segments with more after it: TCP then keeps the Protocol
                 # column it set (tshark's desegmentation makes the column read-only for the rest)
                 proto = mqtt_dissect.protocol(pdus[:1])

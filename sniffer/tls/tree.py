@@ -11,6 +11,7 @@ from sniffer.tls import fields as F
 
 _PROTO_NAMES = {0x0301: "TLSv1", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2", 0x0304: "TLSv1.3"}
 MQTT_APP = "MQ Telemetry Transport Protocol"
+TLS_REASSEMBLY = (F.SEGMENTS, F.SEGMENT, F.SEGMENT_COUNT, F.REASSEMBLED_LENGTH, F.REASSEMBLED_DATA)
 
 
 def _pdu_in_plain(pdu: Any, number: int) -> int:
@@ -69,10 +70,16 @@ def nodes(frame: Any, want: set[str] | None, decode: bool = False) -> list[Node]
     pieces_at = {} if ws or not (want is None or "tls" in want) else _segment_pieces(frame)
     # one TLS layer per hand-off of TCP (the record it reassembled, then the rest of the segment), each followed by
     # the MQTT it carried, as tshark shows them
+    from sniffer.tls.layers import handoffs
+
     cuts = [(0, split), (split, len(records))] if split and rest else [(0, len(records))]
     pdus = frame.pdus
     mqtt_wanted = bool(pdus) and not ws and (want is None or "mqtt" in want or decode)
-    for lo, hi in cuts:
+    # the MQTT each cut carried (one cut: all of the frame's, those a connection's end gave up included)
+    carried = (
+        handoffs(frame.seg.tls, pdus) if len(cuts) > 1 and pdus and not ws else [[pdus if not ws else []]] * len(cuts)
+    )
+    for (lo, hi), groups in zip(cuts, carried, strict=True):
         if want is None or "tls" in want:
             top = Node(F.PROTO, None, 0, 0, "Transport Layer Security", [], 0)
             if not records:  # a segment that only begins a record: tshark's layer is there, empty, over its bytes
@@ -90,12 +97,9 @@ def nodes(frame: Any, want: set[str] | None, decode: bool = False) -> list[Node]
                     top.add(item(F.SEGMENT_DATA, plain[at : at + n], at, n, plain_source,
                                  text=f"TLS segment data ({n} bytes)"))  # fmt: skip
             out.append(top)
-        if not pdus or ws:
+        mine = [p for g in groups for p in g]
+        if not mine:
             continue
-        offs = {r[6] for r in records[lo:hi]} if len(cuts) > 1 else None
-        mine = [
-            p for p in pdus if offs is None or (p.spans and p.spans[-1][0] is not None and p.spans[-1][0][1] in offs)
-        ]
         # "[N Reassembled TLS segments]" of each PDU that spans records, the last finished first (as tshark places
         # them); each PDU not whole in the decrypted bytes is the data source inner_pdu_nodes gives it
         held = []
@@ -120,20 +124,10 @@ def nodes(frame: Any, want: set[str] | None, decode: bool = False) -> list[Node]
 
 def _reassembled(pdu: Any, source: int) -> Node:
     """tshark's "[N Reassembled TLS segments (X bytes): #16(100), #18(2922)]" of an MQTT PDU, record by record."""
-    parts = [(-tag[0] if tag is not None else 0, length) for tag, _c, _p, length in pdu.spans]
-    n = len(pdu.data)
-    listing = ", ".join(f"#{no}({k})" for no, k in parts)
-    top = Node(F.SEGMENTS, None, 0, n, f"[{len(parts)} Reassembled TLS segments ({n} bytes): {listing}]", [], source)
-    pos = 0
-    for no, k in parts:
-        top.add(item(F.SEGMENT, no, pos, k, source, text=f"[Frame: {no}, payload: {pos}-{pos + k - 1} ({k} bytes)]"))
-        pos += k
-    top.add(item(F.SEGMENT_COUNT, len(parts), 0, 0, source, text=f"[Segment count: {len(parts)}]"))
-    top.add(item(F.REASSEMBLED_LENGTH, n, 0, n, source, text=f"[Reassembled PDU length: {n}]"))
-    from sniffer.pipeline import data_label  # (a password's bytes masked)
+    from sniffer.pipeline import data_label, reassembly_node  # (a password's bytes masked)
 
-    top.add(item(F.REASSEMBLED_DATA, pdu.data, 0, n, source, text=f"[Reassembled PDU data: {data_label(pdu)}]"))
-    return top
+    parts = [(-tag[0] if tag is not None else 0, length) for tag, _c, _p, length in pdu.spans]
+    return reassembly_node(parts, pdu.data, source, data_label(pdu), TLS_REASSEMBLY)
 
 
 def _segment_pieces(frame: Any) -> dict[int, list[tuple[int, int]]]:
