@@ -385,3 +385,23 @@ def test_every_character_as_tshark_labels_it(tshark: str, chars_cap: Path) -> No
         assert mine == theirs, f"U+{ord(ch):04X}"
         assert my_field == (their_field if not controls(their_field) else theirs), f"U+{ord(ch):04X}"
         assert not controls(mine) and not controls(my_field)
+
+
+def test_a_publish_cut_short_still_escapes_its_topic(tmp_path: Path) -> None:
+    """A PUBLISH whose middle segment was lost is shown malformed with the topic it had: escaped, like every other
+    Info (found in a second read: this path wrote the topic raw)."""
+    from test_lossy_link import CLIENT_PORT, connected, save
+
+    from sniffer.synth import impair
+
+    fl, f, t = connected("dev")
+    t = f.send(0, m.publish("x/\x1b]0;pwned\x07\x1b[31mred", b"b" * 4000, qos=1, msgid=7), t + 1000, ack=False)
+    t = f.send(0, m.publish("after", b"a"), t + 1000)
+    f.close(t + 1000)
+    lost = impair.data_frames(fl.frames_list, sport=CLIENT_PORT)[2]
+    path = save(impair.drop(fl.frames_list, [lost]), tmp_path / "cut.pcap")
+    for args in ([], ["-T", "fields", "-e", "_ws.col.Info"]):
+        out = subprocess.run([sys.executable, "-m", "sniffer", "-r", str(path), *args], capture_output=True, text=True,
+                             cwd=REPO).stdout  # fmt: skip
+        assert "Publish Message (id=7) [x/\\033]0;pwned\\a\\033[31mred][Malformed Packet]" in out, out
+        assert "\x1b" not in out and "\x07" not in out

@@ -61,8 +61,9 @@ def info(pdu: PDU) -> str:
                 elif kind == M.TEXT:
                     s = f"{s} ({ctype})"
             return cut_info(s)
-        if pdu.topic:  # a PDU cut short after its topic: what was captured still names it
-            s = f"{s} [{pdu.topic}]"
+        topic = pdu.topic
+        if topic:  # a PDU cut short after its topic: what was captured still names it (escaped as above)
+            s = f"{s} [{topic if topic.isprintable() else escape_slow(topic)}]"
     elif t in _HAS_MSGID and pdu.msgid >= 0:
         s = f"{s} (id={pdu.msgid})"
         if t == C.SUBSCRIBE:
