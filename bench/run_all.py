@@ -33,6 +33,7 @@ sys.path.insert(0, str(HERE))
 
 import bench_libs  # noqa: E402
 import instr_per_frame  # noqa: E402
+import warm_bytecode  # noqa: E402
 from bench_knee import DEFAULT_RATES, proc_cpu  # noqa: E402  (CPU seconds of a running process, from /proc)
 
 FIELDS = ["-e", "frame.number", "-e", "mqtt.msgtype", "-e", "mqtt.topic"]
@@ -150,6 +151,7 @@ def machine() -> list[str]:
         f"pyshark {version(py + [meta.format('pyshark')])}; "
         f"textual {version(py + [meta.format('textual')])}; "
         f"{version(['mosquitto', '-h'])}",
+        warm_bytecode.ensure(),  # before any section times a process start
     ]
 
 
