@@ -34,6 +34,7 @@ def _put(obj: dict[str, Any], key: str, value: Any) -> None:
 
 _ABSENT: Final = object()
 _BYTES: Final = FT.BYTES
+_NONE: Final = FT.NONE
 
 # Byte ranges of secrets per data source (sniffer.output.text.secret_ranges); empty: secrets shown.
 Masked = dict[int, list[tuple[int, int]]]
@@ -62,6 +63,9 @@ def _emit(obj: dict[str, Any], n: Node, show_secrets: bool, masked: Masked) -> N
         if text[:1] == "[" and text[-1:] == "]":  # a generated item: tshark keys it without the brackets
             text = text[1:-1]
         _put(obj, text, _layer(n, show_secrets, masked) if n.children else "")
+        return
+    if fd.ftype is _NONE:  # a label item (mqtt.properties, tls.record): tshark writes its subtree, or "" when empty
+        _put(obj, fd.abbrev, _layer(n, show_secrets, masked) if n.children else "")
         return
     if fd.secret and not show_secrets:
         value = MASK

@@ -359,9 +359,9 @@ class TlsConnection:
     # -- keys -------------------------------------------------------------------------------------
     def _server_hello(self) -> None:
         facts = self.facts
-        if facts.get("server_random") == HRR_RANDOM:
-            return  # HelloRetryRequest: the real ServerHello follows
         self.version = facts.get("version", 0)
+        if facts.get("server_random") == HRR_RANDOM:
+            return  # HelloRetryRequest (TLS 1.3 by its supported_versions): the real ServerHello follows
         if self.version == 0x0304:
             for d in self.dirs:
                 d.encrypted = True
@@ -422,7 +422,11 @@ class TlsConnection:
             ctype, inner, items, error = r[2], r[5], r[8], r[9]
             kind = inner if inner >= 0 else ctype
             if kind == CT_HANDSHAKE and items:
-                parts.extend(HS_NAMES.get(it[1], f"Handshake {it[1]}") for it in items if it[0] == "tls.handshake")
+                parts.extend(
+                    it[5][20:] if len(it) > 5 else HS_NAMES.get(it[1], f"Handshake {it[1]}")
+                    for it in items
+                    if it[0] == "tls.handshake"
+                )
             elif kind == CT_HANDSHAKE:
                 parts.append("Encrypted Handshake Message")
             elif kind == CT_CCS:

@@ -182,15 +182,18 @@ def _record(
         return n
     kind = inner if inner >= 0 else ctype
     shakes = [it[1] for it in items if it[0] == "tls.handshake"] if kind == 22 else []
+    names = [
+        it[5][20:] if len(it) > 5 else F.HANDSHAKE_TYPES.get(it[1], "Unknown")
+        for it in items
+        if it[0] == "tls.handshake"
+    ]
     # Wireshark names a record after the negotiated version, the hellos' after their own header (not known yet)
     vname = _PROTO_NAMES.get(version, proto) if 1 in shakes or 2 in shakes else proto
     label = f"{vname} Record Layer: {F.CONTENT_TYPES.get(kind, 'Unknown')} Protocol"
     if kind == 23 and (has_mqtt or inner < 0 and app == MQTT_APP):  # (MQTT's records, with keys or without)
         label += f": {app}"
     elif shakes:
-        label += ": " + (
-            F.HANDSHAKE_TYPES.get(shakes[0], "Unknown") if len(shakes) == 1 else "Multiple Handshake Messages"
-        )
+        label += ": " + (names[0] if len(shakes) == 1 else "Multiple Handshake Messages")
     elif kind == 20:
         label += ": Change Cipher Spec"
     elif kind == 21 and len(items) == 3:  # (an alert in the clear or decrypted: what it says)
@@ -199,14 +202,12 @@ def _record(
             f"{vname} Record Layer: Alert (Level: {level}, Description: {F.ALERT_DESCS.get(items[2][1], items[2][1])})"
         )
     rec = Node(F.RECORD, None, base, 5 + length, label, [], src)
-    if ctype == 23 and proto == "TLSv1.3":  # the outer type hides the real one (RFC 8446 5.2)
-        rec.add(item(F.OPAQUE_TYPE, ctype, base, 1, src))
-        if inner >= 0:
-            rec.add(item(F.CONTENT_TYPE, inner, base, 1, src))
-    else:
-        rec.add(item(F.CONTENT_TYPE, ctype, base, 1, src))
+    opaque = ctype == 23 and proto == "TLSv1.3"  # the outer type hides the real one (RFC 8446 5.2)
+    rec.add(item(F.OPAQUE_TYPE if opaque else F.CONTENT_TYPE, ctype, base, 1, src))
     rec.add(item(F.VERSION, version, base + 1, 2, src))
     rec.add(item(F.LENGTH, length, base + 3, 2, src))
+    if opaque and inner >= 0:  # what decryption found, after the header as Wireshark adds it (generated)
+        rec.add(item(F.CONTENT_TYPE, inner, base, 1, src, f"[{F.CONTENT_TYPE.name}: {F.CONTENT_TYPE.display(inner)}]"))
     decrypted = inner >= 0 and plain_off >= 0
     if items:
         at, isrc = (plain_off, plain_source) if decrypted else (base + 5, src)
@@ -239,7 +240,15 @@ def _record(
 
 def _items(parent: Node, items: list, at: int, src: int) -> None:
     stack: list[Node] = [parent]
-    for abbrev, value, off, length, depth in items:
+    for it in items:
+        abbrev, value, off, length, depth = it[:5]
+        text = it[5] if len(it) > 5 else None
+        if not abbrev:  # a text label (Wireshark's "Extension: server_name (len=14)")
+            n = Node(None, None, at + off, length, text or "", [], src)
+            del stack[depth + 1 :]
+            stack[-1].add(n)
+            stack.append(n)
+            continue
         fd: FieldDef = REGISTRY[abbrev]
         if abbrev == "tls.aws":  # an AWS IoT endpoint's ClientHello (sniffer.credentials.aws): under the hello
             from sniffer.credentials.aws import hello_node
@@ -251,11 +260,11 @@ def _items(parent: Node, items: list, at: int, src: int) -> None:
             continue
         if abbrev == "tls.handshake":
             name = F.HANDSHAKE_TYPES.get(value, f"Unknown ({value})")
-            n = Node(fd, None, at + off, length, f"Handshake Protocol: {name}", [], src)
+            n = Node(fd, None, at + off, length, text or f"Handshake Protocol: {name}", [], src)
         elif value is None:
-            n = Node(fd, None, at + off, length, fd.name, [], src)
+            n = Node(fd, None, at + off, length, text or fd.name, [], src)
         else:
-            n = item(fd, value, at + off, length, src)
+            n = item(fd, value, at + off, length, src, text)
         del stack[depth + 1 :]
         stack[-1].add(n)
         stack.append(n)
