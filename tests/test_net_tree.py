@@ -157,3 +157,46 @@ def test_garbage_never_raises():
                 data = data[:12] + struct.pack("!H", rng.choice((0x0800, 0x86DD, 0x8100))) + data[14:]
             nodes = dissect_layers(lt, data, 1, 0.0, 0.0, n, {})
             assert nodes[0].text.startswith("Frame 1:")
+
+
+def test_header_lines_equal_tshark_for_every_dscp_and_handshake_flag(tmp_path):
+    """Every DSCP (IPv4 and IPv6: tshark's "Class Selector 2", "Assured Forwarding 41", "Voice Admit"… under
+    the short names of the field's label), a SYN's acknowledgment number (not "relative" without the ACK flag),
+    and the Frame's "[Time shift for this packet]", line for line against `tshark -n -V`."""
+    import sys
+
+    from sniffer.synth.pcap_write import PcapWriter
+
+    tshark = require_tool("tshark")
+    eth4 = b"\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02\x08\x00"
+    eth6 = eth4[:12] + b"\x86\xdd"
+
+    def tcp(port: int, flags: int, seq: int, ack: int, back: bool) -> bytes:
+        ports = (1883, port) if back else (port, 1883)
+        return struct.pack("!HHIIBBHHH", *ports, seq, ack, 0x50, flags, 64240, 0, 0)
+
+    a4, b4 = b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02"
+    a6, b6 = b"\xfe\x80" + bytes(13) + b"\x01", b"\xfe\x80" + bytes(13) + b"\x02"
+    path = tmp_path / "dscp.pcap"
+    with PcapWriter(str(path)) as w:
+        for dscp in range(64):  # a handshake per code point and IP version, its own client port
+            tos = dscp << 2 | dscp % 4
+            for back, flags, seq, ack in ((False, 0x02, 1000, 0), (True, 0x12, 5000, 1001), (False, 0x10, 1001, 5001)):
+                seg = tcp(40000 + dscp, flags, seq, ack, back)
+                src, dst = (b4, a4) if back else (a4, b4)
+                ip4 = struct.pack("!BBHHHBBH4s4s", 0x45, tos, 20 + len(seg), dscp, 0, 64, 6, 0, src, dst)
+                w.write(1_000_000 + dscp * 10, eth4 + ip4 + seg)
+                src, dst = (b6, a6) if back else (a6, b6)
+                ip6 = struct.pack("!IHBB16s16s", 6 << 28 | tos << 20, len(seg), 6, 64, src, dst)
+                w.write(1_000_000 + dscp * 10 + 5, eth6 + ip6 + seg)
+
+    def lines(out: str) -> list[str]:
+        want = ("Differentiated Services", "Traffic Class", "Acknowledgment Number:", "[Time shift")
+        return [ln for ln in out.splitlines() if ln.strip().startswith(want) or "Services Codepoint" in ln]
+
+    ours = subprocess.run([sys.executable, "-m", "sniffer", "-r", str(path), "-V"], capture_output=True, text=True)
+    theirs = subprocess.run([tshark, "-n", "-r", str(path), "-V"], capture_output=True, text=True, check=True)
+    assert ours.returncode == 0, ours.stderr
+    mine, ref = lines(ours.stdout), lines(theirs.stdout)
+    assert len(ref) > 64 * 6 * 3
+    assert mine == ref, [(a, b) for a, b in zip(mine, ref, strict=False) if a != b][:5]

@@ -31,6 +31,8 @@ FRAME = register("frame", "Frame", P, Base.NONE)
 FRAME_ENCAP = register("frame.encap_type", "Encapsulation type", INT, DEC, size=2)
 FRAME_TIME = register("frame.time", "Arrival Time", FT.ABSTIME, Base.NONE)
 FRAME_TIME_EPOCH = register("frame.time_epoch", "Epoch Time", FT.DOUBLE, Base.NONE)
+# mqttsniff shifts no time (tshark's --time-shift): always 0, shown as every tshark -V shows it
+FRAME_OFFSET_SHIFT = register("frame.offset_shift", "Time shift for this packet", FT.DOUBLE, Base.NONE)
 FRAME_TIME_DELTA = register("frame.time_delta", "Time delta from previous captured frame", FT.DOUBLE, Base.NONE)
 FRAME_TIME_DELTA_DISP = register(
     "frame.time_delta_displayed", "Time delta from previous displayed frame", FT.DOUBLE, Base.NONE

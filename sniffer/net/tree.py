@@ -44,19 +44,15 @@ ENCAP = {
     LT_IPV4: (129, "Raw IPv4"),
     LT_IPV6: (130, "Raw IPv6"),
 }
-DSCP_NAMES = {
-    0: "CS0",
-    8: "CS1",
-    10: "AF11",
-    16: "CS2",
-    18: "AF21",
-    24: "CS3",
-    26: "AF31",
-    32: "CS4",
-    46: "EF",
-    48: "CS6",
-}
-DSCP_LONG = {0: "Default"}
+# RFC 2474/2597/3246/5865/8622 code points: the short names of the field's label, the long of its bit line
+DSCP_NAMES = {0: "CS0", 1: "LE", 44: "VOICE-ADMIT", 46: "EF PHB"}
+DSCP_LONG = {0: "Default", 1: "Lower Effort", 44: "Voice Admit", 46: "Expedited Forwarding"}
+for _cs in range(1, 8):
+    DSCP_NAMES[_cs * 8], DSCP_LONG[_cs * 8] = f"CS{_cs}", f"Class Selector {_cs}"
+for _af in range(1, 5):
+    for _drop in range(1, 4):
+        DSCP_NAMES[_af * 8 + _drop * 2] = f"AF{_af}{_drop}"
+        DSCP_LONG[_af * 8 + _drop * 2] = f"Assured Forwarding {_af}{_drop}"
 ECN_SHORT = {0: "Not-ECT", 1: "ECT(1)", 2: "ECT(0)", 3: "CE"}
 ECN_LONG = {
     0: "Not ECN-Capable Transport",
@@ -72,6 +68,7 @@ _BOOLEAN: Final = FT.BOOLEAN
 _WIDE: Final = Context(prec=60)  # pcapng stamps stay below 2^65 s: 20 digits + 9 decimals
 _NS: Final = Decimal("1e-9")
 _US: Final = Decimal("1e-6")
+_NO_SHIFT: Final = Decimal("0.000000000")  # frame.offset_shift: no --time-shift
 
 
 _BIG: Final = 2.0**33  # seconds (year 2242): below it, ts * 10^6 is an exact enough float (< 2^53) to round
@@ -166,6 +163,7 @@ def _frame_node(linktype: int, data: bytes, number: int, ts: float, rel_ts: floa
     root.children += [
         item(F.FRAME_ENCAP, enc, 0, 0, text=f"Encapsulation type: {ename} ({enc})"),
         item(F.FRAME_TIME, t, 0, 0),
+        item(F.FRAME_OFFSET_SHIFT, _NO_SHIFT, 0, 0, text="[Time shift for this packet: 0.000000000 seconds]"),
         item(F.FRAME_TIME_EPOCH, t, 0, 0, text=f"Epoch Time: {t} seconds"),
         item(F.FRAME_TIME_DELTA, dt, 0, 0, text=f"[{F.FRAME_TIME_DELTA.name}: {dt_s} seconds]"),
         item(F.FRAME_TIME_DELTA_DISP, ddt, 0, 0, text=f"[{F.FRAME_TIME_DELTA_DISP.name}: {ddt_s} seconds]"),
@@ -326,11 +324,11 @@ def _ipv4(data: bytes, off: int, nodes: list[Node], protos: list[str]) -> tuple[
         tos,
         off + 1,
         1,
-        text=f"Differentiated Services Field: 0x{tos:02x} (DSCP: {DSCP_NAMES.get(dscp, str(dscp))}, "
+        text=f"Differentiated Services Field: 0x{tos:02x} (DSCP: {DSCP_NAMES.get(dscp, 'Unknown')}, "
         f"ECN: {ECN_SHORT[ecn]})",
     )
     ds.children += [
-        bitfield(F.IP_DSCP, tos, 8, off + 1, 1, f"{DSCP_LONG.get(dscp, DSCP_NAMES.get(dscp, 'Unknown'))} ({dscp})"),
+        bitfield(F.IP_DSCP, tos, 8, off + 1, 1, f"{DSCP_LONG.get(dscp, 'Unknown')} ({dscp})"),
         bitfield(F.IP_ECN, tos, 8, off + 1, 1, f"{ECN_LONG[ecn]} ({ecn})"),
     ]
     fl = frag >> 13
@@ -386,10 +384,10 @@ def _ipv6(data: bytes, off: int, nodes: list[Node], protos: list[str]) -> tuple[
         32,
         off,
         4,
-        f"0x{tc:02x} (DSCP: {DSCP_NAMES.get(dscp, str(dscp))}, ECN: {ECN_SHORT[ecn]})",
+        f"0x{tc:02x} (DSCP: {DSCP_NAMES.get(dscp, 'Unknown')}, ECN: {ECN_SHORT[ecn]})",
     )
     tcl.children += [
-        bitfield(F.IPV6_DSCP, vtf, 32, off, 4, f"{DSCP_LONG.get(dscp, DSCP_NAMES.get(dscp, 'Unknown'))} ({dscp})"),
+        bitfield(F.IPV6_DSCP, vtf, 32, off, 4, f"{DSCP_LONG.get(dscp, 'Unknown')} ({dscp})"),
         bitfield(F.IPV6_ECN, vtf, 32, off, 4, f"{ECN_LONG[ecn]} ({ecn})"),
     ]
     flow = vtf & 0xFFFFF
@@ -551,7 +549,9 @@ def _tcp(data: bytes, t: int, end: int, extra: dict, nodes: list[Node], protos: 
                 text=f"[Next Sequence Number: {seg.nxtseq}    (relative sequence number)]",
             )
         )
-        kids.append(item(F.TCP_ACK, rack, t + 8, 4, text=f"Acknowledgment Number: {rack}    (relative ack number)"))
+        # (tshark calls it relative only when the ACK flag says the field means something)
+        relative = "    (relative ack number)" if flags & 0x010 else ""
+        kids.append(item(F.TCP_ACK, rack, t + 8, 4, text=f"Acknowledgment Number: {rack}{relative}"))
     kids.append(item(F.TCP_ACK_RAW, ack, t + 8, 4))
     kids.append(
         item(F.TCP_HDR_LEN, hl, t + 12, 1, text=f"{bits(doff, 0xF0, 8)} = Header Length: {hl} bytes ({doff >> 4})")
