@@ -279,3 +279,30 @@ def test_cut_or_lying_hellos_are_malformed_never_an_exception(tmp_path):
     assert "Traceback" not in res.stderr and "internal error" not in res.stderr
     assert res.stdout.count("Handshake Protocol: Client Hello") >= len(records)
     assert "shorter than its fields say" in res.stdout
+
+
+def test_a_hostile_certificate_subject_never_reaches_the_terminal_raw(tmp_path, tshark):
+    """A server certificate whose CN holds ESC, BEL and Rich markup: the Certificate label (tshark's, in the
+    clear in TLS 1.2) and mqttsniff's subject field are escaped in -V and -T fields, as tshark escapes them."""
+    openssl = T.require_tool("openssl")
+    evil = b"\x1b]0;pwned\x07[bold red]x[/]\x1b[2J"
+    der_path = tmp_path / "cert.der"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(tmp_path / "key.pem"),
+                    "-out", str(der_path), "-outform", "DER", "-days", "1", "-subj", "/CN=" + "Q" * len(evil)],
+                   check=True, capture_output=True)  # fmt: skip
+    der = der_path.read_bytes().replace(b"Q" * len(evil), evil)  # (its signature no longer holds: nothing checks it)
+    chain = len(der).to_bytes(3, "big") + der
+    certificate = bytes([11]) + (len(chain) + 3).to_bytes(3, "big") + len(chain).to_bytes(3, "big") + chain
+    hello = bytes([2]) + (38).to_bytes(3, "big") + b"\x03\x03" + bytes(32) + b"\x00\xc0\x2f\x00"
+    client = b"\x03\x03" + bytes(32) + b"\x00\x00\x02\xc0\x2f\x01\x00"
+    record = struct.pack("!BHH", 22, 0x0303, len(hello + certificate)) + hello + certificate
+    pcap = write_flow(tmp_path / "evil.pcap", [(0, _message(1, client)), (1, record)])
+    mine, theirs = both(tshark, pcap, 8883, None, "-V")
+    label = [ln for ln in mine.splitlines() if ln.strip().startswith("Certificate: ")]
+    assert label == [ln for ln in theirs.splitlines() if ln.strip().startswith("Certificate: ")]
+    assert label[0].endswith(r"(id-at-commonName=\033]0;pwned\a[bold red]x[/]\033[2J)")
+    fields = run(
+        [sys.executable, "-m", "sniffer", "-r", str(pcap), "-T", "fields", "-e", "tls.handshake.certificate.subject"]
+    )
+    assert r"CN=\033]0;pwned\a[bold red]x[/]\033[2J" in fields
+    assert "\x1b" not in mine + fields and "\x07" not in mine + fields
