@@ -1,9 +1,10 @@
 """The TLS handshake decoded as Wireshark decodes it: every message's subtree in -V, every tls.handshake.*
 field in -T fields and JSON, line for line and value for value against tshark 4.0, on the handshakes of
 four real TLS stacks (Python's ssl and paho, Node's tls, openssl s_client, mosquitto's server side; TLS 1.2
-and 1.3, decrypted with their key logs) and on crafted hellos that carry what those stacks do not send
-(GREASE, a HelloRetryRequest, a PSK, cookies, unknown extensions). What tshark decodes and mqttsniff does
-not: the certificates' ASN.1 (tshark's x509 modules; both label each certificate with its subject)."""
+and 1.3, decrypted with their key logs; mutual TLS with a device certificate) and on crafted hellos that
+carry what those stacks do not send (GREASE, a HelloRetryRequest, a PSK, cookies, unknown extensions). What
+tshark decodes and mqttsniff does not: the certificates' ASN.1 (tshark's x509 modules; both label each
+certificate with its subject)."""
 
 from __future__ import annotations
 
@@ -140,6 +141,8 @@ def memory(tmp_path_factory) -> dict[str, tuple[Path, Path, int]]:
     for version in ("1.2", "1.3"):
         pcap, keylog = T.memory_session(work, version, [(0, [[connect]])], certs)
         out[version] = (pcap, keylog, 8883)
+        pcap, keylog = T.memory_session(work, version, [(0, [[connect]])], certs, mutual=True)
+        out[f"{version}-mutual"] = (pcap, keylog, 8883)
     return out
 
 
@@ -150,21 +153,33 @@ def live(tmp_path_factory) -> dict[str, tuple[Path, Path, int]]:
     out = {}
     for version in ("1.2", "1.3"):
         out[f"paho-{version}"] = T.capture_session(tmp_path_factory.mktemp(f"paho{version}"), version)
+        work = tmp_path_factory.mktemp(f"mutual{version}")
+        out[f"paho-mutual-{version}"] = T.capture_session(work, version, mutual=True)
         out[f"node-{version}"] = T.capture_node(tmp_path_factory.mktemp(f"node{version}"), version)
     out["s_client-1.3"] = T.capture_s_client(tmp_path_factory.mktemp("sc13"), "1.3", "TLS_AES_128_CCM_SHA256")
     out["s_client-1.2"] = T.capture_s_client(tmp_path_factory.mktemp("sc12"), "1.2", "ECDHE-RSA-AES128-GCM-SHA256")
     return out
 
 
-@pytest.mark.parametrize("version", ["1.2", "1.3"])
+@pytest.mark.parametrize("version", ["1.2", "1.3", "1.2-mutual", "1.3-mutual"])
 @pytest.mark.parametrize("keys", [True, False], ids=["decrypted", "no-keys"])
 def test_openssl_handshake_is_tsharks(memory, tshark, version, keys):
+    """Mutual TLS (the server's CertificateRequest, the device's certificate and Certificate Verify) too, as
+    AWS IoT and most device fleets authenticate devices."""
     pcap, keylog, port = memory[version]
     check_everything(tshark, pcap, port, keylog if keys else None)
+    if version.endswith("mutual") and (keys or version.startswith("1.2")):  # (TLS 1.3 encrypts them)
+        mine, _ = both(tshark, pcap, port, keylog if keys else None, "-V")
+        assert "Handshake Protocol: Certificate Request" in mine
+        assert "(id-at-organizationName=Acme IoT,id-at-commonName=device-42)" in mine
 
 
 @needs_root
-@pytest.mark.parametrize("stack", ["paho-1.2", "paho-1.3", "node-1.2", "node-1.3", "s_client-1.2", "s_client-1.3"])
+@pytest.mark.parametrize(
+    "stack",
+    ["paho-1.2", "paho-1.3", "paho-mutual-1.2", "paho-mutual-1.3", "node-1.2", "node-1.3", "s_client-1.2",
+     "s_client-1.3"],
+)  # fmt: skip
 def test_real_stacks_handshakes_are_tsharks(live, tshark, stack):
     """Node offers ~60 suites (its JA3 string passes 240 bytes: tshark cuts it, ours is whole), s_client a
     CCM suite; TLS 1.3's encrypted messages (EncryptedExtensions, Certificate, CertificateVerify, Finished,

@@ -66,6 +66,20 @@ def make_certs(workdir: Path) -> tuple[Path, Path, Path]:
     return ca, cert, key
 
 
+def make_client_cert(workdir: Path, cn: str = "device-42", org: str = "Acme IoT") -> tuple[Path, Path]:
+    """(certificate, key) of a device, signed by make_certs()'s CA in `workdir`: for mutual TLS."""
+    openssl = require_tool("openssl")
+    ca, ca_key = workdir / "ca.crt", workdir / "ca.key"
+    key, csr, cert = workdir / "client.key", workdir / "client.csr", workdir / "client.crt"
+    for cmd in (
+        ["req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={cn}/O={org}", "-keyout", key, "-out", csr],
+        ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-days", "2", "-out", cert],
+    ):
+        res = subprocess.run([openssl, *map(str, cmd)], capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
+    return cert, key
+
+
 @contextlib.contextmanager
 def tls_broker(workdir: Path, extra: str = ""):
     """A mosquitto with one TLS listener on 127.0.0.1:<free port>; yields (port, CA path)."""
@@ -146,16 +160,21 @@ TOPICS = [
 
 
 def capture_session(
-    workdir: Path, version: str, ciphers: str | None = None, broker_conf: str = "", options: int = 0
-) -> tuple[Path, Path, int]:
+    workdir: Path, version: str, ciphers: str | None = None, broker_conf: str = "", options: int = 0,
+    mutual: bool = False,
+) -> tuple[Path, Path, int]:  # fmt: skip
     """A TLS session captured on lo: (pcap, key log, the broker's port). `ciphers` picks the TLS 1.2
-    suite (OpenSSL names), `broker_conf` e.g. mosquitto's ciphers_tls1.3, `options` OpenSSL's SSL_OP_*."""
+    suite (OpenSSL names), `broker_conf` e.g. mosquitto's ciphers_tls1.3, `options` OpenSSL's SSL_OP_*;
+    `mutual`: the broker requires a client certificate and the client shows one (make_client_cert)."""
     keylog = workdir / f"keys-{version}.log"
     pcap = workdir / f"tls{version}.pcap"
-    with tls_broker(workdir, broker_conf) as (port, ca):
+    conf = broker_conf + ("require_certificate true\n" if mutual else "")
+    with tls_broker(workdir, conf) as (port, ca):
         dump = Tcpdump("lo", f"tcp port {port}", pcap)
         ctx = client_context(ca, keylog, version, ciphers)
         ctx.options |= options
+        if mutual:
+            ctx.load_cert_chain(*map(str, make_client_cert(workdir)))
         try:
             got = paho_session(port, ctx, f"tls-{version}", TOPICS)
             time.sleep(0.3)
@@ -247,19 +266,22 @@ def capture_node(workdir: Path, version: str) -> tuple[Path, Path, int]:
 
 
 def memory_session(
-    workdir: Path, version: str, layout: list[tuple], certs: tuple[Path, Path, Path] | None = None
-) -> tuple[Path, Path]:
+    workdir: Path, version: str, layout: list[tuple], certs: tuple[Path, Path, Path] | None = None,
+    mutual: bool = False,
+) -> tuple[Path, Path]:  # fmt: skip
     """A TLS session between Python's ssl client and server over memory BIOs (real OpenSSL records, no
     sockets), laid out as asked: `layout` is a list of turns (side 0 client, 1 server, segments[, cut]):
     segments is a list of TCP segments, each a list of plaintexts that become one record each; `cut`, if
     given, re-cuts the turn's bytes into segments of those sizes (a record across segments). Written as a TCP
     flow to port 8883; returns (pcap, key log). What a broker's writes cannot choose: where records and
-    segments cut the MQTT byte stream. `certs`: make_certs()'s, made anew if not given."""
+    segments cut the MQTT byte stream. `certs`: make_certs()'s, made anew if not given; `mutual`: the
+    server asks for a client certificate (CertificateRequest) and gets make_client_cert()'s."""
     from sniffer.synth.flows import TcpFlow
     from sniffer.synth.pcap_write import PcapWriter
 
     ca, cert, key = certs or make_certs(workdir)
-    keylog, pcap = workdir / f"mem-{version}.keys", workdir / f"mem-{version}.pcap"
+    name = f"mem-{version}" + ("-mutual" if mutual else "")
+    keylog, pcap = workdir / f"{name}.keys", workdir / f"{name}.pcap"
     cctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     cctx.load_verify_locations(str(ca))
     v = ssl.TLSVersion.TLSv1_2 if version == "1.2" else ssl.TLSVersion.TLSv1_3
@@ -267,6 +289,10 @@ def memory_session(
     cctx.keylog_filename = str(keylog)
     sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     sctx.load_cert_chain(str(cert), str(key))
+    if mutual:
+        sctx.verify_mode = ssl.CERT_REQUIRED
+        sctx.load_verify_locations(str(ca))
+        cctx.load_cert_chain(*map(str, make_client_cert(ca.parent)))
     bios = [ssl.MemoryBIO() for _ in range(4)]  # client in/out, server in/out
     ends = [
         cctx.wrap_bio(bios[0], bios[1], server_hostname="localhost"),

@@ -70,6 +70,8 @@ def parse_handshakes(data: bytes, facts: dict[str, Any], tls13: bool = False) ->
                 _extensions(data, pos + 6, min(pos + 6 + k, body_end), False, items, {}, [], [])
             elif htype == 12 or htype == 16:
                 _key_exchange(data, pos + 4, body_end, htype == 12, items, facts)
+            elif htype == 13:
+                _certificate_request(data, pos + 4, body_end, tls13, items)
             elif htype == 15:
                 _signature(data, pos + 4, body_end, items, 1, *_VERIFY_SIG)
             elif htype == 20:
@@ -229,12 +231,7 @@ def _extension(
             formats.append(data[i])
             items.append(("tls.handshake.extensions_ec_point_format", data[i], i, 1, 3))
     elif etype in (EXT_SIGNATURE_ALGORITHMS, EXT_SIGNATURE_ALGORITHMS_CERT) and size >= 2:
-        start, n = _listed(data, body, bend, 2, "tls.handshake.sig_hash_algs", items, "tls.handshake.sig_hash_alg_len")
-        items[-1] += (f"Signature Hash Algorithms ({_count(n // 2, 'algorithm')})",)
-        for i in range(start, start + n - 1, 2):
-            items.append(("tls.handshake.sig_hash_alg", _u(data, i, 2, bend), i, 2, 3))
-            items.append(("tls.handshake.sig_hash_hash", data[i], i, 1, 4))
-            items.append(("tls.handshake.sig_hash_sig", data[i + 1], i + 1, 1, 4))
+        _signature_algorithms(data, body, bend, items, 2)
     elif etype == EXT_ALPN and size >= 2:
         items.append(("tls.handshake.extensions_alpn_len", _u(data, body, 2, bend), body, 2, 2))
         items.append(("tls.handshake.extensions_alpn_list", None, body + 2, size - 2, 2))
@@ -329,6 +326,47 @@ def _extension(
         items.append(("tls.handshake.extension.data", data[body:bend], body, size, 2))
 
 
+def _signature_algorithms(data: bytes, pos: int, end: int, items: list[Item], depth: int) -> int:
+    """A list of signature schemes, each with TLS 1.2's hash and signature under it; where the list ends."""
+    start, n = _listed(data, pos, end, 2, "tls.handshake.sig_hash_algs", items, "tls.handshake.sig_hash_alg_len", depth)
+    items[-1] += (f"Signature Hash Algorithms ({_count(n // 2, 'algorithm')})",)
+    for i in range(start, start + n - 1, 2):
+        items.append(("tls.handshake.sig_hash_alg", _u(data, i, 2, end), i, 2, depth + 1))
+        items.append(("tls.handshake.sig_hash_hash", data[i], i, 1, depth + 2))
+        items.append(("tls.handshake.sig_hash_sig", data[i + 1], i + 1, 1, depth + 2))
+    return start + n
+
+
+def _certificate_request(data: bytes, pos: int, end: int, tls13: bool, items: list[Item]) -> None:
+    """What a server asks of a client certificate (mutual TLS, as AWS IoT and most device fleets use): TLS 1.2's
+    certificate types, signature schemes and accepted CAs (RFC 5246 7.4.4); TLS 1.3's context and extensions."""
+    if tls13:
+        pos = _opaque8(data, pos, end, "tls.handshake.certificate_request_context", items)
+        k = _u(data, pos, 2, end)
+        items.append(("tls.handshake.extensions_length", k, pos, 2, 1))
+        _extensions(data, pos + 2, min(pos + 2 + k, end), False, items, {}, [], [])
+        return
+    start, n = _listed(data, pos, end, 1, "tls.handshake.cert_types", items, "tls.handshake.cert_types_count", 1)
+    items[-1] += (f"Certificate types ({_count(n, 'type')})",)
+    for i in range(start, start + n):
+        items.append(("tls.handshake.cert_type", data[i], i, 1, 2))
+    pos = _signature_algorithms(data, start + n, end, items, 1)
+    total = _u(data, pos, 2, end)
+    items.append(("tls.handshake.dnames_len", total, pos, 2, 1))
+    if not total:
+        return
+    pos += 2
+    names_end = min(pos + total, end)
+    items.append(("tls.handshake.dnames", None, pos, names_end - pos, 1, f"Distinguished Names ({total} bytes)"))
+    while pos + 2 <= names_end:
+        k = _u(data, pos, 2, names_end)
+        _u(data, pos + 2, k, names_end)
+        name = x509_name(data[pos + 2 : pos + 2 + k])
+        items.append(("tls.handshake.dname", None, pos, 2 + k, 2, f"Distinguished Name: ({name})"))
+        items.append(("tls.handshake.dname_len", k, pos, 2, 3))
+        pos += 2 + k
+
+
 def _opaque8(data: bytes, pos: int, end: int, field: str, items: list[Item]) -> int:
     """A one-byte length (`<field>_length`) and the bytes it counts (`field`, shown only if any); where the
     next field starts."""
@@ -341,14 +379,15 @@ def _opaque8(data: bytes, pos: int, end: int, field: str, items: list[Item]) -> 
 
 
 def _listed(
-    data: bytes, body: int, bend: int, width: int, list_field: str, items: list[Item], length_field: str = ""
-) -> tuple[int, int]:
+    data: bytes, body: int, bend: int, width: int, list_field: str, items: list[Item], length_field: str = "",
+    depth: int = 2,
+) -> tuple[int, int]:  # fmt: skip
     """A list's length (`width` bytes; field `<list_field>_length` unless named) and its label item (whose text
-    the caller appends): (where the list starts, its length in bytes)."""
+    the caller appends), at `depth`: (where the list starts, its length in bytes)."""
     n = _u(data, body, width, bend)
-    items.append((length_field or f"{list_field}_length", n, body, width, 2))
+    items.append((length_field or f"{list_field}_length", n, body, width, depth))
     _u(data, body + width, n, bend)
-    items.append((list_field, None, body + width, n, 2))
+    items.append((list_field, None, body + width, n, depth))
     return body + width, n
 
 
@@ -518,10 +557,42 @@ def _tlv(der: bytes, pos: int, end: int) -> tuple[int, int, int]:
     return tag, pos, pos + length
 
 
+def x509_name(der: bytes) -> str | None:
+    """A DER Name (a CertificateRequest's accepted CA) as Wireshark labels it: "id-at-commonName=…", None if
+    unreadable."""
+    try:
+        _t, pos, end = _tlv(der, 0, len(der))
+        return _name(der, pos, end, True)
+    except Short:
+        return None
+
+
+def _name(der: bytes, pos: int, end: int, tshark_names: bool) -> str:
+    """The attributes of the RDNSequence between pos and end, as "CN=a,O=b" in the order they are encoded (as
+    OpenSSL prints a subject), or Wireshark's long names, last RDN first, as it labels a certificate."""
+    rdns: list[list[str]] = []
+    while pos < end:
+        _t, rpos, rend = _tlv(der, pos, end)  # RelativeDistinguishedName (a SET)
+        pos = rend
+        parts: list[str] = []
+        rdns.append(parts)
+        while rpos < rend:
+            _t, apos, aend = _tlv(der, rpos, rend)  # AttributeTypeAndValue
+            rpos = aend
+            _otag, opos, oend = _tlv(der, apos, aend)
+            vtag, vpos, vend = _tlv(der, oend, aend)
+            oid = der[opos:oend]
+            name = (_LONG_ATTRS if tshark_names else _ATTRS).get(oid) or ".".join(str(b) for b in oid)
+            raw = der[vpos:vend]
+            value = raw.decode("utf-16-be", "replace") if vtag == 0x1E else raw.decode("utf-8", "replace")
+            parts.append(f"{name}={value}")
+    return ",".join(a for parts in (reversed(rdns) if tshark_names else rdns) for a in parts)
+
+
 def x509_subject(der: bytes, tshark_names: bool = False) -> str | None:
-    """The subject of a DER X.509 certificate as "CN=...,O=..." (RFC 5280 4.1), None if unreadable;
-    `tshark_names`: as Wireshark's x509 modules name the attributes ("id-at-commonName=..."). Only walks
-    the structure down to the subject Name: no signature is checked, nothing is trusted."""
+    """The subject of a DER X.509 certificate as "CN=...,O=..." (RFC 5280 4.1; attributes in their order), None
+    if unreadable; `tshark_names`: as Wireshark's x509 modules label it ("id-at-commonName=..."). Only walks the
+    structure down to the subject Name: no signature is checked, nothing is trusted."""
     try:
         _t, pos, end = _tlv(der, 0, len(der))  # Certificate
         _t, pos, end = _tlv(der, pos, end)  # tbsCertificate
@@ -535,20 +606,6 @@ def x509_subject(der: bytes, tshark_names: bool = False) -> str | None:
         if len(fields) < 5 or fields[4][0] != 0x30:
             return None
         _tag, pos, end = fields[4]  # serial, signature, issuer, validity, subject
-        parts = []
-        while pos < end:
-            _t, rpos, rend = _tlv(der, pos, end)  # RelativeDistinguishedName (a SET)
-            pos = rend
-            while rpos < rend:
-                _t, apos, aend = _tlv(der, rpos, rend)  # AttributeTypeAndValue
-                rpos = aend
-                otag, opos, oend = _tlv(der, apos, aend)
-                vtag, vpos, vend = _tlv(der, oend, aend)
-                oid = der[opos:oend]
-                name = (_LONG_ATTRS if tshark_names else _ATTRS).get(oid) or ".".join(str(b) for b in oid)
-                raw = der[vpos:vend]
-                value = raw.decode("utf-16-be", "replace") if vtag == 0x1E else raw.decode("utf-8", "replace")
-                parts.append(f"{name}={value}")
-        return ",".join(parts)
+        return _name(der, pos, end, tshark_names)
     except Short:
         return None

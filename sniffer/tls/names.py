@@ -84,3 +84,8 @@ SERVER_NAME_TYPES = Named({0: "host_name"})
 STATUS_TYPES = Named({1: "OCSP", 2: "OCSP Multi"})
 CERT_COMPRESSION = Named({1: "zlib", 2: "brotli", 3: "zstd"})
 HRR_RANDOM = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")  # RFC 8446 4.1.3
+# TLS 1.2's ClientCertificateType (RFC 5246 7.4.4, RFC 8422 5.5)
+CERT_TYPES = Named({
+    1: "RSA Sign", 2: "DSS Sign", 3: "RSA Fixed DH", 4: "DSS Fixed DH", 21: "GOST R 34.10-94",
+    22: "GOST R 34.10-2001", 64: "ECDSA Sign", 65: "RSA Fixed ECDH", 66: "ECDSA Fixed ECDH", 80: "IBC Params",
+})  # fmt: skip
