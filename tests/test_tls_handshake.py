@@ -33,7 +33,9 @@ HANDSHAKE_FIELDS = sorted(
 )
 
 
-OWN = ("tls.handshake.certificate.subject", "_ws.expert")
+# mqttsniff's own (the certificate's subject, the note that says why nothing is decrypted), and a CA's name, an
+# object of x509 items in tshark's JSON, empty in ours (the ASN.1 is not decoded; its -V label names it)
+OWN = ("tls.handshake.certificate.subject", "_ws.expert", "tls.handshake.dname=")
 
 
 def run(cmd: list[str]) -> str:
@@ -57,7 +59,8 @@ def as_mqtt(port: int) -> list[str]:
 
 def handshakes(text: str) -> list[list[str]]:
     """Every "Handshake Protocol: …" subtree of a -V output (the encrypted ones aside), its lines as printed;
-    what lies under a "Certificate: …" line (tshark's x509 tree, mqttsniff's subject) left out."""
+    what lies under a "Certificate: …" or "Distinguished Name: …" line (tshark's x509 tree, mqttsniff's
+    subject) left out."""
     out, lines, i = [], text.splitlines(), 0
     while i < len(lines):
         line = lines[i]
@@ -67,7 +70,7 @@ def handshakes(text: str) -> list[list[str]]:
             while i < len(lines) and len(lines[i]) - len(lines[i].lstrip()) > indent:
                 here = len(lines[i]) - len(lines[i].lstrip())
                 if skip is None or here <= skip:
-                    skip = here if lines[i].strip().startswith("Certificate: ") else None
+                    skip = here if lines[i].strip().startswith(("Certificate: ", "Distinguished Name: ")) else None
                     block.append(lines[i])
                 i += 1
             out.append(block)
@@ -125,7 +128,6 @@ def check_everything(tshark: str, pcap: Path, port: int, keylog: Path | None) ->
         run([tshark, *common, *as_mqtt(port), "--no-duplicate-keys"]),
     )
     for a, b in zip(json.loads(mine), json.loads(theirs), strict=True):
-        # (mqttsniff's own: the certificate's subject, the note that says why nothing is decrypted)
         ours = [x for x in leaves(a["_source"]["layers"]["tls"], []) if not x.startswith(OWN)]
         ref = [x for x in leaves(b["_source"]["layers"]["tls"], []) if not x.startswith(("x509", "ber.", "pkcs"))]
         assert ours == ref
@@ -231,6 +233,29 @@ def crafted_hellos() -> list[tuple[int, bytes]]:
     return [(0, _message(1, client, 0x0301)), (1, _message(2, hrr)), (1, _message(2, plain))]
 
 
+def _der(tag: int, body: bytes) -> bytes:
+    assert len(body) < 128
+    return bytes([tag, len(body)]) + body
+
+
+def der_name(*attrs: tuple[bytes, str]) -> bytes:
+    """A DER Name of (attribute OID bytes, UTF8String) RDNs, in that order."""
+    return _der(0x30, b"".join(_der(0x31, _der(0x30, _der(0x06, oid) + _der(0x0C, v.encode()))) for oid, v in attrs))
+
+
+def certificate_request_with_cas() -> list[tuple[int, bytes]]:
+    """A TLS 1.2 ServerHello and a Certificate Request naming two CAs (one of two RDNs), as a device fleet's
+    broker sends to say which CAs it accepts."""
+    cn, org = b"\x55\x04\x03", b"\x55\x04\x0a"
+    names = [der_name((cn, "Fleet Root CA")), der_name((cn, "device-42"), (org, "Acme IoT"))]
+    cas = b"".join(_v16(n) for n in names)
+    body = _v8(b"\x01\x40") + _v16(b"\x04\x03\x08\x04") + _v16(cas)
+    hello = b"\x03\x03" + bytes(32) + b"\x00\xc0\x2f\x00"
+    messages = bytes([2]) + len(hello).to_bytes(3, "big") + hello + bytes([13]) + len(body).to_bytes(3, "big") + body
+    client = b"\x03\x03" + bytes(32) + b"\x00\x00\x02\xc0\x2f\x01\x00"
+    return [(0, _message(1, client)), (1, struct.pack("!BHH", 22, 0x0303, len(messages)) + messages)]
+
+
 def write_flow(path: Path, records: list[tuple[int, bytes]]) -> Path:
     with PcapWriter(str(path)) as w:
         flow = TcpFlow(w, ("127.0.0.1", 40001), ("127.0.0.1", 8883))
@@ -247,6 +272,13 @@ def test_crafted_hellos_are_tsharks(tmp_path, tshark):
     mine, theirs = both(tshark, pcap, 8883, None)
     assert mine == theirs  # the summary: "Hello Retry Request" and its TLSv1.3 column
     assert "TLSv1.3 148 Hello Retry Request" in mine
+
+
+def test_certificate_request_naming_its_cas_is_tsharks(tmp_path, tshark):
+    pcap = write_flow(tmp_path / "cas.pcap", certificate_request_with_cas())
+    check_everything(tshark, pcap, 8883, None)
+    mine, _ = both(tshark, pcap, 8883, None, "-V")
+    assert "Distinguished Name: (id-at-organizationName=Acme IoT,id-at-commonName=device-42)" in mine
 
 
 def test_ja3_is_the_md5_of_its_string_without_grease(tmp_path, tshark):

@@ -361,9 +361,9 @@ def _certificate_request(data: bytes, pos: int, end: int, tls13: bool, items: li
     while pos + 2 <= names_end:
         k = _u(data, pos, 2, names_end)
         _u(data, pos + 2, k, names_end)
+        items.append(("tls.handshake.dname_len", k, pos, 2, 2))
         name = x509_name(data[pos + 2 : pos + 2 + k])
-        items.append(("tls.handshake.dname", None, pos, 2 + k, 2, f"Distinguished Name: ({name})"))
-        items.append(("tls.handshake.dname_len", k, pos, 2, 3))
+        items.append(("tls.handshake.dname", None, pos + 2, k, 2, f"Distinguished Name: ({name})"))
         pos += 2 + k
 
 
