@@ -145,6 +145,9 @@ def memory(tmp_path_factory) -> dict[str, tuple[Path, Path, int]]:
         out[version] = (pcap, keylog, 8883)
         pcap, keylog = T.memory_session(work, version, [(0, [[connect]])], certs, mutual=True)
         out[f"{version}-mutual"] = (pcap, keylog, 8883)
+    for suite in ("AES128-GCM-SHA256", "DHE-RSA-AES128-GCM-SHA256"):  # RSA and finite-field DH key exchanges
+        pcap, keylog = T.memory_session(work, "1.2", [(0, [[connect]])], certs, ciphers=suite)
+        out[f"1.2-{suite}"] = (pcap, keylog, 8883)
     return out
 
 
@@ -163,7 +166,9 @@ def live(tmp_path_factory) -> dict[str, tuple[Path, Path, int]]:
     return out
 
 
-@pytest.mark.parametrize("version", ["1.2", "1.3", "1.2-mutual", "1.3-mutual"])
+@pytest.mark.parametrize(
+    "version", ["1.2", "1.3", "1.2-mutual", "1.3-mutual", "1.2-AES128-GCM-SHA256", "1.2-DHE-RSA-AES128-GCM-SHA256"]
+)
 @pytest.mark.parametrize("keys", [True, False], ids=["decrypted", "no-keys"])
 def test_openssl_handshake_is_tsharks(memory, tshark, version, keys):
     """Mutual TLS (the server's CertificateRequest, the device's certificate and Certificate Verify) too, as
@@ -174,6 +179,9 @@ def test_openssl_handshake_is_tsharks(memory, tshark, version, keys):
         mine, _ = both(tshark, pcap, port, keylog if keys else None, "-V")
         assert "Handshake Protocol: Certificate Request" in mine
         assert "(id-at-organizationName=Acme IoT,id-at-commonName=device-42)" in mine
+    if "RSA" in version:
+        mine, _ = both(tshark, pcap, port, None, "-V")
+        assert ("Diffie-Hellman Server Params" if "DHE" in version else "RSA Encrypted PreMaster Secret") in mine
 
 
 @needs_root

@@ -267,7 +267,7 @@ def capture_node(workdir: Path, version: str) -> tuple[Path, Path, int]:
 
 def memory_session(
     workdir: Path, version: str, layout: list[tuple], certs: tuple[Path, Path, Path] | None = None,
-    mutual: bool = False,
+    mutual: bool = False, ciphers: str | None = None,
 ) -> tuple[Path, Path]:  # fmt: skip
     """A TLS session between Python's ssl client and server over memory BIOs (real OpenSSL records, no
     sockets), laid out as asked: `layout` is a list of turns (side 0 client, 1 server, segments[, cut]):
@@ -275,12 +275,13 @@ def memory_session(
     given, re-cuts the turn's bytes into segments of those sizes (a record across segments). Written as a TCP
     flow to port 8883; returns (pcap, key log). What a broker's writes cannot choose: where records and
     segments cut the MQTT byte stream. `certs`: make_certs()'s, made anew if not given; `mutual`: the
-    server asks for a client certificate (CertificateRequest) and gets make_client_cert()'s."""
+    server asks for a client certificate (CertificateRequest) and gets make_client_cert()'s; `ciphers`: TLS
+    1.2 suites both ends allow (OpenSSL names; a DHE one gets the server RFC 7919's ffdhe2048 group)."""
     from sniffer.synth.flows import TcpFlow
     from sniffer.synth.pcap_write import PcapWriter
 
     ca, cert, key = certs or make_certs(workdir)
-    name = f"mem-{version}" + ("-mutual" if mutual else "")
+    name = f"mem-{version}" + ("-mutual" if mutual else "") + (f"-{ciphers}" if ciphers else "")
     keylog, pcap = workdir / f"{name}.keys", workdir / f"{name}.pcap"
     cctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     cctx.load_verify_locations(str(ca))
@@ -289,6 +290,14 @@ def memory_session(
     cctx.keylog_filename = str(keylog)
     sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     sctx.load_cert_chain(str(cert), str(key))
+    if ciphers:
+        cctx.set_ciphers(ciphers)
+        sctx.set_ciphers(ciphers)
+        if "DHE" in ciphers:
+            dh = workdir / "ffdhe2048.pem"
+            gen = ["genpkey", "-genparam", "-algorithm", "DH", "-pkeyopt", "dh_param:ffdhe2048", "-out", str(dh)]
+            subprocess.run([require_tool("openssl"), *gen], check=True, capture_output=True)
+            sctx.load_dh_params(str(dh))
     if mutual:
         sctx.verify_mode = ssl.CERT_REQUIRED
         sctx.load_verify_locations(str(ca))

@@ -458,27 +458,44 @@ def _certificate(data: bytes, pos: int, end: int, tls13: bool, items: list[Item]
 
 
 def _key_exchange(data: bytes, pos: int, end: int, server: bool, items: list[Item], facts: dict[str, Any]) -> None:
-    """TLS 1.2's ServerKeyExchange / ClientKeyExchange of an ECDHE suite (named curve), as Wireshark shows
-    them; other key exchanges are left as their header."""
-    if "_ECDHE_" not in SUITE_NAMES.get(facts.get("suite", -1), ""):
+    """TLS 1.2's ServerKeyExchange / ClientKeyExchange as Wireshark shows them, by the suite's key exchange:
+    ECDHE (named curve), DHE, RSA (the client's encrypted pre-master secret); others are left as their header."""
+    suite = SUITE_NAMES.get(facts.get("suite", -1), "")
+    if "_ECDHE_" in suite:
+        side = "server" if server else "client"
+        if server:
+            if _u(data, pos, 1, end) != 3:
+                return  # not a named curve
+            items.append(("", None, pos, end - pos, 1, "EC Diffie-Hellman Server Params"))
+            items.append(("tls.handshake.server_curve_type", 3, pos, 1, 2))
+            items.append(("tls.handshake.server_named_curve", _u(data, pos + 1, 2, end), pos + 1, 2, 2))
+            pos += 3
+        else:
+            items.append(("", None, pos, end - pos, 1, "EC Diffie-Hellman Client Params"))
+        pos = _opaque(data, pos, end, 1, f"tls.handshake.{side}_point", items, 2)
+    elif "_DHE_" in suite:
+        items.append(("", None, pos, end - pos, 1, f"Diffie-Hellman {'Server' if server else 'Client'} Params"))
+        if server:
+            pos = _opaque(data, pos, end, 2, "tls.handshake.p", items, 2)
+            pos = _opaque(data, pos, end, 2, "tls.handshake.g", items, 2)
+        pos = _opaque(data, pos, end, 2, "tls.handshake.ys" if server else "tls.handshake.yc", items, 2)
+    elif suite.startswith("TLS_RSA_WITH_") and not server:
+        items.append(("", None, pos, end - pos, 1, "RSA Encrypted PreMaster Secret"))
+        _opaque(data, pos, end, 2, "tls.handshake.epms", items, 2)
         return
-    side = "server" if server else "client"
-    if server:
-        if _u(data, pos, 1, end) != 3:
-            return  # not a named curve
-        items.append(("", None, pos, end - pos, 1, "EC Diffie-Hellman Server Params"))
-        items.append(("tls.handshake.server_curve_type", 3, pos, 1, 2))
-        items.append(("tls.handshake.server_named_curve", _u(data, pos + 1, 2, end), pos + 1, 2, 2))
-        pos += 3
     else:
-        items.append(("", None, pos, end - pos, 1, "EC Diffie-Hellman Client Params"))
-    n = _u(data, pos, 1, end)
-    items.append((f"tls.handshake.{side}_point_len", n, pos, 1, 2))
-    _u(data, pos + 1, n, end)
-    items.append((f"tls.handshake.{side}_point", data[pos + 1 : pos + 1 + n], pos + 1, n, 2))
-    pos += 1 + n
+        return
     if server and pos + 4 <= end:
         _signature(data, pos, end, items, 2, "tls.handshake.sig_len", "tls.handshake.sig")
+
+
+def _opaque(data: bytes, pos: int, end: int, width: int, field: str, items: list[Item], depth: int) -> int:
+    """A length of `width` bytes (field `<field>_len`) and the bytes it counts (`field`); where they end."""
+    n = _u(data, pos, width, end)
+    items.append((f"{field}_len", n, pos, width, depth))
+    _u(data, pos + width, n, end)
+    items.append((field, data[pos + width : pos + width + n], pos + width, n, depth))
+    return pos + width + n
 
 
 def _signature(data: bytes, pos: int, end: int, items: list[Item], depth: int, length: str, value: str) -> None:
