@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+# the UI remembers pane sizes in $XDG_CONFIG_HOME/mqttsniff (sniffer.ui.layout): the screenshots show the defaults,
+# not the sizes of whoever runs this
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="mqttsniff-screenshots-")
 
 from sniffer.cli import demo_path  # noqa: E402
 from sniffer.pipeline import Dissector  # noqa: E402

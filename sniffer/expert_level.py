@@ -156,6 +156,9 @@ def pdu_level(p: PDU) -> int:
 def _seg_level(seg: Seg) -> int:
     """Highest severity of the notes on a TCP frame: analysis flags, the pipeline's note, a connection's end."""
     level = WARNING if seg.note else NONE
+    fl = seg.flags
+    if fl & 0x07:  # a connection's start and end (sniffer.net.tree._connection_note): RST a Warning, the rest Chat
+        level = max(level, WARNING if fl & 0x04 else NOTE if seg.fin_role else CHAT)
     for name in seg.analysis:
         level = max(level, _TCP.get(name, NONE))
     for key, _msg in seg.session_notes:
@@ -166,7 +169,11 @@ def _seg_level(seg: Seg) -> int:
 def frame_level(frame: Frame) -> int:
     """Highest severity of every expert note in the frame's full tree (0: none)."""
     seg = frame.seg
-    level = _seg_level(seg) if seg is not None and (seg.analysis or seg.note or seg.session_notes) else NONE
+    level = (
+        _seg_level(seg)
+        if seg is not None and (seg.analysis or seg.note or seg.session_notes or seg.flags & 0x07)
+        else NONE
+    )
     if seg is not None and seg.tls is not None:  # TLS records: a malformed one, a missing key
         from sniffer.tls.tree import records_layer
 

@@ -205,7 +205,7 @@ def register(
 
 
 # Severities of expert notes, as Wireshark names them.
-NOTE, WARN, ERROR = "Note", "Warning", "Error"
+CHAT, NOTE, WARN, ERROR = "Chat", "Note", "Warning", "Error"
 
 
 class Node:

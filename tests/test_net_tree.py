@@ -162,7 +162,8 @@ def test_garbage_never_raises():
 def test_header_lines_equal_tshark_for_every_dscp_and_handshake_flag(tmp_path):
     """Every DSCP (IPv4 and IPv6: tshark's "Class Selector 2", "Assured Forwarding 41", "Voice Admit"… under
     the short names of the field's label), a SYN's acknowledgment number (not "relative" without the ACK flag),
-    and the Frame's "[Time shift for this packet]", line for line against `tshark -n -V`."""
+    the SYN's and SYN+ACK's notes ("Connection establish request (SYN): server port 1883") and the Frame's
+    "[Time shift for this packet]", line for line against `tshark -n -V`."""
     import sys
 
     from sniffer.synth.pcap_write import PcapWriter
@@ -191,7 +192,8 @@ def test_header_lines_equal_tshark_for_every_dscp_and_handshake_flag(tmp_path):
                 w.write(1_000_000 + dscp * 10 + 5, eth6 + ip6 + seg)
 
     def lines(out: str) -> list[str]:
-        want = ("Differentiated Services", "Traffic Class", "Acknowledgment Number:", "[Time shift")
+        want = ("Differentiated Services", "Traffic Class", "Acknowledgment Number:", "[Time shift", "[Expert Info",
+                "[Connection establish", "[Severity level", "[Group")  # fmt: skip
         return [ln for ln in out.splitlines() if ln.strip().startswith(want) or "Services Codepoint" in ln]
 
     ours = subprocess.run([sys.executable, "-m", "sniffer", "-r", str(path), "-V"], capture_output=True, text=True)

@@ -401,16 +401,35 @@ def lossy(path: Path) -> str:
     return save(frames, path)
 
 
+def closes(path: Path) -> str:
+    """Two connections: one the broker closes (FIN, the client's FIN after it), one the client resets."""
+    fl = FrameList()
+    t = T0
+    for port, how in ((50001, "fin"), (50002, "rst")):
+        f = TcpFlow(fl, ("10.0.0.1", port), ("10.0.0.2", 1883))
+        t = f.open(t)
+        t = f.send(0, E.connect(f"c{port}"), t + 1000)
+        t = f.send(1, E.connack(), t + 1000)
+        t = f.close(t + 1000, side=1) if how == "fin" else f.reset(t + 1000, side=0)
+    return save(fl.frames_list, path)
+
+
 @pytest.mark.parametrize(
     "name",
     [
         "mqtt311_invalid_publish-qos3__suricata-verify.pcap",
         "mqtt311_publish-100KB-both-directions__suricata-verify.pcap",
         "lossy",
+        "closes",
     ],
 )
 def test_expert_tcp_counts_agree_with_tshark(tshark: str, tmp_path: Path, name: str) -> None:
-    path = lossy(tmp_path / "lossy.pcap") if name == "lossy" else str(CORPUS / name)
+    if name == "closes":
+        path = closes(tmp_path / "closes.pcap")
+        tcp_notes = mqttsniff("-r", path, "-T", "fields", "-e", "_ws.expert.message").stdout
+        assert "Connection reset (RST)" in tcp_notes and "This frame undergoes the connection closing" in tcp_notes
+    else:
+        path = lossy(tmp_path / "lossy.pcap") if name == "lossy" else str(CORPUS / name)
     flags = [
         "-T",
         "fields",
@@ -424,8 +443,9 @@ def test_expert_tcp_counts_agree_with_tshark(tshark: str, tmp_path: Path, name: 
     theirs = expert_counts(subprocess.run([tshark, "-r", path, "-q", "-z", "expert"], capture_output=True, text=True,
                                           check=True).stdout)  # fmt: skip
     ours_tcp = {k: n for k, n in ours.items() if k[2] == "TCP"}
-    theirs_tcp = {k: n for k, n in theirs.items() if k[2] == "TCP" and k[3] in TCP_SUMMARIES}
-    assert theirs_tcp, "the capture must hold TCP analysis notes"
+    theirs_tcp = {k: n for k, n in theirs.items() if k[2] == "TCP"}
+    assert name == "closes" or any(k[3] in TCP_SUMMARIES for k in theirs_tcp), "it must hold TCP analysis notes"
+    # every TCP note, the connection's start and end too (SYN, SYN+ACK, FIN, RST, who closes)
     assert ours_tcp == theirs_tcp
 
 

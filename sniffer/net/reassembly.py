@@ -93,6 +93,7 @@ class Seg:
         "timed",
         "time_rel",
         "time_delta",
+        "fin_role",
     )
 
     def __init__(self) -> None:
@@ -119,6 +120,8 @@ class Seg:
         self.timed = False
         self.time_rel = 0
         self.time_delta = 0
+        # a FIN's part in the connection's close, as tshark notes it: 1 initiates it, 2 undergoes it
+        self.fin_role = 0
 
     @property
     def closing(self) -> bool:
@@ -163,6 +166,7 @@ class _Dir:
         "lastack",
         "window",
         "tobeacked",
+        "closing_initiator",
     )
 
     # Sequence numbers and windows are -1 while unknown (not None: plain ints stay unboxed
@@ -179,6 +183,7 @@ class _Dir:
         self.lastack = -1
         self.window = -1  # last window, scaled
         self.tobeacked = -1  # highest seq the peer may ack without "ACKed unseen"
+        self.closing_initiator = False  # this direction's FIN came before the other's (tshark's closing_initiator)
 
 
 class _Conv:
@@ -458,6 +463,11 @@ class TcpStreams:
         if n:
             self._accept(d, start, payload, cut, events)
         if fin:
+            if r.closing_initiator:
+                seg.fin_role = 2
+            else:
+                d.closing_initiator = True
+                seg.fin_role = 1
             d.fin_seq = (start + n) & M32
             missing = _sdiff(d.fin_seq, d.nxt)
             if missing > 0:  # the direction's last bytes were never captured

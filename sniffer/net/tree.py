@@ -12,7 +12,7 @@ import struct
 from decimal import Context, Decimal
 from typing import Any, Final
 
-from sniffer.fields import FT, WARN, FieldDef, Node, bits, item, note
+from sniffer.fields import CHAT, FT, NOTE, WARN, FieldDef, Node, bits, item, note
 from sniffer.net import fields as F
 from sniffer.net.frame import (
     AF_INET6_VALUES,
@@ -510,6 +510,17 @@ def _tcp_options(data: bytes, t: int, end: int, ack_base: int, declared: int) ->
     return root
 
 
+def _connection_note(mask: int, flags: int, sport: int, dport: int, t: int) -> Node:
+    """tshark's note under a set RST, SYN or FIN bit (epan's "Sequence" group: sniffer.session.tree)."""
+    if mask == 0x04:
+        return note(WARN, "Connection reset (RST)", t + 12, 2)
+    if mask == 0x01:
+        return note(CHAT, "Connection finish (FIN)", t + 12, 2)
+    if flags & 0x10:
+        return note(CHAT, f"Connection establish acknowledge (SYN+ACK): server port {sport}", t + 12, 2)
+    return note(CHAT, f"Connection establish request (SYN): server port {dport}", t + 12, 2)
+
+
 def _tcp(data: bytes, t: int, end: int, extra: dict, nodes: list[Node], protos: list[str]) -> None:
     if t + 20 > end:
         return
@@ -559,13 +570,18 @@ def _tcp(data: bytes, t: int, end: int, extra: dict, nodes: list[Node], protos: 
     names = flags_str(flags)
     fnode = item(F.TCP_FLAGS, flags, t + 12, 2, text=f"Flags: 0x{flags:03x} ({names if flags else '<None>'})")
     for fd, label, mask in F.TCP_FLAG_BITS:
-        fnode.add(item(fd, bool(flags & mask), t + 12, 2, text=f"{bits(flags, mask, 12)} = {label}: "
-                       + ("Set" if flags & mask else "Not set")))  # fmt: skip
+        bit = fnode.add(item(fd, bool(flags & mask), t + 12, 2, text=f"{bits(flags, mask, 12)} = {label}: "
+                             + ("Set" if flags & mask else "Not set")))  # fmt: skip
+        if flags & mask & 0x07:  # a connection's start and end, noted as tshark notes them (Sequence group)
+            bit.add(_connection_note(mask, flags, sport, dport, t))
     fstr = "".join(
         c if flags & (1 << (11 - i)) else "·"
         for i, c in enumerate(("R", "R", "R", "A", "C", "E", "U", "A", "P", "R", "S", "F"))
     )
-    fnode.add(item(F.TCP_FLAGS_STR, fstr, t + 12, 2, text=f"[TCP Flags: {fstr}]"))
+    fs = fnode.add(item(F.TCP_FLAGS_STR, fstr, t + 12, 2, text=f"[TCP Flags: {fstr}]"))
+    if seg is not None and seg.fin_role:
+        role = "initiates" if seg.fin_role == 1 else "undergoes"
+        fs.add(note(NOTE, f"This frame {role} the connection closing", t + 12, 2))
     kids.append(fnode)
     kids.append(item(F.TCP_WINDOW_VALUE, win, t + 14, 2))
     if seg is not None:

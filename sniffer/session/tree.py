@@ -100,6 +100,13 @@ TCP_EXPERT: Final = {
 }
 
 
+# TCP's notes of a connection's start and end (sniffer.net.tree), in Wireshark's "Sequence" group
+_TCP_SEQUENCE_NOTES: Final = (
+    "Connection establish ", "Connection finish (FIN)", "Connection reset (RST)", "This frame initiates the connection",
+    "This frame undergoes the connection",
+)  # fmt: skip
+
+
 def add_expert_items(nodes: list[Node]) -> None:
     """Make every expert note of the tree (the dissectors' own and TCP's analysis flags included) a
     Wireshark-style note with its _ws.expert.* items, so that `_ws.expert.severity == "Error"` and
@@ -114,7 +121,10 @@ def add_expert_items(nodes: list[Node]) -> None:
             _expert_items(n, n.severity, "Sequence")
             continue
         if n.severity is not None and not any(c.fdef is F.EXPERT_MESSAGE for c in n.children):
-            group = "Malformed" if n.severity == "Error" and "alformed" in n.text else "Protocol"
+            if isinstance(n.value, str) and n.value.startswith(_TCP_SEQUENCE_NOTES):
+                group = "Sequence"
+            else:
+                group = "Malformed" if n.severity == "Error" and "alformed" in n.text else "Protocol"
             _expert_items(n, n.severity, group)
             continue
         stack.extend(n.children)

@@ -64,10 +64,10 @@ class ExpertStat:
     def notes_in(f: Frame) -> list[tuple[str, str, str, str, str]]:
         """The notes of one frame (reads the frame only: the UI's loader calls it outside its lock)."""
         # Below MQTT only TCP puts notes in the tree, and only where its Seg says so (analysis flags,
-        # a connection closed inside a PDU); the rest come with the MQTT nodes and the session's
-        # close notes. So a frame builds the tree it may have notes in, and most build none.
+        # SYN, FIN and RST, a connection closed inside a PDU); the rest come with the MQTT nodes and the
+        # session's close notes. So a frame builds the tree it may have notes in, and most build none.
         seg = f.seg
-        if seg is not None and (seg.analysis or seg.note):
+        if seg is not None and (seg.analysis or seg.note or seg.flags & 0x07):
             nodes = f.tree()
         elif seg is not None and seg.tls is not None and tls_notes(seg.tls):  # a TLS record's own notes
             nodes = f.tree(("tls", "mqtt"))

@@ -179,14 +179,14 @@ def row_style(cls: int, dark: bool, severity: int = 0) -> str:
     pal = PALETTE[dark]
     if cls & CLS_MALFORMED or severity >= ERROR:
         return pal["malformed"]
+    if cls == CLS_TCP_RST:  # (its own Warning, "Connection reset (RST)", is the ▲: the row keeps RST's colour)
+        return pal["rst"]
     if severity >= WARNING:
         return pal["warning"]
     if cls == CLS_TCP_CONTROL:
         return pal["control"]
     if cls == CLS_TCP_DATA:
         return pal["data"]
-    if cls == CLS_TCP_RST:
-        return pal["rst"]
     if cls == CLS_OTHER:
         return pal["other"]
     return pal[_FAMILY.get(cls & 0x0F, "other")]
