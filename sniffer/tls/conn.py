@@ -18,7 +18,7 @@ import collections
 from typing import Any
 
 from sniffer.tls.fields import ALERT_DESCS, ALERT_LEVELS
-from sniffer.tls.hello import parse_handshakes
+from sniffer.tls.hello import message_name, parse_handshakes
 from sniffer.tls.keylog import KeyLog
 from sniffer.tls.suites import SUITES
 
@@ -423,7 +423,7 @@ class TlsConnection:
             kind = inner if inner >= 0 else ctype
             if kind == CT_HANDSHAKE and items:
                 parts.extend(
-                    it[5][20:] if len(it) > 5 else HS_NAMES.get(it[1], f"Handshake {it[1]}")
+                    message_name(it) or HS_NAMES.get(it[1], f"Handshake {it[1]}")
                     for it in items
                     if it[0] == "tls.handshake"
                 )

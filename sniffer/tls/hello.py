@@ -26,6 +26,12 @@ EXT_COMPRESS_CERTIFICATE, EXT_PRE_SHARED_KEY, EXT_COOKIE, EXT_RENEGOTIATION_INFO
 _KNOWN_EMPTY = frozenset({0, 18, 22, 23, 42, 49})
 _VERIFY_SIG = ("tls.handshake.client_cert_vrfy.sig_len", "tls.handshake.client_cert_vrfy.sig")
 _HRR = "Handshake Protocol: Hello Retry Request"
+_SUITES_LENGTH = "tls.handshake.cipher_suites_length"
+
+
+def message_name(it: Item) -> str | None:
+    """The name a "tls.handshake" item carries itself (a ServerHello that is a HelloRetryRequest), if any."""
+    return it[5][len("Handshake Protocol: ") :] if len(it) > 5 else None
 
 
 class Short(Exception):
@@ -104,26 +110,18 @@ def _hello(data: bytes, pos: int, end: int, client: bool, items: list[Item], fac
     suites: list[int] = []
     if client:
         facts["client_random"] = random
-        n = _u(data, pos, 2, end)
-        items.append(("tls.handshake.cipher_suites_length", n, pos, 2, 1))
-        _u(data, pos + 2, n, end)
-        count = n // 2
-        items.append(("tls.handshake.ciphersuites", None, pos + 2, n, 1, f"Cipher Suites ({_count(count, 'suite')})"))
-        for i in range(pos + 2, pos + 2 + 2 * count, 2):
+        start, n = _listed(data, pos, end, 2, "tls.handshake.ciphersuites", items, _SUITES_LENGTH, 1)
+        items[-1] += (f"Cipher Suites ({_count(n // 2, 'suite')})",)
+        for i in range(start, start + n - 1, 2):
             suite = _u(data, i, 2, end)
             suites.append(suite)
             items.append(("tls.handshake.ciphersuite", suite, i, 2, 2))
         facts["offered"] = suites
-        pos += 2 + n
-        n = _u(data, pos, 1, end)
-        items.append(("tls.handshake.comp_methods_length", n, pos, 1, 1))
-        _u(data, pos + 1, n, end)
-        items.append(
-            ("tls.handshake.comp_methods", None, pos + 1, n, 1, f"Compression Methods ({_count(n, 'method')})")
-        )
-        for i in range(pos + 1, pos + 1 + n):
+        start, n = _listed(data, start + n, end, 1, "tls.handshake.comp_methods", items, "", 1)
+        items[-1] += (f"Compression Methods ({_count(n, 'method')})",)
+        for i in range(start, start + n):
             items.append(("tls.handshake.comp_method", data[i], i, 1, 2))
-        pos += 1 + n
+        pos = start + n
     else:
         facts["server_random"] = random
         suite = _u(data, pos, 2, end)

@@ -8,6 +8,7 @@ from typing import Any
 
 from sniffer.fields import ERROR, REGISTRY, WARN, FieldDef, Node, item, note
 from sniffer.tls import fields as F
+from sniffer.tls.hello import message_name
 
 _PROTO_NAMES = {0x0301: "TLSv1", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2", 0x0304: "TLSv1.3"}
 MQTT_APP = "MQ Telemetry Transport Protocol"
@@ -181,19 +182,18 @@ def _record(
         n.add(note(WARN, message, 0, 0, 0))
         return n
     kind = inner if inner >= 0 else ctype
-    shakes = [it[1] for it in items if it[0] == "tls.handshake"] if kind == 22 else []
-    names = [
-        it[5][20:] if len(it) > 5 else F.HANDSHAKE_TYPES.get(it[1], "Unknown")
-        for it in items
-        if it[0] == "tls.handshake"
-    ]
+    shakes = [it for it in items if it[0] == "tls.handshake"] if kind == 22 else []
+    types = [it[1] for it in shakes]
     # Wireshark names a record after the negotiated version, the hellos' after their own header (not known yet)
-    vname = _PROTO_NAMES.get(version, proto) if 1 in shakes or 2 in shakes else proto
+    vname = _PROTO_NAMES.get(version, proto) if 1 in types or 2 in types else proto
     label = f"{vname} Record Layer: {F.CONTENT_TYPES.get(kind, 'Unknown')} Protocol"
     if kind == 23 and (has_mqtt or inner < 0 and app == MQTT_APP):  # (MQTT's records, with keys or without)
         label += f": {app}"
     elif shakes:
-        label += ": " + (names[0] if len(shakes) == 1 else "Multiple Handshake Messages")
+        if len(shakes) == 1:
+            label += ": " + (message_name(shakes[0]) or F.HANDSHAKE_TYPES.get(types[0], "Unknown"))
+        else:
+            label += ": Multiple Handshake Messages"
     elif kind == 20:
         label += ": Change Cipher Spec"
     elif kind == 21 and len(items) == 3:  # (an alert in the clear or decrypted: what it says)
