@@ -35,7 +35,10 @@ LEVELS: Final = {"Chat": CHAT, "Note": NOTE, "Warning": WARNING, "Error": ERROR}
 NAMES: Final = {v: k for k, v in LEVELS.items()}
 
 _SESSION: Final = {key: LEVELS[sev] for key, (_label, sev, _group) in ANALYSIS.items()}
-_TCP: Final = {abbrev[len("tcp.analysis.") :]: LEVELS[sev] for abbrev, sev in TCP_EXPERT.items()}
+# (a duplicate ACK's note hangs on its duplicate_ack_frame item, not under the flags: a Note too)
+_TCP: Final = {abbrev[len("tcp.analysis.") :]: LEVELS[sev] for abbrev, sev in TCP_EXPERT.items()} | {
+    "duplicate_ack": LEVELS["Note"]
+}
 _ACKS: Final = {C.PUBACK: 0, C.PUBREC: 0, C.PUBCOMP: 0, C.PUBREL: 2}  # type -> its required header flags
 _BARE: Final = (C.PINGREQ, C.PINGRESP, C.DISCONNECT)
 _HAS_MSGID: Final = C.HAS_MSGID
@@ -159,6 +162,8 @@ def _seg_level(seg: Seg) -> int:
     fl = seg.flags
     if fl & 0x07:  # a connection's start and end (sniffer.net.tree._connection_note): RST a Warning, the rest Chat
         level = max(level, WARNING if fl & 0x04 else NOTE if seg.fin_role else CHAT)
+    if seg.dsack:  # a SACK option reporting a duplicate segment
+        level = max(level, WARNING)
     for name in seg.analysis:
         level = max(level, _TCP.get(name, NONE))
     for key, _msg in seg.session_notes:
@@ -171,7 +176,7 @@ def frame_level(frame: Frame) -> int:
     seg = frame.seg
     level = (
         _seg_level(seg)
-        if seg is not None and (seg.analysis or seg.note or seg.session_notes or seg.flags & 0x07)
+        if seg is not None and (seg.analysis or seg.note or seg.session_notes or seg.flags & 0x07 or seg.dsack)
         else NONE
     )
     if seg is not None and seg.tls is not None:  # TLS records: a malformed one, a missing key

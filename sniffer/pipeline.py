@@ -116,6 +116,7 @@ def frame_info(
         sack_base=seg.ack_base,
         pdu_segment=code == INFO_SEGMENT,
         arrow=arrow,
+        dupack=(seg.dupack_frame, seg.dupack_num),
     )
     # the header itself cut by the snapshot length: tshark's exception text, after what it could read
     return text + mqtt_dissect.LIMITED_INFO if hend > len(data) else text
@@ -704,8 +705,10 @@ class RowDissector(Generic[Row]):
             cut = min(wire_len - plen, orig_len - len(data))
         # The payload as bytes (one copy, which the decoder keeps without another).
         payload = data[poff : poff + plen] if plen else b""
-        # Options matter to the stream state only on SYNs (window scale); Info reads them later.
-        options = data[toff + 20 : poff] if flags & 0x02 else b""
+        # Options matter to the stream state on SYNs (window scale) and where they hold more than timestamps
+        # (SACK blocks count in the peer's bytes in flight); Info reads them later.
+        hl = poff - toff
+        options = data[toff + 20 : poff] if flags & 0x02 or hl > 32 or hl > 22 and data[toff + 22] != 8 else b""
         seg = self.streams.segment(
             ipver,
             src_b,
@@ -722,12 +725,14 @@ class RowDissector(Generic[Row]):
             options_cut=hcut,
             # (the stream's times in ns: a microsecond stamp's float holds its microseconds exactly)
             at=ns if ns is not None else round(ts * 1e6) * 1000 if -1e15 < ts < 1e15 else 0,
+            num=number,
         )
         stream = seg.stream
-        if hcut and seg.analysis:
+        if hcut and seg.ta:
             # The snapshot length cut the header: tshark stops at the options and shows none of its
             # analysis on this frame (the stream's state, kept above, still counts it).
             seg.analysis = ()
+            seg.ta = False
         if self.streams.forgotten:  # closed long ago: their MQTT state goes too (days-long captures)
             self._forget()
 
@@ -856,6 +861,8 @@ class RowDissector(Generic[Row]):
             proto, info = seg.tls[2], seg.tls[3]
         elif plen and events:
             proto, info = "TCP", INFO_SEGMENT if continues_pdu else INFO_FIRST_SEGMENT
+            if not continues_pdu:  # (its first byte begins the PDU: where a copy of it would start too)
+                self.streams.begins_pdu(src_b, sport, dst_b, dport, seq)
         else:
             proto, info = "TCP", INFO_TCP
         return self._row(

@@ -15,8 +15,9 @@ C, S = b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02"
 ISN = 0xFFFFFFF0  # close to the wrap: sequence arithmetic must be modulo 2**32
 
 
-def client(ts, seq_off, data=b"", flags=PSH | ACK, sport=40000, isn=ISN):
-    return ts.segment(4, C, S, sport, 1883, (isn + 1 + seq_off) & 0xFFFFFFFF, 1, flags, memoryview(data))
+def client(ts, seq_off, data=b"", flags=PSH | ACK, sport=40000, isn=ISN, at=None):
+    seq = (isn + 1 + seq_off) & 0xFFFFFFFF
+    return ts.segment(4, C, S, sport, 1883, seq, 1, flags, memoryview(data), at=at)
 
 
 def handshake(ts, sport=40000, isn=ISN):
@@ -70,11 +71,13 @@ def test_retransmission_and_partial_overlap():
 def test_hole_declared_lost_at_once_and_a_late_segment_fills_it():
     ts = TcpStreams()
     handshake(ts)
-    beyond = client(ts, 4, b"EFGH")  # 4 bytes never seen: decoding must not wait for them
+    beyond = client(ts, 4, b"EFGH", at=1_000_000)  # 4 bytes never seen: decoding must not wait for them
     assert beyond.events == [("gap", 4), ("data", b"EFGH", 0)] and "lost_segment" in beyond.analysis
-    fill = client(ts, 0, b"ABCD")  # the hole's bytes after all: out of order, delivered as "late"
+    # the hole's bytes 1 ms later: out of order (tshark: within 3 ms of the highest segment while the
+    # handshake's RTT is unknown), delivered as "late"
+    fill = client(ts, 0, b"ABCD", at=2_000_000)
     assert fill.events == [("late", b"ABCD", 0)] and "out_of_order" in fill.analysis
-    again = client(ts, 0, b"ABCD")  # a second copy is a retransmission
+    again = client(ts, 0, b"ABCD", at=300_000_000)  # a second copy, 0.3 s later: a retransmission
     assert again.events == [] and "retransmission" in again.analysis
     nxt = client(ts, 8, b"IJ")
     assert nxt.events == [("data", b"IJ", 0)] and "lost_segment" not in nxt.analysis
@@ -278,3 +281,50 @@ def test_a_conversation_adopted_from_a_checkpoint_has_the_entries_it_had(corpus_
                 assert fresh.conversation(src, ports >> 16, dst, ports & 0xFFFF) is copy
                 checked += 1
     assert checked >= 20
+
+
+def test_seq_ack_analysis_names_the_acked_segment_its_rtt_and_the_bytes_in_flight():
+    """tshark's [SEQ/ACK analysis] values (tests/test_tcp_analysis.py compares them with tshark on real links)."""
+    ts = TcpStreams()
+    ms = 1_000_000
+    # (at 1 ms: a SYN stamped 0 would be "no SYN seen" to tshark, whose zero time means unset)
+    ts.segment(4, C, S, 40000, 1883, ISN, 0, SYN, b"", window=64240, options=b"\x03\x03\x07", at=1, num=1)
+    ts.segment(4, S, C, 1883, 40000, 5000, (ISN + 1) & 0xFFFFFFFF, SYN | ACK, b"", window=65160,
+               options=b"\x03\x03\x02", at=1 * ms, num=2)  # fmt: skip
+    last = ts.segment(4, C, S, 40000, 1883, (ISN + 1) & 0xFFFFFFFF, 5001, ACK, b"", window=502, at=2 * ms, num=3)
+    assert (last.acks_frame, last.ack_rtt, last.irtt) == (2, 1 * ms, 2 * ms - 1)  # the handshake's RTT: SYN to ACK
+    a = ts.segment(4, C, S, 40000, 1883, (ISN + 1) & 0xFFFFFFFF, 5001, ACK, b"x" * 100, window=502, at=3 * ms, num=4)
+    b = ts.segment(4, C, S, 40000, 1883, (ISN + 101) & 0xFFFFFFFF, 5001, PSH | ACK, b"y" * 50, window=502,
+                   at=4 * ms, num=5)  # fmt: skip
+    assert (a.bif, a.push_bytes, b.bif, b.push_bytes) == (100, 100, 150, 150)
+    part = ts.segment(4, S, C, 1883, 40000, 5001, (ISN + 101) & 0xFFFFFFFF, ACK, b"", window=502, at=5 * ms, num=6)
+    assert (part.acks_frame, part.ack_rtt) == (4, 2 * ms)
+    whole = ts.segment(4, S, C, 1883, 40000, 5001, (ISN + 151) & 0xFFFFFFFF, ACK, b"", window=502, at=9 * ms, num=7)
+    assert (whole.acks_frame, whole.ack_rtt, whole.ta) == (5, 5 * ms, True)
+    # the same ACK again, same window, nothing sent: a duplicate ACK, named after the ACK it repeats
+    dup = ts.segment(4, S, C, 1883, 40000, 5001, (ISN + 151) & 0xFFFFFFFF, ACK, b"", window=502, at=10 * ms, num=8)
+    assert "duplicate_ack" in dup.analysis and (dup.dupack_num, dup.dupack_frame) == (1, 7)
+    assert dup.info.startswith("[TCP Dup ACK 7#1] 1883 \u2192 40000 [ACK]")
+    assert dup.completeness == 1 | 2 | 4 | 8  # SYN, SYN-ACK, ACK, data: before this frame
+
+
+def test_unacknowledged_segments_are_bounded_per_direction():
+    """A one-way capture (the peer's ACKs never seen) keeps at most tshark's 10,000 segments a direction: a tap
+    on one direction runs for days without growing."""
+    from sniffer.net.reassembly import MAX_UNACKED
+
+    ts = TcpStreams()
+    handshake(ts)
+    for i in range(MAX_UNACKED + 500):
+        seg = client(ts, 10 * i, b"0123456789", at=i)
+    conv = ts.conversation(C, 40000, S, 1883)
+    ual = conv.dirs[0].ual
+    assert len(ual) == MAX_UNACKED
+    assert seg.bif == 10 * MAX_UNACKED  # tshark's figure once its list is full
+
+
+def test_a_syn_sent_again_after_the_syn_ack_shows_its_ack_field_raw():
+    ts = TcpStreams()
+    handshake(ts)
+    again = ts.segment(4, C, S, 40000, 1883, ISN, 0, SYN, b"", window=64240, options=b"\x03\x03\x07")
+    assert again.ack == 0 and "retransmission" in again.analysis

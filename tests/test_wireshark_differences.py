@@ -101,3 +101,50 @@ def test_a_long_string_label_is_whole(tshark: str) -> None:
     labels = {ln.strip() for ln in mine.splitlines()}
     assert all(f"Topic: {t}" in labels for t in topics)
     assert not any("[truncated]" in ln for ln in labels)
+
+
+def fast_retransmission_capture(path: Path) -> None:
+    """Two PUBLISH segments; the broker acknowledges only up to the first, three times (two duplicate ACKs),
+    and the client sends the first segment again at once: a fast retransmission of bytes already captured."""
+    with PcapWriter(str(path)) as sink:
+        flow = TcpFlow(sink)
+        t = flow.open(1_000_000)
+        t = flow.send(0, m.connect("resender", version=4), t + 1000)
+        t = flow.send(1, m.connack(), t + 1000)
+        client, broker = flow.sides
+        first = client.seq
+        t = flow.send(0, m.publish("sensors/a", b"1", qos=1, msgid=1), t + 1000, ack=False)
+        after = client.seq
+        t = flow.send(0, m.publish("sensors/b", b"2", qos=1, msgid=2), t + 100, ack=False)
+        end = client.seq
+        broker.rcv = first  # the broker never got the first: each ACK repeats its start
+        for _ in range(3):
+            t += 100
+            flow._frame(1, t, 0x10)
+        client.seq = first
+        t = flow.send(0, m.publish("sensors/a", b"1", qos=1, msgid=1), t + 100, ack=False)
+        assert client.seq == after
+        client.seq = end
+        broker.rcv = end
+        t = flow.send(1, [m.puback(1), m.puback(2)], t + 1000)
+        flow.close(t + 1000)
+
+
+def test_a_fast_retransmission_is_not_decoded_again(tmp_path: Path, tshark: str) -> None:
+    """tshark hands a fast retransmission's bytes to MQTT a second time, so the one PUBLISH the client sent
+    (once, DUP flag clear) is listed twice, as if message id 1 were reused; a plain retransmission it shows
+    as `Retransmitted TCP segment data` only. mqttsniff delivers a stream's bytes once: the frame is TCP,
+    `[TCP Fast Retransmission]`, and the session layer counts one PUBLISH."""
+    cap = tmp_path / "fastrt.pcap"
+    fast_retransmission_capture(cap)
+    names = ("frame.number", "tcp.analysis.fast_retransmission", "_ws.col.Protocol", "mqtt.topic")
+    theirs = fields([tshark, "-r", str(cap)], *names)
+    mine = fields(ours(cap), *names)
+    fast = [r for r in theirs if r[1]]
+    assert len(fast) == 1 and [r for r in mine if r[1]][0][0] == fast[0][0]
+    assert fast[0][2:] == ["MQTT", "sensors/a"]  # tshark: the PUBLISH again
+    assert [r for r in mine if r[1]][0][2:] == ["TCP", ""]  # mqttsniff: a TCP frame
+    assert [r[3] for r in theirs if r[3]] == ["sensors/a", "sensors/b", "sensors/a"]
+    assert [r[3] for r in mine if r[3]] == ["sensors/a", "sensors/b"]
+    info = fields(ours(cap), "_ws.col.Info")
+    assert any(r[0].startswith("[TCP Fast Retransmission] ") for r in info)

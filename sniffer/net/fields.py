@@ -235,6 +235,9 @@ TCP_OPT_TSECR = register("tcp.options.timestamp.tsecr", "Timestamp echo reply", 
 TCP_OPT_SACK_LE = register("tcp.options.sack_le", "TCP SACK Left Edge", U, DEC, size=4)
 TCP_OPT_SACK_RE = register("tcp.options.sack_re", "TCP SACK Right Edge", U, DEC, size=4)
 TCP_OPT_SACK_COUNT = register("tcp.options.sack.count", "TCP SACK Count", U, DEC)
+TCP_OPT_DSACK_LE = register("tcp.options.sack.dsack_le", "TCP D-SACK Left Edge", U, DEC, size=4)
+TCP_OPT_DSACK_RE = register("tcp.options.sack.dsack_re", "TCP D-SACK Right Edge", U, DEC, size=4)
+TCP_OPT_DSACK = register("tcp.options.sack.dsack", "D-SACK Sequence", N, Base.NONE)
 # One field per option, its bytes as value: tshark's JSON keys ("tcp.options.mss", "..._tree") and -e names
 TCP_OPT_BY_KIND = {
     kind: register(f"tcp.options.{abbrev}", f"TCP Option - {title}", BY, Base.NONE)
@@ -272,6 +275,7 @@ ANALYSIS_FIELDS = {
     name: register(f"tcp.analysis.{name}", text, N, Base.NONE)
     for name, text in (
         ("retransmission", "This frame is a (suspected) retransmission"),
+        ("fast_retransmission", "This frame is a (suspected) fast retransmission"),
         ("spurious_retransmission", "This frame is a (suspected) spurious retransmission"),
         ("out_of_order", "This frame is a (suspected) out-of-order segment"),
         ("lost_segment", "Previous segment(s) not captured (common at capture start)"),
@@ -279,6 +283,21 @@ ANALYSIS_FIELDS = {
         ("window_update", "TCP window update"),
         ("window_full", "TCP window specified by the receiver is now completely full"),
         ("keep_alive", "TCP keep-alive segment"),
+        ("keep_alive_ack", "ACK to a TCP keep-alive segment"),
         ("zero_window", "TCP Zero Window segment"),
+        ("zero_window_probe", "TCP Zero Window Probe"),
+        ("zero_window_probe_ack", "ACK to a TCP Zero Window Probe"),
+        ("duplicate_ack", "Duplicate ACK"),
     )
 }
+# What tshark's [SEQ/ACK analysis] shows beside the flags (times: relative times in seconds, as tcp.time_delta)
+TCP_COMPLETENESS = register("tcp.completeness", "Conversation completeness", U, DEC)
+TCP_ACKS_FRAME = register("tcp.analysis.acks_frame", "This is an ACK to the segment in frame", U, DEC)
+TCP_ACK_RTT = register("tcp.analysis.ack_rtt", "The RTT to ACK the segment was", FT.DOUBLE, Base.NONE)
+TCP_INITIAL_RTT = register("tcp.analysis.initial_rtt", "iRTT", FT.DOUBLE, Base.NONE)
+TCP_BYTES_IN_FLIGHT = register("tcp.analysis.bytes_in_flight", "Bytes in flight", U, DEC, size=4)
+TCP_PUSH_BYTES_SENT = register("tcp.analysis.push_bytes_sent", "Bytes sent since last PSH flag", U, DEC, size=4)
+TCP_DUPACK_NUM = register("tcp.analysis.duplicate_ack_num", "Duplicate ACK #", U, DEC, size=4)
+TCP_DUPACK_FRAME = register("tcp.analysis.duplicate_ack_frame", "Duplicate to the ACK in frame", U, DEC)
+TCP_RTO = register("tcp.analysis.rto", "The RTO for this segment was", FT.DOUBLE, Base.NONE)
+TCP_RTO_FRAME = register("tcp.analysis.rto_frame", "RTO based on delta from frame", U, DEC)

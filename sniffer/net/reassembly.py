@@ -2,8 +2,10 @@
 
 TcpStreams.segment() takes one TCP segment (fields of frame.parse()) and returns a
 Seg: Wireshark's tcp.stream index, the direction (0 = client→server), relative
-seq/ack/nxtseq, the calculated window, Wireshark-style analysis flags, and what the
-segment delivers to the layer above, in stream order:
+seq/ack/nxtseq, the calculated window, tshark's SEQ/ACK analysis (its flags, computed as
+tshark 4.0 computes them; the segment an ACK completes and its RTT; bytes in flight;
+duplicate ACKs; the conversation's completeness), and what the segment delivers to the
+layer above, in stream order:
 
     ("data", bytes, offset)   bytes of this frame's payload from `offset`
     ("gap", nbytes)           bytes that were never captured (a lost segment)
@@ -13,8 +15,8 @@ segment delivers to the layer above, in stream order:
 A hole is declared lost as soon as data beyond it arrives, as Wireshark does by default
 (tcp.reassemble_out_of_order off): the bytes after it are decoded in the frame that carries
 them, with no waiting, no memory held per hole and no PDU shown on another frame or late.
-A segment that later fills such a hole is [TCP Out-Of-Order] and its bytes come as "late",
-for the layer above to decode on their own.  Retransmitted bytes are dropped; a partial
+A segment that later fills such a hole delivers its bytes as "late", for the layer above
+to decode on their own.  Retransmitted bytes are dropped; a partial
 overlap delivers only the new tail.  Sequence arithmetic is modulo 2**32.
 """
 
@@ -46,23 +48,10 @@ def _sdiff(a: int, b: int) -> int:
 
 def wscale_shift(options: bytes) -> int | None:
     """The window-scale shift of a TCP options block, None if absent."""
-    p, n = 0, len(options)
-    while p < n:
-        kind = options[p]
-        if kind == 0:
-            break
-        if kind == 1:
-            p += 1
-            continue
-        if p + 1 >= n:
-            break
-        ln = options[p + 1]
-        if ln < 2:
-            break
-        if kind == 3 and ln == 3 and p + 2 < n:
-            return min(options[p + 2], 14)  # RFC 7323: larger shifts are treated as 14
-        p += ln
-    return None
+    p = _option_at(options, 3)
+    if p < 0 or options[p + 1] != 3:
+        return None
+    return min(options[p + 2], 14)  # RFC 7323: larger shifts are treated as 14
 
 
 class Seg:
@@ -94,6 +83,19 @@ class Seg:
         "time_rel",
         "time_delta",
         "fin_role",
+        "ta",
+        "acks_frame",
+        "ack_rtt",
+        "irtt",
+        "bif",
+        "push_bytes",
+        "dupack_num",
+        "dupack_frame",
+        "rto",
+        "rto_frame",
+        "completeness",
+        "dsack",
+        "resent_pdu",
     )
 
     def __init__(self) -> None:
@@ -122,6 +124,24 @@ class Seg:
         self.time_delta = 0
         # a FIN's part in the connection's close, as tshark notes it: 1 initiates it, 2 undergoes it
         self.fin_role = 0
+        # tshark's [SEQ/ACK analysis] beyond the flags (ta: the subtree exists); times in ns, 0 when absent (as
+        # tshark, which shows no zero time): the frame whose segment this ACK completes and how long that took,
+        # the stream's handshake RTT, bytes sent and not yet acknowledged, bytes since the last PSH, a duplicate
+        # ACK's count and the frame it repeats, a retransmission's delay since the segment it repeats
+        self.ta = False
+        self.acks_frame = 0
+        self.ack_rtt = 0
+        self.irtt = 0
+        self.bif = 0
+        self.push_bytes = 0
+        self.dupack_num = 0
+        self.dupack_frame = 0
+        self.rto = 0
+        self.rto_frame = 0
+        self.completeness = 0  # tcp.completeness before this frame (tshark's single pass): SYN 1 ... RST 32
+        self.dsack = False  # its SACK option reports a duplicate (RFC 2883): tshark's "D-SACK Sequence" warning
+        self.resent_pdu = False  # it starts where a PDU spanning segments started before: a copy (tshark's
+        # "Retransmitted TCP segment data", as on a retransmission)
 
     @property
     def closing(self) -> bool:
@@ -142,6 +162,7 @@ class Seg:
             self.options,
             self.analysis,
             sack_base=self.ack_base,
+            dupack=(self.dupack_frame, self.dupack_num),
         )
 
     def __repr__(self) -> str:
@@ -149,6 +170,35 @@ class Seg:
             f"Seg(stream={self.stream}, dir={self.direction}, seq={self.seq}, ack={self.ack}, "
             f"events={self.events!r}, analysis={self.analysis!r})"
         )
+
+
+MAX_UNACKED: Final = 10000  # segments a direction remembers until acknowledged (tshark's limit)
+OOO_NS: Final = 3_000_000  # tshark's out-of-order window (ns) while the stream's handshake RTT is unknown
+FAST_RT_NS: Final = 20_000_000  # a fast retransmission comes within this of the duplicate ACKs (tshark's)
+MSP_KEPT: Final = 16  # starts of PDUs spanning segments a direction remembers (to tell a copy of one)
+_KA: Final = 1  # _Dir.lastflags: its last segment was a keep-alive,
+_ZWP: Final = 2  # or a zero window probe (what tshark remembers of a direction's last segment)
+# tcp.completeness bits, as tshark accumulates them over a conversation
+C_SYN: Final = 1
+C_SYNACK: Final = 2
+C_ACK: Final = 4
+C_DATA: Final = 8
+C_FIN: Final = 16
+C_RST: Final = 32
+
+
+class _Unacked:
+    """A segment sent and not yet acknowledged (tshark's tcp_unacked_t): its frame, raw seq, raw seq after it,
+    time in ns. (A native object in the compiled build: its numbers stay unboxed.)"""
+
+    __slots__ = ("frame", "seq", "nxt", "ts")
+
+    # (defaults: a checkpoint is unpickled through __init__ without arguments, sniffer.replay)
+    def __init__(self, frame: int = 0, seq: int = 0, nxt: int = 0, ts: int = 0) -> None:
+        self.frame = frame
+        self.seq = seq
+        self.nxt = nxt
+        self.ts = ts
 
 
 class _Dir:
@@ -167,6 +217,18 @@ class _Dir:
         "window",
         "tobeacked",
         "closing_initiator",
+        "ual",
+        "valid_bif",
+        "push_bytes",
+        "push_last",
+        "sack_sum",
+        "dupacknum",
+        "lastnondupack",
+        "lastflags",
+        "lastack_ns",
+        "nextseq_ns",
+        "nextseq_frame",
+        "msp",
     )
 
     # Sequence numbers and windows are -1 while unknown (not None: plain ints stay unboxed
@@ -182,12 +244,26 @@ class _Dir:
         self.nextseq = -1  # highest raw seq+len seen (analysis)
         self.lastack = -1
         self.window = -1  # last window, scaled
-        self.tobeacked = -1  # highest seq the peer may ack without "ACKed unseen"
+        self.tobeacked = -1  # highest seq reached without a hole: an ACK beyond it is "ACKed unseen"
         self.closing_initiator = False  # this direction's FIN came before the other's (tshark's closing_initiator)
+        self.ual: list[_Unacked] = []  # segments sent and not yet acknowledged, oldest first
+        self.valid_bif = True  # bytes in flight are known (not since a lost segment, until the peer ACKs)
+        self.push_bytes = 0  # bytes sent since the last PSH (tcp.analysis.push_bytes_sent)
+        self.push_last = False
+        self.sack_sum = 0  # bytes the SACK blocks of this direction's last segment cover (its first three)
+        self.dupacknum = 0  # duplicate ACKs in a row (-1: an ACKed-unseen note stands for them)
+        self.lastnondupack = 0  # frame of the last ACK that was not a duplicate
+        self.lastflags = 0  # _KA / _ZWP of the last segment
+        self.lastack_ns = 0  # time of the last segment
+        self.nextseq_ns = 0  # time and frame of the segment that last advanced nextseq
+        self.nextseq_frame = 0
+        self.msp: list[int] = []  # raw seqs of the last MSP_KEPT segments that began a PDU ending in a later one
 
 
 class _Conv:
-    __slots__ = ("index", "client", "dirs", "closed", "keys", "first_ns", "prev_ns")
+    __slots__ = (
+        "index", "client", "dirs", "closed", "keys", "first_ns", "prev_ns", "syn_ns", "irtt", "completeness"
+    )  # fmt: skip
 
     # (defaults: unpickling a stream's checkpoint calls __init__ without arguments in the compiled
     # build before it sets the slots: sniffer.replay)
@@ -199,6 +275,54 @@ class _Conv:
         self.keys: tuple[tuple[int, bytes, bytes], ...] = ()  # its two entries in the table: (ports, src, dst)
         self.first_ns = 0  # the time of its first frame and of its last one (tcp.time_relative, tcp.time_delta)
         self.prev_ns = 0
+        # tshark's zero means unset for both: the last SYN's time, the handshake's RTT (tcp.analysis.initial_rtt)
+        self.syn_ns = 0
+        self.irtt = 0
+        self.completeness = 0  # C_* bits seen so far (tcp.completeness)
+
+
+def _option_at(options: bytes, want: int) -> int:
+    """Where the first option of kind `want` starts in a TCP options block, -1 if none (or one before it is
+    malformed or cut)."""
+    p, n = 0, len(options)
+    while p < n:
+        kind = options[p]
+        if kind == 0:
+            break
+        if kind == 1:
+            p += 1
+            continue
+        if p + 1 >= n:
+            break
+        ln = options[p + 1]
+        if ln < 2 or p + ln > n:
+            break
+        if kind == want:
+            return p
+        p += ln
+    return -1
+
+
+def dsack(option: bytes, ack: int) -> bool:
+    """Whether a SACK option (kind, length, blocks) reports a duplicate segment (RFC 2883), as tshark tells it:
+    its first block ends at or below the cumulative `ack` (raw), or inside its second block."""
+    if len(option) < 10:
+        return False
+    re_ = _u32(option, 6)
+    if _sdiff(re_, ack) <= 0:
+        return True
+    return len(option) >= 18 and _sdiff(_u32(option, 10), re_) < 0 and _sdiff(re_, _u32(option, 14)) <= 0
+
+
+def _sack_sum(options: bytes, at: int) -> int:
+    """Bytes covered by the first three blocks of the SACK option at options[at] (what tshark subtracts from
+    bytes in flight)."""
+    ln = options[at + 1]
+    total = 0
+    for k in range(min((ln - 2) // 8, 3)):
+        q = at + 2 + 8 * k
+        total += _sdiff(_u32(options, q + 4), _u32(options, q))
+    return total & M32
 
 
 class TcpStreams:
@@ -253,6 +377,16 @@ class TcpStreams:
             direction = 0 if conv.client == (src, ports >> 16) else 1
             self._put(ports, src, dst, (conv, direction, conv.dirs[direction], conv.dirs[1 - direction]))
 
+    def begins_pdu(self, src: bytes, sport: int, dst: bytes, dport: int, seq: int) -> None:
+        """The segment sent from (src, sport) at raw `seq` begins a PDU that a later segment ends: a segment
+        starting there again is a copy (Seg.resent_pdu), as tshark finds it in its multi-segment PDUs."""
+        ent = self._find(src, sport, dst, dport)
+        if ent is not None:
+            msp = ent[2].msp
+            msp.append(seq)
+            if len(msp) > MSP_KEPT:
+                del msp[0]
+
     def number_from(self, n: int) -> None:
         """Number new conversations from n on (a replay that adopted conversations numbered below n)."""
         self._count = max(self._count, n)
@@ -297,21 +431,25 @@ class TcpStreams:
         cut: int = 0,
         options_cut: bool = False,
         at: int | None = None,
+        num: int = 0,
     ) -> Seg:
         """Account one segment; `window` (raw header value) and `options` (raw TCP
         options) feed window scaling and analysis; `cut` counts the segment's bytes on
         the wire past the captured `payload` (a frame cut by the snapshot length);
         `options_cut`: the snapshot length cut the options themselves (`options` holds those before it);
-        `at`: the frame's time in ns, for the stream's times (Seg.time_rel, time_delta)."""
+        `at`: the frame's time in ns, for the stream's times (Seg.time_rel, time_delta) and the RTTs;
+        `num`: its frame number, which the SEQ/ACK analysis names (Seg.acks_frame)."""
         ent = self._find(src, sport, dst, dport)
         if ent is not None and not flags & 0x07 and not cut:  # no SYN/FIN/RST, captured whole
             conv, direction, d, r = ent
             base, rbase = d.base, r.base
-            if seq == d.nextseq and base >= 0 and rbase >= 0:
-                # The common case, inline (same results as _segment): a known stream, both
-                # bases known, seq exactly where this direction left off, so no loss,
-                # keep-alive or retransmission can apply; _analyse() reduced to what remains.
+            if seq == d.nextseq and base >= 0 and rbase >= 0 and r.window != 0 and not r.lastflags:
+                # The common case, inline (same results as _segment): a known stream, both bases known,
+                # seq exactly where this direction left off, the peer's window open and its last
+                # segment no keep-alive, so no loss, probe, keep-alive or retransmission can apply;
+                # _analyse() reduced to what remains.
                 n = len(payload)
+                now = at if at is not None else 0
                 seg = Seg()  # a native constructor in the compiled build (sniffer.native)
                 seg.stream = conv.index
                 seg.direction = direction
@@ -337,34 +475,59 @@ class TcpStreams:
                 else:
                     seg.win_scale = ws
                     win = seg.win = window
+                ackf = flags & ACK
+                if ackf:
+                    r.valid_bif = True
                 # analysis, in _analyse()'s order
                 out = None
                 if win == 0:
                     out = ["zero_window"]
+                lastack = d.lastack
                 if n == 0:
-                    dwin = d.window
-                    if ack == d.lastack and dwin >= 0 and win != dwin:
-                        out = out or []
-                        out.append("window_update")
+                    if ack == lastack and win:
+                        dwin = d.window
+                        if dwin >= 0 and win != dwin:
+                            out = out or []
+                            out.append("window_update")
+                        elif win == dwin:
+                            dup = d.dupacknum = 1 if d.dupacknum < 0 else d.dupacknum + 1
+                            seg.dupack_num = dup
+                            seg.dupack_frame = d.lastnondupack
+                            out = out or []
+                            out.append("duplicate_ack")
                 else:
                     rwin, rlast = r.window, r.lastack
                     if rwin >= 0 and rlast >= 0 and ((seq + n) & M32) == ((rlast + rwin) & M32):
                         out = out or []
                         out.append("window_full")
-                ackf = flags & ACK
+                if ack != lastack:
+                    d.lastnondupack = num
+                    d.dupacknum = 0
                 if ackf:
                     tob = r.tobeacked
-                    if tob >= 0 and 0 < ((ack - tob) & M32) < 0x80000000:  # _sdiff(ack, tob) > 0
-                        out = out or []
-                        out.append("ack_lost_segment")
-                        r.tobeacked = ack
+                    if tob > 0 and 0 < ((ack - tob) & M32) < 0x80000000:  # _sdiff(ack, tob) > 0
+                        seg.ta = True
+                        if _ack_lost(r, tob):
+                            out = out or []
+                            out.append("ack_lost_segment")
+                if n:
+                    rlast = r.lastack
+                    if rlast > 0 and ((rlast - seq - n) & M32) < 0x80000000:  # _sdiff(seq + n, rlast) <= 0
+                        out = out or []  # bytes the peer has acknowledged already (tshark's test)
+                        out.append("spurious_retransmission")
                 seg.analysis = () if out is None else tuple(out)
                 if ackf:
                     d.lastack = ack
                 d.window = win
+                d.lastack_ns = now
+                d.lastflags = 0
                 # in-order delivery
                 if n:
-                    d.nextseq = d.tobeacked = (seq + n) & M32
+                    if d.tobeacked == seq or d.tobeacked <= 0:  # (not while a hole is pending)
+                        d.tobeacked = (seq + n) & M32
+                    d.nextseq = (seq + n) & M32
+                    d.nextseq_ns = now
+                    d.nextseq_frame = num
                     if seq == d.nxt:
                         # (the pipeline hands bytes: bytes() of them costs a call that returns them)
                         data = payload if isinstance(payload, bytes) else bytes(payload)
@@ -376,10 +539,23 @@ class TcpStreams:
                         self._accept(d, seq, payload, 0, events)
                 else:
                     seg.events = []
+                self._track(d, r, seg, seq, ack, flags, n, n, now, num)
+                if out is not None:
+                    seg.ta = True
+                if options:
+                    self._sack(d, seg, options, ack)
+                elif d.sack_sum:
+                    d.sack_sum = 0
+                c = seg.completeness = conv.completeness
+                if ackf:
+                    conv.completeness = c | (C_DATA if n else C_ACK)
+                    if conv.irtt == 0 and conv.syn_ns != 0:
+                        conv.irtt = now - conv.syn_ns
+                seg.irtt = conv.irtt
                 seg.closed = d.closed
                 return seg
         return self._segment(
-            ent, ipver, src, dst, sport, dport, seq, ack, flags, payload, window, options, cut, options_cut, at
+            ent, ipver, src, dst, sport, dport, seq, ack, flags, payload, window, options, cut, options_cut, at, num
         )
 
     def _segment(
@@ -399,20 +575,24 @@ class TcpStreams:
         cut: int,
         options_cut: bool,
         at: int | None,
+        num: int,
     ) -> Seg:
         """segment() in general."""
         conv = ent[0] if ent is not None else None
         seg = Seg()
+        reused = False
         if ent is not None and flags & SYN and not flags & ACK:
             d = ent[2]
             if ent[0].closed or (d.base >= 0 and seq != d.syn_seq):
                 conv = None  # port reuse: Wireshark starts a new stream
+                reused = True
         if conv is None or ent is None:
             ent = self._new_conv(src, sport, dst, dport, flags)
             conv = ent[0]
             seg.new_stream = True
             if at is not None:
                 conv.first_ns = conv.prev_ns = at
+        now = at if at is not None else 0
         if at is not None:
             seg.timed = True
             seg.time_rel = at - conv.first_ns
@@ -434,8 +614,9 @@ class TcpStreams:
         if ackf and r.base < 0:
             r.base = (ack - 1) & M32
         seg.seq = (seq - d.base) & M32
-        # Without the ACK flag Wireshark still shows the field: relative if it can, else raw.
-        seg.ack = (ack - r.base) & M32 if r.base >= 0 else ack
+        # Without the ACK flag the field means nothing: Wireshark shows it raw (a SYN sent again after the
+        # SYN-ACK was seen included).
+        seg.ack = (ack - r.base) & M32 if r.base >= 0 and ackf else ack
         seg.ack_base = max(r.base, 0)
         seglen_seq = n + (1 if syn else 0) + (1 if fin else 0)
         seg.nxtseq = (seg.seq + seglen_seq) & M32
@@ -453,7 +634,39 @@ class TcpStreams:
             seg.win_scale = (1 << d.ws) if d.ws >= 0 else d.ws
             seg.win = window << d.ws if d.ws >= 0 else window
 
-        seg.analysis = self._analyse(d, r, seq, ack, flags, n, seg.win, seglen_seq)
+        seg.analysis = self._analyse(conv, d, r, seg, seq, ack, flags, n, seg.win, seglen_seq, now, num)
+        if n and d.msp and seq in d.msp:
+            seg.resent_pdu = True
+        self._track(d, r, seg, seq, ack, flags, n, seglen_seq, now, num)
+        if seg.analysis:
+            seg.ta = True
+        if options:
+            self._sack(d, seg, options, ack)
+        else:
+            d.sack_sum = 0
+
+        # The conversation's completeness (shown as it stood before this frame, as tshark's single pass), the
+        # last SYN's time and the handshake's RTT, in tshark's order.
+        if seg.new_stream and not reused:
+            conv.completeness = (C_SYN | (C_DATA if n else 0)) if syn and not ackf else 0
+        else:
+            if reused:
+                conv.completeness = C_SYN
+            c = seg.completeness = conv.completeness
+            if syn and ackf:
+                c |= C_SYNACK
+            elif ackf and not syn:
+                c |= C_DATA if n else C_ACK
+            if fin and ackf:
+                c |= C_FIN
+            if rst:
+                c |= C_RST
+            conv.completeness = c
+        if syn and not ackf:
+            conv.syn_ns = now
+        elif ackf and not syn and conv.syn_ns != 0 and conv.irtt == 0:
+            conv.irtt = now - conv.syn_ns
+        seg.irtt = conv.irtt
 
         # In-order delivery.
         events = seg.events
@@ -482,6 +695,54 @@ class TcpStreams:
         seg.closed = d.closed
         return seg
 
+    @staticmethod
+    def _sack(d: _Dir, seg: Seg, options: bytes, ack: int) -> None:
+        """The SACK option of a segment: the bytes its blocks cover (the peer's bytes in flight leave them out,
+        until this direction's next segment) and whether it reports a duplicate (Seg.dsack)."""
+        at = _option_at(options, 5)
+        if at < 0:
+            d.sack_sum = 0
+            return
+        d.sack_sum = _sack_sum(options, at)
+        seg.dsack = dsack(options[at : at + options[at + 1]], ack)
+
+    @staticmethod
+    def _track(
+        d: _Dir, r: _Dir, seg: Seg, seq: int, ack: int, flags: int, n: int, seglen: int, now: int, num: int
+    ) -> None:
+        """tshark's list of unacknowledged segments: this one joins its direction's, the peer's segments this
+        ACK completes leave theirs (the oldest one it completes exactly names tcp.analysis.acks_frame and its
+        ack_rtt), and what this direction has in flight after it (bytes_in_flight, push_bytes_sent)."""
+        ual = d.ual
+        if seglen and len(ual) < MAX_UNACKED:
+            ual.append(_Unacked(num, seq, (seq + seglen) & M32, now))
+        rual = r.ual
+        if len(rual):
+            _acked(rual, ack, now, seg)
+        if n and d.valid_bif and len(ual):
+            b = d.base
+            first = last = -1
+            for u in ual:
+                s = (u.seq - b) & M32
+                e = (u.nxt - b) & M32
+                if first < 0 or s < first:
+                    first = s
+                if e > last:
+                    last = e
+            inflight = (last - first - r.sack_sum) & M32
+            if 0 < inflight < 2000000000:
+                seg.bif = inflight - 1 if flags & (SYN | FIN) else inflight
+            if flags & PSH:
+                d.push_bytes = n if d.push_last else d.push_bytes + n
+                d.push_last = True
+            elif d.push_last:
+                d.push_bytes = n
+                d.push_last = False
+            else:
+                d.push_bytes += n
+            seg.push_bytes = d.push_bytes
+            seg.ta = True
+
     def _linger(self, conv: _Conv) -> None:
         """Keep a closed conversation for late segments; forget the oldest beyond LINGER."""
         closed = self._closed
@@ -498,40 +759,92 @@ class TcpStreams:
                         self._table[pk] = keep
             self.forgotten.append(old.index)
 
-    # -- analysis (the common tcp.analysis.* flags, Wireshark's definitions) -----------
+    # -- analysis (the tcp.analysis.* flags, Wireshark's definitions, in its order) ----
     @staticmethod
-    def _analyse(d: _Dir, r: _Dir, seq: int, ack: int, flags: int, n: int, win: int, seglen: int) -> tuple[str, ...]:
+    def _analyse(
+        conv: _Conv,
+        d: _Dir,
+        r: _Dir,
+        seg: Seg,
+        seq: int,
+        ack: int,
+        flags: int,
+        n: int,
+        win: int,
+        seglen: int,
+        now: int,
+        num: int,
+    ) -> tuple[str, ...]:
         out: list[str] = []
         ctl = flags & (SYN | FIN | RST)
         nextseq = d.nextseq
-        if win == 0 and not ctl:
-            out.append("zero_window")
-        if nextseq >= 0 and _sdiff(seq, nextseq) > 0 and not flags & RST:
-            out.append("lost_segment")
-        if nextseq >= 0 and n <= 1 and not ctl and _sdiff(seq, nextseq) == -1:
-            out.append("keep_alive")
-        elif nextseq >= 0 and n == 0 and not ctl and seq == nextseq and ack == d.lastack and 0 <= d.window != win:
-            out.append("window_update")
-        if n and not ctl and r.window >= 0 and r.lastack >= 0 and ((seq + n) & M32) == ((r.lastack + r.window) & M32):
-            out.append("window_full")
-        if flags & ACK and r.tobeacked >= 0 and _sdiff(ack, r.tobeacked) > 0:
-            out.append("ack_lost_segment")
-            r.tobeacked = ack  # reported once, not on every later ACK of the same bytes
-        if (n or flags & (SYN | FIN)) and nextseq >= 0 and _sdiff(seq, nextseq) < 0 and "keep_alive" not in out:
-            if d.holes and _in_holes(d.holes, seq, (seq + n) & M32):
-                out.append("out_of_order")  # fills a hole: bytes not seen before
-            elif r.lastack >= 0 and _sdiff((seq + n) & M32, r.lastack) <= 0:
-                out.append("spurious_retransmission")
-            else:
+        if flags & ACK:
+            r.valid_bif = True
+        zwp = n == 1 and seq == nextseq and r.window == 0
+        if zwp:
+            out.append("zero_window_probe")  # (and nothing else is checked before the ACK's, as tshark)
+        else:
+            if win == 0 and not ctl:
+                out.append("zero_window")
+            if nextseq >= 0 and _sdiff(seq, nextseq) > 0 and not flags & RST:
+                out.append("lost_segment")
+                d.valid_bif = False  # until the peer ACKs again
+            # a bare segment where this direction left off, acknowledging what its last one did
+            same = n == 0 and not ctl and nextseq >= 0 and seq == nextseq and ack == d.lastack
+            if nextseq >= 0 and n <= 1 and not ctl and _sdiff(seq, nextseq) == -1:
+                out.append("keep_alive")
+            elif same and win and 0 <= d.window != win:
+                out.append("window_update")
+            rwin, rlast = r.window, r.lastack
+            if n and not ctl and rwin >= 0 and rlast >= 0 and ((seq + n) & M32) == ((rlast + rwin) & M32):
+                out.append("window_full")
+            if same and win == d.window:
+                if win and r.lastflags & _KA:
+                    out.append("keep_alive_ack")
+                elif not win and r.lastflags & _ZWP:
+                    out.append("zero_window_probe_ack")
+                elif win:
+                    dup = d.dupacknum = 1 if d.dupacknum < 0 else d.dupacknum + 1
+                    seg.dupack_num = dup
+                    seg.dupack_frame = d.lastnondupack
+                    out.append("duplicate_ack")
+        if ack != d.lastack:
+            d.lastnondupack = num
+            d.dupacknum = 0
+        if flags & ACK and r.tobeacked > 0 and _sdiff(ack, r.tobeacked) > 0:
+            seg.ta = True  # (tshark's analysis exists for this frame, flagged or not)
+            if _ack_lost(r, r.tobeacked):
+                out.append("ack_lost_segment")
+        if seglen and "keep_alive" not in out:
+            behind = nextseq >= 0 and _sdiff(seq, nextseq) < 0
+            if n > 1 and nextseq >= 0 and ((nextseq - 1) & M32) == seq:
+                behind = False  # new data after a one-byte probe
+            rlast = r.lastack
+            if n and rlast > 0 and _sdiff((seq + n) & M32, rlast) <= 0:
+                out.append("spurious_retransmission")  # bytes the peer has acknowledged already
+            elif behind and r.dupacknum >= 2 and rlast == seq and 0 <= now - r.lastack_ns < FAST_RT_NS:
+                out.append("fast_retransmission")
+            elif behind and 0 <= now - d.nextseq_ns < (conv.irtt or OOO_NS) and nextseq != (seq + seglen) & M32:
+                out.append("out_of_order")  # close behind the highest segment: reordered, not resent
+            elif behind:
                 out.append("retransmission")
+                ual = d.ual
+                if ual:  # the oldest segment still unacknowledged
+                    seg.rto, seg.rto_frame = now - ual[0].ts, ual[0].frame
+                else:
+                    seg.rto, seg.rto_frame = now - d.nextseq_ns, d.nextseq_frame
         end = (seq + seglen) & M32
-        if nextseq < 0 or _sdiff(end, nextseq) > 0:
+        if (nextseq < 0 or _sdiff(end, nextseq) > 0) and not zwp:
             d.nextseq = end
-            if "lost_segment" not in out:
-                d.tobeacked = end
+            d.nextseq_ns = now
+            d.nextseq_frame = num
+        if (seq == d.tobeacked or d.tobeacked <= 0) and not zwp:  # the highest seq reached without a hole
+            d.tobeacked = d.nextseq
         if flags & ACK:
             d.lastack = ack
         d.window = win
+        d.lastack_ns = now
+        d.lastflags = (_KA if "keep_alive" in out else 0) | (_ZWP if zwp else 0)
         return tuple(out)
 
     # -- reassembly -----------------------------------------------------------------
@@ -595,29 +908,81 @@ def _late(holes: list[list[int]], start: int, payload: memoryview | bytes, event
                 h[1] = lo
 
 
+def _ack_lost(r: _Dir, tob: int) -> bool:
+    """An ACK beyond what the peer `r` sent without a hole: whether tshark flags it [TCP ACKed unseen segment]:
+    when the peer has sent more since (which moves the mark to its highest), else once until the peer's own
+    ACK moves (r.dupacknum -1 says it was flagged)."""
+    if tob < r.nextseq:  # the peer has sent more since (tshark compares the raw numbers)
+        r.tobeacked = r.nextseq
+        return True
+    flagged = r.dupacknum == 0
+    r.dupacknum = -1
+    return flagged
+
+
+def _acked(ual: list[_Unacked], ack: int, now: int, seg: Seg) -> None:
+    """Drop from a direction's unacknowledged segments (oldest first) those `ack` completes; a partly
+    acknowledged one keeps its rest. The oldest one that ends exactly at `ack` is the one acknowledged."""
+    first = ual[0]
+    if len(ual) == 1 and first.nxt == ack:  # the common case: the one segment outstanding, acknowledged
+        seg.acks_frame = first.frame
+        seg.ack_rtt = now - first.ts
+        seg.ta = True
+        ual.clear()
+        return
+    w = 0
+    hit = False
+    for u in ual:
+        nx = u.nxt
+        if nx == ack:
+            if not hit:
+                seg.acks_frame = u.frame
+                seg.ack_rtt = now - u.ts
+                seg.ta = hit = True
+            continue
+        if _sdiff(ack, u.seq) > 0 and _sdiff(ack, nx) <= 0:
+            u.seq = ack  # acknowledged in part
+        elif _sdiff(nx, ack) <= 0:
+            continue  # acknowledged whole
+        ual[w] = u
+        w += 1
+    if w < len(ual):
+        del ual[w:]
+
+
 # -- Info column -------------------------------------------------------------------
 _FLAG_NAMES: Final = ("FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR", "AE")
 _ANALYSIS_PREFIX: Final = {
     "retransmission": "[TCP Retransmission] ",
+    "fast_retransmission": "[TCP Fast Retransmission] ",
     "spurious_retransmission": "[TCP Spurious Retransmission] ",
     "out_of_order": "[TCP Out-Of-Order] ",
     "lost_segment": "[TCP Previous segment not captured] ",
     "ack_lost_segment": "[TCP ACKed unseen segment] ",
     "keep_alive": "[TCP Keep-Alive] ",
+    "keep_alive_ack": "[TCP Keep-Alive ACK] ",
     "window_update": "[TCP Window Update] ",
     "window_full": "[TCP Window Full] ",
     "zero_window": "[TCP ZeroWindow] ",
+    "zero_window_probe": "[TCP ZeroWindowProbe] ",
+    "zero_window_probe_ack": "[TCP ZeroWindowProbeAck] ",
+    "duplicate_ack": "",  # "[TCP Dup ACK 83#1] ": the frame it repeats and its count (tcp_info's dupack)
 }
 # Wireshark prepends each flag in turn, so the last checked ends up first.
 _PREFIX_ORDER: Final = (
+    "zero_window_probe_ack",
     "zero_window",
+    "zero_window_probe",
+    "duplicate_ack",
+    "keep_alive_ack",
+    "keep_alive",
     "window_full",
     "window_update",
-    "keep_alive",
     "ack_lost_segment",
     "lost_segment",
     "out_of_order",
     "spurious_retransmission",
+    "fast_retransmission",
     "retransmission",
 )
 
@@ -702,6 +1067,7 @@ def tcp_info(
     sack_base: int = 0,
     pdu_segment: bool = False,
     arrow: str = "\u2192",
+    dupack: tuple[int, int] = (0, 0),
 ) -> str:
     """Wireshark's Info text of a TCP frame from relative seq/ack and the calculated window.
 
@@ -709,14 +1075,17 @@ def tcp_info(
     `pdu_segment` appends " [TCP segment of a reassembled PDU]" (the caller knows when
     the payload is part of an upper-layer PDU completed in a later frame);
     `arrow` stands between the ports (the headless summary's ASCII mark: sniffer.output.summary);
-    `sack_base` is the raw seq that SACK edges are made relative to (the acked side's base).
+    `sack_base` is the raw seq that SACK edges are made relative to (the acked side's base);
+    `dupack`: a duplicate ACK's (frame it repeats, count), for its "[TCP Dup ACK 83#1] ".
     """
     tsval: int  # declared: native ints in the compiled build
     tsecr: int
     prefix = ""
     if analysis:
         got = set(analysis)
-        prefix = "".join(_ANALYSIS_PREFIX[a] for a in _PREFIX_ORDER if a in got)
+        prefix = "".join(
+            _ANALYSIS_PREFIX[a] or f"[TCP Dup ACK {dupack[0]}#{dupack[1]}] " for a in _PREFIX_ORDER if a in got
+        )
     fl = _FLAGS_TEXT.get(flags) or flags_str(flags)
     if (
         flags & (ACK | URG) == ACK
@@ -775,4 +1144,5 @@ def seg_info(
         urgent=urgent,
         sack_base=seg.ack_base,
         pdu_segment=pdu_segment,
+        dupack=(seg.dupack_frame, seg.dupack_num),
     )

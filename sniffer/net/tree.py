@@ -29,7 +29,7 @@ from sniffer.net.frame import (
     mac_str,
     vlan_tagged,
 )
-from sniffer.net.reassembly import flags_str
+from sniffer.net.reassembly import Seg, dsack, flags_str
 
 # Wireshark's WTAP_ENCAP numbers and names for the link types we read.
 ENCAP = {
@@ -496,9 +496,20 @@ def _tcp_options(data: bytes, t: int, end: int, ack_base: int, declared: int) ->
             for q in range(p + 2, p + ln - 7, 8):
                 le, re_ = struct.unpack_from("!II", data, q)
                 le, re_ = (le - ack_base) & 0xFFFFFFFF, (re_ - ack_base) & 0xFFFFFFFF
-                kids += [item(F.TCP_OPT_SACK_LE, le, q, 4), item(F.TCP_OPT_SACK_RE, re_, q + 4, 4)]
+                kids += [
+                    item(F.TCP_OPT_SACK_LE, le, q, 4, text=f"left edge = {le} (relative)"),
+                    item(F.TCP_OPT_SACK_RE, re_, q + 4, 4, text=f"right edge = {re_} (relative)"),
+                ]
                 edges.append(f"{le}-{re_}")
-            kids.append(item(F.TCP_OPT_SACK_COUNT, len(edges), p, 0))
+            kids.append(item(F.TCP_OPT_SACK_COUNT, len(edges), p, 0, text=f"[TCP SACK Count: {len(edges)}]"))
+            if edges and dsack(data[p : p + ln], struct.unpack_from("!I", data, t + 8)[0]):  # RFC 2883: a duplicate
+                le, re_ = ((v - ack_base) & 0xFFFFFFFF for v in struct.unpack_from("!II", data, p + 2))
+                kids += [
+                    item(F.TCP_OPT_DSACK_LE, le, p + 2, 4, text=f"[D-SACK Left Edge = {le} (relative)]"),
+                    item(F.TCP_OPT_DSACK_RE, re_, p + 6, 4, text=f"[D-SACK Right Edge = {re_} (relative)]"),
+                    Node(None, None, p + 2, 8, "D-SACK Sequence", [note(WARN, "D-SACK Sequence", p + 2, 8)]),
+                ]
+                kids[-1].children[0].fdef = F.TCP_OPT_DSACK
             title, name = "SACK " + " ".join(edges), "SACK"
         else:
             title = name = f"Unknown ({kind})"
@@ -546,6 +557,16 @@ def _tcp(data: bytes, t: int, end: int, extra: dict, nodes: list[Node], protos: 
     ]
     if seg is not None:
         kids.append(item(F.TCP_STREAM, seg.stream, t, 0, text=f"[Stream index: {seg.stream}]"))
+        c = seg.completeness
+        kids.append(
+            item(
+                F.TCP_COMPLETENESS,
+                c,
+                t,
+                0,
+                text=f"[Conversation completeness: {_COMPLETENESS.get(c, 'Incomplete')} ({c})]",
+            )
+        )
     kids.append(item(F.TCP_LEN, plen, t, 0, text=f"[TCP Segment Len: {plen}]"))
     if seg is not None:
         kids.append(item(F.TCP_SEQ, rseq, t + 4, 4, text=f"Sequence Number: {rseq}    (relative sequence number)"))
@@ -601,24 +622,30 @@ def _tcp(data: bytes, t: int, end: int, extra: dict, nodes: list[Node], protos: 
         ts_node = Node(None, None, t, 0, "[Timestamps]")
         rel, dl = seg.time_rel, seg.time_delta
         ts_node.children += [
-            item(F.TCP_TIME_REL, ns_decimal(rel), t, 0, text=f"[{F.TCP_TIME_REL.name}: {ns_seconds(rel)} seconds]"),
-            item(F.TCP_TIME_DELTA, ns_decimal(dl), t, 0, text=f"[{F.TCP_TIME_DELTA.name}: {ns_seconds(dl)} seconds]"),
+            _rel_time(F.TCP_TIME_REL, rel, t, F.TCP_TIME_REL.name),
+            _rel_time(F.TCP_TIME_DELTA, dl, t, F.TCP_TIME_DELTA.name),
         ]
         kids.append(ts_node)
-    if seg is not None and seg.analysis:
-        an = item(F.TCP_ANALYSIS, None, t, 0, text="[SEQ/ACK analysis]")
-        af = an.add(item(F.TCP_ANALYSIS_FLAGS, None, t, 0, text="[TCP Analysis Flags]"))
-        for name in seg.analysis:
-            fd = F.ANALYSIS_FIELDS[name]
-            af.add(item(fd, None, t, 0, text=f"[{fd.name}]"))
-        kids.append(an)
+    if seg is not None and seg.ta:
+        kids.append(_seq_ack(seg, t))
     if seg is not None and seg.note:
         kids.append(note(WARN, seg.note, t, 0))
     caught = max(end - t - hl, 0)
     if caught:
         kids.append(item(F.TCP_PAYLOAD, data[t + hl : end], t + hl, caught, text=f"TCP payload ({caught} bytes)"))
         tail = extra.get("tail")
-        if tail is not None:
+        if seg is not None and ("retransmission" in seg.analysis or seg.resent_pdu):  # a copy: not handed on again
+            n = seg.length
+            kids.append(
+                item(
+                    F.TCP_SEGMENT_DATA,
+                    data[t + hl : end],
+                    t + hl,
+                    caught,
+                    text=f"Retransmitted TCP segment data ({n} bytes)",
+                )
+            )
+        elif tail is not None:
             _desegmented(data, t + hl, end, tail[0], tail[1], kids)
     if t + hl > end:
         cut = f"[Packet size limited during capture: TCP header truncated ({end - t} of {hl} bytes)]"
@@ -629,6 +656,84 @@ def _tcp(data: bytes, t: int, end: int, extra: dict, nodes: list[Node], protos: 
         )
     nodes.append(tcp)
     protos.append("tcp")
+
+
+# tshark's words for a conversation's completeness bits (sniffer.net.reassembly C_*): a regular start, then
+# data, then an end by FIN or RST
+_COMPLETENESS: Final = {
+    1: "Incomplete, SYN_SENT",
+    3: "Incomplete, CLIENT_ESTABLISHED",
+    7: "Incomplete, ESTABLISHED",
+    15: "Incomplete, DATA",
+    31: "Complete, WITH_DATA",
+    47: "Complete, WITH_DATA",
+    63: "Complete, WITH_DATA",
+    23: "Complete, NO_DATA",
+    39: "Complete, NO_DATA",
+    55: "Complete, NO_DATA",
+}
+# The analysis flags in the order tshark's tree lists them, each with the expert notes it adds
+_FLAG_NOTES: Final = (
+    ("retransmission", ("retransmission",)),
+    ("fast_retransmission", ("fast_retransmission", "retransmission")),
+    ("spurious_retransmission", ("spurious_retransmission", "retransmission")),
+    ("out_of_order", ("out_of_order",)),
+    ("lost_segment", ("lost_segment",)),
+    ("ack_lost_segment", ("ack_lost_segment",)),
+    ("window_update", ("window_update",)),
+    ("window_full", ("window_full",)),
+    ("keep_alive", ("keep_alive",)),
+    ("keep_alive_ack", ("keep_alive_ack",)),
+    ("duplicate_ack", ()),
+    ("zero_window_probe", ("zero_window_probe",)),
+    ("zero_window", ("zero_window",)),
+    ("zero_window_probe_ack", ("zero_window_probe_ack",)),
+)
+
+
+def _rel_time(fd: FieldDef, ns: int, t: int, label: str) -> Node:
+    """A generated relative time of the TCP layer: `[label: 0.000504000 seconds]`, its value in seconds."""
+    return item(fd, ns_decimal(ns), t, 0, text=f"[{label}: {ns_seconds(ns)} seconds]")
+
+
+def _seq_ack(seg: Seg, t: int) -> Node:
+    """tshark's [SEQ/ACK analysis] of a TCP frame: the segment this ACK completes and its RTT, the handshake's
+    RTT, bytes in flight, and the analysis flags with their expert notes (a duplicate ACK's count and the
+    frame it repeats after them)."""
+    an = item(F.TCP_ANALYSIS, None, t, 0, text="[SEQ/ACK analysis]")
+    if seg.acks_frame:
+        frame = seg.acks_frame
+        an.add(item(F.TCP_ACKS_FRAME, frame, t, 0, text=f"[This is an ACK to the segment in frame: {frame}]"))
+        if seg.ack_rtt:
+            an.add(_rel_time(F.TCP_ACK_RTT, seg.ack_rtt, t, "The RTT to ACK the segment was"))
+    if seg.irtt:
+        an.add(_rel_time(F.TCP_INITIAL_RTT, seg.irtt, t, "iRTT"))
+    if seg.bif:
+        an.add(item(F.TCP_BYTES_IN_FLIGHT, seg.bif, t, 0, text=f"[Bytes in flight: {seg.bif}]"))
+        pb = seg.push_bytes
+        an.add(item(F.TCP_PUSH_BYTES_SENT, pb, t, 0, text=f"[Bytes sent since last PSH flag: {pb}]"))
+    if seg.analysis:
+        af = an.add(item(F.TCP_ANALYSIS_FLAGS, None, t, 0, text="[TCP Analysis Flags]"))
+        got = set(seg.analysis)
+        for name, notes in _FLAG_NOTES:
+            if name not in got:
+                continue
+            if name == "duplicate_ack":  # a plain item here; its note hangs on duplicate_ack_frame below
+                af.add(item(F.ANALYSIS_FIELDS[name], None, t, 0, text="[This is a TCP duplicate ack]"))
+            for key in notes:
+                fd = F.ANALYSIS_FIELDS[key]
+                af.add(item(fd, None, t, 0, text=f"[{fd.name}]"))  # made an expert note by add_expert_items
+            if name == "retransmission" and seg.rto:
+                af.add(_rel_time(F.TCP_RTO, seg.rto, t, "The RTO for this segment was"))
+                rf = seg.rto_frame
+                af.add(item(F.TCP_RTO_FRAME, rf, t, 0, text=f"[RTO based on delta from frame: {rf}]"))
+        if "duplicate_ack" in got:
+            num, frame = seg.dupack_num, seg.dupack_frame
+            an.add(item(F.TCP_DUPACK_NUM, num, t, 0, text=f"[Duplicate ACK #: {num}]"))
+            fr = an.add(item(F.TCP_DUPACK_FRAME, frame, t, 0, text=f"[Duplicate to the ACK in frame: {frame}]"))
+            fr.add(note(NOTE, f"Duplicate ACK (#{num})", t, 0))
+            fr.children[-1].fdef = F.ANALYSIS_FIELDS["duplicate_ack"]
+    return an
 
 
 def _desegmented(data: bytes, start: int, end: int, items: list, held: int, kids: list[Node]) -> None:

@@ -89,6 +89,7 @@ def close_node(notes: list[tuple[str, str]], at: int) -> Node:
 # Wireshark's severities of the TCP analysis flags (epan/dissectors/packet-tcp.c), all in "Sequence".
 TCP_EXPERT: Final = {
     "tcp.analysis.retransmission": "Note",
+    "tcp.analysis.fast_retransmission": "Note",
     "tcp.analysis.spurious_retransmission": "Note",
     "tcp.analysis.out_of_order": "Warning",
     "tcp.analysis.lost_segment": "Warning",
@@ -96,14 +97,17 @@ TCP_EXPERT: Final = {
     "tcp.analysis.window_update": "Chat",
     "tcp.analysis.window_full": "Warning",
     "tcp.analysis.keep_alive": "Note",
+    "tcp.analysis.keep_alive_ack": "Note",
     "tcp.analysis.zero_window": "Warning",
+    "tcp.analysis.zero_window_probe": "Note",
+    "tcp.analysis.zero_window_probe_ack": "Note",
 }
 
 
 # TCP's notes of a connection's start and end (sniffer.net.tree), in Wireshark's "Sequence" group
 _TCP_SEQUENCE_NOTES: Final = (
     "Connection establish ", "Connection finish (FIN)", "Connection reset (RST)", "This frame initiates the connection",
-    "This frame undergoes the connection",
+    "This frame undergoes the connection", "Duplicate ACK (#", "D-SACK Sequence",
 )  # fmt: skip
 
 

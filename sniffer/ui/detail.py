@@ -25,7 +25,16 @@ from sniffer.output.text import masked_text
 _SEVERITY_STYLE = {ERROR: "bold red", WARN: "yellow"}
 # fields whose value is a frame number (Wireshark's FT_FRAMENUM): Enter on one goes to that frame
 LINK_FIELDS = frozenset(
-    {"mqtt.response_in", "mqtt.response_to", "mqtt.published_in", "mqtt.delivered_in", "tcp.segment"}
+    {
+        "mqtt.response_in",
+        "mqtt.response_to",
+        "mqtt.published_in",
+        "mqtt.delivered_in",
+        "tcp.segment",
+        "tcp.analysis.acks_frame",
+        "tcp.analysis.duplicate_ack_frame",
+        "tcp.analysis.rto_frame",
+    }
 )
 
 
