@@ -318,3 +318,50 @@ def test_zero_window_and_keep_alives_equal_tsharks(tmp_path: Path, tshark: str, 
         assert any(column(theirs, name)), name
     names = ("_ws.col.Info",)
     assert fields(OURS, pcap, names, *decode, "-Y", "!mqtt") == fields([tshark], pcap, names, *decode, "-Y", "!mqtt")
+
+
+RECONNECT = """
+import socket, struct, sys, time
+port = int(sys.argv[1])
+def s16(s): return struct.pack("!H", len(s)) + s.encode()
+def pkt(t, body): return bytes([t, len(body)]) + body
+s = socket.socket(); s.bind(("127.0.0.1", 0)); local = s.getsockname()[1]; s.close()
+for k in range(2):  # a device that comes back from a reset on the same source port (as embedded stacks do)
+    c = socket.socket()
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    c.bind(("127.0.0.1", local))
+    c.connect(("127.0.0.1", port))
+    c.sendall(pkt(0x10, s16("MQTT") + bytes([4, 2, 0, 60]) + s16(f"dev{k}"))); c.recv(4)
+    c.sendall(pkt(0x30, s16("a/b") + b"1")); time.sleep(0.2)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)); c.close()  # the reset: RST
+    time.sleep(0.3)
+"""
+
+
+def test_a_reconnect_from_the_same_port_is_flagged_as_tshark_flags_it(tmp_path: Path, tshark: str, root: None) -> None:
+    """A device reset (RST) that reconnects from the same source port: a new stream, its SYN
+    `[TCP Port numbers reused]` (tcp.analysis.reused_ports, a Note), against a real mosquitto on lo."""
+    tcpdump = require_tool("tcpdump")
+    with start_broker(tmp_path) as broker:
+        pcap = tmp_path / "reconnect.pcap"
+        cap = subprocess.Popen([tcpdump, "-i", "lo", "-U", "-w", str(pcap), f"tcp port {broker.port}"],
+                               stderr=subprocess.PIPE)  # fmt: skip
+        try:
+            deadline = time.monotonic() + 10
+            while b"listening" not in (cap.stderr.read1(200) if cap.stderr else b""):
+                assert time.monotonic() < deadline, "tcpdump did not start"
+            res = subprocess.run([sys.executable, "-c", RECONNECT, str(broker.port)], capture_output=True, text=True,
+                                 timeout=60)  # fmt: skip
+            assert res.returncode == 0, res.stderr
+            time.sleep(0.5)
+        finally:
+            cap.terminate()
+            cap.wait(10)
+    decode = ("-d", f"tcp.port=={broker.port},mqtt")
+    names = (*ANALYSIS, "tcp.analysis.reused_ports", "tcp.stream", "_ws.col.Info")
+    theirs, ours = fields([tshark], pcap, names, *decode), fields(OURS, pcap, names, *decode)
+    assert ours == theirs
+    assert [r.split("\t")[0] for r in theirs if "[TCP Port numbers reused]" in r] == ["11"]
+    res = subprocess.run([*OURS, "-r", str(pcap), *decode, "-V", "-Y", "tcp.analysis.reused_ports"],
+                         capture_output=True, text=True, cwd=REPO)  # fmt: skip
+    assert "[Expert Info (Note/Sequence): A new tcp session is started with the same ports as an earlier" in res.stdout

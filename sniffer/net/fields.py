@@ -288,6 +288,7 @@ ANALYSIS_FIELDS = {
         ("zero_window_probe", "TCP Zero Window Probe"),
         ("zero_window_probe_ack", "ACK to a TCP Zero Window Probe"),
         ("duplicate_ack", "Duplicate ACK"),
+        ("reused_ports", "A new tcp session is started with the same ports as an earlier session in this trace"),
     )
 }
 # What tshark's [SEQ/ACK analysis] shows beside the flags (times: relative times in seconds, as tcp.time_delta)

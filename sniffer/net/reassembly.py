@@ -580,12 +580,13 @@ class TcpStreams:
         """segment() in general."""
         conv = ent[0] if ent is not None else None
         seg = Seg()
-        reused = False
+        reused = flagged = False
         if ent is not None and flags & SYN and not flags & ACK:
             d = ent[2]
             if ent[0].closed or (d.base >= 0 and seq != d.syn_seq):
                 conv = None  # port reuse: Wireshark starts a new stream
                 reused = True
+                flagged = d.base >= 0 and seq != d.base  # ([TCP Port numbers reused]: a new ISN, not a resent SYN)
         if conv is None or ent is None:
             ent = self._new_conv(src, sport, dst, dport, flags)
             conv = ent[0]
@@ -635,6 +636,8 @@ class TcpStreams:
             seg.win = window << d.ws if d.ws >= 0 else window
 
         seg.analysis = self._analyse(conv, d, r, seg, seq, ack, flags, n, seg.win, seglen_seq, now, num)
+        if flagged:
+            seg.analysis = ("reused_ports", *seg.analysis)
         if n and d.msp and seq in d.msp:
             seg.resent_pdu = True
         self._track(d, r, seg, seq, ack, flags, n, seglen_seq, now, num)
@@ -967,6 +970,7 @@ _ANALYSIS_PREFIX: Final = {
     "zero_window_probe": "[TCP ZeroWindowProbe] ",
     "zero_window_probe_ack": "[TCP ZeroWindowProbeAck] ",
     "duplicate_ack": "",  # "[TCP Dup ACK 83#1] ": the frame it repeats and its count (tcp_info's dupack)
+    "reused_ports": "[TCP Port numbers reused] ",
 }
 # Wireshark prepends each flag in turn, so the last checked ends up first.
 _PREFIX_ORDER: Final = (
@@ -984,6 +988,7 @@ _PREFIX_ORDER: Final = (
     "spurious_retransmission",
     "fast_retransmission",
     "retransmission",
+    "reused_ports",
 )
 
 

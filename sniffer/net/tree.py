@@ -674,6 +674,7 @@ _COMPLETENESS: Final = {
 }
 # The analysis flags in the order tshark's tree lists them, each with the expert notes it adds
 _FLAG_NOTES: Final = (
+    ("reused_ports", ("reused_ports",)),
     ("retransmission", ("retransmission",)),
     ("fast_retransmission", ("fast_retransmission", "retransmission")),
     ("spurious_retransmission", ("spurious_retransmission", "retransmission")),

@@ -101,6 +101,7 @@ TCP_EXPERT: Final = {
     "tcp.analysis.zero_window": "Warning",
     "tcp.analysis.zero_window_probe": "Note",
     "tcp.analysis.zero_window_probe_ack": "Note",
+    "tcp.analysis.reused_ports": "Note",
 }
 
 
