@@ -257,6 +257,28 @@ def test_expert_counts_and_filters_equal_tsharks(lossy: Path, tshark: str) -> No
         assert fields(OURS, lossy, (), "-Y", flt) == fields([tshark], lossy, (), "-Y", flt), flt
 
 
+def captured_on_lo(tmp_path: Path, script: str, extra_conf: str = "") -> tuple[Path, tuple[str, str]]:
+    """Run `script` (Python, given the broker's port) against a real mosquitto on lo while tcpdump captures
+    it: (the capture, tshark's and our option to decode the broker's port as MQTT)."""
+    tcpdump = require_tool("tcpdump")
+    with start_broker(tmp_path, extra_conf) as broker:
+        pcap = tmp_path / "lo.pcap"
+        cap = subprocess.Popen([tcpdump, "-i", "lo", "-U", "-w", str(pcap), f"tcp port {broker.port}"],
+                               stderr=subprocess.PIPE)  # fmt: skip
+        try:
+            deadline = time.monotonic() + 10
+            while b"listening" not in (cap.stderr.read1(200) if cap.stderr else b""):
+                assert time.monotonic() < deadline, "tcpdump did not start"
+            res = subprocess.run([sys.executable, "-c", script, str(broker.port)], capture_output=True, text=True,
+                                 timeout=60)  # fmt: skip
+            assert res.returncode == 0, res.stderr
+            time.sleep(0.5)
+        finally:
+            cap.terminate()
+            cap.wait(10)
+    return pcap, ("-d", f"tcp.port=={broker.port},mqtt")
+
+
 STALL = """
 import socket, struct, sys, time
 import paho.mqtt.client as mqtt
@@ -294,23 +316,7 @@ pub.disconnect(); pub.loop_stop(); stalled.close(); idle.close()
 def test_zero_window_and_keep_alives_equal_tsharks(tmp_path: Path, tshark: str, root: None) -> None:
     """A subscriber that stops reading (its window fills, then closes) and a client kept alive by TCP
     keep-alives, against a real mosquitto on lo."""
-    tcpdump = require_tool("tcpdump")
-    with start_broker(tmp_path, "max_queued_messages 100000\n") as broker:
-        pcap = tmp_path / "stall.pcap"
-        cap = subprocess.Popen([tcpdump, "-i", "lo", "-U", "-w", str(pcap), f"tcp port {broker.port}"],
-                               stderr=subprocess.PIPE)  # fmt: skip
-        try:
-            deadline = time.monotonic() + 10
-            while b"listening" not in (cap.stderr.read1(200) if cap.stderr else b""):
-                assert time.monotonic() < deadline, "tcpdump did not start"
-            res = subprocess.run([sys.executable, "-c", STALL, str(broker.port)], capture_output=True, text=True,
-                                 timeout=60)  # fmt: skip
-            assert res.returncode == 0, res.stderr
-            time.sleep(0.5)
-        finally:
-            cap.terminate()
-            cap.wait(10)
-    decode = ("-d", f"tcp.port=={broker.port},mqtt")
+    pcap, decode = captured_on_lo(tmp_path, STALL, "max_queued_messages 100000\n")
     theirs, ours = fields([tshark], pcap, ANALYSIS, *decode), fields(OURS, pcap, ANALYSIS, *decode)
     assert ours == theirs
     for name in ("tcp.analysis.keep_alive", "tcp.analysis.keep_alive_ack", "tcp.analysis.zero_window",
@@ -341,23 +347,7 @@ for k in range(2):  # a device that comes back from a reset on the same source p
 def test_a_reconnect_from_the_same_port_is_flagged_as_tshark_flags_it(tmp_path: Path, tshark: str, root: None) -> None:
     """A device reset (RST) that reconnects from the same source port: a new stream, its SYN
     `[TCP Port numbers reused]` (tcp.analysis.reused_ports, a Note), against a real mosquitto on lo."""
-    tcpdump = require_tool("tcpdump")
-    with start_broker(tmp_path) as broker:
-        pcap = tmp_path / "reconnect.pcap"
-        cap = subprocess.Popen([tcpdump, "-i", "lo", "-U", "-w", str(pcap), f"tcp port {broker.port}"],
-                               stderr=subprocess.PIPE)  # fmt: skip
-        try:
-            deadline = time.monotonic() + 10
-            while b"listening" not in (cap.stderr.read1(200) if cap.stderr else b""):
-                assert time.monotonic() < deadline, "tcpdump did not start"
-            res = subprocess.run([sys.executable, "-c", RECONNECT, str(broker.port)], capture_output=True, text=True,
-                                 timeout=60)  # fmt: skip
-            assert res.returncode == 0, res.stderr
-            time.sleep(0.5)
-        finally:
-            cap.terminate()
-            cap.wait(10)
-    decode = ("-d", f"tcp.port=={broker.port},mqtt")
+    pcap, decode = captured_on_lo(tmp_path, RECONNECT)
     names = (*ANALYSIS, "tcp.analysis.reused_ports", "tcp.stream", "_ws.col.Info")
     theirs, ours = fields([tshark], pcap, names, *decode), fields(OURS, pcap, names, *decode)
     assert ours == theirs
