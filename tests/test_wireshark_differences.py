@@ -148,3 +148,47 @@ def test_a_fast_retransmission_is_not_decoded_again(tmp_path: Path, tshark: str)
     assert [r[3] for r in mine if r[3]] == ["sensors/a", "sensors/b"]
     info = fields(ours(cap), "_ws.col.Info")
     assert any(r[0].startswith("[TCP Fast Retransmission] ") for r in info)
+
+
+def resent_tail_capture(path: Path) -> None:
+    """A PUBLISH over two segments, the next PUBLISH, then the first PUBLISH's second segment again 0.3 ms later
+    (out of order by tshark's clock: within 3 ms of the highest segment)."""
+    with PcapWriter(str(path)) as sink:
+        flow = TcpFlow(sink)
+        t = flow.open(1_000_000)
+        t = flow.send(0, m.connect("resender", version=4), t + 1000)
+        t = flow.send(1, m.connack(), t + 1000)
+        client = flow.sides[0]
+        big = m.publish("sensors/big", b"x" * 2000, qos=0)
+        start = client.seq
+        t = flow.send(0, big, t + 1000, ack=False)  # two segments: the MSS, then the rest
+        t = flow.send(0, m.publish("sensors/next", b"1"), t + 100, ack=False)
+        end = client.seq
+        client.seq = start + flow.seg_payload
+        flow._frame(0, t + 300, 0x18, big[flow.seg_payload :])
+        client.seq = end
+        t = flow.ack(1, t + 1000)
+        flow.close(t + 1000)
+
+
+def test_a_resent_segment_of_a_reassembled_pdu_is_no_reassembly_error(tmp_path: Path, tshark: str) -> None:
+    """tshark adds the copy to the PDU it has already reassembled and reports `[Reassembly error, protocol TCP:
+    New fragment overlaps old data (retransmission?)]`, an Error (Malformed), on bytes identical to those it
+    has; mqttsniff shows the TCP frame with its `[TCP Out-Of-Order]` flag and no error."""
+    cap = tmp_path / "resent.pcap"
+    resent_tail_capture(cap)
+    names = ("frame.number", "tcp.analysis.out_of_order", "_ws.col.Info", "tcp.payload")
+    theirs = fields([tshark, "-r", str(cap)], *names)
+    mine = fields(ours(cap), *names)
+    copy = [r for r in theirs if r[1]]
+    assert len(copy) == 1 and copy[0][2].endswith(
+        "[Reassembly error, protocol TCP: New fragment overlaps old data (retransmission?)]"
+    )
+    first = next(r for r in theirs if r[0] == str(int(copy[0][0]) - 2))  # the PDU's second segment, sent first
+    assert first[3] == copy[0][3]  # byte for byte the same
+    mine_copy = [r for r in mine if r[1]]
+    assert [r[0] for r in mine_copy] == [copy[0][0]]
+    assert mine_copy[0][2] == copy[0][2].split("[Reassembly error")[0]
+    assert mine_copy[0][2].startswith("[TCP Out-Of-Order] ")
+    expert = subprocess.run([*ours(cap), "-q", "-z", "expert"], capture_output=True, text=True, cwd=REPO).stdout
+    assert "Malformed" not in expert and "Error" not in expert
