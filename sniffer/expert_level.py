@@ -174,11 +174,7 @@ def _seg_level(seg: Seg) -> int:
 def frame_level(frame: Frame) -> int:
     """Highest severity of every expert note in the frame's full tree (0: none)."""
     seg = frame.seg
-    level = (
-        _seg_level(seg)
-        if seg is not None and (seg.analysis or seg.note or seg.session_notes or seg.flags & 0x07 or seg.dsack)
-        else NONE
-    )
+    level = _seg_level(seg) if seg is not None and (seg.tcp_notes or seg.session_notes) else NONE
     if seg is not None and seg.tls is not None:  # TLS records: a malformed one, a missing key
         from sniffer.tls.tree import records_layer
 

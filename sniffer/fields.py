@@ -285,6 +285,7 @@ def item(fdef: FieldDef, value: Any, start: int, length: int, source: int = 0, t
     return Node(fdef, value, start, length, text, [], source)
 
 
-def note(severity: str, message: str, start: int, length: int, source: int = 0) -> Node:
-    """An expert note (Wireshark's expert info), attached where it applies."""
-    return Node(None, message, start, length, f"[Expert Info ({severity}): {message}]", [], source, severity)
+def note(severity: str, message: str, start: int, length: int, source: int = 0, fdef: FieldDef | None = None) -> Node:
+    """An expert note (Wireshark's expert info), attached where it applies; `fdef`: the field its expert info
+    is registered as, where -T fields and -Y should find it (e.g. tcp.analysis.duplicate_ack)."""
+    return Node(fdef, message, start, length, f"[Expert Info ({severity}): {message}]", [], source, severity)

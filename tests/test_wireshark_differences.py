@@ -103,14 +103,24 @@ def test_a_long_string_label_is_whole(tshark: str) -> None:
     assert not any("[truncated]" in ln for ln in labels)
 
 
+def connected(sink: PcapWriter, client_id: str) -> tuple[TcpFlow, int]:
+    """A client connected to the broker (handshake, CONNECT, CONNACK): its flow and the time after."""
+    flow = TcpFlow(sink)
+    t = flow.open(1_000_000)
+    t = flow.send(0, m.connect(client_id, version=4), t + 1000)
+    return flow, flow.send(1, m.connack(), t + 1000)
+
+
+def both(tshark: str, cap: Path, *names: str) -> tuple[list[list[str]], list[list[str]]]:
+    """tshark's and our -T fields rows of `names` on a capture."""
+    return fields([tshark, "-r", str(cap)], *names), fields(ours(cap), *names)
+
+
 def fast_retransmission_capture(path: Path) -> None:
     """Two PUBLISH segments; the broker acknowledges only up to the first, three times (two duplicate ACKs),
     and the client sends the first segment again at once: a fast retransmission of bytes already captured."""
     with PcapWriter(str(path)) as sink:
-        flow = TcpFlow(sink)
-        t = flow.open(1_000_000)
-        t = flow.send(0, m.connect("resender", version=4), t + 1000)
-        t = flow.send(1, m.connack(), t + 1000)
+        flow, t = connected(sink, "resender")
         client, broker = flow.sides
         first = client.seq
         t = flow.send(0, m.publish("sensors/a", b"1", qos=1, msgid=1), t + 1000, ack=False)
@@ -137,9 +147,9 @@ def test_a_fast_retransmission_is_not_decoded_again(tmp_path: Path, tshark: str)
     `[TCP Fast Retransmission]`, and the session layer counts one PUBLISH."""
     cap = tmp_path / "fastrt.pcap"
     fast_retransmission_capture(cap)
-    names = ("frame.number", "tcp.analysis.fast_retransmission", "_ws.col.Protocol", "mqtt.topic")
-    theirs = fields([tshark, "-r", str(cap)], *names)
-    mine = fields(ours(cap), *names)
+    theirs, mine = both(
+        tshark, cap, "frame.number", "tcp.analysis.fast_retransmission", "_ws.col.Protocol", "mqtt.topic"
+    )
     fast = [r for r in theirs if r[1]]
     assert len(fast) == 1 and [r for r in mine if r[1]][0][0] == fast[0][0]
     assert fast[0][2:] == ["MQTT", "sensors/a"]  # tshark: the PUBLISH again
@@ -154,10 +164,7 @@ def resent_tail_capture(path: Path) -> None:
     """A PUBLISH over two segments, the next PUBLISH, then the first PUBLISH's second segment again 0.3 ms later
     (out of order by tshark's clock: within 3 ms of the highest segment)."""
     with PcapWriter(str(path)) as sink:
-        flow = TcpFlow(sink)
-        t = flow.open(1_000_000)
-        t = flow.send(0, m.connect("resender", version=4), t + 1000)
-        t = flow.send(1, m.connack(), t + 1000)
+        flow, t = connected(sink, "resender")
         client = flow.sides[0]
         big = m.publish("sensors/big", b"x" * 2000, qos=0)
         start = client.seq
@@ -177,9 +184,7 @@ def test_a_resent_segment_of_a_reassembled_pdu_is_no_reassembly_error(tmp_path: 
     has; mqttsniff shows the TCP frame with its `[TCP Out-Of-Order]` flag and no error."""
     cap = tmp_path / "resent.pcap"
     resent_tail_capture(cap)
-    names = ("frame.number", "tcp.analysis.out_of_order", "_ws.col.Info", "tcp.payload")
-    theirs = fields([tshark, "-r", str(cap)], *names)
-    mine = fields(ours(cap), *names)
+    theirs, mine = both(tshark, cap, "frame.number", "tcp.analysis.out_of_order", "_ws.col.Info", "tcp.payload")
     copy = [r for r in theirs if r[1]]
     assert len(copy) == 1 and copy[0][2].endswith(
         "[Reassembly error, protocol TCP: New fragment overlaps old data (retransmission?)]"

@@ -144,6 +144,12 @@ class Seg:
         # "Retransmitted TCP segment data", as on a retransmission)
 
     @property
+    def tcp_notes(self) -> bool:
+        """TCP puts expert notes in this frame's tree: analysis flags, the pipeline's note, SYN/FIN/RST, D-SACK
+        (what the expert counters ask before they build a tree)."""
+        return bool(self.analysis or self.note or self.flags & 0x07 or self.dsack)
+
+    @property
     def closing(self) -> bool:
         """This segment carries FIN or RST: the direction ends here."""
         return bool(self.flags & (FIN | RST))

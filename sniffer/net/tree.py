@@ -507,9 +507,15 @@ def _tcp_options(data: bytes, t: int, end: int, ack_base: int, declared: int) ->
                 kids += [
                     item(F.TCP_OPT_DSACK_LE, le, p + 2, 4, text=f"[D-SACK Left Edge = {le} (relative)]"),
                     item(F.TCP_OPT_DSACK_RE, re_, p + 6, 4, text=f"[D-SACK Right Edge = {re_} (relative)]"),
-                    Node(None, None, p + 2, 8, "D-SACK Sequence", [note(WARN, "D-SACK Sequence", p + 2, 8)]),
+                    Node(
+                        None,
+                        None,
+                        p + 2,
+                        8,
+                        "D-SACK Sequence",
+                        [note(WARN, "D-SACK Sequence", p + 2, 8, 0, F.TCP_OPT_DSACK)],
+                    ),
                 ]
-                kids[-1].children[0].fdef = F.TCP_OPT_DSACK
             title, name = "SACK " + " ".join(edges), "SACK"
         else:
             title = name = f"Unknown ({kind})"
@@ -732,8 +738,7 @@ def _seq_ack(seg: Seg, t: int) -> Node:
             num, frame = seg.dupack_num, seg.dupack_frame
             an.add(item(F.TCP_DUPACK_NUM, num, t, 0, text=f"[Duplicate ACK #: {num}]"))
             fr = an.add(item(F.TCP_DUPACK_FRAME, frame, t, 0, text=f"[Duplicate to the ACK in frame: {frame}]"))
-            fr.add(note(NOTE, f"Duplicate ACK (#{num})", t, 0))
-            fr.children[-1].fdef = F.ANALYSIS_FIELDS["duplicate_ack"]
+            fr.add(note(NOTE, f"Duplicate ACK (#{num})", t, 0, 0, F.ANALYSIS_FIELDS["duplicate_ack"]))
     return an
 
 

@@ -67,7 +67,7 @@ class ExpertStat:
         # SYN, FIN and RST, a connection closed inside a PDU); the rest come with the MQTT nodes and the
         # session's close notes. So a frame builds the tree it may have notes in, and most build none.
         seg = f.seg
-        if seg is not None and (seg.analysis or seg.note or seg.flags & 0x07 or seg.dsack):
+        if seg is not None and seg.tcp_notes:
             nodes = f.tree()
         elif seg is not None and seg.tls is not None and tls_notes(seg.tls):  # a TLS record's own notes
             nodes = f.tree(("tls", "mqtt"))
