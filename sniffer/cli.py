@@ -82,6 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="a preference, as tshark's -o (repeatable; see README)",
     )
     src.add_argument("--tls-keylog", metavar="PATH", help="TLS key log file: -o tls.keylog_file:PATH")
+    src.add_argument(
+        "-n", dest="no_names", action="store_true", help="no name resolution: MAC addresses shown bare (as tshark -n)"
+    )
+    src.add_argument(
+        "-N",
+        dest="name_flags",
+        metavar="m",
+        help="resolve only these kinds of names, as tshark's -N; m (MAC addresses: vendor, well-known, ethers) "
+        "is the one mqttsniff has, and its default",
+    )
 
     out = p.add_argument_group("output")
     out.add_argument("-T", dest="fmt", choices=["text", "fields", "json", "ndjson"], default="text")
@@ -271,6 +281,7 @@ def run(argv: list[str] | None = None) -> int:
         args.prefs = parse(args.prefs)  # NAME -> [values]
     except PrefError as e:
         raise UsageError(str(e)) from None
+    _name_resolution(args)
     from sniffer.payload.choose import DecodeConfigError, configure
 
     try:  # the topic -> payload decoder table: -o mqtt.decode, then decoders.toml
@@ -485,6 +496,34 @@ def _printable_output() -> None:
             reconfigure = getattr(stream, "reconfigure", None)
             if reconfigure is not None:
                 reconfigure(errors="backslashreplace")
+
+
+# tshark's -N letters; mqttsniff resolves MAC addresses only and looks up no host, port or VLAN name
+_NAME_FLAGS = {"d": "names from DNS packets", "g": "geolocation", "m": "", "n": "network (host) names",
+               "N": "external resolvers", "s": "names from SNI", "t": "transport (port) names",
+               "v": "VLAN names"}  # fmt: skip
+
+
+def _name_resolution(args: argparse.Namespace) -> None:
+    """-n, -N and -o nameres.mac_name decide whether MAC addresses get names (sniffer.net.names); -N wins
+    over -n, as in tshark."""
+    from sniffer.net.names import MAC
+
+    on = not args.no_names
+    for value in args.prefs.get("nameres.mac_name", []):
+        if value.strip().upper() not in ("TRUE", "FALSE"):
+            raise UsageError(f"-o nameres.mac_name:{value}: expected TRUE or FALSE")
+        on = value.strip().upper() == "TRUE"
+    if args.name_flags is not None:
+        for letter in args.name_flags:
+            if letter not in _NAME_FLAGS:
+                raise UsageError(f"-N: unknown name resolution flag '{letter}' (tshark's are {''.join(_NAME_FLAGS)})")
+            if _NAME_FLAGS[letter]:
+                raise UsageError(
+                    f"-N {letter}: mqttsniff resolves MAC addresses only (-N m), not {_NAME_FLAGS[letter]}"
+                )
+        on = "m" in args.name_flags
+    MAC.enabled = on
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,10 @@ from __future__ import annotations
 KNOWN: dict[str, tuple[bool, str]] = {
     "mqtt.decode": (True, 'decode payloads on matching topics: "TOPIC_FILTER=DECODER" (sniffer/payload/choose.py)'),
     "mqtt.secret": (True, 'a device secret to check cloud credentials: "productKey/deviceName=SECRET" (never printed)'),
+    "nameres.mac_name": (
+        False,
+        "TRUE/FALSE: name MAC addresses from manuf, wka and ethers (default TRUE; -n is FALSE)",
+    ),
     "tls.keylog_file": (False, "NSS key log file (SSLKEYLOGFILE) to decrypt TLS with (also --tls-keylog)"),
 }
 

@@ -250,7 +250,7 @@ def test_only_protocols_prints_the_tree_without_dash_v(tshark: str) -> None:
     path = str(CORPUS / "mqtt5_publish-qos1_many-properties_mosquitto__suricata-verify.pcap")
     ours = run("-r", path, "-O", "mqtt", "--show-secrets")
     assert ours == run("-r", path, "-O", "mqtt", "-V", "--show-secrets")
-    theirs = subprocess.run([tshark, "-n", "-r", path, "-O", "mqtt"], capture_output=True, text=True).stdout
+    theirs = subprocess.run([tshark, "-r", path, "-O", "mqtt"], capture_output=True, text=True).stdout
 
     def layers(out: str) -> list[str]:  # the layer lines; "[...]" ones are mqttsniff's own generated items
         return [ln for ln in out.splitlines() if ln and not ln.startswith((" ", "["))]

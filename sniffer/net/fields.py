@@ -24,6 +24,14 @@ IP_PROTO_NAMES.update(
     {44: "Fragment Header for IPv6", 47: "GRE", 50: "ESP", 51: "AH", 58: "ICMPv6", 59: "IPv6 No Next"}
 )
 IP_PROTO_NAMES.update({60: "Destination Options for IPv6", 132: "SCTP"})
+# hardware types (ARP's; Linux's ARPHRD_* in a cooked capture) a Linux host or gateway shows, as tshark names them
+ARPHRD_NAMES = {
+    1: "Ethernet", 6: "IEEE 802", 24: "IEEE 1394.1995", 32: "InfiniBand", 280: "Controller Area Network", 512: "PPP",
+    519: "Raw IP", 768: "IPIP tunnel", 769: "IP6IP6 tunnel", 772: "Loopback", 776: "sit0 device - IPv6-in-IPv4",
+    778: "GRE over IP", 801: "IEEE 802.11", 803: "IEEE 802.11 + radiotap header", 804: "IEEE 802.15.4",
+    823: "GRE over IPv6", 824: "Netlink", 825: "IPv6 over LoWPAN", 65534: "zero header length",
+    65535: "Void type, nothing is known",
+}  # fmt: skip
 CHECKSUM_STATUS = {0: "Bad", 1: "Good", 2: "Unverified", 3: "Not present", 4: "Illegal"}
 
 # frame
@@ -55,6 +63,24 @@ ETH_ADDR = register("eth.addr", "Address", FT.ETHER, Base.NONE)
 ETH_TYPE = register("eth.type", "Type", U, HEX, size=2, values=ETHERTYPE_NAMES)
 ETH_LG = register("eth.lg", "LG bit", B, mask=0x020000)
 ETH_IG = register("eth.ig", "IG bit", B, mask=0x010000)
+# hidden items under each address (tshark -T json lists them; -T fields and -Y find them): the name as
+# resolved (sniffer.net.names; the bare address with -n), the 24-bit OUI and its vendor's long name
+ETH_DST_RESOLVED = register("eth.dst_resolved", "Destination (resolved)", S, Base.NONE)
+ETH_SRC_RESOLVED = register("eth.src_resolved", "Source (resolved)", S, Base.NONE)
+ETH_ADDR_RESOLVED = register("eth.addr_resolved", "Address (resolved)", S, Base.NONE)
+ETH_DST_OUI = register("eth.dst.oui", "Destination OUI", U, DEC, size=3)
+ETH_SRC_OUI = register("eth.src.oui", "Source OUI", U, DEC, size=3)
+ETH_ADDR_OUI = register("eth.addr.oui", "Address OUI", U, DEC, size=3)
+ETH_DST_OUI_RESOLVED = register("eth.dst.oui_resolved", "Destination OUI (resolved)", S, Base.NONE)
+ETH_SRC_OUI_RESOLVED = register("eth.src.oui_resolved", "Source OUI (resolved)", S, Base.NONE)
+ETH_ADDR_OUI_RESOLVED = register("eth.addr.oui_resolved", "Address OUI (resolved)", S, Base.NONE)
+ETH_DST_LG = register("eth.dst.lg", "LG bit", B, mask=0x020000)
+ETH_DST_IG = register("eth.dst.ig", "IG bit", B, mask=0x010000)
+ETH_SRC_LG = register("eth.src.lg", "LG bit", B, mask=0x020000)
+ETH_SRC_IG = register("eth.src.ig", "IG bit", B, mask=0x010000)
+ETH_SRC_NOT_GROUP = register(
+    "eth.src_not_group", "Source MAC must not be a group address: IEEE 802.3-2002, Section 3.2.3(b)", N, Base.NONE
+)
 ETH_PADDING = register("eth.padding", "Padding", BY, Base.NONE)
 
 # 802.1Q / 802.1ad
@@ -97,14 +123,13 @@ SLL_PKTTYPE = register(
     size=2,
     values={0: "Unicast to us", 1: "Broadcast", 2: "Multicast", 3: "Unicast to another host", 4: "Sent by us"},
 )
-SLL_HATYPE = register("sll.hatype", "Link-layer address type", U, DEC, size=2)
+SLL_HATYPE = register("sll.hatype", "Link-layer address type", U, DEC, size=2, values=ARPHRD_NAMES)
 SLL_HALEN = register("sll.halen", "Link-layer address length", U, DEC, size=2)
 SLL_SRC_ETH = register("sll.src.eth", "Source", FT.ETHER, Base.NONE)
 SLL_SRC_OTHER = register("sll.src.other", "Source", BY, Base.NONE)
 SLL_UNUSED = register("sll.unused", "Unused", BY, Base.NONE)
 SLL_ETYPE = register("sll.etype", "Protocol", U, HEX, size=2, values=ETHERTYPE_NAMES)
 SLL_IFINDEX = register("sll.ifindex", "Interface index", U, DEC, size=4)
-SLL_RESERVED = register("sll.reserved", "Reserved", U, HEX, size=2)
 
 # BSD loopback
 NULL = register("null", "Null/Loopback", P, Base.NONE)

@@ -21,6 +21,7 @@ from sniffer.net.frame import (
     l3_offset,
     mac_str,
 )
+from sniffer.net.names import MAC
 
 IP_PROTOS = {
     0: "HOPOPT",
@@ -82,16 +83,21 @@ ICMPV6_TYPES = {
 
 
 def _link_addrs(linktype: int, data: bytes) -> tuple[str, str]:
+    """The Source and Destination columns of a frame that has no IP addresses: MAC addresses by name
+    (sniffer.net.names, as tshark's default resolution; bare with -n)."""
     if linktype == LT_ETHERNET and len(data) >= 12:
-        dst = data[0:6]
-        return mac_str(data[6:12]), "Broadcast" if dst == b"\xff" * 6 else mac_str(dst)
+        return MAC.resolved(data[6:12]), MAC.resolved(data[0:6])
     if linktype == LT_SLL and len(data) >= 16:
         halen = min(struct.unpack_from("!H", data, 4)[0], 8)
-        return mac_str(data[6 : 6 + halen]), ""
+        return _hw(data[6 : 6 + halen]), ""
     if linktype == LT_SLL2 and len(data) >= 20:
         halen = min(data[11], 8)
-        return mac_str(data[12 : 12 + halen]), ""
+        return _hw(data[12 : 12 + halen]), ""
     return "", ""
+
+
+def _hw(addr: bytes) -> str:
+    return MAC.resolved(addr) if len(addr) == 6 else mac_str(addr)
 
 
 def _arp(data: bytes, off: int, lsrc: str, ldst: str) -> tuple[str, str, str, str]:

@@ -29,6 +29,7 @@ from sniffer.net.frame import (
     mac_str,
     vlan_tagged,
 )
+from sniffer.net.names import MAC
 from sniffer.net.reassembly import Seg, dsack, flags_str
 
 # Wireshark's WTAP_ENCAP numbers and names for the link types we read.
@@ -178,12 +179,28 @@ def _frame_node(linktype: int, data: bytes, number: int, ts: float, rel_ts: floa
     return root
 
 
+# per address item: (its hidden *_resolved, *.oui, *.oui_resolved, *.lg, *.ig fields), as tshark orders them
+_ETH_HIDDEN: Final = {
+    "eth.dst": (F.ETH_DST_RESOLVED, F.ETH_DST_OUI, F.ETH_DST_OUI_RESOLVED, F.ETH_DST_LG, F.ETH_DST_IG),
+    "eth.src": (F.ETH_SRC_RESOLVED, F.ETH_SRC_OUI, F.ETH_SRC_OUI_RESOLVED, F.ETH_SRC_LG, F.ETH_SRC_IG),
+}
+
+
 def _eth_addr(fd: FieldDef, b: bytes, off: int) -> Node:
-    mac = mac_str(b)
-    node = item(fd, mac, off, 6)
-    raw = int.from_bytes(b[:3], "big")
-    node.children += [
-        item(F.ETH_ADDR, mac, off, 6, text=f"Address: {mac}"),
+    """Destination or Source with tshark's items: the name (sniffer.net.names) in the text, the resolved
+    name and vendor as hidden fields, the LG and IG bits."""
+    mac, shown, raw = mac_str(b), MAC.shown(b), int.from_bytes(b[:3], "big")
+    resolved, oui, vendor, lg_own, ig_own = _ETH_HIDDEN[fd.abbrev]
+    node = item(fd, mac, off, 6, text=f"{fd.name}: {shown}")
+    kids = node.children
+    if fd is F.ETH_SRC and raw & 0x010000:  # a multicast or broadcast source: forged or broken (tshark warns)
+        kids.append(note(WARN, F.ETH_SRC_NOT_GROUP.name, off, 6, 0, F.ETH_SRC_NOT_GROUP))
+    kids += _eth_names(b, off, resolved, oui, vendor)
+    kids.append(item(F.ETH_ADDR, mac, off, 6, text=f"Address: {shown}"))
+    kids += _eth_names(b, off, F.ETH_ADDR_RESOLVED, F.ETH_ADDR_OUI, F.ETH_ADDR_OUI_RESOLVED)
+    lg, ig = bool(raw & 0x020000), bool(raw & 0x010000)
+    kids += [
+        _hidden(lg_own, lg, off, 3),
         bitfield(
             F.ETH_LG,
             raw,
@@ -191,19 +208,29 @@ def _eth_addr(fd: FieldDef, b: bytes, off: int) -> Node:
             off,
             3,
             "Locally administered address (this is NOT the factory default)"
-            if raw & 0x020000
+            if lg
             else "Globally unique address (factory default)",
         ),
+        _hidden(ig_own, ig, off, 3),
         bitfield(
-            F.ETH_IG,
-            raw,
-            24,
-            off,
-            3,
-            "Group address (multicast/broadcast)" if raw & 0x010000 else "Individual address (unicast)",
+            F.ETH_IG, raw, 24, off, 3, "Group address (multicast/broadcast)" if ig else "Individual address (unicast)"
         ),
     ]
     return node
+
+
+def _eth_names(b: bytes, off: int, resolved: FieldDef, oui: FieldDef, vendor: FieldDef) -> list[Node]:
+    """The hidden name, OUI and vendor (only where manuf knows the OUI, as in tshark) of one address."""
+    out = [_hidden(resolved, MAC.resolved(b), off, 6), _hidden(oui, int.from_bytes(b[:3], "big"), off, 3)]
+    name = MAC.vendor(b)
+    if name is not None:
+        out.append(_hidden(vendor, name, off, 3))
+    return out
+
+
+def _sll_source(data: bytes, at: int) -> Node:
+    b = data[at : at + 6]
+    return item(F.SLL_SRC_ETH, mac_str(b), at, 6, text=f"Source: {MAC.shown(b)}")
 
 
 def _link(linktype: int, data: bytes, nodes: list[Node], protos: list[str]) -> tuple[int, int]:
@@ -212,7 +239,7 @@ def _link(linktype: int, data: bytes, nodes: list[Node], protos: list[str]) -> t
     if linktype == LT_ETHERNET:
         if n < 14:
             return -1, 0
-        dst, src = mac_str(data[0:6]), mac_str(data[6:12])
+        dst, src = MAC.shown(data[0:6]), MAC.shown(data[6:12])
         et = struct.unpack_from("!H", data, 12)[0]
         eth = item(F.ETH, None, 0, 14, text=f"Ethernet II, Src: {src}, Dst: {dst}")
         eth.children += [_eth_addr(F.ETH_DST, data[0:6], 0), _eth_addr(F.ETH_SRC, data[6:12], 6)]
@@ -262,7 +289,7 @@ def _link(linktype: int, data: bytes, nodes: list[Node], protos: list[str]) -> t
             item(F.SLL_HALEN, halen, 4, 2),
         ]
         if halen == 6:
-            s.children.append(item(F.SLL_SRC_ETH, mac_str(data[6:12]), 6, 6))
+            s.children.append(_sll_source(data, 6))
             s.children.append(item(F.SLL_UNUSED, data[12:14], 12, 2))
         else:
             s.children.append(item(F.SLL_SRC_OTHER, data[6 : 6 + min(halen, 8)], 6, min(halen, 8)))
@@ -271,18 +298,17 @@ def _link(linktype: int, data: bytes, nodes: list[Node], protos: list[str]) -> t
         protos += ["sll", "ethertype"]
         return et, 16
     if linktype == LT_SLL2 and n >= 20:
-        et, _res, ifindex, hatype, pkttype, halen = struct.unpack_from("!HHIHBB", data, 0)
+        et, _reserved, ifindex, hatype, pkttype, halen = struct.unpack_from("!HHIHBB", data, 0)
         s = item(F.SLL, None, 0, 20, text="Linux cooked capture v2")
         s.children += [
             item(F.SLL_ETYPE, et, 0, 2),
-            item(F.SLL_RESERVED, _res, 2, 2),
             item(F.SLL_IFINDEX, ifindex, 4, 4),
             item(F.SLL_HATYPE, hatype, 8, 2),
             item(F.SLL_PKTTYPE, pkttype, 10, 1),
             item(F.SLL_HALEN, halen, 11, 1),
         ]
         if halen == 6:
-            s.children.append(item(F.SLL_SRC_ETH, mac_str(data[12:18]), 12, 6))
+            s.children.append(_sll_source(data, 12))
             s.children.append(item(F.SLL_UNUSED, data[18:20], 18, 2))
         else:
             s.children.append(item(F.SLL_SRC_OTHER, data[12 : 12 + min(halen, 8)], 12, min(halen, 8)))
