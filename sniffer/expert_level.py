@@ -171,10 +171,27 @@ def _seg_level(seg: Seg) -> int:
     return level
 
 
+def group_source(linktype: int, data: bytes) -> bool:
+    """An Ethernet frame from a multicast or broadcast address: tshark's eth.src_not_group warning."""
+    return linktype == 1 and len(data) >= 12 and bool(data[6] & 1)
+
+
+def arp_malformed(frame: Frame) -> bool:
+    """An ARP message cut short: tshark's "[Malformed Packet: ARP/RARP]" (an Error) in its tree."""
+    return frame.seg is None and frame.proto in _ARP_PROTOCOLS and frame.info.endswith("[Malformed Packet]")
+
+
+_ARP_PROTOCOLS: Final = frozenset({"ARP", "RARP", "DRARP", "Inverse ARP", "MARS", "MAPOS"})
+
+
 def frame_level(frame: Frame) -> int:
     """Highest severity of every expert note in the frame's full tree (0: none)."""
     seg = frame.seg
     level = _seg_level(seg) if seg is not None and (seg.tcp_notes or seg.session_notes) else NONE
+    if frame.link_notes or group_source(frame.linktype, frame.data):  # a duplicate IP address, a group source
+        level = max(level, WARNING)
+    if arp_malformed(frame):
+        level = ERROR
     if seg is not None and seg.tls is not None:  # TLS records: a malformed one, a missing key
         from sniffer.tls.tree import records_layer
 

@@ -18,7 +18,9 @@ from sniffer.fields import FT, LABEL_BYTES, FieldDef, Node, bytes_label, item, r
 from sniffer.mqtt import dissect as mqtt_dissect
 from sniffer.mqtt.decoder import PDU, DirectionDecoder, Session
 from sniffer.mqtt.secrets import MAX_PARSE, SECRET_TYPES, held_frame_ranges, secret_ranges
+from sniffer.net import arp
 from sniffer.net import frame as netframe
+from sniffer.net.arp import ArpWatch, Dup
 from sniffer.net.fields import FRAME_INTERFACE_NAME
 from sniffer.net.frame import addr_str, parse_tcp
 from sniffer.net.reassembly import SEGMENT_SUFFIX, Seg, TcpStreams, tcp_info
@@ -150,6 +152,7 @@ class Frame:
         "iface",
         "exact",
         "shown",
+        "link_notes",
     )
 
     def __init__(
@@ -197,6 +200,8 @@ class Frame:
         # under a display filter, (seconds, ns) since the previous displayed frame (frame.time_delta_displayed;
         # set by the filter, sniffer.cli), else None: every frame is displayed
         self.shown: tuple[float, int] | None = None
+        # what a frame below IP says of others, kept with it: ARP's duplicate IP addresses (sniffer.net.arp)
+        self.link_notes: tuple[Dup, ...] = ()
 
     @property
     def src(self) -> str:
@@ -354,6 +359,7 @@ class Frame:
                     self.delta,
                     self.exact,
                     self.shown,
+                    self.link_notes,
                 )
             )
             if self.iface and nodes:  # first in the frame layer, as Wireshark's "Interface id" is
@@ -591,6 +597,9 @@ class RowDissector(Generic[Row]):
         self.row_digits = 9
         # secret byte ranges of the frame being made (Frame.held_secret), set by frame() for _row()
         self.held_secret: tuple[tuple[int, int], ...] = ()
+        # ARP's duplicate IP addresses (sniffer.net.arp): the capture's owners, and the frame being made's finds
+        self.arp = ArpWatch()
+        self.link_notes: tuple[Dup, ...] = ()
 
     def _row(
         self,
@@ -695,8 +704,13 @@ class RowDissector(Generic[Row]):
         # the header ends past the captured bytes: the snapshot length cut its options
         hcut = ipver != 0 and not plen and toff + (data[toff + 12] >> 4) * 4 > poff
         if not ipver or hcut and orig_len <= len(data):  # not IP+TCP, or a header longer than its uncut packet
-            src, dst, proto, info = netframe.proto_info(linktype, data)
-            return self._row(number, ts, ts - first, delta, linktype, data, orig_len, proto, info, src=src, dst=dst)
+            src, dst, proto, text = netframe.proto_info(linktype, data)
+            if proto == "ARP":  # a request or reply may show two devices claiming one IP address
+                dups = self.arp.check(number, ts, linktype, data)
+                if dups:
+                    text += arp.dup_suffix(dups)
+                    self.link_notes = dups
+            return self._row(number, ts, ts - first, delta, linktype, data, orig_len, proto, text, src=src, dst=dst)
 
         cut = 0
         if wire_len > plen and orig_len > len(data):
@@ -911,6 +925,8 @@ class Dissector(RowDissector[Frame]):
             held,
         )  # fmt: skip
         fr.exact = self.row_exact()
+        if self.link_notes:
+            fr.link_notes, self.link_notes = self.link_notes, ()
         return fr
 
 
@@ -938,4 +954,5 @@ class TrackingDissector(RowDissector[None]):
         dst: str = "",
     ) -> None:
         self.held_secret = ()
+        self.link_notes = ()
         return None

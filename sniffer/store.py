@@ -421,7 +421,8 @@ class PacketStore:
 
     def _context(self, frame: Any) -> bytes:
         tcp = frame.seg
-        if tcp is None and not frame.pdus:
+        link = frame.link_notes
+        if tcp is None and not frame.pdus and not link:
             return b"" if frame.delta == 0.0 else pickle.dumps((None, [], frame.delta))
         try:
             find = frame.data.find
@@ -429,8 +430,8 @@ class PacketStore:
                 tcp = self._flat(tcp, find)
             ctx: tuple[Any, ...] = (tcp, [self._flat(p, find) for p in frame.pdus], frame.delta)
             held = getattr(frame, "held_secret", ())
-            if held:  # secrets of a PDU completed later
-                ctx = (*ctx, held)
+            if held or link:  # secrets of a PDU completed later; ARP's duplicate addresses
+                ctx = (*ctx, held, link) if link else (*ctx, held)
             try:  # marshal: several times faster than pickle for plain tuples, which these nearly always are
                 out = marshal.dumps(ctx)
             except ValueError:  # an object marshal does not know (its first byte is never pickle's 0x80)
@@ -529,16 +530,19 @@ class PacketStore:
                 refs.append(k)
             else:
                 refs.append(self._flat(a, None))
-        if not some and not notes:
+        link = frame.link_notes  # ARP's duplicate addresses: found in the load's order, not by a replay
+        if not some and not notes and not link:
             return b""
-        return marshal.dumps((refs, notes))
+        return marshal.dumps((refs, notes, link) if link else (refs, notes))
 
     def _apply_annotations(self, i: int, fr: Any) -> None:
         """Put row i's annotation record (and the session layer's backfill) on a replayed Frame."""
         rows = self._ann_rows
         k = bisect_left(rows, i)
         if k < len(rows) and rows[k] == i:
-            refs, notes = marshal.loads(self._record(self._ann_off[k]))
+            refs, notes, *link = marshal.loads(self._record(self._ann_off[k]))
+            if link:
+                fr.link_notes = link[0]
             for p, ref in zip(fr.pdus, refs, strict=False):
                 if ref is None:
                     continue
@@ -1095,12 +1099,14 @@ class PacketStore:
         pdus: list[Any] = []
         delta = 0.0
         held: tuple[Any, ...] = ()  # (typed: an inferred tuple[()] rejects the real one in the compiled build)
+        link: tuple[Any, ...] = ()
         if clen:
             ctx = blob[pos + dlen : pos + dlen + clen]
             if ctx[0] == _ZLIB_FIRST:
                 ctx = zlib.decompress(ctx)
             tcp, pdus, delta, *rest = pickle.loads(ctx) if ctx[0] == 0x80 else marshal.loads(ctx)
             held = rest[0] if rest else ()
+            link = rest[1] if len(rest) > 1 else ()
             if tcp is not None:
                 tcp = self._unflat(tcp, data)
             pdus = [self._unflat(p, data) for p in pdus]
@@ -1120,6 +1126,8 @@ class PacketStore:
         fr = Frame(*common, self.proto(i), info, self._stream[i], tcp, pdus, addrs,
                    src=self._strings[src], dst=self._strings[dst], held_secret=held)  # fmt: skip
         fr.exact = self.exact(i)
+        if link:
+            fr.link_notes = link
         if self._iface_ids is not None:
             fr.iface = self.interface_name(i)
         return fr

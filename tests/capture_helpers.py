@@ -277,3 +277,28 @@ class Tmux:
 
     def close(self) -> None:
         self.tmux("kill-server")
+
+
+def start_tcpdump(iface: str, path: Path, expr: str) -> subprocess.Popen:
+    """tcpdump writing `iface`'s frames matching `expr` to `path`, returned once it says it is listening."""
+    cap = subprocess.Popen([require_tool("tcpdump"), "-i", iface, "-U", "-w", str(path), expr], stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while b"listening" not in (cap.stderr.read1(200) if cap.stderr else b""):
+        assert time.monotonic() < deadline, "tcpdump did not start"
+    return cap
+
+
+def stop_all(procs: list[subprocess.Popen]) -> None:
+    """Terminate the processes still running and wait for each."""
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+            p.wait(10)
+
+
+def broker_in_netns(ns: str, work: Path) -> subprocess.Popen:
+    """mosquitto listening on 1883 on every address of network namespace `ns` (anonymous, no persistence)."""
+    conf = work / f"{ns}.conf"
+    conf.write_text("listener 1883 0.0.0.0\nallow_anonymous true\npersistence false\nuser root\n")
+    cmd = [require_tool("ip"), "netns", "exec", ns, require_tool("mosquitto"), "-c", str(conf)]
+    return subprocess.Popen(cmd, stderr=subprocess.DEVNULL)

@@ -190,3 +190,21 @@ def test_rules_on_small_files_and_without_wireshark(tmp_path: Path) -> None:
     )
     bare = MacNames(data=tmp_path / "no-wireshark", config=tmp_path / "none", ethers=tmp_path / "none")
     assert bare.name(b("240ac4123456")) is None and bare.resolved(b("ffffffffffff")) == "ff:ff:ff:ff:ff:ff"
+
+
+def test_group_source_warning_counted_as_tshark(tshark: str, captures: dict[str, Path]) -> None:
+    # a multicast source (forged, or a broken stack) is a Warning in every frame it sends: -z expert's count
+    # and the frame's severity match tshark's even where no other note makes the frame build a tree
+    path = str(captures["eth"])
+
+    def warns(out: str) -> list[str]:
+        block = out.split("Warns (", 1)[1].split("\n\n", 1)[0]
+        return [ln.strip() for ln in block.splitlines()]
+
+    ref = warns(tshark_out(tshark, "-r", path, "-q", "-z", "expert"))
+    assert "Source MAC must not be a group address" in ref[-1] and "Ethernet" in ref[-1]
+    assert warns(ours("-r", path, "-q", "-z", "expert")) == ref
+    expr = "_ws.expert.severity == warning && eth.src_not_group"
+    args = ["-r", path, "-Y", "eth.src_not_group", "-T", "fields", "-e", "frame.number"]
+    assert ours(*args) == tshark_out(tshark, *args) != ""
+    assert ours("-r", path, "-Y", expr, "-T", "fields", "-e", "frame.number") == ours(*args)

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from capture_helpers import broker_in_netns, start_tcpdump, stop_all
 from conftest import REPO, require_tool, start_broker
 
 ANALYSIS = (
@@ -81,8 +82,7 @@ def _run(*cmd: str) -> None:
 @pytest.fixture(scope="module")
 def lossy(tmp_path_factory: pytest.TempPathFactory, root: None) -> Iterator[Path]:
     """A capture of MQTT over a link that loses every 17th to 29th segment, taken on the host's end of the veth."""
-    ip, nft, tcpdump = require_tool("ip"), require_tool("nft"), require_tool("tcpdump")
-    mosquitto = require_tool("mosquitto")
+    ip, nft = require_tool("ip"), require_tool("nft")
     work = tmp_path_factory.mktemp("lossy")
     tag = f"sa{os.getpid() % 100000}"
     ns, host_if, ns_if = f"mq{tag}", f"{tag}h", f"{tag}n"
@@ -108,29 +108,19 @@ def lossy(tmp_path_factory: pytest.TempPathFactory, root: None) -> Iterator[Path
             _run(*nsx, nft, "add", "chain", "inet", "l", chain, f"{{ type filter hook {hook} priority 0; }}")
             _run(*nsx, nft, "add", "rule", "inet", "l", chain, "tcp", port, "1883",
                  "numgen", "inc", "mod", n, "==", "0", "drop")  # fmt: skip
-        conf = work / "m.conf"
-        conf.write_text("listener 1883 0.0.0.0\nallow_anonymous true\npersistence false\nuser root\n")
-        procs.append(subprocess.Popen([*nsx, mosquitto, "-c", str(conf)], stderr=subprocess.DEVNULL))
+        procs.append(broker_in_netns(ns, work))
         pcap = work / "lossy.pcap"
-        cap = subprocess.Popen([tcpdump, "-i", host_if, "-U", "-w", str(pcap), "tcp port 1883"],
-                               stderr=subprocess.PIPE)  # fmt: skip
+        cap = start_tcpdump(host_if, pcap, "tcp port 1883")
         procs.append(cap)
-        deadline = time.monotonic() + 10
-        while b"listening" not in (cap.stderr.read1(200) if cap.stderr else b""):
-            assert time.monotonic() < deadline, "tcpdump did not start"
         time.sleep(0.5)
         res = subprocess.run([sys.executable, "-c", TRAFFIC, NS_ADDR], capture_output=True, text=True, timeout=120)
         assert res.returncode == 0, res.stderr
         assert int(res.stdout) == 300  # every message arrived: TCP recovered what the link lost
         time.sleep(0.5)
-        cap.terminate()
-        cap.wait(10)
+        stop_all([cap])
         yield pcap
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-                p.wait(10)
+        stop_all(procs)
         subprocess.run([nft, "delete", "table", "inet", tag], capture_output=True)
         subprocess.run([ip, "netns", "del", ns], capture_output=True)  # (the veth pair goes with it)
 
@@ -262,15 +252,10 @@ def test_expert_counts_and_filters_equal_tsharks(lossy: Path, tshark: str) -> No
 def captured_on_lo(tmp_path: Path, script: str, extra_conf: str = "") -> tuple[Path, tuple[str, str]]:
     """Run `script` (Python, given the broker's port) against a real mosquitto on lo while tcpdump captures
     it: (the capture, tshark's and our option to decode the broker's port as MQTT)."""
-    tcpdump = require_tool("tcpdump")
     with start_broker(tmp_path, extra_conf) as broker:
         pcap = tmp_path / "lo.pcap"
-        cap = subprocess.Popen([tcpdump, "-i", "lo", "-U", "-w", str(pcap), f"tcp port {broker.port}"],
-                               stderr=subprocess.PIPE)  # fmt: skip
+        cap = start_tcpdump("lo", pcap, f"tcp port {broker.port}")
         try:
-            deadline = time.monotonic() + 10
-            while b"listening" not in (cap.stderr.read1(200) if cap.stderr else b""):
-                assert time.monotonic() < deadline, "tcpdump did not start"
             res = subprocess.run([sys.executable, "-c", script, str(broker.port)], capture_output=True, text=True,
                                  timeout=60)  # fmt: skip
             assert res.returncode == 0, res.stderr

@@ -24,7 +24,7 @@ from sniffer.payload import layers_for as payload_layers
 from sniffer.payload.fields import PAYLOAD_PROTOCOLS
 
 Getter = Callable[[Any], list]
-NET_PROTOCOLS = frozenset({"frame", "eth", "vlan", "sll", "null", "ip", "ipv6", "tcp", "raw"})
+NET_PROTOCOLS = frozenset({"frame", "eth", "vlan", "sll", "null", "ip", "ipv6", "tcp", "raw", "arp"})
 PUBLISH, PUBREL, SUBSCRIBE, UNSUBSCRIBE = 3, 6, 8, 10
 PUBLISH_ONLY, CONNECT_ONLY = frozenset({PUBLISH}), frozenset({1})
 V31 = 3

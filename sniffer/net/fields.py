@@ -32,6 +32,14 @@ ARPHRD_NAMES = {
     823: "GRE over IPv6", 824: "Netlink", 825: "IPv6 over LoWPAN", 65534: "zero header length",
     65535: "Void type, nothing is known",
 }  # fmt: skip
+ARP_OPCODES = {
+    0: "reserved", 1: "request", 2: "reply", 3: "reverse request", 4: "reverse reply", 5: "drarp request",
+    6: "drarp reply", 7: "drarp error", 8: "inverse request", 9: "inverse reply", 10: "arp nak",
+    11: "mars request", 12: "mars multi", 13: "mars mserv", 14: "mars join", 15: "mars leave", 16: "mars nak",
+    17: "mars unserv", 18: "mars sjoin", 19: "mars sleave", 20: "mars grouplist request",
+    21: "mars grouplist reply", 22: "mars redirect map", 23: "mapos unarp", 24: "experimental 1",
+    25: "experimental 2", 65535: "reserved",
+}  # fmt: skip
 CHECKSUM_STATUS = {0: "Bad", 1: "Good", 2: "Unverified", 3: "Not present", 4: "Illegal"}
 
 # frame
@@ -82,6 +90,38 @@ ETH_SRC_NOT_GROUP = register(
     "eth.src_not_group", "Source MAC must not be a group address: IEEE 802.3-2002, Section 3.2.3(b)", N, Base.NONE
 )
 ETH_PADDING = register("eth.padding", "Padding", BY, Base.NONE)
+ETH_TRAILER = register("eth.trailer", "Trailer", BY, Base.NONE)
+ETH_FCS = register("eth.fcs", "Frame check sequence", U, HEX, size=4)
+ETH_FCS_STATUS = register("eth.fcs.status", "FCS Status", U, DEC, values=CHECKSUM_STATUS)
+ETH_PADDING_BAD = register(
+    "eth.padding_bad", "Padding identification may be inaccurate and impact trailer dissector", N, Base.NONE
+)
+
+# ARP (sniffer.net.arp)
+ARP = register("arp", "Address Resolution Protocol", P, Base.NONE)
+ARP_HW_TYPE = register("arp.hw.type", "Hardware type", U, DEC, size=2, values=ARPHRD_NAMES)
+ARP_PROTO_TYPE = register("arp.proto.type", "Protocol type", U, HEX, size=2, values=ETHERTYPE_NAMES)
+ARP_HW_SIZE = register("arp.hw.size", "Hardware size", U, DEC)
+ARP_PROTO_SIZE = register("arp.proto.size", "Protocol size", U, DEC)
+ARP_OPCODE = register("arp.opcode", "Opcode", U, DEC, size=2, values=ARP_OPCODES)
+ARP_ISGRATUITOUS = register("arp.isgratuitous", "Is gratuitous", B)
+ARP_ISPROBE = register("arp.isprobe", "Is probe", B)
+ARP_ISANNOUNCEMENT = register("arp.isannouncement", "Is announcement", B)
+ARP_SRC_HW_MAC = register("arp.src.hw_mac", "Sender MAC address", FT.ETHER, Base.NONE)
+ARP_SRC_HW = register("arp.src.hw", "Sender hardware address", BY, Base.NONE)
+ARP_SRC_IPV4 = register("arp.src.proto_ipv4", "Sender IP address", FT.IPV4, Base.NONE)
+ARP_SRC_PROTO = register("arp.src.proto", "Sender protocol address", BY, Base.NONE)
+ARP_DST_HW_MAC = register("arp.dst.hw_mac", "Target MAC address", FT.ETHER, Base.NONE)
+ARP_DST_HW = register("arp.dst.hw", "Target hardware address", BY, Base.NONE)
+ARP_DST_IPV4 = register("arp.dst.proto_ipv4", "Target IP address", FT.IPV4, Base.NONE)
+ARP_DST_PROTO = register("arp.dst.proto", "Target protocol address", BY, Base.NONE)
+DRARP_STATUS = {1: "restricted", 2: "no address", 3: "serverdown", 4: "moved", 5: "failure"}
+ARP_DRARP_ERROR = register("arp.dst.drarp_error_status", "DRARP error status", U, DEC, size=2, values=DRARP_STATUS)
+ARP_DUPLICATE = register("arp.duplicate-address-detected", "Duplicate IP address configured", N, Base.NONE)
+ARP_DUPLICATE_FRAME = register("arp.duplicate-address-frame", "Frame showing earlier use of IP address", U, DEC, size=4)
+ARP_DUPLICATE_SECONDS = register(
+    "arp.seconds-since-duplicate-address-frame", "Seconds since earlier frame seen", U, DEC, size=4
+)
 
 # 802.1Q / 802.1ad
 VLAN = register("vlan", "802.1Q Virtual LAN", P, Base.NONE)
@@ -106,6 +146,7 @@ VLAN_PRIORITY = register(
 VLAN_DEI = register("vlan.dei", "DEI", B, mask=0x1000)
 VLAN_ID = register("vlan.id", "ID", U, DEC, size=2, mask=0x0FFF)
 VLAN_ETYPE = register("vlan.etype", "Type", U, HEX, size=2, values=ETHERTYPE_NAMES)
+VLAN_TRAILER = register("vlan.trailer", "Trailer", BY, Base.NONE)
 # An 802.1ad (QinQ) service tag is its own layer in Wireshark, with plain numbers (its type is ieee8021ah.etype)
 QINQ = register("ieee8021ad", "IEEE 802.1ad", P, Base.NONE)
 QINQ_PRIORITY = register("ieee8021ad.priority", "Priority", U, DEC, size=2, mask=0xE000)
@@ -128,6 +169,7 @@ SLL_HALEN = register("sll.halen", "Link-layer address length", U, DEC, size=2)
 SLL_SRC_ETH = register("sll.src.eth", "Source", FT.ETHER, Base.NONE)
 SLL_SRC_OTHER = register("sll.src.other", "Source", BY, Base.NONE)
 SLL_UNUSED = register("sll.unused", "Unused", BY, Base.NONE)
+SLL_TRAILER = register("sll.trailer", "Trailer", BY, Base.NONE)
 SLL_ETYPE = register("sll.etype", "Protocol", U, HEX, size=2, values=ETHERTYPE_NAMES)
 SLL_IFINDEX = register("sll.ifindex", "Interface index", U, DEC, size=4)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 
+from sniffer.net import arp
 from sniffer.net.frame import (
     ETH_ARP,
     ETH_IPV4,
@@ -101,18 +102,8 @@ def _hw(addr: bytes) -> str:
 
 
 def _arp(data: bytes, off: int, lsrc: str, ldst: str) -> tuple[str, str, str, str]:
-    if len(data) < off + 28:
-        return lsrc, ldst, "ARP", "[Malformed Packet]"
-    op = struct.unpack_from("!H", data, off + 6)[0]
-    sha, spa = data[off + 8 : off + 14], addr_str(4, data[off + 14 : off + 18])
-    tpa = addr_str(4, data[off + 24 : off + 28])
-    if op == 1:
-        if spa == tpa:
-            return lsrc, ldst, "ARP", f"ARP Announcement for {spa}"
-        return lsrc, ldst, "ARP", f"Who has {tpa}? Tell {spa}"
-    if op == 2:
-        return lsrc, ldst, "ARP", f"{spa} is at {mac_str(sha)}"
-    return lsrc, ldst, "ARP", f"Unknown ARP opcode 0x{op:04x}"
+    proto, info = arp.summary(data, off)
+    return lsrc, ldst, proto, info
 
 
 def _icmp(data: bytes, p: int, end: int, ttl: int) -> str:

@@ -13,9 +13,11 @@ from decimal import Context, Decimal
 from typing import Any, Final
 
 from sniffer.fields import CHAT, FT, NOTE, WARN, FieldDef, Node, bits, item, note
+from sniffer.net import arp
 from sniffer.net import fields as F
 from sniffer.net.frame import (
     AF_INET6_VALUES,
+    ETH_ARP,
     ETH_IPV4,
     ETH_IPV6,
     LT_ETHERNET,
@@ -471,7 +473,7 @@ def _ipv6(data: bytes, off: int, nodes: list[Node], protos: list[str]) -> tuple[
 
 # The layers dissect_layers() builds (together): a tree asked for any of them is built by it
 NET_LAYERS: Final = frozenset(
-    {"frame", "eth", "vlan", "ieee8021ad", "ieee8021ah", "sll", "null", "ip", "ipv6", "tcp", "udp", "raw"}
+    {"frame", "eth", "vlan", "ieee8021ad", "ieee8021ah", "sll", "null", "ip", "ipv6", "tcp", "udp", "raw", "arp"}
 )
 
 _OPT_TITLES = {0: "End of Option List (EOL)", 1: "No-Operation (NOP)"}
@@ -817,6 +819,48 @@ def _udp(data: bytes, u: int, end: int, nodes: list[Node], protos: list[str]) ->
     protos.append("udp")
 
 
+# the layer a frame's trailer belongs to: (the field its bytes are, whether 4 of them may be an Ethernet FCS)
+_TRAILERS: Final = {"eth": (F.ETH_TRAILER, True), "vlan": (F.VLAN_TRAILER, False), "sll": (F.SLL_TRAILER, False)}
+_PADDING_BAD: Final = (
+    "Didn't find padding of zeros, and an undecoded trailer exists. There may be padding of non-zeros."
+)
+
+
+def _trailer(data: bytes, orig_len: int, end: int, link: Node) -> None:
+    """What follows the network layer's message, as tshark's Ethernet dissector splits it: padding of zeros up
+    to the 60-byte minimum frame, then a trailer, and (untagged Ethernet, frames of 64 bytes or more) an FCS in
+    the last 4 bytes. A switch pads a device's short frames (a bare ACK, a PINGREQ) on the wire."""
+    fd = link.fdef
+    kind = _TRAILERS.get(fd.abbrev) if fd is not None else None
+    if kind is None:
+        return
+    trailer_fd, fcs = kind
+    rest = data[end:]
+    n = len(rest)
+    padded = orig_len >= 60 and orig_len - n < 60
+    pad = 60 - (orig_len - n) if padded else 0
+    if pad and any(rest[:pad]):  # only zeros are taken for padding
+        pad = 0
+    kids = link.children
+    if pad:
+        kids.append(item(F.ETH_PADDING, rest[:pad], end, pad))
+    left = n - pad
+    has_fcs = fcs and orig_len >= 64 and left >= 4
+    tlen = left - 4 if has_fcs else left
+    if tlen:
+        t = item(trailer_fd, rest[pad : pad + tlen], end + pad, tlen)
+        if padded and not pad:
+            t.children.append(note(NOTE, _PADDING_BAD, end + pad, tlen, 0, F.ETH_PADDING_BAD))
+        kids.append(t)
+    if has_fcs:
+        at = end + pad + tlen
+        v = int.from_bytes(rest[pad + tlen : pad + tlen + 4], "big")
+        kids += [
+            item(F.ETH_FCS, v, at, 4, text=f"Frame check sequence: 0x{v:08x} [unverified]"),
+            item(F.ETH_FCS_STATUS, 2, at, 4, text="[FCS Status: Unverified]"),
+        ]
+
+
 def dissect_layers(
     linktype: int,
     data: bytes,
@@ -828,23 +872,40 @@ def dissect_layers(
     delta: float = 0.0,
     exact: tuple[int, int, int, int] | None = None,
     shown: tuple[float, int] | None = None,
+    link_notes: tuple = (),
 ) -> list[Node]:
     """Frame, link, IP and TCP nodes of one frame.
 
     tcp_extra: "seg" (the Seg of this frame, for stream/relative numbers/window/analysis/stream times), and
     "upper" (the protocol names above TCP for frame.protocols, e.g. "mqtt"). `exact`: the frame's times in
-    integer ns (Frame.exact) when its capture is not stamped in microseconds; `shown`, Frame.shown. Never raises on
-    truncated data: layers that do not fit are left out.
+    integer ns (Frame.exact) when its capture is not stamped in microseconds; `shown`, Frame.shown; `link_notes`,
+    Frame.link_notes. Never raises on truncated data: layers that do not fit are left out.
     """
     nodes: list[Node] = []
     protos: list[str] = []
     try:
         et, off = _link(linktype, data, nodes, protos)
+        link = nodes[-1] if nodes else None
         ipres = None
+        end = -1  # where the network layer's message ends as its header declares it (the rest: a trailer)
+        n = len(data)
         if et == ETH_IPV4:
             ipres = _ipv4(data, off, nodes, protos)
+            if ipres is not None:
+                tot = struct.unpack_from("!H", data, off + 2)[0]
+                end = off + tot if tot >= 20 else -1
         elif et == ETH_IPV6:
             ipres = _ipv6(data, off, nodes, protos)
+            if ipres is not None:
+                plen = struct.unpack_from("!H", data, off + 4)[0]
+                end = off + 40 + plen if plen else -1
+        elif et == ETH_ARP:
+            arp_nodes, end = arp.layer(data, off)
+            nodes += arp_nodes
+            nodes += arp.dup_nodes(link_notes)  # (Frame.link_notes: found when the frame was first dissected)
+            protos.append("arp")
+        if link is not None and 0 < end < orig_len == n:
+            _trailer(data, orig_len, end, link)
         if ipres is not None and ipres[0] == 6:
             _tcp(data, ipres[1], ipres[2], tcp_extra, nodes, protos)
             upper = tcp_extra.get("upper")

@@ -89,6 +89,8 @@ def layers(nodes: list[Node], show_secrets: bool = False, frame: Any = None) -> 
     out: dict[str, Any] = {}
     for top in nodes:
         key = top.fdef.abbrev if top.fdef is not None else top.text
+        if key[:1] == "[" and key[-1:] == "]":  # a generated item (ARP's duplicate address): keyed without brackets
+            key = key[1:-1]
         # (a protocol with nothing under it, TLS over a record's first bytes: tshark writes its label)
         _put(out, key, _layer(top, show_secrets, masked) if top.children or top.fdef is None else top.text)
     return out

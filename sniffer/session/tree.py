@@ -105,10 +105,11 @@ TCP_EXPERT: Final = {
 }
 
 
-# TCP's notes of a connection's start and end (sniffer.net.tree), in Wireshark's "Sequence" group
+# TCP's notes of a connection's start and end (sniffer.net.tree) and ARP's duplicate address, in Wireshark's
+# "Sequence" group
 _TCP_SEQUENCE_NOTES: Final = (
     "Connection establish ", "Connection finish (FIN)", "Connection reset (RST)", "This frame initiates the connection",
-    "This frame undergoes the connection", "Duplicate ACK (#", "D-SACK Sequence",
+    "This frame undergoes the connection", "Duplicate ACK (#", "D-SACK Sequence", "Duplicate IP address configured (",
 )  # fmt: skip
 
 

@@ -11,6 +11,7 @@ frame()); the other statistics need no tree.
 
 from __future__ import annotations
 
+from sniffer.expert_level import arp_malformed, group_source
 from sniffer.fields import Node
 from sniffer.pipeline import Frame
 from sniffer.session import fields as SF
@@ -21,15 +22,29 @@ from sniffer.ws.conn import has_notes as ws_notes
 _SESSION_LABELS = {fd: SF.ANALYSIS[key][0] for key, fd in SF.ANALYSIS_FIELDS.items()}
 _GROUP_NAMES = {v: k for k, v in SF.GROUPS.items()}
 _SEVERITY_NAMES = {v: k for k, v in SF.SEVERITIES.items()}
+# tshark's short names of protocols whose name is not their abbrev in capitals (tshark -G protocols)
+_SHORT_NAMES = {"eth": "Ethernet", "ip": "IPv4", "ipv6": "IPv6", "websocket": "WebSocket", "arp": "ARP/RARP"}
 # tshark's block titles, most severe first
 BLOCKS = (("Error", "Errors"), ("Warning", "Warns"), ("Note", "Notes"), ("Chat", "Chats"), ("Comment", "Comments"))
+
+
+def _protocol(top: Node) -> str:
+    """The protocol column of a top-level node's notes: its layer's short name; for an item that is not a layer
+    (tshark's "[Malformed Packet: ARP/RARP]", ARP's duplicate address) the one it names or its first field's."""
+    fd = top.fdef
+    if fd is None:
+        if top.text.startswith("[Malformed Packet: "):
+            return top.text[19:-1]
+        fd = next((k.fdef for k in top.children if k.fdef is not None), None)
+    abbrev = fd.protocol if fd is not None else "mqtt"
+    return _SHORT_NAMES.get(abbrev, abbrev.upper())
 
 
 def notes_of(nodes: list[Node]) -> list[tuple[str, str, str, str, str]]:
     """(severity, group, protocol, summary, message) of every expert note in a frame's tree."""
     out: list[tuple[str, str, str, str, str]] = []
     for top in nodes:
-        proto = (top.fdef.protocol if top.fdef is not None else "mqtt").upper()
+        proto = _protocol(top)
         stack = [top]
         while stack:
             n = stack.pop()
@@ -67,7 +82,7 @@ class ExpertStat:
         # SYN, FIN and RST, a connection closed inside a PDU); the rest come with the MQTT nodes and the
         # session's close notes. So a frame builds the tree it may have notes in, and most build none.
         seg = f.seg
-        if seg is not None and seg.tcp_notes:
+        if seg is not None and seg.tcp_notes or f.link_notes or group_source(f.linktype, f.data) or arp_malformed(f):
             nodes = f.tree()
         elif seg is not None and seg.tls is not None and tls_notes(seg.tls):  # a TLS record's own notes
             nodes = f.tree(("tls", "mqtt"))

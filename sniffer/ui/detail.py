@@ -32,6 +32,7 @@ LINK_FIELDS = frozenset(
         "mqtt.delivered_in",
         "tcp.segment",
         "tcp.analysis.acks_frame",
+        "arp.duplicate-address-frame",
         "tcp.analysis.duplicate_ack_frame",
         "tcp.analysis.rto_frame",
     }
