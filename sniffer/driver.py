@@ -58,6 +58,7 @@ def drive(
     # shows nine decimals for every frame, a remote's microseconds too: its -w file stores them in ns.
     exact = getattr(source, "exact_stamps", False)
     forced = getattr(source, "stamp_digits", -1)
+    watch = getattr(dissector, "arp", None) if names is not None else None
     for batch in source.batches():
         start = number + 1
         put = sink.row
@@ -78,6 +79,8 @@ def drive(
             else:
                 for rec in batch:
                     number += 1
+                    if watch is not None:  # two gateways' LANs may reuse addresses: ARP's owners per source
+                        watch.scope = rec[6]
                     if exact:
                         res = rec[5]
                         digits = forced if forced >= 0 else DIGITS[res]

@@ -268,3 +268,36 @@ def test_ui_shows_the_duplicate_and_goes_to_the_earlier_frame(crafted: dict[str,
             await wait_for(pilot, lambda: app.selected_row == 4, what="the jump to frame 5")
 
     run(go())
+
+
+def test_two_gateways_lans_reusing_an_address_are_no_conflict(tmp_path: Path, tshark: str) -> None:
+    # Two gateways' captures merged (-i ssh://gw1/eth0 -i ssh://gw2/eth0 -w, or a pcapng of two interfaces):
+    # 192.168.1.1 is each LAN's router, two different devices. tshark compares ARP across interfaces and
+    # reports a duplicate; ours keeps each source's owners apart. Within one source it still reports them.
+    from sniffer.capture.pcapng import MultiPcapngWriter
+
+    path = tmp_path / "two-gateways.pcapng"
+    w = MultiPcapngWriter(str(path), [(1, 262144, "gw1:eth0", None), (1, 262144, "gw2:eth0", None)])
+    router1, router2, impostor = "28:cf:e9:00:00:01", "00:1c:73:00:00:01", "02:42:ac:11:00:02"
+    frames = [  # (interface, frame): each router speaks on its own LAN, then a real conflict on gw1's
+        (0, _eth(ESP, router1, b"\x08\x06", _arp(2, router1, "192.168.1.1", ESP, "192.168.1.20"))),
+        (
+            1,
+            _eth(
+                "ff:ff:ff:ff:ff:ff",
+                router2,
+                b"\x08\x06",
+                _arp(1, router2, "192.168.1.1", "00:00:00:00:00:00", "192.168.1.30"),
+            ),
+        ),  # fmt: skip
+        (0, _eth(ESP, impostor, b"\x08\x06", _arp(1, impostor, "192.168.1.1", "00:00:00:00:00:00", "192.168.1.20"))),
+    ]
+    w.write_records([(1.0 + i, f, len(f), 1, 1_000_000 + i, 6, iface) for i, (iface, f) in enumerate(frames)])
+    w.close()
+    theirs = tshark_out(tshark, "-r", str(path)).splitlines()
+    assert "duplicate use of 192.168.1.1" in theirs[1]  # tshark: a conflict between two LANs
+    mine = ours("-r", str(path)).splitlines()
+    assert "duplicate" not in mine[1] and mine[1] == theirs[1].replace(" (duplicate use of 192.168.1.1 detected!)", "")
+    assert mine[2].endswith("(duplicate use of 192.168.1.1 detected!)")  # gw1's impostor, against gw1's router
+    tree = ours("-r", str(path), "-V", "-Y", "frame.number == 3")
+    assert "also in use by 28:cf:e9:00:00:01 (frame 1)]" in tree

@@ -178,7 +178,10 @@ class ArpWatch:
     first owner). Kept by the pipeline for a capture; the frames' results travel with them (Frame.link_notes)."""
 
     def __init__(self) -> None:
-        self._owners: dict[bytes, list] = {}  # IP -> [MAC, frame, whole seconds]
+        self._owners: dict[tuple[int, bytes], list] = {}  # (scope, IP) -> [MAC, frame, whole seconds]
+        # the capture source of the frames checked next (sniffer.driver sets it for merged sources): the LANs
+        # behind two gateways may use the same addresses for different devices, which is no conflict
+        self.scope = 0
 
     def check(self, number: int, ts: float, linktype: int, data: bytes) -> tuple[Dup, ...]:
         """The duplicates ARP frame `number` reveals (none for other frames)."""
@@ -201,10 +204,11 @@ class ArpWatch:
         return tuple(out)
 
     def _claim(self, ip: bytes, mac: bytes, number: int, secs: int, out: list[Dup]) -> None:
-        owner = self._owners.get(ip)
+        key = (self.scope, ip)
+        owner = self._owners.get(key)
         if owner is None:
             if len(self._owners) < WATCH_MAX:
-                self._owners[ip] = [mac, number, secs]
+                self._owners[key] = [mac, number, secs]
             return
         if number <= owner[1]:
             return
