@@ -35,7 +35,7 @@ def data_dir() -> Path:
     if env and os.geteuid() != 0:  # tshark ignores it when running as root
         return Path(env)
     for d in ("/usr/share/wireshark", "/usr/local/share/wireshark"):
-        if Path(d, "manuf").is_file():
+        if _exists(Path(d, "manuf")):
             return Path(d)
     return Path("/usr/share/wireshark")
 
@@ -47,7 +47,16 @@ def config_dir() -> Path:
         return Path(env)
     xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     new, old = Path(xdg, "wireshark"), Path.home() / ".wireshark"
-    return old if not new.exists() and old.exists() else new
+    return old if not _exists(new) and _exists(old) else new
+
+
+def _exists(path: Path) -> bool:
+    """Whether `path` exists; False where we may not look (a UI that dropped root to the sudo user, a config
+    directory of root's left in its environment)."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
 
 
 def _entry(line: str) -> tuple[int, int, str, str] | None:
@@ -92,9 +101,12 @@ class MacNames:
     def _load(self) -> None:
         self._loaded = True
         data = self._data or data_dir()
-        config = self._config or config_dir()
+        try:
+            personal = [(self._config or config_dir()) / "ethers"]
+        except RuntimeError:  # no home directory to look in
+            personal = []
         # personal ethers before the global one: the first name given to an address wins
-        for path in (config / "ethers", self._ethers_path):
+        for path in (*personal, self._ethers_path):
             for line in _read(path).splitlines():
                 e = _entry(line)
                 if e is not None and e[1] == 48 and e[2]:
