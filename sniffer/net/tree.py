@@ -128,9 +128,8 @@ def bitfield(fd: FieldDef, raw: int, width: int, start: int, length: int, shown:
 
 
 def _hidden(fd: FieldDef, value: Any, start: int, length: int) -> Node:
-    n = item(fd, value, start, length)
-    n.hidden = True
-    return n
+    """A hidden item (Wireshark's: filterable, in -T fields and JSON, never printed): no text is formatted."""
+    return Node(fd, value, start, length, fd.abbrev, [], 0, None, True)
 
 
 def _frame_node(linktype: int, data: bytes, number: int, ts: float, rel_ts: float, orig_len: int, delta: float,
@@ -188,21 +187,28 @@ _ETH_HIDDEN: Final = {
 }
 
 
-def _eth_addr(fd: FieldDef, b: bytes, off: int) -> Node:
-    """Destination or Source with tshark's items: the name (sniffer.net.names) in the text, the resolved
-    name and vendor as hidden fields, the LG and IG bits."""
-    mac, shown, raw = mac_str(b), MAC.shown(b), int.from_bytes(b[:3], "big")
-    resolved, oui, vendor, lg_own, ig_own = _ETH_HIDDEN[fd.abbrev]
+def _eth_addr(fd: FieldDef, b: bytes, off: int, shown: str) -> Node:
+    """Destination or Source (`shown`: MAC.shown(b)) with tshark's items: the name (sniffer.net.names) in the
+    text, the resolved name and vendor as hidden fields, the LG and IG bits."""
+    mac, raw, name, vendor = mac_str(b), int.from_bytes(b[:3], "big"), MAC.resolved(b), MAC.vendor(b)
+    own_name, own_oui, own_vendor, own_lg, own_ig = _ETH_HIDDEN[fd.abbrev]
     node = item(fd, mac, off, 6, text=f"{fd.name}: {shown}")
     kids = node.children
     if fd is F.ETH_SRC and raw & 0x010000:  # a multicast or broadcast source: forged or broken (tshark warns)
         kids.append(note(WARN, F.ETH_SRC_NOT_GROUP.name, off, 6, 0, F.ETH_SRC_NOT_GROUP))
-    kids += _eth_names(b, off, resolved, oui, vendor)
-    kids.append(item(F.ETH_ADDR, mac, off, 6, text=f"Address: {shown}"))
-    kids += _eth_names(b, off, F.ETH_ADDR_RESOLVED, F.ETH_ADDR_OUI, F.ETH_ADDR_OUI_RESOLVED)
+    kids += [_hidden(own_name, name, off, 6), _hidden(own_oui, raw, off, 3)]
+    if vendor is not None:  # (only where manuf knows the OUI, as in tshark)
+        kids.append(_hidden(own_vendor, vendor, off, 3))
+    kids += [
+        item(F.ETH_ADDR, mac, off, 6, text=f"Address: {shown}"),
+        _hidden(F.ETH_ADDR_RESOLVED, name, off, 6),
+        _hidden(F.ETH_ADDR_OUI, raw, off, 3),
+    ]
+    if vendor is not None:
+        kids.append(_hidden(F.ETH_ADDR_OUI_RESOLVED, vendor, off, 3))
     lg, ig = bool(raw & 0x020000), bool(raw & 0x010000)
     kids += [
-        _hidden(lg_own, lg, off, 3),
+        _hidden(own_lg, lg, off, 3),
         bitfield(
             F.ETH_LG,
             raw,
@@ -213,21 +219,12 @@ def _eth_addr(fd: FieldDef, b: bytes, off: int) -> Node:
             if lg
             else "Globally unique address (factory default)",
         ),
-        _hidden(ig_own, ig, off, 3),
+        _hidden(own_ig, ig, off, 3),
         bitfield(
             F.ETH_IG, raw, 24, off, 3, "Group address (multicast/broadcast)" if ig else "Individual address (unicast)"
         ),
     ]
     return node
-
-
-def _eth_names(b: bytes, off: int, resolved: FieldDef, oui: FieldDef, vendor: FieldDef) -> list[Node]:
-    """The hidden name, OUI and vendor (only where manuf knows the OUI, as in tshark) of one address."""
-    out = [_hidden(resolved, MAC.resolved(b), off, 6), _hidden(oui, int.from_bytes(b[:3], "big"), off, 3)]
-    name = MAC.vendor(b)
-    if name is not None:
-        out.append(_hidden(vendor, name, off, 3))
-    return out
 
 
 def _sll_source(data: bytes, at: int) -> Node:
@@ -241,10 +238,11 @@ def _link(linktype: int, data: bytes, nodes: list[Node], protos: list[str]) -> t
     if linktype == LT_ETHERNET:
         if n < 14:
             return -1, 0
-        dst, src = MAC.shown(data[0:6]), MAC.shown(data[6:12])
+        dst_b, src_b = data[0:6], data[6:12]
+        dst, src = MAC.shown(dst_b), MAC.shown(src_b)
         et = struct.unpack_from("!H", data, 12)[0]
         eth = item(F.ETH, None, 0, 14, text=f"Ethernet II, Src: {src}, Dst: {dst}")
-        eth.children += [_eth_addr(F.ETH_DST, data[0:6], 0), _eth_addr(F.ETH_SRC, data[6:12], 6)]
+        eth.children += [_eth_addr(F.ETH_DST, dst_b, 0, dst), _eth_addr(F.ETH_SRC, src_b, 6, src)]
         eth.children.append(item(F.ETH_TYPE, et, 12, 2))
         nodes.append(eth)
         protos += ["eth", "ethertype"]
