@@ -537,6 +537,11 @@ class PacketStore:
 
     def _apply_annotations(self, i: int, fr: Any) -> None:
         """Put row i's annotation record (and the session layer's backfill) on a replayed Frame."""
+        if fr.seg is None and not fr.pdus:
+            # a frame below TCP: its Info and ARP's duplicates are the load's, found in capture order (a replay
+            # that met a later frame first would report a duplicate the load did not, or miss one)
+            fr.link_notes = ()
+            fr._info = self.info(i)
         rows = self._ann_rows
         k = bisect_left(rows, i)
         if k < len(rows) and rows[k] == i:

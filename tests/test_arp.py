@@ -301,3 +301,26 @@ def test_two_gateways_lans_reusing_an_address_are_no_conflict(tmp_path: Path, ts
     assert mine[2].endswith("(duplicate use of 192.168.1.1 detected!)")  # gw1's impostor, against gw1's router
     tree = ours("-r", str(path), "-V", "-Y", "frame.number == 3")
     assert "also in use by 28:cf:e9:00:00:01 (frame 1)]" in tree
+
+
+def test_file_rows_keep_what_the_load_found_in_any_order(tmp_path: Path) -> None:
+    # The UI stores a file's rows as offsets and dissects a selected frame again: ARP's duplicates are what the
+    # load found in capture order, whatever order frames are selected in (a replay that met a later frame first
+    # must not report one the load did not, nor lose one it did).
+    from sniffer import source
+    from sniffer.ui.sources import FileSource
+    from tests.test_ui_store_file import _load, _text
+
+    path = tmp_path / "claims.pcap"
+    w = PcapWriter(str(path))
+    claims = [APPLE, OTHER, APPLE, OTHER, APPLE]  # 10.0.0.1 claimed by two MACs in turn: frames 2 and 4 are the dups
+    for i, who in enumerate(claims):
+        w.write(T0 + 1000 * i, _eth("ff:ff:ff:ff:ff:ff", who, b"\x08\x06",
+                                    _arp(1, who, "10.0.0.1", "00:00:00:00:00:00", "10.0.0.9")))  # fmt: skip
+    w.close()
+    copied = _load(source.FileSource(str(path), exact=True))  # every row with its context
+    offsets = _load(FileSource(str(path)))  # rows as file offsets, frames dissected again when read
+    assert [copied.frame(i).link_notes != () for i in range(5)] == [False, True, False, True, False]
+    for order in ([4, 3, 2, 1, 0], [1, 4, 0, 3, 2], [0, 1, 2, 3, 4]):
+        for i in order:
+            assert _text(offsets.frame(i)) == _text(copied.frame(i)), (order, i)

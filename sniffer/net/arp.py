@@ -106,12 +106,17 @@ def summary(data: bytes, off: int) -> tuple[str, str]:
     return proto, f"Unknown ARP opcode 0x{op:04x}"
 
 
+def _malformed(data: bytes, off: int) -> Node:
+    """tshark's item for a message its dissector could not read to the end (an exception)."""
+    bad = Node(None, None, off, len(data) - off, "[Malformed Packet: ARP/RARP]")
+    bad.children.append(note(ERROR, "Malformed Packet (Exception occurred)", off, len(data) - off))
+    return bad
+
+
 def layer(data: bytes, off: int) -> tuple[list[Node], int]:
     """The ARP layer (and tshark's malformed item if the addresses are cut), and where the message ends."""
     if len(data) < off + HEADER:
-        bad = Node(None, None, off, len(data) - off, "[Malformed Packet: ARP/RARP]")
-        bad.children.append(note(ERROR, "Malformed Packet (Exception occurred)", off, len(data) - off))
-        return [bad], len(data)
+        return [_malformed(data, off)], len(data)
     a = Arp(data, off)
     name = OPCODES.get(a.op)
     if name is None:
@@ -136,9 +141,7 @@ def layer(data: bytes, off: int) -> tuple[list[Node], int]:
         item(F.ARP_OPCODE, a.op, off + 6, 2, text=None if name is not None else f"Opcode: Unknown ({a.op})"),
     ]
     if not a.complete:  # tshark stops at the first address it cannot read
-        bad = Node(None, None, off, len(data) - off, "[Malformed Packet: ARP/RARP]")
-        bad.children.append(note(ERROR, "Malformed Packet (Exception occurred)", off, len(data) - off))
-        return [top, bad], len(data)
+        return [top, _malformed(data, off)], len(data)
     for flag, fd in ((a.gratuitous, F.ARP_ISGRATUITOUS), (a.probe, F.ARP_ISPROBE),
                      (a.announcement, F.ARP_ISANNOUNCEMENT)):  # fmt: skip
         if flag:
