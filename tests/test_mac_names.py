@@ -147,6 +147,15 @@ def test_personal_ethers_file_names_devices(tshark: str, captures: dict[str, Pat
     assert mine == ref and "thermostat → Broadcast" in mine and "gateway → thermostat" in mine
 
 
+def test_a_hostile_name_in_an_ethers_file_is_escaped(captures: dict[str, Path], tmp_path: Path) -> None:
+    # a name reaches the summary's Source column as it is; an ethers file is anyone's to write
+    (tmp_path / "ethers").write_text("24:0a:c4:12:34:56 \x1b[31mred\x07\n")
+    env = {**os.environ, "WIRESHARK_CONFIG_DIR": str(tmp_path)}
+    for args in ((), ("-V",), ("-T", "fields", "-e", "eth.src_resolved")):
+        out = ours("-r", str(captures["eth"]), *args, env=env)
+        assert "\x1b" not in out and "\x07" not in out and "\\033[31mred\\a" in out, args
+
+
 def test_name_resolution_switches(captures: dict[str, Path]) -> None:
     path = str(captures["eth"])
     plain = ours("-n", "-r", path)

@@ -23,6 +23,8 @@ import re
 from bisect import bisect_left
 from pathlib import Path
 
+from sniffer.textesc import escape
+
 # a line's address: hex bytes separated by ':', '-' or '.', an optional /mask
 _ADDR = re.compile(r"([0-9A-Fa-f]{1,2}(?:[:.-][0-9A-Fa-f]{1,2}){2,5})(?:/(\d{1,2}))?$")
 _CACHE_MAX = 65536  # addresses remembered with their names
@@ -74,7 +76,8 @@ def _entry(line: str) -> tuple[int, int, str, str] | None:
     if not 0 < mask <= 48:
         return None
     value = int.from_bytes(bytes(parts + [0] * (6 - len(parts))), "big")
-    names = [n.strip() for n in fields[1].split("\t") if n.strip()]
+    # (escaped here, once: a name reaches columns that print addresses as they are; an ethers file is anyone's)
+    names = [escape(n.strip()) for n in fields[1].split("\t") if n.strip()]
     short = names[0] if names else ""
     return value, mask, short, names[1] if len(names) > 1 else short
 
