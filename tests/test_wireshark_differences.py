@@ -203,25 +203,15 @@ def test_a_duplicate_ip_in_an_arp_reply_is_in_the_info_column(tmp_path: Path, ts
     # Two hosts answer one ARP request for the same address (the common IP conflict): tshark flags the second
     # reply in its tree but not in Info, because the reply's target (the asker) is checked after the sender
     # and that check's "no duplicate" overwrites the sender's finding. mqttsniff's Info says it.
-    import struct
-
-    from sniffer.synth.flows import mac
-
-    def arp(op: int, sha: str, spa: bytes, tha: str, tpa: bytes) -> bytes:
-        return struct.pack("!HHBBH", 1, 0x0800, 6, 4, op) + mac(sha) + spa + mac(tha) + tpa
+    from test_arp import _arp, _eth
 
     asker, owner, impostor = "24:0a:c4:00:00:02", "28:cf:e9:00:00:01", "02:42:ac:11:00:02"
     cap = tmp_path / "conflict.pcap"
     w = PcapWriter(str(cap))
-    w.write(
-        1_000_000,
-        mac("ff:ff:ff:ff:ff:ff")
-        + mac(asker)
-        + b"\x08\x06"
-        + arp(1, asker, b"\n\0\0\2", "00:00:00:00:00:00", b"\n\0\0\1"),
-    )
+    w.write(1_000_000, _eth("ff:ff:ff:ff:ff:ff", asker, b"\x08\x06",
+                            _arp(1, asker, "10.0.0.2", "00:00:00:00:00:00", "10.0.0.1")))  # fmt: skip
     for i, who in enumerate((impostor, owner)):
-        w.write(1_000_020 + i, mac(asker) + mac(who) + b"\x08\x06" + arp(2, who, b"\n\0\0\1", asker, b"\n\0\0\2"))
+        w.write(1_000_020 + i, _eth(asker, who, b"\x08\x06", _arp(2, who, "10.0.0.1", asker, "10.0.0.2")))
     w.close()
     theirs = subprocess.run([tshark, "-r", str(cap)], capture_output=True, text=True, check=True).stdout.splitlines()
     tree = subprocess.run([tshark, "-r", str(cap), "-V"], capture_output=True, text=True, check=True).stdout

@@ -11,8 +11,9 @@ from __future__ import annotations
 import struct
 from typing import Final
 
-from sniffer.fields import ERROR, WARN, Node, item, note
+from sniffer.fields import ERROR, WARN, FieldDef, Node, item, note
 from sniffer.net import fields as F
+from sniffer.net.frame import l3_offset
 from sniffer.net.names import MAC
 
 OPCODES: Final = F.ARP_OPCODES
@@ -106,6 +107,14 @@ def summary(data: bytes, off: int) -> tuple[str, str]:
     return proto, f"Unknown ARP opcode 0x{op:04x}"
 
 
+def _coded(fd: FieldDef, value: int, start: int, length: int) -> Node:
+    """An item whose value tshark names from a complete table (opcodes, DRARP statuses): a number outside the
+    table is "Unknown (N)", not the bare number our other (partial) tables leave it."""
+    values = fd.values
+    known = values is not None and value in values
+    return item(fd, value, start, length, text=None if known else f"{fd.name}: Unknown ({value})")
+
+
 def _malformed(data: bytes, off: int) -> Node:
     """tshark's item for a message its dissector could not read to the end (an exception)."""
     bad = Node(None, None, off, len(data) - off, "[Malformed Packet: ARP/RARP]")
@@ -137,8 +146,7 @@ def layer(data: bytes, off: int) -> tuple[list[Node], int]:
         item(F.ARP_PROTO_TYPE, a.pro, off + 2, 2),
         item(F.ARP_HW_SIZE, a.hln, off + 4, 1),
         item(F.ARP_PROTO_SIZE, a.pln, off + 5, 1),
-        # (tshark's table of opcodes is complete: a number outside it is "Unknown")
-        item(F.ARP_OPCODE, a.op, off + 6, 2, text=None if name is not None else f"Opcode: Unknown ({a.op})"),
+        _coded(F.ARP_OPCODE, a.op, off + 6, 2),
     ]
     if not a.complete:  # tshark stops at the first address it cannot read
         return [top, _malformed(data, off)], len(data)
@@ -157,11 +165,7 @@ def layer(data: bytes, off: int) -> tuple[list[Node], int]:
             else:
                 kids.append(item(hw_raw, hw, at, a.hln))
         if a.pln and a.op == 7 and hw is a.tha:  # a DRARP error: the target's first byte is the status
-            v = pa[0]
-            known = v in F.DRARP_STATUS
-            kids.append(
-                item(F.ARP_DRARP_ERROR, v, at + a.hln, 1, text=None if known else f"DRARP error status: Unknown ({v})")
-            )
+            kids.append(_coded(F.ARP_DRARP_ERROR, pa[0], at + a.hln, 1))
         elif a.pln:
             if a.ipv4():
                 kids.append(item(ipv4, a.proto(pa), at + a.hln, 4))
@@ -177,8 +181,9 @@ WATCH_MAX: Final = 65536  # IP addresses remembered (a flood of forged ARPs must
 
 class ArpWatch:
     """tshark's duplicate IP address detection, in the order frames are dissected: each IPv4 address seen in
-    ARP with the MAC address that last claimed it; another MAC claiming it is reported (the entry keeps the
-    first owner). Kept by the pipeline for a capture; the frames' results travel with them (Frame.link_notes)."""
+    ARP with the MAC address that claimed it first (and the frame where it last did); another MAC claiming it is
+    reported against that owner, who stays. Kept by the pipeline for a capture; the frames' results travel with
+    them (Frame.link_notes)."""
 
     def __init__(self) -> None:
         self._owners: dict[tuple[int, bytes], list] = {}  # (scope, IP) -> [MAC, frame, whole seconds]
@@ -188,8 +193,6 @@ class ArpWatch:
 
     def check(self, number: int, ts: float, linktype: int, data: bytes) -> tuple[Dup, ...]:
         """The duplicates ARP frame `number` reveals (none for other frames)."""
-        from sniffer.net.frame import l3_offset
-
         et, off = l3_offset(linktype, data)
         if et != 0x0806 or len(data) < off + HEADER:
             return ()
