@@ -23,7 +23,9 @@ from sniffer.mqtt import constants as C
 from sniffer.mqtt.decoder import PDU
 from sniffer.mqtt.dissect import dissect
 from sniffer.mqtt.skim import Bad, varint
+from sniffer.net.frame import parse_tcp
 from sniffer.net.reassembly import Seg
+from sniffer.net.tree import NET_LAYERS
 from sniffer.session.fields import ANALYSIS
 from sniffer.session.tree import TCP_EXPERT
 
@@ -176,12 +178,69 @@ def group_source(linktype: int, data: bytes) -> bool:
     return linktype == 1 and len(data) >= 12 and bool(data[6] & 1)
 
 
-def arp_malformed(frame: Frame) -> bool:
-    """An ARP message cut short: tshark's "[Malformed Packet: ARP/RARP]" (an Error) in its tree."""
-    return frame.seg is None and frame.proto in _ARP_PROTOCOLS and frame.info.endswith("[Malformed Packet]")
+# Info of a frame below TCP (sniffer.net.protoinfo's words) whose tree has a broken header's item or note
+_BROKEN_INFO: Final = (
+    "[Malformed Packet]",
+    "[Packet size limited during capture]",
+    "Bogus IP",
+    "bogus TCP",
+    "[BAD UDP",
+)
+_FIXED_OPTIONS: Final = {2: 4, 3: 3, 4: 2, 8: 10}  # (sniffer.net.tree's: a fixed-size option of another size)
 
 
-_ARP_PROTOCOLS: Final = frozenset({"ARP", "RARP", "DRARP", "Inverse ARP", "MARS", "MAPOS"})
+def net_notes(frame: Frame) -> bool:
+    """Whether the layers below MQTT hold notes a Seg does not announce: a header that contradicts itself or its
+    packet (an ARP message cut short included), an IP length past the frame, TCP's acknowledgment or urgent
+    field set without its flag, options tshark remarks on. From the bytes and cheaply (a standard frame passes a
+    few comparisons): the frame's tree says which notes there are."""
+    seg = frame.seg
+    if seg is None:
+        info = frame.info
+        return any(mark in info for mark in _BROKEN_INFO)
+    data = frame.data
+    ipver, _s, _d, _sp, _dp, _seq, ack, flags, _w, po, plen, t, wire = parse_tcp(frame.linktype, data)
+    if not ipver:
+        return False
+    if wire > plen and frame.orig_len <= len(data) or ack and not flags & 0x010:
+        return True
+    if t + 20 > len(data) or not flags & 0x020 and (data[t + 18] or data[t + 19]):
+        return True
+    if (
+        po <= t + 20
+        or po == t + 32
+        and data[t + 20] == 1
+        and data[t + 21] == 1
+        and data[t + 22] == 8
+        and (data[t + 23] == 10)
+    ):  # no options, or Linux's NOP, NOP, Timestamps
+        return False
+    return odd_options(data[t + 20 : po], bool(flags & 0x002))
+
+
+def odd_options(opts: bytes, syn: bool) -> bool:
+    """TCP options the tree notes: a length that cannot be right, an MSS outside a SYN, four NOPs in a row."""
+    p, n, nops = 0, len(opts), 0
+    while p < n:
+        kind = opts[p]
+        if kind == 0:
+            return False
+        if kind == 1:
+            nops += 1
+            if nops == 4:
+                return True
+            p += 1
+            continue
+        nops = 0
+        if p + 1 >= n:
+            return True
+        ln = opts[p + 1]
+        if ln < 2 or p + ln > n or kind == 2 and not syn or kind == 5 and (ln - 2) % 8:
+            return True
+        if _FIXED_OPTIONS.get(kind, ln) != ln:
+            return True
+        p += ln
+    return False
 
 
 def frame_level(frame: Frame) -> int:
@@ -190,8 +249,8 @@ def frame_level(frame: Frame) -> int:
     level = _seg_level(seg) if seg is not None and (seg.tcp_notes or seg.session_notes) else NONE
     if frame.link_notes or group_source(frame.linktype, frame.data):  # a duplicate IP address, a group source
         level = max(level, WARNING)
-    if arp_malformed(frame):
-        level = ERROR
+    if net_notes(frame):  # (rare: the net layers' tree, as it shows them)
+        level = max(level, max((tree_level(n) for n in frame.tree(NET_LAYERS)), default=NONE))
     if seg is not None and seg.tls is not None:  # TLS records: a malformed one, a missing key
         from sniffer.tls.tree import records_layer
 

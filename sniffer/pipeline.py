@@ -389,6 +389,9 @@ class Frame:
                     decode_payload(node, pdu, self.ts)
                 annotate(node, pdu.ann)
                 nodes.append(node)
+                bad = mqtt_dissect.split_cut(node)
+                if bad is not None:
+                    nodes.append(bad)
         if seg is not None and seg.session_notes and (want is None or "mqtt" in want):
             nodes.append(close_node(seg.session_notes, 0))
         add_expert_items(nodes)
@@ -484,6 +487,9 @@ def inner_pdu_nodes(
             decode_payload(node, pdu, frame.ts, hello)
         annotate(node, pdu.ann)
         out.append(node)
+        bad = mqtt_dissect.split_cut(node)
+        if bad is not None:
+            out.append(bad)
     return out
 
 
@@ -704,7 +710,7 @@ class RowDissector(Generic[Row]):
         # the header ends past the captured bytes: the snapshot length cut its options
         hcut = ipver != 0 and not plen and toff + (data[toff + 12] >> 4) * 4 > poff
         if not ipver or hcut and orig_len <= len(data):  # not IP+TCP, or a header longer than its uncut packet
-            src, dst, proto, text = netframe.proto_info(linktype, data)
+            src, dst, proto, text = netframe.proto_info(linktype, data, orig_len)
             if proto == "ARP":  # a request or reply may show two devices claiming one IP address
                 dups = self.arp.check(number, ts, linktype, data)
                 if dups:

@@ -45,11 +45,15 @@ def captures() -> list:
 @pytest.mark.parametrize("path", captures(), ids=lambda p: p.name)
 def test_severity_column_is_the_trees_highest_note(path):
     frames = dissected(path)
+    assert stored_severities(frames) == [tree_severity(f) for f in frames]
+
+
+def stored_severities(frames: list) -> list[int]:
+    """The severity column of a store the frames were added to."""
     store = PacketStore()
     for f in frames:
         store.add(f)
-    got = [store.severity(i) for i in range(store.count)]
-    assert got == [tree_severity(f) for f in frames]
+    return [store.severity(i) for i in range(store.count)]
 
 
 def test_severity_column_on_generated_traffic(tmp_path):

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Final
 
 from sniffer.fields import ERROR, NOTE, WARN, FieldDef, Node, bits
+from sniffer.malformed import is_cut, malformed, short
 from sniffer.mqtt import constants as C
 from sniffer.mqtt import fields as F
 from sniffer.mqtt import json_grammar
@@ -204,13 +205,22 @@ def dissect(pdu: PDU, base: int = 0, source: int = 0) -> Node:
             reason = pdu.error
         off = min(off, len(d))
         if reason.startswith(LIMITED):  # not the sender's fault: the capture kept only the first bytes
-            bad = w.node(None, None, len(d), 0, f"[{LIMITED}: MQTT truncated]")
+            bad = short(f"[{LIMITED}: MQTT truncated]", w.base + len(d), w.src)
             w.note(bad, WARN, reason, len(d), 0)
-        else:
-            bad = w.node(None, None, off, len(d) - off, "[Malformed Packet: MQTT]")
-            w.note(bad, ERROR, f"Malformed Packet: {reason}", off, len(d) - off)
+        else:  # (the pipeline lifts it to the frame's top level, where tshark shows it: split_cut)
+            bad = malformed("MQTT", w.base + off, f"Malformed Packet: {reason}", len(d) - off, w.src)
         root.children.append(bad)
     return root
+
+
+def split_cut(root: Node) -> Node | None:
+    """Take a PDU's "[Malformed Packet: MQTT]" or "[Packet size limited during capture: MQTT truncated]" item out
+    of its subtree, for the frame's top level (tshark's place; the session items after it stay in the PDU's)."""
+    kids = root.children
+    for i in range(len(kids) - 1, -1, -1):
+        if is_cut(kids[i]):
+            return kids.pop(i)
+    return None
 
 
 def _header(w: Walker, root: Node, pdu: PDU) -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import struct
 from typing import Final
 
-from sniffer.fields import ERROR, WARN, FieldDef, Node, item, note
+from sniffer.fields import WARN, FieldDef, Node, item, note
+from sniffer.malformed import malformed
 from sniffer.net import fields as F
 from sniffer.net.frame import l3_offset
 from sniffer.net.names import MAC
@@ -117,9 +118,7 @@ def _coded(fd: FieldDef, value: int, start: int, length: int) -> Node:
 
 def _malformed(data: bytes, off: int) -> Node:
     """tshark's item for a message its dissector could not read to the end (an exception)."""
-    bad = Node(None, None, off, len(data) - off, "[Malformed Packet: ARP/RARP]")
-    bad.children.append(note(ERROR, "Malformed Packet (Exception occurred)", off, len(data) - off))
-    return bad
+    return malformed("ARP/RARP", off, length=len(data) - off)
 
 
 def layer(data: bytes, off: int) -> tuple[list[Node], int]:

@@ -369,3 +369,24 @@ TCP_DUPACK_NUM = register("tcp.analysis.duplicate_ack_num", "Duplicate ACK #", U
 TCP_DUPACK_FRAME = register("tcp.analysis.duplicate_ack_frame", "Duplicate to the ACK in frame", U, DEC)
 TCP_RTO = register("tcp.analysis.rto", "The RTO for this segment was", FT.DOUBLE, Base.NONE)
 TCP_RTO_FRAME = register("tcp.analysis.rto_frame", "RTO based on delta from frame", U, DEC)
+# Expert notes on headers that contradict themselves or their packet (tshark's names; Wireshark registers each
+# note as a field, so `-Y ip.bogus_header_length` finds the frames)
+IP_BOGUS_VERSION = register("ip.bogus_ip_version", "Bogus IP version", N, Base.NONE)
+IP_BOGUS_HDR_LEN = register("ip.bogus_header_length", "Bogus IP header length", N, Base.NONE)
+IP_BOGUS_LEN = register("ip.bogus_ip_length", "Bogus IP length", N, Base.NONE)
+IPV6_PLEN_EXCEEDS = register(
+    "ipv6.plen_exceeds_framing", "IPv6 payload length does not match expected framing length", N, Base.NONE
+)
+TCP_BOGUS_HDR_LEN = register("tcp.bogus_header_length", "Bogus TCP Header length", N, Base.NONE)
+TCP_SHORT_SEGMENT = register("tcp.short_segment", "Short segment", N, Base.NONE)
+TCP_ACK_NONZERO = register(
+    "tcp.ack.nonzero", "The acknowledgment number field is nonzero while the ACK flag is not set", N, Base.NONE
+)
+TCP_URGENT_NONZERO = register(
+    "tcp.urgent_pointer.non_zero", "The urgent pointer field is nonzero while the URG flag is not set", N, Base.NONE
+)
+TCP_OPTION_LEN_INVALID = register("tcp.option.len.invalid", "Invalid length for option", N, Base.NONE)
+TCP_SUBOPTION_MALFORMED = register("tcp.suboption_malformed", "suboption would go past end of option", N, Base.NONE)
+TCP_MSS_PRESENT = register("tcp.options.mss.present", "The non-SYN packet does contain a MSS option", N, Base.NONE)
+TCP_NOP = register("tcp.nop", "4 NOP in a row - a router may have removed some options", N, Base.NONE)
+UDP_LENGTH_BAD = register("udp.length.bad", "Bad length value", N, Base.NONE)

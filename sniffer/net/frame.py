@@ -321,8 +321,9 @@ def mac_str(b: bytes) -> str:
 
 # proto_info() lives in its own module (it is not on the hot path); re-exported here
 # because the brief names it in frame.py.
-def proto_info(linktype: int, data: bytes) -> tuple[str, str, str, str]:
-    """(src, dst, protocol, info) of a frame that parse() did not return a TCP tuple for."""
+def proto_info(linktype: int, data: bytes, orig_len: int = 0) -> tuple[str, str, str, str]:
+    """(src, dst, protocol, info) of a frame that parse() did not return a TCP tuple for (orig_len: its length on
+    the wire, 0 when it was captured whole)."""
     from sniffer.net.protoinfo import proto_info as _pi
 
-    return _pi(linktype, data)
+    return _pi(linktype, data, orig_len)

@@ -8,6 +8,7 @@ the frames parse() turned down, so it may be slower than the TCP path. Never rai
 from __future__ import annotations
 
 import struct
+from typing import Final
 
 from sniffer.net import arp
 from sniffer.net.frame import (
@@ -23,6 +24,7 @@ from sniffer.net.frame import (
     mac_str,
 )
 from sniffer.net.names import MAC
+from sniffer.net.reassembly import flags_str
 
 IP_PROTOS = {
     0: "HOPOPT",
@@ -156,15 +158,25 @@ def _nd_lladdr(data: bytes, p: int, end: int) -> str:
     return ""
 
 
-def proto_info(linktype: int, data: bytes) -> tuple[str, str, str, str]:
-    """(src, dst, protocol, info) like Wireshark's packet list, for non-TCP frames."""
+def proto_info(linktype: int, data: bytes, orig_len: int = 0) -> tuple[str, str, str, str]:
+    """(src, dst, protocol, info) like Wireshark's packet list, for non-TCP frames; `orig_len`: the frame's length
+    on the wire (a header cut by the snapshot length is "limited", one its packet's lengths cut is malformed)."""
     try:
-        return _proto_info(linktype, data)
+        return _proto_info(linktype, data, max(orig_len, len(data)))
     except (IndexError, struct.error):  # a guard missed: still a row, never an exception
         return "", "", "Unknown", "[Malformed Packet]"
 
 
-def _proto_info(linktype: int, data: bytes) -> tuple[str, str, str, str]:
+MALFORMED: Final = "[Malformed Packet]"
+LIMITED: Final = "[Packet size limited during capture]"
+
+
+def _cut(need: int, rend: int) -> str:
+    """The Info suffix of a layer read past its end (need): its packet ends before (malformed), or the capture."""
+    return MALFORMED if need > rend else LIMITED
+
+
+def _proto_info(linktype: int, data: bytes, frame_end: int) -> tuple[str, str, str, str]:
     et, off = l3_offset(linktype, data)
     lsrc, ldst = _link_addrs(linktype, data)
     n = len(data)
@@ -175,45 +187,87 @@ def _proto_info(linktype: int, data: bytes) -> tuple[str, str, str, str]:
     if et == ETH_ARP:
         return _arp(data, off, lsrc, ldst)
     if et == ETH_IPV4:
-        if n < off + 20:
-            return lsrc, ldst, "IPv4", "[Malformed Packet]"
+        if n < off + 20:  # (tshark sets the Source column before it reads the destination)
+            src = addr_str(4, data[off + 12 : off + 16]) if n >= off + 16 else lsrc
+            return src, ldst, "IPv4", _cut(off + 20, frame_end)
         vihl, tot, frag, ttl, proto = struct.unpack_from("!BxHxxHBB", data, off)
-        ihl = (vihl & 15) * 4
+        ver, ihl = vihl >> 4, (vihl & 15) * 4
+        if ver == 6:  # tshark reads a version 6 header under the IPv4 type as IPv6
+            return _ipv6(data, off, frame_end, lsrc, ldst)
+        if ver != 4:
+            return lsrc, ldst, "IPv4", f"Bogus IPv4 version ({ver}, must be 4)"
+        if ihl < 20:
+            return lsrc, ldst, "IPv4", f"Bogus IP header length ({ihl}, must be at least 20)"
+        if 0 < tot < ihl:
+            return lsrc, ldst, "IPv4", f"Bogus IP length ({tot}, less than header length {ihl})"
         src, dst = addr_str(4, data[off + 12 : off + 16]), addr_str(4, data[off + 16 : off + 20])
-        end = min(off + tot, n) if tot else n
+        rend = min(off + tot, frame_end) if tot else frame_end
         p = off + ihl
         pname = IP_PROTOS.get(proto, f"Unknown ({proto})")
         if frag & 0x3FFF:
             ident = struct.unpack_from("!H", data, off + 4)[0]
             fo = (frag & 0x1FFF) * 8
             return src, dst, "IPv4", f"Fragmented IP protocol (proto={pname} {proto}, off={fo}, ID={ident:04x})"
-        return _l4(data, proto, p, end, src, dst, ttl, 4)
+        return _l4(data, proto, p, min(rend, n), rend, src, dst, ttl, 4)
     if et == ETH_IPV6:
-        if n < off + 40:
-            return lsrc, ldst, "IPv6", "[Malformed Packet]"
-        plen = struct.unpack_from("!H", data, off + 4)[0]
-        end = min(off + 40 + plen, n) if plen else n
-        src, dst = addr_str(6, data[off + 8 : off + 24]), addr_str(6, data[off + 24 : off + 40])
-        nxt, p, frag = ipv6_walk(data, off, end)
-        if nxt < 0:
-            return src, dst, "IPv6", "[Malformed Packet]"
-        if frag:
-            return src, dst, "IPv6", "IPv6 fragment"
-        return _l4(data, nxt, p, end, src, dst, data[off + 7], 6)
+        return _ipv6(data, off, frame_end, lsrc, ldst)
     name = ETHERTYPES.get(et, f"0x{et:04x}")
     return lsrc, ldst, name, "Ethernet II" if linktype == LT_ETHERNET else name
 
 
-def _l4(data: bytes, proto: int, p: int, end: int, src: str, dst: str, ttl: int, ipver: int) -> tuple:
+def _ipv6(data: bytes, off: int, frame_end: int, lsrc: str, ldst: str) -> tuple[str, str, str, str]:
+    n = len(data)
+    if n < off + 40:
+        return lsrc, ldst, "IPv6", _cut(off + 40, frame_end)
+    plen = struct.unpack_from("!H", data, off + 4)[0]
+    rend = min(off + 40 + plen, frame_end) if plen else frame_end
+    end = min(rend, n)
+    src, dst = addr_str(6, data[off + 8 : off + 24]), addr_str(6, data[off + 24 : off + 40])
+    nxt, p, frag = ipv6_walk(data, off, end)
+    if nxt < 0:
+        return src, dst, "IPv6", MALFORMED
+    if frag:
+        return src, dst, "IPv6", "IPv6 fragment"
+    return _l4(data, nxt, p, end, rend, src, dst, data[off + 7], 6)
+
+
+def _l4(data: bytes, proto: int, p: int, end: int, rend: int, src: str, dst: str, ttl: int, ipver: int) -> tuple:
+    """Protocol and Info of the IP payload at `p`, which ends at `end` in the captured bytes and at `rend` as the
+    IP header says."""
+    ipname = "IPv4" if ipver == 4 else "IPv6"
+    if proto in (6, 17) and rend <= p:  # tshark calls no dissector on an empty payload
+        return src, dst, ipname, ""
+    have = min(end, rend)
     if proto == 17:
-        if p + 8 > end:
-            return src, dst, "UDP", "[Malformed Packet]"
+        if have < p + 8:
+            return src, dst, ipname, _cut(p + 8, rend)
         sp, dp, ulen = struct.unpack_from("!HHH", data, p)
-        return src, dst, "UDP", f"{sp} → {dp} Len={max(ulen - 8, 0)}"
+        if ulen < 8:
+            return src, dst, "UDP", f"{sp} → {dp} [BAD UDP LENGTH {ulen} < 8]"
+        if ulen > rend - p:
+            return src, dst, "UDP", f"{sp} → {dp} [BAD UDP LENGTH {ulen} > IP PAYLOAD LENGTH] Len={ulen - 8}"
+        return src, dst, "UDP", f"{sp} → {dp} Len={ulen - 8}"
     if proto == 1:
         return src, dst, "ICMP", _icmp(data, p, end, ttl)
     if proto == 58:
         return src, dst, "ICMPv6", _icmpv6(data, p, end, ttl)
-    if proto == 6:  # TCP that parse() turned down: header cut by the snap length
-        return src, dst, "TCP", "[Packet size limited during capture]"
-    return src, dst, IP_PROTOS.get(proto, "IPv4" if ipver == 4 else "IPv6"), ""
+    if proto == 6:  # TCP that parse() turned down: a header cut short, by the capture or by its own packet
+        return src, dst, *_tcp(data, p, have, rend, ipname)
+    return src, dst, IP_PROTOS.get(proto, ipname), ""
+
+
+def _tcp(data: bytes, t: int, have: int, rend: int, ipname: str) -> tuple[str, str]:
+    """Protocol and Info of a TCP header tshark could not read whole (sniffer.net.tree._tcp_bogus's tree)."""
+    if have < t + 4:
+        return ipname, _cut(t + 4, rend)
+    sp, dp = struct.unpack_from("!HH", data, t)
+    if have < t + 16:
+        return "TCP", f"{sp} → {dp}{_cut(t + 16, rend)}"
+    seq, ack, doff, fl, win = struct.unpack_from("!IIBBH", data, t + 4)
+    flags = (doff & 0x0F) << 8 | fl
+    hl = (doff >> 4) * 4
+    text = f"{sp} → {dp} [{flags_str(flags)}] Seq={seq}"
+    text += f" Ack={ack} Win={win}" if flags & 0x010 else f" Win={win}"
+    if hl < 20:
+        return "TCP", f"{text}, bogus TCP header length ({hl}, must be at least 20)"
+    return "TCP", text + _cut(t + max(hl, 20), rend)

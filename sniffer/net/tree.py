@@ -12,7 +12,8 @@ import struct
 from decimal import Context, Decimal
 from typing import Any, Final
 
-from sniffer.fields import CHAT, FT, NOTE, WARN, FieldDef, Node, bits, item, note
+from sniffer.fields import CHAT, ERROR, FT, NOTE, WARN, FieldDef, Node, bits, item, note
+from sniffer.malformed import malformed, malformed_note, short
 from sniffer.net import arp
 from sniffer.net import fields as F
 from sniffer.net.frame import (
@@ -337,13 +338,44 @@ def _link(linktype: int, data: bytes, nodes: list[Node], protos: list[str]) -> t
     return -1, 0
 
 
-def _ipv4(data: bytes, off: int, nodes: list[Node], protos: list[str]) -> tuple[int, int, int, tuple] | None:
-    if len(data) < off + 20:
-        return None
-    vihl, tos, tot, ident, frag, ttl, proto, csum = struct.unpack_from("!BBHHHBBH", data, off)
-    ihl = (vihl & 15) * 4
-    src, dst = addr_str(4, data[off + 12 : off + 16]), addr_str(4, data[off + 16 : off + 20])
-    ip = item(F.IP, None, off, max(ihl, 20), text=f"Internet Protocol Version 4, Src: {src}, Dst: {dst}")
+# What _ipv4/_ipv6 return: (upper protocol or -1, its offset, the packet's end in the captured bytes, its end as its
+# header and the frame's original length say, (src, dst) as text)
+IpResult = tuple[int, int, int, int, tuple]
+
+
+def _cut(proto: str, at: int, need: int, rend: int) -> Node:
+    """The item of a layer read past its end (need: the offset it had to read to): malformed when the packet's own
+    lengths end before that (rend), else the snapshot length cut it."""
+    if need > rend:
+        return malformed(proto, at)
+    return short(f"[Packet size limited during capture: {proto} truncated]", at)
+
+
+def _bogus_ipv4(data: bytes, off: int, vihl: int, tos: int, tot: int, nodes: list[Node], protos: list[str]) -> None:
+    """tshark's IPv4 layer of a header that contradicts itself: the items up to the bad one and its note."""
+    ip = item(F.IP, None, off, 20, text="Internet Protocol Version 4")
+    ver, ihl = vihl >> 4, (vihl & 15) * 4
+    version = bitfield(F.IP_VERSION, vihl, 8, off, 1)
+    ip.children.append(version)
+    nodes.append(ip)
+    protos.append("ip")
+    if ver != 4:
+        version.add(note(ERROR, "Bogus IPv4 version", off, 1, 0, F.IP_BOGUS_VERSION))
+        return
+    hdr = ip.add(
+        item(F.IP_HDR_LEN, ihl, off, 1, text=f"{bits(vihl, 0x0F, 8)} = Header Length: {ihl} bytes ({vihl & 15})")
+    )
+    if ihl < 20:
+        hdr.add(note(ERROR, f"Bogus IP header length ({ihl}, must be at least 20)", off, 1, 0, F.IP_BOGUS_HDR_LEN))
+        return
+    ip.children.append(_dsfield(tos, off))
+    total = ip.add(
+        item(F.IP_LEN, tot, off + 2, 2, text=f"Total Length: {tot} bytes (bogus, less than header length {ihl})")
+    )
+    total.add(note(ERROR, "Bogus IP length", off + 2, 2, 0, F.IP_BOGUS_LEN))
+
+
+def _dsfield(tos: int, off: int) -> Node:
     dscp, ecn = tos >> 2, tos & 3
     ds = item(
         F.IP_DSFIELD,
@@ -357,6 +389,24 @@ def _ipv4(data: bytes, off: int, nodes: list[Node], protos: list[str]) -> tuple[
         bitfield(F.IP_DSCP, tos, 8, off + 1, 1, f"{DSCP_LONG.get(dscp, 'Unknown')} ({dscp})"),
         bitfield(F.IP_ECN, tos, 8, off + 1, 1, f"{ECN_LONG[ecn]} ({ecn})"),
     ]
+    return ds
+
+
+def _ipv4(data: bytes, off: int, frame_end: int, nodes: list[Node], protos: list[str]) -> IpResult | None:
+    """The IPv4 layer; frame_end: the frame's original length (where its packets end on the wire)."""
+    if len(data) < off + 20:
+        nodes.append(_cut("IPv4", off, off + 20, frame_end))
+        return None
+    vihl, tos, tot, ident, frag, ttl, proto, csum = struct.unpack_from("!BBHHHBBH", data, off)
+    ihl = (vihl & 15) * 4
+    if vihl >> 4 != 4 or ihl < 20 or 0 < tot < ihl:
+        _bogus_ipv4(data, off, vihl, tos, tot, nodes, protos)
+        if vihl >> 4 == 6:  # tshark hands a version 6 header under the IPv4 type to IPv6
+            return _ipv6(data, off, frame_end, nodes, protos)
+        return None
+    src, dst = addr_str(4, data[off + 12 : off + 16]), addr_str(4, data[off + 16 : off + 20])
+    ip = item(F.IP, None, off, max(ihl, 20), text=f"Internet Protocol Version 4, Src: {src}, Dst: {dst}")
+    ds = _dsfield(tos, off)
     fl = frag >> 13
     fnames = ", ".join(n for b, n in ((2, "Don't fragment"), (1, "More fragments")) if fl & b)
     flags = item(
@@ -367,11 +417,17 @@ def _ipv4(data: bytes, off: int, nodes: list[Node], protos: list[str]) -> tuple[
         text=f"{bits(frag >> 8, 0xE0, 8)} = Flags: 0x{fl:x}" + (f", {fnames}" if fnames else ""),
     )
     flags.children += [bitfield(fd, frag >> 8, 8, off + 6, 1) for fd in (F.IP_FLAGS_RB, F.IP_FLAGS_DF, F.IP_FLAGS_MF)]
+    total = item(F.IP_LEN, tot, off + 2, 2)
+    rend = off + tot if tot else frame_end  # total length 0: a TSO-offloaded capture
+    if rend > frame_end:  # (a frame the snapshot length cut is as long as its original length says)
+        rend = frame_end
+        msg = f"IPv4 total length exceeds packet length ({frame_end - off} bytes)"
+        total.add(note(ERROR, msg, off + 2, 2, 0, F.IP_BOGUS_LEN))
     ip.children += [
         bitfield(F.IP_VERSION, vihl, 8, off, 1),
         item(F.IP_HDR_LEN, ihl, off, 1, text=f"{bits(vihl, 0x0F, 8)} = Header Length: {ihl} bytes ({vihl & 15})"),
         ds,
-        item(F.IP_LEN, tot, off + 2, 2),
+        total,
         item(F.IP_ID, ident, off + 4, 2, text=f"Identification: 0x{ident:04x} ({ident})"),
         flags,
         bitfield(F.IP_FRAG_OFFSET, frag, 16, off + 6, 2),
@@ -390,14 +446,16 @@ def _ipv4(data: bytes, off: int, nodes: list[Node], protos: list[str]) -> tuple[
     ]
     nodes.append(ip)
     protos.append("ip")
-    end = min(off + tot, len(data)) if tot else len(data)
+    end = min(rend, len(data))
     if frag & 0x3FFF:
-        return -1, off + ihl, end, ()
-    return proto, off + ihl, end, (src, dst)
+        return -1, off + ihl, end, rend, ()
+    return proto, off + ihl, end, rend, (src, dst)
 
 
-def _ipv6(data: bytes, off: int, nodes: list[Node], protos: list[str]) -> tuple[int, int, int, tuple] | None:
+def _ipv6(data: bytes, off: int, frame_end: int, nodes: list[Node], protos: list[str]) -> IpResult | None:
+    """The IPv6 layer and its extension headers; frame_end as _ipv4's."""
     if len(data) < off + 40:
+        nodes.append(_cut("IPv6", off, off + 40, frame_end))
         return None
     vtf, plen, nxt, hlim = struct.unpack_from("!IHBB", data, off)
     src, dst = addr_str(6, data[off + 8 : off + 24]), addr_str(6, data[off + 24 : off + 40])
@@ -417,12 +475,18 @@ def _ipv6(data: bytes, off: int, nodes: list[Node], protos: list[str]) -> tuple[
         bitfield(F.IPV6_ECN, vtf, 32, off, 4, f"{ECN_LONG[ecn]} ({ecn})"),
     ]
     flow = vtf & 0xFFFFF
+    payload_len = item(F.IPV6_PLEN, plen, off + 4, 2)
+    rend = off + 40 + plen if plen else frame_end  # 0: a jumbogram, or offload
+    if rend > frame_end:
+        rend = frame_end
+        msg = f"IPv6 payload length exceeds framing length ({frame_end - off - 40} bytes)"
+        payload_len.add(note(WARN, msg, off + 4, 2, 0, F.IPV6_PLEN_EXCEEDS))
     ip.children += [
         item(F.IPV6_VERSION, vtf >> 28, off, 1, text=f"{bits(vtf >> 24, 0xF0, 8)} = Version: {vtf >> 28}"),
         _hidden(F.IP_VERSION, vtf >> 28, off, 1),  # Wireshark adds ip.version to IPv6 too
         tcl,
-        item(F.IPV6_FLOW, flow, off + 1, 3, text=f"{bits(vtf, 0xFFFFF, 32)[5:]} = Flow Label: 0x{flow:05x}"),
-        item(F.IPV6_PLEN, plen, off + 4, 2),
+        item(F.IPV6_FLOW, flow, off + 1, 3, text=f"{bits(vtf, 0xFFFFF, 32)[10:]} = Flow Label: 0x{flow:05x}"),
+        payload_len,
         item(F.IPV6_NXT, nxt, off + 6, 1),
         item(F.IPV6_HLIM, hlim, off + 7, 1),
         item(F.IPV6_SRC, src, off + 8, 16),
@@ -434,7 +498,7 @@ def _ipv6(data: bytes, off: int, nodes: list[Node], protos: list[str]) -> tuple[
         _hidden(F.IPV6_DST_HOST, dst, off + 24, 16),
         _hidden(F.IPV6_HOST, dst, off + 24, 16),
     ]
-    end = min(off + 40 + plen, len(data)) if plen else len(data)
+    end = min(rend, len(data))
     p = off + 40
     for _ in range(16):
         if nxt not in F.IPV6_EXT or p + 8 > end:
@@ -453,7 +517,7 @@ def _ipv6(data: bytes, off: int, nodes: list[Node], protos: list[str]) -> tuple[
             if fo & 0xFFF9:
                 nodes.append(ip)
                 protos.append("ipv6")
-                return -1, p + 8, end, ()
+                return -1, p + 8, end, rend, ()
             nxt, p = data[p], p + 8
             continue
         hl = (data[p + 1] + 1) * 8
@@ -466,7 +530,7 @@ def _ipv6(data: bytes, off: int, nodes: list[Node], protos: list[str]) -> tuple[
         nxt, p = data[p], p + hl
     nodes.append(ip)
     protos.append("ipv6")
-    return nxt, p, end, (src, dst)
+    return nxt, p, end, rend, (src, dst)
 
 
 # The layers dissect_layers() builds (together): a tree asked for any of them is built by it
@@ -477,7 +541,18 @@ NET_LAYERS: Final = frozenset(
 _OPT_TITLES = {0: "End of Option List (EOL)", 1: "No-Operation (NOP)"}
 
 
-def _tcp_options(data: bytes, t: int, end: int, ack_base: int, declared: int) -> Node:
+# tshark's names of options in its notes on their lengths, and the lengths of the fixed-size ones
+_OPT_NAMES: Final = {2: "Maximum segment size", 3: "Window scale", 4: "SACK permitted", 5: "SACK", 8: "Timestamps",
+                     30: "MPTCP", 34: "TCP Fast Open"}  # fmt: skip
+_OPT_LENGTHS: Final = {2: 4, 3: 3, 4: 2, 8: 10}
+
+
+def _bad_option(text: str, p: int, length: int) -> Node:
+    """An option whose length byte cannot be right: tshark's item and note (Note severity, Sequence group)."""
+    return Node(None, None, p, length, text, [note(NOTE, text, p, length, 0, F.TCP_OPTION_LEN_INVALID)])
+
+
+def _tcp_options(data: bytes, t: int, end: int, ack_base: int, declared: int, flags: int) -> Node:
     """The options item: `declared` bytes by the header length, data[t + 20 : end] of them captured
     (an option the snapshot length cut is left out, not called malformed)."""
     cut = t + 20 + declared > end
@@ -485,10 +560,14 @@ def _tcp_options(data: bytes, t: int, end: int, ack_base: int, declared: int) ->
     root = item(F.TCP_OPTIONS, bytes(opts), t + 20, len(opts))
     names: list[str] = []
     p = t + 20
+    nops = 0
     while p < end:
         kind = data[p]
         kind_node = item(F.TCP_OPTION_KIND, kind, p, 1)
         if kind in (0, 1):
+            nops = nops + 1 if kind == 1 else 0
+            if nops == 4:  # (tshark's note comes before the fourth)
+                root.add(note(WARN, F.TCP_NOP.name, p, 1, 0, F.TCP_NOP))
             title = _OPT_TITLES[kind]
             root.add(Node(F.TCP_OPT_BY_KIND[kind], data[p : p + 1], p, 1, f"TCP Option - {title}", [kind_node]))
             names.append(title)
@@ -496,12 +575,46 @@ def _tcp_options(data: bytes, t: int, end: int, ack_base: int, declared: int) ->
             if kind == 0:
                 break
             continue
-        if p + 1 >= end or data[p + 1] < 2 or p + data[p + 1] > end:
-            if not cut or p + 1 < end and data[p + 1] < 2:
-                root.add(Node(None, None, p, end - p, "TCP Option - Unknown (malformed)", [kind_node]))
+        nops = 0
+        name = _OPT_NAMES.get(kind) or f"Unknown (0x{kind:02x})"
+        if p + 1 >= end:
+            if not cut:
+                root.add(_bad_option(f"{name} (length byte past end of options)", p, 1))
             break
         ln = data[p + 1]
-        kids = [kind_node, item(F.TCP_OPTION_LEN, ln, p + 1, 1)]
+        if ln < 2:
+            root.add(_bad_option(f"{name} (with too-short option length = {ln} byte{'' if ln == 1 else 's'})", p, 2))
+            break
+        if p + ln > end:
+            if not cut:
+                msg = f"{name} (option length = {ln} bytes says option goes past end of options)"
+                root.add(_bad_option(msg, p, end - p))
+            else:  # the snapshot length cut it: its kind and length, as tshark shows them
+                fd = F.TCP_OPT_BY_KIND.get(kind, F.TCP_OPT_UNKNOWN)
+                kids = [kind_node, item(F.TCP_OPTION_LEN, ln, p + 1, 1)]
+                root.add(Node(fd, data[p:end], p, end - p, f"TCP Option - {name}", kids))
+            break
+        length = item(F.TCP_OPTION_LEN, ln, p + 1, 1)
+        kids = [kind_node, length]
+        if kind == 2 and not flags & 0x002:  # (first in its option, as tshark)
+            kids.insert(0, note(WARN, F.TCP_MSS_PRESENT.name, p, ln, 0, F.TCP_MSS_PRESENT))
+        want = _OPT_LENGTHS.get(kind, ln)
+        if want != ln:  # a fixed-size option of another size: its kind and length, no value
+            length.add(note(NOTE, f"option length should be {want}", p + 1, 1, 0, F.TCP_OPTION_LEN_INVALID))
+            root.add(Node(F.TCP_OPT_BY_KIND[kind], data[p : p + ln], p, ln, f"TCP Option - {name}", kids))
+            names.append(name)
+            p += ln
+            continue
+        if kind == 5 and (ln - 2) % 8:  # tshark stops the options there
+            msg = "suboption would go past end of option"
+            kids.append(
+                Node(
+                    None, None, p + 2, ln - 2, msg, malformed_note(ERROR, msg, p + 2, ln - 2, F.TCP_SUBOPTION_MALFORMED)
+                )
+            )
+            kids.append(item(F.TCP_OPT_SACK_COUNT, 0, p, 0, text="[TCP SACK Count: 0]"))
+            root.add(Node(F.TCP_OPT_BY_KIND[kind], data[p : p + ln], p, ln, "TCP Option - SACK", kids))
+            break
         if kind == 2 and ln == 4:
             mss = struct.unpack_from("!H", data, p + 2)[0]
             kids.append(item(F.TCP_OPT_MSS_VAL, mss, p + 2, 2))
@@ -549,7 +662,7 @@ def _tcp_options(data: bytes, t: int, end: int, ack_base: int, declared: int) ->
         root.add(Node(fdef, data[p : p + ln], p, ln, f"TCP Option - {title}", kids))
         names.append(name)
         p += ln
-    root.text = f"Options: ({declared} bytes), " + ", ".join(names)
+    root.text = f"Options: ({declared} bytes)" + "".join([", " + n for n in names])
     return root
 
 
@@ -564,12 +677,21 @@ def _connection_note(mask: int, flags: int, sport: int, dport: int, t: int) -> N
     return note(CHAT, f"Connection establish request (SYN): server port {dport}", t + 12, 2)
 
 
-def _tcp(data: bytes, t: int, end: int, extra: dict, nodes: list[Node], protos: list[str]) -> None:
-    if t + 20 > end:
+def _tcp(data: bytes, t: int, end: int, rend: int, extra: dict, nodes: list[Node], protos: list[str]) -> None:
+    """The TCP layer of the segment at `t`; its packet ends at `end` in the captured bytes, at `rend` as its IP
+    header says (tshark calls no TCP dissector on an empty IP payload)."""
+    if rend <= t:
+        return
+    protos.append("tcp")
+    if min(end, rend) < t + 20:  # not even the fixed header: what tshark reads before it stops
+        _tcp_cut_short(data, t, end, rend, nodes)
         return
     sport, dport, seq, ack, doff, fl, win, csum, urg = struct.unpack_from("!HHIIBBHHH", data, t)
     hl = (doff >> 4) * 4
     flags = ((doff & 0x0F) << 8) | fl
+    if hl < 20 or rend < t + hl:  # the header contradicts itself or its packet: malformed, not cut
+        _tcp_bogus(data, t, end, rend, nodes)
+        return
     seg = extra.get("seg")
     plen = seg.length if seg is not None else max(end - t - hl, 0)  # the bytes on the wire (snapshot length)
     rseq = seg.seq if seg is not None else seq
@@ -615,26 +737,18 @@ def _tcp(data: bytes, t: int, end: int, extra: dict, nodes: list[Node], protos: 
         )
         # (tshark calls it relative only when the ACK flag says the field means something)
         relative = "    (relative ack number)" if flags & 0x010 else ""
-        kids.append(item(F.TCP_ACK, rack, t + 8, 4, text=f"Acknowledgment Number: {rack}{relative}"))
+        ack_item = item(F.TCP_ACK, rack, t + 8, 4, text=f"Acknowledgment Number: {rack}{relative}")
+        if ack and not flags & 0x010:
+            ack_item.add(note(NOTE, F.TCP_ACK_NONZERO.name, t + 8, 4, 0, F.TCP_ACK_NONZERO))
+        kids.append(ack_item)
     kids.append(item(F.TCP_ACK_RAW, ack, t + 8, 4))
     kids.append(
         item(F.TCP_HDR_LEN, hl, t + 12, 1, text=f"{bits(doff, 0xF0, 8)} = Header Length: {hl} bytes ({doff >> 4})")
     )
-    names = flags_str(flags)
-    fnode = item(F.TCP_FLAGS, flags, t + 12, 2, text=f"Flags: 0x{flags:03x} ({names if flags else '<None>'})")
-    for fd, label, mask in F.TCP_FLAG_BITS:
-        bit = fnode.add(item(fd, bool(flags & mask), t + 12, 2, text=f"{bits(flags, mask, 12)} = {label}: "
-                             + ("Set" if flags & mask else "Not set")))  # fmt: skip
-        if flags & mask & 0x07:  # a connection's start and end, noted as tshark notes them (Sequence group)
-            bit.add(_connection_note(mask, flags, sport, dport, t))
-    fstr = "".join(
-        c if flags & (1 << (11 - i)) else "·"
-        for i, c in enumerate(("R", "R", "R", "A", "C", "E", "U", "A", "P", "R", "S", "F"))
-    )
-    fs = fnode.add(item(F.TCP_FLAGS_STR, fstr, t + 12, 2, text=f"[TCP Flags: {fstr}]"))
+    fnode = _tcp_flags(flags, t, sport, dport)
     if seg is not None and seg.fin_role:
         role = "initiates" if seg.fin_role == 1 else "undergoes"
-        fs.add(note(NOTE, f"This frame {role} the connection closing", t + 12, 2))
+        fnode.children[-1].add(note(NOTE, f"This frame {role} the connection closing", t + 12, 2))
     kids.append(fnode)
     kids.append(item(F.TCP_WINDOW_VALUE, win, t + 14, 2))
     if seg is not None:
@@ -643,13 +757,16 @@ def _tcp(data: bytes, t: int, end: int, extra: dict, nodes: list[Node], protos: 
             sc = seg.win_scale
             shown = {-1: "-1 (unknown)", -2: "-2 (no window scaling used)"}.get(sc, str(sc))
             kids.append(item(F.TCP_WINDOW_SCALE, sc, t + 14, 2, text=f"[Window size scaling factor: {shown}]"))
+    urgent = item(F.TCP_URGENT, urg, t + 18, 2)
+    if urg and not flags & 0x020:
+        urgent.add(note(NOTE, F.TCP_URGENT_NONZERO.name, t + 18, 2, 0, F.TCP_URGENT_NONZERO))
     kids += [
         item(F.TCP_CHECKSUM, csum, t + 16, 2, text=f"Checksum: 0x{csum:04x} [unverified]"),
         item(F.TCP_CHECKSUM_STATUS, 2, t + 16, 0, text="[Checksum Status: Unverified]"),
-        item(F.TCP_URGENT, urg, t + 18, 2),
+        urgent,
     ]
     if hl > 20:  # (options cut by the snapshot length: those captured, as tshark shows them)
-        kids.append(_tcp_options(data, t, min(t + hl, end), seg.ack_base if seg is not None else 0, hl - 20))
+        kids.append(_tcp_options(data, t, min(t + hl, end), seg.ack_base if seg is not None else 0, hl - 20, flags))
     if seg is not None and seg.timed:  # (tshark computes the stream's times by default)
         ts_node = Node(None, None, t, 0, "[Timestamps]")
         rel, dl = seg.time_rel, seg.time_delta
@@ -679,15 +796,109 @@ def _tcp(data: bytes, t: int, end: int, extra: dict, nodes: list[Node], protos: 
             )
         elif tail is not None:
             _desegmented(data, t + hl, end, tail[0], tail[1], kids)
-    if t + hl > end:
-        cut = f"[Packet size limited during capture: TCP header truncated ({end - t} of {hl} bytes)]"
-        kids.append(Node(None, None, end, 0, cut))
-    elif caught < plen:
-        kids.append(
-            Node(None, None, end, 0, f"[Packet size limited during capture: TCP truncated ({caught} of {plen} bytes)]")
-        )
     nodes.append(tcp)
-    protos.append("tcp")
+    if t + hl > end:  # (the snapshot length: a header past the packet's own end is _tcp_bogus's)
+        nodes.append(
+            short(f"[Packet size limited during capture: TCP header truncated ({end - t} of {hl} bytes)]", end)
+        )
+    elif caught < plen:
+        nodes.append(short(f"[Packet size limited during capture: TCP truncated ({caught} of {plen} bytes)]", end))
+
+
+def _tcp_flags(flags: int, t: int, sport: int, dport: int) -> Node:
+    """The Flags item, its bits and the [TCP Flags] picture last."""
+    names = flags_str(flags)
+    fnode = item(F.TCP_FLAGS, flags, t + 12, 2, text=f"Flags: 0x{flags:03x} ({names if flags else '<None>'})")
+    for fd, label, mask in F.TCP_FLAG_BITS:
+        bit = fnode.add(item(fd, bool(flags & mask), t + 12, 2, text=f"{bits(flags, mask, 12)} = {label}: "
+                             + ("Set" if flags & mask else "Not set")))  # fmt: skip
+        if flags & mask & 0x07:  # a connection's start and end, noted as tshark notes them (Sequence group)
+            bit.add(_connection_note(mask, flags, sport, dport, t))
+    fstr = "".join(
+        c if flags & (1 << (11 - i)) else "·"
+        for i, c in enumerate(("R", "R", "R", "A", "C", "E", "U", "A", "P", "R", "S", "F"))
+    )
+    fnode.add(item(F.TCP_FLAGS_STR, fstr, t + 12, 2, text=f"[TCP Flags: {fstr}]"))
+    return fnode
+
+
+_SHORT_SEGMENT: Final = (
+    "Short segment. Segment/fragment does not contain a full TCP header (might be NMAP or someone else "
+    "deliberately sending unusual packets)"
+)
+
+
+def _tcp_ports(data: bytes, t: int) -> Node:
+    """A TCP layer item with its ports (the start every broken header shares)."""
+    sport, dport = struct.unpack_from("!HH", data, t)
+    tcp = item(F.TCP, None, t, 0, text=f"Transmission Control Protocol, Src Port: {sport}, Dst Port: {dport}")
+    tcp.children += [
+        item(F.TCP_SRCPORT, sport, t, 2),
+        item(F.TCP_DSTPORT, dport, t + 2, 2),
+        _hidden(F.TCP_PORT, sport, t, 2),
+        _hidden(F.TCP_PORT, dport, t + 2, 2),
+    ]
+    return tcp
+
+
+def _tcp_cut_short(data: bytes, t: int, end: int, rend: int, nodes: list[Node]) -> None:
+    """Fewer than 20 bytes of TCP: tshark reads the ports (4 bytes), then the rest of the fixed header's fields
+    up to the window (16 bytes) before it adds more, and stops where the bytes end."""
+    have = min(end, rend)
+    if have >= t + 16:
+        _tcp_bogus(data, t, end, rend, nodes)
+        return
+    if have >= t + 4:
+        tcp = _tcp_ports(data, t)
+        tcp.length = have - t
+        nodes.append(tcp)
+    nodes.append(_cut("TCP", t, t + 4 if have < t + 4 else t + 16, rend))
+
+
+def _tcp_bogus(data: bytes, t: int, end: int, rend: int, nodes: list[Node]) -> None:
+    """A TCP header with a length under 20 bytes, or longer than its packet: tshark's items up to the field that
+    says so, its note, and for a header its packet cuts, "[Malformed Packet: TCP]" where the bytes end."""
+    seq, ack, doff, fl = struct.unpack_from("!IIBB", data, t + 4)
+    hl = (doff >> 4) * 4
+    flags = ((doff & 0x0F) << 8) | fl
+    acked = f", Ack: {ack}" if flags & 0x010 else ""
+    have = min(end, rend)
+    tcp = _tcp_ports(data, t)
+    tcp.length = have - t
+    kids = tcp.children
+    hdr = item(F.TCP_HDR_LEN, hl, t + 12, 1, text=f"{bits(doff, 0xF0, 8)} = Header Length: {hl} bytes ({doff >> 4})")
+    if hl < 20:  # (the fixed header's first 16 bytes are there: the callers' test)
+        tcp.text += f", Seq: {seq}"
+        plen = max(rend - t - hl, 0)
+        kids += [
+            item(F.TCP_LEN, plen, t, 0, text=f"[TCP Segment Len: {plen}]"),
+            item(F.TCP_SEQ_RAW, seq, t + 4, 4),
+            hdr,
+        ]
+        hdr.add(note(ERROR, f"Bogus TCP header length ({hl}, must be at least 20)", t + 12, 1, 0, F.TCP_BOGUS_HDR_LEN))
+        nodes.append(tcp)
+        return
+    tcp.text += f", Seq: {seq}{acked}"
+    past = rend < t + hl  # the header runs past its packet's end (not the snapshot length's)
+    if past:
+        short_seg = malformed_note(WARN, _SHORT_SEGMENT, t, 0, F.TCP_SHORT_SEGMENT)
+        kids.append(Node(None, None, t, 0, _SHORT_SEGMENT, short_seg))
+    sport, dport = struct.unpack_from("!HH", data, t)
+    kids += [item(F.TCP_SEQ_RAW, seq, t + 4, 4), item(F.TCP_ACK_RAW, ack, t + 8, 4), hdr]
+    kids.append(_tcp_flags(flags, t, sport, dport))
+    kids.append(item(F.TCP_WINDOW_VALUE, struct.unpack_from("!H", data, t + 14)[0], t + 14, 2))
+    if have >= t + 18:
+        csum = struct.unpack_from("!H", data, t + 16)[0]
+        kids += [
+            item(F.TCP_CHECKSUM, csum, t + 16, 2, text=f"Checksum: 0x{csum:04x} [unverified]"),
+            item(F.TCP_CHECKSUM_STATUS, 2, t + 16, 0, text="[Checksum Status: Unverified]"),
+        ]
+    if have >= t + 20:
+        kids.append(item(F.TCP_URGENT, struct.unpack_from("!H", data, t + 18)[0], t + 18, 2))
+    if hl > 20 and have > t + 20:
+        kids.append(_tcp_options(data, t, min(t + hl, have), 0, hl - 20, flags))
+    nodes.append(tcp)
+    nodes.append(malformed("TCP", t) if past else short("[Packet size limited during capture: TCP truncated]", t))
 
 
 # tshark's words for a conversation's completeness bits (sniffer.net.reassembly C_*): a regular start, then
@@ -787,19 +998,35 @@ def _desegmented(data: bytes, start: int, end: int, items: list, held: int, kids
         kids.append(item(F.TCP_SEGMENT_DATA, data[at:end], at, n, text=f"TCP segment data ({n} bytes)"))
 
 
-def _udp(data: bytes, u: int, end: int, nodes: list[Node], protos: list[str]) -> None:
-    """The UDP header as Wireshark shows it (the checksum is not verified, as tshark's default)."""
-    if end - u < 8:
+def _udp(data: bytes, u: int, end: int, rend: int, nodes: list[Node], protos: list[str]) -> None:
+    """The UDP header as Wireshark shows it (the checksum is not verified, as tshark's default); `end`, `rend` as
+    _tcp's."""
+    if rend <= u:
+        return
+    protos.append("udp")
+    if min(end, rend) - u < 8:
+        nodes.append(_cut("UDP", u, u + 8, rend))
         return
     sport, dport, ulen, csum = struct.unpack_from("!HHHH", data, u)
     udp = item(F.UDP, None, u, end - u, text=f"User Datagram Protocol, Src Port: {sport}, Dst Port: {dport}")
+    length = item(F.UDP_LENGTH, ulen, u + 4, 2)
     udp.children += [
         item(F.UDP_SRCPORT, sport, u, 2),
         item(F.UDP_DSTPORT, dport, u + 2, 2),
         _hidden(F.UDP_PORT, sport, u, 2),
         _hidden(F.UDP_PORT, dport, u + 2, 2),
-        item(F.UDP_LENGTH, ulen, u + 4, 2),
+        length,
     ]
+    if ulen < 8:  # tshark stops at the length
+        length.text += " (bogus, must be >= 8)"
+        length.children += malformed_note(ERROR, f"Bad length value {ulen} < 8", u + 4, 2, F.UDP_LENGTH_BAD)
+        nodes.append(udp)
+        return
+    if ulen > rend - u:
+        length.text += f" (bogus, payload length {rend - u})"
+        length.children += malformed_note(
+            ERROR, f"Bad length value {ulen} > IP payload length", u + 4, 2, F.UDP_LENGTH_BAD
+        )
     if csum == 0:  # no checksum (IPv4): the status is a child of the checksum item in Wireshark
         ck = item(F.UDP_CHECKSUM, 0, u + 6, 2, text="Checksum: 0x0000 [zero-value ignored]")
         ck.add(item(F.UDP_CHECKSUM_STATUS, 3, u + 6, 0, text="[Checksum Status: Not present]"))
@@ -814,7 +1041,6 @@ def _udp(data: bytes, u: int, end: int, nodes: list[Node], protos: list[str]) ->
         n = pend - u - 8
         udp.children.append(item(F.UDP_PAYLOAD, data[u + 8 : pend], u + 8, n, text=f"UDP payload ({n} bytes)"))
     nodes.append(udp)
-    protos.append("udp")
 
 
 # the layer a frame's trailer belongs to: (the field its bytes are, whether 4 of them may be an Ethernet FCS)
@@ -887,16 +1113,15 @@ def dissect_layers(
         ipres = None
         end = -1  # where the network layer's message ends as its header declares it (the rest: a trailer)
         n = len(data)
+        frame_end = max(orig_len, n)
         if et == ETH_IPV4:
-            ipres = _ipv4(data, off, nodes, protos)
-            if ipres is not None:
-                tot = struct.unpack_from("!H", data, off + 2)[0]
-                end = off + tot if tot >= 20 else -1
+            ipres = _ipv4(data, off, frame_end, nodes, protos)
+            if ipres is not None and struct.unpack_from("!H", data, off + 2)[0]:
+                end = ipres[3]
         elif et == ETH_IPV6:
-            ipres = _ipv6(data, off, nodes, protos)
-            if ipres is not None:
-                plen = struct.unpack_from("!H", data, off + 4)[0]
-                end = off + 40 + plen if plen else -1
+            ipres = _ipv6(data, off, frame_end, nodes, protos)
+            if ipres is not None and struct.unpack_from("!H", data, off + 4)[0]:
+                end = ipres[3]
         elif et == ETH_ARP:
             arp_nodes, end = arp.layer(data, off)
             nodes += arp_nodes
@@ -905,12 +1130,12 @@ def dissect_layers(
         if link is not None and 0 < end < orig_len == n:
             _trailer(data, orig_len, end, link)
         if ipres is not None and ipres[0] == 6:
-            _tcp(data, ipres[1], ipres[2], tcp_extra, nodes, protos)
+            _tcp(data, ipres[1], ipres[2], ipres[3], tcp_extra, nodes, protos)
             upper = tcp_extra.get("upper")
             if upper:
                 protos.append(upper)
         elif ipres is not None and ipres[0] == 17:
-            _udp(data, ipres[1], ipres[2], nodes, protos)
+            _udp(data, ipres[1], ipres[2], ipres[3], nodes, protos)
     except (IndexError, struct.error):  # a guard missed on garbage: keep what was built
         pass
     return [_frame_node(linktype, data, number, ts, rel_ts, orig_len, delta, ":".join(protos), exact, shown), *nodes]

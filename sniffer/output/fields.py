@@ -150,8 +150,8 @@ def collect(nodes: list[Node], wanted: set[str], show_secrets: bool, frame: Any 
         if fd is not None and fd.abbrev in wanted:
             if fd.secret and not show_secrets:
                 s = MASK
-            elif fd.ftype is FT.PROTOCOL:
-                s = escape(n.text)  # tshark prints a protocol item's summary line
+            elif fd.ftype is FT.PROTOCOL:  # tshark prints a protocol item's summary line, a hidden one's name
+                s = fd.abbrev if n.hidden else escape(n.text)
             elif fd.ftype is FT.BYTES:  # a bytes item covering a secret (tcp.payload of a CONNECT) shows ** there
                 if masked is None:  # the secrets are MQTT items: the tree asked for may not hold them
                     masked = secret_ranges(frame.tree(("mqtt",)) if frame is not None else nodes, frame)

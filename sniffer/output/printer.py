@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TextIO
 
+from sniffer.malformed import cut_layer, is_cut
 from sniffer.output.fields import FieldPrinter
 from sniffer.output.json_out import JsonArrayWriter, json_record, ndjson_line
 from sniffer.output.text import hex_sources, summary_line, tree_lines
@@ -94,6 +95,8 @@ class Printer:
                 collapse = None
                 if o.only_protocols:
                     collapse = {n.fdef.protocol for n in nodes if n.fdef is not None} - o.only_protocols
+                    if any(is_cut(n) and cut_layer(n) in o.only_protocols for n in nodes):
+                        collapse.discard("_ws")  # "[Malformed Packet: MQTT]" says why with -O mqtt too
                 lines.extend(tree_lines(nodes, o.show_secrets, collapse))
             else:
                 lines.append(summary_line(frame))

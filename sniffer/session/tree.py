@@ -113,6 +113,16 @@ _TCP_SEQUENCE_NOTES: Final = (
 )  # fmt: skip
 
 
+# Notes whose group their field says (tshark's expert registrations): a header that contradicts its packet
+_GROUP_OF_FIELD: Final = {
+    "_ws.malformed.expert": "Malformed",
+    "tcp.short_segment": "Malformed",
+    "tcp.suboption_malformed": "Malformed",
+    "udp.length.bad": "Malformed",
+    "tcp.option.len.invalid": "Sequence",
+}
+
+
 def add_expert_items(nodes: list[Node]) -> None:
     """Make every expert note of the tree (the dissectors' own and TCP's analysis flags included) a
     Wireshark-style note with its _ws.expert.* items, so that `_ws.expert.severity == "Error"` and
@@ -127,7 +137,9 @@ def add_expert_items(nodes: list[Node]) -> None:
             _expert_items(n, n.severity, "Sequence")
             continue
         if n.severity is not None and not any(c.fdef is F.EXPERT_MESSAGE for c in n.children):
-            if isinstance(n.value, str) and n.value.startswith(_TCP_SEQUENCE_NOTES):
+            if fd is not None and fd.abbrev in _GROUP_OF_FIELD:
+                group = _GROUP_OF_FIELD[fd.abbrev]
+            elif isinstance(n.value, str) and n.value.startswith(_TCP_SEQUENCE_NOTES):
                 group = "Sequence"
             else:
                 group = "Malformed" if n.severity == "Error" and "alformed" in n.text else "Protocol"

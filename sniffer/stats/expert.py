@@ -11,8 +11,9 @@ frame()); the other statistics need no tree.
 
 from __future__ import annotations
 
-from sniffer.expert_level import arp_malformed, group_source
+from sniffer.expert_level import group_source, net_notes
 from sniffer.fields import Node
+from sniffer.malformed import cut_protocol, is_cut
 from sniffer.pipeline import Frame
 from sniffer.session import fields as SF
 from sniffer.stats.layout import RULER
@@ -32,9 +33,9 @@ def _protocol(top: Node) -> str:
     """The protocol column of a top-level node's notes: its layer's short name; for an item that is not a layer
     (tshark's "[Malformed Packet: ARP/RARP]", ARP's duplicate address) the one it names or its first field's."""
     fd = top.fdef
+    if is_cut(top) or fd is None and top.text.startswith("[Malformed Packet: "):
+        return cut_protocol(top)
     if fd is None:
-        if top.text.startswith("[Malformed Packet: "):
-            return top.text[19:-1]
         fd = next((k.fdef for k in top.children if k.fdef is not None), None)
     abbrev = fd.protocol if fd is not None else "mqtt"
     return _SHORT_NAMES.get(abbrev, abbrev.upper())
@@ -82,7 +83,7 @@ class ExpertStat:
         # SYN, FIN and RST, a connection closed inside a PDU); the rest come with the MQTT nodes and the
         # session's close notes. So a frame builds the tree it may have notes in, and most build none.
         seg = f.seg
-        if seg is not None and seg.tcp_notes or f.link_notes or group_source(f.linktype, f.data) or arp_malformed(f):
+        if seg is not None and seg.tcp_notes or f.link_notes or group_source(f.linktype, f.data) or net_notes(f):
             nodes = f.tree()
         elif seg is not None and seg.tls is not None and tls_notes(seg.tls):  # a TLS record's own notes
             nodes = f.tree(("tls", "mqtt"))
