@@ -351,7 +351,7 @@ def _cut(proto: str, at: int, need: int, rend: int) -> Node:
     return short(f"[Packet size limited during capture: {proto} truncated]", at)
 
 
-def _bogus_ipv4(data: bytes, off: int, vihl: int, tos: int, tot: int, nodes: list[Node], protos: list[str]) -> None:
+def _bogus_ipv4(off: int, vihl: int, tos: int, tot: int, nodes: list[Node], protos: list[str]) -> None:
     """tshark's IPv4 layer of a header that contradicts itself: the items up to the bad one and its note."""
     ip = item(F.IP, None, off, 20, text="Internet Protocol Version 4")
     ver, ihl = vihl >> 4, (vihl & 15) * 4
@@ -400,7 +400,7 @@ def _ipv4(data: bytes, off: int, frame_end: int, nodes: list[Node], protos: list
     vihl, tos, tot, ident, frag, ttl, proto, csum = struct.unpack_from("!BBHHHBBH", data, off)
     ihl = (vihl & 15) * 4
     if vihl >> 4 != 4 or ihl < 20 or 0 < tot < ihl:
-        _bogus_ipv4(data, off, vihl, tos, tot, nodes, protos)
+        _bogus_ipv4(off, vihl, tos, tot, nodes, protos)
         if vihl >> 4 == 6:  # tshark hands a version 6 header under the IPv4 type to IPv6
             return _ipv6(data, off, frame_end, nodes, protos)
         return None
