@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TextIO
 
+from sniffer.interfaces import describe
 from sniffer.net.pcapfile import DIGITS, stamp_ns  # (here as the driver hands them on)
 from sniffer.source import Source
 
@@ -59,9 +60,16 @@ def drive(
     exact = getattr(source, "exact_stamps", False)
     forced = getattr(source, "stamp_digits", -1)
     watch = getattr(dissector, "arp", None) if names is not None else None
+    # a pcapng of one interface: the list of its name (records stay four items: every frame is interface 0)
+    single: list[str] | None = getattr(source, "single_interface", None)
+    descriptions: list[str] = getattr(source, "interface_descriptions", [])
     for batch in source.batches():
         start = number + 1
         put = sink.row
+        if descriptions:  # (a batch is read whole, its interfaces' blocks with it, before its frames are made)
+            describe(names or single or [], descriptions)
+        if single is not None:
+            put = _on_interface(put, single[0] if single else "")
         try:
             # (a live batch without the kernel's stamps has four items a record)
             if names is None and (not exact or batch and len(batch[0]) < 6):
@@ -88,13 +96,27 @@ def drive(
                     else:
                         row = frame(number, rec[0], rec[3], rec[1], rec[2])
                     if not isinstance(row, str):
-                        row.iface = names[rec[6]]
+                        ifid = rec[6]
+                        row.iface = names[ifid] if ifid < len(names) else ""
+                        row.ifid = ifid
                     put(row)
         finally:
             done(start, batch, number - start + 1)
         if stop is not None and stop():
             break
     return number - first + 1
+
+
+def _on_interface(put: Callable[[Any], object], name: str) -> Callable[[Any], object]:
+    """`put` for the frames of a one-interface pcapng: each Frame learns its interface (a summary line has none)."""
+
+    def named(row: Any) -> object:
+        if type(row) is not str:
+            row.ifid = 0
+            row.iface = name
+        return put(row)
+
+    return named
 
 
 class LineSink:

@@ -15,19 +15,26 @@ from typing import Any, Final, Generic, TypeVar
 import sniffer.tls.fields  # noqa: F401  (registers tls.*; the TLS code itself loads on first use)
 from sniffer import credentials, payload
 from sniffer.fields import FT, LABEL_BYTES, FieldDef, Node, bytes_label, item, register
+from sniffer.interfaces import DESCRIPTIONS
 from sniffer.mqtt import dissect as mqtt_dissect
 from sniffer.mqtt.decoder import PDU, DirectionDecoder, Session
 from sniffer.mqtt.secrets import MAX_PARSE, SECRET_TYPES, held_frame_ranges, secret_ranges
 from sniffer.net import arp
 from sniffer.net import frame as netframe
 from sniffer.net.arp import ArpWatch, Dup
-from sniffer.net.fields import FRAME_INTERFACE_NAME
+from sniffer.net.fields import (
+    FRAME_INTERFACE_DESCRIPTION,
+    FRAME_INTERFACE_ID,
+    FRAME_INTERFACE_NAME,
+    FRAME_SECTION_NUMBER,
+)
 from sniffer.net.frame import addr_str, parse_tcp
 from sniffer.net.reassembly import SEGMENT_SUFFIX, Seg, TcpStreams, tcp_info
 from sniffer.net.tree import NET_LAYERS, dissect_layers
 from sniffer.session.backfill import Backfill
 from sniffer.session.tracker import Tracker
 from sniffer.session.tree import add_expert_items, annotate, close_node
+from sniffer.textesc import escape
 from sniffer.ws.conn import WsConnection, WsDirection
 from sniffer.ws.http import is_mqtt_upgrade
 
@@ -150,6 +157,7 @@ class Frame:
         "_toff",
         "held_secret",
         "iface",
+        "ifid",
         "exact",
         "shown",
         "link_notes",
@@ -193,7 +201,10 @@ class Frame:
         self._toff = toff  # offset of the TCP header in data, -1 if not known
         # frame offsets of secret bytes of a CONNECT/CONNACK/AUTH not complete in this frame (masked in dumps)
         self.held_secret = held_secret
-        self.iface = ""  # the capture source's name when several are merged (frame.interface_name)
+        # the capture interface of a frame read from a pcapng or merged from several sources: its name ("" if it
+        # has none) and id (frame.interface_name, frame.interface_id; -1: a plain pcap or a single live source)
+        self.iface = ""
+        self.ifid = -1
         # (time, relative time, delta in integer ns, the Time column's decimals) when the source does not
         # stamp in microseconds (a live capture, a nanosecond file): frame.time* to the ns, as tshark's
         self.exact: tuple[int, int, int, int] | None = None
@@ -362,8 +373,8 @@ class Frame:
                     self.link_notes,
                 )
             )
-            if self.iface and nodes:  # first in the frame layer, as Wireshark's "Interface id" is
-                nodes[0].children.insert(0, item(FRAME_INTERFACE_NAME, self.iface, 0, 0))
+            if self.ifid >= 0 and nodes:
+                _interface_items(nodes[0], self.ifid, self.iface)
         decode = payload.wanted(want)  # payload decoders only where an output asks for what they show
         seg = self.seg
         if seg is not None and seg.tls is not None:
@@ -407,6 +418,21 @@ class Frame:
             else:
                 parts.append((no, length))
         return reassembly_node(parts, pdu.data, source, data_label(pdu))
+
+
+def _interface_items(frame: Node, ifid: int, name: str) -> None:
+    """tshark's interface items, first in the frame layer: "on interface eth0, id 0" in its title, the section,
+    the interface's id, name and description (a pcapng of one section: files of several are numbered 1 too)."""
+    value = name or "unknown"
+    shown = escape(value)  # (a file's text: what a terminal could act on is escaped, tshark's tree escapes it once)
+    frame.text += f" on interface {shown}, id {ifid}"
+    iface = item(FRAME_INTERFACE_ID, ifid, 0, 0, text=f"Interface id: {ifid} ({shown})")
+    iface.children.append(item(FRAME_INTERFACE_NAME, value, 0, 0, text=f"Interface name: {shown}"))
+    desc = DESCRIPTIONS.get((ifid, name))
+    if desc:
+        text = f"Interface description: {escape(desc)}"
+        iface.children.append(item(FRAME_INTERFACE_DESCRIPTION, desc, 0, 0, text=text))
+    frame.children[0:0] = [item(FRAME_SECTION_NUMBER, 1, 0, 0), iface]
 
 
 def data_label(pdu: PDU) -> str:

@@ -105,13 +105,18 @@ class FileSource:
         # offset of the data), the offset -1 where the file cannot be read again there (gzip, a pipe)
         self.offsets = offsets and self.reader.seekable
         self.batch_size = 1 if path == "-" else BATCH
-        # a pcapng of several named interfaces (mqttsniff -i gw1 -i gw2 -w): records carry the interface
-        # id 7th and the driver names each frame's source (frame.interface_name) from this list
-        if self.reader.format == "pcapng" and os.path.isfile(path):  # (reopening a pipe would take its data)
+        # a pcapng: records carry the interface id 7th and the driver gives each frame its interface (tshark's
+        # "on interface eth0, id 0", frame.interface_id/_name/_description; a capture merged from several
+        # sources, mqttsniff -i gw1 -i gw2 -w, names each source) from these lists
+        if self.reader.format == "pcapng":
             from sniffer.net.pcapfile import leading_interfaces
 
-            if len([n for n in leading_interfaces(path) if n]) >= 2:
+            self.interface_descriptions = self.reader.if_descriptions
+            # (reopening a pipe would take its data: a pipe's frames are all taken for its first interface's)
+            if os.path.isfile(path) and len(leading_interfaces(path)) >= 2:
                 self.interface_names = self.reader.if_names  # filled by the reader as it meets each IDB
+            else:
+                self.single_interface = self.reader.if_names
         self._stopped = False
         self._captured = 0
         try:

@@ -217,7 +217,8 @@ class PacketStore:
         self._link = _Constant("H")
         self._stream = array("i")
         # the capture source of each row when several are merged (frame.interface_name); None until one is
-        self._iface_names: list[str] = []
+        self._ifaces: list[tuple[int, str]] = []  # (frame.interface_id, frame.interface_name) of each id below
+        self._iface_index: dict[tuple[int, str], int] = {}
         self._iface_ids: array | None = None
         self._cls = array("B")
         # highest expert severity of the frame's notes (sniffer.expert_level: 0 none .. 4 Error), set once:
@@ -712,9 +713,8 @@ class PacketStore:
         put_u8(self._p_proto, pid)
         self._link.append(frame.linktype & 0xFFFF, row)
         put_i32(self._p_stream, frame.stream)
-        name = frame.iface
-        if name or self._iface_ids is not None:
-            self._add_iface(name, row)
+        if frame.ifid >= 0 or self._iface_ids is not None:
+            self._add_iface(frame.ifid, frame.iface, row)
         put_u8(self._p_cls, colour_class(frame))
         put_u8(self._p_sev, frame_level(frame))
         base, text, ends = self._itail
@@ -945,8 +945,7 @@ class PacketStore:
         fr = Frame(number, self._ts[i], self.rel_ts(i), 0.0, self._link[i], b"", self._origlen[i], self.proto(i),
                    self.info(i), self._stream[i], src=self.src(i), dst=self.dst(i))  # fmt: skip
         fr.exact = self.exact(i)
-        if self._iface_ids is not None:
-            fr.iface = self.interface_name(i)
+        self._interface(i, fr)
         return fr
 
     def _replayed(self, i: int, fr: Any) -> Any:
@@ -959,8 +958,7 @@ class PacketStore:
             fr.seg.stream = s
         fr.rel_ts = self.rel_ts(i)
         fr.exact = self.exact(i)
-        if self._iface_ids is not None:
-            fr.iface = self.interface_name(i)
+        self._interface(i, fr)
         self._apply_annotations(i, fr)
         return fr
 
@@ -1068,16 +1066,24 @@ class PacketStore:
         return frame_at
 
     def interface_name(self, i: int) -> str:
-        """Row i's capture source when several were merged (frame.interface_name), else ""."""
-        return "" if self._iface_ids is None else self._iface_names[self._iface_ids[i]]
+        """Row i's capture interface (frame.interface_name; a merged source's name), "" if none or unnamed."""
+        return "" if self._iface_ids is None else self._ifaces[self._iface_ids[i]][1]
 
-    def _add_iface(self, name: str, row: int) -> None:
+    def _interface(self, i: int, fr: Any) -> None:
+        """Give a rebuilt Frame of row i its interface (id and name), as the load's had."""
+        if self._iface_ids is not None:
+            fr.ifid, fr.iface = self._ifaces[self._iface_ids[i]]
+
+    def _add_iface(self, ifid: int, name: str, row: int) -> None:
         if self._iface_ids is None:
-            self._iface_names.append("")
+            self._ifaces.append((-1, ""))
+            self._iface_index[-1, ""] = 0
             self._iface_ids = array("H", bytes(2 * row))  # the rows before had none
-        if name not in self._iface_names:
-            self._iface_names.append(name)
-        self._iface_ids.append(self._iface_names.index(name))
+        key = (ifid, name)
+        if key not in self._iface_index:
+            self._iface_index[key] = len(self._ifaces)
+            self._ifaces.append(key)
+        self._iface_ids.append(self._iface_index[key])
 
     def frame(self, i: int) -> Any:
         """The full Frame of row i (summary, bytes, TCP analysis, MQTT PDUs); build its tree with .tree()."""
@@ -1133,8 +1139,7 @@ class PacketStore:
         fr.exact = self.exact(i)
         if link:
             fr.link_notes = link
-        if self._iface_ids is not None:
-            fr.iface = self.interface_name(i)
+        self._interface(i, fr)
         return fr
 
     # -- accounting --------------------------------------------------------------------------

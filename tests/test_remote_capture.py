@@ -731,7 +731,12 @@ def test_ui_status_bar_counts_each_source_and_the_tree_names_it(gateways, keys, 
             text = app.status_text()
             for name, m in want:
                 assert f"{name}: {m.captured}" in text, text
-            names = {app.store.frame(i).tree()[0].children[0].value for i in range(app.store.count)}
+            names = {
+                n.value
+                for i in range(app.store.count)
+                for n in app.store.frame(i).tree()[0].walk()
+                if n.fdef is not None and n.fdef.abbrev == "frame.interface_name"
+            }
             assert names == {gw.name() for gw in gateways}
             # `w` saves them with their names: an interface block per gateway, as tshark reads it
             from sniffer.ui.save import write_pcapng

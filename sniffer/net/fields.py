@@ -56,7 +56,10 @@ FRAME_TIME_DELTA_DISP = register(
 FRAME_TIME_REL = register("frame.time_relative", "Time since reference or first frame", FT.DOUBLE, Base.NONE)
 FRAME_NUMBER = register("frame.number", "Frame Number", U, DEC, size=4)
 # the capture source of a frame merged from several (-i twice, -i ssh://gw1/eth0): "gw1:eth0"
+FRAME_SECTION_NUMBER = register("frame.section_number", "Section number", U, DEC, size=4)
+FRAME_INTERFACE_ID = register("frame.interface_id", "Interface id", U, DEC, size=4)
 FRAME_INTERFACE_NAME = register("frame.interface_name", "Interface name", S, Base.NONE)
+FRAME_INTERFACE_DESCRIPTION = register("frame.interface_description", "Interface description", S, Base.NONE)
 FRAME_LEN = register("frame.len", "Frame length on the wire", U, DEC, size=4)
 FRAME_CAP_LEN = register("frame.cap_len", "Frame length stored into the capture file", U, DEC, size=4)
 FRAME_MARKED = register("frame.marked", "Frame is marked", B)

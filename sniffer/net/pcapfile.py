@@ -82,6 +82,7 @@ class CaptureReader:
         # pcapng: each interface's if_name ("" if none), and the interface id of the record yielded last
         # (a capture merged from several sources: sniffer.source reads them into frame.interface_name)
         self.if_names: list[str] = []
+        self.if_descriptions: list[str] = []  # each interface's if_description ("" if none)
         self.ifid = 0
         # exact=True on a plain file: the file offset of the record's frame bytes (-1: not known, as
         # in a gzipped capture or a pipe); the UI's store reads a frame there again instead of
@@ -273,6 +274,7 @@ class CaptureReader:
                 ifaces = []  # interfaces are per section
                 self._ifx = []
                 self.if_names.clear()
+                self.if_descriptions.clear()
             btype = _u32(buf, pos, little)
             blocklen = _u32(buf, pos + 4, little)
             # (shorter than its own fixed fields: they would be read past its end)
@@ -337,6 +339,7 @@ class CaptureReader:
                     self.linktype = ifaces[-1][0]
                 self._ifx.append(_idb_exact(buf, pos, blocklen, e))
                 self.if_names.append(_idb_name(buf, pos, blocklen, e))
+                self.if_descriptions.append(_idb_name(buf, pos, blocklen, e, 3))
             pos = end
 
 
@@ -389,14 +392,15 @@ def _idb_options(buf: bytes, pos: int, blocklen: int, e: str) -> tuple[int, int]
     return res, off
 
 
-def _idb_name(buf: bytes, pos: int, blocklen: int, e: str) -> str:
-    """An Interface Description Block's if_name (option 2), "" if it has none."""
+def _idb_name(buf: bytes, pos: int, blocklen: int, e: str, code_wanted: int = 2) -> str:
+    """An Interface Description Block's if_name (option 2; if_description: 3), "" if it has none (as written:
+    the tree's labels escape it, sniffer.pipeline)."""
     p, end = pos + 16, pos + blocklen - 4
     while p + 4 <= end:
         code, ln = struct.unpack_from(e + "HH", buf, p)
         if code == 0:
             break
-        if code == 2:
+        if code == code_wanted:
             return bytes(buf[p + 4 : min(p + 4 + ln, end)]).decode("utf-8", "replace")
         p += 4 + ((ln + 3) & ~3)
     return ""
