@@ -105,9 +105,10 @@ class FileSource:
         # offset of the data), the offset -1 where the file cannot be read again there (gzip, a pipe)
         self.offsets = offsets and self.reader.seekable
         self.batch_size = 1 if path == "-" else BATCH
-        # a pcapng: records carry the interface id 7th and the driver gives each frame its interface (tshark's
-        # "on interface eth0, id 0", frame.interface_id/_name/_description; a capture merged from several
-        # sources, mqttsniff -i gw1 -i gw2 -w, names each source) from these lists
+        # a pcapng: the driver gives each frame its interface (tshark's "on interface eth0, id 0",
+        # frame.interface_id/_name/_description) from these lists; with several interfaces (a capture merged
+        # from several sources, mqttsniff -i gw1 -i gw2 -w) records carry the interface id 7th, with one they
+        # stay four items (every frame is interface 0)
         if self.reader.format == "pcapng":
             from sniffer.net.pcapfile import leading_interfaces
 

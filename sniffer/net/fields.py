@@ -55,7 +55,7 @@ FRAME_TIME_DELTA_DISP = register(
 )
 FRAME_TIME_REL = register("frame.time_relative", "Time since reference or first frame", FT.DOUBLE, Base.NONE)
 FRAME_NUMBER = register("frame.number", "Frame Number", U, DEC, size=4)
-# the capture source of a frame merged from several (-i twice, -i ssh://gw1/eth0): "gw1:eth0"
+# a pcapng frame's interface (sniffer.pipeline): a source merged from several is named "gw1:eth0"
 FRAME_SECTION_NUMBER = register("frame.section_number", "Section number", U, DEC, size=4)
 FRAME_INTERFACE_ID = register("frame.interface_id", "Interface id", U, DEC, size=4)
 FRAME_INTERFACE_NAME = register("frame.interface_name", "Interface name", S, Base.NONE)
