@@ -193,6 +193,8 @@ class LiveSource:
     def __init__(self, capture: Any, name: str | None = None, poll: float = 0.1) -> None:
         self.capture = capture
         self.name = name or capture.iface_name
+        # its frames name their interface as tshark's live capture does ("on interface eth0, id 0"; the driver)
+        self.single_interface = [capture.iface_name]
         self.capture_filter = capture.bpf_expr
         self.saved_to = getattr(capture, "write_path", None)
         self.poll = poll  # seconds between looks at a quiet capture

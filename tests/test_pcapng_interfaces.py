@@ -88,6 +88,22 @@ def test_real_captures_on_lo_name_their_interface(tmp_path: Path, tshark: str, r
     assert len(sniff_out(*args).splitlines()) == 3
 
 
+def test_a_live_capture_names_its_interface(tshark: str, root: None) -> None:
+    """`mqttsniff -i lo -V` and `tshark -i lo -V` side by side: the same interface lines (no file written)."""
+    cmds = [[sys.executable, "-m", "sniffer"], [tshark]]
+    procs = [subprocess.Popen([*c, "-i", "lo", "-f", f"udp port {UDP_PORT + 1}", "-c", "2", "-V"], cwd=REPO,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for c in cmds]  # fmt: skip
+    time.sleep(2.5)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for _ in range(3):
+        s.sendto(b"x", ("127.0.0.1", UDP_PORT + 1))
+        time.sleep(0.1)
+    s.close()
+    outs = [p.communicate(timeout=20)[0] for p in procs]
+    mine, theirs = (_frame_lines(o) for o in outs)
+    assert mine == theirs and len(mine) == 2 * 4 and mine[0].endswith(" on interface lo, id 0"), outs
+
+
 def _option(code: int, value: bytes) -> bytes:
     return struct.pack("<HH", code, len(value)) + value + b"\0" * (-len(value) % 4)
 
