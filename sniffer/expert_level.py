@@ -25,7 +25,7 @@ from sniffer.mqtt.dissect import dissect
 from sniffer.mqtt.skim import Bad, varint
 from sniffer.net.frame import parse_tcp
 from sniffer.net.reassembly import Seg
-from sniffer.net.tree import NET_LAYERS
+from sniffer.net.tree import NET_LAYERS, OPT_LENGTHS
 from sniffer.session.fields import ANALYSIS
 from sniffer.session.tree import TCP_EXPERT
 
@@ -186,7 +186,6 @@ _BROKEN_INFO: Final = (
     "bogus TCP",
     "[BAD UDP",
 )
-_FIXED_OPTIONS: Final = {2: 4, 3: 3, 4: 2, 8: 10}  # (sniffer.net.tree's: a fixed-size option of another size)
 
 
 def net_notes(frame: Frame) -> bool:
@@ -237,7 +236,7 @@ def odd_options(opts: bytes, syn: bool) -> bool:
         ln = opts[p + 1]
         if ln < 2 or p + ln > n or kind == 2 and not syn or kind == 5 and (ln - 2) % 8:
             return True
-        if _FIXED_OPTIONS.get(kind, ln) != ln:
+        if OPT_LENGTHS.get(kind, ln) != ln:  # a fixed-size option of another size
             return True
         p += ln
     return False

@@ -28,10 +28,7 @@ def malformed(protocol: str, at: int, message: str = EXCEPTION, length: int = 0,
         at,
         length,
         f"[Malformed Packet: {protocol}]",
-        [
-            note(ERROR, message, at, length, source, MALFORMED_EXPERT),
-            Node(MALFORMED, "Malformed Packet", at, length, "Malformed Packet", [], source, None, True),
-        ],
+        [note(ERROR, message, at, length, source, MALFORMED_EXPERT), _hidden(at, length, source)],
         source,
     )
 
@@ -57,10 +54,12 @@ def cut_protocol(node: Node) -> str:
 def malformed_note(severity: str, message: str, start: int, length: int, fdef: FieldDef) -> list[Node]:
     """An expert note of Wireshark's Malformed group and the hidden `_ws.malformed` item Wireshark adds beside
     every such note (so that `-Y _ws.malformed` finds a UDP length that contradicts its packet too)."""
-    return [
-        note(severity, message, start, length, 0, fdef),
-        Node(MALFORMED, "Malformed Packet", start, 0, "Malformed Packet", [], 0, None, True),
-    ]
+    return [note(severity, message, start, length, 0, fdef), _hidden(start, 0, 0)]
+
+
+def _hidden(at: int, length: int, source: int) -> Node:
+    """The hidden `_ws.malformed` item Wireshark adds under a malformed packet's item and beside its notes."""
+    return Node(MALFORMED, "Malformed Packet", at, length, "Malformed Packet", [], source, None, True)
 
 
 def cut_layer(node: Node) -> str:

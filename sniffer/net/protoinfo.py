@@ -270,4 +270,4 @@ def _tcp(data: bytes, t: int, have: int, rend: int, ipname: str) -> tuple[str, s
     text += f" Ack={ack} Win={win}" if flags & 0x010 else f" Win={win}"
     if hl < 20:
         return "TCP", f"{text}, bogus TCP header length ({hl}, must be at least 20)"
-    return "TCP", text + _cut(t + max(hl, 20), rend)
+    return "TCP", text + _cut(t + hl, rend)

@@ -544,7 +544,7 @@ _OPT_TITLES = {0: "End of Option List (EOL)", 1: "No-Operation (NOP)"}
 # tshark's names of options in its notes on their lengths, and the lengths of the fixed-size ones
 _OPT_NAMES: Final = {2: "Maximum segment size", 3: "Window scale", 4: "SACK permitted", 5: "SACK", 8: "Timestamps",
                      30: "MPTCP", 34: "TCP Fast Open"}  # fmt: skip
-_OPT_LENGTHS: Final = {2: 4, 3: 3, 4: 2, 8: 10}
+OPT_LENGTHS: Final = {2: 4, 3: 3, 4: 2, 8: 10}  # (sniffer.expert_level reads them too)
 
 
 def _bad_option(text: str, p: int, length: int) -> Node:
@@ -598,7 +598,7 @@ def _tcp_options(data: bytes, t: int, end: int, ack_base: int, declared: int, fl
         kids = [kind_node, length]
         if kind == 2 and not flags & 0x002:  # (first in its option, as tshark)
             kids.insert(0, note(WARN, F.TCP_MSS_PRESENT.name, p, ln, 0, F.TCP_MSS_PRESENT))
-        want = _OPT_LENGTHS.get(kind, ln)
+        want = OPT_LENGTHS.get(kind, ln)
         if want != ln:  # a fixed-size option of another size: its kind and length, no value
             length.add(note(NOTE, f"option length should be {want}", p + 1, 1, 0, F.TCP_OPTION_LEN_INVALID))
             root.add(Node(F.TCP_OPT_BY_KIND[kind], data[p : p + ln], p, ln, f"TCP Option - {name}", kids))

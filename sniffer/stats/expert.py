@@ -33,7 +33,7 @@ def _protocol(top: Node) -> str:
     """The protocol column of a top-level node's notes: its layer's short name; for an item that is not a layer
     (tshark's "[Malformed Packet: ARP/RARP]", ARP's duplicate address) the one it names or its first field's."""
     fd = top.fdef
-    if is_cut(top) or fd is None and top.text.startswith("[Malformed Packet: "):
+    if is_cut(top):
         return cut_protocol(top)
     if fd is None:
         fd = next((k.fdef for k in top.children if k.fdef is not None), None)
