@@ -28,7 +28,8 @@ every frame in order for a scan). What the session layer said of its PDUs, which
 connections, is kept instead, in a short annotation record in the spill (the connection's
 shared annotation by reference). Loading then skips the context (half the cost of a row) and
 the spill holds only those records. Rows stored after the load hit the --max-buffered cap keep
-their context (a stream replayed alone would not hit the cap the same way), and so do a stream's
+their context (a stream replayed alone would not hit the cap the same way), as does the first frame
+of a stream that reuses an earlier one's ports (Seg.reopens), and so do a stream's
 frames more than REPLAY_MAX after its last checkpoint (the loader saves a stream's state every
 CHECK_EVERY frames; one that cannot be saved, TLS, has none): selecting any frame stays quick on a
 connection of millions of frames. Each file row keeps 16 bits of the CRC-32 of its first 128 bytes (the
@@ -295,6 +296,10 @@ class PacketStore:
         self._stream_len = array("I")  # per TCP stream: frames stored so far (_replayable)
         self._ckpts: dict[int, list[tuple[int, int]]] = {}  # stream -> [(its frames before, spill offset)]
         self._ck_failed: set[int] = set()  # streams whose state could not be saved (TLS)
+        # streams begun on an earlier conversation's ports (Seg.reopens) and without a checkpoint yet: a
+        # replay from their start would begin without that conversation, so their rows keep their context
+        # until the loader saves their state (checkpoint_due says so at once)
+        self._reopened: set[int] = set()
         self._crc = array("H")  # per row: low 16 bits of the CRC-32 of a file row's first bytes (Replay.read checks)
         self.file_error = ""  # why a file row could not be rebuilt (the status bar says it)
         self.file_rows_ok = True  # cleared once the load hit the --max-buffered cap: rows keep context
@@ -468,18 +473,30 @@ class PacketStore:
             return False
         return n - (cks[-1][0] if cks else 0) <= REPLAY_MAX
 
+    def _from_earlier(self, frame: Frame) -> bool:
+        """Whether a row of a stream that reuses an earlier conversation's ports may still be replayed: not
+        its first frame nor those after it until the stream's first checkpoint (see _reopened)."""
+        stream = frame.stream
+        if frame.seg is not None and frame.seg.reopens and stream not in self._ckpts:
+            self._reopened.add(stream)
+        return stream not in self._reopened
+
     def checkpoint_due(self, stream: int) -> bool:
-        """CHECK_EVERY frames of `stream` were stored since its last checkpoint (and it can have one)."""
+        """CHECK_EVERY frames of `stream` were stored since its last checkpoint (and it can have one), or it
+        reused an earlier conversation's ports and has none yet."""
         if stream in self._ck_failed or stream >= len(self._stream_len):
             return False
+        if stream in self._reopened:
+            return True
         cks = self._ckpts.get(stream)
         return self._stream_len[stream] - (cks[-1][0] if cks else 0) >= CHECK_EVERY
 
     def add_checkpoint(self, stream: int, state: bytes | None) -> None:
         """The stream's state after its frames stored so far (None: it cannot be saved; no more tries)."""
         if state is None:
-            self._ck_failed.add(stream)
+            self._ck_failed.add(stream)  # (a reopened stream's rows then keep their context to its end)
             return
+        self._reopened.discard(stream)
         lens = self._stream_len
         if stream >= len(lens):  # (a stream carried over by a successor store, before its first row here)
             lens.extend(bytes(4 * (stream + 1 - len(lens))))
@@ -625,6 +642,8 @@ class PacketStore:
         data = frame.data
         replay = self.replay
         again = replay is not None and self.file_rows_ok and self._replayable(frame.stream)
+        if again and (self._reopened or frame.seg is not None and frame.seg.reopens):
+            again = self._from_earlier(frame)
         if again and (foff >= 0 or replay.fd < 0):
             ann = self._annotations(frame)
             if ann:

@@ -404,3 +404,31 @@ def test_checkpoints_let_long_streams_be_rebuilt_from_their_middle(monkeypatch, 
     assert again.replay.replayed - before <= 40 + 256  # from a checkpoint, not from the stream's start
     _same(copied, again, random.Random(4).sample(range(n), 400), ("checkpoints", live))
     _same(copied, again, reversed(rows), ("checkpoints, a stream backwards", live))
+
+
+def test_a_stream_reusing_ports_shows_its_syn_as_loaded(tmp_path, root):
+    """A device that comes back from a reset on its old source port (a real mosquitto on lo): the new
+    stream's SYN says `[TCP Port numbers reused]` and carries the earlier conversation's completeness. A
+    replay of that stream from its start knows neither (it showed `Incomplete (0)` and no flag, and a state
+    after it that can differ), so its rows keep their context until the loader saves the stream's state,
+    and later rows are replayed from there; every row, read in any order, is the frame the load made."""
+    from tests.test_tcp_analysis import RECONNECT, captured_on_lo
+
+    pcap, decode = captured_on_lo(tmp_path, RECONNECT)
+    port = int(decode[1].split("==")[1].split(",")[0])
+    copied = _load(source.FileSource(str(pcap), exact=True), mqtt_ports=(1883, port))
+    src = FileSource(str(pcap))
+    src.batch_size = 4  # (batches of 4 frames: the stream goes on after the batch of its SYN)
+    offsets = _load(src, mqtt_ports=(1883, port))
+    n = copied.count
+    reused = [i for i in range(n) if copied.frame(i).info.startswith("[TCP Port numbers reused]")]
+    assert reused == [10], [copied.frame(i).info for i in range(n)]  # frame 11, as tshark (test_tcp_analysis)
+    syn = tree_lines(copied.frame(10).tree(), show_secrets=True)
+    assert "    [Conversation completeness: Incomplete, SYN_SENT (1)]" in syn
+    stream = copied.frame(10).stream
+    rows = [i for i in range(n) if copied.frame(i).stream == stream]
+    kept = [i for i in range(n) if not offsets.is_file_row(i)]  # the others are read from the file
+    assert kept == [i for i in rows if i < 12]  # its rows to the end of the SYN's batch (frames 9-12)
+    assert len(rows) > 4 and offsets.checkpoint_before(stream, len(rows) - 1) is not None
+    _same(copied, offsets, reversed(range(n)), "backwards")
+    _same(copied, offsets, [rows[-1], 10, rows[-2], 11, 0], "the new stream first")

@@ -150,6 +150,14 @@ class Seg:
         return bool(self.analysis or self.note or self.flags & 0x07 or self.dsack)
 
     @property
+    def reopens(self) -> bool:
+        """The first frame of a stream on the ports of an earlier conversation (a device reconnecting from its
+        old port): what it shows depends on that conversation (tshark's [TCP Port numbers reused], the SYN's
+        completeness), which a replay of its stream alone (sniffer.replay) does not know. Only such a frame
+        has a completeness on its new stream (segment() sets it there on port reuse alone)."""
+        return self.new_stream and self.completeness != 0
+
+    @property
     def closing(self) -> bool:
         """This segment carries FIN or RST: the direction ends here."""
         return bool(self.flags & (FIN | RST))
