@@ -498,8 +498,10 @@ class Tracker:
             return
         inflight = c.inflight[1 - d]
         req = inflight.get(p.msgid)
-        # PUBACK answers a QoS 1 PUBLISH, PUBREC a QoS 2 one, PUBCOMP a PUBREL
-        if req is None or (req.stage, req.qos if req.stage == 0 else 2) != _WANTS[t]:
+        # PUBACK answers a QoS 1 PUBLISH, PUBREC a QoS 2 one (stage 0), PUBCOMP a PUBREL (stage 2);
+        # native int compares (a table of boxed (stage, QoS) tuples cost ~25 instructions a frame)
+        stage = 2 if t == PUBCOMP else 0
+        if req is None or req.stage != stage or stage == 0 and req.qos != (1 if t == PUBACK else 2):
             p.ann = self._base(c, d)
             if c.connect_frame:
                 self._note(c, d, p, "no_request", f"{C.MSGTYPE_LIST[t]} for packet id {p.msgid} without a "
@@ -715,9 +717,6 @@ def fill(pdus: list[PDU], entries: Any) -> None:
                     a.delivered_in = (*a.delivered_in, value)
             else:
                 setattr(a, attr, value)
-
-
-_WANTS: Final = {PUBACK: (0, 1), PUBREC: (0, 2), PUBCOMP: (2, 2)}  # (stage, QoS) of the flow each answers
 
 
 def _key(topic: str, data: bytes, pos: int) -> Key:
