@@ -49,6 +49,17 @@ def _load(src, keep: int = 0) -> tuple[PacketStore, list[PacketStore]]:
     return loader.store, [*loader.stores, loader.store]
 
 
+def _copied(path) -> PacketStore:
+    """The whole file loaded with every row's context (an unbounded store): what each kept row must equal."""
+    copied = PacketStore()
+    d = Dissector(record=True)
+    copied.backfill = d.tracker.backfill
+    full = Loader(source.FileSource(str(path), exact=True), copied, d)
+    full.start()
+    assert full.done.wait(120) and full.error is None
+    return copied
+
+
 async def _listed(pilot, n: int) -> None:
     """Wait (up to 10 s) until the app's list shows `n` rows."""
     for _ in range(200):
@@ -112,12 +123,7 @@ def _check_generations(copied: PacketStore, stores: list[PacketStore], keep: int
 @pytest.mark.parametrize("live", [False, True])
 def test_a_bounded_load_keeps_every_kept_frame_exact(interleaved, live):
     keep, batch = 700, 16
-    copied = PacketStore()
-    d = Dissector(record=True)
-    copied.backfill = d.tracker.backfill
-    full = Loader(source.FileSource(str(interleaved), exact=True), copied, d)  # rows with their context
-    full.start()
-    assert full.done.wait(120) and full.error is None
+    copied = _copied(interleaved)
     if live:
         src = _live_source(interleaved, batch)
     else:
@@ -135,12 +141,7 @@ def test_a_bounded_load_keeps_every_kept_frame_exact(interleaved, live):
 
 def test_bounded_loads_of_the_corpus_are_exact(corpus_files):
     for path in [DEMO, *corpus_files]:
-        copied = PacketStore()
-        d = Dissector(record=True)
-        copied.backfill = d.tracker.backfill
-        full = Loader(source.FileSource(str(path), exact=True), copied, d)
-        full.start()
-        assert full.done.wait(120) and full.error is None
+        copied = _copied(path)
         copied._iface_ids = None  # (a pcapng's interface: the live source below has none to give its rows)
         keep = max(20, copied.count // 4)
         _, stores = _load(_live_source(path, 8), keep)
@@ -403,3 +404,19 @@ def test_a_negative_keep_frames_is_one_line_and_exit_2():
                        capture_output=True, text=True, cwd=REPO)  # fmt: skip
     assert p.returncode == 2 and p.stdout == ""
     assert p.stderr.strip().splitlines() == ["mqttsniff: --keep-frames needs a number of frames (0: keep all)"]
+
+
+def test_batches_large_beside_keep_frames_stay_within_keep_and_one_batch(interleaved, tmp_path):
+    """A live capture delivers frames in batches of whatever the ring held: with batches of more than half
+    of --keep-frames, a store that took over (half full already) once grew by a second batch before it
+    prepared its successor (keep + 2 batches); it prepares it at once now."""
+    from tests.conftest import require_tool
+
+    part = tmp_path / "part.pcap"  # (the first 1,200 frames: enough stores, a short check)
+    subprocess.run([require_tool("editcap"), "-F", "pcap", "-r", str(interleaved), str(part), "1-1200"], check=True)
+    keep, batch = 100, 64
+    copied = _copied(part)
+    _, stores = _load(_live_source(part, batch), keep)
+    assert max(st.count for st in stores) <= keep + batch
+    assert len(stores) > 15
+    _check_generations(copied, stores, keep, batch, ("live", "large batches"))

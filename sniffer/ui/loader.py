@@ -152,10 +152,13 @@ class Loader:
         self._match_new(first_row, frames)
         frames.clear()
         if self.keep:
+            # (in this order: the store that takes over is half full already and prepares its own
+            # successor at once, so no store holds more than keep + one batch; the successor has this
+            # batch's frames before it takes over, so the list never starts empty)
+            if self._successor is not None and self._successor.count and self.store.count >= self.keep:
+                self._next_store()
             if self._successor is None and self.store.count >= self.keep - self.keep // 2:
                 self._successor = self._prepare_successor()
-            elif self._successor is not None and self.store.count >= self.keep:
-                self._next_store()
         self._tick()
 
     def _add(self, store: Any, records: Sequence[Any], frames: list, last: dict[int, Any]) -> None:
