@@ -28,8 +28,8 @@ every frame in order for a scan). What the session layer said of its PDUs, which
 connections, is kept instead, in a short annotation record in the spill (the connection's
 shared annotation by reference). Loading then skips the context (half the cost of a row) and
 the spill holds only those records. Rows stored after the load hit the --max-buffered cap keep
-their context (a stream replayed alone would not hit the cap the same way), as does the first frame
-of a stream that reuses an earlier one's ports (Seg.reopens), and so do a stream's
+their context (a stream replayed alone would not hit the cap the same way), as do the frames of a
+stream that reuses an earlier one's ports (Seg.reopens) until its first checkpoint, and so do a stream's
 frames more than REPLAY_MAX after its last checkpoint (the loader saves a stream's state every
 CHECK_EVERY frames; one that cannot be saved, TLS, has none): selecting any frame stays quick on a
 connection of millions of frames. Each file row keeps 16 bits of the CRC-32 of its first 128 bytes (the
