@@ -186,8 +186,11 @@ def snapshot(d: Any, fr: Any) -> bytes | None:
     conv = d.streams.conversation(addrs[1], seg.sport, addrs[2], seg.dport)
     if conv is None or conv.index != fr.stream:
         return None
+    # (whether the stream's MQTT connection is decided yet: a stream not in d.mqtt is judged on its first
+    # bytes, as a WebSocket Upgrade or a CONNECT on any port; one mapped to None was judged not MQTT)
+    decided = fr.stream in d.mqtt
     try:
-        state = pickle.dumps((conv, d.mqtt.get(fr.stream)), pickle.HIGHEST_PROTOCOL)
+        state = pickle.dumps((conv, decided, d.mqtt.get(fr.stream)), pickle.HIGHEST_PROTOCOL)
         pickle.loads(state)  # (what cannot be made again, e.g. a class whose __init__ needs arguments)
     except Exception:
         return None
@@ -197,9 +200,10 @@ def snapshot(d: Any, fr: Any) -> bytes | None:
 def restore(d: Any, state: bytes) -> Any:
     """Dissector `d` (fresh) given one stream's state from snapshot(): its conversation under both of its
     table keys, as TcpStreams made them, and its MQTT connection."""
-    conv, conn = pickle.loads(state)
+    conv, decided, conn = pickle.loads(state)
     d.streams.adopt(conv)
-    d.mqtt[conv.index] = conn
+    if decided:
+        d.mqtt[conv.index] = conn
     return d
 
 

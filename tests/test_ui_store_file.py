@@ -481,3 +481,39 @@ def test_mutated_captures_rebuild_as_loaded(corpus_files, tmp_path):
         reused += sum(fr.seg is not None and fr.seg.reopens for fr in map(copied.frame, range(n)))
         _same(copied, offsets, rng.sample(range(n), min(n, 300)), (path.name, "random"))
     assert reused > 10  # streams on an earlier one's ports: the case that differed is among them
+
+
+def test_a_websocket_stream_saved_before_its_upgrade_rebuilds_as_loaded(tmp_path):
+    """A stream's state saved before its first bytes must leave its MQTT connection undecided: a WebSocket
+    Upgrade (on any port) decides it later. Saved so: a device reconnecting from its old port (its state is
+    saved right after the SYN's batch), a bounded UI's store rolling over during a handshake. The replay took
+    such a state for "not MQTT" and showed the stream's Upgrade, WebSocket and MQTT frames as bare TCP."""
+    from sniffer.synth import mqtt_encode as E
+    from sniffer.synth.flows import TcpFlow
+    from tests.test_ws import SWITCHED, UPGRADE, wsframe
+
+    pcap = tmp_path / "ws-reconnect.pcap"
+    key = bytes.fromhex("37fa213d")
+    with PcapWriter(str(pcap)) as w:
+        t = 1_700_000_000_000_000
+        for k in range(2):  # the same client port twice, a new ISN each time
+            flow = TcpFlow(w, client=("192.168.1.20", 50000), server=("10.0.0.1", 8083), isn=(1000 + k, 9000 + k))
+            t = flow.open(t + 1000)
+            t = flow.send(0, UPGRADE, t + 1000)
+            t = flow.send(1, SWITCHED, t + 1000)
+            t = flow.send(0, wsframe(2, E.connect(f"ws-dev{k}"), key=key), t + 1000)
+            t = flow.send(1, wsframe(2, E.connack(), key=None), t + 1000)
+            t = flow.send(0, wsframe(2, E.publish("a/b", b"x" * 300, qos=1, msgid=1), key=key), t + 1000)
+            t = flow.send(1, wsframe(2, E.puback(1), key=None), t + 1000)
+            t = flow.close(t + 1000)
+    copied = _load(source.FileSource(str(pcap), exact=True))
+    src = FileSource(str(pcap))
+    src.batch_size = 3  # (the second stream's state is saved after its SYN's batch, before the Upgrade)
+    offsets = _load(src)
+    n = copied.count
+    second = [i for i in range(n) if copied.frame(i).stream == 1]
+    assert copied.frame(second[0]).info.startswith("[TCP Port numbers reused]")
+    mqtt = [i for i in second if copied.frame(i).proto == "MQTT"]
+    assert len(mqtt) == 4 and all(offsets.is_file_row(i) for i in mqtt)  # rebuilt from the file
+    _same(copied, offsets, reversed(range(n)), "backwards")
+    _same(copied, offsets, mqtt, "its MQTT frames first")
