@@ -493,7 +493,6 @@ def test_a_websocket_stream_saved_before_its_upgrade_rebuilds_as_loaded(tmp_path
     from tests.test_ws import SWITCHED, UPGRADE, wsframe
 
     pcap = tmp_path / "ws-reconnect.pcap"
-    key = bytes.fromhex("37fa213d")
     with PcapWriter(str(pcap)) as w:
         t = 1_700_000_000_000_000
         for k in range(2):  # the same client port twice, a new ISN each time
@@ -501,9 +500,9 @@ def test_a_websocket_stream_saved_before_its_upgrade_rebuilds_as_loaded(tmp_path
             t = flow.open(t + 1000)
             t = flow.send(0, UPGRADE, t + 1000)
             t = flow.send(1, SWITCHED, t + 1000)
-            t = flow.send(0, wsframe(2, E.connect(f"ws-dev{k}"), key=key), t + 1000)
+            t = flow.send(0, wsframe(2, E.connect(f"ws-dev{k}")), t + 1000)
             t = flow.send(1, wsframe(2, E.connack(), key=None), t + 1000)
-            t = flow.send(0, wsframe(2, E.publish("a/b", b"x" * 300, qos=1, msgid=1), key=key), t + 1000)
+            t = flow.send(0, wsframe(2, E.publish("a/b", b"x" * 300, qos=1, msgid=1)), t + 1000)
             t = flow.send(1, wsframe(2, E.puback(1), key=None), t + 1000)
             t = flow.close(t + 1000)
     copied = _load(source.FileSource(str(pcap), exact=True))
