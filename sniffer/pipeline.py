@@ -29,7 +29,7 @@ from sniffer.net.fields import (
     FRAME_SECTION_NUMBER,
 )
 from sniffer.net.frame import addr_str, parse_tcp
-from sniffer.net.reassembly import SEGMENT_SUFFIX, Seg, TcpStreams, tcp_info
+from sniffer.net.reassembly import SEGMENT_SUFFIX, Seg, TcpStreams, analysis_prefix, tcp_info
 from sniffer.net.tree import NET_LAYERS, dissect_layers
 from sniffer.session.backfill import Backfill
 from sniffer.session.tracker import Tracker
@@ -103,7 +103,11 @@ def frame_info(
             return mqtt_dissect.info(pdus[0])
         return mqtt_dissect.cut_info(", ".join([mqtt_dissect.info(p) for p in pdus]))
     if code == INFO_FIRST_SEGMENT:
-        return SEGMENT_SUFFIX.lstrip()  # a PDU starts here and completes later: Wireshark shows only this
+        # A PDU starts here and completes later: Wireshark shows only this, after the analysis
+        # notes it fences off ("[TCP Previous segment not captured]  [TCP segment of a reassembled PDU]").
+        if seg is not None and seg.analysis:
+            return analysis_prefix(seg.analysis, (seg.dupack_frame, seg.dupack_num)) + SEGMENT_SUFFIX
+        return SEGMENT_SUFFIX.lstrip()
     assert seg is not None  # every TCP frame has one
     if toff < 0:
         parsed = netframe.parse(linktype, data)
@@ -554,6 +558,8 @@ def _feed(conn: MqttConnection, direction: int, events: list[tuple], tag: tuple[
             alone = DirectionDecoder(conn.session, direction == 0, dec.max_pdu)
             alone.resync()
             alone.feed_into(ev[1], (number, poff + ev[2]), out)
+            alone.salvage()
+            _drain(alone, out)
             pdu = alone.close("out-of-order segment ended")
             if pdu is not None:
                 out.append(pdu)
@@ -860,6 +866,7 @@ class RowDissector(Generic[Row]):
                 wdir.closed()
                 if wdir in self.holders:
                     self._account(wdir, 0)
+            dec.salvage()  # (whole packets a resynchronising scan waited past: this frame's)
             if dec.pending:
                 _drain(dec, pdus)
             unfinished: list[PDU] = []

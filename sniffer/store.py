@@ -84,6 +84,7 @@ if TYPE_CHECKING:
 
 _ANN_LEN: Final = struct.Struct("<I")  # length of a record in the spill (an annotation record, a checkpoint)
 _REC: Final = struct.Struct("<III")  # frame length, context length, offset + 1 of the single PDU in the frame (0: none)
+_SEGMENT_TEXT: Final = SEGMENT_SUFFIX.lstrip()
 _MIN_SHARED: Final = 16  # bytes objects of the context at least this long are looked up in the frame's bytes
 
 # Colour classes (one byte per row): the MQTT message type of the first PDU (1..15), or one of these.
@@ -161,7 +162,7 @@ def colour_class(frame: Frame) -> int:
     info = frame.info
     if "RST" in info and "[RST" in info:
         return CLS_TCP_RST
-    if info.endswith(SEGMENT_SUFFIX):
+    if info.endswith(_SEGMENT_TEXT):  # (a PDU's first segment reads only that, or after analysis notes)
         return CLS_TCP_DATA
     return CLS_TCP_CONTROL
 

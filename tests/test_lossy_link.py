@@ -348,3 +348,54 @@ def test_snapshot_length_inside_a_fixed_header_is_no_malformed_packet(tmp_path: 
     tree = mqttsniff("-r", str(path), "-V", "-c", "6").stdout
     assert "Malformed" not in tree
     assert "[Packet size limited during capture: fixed header cut, 390 bytes not captured]" in tree
+
+
+JPEG_CAPTURE = REPO / "tests/captures/mqtt5_publish-35KB-jpeg_multisegment__suricata-verify.pcap"
+
+
+def test_payload_after_a_lost_segment_is_not_read_as_packets(tmp_path: Path, tshark: str) -> None:
+    """The 35 KB JPEG PUBLISH loses its first segment (32 KB, with the fixed header): the rest of its
+    payload holds bytes that pass a fixed header's checks (`35 73`: a QoS 2 PUBLISH of 115 bytes, its
+    topic 57002 bytes long) but not its body's, so none is taken for a packet; the frame reads as in
+    tshark, `[TCP Previous segment not captured]  [TCP segment of a reassembled PDU]`. The client's
+    DISCONNECT two frames later, which tshark loses, is found when the connection ends (its FIN)."""
+    path = tmp_path / "lost.pcap"
+    subprocess.run(["editcap", "-F", "pcap", str(JPEG_CAPTURE), str(path), "8"], check=True, capture_output=True)
+    ours = mqttsniff("-r", str(path)).stdout.splitlines()
+    theirs = subprocess.run([tshark, "-r", str(path)], capture_output=True, text=True, timeout=120).stdout.splitlines()
+    assert len(ours) == len(theirs) == 13
+    assert ours[:10] == theirs[:10] and ours[11:] == theirs[11:]
+    assert ours[7].endswith("TCP 3089 [TCP Previous segment not captured]  [TCP segment of a reassembled PDU]")
+    assert "[FIN, ACK]" in theirs[10] and ours[10].endswith(
+        "MQTT 86 Unrecognised data[Malformed Packet], Disconnect Req"
+    )
+    rows = fields([sys.executable, "-m", "sniffer"], str(path), "frame.number", "mqtt.msgtype", "_ws.expert.message")
+    assert [r.split("\t")[:2] for r in rows if r.split("\t")[1]] == [["4", "1"], ["6", "2"], ["11", "14"]]
+    assert "Malformed Packet: 3003 bytes skipped while resynchronising" in rows[10]  # the JPEG's tail, frame 8
+    assert "32768 bytes of the stream before this packet were not captured" in rows[10]
+    tree = mqttsniff("-r", str(path), "-V", "-Y", "frame.number == 11").stdout
+    assert "without DISCONNECT" not in tree and "unfinished" not in tree, tree  # the session saw it
+
+
+def test_decoys_in_a_payload_after_a_lost_segment(tmp_path: Path, tshark: str) -> None:
+    """A PUBLISH whose first segment is lost carries, further on, bytes shaped like a PUBACK of id 0, a
+    client's PINGRESP, a PUBLISH whose topic overruns it and one with a wildcard: none is decoded;
+    the skipped bytes are one malformed item and the next real PUBLISH decodes."""
+    decoys = bytes.fromhex("40 02 00 00") + bytes(30) + bytes.fromhex("d0 00") + bytes(30)
+    decoys += bytes.fromhex("35 73 de aa") + bytes(30) + bytes.fromhex("30 08 00 03 61 2f 23") + bytes(30)
+    fl, f, t = connected("dev1")
+    big = E.publish("cam/jpeg", bytes(2000) + decoys + bytes(600), qos=1, msgid=5)
+    t = f.send(0, big, t + 1000, ack=False)
+    t = f.send(0, E.publish("after", b"a"), t + 1000)
+    f.close(t + 1000)
+    data = impair.data_frames(fl.frames_list, sport=CLIENT_PORT)
+    first = impair.tcp_payload_len(fl.frames_list[data[1]][1])
+    path = save(impair.drop(fl.frames_list, [data[1]]), tmp_path / "decoys.pcap")
+    rows = fields([sys.executable, "-m", "sniffer"], path, "mqtt.msgtype", "mqtt.topic", "_ws.col.Info")
+    decoded = [r for r in rows if r.split("\t")[0]]
+    assert [r.split("\t")[0] for r in decoded] == ["1", "2", "3"], rows  # CONNECT, CONNACK, "after"
+    assert decoded[2].endswith("\tafter\tUnrecognised data[Malformed Packet], Publish Message [after]"), rows
+    tree = mqttsniff("-r", path, "-V", "-O", "mqtt", "-Y", 'mqtt.topic == "after"').stdout
+    assert f"{len(big) - first} bytes skipped while resynchronising" in tree, tree
+    ours, theirs = ours_and_tshark(tshark, path, "frame.number", *TCP_ANALYSIS)
+    assert ours == theirs

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import tracemalloc
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_mqtt_vectors import VECTORS, check_ranges, decode_all, packet, publish, vbi
+from test_mqtt_vectors import VECTORS, check_ranges, decode_all, packet, publish, run, vbi
 
 from sniffer.mqtt import constants as C
 from sniffer.mqtt.decoder import PREFIX, DirectionDecoder, Session
@@ -55,18 +56,7 @@ def test_random_splits_same_pdus(stream_version, cuts):
 )
 def test_random_bytes_never_raise(blob, cuts, version, gap_at):
     chunks = split(blob, cuts)
-    dec = DirectionDecoder(Session(version), bool(gap_at & 1), max_pdu=300)
-    out = []
-    for i, c in enumerate(chunks):
-        if i == gap_at:
-            dec.gap(i + 3)
-        dec.feed(c, i)
-        while (p := dec.next_pdu()) is not None:
-            out.append(p)
-    p = dec.close()
-    while p is not None:
-        out.append(p)
-        p = dec.next_pdu()
+    out = run(DirectionDecoder(Session(version), bool(gap_at & 1), max_pdu=300), chunks, gap_at)
     for p in out:
         text = info(p)
         assert isinstance(text, str) and text
@@ -220,3 +210,95 @@ def test_close_emits_truncated_partial():
     assert info(pdus[0]) == "Publish Message [a/b][Malformed Packet]"  # the topic was captured
     pdus = decode_all([raw[:1]], 4)
     assert len(pdus) == 1 and "fixed header" in pdus[0].error
+
+
+def _after_a_loss(stream: bytes, version: int | None, from_client: bool, cuts: list[int]) -> list:
+    """What the decoder makes of `stream` fed (in pieces cut at `cuts`) after a gap of unknown content."""
+    dec = DirectionDecoder(Session(version), from_client)
+    dec.gap(1000)
+    return run(dec, split(stream, list(cuts)))
+
+
+CLIENT_ONLY = {C.CONNECT, C.SUBSCRIBE, C.UNSUBSCRIBE, C.PINGREQ}
+BROKER_ONLY = {C.CONNACK, C.SUBACK, C.UNSUBACK, C.PINGRESP}
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=[v[0] for v in VECTORS])
+@pytest.mark.parametrize("known", [True, False], ids=["version-known", "version-unknown"])
+def test_resync_finds_every_valid_packet(vector, known):
+    """After a loss the scan accepts each packet type of every version, in the direction it travels,
+    whether the connection's version is known or not (the body checks reject no valid packet)."""
+    _name, version, raw, _info, _fields = vector
+    t = raw[0] >> 4
+    for from_client in (True, False):
+        if t in (BROKER_ONLY if from_client else CLIENT_ONLY):
+            continue
+        out = _after_a_loss(b"\x00\x00\x00" + raw + raw, version if known else None, from_client, [4, 9])
+        assert [p.msgtype for p in out] == [-1, t, t], (from_client, out)
+        assert "3 bytes skipped" in out[0].error and out[1].data == out[2].data == raw
+
+
+# Payload bytes that pass the fixed-header checks (type, flags, Remaining Length for the type) but
+# not the body's or the direction's.
+DECOYS = [  # (what, bytes, MQTT version, sent by the client)
+    ("a JPEG's 35 73: QoS 2 PUBLISH whose topic (57002 bytes) runs past its 115", "35 73 de aa", 5, True),
+    ("PUBLISH with a wildcard in its topic", "30 08 00 03 61 2f 23", 5, True),
+    ("PUBLISH whose topic is not UTF-8", "30 08 00 03 61 ff fe", 5, True),
+    ("QoS 1 PUBLISH with Packet Identifier 0", "32 08 00 01 61 00 00", 5, True),
+    ("PUBACK with Packet Identifier 0", "40 02 00 00", 5, True),
+    ("MQTT 5 PUBREL with an unknown reason code", "62 03 00 01 55", 5, True),
+    ("MQTT 5 PUBACK whose properties do not fill it", "40 08 00 01 00 02 1f 00", 5, True),
+    ("MQTT 5 PUBACK with a property PUBACK cannot carry", "40 06 00 01 00 02 23 00", 5, True),
+    ("CONNECT without a protocol name", "10 0c 00 05 61 62 63 64 65", 5, True),
+    ("CONNACK with reserved flags set", "20 02 fe 00", 4, False),
+    ("MQTT 3.1.1 CONNACK with return code 9", "20 02 00 09", 4, False),
+    ("MQTT 5 DISCONNECT with an unknown reason code", "e0 01 05", 5, True),
+    ("PINGRESP sent by a client", "d0 00", 5, True),
+    ("SUBACK sent by a client", "90 03 00 01 00", 5, True),
+    ("CONNECT sent by a broker", "10 10 00 04 4d 51 54 54 05 02 00 3c 00 00 00 00 00 00", 4, False),
+]
+
+
+@pytest.mark.parametrize("what,decoy,version,from_client", DECOYS, ids=[d[0] for d in DECOYS])
+def test_resync_is_not_fooled_by_payload_bytes(what, decoy, version, from_client):
+    """Bytes after a loss that look like a fixed header are skipped when the body cannot be that
+    packet's: the scan goes on and finds the real packet behind them (whole or fed byte by byte,
+    with the connection's version known or not)."""
+    junk = bytes.fromhex(decoy) + bytes(40)  # (zeros: type 0, never a header)
+    real = publish("after", b"x", v5=b"\x00" if version == 5 else None) if from_client else bytes.fromhex("d0 00")
+    for v in (version, None):
+        for cuts in ([], list(range(1, len(junk) + len(real)))):
+            out = _after_a_loss(junk + real, v, from_client, cuts)
+            assert [p.msgtype for p in out] == [-1, real[0] >> 4], (what, v, out)
+            assert out[0].error.startswith(f"{len(junk)} bytes skipped") and out[1].data == real
+            assert out[1].error is None
+
+
+def test_a_candidate_cut_by_a_second_loss_is_skipped():
+    """A candidate whose first body bytes never arrive (lost too) is not joined to the bytes after
+    the hole: its bytes are skipped with the rest."""
+    dec = DirectionDecoder(Session(4), True)
+    dec.gap(100)
+    dec.feed(b"\x00\x32\x20\x00")  # a QoS 1 PUBLISH of 32 bytes, its topic's length seen, not its topic
+    assert dec.next_pdu() is None
+    dec.gap(50)
+    good = publish("t", b"x")
+    dec.feed(good)
+    out = [dec.next_pdu(), dec.next_pdu()]
+    assert out[0].msgtype == -1 and out[0].error.startswith("4 bytes skipped") and out[1].data == good
+
+
+def test_a_packet_behind_a_waiting_candidate_is_salvaged_at_the_end():
+    """After a loss, a candidate near the end waits for body bytes that never come (its length is
+    payload): when the stream ends, the scan passes it by and the DISCONNECT behind it comes out
+    whole, then nothing is left for close()."""
+    dec = DirectionDecoder(Session(5), True)
+    dec.gap(500)
+    dec.feed(b"\x00\x32\x40\x00\x05")  # a QoS 1 PUBLISH of 64 bytes, only its topic's first bytes
+    dec.feed(b"\xe0\x00")  # the client's DISCONNECT
+    assert dec.next_pdu() is None  # (the candidate still waits)
+    dec.salvage()
+    junk, disconnect = dec.next_pdu(), dec.next_pdu()
+    assert junk.msgtype == -1 and junk.error.startswith("5 bytes skipped")
+    assert disconnect.msgtype == C.DISCONNECT and disconnect.error is None and disconnect.lost_before == 500
+    assert dec.next_pdu() is None and dec.close() is None

@@ -116,11 +116,22 @@ def unsubscribe(msgid: int, topics: list[str], v5: bytes | None = None) -> bytes
 def decode_all(chunks, version: int | None = None, max_pdu: int | None = None) -> list[PDU]:
     """Feed chunks (tag = chunk index) and drain; then close."""
     dec = DirectionDecoder(Session(version), True, **({} if max_pdu is None else {"max_pdu": max_pdu}))
+    return run(dec, chunks)
+
+
+def run(dec: DirectionDecoder, chunks, gap_at: int = -1) -> list[PDU]:
+    """Feed chunks to `dec` (tag = chunk index; before chunk `gap_at`, a gap of gap_at + 3 bytes),
+    draining as the pipeline does; then end the stream as a FIN does (salvage, close)."""
     out = []
     for i, c in enumerate(chunks):
+        if i == gap_at:
+            dec.gap(i + 3)
         dec.feed(c, i)
         while (p := dec.next_pdu()) is not None:
             out.append(p)
+    dec.salvage()
+    while (p := dec.next_pdu()) is not None:
+        out.append(p)
     p = dec.close()
     while p is not None:
         out.append(p)

@@ -15,12 +15,14 @@ None means "need more data", never an exception.  Rules:
 * Bad input becomes a PDU with `error` set.  After an invalid varint or a TCP
   gap of unknown extent the decoder scans forward, one byte at a time, for a
   plausible fixed header (valid type and flags, varint of at most 4 bytes,
-  a length under the cap that suits the type); skipped bytes come out as one
-  malformed PDU.
+  a length under the cap that suits the type, first body bytes that suit it too:
+  a topic that fits, a non-zero Packet Identifier, a protocol name); skipped
+  bytes come out as one malformed PDU.
 """
 
 from __future__ import annotations
 
+import codecs
 from collections import deque
 from typing import Any, Final
 
@@ -31,6 +33,8 @@ PREFIX: Final = 1024  # bytes kept for display of an oversized PDU or of skipped
 # The reason of a PDU cut by the capture's snapshot length (tshark's words), not malformed by its sender.
 LIMITED: Final = "Packet size limited during capture"
 DEFAULT_MAX_PDU: Final = 16 * 1024 * 1024
+# Body bytes a resynchronising candidate must show before it is believed (its topic's start, say).
+BODY_CHECK: Final = 24
 
 _PUBLISH: Final = C.PUBLISH
 _CONNECT: Final = C.CONNECT
@@ -153,6 +157,94 @@ def _plausible_length(t: int, rem: int, version: int | None) -> bool:
         return rem >= 10
     if t == C.PUBLISH:
         return rem >= 2
+    return True
+
+
+_CLIENT_ONLY: Final = frozenset({C.CONNECT, C.SUBSCRIBE, C.UNSUBSCRIBE, C.PINGREQ})
+_BROKER_ONLY: Final = frozenset({C.CONNACK, C.SUBACK, C.UNSUBACK, C.PINGRESP})
+_V3_SUBACK: Final = frozenset({0, 1, 2, 0x80})
+
+
+def _props_fit(body: bytes, i: int, rem: int, t: int, exact: bool) -> bool:
+    """An MQTT 5 property block at body[i:]: its length fits the packet (ends it when `exact`)
+    and its first id may appear in type t. What lies past `body` is not checked."""
+    n = len(body)
+    plen = shift = 0
+    j = i
+    while True:
+        if j >= n:
+            return True
+        b = body[j]
+        plen |= (b & 0x7F) << shift
+        j += 1
+        if b < 0x80:
+            break
+        shift += 7
+        if j - i == 4:
+            return False
+    end = j + plen
+    if end > rem or (exact and end != rem):
+        return False
+    if plen and j < n:
+        prop = C.PROPERTIES.get(body[j])
+        return prop is not None and t in prop[3]
+    return True
+
+
+def _plausible_body(b0: int, body: bytes, rem: int, version: int | None, from_client: bool) -> bool:
+    """Whether a candidate suits its direction and its first body bytes (up to BODY_CHECK) its type.
+
+    Used only while resynchronising: after a loss the scan runs through payload bytes, where a
+    valid-looking fixed header is common (a JPEG's `35 73` is a QoS 2 PUBLISH of 115 bytes). A
+    topic that runs past the packet, a Packet Identifier of 0, an unknown reason code, properties
+    that do not fill the packet or a CONNECT without its protocol name unmask most of them.
+    With the version unknown, either reading will do."""
+    t = b0 >> 4
+    if t in (_CLIENT_ONLY if not from_client else _BROKER_ONLY):
+        return False
+    old = version != C.V5  # MQTT 3.1 / 3.1.1 possible
+    v5 = version is None or version == C.V5
+    if t == _PUBLISH:
+        tl = body[0] << 8 | body[1]
+        i = 2 + tl + (2 if b0 & 6 else 0)
+        if i > rem or (tl == 0 and not v5):  # (an MQTT 5 Topic Alias may stand for an empty topic)
+            return False
+        topic = body[2 : 2 + tl]
+        if b"\x00" in topic or b"+" in topic or b"#" in topic:
+            return False  # forbidden in a PUBLISH's topic
+        try:
+            codecs.getincrementaldecoder("utf-8")().decode(topic, False)  # (may be cut mid-character)
+        except UnicodeDecodeError:
+            return False
+        if b0 & 6 and i <= len(body) and body[i - 2] | body[i - 1] == 0:
+            return False
+        return old or _props_fit(body, i, rem, t, False)
+    if t in _HAS_MSGID and body[0] | body[1] == 0:
+        return False
+    if _PUBACK <= t <= _PUBCOMP:
+        if rem == 2:
+            return True
+        return body[2] in C.REASON_NAMES[t] and (rem == 3 or _props_fit(body, 3, rem, t, True))
+    if t == C.SUBACK:
+        return (old and body[2] in _V3_SUBACK) or (v5 and _props_fit(body, 2, rem, t, False))
+    if t == C.UNSUBACK:
+        return rem == 2 or _props_fit(body, 2, rem, t, False)
+    if t == C.SUBSCRIBE or t == C.UNSUBSCRIBE:
+        if old and len(body) >= 4:
+            fl = body[2] << 8 | body[3]
+            if fl > 0 and 4 + fl + (1 if t == C.SUBSCRIBE else 0) <= rem:
+                return True
+        return v5 and _props_fit(body, 2, rem, t, False)
+    if t == _CONNECT:
+        return (body[:6] == b"\x00\x04MQTT" and body[6] in (4, 5)) or (body[:9] == b"\x00\x06MQIsdp\x03")
+    if t == C.CONNACK:
+        if body[0] & 0xFE:
+            return False  # the Connect Acknowledge Flags' reserved bits
+        return (old and rem == 2 and body[1] <= 5) or (
+            v5 and body[1] in C.REASON_NAMES[t] and _props_fit(body, 2, rem, t, True)
+        )
+    if (t == C.DISCONNECT or t == C.AUTH) and rem:
+        return body[0] in C.REASON_NAMES[t] and (rem == 1 or _props_fit(body, 1, rem, t, True))
     return True
 
 
@@ -327,7 +419,12 @@ class DirectionDecoder:
                 nbytes -= self._skip
                 self._skip = 0
         if self._resync:
-            self._lost += nbytes  # still scanning: the lost bytes change nothing else
+            # Still scanning: a candidate waiting for its body's first bytes cannot be checked
+            # (what followed it is lost), so its bytes are skipped too.
+            if self._avail:
+                data, spans = self._take(self._avail)
+                self._add_junk(data, spans)
+            self._lost += nbytes
             return
         if self._avail == 0:
             self._resync = True  # lost bytes of unknown content at a PDU boundary
@@ -465,6 +562,19 @@ class DirectionDecoder:
         self._out.append(self._make(data[:keep], hl, rem, kept, f"dropped: {why}; {held} of {total} bytes had arrived"))
         self._skip = total - held
 
+    def salvage(self) -> None:
+        """The stream is ending: while resynchronising, a candidate still waiting for its first body
+        bytes will not get them, so the scan passes it by; whole packets behind it (a DISCONNECT
+        after a loss, say) come out of next_pdu(), what is left of the stream out of close()."""
+        found: list[PDU] = []
+        while self._resync and self._avail and self._resync_scan(final=True):
+            pdu = self.next_pdu()
+            while pdu is not None:
+                found.append(pdu)
+                pdu = self.next_pdu()
+        if found:
+            self._out[:0] = found
+
     def close(self, why: str = "stream ended") -> PDU | None:
         """End of stream: a pending partial PDU (or skipped junk) comes out malformed, `why`
         naming the end. Further PDUs, if any, come out of next_pdu()."""
@@ -498,7 +608,7 @@ class DirectionDecoder:
         return C.V311 if v is None else v
 
     def _peek(self, k: int) -> bytes:
-        """Up to k unconsumed bytes from the head (k is at most 5)."""
+        """Up to k unconsumed bytes from the head."""
         parts = []
         got = 0
         for ch in self._chunks:
@@ -561,20 +671,29 @@ class DirectionDecoder:
             if ch[2] == len(ch[1]):
                 chunks.popleft()
 
-    def _resync_scan(self) -> bool:
-        """Skip bytes until a plausible fixed header starts; False = need more data."""
+    def _resync_scan(self, final: bool = False) -> bool:
+        """Skip bytes until a plausible fixed header starts; False = need more data (with `final`,
+        at the stream's end: no more will come, so a candidate short of bytes is skipped too)."""
         version = self.session.version
         while self._avail:
             h = self._peek(5)
             if _plausible_first_byte(h[0], version):
                 hdr = self._peek_header()
                 if hdr is None:
-                    return False  # the candidate's varint is not complete yet
+                    if not final:
+                        return False  # the candidate's varint is not complete yet
+                    hdr = (-1, 0)
                 hl, rem = hdr
                 if hl > 0 and hl + rem <= self.max_pdu and _plausible_length(h[0] >> 4, rem, version):
-                    self._resync = False
-                    self._flush_junk()
-                    return True
+                    need = hl + min(rem, BODY_CHECK)
+                    if self._avail < need and not final:
+                        return False  # wait for the body's first bytes (a real PDU has them)
+                    if self._avail >= need and _plausible_body(
+                        h[0], self._peek(need)[hl:], rem, version, self.from_client
+                    ):
+                        self._resync = False
+                        self._flush_junk()
+                        return True
             data, spans = self._take(1)
             self._add_junk(data, spans)
         return False

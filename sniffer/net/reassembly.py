@@ -1071,6 +1071,12 @@ def options_info(options: bytes, sack_base: int = 0) -> str:
     return (" " + " ".join(out)) if out else ""
 
 
+def analysis_prefix(analysis: Iterable[str], dupack: tuple[int, int] = (0, 0)) -> str:
+    """The Info prefixes of Seg.analysis names ("[TCP Retransmission] ", ...), in Wireshark's order."""
+    got = set(analysis)
+    return "".join(_ANALYSIS_PREFIX[a] or f"[TCP Dup ACK {dupack[0]}#{dupack[1]}] " for a in _PREFIX_ORDER if a in got)
+
+
 def tcp_info(
     sport: int,
     dport: int,
@@ -1099,12 +1105,7 @@ def tcp_info(
     """
     tsval: int  # declared: native ints in the compiled build
     tsecr: int
-    prefix = ""
-    if analysis:
-        got = set(analysis)
-        prefix = "".join(
-            _ANALYSIS_PREFIX[a] or f"[TCP Dup ACK {dupack[0]}#{dupack[1]}] " for a in _PREFIX_ORDER if a in got
-        )
+    prefix = analysis_prefix(analysis, dupack) if analysis else ""
     fl = _FLAGS_TEXT.get(flags) or flags_str(flags)
     if (
         flags & (ACK | URG) == ACK
