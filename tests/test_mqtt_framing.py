@@ -4,6 +4,7 @@ random bytes never raise (hypothesis)."""
 
 from __future__ import annotations
 
+import random
 import tracemalloc
 
 import pytest
@@ -302,3 +303,37 @@ def test_a_packet_behind_a_waiting_candidate_is_salvaged_at_the_end():
     assert junk.msgtype == -1 and junk.error.startswith("5 bytes skipped")
     assert disconnect.msgtype == C.DISCONNECT and disconnect.error is None and disconnect.lost_before == 500
     assert dec.next_pdu() is None and dec.close() is None
+
+
+def test_random_payload_after_a_loss_is_skipped_and_the_next_packet_found():
+    """After a loss, bytes of a compressed or encrypted payload (random here: 120 payloads of 2-30 KB fed
+    in segments of 500-1448 bytes, versions 3.1.1 and 5) are skipped until the real packet behind them.
+    Checked on its own, about one candidate header in a few thousand passes; so a candidate must also be
+    followed by a plausible header or end where a segment ends, and the packets after it are held to
+    the same checks (a false find would otherwise put the decoder in step with random bytes, decoding
+    a cascade of packets and losing the real one: 572 of 600 lost before)."""
+    rng = random.Random(7)
+    made_up = 0
+    for k in range(120):
+        version = (4, 5)[k % 2]
+        real = publish("after", b"x", v5=b"\x00" if version == 5 else None)
+        stream = rng.randbytes(rng.randint(2000, 30000)) + real
+        cuts, pos = [], 0
+        while pos < len(stream):
+            pos += rng.randint(500, 1448)
+            cuts.append(pos)
+        out = _after_a_loss(stream, version, True, cuts)
+        assert out[-1].data == real and out[-1].error is None, (k, out[-3:])
+        made_up += sum(1 for p in out[:-1] if p.msgtype >= 0)
+    assert made_up <= 3, made_up
+
+
+def test_packets_after_a_find_are_held_to_its_checks():
+    """A PUBACK and a PUBREC in a payload after a loss look right (each confirms the other), but what
+    follows them cannot be a client's packet (a CONNACK): it is scanned, not decoded, and the real
+    PUBLISH after it is found."""
+    real = publish("after", b"x")
+    stream = bytes.fromhex("40 02 00 07  50 02 00 08  20 03 00 00 00") + real
+    out = _after_a_loss(stream, 4, True, [])
+    assert [p.msgtype for p in out] == [C.PUBACK, C.PUBREC, -1, C.PUBLISH], out
+    assert out[2].error.startswith("5 bytes skipped") and out[3].data == real

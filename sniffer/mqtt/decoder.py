@@ -16,8 +16,10 @@ None means "need more data", never an exception.  Rules:
   gap of unknown extent the decoder scans forward, one byte at a time, for a
   plausible fixed header (valid type and flags, varint of at most 4 bytes,
   a length under the cap that suits the type, first body bytes that suit it too:
-  a topic that fits, a non-zero Packet Identifier, a protocol name); skipped
-  bytes come out as one malformed PDU.
+  a topic that fits, a non-zero Packet Identifier, a protocol name), confirmed
+  by a plausible header right after it or by the end of a fed chunk; the next
+  few PDUs are held to the same checks. Skipped bytes come out as one malformed
+  PDU. (Chunk ends matter only here: a TCP segment's end is evidence of a PDU's.)
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ LIMITED: Final = "Packet size limited during capture"
 DEFAULT_MAX_PDU: Final = 16 * 1024 * 1024
 # Body bytes a resynchronising candidate must show before it is believed (its topic's start, say).
 BODY_CHECK: Final = 24
+# PDUs after a resynchronisation (the one found included) checked as its candidate was.
+PROBATION: Final = 3
+# What DirectionDecoder._candidate answers when bytes for its checks are missing.
+_WAIT: Final = 0
+_REJECT: Final = 1
+_ACCEPT: Final = 2
 
 _PUBLISH: Final = C.PUBLISH
 _CONNECT: Final = C.CONNECT
@@ -165,15 +173,15 @@ _BROKER_ONLY: Final = frozenset({C.CONNACK, C.SUBACK, C.UNSUBACK, C.PINGRESP})
 _V3_SUBACK: Final = frozenset({0, 1, 2, 0x80})
 
 
-def _props_fit(body: bytes, i: int, rem: int, t: int, exact: bool) -> bool:
-    """An MQTT 5 property block at body[i:]: its length fits the packet (ends it when `exact`)
-    and its first id may appear in type t. What lies past `body` is not checked."""
+def _props_end(body: bytes, i: int, rem: int, t: int, exact: bool) -> int:
+    """Where an MQTT 5 property block at body[i:] ends (it may be past `body`), or -1 if its length
+    does not fit the packet (end it, when `exact`) or its first id may not appear in type t."""
     n = len(body)
     plen = shift = 0
     j = i
     while True:
         if j >= n:
-            return True
+            return rem  # (its length not seen: nothing to say against it)
         b = body[j]
         plen |= (b & 0x7F) << shift
         j += 1
@@ -181,14 +189,42 @@ def _props_fit(body: bytes, i: int, rem: int, t: int, exact: bool) -> bool:
             break
         shift += 7
         if j - i == 4:
-            return False
+            return -1
     end = j + plen
     if end > rem or (exact and end != rem):
-        return False
+        return -1
     if plen and j < n:
         prop = C.PROPERTIES.get(body[j])
-        return prop is not None and t in prop[3]
+        if prop is None or t not in prop[3]:
+            return -1
+    return end
+
+
+def _props_fit(body: bytes, i: int, rem: int, t: int, exact: bool) -> bool:
+    return _props_end(body, i, rem, t, exact) >= 0
+
+
+def _text_ok(raw: bytes) -> bool:
+    """Whether the start of an MQTT string may be one: UTF-8 (perhaps cut mid-character), no NUL."""
+    if b"\x00" in raw:
+        return False
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(raw, False)
+    except UnicodeDecodeError:
+        return False
     return True
+
+
+def _filter_ok(body: bytes, i: int, rem: int, t: int, qos_max: int) -> bool:
+    """A SUBSCRIBE's or UNSUBSCRIBE's first topic filter at body[i:]: not empty, fits the packet,
+    text; a SUBSCRIBE's options byte after it at most `qos_max`. What lies past `body` is not checked."""
+    if i + 2 > len(body):
+        return True
+    fl = body[i] << 8 | body[i + 1]
+    end = i + 2 + fl
+    if fl == 0 or end + (1 if t == C.SUBSCRIBE else 0) > rem or not _text_ok(body[i + 2 : end]):
+        return False
+    return t != C.SUBSCRIBE or end >= len(body) or body[end] <= qos_max
 
 
 def _plausible_body(b0: int, body: bytes, rem: int, version: int | None, from_client: bool) -> bool:
@@ -210,11 +246,7 @@ def _plausible_body(b0: int, body: bytes, rem: int, version: int | None, from_cl
         if i > rem or (tl == 0 and not v5):  # (an MQTT 5 Topic Alias may stand for an empty topic)
             return False
         topic = body[2 : 2 + tl]
-        if b"\x00" in topic or b"+" in topic or b"#" in topic:
-            return False  # forbidden in a PUBLISH's topic
-        try:
-            codecs.getincrementaldecoder("utf-8")().decode(topic, False)  # (may be cut mid-character)
-        except UnicodeDecodeError:
+        if b"+" in topic or b"#" in topic or not _text_ok(topic):  # (wildcards: not in a PUBLISH)
             return False
         if b0 & 6 and i <= len(body) and body[i - 2] | body[i - 1] == 0:
             return False
@@ -230,11 +262,12 @@ def _plausible_body(b0: int, body: bytes, rem: int, version: int | None, from_cl
     if t == C.UNSUBACK:
         return rem == 2 or _props_fit(body, 2, rem, t, False)
     if t == C.SUBSCRIBE or t == C.UNSUBSCRIBE:
-        if old and len(body) >= 4:
-            fl = body[2] << 8 | body[3]
-            if fl > 0 and 4 + fl + (1 if t == C.SUBSCRIBE else 0) <= rem:
-                return True
-        return v5 and _props_fit(body, 2, rem, t, False)
+        if old and _filter_ok(body, 2, rem, t, 2):
+            return True
+        if not v5:
+            return False
+        end = _props_end(body, 2, rem, t, False)
+        return end >= 0 and _filter_ok(body, end, rem, t, 0x2F)  # (v5 options: QoS, NL, RAP, Retain Handling)
     if t == _CONNECT:
         return (body[:6] == b"\x00\x04MQTT" and body[6] in (4, 5)) or (body[:9] == b"\x00\x06MQIsdp\x03")
     if t == C.CONNACK:
@@ -271,6 +304,7 @@ class DirectionDecoder:
         "_wait_pos",
         "_wait_total",
         "_lost",
+        "_probation",
     )
 
     # (defaults for all: unpickling a stream's checkpoint calls __init__ without arguments in the compiled
@@ -289,6 +323,9 @@ class DirectionDecoder:
         self._avail = 0
         self._skip = 0  # bytes still to discard (tail of an oversized or gap-truncated PDU)
         self._resync = False
+        # PDUs after a resynchronisation still held to its checks: one that fails them shows the find was
+        # payload after all, and the scan goes on from there (else random bytes decode as a cascade).
+        self._probation = 0
         self._junk = bytearray()
         self._junk_count = 0
         self._junk_spans: list[Span] = []
@@ -355,7 +392,7 @@ class DirectionDecoder:
         are cut out directly (one call per segment instead of feed + next_pdu per PDU);
         whatever remains goes through feed()/next_pdu() as usual, so the result is the same.
         """
-        if self._chunks or self._skip or self._resync or self._out or type(data) is not bytes:
+        if self._chunks or self._skip or self._resync or self._probation or self._out or type(data) is not bytes:
             self.feed(data, tag)
             pos = n = 0
         else:
@@ -458,6 +495,8 @@ class DirectionDecoder:
 
     def next_pdu(self) -> PDU | None:
         pdu = self._next_pdu()
+        if self._probation and pdu is not None and pdu.msgtype >= 0:
+            self._probation -= 1
         if self._lost and pdu is not None and pdu.msgtype >= 0 and not self._resync:
             pdu.lost_before = self._lost  # the first PDU decoded after a loss
             self._lost = 0
@@ -481,6 +520,13 @@ class DirectionDecoder:
                 if out:
                     return out.pop(0)
                 continue
+            if self._probation:
+                total = self._candidate(0, _WAIT)
+                if total < 0:
+                    return None
+                if total == 0:
+                    self._resync = True
+                    continue
             # Fast path: the whole PDU lies inside the head chunk.
             ch = chunks[0]
             data = ch[1]
@@ -607,15 +653,20 @@ class DirectionDecoder:
         v = self.session.version
         return C.V311 if v is None else v
 
-    def _peek(self, k: int) -> bytes:
-        """Up to k unconsumed bytes from the head."""
+    def _peek(self, k: int, off: int = 0) -> bytes:
+        """Up to k unconsumed bytes, `off` bytes past the head."""
         parts = []
         got = 0
         for ch in self._chunks:
             data, pos = ch[1], ch[2]
+            if off:
+                m = min(len(data) - pos, off)
+                off -= m
+                pos += m
             m = min(len(data) - pos, k - got)
-            parts.append(bytes(data[pos : pos + m]))
-            got += m
+            if m > 0:
+                parts.append(bytes(data[pos : pos + m]))
+                got += m
             if got >= k:
                 break
         return b"".join(parts)
@@ -673,29 +724,67 @@ class DirectionDecoder:
 
     def _resync_scan(self, final: bool = False) -> bool:
         """Skip bytes until a plausible fixed header starts; False = need more data (with `final`,
-        at the stream's end: no more will come, so a candidate short of bytes is skipped too)."""
-        version = self.session.version
+        at the stream's end: no more will come, so a candidate short of bytes is skipped too).
+
+        A candidate must pass the checks on its header and first body bytes (_candidate), and be
+        confirmed by what follows it: a plausible header right after it, or the end of a fed chunk
+        (a TCP segment ends there). In payload, one candidate in a few thousand passes the first
+        test; taken for a packet, it would put the decoder in step with nothing (random bytes then
+        read as a cascade of packets, the real one after them lost)."""
         while self._avail:
-            h = self._peek(5)
-            if _plausible_first_byte(h[0], version):
-                hdr = self._peek_header()
-                if hdr is None:
-                    if not final:
-                        return False  # the candidate's varint is not complete yet
-                    hdr = (-1, 0)
-                hl, rem = hdr
-                if hl > 0 and hl + rem <= self.max_pdu and _plausible_length(h[0] >> 4, rem, version):
-                    need = hl + min(rem, BODY_CHECK)
-                    if self._avail < need and not final:
-                        return False  # wait for the body's first bytes (a real PDU has them)
-                    if self._avail >= need and _plausible_body(
-                        h[0], self._peek(need)[hl:], rem, version, self.from_client
-                    ):
-                        self._resync = False
-                        self._flush_junk()
-                        return True
+            total = self._candidate(0, _REJECT if final else _WAIT)
+            if total < 0:
+                return False
+            if total > 0:
+                after = self._candidate(total, _ACCEPT if final else _WAIT) if not self._ends_chunk(total) else 1
+                if after < 0:
+                    return False  # wait for the next header's bytes (or the chunk's end)
+                if after > 0:
+                    self._resync = False
+                    self._probation = PROBATION
+                    self._flush_junk()
+                    return True
             data, spans = self._take(1)
             self._add_junk(data, spans)
+        return False
+
+    def _candidate(self, off: int, short: int) -> int:
+        """The length of the packet whose plausible fixed header starts `off` bytes past the head,
+        0 if none does. Bytes missing for the checks: -1 with `short` _WAIT, 0 with _REJECT, and
+        with _ACCEPT what the header says (at the stream's end, a next packet cut short still tells
+        where the one before it ended)."""
+        avail = self._avail - off
+        if avail <= 0:
+            return -1 if short == _WAIT else 0
+        version = self.session.version
+        h = self._peek(5, off)
+        b0 = h[0]
+        if not _plausible_first_byte(b0, version):
+            return 0
+        rem = shift = hl = 0
+        for i in range(1, 5):
+            if i >= len(h):
+                return -1 if short == _WAIT else (1 if short == _ACCEPT else 0)
+            b = h[i]
+            rem |= (b & 0x7F) << shift
+            if b < 0x80:
+                hl = i + 1
+                break
+            shift += 7
+        if not hl or hl + rem > self.max_pdu or not _plausible_length(b0 >> 4, rem, version):
+            return 0
+        need = hl + min(rem, BODY_CHECK)
+        if avail < need:
+            return -1 if short == _WAIT else (hl + rem if short == _ACCEPT else 0)
+        return hl + rem if _plausible_body(b0, self._peek(need, off)[hl:], rem, version, self.from_client) else 0
+
+    def _ends_chunk(self, n: int) -> bool:
+        """Whether the first n unconsumed bytes end where a fed chunk ends."""
+        got = 0
+        for ch in self._chunks:
+            got += len(ch[1]) - ch[2]
+            if got >= n:
+                return got == n
         return False
 
     def _add_junk(self, data: bytes, spans: tuple) -> None:
