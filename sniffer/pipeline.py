@@ -17,7 +17,7 @@ from sniffer import credentials, payload
 from sniffer.fields import FT, LABEL_BYTES, FieldDef, Node, bytes_label, item, register
 from sniffer.interfaces import DESCRIPTIONS
 from sniffer.mqtt import dissect as mqtt_dissect
-from sniffer.mqtt.decoder import PDU, DirectionDecoder, Session
+from sniffer.mqtt.decoder import PDU, PREFIX, DirectionDecoder, Session
 from sniffer.mqtt.secrets import MAX_PARSE, SECRET_TYPES, held_frame_ranges, secret_ranges
 from sniffer.net import arp
 from sniffer.net import frame as netframe
@@ -573,9 +573,14 @@ def unfinished_note(pdus: list[PDU]) -> str:
     """The TCP-level note for PDUs that a connection's end left unfinished."""
     parts = []
     for p in pdus:
-        name = mqtt_dissect.JUNK_NAME if p.msgtype < 0 else mqtt_dissect.C.MSGTYPE_LIST[p.msgtype]
         frames = sorted({abs(sp[0][0]) for sp in p.spans if sp[0] is not None})  # (TLS tags are negative)
+        if p.msgtype < 0:  # skipped bytes: their count is in the reason, their first PREFIX bytes are kept
+            more = len(frames) > 8 or len(p.data) >= PREFIX
+            where = ", ".join(f"#{n}" for n in frames[:8]) + (", …" if more else "")
+            parts.append(f"{mqtt_dissect.JUNK_NAME} (frames {where}): {p.error}")
+            continue
         where = ", ".join(f"#{n}" for n in frames[:8]) + (", …" if len(frames) > 8 else "")
+        name = mqtt_dissect.C.MSGTYPE_LIST[p.msgtype]
         parts.append(f"{len(p.data)} bytes of an unfinished MQTT PDU ({name}; frames {where}): {p.error}")
     return "Connection closed with " + "; ".join(parts)
 

@@ -399,3 +399,21 @@ def test_decoys_in_a_payload_after_a_lost_segment(tmp_path: Path, tshark: str) -
     assert f"{len(big) - first} bytes skipped while resynchronising" in tree, tree
     ours, theirs = ours_and_tshark(tshark, path, "frame.number", *TCP_ANALYSIS)
     assert ours == theirs
+
+
+def test_a_connection_ending_in_skipped_bytes_says_how_many(tmp_path: Path) -> None:
+    """A PUBLISH loses its first segment and the client closes: the rest of it (zeros, no header in
+    them) is told on the FIN as skipped bytes, their count and where they began (the first 1,024 bytes
+    are kept: '…' for the frames after)."""
+    fl, f, t = connected("dev1")
+    big = E.publish("cam/raw", bytes(4000))
+    t = f.send(0, big, t + 1000, ack=False)
+    f.close(t + 1000)
+    data = impair.data_frames(fl.frames_list, sport=CLIENT_PORT)
+    first = impair.tcp_payload_len(fl.frames_list[data[1]][1])
+    path = save(impair.drop(fl.frames_list, [data[1]]), tmp_path / "tail.pcap")
+    rows = fields([sys.executable, "-m", "sniffer"], path, "frame.number", "tcp.flags.fin", "_ws.expert.message")
+    fin = next(r for r in rows if r.split("\t")[1] in ("1", "True"))
+    start = rows.index(next(r for r in rows if "Previous segment(s) not captured" in r)) + 1
+    note = f"Connection closed with Unrecognised data (frames #{start}, …): {len(big) - first} bytes skipped"
+    assert note in fin, fin
