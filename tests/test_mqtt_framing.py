@@ -337,3 +337,21 @@ def test_packets_after_a_find_are_held_to_its_checks():
     out = _after_a_loss(stream, 4, True, [])
     assert [p.msgtype for p in out] == [C.PUBACK, C.PUBREC, -1, C.PUBLISH], out
     assert out[2].error.startswith("5 bytes skipped") and out[3].data == real
+
+
+def test_a_packet_that_starts_a_segment_after_a_loss_and_is_cut_by_another_is_shown_truncated():
+    """After a loss, a segment begins with a PUBLISH's header (its end, 4,000 bytes on, would confirm it);
+    the next segment is lost too: the PUBLISH is shown truncated, not skipped, with the first loss before
+    it, and decoding stays in step (its length says where the next packet starts)."""
+    big = publish("cam/raw", bytes(4000), qos=1, msgid=9)
+    after = publish("after", b"x")
+    dec = DirectionDecoder(Session(4), True)
+    dec.gap(700)
+    dec.feed(big[:1448])
+    assert dec.next_pdu() is None  # (waiting to be confirmed)
+    dec.gap(1448)
+    dec.feed(big[2896:] + after)
+    out = [dec.next_pdu(), dec.next_pdu(), dec.next_pdu()]
+    assert out[0].topic == "cam/raw" and out[0].msgid == 9 and out[0].lost_before == 700
+    assert out[0].error == f"truncated: 1448 bytes missing (TCP gap), 1448 of {len(big)}"
+    assert out[1].data == after and out[1].error is None and out[2] is None

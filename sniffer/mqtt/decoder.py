@@ -456,8 +456,30 @@ class DirectionDecoder:
                 nbytes -= self._skip
                 self._skip = 0
         if self._resync:
-            # Still scanning: a candidate waiting for its body's first bytes cannot be checked
-            # (what followed it is lost), so its bytes are skipped too.
+            # Still scanning. A candidate waiting to be confirmed that passed its own checks and starts
+            # a fed chunk (a segment began with it) is believed: a PDU cut by this loss, as below.
+            total = self._candidate(0, _REJECT) if self._avail and self._chunks[0][2] == 0 else 0
+            if total > 0:
+                self._resync = False
+                self._flush_junk()
+                lost, self._lost = self._lost, 0
+                first = len(self._out)
+                if total <= self._avail:  # whole (part of a next header after it is skipped)
+                    hdr = self._peek_header()
+                    assert hdr is not None
+                    data, spans = self._take(total)
+                    self._out.append(self._make(data, hdr[0], hdr[1], spans))
+                    self._resync = True
+                if self._avail:
+                    self.gap(nbytes, limited)
+                else:
+                    self._resync = True
+                    self._lost += nbytes
+                self._out[first].lost_before = lost  # (the bytes lost before it, not in it)
+                if not self._resync:
+                    self._probation = PROBATION
+                return
+            # Anything else waiting cannot be checked now (what followed it is lost): skipped too.
             if self._avail:
                 data, spans = self._take(self._avail)
                 self._add_junk(data, spans)
@@ -728,15 +750,22 @@ class DirectionDecoder:
 
         A candidate must pass the checks on its header and first body bytes (_candidate), and be
         confirmed by what follows it: a plausible header right after it, or the end of a fed chunk
-        (a TCP segment ends there). In payload, one candidate in a few thousand passes the first
-        test; taken for a packet, it would put the decoder in step with nothing (random bytes then
-        read as a cascade of packets, the real one after them lost)."""
+        (a TCP segment ends there); with `final`, one cut by the stream's end is believed if it
+        starts the last chunk (a late segment decoded alone, whose PDU began in it). In payload,
+        one candidate in a few thousand passes the first test; taken for a packet, it would put
+        the decoder in step with nothing (random bytes then read as a cascade of packets, the real
+        one after them lost)."""
         while self._avail:
             total = self._candidate(0, _REJECT if final else _WAIT)
             if total < 0:
                 return False
             if total > 0:
-                after = self._candidate(total, _ACCEPT if final else _WAIT) if not self._ends_chunk(total) else 1
+                if self._ends_chunk(total):
+                    after = 1
+                elif final and total > self._avail and len(self._chunks) == 1 and self._chunks[0][2] == 0:
+                    after = 1  # cut by the stream's end, and starting where the last fed chunk starts
+                else:
+                    after = self._candidate(total, _ACCEPT if final else _WAIT)
                 if after < 0:
                     return False  # wait for the next header's bytes (or the chunk's end)
                 if after > 0:
