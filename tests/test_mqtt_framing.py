@@ -355,3 +355,22 @@ def test_a_packet_that_starts_a_segment_after_a_loss_and_is_cut_by_another_is_sh
     assert out[0].topic == "cam/raw" and out[0].msgid == 9 and out[0].lost_before == 700
     assert out[0].error == f"truncated: 1448 bytes missing (TCP gap), 1448 of {len(big)}"
     assert out[1].data == after and out[1].error is None and out[2] is None
+
+
+def test_a_late_segment_that_starts_a_packet_is_decoded_on_its_own():
+    """A segment that fills a hole late is decoded on its own, from its first plausible header (the
+    pipeline's 'late' path): a PUBLISH that starts it and runs past it is shown truncated at its end,
+    while the same bytes after other bytes of the segment would not be believed (nothing confirms them)."""
+    big = publish("cam/raw", bytes(4000), qos=1, msgid=9)
+    for lead, found in ((b"", True), (b"\x00\x00", False)):
+        alone = DirectionDecoder(Session(4), True)
+        alone.resync()
+        alone.feed(lead + big[:1448])
+        assert alone.next_pdu() is None
+        alone.salvage()
+        out = [p for p in (alone.next_pdu(), alone.close("out-of-order segment ended")) if p is not None]
+        if found:
+            assert [p.topic for p in out] == ["cam/raw"]
+            assert out[0].error == f"truncated: out-of-order segment ended after 1448 of {len(big)} bytes"
+        else:
+            assert [p.msgtype for p in out] == [-1] and out[0].error.startswith("1450 bytes skipped")
