@@ -798,6 +798,11 @@ class RowDissector(Generic[Row]):
             conn = None
             if sport in self.ports or dport in self.ports or self.detect and plen and _looks_like_connect(payload):
                 conn = MqttConnection(self.max_pdu)
+                if seg.new_stream and not flags & 0x02:
+                    # Joined mid-connection (a capture started on a running device): the first bytes may
+                    # lie inside a packet, so each direction starts at its first plausible header.
+                    conn.decoders[0].resync()
+                    conn.decoders[1].resync()
             elif sport in self.tls_ports or dport in self.tls_ports or 443 in (sport, dport) and plen:
                 conn = self._tls_connection(sport, dport, payload)
             if conn is None and plen > 4 and payload[:4] == b"GET " and is_mqtt_upgrade(payload):

@@ -4,6 +4,7 @@ bytes held for unfinished PDUs — each against tshark on the same generated cap
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 import tracemalloc
@@ -417,3 +418,24 @@ def test_a_connection_ending_in_skipped_bytes_says_how_many(tmp_path: Path) -> N
     start = rows.index(next(r for r in rows if "Previous segment(s) not captured" in r)) + 1
     note = f"Connection closed with Unrecognised data (frames #{start}, …): {len(big) - first} bytes skipped"
     assert note in fin, fin
+
+
+def test_a_capture_joined_mid_connection_starts_at_the_first_real_packet(tmp_path: Path) -> None:
+    """A capture started on a running device (no SYN) whose first segment lies inside a 6 KB PUBLISH of
+    random bytes (a JPEG, say): decoding starts at the first plausible packet, as after a loss, instead
+    of reading the payload as packets; every later PUBLISH and PUBACK is decoded, nothing else."""
+    rng = random.Random(3)
+    fl, f, t = connected("cam1")
+    for i in range(1, 7):
+        t = f.send(0, E.publish("cam/jpeg", rng.randbytes(6000), qos=1, msgid=i), t + 1000)
+        t = f.send(1, E.puback(i), t + 1000)
+    f.close(t + 1000)
+    frames = fl.frames_list
+    joined = impair.data_frames(frames, sport=CLIENT_PORT)[2]  # the first PUBLISH's second segment
+    path = save(frames[joined:], tmp_path / "joined.pcap")
+    rows = fields([sys.executable, "-m", "sniffer"], path, "tcp.srcport", "mqtt.msgtype", "mqtt.msgid", "_ws.malformed")
+    sent = [(r.split("\t")[1], r.split("\t")[2]) for r in rows if r.startswith(f"{CLIENT_PORT}\t") and r.split("\t")[1]]
+    acks = [(r.split("\t")[1], r.split("\t")[2]) for r in rows if r.startswith("1883\t") and r.split("\t")[1]]
+    assert sent == [("3", str(i)) for i in range(2, 7)], rows  # (PUBLISH 1's bytes: skipped, one malformed item)
+    assert acks == [("4", str(i)) for i in range(1, 7)], rows
+    assert sum(1 for r in rows if r.split("\t")[3]) == 1  # the skipped bytes, no made-up packet
