@@ -439,3 +439,18 @@ def test_a_capture_joined_mid_connection_starts_at_the_first_real_packet(tmp_pat
     assert sent == [("3", str(i)) for i in range(2, 7)], rows  # (PUBLISH 1's bytes: skipped, one malformed item)
     assert acks == [("4", str(i)) for i in range(1, 7)], rows
     assert sum(1 for r in rows if r.split("\t")[3]) == 1  # the skipped bytes, no made-up packet
+
+
+def test_a_segment_holding_one_invalid_packet_is_decoded_after_a_join(tmp_path: Path, tshark: str) -> None:
+    """A capture joined just before a PUBLISH with QoS 3 (the public capture without its first six frames):
+    an invalid fixed header fails the checks a resynchronising scan makes, but a segment that holds exactly
+    one packet by its header's length is believed whatever its flags; the packet shows as tshark shows it,
+    with the note on its QoS, and the DISCONNECT after it decodes in its own frame."""
+    src = REPO / "tests/captures/mqtt311_invalid_publish-qos3__suricata-verify.pcap"
+    path = tmp_path / "joined.pcap"
+    subprocess.run(["editcap", "-F", "pcap", str(src), str(path), "1-6"], check=True, capture_output=True)
+    ours = mqttsniff("-r", str(path)).stdout.splitlines()
+    theirs = subprocess.run([tshark, "-r", str(path)], capture_output=True, text=True, timeout=120).stdout.splitlines()
+    assert ours == theirs and ours[1].endswith("Publish Message (id=1) [topicX]") and "Disconnect Req" in ours[2]
+    tree = mqttsniff("-r", str(path), "-V", "-O", "mqtt", "-Y", "frame.number == 2").stdout
+    assert "QoS 3 is reserved: a PUBLISH must not have both QoS bits set" in tree, tree

@@ -750,12 +750,21 @@ class DirectionDecoder:
 
         A candidate must pass the checks on its header and first body bytes (_candidate), and be
         confirmed by what follows it: a plausible header right after it, or the end of a fed chunk
-        (a TCP segment ends there); with `final`, one cut by the stream's end is believed if it
+        (a TCP segment ends there); a chunk that holds exactly one packet by its header is believed
+        whatever its flags; with `final`, one cut by the stream's end is believed if it
         starts the last chunk (a late segment decoded alone, whose PDU began in it). In payload,
         one candidate in a few thousand passes the first test; taken for a packet, it would put
         the decoder in step with nothing (random bytes then read as a cascade of packets, the real
         one after them lost)."""
         while self._avail:
+            head = self._chunks[0]
+            if head[2] == 0 and self._candidate(0, _REJECT, True) == len(head[1]):
+                # A fed chunk (a segment) holding exactly one packet by its header's length, which passes
+                # the checks but those of its flags: believed (a PUBLISH with QoS 3 then shows as such).
+                self._resync = False
+                self._probation = 0  # (it would fail the checks it was spared)
+                self._flush_junk()
+                return True
             total = self._candidate(0, _REJECT if final else _WAIT)
             if total < 0:
                 return False
@@ -777,18 +786,18 @@ class DirectionDecoder:
             self._add_junk(data, spans)
         return False
 
-    def _candidate(self, off: int, short: int) -> int:
+    def _candidate(self, off: int, short: int, any_flags: bool = False) -> int:
         """The length of the packet whose plausible fixed header starts `off` bytes past the head,
         0 if none does. Bytes missing for the checks: -1 with `short` _WAIT, 0 with _REJECT, and
         with _ACCEPT what the header says (at the stream's end, a next packet cut short still tells
-        where the one before it ended)."""
+        where the one before it ended). `any_flags`: the header's flags are not checked."""
         avail = self._avail - off
         if avail <= 0:
             return -1 if short == _WAIT else 0
         version = self.session.version
         h = self._peek(5, off)
         b0 = h[0]
-        if not _plausible_first_byte(b0, version):
+        if not (b0 >= 0x10 if any_flags else _plausible_first_byte(b0, version)):
             return 0
         rem = shift = hl = 0
         for i in range(1, 5):
