@@ -631,9 +631,10 @@ class DirectionDecoder:
         self._skip = total - held
 
     def salvage(self) -> None:
-        """The stream is ending: while resynchronising, a candidate still waiting for its first body
-        bytes will not get them, so the scan passes it by; whole packets behind it (a DISCONNECT
-        after a loss, say) come out of next_pdu(), what is left of the stream out of close()."""
+        """The stream is ending: while resynchronising, a candidate still waiting for bytes (its body's
+        first ones, or what confirms it) will not get them, so the scan decides without them; whole
+        packets behind it (a DISCONNECT after a loss, say) come out of next_pdu(), what is left of the
+        stream out of close()."""
         found: list[PDU] = []
         while self._resync and self._avail and self._resync_scan(final=True):
             pdu = self.next_pdu()
