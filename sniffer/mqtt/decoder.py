@@ -137,6 +137,22 @@ class PDU:
         )
 
 
+def _header_of(h: bytes) -> tuple[int, int] | None:
+    """A fixed header's (length, Remaining Length) from its first bytes (up to 5): (-1, 0) for an
+    invalid Variable Byte Integer, None if `h` ends inside it."""
+    rem = 0
+    shift = 0
+    for i in range(1, 5):
+        if i >= len(h):
+            return None
+        b = h[i]
+        rem |= (b & 0x7F) << shift
+        if b < 0x80:
+            return i + 1, rem
+        shift += 7
+    return -1, 0
+
+
 def _plausible_first_byte(b0: int, version: int | None) -> bool:
     t = b0 >> 4
     if t == 0:
@@ -696,18 +712,7 @@ class DirectionDecoder:
 
     def _peek_header(self) -> tuple[int, int] | None:
         """(header length, remaining length), (-1, 0) for an invalid varint, None if incomplete."""
-        h = self._peek(5)
-        rem = 0
-        shift = 0
-        for i in range(1, 5):
-            if i >= len(h):
-                return None
-            b = h[i]
-            rem |= (b & 0x7F) << shift
-            if b < 0x80:
-                return i + 1, rem
-            shift += 7
-        return -1, 0
+        return _header_of(self._peek(5))
 
     def _take(self, k: int) -> tuple[bytes, tuple[Span, ...]]:
         """Consume k buffered bytes (k <= self._avail): their bytes and the chunk spans."""
@@ -800,17 +805,11 @@ class DirectionDecoder:
         b0 = h[0]
         if not (b0 >= 0x10 if any_flags else _plausible_first_byte(b0, version)):
             return 0
-        rem = shift = hl = 0
-        for i in range(1, 5):
-            if i >= len(h):
-                return -1 if short == _WAIT else (1 if short == _ACCEPT else 0)
-            b = h[i]
-            rem |= (b & 0x7F) << shift
-            if b < 0x80:
-                hl = i + 1
-                break
-            shift += 7
-        if not hl or hl + rem > self.max_pdu or not _plausible_length(b0 >> 4, rem, version):
+        hdr = _header_of(h)
+        if hdr is None:
+            return -1 if short == _WAIT else (1 if short == _ACCEPT else 0)
+        hl, rem = hdr
+        if hl < 0 or hl + rem > self.max_pdu or not _plausible_length(b0 >> 4, rem, version):
             return 0
         need = hl + min(rem, BODY_CHECK)
         if avail < need:
