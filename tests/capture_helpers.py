@@ -279,13 +279,25 @@ class Tmux:
         self.tmux("kill-server")
 
 
-def start_tcpdump(iface: str, path: Path, expr: str) -> subprocess.Popen:
-    """tcpdump writing `iface`'s frames matching `expr` to `path`, returned once it says it is listening."""
-    cap = subprocess.Popen([require_tool("tcpdump"), "-i", iface, "-U", "-w", str(path), expr], stderr=subprocess.PIPE)
+def start_tcpdump(
+    iface: str, path: Path, expr: str, netns: str | None = None, immediate: bool = False
+) -> subprocess.Popen:
+    """tcpdump writing `iface`'s frames matching `expr` to `path` (in network namespace `netns`), returned
+    once it says it is listening. `immediate`: else the kernel may hold the last packets (up to a second)
+    in a buffer block that a SIGTERM right after the traffic leaves unwritten (a flood may then drop some)."""
+    inside = [require_tool("ip"), "netns", "exec", netns] if netns else []
+    mode = ["--immediate-mode"] if immediate else []
+    cmd = [*inside, require_tool("tcpdump"), "-i", iface, *mode, "-U", "-w", str(path), expr]
+    cap = subprocess.Popen(cmd, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 10
     while b"listening" not in (cap.stderr.read1(200) if cap.stderr else b""):
         assert time.monotonic() < deadline, "tcpdump did not start"
     return cap
+
+
+def run_ok(*cmd: str) -> None:
+    """Run a set-up command (ip, nft, sysctl); its failure fails the test."""
+    subprocess.run(cmd, check=True, capture_output=True)
 
 
 def stop_all(procs: list[subprocess.Popen]) -> None:

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from capture_helpers import broker_in_netns, start_tcpdump, stop_all
+from capture_helpers import broker_in_netns, run_ok, start_tcpdump, stop_all
 from conftest import REPO, require_tool, tshark_out
 
 from sniffer.synth.flows import mac
@@ -166,10 +166,6 @@ def test_json_fields_filters_and_expert_equal_tsharks(tshark: str, crafted: dict
 HOST_NET = "10.77.0"
 
 
-def _run(*cmd: str) -> None:
-    subprocess.run(cmd, check=True, capture_output=True)
-
-
 CLIENT = """
 import sys, time
 import paho.mqtt.client as mqtt
@@ -198,20 +194,20 @@ def conflict(tmp_path_factory: pytest.TempPathFactory, root: None) -> Iterator[P
     procs: list[subprocess.Popen] = []
     made: list[str] = []
     try:
-        _run(ip, "link", "add", br, "type", "bridge")
-        _run(ip, "link", "set", br, "up")
+        run_ok(ip, "link", "add", br, "type", "bridge")
+        run_ok(ip, "link", "set", br, "up")
         for k, (hw, addr) in spaces.items():
             ns, host_if = f"{tag}{k[0]}", f"{tag}{k[0]}h"
-            _run(ip, "netns", "add", ns)
+            run_ok(ip, "netns", "add", ns)
             made.append(ns)
-            _run(ip, "link", "add", host_if, "type", "veth", "peer", "name", "eth0", "netns", ns)
-            _run(ip, "link", "set", host_if, "master", br)
-            _run(ip, "link", "set", host_if, "up")
+            run_ok(ip, "link", "add", host_if, "type", "veth", "peer", "name", "eth0", "netns", ns)
+            run_ok(ip, "link", "set", host_if, "master", br)
+            run_ok(ip, "link", "set", host_if, "up")
             nsx = (ip, "netns", "exec", ns)
-            _run(*nsx, ip, "link", "set", "eth0", "address", hw)
-            _run(*nsx, ip, "addr", "add", f"{addr}/24", "dev", "eth0")
-            _run(*nsx, ip, "link", "set", "eth0", "up")
-            _run(*nsx, ip, "link", "set", "lo", "up")
+            run_ok(*nsx, ip, "link", "set", "eth0", "address", hw)
+            run_ok(*nsx, ip, "addr", "add", f"{addr}/24", "dev", "eth0")
+            run_ok(*nsx, ip, "link", "set", "eth0", "up")
+            run_ok(*nsx, ip, "link", "set", "lo", "up")
         procs.append(broker_in_netns(f"{tag}b", work))
         pcap = work / "conflict.pcap"
         cap = start_tcpdump(br, pcap, "arp or tcp port 1883")

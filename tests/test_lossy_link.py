@@ -354,6 +354,21 @@ def test_snapshot_length_inside_a_fixed_header_is_no_malformed_packet(tmp_path: 
 JPEG_CAPTURE = REPO / "tests/captures/mqtt5_publish-35KB-jpeg_multisegment__suricata-verify.pcap"
 
 
+def edited_summaries(tshark: str, src: Path, path: Path, remove: str) -> tuple[list[str], list[str]]:
+    """`src` without frames `remove` (editcap's syntax) written to `path`: our summary and tshark's."""
+    subprocess.run(["editcap", "-F", "pcap", str(src), str(path), remove], check=True, capture_output=True)
+    theirs = subprocess.run([tshark, "-r", str(path)], capture_output=True, text=True, timeout=120).stdout
+    return mqttsniff("-r", str(path)).stdout.splitlines(), theirs.splitlines()
+
+
+def without_first_segment(fl: FrameList, path: Path) -> tuple[str, int]:
+    """The flow saved without the client's second data segment (the first is its CONNECT): the file and
+    that segment's payload length."""
+    data = impair.data_frames(fl.frames_list, sport=CLIENT_PORT)
+    first = impair.tcp_payload_len(fl.frames_list[data[1]][1])
+    return save(impair.drop(fl.frames_list, [data[1]]), path), first
+
+
 def test_payload_after_a_lost_segment_is_not_read_as_packets(tmp_path: Path, tshark: str) -> None:
     """The 35 KB JPEG PUBLISH loses its first segment (32 KB, with the fixed header): the rest of its
     payload holds bytes that pass a fixed header's checks (`35 73`: a QoS 2 PUBLISH of 115 bytes, its
@@ -361,9 +376,7 @@ def test_payload_after_a_lost_segment_is_not_read_as_packets(tmp_path: Path, tsh
     tshark, `[TCP Previous segment not captured]  [TCP segment of a reassembled PDU]`. The client's
     DISCONNECT two frames later, which tshark loses, is found when the connection ends (its FIN)."""
     path = tmp_path / "lost.pcap"
-    subprocess.run(["editcap", "-F", "pcap", str(JPEG_CAPTURE), str(path), "8"], check=True, capture_output=True)
-    ours = mqttsniff("-r", str(path)).stdout.splitlines()
-    theirs = subprocess.run([tshark, "-r", str(path)], capture_output=True, text=True, timeout=120).stdout.splitlines()
+    ours, theirs = edited_summaries(tshark, JPEG_CAPTURE, path, "8")
     assert len(ours) == len(theirs) == 13
     assert ours[:10] == theirs[:10] and ours[11:] == theirs[11:]
     assert ours[7].endswith("TCP 3089 [TCP Previous segment not captured]  [TCP segment of a reassembled PDU]")
@@ -389,9 +402,7 @@ def test_decoys_in_a_payload_after_a_lost_segment(tmp_path: Path, tshark: str) -
     t = f.send(0, big, t + 1000, ack=False)
     t = f.send(0, E.publish("after", b"a"), t + 1000)
     f.close(t + 1000)
-    data = impair.data_frames(fl.frames_list, sport=CLIENT_PORT)
-    first = impair.tcp_payload_len(fl.frames_list[data[1]][1])
-    path = save(impair.drop(fl.frames_list, [data[1]]), tmp_path / "decoys.pcap")
+    path, first = without_first_segment(fl, tmp_path / "decoys.pcap")
     rows = fields([sys.executable, "-m", "sniffer"], path, "mqtt.msgtype", "mqtt.topic", "_ws.col.Info")
     decoded = [r for r in rows if r.split("\t")[0]]
     assert [r.split("\t")[0] for r in decoded] == ["1", "2", "3"], rows  # CONNECT, CONNACK, "after"
@@ -410,9 +421,7 @@ def test_a_connection_ending_in_skipped_bytes_says_how_many(tmp_path: Path) -> N
     big = E.publish("cam/raw", bytes(4000))
     t = f.send(0, big, t + 1000, ack=False)
     f.close(t + 1000)
-    data = impair.data_frames(fl.frames_list, sport=CLIENT_PORT)
-    first = impair.tcp_payload_len(fl.frames_list[data[1]][1])
-    path = save(impair.drop(fl.frames_list, [data[1]]), tmp_path / "tail.pcap")
+    path, first = without_first_segment(fl, tmp_path / "tail.pcap")
     rows = fields([sys.executable, "-m", "sniffer"], path, "frame.number", "tcp.flags.fin", "_ws.expert.message")
     fin = next(r for r in rows if r.split("\t")[1] in ("1", "True"))
     start = rows.index(next(r for r in rows if "Previous segment(s) not captured" in r)) + 1
@@ -448,9 +457,7 @@ def test_a_segment_holding_one_invalid_packet_is_decoded_after_a_join(tmp_path: 
     with the note on its QoS, and the DISCONNECT after it decodes in its own frame."""
     src = REPO / "tests/captures/mqtt311_invalid_publish-qos3__suricata-verify.pcap"
     path = tmp_path / "joined.pcap"
-    subprocess.run(["editcap", "-F", "pcap", str(src), str(path), "1-6"], check=True, capture_output=True)
-    ours = mqttsniff("-r", str(path)).stdout.splitlines()
-    theirs = subprocess.run([tshark, "-r", str(path)], capture_output=True, text=True, timeout=120).stdout.splitlines()
+    ours, theirs = edited_summaries(tshark, src, path, "1-6")
     assert ours == theirs and ours[1].endswith("Publish Message (id=1) [topicX]") and "Disconnect Req" in ours[2]
     tree = mqttsniff("-r", str(path), "-V", "-O", "mqtt", "-Y", "frame.number == 2").stdout
     assert "QoS 3 is reserved: a PUBLISH must not have both QoS bits set" in tree, tree

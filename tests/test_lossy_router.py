@@ -11,26 +11,21 @@ payload such as `0000…`, each 0x30 a PUBLISH fixed header of 48 bytes. tshark 
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from capture_helpers import broker_in_netns, stop_all
+from capture_helpers import broker_in_netns, run_ok, start_tcpdump, stop_all
 from conftest import require_tool
-from test_tcp_analysis import ANALYSIS, OURS, TRAFFIC, fields
+from test_tcp_analysis import ANALYSIS, OURS, fields, send_traffic
 
 CLIENT_NET, BROKER_NET = "10.78.1", "10.78.2"
 
 
-def _run(*cmd: str) -> None:
-    subprocess.run(cmd, check=True, capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def routed(tmp_path_factory: pytest.TempPathFactory, root: None) -> Iterator[Path]:
-    ip, nft, tcpdump = require_tool("ip"), require_tool("nft"), require_tool("tcpdump")
+    ip, nft = require_tool("ip"), require_tool("nft")
     work = tmp_path_factory.mktemp("routed")
     tag = f"rt{id(work) % 100000}"
     client, router, broker = f"{tag}c", f"{tag}r", f"{tag}b"
@@ -41,11 +36,11 @@ def routed(tmp_path_factory: pytest.TempPathFactory, root: None) -> Iterator[Pat
     procs: list[subprocess.Popen] = []
     try:
         for ns in (client, router, broker):
-            _run(ip, "netns", "add", ns)
-        _run(
+            run_ok(ip, "netns", "add", ns)
+        run_ok(
             ip, "link", "add", f"{tag}c0", "netns", client, "type", "veth", "peer", "name", f"{tag}r0", "netns", router
         )
-        _run(
+        run_ok(
             ip, "link", "add", f"{tag}r1", "netns", router, "type", "veth", "peer", "name", f"{tag}b0", "netns", broker
         )
         for ns, dev, addr in (
@@ -54,35 +49,22 @@ def routed(tmp_path_factory: pytest.TempPathFactory, root: None) -> Iterator[Pat
             (router, f"{tag}r1", f"{BROKER_NET}.1/24"),
             (broker, f"{tag}b0", f"{BROKER_NET}.2/24"),
         ):
-            _run(*inside(ns), ip, "addr", "add", addr, "dev", dev)
-            _run(*inside(ns), ip, "link", "set", dev, "gso_max_segs", "1", "up")  # segments of one MSS
-            _run(*inside(ns), ip, "link", "set", "lo", "up")
-        _run(*inside(client), ip, "route", "add", "default", "via", f"{CLIENT_NET}.1")
-        _run(*inside(broker), ip, "route", "add", "default", "via", f"{BROKER_NET}.1")
-        _run(*inside(router), "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        _run(*inside(router), nft, "add", "table", "inet", "l")
-        _run(*inside(router), nft, "add", "chain", "inet", "l", "f", "{ type filter hook forward priority 0; }")
-        _run(*inside(router), nft, "add", "rule", "inet", "l", "f",
+            run_ok(*inside(ns), ip, "addr", "add", addr, "dev", dev)
+            run_ok(*inside(ns), ip, "link", "set", dev, "gso_max_segs", "1", "up")  # segments of one MSS
+            run_ok(*inside(ns), ip, "link", "set", "lo", "up")
+        run_ok(*inside(client), ip, "route", "add", "default", "via", f"{CLIENT_NET}.1")
+        run_ok(*inside(broker), ip, "route", "add", "default", "via", f"{BROKER_NET}.1")
+        run_ok(*inside(router), "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        run_ok(*inside(router), nft, "add", "table", "inet", "l")
+        run_ok(*inside(router), nft, "add", "chain", "inet", "l", "f", "{ type filter hook forward priority 0; }")
+        run_ok(*inside(router), nft, "add", "rule", "inet", "l", "f",
              "meta", "length", "gt", "1000", "numgen", "inc", "mod", "5", "==", "0", "drop")  # fmt: skip
         procs.append(broker_in_netns(broker, work))
         pcap = work / "routed.pcap"
-        cap = subprocess.Popen(
-            [*inside(broker), tcpdump, "-i", f"{tag}b0", "--immediate-mode", "-U", "-w", str(pcap), "tcp port 1883"],
-            stderr=subprocess.PIPE,
-        )
+        cap = start_tcpdump(f"{tag}b0", pcap, "tcp port 1883", netns=broker, immediate=True)  # (both DISCONNECTs)
         procs.append(cap)
-        deadline = time.monotonic() + 10
-        while b"listening" not in (cap.stderr.read1(200) if cap.stderr else b""):
-            assert time.monotonic() < deadline, "tcpdump did not start"
         time.sleep(0.3)  # (mosquitto's listener)
-        res = subprocess.run(
-            [*inside(client), sys.executable, "-c", TRAFFIC, f"{BROKER_NET}.2"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert res.returncode == 0, res.stderr
-        assert int(res.stdout) == 300  # every message arrived: TCP recovered what the router lost
+        send_traffic(f"{BROKER_NET}.2", inside(client))
         time.sleep(0.5)
         stop_all([cap])
         yield pcap

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from capture_helpers import broker_in_netns, start_tcpdump, stop_all
+from capture_helpers import broker_in_netns, run_ok, start_tcpdump, stop_all
 from conftest import REPO, require_tool, start_broker
 
 ANALYSIS = (
@@ -75,8 +75,13 @@ print(len(got))
 """
 
 
-def _run(*cmd: str) -> None:
-    subprocess.run(cmd, check=True, capture_output=True)
+def send_traffic(host: str, inside: list[str] | None = None) -> None:
+    """TRAFFIC against the broker at `host` (run under `inside`, e.g. `ip netns exec NS`): every message
+    must arrive, TCP recovering what the link lost."""
+    cmd = [*(inside or []), sys.executable, "-c", TRAFFIC, host]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert int(res.stdout) == 300
 
 
 @pytest.fixture(scope="module")
@@ -88,34 +93,32 @@ def lossy(tmp_path_factory: pytest.TempPathFactory, root: None) -> Iterator[Path
     ns, host_if, ns_if = f"mq{tag}", f"{tag}h", f"{tag}n"
     nsx = [ip, "netns", "exec", ns]
     procs: list[subprocess.Popen] = []
-    _run(ip, "netns", "add", ns)
+    run_ok(ip, "netns", "add", ns)
     try:
-        _run(ip, "link", "add", host_if, "type", "veth", "peer", "name", ns_if)
-        _run(ip, "link", "set", ns_if, "netns", ns)
-        _run(ip, "addr", "add", f"{HOST_ADDR}/24", "dev", host_if)
-        _run(ip, "link", "set", host_if, "up")
-        _run(*nsx, ip, "addr", "add", f"{NS_ADDR}/24", "dev", ns_if)
-        _run(*nsx, ip, "link", "set", ns_if, "up")
-        _run(*nsx, ip, "link", "set", "lo", "up")
+        run_ok(ip, "link", "add", host_if, "type", "veth", "peer", "name", ns_if)
+        run_ok(ip, "link", "set", ns_if, "netns", ns)
+        run_ok(ip, "addr", "add", f"{HOST_ADDR}/24", "dev", host_if)
+        run_ok(ip, "link", "set", host_if, "up")
+        run_ok(*nsx, ip, "addr", "add", f"{NS_ADDR}/24", "dev", ns_if)
+        run_ok(*nsx, ip, "link", "set", ns_if, "up")
+        run_ok(*nsx, ip, "link", "set", "lo", "up")
         # Deterministic loss (a counter, not a random draw): the broker's segments lost before the capture
         # point (in the namespace) and after it (in the host's input), the clients' lost after it.
-        _run(nft, "add", "table", "inet", tag)
-        _run(nft, "add", "chain", "inet", tag, "in", "{ type filter hook input priority 0; }")
-        _run(nft, "add", "rule", "inet", tag, "in", "iifname", host_if, "tcp", "sport", "1883",
+        run_ok(nft, "add", "table", "inet", tag)
+        run_ok(nft, "add", "chain", "inet", tag, "in", "{ type filter hook input priority 0; }")
+        run_ok(nft, "add", "rule", "inet", tag, "in", "iifname", host_if, "tcp", "sport", "1883",
              "numgen", "inc", "mod", "29", "==", "0", "drop")  # fmt: skip
-        _run(*nsx, nft, "add", "table", "inet", "l")
+        run_ok(*nsx, nft, "add", "table", "inet", "l")
         for chain, hook, port, n in (("out", "output", "sport", "23"), ("in", "input", "dport", "17")):
-            _run(*nsx, nft, "add", "chain", "inet", "l", chain, f"{{ type filter hook {hook} priority 0; }}")
-            _run(*nsx, nft, "add", "rule", "inet", "l", chain, "tcp", port, "1883",
+            run_ok(*nsx, nft, "add", "chain", "inet", "l", chain, f"{{ type filter hook {hook} priority 0; }}")
+            run_ok(*nsx, nft, "add", "rule", "inet", "l", chain, "tcp", port, "1883",
                  "numgen", "inc", "mod", n, "==", "0", "drop")  # fmt: skip
         procs.append(broker_in_netns(ns, work))
         pcap = work / "lossy.pcap"
         cap = start_tcpdump(host_if, pcap, "tcp port 1883")
         procs.append(cap)
         time.sleep(0.5)
-        res = subprocess.run([sys.executable, "-c", TRAFFIC, NS_ADDR], capture_output=True, text=True, timeout=120)
-        assert res.returncode == 0, res.stderr
-        assert int(res.stdout) == 300  # every message arrived: TCP recovered what the link lost
+        send_traffic(NS_ADDR)
         time.sleep(0.5)
         stop_all([cap])
         yield pcap
