@@ -114,9 +114,12 @@ def test_a_slow_consumer_gets_every_frame_in_capture_order(slow_consumer) -> Non
     s = slow_consumer["stats"]
     assert s.queue_dropped == 0 and s.kernel_dropped == 0
     assert s.captured == len(got) == s.written
-    assert s.backlogged > len(got) - 40 and s.backlog_peak > 100, s  # nearly all of them waited on disk
+    # the scenario makes about 120 frames (118 to 170 seen; ACKs coalesce differently by machine): all
+    # but the queue's 20 and a batch that did not fit beside them waited on disk, all at once (nobody read)
+    assert len(got) > 60, s
+    assert s.backlogged > len(got) - 40 and s.backlog_peak == s.backlogged, s
     memory, disk = slow_consumer["waiting"]
-    assert memory <= 20 and disk > 100
+    assert memory <= 20 and disk > len(got) - 40 and memory + disk <= len(got), (memory, disk, s)
     # exactly the -w file's frames, in its order, with its times (both come from the same capture)
     written = [(ts, data, orig) for ts, data, orig, _lt in open_capture(str(slow_consumer["file"]))]
     assert [(data, orig) for _ts, _lt, data, orig in got] == [(d, o) for _t, d, o in written]
