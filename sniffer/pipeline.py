@@ -27,8 +27,13 @@ from sniffer.net.fields import (
     FRAME_INTERFACE_ID,
     FRAME_INTERFACE_NAME,
     FRAME_SECTION_NUMBER,
+    IP_REASSEMBLY,
+    IPV6_REASSEMBLY,
 )
+from sniffer.net.fields import IP as F_IP
+from sniffer.net.fields import IPV6 as F_IPV6
 from sniffer.net.frame import addr_str, parse_tcp
+from sniffer.net.ipfrag import Defragmenter
 from sniffer.net.reassembly import SEGMENT_SUFFIX, Seg, TcpStreams, analysis_prefix, tcp_info
 from sniffer.net.tree import NET_LAYERS, dissect_layers
 from sniffer.session.backfill import Backfill
@@ -109,6 +114,8 @@ def frame_info(
             return analysis_prefix(seg.analysis, (seg.dupack_frame, seg.dupack_num)) + SEGMENT_SUFFIX
         return SEGMENT_SUFFIX.lstrip()
     assert seg is not None  # every TCP frame has one
+    if seg.ipfrag is not None:  # a segment IP fragments carried: its header is in the reassembled bytes
+        data = seg.ipfrag[1]
     if toff < 0:
         parsed = netframe.parse(linktype, data)
         toff = netframe.tcp_header_offset(data, parsed) if parsed is not None else -1
@@ -339,8 +346,7 @@ class Frame:
         """(frame offset of the PDU's first byte, length) if the PDU lies whole in this frame, else None."""
         return whole_at(pdu, self.number)
 
-    def sources(self) -> list[tuple[str, bytes]]:
-        """The data sources of this frame: the frame itself, then each reassembled PDU."""
+    def _sources(self) -> list[tuple[str, bytes]]:
         if self.seg is not None and self.seg.tls is not None:
             from sniffer.tls import tree as tls_tree
 
@@ -353,6 +359,16 @@ class Frame:
         for pdu in self.pdus:
             if self.pdu_location(pdu) is None:
                 out.append((f"Reassembled TCP ({len(pdu.data)} bytes)", pdu.data))
+        return out
+
+    def sources(self) -> list[tuple[str, bytes]]:
+        """The data sources of this frame: the frame itself, the segment IP fragments carried if this frame
+        completed one, then each reassembled PDU (TLS record, WebSocket payload)."""
+        out = self._sources()
+        seg = self.seg
+        if seg is not None and seg.ipfrag is not None:
+            base, whole, _parts, ipver = seg.ipfrag
+            out.insert(1, (f"Reassembled IPv{ipver} ({len(whole) - base} bytes)", whole[base:]))
         return out
 
     def tree(self, protocols: Iterable[str] | None = None) -> list[Node]:
@@ -409,8 +425,35 @@ class Frame:
                     nodes.append(bad)
         if seg is not None and seg.session_notes and (want is None or "mqtt" in want):
             nodes.append(close_node(seg.session_notes, 0))
+        if seg is not None and seg.ipfrag is not None:
+            self._reassembled_ip(nodes, seg.ipfrag)
         add_expert_items(nodes)
         return nodes
+
+    def _reassembled_ip(self, nodes: list[Node], ipfrag: tuple) -> None:
+        """A frame that completed a segment IP fragments carried: its items past the frame's own bytes move to
+        the "Reassembled IPv4/IPv6" data source (the second, as in tshark), and the IP layer gets tshark's
+        "[N IPv4 Fragments (X bytes): #8(552), #9(552), #10(242)]" item."""
+        base, whole, parts, ipver = ipfrag
+        # (the layers above TCP number their sources from 1, as if the segment lay in the frame: those move up
+        # one, and what lies past the frame's own bytes moves to source 1, the reassembled datagram)
+        k = 1
+        for top in nodes:
+            for n in top.walk():
+                if n.source:
+                    n.source += 1
+                elif n.start >= base:
+                    n.source = k
+                    n.start -= base
+        ip_field = F_IP if ipver == 4 else F_IPV6
+        for top in nodes:
+            if top.fdef is ip_field:
+                listing = [(no, length) for no, _off, length in parts]
+                fields = IP_REASSEMBLY if ipver == 4 else IPV6_REASSEMBLY
+                frags = top.add(reassembly_node(listing, whole[base:], k, None, fields))
+                if ipver == 4:  # (tshark 4.0: ip.fragments holds the bytes, ipv6.fragments nothing)
+                    frags.value = whole[base:]
+                break
 
     def _reassembly_node(self, pdu: PDU, source: int) -> Node:
         """Wireshark's "[N Reassembled TCP Segments (X bytes): #4(1448), #5(52)]" item of a PDU."""
@@ -643,6 +686,7 @@ class RowDissector(Generic[Row]):
         # ARP's duplicate IP addresses (sniffer.net.arp): the capture's owners, and the frame being made's finds
         self.arp = ArpWatch()
         self.link_notes: tuple[Dup, ...] = ()
+        self.defrag = Defragmenter()  # TCP segments a router fragmented (sniffer.net.ipfrag)
 
     def _row(
         self,
@@ -743,6 +787,19 @@ class RowDissector(Generic[Row]):
         ipver, src_b, dst_b, sport, dport, seq, ack, flags, window, poff, plen, toff, wire_len = parse_tcp(
             linktype, data
         )
+        fdata = data  # the frame's own bytes (data: past them, the segment IP fragments carried)
+        ipfrag: tuple | None = None
+        if not ipver:
+            whole = self.defrag.add(number, ts, linktype, data)
+            if whole is not None:  # the fragment that completes a TCP segment: TCP is read past the frame
+                vdata = data + whole.payload
+                base = len(data)
+                ipver, src_b, dst_b, sport, dport, seq, ack, flags, window, poff, plen, toff, wire_len = (
+                    netframe.tcp_at(vdata, whole.ipver, whole.src, whole.dst, base)
+                )
+                if ipver:
+                    data = vdata
+                    ipfrag = (base, vdata, whole.parts, whole.ipver)
         info: str | int
         # the header ends past the captured bytes: the snapshot length cut its options
         hcut = ipver != 0 and not plen and toff + (data[toff + 12] >> 4) * 4 > poff
@@ -785,6 +842,8 @@ class RowDissector(Generic[Row]):
             num=number,
         )
         stream = seg.stream
+        if ipfrag is not None:
+            seg.ipfrag = ipfrag
         if hcut and seg.ta:
             # The snapshot length cut the header: tshark stops at the options and shows none of its
             # analysis on this frame (the stream's state, kept above, still counts it).
@@ -817,7 +876,7 @@ class RowDissector(Generic[Row]):
                 ts - first,
                 delta,
                 linktype,
-                data,
+                fdata,
                 orig_len,
                 "TCP",
                 INFO_TCP,
@@ -934,7 +993,7 @@ class RowDissector(Generic[Row]):
             ts - first,
             delta,
             linktype,
-            data,
+            fdata,
             orig_len,
             proto,
             info,

@@ -643,6 +643,12 @@ class PacketStore:
         data = frame.data
         replay = self.replay
         again = replay is not None and self.file_rows_ok and self._replayable(frame.stream)
+        if again and frame.seg is not None and frame.seg.ipfrag is not None:
+            # its segment came in IP fragments, earlier frames outside its stream: a replay of the stream alone
+            # would not have them. It keeps its context, and so do the stream's frames up to the checkpoint it
+            # is due at once (checkpoint_due), after which a replay starts past it
+            self._reopened.add(frame.stream)
+            again = False
         if again and (self._reopened or frame.seg is not None and frame.seg.reopens):
             again = self._from_earlier(frame)
         if again and (foff >= 0 or replay.fd < 0):

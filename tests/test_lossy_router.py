@@ -20,49 +20,60 @@ from capture_helpers import broker_in_netns, run_ok, start_tcpdump, stop_all
 from conftest import require_tool
 from test_tcp_analysis import ANALYSIS, OURS, fields, send_traffic
 
-CLIENT_NET, BROKER_NET = "10.78.1", "10.78.2"
+from sniffer.capture import DEFAULT_FILTER  # (MQTT's port and TCP's fragments, as mqttsniff -i captures)
+
+CLIENT_NET, MIDDLE_NET, BROKER_NET = "10.78.1", "10.78.3", "10.78.2"
 
 
-@pytest.fixture(scope="module")
-def routed(tmp_path_factory: pytest.TempPathFactory, root: None) -> Iterator[Path]:
+def routed_capture(
+    work: Path, rules: list[list[str]], narrow: int = 0, sysctls: tuple[str, ...] = ()
+) -> Iterator[Path]:
+    """The paho traffic of test_tcp_analysis from the clients' namespace to mosquitto in the broker's, through
+    a router's namespace whose forward chain has nftables `rules`. `narrow`: the MTU of a link from there to a
+    second router before the broker (both ends of the path keep 1500, and so their MSS); `sysctls`: set on
+    both ends. Yields tcpdump's capture on the broker's side."""
     ip, nft = require_tool("ip"), require_tool("nft")
-    work = tmp_path_factory.mktemp("routed")
     tag = f"rt{id(work) % 100000}"
     client, router, broker = f"{tag}c", f"{tag}r", f"{tag}b"
+    # the hops: (namespace, its address on the way in, on the way out); the last link's MTU may be narrow
+    hops = [client, router, *([f"{tag}m"] if narrow else []), broker]
+    nets = [CLIENT_NET, *([MIDDLE_NET] if narrow else []), BROKER_NET]
 
     def inside(ns: str) -> list[str]:
         return [ip, "netns", "exec", ns]
 
     procs: list[subprocess.Popen] = []
     try:
-        for ns in (client, router, broker):
+        for ns in hops:
             run_ok(ip, "netns", "add", ns)
-        run_ok(
-            ip, "link", "add", f"{tag}c0", "netns", client, "type", "veth", "peer", "name", f"{tag}r0", "netns", router
-        )
-        run_ok(
-            ip, "link", "add", f"{tag}r1", "netns", router, "type", "veth", "peer", "name", f"{tag}b0", "netns", broker
-        )
-        for ns, dev, addr in (
-            (client, f"{tag}c0", f"{CLIENT_NET}.2/24"),
-            (router, f"{tag}r0", f"{CLIENT_NET}.1/24"),
-            (router, f"{tag}r1", f"{BROKER_NET}.1/24"),
-            (broker, f"{tag}b0", f"{BROKER_NET}.2/24"),
-        ):
-            run_ok(*inside(ns), ip, "addr", "add", addr, "dev", dev)
-            run_ok(*inside(ns), ip, "link", "set", dev, "gso_max_segs", "1", "up")  # segments of one MSS
             run_ok(*inside(ns), ip, "link", "set", "lo", "up")
+        for k, net in enumerate(nets):
+            a, b = hops[k], hops[k + 1]
+            run_ok(ip, "link", "add", f"{a}{k}", "netns", a, "type", "veth", "peer", "name", f"{b}{k}", "netns", b)
+            for ns, host in ((a, 1 if k else 2), (b, 2 if k else 1)):  # (the client is .2, the broker .2)
+                dev = f"{ns}{k}"
+                run_ok(*inside(ns), ip, "addr", "add", f"{net}.{host}/24", "dev", dev)
+                run_ok(*inside(ns), ip, "link", "set", dev, "gso_max_segs", "1", "up")  # segments of one MSS
+                if narrow and net == MIDDLE_NET:
+                    run_ok(*inside(ns), ip, "link", "set", dev, "mtu", str(narrow))
         run_ok(*inside(client), ip, "route", "add", "default", "via", f"{CLIENT_NET}.1")
         run_ok(*inside(broker), ip, "route", "add", "default", "via", f"{BROKER_NET}.1")
-        run_ok(*inside(router), "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        for ns in hops[1:-1]:
+            run_ok(*inside(ns), "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        if narrow:
+            run_ok(*inside(router), ip, "route", "add", f"{BROKER_NET}.0/24", "via", f"{MIDDLE_NET}.2")
+            run_ok(*inside(hops[2]), ip, "route", "add", f"{CLIENT_NET}.0/24", "via", f"{MIDDLE_NET}.1")
+        for setting in sysctls:
+            for ns in (client, broker):
+                run_ok(*inside(ns), "sysctl", "-qw", setting)
         run_ok(*inside(router), nft, "add", "table", "inet", "l")
         run_ok(*inside(router), nft, "add", "chain", "inet", "l", "f", "{ type filter hook forward priority 0; }")
-        run_ok(*inside(router), nft, "add", "rule", "inet", "l", "f",
-             "meta", "length", "gt", "1000", "numgen", "inc", "mod", "5", "==", "0", "drop")  # fmt: skip
+        for rule in rules:
+            run_ok(*inside(router), nft, "add", "rule", "inet", "l", "f", *rule)
         procs.append(broker_in_netns(broker, work))
         pcap = work / "routed.pcap"
-        cap = start_tcpdump(f"{tag}b0", pcap, "tcp port 1883", netns=broker, immediate=True)  # (both DISCONNECTs)
-        procs.append(cap)
+        cap = start_tcpdump(f"{broker}{len(nets) - 1}", pcap, DEFAULT_FILTER, netns=broker, immediate=True)
+        procs.append(cap)  # (immediate: both DISCONNECTs are in the file)
         time.sleep(0.3)  # (mosquitto's listener)
         send_traffic(f"{BROKER_NET}.2", inside(client))
         time.sleep(0.5)
@@ -70,8 +81,15 @@ def routed(tmp_path_factory: pytest.TempPathFactory, root: None) -> Iterator[Pat
         yield pcap
     finally:
         stop_all(procs)
-        for ns in (client, router, broker):
+        for ns in hops:
             subprocess.run([ip, "netns", "del", ns], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def routed(tmp_path_factory: pytest.TempPathFactory, root: None) -> Iterator[Path]:
+    """Every 5th full-size segment the router forwards is dropped."""
+    drop = ["meta", "length", "gt", "1000", "numgen", "inc", "mod", "5", "==", "0", "drop"]
+    yield from routed_capture(tmp_path_factory.mktemp("routed"), [drop])
 
 
 def test_tcp_analysis_behind_the_router_equals_tsharks(routed: Path, tshark: str) -> None:

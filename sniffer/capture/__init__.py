@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-DEFAULT_FILTER = "tcp and port 1883"
+# MQTT's port, and the fragments of TCP segments (a router fragmented them: sniffer.net.ipfrag): after the first,
+# they carry no port, and "tcp port 1883" alone keeps only IPv4 first fragments and no IPv6 fragment at all
+FRAGMENTS_FILTER = "(ip[9] == 6 and ip[6:2] & 0x3fff != 0) or (ip6[6] == 44 and ip6[40] == 6)"
+DEFAULT_FILTER = f"tcp port 1883 or {FRAGMENTS_FILTER}"
 DEFAULT_SNAPLEN = 262144
 
 if TYPE_CHECKING:
     from sniffer.capture.live import CaptureStats, LiveCapture, LiveCaptureError
 
-__all__ = ["DEFAULT_FILTER", "CaptureStats", "LiveCapture", "LiveCaptureError"]
+__all__ = ["DEFAULT_FILTER", "FRAGMENTS_FILTER", "CaptureStats", "LiveCapture", "LiveCaptureError"]
 
 
 def __getattr__(name: str) -> Any:  # PEP 562: sniffer.capture.LiveCapture loads sniffer.capture.live

@@ -235,15 +235,42 @@ IPV6_EXT = {
     0: ("IPv6 Hop-by-Hop Option", "ipv6.hopopts"),
     43: ("Routing Header for IPv6", "ipv6.routing"),
     60: ("Destination Options for IPv6", "ipv6.dstopts"),
-    44: ("Fragment Header for IPv6", "ipv6.fragment"),
+    44: ("Fragment Header for IPv6", "ipv6.fraghdr"),
 }
 IPV6_EXT_NXT = {
-    k: register(f"{ab}.nxt", "Next Header", U, DEC, values=IP_PROTO_NAMES) for k, (_, ab) in IPV6_EXT.items()
+    k: register(f"{ab}.nxt", "Next header" if k == 44 else "Next Header", U, DEC, values=IP_PROTO_NAMES)
+    for k, (_, ab) in IPV6_EXT.items()
 }
 IPV6_EXT_LEN = {k: register(f"{ab}.len", "Length", U, DEC) for k, (_, ab) in IPV6_EXT.items() if k != 44}
-IPV6_FRAG_OFFSET = register("ipv6.fragment.offset", "Offset", U, DEC, size=2, mask=0xFFF8)
-IPV6_FRAG_MORE = register("ipv6.fragment.more", "More Fragments", B, mask=0x0001)
-IPV6_FRAG_ID = register("ipv6.fragment.id", "Identification", U, HEX, size=4)
+# the Fragment header, as tshark 4.0 names it
+IPV6_FRAGHDR = register("ipv6.fraghdr", "Fragment Header for IPv6", FT.NONE)
+IPV6_FRAG_RES_OCTET = register("ipv6.fraghdr.reserved_octet", "Reserved octet", U, HEX, size=1)
+IPV6_FRAG_OFFSET = register("ipv6.fraghdr.offset", "Offset", U, DEC, size=2, mask=0xFFF8)
+IPV6_FRAG_RES_BITS = register("ipv6.fraghdr.reserved_bits", "Reserved bits", U, DEC, size=2, mask=0x0006)
+IPV6_FRAG_MORE = register("ipv6.fraghdr.more", "More Fragments", B, mask=0x0001)
+IPV6_FRAG_ID = register("ipv6.fraghdr.ident", "Identification", U, HEX, size=4)
+
+# A TCP segment reassembled from IP fragments (sniffer.net.ipfrag): the item under the IP layer of the frame
+# that completed it (items of sniffer.pipeline.reassembly_node, in this order)
+IP_REASSEMBLY = (
+    register("ip.fragments", "IPv4 Fragments", FT.BYTES),  # (its value: the reassembled bytes, as tshark's)
+    register("ip.fragment", "IPv4 Fragment", U, DEC, size=4),
+    register("ip.fragment.count", "Fragment count", U, DEC, size=4),
+    register("ip.reassembled.length", "Reassembled IPv4 length", U, DEC, size=4),
+    register("ip.reassembled.data", "Reassembled IPv4 data", FT.BYTES),
+)
+IPV6_REASSEMBLY = (
+    register("ipv6.fragments", "IPv6 Fragments", FT.NONE),  # (tshark 4.0: bytes for IPv4, none for IPv6)
+    register("ipv6.fragment", "IPv6 Fragment", U, DEC, size=4),
+    register("ipv6.fragment.count", "Fragment count", U, DEC, size=4),
+    register("ipv6.reassembled.length", "Reassembled IPv6 length", U, DEC, size=4),
+    register("ipv6.reassembled.data", "Reassembled IPv6 data", FT.BYTES),
+)
+
+# Data: the bytes of an IP fragment that no reassembly gave to a protocol (tshark's data dissector)
+DATA = register("data", "Data", P, Base.NONE)
+DATA_DATA = register("data.data", "Data", FT.BYTES)
+DATA_LEN = register("data.len", "Length", U, DEC)
 
 # TCP
 TCP = register("tcp", "Transmission Control Protocol", P, Base.NONE)

@@ -193,6 +193,11 @@ def parse_tcp(linktype: int, data: bytes) -> Parsed:
     return _parse(linktype, data, n)
 
 
+def tcp_at(data: bytes, ipver: int, src: bytes, dst: bytes, t: int) -> Parsed:
+    """parse_tcp()'s tuple of a TCP segment at `t` running to the end of `data` (one IP fragments carried)."""
+    return _tcp(data, ipver, src, dst, t, len(data), len(data))
+
+
 def _tcp(data: bytes, ipver: int, src: bytes, dst: bytes, t: int, end: int, wend: int) -> Parsed:
     """The parse_tcp() tuple of a TCP header at `t`, its IP packet ending at `end` (captured) and
     `wend` (on the wire)."""

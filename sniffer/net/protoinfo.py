@@ -227,8 +227,21 @@ def _ipv6(data: bytes, off: int, frame_end: int, lsrc: str, ldst: str) -> tuple[
     if nxt < 0:
         return src, dst, "IPv6", MALFORMED
     if frag:
-        return src, dst, "IPv6", "IPv6 fragment"
+        return src, dst, "IPv6", _v6_fragment(data, off, end)
     return _l4(data, nxt, p, end, rend, src, dst, data[off + 7], 6)
+
+
+def _v6_fragment(data: bytes, off: int, end: int) -> str:
+    """tshark's Info of an IPv6 fragment: "IPv6 fragment (off=552 more=y ident=0x00001234 nxt=6)"."""
+    nxt, p = data[off + 6], off + 40
+    for _ in range(16):
+        if p + 8 > end:
+            break
+        if nxt == 44:
+            fo, ident = struct.unpack_from("!HI", data, p + 2)
+            return f"IPv6 fragment (off={fo & 0xFFF8} more={'y' if fo & 1 else 'n'} ident=0x{ident:08x} nxt={data[p]})"
+        nxt, p = data[p], p + (data[p + 1] + 2) * 4 if nxt == 51 else p + (data[p + 1] + 1) * 8
+    return "IPv6 fragment"
 
 
 def _l4(data: bytes, proto: int, p: int, end: int, rend: int, src: str, dst: str, ttl: int, ipver: int) -> tuple:

@@ -96,6 +96,7 @@ class Seg:
         "completeness",
         "dsack",
         "resent_pdu",
+        "ipfrag",
     )
 
     def __init__(self) -> None:
@@ -142,6 +143,10 @@ class Seg:
         self.dsack = False  # its SACK option reports a duplicate (RFC 2883): tshark's "D-SACK Sequence" warning
         self.resent_pdu = False  # it starts where a PDU spanning segments started before: a copy (tshark's
         # "Retransmitted TCP segment data", as on a retransmission)
+        # a segment carried by IP fragments this frame completed (sniffer.net.ipfrag): (frame length, the frame's
+        # bytes followed by the reassembled IP payload, [(frame number, offset, length)] of the fragments, IP
+        # version); offsets of the TCP layer and above are in those bytes, past the frame's own
+        self.ipfrag: tuple | None = None
 
     @property
     def tcp_notes(self) -> bool:

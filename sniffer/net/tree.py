@@ -430,7 +430,7 @@ def _ipv4(data: bytes, off: int, frame_end: int, nodes: list[Node], protos: list
         total,
         item(F.IP_ID, ident, off + 4, 2, text=f"Identification: 0x{ident:04x} ({ident})"),
         flags,
-        bitfield(F.IP_FRAG_OFFSET, frag, 16, off + 6, 2),
+        bitfield(F.IP_FRAG_OFFSET, frag, 16, off + 6, 2, str((frag & 0x1FFF) * 8)),  # (shown in bytes, as tshark)
         item(F.IP_TTL, ttl, off + 8, 1),
         item(F.IP_PROTO, proto, off + 9, 1),
         item(F.IP_CHECKSUM, csum, off + 10, 2, text=f"Header Checksum: 0x{csum:04x} [validation disabled]"),
@@ -500,6 +500,7 @@ def _ipv6(data: bytes, off: int, frame_end: int, nodes: list[Node], protos: list
     ]
     end = min(rend, len(data))
     p = off + 40
+    fraghdr = False
     for _ in range(16):
         if nxt not in F.IPV6_EXT or p + 8 > end:
             break
@@ -507,17 +508,21 @@ def _ipv6(data: bytes, off: int, frame_end: int, nodes: list[Node], protos: list
         if nxt == 44:
             fo = struct.unpack_from("!H", data, p + 2)[0]
             ext = item(F.IPV6_EXT_NXT[nxt], data[p], p, 1)
-            node = Node(None, None, p, 8, title, [ext])
+            node = Node(F.IPV6_FRAGHDR, None, p, 8, title, [ext])
+            ident = struct.unpack_from("!I", data, p + 4)[0]
             node.children += [
-                bitfield(F.IPV6_FRAG_OFFSET, fo, 16, p + 2, 2),
+                item(F.IPV6_FRAG_RES_OCTET, data[p + 1], p + 1, 1, text=f"Reserved octet: 0x{data[p + 1]:02x}"),
+                bitfield(F.IPV6_FRAG_OFFSET, fo, 16, p + 2, 2, f"{fo >> 3} ({fo & 0xFFF8} bytes)"),
+                bitfield(F.IPV6_FRAG_RES_BITS, fo, 16, p + 2, 2),
                 bitfield(F.IPV6_FRAG_MORE, fo, 16, p + 2, 2, "Yes" if fo & 1 else "No"),
-                item(F.IPV6_FRAG_ID, struct.unpack_from("!I", data, p + 4)[0], p + 4, 4),
+                item(F.IPV6_FRAG_ID, ident, p + 4, 4, text=f"Identification: 0x{ident:08x}"),
             ]
             ip.add(node)
             if fo & 0xFFF9:
                 nodes.append(ip)
-                protos.append("ipv6")
+                protos += ("ipv6", "ipv6.fraghdr")  # (tshark lists the Fragment header as a protocol)
                 return -1, p + 8, end, rend, ()
+            fraghdr = True
             nxt, p = data[p], p + 8
             continue
         hl = (data[p + 1] + 1) * 8
@@ -530,12 +535,29 @@ def _ipv6(data: bytes, off: int, frame_end: int, nodes: list[Node], protos: list
         nxt, p = data[p], p + hl
     nodes.append(ip)
     protos.append("ipv6")
+    if fraghdr:
+        protos.append("ipv6.fraghdr")
     return nxt, p, end, rend, (src, dst)
 
 
 # The layers dissect_layers() builds (together): a tree asked for any of them is built by it
 NET_LAYERS: Final = frozenset(
-    {"frame", "eth", "vlan", "ieee8021ad", "ieee8021ah", "sll", "null", "ip", "ipv6", "tcp", "udp", "raw", "arp"}
+    {
+        "frame",
+        "eth",
+        "vlan",
+        "ieee8021ad",
+        "ieee8021ah",
+        "sll",
+        "null",
+        "ip",
+        "ipv6",
+        "tcp",
+        "udp",
+        "raw",
+        "arp",
+        "data",
+    }
 )
 
 _OPT_TITLES = {0: "End of Option List (EOL)", 1: "No-Operation (NOP)"}
@@ -998,6 +1020,23 @@ def _desegmented(data: bytes, start: int, end: int, items: list, held: int, kids
         kids.append(item(F.TCP_SEGMENT_DATA, data[at:end], at, n, text=f"TCP segment data ({n} bytes)"))
 
 
+def _data(data: bytes, start: int, end: int, nodes: list[Node], protos: list[str]) -> None:
+    """tshark's Data layer: bytes no protocol took (an IP fragment whose datagram is not complete)."""
+    n = end - start
+    body = data[start:end]
+    nodes.append(
+        Node(
+            F.DATA,
+            None,
+            start,
+            n,
+            f"Data ({n} bytes)",
+            [item(F.DATA_DATA, body, start, n), item(F.DATA_LEN, n, start, 0, text=f"[Length: {n}]")],
+        )
+    )
+    protos.append("data")
+
+
 def _udp(data: bytes, u: int, end: int, rend: int, nodes: list[Node], protos: list[str]) -> None:
     """The UDP header as Wireshark shows it (the checksum is not verified, as tshark's default); `end`, `rend` as
     _tcp's."""
@@ -1129,13 +1168,23 @@ def dissect_layers(
             protos.append("arp")
         if link is not None and 0 < end < orig_len == n:
             _trailer(data, orig_len, end, link)
+        seg = tcp_extra.get("seg")
+        tdata = data
+        if ipres is not None and ipres[0] == -1 and seg is not None and seg.ipfrag is not None:
+            # the fragment that completed a TCP segment: TCP from the reassembled bytes, which follow the frame's
+            # own in seg.ipfrag (Frame.tree moves those items to their data source)
+            whole = seg.ipfrag[1]
+            ipres = (6, seg.ipfrag[0], len(whole), len(whole), ())
+            tdata = whole
         if ipres is not None and ipres[0] == 6:
-            _tcp(data, ipres[1], ipres[2], ipres[3], tcp_extra, nodes, protos)
+            _tcp(tdata, ipres[1], ipres[2], ipres[3], tcp_extra, nodes, protos)
             upper = tcp_extra.get("upper")
             if upper:
                 protos.append(upper)
         elif ipres is not None and ipres[0] == 17:
             _udp(data, ipres[1], ipres[2], ipres[3], nodes, protos)
+        elif ipres is not None and ipres[0] == -1 and ipres[2] > ipres[1]:
+            _data(data, ipres[1], ipres[2], nodes, protos)  # a fragment no reassembly took: its bytes as data
     except (IndexError, struct.error):  # a guard missed on garbage: keep what was built
         pass
     return [_frame_node(linktype, data, number, ts, rel_ts, orig_len, delta, ":".join(protos), exact, shown), *nodes]

@@ -102,6 +102,8 @@ class Printer:
                 lines.append(summary_line(frame))
                 lines.append("")
             if o.hex:
+                if o.verbose:
+                    lines.append("")  # (tshark -V -x: the tree, a blank line, the dumps, a blank line)
                 lines.extend(hex_sources(frame, nodes, o.show_secrets))
             elif o.verbose:
                 lines.append("")

@@ -107,7 +107,13 @@ def tree_lines(nodes: Iterable[Node], show_secrets: bool = False, collapse: set[
             walk(c, depth + 1)
 
     for top in nodes:
-        if collapse is not None and top.fdef is not None and top.fdef.protocol in collapse:
+        # (an item beside the layers, such as "[2 Reassembled TCP Segments …]", is not a protocol: -O shows it
+        # collapsed whatever the list, as tshark)
+        if (
+            collapse is not None
+            and top.fdef is not None
+            and (top.fdef.protocol in collapse or top.fdef.ftype is FT.NONE)
+        ):
             if not top.hidden:
                 out.append(masked_text(top, show_secrets))
             continue
@@ -132,16 +138,21 @@ def secret_ranges(nodes: Iterable[Node], frame=None) -> dict[int, list[tuple[int
         return ranges
     own = list(getattr(frame, "held_secret", ()))
     reassembled = [p for p in frame.pdus if frame.pdu_location(p) is None]  # data sources 1, 2, ...
-    for k, pdu in enumerate(reassembled, 1):
+    seg = getattr(frame, "seg", None)
+    ipfrag = getattr(seg, "ipfrag", None)  # (a segment IP fragments carried: its bytes are source 1)
+    for k, pdu in enumerate(reassembled, 1 if ipfrag is None else 2):
         for a, b in ranges.get(k, ()):
             for tag, chunk_off, pdu_off, length in pdu.spans:
                 lo, hi = max(a, pdu_off), min(b, pdu_off + length)
                 if lo < hi and tag is not None and tag[0] == frame.number:
                     base = tag[1] + chunk_off - pdu_off
                     own.append((lo + base, hi + base))
+    if own and ipfrag is not None:  # frame offsets past the frame's own bytes: in the reassembled datagram
+        base = ipfrag[0]
+        ranges.setdefault(1, []).extend((a - base, b - base) for a, b in own if a >= base)
+        own = [r for r in own if r[0] < base]
     if own:
         ranges.setdefault(0, []).extend(own)
-    seg = getattr(frame, "seg", None)
     if seg is not None and getattr(seg, "ws", None) is not None and seg.ws[6]:  # MQTT over WebSocket
         from sniffer.ws.tree import unmasked_source
 
@@ -202,5 +213,5 @@ def hex_sources(frame, nodes: list[Node], show_secrets: bool) -> list[str]:
         if len(sources) > 1:
             out.append(f"{escape(title)}:")
         out.extend(hexdump(data, masked.get(k)))
-        out.append("")
+    out.append("")  # (as tshark: one blank line after the dumps, none between them)
     return out

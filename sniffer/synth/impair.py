@@ -2,14 +2,17 @@
 
 Tests and the demo of a lossy link build a clean capture with `TcpFlow` into a `FrameList`,
 then derive from it what a real capture would hold: a segment lost (kernel ring overflow,
-a one-direction tap), segments reordered.  A short snapshot length is PcapWriter's `snaplen`.  Every function takes and
-returns `(ts_us, frame)` lists and never touches the original frames' bytes.
+a one-direction tap), segments reordered, packets fragmented by a router with a smaller MTU.
+A short snapshot length is PcapWriter's `snaplen`.  Every function takes and returns
+`(ts_us, frame)` lists and never touches the original frames' bytes.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterable
+
+from sniffer.synth.flows import ip_checksum
 
 Frames = list[tuple[int, bytes]]
 
@@ -68,3 +71,55 @@ def move(frames: Frames, index: int, after: int) -> Frames:
     ts = out[pos][0]
     out.insert(pos + 1, (ts, item[1]))
     return out
+
+
+def fragment(frames: Frames, mtu: int, order: Callable[[int], list[int]] | None = None, ident: int = 0x4D51) -> Frames:
+    """Every Ethernet/IPv4-or-IPv6 packet longer than `mtu` split into IP fragments, as a router does with a
+    packet whose sender left Don't Fragment clear (IPv6: with a Fragment header, as the sender itself does).
+    `order(n)`: the order the n fragments of a packet arrive in (None: in order); `ident`: the first IPv6
+    Identification (IPv4 packets keep their own)."""
+    out: Frames = []
+    for ts, fr in frames:
+        etype = struct.unpack_from("!H", fr, 12)[0]
+        if len(fr) - 14 <= mtu or etype not in (0x0800, 0x86DD):
+            out.append((ts, fr))
+            continue
+        if etype == 0x0800:
+            parts = _fragments4(fr, mtu)
+        else:
+            parts = _fragments6(fr, mtu, ident)
+            ident += 1
+        for k, i in enumerate(order(len(parts)) if order is not None else range(len(parts))):
+            out.append((ts + k, parts[i]))
+    return out
+
+
+def _fragments4(fr: bytes, mtu: int) -> list[bytes]:
+    ihl = (fr[14] & 15) * 4
+    hdr, payload = fr[14 : 14 + ihl], fr[14 + ihl :]
+    step = (mtu - ihl) // 8 * 8
+    parts = []
+    for off in range(0, len(payload), step):
+        part = payload[off : off + step]
+        h = bytearray(hdr)
+        struct.pack_into(
+            "!HHH", h, 2, ihl + len(part), h[4] << 8 | h[5], (0x2000 if off + step < len(payload) else 0) | off // 8
+        )
+        struct.pack_into("!H", h, 10, 0)
+        struct.pack_into("!H", h, 10, ip_checksum(bytes(h)))
+        parts.append(fr[:14] + bytes(h) + part)
+    return parts
+
+
+def _fragments6(fr: bytes, mtu: int, ident: int) -> list[bytes]:
+    hdr, payload = fr[14:54], fr[54:]
+    step = (mtu - 48) // 8 * 8
+    parts = []
+    for off in range(0, len(payload), step):
+        part = payload[off : off + step]
+        h = bytearray(hdr)
+        struct.pack_into("!H", h, 4, 8 + len(part))
+        h[6] = 44  # Fragment header, then what the packet carried
+        more = 1 if off + step < len(payload) else 0
+        parts.append(fr[:14] + bytes(h) + struct.pack("!BBHI", hdr[6], 0, off | more, ident) + part)
+    return parts
