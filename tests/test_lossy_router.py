@@ -10,7 +10,9 @@ payload such as `0000…`, each 0x30 a PUBLISH fixed header of 48 bytes. tshark 
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,12 +28,13 @@ CLIENT_NET, MIDDLE_NET, BROKER_NET = "10.78.1", "10.78.3", "10.78.2"
 
 
 def routed_capture(
-    work: Path, rules: list[list[str]], narrow: int = 0, sysctls: tuple[str, ...] = ()
+    work: Path, rules: list[list[str]], narrow: int = 0, sysctls: tuple[str, ...] = (), live: bool = False
 ) -> Iterator[Path]:
     """The paho traffic of test_tcp_analysis from the clients' namespace to mosquitto in the broker's, through
     a router's namespace whose forward chain has nftables `rules`. `narrow`: the MTU of a link from there to a
     second router before the broker (both ends of the path keep 1500, and so their MSS); `sysctls`: set on
-    both ends. Yields tcpdump's capture on the broker's side."""
+    both ends; `live`: mqttsniff captures there too, with its default filter (work/live.pcapng, its summary
+    work/live.txt, its exit code work/live.rc). Yields tcpdump's capture on the broker's side."""
     ip, nft = require_tool("ip"), require_tool("nft")
     tag = f"rt{id(work) % 100000}"
     client, router, broker = f"{tag}c", f"{tag}r", f"{tag}b"
@@ -74,10 +77,22 @@ def routed_capture(
         pcap = work / "routed.pcap"
         cap = start_tcpdump(f"{broker}{len(nets) - 1}", pcap, DEFAULT_FILTER, netns=broker, immediate=True)
         procs.append(cap)  # (immediate: both DISCONNECTs are in the file)
+        ours = None
+        if live:
+            cmd = [*inside(broker), sys.executable, "-m", "sniffer", "-i", f"{broker}{len(nets) - 1}"]
+            with open(work / "live.txt", "wb") as out:
+                ours = subprocess.Popen([*cmd, "-w", str(work / "live.pcapng")], stdout=out, stderr=subprocess.PIPE)
+            procs.append(ours)
+            deadline = time.monotonic() + 20
+            while b"capturing on" not in (ours.stderr.read1(300) if ours.stderr else b""):
+                assert time.monotonic() < deadline, "mqttsniff did not start"
         time.sleep(0.3)  # (mosquitto's listener)
         send_traffic(f"{BROKER_NET}.2", inside(client))
         time.sleep(0.5)
         stop_all([cap])
+        if ours is not None:
+            ours.send_signal(signal.SIGINT)  # Ctrl-C, as a user stops it
+            (work / "live.rc").write_text(str(ours.wait(30)))
         yield pcap
     finally:
         stop_all(procs)
