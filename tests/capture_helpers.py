@@ -49,7 +49,8 @@ class Tcpdump:
         exe = require_tool("tcpdump")
         self.path = path
         self.proc = subprocess.Popen(
-            [exe, "-i", iface, "-U", "--immediate-mode", "-n", "-s", "262144", "-B", "8192", *extra]
+            # (-B 64 MB: in immediate mode each packet takes a slot of 64 KB or more: 8 MB held 64 on lo)
+            [exe, "-i", iface, "-U", "--immediate-mode", "-n", "-s", "262144", "-B", "65536", *extra]
             + ["-w", str(path), expr],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -286,7 +287,7 @@ def start_tcpdump(
     once it says it is listening. `immediate`: else the kernel may hold the last packets (up to a second)
     in a buffer block that a SIGTERM right after the traffic leaves unwritten (a flood may then drop some)."""
     inside = [require_tool("ip"), "netns", "exec", netns] if netns else []
-    mode = ["--immediate-mode"] if immediate else []
+    mode = ["--immediate-mode", "-B", "65536"] if immediate else []  # (a slot of 64 KB a packet: room for 1024)
     cmd = [*inside, require_tool("tcpdump"), "-i", iface, *mode, "-U", "-w", str(path), expr]
     cap = subprocess.Popen(cmd, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 10

@@ -217,5 +217,5 @@ def test_stopped_before_the_dissector_caught_up_says_how_many_were_not_dissected
         first = cap.get_batch(1)  # the consumer takes one batch, then the user stops for good
     s = cap.stats
     left = s.captured - len(first)
-    assert first and left > 100 and s.queue_dropped == 0
+    assert first and s.captured > 60 and left > s.captured // 2 and s.queue_dropped == 0, s
     assert f"{left} packets captured but not dissected (stopped before)" in cap.summary()

@@ -222,10 +222,13 @@ def test_gzipped_capture(tmp_path):
     assert len(frames) == 1
 
 
-def test_large_capture_iterates_fast(tmp_path):
+def test_a_large_capture_reads_every_record(tmp_path):
+    """200,000 records across the reader's 64 KiB reads, each whole (its speed is bench/'s: no timed test)."""
     p = Path(tmp_path) / "big.pcap"
     rec = struct.pack("<IIII", 1, 0, len(FRAME), len(FRAME)) + FRAME
     p.write_bytes(pcap_bytes([]) + rec * 200_000)
-    t0 = time.perf_counter()
-    n = sum(1 for _ in open_capture(str(p)))
-    assert n == 200_000 and time.perf_counter() - t0 < 2.0
+    n = 0
+    for _ts, data, orig, _lt in open_capture(str(p)):
+        assert data == FRAME and orig == len(FRAME)
+        n += 1
+    assert n == 200_000

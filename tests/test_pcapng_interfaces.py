@@ -31,23 +31,26 @@ def _frame_lines(out: str) -> list[str]:
     return [ln for ln in out.splitlines() if ln.startswith(keep)]
 
 
-def _send_udp(n: int) -> None:
+def _send_until_done(procs: list[subprocess.Popen], port: int, timeout: float = 30.0) -> None:
+    """Datagrams to `port`, one every 0.1 s, until every capture in `procs` stopped at its count (a capture
+    that opens late on a loaded machine still gets its frames: a fixed wait before sending raced it)."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    for i in range(n):
-        s.sendto(b"x%d" % i, ("127.0.0.1", UDP_PORT))
-        time.sleep(0.05)
-    s.close()
+    deadline = time.monotonic() + timeout
+    try:
+        while any(p.poll() is None for p in procs):
+            if time.monotonic() > deadline:
+                for p in procs:
+                    p.kill()
+                pytest.fail(f"{[p.args[0] for p in procs]} did not stop at their frame count")
+            s.sendto(b"x", ("127.0.0.1", port))
+            time.sleep(0.1)
+    finally:
+        s.close()
 
 
 def _capture(cmd: list[str], path: Path) -> None:
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO)
-    time.sleep(2.0)  # (the capture is open)
-    _send_udp(3)
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        pytest.fail(f"{cmd[0]} did not stop after 3 frames")
+    _send_until_done([proc], UDP_PORT)
     assert proc.returncode == 0 and path.exists(), proc.stderr.read() if proc.stderr else ""
 
 
@@ -93,12 +96,7 @@ def test_a_live_capture_names_its_interface(tshark: str, root: None) -> None:
     cmds = [[sys.executable, "-m", "sniffer"], [tshark]]
     procs = [subprocess.Popen([*c, "-i", "lo", "-f", f"udp port {UDP_PORT + 1}", "-c", "2", "-V"], cwd=REPO,
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for c in cmds]  # fmt: skip
-    time.sleep(2.5)
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    for _ in range(3):
-        s.sendto(b"x", ("127.0.0.1", UDP_PORT + 1))
-        time.sleep(0.1)
-    s.close()
+    _send_until_done(procs, UDP_PORT + 1)
     outs = [p.communicate(timeout=20)[0] for p in procs]
     mine, theirs = (_frame_lines(o) for o in outs)
     assert mine == theirs and len(mine) == 2 * 4 and mine[0].endswith(" on interface lo, id 0"), outs

@@ -215,7 +215,7 @@ class Reference:
         self.path = path
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", gw.ns, require_tool("tcpdump"), "-i", gw.gw_if, "-U", "--immediate-mode"]
-            + ["-n", "-s", "262144", "-w", str(path), "tcp port 1883"],
+            + ["-n", "-s", "262144", "-B", "65536", "-w", str(path), "tcp port 1883"],  # (-B: 1024 slots, not 32)
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -646,7 +646,7 @@ def test_ctrl_c_while_ssh_connects_ends_the_wait_in_one_line(keys, tmp_path, sig
         silent.close()
     lines = err.splitlines()
     assert proc.returncode == 128 + sig and len(lines) == 1 and "interrupted while connecting" in lines[0], lines
-    assert took < 3, took  # ssh's own ConnectTimeout is 10 s: the wait was ended, not timed out
+    assert took < 6, took  # ssh's own ConnectTimeout is 10 s: the wait was ended, not timed out (a loaded machine)
     left = subprocess.run(["pgrep", "-f", "--", f"-p {port} "], capture_output=True, text=True).stdout.split()
     assert left == [], "ssh was left running"
 
@@ -790,7 +790,9 @@ def test_a_slow_consumer_of_a_gateway_gets_every_frame_from_the_backlog(gateways
     gw = gateways[0]
     ref = Reference(gw, tmp_path / "ref.pcap")
     opts = [o for o in ssh_options(keys) if o != "--ssh-option"]
-    rc = remote.RemoteCapture(remote.parse_url(gw.url()), "tcp port 1883", 262144, ssh_options=opts)
+    # (-B 64 MB: in immediate mode tcpdump's ring holds a slot of 64 KB per packet, the default 8 MB only 128 of
+    # the ~131 frames; a loaded machine that leaves the remote tcpdump unscheduled for a moment drops the rest)
+    rc = remote.RemoteCapture(remote.parse_url(gw.url()), "tcp port 1883", 262144, ssh_options=opts, buffer_mb=64)
     rc.open()
     rc.start()
     try:
@@ -802,7 +804,9 @@ def test_a_slow_consumer_of_a_gateway_gets_every_frame_from_the_backlog(gateways
         ref.stop()
     records = [r for batch in iter(lambda: rc.get_batch(1), None) for r in batch]
     assert rc.queue_dropped == 0 and rc.captured == len(records), rc.summary()
-    assert memory <= 20 and disk > 100, (memory, disk)
+    assert ", 0 dropped by the remote kernel" in rc.summary(), rc.summary()
+    # all but the 20 of the queue waited on disk (the exchange makes about 131 frames; relative, not counted)
+    assert len(records) > 60 and memory <= 20 and disk > len(records) - 40 and memory + disk <= len(records)
     assert (
         ", 0 dropped by mqttsniff, " in rc.summary() and " waited on disk for the dissector (at most " in rc.summary()
     )

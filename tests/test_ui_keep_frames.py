@@ -7,6 +7,7 @@ import asyncio
 import random
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -18,7 +19,7 @@ from sniffer.store import PacketStore
 from sniffer.ui.loader import Loader
 from sniffer.ui.sources import FileSource
 from tests.test_ui_store_file import REPO, _text
-from tests.ui_helpers import DEMO
+from tests.ui_helpers import DEMO, wait_for
 
 
 class Recording(Loader):
@@ -246,14 +247,13 @@ def test_a_flow_view_keeps_the_store_it_shows_until_it_closes(interleaved):
                 await pilot.pause(0.05)
                 if app.store is not first:
                     break
-            await pilot.pause(1.2)  # (the status tick closes what nothing reads)
-            assert app.store is not first and app._retired == [first]
+            # (the status tick, once a second, closes what nothing reads)
+            await wait_for(pilot, lambda: app.store is not first and app._retired == [first], what="a retired store")
             assert first.frame(10).number == 11  # still readable: the view reads it
             await pilot.press("enter")  # an arrow's frame: of the store left behind
             await pilot.pause(0.3)
             assert not isinstance(app.screen, FlowScreen)
-            await pilot.pause(1.2)
-            assert app._retired == []
+            await wait_for(pilot, lambda: app._retired == [], what="the old store closed")
             src.finish()
             await pilot.press("q")
 
@@ -354,9 +354,10 @@ def test_a_store_a_graphs_worker_reads_stays_open_until_it_is_done(interleaved, 
 
     feed = graphs.RowFeeder.feed
     reads: list[tuple[int, int]] = []
+    gate = threading.Event()  # the worker reads once the test lets it (a sleep raced a loaded machine)
 
     def slow_feed(self, start: int, end: int) -> None:
-        time.sleep(1.5)
+        gate.wait(60)
         feed(self, start, end)
         reads.append((start, end))
 
@@ -386,12 +387,9 @@ def test_a_store_a_graphs_worker_reads_stays_open_until_it_is_done(interleaved, 
             await pilot.press("escape")  # the view closes while its worker reads `first`
             await pilot.pause(0.2)
             assert app._retired == [first] and not reads  # held open: the worker has not read yet
-            for _ in range(100):
-                await pilot.pause(0.05)
-                if not app._held:
-                    break
-            await pilot.pause(1.2)  # (the status tick)
-            assert reads and app._retired == [] and app._held == [] and first.replay.store is None
+            gate.set()
+            await wait_for(pilot, lambda: reads and app._retired == [] and app._held == [], what="the worker done")
+            assert first.replay.store is None
             assert app.is_running
             src.finish()
             await pilot.press("q")
