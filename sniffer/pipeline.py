@@ -367,7 +367,7 @@ class Frame:
         out = self._sources()
         seg = self.seg
         if seg is not None and seg.ipfrag is not None:
-            base, whole, _parts, ipver = seg.ipfrag
+            base, whole, _parts, ipver, _at = seg.ipfrag
             out.insert(1, (f"Reassembled IPv{ipver} ({len(whole) - base} bytes)", whole[base:]))
         return out
 
@@ -434,7 +434,7 @@ class Frame:
         """A frame that completed a segment IP fragments carried: its items past the frame's own bytes move to
         the "Reassembled IPv4/IPv6" data source (the second, as in tshark), and the IP layer gets tshark's
         "[N IPv4 Fragments (X bytes): #8(552), #9(552), #10(242)]" item."""
-        base, whole, parts, ipver = ipfrag
+        base, whole, parts, ipver, _at = ipfrag
         # (the layers above TCP number their sources from 1, as if the segment lay in the frame: those move up
         # one, and what lies past the frame's own bytes moves to source 1, the reassembled datagram)
         k = 1
@@ -450,7 +450,8 @@ class Frame:
             if top.fdef is ip_field:
                 listing = [(no, length) for no, _off, length in parts]
                 fields = IP_REASSEMBLY if ipver == 4 else IPV6_REASSEMBLY
-                frags = top.add(reassembly_node(listing, whole[base:], k, None, fields))
+                starts = [off for _no, off, _length in parts]
+                frags = top.add(reassembly_node(listing, whole[base:], k, None, fields, starts))
                 if ipver == 4:  # (tshark 4.0: ip.fragments holds the bytes, ipv6.fragments nothing)
                     frags.value = whole[base:]
                 break
@@ -503,16 +504,20 @@ def reassembly_node(
     source: int,
     label: str | None = None,
     fields: tuple[FieldDef, ...] = TCP_REASSEMBLY,
+    starts: list[int] | None = None,
 ) -> Node:
     """Wireshark's "[N Reassembled TCP Segments (X bytes): #4(1448), #5(52)]" item (tcp.segments) of `data`,
     reassembled from (frame, length) parts, its bytes in data source `source`; `label`: its bytes as shown.
-    `fields`: the item's, its frames', count's, length's and data's (TLS's: "[N Reassembled TLS segments]")."""
+    `fields`: the item's, its frames', count's, length's and data's (TLS's: "[N Reassembled TLS segments]");
+    `starts`: where each part begins in `data` (IP fragments may overlap), else one after the other."""
     segments, segment, count, length, whole = fields
     n = len(data)
     listing = ", ".join(f"#{no}({k})" for no, k in parts)
     top = Node(segments, None, 0, n, f"[{len(parts)} {segments.name} ({n} bytes): {listing}]", [], source)
     pos = 0
-    for no, k in parts:
+    for i, (no, k) in enumerate(parts):
+        if starts is not None:
+            pos = starts[i]
         top.add(item(segment, no, pos, k, source, text=f"[Frame: {no}, payload: {pos}-{pos + k - 1} ({k} bytes)]"))
         pos += k
     top.add(item(count, len(parts), 0, 0, source, text=f"[{count.name}: {len(parts)}]"))
@@ -799,7 +804,7 @@ class RowDissector(Generic[Row]):
                 )
                 if ipver:
                     data = vdata
-                    ipfrag = (base, vdata, whole.parts, whole.ipver)
+                    ipfrag = (base, vdata, whole.parts, whole.ipver, whole.at)
         info: str | int
         # the header ends past the captured bytes: the snapshot length cut its options
         hcut = ipver != 0 and not plen and toff + (data[toff + 12] >> 4) * 4 > poff

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-# MQTT's port, and the fragments of TCP segments (a router fragmented them: sniffer.net.ipfrag): after the first,
-# they carry no port, and "tcp port 1883" alone keeps only IPv4 first fragments and no IPv6 fragment at all
-FRAGMENTS_FILTER = "(ip[9] == 6 and ip[6:2] & 0x3fff != 0) or (ip6[6] == 44 and ip6[40] == 6)"
+# MQTT's port, and the fragments of its TCP segments (a router fragmented them: sniffer.net.ipfrag). "tcp port 1883"
+# alone keeps an IPv4 datagram's first fragment only and no IPv6 fragment: after the first, a fragment carries no
+# port, so every later fragment of TCP is taken, and an IPv6 first fragment (offset 0) by its ports
+FRAGMENTS_FILTER = (
+    "(ip[9] == 6 and ip[6:2] & 0x1fff != 0) or (ip6[6] == 44 and ip6[40] == 6"
+    " and (ip6[42:2] & 0xfff8 != 0 or ip6[48:2] == 1883 or ip6[50:2] == 1883))"
+)
 DEFAULT_FILTER = f"tcp port 1883 or {FRAGMENTS_FILTER}"
 DEFAULT_SNAPLEN = 262144
 

@@ -259,6 +259,9 @@ IP_REASSEMBLY = (
     register("ip.reassembled.length", "Reassembled IPv4 length", U, DEC, size=4),
     register("ip.reassembled.data", "Reassembled IPv4 data", FT.BYTES),
 )
+# (tshark's second pass puts them on the earlier fragments; registered so that filters naming them are valid)
+IP_REASSEMBLED_IN = register("ip.reassembled_in", "Reassembled IPv4 in frame", U, DEC, size=4)
+IPV6_REASSEMBLED_IN = register("ipv6.reassembled_in", "Reassembled IPv6 in frame", U, DEC, size=4)
 IPV6_REASSEMBLY = (
     register("ipv6.fragments", "IPv6 Fragments", FT.NONE),  # (tshark 4.0: bytes for IPv4, none for IPv6)
     register("ipv6.fragment", "IPv6 Fragment", U, DEC, size=4),
@@ -267,9 +270,10 @@ IPV6_REASSEMBLY = (
     register("ipv6.reassembled.data", "Reassembled IPv6 data", FT.BYTES),
 )
 
-# Data: the bytes of an IP fragment that no reassembly gave to a protocol (tshark's data dissector)
+# Data: the bytes of an IP fragment that no reassembly gave to a protocol (tshark's data dissector). They may hold
+# a CONNECT's password that only the whole datagram shows where: masked as a secret (--show-secrets shows them)
 DATA = register("data", "Data", P, Base.NONE)
-DATA_DATA = register("data.data", "Data", FT.BYTES)
+DATA_DATA = register("data.data", "Data", FT.BYTES, secret=True)
 DATA_LEN = register("data.len", "Length", U, DEC)
 
 # TCP

@@ -205,6 +205,8 @@ def _proto_info(linktype: int, data: bytes, frame_end: int) -> tuple[str, str, s
         p = off + ihl
         pname = IP_PROTOS.get(proto, f"Unknown ({proto})")
         if frag & 0x3FFF:
+            if rend <= p:  # an empty fragment: tshark's IP hands nothing on and says nothing
+                return src, dst, "IPv4", ""
             ident = struct.unpack_from("!H", data, off + 4)[0]
             fo = (frag & 0x1FFF) * 8
             return src, dst, "IPv4", f"Fragmented IP protocol (proto={pname} {proto}, off={fo}, ID={ident:04x})"

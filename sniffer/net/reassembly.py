@@ -145,7 +145,8 @@ class Seg:
         # "Retransmitted TCP segment data", as on a retransmission)
         # a segment carried by IP fragments this frame completed (sniffer.net.ipfrag): (frame length, the frame's
         # bytes followed by the reassembled IP payload, [(frame number, offset, length)] of the fragments, IP
-        # version); offsets of the TCP layer and above are in those bytes, past the frame's own
+        # version, frame offset of this frame's own fragment); offsets of the TCP layer and above are in those
+        # bytes, past the frame's own
         self.ipfrag: tuple | None = None
 
     @property

@@ -147,10 +147,18 @@ def secret_ranges(nodes: Iterable[Node], frame=None) -> dict[int, list[tuple[int
                 if lo < hi and tag is not None and tag[0] == frame.number:
                     base = tag[1] + chunk_off - pdu_off
                     own.append((lo + base, hi + base))
-    if own and ipfrag is not None:  # frame offsets past the frame's own bytes: in the reassembled datagram
-        base = ipfrag[0]
-        ranges.setdefault(1, []).extend((a - base, b - base) for a, b in own if a >= base)
-        own = [r for r in own if r[0] < base]
+    if ipfrag is not None:
+        base, _whole, parts, _v, at = ipfrag
+        if own:  # frame offsets past the frame's own bytes: in the reassembled datagram
+            ranges.setdefault(1, []).extend((a - base, b - base) for a, b in own if a >= base)
+            own = [r for r in own if r[0] < base]
+        # a secret in the datagram is also where this frame's own fragment holds it
+        mine = [(off, size) for no, off, size in parts if no == frame.number]
+        for a, b in ranges.get(1, ()):
+            for off, size in mine:
+                lo, hi = max(a, off), min(b, off + size)
+                if lo < hi:
+                    own.append((lo - off + at, hi - off + at))
     if own:
         ranges.setdefault(0, []).extend(own)
     if seg is not None and getattr(seg, "ws", None) is not None and seg.ws[6]:  # MQTT over WebSocket
