@@ -45,7 +45,7 @@ class Reassembled:
 
 
 class _Datagram:
-    __slots__ = ("first", "pieces", "total", "held", "spans")
+    __slots__ = ("first", "pieces", "total", "held", "spans", "seen")
 
     def __init__(self, ts: float) -> None:
         self.first = ts  # time of its first fragment seen
@@ -53,6 +53,7 @@ class _Datagram:
         self.total = -1  # the payload's length, once the first last fragment (More Fragments clear) came
         self.held = 0  # its cost in MAX_HELD
         self.spans: list[int] = []  # the bytes covered: disjoint [start, end) intervals, flat and sorted
+        self.seen: set[tuple[int, int]] = set()  # (offset, length) of its pieces: a copy is told at once
 
     def cover(self, start: int, end: int) -> None:
         """Add [start, end) to the covered intervals, merging those it touches."""
@@ -127,8 +128,9 @@ class Defragmenter:
         dg = self.waiting.get(key)
         if dg is None:
             dg = self.waiting[key] = _Datagram(ts)
-        elif any(o == off and len(b) == n for o, _no, b in dg.pieces) or len(dg.pieces) >= MAX_PIECES:
+        elif (off, n) in dg.seen or len(dg.pieces) >= MAX_PIECES:
             return None  # a copy (the first counts), or more fragments than any datagram has
+        dg.seen.add((off, n))
         dg.pieces.append((off, number, body))
         dg.cover(off, off + n)
         cost = n + PIECE_COST
