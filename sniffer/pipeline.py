@@ -33,7 +33,6 @@ from sniffer.net.fields import (
 from sniffer.net.fields import IP as F_IP
 from sniffer.net.fields import IPV6 as F_IPV6
 from sniffer.net.frame import addr_str, parse_tcp
-from sniffer.net.ipfrag import Defragmenter
 from sniffer.net.reassembly import SEGMENT_SUFFIX, Seg, TcpStreams, analysis_prefix, tcp_info
 from sniffer.net.tree import NET_LAYERS, dissect_layers
 from sniffer.session.backfill import Backfill
@@ -691,7 +690,9 @@ class RowDissector(Generic[Row]):
         # ARP's duplicate IP addresses (sniffer.net.arp): the capture's owners, and the frame being made's finds
         self.arp = ArpWatch()
         self.link_notes: tuple[Dup, ...] = ()
-        self.defrag = Defragmenter()  # TCP segments a router fragmented (sniffer.net.ipfrag)
+        # TCP segments a router fragmented (sniffer.net.ipfrag, imported at the first frame that is not plain TCP:
+        # most captures have none, and start-up pays for every import)
+        self.defrag: Any = None
 
     def _row(
         self,
@@ -795,7 +796,12 @@ class RowDissector(Generic[Row]):
         fdata = data  # the frame's own bytes (data: past them, the segment IP fragments carried)
         ipfrag: tuple | None = None
         if not ipver:
-            whole = self.defrag.add(number, ts, linktype, data)
+            defrag = self.defrag
+            if defrag is None:
+                from sniffer.net.ipfrag import Defragmenter
+
+                defrag = self.defrag = Defragmenter()
+            whole = defrag.add(number, ts, linktype, data)
             if whole is not None:  # the fragment that completes a TCP segment: TCP is read past the frame
                 vdata = data + whole.payload
                 base = len(data)
