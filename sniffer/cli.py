@@ -103,7 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument(
         "-O", dest="only", metavar="PROTOS", help="print the tree, expanding only these protocols (e.g. mqtt)"
     )
-    out.add_argument("-x", dest="hex", action="store_true", help="add hex and ASCII dumps")
+    out.add_argument("-x", dest="hex", action="store_true", help="print hex and ASCII dumps (with -V: after the tree)")
+    out.add_argument(
+        "-P", dest="summary", action="store_true", help="print the summary line too, before -V's tree or -x's dumps"
+    )
     out.add_argument(
         "-Y",
         dest="display_filter",
@@ -319,6 +322,7 @@ def run(argv: list[str] | None = None) -> int:
         fields=args.fields,
         verbose=args.verbose,
         hex=args.hex,
+        summary=args.summary,
         only_protocols=set(args.only.split(",")) if args.only else None,
         show_secrets=args.show_secrets,
         separator=fopts.get("separator", "\t"),

@@ -53,6 +53,20 @@ def test_verbose_tree_and_hex() -> None:
     assert "0000  " in out  # hex dump rows
 
 
+@pytest.mark.parametrize("args", [["-x"], ["-P", "-x"], ["-P"], ["-x", "-c", "5"]])
+def test_hex_and_summary_lines_are_laid_out_as_tsharks(args: list[str], tshark: str) -> None:
+    """-x alone prints the dumps only, -P adds the summary line before them (a blank line between), as tshark;
+    with -V, -P puts the line right before the tree (the trees themselves: the session layer's additions)."""
+    path = str(CORPUS / "mqtt5_publish-35KB-jpeg_multisegment__suricata-verify.pcap")  # (a reassembled PDU too)
+    ours = mqttsniff("-r", path, *args, "--show-secrets").stdout.decode()
+    assert ours == subprocess.run([tshark, "-r", path, *args], capture_output=True, text=True).stdout
+    verbose = mqttsniff("-r", path, "-V", "-P", "-x", "-c", "2").stdout.decode().splitlines()
+    theirs = subprocess.run([tshark, "-r", path, "-V", "-P", "-x", "-c", "2"], capture_output=True, text=True)
+    assert [ln for ln in verbose if not ln.startswith(("Frame ", "    "))] == [
+        ln for ln in theirs.stdout.splitlines() if not ln.startswith(("Frame ", "    "))
+    ]  # (summary lines, layer titles, blank lines and dumps in the same places)
+
+
 def test_only_protocols_collapses_others() -> None:
     out = mqttsniff("-r", str(MQTT5), "-V", "-O", "mqtt", "-c", "4").stdout.decode()
     lines = out.splitlines()

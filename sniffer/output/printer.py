@@ -25,6 +25,7 @@ class OutputOptions:
         fields: list[str] | None = None,
         verbose: bool = False,  # -V
         hex: bool = False,  # -x
+        summary: bool = False,  # -P: the summary line too, before the tree or dumps
         only_protocols: set[str] | None = None,  # -O: protocols shown expanded with -V
         show_secrets: bool = False,
         separator: str = "\t",
@@ -37,6 +38,7 @@ class OutputOptions:
         self.fields: list[str] = [] if fields is None else fields
         self.verbose = verbose
         self.hex = hex
+        self.summary = summary
         self.only_protocols = only_protocols
         self.show_secrets = show_secrets
         self.separator = separator
@@ -91,6 +93,10 @@ class Printer:
         elif o.verbose or o.hex:
             nodes = frame.tree()
             lines: list[str] = []
+            if o.summary:  # (-P, as tshark: the line, then the tree right after it or a blank line and the dumps)
+                lines.append(summary_line(frame))
+                if not o.verbose:
+                    lines.append("")
             if o.verbose:
                 collapse = None
                 if o.only_protocols:
@@ -98,9 +104,6 @@ class Printer:
                     if any(is_cut(n) and cut_layer(n) in o.only_protocols for n in nodes):
                         collapse.discard("_ws")  # "[Malformed Packet: MQTT]" says why with -O mqtt too
                 lines.extend(tree_lines(nodes, o.show_secrets, collapse))
-            else:
-                lines.append(summary_line(frame))
-                lines.append("")
             if o.hex:
                 if o.verbose:
                     lines.append("")  # (tshark -V -x: the tree, a blank line, the dumps, a blank line)

@@ -28,6 +28,7 @@ def wants_ui(args: argparse.Namespace) -> bool:
         bool(args.fields),
         args.verbose,
         args.hex,
+        bool(getattr(args, "summary", False)),  # -P, as -V and -x: lines for a terminal or a pipe
         bool(getattr(args, "write", None)),  # -w alone writes a file and prints counts, like tshark -w
         bool(getattr(args, "glossary", None)),
         bool(getattr(args, "list_interfaces", False)),
