@@ -357,3 +357,17 @@ def test_pure_and_compiled_builds_agree(fragmented: Path, tmp_path: Path) -> Non
                 compiled = build(args, pure=False)
                 assert compiled == build(args, pure=True), args
                 assert compiled.endswith(b"--exit 0--"), compiled[-300:]
+
+
+def test_empty_fragments_are_listed_as_tsharks(tmp_path: Path, tshark: str) -> None:
+    """An empty first fragment has no Info (tshark hands it to TCP, which says nothing), an empty later one is
+    `Fragmented IP protocol`; neither keeps the datagram from completing."""
+    parts = _pieces()
+    frames = [_refrag(parts[0], 0, b"", True), parts[0], _refrag(parts[1], 552, b"", True), parts[1], parts[2]]
+    out = FrameList()
+    out.frames_list = [(1_000_000 + k, fr) for k, fr in enumerate(frames)]
+    out.save(str(tmp_path / "empty.pcap"))
+    ours = run("-r", str(tmp_path / "empty.pcap"))
+    assert ours == tshark_out(tshark, "-r", str(tmp_path / "empty.pcap"))
+    lines = ours.splitlines()
+    assert lines[0].endswith(" IPv4 34 ") and "Fragmented IP protocol" in lines[2] and "Publish Message" in lines[4]

@@ -205,7 +205,7 @@ def _proto_info(linktype: int, data: bytes, frame_end: int) -> tuple[str, str, s
         p = off + ihl
         pname = IP_PROTOS.get(proto, f"Unknown ({proto})")
         if frag & 0x3FFF:
-            if rend <= p:  # an empty fragment: tshark's IP hands nothing on and says nothing
+            if rend <= p and not frag & 0x1FFF:  # an empty first fragment: tshark hands it to TCP, which says nothing
                 return src, dst, "IPv4", ""
             ident = struct.unpack_from("!H", data, off + 4)[0]
             fo = (frag & 0x1FFF) * 8
