@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import random
+import struct
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
@@ -371,3 +372,44 @@ def test_empty_fragments_are_listed_as_tsharks(tmp_path: Path, tshark: str) -> N
     assert ours == tshark_out(tshark, "-r", str(tmp_path / "empty.pcap"))
     lines = ours.splitlines()
     assert lines[0].endswith(" IPv4 34 ") and "Fragmented IP protocol" in lines[2] and "Publish Message" in lines[4]
+
+
+def _behind_extension_headers(frames: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+    """Each IPv6 fragment with a Hop-by-Hop header (a PadN option) and an IPsec Authentication Header (SPI 0x1000,
+    a 12-byte ICV) between its fixed header and its Fragment header."""
+    out = []
+    for ts, fr in frames:
+        if fr[12:14] == b"\x86\xdd" and fr[20] == 44:
+            hbh = bytes([51, 0, 1, 4, 0, 0, 0, 0])
+            ah = bytes([44, 4, 0, 0]) + struct.pack("!II", 0x1000, 1) + b"\xaa" * 12
+            h = bytearray(fr[14:54])
+            h[6] = 0
+            struct.pack_into("!H", h, 4, len(hbh) + len(ah) + len(fr) - 54)
+            fr = fr[:14] + bytes(h) + hbh + ah + fr[54:]
+        out.append((ts, fr))
+    return out
+
+
+def test_fragments_behind_extension_headers_decode_as_tsharks(tmp_path: Path, tshark: str) -> None:
+    """Extension headers before the Fragment header (an Authentication Header among them) do not keep a datagram
+    from being reassembled; each is a protocol of its own, and the column names AH where tshark's AH dissector
+    did. (We once stopped at AH: the segment was lost; and the tree, which did not know AH, lost TCP.)"""
+    v6 = FrameList()
+    _flow(v6, True)
+    out = FrameList()
+    out.frames_list = _behind_extension_headers(impair.fragment(v6.frames_list, 600))
+    path = tmp_path / "ah.pcap"
+    out.save(str(path))
+    assert run("-r", str(path)) == tshark_out(tshark, "-r", str(path))
+    fields = [*MQTT_FIELDS, "ipv6.hopopts.nxt", "ipv6.hopopts.len", "ipv6.hopopts.len_oct", "ah.next_header",
+              "ah.length", "ah.reserved", "ah.spi", "ah.sequence", "ah.icv", "tcp.srcport"]  # fmt: skip
+    args = ["-r", str(path), "-T", "fields", *[a for f in fields for a in ("-e", f)]]
+    ours = run(*args, "--show-secrets")
+    assert ours == tshark_out(tshark, *args)
+    rows = [r.split("\t") for r in ours.splitlines()]
+    assert sum(r[1] == "AH" for r in rows) >= 5 and sum(r[fields.index("ipv6.fragment.count")] != "" for r in rows) >= 5
+    assert {r[fields.index("mqtt.topic")] for r in rows} >= {"v6/big", "v6/huge", "v6/small,v6/two"}
+    # the tree: the Authentication Header inside the IPv6 layer, and TCP after it
+    tree = run("-r", str(path), "-V", "-Y", 'ah && mqtt.topic == "v6/big"')
+    assert "    Authentication Header\n        Next header: Fragment Header for IPv6 (44)\n" in tree
+    assert "        Length: 4 (24 bytes)\n" in tree and "Transmission Control Protocol, Src Port: 50001" in tree

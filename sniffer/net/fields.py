@@ -21,7 +21,14 @@ ETHERTYPE_NAMES = {
 }
 IP_PROTO_NAMES = {0: "IPv6 Hop-by-Hop Option", 1: "ICMP", 2: "IGMP", 6: "TCP", 17: "UDP", 43: "Routing Header for IPv6"}
 IP_PROTO_NAMES.update(
-    {44: "Fragment Header for IPv6", 47: "GRE", 50: "ESP", 51: "AH", 58: "ICMPv6", 59: "IPv6 No Next"}
+    {
+        44: "Fragment Header for IPv6",
+        47: "GRE",
+        50: "ESP",
+        51: "Authentication Header",
+        58: "ICMPv6",
+        59: "IPv6 No Next",
+    }
 )
 IP_PROTO_NAMES.update({60: "Destination Options for IPv6", 132: "SCTP"})
 # hardware types (ARP's; Linux's ARPHRD_* in a cooked capture) a Linux host or gateway shows, as tshark names them
@@ -242,6 +249,19 @@ IPV6_EXT_NXT = {
     for k, (_, ab) in IPV6_EXT.items()
 }
 IPV6_EXT_LEN = {k: register(f"{ab}.len", "Length", U, DEC) for k, (_, ab) in IPV6_EXT.items() if k != 44}
+# the other extension headers, each a protocol of its own as tshark 4.0 has them (their options are not decoded)
+IPV6_EXT_PROTO = {k: register(ab, title, FT.NONE) for k, (title, ab) in IPV6_EXT.items() if k != 44}
+IPV6_EXT_LEN_OCT = {
+    k: register(f"{ab}.len_oct", "Length", U, DEC, size=2) for k, (_, ab) in IPV6_EXT.items() if k != 44
+}
+# IPsec's Authentication Header between IPv6's extension headers (tshark: its own protocol, in the IPv6 layer)
+AH = register("ah", "Authentication Header", FT.NONE)
+AH_NXT = register("ah.next_header", "Next header", U, DEC, values=IP_PROTO_NAMES)
+AH_LEN = register("ah.length", "Length", U, DEC)
+AH_RESERVED = register("ah.reserved", "Reserved", BY, Base.NONE)
+AH_SPI = register("ah.spi", "AH SPI", U, HEX, size=4)
+AH_SEQ = register("ah.sequence", "AH Sequence", U, DEC, size=4)
+AH_ICV = register("ah.icv", "AH ICV", BY, Base.NONE)
 # the Fragment header, as tshark 4.0 names it
 IPV6_FRAGHDR = register("ipv6.fraghdr", "Fragment Header for IPv6", FT.NONE)
 IPV6_FRAG_RES_OCTET = register("ipv6.fraghdr.reserved_octet", "Reserved octet", U, HEX, size=1)

@@ -124,35 +124,45 @@ def l3_offset(linktype: int, data: bytes) -> tuple[int, int]:
     return -1, 0
 
 
-def ipv6_walk(data: bytes, off: int, end: int) -> tuple[int, int, int]:
+def ipv6_walk(data: bytes, off: int, end: int) -> tuple[int, int, int, int, int]:
     """Walk IPv6 extension headers from the fixed header at `off`.
 
-    Returns (upper protocol, offset of its header, fragment offset) or proto -1 if
-    truncated; fragment offset is the fragment header's offset field (0 = first/none),
-    or -2 for a first fragment with more to follow (not reassembled here).
+    Returns (upper protocol, offset of its header, fragment offset, offset of the Fragment
+    header or -1, offset of an Authentication Header or -1) or proto -1 if truncated;
+    fragment offset is the fragment header's offset field (0 = first/none), or -2 for a
+    first fragment with more to follow (not reassembled here). The one walk of these
+    headers: ipfrag and the Info column use it too.
     """
     nxt = data[off + 6]
     p = off + 40
     frag = 0
+    fragat = ah = -1
     for _ in range(16):  # bound the walk: a loop of headers is garbage
         if nxt in _IPV6_EXT:
             if p + 2 > end:
-                return -1, p, 0
-            hl = (data[p + 1] + 2) * 4 if nxt == 51 else (data[p + 1] + 1) * 8
+                return -1, p, 0, fragat, ah
+            if nxt == 51:
+                hl = (data[p + 1] + 2) * 4
+                if ah < 0:
+                    ah = p
+            else:
+                hl = (data[p + 1] + 1) * 8
             nxt = data[p]
             p += hl
         elif nxt == IPV6_FRAGMENT:
             if p + 8 > end:
-                return -1, p, 0
+                return -1, p, 0, fragat, ah
             fo = _u16(data, p + 2)[0]
             frag = fo >> 3 if fo >> 3 else (-2 if fo & 1 else 0)
+            if fragat < 0:  # (the outer one, should a datagram hold two)
+                fragat = p
             nxt = data[p]
             p += 8
         else:
             break
     if p > end:
-        return -1, p, 0
-    return nxt, p, frag
+        return -1, p, 0, fragat, ah
+    return nxt, p, frag, fragat, ah
 
 
 def parse(linktype: int, data: bytes) -> Parsed | None:
@@ -271,7 +281,7 @@ def _parse(linktype: int, data: bytes, n: int) -> Parsed:
         if nxt == 6:
             t = off + 40
         else:
-            nxt, t, fragoff = ipv6_walk(data, off, end)
+            nxt, t, fragoff, _fh, _ah = ipv6_walk(data, off, end)
             if nxt != 6 or fragoff:
                 return NOT_TCP
         return _tcp(data, 6, data[off + 8 : off + 24], data[off + 24 : off + 40], t, end, wend)

@@ -18,14 +18,13 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from typing import Final
 
-from sniffer.net.frame import IPV6_FRAGMENT, l3_offset
+from sniffer.net.frame import ipv6_walk, l3_offset
 
 TIMEOUT: Final = 30.0  # seconds a datagram's fragments wait for the rest (net.ipv4.ipfrag_time)
 MAX_HELD: Final = 4 << 20  # bytes of fragments waiting, all datagrams together
 PIECE_COST: Final = 128  # what a waiting fragment costs beside its bytes (its objects), counted in MAX_HELD
 MAX_PIECES: Final = 8192  # fragments of one datagram (65,536 bytes in the smallest, 8-byte, fragments)
 MAX_DATAGRAM: Final = 65535  # an IPv4 datagram's largest size (a fragment past it is not reassembled)
-_V6_EXT: Final = (0, 43, 60)  # extension headers that may come before the Fragment header
 
 
 class Reassembled:
@@ -94,10 +93,8 @@ def fragment_of(linktype: int, data: bytes) -> tuple | None:
         end = off + 40 + (data[off + 4] << 8 | data[off + 5])
         if end > n or end == off + 40:
             return None
-        nxt, p = data[off + 6], off + 40
-        while nxt in _V6_EXT and p + 8 <= end:
-            nxt, p = data[p], p + (data[p + 1] + 1) * 8
-        if nxt != IPV6_FRAGMENT or p + 8 > end or data[p] != 6:  # (only a fragment of TCP, no headers after)
+        p = ipv6_walk(data, off, end)[3]
+        if p < 0 or data[p] != 6:  # (only a fragment of TCP, no headers after)
             return None
         fo = data[p + 2] << 8 | data[p + 3]
         if not fo & 0xFFF9:  # an atomic fragment (offset 0, no more): a plain packet, not ours here

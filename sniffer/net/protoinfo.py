@@ -225,25 +225,18 @@ def _ipv6(data: bytes, off: int, frame_end: int, lsrc: str, ldst: str) -> tuple[
     rend = min(off + 40 + plen, frame_end) if plen else frame_end
     end = min(rend, n)
     src, dst = addr_str(6, data[off + 8 : off + 24]), addr_str(6, data[off + 24 : off + 40])
-    nxt, p, frag = ipv6_walk(data, off, end)
+    nxt, p, frag, fh, ah = ipv6_walk(data, off, end)
     if nxt < 0:
         return src, dst, "IPv6", MALFORMED
     if frag:
-        return src, dst, "IPv6", _v6_fragment(data, off, end)
+        fo, ident = struct.unpack_from("!HI", data, fh + 2)
+        return (
+            src,
+            dst,
+            "AH" if 0 <= ah < fh else "IPv6",  # (tshark's AH dissector names the column)
+            f"IPv6 fragment (off={fo & 0xFFF8} more={'y' if fo & 1 else 'n'} ident=0x{ident:08x} nxt={data[fh]})",
+        )
     return _l4(data, nxt, p, end, rend, src, dst, data[off + 7], 6)
-
-
-def _v6_fragment(data: bytes, off: int, end: int) -> str:
-    """tshark's Info of an IPv6 fragment: "IPv6 fragment (off=552 more=y ident=0x00001234 nxt=6)"."""
-    nxt, p = data[off + 6], off + 40
-    for _ in range(16):
-        if p + 8 > end:
-            break
-        if nxt == 44:
-            fo, ident = struct.unpack_from("!HI", data, p + 2)
-            return f"IPv6 fragment (off={fo & 0xFFF8} more={'y' if fo & 1 else 'n'} ident=0x{ident:08x} nxt={data[p]})"
-        nxt, p = data[p], p + (data[p + 1] + 2) * 4 if nxt == 51 else p + (data[p + 1] + 1) * 8
-    return "IPv6 fragment"
 
 
 def _l4(data: bytes, proto: int, p: int, end: int, rend: int, src: str, dst: str, ttl: int, ipver: int) -> tuple:

@@ -500,11 +500,16 @@ def _ipv6(data: bytes, off: int, frame_end: int, nodes: list[Node], protos: list
     ]
     end = min(rend, len(data))
     p = off + 40
-    fraghdr = False
+    exts: list[str] = []  # the extension headers tshark lists as protocols, in order
     for _ in range(16):
+        if nxt == 51 and p + 12 <= end and p + (data[p + 1] + 2) * 4 <= end:
+            ip.add(_ah(data, p))
+            exts.append("ah")
+            nxt, p = data[p], p + (data[p + 1] + 2) * 4
+            continue
         if nxt not in F.IPV6_EXT or p + 8 > end:
             break
-        title, _ab = F.IPV6_EXT[nxt]
+        title, abbrev = F.IPV6_EXT[nxt]
         if nxt == 44:
             fo = struct.unpack_from("!H", data, p + 2)[0]
             ext = item(F.IPV6_EXT_NXT[nxt], data[p], p, 1)
@@ -518,26 +523,47 @@ def _ipv6(data: bytes, off: int, frame_end: int, nodes: list[Node], protos: list
                 item(F.IPV6_FRAG_ID, ident, p + 4, 4, text=f"Identification: 0x{ident:08x}"),
             ]
             ip.add(node)
+            exts.append("ipv6.fraghdr")  # (tshark lists the Fragment header as a protocol)
             if fo & 0xFFF9:
                 nodes.append(ip)
-                protos += ("ipv6", "ipv6.fraghdr")  # (tshark lists the Fragment header as a protocol)
+                protos += ("ipv6", *exts)
                 return -1, p + 8, end, rend, ()
-            fraghdr = True
             nxt, p = data[p], p + 8
             continue
         hl = (data[p + 1] + 1) * 8
-        node = Node(None, None, p, hl, f"{title}, Length: {hl}")
+        node = Node(F.IPV6_EXT_PROTO[nxt], None, p, hl, title)
         node.children += [
             item(F.IPV6_EXT_NXT[nxt], data[p], p, 1),
             item(F.IPV6_EXT_LEN[nxt], data[p + 1], p + 1, 1),
+            item(F.IPV6_EXT_LEN_OCT[nxt], hl, p + 1, 1, text=f"[Length: {hl} bytes]"),
         ]
         ip.add(node)
+        exts.append(abbrev)
         nxt, p = data[p], p + hl
     nodes.append(ip)
-    protos.append("ipv6")
-    if fraghdr:
-        protos.append("ipv6.fraghdr")
+    protos += ("ipv6", *exts)
     return nxt, p, end, rend, (src, dst)
+
+
+def _ah(data: bytes, p: int) -> Node:
+    """IPsec's Authentication Header at `p` (its length field counts 4-byte words, less 2)."""
+    hl = (data[p + 1] + 2) * 4
+    spi, seq = struct.unpack_from("!II", data, p + 4)
+    return Node(
+        F.AH,
+        None,
+        p,
+        hl,
+        "Authentication Header",
+        [
+            item(F.AH_NXT, data[p], p, 1),
+            item(F.AH_LEN, data[p + 1], p + 1, 1, text=f"Length: {data[p + 1]} ({hl} bytes)"),
+            item(F.AH_RESERVED, data[p + 2 : p + 4], p + 2, 2),
+            item(F.AH_SPI, spi, p + 4, 4, text=f"AH SPI: 0x{spi:08x}"),
+            item(F.AH_SEQ, seq, p + 8, 4),
+            item(F.AH_ICV, data[p + 12 : p + hl], p + 12, hl - 12),
+        ],
+    )
 
 
 # The layers dissect_layers() builds (together): a tree asked for any of them is built by it
@@ -552,6 +578,7 @@ NET_LAYERS: Final = frozenset(
         "null",
         "ip",
         "ipv6",
+        "ah",  # (inside the IPv6 layer)
         "tcp",
         "udp",
         "raw",
