@@ -33,6 +33,7 @@ from sniffer.net.fields import (
 from sniffer.net.fields import IP as F_IP
 from sniffer.net.fields import IPV6 as F_IPV6
 from sniffer.net.frame import addr_str, parse_tcp
+from sniffer.net.pcapfile import float_us_ns
 from sniffer.net.reassembly import SEGMENT_SUFFIX, Seg, TcpStreams, analysis_prefix, tcp_info
 from sniffer.net.tree import NET_LAYERS, dissect_layers
 from sniffer.session.backfill import Backfill
@@ -849,7 +850,7 @@ class RowDissector(Generic[Row]):
             cut=cut,
             options_cut=hcut,
             # (the stream's times in ns: a microsecond stamp's float holds its microseconds exactly)
-            at=ns if ns is not None else round(ts * 1e6) * 1000 if -1e15 < ts < 1e15 else 0,
+            at=ns if ns is not None else float_us_ns(ts),
             num=number,
         )
         stream = seg.stream

@@ -232,3 +232,20 @@ def test_a_large_capture_reads_every_record(tmp_path):
         assert data == FRAME and orig == len(FRAME)
         n += 1
     assert n == 200_000
+
+
+def test_microsecond_times_in_ns_equal_the_plain_arithmetic() -> None:
+    """us_ns and float_us_ns (shifts, not a multiply the compiled build boxes) give round(ts * 1e6) * 1000 for
+    times a microsecond stamp makes, before 1970 and past 2^31 microseconds, and 0 past any real time."""
+    import random
+
+    from sniffer.net.pcapfile import float_us_ns, us_ns
+
+    rng = random.Random(7)
+    stamps = [0, 1, 2**31, 2**31 - 1, 1_700_000_000_123_456, 4_102_444_800_000_000, -1, -(2**31), -86_400_000_001]
+    stamps += [rng.randrange(-(10**14), 10**15) for _ in range(2000)]
+    for us in stamps:
+        assert us_ns(us) == us * 1000
+        ts = us / 1e6  # (how a microsecond file's time reaches the pipeline)
+        assert float_us_ns(ts) == round(ts * 1e6) * 1000, us
+    assert float_us_ns(1e15) == float_us_ns(-1e16) == float_us_ns(float("nan")) == float_us_ns(float("inf")) == 0
