@@ -222,7 +222,7 @@ def _props_fit(body: bytes, i: int, rem: int, t: int, exact: bool) -> bool:
 
 def _text_ok(raw: bytes) -> bool:
     """Whether the start of an MQTT string may be one: UTF-8 (perhaps cut mid-character), no NUL."""
-    if b"\x00" in raw:
+    if raw.find(b"\x00") >= 0:  # (find, not `in`: see dissect._ctype)
         return False
     try:
         codecs.getincrementaldecoder("utf-8")().decode(raw, False)
@@ -262,7 +262,7 @@ def _plausible_body(b0: int, body: bytes, rem: int, version: int | None, from_cl
         if i > rem or (tl == 0 and not v5):  # (an MQTT 5 Topic Alias may stand for an empty topic)
             return False
         topic = body[2 : 2 + tl]
-        if b"+" in topic or b"#" in topic or not _text_ok(topic):  # (wildcards: not in a PUBLISH)
+        if topic.find(b"+") >= 0 or topic.find(b"#") >= 0 or not _text_ok(topic):  # (wildcards: not in a PUBLISH)
             return False
         if b0 & 6 and i <= len(body) and body[i - 2] | body[i - 1] == 0:
             return False

@@ -469,7 +469,7 @@ class TcpStreams:
                 # segment no keep-alive, so no loss, probe, keep-alive or retransmission can apply;
                 # _analyse() reduced to what remains.
                 n = len(payload)
-                now = at if at is not None else 0
+                now = at if at is not None else 0  # (unboxed once: `at` is an object in the compiled build)
                 seg = Seg()  # a native constructor in the compiled build (sniffer.native)
                 seg.stream = conv.index
                 seg.direction = direction
@@ -485,9 +485,9 @@ class TcpStreams:
                 seg.new_stream = False
                 if at is not None:
                     seg.timed = True
-                    seg.time_rel = at - conv.first_ns
-                    seg.time_delta = at - conv.prev_ns
-                    conv.prev_ns = at
+                    seg.time_rel = now - conv.first_ns
+                    seg.time_delta = now - conv.prev_ns
+                    conv.prev_ns = now
                 ws = d.ws
                 if ws >= 0:
                     seg.win_scale = 1 << ws
@@ -616,9 +616,9 @@ class TcpStreams:
         now = at if at is not None else 0
         if at is not None:
             seg.timed = True
-            seg.time_rel = at - conv.first_ns
-            seg.time_delta = at - conv.prev_ns
-            conv.prev_ns = at
+            seg.time_rel = now - conv.first_ns
+            seg.time_delta = now - conv.prev_ns
+            conv.prev_ns = now
         direction, d, r = ent[1], ent[2], ent[3]
         seg.stream, seg.direction = conv.index, direction
         seg.sport, seg.dport, seg.flags, seg.options = sport, dport, flags, options
