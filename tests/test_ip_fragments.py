@@ -413,3 +413,20 @@ def test_fragments_behind_extension_headers_decode_as_tsharks(tmp_path: Path, ts
     tree = run("-r", str(path), "-V", "-Y", 'ah && mqtt.topic == "v6/big"')
     assert "    Authentication Header\n        Next header: Fragment Header for IPv6 (44)\n" in tree
     assert "        Length: 4 (24 bytes)\n" in tree and "Transmission Control Protocol, Src Port: 50001" in tree
+
+
+def test_a_short_authentication_header_is_shown_as_tsharks(tmp_path: Path, tshark: str) -> None:
+    """An AH whose length field says 8 bytes (less than its own fixed 12): tshark shows its ICV <MISSING> and TCP
+    after it; so do we, and JSON's ah layer is tshark's. (The compiled build stopped on it with an internal error:
+    its bytes slice of the ICV, end before start.)"""
+    ah = bytes([6, 0, 0, 0]) + struct.pack("!I", 0x1000)
+    tcp = struct.pack("!HHIIBBHHH", 50000, 1883, 1, 0, 0x50, 0x02, 1000, 0, 0)
+    ip6 = struct.pack("!IHBB", 0x60000000, len(ah) + len(tcp), 51, 64) + bytes(15) + b"\x01" + bytes(15) + b"\x02"
+    out = FrameList()
+    out.frames_list = [(1_000_000, b"\x02" * 6 + b"\x04" * 6 + b"\x86\xdd" + ip6 + ah + tcp)]
+    path = tmp_path / "short-ah.pcap"
+    out.save(str(path))
+    ours = run("-r", str(path), "-V")
+    assert ours == tshark_out(tshark, "-r", str(path), "-V")
+    assert "        AH ICV: <MISSING>\nTransmission Control Protocol, Src Port: 50000" in ours
+    assert _layers(path, OURS)[0]["ipv6"]["ah"] == _layers(path, [tshark])[0]["ipv6"]["ah"]

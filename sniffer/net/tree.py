@@ -561,7 +561,8 @@ def _ah(data: bytes, p: int) -> Node:
             item(F.AH_RESERVED, data[p + 2 : p + 4], p + 2, 2),
             item(F.AH_SPI, spi, p + 4, 4, text=f"AH SPI: 0x{spi:08x}"),
             item(F.AH_SEQ, seq, p + 8, 4),
-            item(F.AH_ICV, data[p + 12 : p + hl], p + 12, hl - 12),
+            # (a length under 3 words: no ICV; and the compiled build's slice wants end >= start)
+            item(F.AH_ICV, data[p + 12 : p + max(hl, 12)], p + 12, max(hl - 12, 0)),
         ],
     )
 
